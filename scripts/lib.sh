@@ -1,0 +1,76 @@
+# Shared shell helpers for run.sh, test.sh and the benchmarks. Source, don't execute.
+# Everything runs as root on Debian bookworm; the PostgreSQL server runs as `postgres`.
+set -euo pipefail
+
+ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+PGBIN=/usr/lib/postgresql/15/bin
+PACKAGES=(
+  build-essential cmake make g++ pkg-config clang-format
+  postgresql-15 postgresql-server-dev-15 postgresql-contrib-15 postgresql-15-partman
+  postgresql-15-pgtap libtap-parser-sourcehandler-pgtap-perl libpq-dev
+  libgtest-dev libssl-dev nlohmann-json3-dev libpistache-dev
+)
+
+log() { printf '==> %s\n' "$*" >&2; }
+
+# apt-get only when something is missing, so re-runs are fast and offline-safe.
+install_deps() {
+  local missing=()
+  for p in "${PACKAGES[@]}"; do
+    dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+  done
+  if ((${#missing[@]})); then
+    log "installing: ${missing[*]}"
+    export DEBIAN_FRONTEND=noninteractive
+    apt-get update -q
+    apt-get install -y -q --no-install-recommends "${missing[@]}"
+  fi
+}
+
+build_extension() {
+  log "building and installing the extension"
+  make -C "$ROOT" -j2 >/dev/null
+  make -C "$ROOT" install >/dev/null
+}
+
+# cluster_start DATADIR PORT: initdb (once) and start a private cluster listening on
+# 127.0.0.1:PORT and on a socket inside DATADIR. Sets PGHOST/PGPORT/PGUSER for psql.
+cluster_start() {
+  local datadir=$1 port=$2
+  mkdir -p "$datadir"
+  chown postgres:postgres "$datadir"
+  chmod 700 "$datadir"
+  if [ ! -f "$datadir/PG_VERSION" ]; then
+    runuser -u postgres -- "$PGBIN/initdb" -D "$datadir" -U postgres --auth=trust \
+      --encoding=UTF8 --locale=C.UTF-8 >/dev/null
+    cat >>"$datadir/postgresql.conf" <<CONF
+listen_addresses = '127.0.0.1'
+port = $port
+unix_socket_directories = '$datadir'
+max_connections = 200
+shared_buffers = 256MB
+CONF
+  fi
+  if ! runuser -u postgres -- "$PGBIN/pg_ctl" -D "$datadir" status >/dev/null 2>&1; then
+    runuser -u postgres -- "$PGBIN/pg_ctl" -D "$datadir" -l "$datadir/server.log" -w start >/dev/null
+  fi
+  export PGHOST=$datadir PGPORT=$port PGUSER=postgres
+}
+
+cluster_stop() {
+  local datadir=$1
+  if [ -f "$datadir/postmaster.pid" ]; then
+    runuser -u postgres -- "$PGBIN/pg_ctl" -D "$datadir" -m fast -w stop >/dev/null 2>&1 || true
+  fi
+}
+
+# create_database NAME: a database with the extension installed (pg_partman in its own schema).
+create_database() {
+  local db=$1
+  psql -X -q -d postgres -v ON_ERROR_STOP=1 -c "DROP DATABASE IF EXISTS \"$db\"" -c "CREATE DATABASE \"$db\""
+  psql -X -q -d "$db" -v ON_ERROR_STOP=1 <<'SQL'
+CREATE SCHEMA partman;
+CREATE EXTENSION pg_partman SCHEMA partman;
+CREATE EXTENSION coditect CASCADE;
+SQL
+}

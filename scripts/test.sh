@@ -1,0 +1,23 @@
+#!/usr/bin/env bash
+# Runs every test: C++ unit tests (ctest) and the pgTAP suite (pg_prove) against a private,
+# temporary PostgreSQL cluster. Exits non-zero on any failure.
+source "$(dirname "$0")/lib.sh"
+
+install_deps
+build_extension
+
+log "unit tests (ctest)"
+cmake -S "$ROOT" -B "$ROOT/build" -DCMAKE_BUILD_TYPE=Release >/dev/null
+cmake --build "$ROOT/build" -j2 >/dev/null
+(cd "$ROOT/build" && ctest --output-on-failure)
+
+DATADIR=$(mktemp -d /tmp/coditect-test.XXXXXX)
+PORT=${CODITECT_TEST_PORT:-54329}
+trap 'cluster_stop "$DATADIR"; rm -rf "$DATADIR"' EXIT
+log "starting a private cluster in $DATADIR on port $PORT"
+cluster_start "$DATADIR" "$PORT"
+create_database coditect_test
+psql -X -q -d coditect_test -v ON_ERROR_STOP=1 -c 'CREATE EXTENSION pgtap'
+
+log "pgTAP (pg_prove)"
+pg_prove -d coditect_test --ext .sql -r "$ROOT/test/pgtap"

@@ -1,0 +1,220 @@
+-- 00_base: roles, the internal schema, the C++ functions, and the generic mechanisms every
+-- tenant table is registered with (RLS, timestamps, soft delete, audit).
+
+-- Group roles. Login roles belong to the DBA and are granted into these; none owns a table.
+DO $$
+DECLARE
+    r text;
+BEGIN
+    FOREACH r IN ARRAY ARRAY['coditect_gateway', 'coditect_service', 'coditect_analyst'] LOOP
+        IF NOT EXISTS (SELECT 1 FROM pg_roles WHERE rolname = r) THEN
+            EXECUTE format('CREATE ROLE %I NOLOGIN', r);
+        END IF;
+    END LOOP;
+END
+$$;
+
+GRANT USAGE ON SCHEMA coditect TO coditect_gateway, coditect_service, coditect_analyst;
+
+-- Internal objects: not for application roles.
+CREATE SCHEMA coditect_internal;
+REVOKE ALL ON SCHEMA coditect_internal FROM PUBLIC;
+
+-- Domains shared by every domain's tables.
+CREATE DOMAIN coditect.email AS varchar(254)
+    CHECK (VALUE ~ '^[^@\s]+@[^@\s]+\.[^@\s]+$');
+CREATE DOMAIN coditect.url AS varchar(2000)
+    CHECK (VALUE ~ '^https?://[^\s/$.?#][^\s]*$');
+CREATE DOMAIN coditect.slug AS varchar(100)
+    CHECK (VALUE ~ '^[a-z0-9]+(-[a-z0-9]+)*$');
+CREATE DOMAIN coditect.member_role AS varchar(20)
+    CHECK (VALUE IN ('owner', 'admin', 'member', 'guest'));
+CREATE DOMAIN coditect.json_object AS jsonb
+    CHECK (jsonb_typeof(VALUE) = 'object');
+CREATE DOMAIN coditect.json_array AS jsonb
+    CHECK (jsonb_typeof(VALUE) = 'array');
+
+------------------------------------------------------------------------------------------------
+-- C++ functions (src_ext/)
+------------------------------------------------------------------------------------------------
+
+CREATE FUNCTION coditect.uuid_generate_v7() RETURNS uuid
+    AS 'MODULE_PATHNAME', 'coditect_uuid_generate_v7' LANGUAGE C VOLATILE PARALLEL SAFE;
+COMMENT ON FUNCTION coditect.uuid_generate_v7() IS
+    'Time-ordered UUID (RFC 9562 version 7), monotonic within a backend.';
+
+CREATE FUNCTION coditect.uuid_v7_time(uuid) RETURNS timestamptz
+    AS 'MODULE_PATHNAME', 'coditect_uuid_v7_time' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
+
+-- Context readers. PARALLEL RESTRICTED, not SAFE: the context lives in this backend's memory,
+-- which parallel workers do not share; restricted keeps the policies' init-plan in the leader.
+CREATE FUNCTION coditect.current_tenant_id() RETURNS uuid
+    AS 'MODULE_PATHNAME', 'coditect_current_tenant_id' LANGUAGE C STABLE LEAKPROOF PARALLEL RESTRICTED;
+CREATE FUNCTION coditect.current_user_id() RETURNS uuid
+    AS 'MODULE_PATHNAME', 'coditect_current_user_id' LANGUAGE C STABLE LEAKPROOF PARALLEL RESTRICTED;
+CREATE FUNCTION coditect.current_user_role() RETURNS text
+    AS 'MODULE_PATHNAME', 'coditect_current_user_role' LANGUAGE C STABLE LEAKPROOF PARALLEL RESTRICTED;
+
+CREATE FUNCTION coditect_internal.context_set(uuid, uuid, text, inet, text, text, text) RETURNS void
+    AS 'MODULE_PATHNAME', 'coditect_context_set' LANGUAGE C VOLATILE PARALLEL UNSAFE;
+CREATE FUNCTION coditect_internal.allow_hard_delete(boolean) RETURNS void
+    AS 'MODULE_PATHNAME', 'coditect_allow_hard_delete' LANGUAGE C VOLATILE STRICT PARALLEL UNSAFE;
+CREATE FUNCTION coditect_internal.hard_delete_allowed() RETURNS boolean
+    AS 'MODULE_PATHNAME', 'coditect_hard_delete_allowed' LANGUAGE C STABLE PARALLEL RESTRICTED;
+
+CREATE FUNCTION coditect_internal.stamp_timestamps() RETURNS trigger
+    AS 'MODULE_PATHNAME', 'coditect_stamp_timestamps' LANGUAGE C;
+CREATE FUNCTION coditect_internal.audit_row_change() RETURNS trigger
+    AS 'MODULE_PATHNAME', 'coditect_audit_row_change' LANGUAGE C;
+
+REVOKE ALL ON ALL FUNCTIONS IN SCHEMA coditect_internal FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION coditect.current_tenant_id(), coditect.current_user_id(),
+    coditect.current_user_role() TO PUBLIC;
+
+------------------------------------------------------------------------------------------------
+-- Soft delete: a DELETE by an application role becomes `SET deleted_at = now()`, which the
+-- audit trigger records as `<resource>.delete`. Real deletes only in maintenance (purge).
+------------------------------------------------------------------------------------------------
+
+CREATE FUNCTION coditect_internal.soft_delete_row() RETURNS trigger
+LANGUAGE plpgsql AS $$
+BEGIN
+    IF coditect_internal.hard_delete_allowed() THEN
+        RETURN OLD;
+    END IF;
+    EXECUTE format('UPDATE %s SET deleted_at = now() WHERE tenant_id = $1 AND id = $2 AND deleted_at IS NULL',
+                   TG_RELID::regclass)
+        USING OLD.tenant_id, OLD.id;
+    RETURN NULL;
+END
+$$;
+
+------------------------------------------------------------------------------------------------
+-- Registry of tenant tables and the one function that applies every per-table mechanism.
+------------------------------------------------------------------------------------------------
+
+CREATE TABLE coditect_internal.tenant_tables (
+    relid         regclass PRIMARY KEY,
+    resource      text NOT NULL UNIQUE,
+    soft_delete   boolean NOT NULL,
+    registered_at timestamptz NOT NULL DEFAULT now()
+);
+
+-- Applies, to a table with a tenant column:
+--   * RLS enabled and forced, one policy on tenant = (SELECT coditect.current_tenant_id());
+--   * grants: read/write to gateway and service, read to analysts (no TRUNCATE for anyone);
+--   * the created_at / updated_at trigger, the soft-delete trigger when it has deleted_at;
+--   * the audit trigger, ENABLE ALWAYS so session_replication_role cannot skip it.
+-- `updated_at` never enters audit diffs (it changes with every update).
+CREATE FUNCTION coditect_internal.register_tenant_table(
+    p_table         regclass,
+    p_resource      text,
+    p_redact        text[] DEFAULT '{}',
+    p_exclude       text[] DEFAULT '{}',
+    p_tenant_column name DEFAULT 'tenant_id',
+    p_writable      boolean DEFAULT true
+) RETURNS void
+LANGUAGE plpgsql AS $$
+DECLARE
+    has_col  boolean;
+    soft     boolean;
+    args     text[] := ARRAY['resource=' || p_resource];
+    col      text;
+BEGIN
+    SELECT EXISTS (SELECT 1 FROM pg_attribute WHERE attrelid = p_table AND attname = 'deleted_at' AND NOT attisdropped)
+      INTO soft;
+
+    EXECUTE format('ALTER TABLE %s ENABLE ROW LEVEL SECURITY, FORCE ROW LEVEL SECURITY', p_table);
+    EXECUTE format('CREATE POLICY tenant_isolation ON %s USING (%I = (SELECT coditect.current_tenant_id())) '
+                   'WITH CHECK (%I = (SELECT coditect.current_tenant_id()))', p_table, p_tenant_column, p_tenant_column);
+
+    EXECUTE format('REVOKE ALL ON %s FROM PUBLIC', p_table);
+    EXECUTE format('GRANT SELECT ON %s TO coditect_gateway, coditect_service, coditect_analyst', p_table);
+    IF p_writable THEN
+        EXECUTE format('GRANT INSERT, UPDATE, DELETE ON %s TO coditect_gateway, coditect_service', p_table);
+    END IF;
+
+    SELECT EXISTS (SELECT 1 FROM pg_attribute WHERE attrelid = p_table
+                     AND attname IN ('created_at', 'updated_at') AND NOT attisdropped)
+      INTO has_col;
+    IF has_col THEN
+        EXECUTE format('CREATE TRIGGER stamp_timestamps BEFORE INSERT OR UPDATE ON %s '
+                       'FOR EACH ROW EXECUTE FUNCTION coditect_internal.stamp_timestamps()', p_table);
+    END IF;
+    IF soft THEN
+        EXECUTE format('CREATE TRIGGER soft_delete_row BEFORE DELETE ON %s '
+                       'FOR EACH ROW EXECUTE FUNCTION coditect_internal.soft_delete_row()', p_table);
+        args := args || 'soft_delete=deleted_at'::text;
+    END IF;
+
+    IF p_tenant_column <> 'tenant_id' THEN
+        args := args || ('tenant_column=' || p_tenant_column);
+    END IF;
+    IF EXISTS (SELECT 1 FROM pg_attribute WHERE attrelid = p_table AND attname = 'updated_at' AND NOT attisdropped) THEN
+        p_exclude := p_exclude || 'updated_at'::text;
+    END IF;
+    FOREACH col IN ARRAY p_exclude LOOP
+        args := args || ('exclude=' || col);
+    END LOOP;
+    FOREACH col IN ARRAY p_redact LOOP
+        args := args || ('redact=' || col);
+    END LOOP;
+    EXECUTE format('CREATE TRIGGER audit_row_change AFTER INSERT OR UPDATE OR DELETE ON %s '
+                   'FOR EACH ROW EXECUTE FUNCTION coditect_internal.audit_row_change(%s)',
+                   p_table, (SELECT string_agg(quote_literal(a), ', ') FROM unnest(args) a));
+    EXECUTE format('ALTER TABLE %s ENABLE ALWAYS TRIGGER audit_row_change', p_table);
+
+    INSERT INTO coditect_internal.tenant_tables (relid, resource, soft_delete)
+    VALUES (p_table, p_resource, soft);
+END
+$$;
+
+------------------------------------------------------------------------------------------------
+-- Restore and purge of soft-deleted rows.
+------------------------------------------------------------------------------------------------
+
+-- Undoes a soft delete under the caller's RLS; audited as `<resource>.restore`. A live row
+-- with the same unique name makes it fail with unique_violation.
+CREATE FUNCTION coditect.restore_row(p_table regclass, p_id uuid) RETURNS boolean
+LANGUAGE plpgsql SET search_path = pg_catalog AS $$
+DECLARE
+    n bigint;
+BEGIN
+    IF NOT EXISTS (SELECT 1 FROM coditect_internal.tenant_tables WHERE relid = p_table AND soft_delete) THEN
+        RAISE EXCEPTION '% is not a soft-delete table', p_table USING ERRCODE = 'CD400';
+    END IF;
+    EXECUTE format('UPDATE %s SET deleted_at = NULL WHERE id = $1 AND deleted_at IS NOT NULL', p_table)
+        USING p_id;
+    GET DIAGNOSTICS n = ROW_COUNT;
+    IF n = 0 THEN
+        RAISE EXCEPTION 'no deleted row % in %', p_id, p_table USING ERRCODE = 'CD404';
+    END IF;
+    RETURN true;
+END
+$$;
+-- The registry is read by restore_row as the definer would: grant only what it needs.
+GRANT USAGE ON SCHEMA coditect_internal TO coditect_gateway, coditect_service;
+GRANT SELECT ON coditect_internal.tenant_tables TO coditect_gateway, coditect_service;
+GRANT EXECUTE ON FUNCTION coditect_internal.hard_delete_allowed() TO coditect_gateway, coditect_service;
+REVOKE ALL ON FUNCTION coditect.restore_row(regclass, uuid) FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION coditect.restore_row(regclass, uuid) TO coditect_gateway, coditect_service;
+
+-- Maintenance only (DBA): really deletes rows soft-deleted longer ago than p_older_than,
+-- across all tenants; each purge is audited as `<resource>.purge`.
+CREATE FUNCTION coditect.purge_deleted(p_table regclass, p_older_than interval DEFAULT '30 days')
+RETURNS bigint
+LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog AS $$
+DECLARE
+    n bigint;
+BEGIN
+    IF NOT EXISTS (SELECT 1 FROM coditect_internal.tenant_tables WHERE relid = p_table AND soft_delete) THEN
+        RAISE EXCEPTION '% is not a soft-delete table', p_table USING ERRCODE = 'CD400';
+    END IF;
+    PERFORM coditect_internal.allow_hard_delete(true);
+    EXECUTE format('DELETE FROM %s WHERE deleted_at < now() - $1', p_table) USING p_older_than;
+    GET DIAGNOSTICS n = ROW_COUNT;
+    PERFORM coditect_internal.allow_hard_delete(false);
+    RETURN n;
+END
+$$;
+REVOKE ALL ON FUNCTION coditect.purge_deleted(regclass, interval) FROM PUBLIC;

@@ -1,0 +1,132 @@
+-- 10_audit: the append-only audit trail. Written only by coditect_internal.audit_row_change()
+-- (as the table owner); partitioned monthly by pg_partman; immutable for every role.
+
+CREATE TABLE coditect.audit_logs (
+    id             uuid NOT NULL DEFAULT coditect.uuid_generate_v7(),
+    tenant_id      uuid NOT NULL,
+    user_id        uuid,
+    action         varchar(100) NOT NULL CHECK (action ~ '^[a-z][a-z_]*\.[a-z][a-z_]*$'),
+    resource_type  varchar(100) NOT NULL,
+    resource_id    varchar(255),
+    ip_address     inet,
+    user_agent     varchar(500),
+    request_method varchar(10),
+    request_path   varchar(1000),
+    changes        jsonb NOT NULL DEFAULT '{}' CHECK (jsonb_typeof(changes) = 'object'),
+    metadata       jsonb NOT NULL DEFAULT '{}' CHECK (jsonb_typeof(metadata) = 'object'),
+    severity       varchar(20) NOT NULL DEFAULT 'info'
+                   CHECK (severity IN ('info', 'warning', 'error', 'critical')),
+    created_at     timestamptz NOT NULL DEFAULT now(),
+    PRIMARY KEY (tenant_id, id, created_at)
+) PARTITION BY RANGE (created_at);
+-- No foreign keys: a referenced tenant or user may be purged, and the log must keep its rows
+-- unchanged (ON DELETE SET NULL / CASCADE would have to update or delete them).
+COMMENT ON TABLE coditect.audit_logs IS
+    'Append-only audit trail, one row per change of a tenant table; partitioned monthly.';
+
+CREATE INDEX audit_logs_tenant_created_idx ON coditect.audit_logs (tenant_id, created_at DESC);
+CREATE INDEX audit_logs_user_created_idx ON coditect.audit_logs (user_id, created_at DESC);
+CREATE INDEX audit_logs_resource_idx ON coditect.audit_logs (resource_type, resource_id);
+CREATE INDEX audit_logs_action_idx ON coditect.audit_logs (action);
+CREATE INDEX audit_logs_severity_idx ON coditect.audit_logs (severity)
+    WHERE severity IN ('error', 'critical');
+
+ALTER TABLE coditect.audit_logs ENABLE ROW LEVEL SECURITY, FORCE ROW LEVEL SECURITY;
+CREATE POLICY tenant_isolation ON coditect.audit_logs FOR SELECT
+    USING (tenant_id = (SELECT coditect.current_tenant_id()));
+REVOKE ALL ON coditect.audit_logs FROM PUBLIC;
+GRANT SELECT ON coditect.audit_logs TO coditect_gateway, coditect_service, coditect_analyst;
+
+-- Immutability: row triggers are cloned to every partition; statement triggers are not, so
+-- protect_audit_partitions() adds them to each partition (TRUNCATE has no row form).
+CREATE FUNCTION coditect_internal.reject_audit_change() RETURNS trigger
+LANGUAGE plpgsql AS $$
+BEGIN
+    RAISE EXCEPTION 'coditect.audit_logs is append-only: % is not allowed', TG_OP
+        USING ERRCODE = 'CD403';
+END
+$$;
+
+CREATE TRIGGER audit_logs_immutable_row BEFORE UPDATE OR DELETE ON coditect.audit_logs
+    FOR EACH ROW EXECUTE FUNCTION coditect_internal.reject_audit_change();
+CREATE TRIGGER audit_logs_immutable BEFORE UPDATE OR DELETE OR TRUNCATE ON coditect.audit_logs
+    FOR EACH STATEMENT EXECUTE FUNCTION coditect_internal.reject_audit_change();
+ALTER TABLE coditect.audit_logs ENABLE ALWAYS TRIGGER audit_logs_immutable_row;
+ALTER TABLE coditect.audit_logs ENABLE ALWAYS TRIGGER audit_logs_immutable;
+
+CREATE FUNCTION coditect_internal.partman_schema() RETURNS name
+LANGUAGE sql STABLE AS $$
+    SELECT n.nspname FROM pg_extension e JOIN pg_namespace n ON n.oid = e.extnamespace
+     WHERE e.extname = 'pg_partman'
+$$;
+
+CREATE FUNCTION coditect_internal.protect_audit_partitions() RETURNS void
+LANGUAGE plpgsql AS $$
+DECLARE
+    part regclass;
+BEGIN
+    FOR part IN SELECT inhrelid::regclass FROM pg_inherits
+                 WHERE inhparent = 'coditect.audit_logs'::regclass LOOP
+        IF NOT EXISTS (SELECT 1 FROM pg_trigger WHERE tgrelid = part AND tgname = 'audit_logs_immutable') THEN
+            EXECUTE format('CREATE TRIGGER audit_logs_immutable BEFORE UPDATE OR DELETE OR TRUNCATE ON %s '
+                           'FOR EACH STATEMENT EXECUTE FUNCTION coditect_internal.reject_audit_change()', part);
+        END IF;
+        EXECUTE format('ALTER TABLE %s ENABLE ALWAYS TRIGGER audit_logs_immutable', part);
+        EXECUTE format('ALTER TABLE %s ENABLE ALWAYS TRIGGER audit_logs_immutable_row', part);
+        EXECUTE format('REVOKE ALL ON %s FROM PUBLIC', part);
+    END LOOP;
+END
+$$;
+
+-- Monthly partitions, four made ahead, a default partition for anything outside them.
+DO $$
+BEGIN
+    EXECUTE format('SELECT %I.create_parent(p_parent_table := %L, p_control := %L, p_type := %L, '
+                   'p_interval := %L, p_premake := 4, p_jobmon := false)',
+                   coditect_internal.partman_schema(), 'coditect.audit_logs', 'created_at', 'native', 'monthly');
+    EXECUTE format('UPDATE %I.part_config SET retention = %L, retention_keep_table = false, '
+                   'infinite_time_partitions = true WHERE parent_table = %L',
+                   coditect_internal.partman_schema(), '1 year', 'coditect.audit_logs');
+END
+$$;
+SELECT coditect_internal.protect_audit_partitions();
+
+-- Retention of the audit trail (default 1 year). Partitions wholly older than this are
+-- dropped by coditect.audit_maintenance().
+CREATE FUNCTION coditect.audit_retention() RETURNS interval
+LANGUAGE plpgsql STABLE SECURITY DEFINER SET search_path = pg_catalog AS $$
+DECLARE
+    r interval;
+BEGIN
+    EXECUTE format('SELECT retention::interval FROM %I.part_config WHERE parent_table = %L',
+                   coditect_internal.partman_schema(), 'coditect.audit_logs') INTO r;
+    RETURN r;
+END
+$$;
+
+CREATE FUNCTION coditect.set_audit_retention(p_retention interval) RETURNS void
+LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog AS $$
+BEGIN
+    IF p_retention IS NULL OR p_retention < interval '1 month' OR p_retention > interval '100 years' THEN
+        RAISE EXCEPTION 'audit retention must be between 1 month and 100 years, got %', p_retention
+            USING ERRCODE = 'CD400';
+    END IF;
+    EXECUTE format('UPDATE %I.part_config SET retention = %L WHERE parent_table = %L',
+                   coditect_internal.partman_schema(), p_retention::text, 'coditect.audit_logs');
+END
+$$;
+
+-- For a scheduler: makes the coming months' partitions, drops those past retention, and
+-- protects new partitions against UPDATE / DELETE / TRUNCATE.
+CREATE FUNCTION coditect.audit_maintenance() RETURNS void
+LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog AS $$
+BEGIN
+    EXECUTE format('SELECT %I.run_maintenance(p_parent_table := %L, p_analyze := false, p_jobmon := false)',
+                   coditect_internal.partman_schema(), 'coditect.audit_logs');
+    PERFORM coditect_internal.protect_audit_partitions();
+END
+$$;
+
+REVOKE ALL ON FUNCTION coditect.audit_retention(), coditect.set_audit_retention(interval),
+    coditect.audit_maintenance() FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION coditect.audit_retention(), coditect.audit_maintenance() TO coditect_service;

@@ -1,0 +1,364 @@
+-- 20_tenancy: tenants, users, memberships, teams, team members, projects; the permission
+-- catalog; the request context; analyst bindings; tenant creation.
+
+CREATE FUNCTION coditect.is_valid_timezone(text) RETURNS boolean
+    AS 'MODULE_PATHNAME', 'coditect_is_valid_timezone' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
+
+------------------------------------------------------------------------------------------------
+-- Tables
+------------------------------------------------------------------------------------------------
+
+CREATE TABLE coditect.tenants (
+    id                     uuid PRIMARY KEY DEFAULT coditect.uuid_generate_v7(),
+    name                   varchar(255) NOT NULL CHECK (btrim(name) <> ''),
+    slug                   coditect.slug NOT NULL,
+    email                  coditect.email NOT NULL,
+    license_tier           varchar(20) NOT NULL DEFAULT 'trial'
+                           CHECK (license_tier IN ('trial', 'starter', 'professional', 'enterprise')),
+    seats_total            integer NOT NULL DEFAULT 1 CHECK (seats_total >= 0),
+    is_active              boolean NOT NULL DEFAULT true,
+    stripe_customer_id     varchar(255),
+    stripe_subscription_id varchar(255),
+    billing_email          coditect.email,
+    tax_id                 varchar(100),
+    phone_number           varchar(50),
+    website                coditect.url,
+    industry               varchar(100),
+    company_size           varchar(20) CHECK (company_size IN ('small', 'medium', 'large', 'enterprise')),
+    created_at             timestamptz NOT NULL DEFAULT now(),
+    updated_at             timestamptz NOT NULL DEFAULT now(),
+    CONSTRAINT tenants_slug_key UNIQUE (slug)
+);
+CREATE INDEX tenants_email_idx ON coditect.tenants (email);
+CREATE INDEX tenants_is_active_idx ON coditect.tenants (is_active);
+CREATE UNIQUE INDEX tenants_stripe_customer_key ON coditect.tenants (stripe_customer_id)
+    WHERE stripe_customer_id IS NOT NULL;
+CREATE UNIQUE INDEX tenants_stripe_subscription_key ON coditect.tenants (stripe_subscription_id)
+    WHERE stripe_subscription_id IS NOT NULL;
+
+CREATE TABLE coditect.users (
+    tenant_id                uuid NOT NULL REFERENCES coditect.tenants (id) ON DELETE CASCADE,
+    id                       uuid NOT NULL DEFAULT coditect.uuid_generate_v7(),
+    email                    coditect.email NOT NULL,
+    firebase_uid             varchar(128),
+    first_name               varchar(150) NOT NULL DEFAULT '',
+    last_name                varchar(150) NOT NULL DEFAULT '',
+    role                     coditect.member_role NOT NULL DEFAULT 'member',
+    oauth_provider           varchar(50) CHECK (oauth_provider ~ '^[a-z][a-z0-9_.-]*$'),
+    oauth_sub                varchar(255),
+    phone_number             varchar(50),
+    avatar_url               coditect.url,
+    timezone                 varchar(50) NOT NULL DEFAULT 'UTC'
+                             CHECK (coditect.is_valid_timezone(timezone)),
+    language                 varchar(10) NOT NULL DEFAULT 'en'
+                             CHECK (language ~ '^[a-z]{2,3}(-[A-Za-z0-9]{2,8})*$'),
+    notification_preferences coditect.json_object NOT NULL DEFAULT '{}',
+    is_active                boolean NOT NULL DEFAULT true,
+    last_login               timestamptz,
+    created_at               timestamptz NOT NULL DEFAULT now(),
+    updated_at               timestamptz NOT NULL DEFAULT now(),
+    PRIMARY KEY (tenant_id, id),
+    CONSTRAINT users_firebase_uid_key UNIQUE (firebase_uid),
+    CONSTRAINT users_oauth_pair CHECK ((oauth_provider IS NULL) = (oauth_sub IS NULL))
+);
+CREATE UNIQUE INDEX users_tenant_email_key ON coditect.users (tenant_id, lower(email));
+CREATE INDEX users_oauth_idx ON coditect.users (oauth_provider, oauth_sub);
+CREATE INDEX users_role_idx ON coditect.users (tenant_id, role);
+
+CREATE TABLE coditect.memberships (
+    tenant_id  uuid NOT NULL REFERENCES coditect.tenants (id) ON DELETE CASCADE,
+    id         uuid NOT NULL DEFAULT coditect.uuid_generate_v7(),
+    user_id    uuid NOT NULL,
+    role       coditect.member_role NOT NULL DEFAULT 'member',
+    joined_at  timestamptz NOT NULL DEFAULT now(),
+    revoked_at timestamptz,
+    created_at timestamptz NOT NULL DEFAULT now(),
+    updated_at timestamptz NOT NULL DEFAULT now(),
+    PRIMARY KEY (tenant_id, id),
+    CONSTRAINT memberships_tenant_user_key UNIQUE (tenant_id, user_id),
+    FOREIGN KEY (tenant_id, user_id) REFERENCES coditect.users (tenant_id, id) ON DELETE CASCADE,
+    CONSTRAINT memberships_revoked_after_joined CHECK (revoked_at IS NULL OR revoked_at >= joined_at)
+);
+CREATE INDEX memberships_active_idx ON coditect.memberships (tenant_id, user_id) WHERE revoked_at IS NULL;
+
+CREATE TABLE coditect.teams (
+    tenant_id   uuid NOT NULL REFERENCES coditect.tenants (id) ON DELETE CASCADE,
+    id          uuid NOT NULL DEFAULT coditect.uuid_generate_v7(),
+    name        varchar(255) NOT NULL CHECK (btrim(name) <> ''),
+    description text NOT NULL DEFAULT '',
+    created_at  timestamptz NOT NULL DEFAULT now(),
+    updated_at  timestamptz NOT NULL DEFAULT now(),
+    PRIMARY KEY (tenant_id, id),
+    CONSTRAINT teams_tenant_name_key UNIQUE (tenant_id, name)
+);
+
+CREATE TABLE coditect.team_members (
+    tenant_id  uuid NOT NULL REFERENCES coditect.tenants (id) ON DELETE CASCADE,
+    id         uuid NOT NULL DEFAULT coditect.uuid_generate_v7(),
+    team_id    uuid NOT NULL,
+    user_id    uuid NOT NULL,
+    role       varchar(20) NOT NULL DEFAULT 'member' CHECK (role IN ('lead', 'member')),
+    created_at timestamptz NOT NULL DEFAULT now(),
+    updated_at timestamptz NOT NULL DEFAULT now(),
+    PRIMARY KEY (tenant_id, id),
+    CONSTRAINT team_members_team_user_key UNIQUE (tenant_id, team_id, user_id),
+    FOREIGN KEY (tenant_id, team_id) REFERENCES coditect.teams (tenant_id, id) ON DELETE CASCADE,
+    FOREIGN KEY (tenant_id, user_id) REFERENCES coditect.users (tenant_id, id) ON DELETE CASCADE
+);
+CREATE INDEX team_members_user_idx ON coditect.team_members (tenant_id, user_id);
+
+CREATE TABLE coditect.projects (
+    tenant_id   uuid NOT NULL REFERENCES coditect.tenants (id) ON DELETE CASCADE,
+    id          uuid NOT NULL DEFAULT coditect.uuid_generate_v7(),
+    name        varchar(255) NOT NULL CHECK (btrim(name) <> ''),
+    description text NOT NULL DEFAULT '',
+    metadata    coditect.json_object NOT NULL DEFAULT '{}',
+    created_at  timestamptz NOT NULL DEFAULT now(),
+    updated_at  timestamptz NOT NULL DEFAULT now(),
+    deleted_at  timestamptz,
+    PRIMARY KEY (tenant_id, id),
+    CONSTRAINT projects_deleted_after_created CHECK (deleted_at IS NULL OR deleted_at >= created_at)
+);
+CREATE UNIQUE INDEX projects_tenant_name_key ON coditect.projects (tenant_id, name)
+    WHERE deleted_at IS NULL;
+CREATE INDEX projects_tenant_created_idx ON coditect.projects (tenant_id, created_at DESC)
+    WHERE deleted_at IS NULL;
+
+SELECT coditect_internal.register_tenant_table('coditect.tenants', 'tenant',
+    p_redact => '{tax_id}', p_tenant_column => 'id', p_writable => false);
+-- A tenant edits its profile; plan, seats, activation and billing ids belong to the service.
+GRANT UPDATE (name, email, billing_email, tax_id, phone_number, website, industry, company_size)
+    ON coditect.tenants TO coditect_gateway;
+GRANT UPDATE ON coditect.tenants TO coditect_service;
+
+SELECT coditect_internal.register_tenant_table('coditect.users', 'user', p_redact => '{oauth_sub}');
+SELECT coditect_internal.register_tenant_table('coditect.memberships', 'membership');
+SELECT coditect_internal.register_tenant_table('coditect.teams', 'team');
+SELECT coditect_internal.register_tenant_table('coditect.team_members', 'team_member');
+SELECT coditect_internal.register_tenant_table('coditect.projects', 'project');
+
+------------------------------------------------------------------------------------------------
+-- Global permission catalog (read-only to tenants)
+------------------------------------------------------------------------------------------------
+
+CREATE TABLE coditect.permissions (
+    id          uuid PRIMARY KEY DEFAULT coditect.uuid_generate_v7(),
+    codename    varchar(100) NOT NULL UNIQUE CHECK (codename ~ '^[a-z][a-z_]*\.[a-z][a-z_]*$'),
+    name        varchar(255) NOT NULL,
+    description text NOT NULL DEFAULT '',
+    created_at  timestamptz NOT NULL DEFAULT now(),
+    updated_at  timestamptz NOT NULL DEFAULT now()
+);
+
+CREATE TABLE coditect.role_permissions (
+    role          coditect.member_role NOT NULL,
+    permission_id uuid NOT NULL REFERENCES coditect.permissions (id) ON DELETE CASCADE,
+    created_at    timestamptz NOT NULL DEFAULT now(),
+    PRIMARY KEY (role, permission_id)
+);
+
+CREATE TRIGGER stamp_timestamps BEFORE INSERT OR UPDATE ON coditect.permissions
+    FOR EACH ROW EXECUTE FUNCTION coditect_internal.stamp_timestamps();
+CREATE TRIGGER stamp_timestamps BEFORE INSERT OR UPDATE ON coditect.role_permissions
+    FOR EACH ROW EXECUTE FUNCTION coditect_internal.stamp_timestamps();
+REVOKE ALL ON coditect.permissions, coditect.role_permissions FROM PUBLIC;
+GRANT SELECT ON coditect.permissions, coditect.role_permissions
+    TO coditect_gateway, coditect_service, coditect_analyst;
+
+WITH grants (codename, name, roles) AS (VALUES
+    ('tenant.view',        'View the tenant',                 '{owner,admin,member,guest}'),
+    ('tenant.update',      'Edit the tenant profile',         '{owner,admin}'),
+    ('tenant.delete',      'Close the tenant',                '{owner}'),
+    ('user.view',          'View users',                      '{owner,admin,member,guest}'),
+    ('user.invite',        'Invite users',                    '{owner,admin}'),
+    ('user.update',        'Edit users',                      '{owner,admin}'),
+    ('user.delete',        'Remove users',                    '{owner,admin}'),
+    ('membership.view',    'View memberships',                '{owner,admin,member}'),
+    ('membership.manage',  'Change roles and revoke access',  '{owner,admin}'),
+    ('team.view',          'View teams',                      '{owner,admin,member,guest}'),
+    ('team.create',        'Create teams',                    '{owner,admin}'),
+    ('team.update',        'Edit teams',                      '{owner,admin}'),
+    ('team.delete',        'Delete teams',                    '{owner,admin}'),
+    ('team_member.manage', 'Add and remove team members',     '{owner,admin}'),
+    ('project.view',       'View projects',                   '{owner,admin,member,guest}'),
+    ('project.create',     'Create projects',                 '{owner,admin,member}'),
+    ('project.update',     'Edit projects',                   '{owner,admin,member}'),
+    ('project.delete',     'Delete projects',                 '{owner,admin}'),
+    ('project.restore',    'Restore deleted projects',        '{owner,admin}'),
+    ('audit_log.view',     'Read the audit trail',            '{owner,admin}')
+), inserted AS (
+    INSERT INTO coditect.permissions (codename, name)
+    SELECT codename, name FROM grants
+    RETURNING id, codename
+)
+INSERT INTO coditect.role_permissions (role, permission_id)
+SELECT r, i.id
+  FROM inserted i JOIN grants g USING (codename), unnest(g.roles::text[]) AS r;
+
+-- Whether the context's role holds a permission; an unknown codename is a programming error.
+CREATE FUNCTION coditect.has_permission(p_codename text) RETURNS boolean
+LANGUAGE plpgsql STABLE SET search_path = pg_catalog AS $$
+BEGIN
+    IF NOT EXISTS (SELECT 1 FROM coditect.permissions WHERE codename = p_codename) THEN
+        RAISE EXCEPTION 'unknown permission "%"', p_codename USING ERRCODE = 'CD400';
+    END IF;
+    RETURN EXISTS (SELECT 1 FROM coditect.role_permissions rp
+                     JOIN coditect.permissions p ON p.id = rp.permission_id
+                    WHERE p.codename = p_codename AND rp.role = coditect.current_user_role());
+END
+$$;
+
+CREATE FUNCTION coditect.require_permission(p_codename text) RETURNS void
+LANGUAGE plpgsql STABLE SET search_path = pg_catalog AS $$
+BEGIN
+    IF NOT coditect.has_permission(p_codename) THEN
+        RAISE EXCEPTION 'permission denied: % needs a role that holds it (current role: %)',
+            p_codename, coalesce(coditect.current_user_role(), 'none') USING ERRCODE = 'CD403';
+    END IF;
+END
+$$;
+GRANT EXECUTE ON FUNCTION coditect.has_permission(text), coditect.require_permission(text)
+    TO coditect_gateway, coditect_service;
+
+------------------------------------------------------------------------------------------------
+-- Analyst bindings: a DBA binds a login to one tenant; it then reads that tenant's rows.
+------------------------------------------------------------------------------------------------
+
+CREATE TABLE coditect_internal.analyst_bindings (
+    role_oid  oid PRIMARY KEY,
+    role_name name NOT NULL,
+    tenant_id uuid NOT NULL REFERENCES coditect.tenants (id) ON DELETE CASCADE,
+    bound_at  timestamptz NOT NULL DEFAULT now()
+);
+
+CREATE FUNCTION coditect.bind_analyst(p_role name, p_tenant_id uuid) RETURNS void
+LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog AS $$
+DECLARE
+    r pg_roles%ROWTYPE;
+BEGIN
+    SELECT * INTO r FROM pg_roles WHERE rolname = p_role;
+    IF NOT FOUND THEN
+        RAISE EXCEPTION 'role "%" does not exist', p_role USING ERRCODE = 'CD404';
+    END IF;
+    IF r.rolsuper OR r.rolbypassrls THEN
+        RAISE EXCEPTION 'role "%" bypasses row-level security and cannot be bound to a tenant', p_role
+            USING ERRCODE = 'CD400';
+    END IF;
+    IF pg_has_role(p_role, 'coditect_gateway', 'MEMBER') OR pg_has_role(p_role, 'coditect_service', 'MEMBER') THEN
+        RAISE EXCEPTION 'role "%" is a gateway or service role; an analyst login must be a separate role', p_role
+            USING ERRCODE = 'CD400';
+    END IF;
+    IF NOT EXISTS (SELECT 1 FROM coditect.tenants WHERE id = p_tenant_id) THEN
+        RAISE EXCEPTION 'tenant % does not exist', p_tenant_id USING ERRCODE = 'CD404';
+    END IF;
+    INSERT INTO coditect_internal.analyst_bindings (role_oid, role_name, tenant_id)
+    VALUES (r.oid, p_role, p_tenant_id)
+    ON CONFLICT (role_oid) DO UPDATE SET tenant_id = EXCLUDED.tenant_id, role_name = EXCLUDED.role_name,
+                                         bound_at = now();
+    EXECUTE format('GRANT coditect_analyst TO %I', p_role);
+END
+$$;
+
+CREATE FUNCTION coditect.unbind_analyst(p_role name) RETURNS void
+LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog AS $$
+BEGIN
+    DELETE FROM coditect_internal.analyst_bindings WHERE role_name = p_role;
+    IF NOT FOUND THEN
+        RAISE EXCEPTION 'role "%" is not bound to a tenant', p_role USING ERRCODE = 'CD404';
+    END IF;
+    EXECUTE format('REVOKE coditect_analyst FROM %I', p_role);
+END
+$$;
+REVOKE ALL ON FUNCTION coditect.bind_analyst(name, uuid), coditect.unbind_analyst(name) FROM PUBLIC;
+
+------------------------------------------------------------------------------------------------
+-- Request context
+------------------------------------------------------------------------------------------------
+
+CREATE FUNCTION coditect_internal.role_rank(p_role text) RETURNS int
+LANGUAGE sql IMMUTABLE AS $$
+    SELECT CASE p_role WHEN 'owner' THEN 4 WHEN 'admin' THEN 3 WHEN 'member' THEN 2 WHEN 'guest' THEN 1 END
+$$;
+
+-- Sets who is calling for the rest of the transaction. The user must be an active member of an
+-- active tenant; p_user_role may lower the membership's role, never raise it.
+CREATE FUNCTION coditect.set_request_context(
+    p_tenant_id      uuid,
+    p_user_id        uuid,
+    p_user_role      text,
+    p_client_ip      inet DEFAULT NULL,
+    p_user_agent     text DEFAULT NULL,
+    p_request_method text DEFAULT NULL,
+    p_request_path   text DEFAULT NULL
+) RETURNS void
+LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog AS $$
+DECLARE
+    member_role text;
+BEGIN
+    IF p_tenant_id IS NULL OR p_user_id IS NULL OR p_user_role IS NULL THEN
+        RAISE EXCEPTION 'tenant, user and role are required' USING ERRCODE = 'CD400';
+    END IF;
+    IF coditect_internal.role_rank(p_user_role) IS NULL THEN
+        RAISE EXCEPTION 'unknown role "%": expected owner, admin, member or guest', p_user_role
+            USING ERRCODE = 'CD400';
+    END IF;
+    IF p_request_method IS NOT NULL AND p_request_method !~ '^[A-Z]{1,10}$' THEN
+        RAISE EXCEPTION 'request method must be 1 to 10 upper-case letters' USING ERRCODE = 'CD400';
+    END IF;
+    IF EXISTS (SELECT 1 FROM coditect_internal.analyst_bindings b
+                 JOIN pg_roles r ON r.oid = b.role_oid WHERE r.rolname = session_user) THEN
+        RAISE EXCEPTION 'an analyst login cannot set a request context' USING ERRCODE = 'CD403';
+    END IF;
+
+    SELECT m.role INTO member_role
+      FROM coditect.memberships m
+      JOIN coditect.users u ON u.tenant_id = m.tenant_id AND u.id = m.user_id
+      JOIN coditect.tenants t ON t.id = m.tenant_id
+     WHERE m.tenant_id = p_tenant_id AND m.user_id = p_user_id
+       AND m.revoked_at IS NULL AND u.is_active AND t.is_active;
+    IF NOT FOUND THEN
+        RAISE EXCEPTION 'user is not an active member of this tenant' USING ERRCODE = 'CD403';
+    END IF;
+    IF coditect_internal.role_rank(p_user_role) > coditect_internal.role_rank(member_role) THEN
+        RAISE EXCEPTION 'role "%" exceeds the membership role "%"', p_user_role, member_role
+            USING ERRCODE = 'CD403';
+    END IF;
+
+    PERFORM coditect_internal.context_set(p_tenant_id, p_user_id, p_user_role, p_client_ip,
+                                          left(p_user_agent, 500), p_request_method,
+                                          left(p_request_path, 1000));
+END
+$$;
+REVOKE ALL ON FUNCTION coditect.set_request_context(uuid, uuid, text, inet, text, text, text) FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION coditect.set_request_context(uuid, uuid, text, inet, text, text, text)
+    TO coditect_gateway, coditect_service;
+
+------------------------------------------------------------------------------------------------
+-- Tenant creation (services and the registration flow): a tenant, its owner, the membership.
+------------------------------------------------------------------------------------------------
+
+CREATE FUNCTION coditect.create_tenant(
+    p_name               text,
+    p_slug               text,
+    p_email              text,
+    p_owner_email        text,
+    p_owner_firebase_uid text DEFAULT NULL,
+    p_license_tier       text DEFAULT 'trial'
+) RETURNS jsonb
+LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog AS $$
+DECLARE
+    t uuid;
+    u uuid;
+    m uuid;
+BEGIN
+    INSERT INTO coditect.tenants (name, slug, email, license_tier)
+    VALUES (p_name, p_slug, p_email, p_license_tier) RETURNING id INTO t;
+    INSERT INTO coditect.users (tenant_id, email, firebase_uid, role)
+    VALUES (t, p_owner_email, p_owner_firebase_uid, 'owner') RETURNING id INTO u;
+    INSERT INTO coditect.memberships (tenant_id, user_id, role)
+    VALUES (t, u, 'owner') RETURNING id INTO m;
+    RETURN jsonb_build_object('tenant_id', t, 'user_id', u, 'membership_id', m);
+END
+$$;
+REVOKE ALL ON FUNCTION coditect.create_tenant(text, text, text, text, text, text) FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION coditect.create_tenant(text, text, text, text, text, text) TO coditect_service;

@@ -1,0 +1,199 @@
+// Request context, analyst binding lookup and the hard-delete (maintenance) switch.
+#include "pg_context.hpp"
+
+#include "pg_guard.hpp"
+
+extern "C" {
+#include "access/xact.h"
+#include "catalog/namespace.h"
+#include "catalog/pg_class.h"
+#include "executor/spi.h"
+#include "miscadmin.h"
+#include "utils/builtins.h"
+#include "utils/inet.h"
+#include "utils/lsyscache.h"
+#include "utils/memutils.h"
+#include "utils/syscache.h"
+}
+
+namespace coditect::pg {
+
+namespace {
+
+RequestContext g_context;
+
+// Analyst binding of session_user, looked up once per transaction.
+struct BindingCache {
+  bool looked_up = false;
+  bool bound = false;
+  pg_uuid_t tenant_id{};
+} g_binding;
+
+bool g_hard_delete_allowed = false;
+
+void clear_context() { g_context = RequestContext{}; }
+
+void on_xact_event(XactEvent event, void*) {
+  switch (event) {
+    case XACT_EVENT_COMMIT:
+    case XACT_EVENT_ABORT:
+    case XACT_EVENT_PARALLEL_COMMIT:
+    case XACT_EVENT_PARALLEL_ABORT:
+    case XACT_EVENT_PREPARE:
+      clear_context();
+      g_binding = BindingCache{};
+      g_hard_delete_allowed = false;
+      break;
+    default:
+      break;
+  }
+}
+
+// A context set inside a subtransaction survives its commit but not its rollback (fail closed).
+void on_subxact_event(SubXactEvent event, SubTransactionId, SubTransactionId, void*) {
+  if (!g_context.active) return;
+  int level = GetCurrentTransactionNestLevel();
+  if (event == SUBXACT_EVENT_COMMIT_SUB && g_context.nest_level >= level) {
+    g_context.nest_level = level - 1;
+  } else if (event == SUBXACT_EVENT_ABORT_SUB && g_context.nest_level >= level) {
+    clear_context();
+  }
+}
+
+char* copy_text_arg(FunctionCallInfo fcinfo, int arg) {
+  if (PG_ARGISNULL(arg)) return nullptr;
+  char* s = text_to_cstring(PG_GETARG_TEXT_PP(arg));
+  char* copy = MemoryContextStrdup(TopTransactionContext, s);
+  pfree(s);
+  return copy;
+}
+
+}  // namespace
+
+const RequestContext& request_context() { return g_context; }
+
+Oid internal_relid(const char* schema, const char* name) {
+  Oid relid = get_relname_relid(name, get_namespace_oid(schema, false));
+  if (!OidIsValid(relid)) elog(ERROR, "relation %s.%s is missing", schema, name);
+  return relid;
+}
+
+Oid relation_owner(Oid relid) {
+  HeapTuple tup = SearchSysCache1(RELOID, ObjectIdGetDatum(relid));
+  if (!HeapTupleIsValid(tup)) elog(ERROR, "cache lookup failed for relation %u", relid);
+  Oid owner = ((Form_pg_class)GETSTRUCT(tup))->relowner;
+  ReleaseSysCache(tup);
+  return owner;
+}
+
+namespace {
+
+// Tenant bound to session_user by coditect.bind_analyst(), or false.
+bool lookup_binding(pg_uuid_t* out) {
+  if (!g_binding.looked_up) {
+    Oid relid = internal_relid("coditect_internal", "analyst_bindings");
+    Oid save_user;
+    int save_sec;
+    GetUserIdAndSecContext(&save_user, &save_sec);
+    SetUserIdAndSecContext(relation_owner(relid), save_sec | SECURITY_LOCAL_USERID_CHANGE);
+    if (SPI_connect() != SPI_OK_CONNECT) elog(ERROR, "SPI_connect failed");
+    Oid argtypes[1] = {OIDOID};
+    Datum values[1] = {ObjectIdGetDatum(GetSessionUserId())};
+    int rc = SPI_execute_with_args(
+        "SELECT tenant_id FROM coditect_internal.analyst_bindings WHERE role_oid = $1", 1,
+        argtypes, values, nullptr, true, 1);
+    if (rc != SPI_OK_SELECT) elog(ERROR, "analyst binding lookup failed");
+    BindingCache cache;
+    cache.looked_up = true;
+    if (SPI_processed == 1) {
+      bool isnull;
+      Datum d = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull);
+      if (!isnull) {
+        cache.bound = true;
+        memcpy(&cache.tenant_id, DatumGetUUIDP(d), sizeof(pg_uuid_t));
+      }
+    }
+    SPI_finish();
+    SetUserIdAndSecContext(save_user, save_sec);
+    g_binding = cache;
+  }
+  if (g_binding.bound) *out = g_binding.tenant_id;
+  return g_binding.bound;
+}
+
+Datum return_uuid(FunctionCallInfo fcinfo, const pg_uuid_t& u) {
+  auto* result = static_cast<pg_uuid_t*>(palloc(sizeof(pg_uuid_t)));
+  *result = u;
+  PG_RETURN_UUID_P(result);
+}
+
+}  // namespace
+
+void register_context_callbacks() {
+  RegisterXactCallback(on_xact_event, nullptr);
+  RegisterSubXactCallback(on_subxact_event, nullptr);
+}
+
+}  // namespace coditect::pg
+
+using coditect::pg::g_context;
+
+// coditect_internal.context_set(tenant, user, role, ip, user_agent, method, path): validated by
+// the SQL wrapper coditect.set_request_context(); not executable by anyone else.
+CODITECT_FUNCTION(coditect_context_set) {
+  using namespace coditect::pg;
+  if (!IsTransactionState()) elog(ERROR, "no transaction");
+  if (PG_ARGISNULL(0) || PG_ARGISNULL(1) || PG_ARGISNULL(2)) {
+    throw UserError(CODITECT_SQLSTATE('4', '0', '0'), "tenant, user and role are required");
+  }
+  RequestContext ctx;
+  ctx.active = true;
+  ctx.tenant_id = *PG_GETARG_UUID_P(0);
+  ctx.user_id = *PG_GETARG_UUID_P(1);
+  char* role = text_to_cstring(PG_GETARG_TEXT_PP(2));
+  strlcpy(ctx.user_role, role, sizeof ctx.user_role);
+  pfree(role);
+  if (!PG_ARGISNULL(3)) {
+    inet* ip = PG_GETARG_INET_PP(3);
+    void* copy = MemoryContextAlloc(TopTransactionContext, VARSIZE_ANY(ip));
+    memcpy(copy, ip, VARSIZE_ANY(ip));
+    ctx.client_ip = PointerGetDatum(copy);
+  }
+  ctx.user_agent = copy_text_arg(fcinfo, 4);
+  ctx.request_method = copy_text_arg(fcinfo, 5);
+  ctx.request_path = copy_text_arg(fcinfo, 6);
+  ctx.nest_level = GetCurrentTransactionNestLevel();
+  g_context = ctx;
+  PG_RETURN_VOID();
+}
+
+// coditect.current_tenant_id(): the request context's tenant, else the tenant bound to
+// session_user (an analyst login), else NULL, which matches no row.
+CODITECT_FUNCTION(coditect_current_tenant_id) {
+  using namespace coditect::pg;
+  if (g_context.active) return return_uuid(fcinfo, g_context.tenant_id);
+  pg_uuid_t bound;
+  if (lookup_binding(&bound)) return return_uuid(fcinfo, bound);
+  PG_RETURN_NULL();
+}
+
+CODITECT_FUNCTION(coditect_current_user_id) {
+  if (!g_context.active) PG_RETURN_NULL();
+  return coditect::pg::return_uuid(fcinfo, g_context.user_id);
+}
+
+CODITECT_FUNCTION(coditect_current_user_role) {
+  if (!g_context.active) PG_RETURN_NULL();
+  PG_RETURN_TEXT_P(cstring_to_text(g_context.user_role));
+}
+
+// coditect_internal.allow_hard_delete(bool): maintenance functions switch soft-delete tables
+// to real deletes for the rest of the transaction.
+CODITECT_FUNCTION(coditect_allow_hard_delete) {
+  coditect::pg::g_hard_delete_allowed = PG_GETARG_BOOL(0);
+  PG_RETURN_VOID();
+}
+
+CODITECT_FUNCTION(coditect_hard_delete_allowed) {
+  PG_RETURN_BOOL(coditect::pg::g_hard_delete_allowed);
+}
