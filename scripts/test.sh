@@ -21,3 +21,19 @@ psql -X -q -d coditect_test -v ON_ERROR_STOP=1 -c 'CREATE EXTENSION pgtap'
 
 log "pgTAP (pg_prove)"
 pg_prove -d coditect_test --ext .sql -r "$ROOT/test/pgtap"
+
+log "CREATE EXTENSION coditect CASCADE on a bare database, then drop and create again"
+psql -X -q -d postgres -v ON_ERROR_STOP=1 -c 'CREATE DATABASE coditect_bare'
+psql -X -q -d coditect_bare -v ON_ERROR_STOP=1 <<'SQL'
+CREATE EXTENSION coditect CASCADE;
+DO $$
+BEGIN
+    IF (SELECT count(*) FROM pg_inherits WHERE inhparent = 'coditect.audit_logs'::regclass) < 5 THEN
+        RAISE EXCEPTION 'audit_logs has no partitions';
+    END IF;
+END $$;
+DROP EXTENSION coditect;
+CREATE EXTENSION coditect;
+SELECT coditect.create_tenant('Bare', 'bare', 'bare@bare.test', 'owner@bare.test') IS NOT NULL AS created;
+SQL
+echo "bare-database install: 1 passed, 0 failed"

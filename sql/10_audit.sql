@@ -78,19 +78,6 @@ BEGIN
 END
 $$;
 
--- Monthly partitions, four made ahead, a default partition for anything outside them.
-DO $$
-BEGIN
-    EXECUTE format('SELECT %I.create_parent(p_parent_table := %L, p_control := %L, p_type := %L, '
-                   'p_interval := %L, p_premake := 4, p_jobmon := false)',
-                   coditect_internal.partman_schema(), 'coditect.audit_logs', 'created_at', 'native', 'monthly');
-    EXECUTE format('UPDATE %I.part_config SET retention = %L, retention_keep_table = false, '
-                   'infinite_time_partitions = true WHERE parent_table = %L',
-                   coditect_internal.partman_schema(), '1 year', 'coditect.audit_logs');
-END
-$$;
-SELECT coditect_internal.protect_audit_partitions();
-
 -- Retention of the audit trail (default 1 year). Partitions wholly older than this are
 -- dropped by coditect.audit_maintenance().
 CREATE FUNCTION coditect.audit_retention() RETURNS interval
@@ -118,8 +105,11 @@ $$;
 
 -- For a scheduler: makes the coming months' partitions, drops those past retention, and
 -- protects new partitions against UPDATE / DELETE / TRUNCATE.
+-- No SET search_path clause here: pg_partman restores search_path with session scope to the
+-- value it found, which would otherwise leak this function's setting into the caller's session.
+-- Every name below is schema-qualified instead.
 CREATE FUNCTION coditect.audit_maintenance() RETURNS void
-LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog AS $$
+LANGUAGE plpgsql SECURITY DEFINER AS $$
 BEGIN
     EXECUTE format('SELECT %I.run_maintenance(p_parent_table := %L, p_analyze := false, p_jobmon := false)',
                    coditect_internal.partman_schema(), 'coditect.audit_logs');

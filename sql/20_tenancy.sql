@@ -124,6 +124,21 @@ CREATE UNIQUE INDEX projects_tenant_name_key ON coditect.projects (tenant_id, na
 CREATE INDEX projects_tenant_created_idx ON coditect.projects (tenant_id, created_at DESC)
     WHERE deleted_at IS NULL;
 
+-- A plain DELETE of a tenant would cascade into soft-delete tables, whose rows would then be
+-- kept (soft-deleted) and left pointing at nothing; tenants go through purge_tenant() only.
+CREATE FUNCTION coditect_internal.require_purge() RETURNS trigger
+LANGUAGE plpgsql AS $$
+BEGIN
+    IF NOT coditect_internal.hard_delete_allowed() THEN
+        RAISE EXCEPTION 'tenants are removed with coditect.purge_tenant(), not DELETE'
+            USING ERRCODE = 'CD403';
+    END IF;
+    RETURN OLD;
+END
+$$;
+CREATE TRIGGER tenants_require_purge BEFORE DELETE ON coditect.tenants
+    FOR EACH ROW EXECUTE FUNCTION coditect_internal.require_purge();
+
 SELECT coditect_internal.register_tenant_table('coditect.tenants', 'tenant',
     p_redact => '{tax_id}', p_tenant_column => 'id', p_writable => false);
 -- A tenant edits its profile; plan, seats, activation and billing ids belong to the service.
@@ -136,6 +151,21 @@ SELECT coditect_internal.register_tenant_table('coditect.memberships', 'membersh
 SELECT coditect_internal.register_tenant_table('coditect.teams', 'team');
 SELECT coditect_internal.register_tenant_table('coditect.team_members', 'team_member');
 SELECT coditect_internal.register_tenant_table('coditect.projects', 'project');
+
+-- Maintenance only (DBA): removes a tenant and everything it owns, soft-deleted rows included.
+-- Each removed row is audited; the audit trail itself is kept until its retention ends.
+CREATE FUNCTION coditect.purge_tenant(p_tenant_id uuid) RETURNS void
+LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog AS $$
+BEGIN
+    PERFORM coditect_internal.allow_hard_delete(true);
+    DELETE FROM coditect.tenants WHERE id = p_tenant_id;
+    IF NOT FOUND THEN
+        RAISE EXCEPTION 'tenant % does not exist', p_tenant_id USING ERRCODE = 'CD404';
+    END IF;
+    PERFORM coditect_internal.allow_hard_delete(false);
+END
+$$;
+REVOKE ALL ON FUNCTION coditect.purge_tenant(uuid) FROM PUBLIC;
 
 ------------------------------------------------------------------------------------------------
 -- Global permission catalog (read-only to tenants)
@@ -255,7 +285,9 @@ BEGIN
     VALUES (r.oid, p_role, p_tenant_id)
     ON CONFLICT (role_oid) DO UPDATE SET tenant_id = EXCLUDED.tenant_id, role_name = EXCLUDED.role_name,
                                          bound_at = now();
-    EXECUTE format('GRANT coditect_analyst TO %I', p_role);
+    IF NOT pg_has_role(p_role, 'coditect_analyst', 'MEMBER') THEN
+        EXECUTE format('GRANT coditect_analyst TO %I', p_role);
+    END IF;
 END
 $$;
 

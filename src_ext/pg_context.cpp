@@ -22,9 +22,11 @@ namespace {
 
 RequestContext g_context;
 
-// Analyst binding of session_user, looked up once per transaction.
+// Analyst binding of session_user, looked up once per transaction (and again should
+// SET SESSION AUTHORIZATION change the session user).
 struct BindingCache {
   bool looked_up = false;
+  Oid session_user = InvalidOid;
   bool bound = false;
   pg_uuid_t tenant_id{};
 } g_binding;
@@ -90,7 +92,7 @@ namespace {
 
 // Tenant bound to session_user by coditect.bind_analyst(), or false.
 bool lookup_binding(pg_uuid_t* out) {
-  if (!g_binding.looked_up) {
+  if (!g_binding.looked_up || g_binding.session_user != GetSessionUserId()) {
     Oid relid = internal_relid("coditect_internal", "analyst_bindings");
     Oid save_user;
     int save_sec;
@@ -105,6 +107,7 @@ bool lookup_binding(pg_uuid_t* out) {
     if (rc != SPI_OK_SELECT) elog(ERROR, "analyst binding lookup failed");
     BindingCache cache;
     cache.looked_up = true;
+    cache.session_user = GetSessionUserId();
     if (SPI_processed == 1) {
       bool isnull;
       Datum d = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull);

@@ -1,0 +1,143 @@
+-- Tenant isolation over every registered tenant table: a gateway login with tenant A's context
+-- sees, inserts, updates and deletes nothing of tenant B; references across tenants fail; with
+-- no context nothing is visible. Driven by coditect_internal.tenant_tables, so tables added by
+-- later domains are covered once they have fixture rows (a test below insists on that).
+BEGIN;
+SELECT no_plan();
+
+CREATE ROLE tap_gateway LOGIN IN ROLE coditect_gateway;
+CREATE SCHEMA tap;
+GRANT USAGE ON SCHEMA tap TO PUBLIC;
+
+-- Fixtures: two tenants with a row in every tenant table.
+CREATE TABLE tap.ids AS
+SELECT 'A'::text AS k, coditect.create_tenant('Tenant A', 'tenant-a', 'a@a.test', 'owner@a.test') AS j
+UNION ALL
+SELECT 'B', coditect.create_tenant('Tenant B', 'tenant-b', 'b@b.test', 'owner@b.test');
+CREATE FUNCTION tap.tid(text) RETURNS uuid LANGUAGE sql STABLE AS $$ SELECT (j->>'tenant_id')::uuid FROM tap.ids WHERE k = $1 $$;
+CREATE FUNCTION tap.uid(text) RETURNS uuid LANGUAGE sql STABLE AS $$ SELECT (j->>'user_id')::uuid FROM tap.ids WHERE k = $1 $$;
+GRANT SELECT ON tap.ids TO PUBLIC;
+
+INSERT INTO coditect.teams (tenant_id, name) SELECT tap.tid(k), 'Team ' || k FROM tap.ids;
+INSERT INTO coditect.team_members (tenant_id, team_id, user_id)
+SELECT t.tenant_id, t.id, tap.uid(k) FROM coditect.teams t JOIN tap.ids ON t.tenant_id = tap.tid(k);
+INSERT INTO coditect.projects (tenant_id, name) SELECT tap.tid(k), 'Project ' || k FROM tap.ids;
+
+-- Generic probes, run as the gateway login.
+CREATE FUNCTION tap.count_rows(t regclass, tenant uuid) RETURNS bigint LANGUAGE plpgsql AS $$
+DECLARE n bigint;
+BEGIN
+    EXECUTE format('SELECT count(*) FROM %s WHERE tenant_id = $1', t) USING tenant INTO n;
+    RETURN n;
+END $$;
+-- Copies one row of `src` visible to the caller into tenant `dst`; returns the SQLSTATE or 'ok'.
+CREATE FUNCTION tap.insert_copy(t regclass, src uuid, dst uuid) RETURNS text LANGUAGE plpgsql AS $$
+DECLARE r jsonb;
+BEGIN
+    EXECUTE format('SELECT to_jsonb(x) FROM %s x WHERE tenant_id = $1 LIMIT 1', t) USING src INTO r;
+    IF r IS NULL THEN RETURN 'no source row'; END IF;
+    r := r || jsonb_build_object('tenant_id', dst, 'id', coditect.uuid_generate_v7());
+    EXECUTE format('INSERT INTO %s SELECT * FROM jsonb_populate_record(NULL::%s, $1)', t, t) USING r;
+    RETURN 'ok';
+EXCEPTION WHEN OTHERS THEN
+    RETURN SQLSTATE;
+END $$;
+CREATE FUNCTION tap.touch_rows(t regclass, tenant uuid) RETURNS bigint LANGUAGE plpgsql AS $$
+DECLARE n bigint;
+BEGIN
+    EXECUTE format('UPDATE %s SET id = id WHERE tenant_id = $1', t) USING tenant;
+    GET DIAGNOSTICS n = ROW_COUNT;
+    RETURN n;
+END $$;
+CREATE FUNCTION tap.delete_rows(t regclass, tenant uuid) RETURNS bigint LANGUAGE plpgsql AS $$
+DECLARE n bigint;
+BEGIN
+    EXECUTE format('DELETE FROM %s WHERE tenant_id = $1', t) USING tenant;
+    GET DIAGNOSTICS n = ROW_COUNT;
+    RETURN n;
+END $$;
+-- Moves the caller's rows to another tenant; returns the SQLSTATE or 'ok'.
+CREATE FUNCTION tap.move_rows(t regclass, src uuid, dst uuid) RETURNS text LANGUAGE plpgsql AS $$
+BEGIN
+    EXECUTE format('UPDATE %s SET tenant_id = $2 WHERE tenant_id = $1', t) USING src, dst;
+    RETURN 'ok';
+EXCEPTION WHEN OTHERS THEN
+    RETURN SQLSTATE;
+END $$;
+GRANT EXECUTE ON ALL FUNCTIONS IN SCHEMA tap TO PUBLIC;
+
+CREATE TABLE tap.tables AS
+SELECT relid AS t, resource FROM coditect_internal.tenant_tables WHERE relid <> 'coditect.tenants'::regclass;
+GRANT SELECT ON tap.tables TO PUBLIC;
+-- B's rows as they were, to prove nothing of them changed.
+CREATE TABLE tap.snapshot AS SELECT t, tap.count_rows(t, tap.tid('B')) AS n FROM tap.tables;
+
+SELECT cmp_ok(tap.count_rows(t, tap.tid('A')), '>', 0::bigint, resource || ': fixture has rows for A')
+  FROM tap.tables ORDER BY resource;
+SELECT cmp_ok(tap.count_rows(t, tap.tid('B')), '>', 0::bigint, resource || ': fixture has rows for B')
+  FROM tap.tables ORDER BY resource;
+
+SET ROLE tap_gateway;
+
+-- No context: nothing at all.
+SELECT is(tap.count_rows(t, tap.tid('A')) + tap.count_rows(t, tap.tid('B')), 0::bigint,
+          resource || ': nothing visible without a context')
+  FROM tap.tables ORDER BY resource;
+SELECT is((SELECT count(*) FROM coditect.tenants), 0::bigint, 'tenants: nothing visible without a context');
+SELECT is(tap.insert_copy(t, tap.tid('A'), tap.tid('A')), 'no source row',
+          resource || ': nothing to copy without a context')
+  FROM tap.tables ORDER BY resource;
+
+SELECT lives_ok(format($$SELECT coditect.set_request_context(%L, %L, 'owner')$$, tap.tid('A'), tap.uid('A')),
+                'the gateway sets tenant A''s context');
+
+SELECT cmp_ok(tap.count_rows(t, tap.tid('A')), '>', 0::bigint, resource || ': A sees its own rows')
+  FROM tap.tables ORDER BY resource;
+SELECT is(tap.count_rows(t, tap.tid('B')), 0::bigint, resource || ': A sees none of B''s rows')
+  FROM tap.tables ORDER BY resource;
+SELECT is(tap.insert_copy(t, tap.tid('A'), tap.tid('B')), '42501', resource || ': A cannot insert a row for B')
+  FROM tap.tables ORDER BY resource;
+SELECT is(tap.touch_rows(t, tap.tid('B')), 0::bigint, resource || ': A updates none of B''s rows')
+  FROM tap.tables ORDER BY resource;
+SELECT is(tap.delete_rows(t, tap.tid('B')), 0::bigint, resource || ': A deletes none of B''s rows')
+  FROM tap.tables ORDER BY resource;
+SELECT is(tap.move_rows(t, tap.tid('A'), tap.tid('B')), '42501', resource || ': A cannot move its rows to B')
+  FROM tap.tables ORDER BY resource;
+
+SELECT is((SELECT count(*) FROM coditect.tenants), 1::bigint, 'tenants: A sees only itself');
+SELECT is((SELECT id FROM coditect.tenants), tap.tid('A'), 'tenants: and that row is A');
+SELECT is((SELECT count(*) FROM coditect.audit_logs WHERE tenant_id <> tap.tid('A')), 0::bigint,
+          'audit_logs: A sees none of B''s audit rows');
+SELECT cmp_ok((SELECT count(*) FROM coditect.audit_logs), '>', 0::bigint, 'audit_logs: A sees its own audit rows');
+SELECT lives_ok($$UPDATE coditect.tenants SET name = 'Renamed A'$$, 'A may edit its own profile');
+SELECT is((SELECT name::text FROM coditect.tenants), 'Renamed A', '... and the edit is applied');
+SELECT throws_ok($$UPDATE coditect.tenants SET seats_total = 500$$, '42501', NULL,
+                 'the gateway may not change seats (service-only column)');
+SELECT throws_ok($$UPDATE coditect.tenants SET license_tier = 'enterprise'$$, '42501', NULL,
+                 'the gateway may not change the plan');
+SELECT throws_ok($$INSERT INTO coditect.tenants (name, slug, email) VALUES ('X', 'x', 'x@x.test')$$,
+                 '42501', NULL, 'the gateway cannot create tenants directly');
+SELECT throws_ok($$DELETE FROM coditect.tenants$$, '42501', NULL, 'the gateway cannot delete tenants');
+
+-- Composite keys: a tenant-A row cannot point at a tenant-B row, even knowing its id.
+SELECT throws_ok(format($$INSERT INTO coditect.memberships (tenant_id, user_id) VALUES (%L, %L)$$,
+                        tap.tid('A'), tap.uid('B')),
+                 '23503', NULL, 'membership of A referencing a user of B is rejected');
+SELECT throws_ok(format($$INSERT INTO coditect.team_members (tenant_id, team_id, user_id)
+                          VALUES (%L, %L, %L)$$,
+                        tap.tid('A'), (SELECT id FROM coditect.teams LIMIT 1), tap.uid('B')),
+                 '23503', NULL, 'team member of A referencing a user of B is rejected');
+RESET ROLE;
+SELECT throws_ok(format($$INSERT INTO coditect.team_members (tenant_id, team_id, user_id)
+                          VALUES (%L, %L, %L)$$,
+                        tap.tid('A'), (SELECT id FROM coditect.teams WHERE tenant_id = tap.tid('B')), tap.uid('A')),
+                 '23503', NULL, 'even a superuser cannot attach A''s user to B''s team');
+
+SELECT is(tap.count_rows(s.t, tap.tid('B')), s.n, r.resource || ': B''s rows are all still there')
+  FROM tap.snapshot s JOIN tap.tables r ON r.t = s.t ORDER BY r.resource;
+SELECT is((SELECT count(*) FROM coditect.projects WHERE tenant_id = tap.tid('B') AND deleted_at IS NOT NULL),
+          0::bigint, 'projects: none of B''s were soft-deleted');
+SELECT is((SELECT name::text FROM coditect.tenants WHERE id = tap.tid('B')), 'Tenant B', 'tenants: B unchanged');
+
+SELECT * FROM finish();
+ROLLBACK;
