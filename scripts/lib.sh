@@ -67,7 +67,7 @@ cluster_stop() {
 # create_database NAME: a database with the extension installed (pg_partman in its own schema).
 create_database() {
   local db=$1
-  psql -X -q -d postgres -v ON_ERROR_STOP=1 -c "DROP DATABASE IF EXISTS \"$db\"" -c "CREATE DATABASE \"$db\""
+  psql -X -q -d postgres -v ON_ERROR_STOP=1 -c "SET client_min_messages = warning" -c "DROP DATABASE IF EXISTS \"$db\"" -c "CREATE DATABASE \"$db\""
   psql -X -q -d "$db" -v ON_ERROR_STOP=1 <<'SQL'
 CREATE SCHEMA partman;
 CREATE EXTENSION pg_partman SCHEMA partman;

@@ -19,9 +19,6 @@ cluster_start "$DATADIR" "$PORT"
 create_database coditect_test
 psql -X -q -d coditect_test -v ON_ERROR_STOP=1 -c 'CREATE EXTENSION pgtap'
 
-log "pgTAP (pg_prove)"
-pg_prove -d coditect_test --ext .sql -r "$ROOT/test/pgtap"
-
 log "CREATE EXTENSION coditect CASCADE on a bare database, then drop and create again"
 psql -X -q -d postgres -v ON_ERROR_STOP=1 -c 'CREATE DATABASE coditect_bare'
 psql -X -q -d coditect_bare -v ON_ERROR_STOP=1 <<'SQL'
@@ -37,3 +34,6 @@ CREATE EXTENSION coditect;
 SELECT coditect.create_tenant('Bare', 'bare', 'bare@bare.test', 'owner@bare.test') IS NOT NULL AS created;
 SQL
 echo "bare-database install: 1 passed, 0 failed"
+
+log "pgTAP (pg_prove)"
+pg_prove -d coditect_test --ext .sql -r "$ROOT/test/pgtap"
