@@ -103,14 +103,15 @@ Datum column_datum(HeapTuple tuple, TupleDesc desc, const char* column, bool* is
 
 SPIPlanPtr insert_plan() {
   if (g_insert_plan) return g_insert_plan;
-  Oid types[kInsertArgs] = {UUIDOID, UUIDOID, TEXTOID, TEXTOID, TEXTOID, INETOID,
+  Oid types[kInsertArgs] = {UUIDOID, UUIDOID, TEXTOID, TEXTOID,  TEXTOID,  INETOID,
                             TEXTOID, TEXTOID, TEXTOID, JSONBOID, JSONBOID, TEXTOID};
   SPIPlanPtr plan = SPI_prepare(
       "INSERT INTO coditect.audit_logs (tenant_id, user_id, action, resource_type, resource_id,"
       " ip_address, user_agent, request_method, request_path, changes, metadata, severity)"
       " VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)",
       kInsertArgs, types);
-  if (!plan) elog(ERROR, "could not prepare the audit insert: %s", SPI_result_code_string(SPI_result));
+  if (!plan)
+    elog(ERROR, "could not prepare the audit insert: %s", SPI_result_code_string(SPI_result));
   SPI_keepplan(plan);
   g_insert_plan = plan;
   return plan;

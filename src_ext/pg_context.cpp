@@ -102,8 +102,8 @@ bool lookup_binding(pg_uuid_t* out) {
     Oid argtypes[1] = {OIDOID};
     Datum values[1] = {ObjectIdGetDatum(GetSessionUserId())};
     int rc = SPI_execute_with_args(
-        "SELECT tenant_id FROM coditect_internal.analyst_bindings WHERE role_oid = $1", 1,
-        argtypes, values, nullptr, true, 1);
+        "SELECT tenant_id FROM coditect_internal.analyst_bindings WHERE role_oid = $1", 1, argtypes,
+        values, nullptr, true, 1);
     if (rc != SPI_OK_SELECT) elog(ERROR, "analyst binding lookup failed");
     BindingCache cache;
     cache.looked_up = true;

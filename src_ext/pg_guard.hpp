@@ -96,12 +96,12 @@ Datum cpp_entry(F&& body) noexcept {
 }  // namespace coditect::pg
 
 // Declares a SQL-callable function whose body is a C++ lambda-like block run under cpp_entry.
-#define CODITECT_FUNCTION(name)                                                 \
-  static Datum name##_impl(FunctionCallInfo fcinfo);                            \
-  extern "C" {                                                                  \
-  PG_FUNCTION_INFO_V1(name);                                                    \
-  Datum name(PG_FUNCTION_ARGS) {                                                \
+#define CODITECT_FUNCTION(name)                                               \
+  static Datum name##_impl(FunctionCallInfo fcinfo);                          \
+  extern "C" {                                                                \
+  PG_FUNCTION_INFO_V1(name);                                                  \
+  Datum name(PG_FUNCTION_ARGS) {                                              \
     return coditect::pg::cpp_entry([fcinfo] { return name##_impl(fcinfo); }); \
-  }                                                                             \
-  }                                                                             \
+  }                                                                           \
+  }                                                                           \
   static Datum name##_impl(FunctionCallInfo fcinfo)

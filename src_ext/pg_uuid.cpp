@@ -36,6 +36,7 @@ CODITECT_FUNCTION(coditect_uuid_v7_time) {
   memcpy(bytes.data(), u->data, UUID_LEN);
   if (coditect::uuid_version(bytes) != 7) PG_RETURN_NULL();
   auto ms = static_cast<int64>(coditect::uuid7_unix_ms(bytes));
-  TimestampTz ts = (ms - (int64)(POSTGRES_EPOCH_JDATE - UNIX_EPOCH_JDATE) * SECS_PER_DAY * 1000) * 1000;
+  TimestampTz ts =
+      (ms - (int64)(POSTGRES_EPOCH_JDATE - UNIX_EPOCH_JDATE) * SECS_PER_DAY * 1000) * 1000;
   PG_RETURN_TIMESTAMPTZ(ts);
 }
