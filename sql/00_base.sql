@@ -210,8 +210,11 @@ BEGIN
     IF NOT EXISTS (SELECT 1 FROM coditect_internal.tenant_tables WHERE relid = p_table AND soft_delete) THEN
         RAISE EXCEPTION '% is not a soft-delete table', p_table USING ERRCODE = 'CD400';
     END IF;
+    IF p_older_than IS NULL OR p_older_than < interval '0' THEN
+        RAISE EXCEPTION 'p_older_than must be a non-negative interval' USING ERRCODE = 'CD400';
+    END IF;
     PERFORM coditect_internal.allow_hard_delete(true);
-    EXECUTE format('DELETE FROM %s WHERE deleted_at < now() - $1', p_table) USING p_older_than;
+    EXECUTE format('DELETE FROM %s WHERE deleted_at <= now() - $1', p_table) USING p_older_than;
     GET DIAGNOSTICS n = ROW_COUNT;
     PERFORM coditect_internal.allow_hard_delete(false);
     RETURN n;

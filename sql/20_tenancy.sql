@@ -10,7 +10,7 @@ CREATE FUNCTION coditect.is_valid_timezone(text) RETURNS boolean
 
 CREATE TABLE coditect.tenants (
     id                     uuid PRIMARY KEY DEFAULT coditect.uuid_generate_v7(),
-    name                   varchar(255) NOT NULL CHECK (btrim(name) <> ''),
+    name                   varchar(255) NOT NULL CHECK (name ~ '\S'),
     slug                   coditect.slug NOT NULL,
     email                  coditect.email NOT NULL,
     license_tier           varchar(20) NOT NULL DEFAULT 'trial'
@@ -40,7 +40,7 @@ CREATE TABLE coditect.users (
     tenant_id                uuid NOT NULL REFERENCES coditect.tenants (id) ON DELETE CASCADE,
     id                       uuid NOT NULL DEFAULT coditect.uuid_generate_v7(),
     email                    coditect.email NOT NULL,
-    firebase_uid             varchar(128),
+    firebase_uid             varchar(255),
     first_name               varchar(150) NOT NULL DEFAULT '',
     last_name                varchar(150) NOT NULL DEFAULT '',
     role                     coditect.member_role NOT NULL DEFAULT 'member',
@@ -84,7 +84,7 @@ CREATE INDEX memberships_active_idx ON coditect.memberships (tenant_id, user_id)
 CREATE TABLE coditect.teams (
     tenant_id   uuid NOT NULL REFERENCES coditect.tenants (id) ON DELETE CASCADE,
     id          uuid NOT NULL DEFAULT coditect.uuid_generate_v7(),
-    name        varchar(255) NOT NULL CHECK (btrim(name) <> ''),
+    name        varchar(255) NOT NULL CHECK (name ~ '\S'),
     description text NOT NULL DEFAULT '',
     created_at  timestamptz NOT NULL DEFAULT now(),
     updated_at  timestamptz NOT NULL DEFAULT now(),
@@ -110,7 +110,7 @@ CREATE INDEX team_members_user_idx ON coditect.team_members (tenant_id, user_id)
 CREATE TABLE coditect.projects (
     tenant_id   uuid NOT NULL REFERENCES coditect.tenants (id) ON DELETE CASCADE,
     id          uuid NOT NULL DEFAULT coditect.uuid_generate_v7(),
-    name        varchar(255) NOT NULL CHECK (btrim(name) <> ''),
+    name        varchar(255) NOT NULL CHECK (name ~ '\S'),
     description text NOT NULL DEFAULT '',
     metadata    coditect.json_object NOT NULL DEFAULT '{}',
     created_at  timestamptz NOT NULL DEFAULT now(),

@@ -32,6 +32,7 @@ struct BindingCache {
 } g_binding;
 
 bool g_hard_delete_allowed = false;
+int g_hard_delete_level = 0;  // subtransaction level that allowed it
 
 void clear_context() { g_context = RequestContext{}; }
 
@@ -51,14 +52,24 @@ void on_xact_event(XactEvent event, void*) {
   }
 }
 
-// A context set inside a subtransaction survives its commit but not its rollback (fail closed).
+// State set inside a subtransaction survives its commit but not its rollback (fail closed).
 void on_subxact_event(SubXactEvent event, SubTransactionId, SubTransactionId, void*) {
-  if (!g_context.active) return;
-  int level = GetCurrentTransactionNestLevel();
-  if (event == SUBXACT_EVENT_COMMIT_SUB && g_context.nest_level >= level) {
-    g_context.nest_level = level - 1;
-  } else if (event == SUBXACT_EVENT_ABORT_SUB && g_context.nest_level >= level) {
-    clear_context();
+  if (event != SUBXACT_EVENT_COMMIT_SUB && event != SUBXACT_EVENT_ABORT_SUB) return;
+  const int level = GetCurrentTransactionNestLevel();
+  const bool commit = event == SUBXACT_EVENT_COMMIT_SUB;
+  if (g_context.active && g_context.nest_level >= level) {
+    if (commit) {
+      g_context.nest_level = level - 1;
+    } else {
+      clear_context();
+    }
+  }
+  if (g_hard_delete_allowed && g_hard_delete_level >= level) {
+    if (commit) {
+      g_hard_delete_level = level - 1;
+    } else {
+      g_hard_delete_allowed = false;
+    }
   }
 }
 
@@ -194,6 +205,7 @@ CODITECT_FUNCTION(coditect_current_user_role) {
 // to real deletes for the rest of the transaction.
 CODITECT_FUNCTION(coditect_allow_hard_delete) {
   coditect::pg::g_hard_delete_allowed = PG_GETARG_BOOL(0);
+  coditect::pg::g_hard_delete_level = GetCurrentTransactionNestLevel();
   PG_RETURN_VOID();
 }
 

@@ -5,7 +5,7 @@
 -- soft delete / restore / purge of projects, tenant purge, and the permission catalog and
 -- functions. Runs as a superuser (RLS bypassed), everything rolled back.
 BEGIN;
-SELECT plan(499);
+SELECT plan(503);
 
 CREATE SCHEMA t20;
 -- Ids of fixture rows by key.
@@ -607,9 +607,19 @@ SELECT is((SELECT count(*)::int FROM coditect.projects WHERE id = t20.id('p1')),
           'purge_deleted leaves live rows alone');
 SELECT throws_ok($$SELECT coditect.purge_deleted('coditect.teams', '0 seconds')$$,
                  'CD400', NULL, 'purge_deleted on a table without soft delete fails CD400');
+SELECT throws_ok($$SELECT coditect.purge_deleted('coditect.projects', '-1 day')$$,
+                 'CD400', NULL, 'purge_deleted refuses a negative age');
 SELECT lives_ok($$DELETE FROM coditect.projects WHERE id = t20.id('p1')$$, 'projects: DELETE after a purge');
 SELECT isnt((SELECT deleted_at FROM coditect.projects WHERE id = t20.id('p1')), NULL,
             'projects: after a purge, DELETE is a soft delete again');
+
+SELECT throws_ok($$INSERT INTO coditect.projects (tenant_id, name) VALUES (t20.id('a_tenant_id'), E'\t\n ')$$,
+                 '23514', NULL, 'projects: a name of only tabs and newlines is blank');
+SELECT throws_ok($$INSERT INTO coditect.teams (tenant_id, name) VALUES (t20.id('a_tenant_id'), E'\r\n')$$,
+                 '23514', NULL, 'teams: a name of only line breaks is blank');
+-- A purge that fails inside a savepoint must not leave hard deletes switched on.
+SELECT throws_ok($$SELECT coditect.purge_deleted('coditect.projects', NULL)$$, 'CD400', NULL,
+                 'purge_deleted refuses a NULL age');
 
 ------------------------------------------------------------------------------------------------
 -- Permission catalog and checks
