@@ -5,7 +5,7 @@ set -euo pipefail
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 PGBIN=/usr/lib/postgresql/15/bin
 PACKAGES=(
-  build-essential cmake make g++ pkg-config clang-format
+  build-essential cmake make g++ pkg-config clang-format openssl
   postgresql-15 postgresql-server-dev-15 postgresql-contrib-15 postgresql-15-partman
   postgresql-15-pgtap libtap-parser-sourcehandler-pgtap-perl libpq-dev
   libgtest-dev libssl-dev nlohmann-json3-dev libpistache-dev
@@ -73,4 +73,26 @@ CREATE SCHEMA partman;
 CREATE EXTENSION pg_partman SCHEMA partman;
 CREATE EXTENSION coditect CASCADE;
 SQL
+}
+
+# setup_signing_key DATADIR DB: an Ed25519 license signing key for the cluster (made once, kept
+# in DATADIR), named in the superuser-only settings and published in database DB.
+setup_signing_key() {
+  local datadir=$1 db=$2 key=$1/license-signing.pem
+  if [ ! -f "$key" ]; then
+    openssl genpkey -algorithm ed25519 -out "$key" 2>/dev/null
+    chown postgres:postgres "$key"
+    chmod 600 "$key"
+  fi
+  local kid
+  kid="k-$(openssl pkey -in "$key" -pubout -outform DER 2>/dev/null | sha256sum | cut -c1-12)"
+  psql -X -q -d postgres -v ON_ERROR_STOP=1 \
+    -c "ALTER SYSTEM SET coditect.license_signing_key_file = '$key'" \
+    -c "ALTER SYSTEM SET coditect.license_signing_key_id = '$kid'" \
+    -c "SELECT pg_reload_conf()" >/dev/null
+  for _ in $(seq 50); do
+    [ "$(psql -X -qtA -d "$db" -c "SELECT current_setting('coditect.license_signing_key_id', true)")" = "$kid" ] && break
+    sleep 0.1
+  done
+  psql -X -q -d "$db" -v ON_ERROR_STOP=1 -c "SELECT coditect.publish_license_signing_key()" >/dev/null
 }

@@ -23,6 +23,7 @@ VALUES ((:'t'::jsonb->>'tenant_id')::uuid, 'Website relaunch', 'Demo project'),
 INSERT INTO coditect.teams (tenant_id, name) VALUES ((:'t'::jsonb->>'tenant_id')::uuid, 'Core');
 SQL
 fi
+setup_signing_key "$DATADIR" "$DB"
 
 cat <<INFO
 

@@ -18,6 +18,7 @@ log "starting a private cluster in $DATADIR on port $PORT"
 cluster_start "$DATADIR" "$PORT"
 create_database coditect_test
 psql -X -q -d coditect_test -v ON_ERROR_STOP=1 -c 'CREATE EXTENSION pgtap'
+setup_signing_key "$DATADIR" coditect_test
 
 log "CREATE EXTENSION coditect CASCADE on a bare database, then drop and create again"
 psql -X -q -d postgres -v ON_ERROR_STOP=1 -c 'CREATE DATABASE coditect_bare'

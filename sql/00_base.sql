@@ -66,6 +66,8 @@ CREATE FUNCTION coditect_internal.stamp_timestamps() RETURNS trigger
     AS 'MODULE_PATHNAME', 'coditect_stamp_timestamps' LANGUAGE C;
 CREATE FUNCTION coditect_internal.audit_row_change() RETURNS trigger
     AS 'MODULE_PATHNAME', 'coditect_audit_row_change' LANGUAGE C;
+CREATE FUNCTION coditect_internal.enforce_transition() RETURNS trigger
+    AS 'MODULE_PATHNAME', 'coditect_enforce_transition' LANGUAGE C;
 
 REVOKE ALL ON ALL FUNCTIONS IN SCHEMA coditect_internal FROM PUBLIC;
 GRANT EXECUTE ON FUNCTION coditect.current_tenant_id(), coditect.current_user_id(),
@@ -166,6 +168,34 @@ BEGIN
 
     INSERT INTO coditect_internal.tenant_tables (relid, resource, soft_delete)
     VALUES (p_table, p_resource, soft);
+END
+$$;
+
+------------------------------------------------------------------------------------------------
+-- State machines as data. One C++ trigger (enforce_transition) checks every status change of a
+-- registered table against these rows and stamps the transition's column. A NULL from_status
+-- is a state a new row may start in. Global and read-only to tenants.
+------------------------------------------------------------------------------------------------
+
+CREATE TABLE coditect.state_transitions (
+    machine      varchar(50) NOT NULL,
+    from_status  varchar(30),
+    to_status    varchar(30) NOT NULL,
+    stamp_column name,
+    CONSTRAINT state_transitions_key UNIQUE NULLS NOT DISTINCT (machine, from_status, to_status)
+);
+REVOKE ALL ON coditect.state_transitions FROM PUBLIC;
+GRANT SELECT ON coditect.state_transitions TO coditect_gateway, coditect_service, coditect_analyst;
+
+CREATE FUNCTION coditect_internal.register_state_machine(
+    p_table regclass, p_machine text, p_status_column name DEFAULT 'status'
+) RETURNS void
+LANGUAGE plpgsql AS $$
+BEGIN
+    EXECUTE format('CREATE TRIGGER enforce_transition BEFORE INSERT OR UPDATE OF %I ON %s '
+                   'FOR EACH ROW EXECUTE FUNCTION coditect_internal.enforce_transition(%L, %L)',
+                   p_status_column, p_table, p_machine, p_status_column);
+    EXECUTE format('ALTER TABLE %s ENABLE ALWAYS TRIGGER enforce_transition', p_table);
 END
 $$;
 

@@ -8,6 +8,10 @@ void _PG_init(void);
 
 namespace coditect::pg {
 void register_context_callbacks();
-}
+void define_license_settings();
+}  // namespace coditect::pg
 
-void _PG_init(void) { coditect::pg::register_context_callbacks(); }
+void _PG_init(void) {
+  coditect::pg::register_context_callbacks();
+  coditect::pg::define_license_settings();
+}

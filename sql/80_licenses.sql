@@ -1,0 +1,392 @@
+-- 80_licenses: licenses, concurrent-seat sessions (acquire / heartbeat / release, zombies) and
+-- Ed25519-signed license tokens. Seat counting is a counter on the license row, kept by a
+-- trigger and bounded by a CHECK, so the invariant holds whoever writes the sessions.
+
+CREATE FUNCTION coditect.license_key_generate() RETURNS text
+    AS 'MODULE_PATHNAME', 'coditect_license_key_generate' LANGUAGE C VOLATILE PARALLEL SAFE;
+CREATE FUNCTION coditect.license_key_normalize(text) RETURNS text
+    AS 'MODULE_PATHNAME', 'coditect_license_key_normalize' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
+CREATE FUNCTION coditect.license_key_is_valid(text) RETURNS boolean
+    AS 'MODULE_PATHNAME', 'coditect_license_key_is_valid' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
+CREATE FUNCTION coditect.license_session_ttl() RETURNS interval
+    AS 'MODULE_PATHNAME', 'coditect_license_session_ttl' LANGUAGE C STABLE PARALLEL SAFE;
+CREATE FUNCTION coditect.license_token_key_id(text) RETURNS text
+    AS 'MODULE_PATHNAME', 'coditect_license_token_key_id' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
+CREATE FUNCTION coditect_internal.license_token_sign(uuid, uuid, text, jsonb, uuid, text, timestamptz, timestamptz)
+    RETURNS text AS 'MODULE_PATHNAME', 'coditect_license_token_sign' LANGUAGE C VOLATILE;
+CREATE FUNCTION coditect_internal.license_signing_public_key(OUT key_id text, OUT public_key text, OUT public_key_pem text)
+    RETURNS record AS 'MODULE_PATHNAME', 'coditect_license_signing_public_key' LANGUAGE C VOLATILE;
+CREATE FUNCTION coditect_internal.license_token_check(text, text, timestamptz) RETURNS jsonb
+    AS 'MODULE_PATHNAME', 'coditect_license_token_check' LANGUAGE C IMMUTABLE STRICT;
+REVOKE ALL ON FUNCTION coditect_internal.license_token_sign(uuid, uuid, text, jsonb, uuid, text, timestamptz, timestamptz),
+    coditect_internal.license_signing_public_key(), coditect_internal.license_token_check(text, text, timestamptz)
+    FROM PUBLIC;
+
+------------------------------------------------------------------------------------------------
+-- Tables
+------------------------------------------------------------------------------------------------
+
+CREATE TABLE coditect.licenses (
+    tenant_id    uuid NOT NULL REFERENCES coditect.tenants (id) ON DELETE CASCADE,
+    id           uuid NOT NULL DEFAULT coditect.uuid_generate_v7(),
+    key_string   varchar(23) NOT NULL DEFAULT coditect.license_key_generate()
+                 CHECK (coditect.license_key_is_valid(key_string)),
+    tier         varchar(20) NOT NULL DEFAULT 'BASIC' CHECK (tier IN ('BASIC', 'PRO', 'ENTERPRISE')),
+    features     coditect.json_array NOT NULL DEFAULT '[]'
+                 CHECK (NOT jsonb_path_exists(features, '$[*] ? (@.type() != "string")')),
+    expiry_date  timestamptz NOT NULL,
+    seats_total  integer NOT NULL DEFAULT 1 CHECK (seats_total >= 1),
+    seats_in_use integer NOT NULL DEFAULT 0,
+    is_active    boolean NOT NULL DEFAULT true,
+    created_by   uuid,
+    created_at   timestamptz NOT NULL DEFAULT now(),
+    updated_at   timestamptz NOT NULL DEFAULT now(),
+    PRIMARY KEY (tenant_id, id),
+    CONSTRAINT licenses_key_string_key UNIQUE (key_string),
+    CONSTRAINT licenses_seats_within_total CHECK (seats_in_use >= 0 AND seats_in_use <= seats_total),
+    FOREIGN KEY (tenant_id, created_by) REFERENCES coditect.users (tenant_id, id) ON DELETE SET NULL (created_by)
+);
+CREATE INDEX licenses_tenant_created_idx ON coditect.licenses (tenant_id, created_at DESC);
+COMMENT ON COLUMN coditect.licenses.seats_in_use IS
+    'Active sessions, kept by a trigger on license_sessions; never written by clients.';
+
+CREATE TABLE coditect.license_sessions (
+    tenant_id         uuid NOT NULL REFERENCES coditect.tenants (id) ON DELETE CASCADE,
+    id                uuid NOT NULL DEFAULT coditect.uuid_generate_v7(),
+    license_id        uuid NOT NULL,
+    user_id           uuid NOT NULL,
+    hardware_id       varchar(255) NOT NULL CHECK (hardware_id ~ '\S'),
+    ip_address        inet,
+    user_agent        varchar(500) NOT NULL DEFAULT '',
+    status            varchar(20) NOT NULL DEFAULT 'active' CHECK (status IN ('active', 'zombie', 'ended')),
+    started_at        timestamptz NOT NULL DEFAULT now(),
+    last_heartbeat_at timestamptz NOT NULL DEFAULT now(),
+    ended_at          timestamptz,
+    created_at        timestamptz NOT NULL DEFAULT now(),
+    updated_at        timestamptz NOT NULL DEFAULT now(),
+    PRIMARY KEY (tenant_id, id),
+    FOREIGN KEY (tenant_id, license_id) REFERENCES coditect.licenses (tenant_id, id) ON DELETE CASCADE,
+    FOREIGN KEY (tenant_id, user_id) REFERENCES coditect.users (tenant_id, id) ON DELETE CASCADE,
+    CONSTRAINT license_sessions_ended_at CHECK ((status = 'ended') = (ended_at IS NOT NULL))
+);
+-- One active session per license and machine: no seat sharing.
+CREATE UNIQUE INDEX license_sessions_one_active_per_hardware
+    ON coditect.license_sessions (tenant_id, license_id, hardware_id) WHERE status = 'active';
+CREATE INDEX license_sessions_active_heartbeat_idx
+    ON coditect.license_sessions (tenant_id, license_id, last_heartbeat_at) WHERE status = 'active';
+CREATE INDEX license_sessions_hardware_idx ON coditect.license_sessions (hardware_id);
+
+INSERT INTO coditect.state_transitions (machine, from_status, to_status, stamp_column) VALUES
+    ('license_session', NULL,     'active', NULL),
+    ('license_session', 'active', 'zombie', NULL),
+    ('license_session', 'zombie', 'active', NULL),
+    ('license_session', 'active', 'ended',  'ended_at'),
+    ('license_session', 'zombie', 'ended',  'ended_at');
+
+-- Keeps licenses.seats_in_use equal to the license's active sessions. The row lock this takes
+-- on the license serialises concurrent acquirers, and the CHECK on licenses refuses the seat
+-- past seats_total. Runs as the owner: clients hold no privilege on seats_in_use.
+CREATE FUNCTION coditect_internal.count_license_seats() RETURNS trigger
+LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog AS $$
+DECLARE
+    delta int := 0;
+    tenant uuid;
+    license uuid;
+BEGIN
+    IF TG_OP = 'UPDATE' AND (NEW.tenant_id, NEW.license_id) IS DISTINCT FROM (OLD.tenant_id, OLD.license_id) THEN
+        RAISE EXCEPTION 'a license session cannot move to another license' USING ERRCODE = 'CD422';
+    END IF;
+    IF TG_OP <> 'INSERT' AND OLD.status = 'active' THEN
+        delta := delta - 1;
+        tenant := OLD.tenant_id;
+        license := OLD.license_id;
+    END IF;
+    IF TG_OP <> 'DELETE' AND NEW.status = 'active' THEN
+        delta := delta + 1;
+        tenant := NEW.tenant_id;
+        license := NEW.license_id;
+    END IF;
+    IF delta <> 0 THEN
+        UPDATE coditect.licenses SET seats_in_use = seats_in_use + delta
+         WHERE tenant_id = tenant AND id = license;
+    END IF;
+    RETURN NULL;
+END
+$$;
+
+SELECT coditect_internal.register_tenant_table('coditect.licenses', 'license',
+    p_redact => '{key_string}', p_exclude => '{seats_in_use}');
+SELECT coditect_internal.register_tenant_table('coditect.license_sessions', 'license_session',
+    p_exclude => '{last_heartbeat_at}');
+SELECT coditect_internal.register_state_machine('coditect.license_sessions', 'license_session');
+CREATE TRIGGER count_license_seats AFTER INSERT OR UPDATE OF status, license_id, tenant_id OR DELETE
+    ON coditect.license_sessions FOR EACH ROW EXECUTE FUNCTION coditect_internal.count_license_seats();
+ALTER TABLE coditect.license_sessions ENABLE ALWAYS TRIGGER count_license_seats;
+
+-- seats_in_use is the trigger's alone.
+REVOKE INSERT, UPDATE ON coditect.licenses FROM coditect_gateway, coditect_service;
+GRANT INSERT (tenant_id, id, key_string, tier, features, expiry_date, seats_total, is_active, created_by),
+      UPDATE (tier, features, expiry_date, seats_total, is_active)
+    ON coditect.licenses TO coditect_gateway, coditect_service;
+
+------------------------------------------------------------------------------------------------
+-- Signing keys: public halves published for offline verification, several at once for rotation.
+------------------------------------------------------------------------------------------------
+
+CREATE TABLE coditect.license_signing_keys (
+    key_id         varchar(64) PRIMARY KEY CHECK (key_id ~ '^[A-Za-z0-9._-]+$'),
+    algorithm      varchar(20) NOT NULL DEFAULT 'Ed25519' CHECK (algorithm = 'Ed25519'),
+    public_key     text NOT NULL UNIQUE CHECK (public_key ~ '^[A-Za-z0-9_-]{43}$'),
+    public_key_pem text NOT NULL,
+    created_at     timestamptz NOT NULL DEFAULT now(),
+    retired_at     timestamptz
+);
+REVOKE ALL ON coditect.license_signing_keys FROM PUBLIC;
+GRANT SELECT ON coditect.license_signing_keys TO coditect_gateway, coditect_service, coditect_analyst;
+
+-- DBA: publishes the public half of the key named by coditect.license_signing_key_file under
+-- coditect.license_signing_key_id. Publishing the same key again is harmless.
+CREATE FUNCTION coditect.publish_license_signing_key() RETURNS text
+LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog AS $$
+DECLARE
+    k record;
+BEGIN
+    SELECT * INTO k FROM coditect_internal.license_signing_public_key();
+    INSERT INTO coditect.license_signing_keys (key_id, public_key, public_key_pem)
+    VALUES (k.key_id, k.public_key, k.public_key_pem)
+    ON CONFLICT (key_id) DO NOTHING;
+    IF NOT EXISTS (SELECT 1 FROM coditect.license_signing_keys
+                    WHERE key_id = k.key_id AND public_key = k.public_key) THEN
+        RAISE EXCEPTION 'key id "%" is already published for another key', k.key_id USING ERRCODE = 'CD409';
+    END IF;
+    RETURN k.key_id;
+END
+$$;
+
+-- DBA: stops accepting tokens signed with a key (after rotating to a new one).
+CREATE FUNCTION coditect.retire_license_signing_key(p_key_id text) RETURNS void
+LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog AS $$
+BEGIN
+    UPDATE coditect.license_signing_keys SET retired_at = now() WHERE key_id = p_key_id AND retired_at IS NULL;
+    IF NOT FOUND THEN
+        RAISE EXCEPTION 'no published key "%"', p_key_id USING ERRCODE = 'CD404';
+    END IF;
+END
+$$;
+REVOKE ALL ON FUNCTION coditect.publish_license_signing_key(), coditect.retire_license_signing_key(text) FROM PUBLIC;
+
+CREATE FUNCTION coditect.license_public_keys()
+RETURNS TABLE (key_id text, algorithm text, public_key text, public_key_pem text, created_at timestamptz)
+LANGUAGE sql STABLE SET search_path = pg_catalog AS $$
+    SELECT key_id, algorithm, public_key, public_key_pem, created_at
+      FROM coditect.license_signing_keys WHERE retired_at IS NULL ORDER BY created_at
+$$;
+
+-- {"valid", "verdict" (valid, malformed, unknown_key, bad_signature, expired), "claims"}.
+CREATE FUNCTION coditect.license_verify(p_token text) RETURNS jsonb
+LANGUAGE plpgsql STABLE SECURITY DEFINER SET search_path = pg_catalog AS $$
+DECLARE
+    kid text := coditect.license_token_key_id(p_token);
+    pk text;
+BEGIN
+    IF kid IS NULL THEN
+        RETURN jsonb_build_object('valid', false, 'verdict', 'malformed');
+    END IF;
+    SELECT public_key INTO pk FROM coditect.license_signing_keys WHERE key_id = kid AND retired_at IS NULL;
+    IF NOT FOUND THEN
+        RETURN jsonb_build_object('valid', false, 'verdict', 'unknown_key', 'key_id', kid);
+    END IF;
+    RETURN coditect_internal.license_token_check(p_token, pk, now());
+END
+$$;
+
+------------------------------------------------------------------------------------------------
+-- Acquire, heartbeat, release, reap
+------------------------------------------------------------------------------------------------
+
+-- Turns this license's active sessions without a heartbeat for the TTL into zombies.
+CREATE FUNCTION coditect_internal.zombify_overdue(p_tenant uuid, p_license uuid) RETURNS void
+LANGUAGE sql AS $$
+    UPDATE coditect.license_sessions SET status = 'zombie'
+     WHERE tenant_id = p_tenant AND license_id = p_license AND status = 'active'
+       AND last_heartbeat_at < now() - coditect.license_session_ttl()
+$$;
+
+-- The answer of acquire and heartbeat: the session, the seats, the deadline, a signed token.
+-- The only path to the signing key, so it signs nothing but an active session of the caller's
+-- tenant, read here from the tables (never from arguments).
+CREATE FUNCTION coditect_internal.license_session_answer(p_session_id uuid) RETURNS jsonb
+LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog AS $$
+DECLARE
+    s coditect.license_sessions;
+    l coditect.licenses;
+    deadline timestamptz;
+BEGIN
+    SELECT * INTO s FROM coditect.license_sessions
+     WHERE tenant_id = coditect.current_tenant_id() AND id = p_session_id AND status = 'active';
+    IF NOT FOUND THEN
+        RAISE EXCEPTION 'no active license session %', p_session_id USING ERRCODE = 'CD404';
+    END IF;
+    SELECT * INTO l FROM coditect.licenses WHERE tenant_id = s.tenant_id AND id = s.license_id;
+    deadline := s.last_heartbeat_at + coditect.license_session_ttl();
+    RETURN jsonb_build_object(
+        'session_id', s.id, 'license_id', l.id, 'status', s.status, 'hardware_id', s.hardware_id,
+        'tier', l.tier, 'features', l.features,
+        'seats_used', l.seats_in_use, 'seats_total', l.seats_total,
+        'heartbeat_deadline', deadline, 'license_expires_at', l.expiry_date,
+        'token', coditect_internal.license_token_sign(l.id, l.tenant_id, l.tier, l.features, s.id,
+                                                      s.hardware_id, now(), least(deadline, l.expiry_date)));
+END
+$$;
+
+-- Locks the license of the current tenant and checks it may be used.
+CREATE FUNCTION coditect_internal.lock_usable_license(p_tenant uuid, p_license uuid) RETURNS coditect.licenses
+LANGUAGE plpgsql AS $$
+DECLARE
+    l coditect.licenses;
+BEGIN
+    SELECT * INTO l FROM coditect.licenses WHERE tenant_id = p_tenant AND id = p_license FOR UPDATE;
+    IF NOT FOUND THEN
+        RAISE EXCEPTION 'unknown license' USING ERRCODE = 'CD404';
+    END IF;
+    IF NOT l.is_active THEN
+        RAISE EXCEPTION 'the license is inactive' USING ERRCODE = 'CD403';
+    END IF;
+    IF l.expiry_date <= now() THEN
+        RAISE EXCEPTION 'the license expired on %', to_char(l.expiry_date AT TIME ZONE 'UTC', 'YYYY-MM-DD HH24:MI "UTC"')
+            USING ERRCODE = 'CD410';
+    END IF;
+    PERFORM coditect_internal.zombify_overdue(l.tenant_id, l.id);
+    SELECT * INTO l FROM coditect.licenses WHERE tenant_id = p_tenant AND id = p_license;
+    RETURN l;
+END
+$$;
+
+CREATE FUNCTION coditect_internal.require_context() RETURNS uuid
+LANGUAGE plpgsql STABLE AS $$
+BEGIN
+    IF coditect.current_user_id() IS NULL THEN
+        RAISE EXCEPTION 'no request context: call coditect.set_request_context first' USING ERRCODE = 'CD403';
+    END IF;
+    RETURN coditect.current_tenant_id();
+END
+$$;
+
+CREATE FUNCTION coditect.license_acquire(
+    p_key_string  text,
+    p_hardware_id text,
+    p_client_ip   inet DEFAULT NULL,
+    p_user_agent  text DEFAULT NULL
+) RETURNS jsonb
+LANGUAGE plpgsql SET search_path = pg_catalog AS $$
+DECLARE
+    tenant uuid := coditect_internal.require_context();
+    key text := coditect.license_key_normalize(p_key_string);
+    v_license uuid;
+    l coditect.licenses;
+    s coditect.license_sessions;
+BEGIN
+    IF p_hardware_id IS NULL OR p_hardware_id !~ '\S' OR length(p_hardware_id) > 255 THEN
+        RAISE EXCEPTION 'hardware id must be 1 to 255 characters' USING ERRCODE = 'CD400';
+    END IF;
+    SELECT id INTO v_license FROM coditect.licenses WHERE key_string = key;
+    IF NOT FOUND THEN
+        RAISE EXCEPTION 'unknown license key' USING ERRCODE = 'CD404';
+    END IF;
+    l := coditect_internal.lock_usable_license(tenant, v_license);
+
+    SELECT * INTO s FROM coditect.license_sessions
+     WHERE tenant_id = tenant AND license_id = l.id AND hardware_id = p_hardware_id AND status = 'active';
+    IF FOUND THEN
+        UPDATE coditect.license_sessions SET last_heartbeat_at = now()
+         WHERE tenant_id = tenant AND id = s.id;
+    ELSE
+        IF l.seats_in_use >= l.seats_total THEN
+            RAISE EXCEPTION 'no free seat: % of % seats in use', l.seats_in_use, l.seats_total
+                USING ERRCODE = 'CD409';
+        END IF;
+        INSERT INTO coditect.license_sessions (tenant_id, license_id, user_id, hardware_id, ip_address, user_agent)
+        VALUES (tenant, l.id, coditect.current_user_id(), p_hardware_id, p_client_ip, coalesce(left(p_user_agent, 500), ''))
+        RETURNING * INTO s;
+    END IF;
+    RETURN coditect_internal.license_session_answer(s.id);
+END
+$$;
+
+CREATE FUNCTION coditect.license_heartbeat(p_session_id uuid) RETURNS jsonb
+LANGUAGE plpgsql SET search_path = pg_catalog AS $$
+DECLARE
+    tenant uuid := coditect_internal.require_context();
+    l coditect.licenses;
+    s coditect.license_sessions;
+BEGIN
+    SELECT * INTO s FROM coditect.license_sessions WHERE tenant_id = tenant AND id = p_session_id;
+    IF NOT FOUND THEN
+        RAISE EXCEPTION 'unknown license session' USING ERRCODE = 'CD404';
+    END IF;
+    l := coditect_internal.lock_usable_license(tenant, s.license_id);
+    SELECT * INTO s FROM coditect.license_sessions WHERE tenant_id = tenant AND id = p_session_id;
+    IF s.status = 'ended' THEN
+        RAISE EXCEPTION 'the license session has ended; acquire a new one' USING ERRCODE = 'CD410';
+    END IF;
+    IF s.status = 'zombie' THEN
+        IF l.seats_in_use >= l.seats_total THEN
+            RAISE EXCEPTION 'the session lapsed and no seat is free to revive it: % of % seats in use',
+                l.seats_in_use, l.seats_total USING ERRCODE = 'CD409';
+        END IF;
+        IF EXISTS (SELECT 1 FROM coditect.license_sessions
+                    WHERE tenant_id = tenant AND license_id = l.id AND hardware_id = s.hardware_id AND status = 'active') THEN
+            RAISE EXCEPTION 'the session lapsed and this machine holds a newer session' USING ERRCODE = 'CD409';
+        END IF;
+        UPDATE coditect.license_sessions SET status = 'active', last_heartbeat_at = now()
+         WHERE tenant_id = tenant AND id = s.id;
+    ELSE
+        UPDATE coditect.license_sessions SET last_heartbeat_at = now()
+         WHERE tenant_id = tenant AND id = s.id;
+    END IF;
+    RETURN coditect_internal.license_session_answer(s.id);
+END
+$$;
+
+-- Ends the session and frees its seat; releasing an ended session again does nothing.
+CREATE FUNCTION coditect.license_release(p_session_id uuid) RETURNS void
+LANGUAGE plpgsql SET search_path = pg_catalog AS $$
+DECLARE
+    tenant uuid := coditect_internal.require_context();
+    v_license uuid;
+BEGIN
+    SELECT s.license_id INTO v_license FROM coditect.license_sessions s
+     WHERE s.tenant_id = tenant AND s.id = p_session_id;
+    IF NOT FOUND THEN
+        RAISE EXCEPTION 'unknown license session' USING ERRCODE = 'CD404';
+    END IF;
+    -- Same lock order as acquire (license, then session).
+    PERFORM 1 FROM coditect.licenses WHERE tenant_id = tenant AND id = v_license FOR UPDATE;
+    UPDATE coditect.license_sessions SET status = 'ended'
+     WHERE tenant_id = tenant AND id = p_session_id AND status <> 'ended';
+END
+$$;
+
+-- For a scheduler: zombifies overdue sessions of every tenant. Acquire and heartbeat do the same
+-- for their license, so correctness never waits for this.
+CREATE FUNCTION coditect.reap_zombie_sessions() RETURNS integer
+LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog AS $$
+DECLARE
+    n integer;
+BEGIN
+    UPDATE coditect.license_sessions SET status = 'zombie'
+     WHERE status = 'active' AND last_heartbeat_at < now() - coditect.license_session_ttl();
+    GET DIAGNOSTICS n = ROW_COUNT;
+    RETURN n;
+END
+$$;
+
+REVOKE ALL ON FUNCTION coditect.license_acquire(text, text, inet, text), coditect.license_heartbeat(uuid),
+    coditect.license_release(uuid), coditect.reap_zombie_sessions() FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION coditect.license_acquire(text, text, inet, text), coditect.license_heartbeat(uuid),
+    coditect.license_release(uuid), coditect.reap_zombie_sessions() TO coditect_gateway, coditect_service;
+REVOKE ALL ON FUNCTION coditect_internal.zombify_overdue(uuid, uuid), coditect_internal.license_session_answer(uuid),
+    coditect_internal.lock_usable_license(uuid, uuid), coditect_internal.require_context() FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION coditect_internal.zombify_overdue(uuid, uuid), coditect_internal.license_session_answer(uuid),
+    coditect_internal.lock_usable_license(uuid, uuid), coditect_internal.require_context()
+    TO coditect_gateway, coditect_service;
