@@ -86,7 +86,8 @@ setup_signing_key() {
   fi
   local kid
   kid="k-$(openssl pkey -in "$key" -pubout -outform DER 2>/dev/null | sha256sum | cut -c1-12)"
-  psql -X -q -d postgres -v ON_ERROR_STOP=1 \
+  # PostgreSQL 15 only accepts ALTER SYSTEM for settings it knows: load the library first.
+  psql -X -q -d postgres -v ON_ERROR_STOP=1 -c "LOAD 'coditect'" \
     -c "ALTER SYSTEM SET coditect.license_signing_key_file = '$key'" \
     -c "ALTER SYSTEM SET coditect.license_signing_key_id = '$kid'" \
     -c "SELECT pg_reload_conf()" >/dev/null

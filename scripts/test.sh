@@ -19,6 +19,10 @@ cluster_start "$DATADIR" "$PORT"
 create_database coditect_test
 psql -X -q -d coditect_test -v ON_ERROR_STOP=1 -c 'CREATE EXTENSION pgtap'
 setup_signing_key "$DATADIR" coditect_test
+# A second key for the rotation test in test/pgtap/80_licenses.sql.
+openssl genpkey -algorithm ed25519 -out "$DATADIR/rotation.pem" 2>/dev/null
+chown postgres:postgres "$DATADIR/rotation.pem"
+psql -X -q -d postgres -c "ALTER DATABASE coditect_test SET tap.rotation_key_file = '$DATADIR/rotation.pem'"
 
 log "CREATE EXTENSION coditect CASCADE on a bare database, then drop and create again"
 psql -X -q -d postgres -v ON_ERROR_STOP=1 -c 'CREATE DATABASE coditect_bare'
@@ -35,6 +39,9 @@ CREATE EXTENSION coditect;
 SELECT coditect.create_tenant('Bare', 'bare', 'bare@bare.test', 'owner@bare.test') IS NOT NULL AS created;
 SQL
 echo "bare-database install: 1 passed, 0 failed"
+
+log "license seat race (pgbench, checked by test/pgtap/85_license_race.sql)"
+"$ROOT/scripts/license_race.sh" coditect_test
 
 log "pgTAP (pg_prove)"
 pg_prove -d coditect_test --ext .sql -r "$ROOT/test/pgtap"

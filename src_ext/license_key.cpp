@@ -62,9 +62,13 @@ Parsed parse(std::string_view input) {
   for (char c : input)
     upper.push_back(static_cast<char>(std::toupper(static_cast<unsigned char>(c))));
 
-  if (upper.compare(0, kPrefix.size(), kPrefix) != 0) return {Status::Malformed, {}};
+  // "CODITECT", then the dash after it and between groups is optional.
+  const std::string_view word = kPrefix.substr(0, kPrefix.size() - 1);
+  if (upper.compare(0, word.size(), word) != 0) return {Status::Malformed, {}};
+  std::size_t start = word.size();
+  if (start < upper.size() && upper[start] == '-') ++start;
   std::string symbols;
-  for (std::size_t i = kPrefix.size(); i < upper.size(); ++i) {
+  for (std::size_t i = start; i < upper.size(); ++i) {
     char c = upper[i];
     if (c == '-') {
       // Dashes only between groups of four.

@@ -22,6 +22,9 @@ INSERT INTO coditect.teams (tenant_id, name) SELECT tap.tid(k), 'Team ' || k FRO
 INSERT INTO coditect.team_members (tenant_id, team_id, user_id)
 SELECT t.tenant_id, t.id, tap.uid(k) FROM coditect.teams t JOIN tap.ids ON t.tenant_id = tap.tid(k);
 INSERT INTO coditect.projects (tenant_id, name) SELECT tap.tid(k), 'Project ' || k FROM tap.ids;
+INSERT INTO coditect.licenses (tenant_id, expiry_date, seats_total) SELECT tap.tid(k), now() + interval '1 year', 3 FROM tap.ids;
+INSERT INTO coditect.license_sessions (tenant_id, license_id, user_id, hardware_id)
+SELECT l.tenant_id, l.id, tap.uid(k), 'machine-' || k FROM coditect.licenses l JOIN tap.ids ON l.tenant_id = tap.tid(k);
 
 -- Generic probes, run as the gateway login.
 CREATE FUNCTION tap.count_rows(t regclass, tenant uuid) RETURNS bigint LANGUAGE plpgsql AS $$
@@ -42,10 +45,17 @@ BEGIN
 EXCEPTION WHEN OTHERS THEN
     RETURN SQLSTATE;
 END $$;
+-- Sets a column the gateway may update to itself on the tenant's rows; returns the row count.
 CREATE FUNCTION tap.touch_rows(t regclass, tenant uuid) RETURNS bigint LANGUAGE plpgsql AS $$
-DECLARE n bigint;
+DECLARE
+    n bigint;
+    col name;
 BEGIN
-    EXECUTE format('UPDATE %s SET id = id WHERE tenant_id = $1', t) USING tenant;
+    SELECT attname INTO col FROM pg_attribute
+     WHERE attrelid = t AND attnum > 0 AND NOT attisdropped
+       AND has_column_privilege('coditect_gateway', t, attname, 'UPDATE')
+     ORDER BY attnum LIMIT 1;
+    EXECUTE format('UPDATE %s SET %I = %I WHERE tenant_id = $1', t, col, col) USING tenant;
     GET DIAGNOSTICS n = ROW_COUNT;
     RETURN n;
 END $$;
