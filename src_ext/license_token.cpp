@@ -4,6 +4,7 @@
 #include <openssl/evp.h>
 #include <openssl/pem.h>
 
+#include <cstdint>
 #include <stdexcept>
 
 namespace coditect::license_token {
@@ -24,6 +25,29 @@ struct MdCtxDeleter {
 using Pkey = std::unique_ptr<EVP_PKEY, PkeyDeleter>;
 using Bio = std::unique_ptr<BIO, BioDeleter>;
 using MdCtx = std::unique_ptr<EVP_MD_CTX, MdCtxDeleter>;
+
+// Refuses to read encrypted keys instead of letting OpenSSL prompt on a terminal.
+int no_passphrase(char*, int, int, void*) { return 0; }
+
+std::int64_t unix_time(const nlohmann::json& j, const char* field) {
+  const nlohmann::json& v = j.at(field);
+  if (!v.is_number_integer() ||
+      (v.is_number_unsigned() && v.get<std::uint64_t>() > static_cast<std::uint64_t>(INT64_MAX))) {
+    throw std::invalid_argument(std::string("payload field ") + field + " must be an integer");
+  }
+  return v.get<std::int64_t>();
+}
+
+// The payload and signature parts of a token with exactly one dot.
+bool split_token(std::string_view token, std::string_view* payload, std::string_view* signature) {
+  auto dot = token.find('.');
+  if (dot == std::string_view::npos || token.find('.', dot + 1) != std::string_view::npos) {
+    return false;
+  }
+  *payload = token.substr(0, dot);
+  *signature = token.substr(dot + 1);
+  return true;
+}
 
 Bio memory_bio(std::string_view data) {
   Bio bio(BIO_new_mem_buf(data.data(), static_cast<int>(data.size())));
@@ -72,7 +96,8 @@ std::string encode_payload(const Claims& c) {
   j["iat"] = c.issued_at;
   j["exp"] = c.expires_at;
   j["kid"] = c.key_id;
-  return j.dump();
+  // Invalid UTF-8 (impossible from a UTF-8 database) is replaced rather than thrown on.
+  return j.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
 }
 
 Claims decode_payload(std::string_view json) {
@@ -87,8 +112,8 @@ Claims decode_payload(std::string_view json) {
     c.features = j.at("feat").get<std::vector<std::string>>();
     c.session_id = j.at("ses").get<std::string>();
     c.hardware_id = j.at("hw").get<std::string>();
-    c.issued_at = j.at("iat").get<std::int64_t>();
-    c.expires_at = j.at("exp").get<std::int64_t>();
+    c.issued_at = unix_time(j, "iat");
+    c.expires_at = unix_time(j, "exp");
     c.key_id = j.at("kid").get<std::string>();
     return c;
   } catch (const nlohmann::json::exception& e) {
@@ -167,7 +192,7 @@ std::optional<std::string> base64url_decode(std::string_view text) {
 
 Signer Signer::from_pem(std::string_view pem) {
   Bio bio = memory_bio(pem);
-  Pkey pkey(PEM_read_bio_PrivateKey(bio.get(), nullptr, nullptr, nullptr));
+  Pkey pkey(PEM_read_bio_PrivateKey(bio.get(), nullptr, no_passphrase, nullptr));
   if (!pkey) throw std::runtime_error("the signing key file does not hold a PEM private key");
   if (EVP_PKEY_id(pkey.get()) != EVP_PKEY_ED25519) {
     throw std::runtime_error("the signing key is not an Ed25519 key");
@@ -209,9 +234,9 @@ std::string make_token(const Claims& claims, const Signer& signer) {
 }
 
 std::optional<std::string> key_id_of(std::string_view token) {
-  auto dot = token.find('.');
-  if (dot == std::string_view::npos) return std::nullopt;
-  auto payload = base64url_decode(token.substr(0, dot));
+  std::string_view payload_part, signature_part;
+  if (!split_token(token, &payload_part, &signature_part)) return std::nullopt;
+  auto payload = base64url_decode(payload_part);
   if (!payload) return std::nullopt;
   try {
     return decode_payload(*payload).key_id;
@@ -222,10 +247,10 @@ std::optional<std::string> key_id_of(std::string_view token) {
 
 Verification verify(std::string_view token, std::string_view raw_public_key, std::int64_t now) {
   Verification v;
-  auto dot = token.find('.');
-  if (dot == std::string_view::npos || token.find('.', dot + 1) != std::string_view::npos) return v;
-  auto payload = base64url_decode(token.substr(0, dot));
-  auto signature = base64url_decode(token.substr(dot + 1));
+  std::string_view payload_part, signature_part;
+  if (!split_token(token, &payload_part, &signature_part)) return v;
+  auto payload = base64url_decode(payload_part);
+  auto signature = base64url_decode(signature_part);
   if (!payload || !signature) return v;
   try {
     v.claims = decode_payload(*payload);
@@ -244,10 +269,10 @@ Verification verify(std::string_view token, std::string_view raw_public_key, std
 
 std::string raw_public_key_from_pem(std::string_view pem) {
   Bio bio = memory_bio(pem);
-  Pkey key(PEM_read_bio_PUBKEY(bio.get(), nullptr, nullptr, nullptr));
+  Pkey key(PEM_read_bio_PUBKEY(bio.get(), nullptr, no_passphrase, nullptr));
   if (!key) {
     Bio again = memory_bio(pem);
-    key.reset(PEM_read_bio_PrivateKey(again.get(), nullptr, nullptr, nullptr));
+    key.reset(PEM_read_bio_PrivateKey(again.get(), nullptr, no_passphrase, nullptr));
   }
   if (!key || EVP_PKEY_id(key.get()) != EVP_PKEY_ED25519) {
     throw std::runtime_error("not a PEM Ed25519 key");

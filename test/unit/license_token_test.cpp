@@ -815,3 +815,36 @@ TEST_F(VerifyTokenCliTest, UsageErrors) {
 
 }  // namespace
 }  // namespace coditect::license_token
+
+namespace {
+
+std::string payload_with(const std::string& exp_json) {
+  return "{\"lic\":\"l\",\"ten\":\"t\",\"tier\":\"PRO\",\"feat\":[],\"ses\":\"s\",\"hw\":\"h\","
+         "\"iat\":1,\"exp\":" +
+         exp_json + ",\"kid\":\"k\"}";
+}
+
+}  // namespace
+
+TEST(LicenseTokenPayload, RejectsNonIntegerAndOutOfRangeTimes) {
+  using coditect::license_token::decode_payload;
+  EXPECT_EQ(decode_payload(payload_with("2")).expires_at, 2);
+  EXPECT_THROW(decode_payload(payload_with("2.5")), std::invalid_argument);
+  EXPECT_THROW(decode_payload(payload_with("18446744073709551615")), std::invalid_argument);
+  EXPECT_THROW(decode_payload(payload_with("\"2\"")), std::invalid_argument);
+}
+
+TEST(LicenseTokenPayload, KeyIdNeedsExactlyOneDot) {
+  using coditect::license_token::base64url_encode;
+  using coditect::license_token::key_id_of;
+  const std::string part = base64url_encode(payload_with("2"));
+  EXPECT_EQ(key_id_of(part + ".AA"), std::optional<std::string>("k"));
+  EXPECT_EQ(key_id_of(part + ".AA.BB"), std::nullopt);
+  EXPECT_EQ(key_id_of(part), std::nullopt);
+}
+
+TEST(LicenseTokenPayload, InvalidUtf8IsReplacedNotThrown) {
+  coditect::license_token::Claims c;
+  c.hardware_id = "\xFF";
+  EXPECT_NO_THROW(coditect::license_token::encode_payload(c));
+}
