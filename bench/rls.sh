@@ -1,0 +1,282 @@
+#!/usr/bin/env bash
+# bench/rls.sh: cost of row-level security on the tenant-scoped project list.
+#
+# Ours:     login bench_gw (member of coditect_gateway), RLS enforced by the policy
+#           tenant_id = (SELECT coditect.current_tenant_id()), context set per transaction
+#           with coditect.set_request_context().
+# Baseline: login bench_bypass (BYPASSRLS), the same query with an explicit
+#           `AND tenant_id = $1`, no request context.
+# Control:  login bench_ctl (member of coditect_gateway, but BYPASSRLS): ours' transaction,
+#           context call included, with the explicit filter instead of the policy; so
+#           ours vs control is the policy alone, control vs baseline the context call.
+# All three run on the same data in the same run, interleaved; see bench/README.md.
+#
+# Runs its own throw-away cluster on port 55440; no timing assertions, only a report.
+# Knobs (environment): TENANTS PROJECTS DURATION ROUNDS WARMUP CLIENTS.
+HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+# shellcheck source=../scripts/lib.sh
+source "$HERE/../scripts/lib.sh"
+
+PORT=55440
+DB=coditect_bench_rls
+TENANTS=${TENANTS:-200}
+PROJECTS=${PROJECTS:-500}
+DURATION=${DURATION:-15}  # measured seconds per configuration, split into ROUNDS slices
+ROUNDS=${ROUNDS:-3}
+WARMUP=${WARMUP:-3}
+CLIENTS=${CLIENTS:-2}
+THREADS=2
+PGBENCH=$PGBIN/pgbench
+SLICE=$(((DURATION + ROUNDS - 1) / ROUNDS))
+LIST_SQL='SELECT id, name, description, created_at FROM coditect.projects WHERE deleted_at IS NULL'
+
+install_deps
+build_extension
+
+if "$PGBIN/pg_isready" -q -h 127.0.0.1 -p "$PORT"; then
+  echo "something already listens on 127.0.0.1:$PORT; stop it first (a leftover benchmark cluster?)" >&2
+  exit 1
+fi
+
+DATADIR=$(mktemp -d /tmp/coditect-bench-rls.XXXXXX)
+WORK=$(mktemp -d /tmp/coditect-bench-rls-work.XXXXXX)
+cleanup() {
+  cluster_stop "$DATADIR"
+  rm -rf "$DATADIR" "$WORK"
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+
+log "starting a private cluster in $DATADIR on port $PORT"
+cluster_start "$DATADIR" "$PORT"
+# pg_stat_statements gives the server-side execution time of each statement, free of the
+# client round trip that pgbench -r includes (top-level statements only).
+psql -X -q -d postgres -v ON_ERROR_STOP=1 -c "ALTER SYSTEM SET shared_preload_libraries = 'pg_stat_statements'"
+cluster_stop "$DATADIR"
+cluster_start "$DATADIR" "$PORT"
+psql -X -q -d postgres -v ON_ERROR_STOP=1 -o /dev/null \
+  -c "ALTER SYSTEM SET pg_stat_statements.track_utility = off" -c "SELECT pg_reload_conf()"
+create_database "$DB"
+
+sql() { psql -X -q -v ON_ERROR_STOP=1 -d "$DB" "$@"; }
+sql -c "CREATE EXTENSION pg_stat_statements"
+
+log "loading $TENANTS tenants x $PROJECTS projects"
+sql -v tenants="$TENANTS" -v projects="$PROJECTS" <<'SQL'
+CREATE SCHEMA bench;
+CREATE TABLE bench.bench_tenants (
+    n         int PRIMARY KEY,
+    tenant_id uuid NOT NULL,
+    user_id   uuid NOT NULL
+);
+INSERT INTO bench.bench_tenants (n, tenant_id, user_id)
+SELECT i, (r ->> 'tenant_id')::uuid, (r ->> 'user_id')::uuid
+  FROM generate_series(1, :tenants) AS i,
+       LATERAL coditect.create_tenant('Bench tenant ' || i, 'bench-' || i,
+                                      'tenant' || i || '@bench.example',
+                                      'owner' || i || '@bench.example') AS r;
+
+-- Bulk load as superuser (bypasses RLS). The audit trigger would write one audit row per
+-- project and stamp_timestamps would give every row the same created_at, so both are off
+-- for the load only; their states are checked afterwards.
+CREATE TEMP TABLE trigger_state AS
+SELECT tgname, tgenabled FROM pg_trigger
+ WHERE tgrelid = 'coditect.projects'::regclass AND NOT tgisinternal;
+ALTER TABLE coditect.projects DISABLE TRIGGER audit_row_change, DISABLE TRIGGER stamp_timestamps;
+-- Rows interleaved across tenants in created_at order, as real traffic would write them;
+-- one project in 50 soft-deleted.
+INSERT INTO coditect.projects (tenant_id, name, description, created_at, updated_at, deleted_at)
+SELECT t.tenant_id, 'project-' || p, 'Benchmark project ' || p || ' of tenant ' || t.n, ts, ts,
+       CASE WHEN p % 50 = 0 THEN ts + interval '1 day' END
+  FROM bench.bench_tenants t
+ CROSS JOIN generate_series(1, :projects) AS p
+ CROSS JOIN LATERAL (SELECT now() - interval '1 year' + p * interval '10 minutes'
+                            + t.n * interval '1 second' AS ts) AS x
+ ORDER BY ts;
+ALTER TABLE coditect.projects ENABLE ALWAYS TRIGGER audit_row_change, ENABLE TRIGGER stamp_timestamps;
+DO $$
+BEGIN
+    IF EXISTS (SELECT tgname, tgenabled FROM pg_trigger
+                WHERE tgrelid = 'coditect.projects'::regclass AND NOT tgisinternal
+               EXCEPT SELECT tgname, tgenabled FROM trigger_state) THEN
+        RAISE EXCEPTION 'trigger states of coditect.projects were not restored';
+    END IF;
+END
+$$;
+VACUUM (ANALYZE) coditect.projects;
+ANALYZE bench.bench_tenants;
+
+-- Logins. The cluster is private to this run, so these roles are too.
+CREATE ROLE bench_gw LOGIN IN ROLE coditect_gateway;
+CREATE ROLE bench_bypass LOGIN BYPASSRLS;
+GRANT USAGE ON SCHEMA coditect TO bench_bypass;
+GRANT SELECT ON coditect.projects TO bench_bypass;
+CREATE ROLE bench_ctl LOGIN BYPASSRLS IN ROLE coditect_gateway;
+GRANT USAGE ON SCHEMA bench TO bench_gw, bench_bypass, bench_ctl;
+GRANT SELECT ON bench.bench_tenants TO bench_gw, bench_bypass, bench_ctl;
+SQL
+
+read -r T1 U1 < <(sql -At -F ' ' -c "SELECT tenant_id, user_id FROM bench.bench_tenants WHERE n = 1")
+CTX="SELECT coditect.set_request_context('$T1', '$U1', 'owner', '127.0.0.1', 'bench', 'GET', '/api/v1/projects/')"
+
+# Sanity: all three logins see exactly tenant 1's live projects, and bench_gw sees nothing
+# without a context.
+read -r live total < <(sql -At -F ' ' -c \
+  "SELECT count(*) FILTER (WHERE tenant_id = '$T1' AND deleted_at IS NULL), count(*) FROM coditect.projects")
+gw_seen=$(psql -X -q -At -v ON_ERROR_STOP=1 -U bench_gw -d "$DB" \
+  -c "BEGIN" -c "$CTX" -c "SELECT count(*) FROM ($LIST_SQL) q" -c "COMMIT" | tail -n 1)
+gw_nocontext=$(psql -X -q -At -v ON_ERROR_STOP=1 -U bench_gw -d "$DB" -c "SELECT count(*) FROM coditect.projects")
+bypass_seen=$(psql -X -q -At -v ON_ERROR_STOP=1 -U bench_bypass -d "$DB" \
+  -c "SELECT count(*) FROM ($LIST_SQL AND tenant_id = '$T1') q")
+ctl_seen=$(psql -X -q -At -v ON_ERROR_STOP=1 -U bench_ctl -d "$DB" \
+  -c "BEGIN" -c "$CTX" -c "SELECT count(*) FROM ($LIST_SQL AND tenant_id = '$T1') q" -c "COMMIT" | tail -n 1)
+echo
+echo "Data: $total projects; tenant 1 has $live live ones."
+echo "Check: bench_gw with tenant 1's context sees $gw_seen, without a context $gw_nocontext;" \
+  "bench_bypass and bench_ctl with tenant_id = tenant 1 see $bypass_seen and $ctl_seen."
+if [ "$gw_seen" != "$live" ] || [ "$gw_nocontext" != 0 ] || [ "$bypass_seen" != "$live" ] ||
+  [ "$ctl_seen" != "$live" ]; then
+  echo "the two configurations do not see the same rows; not benchmarking" >&2
+  exit 1
+fi
+
+echo
+echo "Plan of the RLS list query as bench_gw (tenant 1):"
+psql -X -q -v ON_ERROR_STOP=1 -U bench_gw -d "$DB" <<SQL | sed 's/^/    /'
+BEGIN;
+\\o /dev/null
+$CTX;
+\\o
+EXPLAIN (ANALYZE, COSTS OFF) $LIST_SQL ORDER BY created_at DESC LIMIT 50;
+COMMIT;
+SQL
+
+# pgbench scripts: the same random tenant lookup in all three, inside the transaction.
+cat >"$WORK/ours.sql" <<SQL
+\\set n random(1, $TENANTS)
+BEGIN;
+SELECT tenant_id AS tenant, user_id AS uid FROM bench.bench_tenants WHERE n = :n \\gset
+SELECT coditect.set_request_context(:tenant, :uid, 'owner', '127.0.0.1', 'bench', 'GET', '/api/v1/projects/');
+$LIST_SQL ORDER BY created_at DESC LIMIT 50;
+COMMIT;
+SQL
+cat >"$WORK/baseline.sql" <<SQL
+\\set n random(1, $TENANTS)
+BEGIN;
+SELECT tenant_id AS tenant, user_id AS uid FROM bench.bench_tenants WHERE n = :n \\gset
+$LIST_SQL AND tenant_id = :tenant ORDER BY created_at DESC LIMIT 50;
+COMMIT;
+SQL
+cat >"$WORK/control.sql" <<SQL
+\\set n random(1, $TENANTS)
+BEGIN;
+SELECT tenant_id AS tenant, user_id AS uid FROM bench.bench_tenants WHERE n = :n \\gset
+SELECT coditect.set_request_context(:tenant, :uid, 'owner', '127.0.0.1', 'bench', 'GET', '/api/v1/projects/');
+$LIST_SQL AND tenant_id = :tenant ORDER BY created_at DESC LIMIT 50;
+COMMIT;
+SQL
+
+# pgbench_once NAME USER SCRIPT SECONDS OUT: one pgbench run; fails loudly if pgbench does.
+pgbench_once() {
+  local name=$1 user=$2 script=$3 secs=$4 out=$5
+  log "pgbench $name: ${secs}s"
+  if ! "$PGBENCH" -n -M prepared -r -c "$CLIENTS" -j "$THREADS" -T "$secs" -U "$user" \
+    -f "$script" "$DB" >"$out" 2>&1; then
+    cat "$out" >&2
+    echo "pgbench $name failed" >&2
+    exit 1
+  fi
+}
+
+# Warm-up (discarded), then ROUNDS interleaved slices per configuration, in alternating
+# order (ours, baseline, control, control, baseline, ours, ...) so that drift of this
+# machine hits all alike.
+declare -A USER_OF=([ours]=bench_gw [baseline]=bench_bypass [control]=bench_ctl)
+if ((WARMUP > 0)); then
+  for c in ours baseline control; do
+    pgbench_once "$c warm-up" "${USER_OF[$c]}" "$WORK/$c.sql" "$WARMUP" "$WORK/warmup.out"
+  done
+fi
+sql -o /dev/null -c "SELECT pg_stat_statements_reset()"
+for ((r = 1; r <= ROUNDS; r++)); do
+  order=(ours baseline control)
+  ((r % 2)) || order=(control baseline ours)
+  for c in "${order[@]}"; do
+    pgbench_once "$c round $r/$ROUNDS" "${USER_OF[$c]}" "$WORK/$c.sql" "$SLICE" "$WORK/$c.$r.out"
+  done
+done
+# Server-side statistics of the measured slices, per login.
+sql -At -F $'\t' -c "SELECT r.rolname, s.calls, s.total_exec_time, s.query
+                       FROM pg_stat_statements s JOIN pg_roles r ON r.oid = s.userid
+                      WHERE s.dbid = (SELECT oid FROM pg_database WHERE datname = current_database())" \
+  >"$WORK/pgss.tsv"
+
+# tps CONFIG: transactions / seconds over all slices (pgbench's tps excludes connection time).
+tps() {
+  awk '/^number of transactions actually processed:/{n = $6}
+       /^tps = /{tx += n; secs += n / $3}
+       END {printf "%.1f", tx / secs}' "$WORK/$1".*.out
+}
+txns() { awk '/^number of transactions actually processed:/{n += $6} END {printf "%d", n}' "$WORK/$1".*.out; }
+# client_ms CONFIG PATTERN: pgbench -r average latency (ms) of the statement containing
+# PATTERN, weighted by each slice's transaction count.
+client_ms() {
+  awk -v pat="$2" '
+    FNR == 1 {on = 0}
+    /^number of transactions actually processed:/{n = $6}
+    /^statement latencies/{on = 1; next}
+    on && index($0, pat) {t += $1 * n; c += n; on = 0}
+    END {if (c) printf "%.4f", t / c; else print "nan"}' "$WORK/$1".*.out
+}
+# server_ms LOGIN PATTERN: mean execution time (ms, pg_stat_statements) of LOGIN's statements
+# containing PATTERN.
+server_ms() {
+  awk -F '\t' -v who="$1" -v pat="$2" '$1 == who && index($4, pat) {c += $2; t += $3}
+    END {if (c) printf "%.4f", t / c; else print "nan"}' "$WORK/pgss.tsv"
+}
+
+echo
+echo "RLS benchmark: $TENANTS tenants x $PROJECTS projects; pgbench -M prepared -n -c $CLIENTS -j $THREADS;" \
+  "per configuration ${WARMUP}s warm-up, then $ROUNDS interleaved slices of ${SLICE}s; $(nproc) CPUs"
+echo "  ours     = bench_gw, RLS:              BEGIN; lookup; set_request_context(...); list; COMMIT"
+echo "  baseline = bench_bypass, BYPASSRLS:    BEGIN; lookup; list AND tenant_id = \$1; COMMIT"
+echo "  control  = bench_ctl, gateway+BYPASSRLS: BEGIN; lookup; set_request_context(...); list AND tenant_id = \$1; COMMIT"
+echo "  list     = $LIST_SQL ORDER BY created_at DESC LIMIT 50"
+echo "  server = mean execution time in pg_stat_statements; client = pgbench -r average latency,"
+echo "  which adds the round trip and the time pgbench and the backends wait for a CPU."
+echo
+{
+  echo "list_server $(for u in bench_gw bench_bypass bench_ctl; do server_ms $u 'FROM coditect.projects'; echo -n ' '; done)"
+  echo "list_client $(for c in ours baseline control; do client_ms $c 'FROM coditect.projects'; echo -n ' '; done)"
+  echo "tps $(for c in ours baseline control; do tps $c; echo -n ' '; done)"
+  echo "ctx_server $(server_ms bench_gw 'set_request_context') - $(server_ms bench_ctl 'set_request_context')"
+  echo "ctx_client $(client_ms ours 'set_request_context') - $(client_ms control 'set_request_context')"
+  echo "lookup_server $(for u in bench_gw bench_bypass bench_ctl; do server_ms $u 'FROM bench.bench_tenants'; echo -n ' '; done)"
+  echo "lookup_client $(for c in ours baseline control; do client_ms $c 'FROM bench.bench_tenants'; echo -n ' '; done)"
+  echo "txns $(for c in ours baseline control; do txns $c; echo -n ' '; done)"
+} | awk '
+  { v[$1, 1] = $2; v[$1, 2] = $3; v[$1, 3] = $4 }
+  function fmtv(fmt, x) { return x == "-" ? "-" : sprintf(fmt, x) }
+  function ratio(a, b) { return (a == "-" || b == "-" || b + 0 == 0) ? "-" : sprintf("%.3f", a / b) }
+  function row(label, key, fmt, note, noratio) {
+    printf "%-41s %10s %10s %10s %9s %9s  %s\n", label, fmtv(fmt, v[key, 1]), fmtv(fmt, v[key, 2]),
+      fmtv(fmt, v[key, 3]), noratio ? "" : ratio(v[key, 1], v[key, 2]),
+      noratio ? "" : ratio(v[key, 1], v[key, 3]), note
+  }
+  END {
+    printf "%-41s %10s %10s %10s %9s %9s  %s\n", "measure", "ours", "baseline", "control",
+      "ours/base", "ours/ctl", "note"
+    printf "%-41s %10s %10s %10s %9s %9s  %s\n", "-----------------------------------------",
+      "----------", "----------", "----------", "---------", "---------", "----"
+    row("(a) list statement, server mean (ms)", "list_server", "%.4f", "target ours/base <= 1.10")
+    row("    list statement, client avg (ms)", "list_client", "%.4f", "")
+    row("(b) whole transaction, tps", "tps", "%.1f", "ours includes the context call")
+    row("    set_request_context, server (ms)", "ctx_server", "%.4f", "")
+    row("    set_request_context, client (ms)", "ctx_client", "%.4f", "")
+    row("    tenant lookup, server mean (ms)", "lookup_server", "%.4f", "same statement in all")
+    row("    tenant lookup, client avg (ms)", "lookup_client", "%.4f", "same statement in all")
+    row("    transactions measured", "txns", "%d", "", 1)
+  }'
+echo
+echo "Ratios: ours / baseline and ours / control; for latencies lower is better for us, for tps"
+echo "higher is. ours/ctl isolates the policy (same transaction, explicit filter instead of RLS)."
