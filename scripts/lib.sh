@@ -6,7 +6,7 @@ ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 PGBIN=/usr/lib/postgresql/15/bin
 PACKAGES=(
   build-essential cmake make g++ pkg-config clang-format openssl
-  postgresql-15 postgresql-server-dev-15 postgresql-contrib-15 postgresql-15-partman
+  postgresql-15 postgresql-server-dev-15 postgresql-15-partman
   postgresql-15-pgtap libtap-parser-sourcehandler-pgtap-perl libpq-dev
   libgtest-dev libssl-dev nlohmann-json3-dev libpistache-dev
 )

@@ -337,8 +337,8 @@ BEGIN
     IF p_request_method IS NOT NULL AND p_request_method !~ '^[A-Z]{1,10}$' THEN
         RAISE EXCEPTION 'request method must be 1 to 10 upper-case letters' USING ERRCODE = 'CD400';
     END IF;
-    IF EXISTS (SELECT 1 FROM coditect_internal.analyst_bindings b
-                 JOIN pg_roles r ON r.oid = b.role_oid WHERE r.rolname = session_user) THEN
+    IF EXISTS (SELECT 1 FROM coditect_internal.analyst_bindings
+                WHERE role_oid = to_regrole(quote_ident(session_user))::oid) THEN
         RAISE EXCEPTION 'an analyst login cannot set a request context' USING ERRCODE = 'CD403';
     END IF;
 
