@@ -215,7 +215,9 @@ WITH grants (codename, name, roles) AS (VALUES
     ('project.update',     'Edit projects',                   '{owner,admin,member}'),
     ('project.delete',     'Delete projects',                 '{owner,admin}'),
     ('project.restore',    'Restore deleted projects',        '{owner,admin}'),
-    ('audit_log.view',     'Read the audit trail',            '{owner,admin}')
+    ('audit_log.view',     'Read the audit trail',            '{owner,admin}'),
+    ('license.manage',     'List and issue licenses',         '{owner,admin}'),
+    ('license.use',        'Acquire seats of licenses',       '{owner,admin,member}')
 ), inserted AS (
     INSERT INTO coditect.permissions (codename, name)
     SELECT codename, name FROM grants
@@ -394,3 +396,283 @@ END
 $$;
 REVOKE ALL ON FUNCTION coditect.create_tenant(text, text, text, text, text, text) FROM PUBLIC;
 GRANT EXECUTE ON FUNCTION coditect.create_tenant(text, text, text, text, text, text) TO coditect_service;
+
+------------------------------------------------------------------------------------------------
+-- REST API functions (the gateway and services call these after set_request_context). Each
+-- checks the permission, then uses the generic helpers of 05_api.sql under the caller's RLS.
+------------------------------------------------------------------------------------------------
+
+-- Only an owner may make someone an owner.
+CREATE FUNCTION coditect_internal.check_role_grant(p_body jsonb) RETURNS void
+LANGUAGE plpgsql STABLE AS $$
+BEGIN
+    IF p_body ? 'role' AND p_body->>'role' = 'owner' AND coditect.current_user_role() <> 'owner' THEN
+        RAISE EXCEPTION 'only an owner can grant the owner role' USING ERRCODE = 'CD403';
+    END IF;
+END
+$$;
+
+CREATE FUNCTION coditect.api_tenant_get() RETURNS jsonb
+LANGUAGE plpgsql AS $$
+BEGIN
+    PERFORM coditect.require_permission('tenant.view');
+    RETURN coditect_internal.api_get('coditect.tenants', coditect.current_tenant_id(), NULL);
+END
+$$;
+
+CREATE FUNCTION coditect.api_tenant_update(p_body jsonb) RETURNS jsonb
+LANGUAGE plpgsql AS $$
+BEGIN
+    PERFORM coditect.require_permission('tenant.update');
+    RETURN coditect_internal.api_update('coditect.tenants', coditect.current_tenant_id(), p_body,
+        '{name,email,billing_email,tax_id,phone_number,website,industry,company_size}', NULL);
+END
+$$;
+
+CREATE FUNCTION coditect.api_users_list(p_filters jsonb DEFAULT '{}', p_page int DEFAULT 1,
+                                        p_page_size int DEFAULT 20, p_cursor text DEFAULT NULL) RETURNS jsonb
+LANGUAGE plpgsql AS $$
+BEGIN
+    PERFORM coditect.require_permission('user.view');
+    RETURN coditect_internal.api_list('coditect.users', p_filters, '{email,role,is_active}', '{created_at}',
+                                      '{oauth_sub,firebase_uid}', p_page, p_page_size, p_cursor);
+END
+$$;
+
+CREATE FUNCTION coditect.api_users_get(p_id uuid) RETURNS jsonb
+LANGUAGE plpgsql AS $$
+BEGIN
+    PERFORM coditect.require_permission('user.view');
+    RETURN coditect_internal.api_get('coditect.users', p_id, '{oauth_sub,firebase_uid}');
+END
+$$;
+
+-- Invites a user: the user and a membership with the same role.
+CREATE FUNCTION coditect.api_users_create(p_body jsonb) RETURNS jsonb
+LANGUAGE plpgsql AS $$
+DECLARE
+    u jsonb;
+BEGIN
+    PERFORM coditect.require_permission('user.invite');
+    PERFORM coditect_internal.check_role_grant(p_body);
+    u := coditect_internal.api_create('coditect.users', p_body,
+        '{email,first_name,last_name,role,phone_number,avatar_url,timezone,language,notification_preferences}',
+        '{oauth_sub,firebase_uid}');
+    INSERT INTO coditect.memberships (tenant_id, user_id, role)
+    VALUES (coditect.current_tenant_id(), (u->>'id')::uuid, u->>'role');
+    RETURN u;
+END
+$$;
+
+CREATE FUNCTION coditect.api_users_update(p_id uuid, p_body jsonb) RETURNS jsonb
+LANGUAGE plpgsql AS $$
+BEGIN
+    PERFORM coditect.require_permission('user.update');
+    PERFORM coditect_internal.check_role_grant(p_body);
+    RETURN coditect_internal.api_update('coditect.users', p_id, p_body,
+        '{email,first_name,last_name,role,phone_number,avatar_url,timezone,language,notification_preferences,is_active}',
+        '{oauth_sub,firebase_uid}');
+END
+$$;
+
+CREATE FUNCTION coditect.api_users_delete(p_id uuid) RETURNS void
+LANGUAGE plpgsql AS $$
+BEGIN
+    PERFORM coditect.require_permission('user.delete');
+    IF p_id = coditect.current_user_id() THEN
+        RAISE EXCEPTION 'you cannot delete yourself' USING ERRCODE = 'CD409';
+    END IF;
+    PERFORM coditect_internal.api_delete('coditect.users', p_id);
+END
+$$;
+
+CREATE FUNCTION coditect.api_memberships_list(p_filters jsonb DEFAULT '{}', p_page int DEFAULT 1,
+                                              p_page_size int DEFAULT 20, p_cursor text DEFAULT NULL) RETURNS jsonb
+LANGUAGE plpgsql AS $$
+BEGIN
+    PERFORM coditect.require_permission('membership.view');
+    RETURN coditect_internal.api_list('coditect.memberships', p_filters, '{user_id,role}', '{created_at}',
+                                      NULL, p_page, p_page_size, p_cursor);
+END
+$$;
+
+CREATE FUNCTION coditect.api_memberships_get(p_id uuid) RETURNS jsonb
+LANGUAGE plpgsql AS $$
+BEGIN
+    PERFORM coditect.require_permission('membership.view');
+    RETURN coditect_internal.api_get('coditect.memberships', p_id, NULL);
+END
+$$;
+
+-- Changes a role or revokes (revoked_at) a membership.
+CREATE FUNCTION coditect.api_memberships_update(p_id uuid, p_body jsonb) RETURNS jsonb
+LANGUAGE plpgsql AS $$
+BEGIN
+    PERFORM coditect.require_permission('membership.manage');
+    PERFORM coditect_internal.check_role_grant(p_body);
+    RETURN coditect_internal.api_update('coditect.memberships', p_id, p_body, '{role,revoked_at}', NULL);
+END
+$$;
+
+CREATE FUNCTION coditect.api_teams_list(p_filters jsonb DEFAULT '{}', p_page int DEFAULT 1,
+                                        p_page_size int DEFAULT 20, p_cursor text DEFAULT NULL) RETURNS jsonb
+LANGUAGE plpgsql AS $$
+BEGIN
+    PERFORM coditect.require_permission('team.view');
+    RETURN coditect_internal.api_list('coditect.teams', p_filters, '{name}', '{created_at}',
+                                      NULL, p_page, p_page_size, p_cursor);
+END
+$$;
+
+CREATE FUNCTION coditect.api_teams_get(p_id uuid) RETURNS jsonb
+LANGUAGE plpgsql AS $$
+BEGIN
+    PERFORM coditect.require_permission('team.view');
+    RETURN coditect_internal.api_get('coditect.teams', p_id, NULL);
+END
+$$;
+
+CREATE FUNCTION coditect.api_teams_create(p_body jsonb) RETURNS jsonb
+LANGUAGE plpgsql AS $$
+BEGIN
+    PERFORM coditect.require_permission('team.create');
+    RETURN coditect_internal.api_create('coditect.teams', p_body, '{name,description}', NULL);
+END
+$$;
+
+CREATE FUNCTION coditect.api_teams_update(p_id uuid, p_body jsonb) RETURNS jsonb
+LANGUAGE plpgsql AS $$
+BEGIN
+    PERFORM coditect.require_permission('team.update');
+    RETURN coditect_internal.api_update('coditect.teams', p_id, p_body, '{name,description}', NULL);
+END
+$$;
+
+CREATE FUNCTION coditect.api_teams_delete(p_id uuid) RETURNS void
+LANGUAGE plpgsql AS $$
+BEGIN
+    PERFORM coditect.require_permission('team.delete');
+    PERFORM coditect_internal.api_delete('coditect.teams', p_id);
+END
+$$;
+
+CREATE FUNCTION coditect.api_team_members_list(p_team_id uuid, p_filters jsonb DEFAULT '{}', p_page int DEFAULT 1,
+                                               p_page_size int DEFAULT 20, p_cursor text DEFAULT NULL) RETURNS jsonb
+LANGUAGE plpgsql AS $$
+BEGIN
+    PERFORM coditect.require_permission('team.view');
+    PERFORM coditect_internal.api_get('coditect.teams', p_team_id, NULL);
+    RETURN coditect_internal.api_list('coditect.team_members',
+        coalesce(p_filters, '{}') || jsonb_build_object('team_id', p_team_id), '{team_id,user_id,role}',
+        '{created_at}', NULL, p_page, p_page_size, p_cursor);
+END
+$$;
+
+CREATE FUNCTION coditect.api_team_members_create(p_team_id uuid, p_body jsonb) RETURNS jsonb
+LANGUAGE plpgsql AS $$
+BEGIN
+    PERFORM coditect.require_permission('team_member.manage');
+    PERFORM coditect_internal.api_get('coditect.teams', p_team_id, NULL);
+    PERFORM coditect_internal.api_check_fields(p_body, '{user_id,role}');
+    RETURN coditect_internal.api_create('coditect.team_members', p_body || jsonb_build_object('team_id', p_team_id),
+                                        '{team_id,user_id,role}', NULL);
+END
+$$;
+
+CREATE FUNCTION coditect.api_team_members_delete(p_team_id uuid, p_id uuid) RETURNS void
+LANGUAGE plpgsql AS $$
+BEGIN
+    PERFORM coditect.require_permission('team_member.manage');
+    DELETE FROM coditect.team_members WHERE team_id = p_team_id AND id = p_id;
+    IF NOT FOUND THEN
+        RAISE EXCEPTION 'not found' USING ERRCODE = 'CD404';
+    END IF;
+END
+$$;
+
+CREATE FUNCTION coditect.api_projects_list(p_filters jsonb DEFAULT '{}', p_page int DEFAULT 1,
+                                           p_page_size int DEFAULT 20, p_cursor text DEFAULT NULL) RETURNS jsonb
+LANGUAGE plpgsql AS $$
+BEGIN
+    PERFORM coditect.require_permission('project.view');
+    RETURN coditect_internal.api_list('coditect.projects', p_filters, '{name}', '{created_at}',
+                                      NULL, p_page, p_page_size, p_cursor, true);
+END
+$$;
+
+CREATE FUNCTION coditect.api_projects_get(p_id uuid) RETURNS jsonb
+LANGUAGE plpgsql AS $$
+BEGIN
+    PERFORM coditect.require_permission('project.view');
+    RETURN coditect_internal.api_get('coditect.projects', p_id, NULL, true);
+END
+$$;
+
+CREATE FUNCTION coditect.api_projects_create(p_body jsonb) RETURNS jsonb
+LANGUAGE plpgsql AS $$
+BEGIN
+    PERFORM coditect.require_permission('project.create');
+    RETURN coditect_internal.api_create('coditect.projects', p_body, '{name,description,metadata}', NULL);
+END
+$$;
+
+CREATE FUNCTION coditect.api_projects_update(p_id uuid, p_body jsonb) RETURNS jsonb
+LANGUAGE plpgsql AS $$
+BEGIN
+    PERFORM coditect.require_permission('project.update');
+    RETURN coditect_internal.api_update('coditect.projects', p_id, p_body, '{name,description,metadata}', NULL, true);
+END
+$$;
+
+CREATE FUNCTION coditect.api_projects_delete(p_id uuid) RETURNS void
+LANGUAGE plpgsql AS $$
+BEGIN
+    PERFORM coditect.require_permission('project.delete');
+    PERFORM coditect_internal.api_delete('coditect.projects', p_id, true);
+END
+$$;
+
+CREATE FUNCTION coditect.api_projects_restore(p_id uuid) RETURNS jsonb
+LANGUAGE plpgsql AS $$
+BEGIN
+    PERFORM coditect.require_permission('project.restore');
+    PERFORM coditect.restore_row('coditect.projects', p_id);
+    RETURN coditect_internal.api_get('coditect.projects', p_id, NULL, true);
+END
+$$;
+
+CREATE FUNCTION coditect.api_audit_logs_list(p_filters jsonb DEFAULT '{}', p_page int DEFAULT NULL,
+                                             p_page_size int DEFAULT 50, p_cursor text DEFAULT NULL) RETURNS jsonb
+LANGUAGE plpgsql AS $$
+BEGIN
+    PERFORM coditect.require_permission('audit_log.view');
+    RETURN coditect_internal.api_list('coditect.audit_logs', p_filters,
+        '{user_id,action,resource_type,resource_id,severity}', '{created_at}', NULL, p_page, p_page_size, p_cursor);
+END
+$$;
+
+-- Registration: a verified identity with no user yet creates a tenant and becomes its owner.
+CREATE FUNCTION coditect.api_register(p_firebase_uid text, p_email text, p_tenant_name text, p_tenant_slug text)
+RETURNS jsonb
+LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog AS $$
+BEGIN
+    IF p_firebase_uid IS NULL OR p_firebase_uid !~ '\S' THEN
+        RAISE EXCEPTION 'a verified subject is required' USING ERRCODE = 'CD400';
+    END IF;
+    IF EXISTS (SELECT 1 FROM coditect.users WHERE firebase_uid = p_firebase_uid) THEN
+        RAISE EXCEPTION 'this identity is already registered' USING ERRCODE = 'CD409';
+    END IF;
+    RETURN coditect.create_tenant(p_tenant_name, p_tenant_slug, p_email, p_email, p_firebase_uid);
+END
+$$;
+
+-- The user a Firebase uid belongs to (the gateway's lookup of a token's "sub").
+CREATE FUNCTION coditect.resolve_firebase_user(p_firebase_uid text) RETURNS jsonb
+LANGUAGE sql STABLE SECURITY DEFINER SET search_path = pg_catalog AS $$
+    SELECT jsonb_build_object('tenant_id', u.tenant_id, 'user_id', u.id, 'role', m.role)
+      FROM coditect.users u
+      LEFT JOIN coditect.memberships m ON m.tenant_id = u.tenant_id AND m.user_id = u.id AND m.revoked_at IS NULL
+     WHERE u.firebase_uid = p_firebase_uid
+$$;
+
+GRANT EXECUTE ON FUNCTION coditect_internal.check_role_grant(jsonb) TO coditect_gateway, coditect_service;

@@ -281,11 +281,13 @@ CREATE FUNCTION coditect.license_acquire(
 LANGUAGE plpgsql SET search_path = pg_catalog AS $$
 DECLARE
     tenant uuid := coditect_internal.require_context();
-    key text := coditect.license_key_normalize(p_key_string);
+    key text;
     v_license uuid;
     l coditect.licenses;
     s coditect.license_sessions;
 BEGIN
+    PERFORM coditect.require_permission('license.use');
+    key := coditect.license_key_normalize(p_key_string);
     IF p_hardware_id IS NULL OR p_hardware_id !~ '\S' OR length(p_hardware_id) > 255 THEN
         RAISE EXCEPTION 'hardware id must be 1 to 255 characters' USING ERRCODE = 'CD400';
     END IF;
@@ -320,6 +322,7 @@ DECLARE
     l coditect.licenses;
     s coditect.license_sessions;
 BEGIN
+    PERFORM coditect.require_permission('license.use');
     SELECT * INTO s FROM coditect.license_sessions WHERE tenant_id = tenant AND id = p_session_id;
     IF NOT FOUND THEN
         RAISE EXCEPTION 'unknown license session' USING ERRCODE = 'CD404';
@@ -355,6 +358,7 @@ DECLARE
     tenant uuid := coditect_internal.require_context();
     v_license uuid;
 BEGIN
+    PERFORM coditect.require_permission('license.use');
     SELECT s.license_id INTO v_license FROM coditect.license_sessions s
      WHERE s.tenant_id = tenant AND s.id = p_session_id;
     IF NOT FOUND THEN
@@ -390,3 +394,29 @@ REVOKE ALL ON FUNCTION coditect_internal.zombify_overdue(uuid, uuid), coditect_i
 GRANT EXECUTE ON FUNCTION coditect_internal.zombify_overdue(uuid, uuid), coditect_internal.license_session_answer(uuid),
     coditect_internal.lock_usable_license(uuid, uuid), coditect_internal.require_context()
     TO coditect_gateway, coditect_service;
+
+------------------------------------------------------------------------------------------------
+-- REST API: licenses for admins (acquire / heartbeat / release above are the seat endpoints).
+------------------------------------------------------------------------------------------------
+
+CREATE FUNCTION coditect.api_licenses_list(p_filters jsonb DEFAULT '{}', p_page int DEFAULT 1,
+                                           p_page_size int DEFAULT 20, p_cursor text DEFAULT NULL) RETURNS jsonb
+LANGUAGE plpgsql AS $$
+BEGIN
+    PERFORM coditect.require_permission('license.manage');
+    RETURN coditect_internal.api_list('coditect.licenses', p_filters, '{tier,is_active}', '{created_at,expiry_date}',
+                                      NULL, p_page, p_page_size, p_cursor);
+END
+$$;
+
+-- Issues a license: {"tier", "features", "expiry_date", "seats_total"}; the key is generated.
+CREATE FUNCTION coditect.api_licenses_issue(p_body jsonb) RETURNS jsonb
+LANGUAGE plpgsql AS $$
+BEGIN
+    PERFORM coditect.require_permission('license.manage');
+    PERFORM coditect_internal.api_check_fields(p_body, '{tier,features,expiry_date,seats_total}');
+    RETURN coditect_internal.api_create('coditect.licenses',
+        p_body || jsonb_build_object('created_by', coditect.current_user_id()),
+        '{tier,features,expiry_date,seats_total,created_by}', NULL);
+END
+$$;
