@@ -61,17 +61,21 @@ std::int64_t unix_seconds(TimestampTz ts) {
   return ts / USECS_PER_SEC + (POSTGRES_EPOCH_JDATE - UNIX_EPOCH_JDATE) * SECS_PER_DAY;
 }
 
+// The helpers below run while C++ objects are alive, so their PostgreSQL calls are guarded.
 std::string text_arg(FunctionCallInfo fcinfo, int n) {
-  text* t = PG_GETARG_TEXT_PP(n);
+  text* t = coditect::pg::pg_call([&] { return PG_GETARG_TEXT_PP(n); });
   return std::string(VARDATA_ANY(t), VARSIZE_ANY_EXHDR(t));
 }
 
 Datum text_result(const std::string& s) {
-  return PointerGetDatum(cstring_to_text_with_len(s.data(), static_cast<int>(s.size())));
+  return coditect::pg::pg_call([&] {
+    return PointerGetDatum(cstring_to_text_with_len(s.data(), static_cast<int>(s.size())));
+  });
 }
 
 Datum jsonb_result(const std::string& json) {
-  return DirectFunctionCall1(jsonb_in, CStringGetDatum(json.c_str()));
+  return coditect::pg::pg_call(
+      [&] { return DirectFunctionCall1(jsonb_in, CStringGetDatum(json.c_str())); });
 }
 
 }  // namespace
@@ -175,7 +179,8 @@ CODITECT_FUNCTION(coditect_license_signing_public_key) {
   values[0] = text_result(kid);
   values[1] = text_result(raw);
   values[2] = text_result(pem);
-  return HeapTupleGetDatum(heap_form_tuple(BlessTupleDesc(desc), values, nulls));
+  return coditect::pg::pg_call(
+      [&] { return HeapTupleGetDatum(heap_form_tuple(BlessTupleDesc(desc), values, nulls)); });
 }
 
 // coditect_internal.license_token_check(token, public_key base64url, now): verdict and claims.
