@@ -230,13 +230,18 @@ SELECT r, i.id
 -- Whether the context's role holds a permission; an unknown codename is a programming error.
 CREATE FUNCTION coditect.has_permission(p_codename text) RETURNS boolean
 LANGUAGE plpgsql STABLE SET search_path = pg_catalog AS $$
+DECLARE
+    held boolean;
 BEGIN
-    IF NOT EXISTS (SELECT 1 FROM coditect.permissions WHERE codename = p_codename) THEN
+    -- One lookup: NULL when the codename does not exist, else whether the role holds it.
+    SELECT EXISTS (SELECT 1 FROM coditect.role_permissions rp
+                    WHERE rp.permission_id = p.id AND rp.role = coditect.current_user_role())
+      INTO held
+      FROM coditect.permissions p WHERE p.codename = p_codename;
+    IF held IS NULL THEN
         RAISE EXCEPTION 'unknown permission "%"', p_codename USING ERRCODE = 'CD400';
     END IF;
-    RETURN EXISTS (SELECT 1 FROM coditect.role_permissions rp
-                     JOIN coditect.permissions p ON p.id = rp.permission_id
-                    WHERE p.codename = p_codename AND rp.role = coditect.current_user_role());
+    RETURN held;
 END
 $$;
 

@@ -239,15 +239,22 @@ BEGIN
 END
 $$;
 
--- Locks the license of the current tenant and checks it may be used.
-CREATE FUNCTION coditect_internal.lock_usable_license(p_tenant uuid, p_license uuid) RETURNS coditect.licenses
+-- Locks the current tenant's license (by id, or by key when p_license is NULL), checks it may
+-- be used, and zombifies its overdue sessions; returns it with its seat count after that.
+CREATE FUNCTION coditect_internal.lock_usable_license(p_tenant uuid, p_license uuid, p_key text DEFAULT NULL)
+RETURNS coditect.licenses
 LANGUAGE plpgsql AS $$
 DECLARE
     l coditect.licenses;
 BEGIN
-    SELECT * INTO l FROM coditect.licenses WHERE tenant_id = p_tenant AND id = p_license FOR UPDATE;
+    IF p_license IS NULL THEN
+        SELECT * INTO l FROM coditect.licenses WHERE tenant_id = p_tenant AND key_string = p_key FOR UPDATE;
+    ELSE
+        SELECT * INTO l FROM coditect.licenses WHERE tenant_id = p_tenant AND id = p_license FOR UPDATE;
+    END IF;
     IF NOT FOUND THEN
-        RAISE EXCEPTION 'unknown license' USING ERRCODE = 'CD404';
+        RAISE EXCEPTION '%', CASE WHEN p_license IS NULL THEN 'unknown license key' ELSE 'unknown license' END
+            USING ERRCODE = 'CD404';
     END IF;
     IF NOT l.is_active THEN
         RAISE EXCEPTION 'the license is inactive' USING ERRCODE = 'CD403';
@@ -257,7 +264,7 @@ BEGIN
             USING ERRCODE = 'CD410';
     END IF;
     PERFORM coditect_internal.zombify_overdue(l.tenant_id, l.id);
-    SELECT * INTO l FROM coditect.licenses WHERE tenant_id = p_tenant AND id = p_license;
+    SELECT seats_in_use INTO l.seats_in_use FROM coditect.licenses WHERE tenant_id = l.tenant_id AND id = l.id;
     RETURN l;
 END
 $$;
@@ -282,7 +289,6 @@ LANGUAGE plpgsql SET search_path = pg_catalog AS $$
 DECLARE
     tenant uuid := coditect_internal.require_context();
     key text;
-    v_license uuid;
     l coditect.licenses;
     s coditect.license_sessions;
 BEGIN
@@ -291,11 +297,7 @@ BEGIN
     IF p_hardware_id IS NULL OR p_hardware_id !~ '\S' OR length(p_hardware_id) > 255 THEN
         RAISE EXCEPTION 'hardware id must be 1 to 255 characters' USING ERRCODE = 'CD400';
     END IF;
-    SELECT id INTO v_license FROM coditect.licenses WHERE key_string = key;
-    IF NOT FOUND THEN
-        RAISE EXCEPTION 'unknown license key' USING ERRCODE = 'CD404';
-    END IF;
-    l := coditect_internal.lock_usable_license(tenant, v_license);
+    l := coditect_internal.lock_usable_license(tenant, NULL, key);
 
     SELECT * INTO s FROM coditect.license_sessions
      WHERE tenant_id = tenant AND license_id = l.id AND hardware_id = p_hardware_id AND status = 'active';
@@ -390,9 +392,9 @@ REVOKE ALL ON FUNCTION coditect.license_acquire(text, text, inet, text), coditec
 GRANT EXECUTE ON FUNCTION coditect.license_acquire(text, text, inet, text), coditect.license_heartbeat(uuid),
     coditect.license_release(uuid), coditect.reap_zombie_sessions() TO coditect_gateway, coditect_service;
 REVOKE ALL ON FUNCTION coditect_internal.zombify_overdue(uuid, uuid), coditect_internal.license_session_answer(uuid),
-    coditect_internal.lock_usable_license(uuid, uuid), coditect_internal.require_context() FROM PUBLIC;
+    coditect_internal.lock_usable_license(uuid, uuid, text), coditect_internal.require_context() FROM PUBLIC;
 GRANT EXECUTE ON FUNCTION coditect_internal.zombify_overdue(uuid, uuid), coditect_internal.license_session_answer(uuid),
-    coditect_internal.lock_usable_license(uuid, uuid), coditect_internal.require_context()
+    coditect_internal.lock_usable_license(uuid, uuid, text), coditect_internal.require_context()
     TO coditect_gateway, coditect_service;
 
 ------------------------------------------------------------------------------------------------
