@@ -1,0 +1,57 @@
+// The gateway's request handling, independent of the HTTP server library: route, authenticate,
+// turn the request into one stored function call, map the answer or the error.
+#pragma once
+
+#include <memory>
+#include <optional>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "config.hpp"
+#include "db.hpp"
+#include "jwt_auth.hpp"
+#include "query.hpp"
+
+namespace coditect::gateway {
+
+struct HttpRequest {
+  std::string method;
+  std::string path;      // without the query
+  Params query;          // decoded
+  bool query_ok = true;  // false: a malformed escape in the query
+  std::string body;
+  std::string peer_ip;
+  // Header values by lower-case name (only the ones the gateway reads).
+  std::string authorization, user_agent, host, request_id, forwarded_proto;
+};
+
+struct HttpResponse {
+  int status = 200;
+  std::string body;
+  std::string content_type = "application/json";
+  std::vector<std::pair<std::string, std::string>> headers;
+  std::string tenant;  // for the log
+  std::string note;    // for the log: why a 5xx / 503
+};
+
+class App {
+ public:
+  App(Config config, std::unique_ptr<Database> db);
+  HttpResponse handle(const HttpRequest& req);
+  const Config& config() const { return config_; }
+
+ private:
+  Config config_;
+  TokenVerifier verifier_;
+  std::unique_ptr<Database> db_;
+  std::string schema_cache_;
+};
+
+// (name, SQL) of every statement the gateway prepares.
+std::vector<std::pair<std::string, std::string>> gateway_statements();
+
+// A request id: the client's when sane ([A-Za-z0-9._:-], 1..128), else a new UUIDv7.
+std::string request_id_for(const std::string& incoming);
+
+}  // namespace coditect::gateway

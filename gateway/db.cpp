@@ -1,0 +1,254 @@
+#include "db.hpp"
+
+#include <libpq-fe.h>
+
+#include "problem.hpp"
+
+namespace coditect::gateway {
+
+namespace {
+
+// After a failed connection attempt, requests fail fast for this long instead of each trying
+// to connect again (no connection storm while the database is down).
+constexpr auto kReconnectBackoff = std::chrono::milliseconds(200);
+
+std::string field(const PGresult* r, int code) {
+  const char* v = PQresultErrorField(r, code);
+  return v ? v : "";
+}
+
+bool connection_level(const std::string& sqlstate) {
+  return sqlstate.rfind("08", 0) == 0 || sqlstate == "57P01" || sqlstate == "57P02" ||
+         sqlstate == "57P03";
+}
+
+}  // namespace
+
+Database::Database(std::string url, int pool_size, int timeout_ms,
+                   std::vector<std::pair<std::string, std::string>> statements)
+    : url_(std::move(url)), timeout_ms_(timeout_ms), statements_(std::move(statements)) {
+  statements_.insert(
+      statements_.begin(),
+      {{"begin_rw", "BEGIN"}, {"begin_ro", "BEGIN READ ONLY"}, {"commit", "COMMIT"}});
+  slots_.resize(static_cast<size_t>(pool_size));
+  for (int i = pool_size - 1; i >= 0; --i) free_.push_back(i);
+}
+
+Database::~Database() {
+  for (auto& s : slots_) drop(s);
+}
+
+bool Database::warm_up(std::string* why) {
+  bool ok = true;
+  for (auto& s : slots_)
+    if (!ensure_connected(s, why)) ok = false;
+  return ok;
+}
+
+int Database::checkout() {
+  std::unique_lock<std::mutex> lock(mu_);
+  if (!cv_.wait_for(lock, std::chrono::milliseconds(timeout_ms_), [&] { return !free_.empty(); }))
+    return -1;
+  int i = free_.back();
+  free_.pop_back();
+  return i;
+}
+
+void Database::checkin(int slot) {
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    free_.push_back(slot);
+  }
+  cv_.notify_one();
+}
+
+void Database::drop(Slot& s) {
+  if (s.conn) PQfinish(s.conn);
+  s.conn = nullptr;
+}
+
+bool Database::ensure_connected(Slot& s, std::string* why) {
+  if (s.conn) {
+    // Reads what the server may have said meanwhile: a closed socket marks the connection bad.
+    PQconsumeInput(s.conn);
+    if (PQstatus(s.conn) == CONNECTION_OK && PQtransactionStatus(s.conn) == PQTRANS_IDLE)
+      return true;
+    drop(s);
+  }
+  {
+    std::lock_guard<std::mutex> lock(connect_mu_);
+    if (std::chrono::steady_clock::now() - last_connect_failure_ < kReconnectBackoff) {
+      *why = "database unavailable: " + last_connect_error_;
+      return false;
+    }
+  }
+  std::string timeout = std::to_string(std::max(1, std::min(5, timeout_ms_ / 1000)));
+  std::string options = "-c statement_timeout=" + std::to_string(timeout_ms_);
+  const char* keys[] = {"dbname", "application_name", "connect_timeout", "options", nullptr};
+  const char* values[] = {url_.c_str(), "coditect-gateway", timeout.c_str(), options.c_str(),
+                          nullptr};
+  PGconn* c = PQconnectdbParams(keys, values, 1);
+  std::string error;
+  if (!c || PQstatus(c) != CONNECTION_OK) {
+    error = c ? PQerrorMessage(c) : "out of memory";
+  } else {
+    // Prepare every statement in one pipeline.
+    bool ok = PQenterPipelineMode(c) == 1;
+    for (const auto& [name, sql] : statements_)
+      ok = ok && PQsendPrepare(c, name.c_str(), sql.c_str(), 0, nullptr) == 1;
+    ok = ok && PQpipelineSync(c) == 1;
+    for (size_t i = 0; ok && i < statements_.size(); ++i) {
+      PGresult* r = PQgetResult(c);
+      if (!r || PQresultStatus(r) != PGRES_COMMAND_OK) {
+        error = "cannot prepare " + statements_[i].first + ": " +
+                (r ? PQresultErrorMessage(r) : PQerrorMessage(c));
+        ok = false;
+      }
+      if (r) PQclear(r);
+      if (ok) {
+        PGresult* end = PQgetResult(c);  // NULL after each command's results
+        if (end) PQclear(end);
+      }
+    }
+    if (ok) {
+      PGresult* sync = PQgetResult(c);
+      ok = sync && PQresultStatus(sync) == PGRES_PIPELINE_SYNC;
+      if (sync) PQclear(sync);
+      ok = ok && PQexitPipelineMode(c) == 1;
+    }
+    if (!ok && error.empty()) error = PQerrorMessage(c);
+    if (ok) {
+      s.conn = c;
+      return true;
+    }
+  }
+  if (c) PQfinish(c);
+  while (!error.empty() && (error.back() == '\n' || error.back() == ' ')) error.pop_back();
+  {
+    std::lock_guard<std::mutex> lock(connect_mu_);
+    last_connect_failure_ = std::chrono::steady_clock::now();
+    last_connect_error_ = error;
+  }
+  *why = "database unavailable: " + error;
+  return false;
+}
+
+Database::RunResult Database::run(PGconn* c, const std::vector<DbCall>& calls, size_t value_index,
+                                  std::optional<std::string>& value, DbError& err) {
+  value.reset();
+  if (PQenterPipelineMode(c) != 1) return RunResult::Lost;
+  std::vector<const char*> ptrs;
+  for (const auto& call : calls) {
+    ptrs.clear();
+    for (const auto& p : call.params) ptrs.push_back(p ? p->c_str() : nullptr);
+    if (PQsendQueryPrepared(c, call.statement.c_str(), static_cast<int>(ptrs.size()), ptrs.data(),
+                            nullptr, nullptr, 0) != 1)
+      return RunResult::Lost;
+  }
+  if (PQpipelineSync(c) != 1) return RunResult::Lost;
+  bool failed = false;
+  for (size_t i = 0; i < calls.size(); ++i) {
+    PGresult* r = PQgetResult(c);
+    if (!r) return RunResult::Lost;
+    ExecStatusType st = PQresultStatus(r);
+    if (st == PGRES_FATAL_ERROR) {
+      if (!failed) {
+        err.sqlstate = field(r, PG_DIAG_SQLSTATE);
+        err.message = field(r, PG_DIAG_MESSAGE_PRIMARY);
+        err.hint = field(r, PG_DIAG_MESSAGE_HINT);
+        err.constraint = field(r, PG_DIAG_CONSTRAINT_NAME);
+        err.column = field(r, PG_DIAG_COLUMN_NAME);
+      }
+      failed = true;
+      PQclear(r);
+      if (PQstatus(c) != CONNECTION_OK || err.sqlstate.empty() || connection_level(err.sqlstate))
+        return RunResult::Lost;
+    } else if (st == PGRES_TUPLES_OK || st == PGRES_COMMAND_OK) {
+      if (i == value_index && st == PGRES_TUPLES_OK && PQntuples(r) > 0 && !PQgetisnull(r, 0, 0))
+        value = std::string(PQgetvalue(r, 0, 0), static_cast<size_t>(PQgetlength(r, 0, 0)));
+      PQclear(r);
+    } else if (st == PGRES_PIPELINE_ABORTED) {
+      PQclear(r);
+    } else {
+      PQclear(r);
+      return RunResult::Lost;
+    }
+    PGresult* end = PQgetResult(c);  // NULL closes each command's results
+    if (end) {
+      PQclear(end);
+      return RunResult::Lost;
+    }
+  }
+  PGresult* sync = PQgetResult(c);
+  bool synced = sync && PQresultStatus(sync) == PGRES_PIPELINE_SYNC;
+  if (sync) PQclear(sync);
+  if (!synced || PQexitPipelineMode(c) != 1 || PQstatus(c) != CONNECTION_OK) return RunResult::Lost;
+  if (PQtransactionStatus(c) != PQTRANS_IDLE) {
+    PGresult* r = PQexec(c, "ROLLBACK");
+    bool ok = r && PQresultStatus(r) == PGRES_COMMAND_OK;
+    if (r) PQclear(r);
+    if (!ok || PQtransactionStatus(c) != PQTRANS_IDLE) return RunResult::Lost;
+  }
+  return failed ? RunResult::Error : RunResult::Ok;
+}
+
+DbOutcome Database::execute(const std::vector<DbCall>& calls, size_t value_index,
+                            bool retry_on_loss) {
+  DbOutcome out;
+  int retries = 0;
+  bool lost_once = false;
+  for (;;) {
+    int i = checkout();
+    if (i < 0) {
+      out.kind = DbOutcome::Kind::Unavailable;
+      out.why = "no database connection free within the timeout";
+      return out;
+    }
+    Slot& s = slots_[static_cast<size_t>(i)];
+    std::string why;
+    if (!ensure_connected(s, &why)) {
+      checkin(i);
+      out.kind = DbOutcome::Kind::Unavailable;
+      out.why = why;
+      return out;
+    }
+    DbError err;
+    RunResult rr = run(s.conn, calls, value_index, out.value, err);
+    if (rr == RunResult::Lost) {
+      drop(s);
+      checkin(i);
+      if (retry_on_loss && !lost_once) {
+        lost_once = true;
+        continue;
+      }
+      out.kind = DbOutcome::Kind::Unavailable;
+      out.why = "lost the database connection" + (err.message.empty() ? "" : ": " + err.message);
+      return out;
+    }
+    checkin(i);
+    if (rr == RunResult::Ok) {
+      out.kind = DbOutcome::Kind::Ok;
+      return out;
+    }
+    if (map_sqlstate(err.sqlstate).retry && retries < 3) {
+      ++retries;
+      continue;
+    }
+    out.kind = DbOutcome::Kind::Error;
+    out.error = std::move(err);
+    return out;
+  }
+}
+
+DbOutcome Database::transaction(bool read_only, const std::vector<DbCall>& calls) {
+  std::vector<DbCall> all;
+  all.reserve(calls.size() + 2);
+  all.push_back(DbCall{read_only ? "begin_ro" : "begin_rw", {}});
+  for (const auto& c : calls) all.push_back(c);
+  all.push_back(DbCall{"commit", {}});
+  return execute(all, all.size() - 2, read_only);
+}
+
+DbOutcome Database::single(const DbCall& call) { return execute({call}, 0, true); }
+
+}  // namespace coditect::gateway

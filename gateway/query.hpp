@@ -1,0 +1,61 @@
+// PG-free: query strings, list parameters and the filters object, pagination links.
+#pragma once
+
+#include <optional>
+#include <string>
+#include <string_view>
+#include <utility>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+namespace coditect::gateway {
+
+using Params = std::vector<std::pair<std::string, std::string>>;
+
+// Percent-decodes (and '+' -> space when form is true). nullopt on a bad escape or a NUL byte.
+std::optional<std::string> percent_decode(std::string_view s, bool form = true);
+// Percent-encodes everything but unreserved characters (RFC 3986).
+std::string percent_encode(std::string_view s);
+
+// "a=1&b=x%20y" -> {{"a","1"},{"b","x y"}}; nullopt when an escape is malformed.
+std::optional<Params> parse_query(std::string_view query);
+
+// 8-4-4-4-12 hexadecimal.
+bool is_uuid(std::string_view s);
+
+// How a list endpoint reads its query.
+struct ListSpec {
+  std::vector<std::string> filters;  // known filter names ("name", "created_at__gte", ...)
+  int default_page_size = 20;
+  bool keyset_default = false;  // no ?page= and no ?cursor=: keyset (true) or page 1 (false)
+};
+
+struct ListQuery {
+  std::optional<long> page;  // nullopt: keyset
+  int page_size = 20;
+  bool page_size_given = false;
+  std::optional<std::string> cursor;
+  nlohmann::json filters = nlohmann::json::object();
+};
+
+// Turns query parameters into a ListQuery: page (>= 1), page_size (1..200), cursor, and the
+// known filters; anything else is an error. Returns the error text, or nullopt when fine.
+std::optional<std::string> parse_list_query(const Params& params, const ListSpec& spec,
+                                            ListQuery& out);
+
+// The list answer {count, next, previous, results} from the database's
+// {count, results, next_cursor}. base_url is "http://host:port", path the request path.
+nlohmann::json list_envelope(const nlohmann::json& db_result, const ListQuery& q,
+                             const std::string& base_url, const std::string& path);
+
+// Absolute URL of another page of the same list: filters and page_size kept, the page or
+// cursor replaced.
+std::string page_url(const std::string& base_url, const std::string& path, const ListQuery& q,
+                     std::optional<long> page, std::optional<std::string> cursor);
+
+// "http://" + host when the Host header is sane, else "http://" + fallback.
+std::string base_url_for(std::string_view host_header, std::string_view fallback_host,
+                         std::string_view forwarded_proto = {});
+
+}  // namespace coditect::gateway
