@@ -8,7 +8,7 @@ PACKAGES=(
   build-essential cmake make g++ pkg-config clang-format openssl
   postgresql-15 postgresql-server-dev-15 postgresql-15-partman
   postgresql-15-pgtap libtap-parser-sourcehandler-pgtap-perl libpq-dev
-  libgtest-dev libssl-dev nlohmann-json3-dev libpistache-dev libcpp-jwt-dev wrk
+  libgtest-dev libssl-dev nlohmann-json3-dev libpistache-dev libcpp-jwt-dev wrk curl
 )
 
 log() { printf '==> %s\n' "$*" >&2; }

@@ -43,5 +43,45 @@ echo "bare-database install: 1 passed, 0 failed"
 log "license seat race (pgbench, checked by test/pgtap/85_license_race.sql)"
 "$ROOT/scripts/license_race.sh" coditect_test
 
+log "gateway integration tests (real HTTP against coditect-gateway on this cluster)"
+# Its own database, so the fixtures never meet the pgTAP suites; a login in coditect_gateway.
+create_database coditect_it
+setup_signing_key "$DATADIR" coditect_it
+psql -X -q -d postgres -v ON_ERROR_STOP=1 \
+  -c "DO \$\$ BEGIN CREATE ROLE coditect_gw LOGIN IN ROLE coditect_gateway; EXCEPTION WHEN duplicate_object THEN NULL; END \$\$"
+GW_PORT=${CODITECT_TEST_GATEWAY_PORT:-54380}
+GW_SECRET=$(openssl rand -hex 32)
+mkdir -p "$DATADIR/gw-keys"
+"$ROOT/build/coditect_gateway_it" --write-keys "$DATADIR/gw-keys"
+CODITECT_DATABASE_URL="host=$DATADIR port=$PORT dbname=coditect_it user=coditect_gw" \
+  CODITECT_LISTEN="127.0.0.1:$GW_PORT" CODITECT_JWT_SECRET="$GW_SECRET" \
+  CODITECT_JWKS_FILE="$DATADIR/gw-keys/jwks.json" CODITECT_JWT_ISSUER=https://auth.coditect.test \
+  CODITECT_JWT_AUDIENCE=coditect-it CODITECT_THREADS=4 CODITECT_MAX_REQUEST_BYTES=262144 \
+  CODITECT_TIMEOUT_MS=5000 "$ROOT/build/coditect-gateway" 2>"$DATADIR/gateway.log" &
+GW_PID=$!
+trap 'kill "$GW_PID" 2>/dev/null || true; cluster_stop "$DATADIR"; rm -rf "$DATADIR"' EXIT
+for _ in $(seq 100); do
+  curl -fsS "http://127.0.0.1:$GW_PORT/health/" >/dev/null 2>&1 && break
+  sleep 0.1
+done
+gw_status=0
+CODITECT_IT_URL="http://127.0.0.1:$GW_PORT" CODITECT_IT_JWT_SECRET="$GW_SECRET" \
+  CODITECT_IT_KEYS_DIR="$DATADIR/gw-keys" CODITECT_IT_JWT_ISSUER=https://auth.coditect.test \
+  CODITECT_IT_JWT_AUDIENCE=coditect-it CODITECT_IT_MAX_REQUEST_BYTES=262144 \
+  CODITECT_IT_DATABASE_URL="host=$DATADIR port=$PORT dbname=coditect_it user=postgres" \
+  CODITECT_IT_PG_STOP="runuser -u postgres -- $PGBIN/pg_ctl -D $DATADIR -m fast -w stop >/dev/null" \
+  CODITECT_IT_PG_START="runuser -u postgres -- $PGBIN/pg_ctl -D $DATADIR -l $DATADIR/server.log -w start >/dev/null" \
+  "$ROOT/build/coditect_gateway_it" || gw_status=$?
+# SIGTERM: the gateway finishes what is in flight and exits 0.
+kill -TERM "$GW_PID"
+wait "$GW_PID" || gw_status=$?
+grep -q "coditect-gateway: stopped" "$DATADIR/gateway.log" || gw_status=1
+if ((gw_status != 0)); then
+  echo "gateway integration tests failed; the gateway's log ends with:" >&2
+  tail -n 40 "$DATADIR/gateway.log" >&2
+  exit 1
+fi
+echo "gateway: $(grep -c '"request_id"' "$DATADIR/gateway.log") requests logged, clean shutdown on SIGTERM"
+
 log "pgTAP (pg_prove)"
 pg_prove -d coditect_test --ext .sql -r "$ROOT/test/pgtap"

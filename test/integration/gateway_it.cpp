@@ -1,0 +1,956 @@
+// Integration tests of coditect-gateway over real HTTP, against a gateway and a database that
+// scripts/test.sh starts (see there). Fixtures are made as superuser through libpq; tokens are
+// minted here. Without the CODITECT_IT_* variables every test is skipped.
+//
+//   coditect_gateway_it --write-keys DIR   writes rsa.key, ec.key (private) and jwks.json
+//                                          (public, kids rsa-it and ec-it) for the gateway
+#include <gtest/gtest.h>
+#include <libpq-fe.h>
+
+#include <atomic>
+#include <chrono>
+#include <cstdlib>
+#include <fstream>
+#include <functional>
+#include <random>
+#include <set>
+#include <sstream>
+#include <thread>
+
+#include <nlohmann/json.hpp>
+
+#include "../support/test_keys.hpp"
+#include "http_client.hpp"
+#include "jwt_auth.hpp"
+
+using coditect::it::HttpResult;
+using nlohmann::json;
+
+namespace {
+
+std::string env(const char* name) {
+  const char* v = std::getenv(name);
+  return v ? v : "";
+}
+
+std::string read_file(const std::string& path) {
+  std::ifstream in(path);
+  std::stringstream ss;
+  ss << in.rdbuf();
+  return ss.str();
+}
+
+int64_t now_s() {
+  return std::chrono::duration_cast<std::chrono::seconds>(
+             std::chrono::system_clock::now().time_since_epoch())
+      .count();
+}
+
+// ---------------------------------------------------------------------------------------------
+// The world: gateway address, keys, superuser connection, fixtures.
+// ---------------------------------------------------------------------------------------------
+struct World {
+  bool ready = false;
+  std::string host = "127.0.0.1";
+  int port = 0;
+  std::string secret, issuer, audience, rsa_key, ec_key;
+  long max_request_bytes = 1 << 20;
+  PGconn* db = nullptr;
+  std::string suffix;
+
+  // Tenant A: users of each role; tenant B: an owner and some rows.
+  std::string tenant_a, tenant_b;
+  std::map<std::string, std::string> user_a;        // role -> user id
+  std::map<std::string, std::string> membership_a;  // role -> membership id
+  std::string fb_member_a;                          // firebase uid of A's member
+  std::string owner_b, membership_b, project_b, team_b, license_key_b;
+  std::string license_key_a, license_key_one_seat;
+
+  // Runs SQL as superuser; returns the first value (or "" for none / NULL).
+  std::string sql(const std::string& q, const std::vector<std::string>& params = {}) {
+    std::vector<const char*> p;
+    for (const auto& s : params) p.push_back(s.c_str());
+    PGresult* r = PQexecParams(db, q.c_str(), static_cast<int>(p.size()), nullptr, p.data(),
+                               nullptr, nullptr, 0);
+    ExecStatusType st = PQresultStatus(r);
+    if (st != PGRES_TUPLES_OK && st != PGRES_COMMAND_OK) {
+      std::string err = PQresultErrorMessage(r);
+      PQclear(r);
+      throw std::runtime_error("SQL failed: " + q + ": " + err);
+    }
+    std::string out;
+    if (st == PGRES_TUPLES_OK && PQntuples(r) > 0 && !PQgetisnull(r, 0, 0))
+      out = PQgetvalue(r, 0, 0);
+    PQclear(r);
+    return out;
+  }
+
+  void setup() {
+    std::string url = env("CODITECT_IT_URL");
+    std::string dburl = env("CODITECT_IT_DATABASE_URL");
+    secret = env("CODITECT_IT_JWT_SECRET");
+    std::string keys = env("CODITECT_IT_KEYS_DIR");
+    if (url.empty() || dburl.empty() || secret.empty() || keys.empty()) return;
+    size_t colon = url.rfind(':');
+    port = std::atoi(url.c_str() + colon + 1);
+    issuer = env("CODITECT_IT_JWT_ISSUER");
+    audience = env("CODITECT_IT_JWT_AUDIENCE");
+    if (!env("CODITECT_IT_MAX_REQUEST_BYTES").empty())
+      max_request_bytes = std::atol(env("CODITECT_IT_MAX_REQUEST_BYTES").c_str());
+    rsa_key = read_file(keys + "/rsa.key");
+    ec_key = read_file(keys + "/ec.key");
+    db = PQconnectdb(dburl.c_str());
+    if (PQstatus(db) != CONNECTION_OK) throw std::runtime_error(PQerrorMessage(db));
+    std::mt19937_64 rng(std::random_device{}());
+    suffix = std::to_string(rng() % 1000000000);
+
+    json a =
+        json::parse(sql("SELECT coditect.create_tenant('IT A', $1, 'a@it.test', "
+                        "'owner-a@it.test')",
+                        {"it-a-" + suffix}));
+    tenant_a = a["tenant_id"];
+    user_a["owner"] = a["user_id"];
+    membership_a["owner"] = a["membership_id"];
+    for (std::string role : {"admin", "member", "guest"}) {
+      user_a[role] = sql(
+          "INSERT INTO coditect.users (tenant_id, email, role) VALUES ($1, $2, $3) RETURNING id",
+          {tenant_a, role + "-" + suffix + "@it.test", role});
+      membership_a[role] =
+          sql("INSERT INTO coditect.memberships (tenant_id, user_id, role) VALUES ($1, $2, $3) "
+              "RETURNING id",
+              {tenant_a, user_a[role], role});
+    }
+    fb_member_a = "fb-it-member-" + suffix;
+    sql("UPDATE coditect.users SET firebase_uid = $1 WHERE tenant_id = $2 AND id = $3",
+        {fb_member_a, tenant_a, user_a["member"]});
+    license_key_a =
+        sql("INSERT INTO coditect.licenses (tenant_id, tier, expiry_date, seats_total) "
+            "VALUES ($1, 'PRO', now() + interval '1 year', 1000) RETURNING key_string",
+            {tenant_a});
+    license_key_one_seat =
+        sql("INSERT INTO coditect.licenses (tenant_id, tier, expiry_date, seats_total) "
+            "VALUES ($1, 'BASIC', now() + interval '1 year', 1) RETURNING key_string",
+            {tenant_a});
+
+    json b =
+        json::parse(sql("SELECT coditect.create_tenant('IT B', $1, 'b@it.test', "
+                        "'owner-b@it.test')",
+                        {"it-b-" + suffix}));
+    tenant_b = b["tenant_id"];
+    owner_b = b["user_id"];
+    membership_b = b["membership_id"];
+    project_b =
+        sql("INSERT INTO coditect.projects (tenant_id, name) VALUES ($1, 'B secret project') "
+            "RETURNING id",
+            {tenant_b});
+    team_b = sql("INSERT INTO coditect.teams (tenant_id, name) VALUES ($1, 'B team') RETURNING id",
+                 {tenant_b});
+    license_key_b =
+        sql("INSERT INTO coditect.licenses (tenant_id, expiry_date, seats_total) "
+            "VALUES ($1, now() + interval '1 year', 10) RETURNING key_string",
+            {tenant_b});
+    ready = true;
+  }
+
+  bool allows(const std::string& role, const std::string& permission) {
+    return sql("SELECT EXISTS (SELECT 1 FROM coditect.role_permissions rp JOIN "
+               "coditect.permissions p ON p.id = rp.permission_id WHERE rp.role = $1 AND "
+               "p.codename = $2)",
+               {role, permission}) == "t";
+  }
+
+  std::string token(const std::string& sub, const std::string& tenant, const std::string& role,
+                    json extra = json::object(), const std::string& alg = "HS256",
+                    const std::string& kid = {}) {
+    json c = {{"sub", sub}, {"iat", now_s()}, {"exp", now_s() + 600}};
+    if (!tenant.empty()) c["tenant_id"] = tenant;
+    if (!role.empty()) c["role"] = role;
+    if (!issuer.empty()) c["iss"] = issuer;
+    if (!audience.empty()) c["aud"] = audience;
+    for (auto it = extra.begin(); it != extra.end(); ++it) {
+      if (it->is_null())
+        c.erase(it.key());
+      else
+        c[it.key()] = *it;
+    }
+    const std::string& key = alg == "HS256" ? secret : alg == "RS256" ? rsa_key : ec_key;
+    return coditect::gateway::mint_token(alg, key, c, kid);
+  }
+  std::string token_a(const std::string& role) { return token(user_a[role], tenant_a, role); }
+
+  HttpResult call(const std::string& method, const std::string& target,
+                  const std::string& token = {}, const std::string& body = {},
+                  coditect::it::Headers headers = {}) {
+    if (!token.empty()) headers.emplace_back("Authorization", "Bearer " + token);
+    return coditect::it::http_request(host, port, method, target, body, headers);
+  }
+
+  // Fresh rows of tenant A, made as superuser.
+  std::pair<std::string, std::string> fresh_user(const std::string& role = "guest") {
+    static int n = 0;
+    std::string u =
+        sql("INSERT INTO coditect.users (tenant_id, email, role) VALUES ($1, $2, $3) RETURNING id",
+            {tenant_a, "fresh" + std::to_string(++n) + "-" + suffix + "@it.test", role});
+    std::string m =
+        sql("INSERT INTO coditect.memberships (tenant_id, user_id, role) VALUES ($1, $2, $3) "
+            "RETURNING id",
+            {tenant_a, u, role});
+    return {u, m};
+  }
+  std::string fresh_team() {
+    static int n = 0;
+    return sql("INSERT INTO coditect.teams (tenant_id, name) VALUES ($1, $2) RETURNING id",
+               {tenant_a, "fresh team " + std::to_string(++n)});
+  }
+  std::string fresh_project(bool deleted = false) {
+    static int n = 0;
+    std::string id =
+        sql("INSERT INTO coditect.projects (tenant_id, name) VALUES ($1, $2) RETURNING id",
+            {tenant_a, "fresh project " + std::to_string(++n)});
+    if (deleted)
+      sql("DELETE FROM coditect.projects WHERE tenant_id = $1 AND id = $2", {tenant_a, id});
+    return id;
+  }
+};
+
+World& W() {
+  static World w;
+  return w;
+}
+
+class GatewayIT : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    if (!W().ready)
+      GTEST_SKIP() << "set CODITECT_IT_URL, CODITECT_IT_DATABASE_URL, "
+                      "CODITECT_IT_JWT_SECRET, CODITECT_IT_KEYS_DIR (scripts/test.sh)";
+  }
+};
+
+json body_of(const HttpResult& r) { return json::parse(r.body, nullptr, false); }
+
+// A problem+json answer with the given status (and code, when given).
+void expect_problem(const HttpResult& r, int status, const std::string& code = {}) {
+  EXPECT_EQ(r.status, status) << r.body;
+  EXPECT_EQ(r.header("content-type"), "application/problem+json") << r.body;
+  json j = body_of(r);
+  ASSERT_TRUE(j.is_object()) << r.body;
+  EXPECT_EQ(j.value("status", 0), status);
+  EXPECT_TRUE(j.contains("type") && j.contains("title") && j.contains("detail") &&
+              j.contains("code"))
+      << r.body;
+  if (!code.empty()) EXPECT_EQ(j.value("code", ""), code) << r.body;
+}
+
+std::string path_of(const std::string& url) {
+  size_t p = url.find('/', url.find("://") + 3);
+  return url.substr(p);
+}
+
+}  // namespace
+
+// ---------------------------------------------------------------------------------------------
+
+TEST_F(GatewayIT, HealthAndRequestIds) {
+  auto r = W().call("GET", "/health/");
+  EXPECT_EQ(r.status, 200);
+  EXPECT_EQ(body_of(r)["status"], "ok");
+  EXPECT_EQ(r.header("x-request-id").size(), 36u) << "a UUID is generated";
+  r = W().call("GET", "/health/", "", "", {{"X-Request-Id", "req-42.a_b"}});
+  EXPECT_EQ(r.header("x-request-id"), "req-42.a_b") << "a sane id is echoed";
+  r = W().call("GET", "/health/", "", "", {{"X-Request-Id", "bad id <script>"}});
+  EXPECT_EQ(r.header("x-request-id").size(), 36u) << "an insane one is replaced";
+  r = W().call("GET", "/api/v1/nothing/", "", "", {{"X-Request-Id", "err-1"}});
+  EXPECT_EQ(r.header("x-request-id"), "err-1") << "errors carry the id too";
+}
+
+TEST_F(GatewayIT, OpenApiDocumentsEveryEndpointAndEachIsServed) {
+  auto r = W().call("GET", "/api/schema/");
+  ASSERT_EQ(r.status, 200);
+  json doc = body_of(r);
+  EXPECT_EQ(doc["openapi"], "3.1.0");
+  EXPECT_EQ(doc["components"]["securitySchemes"]["bearerAuth"]["type"], "http");
+  int operations = 0;
+  for (auto p = doc["paths"].begin(); p != doc["paths"].end(); ++p) {
+    std::string path = p.key();
+    // Fill the ids with a valid UUID.
+    for (size_t i; (i = path.find('{')) != std::string::npos;)
+      path.replace(i, path.find('}') - i + 1, "0190a6e5-7b1c-7cc3-9b2e-1234567890ab");
+    for (auto m = p->begin(); m != p->end(); ++m) {
+      ++operations;
+      std::string method = m.key();
+      for (auto& c : method) c = static_cast<char>(std::toupper(c));
+      auto res = W().call(method, path);
+      if ((*m)["security"].empty())
+        EXPECT_EQ(res.status, 200) << method << " " << path;
+      else
+        expect_problem(res, 401, "CD401");
+    }
+  }
+  EXPECT_EQ(operations, 34);
+}
+
+TEST_F(GatewayIT, BadTokensAre401) {
+  auto& w = W();
+  std::string owner = w.user_a["owner"];
+  auto get = [&](const std::string& auth) {
+    coditect::it::Headers h;
+    if (!auth.empty()) h.emplace_back("Authorization", auth);
+    return coditect::it::http_request(w.host, w.port, "GET", "/api/v1/tenant/", "", h);
+  };
+  auto none = get("");
+  expect_problem(none, 401, "CD401");
+  EXPECT_EQ(none.header("www-authenticate"), "Bearer realm=\"coditect\"");
+
+  std::string rsa_pub =
+      coditect::gateway::parse_public_keys(read_file(env("CODITECT_IT_KEYS_DIR") + "/jwks.json"))[0]
+          .material;
+  auto b64 = [](const json& j) { return coditect::gateway::base64url_encode(j.dump()); };
+  json good_claims = {{"sub", owner},         {"tenant_id", w.tenant_a}, {"role", "owner"},
+                      {"exp", now_s() + 600}, {"iss", w.issuer},         {"aud", w.audience}};
+  std::vector<std::pair<std::string, std::string>> corpus = {
+      {"garbage", "Bearer garbage"},
+      {"basic", "Basic dXNlcjpwYXNz"},
+      {"empty bearer", "Bearer "},
+      {"expired", "Bearer " + w.token(owner, w.tenant_a, "owner", {{"exp", now_s() - 3600}})},
+      {"not yet valid", "Bearer " + w.token(owner, w.tenant_a, "owner", {{"nbf", now_s() + 3600}})},
+      {"issued in the future",
+       "Bearer " + w.token(owner, w.tenant_a, "owner", {{"iat", now_s() + 3600}})},
+      {"wrong signature",
+       "Bearer " + coditect::gateway::mint_token("HS256", "not-the-secret", good_claims)},
+      {"wrong audience",
+       "Bearer " + w.token(owner, w.tenant_a, "owner", {{"aud", "someone-else"}})},
+      {"no audience", "Bearer " + w.token(owner, w.tenant_a, "owner", {{"aud", nullptr}})},
+      {"wrong issuer",
+       "Bearer " + w.token(owner, w.tenant_a, "owner", {{"iss", "https://evil.test"}})},
+      {"alg none",
+       "Bearer " + b64({{"alg", "none"}, {"typ", "JWT"}}) + "." + b64(good_claims) + "."},
+      {"alg none signed", "Bearer " + b64({{"alg", "none"}}) + "." + b64(good_claims) + ".c2ln"},
+      {"HS256 with RSA public key, kid",
+       "Bearer " + coditect::gateway::mint_token("HS256", rsa_pub, good_claims, "rsa-it")},
+      {"HS256 with RSA public key",
+       "Bearer " + coditect::gateway::mint_token("HS256", rsa_pub, good_claims)},
+      {"RS256 unknown kid", "Bearer " + w.token(owner, w.tenant_a, "owner", {}, "RS256", "who")},
+      {"RS256 under the EC kid",
+       "Bearer " + w.token(owner, w.tenant_a, "owner", {}, "RS256", "ec-it")},
+      {"no tenant", "Bearer " + w.token(owner, "", "owner")},
+      {"tenant not a uuid", "Bearer " + w.token(owner, "acme", "owner")},
+      {"no role", "Bearer " + w.token(owner, w.tenant_a, "")},
+      {"unregistered firebase uid", "Bearer " + w.token("fb-nobody-" + w.suffix, "", "")},
+      {"no exp", "Bearer " + w.token(owner, w.tenant_a, "owner", {{"exp", nullptr}})},
+  };
+  for (const auto& [name, auth] : corpus) {
+    auto r = get(auth);
+    SCOPED_TRACE(name);
+    expect_problem(r, 401, "CD401");
+    EXPECT_EQ(r.header("www-authenticate").rfind("Bearer realm=\"coditect\"", 0), 0u);
+    EXPECT_EQ(r.body.find("IT A"), std::string::npos);
+  }
+}
+
+TEST_F(GatewayIT, TokensOfEveryKindAreAccepted) {
+  auto& w = W();
+  std::string owner = w.user_a["owner"];
+  for (auto [alg, kid] : std::vector<std::pair<std::string, std::string>>{
+           {"HS256", ""}, {"RS256", "rsa-it"}, {"ES256", "ec-it"}}) {
+    auto r = w.call("GET", "/api/v1/tenant/", w.token(owner, w.tenant_a, "owner", {}, alg, kid));
+    EXPECT_EQ(r.status, 200) << alg << " " << r.body;
+    EXPECT_EQ(body_of(r).value("id", ""), w.tenant_a);
+  }
+  // A role below the membership's is fine; above it is refused by the database.
+  EXPECT_EQ(w.call("GET", "/api/v1/tenant/", w.token(owner, w.tenant_a, "guest")).status, 200);
+  expect_problem(w.call("GET", "/api/v1/tenant/", w.token(w.user_a["member"], w.tenant_a, "owner")),
+                 403, "CD403");
+  // A's user claiming tenant B: not a member there.
+  expect_problem(w.call("GET", "/api/v1/tenant/", w.token(owner, w.tenant_b, "owner")), 403,
+                 "CD403");
+  // An unknown role name is bad input, decided by the database.
+  expect_problem(w.call("GET", "/api/v1/tenant/", w.token(owner, w.tenant_a, "root")), 400,
+                 "CD400");
+}
+
+// Every action as every role: allowed or 403 exactly as coditect.role_permissions says.
+TEST_F(GatewayIT, EveryRoleEveryAction) {
+  auto& w = W();
+  int n = 0;
+  for (std::string role : {"owner", "admin", "member", "guest"}) {
+    SCOPED_TRACE(role);
+    std::string t = w.token_a(role);
+    auto check = [&](const std::string& perm, const HttpResult& r, int ok) {
+      SCOPED_TRACE(perm);
+      if (w.allows(role, perm))
+        EXPECT_EQ(r.status, ok) << r.body;
+      else
+        expect_problem(r, 403, "CD403");
+    };
+    std::string uniq = role + std::to_string(++n);
+    check("tenant.view", w.call("GET", "/api/v1/tenant/", t), 200);
+    check("tenant.update", w.call("PATCH", "/api/v1/tenant/", t, R"({"industry": "Space"})"), 200);
+    check("user.view", w.call("GET", "/api/v1/users/", t), 200);
+    check("user.view", w.call("GET", "/api/v1/users/" + w.user_a["guest"] + "/", t), 200);
+    check(
+        "user.invite",
+        w.call(
+            "POST", "/api/v1/users/", t,
+            json{{"email", "inv-" + uniq + "-" + w.suffix + "@it.test"}, {"role", "guest"}}.dump()),
+        201);
+    auto [fu, fm] = w.fresh_user();
+    check("user.update",
+          w.call("PATCH", "/api/v1/users/" + fu + "/", t, R"({"first_name": "Zed"})"), 200);
+    check("user.delete", w.call("DELETE", "/api/v1/users/" + fu + "/", t), 204);
+    auto [gu, gm] = w.fresh_user();
+    check("membership.view", w.call("GET", "/api/v1/memberships/", t), 200);
+    check("membership.view", w.call("GET", "/api/v1/memberships/" + gm + "/", t), 200);
+    check("membership.manage",
+          w.call("PATCH", "/api/v1/memberships/" + gm + "/", t, R"({"role": "member"})"), 200);
+    std::string team = w.fresh_team();
+    check("team.view", w.call("GET", "/api/v1/teams/", t), 200);
+    check("team.view", w.call("GET", "/api/v1/teams/" + team + "/", t), 200);
+    check("team.create", w.call("POST", "/api/v1/teams/", t, json{{"name", "team " + uniq}}.dump()),
+          201);
+    check("team.update",
+          w.call("PATCH", "/api/v1/teams/" + team + "/", t, R"({"description": "d"})"), 200);
+    check("team.view", w.call("GET", "/api/v1/teams/" + team + "/members/", t), 200);
+    auto add = w.call("POST", "/api/v1/teams/" + team + "/members/", t,
+                      json{{"user_id", gu}, {"role", "lead"}}.dump());
+    check("team_member.manage", add, 201);
+    std::string tm = w.sql(
+        "INSERT INTO coditect.team_members (tenant_id, team_id, user_id) VALUES ($1, $2, $3) "
+        "ON CONFLICT DO NOTHING RETURNING id",
+        {w.tenant_a, team, w.user_a["owner"]});
+    check("team_member.manage",
+          w.call("DELETE", "/api/v1/teams/" + team + "/members/" + tm + "/", t), 204);
+    check("team.delete", w.call("DELETE", "/api/v1/teams/" + team + "/", t), 204);
+    std::string p = w.fresh_project();
+    check("project.view", w.call("GET", "/api/v1/projects/", t), 200);
+    check("project.view", w.call("GET", "/api/v1/projects/" + p + "/", t), 200);
+    check("project.create",
+          w.call("POST", "/api/v1/projects/", t, json{{"name", "proj " + uniq}}.dump()), 201);
+    check("project.update",
+          w.call("PATCH", "/api/v1/projects/" + p + "/", t, R"({"description": "x"})"), 200);
+    check("project.delete", w.call("DELETE", "/api/v1/projects/" + p + "/", t), 204);
+    check("project.restore",
+          w.call("POST", "/api/v1/projects/" + w.fresh_project(true) + "/restore/", t), 200);
+    check("license.manage", w.call("GET", "/api/v1/licenses/", t), 200);
+    check(
+        "license.manage",
+        w.call("POST", "/api/v1/licenses/", t,
+               json{{"tier", "BASIC"}, {"seats_total", 2}, {"expiry_date", "2099-01-01T00:00:00Z"}}
+                   .dump()),
+        201);
+    auto acq = w.call("POST", "/api/v1/licenses/acquire", t,
+                      json{{"key_string", w.license_key_a}, {"hardware_id", "hw-" + uniq}}.dump());
+    check("license.use", acq, 200);
+    std::string sid = acq.status == 200 ? body_of(acq)["session_id"].get<std::string>()
+                                        : "0190a6e5-7b1c-7cc3-9b2e-1234567890ab";
+    check("license.use",
+          w.call("PUT", "/api/v1/licenses/heartbeat", t, json{{"session_id", sid}}.dump()), 200);
+    check("license.use",
+          w.call("DELETE", "/api/v1/licenses/release", t, json{{"session_id", sid}}.dump()), 204);
+    check("audit_log.view", w.call("GET", "/api/v1/audit-logs/", t), 200);
+  }
+}
+
+TEST_F(GatewayIT, AnotherTenantsIdsAreNotFound) {
+  auto& w = W();
+  std::string t = w.token_a("owner");
+  std::vector<std::pair<std::string, std::string>> probes = {
+      {"GET", "/api/v1/projects/" + w.project_b + "/"},
+      {"PATCH", "/api/v1/projects/" + w.project_b + "/"},
+      {"DELETE", "/api/v1/projects/" + w.project_b + "/"},
+      {"POST", "/api/v1/projects/" + w.project_b + "/restore/"},
+      {"GET", "/api/v1/teams/" + w.team_b + "/"},
+      {"PATCH", "/api/v1/teams/" + w.team_b + "/"},
+      {"DELETE", "/api/v1/teams/" + w.team_b + "/"},
+      {"GET", "/api/v1/teams/" + w.team_b + "/members/"},
+      {"POST", "/api/v1/teams/" + w.team_b + "/members/"},
+      {"GET", "/api/v1/users/" + w.owner_b + "/"},
+      {"PATCH", "/api/v1/users/" + w.owner_b + "/"},
+      {"DELETE", "/api/v1/users/" + w.owner_b + "/"},
+      {"GET", "/api/v1/memberships/" + w.membership_b + "/"},
+      {"PATCH", "/api/v1/memberships/" + w.membership_b + "/"},
+  };
+  for (const auto& [method, path] : probes) {
+    SCOPED_TRACE(method + " " + path);
+    std::string body;
+    if (method == "PATCH")
+      body = path.find("memberships") != std::string::npos ? R"({"role": "guest"})"
+             : path.find("users") != std::string::npos     ? R"({"first_name": "pwned"})"
+                                                           : R"({"name": "pwned"})";
+    if (method == "POST" && path.find("members") != std::string::npos)
+      body = json{{"user_id", w.user_a["owner"]}}.dump();
+    auto r = w.call(method, path, t, body);
+    expect_problem(r, 404, "CD404");
+    EXPECT_EQ(r.body.find("B secret"), std::string::npos);
+  }
+  // Lists never show B's rows; B's license key is unknown to A.
+  auto list = w.call("GET", "/api/v1/projects/?page_size=200", t);
+  EXPECT_EQ(list.body.find("B secret"), std::string::npos);
+  expect_problem(w.call("POST", "/api/v1/licenses/acquire", t,
+                        json{{"key_string", w.license_key_b}, {"hardware_id", "x"}}.dump()),
+                 404, "CD404");
+  // And B's rows are untouched.
+  EXPECT_EQ(w.sql("SELECT name FROM coditect.projects WHERE id = $1 AND deleted_at IS NULL",
+                  {w.project_b}),
+            "B secret project");
+  EXPECT_EQ(w.sql("SELECT count(*) FROM coditect.users WHERE id = $1", {w.owner_b}), "1");
+}
+
+TEST_F(GatewayIT, ProjectLifecycleAndAuditContext) {
+  auto& w = W();
+  std::string t = w.token_a("admin");
+  auto c = w.call("POST", "/api/v1/projects/", t,
+                  R"({"name": "Apollo IT", "description": "d", "metadata": {"k": 1}})",
+                  {{"User-Agent", "ITAgent/7"}});
+  ASSERT_EQ(c.status, 201) << c.body;
+  EXPECT_EQ(c.header("content-type"), "application/json");
+  std::string id = body_of(c)["id"];
+  EXPECT_EQ(body_of(c)["tenant_id"], w.tenant_a);
+  EXPECT_EQ(body_of(w.call("GET", "/api/v1/projects/" + id + "/", t))["name"], "Apollo IT");
+  EXPECT_EQ(
+      body_of(w.call("PATCH", "/api/v1/projects/" + id, t, R"({"name": "Apollo 2"})"))["name"],
+      "Apollo 2");
+  expect_problem(w.call("POST", "/api/v1/projects/", t, R"({"name": "Apollo 2"})"), 409, "23505");
+  auto del = w.call("DELETE", "/api/v1/projects/" + id + "/", t);
+  EXPECT_EQ(del.status, 204);
+  EXPECT_TRUE(del.body.empty());
+  expect_problem(w.call("GET", "/api/v1/projects/" + id + "/", t), 404, "CD404");
+  EXPECT_EQ(body_of(w.call("POST", "/api/v1/projects/" + id + "/restore/", t))["name"], "Apollo 2");
+  // The audit row of the create carries the request context the gateway set.
+  EXPECT_EQ(w.sql("SELECT concat_ws('|', host(ip_address), request_method, request_path, "
+                  "user_agent, user_id) "
+                  "FROM coditect.audit_logs WHERE tenant_id = $1 AND resource_id = $2 AND action = "
+                  "'project.create'",
+                  {w.tenant_a, id}),
+            "127.0.0.1|POST|/api/v1/projects/|ITAgent/7|" + w.user_a["admin"]);
+}
+
+TEST_F(GatewayIT, UsersMembershipsAndTeams) {
+  auto& w = W();
+  std::string t = w.token_a("admin");
+  expect_problem(w.call("POST", "/api/v1/users/", t,
+                        json{{"email", "boss-" + w.suffix + "@it.test"}, {"role", "owner"}}.dump()),
+                 403, "CD403");
+  auto u = w.call(
+      "POST", "/api/v1/users/", t,
+      json{{"email", "nia-" + w.suffix + "@it.test"}, {"role", "member"}, {"first_name", "Nia"}}
+          .dump());
+  ASSERT_EQ(u.status, 201) << u.body;
+  std::string uid = body_of(u)["id"];
+  EXPECT_FALSE(body_of(u).contains("firebase_uid"));
+  auto ms = w.call("GET", "/api/v1/memberships/?user_id=" + uid, t);
+  ASSERT_EQ(ms.status, 200) << ms.body;
+  ASSERT_EQ(body_of(ms)["count"], 1);
+  std::string mid = body_of(ms)["results"][0]["id"];
+  EXPECT_EQ(body_of(ms)["results"][0]["role"], "member");
+  EXPECT_EQ(body_of(w.call("PATCH", "/api/v1/memberships/" + mid + "/", t,
+                           R"({"role": "guest"})"))["role"],
+            "guest");
+  EXPECT_EQ(
+      body_of(w.call("GET", "/api/v1/users/?email=nia-" + w.suffix + "%40it.test", t))["count"], 1);
+  expect_problem(w.call("DELETE", "/api/v1/users/" + w.user_a["admin"] + "/", t), 409, "CD409");
+
+  auto team = w.call("POST", "/api/v1/teams/", t, R"({"name": "Core IT", "description": "x"})");
+  ASSERT_EQ(team.status, 201);
+  std::string tid = body_of(team)["id"];
+  auto m = w.call("POST", "/api/v1/teams/" + tid + "/members/", t,
+                  json{{"user_id", uid}, {"role", "lead"}}.dump());
+  ASSERT_EQ(m.status, 201) << m.body;
+  EXPECT_EQ(body_of(m)["team_id"], tid);
+  expect_problem(
+      w.call("POST", "/api/v1/teams/" + tid + "/members/", t, json{{"user_id", uid}}.dump()), 409);
+  expect_problem(w.call("POST", "/api/v1/teams/" + tid + "/members/", t,
+                        json{{"user_id", "0190a6e5-7b1c-7cc3-9b2e-1234567890ab"}}.dump()),
+                 409, "23503");
+  auto list = w.call("GET", "/api/v1/teams/" + tid + "/members/?role=lead", t);
+  EXPECT_EQ(body_of(list)["count"], 1);
+  EXPECT_EQ(
+      w.call("DELETE",
+             "/api/v1/teams/" + tid + "/members/" + body_of(m)["id"].get<std::string>() + "/", t)
+          .status,
+      204);
+  expect_problem(
+      w.call("DELETE",
+             "/api/v1/teams/" + tid + "/members/" + body_of(m)["id"].get<std::string>() + "/", t),
+      404);
+  EXPECT_EQ(w.call("DELETE", "/api/v1/teams/" + tid + "/", t).status, 204);
+  EXPECT_EQ(w.call("PATCH", "/api/v1/tenant/", t, R"({"company_size": "small"})").status, 200);
+  expect_problem(w.call("PATCH", "/api/v1/tenant/", t, R"({"company_size": "galactic"})"), 422,
+                 "23514");
+  expect_problem(w.call("PATCH", "/api/v1/tenant/", t, R"({"seats_total": 999})"), 400, "CD400");
+}
+
+TEST_F(GatewayIT, PagesCursorsAndFilters) {
+  auto& w = W();
+  // A tenant of its own with five projects.
+  json c =
+      json::parse(w.sql("SELECT coditect.create_tenant('IT P', $1, 'p@it.test', 'owner-p@it.test')",
+                        {"it-p-" + w.suffix}));
+  std::string tenant = c["tenant_id"], user = c["user_id"];
+  std::string t = w.token(user, tenant, "owner");
+  for (int i = 1; i <= 5; ++i)
+    ASSERT_EQ(w.call("POST", "/api/v1/projects/", t, json{{"name", "P" + std::to_string(i)}}.dump())
+                  .status,
+              201);
+  auto first = w.call("GET", "/api/v1/projects/?page_size=2", t);
+  ASSERT_EQ(first.status, 200) << first.body;
+  json j = body_of(first);
+  EXPECT_EQ(j["count"], 5);
+  EXPECT_TRUE(j["previous"].is_null());
+  EXPECT_EQ(j["next"],
+            "http://127.0.0.1:" + std::to_string(w.port) + "/api/v1/projects/?page=2&page_size=2");
+  std::vector<std::string> names;
+  for (;;) {
+    for (const auto& p : j["results"]) names.push_back(p["name"]);
+    if (j["next"].is_null()) break;
+    auto r = w.call("GET", path_of(j["next"]), t);
+    ASSERT_EQ(r.status, 200);
+    j = body_of(r);
+    EXPECT_FALSE(j["previous"].is_null());
+  }
+  EXPECT_EQ(names, (std::vector<std::string>{"P5", "P4", "P3", "P2", "P1"}));
+  EXPECT_EQ(body_of(w.call("GET", "/api/v1/projects/?name=P2", t))["count"], 1);
+  EXPECT_EQ(body_of(w.call("GET", "/api/v1/projects/?created_at__gte=2999-01-01", t))["count"], 0);
+  expect_problem(w.call("GET", "/api/v1/projects/?owner=x", t), 400, "CD400");
+  expect_problem(w.call("GET", "/api/v1/projects/?page_size=500", t), 400, "CD400");
+  expect_problem(w.call("GET", "/api/v1/projects/?page=0", t), 400, "CD400");
+  expect_problem(w.call("GET", "/api/v1/projects/?cursor=garbage!", t), 400, "CD400");
+  expect_problem(w.call("GET", "/api/v1/projects/?created_at__gte=yesterday-ish", t), 400);
+  expect_problem(w.call("GET", "/api/v1/projects/?page=1&cursor=abc", t), 400, "CD400");
+
+  // The audit trail: keyset pages by default, walked by next links.
+  std::string total =
+      w.sql("SELECT count(*) FROM coditect.audit_logs WHERE tenant_id = $1", {tenant});
+  auto a = w.call("GET", "/api/v1/audit-logs/?page_size=3", t);
+  ASSERT_EQ(a.status, 200) << a.body;
+  j = body_of(a);
+  EXPECT_TRUE(j["count"].is_null());
+  std::set<std::string> seen;
+  for (int guard = 0; guard < 100; ++guard) {
+    for (const auto& row : j["results"])
+      EXPECT_TRUE(seen.insert(row["id"].get<std::string>()).second);
+    if (j["next"].is_null()) break;
+    EXPECT_NE(j["next"].get<std::string>().find("cursor="), std::string::npos);
+    j = body_of(w.call("GET", path_of(j["next"]), t));
+  }
+  EXPECT_EQ(std::to_string(seen.size()), total);
+  auto pages =
+      body_of(w.call("GET", "/api/v1/audit-logs/?page=1&page_size=2&action=project.create", t));
+  EXPECT_EQ(pages["count"], 5);
+  EXPECT_NE(pages["next"].get<std::string>().find("action=project.create&page=2&page_size=2"),
+            std::string::npos);
+  expect_problem(w.call("GET", "/api/v1/audit-logs/?user_id=not-a-uuid", t), 400, "22P02");
+}
+
+TEST_F(GatewayIT, LicenseSeats) {
+  auto& w = W();
+  std::string admin = w.token_a("admin"), member = w.token_a("member");
+  auto issued = w.call(
+      "POST", "/api/v1/licenses/", admin,
+      R"({"tier": "ENTERPRISE", "features": ["sso"], "seats_total": 2, "expiry_date": "2099-01-01T00:00:00Z"})");
+  ASSERT_EQ(issued.status, 201) << issued.body;
+  std::string key = body_of(issued)["key_string"];
+  auto acquire = [&](const std::string& k, const std::string& hw) {
+    return w.call("POST", "/api/v1/licenses/acquire", member,
+                  json{{"key_string", k}, {"hardware_id", hw}}.dump(),
+                  {{"User-Agent", "CoditectDesktop/2.1"}});
+  };
+  auto s1 = acquire(key, "machine-1");
+  ASSERT_EQ(s1.status, 200) << s1.body;
+  json j1 = body_of(s1);
+  EXPECT_EQ(j1["seats_used"], 1);
+  EXPECT_EQ(j1["status"], "active");
+  EXPECT_FALSE(j1["token"].get<std::string>().empty());
+  std::string sid = j1["session_id"];
+  EXPECT_EQ(w.sql("SELECT host(ip_address) || ' ' || user_agent FROM coditect.license_sessions "
+                  "WHERE id = $1",
+                  {sid}),
+            "127.0.0.1 CoditectDesktop/2.1");
+  EXPECT_EQ(body_of(acquire(key, "machine-1"))["session_id"], sid) << "same machine, same session";
+  auto s2 = acquire(key, "machine-2");
+  ASSERT_EQ(s2.status, 200);
+  expect_problem(acquire(key, "machine-3"), 409, "CD409");
+  EXPECT_NE(body_of(acquire(key, "machine-3"))["detail"].get<std::string>().find("no free seat"),
+            std::string::npos);
+  auto hb = w.call("PUT", "/api/v1/licenses/heartbeat", member, json{{"session_id", sid}}.dump());
+  EXPECT_EQ(hb.status, 200) << hb.body;
+  EXPECT_EQ(
+      w.call("DELETE", "/api/v1/licenses/release", member, json{{"session_id", sid}}.dump()).status,
+      204);
+  EXPECT_EQ(w.call("DELETE", "/api/v1/licenses/release?session_id=" + sid, member).status, 204)
+      << "twice is harmless";
+  std::string sid2 = body_of(s2)["session_id"];
+  EXPECT_EQ(w.call("DELETE", "/api/v1/licenses/release?session_id=" + sid2, member).status, 204);
+  expect_problem(
+      w.call("PUT", "/api/v1/licenses/heartbeat", member, json{{"session_id", sid}}.dump()), 410,
+      "CD410");
+  expect_problem(acquire("CODITECT-AAAA-AAAA-AAAA", "m"), 400, "CD400");
+  expect_problem(acquire("not a key", "m"), 400, "CD400");
+  expect_problem(acquire(key, "   "), 400, "CD400");
+  expect_problem(
+      w.call("PUT", "/api/v1/licenses/heartbeat", member, json{{"session_id", "nope"}}.dump()),
+      400);
+  expect_problem(w.call("PUT", "/api/v1/licenses/heartbeat", member,
+                        json{{"session_id", "0190a6e5-7b1c-7cc3-9b2e-1234567890ab"}}.dump()),
+                 404, "CD404");
+  expect_problem(w.call("DELETE", "/api/v1/licenses/release", member), 400);
+  expect_problem(w.call("POST", "/api/v1/licenses/acquire", member,
+                        R"({"key_string": 5, "hardware_id": "x"})"),
+                 400);
+  expect_problem(w.call("POST", "/api/v1/licenses/acquire", member,
+                        R"({"key_string": "x", "hardware_id": "x", "seats": 9})"),
+                 400);
+  // One seat, taken.
+  ASSERT_EQ(acquire(w.license_key_one_seat, "solo-1").status, 200);
+  expect_problem(acquire(w.license_key_one_seat, "solo-2"), 409, "CD409");
+  // The public keys need no token.
+  auto keys = w.call("GET", "/api/v1/licenses/public-keys/");
+  ASSERT_EQ(keys.status, 200);
+  ASSERT_TRUE(body_of(keys).is_array());
+  ASSERT_GE(body_of(keys).size(), 1u);
+  EXPECT_TRUE(body_of(keys)[0].contains("public_key_pem"));
+  // Listing with filters.
+  EXPECT_GE(body_of(w.call("GET", "/api/v1/licenses/?tier=ENTERPRISE&expiry_date__gte=2098-01-01",
+                           admin))["count"],
+            1);
+}
+
+TEST_F(GatewayIT, RegistrationAndFirebaseIdentities) {
+  auto& w = W();
+  std::string uid = "fb-it-new-" + w.suffix;
+  std::string t = w.token(uid, "", "", {{"email", "founder-" + w.suffix + "@it.test"}});
+  expect_problem(w.call("GET", "/api/v1/projects/", t), 401, "CD401");
+  expect_problem(
+      w.call("POST", "/api/v1/auth/register", "", R"({"tenant_name": "X", "tenant_slug": "x"})"),
+      401);
+  expect_problem(w.call("POST", "/api/v1/auth/register", t,
+                        R"({"tenant_name": "X", "tenant_slug": "x", "plan": "max"})"),
+                 400);
+  auto reg = w.call("POST", "/api/v1/auth/register", t,
+                    json{{"tenant_name", "New Co"}, {"tenant_slug", "it-new-" + w.suffix}}.dump());
+  ASSERT_EQ(reg.status, 201) << reg.body;
+  std::string tenant = body_of(reg)["tenant_id"];
+  expect_problem(
+      w.call("POST", "/api/v1/auth/register", t,
+             json{{"tenant_name", "Again"}, {"tenant_slug", "it-again-" + w.suffix}}.dump()),
+      409, "CD409");
+  // The same token now resolves to the new owner: tenant and role from the database.
+  auto me = w.call("GET", "/api/v1/tenant/", t);
+  ASSERT_EQ(me.status, 200) << me.body;
+  EXPECT_EQ(body_of(me)["id"], tenant);
+  EXPECT_EQ(body_of(me)["name"], "New Co");
+  EXPECT_EQ(w.call("POST", "/api/v1/projects/", t, R"({"name": "First"})").status, 201);
+  // A's member by Firebase uid: member rights only.
+  std::string m = w.token(w.fb_member_a, "", "");
+  EXPECT_EQ(w.call("GET", "/api/v1/projects/", m).status, 200);
+  expect_problem(w.call("GET", "/api/v1/audit-logs/", m), 403, "CD403");
+  // Claims may narrow, never widen, what the membership gives.
+  expect_problem(w.call("GET", "/api/v1/audit-logs/", w.token(w.fb_member_a, "", "owner")), 403,
+                 "CD403");
+  expect_problem(w.call("GET", "/api/v1/projects/", w.token(w.fb_member_a, w.tenant_b, "")), 403,
+                 "CD403");
+  // A slug taken is a conflict, an invalid one bad input.
+  std::string t2 =
+      w.token("fb-it-other-" + w.suffix, "", "", {{"email", "o-" + w.suffix + "@it.test"}});
+  expect_problem(w.call("POST", "/api/v1/auth/register", t2,
+                        json{{"tenant_name", "Dup"}, {"tenant_slug", "it-new-" + w.suffix}}.dump()),
+                 409, "23505");
+  auto bad = w.call("POST", "/api/v1/auth/register", t2,
+                    R"({"tenant_name": "Bad", "tenant_slug": "NOT A SLUG"})");
+  EXPECT_GE(bad.status, 400);
+  EXPECT_LT(bad.status, 500) << bad.body;
+}
+
+TEST_F(GatewayIT, BadInputsAreClear4xxNever500) {
+  auto& w = W();
+  std::string t = w.token_a("owner");
+  struct Case {
+    std::string name, method, path, body;
+    int status;
+  };
+  std::string deep = std::string(5000, '[') + std::string(5000, ']');
+  std::vector<Case> cases = {
+      {"malformed JSON", "POST", "/api/v1/projects/", R"({"name": )", 400},
+      {"trailing garbage", "POST", "/api/v1/projects/", R"({"name": "x"} x)", 400},
+      {"array body", "POST", "/api/v1/projects/", "[1, 2]", 400},
+      {"string body", "POST", "/api/v1/projects/", R"("name")", 400},
+      {"null body", "POST", "/api/v1/projects/", "null", 400},
+      {"empty body", "POST", "/api/v1/projects/", "", 400},
+      {"unknown field", "POST", "/api/v1/projects/", R"({"name": "x", "colour": "red"})", 400},
+      {"read-only field", "POST", "/api/v1/projects/",
+       R"({"name": "x", "tenant_id": "0190a6e5-7b1c-7cc3-9b2e-1234567890ab"})", 400},
+      {"read-only id", "PATCH", "/api/v1/tenant/",
+       R"({"id": "0190a6e5-7b1c-7cc3-9b2e-1234567890ab"})", 400},
+      {"missing name", "POST", "/api/v1/projects/", R"({"description": "no name"})", 400},
+      {"blank name", "POST", "/api/v1/projects/", R"({"name": "  "})", 422},
+      {"name too long", "POST", "/api/v1/projects/", json{{"name", std::string(300, 'x')}}.dump(),
+       400},
+      {"metadata not an object", "POST", "/api/v1/projects/",
+       R"({"name": "m", "metadata": "flat"})", 422},
+      {"NUL in a string", "POST", "/api/v1/projects/", R"({"name": "a\u0000b"})", 400},
+      {"invalid UTF-8", "POST", "/api/v1/projects/", "{\"name\": \"\xff\xfe\"}", 400},
+      {"deep nesting", "POST", "/api/v1/projects/", deep, 400},
+      {"deep in a field", "POST", "/api/v1/projects/",
+       "{\"name\": \"d\", \"metadata\": {\"a\": " + deep + "}}", 400},
+      {"wrong type number", "POST", "/api/v1/licenses/",
+       R"({"seats_total": "many", "expiry_date": "2099-01-01"})", 400},
+      {"bad date", "POST", "/api/v1/licenses/", R"({"expiry_date": "someday"})", 400},
+      {"number out of range", "POST", "/api/v1/licenses/",
+       R"({"expiry_date": "2099-01-01", "seats_total": 99999999999})", 400},
+      {"bad enum", "PATCH", "/api/v1/users/" + W().user_a["guest"] + "/", R"({"role": "emperor"})",
+       422},
+      {"bad email", "POST", "/api/v1/users/", R"({"email": "not-an-email"})", 422},
+      {"bad uuid in path", "GET", "/api/v1/projects/123/", "", 400},
+      {"bad uuid in path 2", "DELETE",
+       "/api/v1/teams/0190a6e5-7b1c-7cc3-9b2e-1234567890ab/members/zzz/", "", 400},
+      {"sql in path", "GET", "/api/v1/projects/'%20OR%201=1--/", "", 400},
+      {"bad uuid filter", "GET", "/api/v1/memberships/?user_id=42", "", 400},
+      {"bad boolean filter", "GET", "/api/v1/users/?is_active=perhaps", "", 400},
+      {"bad escape", "GET", "/api/v1/projects/?name=%zz", "", 400},
+      {"NUL in query", "GET", "/api/v1/projects/?name=a%00b", "", 400},
+      {"query on a non-list", "GET", "/api/v1/tenant/?x=1", "", 400},
+      {"patch with null", "PATCH", "/api/v1/tenant/", R"({"name": null})", 400},
+  };
+  for (const auto& c : cases) {
+    SCOPED_TRACE(c.name);
+    auto r = w.call(c.method, c.path, t, c.body);
+    EXPECT_EQ(r.status, c.status) << r.body;
+    EXPECT_EQ(r.header("content-type"), "application/problem+json");
+    EXPECT_EQ(r.body.find("Failing row"), std::string::npos);
+  }
+}
+
+TEST_F(GatewayIT, OversizeBodiesAre413) {
+  auto& w = W();
+  std::string t = w.token_a("owner");
+  std::string just_over =
+      json{{"name", "big"}, {"description", std::string(w.max_request_bytes, 'x')}}.dump();
+  expect_problem(w.call("POST", "/api/v1/projects/", t, just_over), 413, "CD413");
+  // Far beyond: Pistache's own limit answers 413 before the body is read.
+  auto r = w.call("POST", "/api/v1/projects/", t, std::string(8 * w.max_request_bytes, 'x'));
+  EXPECT_EQ(r.status, 413);
+  // Below the limit: fine.
+  EXPECT_EQ(
+      w.call("POST", "/api/v1/projects/", t,
+             json{{"name", "big-ok"}, {"description", std::string(w.max_request_bytes / 2, 'x')}}
+                 .dump())
+          .status,
+      201);
+}
+
+TEST_F(GatewayIT, UnknownRoutesAndWrongMethods) {
+  auto& w = W();
+  std::string t = w.token_a("owner");
+  expect_problem(w.call("GET", "/api/v1/nothing/", t), 404, "CD404");
+  expect_problem(w.call("GET", "/", t), 404, "CD404");
+  expect_problem(w.call("GET", "/api/v1/projects/a/b/c/d/", t), 404, "CD404");
+  auto r = w.call("PUT", "/api/v1/projects/", t, "{}");
+  expect_problem(r, 405, "CD405");
+  EXPECT_EQ(r.header("allow"), "GET, POST");
+  r = w.call("POST", "/api/v1/licenses/heartbeat", t, "{}");
+  expect_problem(r, 405, "CD405");
+  EXPECT_EQ(r.header("allow"), "PUT");
+  r = w.call("DELETE", "/health/");
+  EXPECT_EQ(r.status, 405);
+  EXPECT_EQ(r.header("allow"), "GET");
+  // Malformed requests on the wire.
+  auto raw =
+      coditect::it::http_raw(w.host, w.port, "BREW /api/v1/projects/ HTTP/1.1\r\nHost: x\r\n\r\n");
+  EXPECT_GE(raw.status, 400);
+  EXPECT_LT(raw.status, 500);
+  raw = coditect::it::http_raw(w.host, w.port,
+                               "GET /health/ HTTP/1.1\r\nHost: x\r\nContent-Length: abc\r\n\r\n");
+  EXPECT_LT(raw.status, 500);
+  raw = coditect::it::http_raw(w.host, w.port, "complete nonsense\r\n\r\n");
+  EXPECT_LT(raw.status, 500);
+  // Still serving.
+  EXPECT_EQ(w.call("GET", "/health/").status, 200);
+}
+
+// Last (gtest runs tests in the order of the file): the database stops and starts again.
+TEST_F(GatewayIT, ZDatabaseStopsAndStartsUnderRequests) {
+  auto& w = W();
+  std::string stop = env("CODITECT_IT_PG_STOP"), start = env("CODITECT_IT_PG_START");
+  if (stop.empty() || start.empty())
+    GTEST_SKIP() << "CODITECT_IT_PG_STOP / CODITECT_IT_PG_START not set";
+  std::string t = w.token_a("member");
+  ASSERT_EQ(w.call("GET", "/api/v1/projects/", t).status, 200);
+
+  // Clients keep calling while the database goes away and comes back.
+  std::atomic<bool> running{true};
+  std::atomic<int> ok{0}, unavailable{0}, other{0};
+  std::vector<std::thread> clients;
+  for (int i = 0; i < 4; ++i)
+    clients.emplace_back([&, i] {
+      while (running) {
+        auto r = i % 2 ? w.call("GET", "/api/v1/projects/", t)
+                       : w.call("POST", "/api/v1/licenses/acquire", t,
+                                json{{"key_string", w.license_key_a},
+                                     {"hardware_id", "down-" + std::to_string(i)}}
+                                    .dump());
+        if (r.status == 200)
+          ++ok;
+        else if (r.status == 503 && r.header("retry-after") == "1")
+          ++unavailable;
+        else
+          ++other;
+        std::this_thread::sleep_for(std::chrono::milliseconds(20));
+      }
+    });
+  std::this_thread::sleep_for(std::chrono::milliseconds(300));
+  w.sql("SELECT 1");
+  PQfinish(w.db);
+  ASSERT_EQ(std::system(stop.c_str()), 0);
+  std::this_thread::sleep_for(std::chrono::milliseconds(500));
+  auto h = w.call("GET", "/health/");
+  expect_problem(h, 503);
+  EXPECT_EQ(h.header("retry-after"), "1");
+  auto down = w.call("GET", "/api/v1/projects/", t);
+  expect_problem(down, 503);
+  EXPECT_EQ(down.header("retry-after"), "1");
+  expect_problem(w.call("POST", "/api/v1/projects/", t, R"({"name": "while down"})"), 503);
+  int unavailable_while_down = unavailable;
+  ASSERT_EQ(std::system(start.c_str()), 0);
+  bool healthy = false;
+  for (int i = 0; i < 150 && !healthy; ++i) {
+    healthy = w.call("GET", "/health/").status == 200;
+    if (!healthy) std::this_thread::sleep_for(std::chrono::milliseconds(200));
+  }
+  ASSERT_TRUE(healthy) << "the gateway reconnects by itself";
+  std::this_thread::sleep_for(std::chrono::milliseconds(500));
+  running = false;
+  for (auto& c : clients) c.join();
+  EXPECT_GT(unavailable_while_down, 0);
+  EXPECT_EQ(other.load(), 0) << "only 200 or 503 with Retry-After, never a 500 or no answer";
+  // Every connection of the pool works again, for reads and writes.
+  for (int i = 0; i < 20; ++i) {
+    EXPECT_EQ(w.call("GET", "/api/v1/projects/", t).status, 200);
+    EXPECT_EQ(
+        w.call("POST", "/api/v1/projects/", t, json{{"name", "after " + std::to_string(i)}}.dump())
+            .status,
+        201);
+  }
+  w.db = PQconnectdb(env("CODITECT_IT_DATABASE_URL").c_str());
+}
+
+// ---------------------------------------------------------------------------------------------
+
+int main(int argc, char** argv) {
+  if (argc == 3 && std::string(argv[1]) == "--write-keys") {
+    std::string dir = argv[2];
+    auto rsa = coditect::testkeys::make_rsa("rsa-it");
+    auto ec = coditect::testkeys::make_ec("ec-it");
+    std::ofstream(dir + "/rsa.key") << rsa.private_pem;
+    std::ofstream(dir + "/ec.key") << ec.private_pem;
+    std::ofstream(dir + "/jwks.json") << json{{"keys", {rsa.jwk, ec.jwk}}}.dump(2) << "\n";
+    return 0;
+  }
+  ::testing::InitGoogleTest(&argc, argv);
+  try {
+    W().setup();
+  } catch (const std::exception& e) {
+    std::cerr << "fixtures failed: " << e.what() << "\n";
+    return 1;
+  }
+  return RUN_ALL_TESTS();
+}
