@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Sets everything up and runs the product: a PostgreSQL 15 cluster in ./.data/pg (port 5499 by
-# default), the coditect extension installed in database `coditect`, and a demo tenant.
+# default), the coditect extension installed in database `coditect`, a demo tenant, and the REST
+# gateway in the foreground on 127.0.0.1:8080 (HS256 secret kept in .data/gateway-hs256.secret).
 # Safe to re-run: the cluster and database are kept, the extension is updated in place.
 source "$(dirname "$0")/lib.sh"
 
@@ -25,6 +26,23 @@ SQL
 fi
 setup_signing_key "$DATADIR" "$DB"
 
+log "building the gateway"
+cmake -S "$ROOT" -B "$ROOT/build" -DCMAKE_BUILD_TYPE=Release >/dev/null
+cmake --build "$ROOT/build" -j2 --target coditect-gateway >/dev/null
+psql -X -q -d postgres -v ON_ERROR_STOP=1 \
+  -c "DO \$\$ BEGIN CREATE ROLE coditect_gw LOGIN IN ROLE coditect_gateway; EXCEPTION WHEN duplicate_object THEN NULL; END \$\$"
+SECRET_FILE=$ROOT/.data/gateway-hs256.secret
+if [ ! -s "$SECRET_FILE" ]; then
+  (umask 077 && openssl rand -hex 32 >"$SECRET_FILE")
+fi
+export CODITECT_JWT_SECRET
+CODITECT_JWT_SECRET=$(cat "$SECRET_FILE")
+export CODITECT_DATABASE_URL="host=$DATADIR port=$PORT dbname=$DB user=coditect_gw"
+export CODITECT_LISTEN=${CODITECT_LISTEN:-127.0.0.1:8080}
+read -r TENANT OWNER < <(psql -X -qtA -F ' ' -d "$DB" -c \
+  "SELECT t.id, u.id FROM coditect.tenants t JOIN coditect.users u ON u.tenant_id = t.id AND u.role = 'owner' WHERE t.slug = 'demo' LIMIT 1")
+GW=$ROOT/build/coditect-gateway
+
 cat <<INFO
 
 Coditect Core is running.
@@ -32,9 +50,12 @@ Coditect Core is running.
   database:  psql -h $DATADIR -p $PORT -U postgres $DB      (or host 127.0.0.1)
   demo:      SELECT * FROM coditect.tenants;  -- as postgres (superuser, bypasses RLS)
 
-As the gateway would (see README, "Request context"):
-  CREATE ROLE app LOGIN IN ROLE coditect_gateway;
-  BEGIN; SET ROLE app;
-  SELECT coditect.set_request_context(id, owner_id, 'owner') FROM ...;
-  SELECT * FROM coditect.projects; COMMIT;
+The gateway listens on http://$CODITECT_LISTEN (Ctrl-C stops it). Its HS256 secret is in
+$SECRET_FILE. A token for the demo owner (valid 1 hour):
+
+  TOKEN=\$(CODITECT_JWT_SECRET=\$(cat $SECRET_FILE) $GW --mint-dev-token --sub $OWNER --tenant $TENANT --role owner)
+  curl -s http://$CODITECT_LISTEN/api/v1/projects/ -H "Authorization: Bearer \$TOKEN"
+  curl -s http://$CODITECT_LISTEN/api/schema/        # OpenAPI 3.1
+
 INFO
+exec "$GW"
