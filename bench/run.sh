@@ -1,10 +1,11 @@
 #!/usr/bin/env bash
-# bench/run.sh: runs both benchmarks, each on its own throw-away cluster (ports 55440 and
-# 55441), one after the other; see bench/README.md. Exits non-zero if either failed.
+# bench/run.sh: runs rls.sh, audit.sh and seats.sh, each on its own throw-away cluster (ports
+# 55440, 55441 and 55442; seats.sh also starts its own redis-server on port 56380), one after
+# the other; see bench/README.md. Exits non-zero if any failed.
 set -uo pipefail
 HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 status=0
-for b in rls audit; do
+for b in rls audit seats; do
   echo
   echo "################################ bench/$b.sh"
   if ! bash "$HERE/$b.sh"; then
