@@ -205,11 +205,14 @@ $$;
 ------------------------------------------------------------------------------------------------
 
 -- Turns this license's active sessions without a heartbeat for the TTL into zombies.
+-- plpgsql, not sql: its plan is cached per session instead of re-planned on every call.
 CREATE FUNCTION coditect_internal.zombify_overdue(p_tenant uuid, p_license uuid) RETURNS void
-LANGUAGE sql AS $$
+LANGUAGE plpgsql AS $$
+BEGIN
     UPDATE coditect.license_sessions SET status = 'zombie'
      WHERE tenant_id = p_tenant AND license_id = p_license AND status = 'active'
-       AND last_heartbeat_at < now() - coditect.license_session_ttl()
+       AND last_heartbeat_at < now() - coditect.license_session_ttl();
+END
 $$;
 
 -- The answer of acquire and heartbeat: the session, the seats, the deadline, a signed token.
@@ -297,6 +300,18 @@ BEGIN
     IF p_hardware_id IS NULL OR p_hardware_id !~ '\S' OR length(p_hardware_id) > 255 THEN
         RAISE EXCEPTION 'hardware id must be 1 to 255 characters' USING ERRCODE = 'CD400';
     END IF;
+    -- Fast refusal without the license lock, so a crowd at a full license does not queue in
+    -- front of its seat holders' heartbeats and releases. Only a refusal is decided here; a
+    -- seat is only ever taken under the lock below.
+    SELECT * INTO l FROM coditect.licenses WHERE tenant_id = tenant AND key_string = key;
+    IF FOUND AND l.is_active AND l.expiry_date > now() AND l.seats_in_use >= l.seats_total
+       AND NOT EXISTS (SELECT 1 FROM coditect.license_sessions
+                        WHERE tenant_id = tenant AND license_id = l.id AND status = 'active'
+                          AND (hardware_id = p_hardware_id
+                               OR last_heartbeat_at < now() - coditect.license_session_ttl())) THEN
+        RAISE EXCEPTION 'no free seat: % of % seats in use', l.seats_in_use, l.seats_total
+            USING ERRCODE = 'CD409';
+    END IF;
     l := coditect_internal.lock_usable_license(tenant, NULL, key);
 
     SELECT * INTO s FROM coditect.license_sessions
@@ -329,6 +344,24 @@ BEGIN
     IF NOT FOUND THEN
         RAISE EXCEPTION 'unknown license session' USING ERRCODE = 'CD404';
     END IF;
+    IF s.status = 'ended' THEN
+        RAISE EXCEPTION 'the license session has ended; acquire a new one' USING ERRCODE = 'CD410';
+    END IF;
+    -- A live session keeps its seat: extending it needs no license lock (the seat count does
+    -- not change). The WHERE re-checks both conditions on the row it locks.
+    IF s.status = 'active' THEN
+        SELECT * INTO l FROM coditect.licenses WHERE tenant_id = tenant AND id = s.license_id;
+        IF l.is_active AND l.expiry_date > now() THEN
+            UPDATE coditect.license_sessions SET last_heartbeat_at = now()
+             WHERE tenant_id = tenant AND id = s.id AND status = 'active'
+               AND last_heartbeat_at >= now() - coditect.license_session_ttl();
+            IF FOUND THEN
+                RETURN coditect_internal.license_session_answer(s.id);
+            END IF;
+        END IF;
+    END IF;
+
+    -- A lapsed session (or an unusable license): decide under the license lock.
     l := coditect_internal.lock_usable_license(tenant, s.license_id);
     SELECT * INTO s FROM coditect.license_sessions WHERE tenant_id = tenant AND id = p_session_id;
     IF s.status = 'ended' THEN
