@@ -6,6 +6,7 @@
 
 #include <chrono>
 #include <mutex>
+#include <thread>
 
 #include "problem.hpp"
 #include "routes.hpp"
@@ -125,6 +126,15 @@ App::App(Config config, std::unique_ptr<Database> db)
         return js;
       }()),
       db_(std::move(db)) {}
+
+bool App::wait_idle(std::chrono::milliseconds deadline) {
+  auto until = std::chrono::steady_clock::now() + deadline;
+  while (in_flight_ > 0) {
+    if (std::chrono::steady_clock::now() > until) return false;
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
+  return true;
+}
 
 HttpResponse App::handle(const HttpRequest& req) {
   const std::string& path = req.path;

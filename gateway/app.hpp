@@ -2,6 +2,8 @@
 // turn the request into one stored function call, map the answer or the error.
 #pragma once
 
+#include <atomic>
+#include <chrono>
 #include <memory>
 #include <optional>
 #include <string>
@@ -41,11 +43,20 @@ class App {
   HttpResponse handle(const HttpRequest& req);
   const Config& config() const { return config_; }
 
+  // Shutdown: once draining, new requests are refused (503, connection closed) while the ones
+  // in flight finish; wait_idle returns when none is left or the deadline passes.
+  void start_draining() { draining_ = true; }
+  bool draining() const { return draining_; }
+  void request_started() { ++in_flight_; }
+  void request_finished() { --in_flight_; }
+  bool wait_idle(std::chrono::milliseconds deadline);
+
  private:
   Config config_;
   TokenVerifier verifier_;
   std::unique_ptr<Database> db_;
-  std::string schema_cache_;
+  std::atomic<bool> draining_{false};
+  std::atomic<int> in_flight_{0};
 };
 
 // (name, SQL) of every statement the gateway prepares.

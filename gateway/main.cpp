@@ -12,6 +12,7 @@
 #include <ctime>
 #include <iostream>
 #include <memory>
+#include <thread>
 
 #include "app.hpp"
 #include "jwt_auth.hpp"
@@ -69,6 +70,11 @@ class Handler : public Http::Handler {
 
   void onRequest(const Http::Request& req, Http::ResponseWriter response) override {
     auto t0 = std::chrono::steady_clock::now();
+    app_->request_started();
+    struct Finished {
+      App& app;
+      ~Finished() { app.request_finished(); }
+    } finished{*app_};
     HttpRequest r;
     r.method = Http::methodString(req.method());
     r.path = req.resource();
@@ -90,8 +96,18 @@ class Handler : public Http::Handler {
     std::string request_id = coditect::gateway::request_id_for(raw_header(req, "X-Request-Id"));
 
     HttpResponse out;
+    bool close = false;
     try {
-      out = app_->handle(r);
+      if (app_->draining()) {
+        out.status = 503;
+        out.content_type = "application/problem+json";
+        out.body = coditect::gateway::problem_json(
+            coditect::gateway::gateway_problem(503, "the gateway is shutting down"), r.path);
+        out.headers.emplace_back("Retry-After", "1");
+        close = true;
+      } else {
+        out = app_->handle(r);
+      }
     } catch (const std::exception& e) {
       out = HttpResponse{};
       out.status = 500;
@@ -100,7 +116,7 @@ class Handler : public Http::Handler {
           coditect::gateway::gateway_problem(500, "internal error"), r.path);
       out.note = e.what();
     }
-    send(req, response, out, request_id);
+    send(req, response, out, request_id, close);
 
     double ms =
         std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count();
@@ -216,7 +232,13 @@ int main(int argc, char** argv) {
               << " threads, " << config.pool_size << " database connections)\n";
     int sig = 0;
     sigwait(&signals, &sig);
-    std::cerr << "coditect-gateway: signal " << sig << ", shutting down\n";
+    std::cerr << "coditect-gateway: signal " << sig << ", finishing the requests in flight\n";
+    // Drain first: Pistache's shutdown() stops the reactor at once, and an answer written
+    // after that is lost although its transaction committed.
+    app->start_draining();
+    if (!app->wait_idle(std::chrono::milliseconds(config.timeout_ms) + std::chrono::seconds(1)))
+      std::cerr << "coditect-gateway: requests still in flight after the timeout\n";
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));  // let the last answers go out
     endpoint.shutdown();
   } catch (const std::exception& e) {
     std::cerr << "coditect-gateway: " << e.what() << "\n";

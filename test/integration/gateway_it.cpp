@@ -13,6 +13,7 @@
 #include <fstream>
 #include <functional>
 #include <random>
+#include <csignal>
 #include <set>
 #include <sstream>
 #include <thread>
@@ -239,7 +240,9 @@ void expect_problem(const HttpResult& r, int status, const std::string& code = {
   EXPECT_TRUE(j.contains("type") && j.contains("title") && j.contains("detail") &&
               j.contains("code"))
       << r.body;
-  if (!code.empty()) EXPECT_EQ(j.value("code", ""), code) << r.body;
+  if (!code.empty()) {
+    EXPECT_EQ(j.value("code", ""), code) << r.body;
+  }
 }
 
 std::string path_of(const std::string& url) {
@@ -931,6 +934,40 @@ TEST_F(GatewayIT, ZDatabaseStopsAndStartsUnderRequests) {
         201);
   }
   w.db = PQconnectdb(env("CODITECT_IT_DATABASE_URL").c_str());
+}
+
+// The very last: SIGTERM while a request waits in the database. The answer still reaches the
+// client, new requests are refused meanwhile, and the gateway then exits.
+TEST_F(GatewayIT, ZZShutdownWithARequestInFlight) {
+  auto& w = W();
+  int pid = std::atoi(env("CODITECT_IT_GATEWAY_PID").c_str());
+  if (pid <= 0) GTEST_SKIP() << "CODITECT_IT_GATEWAY_PID not set";
+  if (PQstatus(w.db) != CONNECTION_OK) GTEST_SKIP() << "no database connection";
+  std::string t = w.token_a("member");
+  // Hold the license's row lock, so that an acquire waits in the database.
+  w.sql("BEGIN");
+  w.sql("SELECT 1 FROM coditect.licenses WHERE key_string = $1 FOR UPDATE", {w.license_key_a});
+  HttpResult in_flight;
+  std::thread client([&] {
+    in_flight = w.call("POST", "/api/v1/licenses/acquire", t,
+                       json{{"key_string", w.license_key_a}, {"hardware_id", "in-flight"}}.dump());
+  });
+  std::this_thread::sleep_for(std::chrono::milliseconds(300));
+  ASSERT_EQ(kill(pid, SIGTERM), 0);
+  std::this_thread::sleep_for(std::chrono::milliseconds(300));
+  auto refused = w.call("GET", "/health/");
+  expect_problem(refused, 503);
+  EXPECT_EQ(refused.header("connection"), "Close");
+  w.sql("COMMIT");
+  client.join();
+  EXPECT_EQ(in_flight.status, 200) << in_flight.body;
+  EXPECT_EQ(body_of(in_flight).value("hardware_id", ""), "in-flight");
+  bool gone = false;
+  for (int i = 0; i < 100 && !gone; ++i) {
+    gone = w.call("GET", "/health/").status == 0;
+    if (!gone) std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  }
+  EXPECT_TRUE(gone) << "the gateway stops listening";
 }
 
 // ---------------------------------------------------------------------------------------------
