@@ -38,7 +38,9 @@ DROP EXTENSION coditect;
 CREATE EXTENSION coditect;
 SELECT coditect.create_tenant('Bare', 'bare', 'bare@bare.test', 'owner@bare.test') IS NOT NULL AS created;
 SQL
-echo "bare-database install: 1 passed, 0 failed"
+# Extension tables are marked for pg_dump, so a dump carries the tenants' rows.
+"$PGBIN/pg_dump" -d coditect_bare --data-only -t coditect.tenants -t coditect.users | grep -q 'bare@bare.test'
+echo "bare-database install and pg_dump: 2 passed, 0 failed"
 
 log "license seat race (pgbench, checked by test/pgtap/85_license_race.sql)"
 "$ROOT/scripts/license_race.sh" coditect_test

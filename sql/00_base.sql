@@ -168,6 +168,9 @@ BEGIN
 
     INSERT INTO coditect_internal.tenant_tables (relid, resource, soft_delete)
     VALUES (p_table, p_resource, soft);
+    -- Tables created by an extension script are extension members, whose rows pg_dump skips
+    -- unless they are marked as configuration tables.
+    PERFORM pg_catalog.pg_extension_config_dump(p_table, '');
 END
 $$;
 

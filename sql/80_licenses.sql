@@ -141,6 +141,7 @@ CREATE TABLE coditect.license_signing_keys (
     created_at     timestamptz NOT NULL DEFAULT now(),
     retired_at     timestamptz
 );
+SELECT pg_catalog.pg_extension_config_dump('coditect.license_signing_keys', '');
 REVOKE ALL ON coditect.license_signing_keys FROM PUBLIC;
 GRANT SELECT ON coditect.license_signing_keys TO coditect_gateway, coditect_service, coditect_analyst;
 
