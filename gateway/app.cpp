@@ -203,6 +203,9 @@ HttpResponse App::handle(const HttpRequest& req) {
     VerifyResult v = verifier_.verify(token);
     if (!v.ok) return unauthorized(v.error, path, true);
     claims = std::move(v.claims);
+    // A UUID subject is a user id (see "Tokens" in README.md): that identity is a user already.
+    if (route.auth == Auth::Register && is_uuid(claims.sub))
+      return fail(409, "this identity is already registered (its subject is a user id)", path);
   }
 
   // Body.

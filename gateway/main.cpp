@@ -225,7 +225,9 @@ int main(int argc, char** argv) {
                       .maxRequestSize(static_cast<size_t>(config.max_request_bytes) + 65536)
                       .maxResponseSize(64 * 1024 * 1024)
                       .headerTimeout(timeout)
-                      .bodyTimeout(timeout));
+                      .bodyTimeout(timeout)
+                      // Idle keep-alive connections are closed after this long.
+                      .keepaliveTimeout(std::chrono::seconds(75)));
     endpoint.setHandler(Http::make_handler<Handler>(app));
     endpoint.serveThreaded();
     std::cerr << "coditect-gateway: listening on " << config.listen << " (" << config.threads

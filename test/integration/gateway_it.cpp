@@ -737,6 +737,10 @@ TEST_F(GatewayIT, RegistrationAndFirebaseIdentities) {
       w.call("POST", "/api/v1/auth/register", t,
              json{{"tenant_name", "Again"}, {"tenant_slug", "it-again-" + w.suffix}}.dump()),
       409, "CD409");
+  expect_problem(
+      w.call("POST", "/api/v1/auth/register", w.token_a("owner"),
+             json{{"tenant_name", "Mine"}, {"tenant_slug", "it-mine-" + w.suffix}}.dump()),
+      409, "CD409");
   // The same token now resolves to the new owner: tenant and role from the database.
   auto me = w.call("GET", "/api/v1/tenant/", t);
   ASSERT_EQ(me.status, 200) << me.body;
