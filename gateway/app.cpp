@@ -77,7 +77,10 @@ std::optional<json> parse_body(const std::string& body, std::string* error) {
       return std::nullopt;
     }
     return j;
-  } catch (const json::parse_error& e) {
+  } catch (const json::out_of_range&) {
+    *error = "a number in the JSON body is out of range";
+    return std::nullopt;
+  } catch (const json::exception&) {
     *error = "malformed JSON body";
     return std::nullopt;
   }

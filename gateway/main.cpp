@@ -81,7 +81,7 @@ class Handler : public Http::Handler {
     for (auto it = req.query().parameters_begin(); it != req.query().parameters_end(); ++it) {
       auto k = coditect::gateway::percent_decode(it->first);
       auto v = coditect::gateway::percent_decode(it->second);
-      if (!k || !v) {
+      if (!k || !v || !coditect::gateway::is_utf8(*k) || !coditect::gateway::is_utf8(*v)) {
         r.query_ok = false;
         break;
       }

@@ -15,10 +15,13 @@ using Params = std::vector<std::pair<std::string, std::string>>;
 
 // Percent-decodes (and '+' -> space when form is true). nullopt on a bad escape or a NUL byte.
 std::optional<std::string> percent_decode(std::string_view s, bool form = true);
+// Well-formed UTF-8 (no overlong forms, surrogates or code points past U+10FFFF).
+bool is_utf8(std::string_view s);
 // Percent-encodes everything but unreserved characters (RFC 3986).
 std::string percent_encode(std::string_view s);
 
-// "a=1&b=x%20y" -> {{"a","1"},{"b","x y"}}; nullopt when an escape is malformed.
+// "a=1&b=x%20y" -> {{"a","1"},{"b","x y"}}; nullopt when an escape is malformed or a decoded
+// key or value is not UTF-8.
 std::optional<Params> parse_query(std::string_view query);
 
 // 8-4-4-4-12 hexadecimal.

@@ -51,7 +51,16 @@ create_database coditect_it
 setup_signing_key "$DATADIR" coditect_it
 psql -X -q -d postgres -v ON_ERROR_STOP=1 \
   -c "DO \$\$ BEGIN CREATE ROLE coditect_gw LOGIN IN ROLE coditect_gateway; EXCEPTION WHEN duplicate_object THEN NULL; END \$\$"
-GW_PORT=${CODITECT_TEST_GATEWAY_PORT:-54380}
+# A free port from PORT+51 (54380 by default) on, so that test runs side by side do not collide.
+GW_PORT=${CODITECT_TEST_GATEWAY_PORT:-}
+if [ -z "$GW_PORT" ]; then
+  for p in $(seq $((PORT + 51)) $((PORT + 150))); do
+    if ! (exec 3<>"/dev/tcp/127.0.0.1/$p") 2>/dev/null; then
+      GW_PORT=$p
+      break
+    fi
+  done
+fi
 GW_SECRET=$(openssl rand -hex 32)
 mkdir -p "$DATADIR/gw-keys"
 "$ROOT/build/coditect_gateway_it" --write-keys "$DATADIR/gw-keys"
@@ -64,6 +73,11 @@ GW_PID=$!
 trap 'kill "$GW_PID" 2>/dev/null || true; cluster_stop "$DATADIR"; rm -rf "$DATADIR"' EXIT
 for _ in $(seq 100); do
   curl -fsS "http://127.0.0.1:$GW_PORT/health/" >/dev/null 2>&1 && break
+  if ! kill -0 "$GW_PID" 2>/dev/null; then
+    echo "the gateway did not start:" >&2
+    cat "$DATADIR/gateway.log" >&2
+    exit 1
+  fi
   sleep 0.1
 done
 gw_status=0

@@ -270,6 +270,8 @@ TEST(GatewayJwt, GarbageTokens) {
         unsigned_token({{"alg", "HS256"}, {"typ", "JWE"}}, claims(), "c2ln"),
         unsigned_token({{"alg", "HS256"}}, json::array({claims()}), "c2ln"),
         base64url_encode("{\"alg\":\"HS256\"") + "." + base64url_encode("{") + ".c2ln",
+        base64url_encode("{\"alg\":\"HS256\"}") + "." + base64url_encode("{\"exp\":1e400}") +
+            ".c2ln",
         std::string("e\xff.e\xfe.s")}) {
     auto r = v.verify(t);
     EXPECT_FALSE(r.ok) << t;

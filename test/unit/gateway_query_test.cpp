@@ -22,6 +22,17 @@ TEST(GatewayQuery, PercentEncodingRoundTrips) {
   EXPECT_EQ(percent_encode("a-b_c.d~"), "a-b_c.d~");
 }
 
+TEST(GatewayQuery, Utf8) {
+  EXPECT_TRUE(is_utf8("plain"));
+  EXPECT_TRUE(is_utf8("caf\xC3\xA9 \xE2\x82\xAC \xF0\x9F\x98\x80"));
+  EXPECT_FALSE(is_utf8("\xff\xfe"));
+  EXPECT_FALSE(is_utf8("\xC3"));              // cut short
+  EXPECT_FALSE(is_utf8("\xC0\xAF"));          // overlong '/'
+  EXPECT_FALSE(is_utf8("\xED\xA0\x80"));      // a surrogate
+  EXPECT_FALSE(is_utf8("\xF4\x90\x80\x80"));  // past U+10FFFF
+  EXPECT_FALSE(parse_query("name=%ff%fe"));
+}
+
 TEST(GatewayQuery, ParseQuery) {
   auto p = parse_query("?a=1&b=x%20y&&c&d=").value();
   ASSERT_EQ(p.size(), 4u);
