@@ -68,7 +68,7 @@ CODITECT_DATABASE_URL="host=$DATADIR port=$PORT dbname=coditect_it user=coditect
   CODITECT_LISTEN="127.0.0.1:$GW_PORT" CODITECT_JWT_SECRET="$GW_SECRET" \
   CODITECT_JWKS_FILE="$DATADIR/gw-keys/jwks.json" CODITECT_JWT_ISSUER=https://auth.coditect.test \
   CODITECT_JWT_AUDIENCE=coditect-it CODITECT_THREADS=4 CODITECT_MAX_REQUEST_BYTES=262144 \
-  CODITECT_TIMEOUT_MS=5000 "$ROOT/build/coditect-gateway" 2>"$DATADIR/gateway.log" &
+  CODITECT_TIMEOUT_MS=3000 "$ROOT/build/coditect-gateway" 2>"$DATADIR/gateway.log" &
 GW_PID=$!
 trap 'kill "$GW_PID" 2>/dev/null || true; cluster_stop "$DATADIR"; rm -rf "$DATADIR"' EXIT
 for _ in $(seq 100); do
@@ -83,7 +83,7 @@ done
 gw_status=0
 CODITECT_IT_URL="http://127.0.0.1:$GW_PORT" CODITECT_IT_JWT_SECRET="$GW_SECRET" \
   CODITECT_IT_KEYS_DIR="$DATADIR/gw-keys" CODITECT_IT_JWT_ISSUER=https://auth.coditect.test \
-  CODITECT_IT_JWT_AUDIENCE=coditect-it CODITECT_IT_MAX_REQUEST_BYTES=262144 \
+  CODITECT_IT_JWT_AUDIENCE=coditect-it CODITECT_IT_MAX_REQUEST_BYTES=262144 CODITECT_IT_TIMEOUT_MS=3000 \
   CODITECT_IT_DATABASE_URL="host=$DATADIR port=$PORT dbname=coditect_it user=postgres" \
   CODITECT_IT_PG_STOP="runuser -u postgres -- $PGBIN/pg_ctl -D $DATADIR -m fast -w stop >/dev/null" \
   CODITECT_IT_PG_START="runuser -u postgres -- $PGBIN/pg_ctl -D $DATADIR -l $DATADIR/server.log -w start >/dev/null" \

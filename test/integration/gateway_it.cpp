@@ -831,6 +831,75 @@ TEST_F(GatewayIT, BadInputsAreClear4xxNever500) {
   }
 }
 
+// Serialization failures and deadlocks: the gateway runs the whole transaction again, up to
+// 3 more times, then answers 503. A trigger (in this test database only) raises them on
+// demand; a sequence counts the attempts, since it is not rolled back with them.
+TEST_F(GatewayIT, SerializationFailuresAreRetried) {
+  auto& w = W();
+  w.sql("CREATE TABLE public.it_fail_conf (fails int NOT NULL)");
+  w.sql("INSERT INTO public.it_fail_conf VALUES (0)");
+  w.sql("CREATE SEQUENCE public.it_fail_seq");
+  w.sql(R"(CREATE FUNCTION public.it_fail() RETURNS trigger LANGUAGE plpgsql SECURITY DEFINER
+           SET search_path = pg_catalog AS $$
+           DECLARE
+               attempt bigint;
+           BEGIN
+               IF NEW.name LIKE 'retry-%' THEN
+                   attempt := nextval('public.it_fail_seq');
+                   IF attempt <= (SELECT fails FROM public.it_fail_conf) THEN
+                       RAISE EXCEPTION 'simulated conflict %', attempt
+                           USING ERRCODE = CASE WHEN attempt % 2 = 0 THEN '40P01' ELSE '40001' END;
+                   END IF;
+               END IF;
+               RETURN NEW;
+           END $$)");
+  w.sql(
+      "CREATE TRIGGER it_fail BEFORE INSERT ON coditect.projects FOR EACH ROW "
+      "EXECUTE FUNCTION public.it_fail()");
+  std::string t = w.token_a("member");
+  auto attempts = [&](const std::string& name, int fails) {
+    w.sql("UPDATE public.it_fail_conf SET fails = $1", {std::to_string(fails)});
+    w.sql("SELECT setval('public.it_fail_seq', 1, false)");
+    auto r = w.call("POST", "/api/v1/projects/", t, json{{"name", name}}.dump());
+    int n = std::atoi(w.sql("SELECT nextval('public.it_fail_seq') - 1").c_str());
+    return std::make_pair(r, n);
+  };
+  auto [ok, n_ok] = attempts("retry-" + w.suffix, 3);
+  EXPECT_EQ(ok.status, 201) << ok.body;
+  EXPECT_EQ(n_ok, 4) << "three failures, then it went through";
+  auto [busy, n_busy] = attempts("retry-busy-" + w.suffix, 100);
+  expect_problem(busy, 503);
+  EXPECT_EQ(busy.header("retry-after"), "1");
+  EXPECT_EQ(n_busy, 4) << "one attempt and three retries";
+  EXPECT_EQ(
+      w.sql("SELECT count(*) FROM coditect.projects WHERE name = $1", {"retry-busy-" + w.suffix}),
+      "0");
+  w.sql("DROP TRIGGER it_fail ON coditect.projects");
+  w.sql("DROP FUNCTION public.it_fail()");
+  w.sql("DROP SEQUENCE public.it_fail_seq");
+  w.sql("DROP TABLE public.it_fail_conf");
+}
+
+// A statement that runs into the gateway's timeout (statement_timeout = CODITECT_TIMEOUT_MS)
+// is cancelled by the database: 504.
+TEST_F(GatewayIT, StatementTimeoutIs504) {
+  auto& w = W();
+  long timeout_ms = std::atol(env("CODITECT_IT_TIMEOUT_MS").c_str());
+  if (timeout_ms <= 0 || timeout_ms > 10000) GTEST_SKIP() << "CODITECT_IT_TIMEOUT_MS not set";
+  w.sql("BEGIN");
+  w.sql("SELECT 1 FROM coditect.licenses WHERE key_string = $1 FOR UPDATE", {w.license_key_a});
+  auto t0 = std::chrono::steady_clock::now();
+  auto r = w.call("POST", "/api/v1/licenses/acquire", w.token_a("member"),
+                  json{{"key_string", w.license_key_a}, {"hardware_id", "waits"}}.dump());
+  auto waited =
+      std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - t0)
+          .count();
+  w.sql("COMMIT");
+  expect_problem(r, 504, "57014");
+  EXPECT_GE(waited, timeout_ms - 100);
+  EXPECT_EQ(w.call("GET", "/api/v1/projects/", w.token_a("member")).status, 200);
+}
+
 // Random requests built from the pieces clients send (methods, paths, ids, query parameters,
 // bodies, tokens): every answer is a clear 2xx-4xx, never a 5xx or no answer.
 TEST_F(GatewayIT, RandomRequestsNever500) {
