@@ -115,6 +115,13 @@ class Handler : public Http::Handler {
       out.body = coditect::gateway::problem_json(
           coditect::gateway::gateway_problem(500, "internal error"), r.path);
       out.note = e.what();
+    } catch (...) {
+      out = HttpResponse{};
+      out.status = 500;
+      out.content_type = "application/problem+json";
+      out.body = coditect::gateway::problem_json(
+          coditect::gateway::gateway_problem(500, "internal error"), r.path);
+      out.note = "unknown exception";
     }
     send(req, response, out, request_id, close);
 
@@ -130,15 +137,6 @@ class Handler : public Http::Handler {
         {"tenant", out.tenant.empty() ? nlohmann::json() : nlohmann::json(out.tenant)}};
     if (!out.note.empty()) j["error"] = out.note;
     log_line(j);
-  }
-
-  void onTimeout(const Http::Request& req, Http::ResponseWriter response) override {
-    HttpResponse out;
-    out.status = 408;
-    out.content_type = "application/problem+json";
-    out.body = coditect::gateway::problem_json(
-        coditect::gateway::gateway_problem(408, "the request was not received in time"));
-    send(req, response, out, coditect::gateway::request_id_for(""), true);
   }
 
  private:
