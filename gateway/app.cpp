@@ -118,17 +118,32 @@ std::vector<std::pair<std::string, std::string>> gateway_statements() {
   return s;
 }
 
+namespace {
+
+std::shared_ptr<const TokenVerifier> make_verifier(const Config& c) {
+  JwtSettings js;
+  js.hs256_secret = c.jwt_secret;
+  if (!c.jwks_file.empty()) js.public_keys = load_public_keys_file(c.jwks_file);
+  js.issuer = c.jwt_issuer;
+  js.audience = c.jwt_audience;
+  return std::make_shared<const TokenVerifier>(std::move(js));
+}
+
+}  // namespace
+
 App::App(Config config, std::unique_ptr<Database> db)
-    : config_(std::move(config)),
-      verifier_([&] {
-        JwtSettings js;
-        js.hs256_secret = config_.jwt_secret;
-        if (!config_.jwks_file.empty()) js.public_keys = load_public_keys_file(config_.jwks_file);
-        js.issuer = config_.jwt_issuer;
-        js.audience = config_.jwt_audience;
-        return js;
-      }()),
-      db_(std::move(db)) {}
+    : config_(std::move(config)), verifier_(make_verifier(config_)), db_(std::move(db)) {}
+
+bool App::reload_keys(std::string* error) {
+  try {
+    auto v = make_verifier(config_);
+    std::atomic_store(&verifier_, v);
+    return true;
+  } catch (const std::exception& e) {
+    *error = e.what();
+    return false;
+  }
+}
 
 bool App::wait_idle(std::chrono::milliseconds deadline) {
   auto until = std::chrono::steady_clock::now() + deadline;
@@ -203,7 +218,7 @@ HttpResponse App::handle(const HttpRequest& req) {
     std::string token = h.substr(7);
     while (!token.empty() && token.front() == ' ') token.erase(0, 1);
     while (!token.empty() && token.back() == ' ') token.pop_back();
-    VerifyResult v = verifier_.verify(token);
+    VerifyResult v = std::atomic_load(&verifier_)->verify(token);
     if (!v.ok) return unauthorized(v.error, path, true);
     claims = std::move(v.claims);
     // A UUID subject is a user id (see "Tokens" in README.md): that identity is a user already.

@@ -43,6 +43,10 @@ class App {
   HttpResponse handle(const HttpRequest& req);
   const Config& config() const { return config_; }
 
+  // Reads the key file again (SIGHUP), e.g. after the identity provider rotated its keys. On
+  // an error the keys in use stay and the error is returned.
+  bool reload_keys(std::string* error);
+
   // Shutdown: once draining, new requests are refused (503, connection closed) while the ones
   // in flight finish; wait_idle returns when none is left or the deadline passes.
   void start_draining() { draining_ = true; }
@@ -53,7 +57,7 @@ class App {
 
  private:
   Config config_;
-  TokenVerifier verifier_;
+  std::shared_ptr<const TokenVerifier> verifier_;  // swapped by reload_keys
   std::unique_ptr<Database> db_;
   std::atomic<bool> draining_{false};
   std::atomic<int> in_flight_{0};

@@ -1,5 +1,5 @@
-// coditect-gateway: the Pistache HTTP server around App (see app.hpp), configuration, logging
-// and a clean shutdown on SIGTERM / SIGINT.
+// coditect-gateway: the Pistache HTTP server around App (see app.hpp), configuration, logging,
+// key reload on SIGHUP and a clean shutdown on SIGTERM / SIGINT.
 #include <pistache/endpoint.h>
 #include <pistache/http.h>
 #include <signal.h>
@@ -190,11 +190,12 @@ int main(int argc, char** argv) {
     return 0;
   }
 
-  // Block the stop signals in every thread; main waits for them with sigwait.
+  // Block the stop and reload signals in every thread; main waits for them with sigwait.
   sigset_t signals;
   sigemptyset(&signals);
   sigaddset(&signals, SIGTERM);
   sigaddset(&signals, SIGINT);
+  sigaddset(&signals, SIGHUP);
   pthread_sigmask(SIG_BLOCK, &signals, nullptr);
   signal(SIGPIPE, SIG_IGN);
 
@@ -231,7 +232,16 @@ int main(int argc, char** argv) {
     std::cerr << "coditect-gateway: listening on " << config.listen << " (" << config.threads
               << " threads, " << config.pool_size << " database connections)\n";
     int sig = 0;
-    sigwait(&signals, &sig);
+    for (;;) {
+      sigwait(&signals, &sig);
+      if (sig != SIGHUP) break;
+      std::string error;
+      if (app->reload_keys(&error))
+        std::cerr << "coditect-gateway: SIGHUP, token keys reloaded\n";
+      else
+        std::cerr << "coditect-gateway: SIGHUP, keys not reloaded, the old ones stay: " << error
+                  << "\n";
+    }
     std::cerr << "coditect-gateway: signal " << sig << ", finishing the requests in flight\n";
     // Drain first: Pistache's shutdown() stops the reactor at once, and an answer written
     // after that is lost although its transaction committed.

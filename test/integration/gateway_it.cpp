@@ -900,6 +900,52 @@ TEST_F(GatewayIT, StatementTimeoutIs504) {
   EXPECT_EQ(w.call("GET", "/api/v1/projects/", w.token_a("member")).status, 200);
 }
 
+// SIGHUP reads the key file again: a key added to the JWKS is accepted afterwards; a broken
+// file is refused and the keys in use stay.
+TEST_F(GatewayIT, KeysReloadOnSighup) {
+  auto& w = W();
+  int pid = std::atoi(env("CODITECT_IT_GATEWAY_PID").c_str());
+  if (pid <= 0) GTEST_SKIP() << "CODITECT_IT_GATEWAY_PID not set";
+  std::string path = env("CODITECT_IT_KEYS_DIR") + "/jwks.json";
+  std::string original = read_file(path);
+  auto write = [&](const std::string& text) {
+    std::ofstream(path + ".tmp") << text;
+    ASSERT_EQ(std::rename((path + ".tmp").c_str(), path.c_str()), 0);
+  };
+  auto rotated = coditect::testkeys::make_ec("ec-rotated");
+  json c = {{"sub", w.user_a["owner"]}, {"tenant_id", w.tenant_a}, {"role", "owner"},
+            {"exp", now_s() + 600},     {"iss", w.issuer},         {"aud", w.audience}};
+  std::string t = coditect::gateway::mint_token("ES256", rotated.private_pem, c, "ec-rotated");
+  expect_problem(w.call("GET", "/api/v1/tenant/", t), 401, "CD401");
+  json jwks = json::parse(original);
+  jwks["keys"].push_back(rotated.jwk);
+  write(jwks.dump(2));
+  ASSERT_EQ(kill(pid, SIGHUP), 0);
+  int status = 0;
+  for (int i = 0; i < 100 && status != 200; ++i) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+    status = w.call("GET", "/api/v1/tenant/", t).status;
+  }
+  EXPECT_EQ(status, 200) << "the new key is used after SIGHUP";
+  EXPECT_EQ(w.call("GET", "/api/v1/tenant/",
+                   w.token(w.user_a["owner"], w.tenant_a, "owner", {}, "RS256", "rsa-it"))
+                .status,
+            200)
+      << "the old keys too";
+  write("{broken");
+  ASSERT_EQ(kill(pid, SIGHUP), 0);
+  std::this_thread::sleep_for(std::chrono::milliseconds(300));
+  EXPECT_EQ(w.call("GET", "/api/v1/tenant/", t).status, 200) << "a broken file changes nothing";
+  write(original);
+  ASSERT_EQ(kill(pid, SIGHUP), 0);
+  status = 200;
+  for (int i = 0; i < 100 && status == 200; ++i) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+    status = w.call("GET", "/api/v1/tenant/", t).status;
+  }
+  EXPECT_EQ(status, 401) << "a key removed from the file is no longer accepted";
+}
+
 // Random requests built from the pieces clients send (methods, paths, ids, query parameters,
 // bodies, tokens): every answer is a clear 2xx-4xx, never a 5xx or no answer.
 TEST_F(GatewayIT, RandomRequestsNever500) {
