@@ -167,14 +167,33 @@ HttpResponse App::handle(const HttpRequest& req) {
     return r;
   }
   const Route& route = *m.route;
-  for (const auto& id : m.path_ids)
-    if (!is_uuid(id))
-      return fail(400, "invalid id \"" + printable(id, 64) + "\": expected a UUID", path);
   if (static_cast<long>(req.body.size()) > config_.max_request_bytes)
     return fail(
         413,
         "the request body is larger than " + std::to_string(config_.max_request_bytes) + " bytes",
         path);
+
+  // Authentication first: nothing else is looked at for a caller without a valid token.
+  TokenClaims claims;
+  if (route.auth != Auth::None) {
+    const std::string& h = req.authorization;
+    if (h.empty()) return unauthorized("a bearer token is required", path, false);
+    if (h.size() < 7 || strncasecmp(h.c_str(), "Bearer ", 7) != 0)
+      return unauthorized("the Authorization header must be \"Bearer <token>\"", path, true);
+    std::string token = h.substr(7);
+    while (!token.empty() && token.front() == ' ') token.erase(0, 1);
+    while (!token.empty() && token.back() == ' ') token.pop_back();
+    VerifyResult v = std::atomic_load(&verifier_)->verify(token);
+    if (!v.ok) return unauthorized(v.error, path, true);
+    claims = std::move(v.claims);
+    // A UUID subject is a user id (see "Tokens" in README.md): that identity is a user already.
+    if (route.auth == Auth::Register && is_uuid(claims.sub))
+      return fail(409, "this identity is already registered (its subject is a user id)", path);
+  }
+
+  for (const auto& id : m.path_ids)
+    if (!is_uuid(id))
+      return fail(400, "invalid id \"" + printable(id, 64) + "\": expected a UUID", path);
   if (!req.query_ok) return fail(400, "malformed query string", path);
 
   // Query parameters.
@@ -206,24 +225,6 @@ HttpResponse App::handle(const HttpRequest& req) {
       r.note = o.why.empty() ? o.error.sqlstate : o.why;
     }
     return r;
-  }
-
-  // Authentication.
-  TokenClaims claims;
-  if (route.auth != Auth::None) {
-    const std::string& h = req.authorization;
-    if (h.empty()) return unauthorized("a bearer token is required", path, false);
-    if (h.size() < 7 || strncasecmp(h.c_str(), "Bearer ", 7) != 0)
-      return unauthorized("the Authorization header must be \"Bearer <token>\"", path, true);
-    std::string token = h.substr(7);
-    while (!token.empty() && token.front() == ' ') token.erase(0, 1);
-    while (!token.empty() && token.back() == ' ') token.pop_back();
-    VerifyResult v = std::atomic_load(&verifier_)->verify(token);
-    if (!v.ok) return unauthorized(v.error, path, true);
-    claims = std::move(v.claims);
-    // A UUID subject is a user id (see "Tokens" in README.md): that identity is a user already.
-    if (route.auth == Auth::Register && is_uuid(claims.sub))
-      return fail(409, "this identity is already registered (its subject is a user id)", path);
   }
 
   // Body.
