@@ -1203,10 +1203,18 @@ TEST_F(GatewayIT, ZZShutdownWithARequestInFlight) {
   std::this_thread::sleep_for(std::chrono::milliseconds(300));
   ASSERT_EQ(kill(pid, SIGTERM), 0);
   std::this_thread::sleep_for(std::chrono::milliseconds(300));
-  auto refused = w.call("GET", "/health/");
-  expect_problem(refused, 503);
-  EXPECT_EQ(refused.header("connection"), "Close");
+  // A new request meanwhile is refused. (Its connection may land on the worker thread that
+  // waits with the acquire; it is then read after that one, still while draining, or finds
+  // the gateway gone: 503 or no answer, never served.)
+  HttpResult refused;
+  std::thread late([&] { refused = w.call("GET", "/health/"); });
+  std::this_thread::sleep_for(std::chrono::milliseconds(200));
   w.sql("COMMIT");
+  late.join();
+  EXPECT_TRUE(refused.status == 503 || refused.status == 0) << refused.status;
+  if (refused.status == 503) {
+    EXPECT_EQ(refused.header("connection"), "Close");
+  }
   client.join();
   EXPECT_EQ(in_flight.status, 200) << in_flight.body;
   EXPECT_EQ(body_of(in_flight).value("hardware_id", ""), "in-flight");
