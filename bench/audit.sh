@@ -18,6 +18,8 @@
 HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 # shellcheck source=../scripts/lib.sh
 source "$HERE/../scripts/lib.sh"
+# shellcheck source=lib.sh
+source "$HERE/lib.sh"
 
 PORT=55441
 DB=coditect_bench_audit
@@ -35,33 +37,9 @@ declare -A TABLE_OF=([plain]=bench.projects_plain [ours]=coditect.projects [plpg
 install_deps
 build_extension
 
-if "$PGBIN/pg_isready" -q -h 127.0.0.1 -p "$PORT"; then
-  echo "something already listens on 127.0.0.1:$PORT; stop it first (a leftover benchmark cluster?)" >&2
-  exit 1
-fi
-
-DATADIR=$(mktemp -d /tmp/coditect-bench-audit.XXXXXX)
-WORK=$(mktemp -d /tmp/coditect-bench-audit-work.XXXXXX)
-cleanup() {
-  cluster_stop "$DATADIR"
-  rm -rf "$DATADIR" "$WORK"
-}
-trap cleanup EXIT
-trap 'exit 130' INT TERM
-
-log "starting a private cluster in $DATADIR on port $PORT"
-cluster_start "$DATADIR" "$PORT"
-# pg_stat_statements: server-side execution time of each top-level statement (AFTER
-# triggers included), free of the client round trip. Checkpoints only where we ask.
-psql -X -q -d postgres -v ON_ERROR_STOP=1 -c "ALTER SYSTEM SET shared_preload_libraries = 'pg_stat_statements'"
-cluster_stop "$DATADIR"
-cluster_start "$DATADIR" "$PORT"
-psql -X -q -d postgres -v ON_ERROR_STOP=1 -o /dev/null \
-  -c "ALTER SYSTEM SET synchronous_commit = off" \
-  -c "ALTER SYSTEM SET pg_stat_statements.track_utility = off" \
-  -c "ALTER SYSTEM SET max_wal_size = '8GB'" \
-  -c "ALTER SYSTEM SET checkpoint_timeout = '30min'" \
-  -c "SELECT pg_reload_conf()"
+bench_prepare audit "$PORT"
+# Checkpoints only where we ask; synchronous_commit off so the figures are CPU cost.
+bench_cluster "$PORT" synchronous_commit=off max_wal_size=8GB checkpoint_timeout=30min
 create_database "$DB"
 
 sql() { psql -X -q -v ON_ERROR_STOP=1 -d "$DB" "$@"; }

@@ -16,6 +16,8 @@
 HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 # shellcheck source=../scripts/lib.sh
 source "$HERE/../scripts/lib.sh"
+# shellcheck source=lib.sh
+source "$HERE/lib.sh"
 
 PORT=55440
 DB=coditect_bench_rls
@@ -33,29 +35,8 @@ LIST_SQL='SELECT id, name, description, created_at FROM coditect.projects WHERE 
 install_deps
 build_extension
 
-if "$PGBIN/pg_isready" -q -h 127.0.0.1 -p "$PORT"; then
-  echo "something already listens on 127.0.0.1:$PORT; stop it first (a leftover benchmark cluster?)" >&2
-  exit 1
-fi
-
-DATADIR=$(mktemp -d /tmp/coditect-bench-rls.XXXXXX)
-WORK=$(mktemp -d /tmp/coditect-bench-rls-work.XXXXXX)
-cleanup() {
-  cluster_stop "$DATADIR"
-  rm -rf "$DATADIR" "$WORK"
-}
-trap cleanup EXIT
-trap 'exit 130' INT TERM
-
-log "starting a private cluster in $DATADIR on port $PORT"
-cluster_start "$DATADIR" "$PORT"
-# pg_stat_statements gives the server-side execution time of each statement, free of the
-# client round trip that pgbench -r includes (top-level statements only).
-psql -X -q -d postgres -v ON_ERROR_STOP=1 -c "ALTER SYSTEM SET shared_preload_libraries = 'pg_stat_statements'"
-cluster_stop "$DATADIR"
-cluster_start "$DATADIR" "$PORT"
-psql -X -q -d postgres -v ON_ERROR_STOP=1 -o /dev/null \
-  -c "ALTER SYSTEM SET pg_stat_statements.track_utility = off" -c "SELECT pg_reload_conf()"
+bench_prepare rls "$PORT"
+bench_cluster "$PORT"
 create_database "$DB"
 
 sql() { psql -X -q -v ON_ERROR_STOP=1 -d "$DB" "$@"; }

@@ -20,6 +20,8 @@
 HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 # shellcheck source=../scripts/lib.sh
 source "$HERE/../scripts/lib.sh"
+# shellcheck source=lib.sh
+source "$HERE/lib.sh"
 
 PORT=55442
 REDIS_PORT=56380
@@ -42,39 +44,17 @@ declare -A LABEL_OF=([c1]="1 client, $LICENSES licenses" [c8]="8 clients, $LICEN
 SYSTEMS=(pg_on pg_off redis)
 declare -A SYSLABEL_OF=([pg_on]="ours (sync on)" [pg_off]="ours (sync off)" [redis]="redis (no persist.)")
 
-install_deps
-for p in redis-server libhiredis-dev; do
-  if ! dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed"; then
-    log "installing: $p"
-    export DEBIAN_FRONTEND=noninteractive
-    apt-get update -q
-    apt-get install -y -q --no-install-recommends "$p"
-  fi
-done
+install_deps redis-server libhiredis-dev
 build_extension
 
-if "$PGBIN/pg_isready" -q -h 127.0.0.1 -p "$PORT"; then
-  echo "something already listens on 127.0.0.1:$PORT; stop it first (a leftover benchmark cluster?)" >&2
-  exit 1
-fi
-if (exec 3<>"/dev/tcp/127.0.0.1/$REDIS_PORT") 2>/dev/null; then
-  echo "something already listens on 127.0.0.1:$REDIS_PORT; stop it first (a leftover benchmark redis?)" >&2
-  exit 1
-fi
-
-DATADIR=$(mktemp -d /tmp/coditect-bench-seats.XXXXXX)
-WORK=$(mktemp -d /tmp/coditect-bench-seats-work.XXXXXX)
+bench_prepare seats "$PORT" "$REDIS_PORT"
 REDIS_PID=
-cleanup() {
+bench_cleanup_extra() {
   if [ -n "$REDIS_PID" ]; then
     kill "$REDIS_PID" 2>/dev/null || true
     wait "$REDIS_PID" 2>/dev/null || true
   fi
-  cluster_stop "$DATADIR"
-  rm -rf "$DATADIR" "$WORK"
 }
-trap cleanup EXIT
-trap 'exit 130' INT TERM
 
 log "compiling bench/seats_driver.cpp"
 g++ -O2 -std=c++17 -Wall -Wextra -pthread "$HERE/seats_driver.cpp" -I"$(pg_config --includedir)" \
@@ -91,19 +71,10 @@ for _ in $(seq 100); do
 done
 [ "$(redis-cli -p "$REDIS_PORT" ping 2>/dev/null)" = PONG ] || { echo "redis-server did not start" >&2; exit 1; }
 
-log "starting a private cluster in $DATADIR on port $PORT"
-cluster_start "$DATADIR" "$PORT"
-psql -X -q -d postgres -v ON_ERROR_STOP=1 -c "ALTER SYSTEM SET shared_preload_libraries = 'pg_stat_statements'"
-cluster_stop "$DATADIR"
-cluster_start "$DATADIR" "$PORT"
 # Checkpoints only where we ask (before every PostgreSQL slice), so that none falls into some
 # slices and not others. synchronous_commit stays at its default (on) for the cluster; the
 # "sync off" runs set it per connection.
-psql -X -q -d postgres -v ON_ERROR_STOP=1 -o /dev/null \
-  -c "ALTER SYSTEM SET pg_stat_statements.track_utility = off" \
-  -c "ALTER SYSTEM SET max_wal_size = '8GB'" \
-  -c "ALTER SYSTEM SET checkpoint_timeout = '30min'" \
-  -c "SELECT pg_reload_conf()"
+bench_cluster "$PORT" max_wal_size=8GB checkpoint_timeout=30min
 create_database "$DB"
 setup_signing_key "$DATADIR" "$DB"
 

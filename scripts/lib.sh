@@ -13,10 +13,11 @@ PACKAGES=(
 
 log() { printf '==> %s\n' "$*" >&2; }
 
-# apt-get only when something is missing, so re-runs are fast and offline-safe.
+# install_deps [PACKAGE...]: the project's packages and any given, with apt-get only when
+# something is missing, so re-runs are fast and offline-safe.
 install_deps() {
-  local missing=()
-  for p in "${PACKAGES[@]}"; do
+  local missing=() p
+  for p in "${PACKAGES[@]}" "$@"; do
     dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
   done
   if ((${#missing[@]})); then
