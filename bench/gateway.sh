@@ -13,7 +13,8 @@
 #
 # Prints req/s, p50 and p99 latency for both and the ratio gateway/direct (goal >= 0.7).
 # Runs its own throw-away cluster on port 55444 and gateway on 55480; reports only, asserts
-# nothing about timing. Knobs: TENANTS PROJECTS DURATION WARMUP CONNECTIONS GW_THREADS GW_POOL.
+# nothing about timing. Knobs: TENANTS PROJECTS DURATION ROUNDS WARMUP CONNECTIONS GW_THREADS
+# GW_POOL.
 HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 # shellcheck source=../scripts/lib.sh
 source "$HERE/../scripts/lib.sh"
@@ -23,12 +24,14 @@ GW_PORT=55480
 DB=coditect_bench_gw
 TENANTS=${TENANTS:-50}
 PROJECTS=${PROJECTS:-200}
-DURATION=${DURATION:-15}
+DURATION=${DURATION:-15} # measured seconds per configuration, split into ROUNDS slices
 WARMUP=${WARMUP:-3}
+ROUNDS=${ROUNDS:-3}
 CONNECTIONS=${CONNECTIONS:-64}
 GW_THREADS=${GW_THREADS:-8}
 GW_POOL=${GW_POOL:-$GW_THREADS}
 PGBENCH=$PGBIN/pgbench
+SLICE=$(((DURATION + ROUNDS - 1) / ROUNDS))
 
 install_deps
 build_extension
@@ -130,8 +133,21 @@ done
     done
   echo "}"
 } >"$WORK/tenants.lua"
+# done() writes wrk's latency histogram ("microseconds count" lines) to \$WRK_HIST, so that
+# the slices of a configuration can be merged into exact percentiles.
+cat >"$WORK/hist.lua" <<'LUA'
+done = function(summary, latency, requests)
+  local f = assert(io.open(os.getenv("WRK_HIST"), "w"))
+  for i = 1, #latency do
+    local value, count = latency(i)
+    f:write(string.format("%d %d\n", value, count))
+  end
+  f:close()
+end
+LUA
 cat >"$WORK/list.lua" <<LUA
 dofile("$WORK/tenants.lua")
+dofile("$WORK/hist.lua")
 request = function()
   local t = tenants[math.random(#tenants)]
   return wrk.format("GET", "/api/v1/projects/", {["Authorization"] = "Bearer " .. t.token})
@@ -139,6 +155,7 @@ end
 LUA
 cat >"$WORK/acquire.lua" <<LUA
 dofile("$WORK/tenants.lua")
+dofile("$WORK/hist.lua")
 local thread_no = 0
 setup = function(thread)
   thread_no = thread_no + 1
@@ -170,70 +187,86 @@ if [ "$via_gw" != "\"count\":$via_db" ] || [ "$acq" != 200 ]; then
   exit 1
 fi
 
-# wrk_run NAME SCRIPT SECONDS: req/s, p50 ms, p99 ms on stdout; fails on any non-2xx answer.
-ms() { # "1.23ms" / "456.00us" / "1.02s" -> milliseconds
-  awk -v v="$1" 'BEGIN { n = v + 0; if (v ~ /us$/) n /= 1000; else if (v ~ /ms$/) n = n; else if (v ~ /s$/) n *= 1000; printf "%.2f", n }'
-}
-wrk_run() {
-  local name=$1 script=$2 secs=$3 out=$WORK/wrk-$1.out
+# Each configuration runs ROUNDS slices; a slice appends its rate to $WORK/<name>.rate and its
+# latencies (microseconds) to $WORK/<name>.lat (wrk: "value count" histogram lines; pgbench:
+# one line per transaction, from its -l log).
+wrk_slice() {
+  local name=$1 script=$2 secs=$3 out=$WORK/wrk.out
   log "wrk $name: ${secs}s, $CONNECTIONS connections"
-  wrk -t2 -c"$CONNECTIONS" -d"${secs}s" --latency -s "$script" "http://127.0.0.1:$GW_PORT" >"$out" 2>&1
-  if grep -q "Non-2xx" "$out" || grep -q "Socket errors" "$out"; then
+  WRK_HIST=$WORK/hist.out wrk -t2 -c"$CONNECTIONS" -d"${secs}s" -s "$script" \
+    "http://127.0.0.1:$GW_PORT" >"$out" 2>&1
+  if grep -q "Non-2xx" "$out" || grep -q "Socket errors" "$out" || [ ! -s "$WORK/hist.out" ]; then
     cat "$out" >&2
     echo "wrk $name: errors or non-2xx answers (see above; gateway log: $WORK/gateway.log)" >&2
     exit 1
   fi
-  local rps p50 p99
-  rps=$(awk '/^Requests\/sec:/ { print $2 }' "$out")
-  p50=$(ms "$(awk '$1 == "50%" { print $2 }' "$out")")
-  p99=$(ms "$(awk '$1 == "99%" { print $2 }' "$out")")
-  echo "$rps $p50 $p99"
+  awk '/^Requests\/sec:/ { print $2 }' "$out" >>"$WORK/$name.rate"
+  cat "$WORK/hist.out" >>"$WORK/$name.lat"
 }
-# pgbench_run NAME SCRIPT SECONDS: the same three figures, latencies from the per-transaction log.
-pgbench_run() {
-  local name=$1 script=$2 secs=$3 dir=$WORK/pgb-$1
+pgbench_slice() {
+  local name=$1 script=$2 secs=$3 dir=$WORK/pgb
   log "pgbench $name: ${secs}s, $CONNECTIONS clients"
   rm -rf "$dir" && mkdir -p "$dir"
   if ! (cd "$dir" && "$PGBENCH" -n -M prepared -c "$CONNECTIONS" -j 2 -T "$secs" -U bench_gw \
-    -D tenants="$TENANTS" -l -f "$script" "$DB" >"$dir/out" 2>&1); then
+    -D tenants="$TENANTS" -l -f "$script" "$DB" >"$dir/out" 2>&1) ||
+    grep -q "failed transactions: [1-9]" "$dir/out"; then
     cat "$dir/out" >&2
     echo "pgbench $name failed" >&2
     exit 1
   fi
-  if grep -q "failed transactions: [1-9]" "$dir/out"; then
-    cat "$dir/out" >&2
-    exit 1
-  fi
-  local rps
-  rps=$(awk '/^tps = / { printf "%.2f", $3 }' "$dir/out")
-  cat "$dir"/pgbench_log.* | awk '{ print $3 }' | sort -n >"$dir/lat"
-  local n p50 p99
-  n=$(wc -l <"$dir/lat")
-  p50=$(sed -n "$(((n + 1) / 2))p" "$dir/lat" | awk '{ printf "%.2f", $1 / 1000 }')
-  p99=$(sed -n "$(((n * 99 + 99) / 100))p" "$dir/lat" | awk '{ printf "%.2f", $1 / 1000 }')
-  echo "$rps $p50 $p99"
+  awk '/^tps = / { print $3 }' "$dir/out" >>"$WORK/$name.rate"
+  cat "$dir"/pgbench_log.* | awk '{ print $3, 1 }' >>"$WORK/$name.lat"
+}
+# figures NAME: mean rate over the slices, p50 and p99 (ms) of all its requests.
+figures() {
+  local name=$1 rate
+  rate=$(awk '{ s += $1; n++ } END { printf "%.1f", s / n }' "$WORK/$name.rate")
+  sort -n -k1,1 "$WORK/$name.lat" | awk -v rate="$rate" '
+    { v[NR] = $1; c[NR] = $2; total += $2 }
+    END {
+      for (i = 1; i <= NR; i++) {
+        seen += c[i]
+        if (!p50 && seen >= 0.50 * total) p50 = v[i]
+        if (!p99 && seen >= 0.99 * total) p99 = v[i]
+      }
+      printf "%s %.2f %.2f %d\n", rate, p50 / 1000, p99 / 1000, total
+    }'
+}
+slice() { # CONFIG SECONDS
+  case $1 in
+    gw_list) wrk_slice gw_list "$WORK/list.lua" "$2" ;;
+    direct_list) pgbench_slice direct_list "$WORK/direct_list.sql" "$2" ;;
+    direct_acquire) pgbench_slice direct_acquire "$WORK/direct_acquire.sql" "$2" ;;
+    gw_acquire) wrk_slice gw_acquire "$WORK/acquire.lua" "$2" ;;
+  esac
 }
 
+CONFIGS=(gw_list direct_list direct_acquire gw_acquire)
 if ((WARMUP > 0)); then
-  wrk_run warmup-list "$WORK/list.lua" "$WARMUP" >/dev/null
-  pgbench_run warmup-list "$WORK/direct_list.sql" "$WARMUP" >/dev/null
-  wrk_run warmup-acquire "$WORK/acquire.lua" "$WARMUP" >/dev/null
-  pgbench_run warmup-acquire "$WORK/direct_acquire.sql" "$WARMUP" >/dev/null
+  for c in "${CONFIGS[@]}"; do slice "$c" "$WARMUP"; done
+  rm -f "$WORK"/*.rate "$WORK"/*.lat
 fi
-# Order gateway, direct, direct, gateway so that drift of the machine falls on both alike.
-read -r gl_rps gl_p50 gl_p99 < <(wrk_run list "$WORK/list.lua" "$DURATION")
-read -r dl_rps dl_p50 dl_p99 < <(pgbench_run list "$WORK/direct_list.sql" "$DURATION")
-read -r da_rps da_p50 da_p99 < <(pgbench_run acquire "$WORK/direct_acquire.sql" "$DURATION")
-read -r ga_rps ga_p50 ga_p99 < <(wrk_run acquire "$WORK/acquire.lua" "$DURATION")
+# ROUNDS interleaved slices, the order reversed every other round, so that drift of the
+# machine (other load, CPU frequency, table growth) falls on every configuration alike.
+for ((r = 1; r <= ROUNDS; r++)); do
+  order=("${CONFIGS[@]}")
+  if ((r % 2 == 0)); then order=(gw_acquire direct_acquire direct_list gw_list); fi
+  for c in "${order[@]}"; do slice "$c" "$SLICE"; done
+done
+read -r gl_rps gl_p50 gl_p99 gl_n < <(figures gw_list)
+read -r dl_rps dl_p50 dl_p99 dl_n < <(figures direct_list)
+read -r ga_rps ga_p50 ga_p99 ga_n < <(figures gw_acquire)
+read -r da_rps da_p50 da_p99 da_n < <(figures direct_acquire)
 
 sessions=$(sql -At -c "SELECT count(*) FROM coditect.license_sessions")
 echo
-echo "Gateway ($GW_THREADS threads, $GW_POOL connections) vs direct calls, $CONNECTIONS connections, ${DURATION}s each"
-printf '%-28s %12s %10s %10s\n' "" "req/s" "p50 ms" "p99 ms"
-printf '%-28s %12s %10s %10s\n' "GET projects: gateway" "$gl_rps" "$gl_p50" "$gl_p99"
-printf '%-28s %12s %10s %10s\n' "GET projects: direct" "$dl_rps" "$dl_p50" "$dl_p99"
+echo "Gateway ($GW_THREADS threads, $GW_POOL connections) vs direct calls, $CONNECTIONS connections," \
+  "$ROUNDS interleaved slices of ${SLICE}s each"
+printf '%-28s %12s %10s %10s %10s\n' "" "req/s" "p50 ms" "p99 ms" "requests"
+printf '%-28s %12s %10s %10s %10s\n' "GET projects: gateway" "$gl_rps" "$gl_p50" "$gl_p99" "$gl_n"
+printf '%-28s %12s %10s %10s %10s\n' "GET projects: direct" "$dl_rps" "$dl_p50" "$dl_p99" "$dl_n"
 printf '%-28s %12s\n' "  ratio gateway/direct" "$(awk -v a="$gl_rps" -v b="$dl_rps" 'BEGIN { printf "%.2f", a / b }')"
-printf '%-28s %12s %10s %10s\n' "POST acquire: gateway" "$ga_rps" "$ga_p50" "$ga_p99"
-printf '%-28s %12s %10s %10s\n' "POST acquire: direct" "$da_rps" "$da_p50" "$da_p99"
+printf '%-28s %12s %10s %10s %10s\n' "POST acquire: gateway" "$ga_rps" "$ga_p50" "$ga_p99" "$ga_n"
+printf '%-28s %12s %10s %10s %10s\n' "POST acquire: direct" "$da_rps" "$da_p50" "$da_p99" "$da_n"
 printf '%-28s %12s\n' "  ratio gateway/direct" "$(awk -v a="$ga_rps" -v b="$da_rps" 'BEGIN { printf "%.2f", a / b }')"
 echo "(goal: ratio >= 0.7; $sessions license sessions made in all; gateway requests logged: $(grep -c request_id "$WORK/gateway.log"))"
