@@ -18,6 +18,8 @@
 HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 # shellcheck source=../scripts/lib.sh
 source "$HERE/../scripts/lib.sh"
+# shellcheck source=lib.sh
+source "$HERE/lib.sh"
 
 PORT=55444
 GW_PORT=55480
@@ -40,23 +42,15 @@ cmake -S "$ROOT" -B "$ROOT/build" -DCMAKE_BUILD_TYPE=Release >/dev/null
 cmake --build "$ROOT/build" -j2 --target coditect-gateway >/dev/null
 GW=$ROOT/build/coditect-gateway
 
-for p in "$PORT" "$GW_PORT"; do
-  if (exec 3<>"/dev/tcp/127.0.0.1/$p") 2>/dev/null; then
-    echo "something already listens on 127.0.0.1:$p; stop it first (a leftover benchmark?)" >&2
-    exit 1
-  fi
-done
-
-DATADIR=$(mktemp -d /tmp/coditect-bench-gw.XXXXXX)
-WORK=$(mktemp -d /tmp/coditect-bench-gw-work.XXXXXX)
 GW_PID=
-cleanup() {
-  [ -n "$GW_PID" ] && kill "$GW_PID" 2>/dev/null && wait "$GW_PID" 2>/dev/null
-  cluster_stop "$DATADIR"
-  rm -rf "$DATADIR" "$WORK"
+bench_cleanup_extra() {
+  if [ -n "$GW_PID" ]; then
+    kill "$GW_PID" 2>/dev/null
+    wait "$GW_PID" 2>/dev/null
+  fi
+  return 0
 }
-trap cleanup EXIT
-trap 'exit 130' INT TERM
+bench_prepare gw "$PORT" "$GW_PORT"
 
 log "starting a private cluster in $DATADIR on port $PORT"
 cluster_start "$DATADIR" "$PORT"
