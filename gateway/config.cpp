@@ -27,8 +27,8 @@ const Option kOptions[] = {
     {"--max-request-bytes", "CODITECT_MAX_REQUEST_BYTES",
      "largest request body accepted, larger ones get 413 (default 1048576)"},
     {"--timeout-ms", "CODITECT_TIMEOUT_MS",
-     "request header/body timeout, wait for a database connection, and statement_timeout "
-     "(default 10000)"},
+     "statement_timeout (then 504) and wait for a database connection; request header and "
+     "body timeouts are twice this (default 10000)"},
 };
 
 std::optional<long> to_long(const std::string& s, long lo, long hi) {

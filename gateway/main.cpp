@@ -216,7 +216,11 @@ int main(int argc, char** argv) {
   try {
     Address addr(config.listen);
     Http::Endpoint endpoint(addr);
-    auto timeout = std::chrono::milliseconds(config.timeout_ms);
+    // Each worker thread serves its connections one request at a time (the handler waits for
+    // the database), so a request can queue behind a slow one on the same thread for up to
+    // about the statement timeout: twice the timeout, so that such a wait is never cut off as
+    // a slow client.
+    auto timeout = std::chrono::milliseconds(2 * static_cast<long>(config.timeout_ms));
     endpoint.init(Http::Endpoint::options()
                       .threads(config.threads)
                       .flags(Tcp::Options::ReuseAddr)

@@ -12,6 +12,7 @@
 #include <cstdlib>
 #include <fstream>
 #include <functional>
+#include <mutex>
 #include <random>
 #include <csignal>
 #include <set>
@@ -1130,6 +1131,8 @@ TEST_F(GatewayIT, ZDatabaseStopsAndStartsUnderRequests) {
   // Clients keep calling while the database goes away and comes back.
   std::atomic<bool> running{true};
   std::atomic<int> ok{0}, unavailable{0}, other{0};
+  std::mutex seen_mu;
+  std::vector<std::string> seen;  // the unexpected answers, for the failure message
   std::vector<std::thread> clients;
   for (int i = 0; i < 4; ++i)
     clients.emplace_back([&, i] {
@@ -1143,8 +1146,11 @@ TEST_F(GatewayIT, ZDatabaseStopsAndStartsUnderRequests) {
           ++ok;
         else if (r.status == 503 && r.header("retry-after") == "1")
           ++unavailable;
-        else
+        else {
           ++other;
+          std::lock_guard<std::mutex> lock(seen_mu);
+          seen.push_back(std::to_string(r.status) + " " + r.body.substr(0, 200));
+        }
         std::this_thread::sleep_for(std::chrono::milliseconds(20));
       }
     });
@@ -1172,7 +1178,10 @@ TEST_F(GatewayIT, ZDatabaseStopsAndStartsUnderRequests) {
   running = false;
   for (auto& c : clients) c.join();
   EXPECT_GT(unavailable_while_down, 0);
-  EXPECT_EQ(other.load(), 0) << "only 200 or 503 with Retry-After, never a 500 or no answer";
+  std::string unexpected;
+  for (const auto& u : seen) unexpected += "\n  " + u;
+  EXPECT_EQ(other.load(), 0) << "only 200 or 503 with Retry-After, never a 500 or no answer:"
+                             << unexpected;
   // Every connection of the pool works again, for reads and writes.
   for (int i = 0; i < 20; ++i) {
     EXPECT_EQ(w.call("GET", "/api/v1/projects/", t).status, 200);
