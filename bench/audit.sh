@@ -241,23 +241,9 @@ for op in insert update; do
 done
 audit_rows=$(sql -At -c "SELECT count(*) FROM coditect.audit_logs")
 
-# tps OP CONFIG: transactions / seconds over all slices (pgbench's tps excludes connection time).
-tps() {
-  awk '/^number of transactions actually processed:/{n = $6}
-       /^tps = /{tx += n; secs += n / $3}
-       END {printf "%.1f", tx / secs}' "$WORK/$1_$2".*.out
-}
-txns() { awk '/^number of transactions actually processed:/{n += $6} END {printf "%d", n}' "$WORK/$1_$2".*.out; }
-# client_ms OP CONFIG PATTERN: pgbench -r average latency (ms) of the statement containing
-# PATTERN, weighted by each slice's transaction count.
-client_ms() {
-  awk -v pat="$3" '
-    FNR == 1 {on = 0}
-    /^number of transactions actually processed:/{n = $6}
-    /^statement latencies/{on = 1; next}
-    on && index($0, pat) {t += $1 * n; c += n; on = 0}
-    END {if (c) printf "%.4f", t / c; else print "nan"}' "$WORK/$1_$2".*.out
-}
+tps() { pgbench_tps "$WORK/$1_$2"; }
+txns() { pgbench_txns "$WORK/$1_$2"; }
+client_ms() { pgbench_client_ms "$WORK/$1_$2" "$3"; }
 # server_ms OP PATTERN: mean execution time (ms, pg_stat_statements) of the statements
 # containing PATTERN during OP's measured slices.
 server_ms() {

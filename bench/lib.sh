@@ -42,3 +42,22 @@ bench_cluster() {
   done
   psql -X -q -d postgres -v ON_ERROR_STOP=1 -o /dev/null "${args[@]}" -c "SELECT pg_reload_conf()"
 }
+
+# Readers of pgbench's output files PREFIX.*.out (one per measured slice):
+# pgbench_tps PREFIX: transactions / seconds over all slices (pgbench's tps excludes connection time).
+pgbench_tps() {
+  awk '/^number of transactions actually processed:/{n = $6}
+       /^tps = /{tx += n; secs += n / $3}
+       END {printf "%.1f", tx / secs}' "$1".*.out
+}
+pgbench_txns() { awk '/^number of transactions actually processed:/{n += $6} END {printf "%d", n}' "$1".*.out; }
+# pgbench_client_ms PREFIX PATTERN: pgbench -r average latency (ms) of the statement containing
+# PATTERN, weighted by each slice's transaction count.
+pgbench_client_ms() {
+  awk -v pat="$2" '
+    FNR == 1 {on = 0}
+    /^number of transactions actually processed:/{n = $6}
+    /^statement latencies/{on = 1; next}
+    on && index($0, pat) {t += $1 * n; c += n; on = 0}
+    END {if (c) printf "%.4f", t / c; else print "nan"}' "$1".*.out
+}

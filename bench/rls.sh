@@ -192,23 +192,9 @@ sql -At -F $'\t' -c "SELECT r.rolname, s.calls, s.total_exec_time, s.query
                       WHERE s.dbid = (SELECT oid FROM pg_database WHERE datname = current_database())" \
   >"$WORK/pgss.tsv"
 
-# tps CONFIG: transactions / seconds over all slices (pgbench's tps excludes connection time).
-tps() {
-  awk '/^number of transactions actually processed:/{n = $6}
-       /^tps = /{tx += n; secs += n / $3}
-       END {printf "%.1f", tx / secs}' "$WORK/$1".*.out
-}
-txns() { awk '/^number of transactions actually processed:/{n += $6} END {printf "%d", n}' "$WORK/$1".*.out; }
-# client_ms CONFIG PATTERN: pgbench -r average latency (ms) of the statement containing
-# PATTERN, weighted by each slice's transaction count.
-client_ms() {
-  awk -v pat="$2" '
-    FNR == 1 {on = 0}
-    /^number of transactions actually processed:/{n = $6}
-    /^statement latencies/{on = 1; next}
-    on && index($0, pat) {t += $1 * n; c += n; on = 0}
-    END {if (c) printf "%.4f", t / c; else print "nan"}' "$WORK/$1".*.out
-}
+tps() { pgbench_tps "$WORK/$1"; }
+txns() { pgbench_txns "$WORK/$1"; }
+client_ms() { pgbench_client_ms "$WORK/$1" "$2"; }
 # server_ms LOGIN PATTERN: mean execution time (ms, pg_stat_statements) of LOGIN's statements
 # containing PATTERN.
 server_ms() {
