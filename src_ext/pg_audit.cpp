@@ -227,17 +227,10 @@ CODITECT_FUNCTION(coditect_audit_row_change) {
     values[11] = CStringGetTextDatum(verb.severity.c_str());
 
     // Written as the audit table's owner: application roles hold no INSERT on the log.
-    Oid audit_relid = coditect::pg::internal_relid("coditect", "audit_logs");
-    Oid save_user;
-    int save_sec;
-    GetUserIdAndSecContext(&save_user, &save_sec);
-    SetUserIdAndSecContext(coditect::pg::relation_owner(audit_relid),
-                           save_sec | SECURITY_LOCAL_USERID_CHANGE);
-    if (SPI_connect() != SPI_OK_CONNECT) elog(ERROR, "SPI_connect failed");
-    int rc = SPI_execute_plan(insert_plan(), values, nulls, false, 0);
-    if (rc != SPI_OK_INSERT) elog(ERROR, "audit insert failed: %s", SPI_result_code_string(rc));
-    SPI_finish();
-    SetUserIdAndSecContext(save_user, save_sec);
+    coditect::pg::spi_as_owner_of("coditect", "audit_logs", [&] {
+      int rc = SPI_execute_plan(insert_plan(), values, nulls, false, 0);
+      if (rc != SPI_OK_INSERT) elog(ERROR, "audit insert failed: %s", SPI_result_code_string(rc));
+    });
   });
   return PointerGetDatum(nullptr);
 }

@@ -104,31 +104,25 @@ namespace {
 // Tenant bound to session_user by coditect.bind_analyst(), or false.
 bool lookup_binding(pg_uuid_t* out) {
   if (!g_binding.looked_up || g_binding.session_user != GetSessionUserId()) {
-    Oid relid = internal_relid("coditect_internal", "analyst_bindings");
-    Oid save_user;
-    int save_sec;
-    GetUserIdAndSecContext(&save_user, &save_sec);
-    SetUserIdAndSecContext(relation_owner(relid), save_sec | SECURITY_LOCAL_USERID_CHANGE);
-    if (SPI_connect() != SPI_OK_CONNECT) elog(ERROR, "SPI_connect failed");
-    Oid argtypes[1] = {OIDOID};
-    Datum values[1] = {ObjectIdGetDatum(GetSessionUserId())};
-    int rc = SPI_execute_with_args(
-        "SELECT tenant_id FROM coditect_internal.analyst_bindings WHERE role_oid = $1", 1, argtypes,
-        values, nullptr, true, 1);
-    if (rc != SPI_OK_SELECT) elog(ERROR, "analyst binding lookup failed");
     BindingCache cache;
     cache.looked_up = true;
     cache.session_user = GetSessionUserId();
-    if (SPI_processed == 1) {
-      bool isnull;
-      Datum d = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull);
-      if (!isnull) {
-        cache.bound = true;
-        memcpy(&cache.tenant_id, DatumGetUUIDP(d), sizeof(pg_uuid_t));
+    spi_as_owner_of("coditect_internal", "analyst_bindings", [&] {
+      Oid argtypes[1] = {OIDOID};
+      Datum values[1] = {ObjectIdGetDatum(cache.session_user)};
+      int rc = SPI_execute_with_args(
+          "SELECT tenant_id FROM coditect_internal.analyst_bindings WHERE role_oid = $1", 1,
+          argtypes, values, nullptr, true, 1);
+      if (rc != SPI_OK_SELECT) elog(ERROR, "analyst binding lookup failed");
+      if (SPI_processed == 1) {
+        bool isnull;
+        Datum d = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull);
+        if (!isnull) {
+          cache.bound = true;
+          memcpy(&cache.tenant_id, DatumGetUUIDP(d), sizeof(pg_uuid_t));
+        }
       }
-    }
-    SPI_finish();
-    SetUserIdAndSecContext(save_user, save_sec);
+    });
     g_binding = cache;
   }
   if (g_binding.bound) *out = g_binding.tenant_id;

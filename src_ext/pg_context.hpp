@@ -4,6 +4,8 @@
 
 extern "C" {
 #include "postgres.h"
+#include "executor/spi.h"
+#include "miscadmin.h"
 #include "utils/uuid.h"
 }
 
@@ -23,9 +25,23 @@ struct RequestContext {
 
 const RequestContext& request_context();
 
-// Switches to the owner of `relid` (the extension's superuser owner) for `fn`, the way
-// PostgreSQL's RI triggers do, so internal reads and writes do not depend on the caller's grants.
 Oid relation_owner(Oid relid);
 Oid internal_relid(const char* schema, const char* name);
+
+// Runs `fn` inside an SPI connection as the owner of schema.name (the extension's superuser
+// owner), the way PostgreSQL's RI triggers do, so internal reads and writes do not depend on
+// the caller's grants. An error in `fn` is left to (sub)transaction abort, which restores both.
+template <typename F>
+void spi_as_owner_of(const char* schema, const char* name, F&& fn) {
+  Oid save_user;
+  int save_sec;
+  GetUserIdAndSecContext(&save_user, &save_sec);
+  SetUserIdAndSecContext(relation_owner(internal_relid(schema, name)),
+                         save_sec | SECURITY_LOCAL_USERID_CHANGE);
+  if (SPI_connect() != SPI_OK_CONNECT) elog(ERROR, "SPI_connect failed");
+  fn();
+  SPI_finish();
+  SetUserIdAndSecContext(save_user, save_sec);
+}
 
 }  // namespace coditect::pg
