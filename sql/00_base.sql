@@ -79,7 +79,7 @@ GRANT EXECUTE ON FUNCTION coditect.current_tenant_id(), coditect.current_user_id
 ------------------------------------------------------------------------------------------------
 
 CREATE FUNCTION coditect_internal.soft_delete_row() RETURNS trigger
-LANGUAGE plpgsql AS $$
+LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
 BEGIN
     IF coditect_internal.hard_delete_allowed() THEN
         RETURN OLD;
@@ -116,7 +116,7 @@ CREATE FUNCTION coditect_internal.register_tenant_table(
     p_tenant_column name DEFAULT 'tenant_id',
     p_writable      boolean DEFAULT true
 ) RETURNS void
-LANGUAGE plpgsql AS $$
+LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
 DECLARE
     has_col  boolean;
     soft     boolean;
@@ -193,12 +193,80 @@ GRANT SELECT ON coditect.state_transitions TO coditect_gateway, coditect_service
 CREATE FUNCTION coditect_internal.register_state_machine(
     p_table regclass, p_machine text, p_status_column name DEFAULT 'status'
 ) RETURNS void
-LANGUAGE plpgsql AS $$
+LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
 BEGIN
     EXECUTE format('CREATE TRIGGER enforce_transition BEFORE INSERT OR UPDATE OF %I ON %s '
                    'FOR EACH ROW EXECUTE FUNCTION coditect_internal.enforce_transition(%L, %L)',
                    p_status_column, p_table, p_machine, p_status_column);
     EXECUTE format('ALTER TABLE %s ENABLE ALWAYS TRIGGER enforce_transition', p_table);
+END
+$$;
+
+------------------------------------------------------------------------------------------------
+-- Global uniqueness (slugs, Firebase uids, license keys, Stripe ids). An index on a tenant table
+-- that does not lead with tenant_id leaks other tenants' values to anyone who can run EXPLAIN
+-- ANALYZE (its scan runs below the RLS filter), and Citus refuses unique constraints without the
+-- distribution column. So such values are claimed in this lookup table, which only SECURITY
+-- DEFINER functions read, by one trigger declared with coditect_internal.claim_global_key().
+------------------------------------------------------------------------------------------------
+
+CREATE TABLE coditect_internal.global_keys (
+    kind      varchar(100) NOT NULL,  -- '<table>.<column>'
+    value     text NOT NULL,
+    tenant_id uuid NOT NULL,
+    row_id    uuid NOT NULL,
+    PRIMARY KEY (kind, value)
+);
+CREATE INDEX global_keys_row_idx ON coditect_internal.global_keys (tenant_id, row_id);
+REVOKE ALL ON coditect_internal.global_keys FROM PUBLIC;
+SELECT pg_catalog.pg_extension_config_dump('coditect_internal.global_keys', '');
+
+-- AFTER ROW trigger; arguments: column, constraint name reported on a clash, tenant column.
+CREATE FUNCTION coditect_internal.sync_global_key() RETURNS trigger
+LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+    col        text := TG_ARGV[0];
+    v_kind     text := TG_TABLE_NAME || '.' || TG_ARGV[0];
+    old_value  text;
+    new_value  text;
+    new_row    jsonb;
+BEGIN
+    IF TG_OP <> 'INSERT' THEN
+        old_value := to_jsonb(OLD) ->> col;
+    END IF;
+    IF TG_OP <> 'DELETE' THEN
+        new_row := to_jsonb(NEW);
+        new_value := new_row ->> col;
+    END IF;
+    IF old_value IS NOT DISTINCT FROM new_value THEN
+        RETURN NULL;
+    END IF;
+    IF old_value IS NOT NULL THEN
+        DELETE FROM coditect_internal.global_keys
+         WHERE kind = v_kind AND value = old_value;
+    END IF;
+    IF new_value IS NOT NULL THEN
+        BEGIN
+            INSERT INTO coditect_internal.global_keys (kind, value, tenant_id, row_id)
+            VALUES (v_kind, new_value, (new_row ->> TG_ARGV[2])::uuid, (new_row ->> 'id')::uuid);
+        EXCEPTION WHEN unique_violation THEN
+            RAISE EXCEPTION '% is already taken', col USING ERRCODE = 'unique_violation',
+                CONSTRAINT = TG_ARGV[1], COLUMN = col, TABLE = TG_TABLE_NAME, SCHEMA = TG_TABLE_SCHEMA;
+        END;
+    END IF;
+    RETURN NULL;
+END
+$$;
+
+-- Declares p_column of p_table globally unique (NULLs allowed, many of them).
+CREATE FUNCTION coditect_internal.claim_global_key(p_table regclass, p_column name, p_constraint name,
+                                                   p_tenant_column name DEFAULT 'tenant_id') RETURNS void
+LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
+BEGIN
+    EXECUTE format('CREATE TRIGGER %I AFTER INSERT OR UPDATE OF %I OR DELETE ON %s FOR EACH ROW '
+                   'EXECUTE FUNCTION coditect_internal.sync_global_key(%L, %L, %L)',
+                   'global_key_' || p_column, p_column, p_table, p_column, p_constraint, p_tenant_column);
+    EXECUTE format('ALTER TABLE %s ENABLE ALWAYS TRIGGER %I', p_table, 'global_key_' || p_column);
 END
 $$;
 
@@ -209,7 +277,7 @@ $$;
 -- Undoes a soft delete under the caller's RLS; audited as `<resource>.restore`. A live row
 -- with the same unique name makes it fail with unique_violation.
 CREATE FUNCTION coditect.restore_row(p_table regclass, p_id uuid) RETURNS boolean
-LANGUAGE plpgsql SET search_path = pg_catalog AS $$
+LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
 DECLARE
     n bigint;
 BEGIN
@@ -236,7 +304,7 @@ GRANT EXECUTE ON FUNCTION coditect.restore_row(regclass, uuid) TO coditect_gatew
 -- across all tenants; each purge is audited as `<resource>.purge`.
 CREATE FUNCTION coditect.purge_deleted(p_table regclass, p_older_than interval DEFAULT '30 days')
 RETURNS bigint
-LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog AS $$
+LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
 DECLARE
     n bigint;
 BEGIN

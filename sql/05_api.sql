@@ -8,7 +8,7 @@
 -- the cursor, no count (NULL), and next_cursor for the following page.
 
 CREATE FUNCTION coditect_internal.api_bad_request(p_message text) RETURNS void
-LANGUAGE plpgsql AS $$
+LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
 BEGIN
     RAISE EXCEPTION '%', p_message USING ERRCODE = 'CD400';
 END
@@ -16,7 +16,7 @@ $$;
 
 -- Rejects keys of p_body that are not in p_allowed (unknown or read-only fields).
 CREATE FUNCTION coditect_internal.api_check_fields(p_body jsonb, p_allowed text[]) RETURNS void
-LANGUAGE plpgsql AS $$
+LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
 DECLARE
     unknown text;
 BEGIN
@@ -32,17 +32,38 @@ BEGIN
 END
 $$;
 
--- A row as JSON without the hidden columns.
-CREATE FUNCTION coditect_internal.api_row(p_row jsonb, p_hidden text[]) RETURNS jsonb
-LANGUAGE sql IMMUTABLE AS $$
-    SELECT p_row - coalesce(p_hidden, '{}')
+-- Rejects body values whose JSON type does not fit the column (jsonb_populate_record would
+-- turn {"name": {"a": 1}} into the text '{"a": 1}'): strings for text-like columns, numbers,
+-- booleans and arrays for theirs; null is left to the column's NOT NULL.
+CREATE FUNCTION coditect_internal.api_check_types(p_table regclass, p_body jsonb) RETURNS void
+LANGUAGE plpgsql STABLE SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+    bad text;
+BEGIN
+    SELECT string_agg(format('%s (expected %s, got %s)', x.k, x.expected, jsonb_typeof(x.v)), ', ' ORDER BY x.k)
+      INTO bad
+      FROM (SELECT e.key AS k, e.value AS v,
+                   CASE WHEN bt.oid IN ('json'::regtype, 'jsonb'::regtype) THEN NULL
+                        WHEN bt.typcategory = 'B' THEN 'boolean'
+                        WHEN bt.typcategory = 'N' THEN 'number'
+                        WHEN bt.typcategory = 'A' THEN 'array'
+                        ELSE 'string' END AS expected
+              FROM jsonb_each(p_body) e
+              JOIN pg_attribute a ON a.attrelid = p_table AND a.attname = e.key AND NOT a.attisdropped
+              JOIN pg_type t ON t.oid = a.atttypid
+              JOIN pg_type bt ON bt.oid = CASE WHEN t.typtype = 'd' THEN t.typbasetype ELSE t.oid END) x
+     WHERE x.expected IS NOT NULL AND jsonb_typeof(x.v) NOT IN (x.expected, 'null');
+    IF bad IS NOT NULL THEN
+        RAISE EXCEPTION 'wrong JSON type: %', bad USING ERRCODE = 'CD400';
+    END IF;
+END
 $$;
 
 -- WHERE clause for the given filters: equality on allowed columns; "<col>__gte" / "__lt" on
 -- allowed range columns. Values are passed as text and cast by the column's type.
 CREATE FUNCTION coditect_internal.api_where(p_table regclass, p_filters jsonb, p_allowed text[], p_ranges text[])
 RETURNS text
-LANGUAGE plpgsql STABLE AS $$
+LANGUAGE plpgsql STABLE SET search_path = pg_catalog, pg_temp AS $$
 DECLARE
     k text;
     v jsonb;
@@ -77,6 +98,12 @@ BEGIN
         END IF;
         SELECT format_type(atttypid, atttypmod) INTO typ FROM pg_attribute
          WHERE attrelid = p_table AND attname = col AND NOT attisdropped;
+        -- A value its domain refuses is bad input (400), not a broken rule (23514 is 422).
+        BEGIN
+            EXECUTE format('SELECT %L::%s', v #>> '{}', typ);
+        EXCEPTION WHEN integrity_constraint_violation THEN
+            RAISE EXCEPTION 'invalid value for filter "%": %', k, SQLERRM USING ERRCODE = 'CD400';
+        END;
         clauses := clauses || format('%I %s %L::%s', col, op, v #>> '{}', typ);
     END LOOP;
     RETURN coalesce(nullif(array_to_string(clauses, ' AND '), ''), 'true');
@@ -85,13 +112,13 @@ $$;
 
 -- Keyset cursors are opaque to clients: base64url of "<created_at>|<id>" of the last row.
 CREATE FUNCTION coditect_internal.api_cursor_encode(p_created_at timestamptz, p_id uuid) RETURNS text
-LANGUAGE sql IMMUTABLE AS $$
+LANGUAGE sql IMMUTABLE SET search_path = pg_catalog, pg_temp AS $$
     SELECT translate(encode(convert_to(to_char(p_created_at AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"')
                                        || '|' || p_id::text, 'UTF8'), 'base64'), E'+/=\n', '-_')
 $$;
 
 CREATE FUNCTION coditect_internal.api_cursor_decode(p_cursor text, OUT created_at timestamptz, OUT id uuid)
-LANGUAGE plpgsql IMMUTABLE AS $$
+LANGUAGE plpgsql IMMUTABLE SET search_path = pg_catalog, pg_temp AS $$
 DECLARE
     b64 text := translate(p_cursor, '-_', '+/');
     raw text;
@@ -120,7 +147,7 @@ CREATE FUNCTION coditect_internal.api_list(
     p_cursor    text,
     p_live_only boolean DEFAULT false
 ) RETURNS jsonb
-LANGUAGE plpgsql AS $$
+LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
 DECLARE
     where_sql text := coditect_internal.api_where(p_table, p_filters, p_allowed, p_ranges);
     size int := coalesce(p_page_size, 20);
@@ -149,7 +176,7 @@ BEGIN
         END IF;
         RETURN jsonb_build_object(
             'count', NULL,
-            'results', (SELECT coalesce(jsonb_agg(coditect_internal.api_row(r, p_hidden) ORDER BY n), '[]')
+            'results', (SELECT coalesce(jsonb_agg(r - coalesce(p_hidden, '{}') ORDER BY n), '[]')
                           FROM jsonb_array_elements(rows) WITH ORDINALITY AS e(r, n)),
             'next_cursor', CASE WHEN last IS NULL THEN NULL
                                 ELSE coditect_internal.api_cursor_encode((last->>'created_at')::timestamptz, (last->>'id')::uuid) END);
@@ -163,7 +190,7 @@ BEGIN
                    p_table, where_sql, size, (p_page - 1)::bigint * size) INTO rows;
     RETURN jsonb_build_object(
         'count', total,
-        'results', (SELECT coalesce(jsonb_agg(coditect_internal.api_row(r, p_hidden) ORDER BY n), '[]')
+        'results', (SELECT coalesce(jsonb_agg(r - coalesce(p_hidden, '{}') ORDER BY n), '[]')
                       FROM jsonb_array_elements(rows) WITH ORDINALITY AS e(r, n)),
         'next_cursor', NULL);
 END
@@ -171,7 +198,7 @@ $$;
 
 CREATE FUNCTION coditect_internal.api_get(p_table regclass, p_id uuid, p_hidden text[], p_live_only boolean DEFAULT false)
 RETURNS jsonb
-LANGUAGE plpgsql AS $$
+LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
 DECLARE
     r jsonb;
 BEGIN
@@ -181,19 +208,20 @@ BEGIN
     IF r IS NULL THEN
         RAISE EXCEPTION 'not found' USING ERRCODE = 'CD404';
     END IF;
-    RETURN coditect_internal.api_row(r, p_hidden);
+    RETURN r - coalesce(p_hidden, '{}');
 END
 $$;
 
 -- INSERT of the body's fields (all in p_writable) plus tenant_id from the context.
 CREATE FUNCTION coditect_internal.api_create(p_table regclass, p_body jsonb, p_writable text[], p_hidden text[])
 RETURNS jsonb
-LANGUAGE plpgsql AS $$
+LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
 DECLARE
     cols text;
     r jsonb;
 BEGIN
     PERFORM coditect_internal.api_check_fields(p_body, p_writable);
+    PERFORM coditect_internal.api_check_types(p_table, p_body);
     SELECT string_agg(quote_ident(k), ', ') INTO cols FROM jsonb_object_keys(p_body) k;
     EXECUTE format('INSERT INTO %s (tenant_id%s) SELECT coditect.current_tenant_id()%s '
                    'FROM jsonb_populate_record(NULL::%s, $1) p RETURNING to_jsonb(%s.*)',
@@ -201,19 +229,20 @@ BEGIN
                    coalesce(', ' || (SELECT string_agg('p.' || quote_ident(k), ', ') FROM jsonb_object_keys(p_body) k), ''),
                    p_table, p_table)
         USING p_body INTO r;
-    RETURN coditect_internal.api_row(r, p_hidden);
+    RETURN r - coalesce(p_hidden, '{}');
 END
 $$;
 
 CREATE FUNCTION coditect_internal.api_update(p_table regclass, p_id uuid, p_body jsonb, p_writable text[],
                                              p_hidden text[], p_live_only boolean DEFAULT false)
 RETURNS jsonb
-LANGUAGE plpgsql AS $$
+LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
 DECLARE
     sets text;
     r jsonb;
 BEGIN
     PERFORM coditect_internal.api_check_fields(p_body, p_writable);
+    PERFORM coditect_internal.api_check_types(p_table, p_body);
     SELECT string_agg(format('%I = p.%I', k, k), ', ') INTO sets FROM jsonb_object_keys(p_body) k;
     IF sets IS NULL THEN
         RETURN coditect_internal.api_get(p_table, p_id, p_hidden, p_live_only);
@@ -224,14 +253,14 @@ BEGIN
     IF r IS NULL THEN
         RAISE EXCEPTION 'not found' USING ERRCODE = 'CD404';
     END IF;
-    RETURN coditect_internal.api_row(r, p_hidden);
+    RETURN r - coalesce(p_hidden, '{}');
 END
 $$;
 
 -- DELETE (a soft delete on soft-delete tables).
 CREATE FUNCTION coditect_internal.api_delete(p_table regclass, p_id uuid, p_live_only boolean DEFAULT false)
 RETURNS void
-LANGUAGE plpgsql AS $$
+LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
 BEGIN
     PERFORM coditect_internal.api_get(p_table, p_id, NULL, p_live_only);
     EXECUTE format('DELETE FROM %s WHERE id = $1', p_table) USING p_id;

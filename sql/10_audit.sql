@@ -26,11 +26,12 @@ CREATE TABLE coditect.audit_logs (
 COMMENT ON TABLE coditect.audit_logs IS
     'Append-only audit trail, one row per change of a tenant table; partitioned monthly.';
 
+-- The seeds' indexes, each led by tenant_id like every index of a tenant table (see global_keys).
 CREATE INDEX audit_logs_tenant_created_idx ON coditect.audit_logs (tenant_id, created_at DESC);
-CREATE INDEX audit_logs_user_created_idx ON coditect.audit_logs (user_id, created_at DESC);
-CREATE INDEX audit_logs_resource_idx ON coditect.audit_logs (resource_type, resource_id);
-CREATE INDEX audit_logs_action_idx ON coditect.audit_logs (action);
-CREATE INDEX audit_logs_severity_idx ON coditect.audit_logs (severity)
+CREATE INDEX audit_logs_user_created_idx ON coditect.audit_logs (tenant_id, user_id, created_at DESC);
+CREATE INDEX audit_logs_resource_idx ON coditect.audit_logs (tenant_id, resource_type, resource_id);
+CREATE INDEX audit_logs_action_idx ON coditect.audit_logs (tenant_id, action);
+CREATE INDEX audit_logs_severity_idx ON coditect.audit_logs (tenant_id, severity)
     WHERE severity IN ('error', 'critical');
 
 ALTER TABLE coditect.audit_logs ENABLE ROW LEVEL SECURITY, FORCE ROW LEVEL SECURITY;
@@ -42,7 +43,7 @@ GRANT SELECT ON coditect.audit_logs TO coditect_gateway, coditect_service, codit
 -- Immutability: row triggers are cloned to every partition; statement triggers are not, so
 -- protect_audit_partitions() adds them to each partition (TRUNCATE has no row form).
 CREATE FUNCTION coditect_internal.reject_audit_change() RETURNS trigger
-LANGUAGE plpgsql AS $$
+LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
 BEGIN
     RAISE EXCEPTION 'coditect.audit_logs is append-only: % is not allowed', TG_OP
         USING ERRCODE = 'CD403';
@@ -57,13 +58,13 @@ ALTER TABLE coditect.audit_logs ENABLE ALWAYS TRIGGER audit_logs_immutable_row;
 ALTER TABLE coditect.audit_logs ENABLE ALWAYS TRIGGER audit_logs_immutable;
 
 CREATE FUNCTION coditect_internal.partman_schema() RETURNS name
-LANGUAGE sql STABLE AS $$
+LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp AS $$
     SELECT n.nspname FROM pg_extension e JOIN pg_namespace n ON n.oid = e.extnamespace
      WHERE e.extname = 'pg_partman'
 $$;
 
 CREATE FUNCTION coditect_internal.protect_audit_partitions() RETURNS void
-LANGUAGE plpgsql AS $$
+LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
 DECLARE
     part regclass;
 BEGIN
@@ -83,7 +84,7 @@ $$;
 -- Retention of the audit trail (default 1 year). Partitions wholly older than this are
 -- dropped by coditect.audit_maintenance().
 CREATE FUNCTION coditect.audit_retention() RETURNS interval
-LANGUAGE plpgsql STABLE SECURITY DEFINER SET search_path = pg_catalog AS $$
+LANGUAGE plpgsql STABLE SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
 DECLARE
     r interval;
 BEGIN
@@ -94,7 +95,7 @@ END
 $$;
 
 CREATE FUNCTION coditect.set_audit_retention(p_retention interval) RETURNS void
-LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog AS $$
+LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
 BEGIN
     IF p_retention IS NULL OR p_retention < interval '1 month' OR p_retention > interval '100 years' THEN
         RAISE EXCEPTION 'audit retention must be between 1 month and 100 years, got %', p_retention
@@ -106,19 +107,28 @@ END
 $$;
 
 -- For a scheduler: makes the coming months' partitions, drops those past retention, and
--- protects new partitions against UPDATE / DELETE / TRUNCATE.
--- No SET search_path clause here: pg_partman restores search_path with session scope to the
--- value it found, which would otherwise leak this function's setting into the caller's session.
--- Every name below is schema-qualified instead.
-CREATE FUNCTION coditect.audit_maintenance() RETURNS void
-LANGUAGE plpgsql SECURITY DEFINER AS $$
+-- protects new partitions against UPDATE / DELETE / TRUNCATE. pg_partman sets search_path with
+-- session scope to the value it found on entry, and a session-scope SET outlives a function's
+-- SET clause. So the owner-rights half runs with the pinned path (which pg_partman then finds
+-- and keeps), and gives the caller's path, passed in by this invoker-rights wrapper, back.
+CREATE FUNCTION coditect_internal.audit_maintenance_as_owner(p_caller_search_path text) RETURNS void
+LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
 BEGIN
     EXECUTE format('SELECT %I.run_maintenance(p_parent_table := %L, p_analyze := false, p_jobmon := false)',
                    coditect_internal.partman_schema(), 'coditect.audit_logs');
     PERFORM coditect_internal.protect_audit_partitions();
+    PERFORM set_config('search_path', coalesce(p_caller_search_path, ''), false);
 END
 $$;
 
+-- No SET clause (it would hide the caller's path); every name is schema-qualified and the
+-- body has no operator.
+CREATE FUNCTION coditect.audit_maintenance() RETURNS void
+LANGUAGE sql AS $$
+    SELECT coditect_internal.audit_maintenance_as_owner(pg_catalog.current_setting('search_path'))
+$$;
+
 REVOKE ALL ON FUNCTION coditect.audit_retention(), coditect.set_audit_retention(interval),
-    coditect.audit_maintenance() FROM PUBLIC;
-GRANT EXECUTE ON FUNCTION coditect.audit_retention(), coditect.audit_maintenance() TO coditect_service;
+    coditect.audit_maintenance(), coditect_internal.audit_maintenance_as_owner(text) FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION coditect.audit_retention(), coditect.audit_maintenance(),
+    coditect_internal.audit_maintenance_as_owner(text) TO coditect_service;

@@ -26,15 +26,14 @@ CREATE TABLE coditect.tenants (
     industry               varchar(100),
     company_size           varchar(20) CHECK (company_size IN ('small', 'medium', 'large', 'enterprise')),
     created_at             timestamptz NOT NULL DEFAULT now(),
-    updated_at             timestamptz NOT NULL DEFAULT now(),
-    CONSTRAINT tenants_slug_key UNIQUE (slug)
+    updated_at             timestamptz NOT NULL DEFAULT now()
 );
-CREATE INDEX tenants_email_idx ON coditect.tenants (email);
-CREATE INDEX tenants_is_active_idx ON coditect.tenants (is_active);
-CREATE UNIQUE INDEX tenants_stripe_customer_key ON coditect.tenants (stripe_customer_id)
-    WHERE stripe_customer_id IS NOT NULL;
-CREATE UNIQUE INDEX tenants_stripe_subscription_key ON coditect.tenants (stripe_subscription_id)
-    WHERE stripe_subscription_id IS NOT NULL;
+-- Slug and Stripe ids are unique across tenants through coditect_internal.global_keys; no
+-- other index: the tenants table is the tenant key, and a lookup by e-mail or activity across
+-- tenants is the service's, not a tenant's (an index on them would leak through EXPLAIN).
+SELECT coditect_internal.claim_global_key('coditect.tenants', 'slug', 'tenants_slug_key', 'id');
+SELECT coditect_internal.claim_global_key('coditect.tenants', 'stripe_customer_id', 'tenants_stripe_customer_key', 'id');
+SELECT coditect_internal.claim_global_key('coditect.tenants', 'stripe_subscription_id', 'tenants_stripe_subscription_key', 'id');
 
 CREATE TABLE coditect.users (
     tenant_id                uuid NOT NULL REFERENCES coditect.tenants (id) ON DELETE CASCADE,
@@ -58,11 +57,12 @@ CREATE TABLE coditect.users (
     created_at               timestamptz NOT NULL DEFAULT now(),
     updated_at               timestamptz NOT NULL DEFAULT now(),
     PRIMARY KEY (tenant_id, id),
-    CONSTRAINT users_firebase_uid_key UNIQUE (firebase_uid),
     CONSTRAINT users_oauth_pair CHECK ((oauth_provider IS NULL) = (oauth_sub IS NULL))
 );
 CREATE UNIQUE INDEX users_tenant_email_key ON coditect.users (tenant_id, lower(email));
-CREATE INDEX users_oauth_idx ON coditect.users (oauth_provider, oauth_sub);
+CREATE INDEX users_oauth_idx ON coditect.users (tenant_id, oauth_provider, oauth_sub);
+-- A Firebase uid names one user across all tenants (the gateway resolves a token's sub by it).
+SELECT coditect_internal.claim_global_key('coditect.users', 'firebase_uid', 'users_firebase_uid_key');
 CREATE INDEX users_role_idx ON coditect.users (tenant_id, role);
 
 CREATE TABLE coditect.memberships (
@@ -127,7 +127,7 @@ CREATE INDEX projects_tenant_created_idx ON coditect.projects (tenant_id, create
 -- A plain DELETE of a tenant would cascade into soft-delete tables, whose rows would then be
 -- kept (soft-deleted) and left pointing at nothing; tenants go through purge_tenant() only.
 CREATE FUNCTION coditect_internal.require_purge() RETURNS trigger
-LANGUAGE plpgsql AS $$
+LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
 BEGIN
     IF NOT coditect_internal.hard_delete_allowed() THEN
         RAISE EXCEPTION 'tenants are removed with coditect.purge_tenant(), not DELETE'
@@ -146,16 +146,95 @@ GRANT UPDATE (name, email, billing_email, tax_id, phone_number, website, industr
     ON coditect.tenants TO coditect_gateway;
 GRANT UPDATE ON coditect.tenants TO coditect_service;
 
-SELECT coditect_internal.register_tenant_table('coditect.users', 'user', p_redact => '{oauth_sub}');
+-- Columns the API hides are redacted from the audit trail too (the trail is readable by admins).
+SELECT coditect_internal.register_tenant_table('coditect.users', 'user', p_redact => '{oauth_sub,firebase_uid}');
 SELECT coditect_internal.register_tenant_table('coditect.memberships', 'membership');
 SELECT coditect_internal.register_tenant_table('coditect.teams', 'team');
 SELECT coditect_internal.register_tenant_table('coditect.team_members', 'team_member');
 SELECT coditect_internal.register_tenant_table('coditect.projects', 'project');
 
+------------------------------------------------------------------------------------------------
+-- Ownership. Only an owner grants or takes the owner role, by whatever path: a membership's
+-- role or revocation, a user's role, deactivating or deleting an owner's account. A tenant
+-- always keeps an active owner. Writes without a request context are the DBA's and the
+-- definer functions' (tenant creation, purge) and need no owner.
+------------------------------------------------------------------------------------------------
+
+-- Whether a memberships or users row makes its user an owner: (role flag, active owner account).
+CREATE FUNCTION coditect_internal.ownership_of(p_table name, p_row jsonb) RETURNS boolean[]
+LANGUAGE plpgsql STABLE SET search_path = pg_catalog, pg_temp AS $$
+BEGIN
+    IF p_row IS NULL THEN
+        RETURN ARRAY[false, false];
+    END IF;
+    IF p_table = 'memberships' THEN
+        RETURN ARRAY[p_row->>'role' = 'owner' AND p_row->>'revoked_at' IS NULL, false];
+    END IF;
+    RETURN ARRAY[p_row->>'role' = 'owner',
+                 (p_row->>'is_active')::boolean AND EXISTS (
+                     SELECT 1 FROM coditect.memberships m
+                      WHERE m.tenant_id = (p_row->>'tenant_id')::uuid AND m.user_id = (p_row->>'id')::uuid
+                        AND m.role = 'owner' AND m.revoked_at IS NULL)];
+END
+$$;
+
+-- BEFORE ROW on memberships and users: a change of ownership needs an owner's context.
+CREATE FUNCTION coditect_internal.guard_ownership() RETURNS trigger
+LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
+BEGIN
+    IF coditect.current_user_id() IS NOT NULL
+       AND coditect.current_user_role() IS DISTINCT FROM 'owner'
+       AND coditect_internal.ownership_of(TG_TABLE_NAME, CASE WHEN TG_OP <> 'INSERT' THEN to_jsonb(OLD) END)
+           IS DISTINCT FROM
+           coditect_internal.ownership_of(TG_TABLE_NAME, CASE WHEN TG_OP <> 'DELETE' THEN to_jsonb(NEW) END) THEN
+        RAISE EXCEPTION 'only an owner can grant or take the owner role, or change an owner account'
+            USING ERRCODE = 'CD403';
+    END IF;
+    RETURN CASE WHEN TG_OP = 'DELETE' THEN OLD ELSE NEW END;
+END
+$$;
+
+-- AFTER ROW on memberships (update, delete) and users (is_active): the tenant keeps an active
+-- owner. The tenant row lock serialises concurrent ownership changes of one tenant, so two
+-- owners cannot each remove the other. Runs as the owner to see past RLS and lock the tenant.
+CREATE FUNCTION coditect_internal.require_active_owner() RETURNS trigger
+LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
+BEGIN
+    IF coditect_internal.hard_delete_allowed() THEN
+        RETURN NULL;  -- purge_tenant
+    END IF;
+    PERFORM 1 FROM coditect.tenants WHERE id = OLD.tenant_id FOR NO KEY UPDATE;
+    IF NOT FOUND THEN
+        RETURN NULL;
+    END IF;
+    IF NOT EXISTS (SELECT 1 FROM coditect.memberships m
+                     JOIN coditect.users u ON u.tenant_id = m.tenant_id AND u.id = m.user_id
+                    WHERE m.tenant_id = OLD.tenant_id AND m.role = 'owner' AND m.revoked_at IS NULL
+                      AND u.is_active) THEN
+        RAISE EXCEPTION 'a tenant must keep an active owner: make another member owner first'
+            USING ERRCODE = 'CD409';
+    END IF;
+    RETURN NULL;
+END
+$$;
+
+CREATE TRIGGER guard_ownership BEFORE INSERT OR UPDATE OR DELETE ON coditect.memberships
+    FOR EACH ROW EXECUTE FUNCTION coditect_internal.guard_ownership();
+CREATE TRIGGER guard_ownership BEFORE INSERT OR UPDATE OF role, is_active OR DELETE ON coditect.users
+    FOR EACH ROW EXECUTE FUNCTION coditect_internal.guard_ownership();
+CREATE TRIGGER require_active_owner AFTER UPDATE OF role, revoked_at OR DELETE ON coditect.memberships
+    FOR EACH ROW WHEN (OLD.role = 'owner' AND OLD.revoked_at IS NULL)
+    EXECUTE FUNCTION coditect_internal.require_active_owner();
+CREATE TRIGGER require_active_owner AFTER UPDATE OF is_active ON coditect.users
+    FOR EACH ROW WHEN (OLD.is_active AND NOT NEW.is_active)
+    EXECUTE FUNCTION coditect_internal.require_active_owner();
+ALTER TABLE coditect.memberships ENABLE ALWAYS TRIGGER guard_ownership, ENABLE ALWAYS TRIGGER require_active_owner;
+ALTER TABLE coditect.users ENABLE ALWAYS TRIGGER guard_ownership, ENABLE ALWAYS TRIGGER require_active_owner;
+
 -- Maintenance only (DBA): removes a tenant and everything it owns, soft-deleted rows included.
 -- Each removed row is audited; the audit trail itself is kept until its retention ends.
 CREATE FUNCTION coditect.purge_tenant(p_tenant_id uuid) RETURNS void
-LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog AS $$
+LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
 BEGIN
     PERFORM coditect_internal.allow_hard_delete(true);
     DELETE FROM coditect.tenants WHERE id = p_tenant_id;
@@ -229,7 +308,7 @@ SELECT r, i.id
 
 -- Whether the context's role holds a permission; an unknown codename is a programming error.
 CREATE FUNCTION coditect.has_permission(p_codename text) RETURNS boolean
-LANGUAGE plpgsql STABLE SET search_path = pg_catalog AS $$
+LANGUAGE plpgsql STABLE SET search_path = pg_catalog, pg_temp AS $$
 DECLARE
     held boolean;
 BEGIN
@@ -246,7 +325,7 @@ END
 $$;
 
 CREATE FUNCTION coditect.require_permission(p_codename text) RETURNS void
-LANGUAGE plpgsql STABLE SET search_path = pg_catalog AS $$
+LANGUAGE plpgsql STABLE SET search_path = pg_catalog, pg_temp AS $$
 BEGIN
     IF NOT coditect.has_permission(p_codename) THEN
         RAISE EXCEPTION 'permission denied: % needs a role that holds it (current role: %)',
@@ -269,7 +348,7 @@ CREATE TABLE coditect_internal.analyst_bindings (
 );
 
 CREATE FUNCTION coditect.bind_analyst(p_role name, p_tenant_id uuid) RETURNS void
-LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog AS $$
+LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
 DECLARE
     r pg_roles%ROWTYPE;
 BEGIN
@@ -299,13 +378,23 @@ END
 $$;
 
 CREATE FUNCTION coditect.unbind_analyst(p_role name) RETURNS void
-LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog AS $$
+LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+    r oid := to_regrole(quote_ident(p_role));
 BEGIN
-    DELETE FROM coditect_internal.analyst_bindings WHERE role_name = p_role;
+    -- Bindings are by oid: a renamed role is found under its new name; a dropped one by the
+    -- name it had when it was bound.
+    IF r IS NOT NULL THEN
+        DELETE FROM coditect_internal.analyst_bindings WHERE role_oid = r;
+    ELSE
+        DELETE FROM coditect_internal.analyst_bindings WHERE role_name = p_role;
+    END IF;
     IF NOT FOUND THEN
         RAISE EXCEPTION 'role "%" is not bound to a tenant', p_role USING ERRCODE = 'CD404';
     END IF;
-    EXECUTE format('REVOKE coditect_analyst FROM %I', p_role);
+    IF r IS NOT NULL AND pg_has_role(r, 'coditect_analyst', 'MEMBER') THEN
+        EXECUTE format('REVOKE coditect_analyst FROM %I', p_role);
+    END IF;
 END
 $$;
 REVOKE ALL ON FUNCTION coditect.bind_analyst(name, uuid), coditect.unbind_analyst(name) FROM PUBLIC;
@@ -315,7 +404,7 @@ REVOKE ALL ON FUNCTION coditect.bind_analyst(name, uuid), coditect.unbind_analys
 ------------------------------------------------------------------------------------------------
 
 CREATE FUNCTION coditect_internal.role_rank(p_role text) RETURNS int
-LANGUAGE sql IMMUTABLE AS $$
+LANGUAGE sql IMMUTABLE SET search_path = pg_catalog, pg_temp AS $$
     SELECT CASE p_role WHEN 'owner' THEN 4 WHEN 'admin' THEN 3 WHEN 'member' THEN 2 WHEN 'guest' THEN 1 END
 $$;
 
@@ -330,7 +419,7 @@ CREATE FUNCTION coditect.set_request_context(
     p_request_method text DEFAULT NULL,
     p_request_path   text DEFAULT NULL
 ) RETURNS void
-LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog AS $$
+LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
 DECLARE
     member_role text;
 BEGIN
@@ -384,7 +473,7 @@ CREATE FUNCTION coditect.create_tenant(
     p_owner_firebase_uid text DEFAULT NULL,
     p_license_tier       text DEFAULT 'trial'
 ) RETURNS jsonb
-LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog AS $$
+LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
 DECLARE
     t uuid;
     u uuid;
@@ -407,18 +496,8 @@ GRANT EXECUTE ON FUNCTION coditect.create_tenant(text, text, text, text, text, t
 -- checks the permission, then uses the generic helpers of 05_api.sql under the caller's RLS.
 ------------------------------------------------------------------------------------------------
 
--- Only an owner may make someone an owner.
-CREATE FUNCTION coditect_internal.check_role_grant(p_body jsonb) RETURNS void
-LANGUAGE plpgsql STABLE AS $$
-BEGIN
-    IF p_body ? 'role' AND p_body->>'role' = 'owner' AND coditect.current_user_role() <> 'owner' THEN
-        RAISE EXCEPTION 'only an owner can grant the owner role' USING ERRCODE = 'CD403';
-    END IF;
-END
-$$;
-
 CREATE FUNCTION coditect.api_tenant_get() RETURNS jsonb
-LANGUAGE plpgsql AS $$
+LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
 BEGIN
     PERFORM coditect.require_permission('tenant.view');
     RETURN coditect_internal.api_get('coditect.tenants', coditect.current_tenant_id(), NULL);
@@ -426,7 +505,7 @@ END
 $$;
 
 CREATE FUNCTION coditect.api_tenant_update(p_body jsonb) RETURNS jsonb
-LANGUAGE plpgsql AS $$
+LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
 BEGIN
     PERFORM coditect.require_permission('tenant.update');
     RETURN coditect_internal.api_update('coditect.tenants', coditect.current_tenant_id(), p_body,
@@ -436,7 +515,7 @@ $$;
 
 CREATE FUNCTION coditect.api_users_list(p_filters jsonb DEFAULT '{}', p_page int DEFAULT 1,
                                         p_page_size int DEFAULT 20, p_cursor text DEFAULT NULL) RETURNS jsonb
-LANGUAGE plpgsql AS $$
+LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
 BEGIN
     PERFORM coditect.require_permission('user.view');
     RETURN coditect_internal.api_list('coditect.users', p_filters, '{email,role,is_active}', '{created_at}',
@@ -445,7 +524,7 @@ END
 $$;
 
 CREATE FUNCTION coditect.api_users_get(p_id uuid) RETURNS jsonb
-LANGUAGE plpgsql AS $$
+LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
 BEGIN
     PERFORM coditect.require_permission('user.view');
     RETURN coditect_internal.api_get('coditect.users', p_id, '{oauth_sub,firebase_uid}');
@@ -454,12 +533,11 @@ $$;
 
 -- Invites a user: the user and a membership with the same role.
 CREATE FUNCTION coditect.api_users_create(p_body jsonb) RETURNS jsonb
-LANGUAGE plpgsql AS $$
+LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
 DECLARE
     u jsonb;
 BEGIN
     PERFORM coditect.require_permission('user.invite');
-    PERFORM coditect_internal.check_role_grant(p_body);
     u := coditect_internal.api_create('coditect.users', p_body,
         '{email,first_name,last_name,role,phone_number,avatar_url,timezone,language,notification_preferences}',
         '{oauth_sub,firebase_uid}');
@@ -470,10 +548,9 @@ END
 $$;
 
 CREATE FUNCTION coditect.api_users_update(p_id uuid, p_body jsonb) RETURNS jsonb
-LANGUAGE plpgsql AS $$
+LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
 BEGIN
     PERFORM coditect.require_permission('user.update');
-    PERFORM coditect_internal.check_role_grant(p_body);
     RETURN coditect_internal.api_update('coditect.users', p_id, p_body,
         '{email,first_name,last_name,role,phone_number,avatar_url,timezone,language,notification_preferences,is_active}',
         '{oauth_sub,firebase_uid}');
@@ -481,7 +558,7 @@ END
 $$;
 
 CREATE FUNCTION coditect.api_users_delete(p_id uuid) RETURNS void
-LANGUAGE plpgsql AS $$
+LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
 BEGIN
     PERFORM coditect.require_permission('user.delete');
     IF p_id = coditect.current_user_id() THEN
@@ -493,7 +570,7 @@ $$;
 
 CREATE FUNCTION coditect.api_memberships_list(p_filters jsonb DEFAULT '{}', p_page int DEFAULT 1,
                                               p_page_size int DEFAULT 20, p_cursor text DEFAULT NULL) RETURNS jsonb
-LANGUAGE plpgsql AS $$
+LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
 BEGIN
     PERFORM coditect.require_permission('membership.view');
     RETURN coditect_internal.api_list('coditect.memberships', p_filters, '{user_id,role}', '{created_at}',
@@ -502,7 +579,7 @@ END
 $$;
 
 CREATE FUNCTION coditect.api_memberships_get(p_id uuid) RETURNS jsonb
-LANGUAGE plpgsql AS $$
+LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
 BEGIN
     PERFORM coditect.require_permission('membership.view');
     RETURN coditect_internal.api_get('coditect.memberships', p_id, NULL);
@@ -511,17 +588,16 @@ $$;
 
 -- Changes a role or revokes (revoked_at) a membership.
 CREATE FUNCTION coditect.api_memberships_update(p_id uuid, p_body jsonb) RETURNS jsonb
-LANGUAGE plpgsql AS $$
+LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
 BEGIN
     PERFORM coditect.require_permission('membership.manage');
-    PERFORM coditect_internal.check_role_grant(p_body);
     RETURN coditect_internal.api_update('coditect.memberships', p_id, p_body, '{role,revoked_at}', NULL);
 END
 $$;
 
 CREATE FUNCTION coditect.api_teams_list(p_filters jsonb DEFAULT '{}', p_page int DEFAULT 1,
                                         p_page_size int DEFAULT 20, p_cursor text DEFAULT NULL) RETURNS jsonb
-LANGUAGE plpgsql AS $$
+LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
 BEGIN
     PERFORM coditect.require_permission('team.view');
     RETURN coditect_internal.api_list('coditect.teams', p_filters, '{name}', '{created_at}',
@@ -530,7 +606,7 @@ END
 $$;
 
 CREATE FUNCTION coditect.api_teams_get(p_id uuid) RETURNS jsonb
-LANGUAGE plpgsql AS $$
+LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
 BEGIN
     PERFORM coditect.require_permission('team.view');
     RETURN coditect_internal.api_get('coditect.teams', p_id, NULL);
@@ -538,7 +614,7 @@ END
 $$;
 
 CREATE FUNCTION coditect.api_teams_create(p_body jsonb) RETURNS jsonb
-LANGUAGE plpgsql AS $$
+LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
 BEGIN
     PERFORM coditect.require_permission('team.create');
     RETURN coditect_internal.api_create('coditect.teams', p_body, '{name,description}', NULL);
@@ -546,7 +622,7 @@ END
 $$;
 
 CREATE FUNCTION coditect.api_teams_update(p_id uuid, p_body jsonb) RETURNS jsonb
-LANGUAGE plpgsql AS $$
+LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
 BEGIN
     PERFORM coditect.require_permission('team.update');
     RETURN coditect_internal.api_update('coditect.teams', p_id, p_body, '{name,description}', NULL);
@@ -554,7 +630,7 @@ END
 $$;
 
 CREATE FUNCTION coditect.api_teams_delete(p_id uuid) RETURNS void
-LANGUAGE plpgsql AS $$
+LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
 BEGIN
     PERFORM coditect.require_permission('team.delete');
     PERFORM coditect_internal.api_delete('coditect.teams', p_id);
@@ -563,7 +639,7 @@ $$;
 
 CREATE FUNCTION coditect.api_team_members_list(p_team_id uuid, p_filters jsonb DEFAULT '{}', p_page int DEFAULT 1,
                                                p_page_size int DEFAULT 20, p_cursor text DEFAULT NULL) RETURNS jsonb
-LANGUAGE plpgsql AS $$
+LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
 BEGIN
     PERFORM coditect.require_permission('team.view');
     PERFORM coditect_internal.api_get('coditect.teams', p_team_id, NULL);
@@ -574,7 +650,7 @@ END
 $$;
 
 CREATE FUNCTION coditect.api_team_members_create(p_team_id uuid, p_body jsonb) RETURNS jsonb
-LANGUAGE plpgsql AS $$
+LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
 BEGIN
     PERFORM coditect.require_permission('team_member.manage');
     PERFORM coditect_internal.api_get('coditect.teams', p_team_id, NULL);
@@ -585,7 +661,7 @@ END
 $$;
 
 CREATE FUNCTION coditect.api_team_members_delete(p_team_id uuid, p_id uuid) RETURNS void
-LANGUAGE plpgsql AS $$
+LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
 BEGIN
     PERFORM coditect.require_permission('team_member.manage');
     DELETE FROM coditect.team_members WHERE team_id = p_team_id AND id = p_id;
@@ -597,7 +673,7 @@ $$;
 
 CREATE FUNCTION coditect.api_projects_list(p_filters jsonb DEFAULT '{}', p_page int DEFAULT 1,
                                            p_page_size int DEFAULT 20, p_cursor text DEFAULT NULL) RETURNS jsonb
-LANGUAGE plpgsql AS $$
+LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
 BEGIN
     PERFORM coditect.require_permission('project.view');
     RETURN coditect_internal.api_list('coditect.projects', p_filters, '{name}', '{created_at}',
@@ -606,7 +682,7 @@ END
 $$;
 
 CREATE FUNCTION coditect.api_projects_get(p_id uuid) RETURNS jsonb
-LANGUAGE plpgsql AS $$
+LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
 BEGIN
     PERFORM coditect.require_permission('project.view');
     RETURN coditect_internal.api_get('coditect.projects', p_id, NULL, true);
@@ -614,7 +690,7 @@ END
 $$;
 
 CREATE FUNCTION coditect.api_projects_create(p_body jsonb) RETURNS jsonb
-LANGUAGE plpgsql AS $$
+LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
 BEGIN
     PERFORM coditect.require_permission('project.create');
     RETURN coditect_internal.api_create('coditect.projects', p_body, '{name,description,metadata}', NULL);
@@ -622,7 +698,7 @@ END
 $$;
 
 CREATE FUNCTION coditect.api_projects_update(p_id uuid, p_body jsonb) RETURNS jsonb
-LANGUAGE plpgsql AS $$
+LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
 BEGIN
     PERFORM coditect.require_permission('project.update');
     RETURN coditect_internal.api_update('coditect.projects', p_id, p_body, '{name,description,metadata}', NULL, true);
@@ -630,7 +706,7 @@ END
 $$;
 
 CREATE FUNCTION coditect.api_projects_delete(p_id uuid) RETURNS void
-LANGUAGE plpgsql AS $$
+LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
 BEGIN
     PERFORM coditect.require_permission('project.delete');
     PERFORM coditect_internal.api_delete('coditect.projects', p_id, true);
@@ -638,7 +714,7 @@ END
 $$;
 
 CREATE FUNCTION coditect.api_projects_restore(p_id uuid) RETURNS jsonb
-LANGUAGE plpgsql AS $$
+LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
 BEGIN
     PERFORM coditect.require_permission('project.restore');
     PERFORM coditect.restore_row('coditect.projects', p_id);
@@ -648,7 +724,7 @@ $$;
 
 CREATE FUNCTION coditect.api_audit_logs_list(p_filters jsonb DEFAULT '{}', p_page int DEFAULT NULL,
                                              p_page_size int DEFAULT 50, p_cursor text DEFAULT NULL) RETURNS jsonb
-LANGUAGE plpgsql AS $$
+LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
 BEGIN
     PERFORM coditect.require_permission('audit_log.view');
     RETURN coditect_internal.api_list('coditect.audit_logs', p_filters,
@@ -659,12 +735,12 @@ $$;
 -- Registration: a verified identity with no user yet creates a tenant and becomes its owner.
 CREATE FUNCTION coditect.api_register(p_firebase_uid text, p_email text, p_tenant_name text, p_tenant_slug text)
 RETURNS jsonb
-LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog AS $$
+LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
 BEGIN
     IF p_firebase_uid IS NULL OR p_firebase_uid !~ '\S' THEN
         RAISE EXCEPTION 'a verified subject is required' USING ERRCODE = 'CD400';
     END IF;
-    IF EXISTS (SELECT 1 FROM coditect.users WHERE firebase_uid = p_firebase_uid) THEN
+    IF EXISTS (SELECT 1 FROM coditect_internal.global_keys WHERE kind = 'users.firebase_uid' AND value = p_firebase_uid) THEN
         RAISE EXCEPTION 'this identity is already registered' USING ERRCODE = 'CD409';
     END IF;
     RETURN coditect.create_tenant(p_tenant_name, p_tenant_slug, p_email, p_email, p_firebase_uid);
@@ -673,11 +749,10 @@ $$;
 
 -- The user a Firebase uid belongs to (the gateway's lookup of a token's "sub").
 CREATE FUNCTION coditect.resolve_firebase_user(p_firebase_uid text) RETURNS jsonb
-LANGUAGE sql STABLE SECURITY DEFINER SET search_path = pg_catalog AS $$
-    SELECT jsonb_build_object('tenant_id', u.tenant_id, 'user_id', u.id, 'role', m.role)
-      FROM coditect.users u
-      LEFT JOIN coditect.memberships m ON m.tenant_id = u.tenant_id AND m.user_id = u.id AND m.revoked_at IS NULL
-     WHERE u.firebase_uid = p_firebase_uid
+LANGUAGE sql STABLE SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
+    SELECT jsonb_build_object('tenant_id', k.tenant_id, 'user_id', k.row_id, 'role', m.role)
+      FROM coditect_internal.global_keys k
+      LEFT JOIN coditect.memberships m ON m.tenant_id = k.tenant_id AND m.user_id = k.row_id AND m.revoked_at IS NULL
+     WHERE k.kind = 'users.firebase_uid' AND k.value = p_firebase_uid
 $$;
 
-GRANT EXECUTE ON FUNCTION coditect_internal.check_role_grant(jsonb) TO coditect_gateway, coditect_service;

@@ -42,7 +42,8 @@ CREATE TABLE coditect.licenses (
     created_at   timestamptz NOT NULL DEFAULT now(),
     updated_at   timestamptz NOT NULL DEFAULT now(),
     PRIMARY KEY (tenant_id, id),
-    CONSTRAINT licenses_key_string_key UNIQUE (key_string),
+    -- Keys are unique across tenants through global_keys; this serves the tenant's lookups.
+    CONSTRAINT licenses_tenant_key_string_key UNIQUE (tenant_id, key_string),
     CONSTRAINT licenses_seats_within_total CHECK (seats_in_use >= 0 AND seats_in_use <= seats_total),
     FOREIGN KEY (tenant_id, created_by) REFERENCES coditect.users (tenant_id, id) ON DELETE SET NULL (created_by)
 );
@@ -62,11 +63,13 @@ CREATE TABLE coditect.license_sessions (
     started_at        timestamptz NOT NULL DEFAULT now(),
     last_heartbeat_at timestamptz NOT NULL DEFAULT now(),
     ended_at          timestamptz,
+    ended_by          uuid,
     created_at        timestamptz NOT NULL DEFAULT now(),
     updated_at        timestamptz NOT NULL DEFAULT now(),
     PRIMARY KEY (tenant_id, id),
     FOREIGN KEY (tenant_id, license_id) REFERENCES coditect.licenses (tenant_id, id) ON DELETE CASCADE,
     FOREIGN KEY (tenant_id, user_id) REFERENCES coditect.users (tenant_id, id) ON DELETE CASCADE,
+    FOREIGN KEY (tenant_id, ended_by) REFERENCES coditect.users (tenant_id, id) ON DELETE SET NULL (ended_by),
     CONSTRAINT license_sessions_ended_at CHECK ((status = 'ended') = (ended_at IS NOT NULL))
 );
 -- One active session per license and machine: no seat sharing.
@@ -74,7 +77,9 @@ CREATE UNIQUE INDEX license_sessions_one_active_per_hardware
     ON coditect.license_sessions (tenant_id, license_id, hardware_id) WHERE status = 'active';
 CREATE INDEX license_sessions_active_heartbeat_idx
     ON coditect.license_sessions (tenant_id, license_id, last_heartbeat_at) WHERE status = 'active';
-CREATE INDEX license_sessions_hardware_idx ON coditect.license_sessions (hardware_id);
+CREATE INDEX license_sessions_hardware_idx ON coditect.license_sessions (tenant_id, hardware_id);
+COMMENT ON COLUMN coditect.license_sessions.ended_by IS
+    'Who ended the session: its user, an administrator (license.manage), or NULL for maintenance.';
 
 INSERT INTO coditect.state_transitions (machine, from_status, to_status, stamp_column) VALUES
     ('license_session', NULL,     'active', NULL),
@@ -87,7 +92,7 @@ INSERT INTO coditect.state_transitions (machine, from_status, to_status, stamp_c
 -- on the license serialises concurrent acquirers, and the CHECK on licenses refuses the seat
 -- past seats_total. Runs as the owner: clients hold no privilege on seats_in_use.
 CREATE FUNCTION coditect_internal.count_license_seats() RETURNS trigger
-LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog AS $$
+LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
 DECLARE
     delta int := 0;
     tenant uuid;
@@ -119,6 +124,45 @@ SELECT coditect_internal.register_tenant_table('coditect.licenses', 'license',
 SELECT coditect_internal.register_tenant_table('coditect.license_sessions', 'license_session',
     p_exclude => '{last_heartbeat_at}');
 SELECT coditect_internal.register_state_machine('coditect.license_sessions', 'license_session');
+SELECT coditect_internal.claim_global_key('coditect.licenses', 'key_string', 'licenses_key_string_key');
+
+-- A session belongs to the user who acquired it: nobody else heartbeats it (and receives its
+-- signed token), revives or takes it over. Two changes are allowed on another user's session:
+-- zombifying it once overdue (any acquire of the license does that), and an administrator
+-- (license.manage) ending it, which ended_by records in the audit trail. Without a request
+-- context (maintenance) nothing is restricted.
+CREATE FUNCTION coditect_internal.guard_license_session() RETURNS trigger
+LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+    me uuid := coditect.current_user_id();
+BEGIN
+    IF TG_OP = 'UPDATE' AND NEW.user_id IS DISTINCT FROM OLD.user_id THEN
+        RAISE EXCEPTION 'a license session cannot change hands' USING ERRCODE = 'CD422';
+    END IF;
+    IF TG_OP = 'UPDATE' AND NEW.status = 'ended' AND OLD.status <> 'ended' THEN
+        NEW.ended_by := me;
+    END IF;
+    IF me IS NULL OR NEW.user_id = me THEN
+        RETURN NEW;
+    END IF;
+    IF TG_OP = 'UPDATE' THEN
+        IF OLD.status = 'active' AND NEW.status = 'zombie'
+           AND OLD.last_heartbeat_at < now() - coditect.license_session_ttl()
+           AND to_jsonb(NEW) - '{status,updated_at}'::text[] = to_jsonb(OLD) - '{status,updated_at}'::text[] THEN
+            RETURN NEW;
+        END IF;
+        IF NEW.status = 'ended' AND OLD.status <> 'ended' AND coditect.has_permission('license.manage')
+           AND to_jsonb(NEW) - '{status,ended_at,ended_by,updated_at}'::text[]
+               = to_jsonb(OLD) - '{status,ended_at,ended_by,updated_at}'::text[] THEN
+            RETURN NEW;
+        END IF;
+    END IF;
+    RAISE EXCEPTION 'this license session belongs to another user' USING ERRCODE = 'CD403';
+END
+$$;
+CREATE TRIGGER guard_license_session BEFORE INSERT OR UPDATE ON coditect.license_sessions
+    FOR EACH ROW EXECUTE FUNCTION coditect_internal.guard_license_session();
+ALTER TABLE coditect.license_sessions ENABLE ALWAYS TRIGGER guard_license_session;
 CREATE TRIGGER count_license_seats AFTER INSERT OR UPDATE OF status, license_id, tenant_id OR DELETE
     ON coditect.license_sessions FOR EACH ROW EXECUTE FUNCTION coditect_internal.count_license_seats();
 ALTER TABLE coditect.license_sessions ENABLE ALWAYS TRIGGER count_license_seats;
@@ -148,7 +192,7 @@ GRANT SELECT ON coditect.license_signing_keys TO coditect_gateway, coditect_serv
 -- DBA: publishes the public half of the key named by coditect.license_signing_key_file under
 -- coditect.license_signing_key_id. Publishing the same key again is harmless.
 CREATE FUNCTION coditect.publish_license_signing_key() RETURNS text
-LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog AS $$
+LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
 DECLARE
     k record;
 BEGIN
@@ -166,7 +210,7 @@ $$;
 
 -- DBA: stops accepting tokens signed with a key (after rotating to a new one).
 CREATE FUNCTION coditect.retire_license_signing_key(p_key_id text) RETURNS void
-LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog AS $$
+LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
 BEGIN
     UPDATE coditect.license_signing_keys SET retired_at = now() WHERE key_id = p_key_id AND retired_at IS NULL;
     IF NOT FOUND THEN
@@ -178,14 +222,14 @@ REVOKE ALL ON FUNCTION coditect.publish_license_signing_key(), coditect.retire_l
 
 CREATE FUNCTION coditect.license_public_keys()
 RETURNS TABLE (key_id text, algorithm text, public_key text, public_key_pem text, created_at timestamptz)
-LANGUAGE sql STABLE SET search_path = pg_catalog AS $$
+LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp AS $$
     SELECT key_id, algorithm, public_key, public_key_pem, created_at
       FROM coditect.license_signing_keys WHERE retired_at IS NULL ORDER BY created_at
 $$;
 
 -- {"valid", "verdict" (valid, malformed, unknown_key, bad_signature, expired), "claims"}.
 CREATE FUNCTION coditect.license_verify(p_token text) RETURNS jsonb
-LANGUAGE plpgsql STABLE SECURITY DEFINER SET search_path = pg_catalog AS $$
+LANGUAGE plpgsql STABLE SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
 DECLARE
     kid text := coditect.license_token_key_id(p_token);
     pk text;
@@ -208,7 +252,7 @@ $$;
 -- Turns this license's active sessions without a heartbeat for the TTL into zombies.
 -- plpgsql, not sql: its plan is cached per session instead of re-planned on every call.
 CREATE FUNCTION coditect_internal.zombify_overdue(p_tenant uuid, p_license uuid) RETURNS void
-LANGUAGE plpgsql AS $$
+LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
 BEGIN
     UPDATE coditect.license_sessions SET status = 'zombie'
      WHERE tenant_id = p_tenant AND license_id = p_license AND status = 'active'
@@ -217,17 +261,18 @@ END
 $$;
 
 -- The answer of acquire and heartbeat: the session, the seats, the deadline, a signed token.
--- The only path to the signing key, so it signs nothing but an active session of the caller's
--- tenant, read here from the tables (never from arguments).
+-- The only path to the signing key, so it signs nothing but an active session of the calling
+-- user, read here from the tables (never from arguments).
 CREATE FUNCTION coditect_internal.license_session_answer(p_session_id uuid) RETURNS jsonb
-LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog AS $$
+LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
 DECLARE
     s coditect.license_sessions;
     l coditect.licenses;
     deadline timestamptz;
 BEGIN
     SELECT * INTO s FROM coditect.license_sessions
-     WHERE tenant_id = coditect.current_tenant_id() AND id = p_session_id AND status = 'active';
+     WHERE tenant_id = coditect.current_tenant_id() AND id = p_session_id AND status = 'active'
+       AND user_id = coditect.current_user_id();
     IF NOT FOUND THEN
         RAISE EXCEPTION 'no active license session %', p_session_id USING ERRCODE = 'CD404';
     END IF;
@@ -247,7 +292,7 @@ $$;
 -- be used, and zombifies its overdue sessions; returns it with its seat count after that.
 CREATE FUNCTION coditect_internal.lock_usable_license(p_tenant uuid, p_license uuid, p_key text DEFAULT NULL)
 RETURNS coditect.licenses
-LANGUAGE plpgsql AS $$
+LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
 DECLARE
     l coditect.licenses;
 BEGIN
@@ -274,7 +319,7 @@ END
 $$;
 
 CREATE FUNCTION coditect_internal.require_context() RETURNS uuid
-LANGUAGE plpgsql STABLE AS $$
+LANGUAGE plpgsql STABLE SET search_path = pg_catalog, pg_temp AS $$
 BEGIN
     IF coditect.current_user_id() IS NULL THEN
         RAISE EXCEPTION 'no request context: call coditect.set_request_context first' USING ERRCODE = 'CD403';
@@ -289,7 +334,7 @@ CREATE FUNCTION coditect.license_acquire(
     p_client_ip   inet DEFAULT NULL,
     p_user_agent  text DEFAULT NULL
 ) RETURNS jsonb
-LANGUAGE plpgsql SET search_path = pg_catalog AS $$
+LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
 DECLARE
     tenant uuid := coditect_internal.require_context();
     key text;
@@ -317,7 +362,9 @@ BEGIN
 
     SELECT * INTO s FROM coditect.license_sessions
      WHERE tenant_id = tenant AND license_id = l.id AND hardware_id = p_hardware_id AND status = 'active';
-    IF FOUND THEN
+    IF FOUND AND s.user_id <> coditect.current_user_id() THEN
+        RAISE EXCEPTION 'this machine holds a session of another user on this license' USING ERRCODE = 'CD409';
+    ELSIF FOUND THEN
         UPDATE coditect.license_sessions SET last_heartbeat_at = now()
          WHERE tenant_id = tenant AND id = s.id;
     ELSE
@@ -334,14 +381,16 @@ END
 $$;
 
 CREATE FUNCTION coditect.license_heartbeat(p_session_id uuid) RETURNS jsonb
-LANGUAGE plpgsql SET search_path = pg_catalog AS $$
+LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
 DECLARE
     tenant uuid := coditect_internal.require_context();
     l coditect.licenses;
     s coditect.license_sessions;
 BEGIN
     PERFORM coditect.require_permission('license.use');
-    SELECT * INTO s FROM coditect.license_sessions WHERE tenant_id = tenant AND id = p_session_id;
+    -- Another user's session is unknown to the caller.
+    SELECT * INTO s FROM coditect.license_sessions
+     WHERE tenant_id = tenant AND id = p_session_id AND user_id = coditect.current_user_id();
     IF NOT FOUND THEN
         RAISE EXCEPTION 'unknown license session' USING ERRCODE = 'CD404';
     END IF;
@@ -387,16 +436,18 @@ BEGIN
 END
 $$;
 
--- Ends the session and frees its seat; releasing an ended session again does nothing.
+-- Ends the session and frees its seat; releasing an ended session again does nothing. A user
+-- releases their own sessions; an administrator (license.manage) any session of the tenant.
 CREATE FUNCTION coditect.license_release(p_session_id uuid) RETURNS void
-LANGUAGE plpgsql SET search_path = pg_catalog AS $$
+LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
 DECLARE
     tenant uuid := coditect_internal.require_context();
     v_license uuid;
 BEGIN
     PERFORM coditect.require_permission('license.use');
     SELECT s.license_id INTO v_license FROM coditect.license_sessions s
-     WHERE s.tenant_id = tenant AND s.id = p_session_id;
+     WHERE s.tenant_id = tenant AND s.id = p_session_id
+       AND (s.user_id = coditect.current_user_id() OR coditect.has_permission('license.manage'));
     IF NOT FOUND THEN
         RAISE EXCEPTION 'unknown license session' USING ERRCODE = 'CD404';
     END IF;
@@ -410,7 +461,7 @@ $$;
 -- For a scheduler: zombifies overdue sessions of every tenant. Acquire and heartbeat do the same
 -- for their license, so correctness never waits for this.
 CREATE FUNCTION coditect.reap_zombie_sessions() RETURNS integer
-LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog AS $$
+LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
 DECLARE
     n integer;
 BEGIN
@@ -437,7 +488,7 @@ GRANT EXECUTE ON FUNCTION coditect_internal.zombify_overdue(uuid, uuid), coditec
 
 CREATE FUNCTION coditect.api_licenses_list(p_filters jsonb DEFAULT '{}', p_page int DEFAULT 1,
                                            p_page_size int DEFAULT 20, p_cursor text DEFAULT NULL) RETURNS jsonb
-LANGUAGE plpgsql AS $$
+LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
 BEGIN
     PERFORM coditect.require_permission('license.manage');
     RETURN coditect_internal.api_list('coditect.licenses', p_filters, '{tier,is_active}', '{created_at,expiry_date}',
@@ -447,7 +498,7 @@ $$;
 
 -- Issues a license: {"tier", "features", "expiry_date", "seats_total"}; the key is generated.
 CREATE FUNCTION coditect.api_licenses_issue(p_body jsonb) RETURNS jsonb
-LANGUAGE plpgsql AS $$
+LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
 BEGIN
     PERFORM coditect.require_permission('license.manage');
     PERFORM coditect_internal.api_check_fields(p_body, '{tier,features,expiry_date,seats_total}');

@@ -15,3 +15,17 @@ END
 $$;
 REVOKE ALL ON FUNCTION coditect.resolve_firebase_user(text) FROM PUBLIC;
 GRANT EXECUTE ON FUNCTION coditect.resolve_firebase_user(text) TO coditect_gateway, coditect_service;
+
+-- Functions are executable by PUBLIC when created; functions made after 00_base's revoke still
+-- are. Take that back everywhere, then give PUBLIC only the pure helpers and context readers
+-- that policies, defaults and CHECK constraints call as whoever runs the statement. The grants
+-- to coditect_gateway / coditect_service made next to each function stay; test/pgtap/12_security
+-- pins the whole matrix.
+REVOKE ALL ON ALL FUNCTIONS IN SCHEMA coditect, coditect_internal FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION
+    coditect.current_tenant_id(), coditect.current_user_id(), coditect.current_user_role(),
+    coditect.uuid_generate_v7(), coditect.uuid_v7_time(uuid), coditect.is_valid_timezone(text),
+    coditect.license_key_generate(), coditect.license_key_normalize(text), coditect.license_key_is_valid(text),
+    coditect.license_token_key_id(text), coditect.license_session_ttl(), coditect.license_public_keys(),
+    coditect.license_verify(text)
+    TO PUBLIC;

@@ -5,7 +5,7 @@
 -- soft delete / restore / purge of projects, tenant purge, and the permission catalog and
 -- functions. Runs as a superuser (RLS bypassed), everything rolled back.
 BEGIN;
-SELECT plan(503);
+SELECT plan(491);
 
 CREATE SCHEMA t20;
 -- Ids of fixture rows by key.
@@ -160,8 +160,18 @@ SELECT col_is_pk('coditect', 'permissions', 'id', 'permissions: primary key (id)
 SELECT col_is_pk('coditect', 'role_permissions', ARRAY['role', 'permission_id'],
                  'role_permissions: primary key (role, permission_id)');
 
-SELECT col_is_unique('coditect', 'tenants', ARRAY['slug'], 'tenants: slug is unique');
-SELECT col_is_unique('coditect', 'users', ARRAY['firebase_uid'], 'users: firebase_uid is unique (globally)');
+-- Global uniqueness lives in coditect_internal.global_keys, claimed by one trigger per column.
+SELECT is((SELECT pg_get_triggerdef(t.oid) FROM pg_trigger t
+            WHERE t.tgrelid = ('coditect.' || v.tbl)::regclass AND t.tgname = 'global_key_' || v.col),
+          format('CREATE TRIGGER global_key_%s AFTER INSERT OR DELETE OR UPDATE OF %s ON coditect.%s FOR EACH ROW '
+                 'EXECUTE FUNCTION coditect_internal.sync_global_key(''%s'', ''%s'', ''%s'')',
+                 v.col, v.col, v.tbl, v.col, v.cons, v.tcol),
+          format('%s.%s is unique across tenants (global_keys)', v.tbl, v.col))
+  FROM (VALUES ('tenants', 'slug', 'tenants_slug_key', 'id'),
+               ('tenants', 'stripe_customer_id', 'tenants_stripe_customer_key', 'id'),
+               ('tenants', 'stripe_subscription_id', 'tenants_stripe_subscription_key', 'id'),
+               ('users', 'firebase_uid', 'users_firebase_uid_key', 'tenant_id')) v(tbl, col, cons, tcol)
+ ORDER BY v.tbl, v.col;
 SELECT col_is_unique('coditect', 'memberships', ARRAY['tenant_id', 'user_id'], 'memberships: (tenant_id, user_id) is unique');
 SELECT col_is_unique('coditect', 'teams', ARRAY['tenant_id', 'name'], 'teams: (tenant_id, name) is unique');
 SELECT col_is_unique('coditect', 'team_members', ARRAY['tenant_id', 'team_id', 'user_id'],
@@ -172,32 +182,19 @@ SELECT col_is_unique('coditect', 'permissions', ARRAY['codename'], 'permissions:
 SELECT ok(EXISTS (SELECT 1 FROM pg_constraint
                    WHERE conrelid = ('coditect.' || t)::regclass AND conname = c AND contype = 'u'),
           format('%s: unique constraint %s', t, c))
-  FROM (VALUES ('tenants', 'tenants_slug_key'), ('users', 'users_firebase_uid_key'),
-               ('memberships', 'memberships_tenant_user_key'), ('teams', 'teams_tenant_name_key'),
+  FROM (VALUES ('memberships', 'memberships_tenant_user_key'), ('teams', 'teams_tenant_name_key'),
                ('team_members', 'team_members_team_user_key'), ('permissions', 'permissions_codename_key')) v(t, c)
  ORDER BY c;
 
 -- Indexes by name, and each one's full definition (columns, uniqueness, predicate).
 CREATE TABLE t20.idx (tbl name, idx name, def text);
 INSERT INTO t20.idx VALUES
-    ('tenants', 'tenants_slug_key',
-     'CREATE UNIQUE INDEX tenants_slug_key ON coditect.tenants USING btree (slug)'),
-    ('tenants', 'tenants_email_idx',
-     'CREATE INDEX tenants_email_idx ON coditect.tenants USING btree (email)'),
-    ('tenants', 'tenants_is_active_idx',
-     'CREATE INDEX tenants_is_active_idx ON coditect.tenants USING btree (is_active)'),
-    ('tenants', 'tenants_stripe_customer_key',
-     'CREATE UNIQUE INDEX tenants_stripe_customer_key ON coditect.tenants USING btree (stripe_customer_id) WHERE (stripe_customer_id IS NOT NULL)'),
-    ('tenants', 'tenants_stripe_subscription_key',
-     'CREATE UNIQUE INDEX tenants_stripe_subscription_key ON coditect.tenants USING btree (stripe_subscription_id) WHERE (stripe_subscription_id IS NOT NULL)'),
     ('users', 'users_tenant_email_key',
      'CREATE UNIQUE INDEX users_tenant_email_key ON coditect.users USING btree (tenant_id, lower((email)::text))'),
     ('users', 'users_oauth_idx',
-     'CREATE INDEX users_oauth_idx ON coditect.users USING btree (oauth_provider, oauth_sub)'),
+     'CREATE INDEX users_oauth_idx ON coditect.users USING btree (tenant_id, oauth_provider, oauth_sub)'),
     ('users', 'users_role_idx',
      'CREATE INDEX users_role_idx ON coditect.users USING btree (tenant_id, role)'),
-    ('users', 'users_firebase_uid_key',
-     'CREATE UNIQUE INDEX users_firebase_uid_key ON coditect.users USING btree (firebase_uid)'),
     ('memberships', 'memberships_tenant_user_key',
      'CREATE UNIQUE INDEX memberships_tenant_user_key ON coditect.memberships USING btree (tenant_id, user_id)'),
     ('teams', 'teams_tenant_name_key',

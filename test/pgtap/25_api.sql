@@ -107,7 +107,7 @@ SELECT alike(pg_temp.api('member', $$SELECT coditect.api_tenant_update('{"indust
 
 -- Users and memberships.
 SELECT alike(pg_temp.api('admin', $$SELECT coditect.api_users_create('{"email": "boss@a.test", "role": "owner"}')$$)#>>'{}',
-            'CD403: only an owner can grant the owner role', 'an admin cannot create owners');
+            'CD403: only an owner can grant or take the owner role, or change an owner account', 'an admin cannot create owners');
 SELECT pg_temp.api('admin', $$SELECT coditect.api_users_create('{"email": "new@a.test", "role": "member", "first_name": "Nia"}')$$) AS nu \gset
 SELECT is(:'nu'::jsonb->>'first_name', 'Nia', 'an admin invites a member');
 SELECT is(pg_temp.api('admin', format($$SELECT coditect.api_memberships_list('{"user_id": "%s"}')$$, :'nu'::jsonb->>'id'))->'results'->0->>'role',

@@ -1,0 +1,277 @@
+-- Security rules, each checked over the catalog so that later tables and functions are held to
+-- them without new tests, and an attack on every owner-rights path by hostile logins:
+--   * every SECURITY DEFINER function pins search_path = pg_catalog, pg_temp (pg_temp last), and
+--     so does every SQL / PL/pgSQL function of the extension (one reviewed exception);
+--   * every index of a tenant table leads with its tenant column; EXPLAIN ANALYZE of a bound
+--     analyst tells nothing about another tenant's values;
+--   * the tenant policy is the only policy of each tenant table;
+--   * who may execute each function of the extension, and the permission x role matrix, are
+--     pinned here as literal data (a grant added by mistake turns this file red);
+--   * (13_owner_attack.sql attacks every owner-rights path with hostile logins.)
+BEGIN;
+SELECT no_plan();
+
+CREATE TEMP TABLE ext_functions AS
+SELECT p.oid, p.oid::regprocedure::text AS fn, p.prosecdef, l.lanname, p.proconfig,
+       p.prorettype = 'trigger'::regtype AS is_trigger
+  FROM pg_proc p
+  JOIN pg_depend d ON d.classid = 'pg_proc'::regclass AND d.objid = p.oid AND d.deptype = 'e'
+  JOIN pg_extension e ON d.refclassid = 'pg_extension'::regclass AND e.oid = d.refobjid AND e.extname = 'coditect'
+  JOIN pg_language l ON l.oid = p.prolang;
+
+SELECT cmp_ok((SELECT count(*)::int FROM ext_functions WHERE prosecdef), '>=', 15,
+              'the walk finds the SECURITY DEFINER functions');
+
+------------------------------------------------------------------------------------------------
+-- search_path
+------------------------------------------------------------------------------------------------
+
+SELECT is(proconfig, ARRAY['search_path=pg_catalog, pg_temp'], fn || ': SECURITY DEFINER pins search_path to pg_catalog, pg_temp')
+  FROM ext_functions WHERE prosecdef ORDER BY fn;
+
+-- Invoker-rights functions run inside definer functions and triggers fired by them, and by the
+-- gateway whatever its search_path: they must not depend on it either. The one exception takes
+-- the caller's search_path as data (pg_partman keeps the path it finds with session scope).
+SELECT is(proconfig, ARRAY['search_path=pg_catalog, pg_temp'], fn || ': pins search_path to pg_catalog, pg_temp')
+  FROM ext_functions
+ WHERE NOT prosecdef AND lanname IN ('sql', 'plpgsql') AND fn <> 'coditect.audit_maintenance()'
+ ORDER BY fn;
+SELECT is((SELECT prosrc FROM pg_proc WHERE oid = 'coditect.audit_maintenance()'::regprocedure),
+          E'\n    SELECT coditect_internal.audit_maintenance_as_owner(pg_catalog.current_setting(''search_path''))\n',
+          'coditect.audit_maintenance(): the unpinned wrapper is exactly one qualified call');
+
+------------------------------------------------------------------------------------------------
+-- Indexes and policies of tenant tables
+------------------------------------------------------------------------------------------------
+
+CREATE TEMP TABLE tenant_rels AS
+SELECT c.oid::regclass AS rel, CASE WHEN c.oid = 'coditect.tenants'::regclass THEN 'id' ELSE 'tenant_id' END AS tcol,
+       c.relispartition
+  FROM pg_class c
+ WHERE c.relnamespace = 'coditect'::regnamespace AND c.relkind IN ('r', 'p')
+   AND (c.oid = 'coditect.tenants'::regclass
+        OR EXISTS (SELECT 1 FROM pg_attribute a WHERE a.attrelid = c.oid AND a.attname = 'tenant_id' AND NOT a.attisdropped));
+
+SELECT cmp_ok((SELECT count(*)::int FROM tenant_rels WHERE NOT relispartition), '>=', 9, 'the walk finds the tenant tables');
+SELECT is((SELECT count(*)::int FROM coditect_internal.tenant_tables WHERE relid NOT IN (SELECT rel FROM tenant_rels)), 0,
+          'every registered tenant table is in the walk');
+
+SELECT is((SELECT a.attname::text FROM pg_attribute a WHERE a.attrelid = i.indrelid AND a.attnum = i.indkey[0]),
+          t.tcol, i.indexrelid::regclass || ': leads with ' || t.tcol)
+  FROM tenant_rels t JOIN pg_index i ON i.indrelid = t.rel
+ ORDER BY i.indexrelid::regclass::text;
+
+SELECT is((SELECT array_agg(p.polname::text || ':' || p.polpermissive::text || ':' || p.polroles::text)
+             FROM pg_policy p WHERE p.polrelid = t.rel),
+          ARRAY['tenant_isolation:true:{0}'], t.rel || ': the tenant policy is its only policy')
+  FROM tenant_rels t WHERE NOT t.relispartition ORDER BY t.rel::text;
+
+------------------------------------------------------------------------------------------------
+-- Who may execute what: every function of the extension, as literal data.
+------------------------------------------------------------------------------------------------
+
+CREATE TEMP TABLE expected_execute (fn text PRIMARY KEY, roles text);
+INSERT INTO expected_execute VALUES
+    ('coditect.api_audit_logs_list(jsonb,integer,integer,text)', 'gateway,service'),
+    ('coditect.api_licenses_issue(jsonb)', 'gateway,service'),
+    ('coditect.api_licenses_list(jsonb,integer,integer,text)', 'gateway,service'),
+    ('coditect.api_memberships_get(uuid)', 'gateway,service'),
+    ('coditect.api_memberships_list(jsonb,integer,integer,text)', 'gateway,service'),
+    ('coditect.api_memberships_update(uuid,jsonb)', 'gateway,service'),
+    ('coditect.api_projects_create(jsonb)', 'gateway,service'),
+    ('coditect.api_projects_delete(uuid)', 'gateway,service'),
+    ('coditect.api_projects_get(uuid)', 'gateway,service'),
+    ('coditect.api_projects_list(jsonb,integer,integer,text)', 'gateway,service'),
+    ('coditect.api_projects_restore(uuid)', 'gateway,service'),
+    ('coditect.api_projects_update(uuid,jsonb)', 'gateway,service'),
+    ('coditect.api_register(text,text,text,text)', 'gateway,service'),
+    ('coditect.api_team_members_create(uuid,jsonb)', 'gateway,service'),
+    ('coditect.api_team_members_delete(uuid,uuid)', 'gateway,service'),
+    ('coditect.api_team_members_list(uuid,jsonb,integer,integer,text)', 'gateway,service'),
+    ('coditect.api_teams_create(jsonb)', 'gateway,service'),
+    ('coditect.api_teams_delete(uuid)', 'gateway,service'),
+    ('coditect.api_teams_get(uuid)', 'gateway,service'),
+    ('coditect.api_teams_list(jsonb,integer,integer,text)', 'gateway,service'),
+    ('coditect.api_teams_update(uuid,jsonb)', 'gateway,service'),
+    ('coditect.api_tenant_get()', 'gateway,service'),
+    ('coditect.api_tenant_update(jsonb)', 'gateway,service'),
+    ('coditect.api_users_create(jsonb)', 'gateway,service'),
+    ('coditect.api_users_delete(uuid)', 'gateway,service'),
+    ('coditect.api_users_get(uuid)', 'gateway,service'),
+    ('coditect.api_users_list(jsonb,integer,integer,text)', 'gateway,service'),
+    ('coditect.api_users_update(uuid,jsonb)', 'gateway,service'),
+    ('coditect.audit_maintenance()', 'service'),
+    ('coditect.audit_retention()', 'service'),
+    ('coditect.bind_analyst(name,uuid)', ''),
+    ('coditect.create_tenant(text,text,text,text,text,text)', 'service'),
+    ('coditect.current_tenant_id()', 'PUBLIC'),
+    ('coditect.current_user_id()', 'PUBLIC'),
+    ('coditect.current_user_role()', 'PUBLIC'),
+    ('coditect.has_permission(text)', 'gateway,service'),
+    ('coditect.is_valid_timezone(text)', 'PUBLIC'),
+    ('coditect.license_acquire(text,text,inet,text)', 'gateway,service'),
+    ('coditect.license_heartbeat(uuid)', 'gateway,service'),
+    ('coditect.license_key_generate()', 'PUBLIC'),
+    ('coditect.license_key_is_valid(text)', 'PUBLIC'),
+    ('coditect.license_key_normalize(text)', 'PUBLIC'),
+    ('coditect.license_public_keys()', 'PUBLIC'),
+    ('coditect.license_release(uuid)', 'gateway,service'),
+    ('coditect.license_session_ttl()', 'PUBLIC'),
+    ('coditect.license_token_key_id(text)', 'PUBLIC'),
+    ('coditect.license_verify(text)', 'PUBLIC'),
+    ('coditect.publish_license_signing_key()', ''),
+    ('coditect.purge_deleted(regclass,interval)', ''),
+    ('coditect.purge_tenant(uuid)', ''),
+    ('coditect.reap_zombie_sessions()', 'gateway,service'),
+    ('coditect.require_permission(text)', 'gateway,service'),
+    ('coditect.resolve_firebase_user(text)', 'gateway,service'),
+    ('coditect.restore_row(regclass,uuid)', 'gateway,service'),
+    ('coditect.retire_license_signing_key(text)', ''),
+    ('coditect.set_audit_retention(interval)', ''),
+    ('coditect.set_request_context(uuid,uuid,text,inet,text,text,text)', 'gateway,service'),
+    ('coditect.unbind_analyst(name)', ''),
+    ('coditect.uuid_generate_v7()', 'PUBLIC'),
+    ('coditect.uuid_v7_time(uuid)', 'PUBLIC'),
+    ('coditect_internal.allow_hard_delete(boolean)', ''),
+    ('coditect_internal.api_bad_request(text)', 'gateway,service'),
+    ('coditect_internal.api_check_fields(jsonb,text[])', 'gateway,service'),
+    ('coditect_internal.api_check_types(regclass,jsonb)', 'gateway,service'),
+    ('coditect_internal.api_create(regclass,jsonb,text[],text[])', 'gateway,service'),
+    ('coditect_internal.api_cursor_decode(text)', 'gateway,service'),
+    ('coditect_internal.api_cursor_encode(timestamp with time zone,uuid)', 'gateway,service'),
+    ('coditect_internal.api_delete(regclass,uuid,boolean)', 'gateway,service'),
+    ('coditect_internal.api_get(regclass,uuid,text[],boolean)', 'gateway,service'),
+    ('coditect_internal.api_list(regclass,jsonb,text[],text[],text[],integer,integer,text,boolean)', 'gateway,service'),
+    ('coditect_internal.api_update(regclass,uuid,jsonb,text[],text[],boolean)', 'gateway,service'),
+    ('coditect_internal.api_where(regclass,jsonb,text[],text[])', 'gateway,service'),
+    ('coditect_internal.audit_maintenance_as_owner(text)', 'service'),
+    ('coditect_internal.audit_row_change()', ''),
+    ('coditect_internal.claim_global_key(regclass,name,name,name)', ''),
+    ('coditect_internal.context_set(uuid,uuid,text,inet,text,text,text)', ''),
+    ('coditect_internal.count_license_seats()', ''),
+    ('coditect_internal.enforce_transition()', ''),
+    ('coditect_internal.guard_license_session()', ''),
+    ('coditect_internal.guard_ownership()', ''),
+    ('coditect_internal.hard_delete_allowed()', 'gateway,service'),
+    ('coditect_internal.license_session_answer(uuid)', 'gateway,service'),
+    ('coditect_internal.license_signing_public_key()', ''),
+    ('coditect_internal.license_token_check(text,text,timestamp with time zone)', ''),
+    ('coditect_internal.license_token_sign(uuid,uuid,text,jsonb,uuid,text,timestamp with time zone,timestamp with time zone)', ''),
+    ('coditect_internal.lock_usable_license(uuid,uuid,text)', 'gateway,service'),
+    ('coditect_internal.ownership_of(name,jsonb)', ''),
+    ('coditect_internal.partman_schema()', ''),
+    ('coditect_internal.protect_audit_partitions()', ''),
+    ('coditect_internal.register_state_machine(regclass,text,name)', ''),
+    ('coditect_internal.register_tenant_table(regclass,text,text[],text[],name,boolean)', ''),
+    ('coditect_internal.reject_audit_change()', ''),
+    ('coditect_internal.require_active_owner()', ''),
+    ('coditect_internal.require_context()', 'gateway,service'),
+    ('coditect_internal.require_purge()', ''),
+    ('coditect_internal.role_rank(text)', ''),
+    ('coditect_internal.soft_delete_row()', ''),
+    ('coditect_internal.stamp_timestamps()', ''),
+    ('coditect_internal.sync_global_key()', ''),
+    ('coditect_internal.zombify_overdue(uuid,uuid)', 'gateway,service');
+
+CREATE TEMP TABLE actual_execute AS
+SELECT fn, CASE WHEN has_function_privilege('public', oid, 'EXECUTE') THEN 'PUBLIC'
+                ELSE concat_ws(',', CASE WHEN has_function_privilege('coditect_gateway', oid, 'EXECUTE') THEN 'gateway' END,
+                                    CASE WHEN has_function_privilege('coditect_service', oid, 'EXECUTE') THEN 'service' END,
+                                    CASE WHEN has_function_privilege('coditect_analyst', oid, 'EXECUTE') THEN 'analyst' END)
+           END AS roles
+  FROM ext_functions;
+
+SELECT is(a.roles, e.roles, coalesce(a.fn, e.fn) || ': executable by ' || coalesce(nullif(e.roles, ''), 'the DBA only'))
+  FROM actual_execute a FULL JOIN expected_execute e ON e.fn = a.fn
+ ORDER BY coalesce(a.fn, e.fn);
+
+------------------------------------------------------------------------------------------------
+-- The permission matrix, as literal data (the gateway's and the API's checks read this table).
+------------------------------------------------------------------------------------------------
+
+SELECT set_eq(
+    $$SELECT p.codename::text, rp.role::text FROM coditect.role_permissions rp JOIN coditect.permissions p ON p.id = rp.permission_id$$,
+    $$SELECT c, r FROM (VALUES
+        ('tenant.view', '{owner,admin,member,guest}'), ('tenant.update', '{owner,admin}'), ('tenant.delete', '{owner}'),
+        ('user.view', '{owner,admin,member,guest}'), ('user.invite', '{owner,admin}'), ('user.update', '{owner,admin}'),
+        ('user.delete', '{owner,admin}'), ('membership.view', '{owner,admin,member}'), ('membership.manage', '{owner,admin}'),
+        ('team.view', '{owner,admin,member,guest}'), ('team.create', '{owner,admin}'), ('team.update', '{owner,admin}'),
+        ('team.delete', '{owner,admin}'), ('team_member.manage', '{owner,admin}'),
+        ('project.view', '{owner,admin,member,guest}'), ('project.create', '{owner,admin,member}'),
+        ('project.update', '{owner,admin,member}'), ('project.delete', '{owner,admin}'), ('project.restore', '{owner,admin}'),
+        ('audit_log.view', '{owner,admin}'), ('license.manage', '{owner,admin}'), ('license.use', '{owner,admin,member}')
+      ) v(c, rs), unnest(rs::text[]) r$$,
+    'role_permissions is exactly the reviewed codename x role matrix');
+
+------------------------------------------------------------------------------------------------
+-- Fixtures: tenants A and B; B holds the secrets an attacker in A wants.
+------------------------------------------------------------------------------------------------
+
+CREATE SCHEMA tap12;
+GRANT USAGE ON SCHEMA tap12 TO PUBLIC;
+CREATE TABLE tap12.ids AS
+SELECT 'A'::text AS k, coditect.create_tenant('Sec A', 'sec-a', 'a@sec.test', 'owner@a.sec.test', 'fb-sec-a') AS j
+UNION ALL SELECT 'B', coditect.create_tenant('Sec B', 'sec-b', 'b@sec.test', 'owner@b.sec.test', 'fb-sec-secret-b');
+CREATE FUNCTION tap12.tid(text) RETURNS uuid LANGUAGE sql STABLE AS $$ SELECT (j->>'tenant_id')::uuid FROM tap12.ids WHERE k = $1 $$;
+CREATE FUNCTION tap12.uid(text) RETURNS uuid LANGUAGE sql STABLE AS $$ SELECT (j->>'user_id')::uuid FROM tap12.ids WHERE k = $1 $$;
+INSERT INTO coditect.licenses (tenant_id, expiry_date, seats_total)
+SELECT tap12.tid(k), now() + interval '1 year', 3 FROM tap12.ids;
+INSERT INTO coditect.license_sessions (tenant_id, license_id, user_id, hardware_id)
+SELECT l.tenant_id, l.id, tap12.uid(k), 'hw-' || k || '-secret' FROM coditect.licenses l JOIN tap12.ids ON l.tenant_id = tap12.tid(k);
+INSERT INTO coditect.projects (tenant_id, name) SELECT tap12.tid(k), 'Project ' || k FROM tap12.ids;
+UPDATE coditect.tenants SET stripe_customer_id = 'cus_secret_b' WHERE id = tap12.tid('B');
+SELECT key_string AS key_a FROM coditect.licenses WHERE tenant_id = tap12.tid('A') \gset
+SELECT key_string AS key_b FROM coditect.licenses WHERE tenant_id = tap12.tid('B') \gset
+GRANT SELECT ON tap12.ids TO PUBLIC;
+GRANT EXECUTE ON ALL FUNCTIONS IN SCHEMA tap12 TO PUBLIC;
+
+CREATE ROLE tap12_analyst LOGIN;
+SELECT coditect.bind_analyst('tap12_analyst', tap12.tid('A'));
+
+------------------------------------------------------------------------------------------------
+-- EXPLAIN ANALYZE as a bound analyst: the plan of a query for B's value must be the plan of a
+-- query for a value nobody has (same row counts in every node, "Rows Removed by Filter" too).
+------------------------------------------------------------------------------------------------
+
+-- The row figures of every node of the plan, in order.
+CREATE FUNCTION tap12.plan_rows(p_sql text) RETURNS text LANGUAGE plpgsql AS $$
+DECLARE
+    plan json;
+BEGIN
+    SET LOCAL enable_seqscan = off;
+    SET LOCAL enable_bitmapscan = off;
+    EXECUTE 'EXPLAIN (ANALYZE, COSTS OFF, TIMING OFF, SUMMARY OFF, FORMAT JSON) ' || p_sql INTO plan;
+    RESET enable_seqscan;
+    RESET enable_bitmapscan;
+    RETURN (SELECT string_agg(m[1], ' ' ORDER BY n)
+              FROM regexp_matches(plan::text, '"(?:Actual Rows|Rows Removed by Filter|Rows Removed by Index Recheck)": (\d+)', 'g')
+                   WITH ORDINALITY AS x(m, n));
+END $$;
+GRANT EXECUTE ON FUNCTION tap12.plan_rows(text) TO PUBLIC;
+
+CREATE TEMP TABLE probes (name text, tbl text, col text, secret text);
+INSERT INTO probes VALUES
+    ('users.firebase_uid', 'coditect.users', 'firebase_uid', 'fb-sec-secret-b'),
+    ('licenses.key_string', 'coditect.licenses', 'key_string', :'key_b'),
+    ('license_sessions.hardware_id', 'coditect.license_sessions', 'hardware_id', 'hw-B-secret'),
+    ('tenants.slug', 'coditect.tenants', 'slug', 'sec-b'),
+    ('tenants.stripe_customer_id', 'coditect.tenants', 'stripe_customer_id', 'cus_secret_b'),
+    ('tenants.email', 'coditect.tenants', 'email', 'b@sec.test'),
+    ('audit_logs.resource_id', 'coditect.audit_logs', 'resource_id', (SELECT id::text FROM coditect.projects WHERE tenant_id = tap12.tid('B'))),
+    ('audit_logs.user_id', 'coditect.audit_logs', 'user_id::text', tap12.uid('B')::text);
+GRANT SELECT ON probes TO PUBLIC;
+
+SET SESSION AUTHORIZATION tap12_analyst;
+CREATE TEMP TABLE explain_results AS
+SELECT name,
+       tap12.plan_rows(format('SELECT * FROM %s WHERE %s = %L', tbl, col, secret)) AS secret_plan,
+       tap12.plan_rows(format('SELECT * FROM %s WHERE %s = %L', tbl, col, 'nobody-has-this')) AS blank_plan,
+       tap12.plan_rows(format('SELECT * FROM %s WHERE %s > %L', tbl, col, '')) AS range_plan,
+       tap12.plan_rows(format('SELECT * FROM %s WHERE %s > %L AND false', tbl, col, '')) AS empty_plan
+  FROM probes;
+RESET SESSION AUTHORIZATION;
+SELECT is(secret_plan, blank_plan, name || ': EXPLAIN ANALYZE of another tenant''s value looks like a value nobody has')
+  FROM explain_results ORDER BY name;
+
+SELECT * FROM finish();
+ROLLBACK;
