@@ -1,20 +1,26 @@
 #!/usr/bin/env bash
 # bench/gateway.sh: what the REST gateway costs on top of calling the same stored functions
-# directly. Two endpoints, each measured both ways in the same run at 64 connections:
+# directly. Two endpoints, each measured three ways in the same run:
 #
 #   GET  /api/v1/projects/         coditect.api_projects_list('{}', 1, 20, NULL)
 #   POST /api/v1/licenses/acquire  coditect.license_acquire(key, hardware id, ip, agent)
 #
-# Gateway: wrk (64 connections, 2 threads) against coditect-gateway (HS256 tokens, one per
-#          tenant, picked at random per request; a new hardware id per acquire).
-# Direct:  pgbench (64 clients, 2 threads, -M prepared) as a login in coditect_gateway, one
-#          transaction per request with the same context and function:
-#          BEGIN [READ ONLY]; set_request_context(...); <function>; COMMIT.
+# Gateway:  wrk (64 connections, 2 threads) against coditect-gateway (GW_THREADS threads, a
+#           pool of GW_POOL database connections, each transaction one libpq pipeline; HS256
+#           tokens, one per tenant, picked at random per request; a new hardware id per acquire).
+# Direct:   the baseline. pgbench (GW_POOL clients, i.e. as many connections as the gateway's
+#           pool, 2 threads, -M prepared) as a login in coditect_gateway, one transaction per
+#           request with the same context and function, sent as one pipeline like the
+#           gateway's (\startpipeline ... \endpipeline: one round trip):
+#           BEGIN [READ ONLY]; set_request_context(...); <function>; COMMIT.
+# Direct64: the same transactions without the pipeline (four round trips) over CONNECTIONS (64)
+#           clients: the earlier baseline, kept beside it to show how much of a ratio the
+#           client setup decides.
 #
-# Prints req/s, p50 and p99 latency for both and the ratio gateway/direct (goal >= 0.7).
-# Runs its own throw-away cluster on port 55444 and gateway on 55480; reports only, asserts
-# nothing about timing. Knobs: TENANTS PROJECTS DURATION ROUNDS WARMUP CONNECTIONS GW_THREADS
-# GW_POOL.
+# Prints req/s, p50 and p99 latency for each and the ratios gateway/direct (goal >= 0.7) and
+# gateway/direct64. Runs its own throw-away cluster on port 55444 and gateway on 55480;
+# reports only, asserts nothing about timing. Knobs: TENANTS PROJECTS DURATION ROUNDS WARMUP
+# CONNECTIONS GW_THREADS GW_POOL.
 HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 # shellcheck source=../scripts/lib.sh
 source "$HERE/../scripts/lib.sh"
@@ -92,21 +98,46 @@ SQL
 # The direct transactions. The tenant's ids and key come from bench.bench_tenants inside the
 # context and acquire statements themselves (an index lookup, no extra round trip), as the
 # gateway has them from the token and the body.
-cat >"$WORK/direct_list.sql" <<'SQL'
-\set n random(1, :tenants)
+# direct_*: one pipeline per transaction (one round trip, as the gateway sends it);
+# direct64_*: the same statements one round trip each.
+list_tx() {
+  cat <<'SQL'
 BEGIN READ ONLY;
 SELECT coditect.set_request_context(b.tenant_id, b.user_id, 'owner', '127.0.0.1', 'pgbench', 'GET', '/api/v1/projects/') FROM bench.bench_tenants b WHERE b.n = :n;
 SELECT coditect.api_projects_list('{}', 1, 20, NULL);
 COMMIT;
 SQL
-cat >"$WORK/direct_acquire.sql" <<'SQL'
-\set n random(1, :tenants)
-\set h random(1, 1000000000000)
+}
+acquire_tx() {
+  cat <<'SQL'
 BEGIN;
 SELECT coditect.set_request_context(b.tenant_id, b.user_id, 'owner', '127.0.0.1', 'pgbench', 'POST', '/api/v1/licenses/acquire') FROM bench.bench_tenants b WHERE b.n = :n;
 SELECT coditect.license_acquire((SELECT key_string FROM bench.bench_tenants WHERE n = :n), 'pgb-' || :client_id || '-' || :h, '127.0.0.1', 'pgbench');
 COMMIT;
 SQL
+}
+{
+  echo '\set n random(1, :tenants)'
+  list_tx
+} >"$WORK/direct64_list.sql"
+{
+  echo '\set n random(1, :tenants)'
+  echo '\set h random(1, 1000000000000)'
+  acquire_tx
+} >"$WORK/direct64_acquire.sql"
+{
+  echo '\set n random(1, :tenants)'
+  echo '\startpipeline'
+  list_tx
+  echo '\endpipeline'
+} >"$WORK/direct_list.sql"
+{
+  echo '\set n random(1, :tenants)'
+  echo '\set h random(1, 1000000000000)'
+  echo '\startpipeline'
+  acquire_tx
+  echo '\endpipeline'
+} >"$WORK/direct_acquire.sql"
 
 # The gateway, with a secret of this run; one token and license key per tenant for wrk.
 SECRET=$(openssl rand -hex 32)
@@ -198,10 +229,10 @@ wrk_slice() {
   cat "$WORK/hist.out" >>"$WORK/$name.lat"
 }
 pgbench_slice() {
-  local name=$1 script=$2 secs=$3 dir=$WORK/pgb
-  log "pgbench $name: ${secs}s, $CONNECTIONS clients"
+  local name=$1 script=$2 secs=$3 clients=$4 dir=$WORK/pgb
+  log "pgbench $name: ${secs}s, $clients clients"
   rm -rf "$dir" && mkdir -p "$dir"
-  if ! (cd "$dir" && "$PGBENCH" -n -M prepared -c "$CONNECTIONS" -j 2 -T "$secs" -U bench_gw \
+  if ! (cd "$dir" && "$PGBENCH" -n -M prepared -c "$clients" -j 2 -T "$secs" -U bench_gw \
     -D tenants="$TENANTS" -l -f "$script" "$DB" >"$dir/out" 2>&1) ||
     grep -q "failed transactions: [1-9]" "$dir/out"; then
     cat "$dir/out" >&2
@@ -229,13 +260,17 @@ figures() {
 slice() { # CONFIG SECONDS
   case $1 in
     gw_list) wrk_slice gw_list "$WORK/list.lua" "$2" ;;
-    direct_list) pgbench_slice direct_list "$WORK/direct_list.sql" "$2" ;;
-    direct_acquire) pgbench_slice direct_acquire "$WORK/direct_acquire.sql" "$2" ;;
+    direct_list) pgbench_slice direct_list "$WORK/direct_list.sql" "$2" "$GW_POOL" ;;
+    direct_acquire) pgbench_slice direct_acquire "$WORK/direct_acquire.sql" "$2" "$GW_POOL" ;;
+    direct64_list) pgbench_slice direct64_list "$WORK/direct64_list.sql" "$2" "$CONNECTIONS" ;;
+    direct64_acquire)
+      pgbench_slice direct64_acquire "$WORK/direct64_acquire.sql" "$2" "$CONNECTIONS"
+      ;;
     gw_acquire) wrk_slice gw_acquire "$WORK/acquire.lua" "$2" ;;
   esac
 }
 
-CONFIGS=(gw_list direct_list direct_acquire gw_acquire)
+CONFIGS=(gw_list direct_list direct64_list direct64_acquire direct_acquire gw_acquire)
 if ((WARMUP > 0)); then
   for c in "${CONFIGS[@]}"; do slice "$c" "$WARMUP"; done
   rm -f "$WORK"/*.rate "$WORK"/*.lat
@@ -244,23 +279,34 @@ fi
 # machine (other load, CPU frequency, table growth) falls on every configuration alike.
 for ((r = 1; r <= ROUNDS; r++)); do
   order=("${CONFIGS[@]}")
-  if ((r % 2 == 0)); then order=(gw_acquire direct_acquire direct_list gw_list); fi
+  if ((r % 2 == 0)); then
+    order=(gw_acquire direct_acquire direct64_acquire direct64_list direct_list gw_list)
+  fi
   for c in "${order[@]}"; do slice "$c" "$SLICE"; done
 done
 read -r gl_rps gl_p50 gl_p99 gl_n < <(figures gw_list)
 read -r dl_rps dl_p50 dl_p99 dl_n < <(figures direct_list)
+read -r xl_rps xl_p50 xl_p99 xl_n < <(figures direct64_list)
 read -r ga_rps ga_p50 ga_p99 ga_n < <(figures gw_acquire)
 read -r da_rps da_p50 da_p99 da_n < <(figures direct_acquire)
+read -r xa_rps xa_p50 xa_p99 xa_n < <(figures direct64_acquire)
+ratio() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.2f", a / b }'; }
 
 sessions=$(sql -At -c "SELECT count(*) FROM coditect.license_sessions")
 echo
-echo "Gateway ($GW_THREADS threads, $GW_POOL connections) vs direct calls, $CONNECTIONS connections," \
+echo "Gateway ($GW_THREADS threads, a pool of $GW_POOL, $CONNECTIONS HTTP connections) vs direct calls," \
   "$ROUNDS interleaved slices of ${SLICE}s each"
-printf '%-28s %12s %10s %10s %10s\n' "" "req/s" "p50 ms" "p99 ms" "requests"
-printf '%-28s %12s %10s %10s %10s\n' "GET projects: gateway" "$gl_rps" "$gl_p50" "$gl_p99" "$gl_n"
-printf '%-28s %12s %10s %10s %10s\n' "GET projects: direct" "$dl_rps" "$dl_p50" "$dl_p99" "$dl_n"
-printf '%-28s %12s\n' "  ratio gateway/direct" "$(awk -v a="$gl_rps" -v b="$dl_rps" 'BEGIN { printf "%.2f", a / b }')"
-printf '%-28s %12s %10s %10s %10s\n' "POST acquire: gateway" "$ga_rps" "$ga_p50" "$ga_p99" "$ga_n"
-printf '%-28s %12s %10s %10s %10s\n' "POST acquire: direct" "$da_rps" "$da_p50" "$da_p99" "$da_n"
-printf '%-28s %12s\n' "  ratio gateway/direct" "$(awk -v a="$ga_rps" -v b="$da_rps" 'BEGIN { printf "%.2f", a / b }')"
-echo "(goal: ratio >= 0.7; $sessions license sessions made in all; gateway requests logged: $(grep -c request_id "$WORK/gateway.log"))"
+row() { printf '%-52s %10s %8s %8s %9s\n' "$@"; }
+row "" "req/s" "p50 ms" "p99 ms" "requests"
+row "GET projects: gateway" "$gl_rps" "$gl_p50" "$gl_p99" "$gl_n"
+row "GET projects: direct, $GW_POOL clients, 1 round trip" "$dl_rps" "$dl_p50" "$dl_p99" "$dl_n"
+row "GET projects: direct, $CONNECTIONS clients, 4 round trips" "$xl_rps" "$xl_p50" "$xl_p99" "$xl_n"
+row "  ratio gateway/direct ($GW_POOL clients, 1 round trip)" "$(ratio "$gl_rps" "$dl_rps")"
+row "  ratio gateway/direct ($CONNECTIONS clients, 4 round trips)" "$(ratio "$gl_rps" "$xl_rps")"
+row "POST acquire: gateway" "$ga_rps" "$ga_p50" "$ga_p99" "$ga_n"
+row "POST acquire: direct, $GW_POOL clients, 1 round trip" "$da_rps" "$da_p50" "$da_p99" "$da_n"
+row "POST acquire: direct, $CONNECTIONS clients, 4 round trips" "$xa_rps" "$xa_p50" "$xa_p99" "$xa_n"
+row "  ratio gateway/direct ($GW_POOL clients, 1 round trip)" "$(ratio "$ga_rps" "$da_rps")"
+row "  ratio gateway/direct ($CONNECTIONS clients, 4 round trips)" "$(ratio "$ga_rps" "$xa_rps")"
+echo "(goal: ratio gateway/direct with the same connection count and one round trip >= 0.7;"
+echo " $sessions license sessions made in all; gateway requests logged: $(grep -c request_id "$WORK/gateway.log"))"

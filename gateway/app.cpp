@@ -35,8 +35,10 @@ HttpResponse fail(int status, std::string detail, const std::string& path) {
 
 HttpResponse unauthorized(const std::string& detail, const std::string& path, bool token_given) {
   HttpResponse r = fail(401, detail, path);
+  // The detail can quote the token (its alg): no quote may end the quoted string, no control
+  // character the header.
   std::string desc;
-  for (char c : detail) desc.push_back(c == '"' || c == '\\' ? '\'' : c);
+  for (char c : header_value(detail)) desc.push_back(c == '"' || c == '\\' ? '\'' : c);
   r.headers.emplace_back("WWW-Authenticate",
                          token_given ? "Bearer realm=\"coditect\", error=\"invalid_token\", "
                                        "error_description=\"" +
@@ -156,6 +158,9 @@ bool App::wait_idle(std::chrono::milliseconds deadline) {
 
 HttpResponse App::handle(const HttpRequest& req) {
   const std::string& path = req.path;
+  // A NUL, raw or escaped, would cut the text short where it reaches libpq as a C string.
+  if (path.find('\0') != std::string::npos || path.find("%00") != std::string::npos)
+    return fail(400, "the path contains a NUL character", printable(path, 1000));
   RouteMatch m = match_route(req.method, path);
   if (!m.path_known) return fail(404, "no such endpoint: " + printable(path, 200), path);
   if (!m.route) {
@@ -194,7 +199,10 @@ HttpResponse App::handle(const HttpRequest& req) {
   for (const auto& id : m.path_ids)
     if (!is_uuid(id))
       return fail(400, "invalid id \"" + printable(id, 64) + "\": expected a UUID", path);
-  if (!req.query_ok) return fail(400, "malformed query string", path);
+  if (!req.query_ok)
+    return fail(400, "malformed query string (bad escape, NUL or invalid UTF-8)", path);
+  if (auto k = repeated_key(req.query))
+    return fail(400, "query parameter \"" + printable(*k, 64) + "\" is given more than once", path);
 
   // Query parameters.
   ListQuery lq;
@@ -212,7 +220,7 @@ HttpResponse App::handle(const HttpRequest& req) {
 
   if (route.result == ResultKind::Schema) {
     HttpResponse r;
-    r.body = openapi_document(base_url_for(req.host, config_.listen, req.forwarded_proto)).dump();
+    r.body = openapi_document(config_.public_url).dump();
     return r;
   }
   if (route.result == ResultKind::Health) {
@@ -243,6 +251,8 @@ HttpResponse App::handle(const HttpRequest& req) {
       auto parsed = parse_body(req.body, &error);
       if (!parsed) return fail(400, error, path);
       if (!parsed->is_object()) return fail(400, "the request body must be a JSON object", path);
+      if (json_has_nul(*parsed))
+        return fail(400, "a string in the JSON body contains a NUL character (\\u0000)", path);
       body = std::move(*parsed);
     }
     if (!route.body_fields.empty()) {
@@ -406,9 +416,8 @@ HttpResponse App::handle(const HttpRequest& req) {
         r.note = "list function answered no object";
         return r;
       }
-      r.body =
-          list_envelope(dbr, lq, base_url_for(req.host, config_.listen, req.forwarded_proto), path)
-              .dump(-1, ' ', false, json::error_handler_t::replace);
+      r.body = list_envelope(dbr, lq, config_.public_url, path)
+                   .dump(-1, ' ', false, json::error_handler_t::replace);
       break;
     }
     default:

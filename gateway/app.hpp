@@ -24,8 +24,9 @@ struct HttpRequest {
   bool query_ok = true;  // false: a malformed escape in the query
   std::string body;
   std::string peer_ip;
-  // Header values by lower-case name (only the ones the gateway reads).
-  std::string authorization, user_agent, host, request_id, forwarded_proto;
+  // Header values by lower-case name (only the ones the gateway reads). Host and
+  // X-Forwarded-* are not read: the client chooses them.
+  std::string authorization, user_agent, request_id;
 };
 
 struct HttpResponse {

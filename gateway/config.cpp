@@ -16,7 +16,8 @@ const Option kOptions[] = {
     {"--database-url", "CODITECT_DATABASE_URL",
      "libpq connection string or URL of a login in role coditect_gateway (required)"},
     {"--listen", "CODITECT_LISTEN", "host:port to listen on (default 127.0.0.1:8080)"},
-    {"--jwt-secret", "CODITECT_JWT_SECRET", "HS256 shared secret for bearer tokens"},
+    {"--jwt-secret", "CODITECT_JWT_SECRET",
+     "HS256 shared secret for bearer tokens (at least 32 bytes)"},
     {"--jwks-file", "CODITECT_JWKS_FILE",
      "RS256/ES256 public keys: a JWKS JSON file (keys by kid), a {kid: PEM} JSON object, or "
      "a PEM public key or certificate"},
@@ -29,6 +30,12 @@ const Option kOptions[] = {
     {"--timeout-ms", "CODITECT_TIMEOUT_MS",
      "statement_timeout (then 504) and wait for a database connection; request header and "
      "body timeouts are twice this (default 10000)"},
+    {"--max-connections", "CODITECT_MAX_CONNECTIONS",
+     "concurrent client connections; past it a new one gets 503 and is closed (default 4096, "
+     "lowered to fit the open-file limit)"},
+    {"--public-url", "CODITECT_PUBLIC_URL",
+     "the gateway's URL as clients reach it, e.g. https://api.example.com, for pagination "
+     "links and the OpenAPI server (default: relative links)"},
 };
 
 std::optional<long> to_long(const std::string& s, long lo, long hi) {
@@ -70,6 +77,19 @@ std::optional<std::string> assign(Config& c, const std::string& flag, const std:
     auto n = number(100, 3600000);
     if (!n) return flag + " must be between 100 and 3600000";
     c.timeout_ms = static_cast<int>(*n);
+  } else if (flag == "--max-connections") {
+    auto n = number(1, 1000000);
+    if (!n) return flag + " must be between 1 and 1000000";
+    c.max_connections = static_cast<int>(*n);
+  } else if (flag == "--public-url") {
+    std::string u = v;
+    while (!u.empty() && u.back() == '/') u.pop_back();
+    bool scheme = u.rfind("http://", 0) == 0 || u.rfind("https://", 0) == 0;
+    bool clean = true;
+    for (unsigned char ch : u) clean = clean && ch > 0x20 && ch < 0x7f && ch != '?' && ch != '#';
+    if (!scheme || !clean || u.size() < 9)
+      return flag + " must be an http:// or https:// URL without query or spaces";
+    c.public_url = u;
   } else if (flag == "--sub") {
     c.mint_sub = v;
   } else if (flag == "--tenant") {
@@ -123,6 +143,11 @@ std::optional<std::string> parse_config(const std::vector<std::string>& args, Co
   }
   if (out.pool_size == 0) out.pool_size = out.threads;
   if (out.help) return std::nullopt;
+  // A short HS256 secret can be brute-forced offline from any one token.
+  if (!out.jwt_secret.empty() && out.jwt_secret.size() < kMinHs256SecretBytes)
+    return "the HS256 secret (--jwt-secret) is " + std::to_string(out.jwt_secret.size()) +
+           " bytes; at least " + std::to_string(kMinHs256SecretBytes) +
+           " are required (e.g. openssl rand -hex 32)";
   if (out.mint_dev_token) {
     if (out.jwt_secret.empty()) return "--mint-dev-token needs the HS256 secret (--jwt-secret)";
     if (out.mint_sub.empty()) return "--mint-dev-token needs --sub";
@@ -133,6 +158,15 @@ std::optional<std::string> parse_config(const std::vector<std::string>& args, Co
   if (out.jwt_secret.empty() && out.jwks_file.empty())
     return "no token key: give --jwt-secret and/or --jwks-file";
   return std::nullopt;
+}
+
+long connection_cap(long configured, long fd_limit, int pool_size, int threads) {
+  // Besides client sockets: the pool, an epoll and an event fd per worker, the listener,
+  // stdio, libpq and OpenSSL files, and sockets accepted but not yet counted.
+  long reserve = pool_size + 4L * threads + 64;
+  long room = fd_limit - reserve;
+  if (room < 1) room = 1;
+  return configured < room ? configured : room;
 }
 
 std::string usage() {

@@ -18,6 +18,11 @@ struct Config {
   int pool_size = 0;  // 0: as many as threads
   long max_request_bytes = 1 << 20;
   int timeout_ms = 10000;
+  // Concurrent client connections; past it a new connection gets 503 and is closed.
+  int max_connections = 4096;
+  // Scheme, host and optional path prefix of the gateway as clients reach it (no trailing
+  // slash); empty: pagination links are relative (path and query).
+  std::string public_url;
   bool help = false;
   // --mint-dev-token: print an HS256 token signed with the secret and exit.
   bool mint_dev_token = false;
@@ -30,5 +35,12 @@ std::optional<std::string> parse_config(const std::vector<std::string>& args, Co
                                         char* (*getenv_fn)(const char*) = nullptr);
 
 std::string usage();
+
+// The shortest HS256 secret accepted (RFC 7518 section 3.2: at least the hash size).
+constexpr size_t kMinHs256SecretBytes = 32;
+
+// The connection cap actually used: the configured one, lowered so that the connections, the
+// database pool and the gateway's own descriptors stay under the descriptor limit.
+long connection_cap(long configured, long fd_limit, int pool_size, int threads);
 
 }  // namespace coditect::gateway

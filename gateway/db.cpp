@@ -1,6 +1,7 @@
 #include "db.hpp"
 
 #include <libpq-fe.h>
+#include <poll.h>
 
 #include "problem.hpp"
 
@@ -17,9 +18,14 @@ std::string field(const PGresult* r, int code) {
   return v ? v : "";
 }
 
+// The server ended the session on its own: shutdown or restart (57P01), crash of another
+// backend (57P02), pg_terminate_backend (57P01), idle_session_timeout (57P05).
+bool session_ended(const std::string& sqlstate) {
+  return sqlstate == "57P01" || sqlstate == "57P02" || sqlstate == "57P03" || sqlstate == "57P05";
+}
+
 bool connection_level(const std::string& sqlstate) {
-  return sqlstate.rfind("08", 0) == 0 || sqlstate == "57P01" || sqlstate == "57P02" ||
-         sqlstate == "57P03";
+  return sqlstate.rfind("08", 0) == 0 || session_ended(sqlstate);
 }
 
 }  // namespace
@@ -69,10 +75,16 @@ void Database::drop(Slot& s) {
 
 bool Database::ensure_connected(Slot& s, std::string* why) {
   if (s.conn) {
-    // Reads what the server may have said meanwhile: a closed socket marks the connection bad.
-    PQconsumeInput(s.conn);
-    if (PQstatus(s.conn) == CONNECTION_OK && PQtransactionStatus(s.conn) == PQTRANS_IDLE)
-      return true;
+    bool usable = PQstatus(s.conn) == CONNECTION_OK && PQtransactionStatus(s.conn) == PQTRANS_IDLE;
+    if (usable) {
+      // An idle connection has nothing to read unless the server ended it meanwhile (restart,
+      // pg_terminate_backend, idle_session_timeout: a FATAL message, then end of file). libpq
+      // notices that only when a query is sent, too late for a write (see execute), so a
+      // readable idle socket is replaced now. (A rare NOTICE costs a needless reconnect.)
+      pollfd p{PQsocket(s.conn), POLLIN, 0};
+      if (poll(&p, 1, 0) != 0) usable = false;
+    }
+    if (usable) return true;
     drop(s);
   }
   {
@@ -136,14 +148,19 @@ bool Database::ensure_connected(Slot& s, std::string* why) {
 Database::RunResult Database::run(PGconn* c, const std::vector<DbCall>& calls, size_t value_index,
                                   std::optional<std::string>& value, DbError& err) {
   value.reset();
-  if (PQenterPipelineMode(c) != 1) return RunResult::Lost;
+  // NotStarted only when the server certainly ran none of the calls: nothing was sent, or the
+  // server's answer to the first call is that it ended the session. Results come back in
+  // order, so that answer means the first call never completed and no later one ran. Any
+  // other loss is Lost: a COMMIT may have run although its result never arrived.
+  if (PQenterPipelineMode(c) != 1) return RunResult::NotStarted;
   std::vector<const char*> ptrs;
-  for (const auto& call : calls) {
+  for (size_t i = 0; i < calls.size(); ++i) {
+    const auto& call = calls[i];
     ptrs.clear();
     for (const auto& p : call.params) ptrs.push_back(p ? p->c_str() : nullptr);
     if (PQsendQueryPrepared(c, call.statement.c_str(), static_cast<int>(ptrs.size()), ptrs.data(),
                             nullptr, nullptr, 0) != 1)
-      return RunResult::Lost;
+      return i == 0 ? RunResult::NotStarted : RunResult::Lost;
   }
   if (PQpipelineSync(c) != 1) return RunResult::Lost;
   bool failed = false;
@@ -161,6 +178,7 @@ Database::RunResult Database::run(PGconn* c, const std::vector<DbCall>& calls, s
       }
       failed = true;
       PQclear(r);
+      if (i == 0 && session_ended(err.sqlstate)) return RunResult::NotStarted;
       if (PQstatus(c) != CONNECTION_OK || err.sqlstate.empty() || connection_level(err.sqlstate))
         return RunResult::Lost;
     } else if (st == PGRES_TUPLES_OK || st == PGRES_COMMAND_OK) {
@@ -196,6 +214,7 @@ DbOutcome Database::execute(const std::vector<DbCall>& calls, size_t value_index
                             bool retry_on_loss) {
   DbOutcome out;
   int retries = 0;
+  int not_started = 0;
   bool lost_once = false;
   for (;;) {
     int i = checkout();
@@ -214,6 +233,20 @@ DbOutcome Database::execute(const std::vector<DbCall>& calls, size_t value_index
     }
     DbError err;
     RunResult rr = run(s.conn, calls, value_index, out.value, err);
+    if (rr == RunResult::NotStarted) {
+      // Nothing ran: safe to run again, writes included, on a fresh connection (the slot
+      // reconnects). Twice at most, in case a second pooled connection was ended too.
+      drop(s);
+      checkin(i);
+      if (not_started < 2) {
+        ++not_started;
+        continue;
+      }
+      out.kind = DbOutcome::Kind::Unavailable;
+      out.why =
+          "the database ended the connection" + (err.message.empty() ? "" : ": " + err.message);
+      return out;
+    }
     if (rr == RunResult::Lost) {
       drop(s);
       checkin(i);

@@ -47,7 +47,10 @@ class Database {
 
   // BEGIN [READ ONLY]; calls...; COMMIT. The value is taken from the last call. Serialization
   // failures and deadlocks are retried up to 3 times; a read-only transaction that loses its
-  // connection is retried once on a fresh one.
+  // connection is retried once on a fresh one; any transaction is retried (twice at most) when
+  // the server ended the connection before BEGIN completed, so that nothing ran. A write whose
+  // connection is lost later is never retried: its COMMIT may have run.
+  // Pooled connections that the server ended while idle are replaced before use.
   DbOutcome transaction(bool read_only, const std::vector<DbCall>& calls);
   // One statement on its own (autocommit).
   DbOutcome single(const DbCall& call);
@@ -59,7 +62,7 @@ class Database {
   struct Slot {
     pg_conn* conn = nullptr;
   };
-  enum class RunResult { Ok, Error, Lost };
+  enum class RunResult { Ok, Error, Lost, NotStarted };
 
   int checkout();
   void checkin(int slot);

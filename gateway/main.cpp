@@ -2,9 +2,15 @@
 // key reload on SIGHUP and a clean shutdown on SIGTERM / SIGINT.
 #include <pistache/endpoint.h>
 #include <pistache/http.h>
+#include <pistache/peer.h>
 #include <signal.h>
-
 #include <strings.h>
+#include <sys/resource.h>
+#include <sys/socket.h>
+
+#include <algorithm>
+#include <atomic>
+#include <optional>
 
 #include <chrono>
 #include <cmath>
@@ -63,12 +69,199 @@ void log_line(const nlohmann::json& j) {
   std::fwrite(line.data(), 1, line.size(), stderr);
 }
 
+// Per client connection (kept in the Pistache peer, so it lives exactly as long as the
+// connection): the open-connection count, and the head (request line and headers) of the
+// request being read. Pistache 0.0.5 keeps the query in a map, so a repeated parameter would
+// be lost; and it parses Content-Length itself, answering a bad one with its exception text.
+struct Connection {
+  explicit Connection(std::shared_ptr<std::atomic<long>> c)
+      : count(std::move(c)), number(++*count) {}
+  ~Connection() { --*count; }
+  Connection(const Connection&) = delete;
+  Connection& operator=(const Connection&) = delete;
+
+  static constexpr size_t kMaxHead = 65536;
+  std::shared_ptr<std::atomic<long>> count;
+  long number;  // open connections, this one included, when it was accepted
+  std::string head;
+  bool head_done = false;
+  bool head_checked = false;
+  // After an answer that ends the connection: further input is ignored, and the header
+  // timeout closes it (Pistache 0.0.5 has no way to close a peer from the handler).
+  bool discard = false;
+
+  void add(const char* data, size_t len) {
+    if (head_done || head.size() >= kMaxHead) return;
+    size_t from = head.size() < 3 ? 0 : head.size() - 3;
+    head.append(data, std::min(len, kMaxHead - head.size()));
+    size_t end = head.find("\r\n\r\n", from);
+    if (end != std::string::npos) {
+      head.resize(end + 4);
+      head_done = true;
+    }
+  }
+  void reset() {
+    head.clear();
+    head_done = head_checked = false;
+  }
+  // The request target as sent ("/path?query"), or "" when the request line is not in.
+  std::string target() const {
+    size_t eol = head.find("\r\n");
+    if (eol == std::string::npos) return {};
+    size_t a = head.find(' ');
+    if (a == std::string::npos || a > eol) return {};
+    size_t b = head.find(' ', a + 1);
+    if (b == std::string::npos || b > eol) b = eol;
+    return head.substr(a + 1, b - a - 1);
+  }
+};
+
+constexpr const char* kConnectionData = "coditect.connection";
+
+// Content-Length as the head gives it: nullopt when fine (or absent), else the problem to
+// answer (400 for anything but one plain decimal number, 413 past the body limit).
+std::optional<coditect::gateway::Problem> content_length_problem(const std::string& head,
+                                                                 long max_body) {
+  using coditect::gateway::gateway_problem;
+  int seen = 0;
+  size_t pos = head.find("\r\n");
+  while (pos != std::string::npos && pos + 2 < head.size()) {
+    size_t start = pos + 2, eol = head.find("\r\n", start);
+    if (eol == std::string::npos) break;
+    std::string line = head.substr(start, eol - start);
+    pos = eol;
+    constexpr const char* kName = "content-length:";
+    if (line.size() < 15 || strncasecmp(line.c_str(), kName, 15) != 0) continue;
+    if (++seen > 1) return gateway_problem(400, "Content-Length is given more than once");
+    std::string v = line.substr(15);
+    while (!v.empty() && (v.front() == ' ' || v.front() == '\t')) v.erase(0, 1);
+    while (!v.empty() && (v.back() == ' ' || v.back() == '\t')) v.pop_back();
+    bool digits = !v.empty();
+    for (char c : v) digits = digits && c >= '0' && c <= '9';
+    if (!digits) return gateway_problem(400, "Content-Length must be a non-negative whole number");
+    if (v.size() > 15 || std::stol(v) > max_body)
+      return gateway_problem(
+          413, "the request body is larger than " + std::to_string(max_body) + " bytes");
+  }
+  return std::nullopt;
+}
+
 class Handler : public Http::Handler {
  public:
   HTTP_PROTOTYPE(Handler)
-  explicit Handler(std::shared_ptr<App> app) : app_(std::move(app)) {}
+  Handler(std::shared_ptr<App> app, long max_connections)
+      : app_(std::move(app)),
+        max_connections_(max_connections),
+        connections_(std::make_shared<std::atomic<long>>(0)),
+        rejected_(std::make_shared<std::atomic<long>>(0)) {}
 
+  // Replaces Http::Handler's (which only attaches the parser) to count the connection and
+  // refuse it past the cap, before it costs more than its descriptor.
+  void onConnection(const std::shared_ptr<Tcp::Peer>& peer) override {
+    peer->putData(ParserData, std::make_shared<Http::RequestParser>(getMaxRequestSize()));
+    auto conn = std::make_shared<Connection>(connections_);
+    peer->putData(kConnectionData, conn);
+    if (conn->number <= max_connections_) return;
+    conn->discard = true;
+    // Written straight to the fresh socket (its buffer is empty, so it all goes), then both
+    // directions shut: Pistache sees the end of input and removes the peer.
+    static const std::string answer = [] {
+      std::string body = coditect::gateway::problem_json(coditect::gateway::gateway_problem(
+          503, "too many connections to the gateway; retry later"));
+      return "HTTP/1.1 503 Service Unavailable\r\nContent-Type: application/problem+json\r\n"
+             "Retry-After: 1\r\nConnection: close\r\nContent-Length: " +
+             std::to_string(body.size()) + "\r\n\r\n" + body;
+    }();
+    ssize_t n = ::send(peer->fd(), answer.data(), answer.size(), MSG_NOSIGNAL | MSG_DONTWAIT);
+    (void)n;
+    ::shutdown(peer->fd(), SHUT_RDWR);
+    // One log line per 1000 refusals, not one each: a flood must not also flood the log.
+    if ((*rejected_)++ % 1000 == 0)
+      log_line({{"ts", now_iso()},
+                {"event", "connection refused"},
+                {"error", "connection cap reached"},
+                {"max_connections", max_connections_},
+                {"refused_so_far", rejected_->load()}});
+  }
+
+  // Replaces Http::Handler's (same steps: feed, parse, answer when the request is complete)
+  // to keep the raw head and to answer a malformed request with a problem document instead of
+  // Pistache's 500 carrying the exception text.
+  void onInput(const char* buffer, size_t len, const std::shared_ptr<Tcp::Peer>& peer) override {
+    auto parser = Http::Handler::getParser(peer);
+    auto conn = std::static_pointer_cast<Connection>(peer->tryGetData(kConnectionData));
+    if (!parser || !conn || conn->discard) return;
+    auto& request = parser->request;
+    try {
+      conn->add(buffer, len);
+      if (conn->head_done && !conn->head_checked) {
+        conn->head_checked = true;
+        if (auto p = content_length_problem(conn->head, app_->config().max_request_bytes)) {
+          refuse(peer, *parser, *conn, *p);
+          return;
+        }
+      }
+      if (!parser->feed(buffer, len)) {
+        refuse(peer, *parser, *conn,
+               coditect::gateway::gateway_problem(
+                   413,
+                   "the request is larger than " + std::to_string(getMaxRequestSize()) + " bytes"));
+        return;
+      }
+      if (parser->parse() != Http::Private::State::Done) return;
+      Http::ResponseWriter response(request.version(), transport(), this, peer);
+      request.copyAddress(peer->address());
+      peer->setIdle(false);
+      serve(request, response, conn->target());
+      parser->reset();
+      conn->reset();
+    } catch (const Http::HttpError& e) {
+      int status = e.code() >= 400 && e.code() < 500 ? e.code() : 400;
+      refuse(peer, *parser, *conn,
+             coditect::gateway::gateway_problem(
+                 status, status == 413 ? "the request is too large" : "malformed HTTP request"));
+    } catch (const std::exception&) {
+      refuse(peer, *parser, *conn,
+             coditect::gateway::gateway_problem(400, "malformed HTTP request"));
+    }
+  }
+
+  // A request that did not arrive within the header or body timeout (the connection is
+  // closed after this answer).
+  void onTimeout(const Http::Request&, Http::ResponseWriter response) override {
+    HttpResponse out;
+    out.status = 408;
+    out.content_type = "application/problem+json";
+    out.body = coditect::gateway::problem_json(
+        coditect::gateway::gateway_problem(408, "the request did not arrive in time"));
+    send(response, out, coditect::gateway::request_id_for({}), false);
+  }
+
+  // Not called (onInput serves), but Http::Handler requires it.
   void onRequest(const Http::Request& req, Http::ResponseWriter response) override {
+    serve(req, response, {});
+  }
+
+ private:
+  void refuse(const std::shared_ptr<Tcp::Peer>& peer, Http::RequestParser& parser, Connection& conn,
+              const coditect::gateway::Problem& p) {
+    parser.reset();
+    conn.reset();
+    conn.discard = true;
+    HttpResponse out;
+    out.status = p.status;
+    out.content_type = "application/problem+json";
+    out.body = coditect::gateway::problem_json(p);
+    std::string request_id = coditect::gateway::request_id_for({});
+    Http::ResponseWriter response(Http::Version::Http11, transport(), this, peer);
+    send(response, out, request_id, false);
+    log_line({{"ts", now_iso()},
+              {"request_id", request_id},
+              {"status", out.status},
+              {"error", p.detail}});
+  }
+
+  void serve(const Http::Request& req, Http::ResponseWriter& response, const std::string& target) {
     auto t0 = std::chrono::steady_clock::now();
     app_->request_started();
     struct Finished {
@@ -78,21 +271,32 @@ class Handler : public Http::Handler {
     HttpRequest r;
     r.method = Http::methodString(req.method());
     r.path = req.resource();
-    for (auto it = req.query().parameters_begin(); it != req.query().parameters_end(); ++it) {
-      auto k = coditect::gateway::percent_decode(it->first);
-      auto v = coditect::gateway::percent_decode(it->second);
-      if (!k || !v || !coditect::gateway::is_utf8(*k) || !coditect::gateway::is_utf8(*v)) {
+    if (!target.empty()) {
+      // The query as sent, every parameter in order (repeats included).
+      size_t q = target.find('?');
+      std::string query = q == std::string::npos ? std::string() : target.substr(q + 1);
+      size_t hash = query.find('#');
+      if (hash != std::string::npos) query.resize(hash);
+      auto parsed = coditect::gateway::parse_query(query);
+      if (parsed)
+        r.query = std::move(*parsed);
+      else
         r.query_ok = false;
-        break;
+    } else {
+      for (auto it = req.query().parameters_begin(); it != req.query().parameters_end(); ++it) {
+        auto k = coditect::gateway::percent_decode(it->first);
+        auto v = coditect::gateway::percent_decode(it->second);
+        if (!k || !v || !coditect::gateway::is_utf8(*k) || !coditect::gateway::is_utf8(*v)) {
+          r.query_ok = false;
+          break;
+        }
+        r.query.emplace_back(*k, *v);
       }
-      r.query.emplace_back(*k, *v);
     }
     r.body = req.body();
     r.peer_ip = req.address().host();
     r.authorization = raw_header(req, "Authorization");
     r.user_agent = raw_header(req, "User-Agent");
-    r.host = raw_header(req, "Host");
-    r.forwarded_proto = raw_header(req, "X-Forwarded-Proto");
     std::string request_id = coditect::gateway::request_id_for(raw_header(req, "X-Request-Id"));
 
     HttpResponse out;
@@ -123,7 +327,13 @@ class Handler : public Http::Handler {
           coditect::gateway::gateway_problem(500, "internal error"), r.path);
       out.note = "unknown exception";
     }
-    send(req, response, out, request_id, close);
+    // HTTP/1.1 keeps the connection unless the client says close (Pistache 0.0.5 closes it
+    // whenever the request has no Connection header).
+    std::string conn = raw_header(req, "Connection");
+    bool keep = !close && (req.version() == Http::Version::Http11
+                               ? strcasecmp(conn.c_str(), "close") != 0
+                               : strcasecmp(conn.c_str(), "keep-alive") == 0);
+    send(response, out, request_id, keep);
 
     double ms =
         std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count();
@@ -139,20 +349,15 @@ class Handler : public Http::Handler {
     log_line(j);
   }
 
- private:
-  static void send(const Http::Request& req, Http::ResponseWriter& response,
-                   const HttpResponse& out, const std::string& request_id, bool close = false) {
+  static void send(Http::ResponseWriter& response, const HttpResponse& out,
+                   const std::string& request_id, bool keep) {
+    using coditect::gateway::header_value;
     auto& h = response.headers();
-    h.add(std::make_shared<OutHeader>("X-Request-Id", request_id));
+    h.add(std::make_shared<OutHeader>("X-Request-Id", header_value(request_id)));
     if (!out.content_type.empty())
-      h.add(std::make_shared<OutHeader>("Content-Type", out.content_type));
-    for (const auto& [name, value] : out.headers) h.add(std::make_shared<OutHeader>(name, value));
-    // HTTP/1.1 keeps the connection unless the client says close (Pistache 0.0.5 closes it
-    // whenever the request has no Connection header).
-    std::string conn = raw_header(req, "Connection");
-    bool keep = !close && (req.version() == Http::Version::Http11
-                               ? strcasecmp(conn.c_str(), "close") != 0
-                               : strcasecmp(conn.c_str(), "keep-alive") == 0);
+      h.add(std::make_shared<OutHeader>("Content-Type", header_value(out.content_type)));
+    for (const auto& [name, value] : out.headers)
+      h.add(std::make_shared<OutHeader>(header_value(name), header_value(value)));
     h.remove<Http::Header::Connection>();
     h.add<Http::Header::Connection>(keep ? Http::ConnectionControl::KeepAlive
                                          : Http::ConnectionControl::Close);
@@ -160,7 +365,24 @@ class Handler : public Http::Handler {
   }
 
   std::shared_ptr<App> app_;
+  long max_connections_;
+  std::shared_ptr<std::atomic<long>> connections_;  // shared by the per-thread clones
+  std::shared_ptr<std::atomic<long>> rejected_;
 };
+
+// Raises the soft open-file limit to the hard one (often 1024 soft against a much higher
+// hard limit): every client connection costs a descriptor. Returns the soft limit in force.
+long raise_fd_limit() {
+  rlimit rl{};
+  if (getrlimit(RLIMIT_NOFILE, &rl) != 0) return 1024;
+  if (rl.rlim_cur < rl.rlim_max) {
+    rlimit want = rl;
+    // RLIM_INFINITY is refused for RLIMIT_NOFILE: stop at the kernel's usual nr_open.
+    want.rlim_cur = rl.rlim_max == RLIM_INFINITY ? 1048576 : rl.rlim_max;
+    if (setrlimit(RLIMIT_NOFILE, &want) == 0) rl = want;
+  }
+  return rl.rlim_cur == RLIM_INFINITY ? 1048576 : static_cast<long>(rl.rlim_cur);
+}
 
 }  // namespace
 
@@ -199,6 +421,13 @@ int main(int argc, char** argv) {
   pthread_sigmask(SIG_BLOCK, &signals, nullptr);
   signal(SIGPIPE, SIG_IGN);
 
+  long fd_limit = raise_fd_limit();
+  long max_connections = coditect::gateway::connection_cap(config.max_connections, fd_limit,
+                                                           config.pool_size, config.threads);
+  if (max_connections < config.max_connections)
+    std::cerr << "coditect-gateway: open-file limit " << fd_limit << ": at most " << max_connections
+              << " client connections (not " << config.max_connections << ")\n";
+
   std::shared_ptr<App> app;
   try {
     auto db = std::make_unique<coditect::gateway::Database>(
@@ -231,10 +460,11 @@ int main(int argc, char** argv) {
                       .bodyTimeout(timeout)
                       // Idle keep-alive connections are closed after this long.
                       .keepaliveTimeout(std::chrono::seconds(75)));
-    endpoint.setHandler(Http::make_handler<Handler>(app));
+    endpoint.setHandler(Http::make_handler<Handler>(app, max_connections));
     endpoint.serveThreaded();
     std::cerr << "coditect-gateway: listening on " << config.listen << " (" << config.threads
-              << " threads, " << config.pool_size << " database connections)\n";
+              << " threads, " << config.pool_size << " database connections, at most "
+              << max_connections << " client connections)\n";
     int sig = 0;
     for (;;) {
       sigwait(&signals, &sig);

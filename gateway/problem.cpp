@@ -34,7 +34,7 @@ ErrorMapping map_sqlstate(std::string_view s) {
   if (is_class(s, "08")) return {503, false};
   if (s == "57014") return {504, false};
   // The server is shutting down or starting: as unavailable as a lost connection.
-  if (s == "57P01" || s == "57P02" || s == "57P03") return {503, false};
+  if (s == "57P01" || s == "57P02" || s == "57P03" || s == "57P05") return {503, false};
   if (is_class(s, "53")) return {503, false};  // insufficient resources (too many connections)
   if (is_class(s, "54")) return {400, false};  // a value in the request exceeds a limit
   return {500, false};
@@ -161,6 +161,16 @@ std::string problem_json(const Problem& p, std::string_view instance) {
   if (!p.column.empty()) j["column"] = p.column;
   if (!instance.empty()) j["instance"] = std::string(instance);
   return j.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
+}
+
+std::string header_value(std::string_view s) {
+  std::string out;
+  out.reserve(s.size());
+  for (char c : s) {
+    auto u = static_cast<unsigned char>(c);
+    if (u >= 0x20 && u != 0x7f) out.push_back(c);
+  }
+  return out;
 }
 
 }  // namespace coditect::gateway

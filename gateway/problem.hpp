@@ -43,4 +43,9 @@ Problem gateway_problem(int status, std::string detail);
 // column, instance when set).
 std::string problem_json(const Problem& p, std::string_view instance = {});
 
+// Every response header value goes through this: control characters (CR, LF, NUL, ...,
+// DEL) are removed, so text taken from a request (a token's alg, a request id) can never end
+// the header or add another.
+std::string header_value(std::string_view s);
+
 }  // namespace coditect::gateway

@@ -121,6 +121,25 @@ std::optional<Params> parse_query(std::string_view query) {
   return out;
 }
 
+std::optional<std::string> repeated_key(const Params& params) {
+  for (size_t i = 0; i < params.size(); ++i)
+    for (size_t k = 0; k < i; ++k)
+      if (params[k].first == params[i].first) return params[i].first;
+  return std::nullopt;
+}
+
+bool json_has_nul(const nlohmann::json& j) {
+  if (j.is_string()) return j.get_ref<const std::string&>().find('\0') != std::string::npos;
+  if (j.is_object()) {
+    for (auto it = j.begin(); it != j.end(); ++it)
+      if (it.key().find('\0') != std::string::npos || json_has_nul(*it)) return true;
+  } else if (j.is_array()) {
+    for (const auto& e : j)
+      if (json_has_nul(e)) return true;
+  }
+  return false;
+}
+
 bool is_uuid(std::string_view s) {
   if (s.size() != 36) return false;
   for (size_t i = 0; i < s.size(); ++i) {
@@ -214,21 +233,6 @@ nlohmann::json list_envelope(const nlohmann::json& db_result, const ListQuery& q
   auto results = db_result.find("results");
   out["results"] = results != db_result.end() ? *results : nlohmann::json::array();
   return out;
-}
-
-std::string base_url_for(std::string_view host, std::string_view fallback,
-                         std::string_view forwarded_proto) {
-  auto sane = [](std::string_view h) {
-    if (h.empty() || h.size() > 255) return false;
-    for (char c : h) {
-      bool ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
-                c == '.' || c == '-' || c == ':' || c == '[' || c == ']' || c == '_';
-      if (!ok) return false;
-    }
-    return true;
-  };
-  std::string scheme = forwarded_proto == "https" ? "https" : "http";
-  return scheme + "://" + std::string(sane(host) ? host : fallback);
 }
 
 }  // namespace coditect::gateway

@@ -24,6 +24,13 @@ std::string percent_encode(std::string_view s);
 // key or value is not UTF-8.
 std::optional<Params> parse_query(std::string_view query);
 
+// The first key given more than once, if any (?role=a&role=b would otherwise be read as one).
+std::optional<std::string> repeated_key(const Params& params);
+
+// True when a string anywhere in j, key or value, holds a NUL character (\u0000): libpq
+// passes parameters as C strings, which would end there.
+bool json_has_nul(const nlohmann::json& j);
+
 // 8-4-4-4-12 hexadecimal.
 bool is_uuid(std::string_view s);
 
@@ -48,17 +55,15 @@ std::optional<std::string> parse_list_query(const Params& params, const ListSpec
                                             ListQuery& out);
 
 // The list answer {count, next, previous, results} from the database's
-// {count, results, next_cursor}. base_url is "http://host:port", path the request path.
+// {count, results, next_cursor}. base_url is the configured public URL ("https://host" or
+// "https://host/prefix"), or empty for relative links; path is the request path. Never
+// built from the request's Host or X-Forwarded-* headers, which the client chooses.
 nlohmann::json list_envelope(const nlohmann::json& db_result, const ListQuery& q,
                              const std::string& base_url, const std::string& path);
 
-// Absolute URL of another page of the same list: filters and page_size kept, the page or
-// cursor replaced.
+// URL (absolute with a base_url, else path and query) of another page of the same list: filters and
+// page_size kept, the page or cursor replaced.
 std::string page_url(const std::string& base_url, const std::string& path, const ListQuery& q,
                      std::optional<long> page, std::optional<std::string> cursor);
-
-// "http://" + host when the Host header is sane, else "http://" + fallback.
-std::string base_url_for(std::string_view host_header, std::string_view fallback_host,
-                         std::string_view forwarded_proto = {});
 
 }  // namespace coditect::gateway

@@ -85,6 +85,7 @@ CODITECT_IT_URL="http://127.0.0.1:$GW_PORT" CODITECT_IT_JWT_SECRET="$GW_SECRET" 
   CODITECT_IT_KEYS_DIR="$DATADIR/gw-keys" CODITECT_IT_JWT_ISSUER=https://auth.coditect.test \
   CODITECT_IT_JWT_AUDIENCE=coditect-it CODITECT_IT_MAX_REQUEST_BYTES=262144 CODITECT_IT_TIMEOUT_MS=3000 \
   CODITECT_IT_DATABASE_URL="host=$DATADIR port=$PORT dbname=coditect_it user=postgres" \
+  CODITECT_IT_GATEWAY_DATABASE_URL="host=$DATADIR port=$PORT dbname=coditect_it user=coditect_gw" \
   CODITECT_IT_PG_STOP="runuser -u postgres -- $PGBIN/pg_ctl -D $DATADIR -m fast -w stop >/dev/null" \
   CODITECT_IT_PG_START="runuser -u postgres -- $PGBIN/pg_ctl -D $DATADIR -l $DATADIR/server.log -w start >/dev/null" \
   CODITECT_IT_GATEWAY_PID="$GW_PID" \

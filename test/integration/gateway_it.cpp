@@ -6,17 +6,28 @@
 //                                          (public, kids rsa-it and ec-it) for the gateway
 #include <gtest/gtest.h>
 #include <libpq-fe.h>
+#include <netinet/in.h>
+#include <poll.h>
+#include <sys/resource.h>
+#include <sys/socket.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <arpa/inet.h>
+#include <fcntl.h>
 
 #include <atomic>
 #include <chrono>
 #include <cstdlib>
 #include <fstream>
 #include <functional>
+#include <map>
 #include <mutex>
 #include <random>
 #include <csignal>
 #include <set>
 #include <sstream>
+#include <stdexcept>
 #include <thread>
 
 #include <nlohmann/json.hpp>
@@ -154,11 +165,36 @@ struct World {
     ready = true;
   }
 
-  bool allows(const std::string& role, const std::string& permission) {
-    return sql("SELECT EXISTS (SELECT 1 FROM coditect.role_permissions rp JOIN "
-               "coditect.permissions p ON p.id = rp.permission_id WHERE rp.role = $1 AND "
-               "p.codename = $2)",
-               {role, permission}) == "t";
+  // Which roles hold each permission: a literal copy of the grants in sql/20_tenancy.sql
+  // ("WITH grants"), not read from coditect.role_permissions (the table the code under test
+  // reads), so that a grant added or dropped there turns EveryRoleEveryAction red.
+  static bool allows(const std::string& role, const std::string& permission) {
+    static const std::map<std::string, std::set<std::string>> kGrants = {
+        {"tenant.view", {"owner", "admin", "member", "guest"}},
+        {"tenant.update", {"owner", "admin"}},
+        {"user.view", {"owner", "admin", "member", "guest"}},
+        {"user.invite", {"owner", "admin"}},
+        {"user.update", {"owner", "admin"}},
+        {"user.delete", {"owner", "admin"}},
+        {"membership.view", {"owner", "admin", "member"}},
+        {"membership.manage", {"owner", "admin"}},
+        {"team.view", {"owner", "admin", "member", "guest"}},
+        {"team.create", {"owner", "admin"}},
+        {"team.update", {"owner", "admin"}},
+        {"team.delete", {"owner", "admin"}},
+        {"team_member.manage", {"owner", "admin"}},
+        {"project.view", {"owner", "admin", "member", "guest"}},
+        {"project.create", {"owner", "admin", "member"}},
+        {"project.update", {"owner", "admin", "member"}},
+        {"project.delete", {"owner", "admin"}},
+        {"project.restore", {"owner", "admin"}},
+        {"audit_log.view", {"owner", "admin"}},
+        {"license.manage", {"owner", "admin"}},
+        {"license.use", {"owner", "admin", "member"}},
+    };
+    auto it = kGrants.find(permission);
+    if (it == kGrants.end()) throw std::logic_error("no expected grants for " + permission);
+    return it->second.count(role) > 0;
   }
 
   std::string token(const std::string& sub, const std::string& tenant, const std::string& role,
@@ -246,9 +282,175 @@ void expect_problem(const HttpResult& r, int status, const std::string& code = {
   }
 }
 
+// The path and query of a link (links are relative unless CODITECT_PUBLIC_URL is set).
 std::string path_of(const std::string& url) {
-  size_t p = url.find('/', url.find("://") + 3);
-  return url.substr(p);
+  size_t scheme = url.find("://");
+  if (scheme == std::string::npos) return url;
+  return url.substr(url.find('/', scheme + 3));
+}
+
+// ---------------------------------------------------------------------------------------------
+// A second gateway of our own, for what needs other settings than the shared one: the same
+// binary (next to this one), the same database and keys.
+// ---------------------------------------------------------------------------------------------
+struct Spawned {
+  pid_t pid = -1;
+  int port = 0;
+  int exit_status = -1;  // once exited: the exit code (or 128 + signal)
+  std::string log_path;
+
+  Spawned() = default;
+  Spawned(const Spawned&) = delete;
+  Spawned& operator=(const Spawned&) = delete;
+  ~Spawned() { stop(); }
+
+  // Waits up to ms for the process to exit; true when it has.
+  bool wait_exit(int ms) {
+    for (int waited = 0; pid > 0; waited += 20) {
+      int st = 0;
+      if (waitpid(pid, &st, WNOHANG) == pid) {
+        exit_status = WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
+        pid = -1;
+        return true;
+      }
+      if (waited >= ms) return false;
+      std::this_thread::sleep_for(std::chrono::milliseconds(20));
+    }
+    return true;
+  }
+  void stop() {
+    if (pid > 0) {
+      kill(pid, SIGTERM);
+      if (!wait_exit(10000)) {
+        kill(pid, SIGKILL);
+        wait_exit(10000);
+      }
+    }
+    if (!log_path.empty()) unlink(log_path.c_str());
+    log_path.clear();
+  }
+  std::string log() const { return read_file(log_path); }
+};
+
+int free_port() {
+  int fd = socket(AF_INET, SOCK_STREAM, 0);
+  sockaddr_in a{};
+  a.sin_family = AF_INET;
+  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  socklen_t len = sizeof a;
+  int port = 0;
+  if (bind(fd, reinterpret_cast<sockaddr*>(&a), sizeof a) == 0 &&
+      getsockname(fd, reinterpret_cast<sockaddr*>(&a), &len) == 0)
+    port = ntohs(a.sin_port);
+  close(fd);
+  return port;
+}
+
+// Starts coditect-gateway with the shared gateway's settings plus `extra` (which win), with
+// the soft open-file limit set to soft_nofile when non-zero. wait_ready: until /health/ answers.
+void spawn_gateway(Spawned& g, std::map<std::string, std::string> extra, rlim_t soft_nofile = 0,
+                   bool wait_ready = true) {
+  char self[4096];
+  ssize_t n = readlink("/proc/self/exe", self, sizeof self - 1);
+  ASSERT_GT(n, 0);
+  self[n] = '\0';
+  std::string bin = std::string(self);
+  bin = bin.substr(0, bin.rfind('/')) + "/coditect-gateway";
+  g.port = free_port();
+  ASSERT_GT(g.port, 0);
+  char log_tmpl[] = "/tmp/coditect-it-gw-XXXXXX";
+  int log_fd = mkstemp(log_tmpl);
+  ASSERT_GE(log_fd, 0);
+  g.log_path = log_tmpl;
+  std::string dburl = env("CODITECT_IT_GATEWAY_DATABASE_URL");
+  if (dburl.empty()) dburl = env("CODITECT_IT_DATABASE_URL");
+  std::map<std::string, std::string> e = {
+      {"PATH", env("PATH")},
+      {"CODITECT_DATABASE_URL", dburl},
+      {"CODITECT_LISTEN", "127.0.0.1:" + std::to_string(g.port)},
+      {"CODITECT_JWT_SECRET", W().secret},
+      {"CODITECT_JWT_ISSUER", W().issuer},
+      {"CODITECT_JWT_AUDIENCE", W().audience},
+      {"CODITECT_THREADS", "2"},
+      {"CODITECT_POOL_SIZE", "2"}};
+  for (auto& [k, v] : extra) e[k] = v;
+  std::vector<std::string> env_strings;
+  for (auto& [k, v] : e) env_strings.push_back(k + "=" + v);
+  std::vector<char*> envp;
+  for (auto& x : env_strings) envp.push_back(x.data());
+  envp.push_back(nullptr);
+  char* argv[] = {bin.data(), nullptr};
+  pid_t pid = fork();
+  ASSERT_GE(pid, 0);
+  if (pid == 0) {
+    if (soft_nofile) {
+      rlimit rl{};
+      getrlimit(RLIMIT_NOFILE, &rl);
+      rl.rlim_cur = soft_nofile;
+      setrlimit(RLIMIT_NOFILE, &rl);
+    }
+    dup2(log_fd, 2);
+    dup2(open("/dev/null", O_RDWR), 1);
+    execve(bin.c_str(), argv, envp.data());
+    _exit(127);
+  }
+  close(log_fd);
+  g.pid = pid;
+  if (!wait_ready) return;
+  for (int i = 0; i < 200; ++i) {
+    if (coditect::it::http_request("127.0.0.1", g.port, "GET", "/health/").status != 0) return;
+    ASSERT_FALSE(g.wait_exit(0)) << "the gateway exited: " << g.log();
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  }
+  FAIL() << "the gateway did not start: " << g.log();
+}
+
+// Plain TCP connections to a port that send nothing (bounded, loopback only).
+struct IdleConnections {
+  std::vector<int> fds;
+  ~IdleConnections() { close_all(); }
+  bool open(int port, int n) {
+    for (int i = 0; i < n; ++i) {
+      int fd = socket(AF_INET, SOCK_STREAM, 0);
+      if (fd < 0) return false;
+      sockaddr_in a{};
+      a.sin_family = AF_INET;
+      a.sin_port = htons(static_cast<uint16_t>(port));
+      a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+      fds.push_back(fd);
+      if (connect(fd, reinterpret_cast<sockaddr*>(&a), sizeof a) != 0) return false;
+    }
+    return true;
+  }
+  // Indexes of the connections that have something to read (an answer or the end).
+  std::vector<size_t> readable() const {
+    std::vector<pollfd> p;
+    for (int fd : fds) p.push_back(pollfd{fd, POLLIN, 0});
+    poll(p.data(), p.size(), 0);
+    std::vector<size_t> out;
+    for (size_t i = 0; i < p.size(); ++i)
+      if (p[i].revents) out.push_back(i);
+    return out;
+  }
+  void close_all() {
+    for (int fd : fds) close(fd);
+    fds.clear();
+  }
+};
+
+// Reads what a connection has (up to 4 KB, or until the peer closes or 5 s pass).
+std::string read_some(int fd) {
+  timeval tv{5, 0};
+  setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+  std::string out;
+  char buf[4096];
+  for (;;) {
+    ssize_t n = recv(fd, buf, sizeof buf, 0);
+    if (n <= 0) break;
+    out.append(buf, static_cast<size_t>(n));
+    if (out.size() >= 4096) break;
+  }
+  return out;
 }
 
 }  // namespace
@@ -373,7 +575,8 @@ TEST_F(GatewayIT, TokensOfEveryKindAreAccepted) {
                  "CD400");
 }
 
-// Every action as every role: allowed or 403 exactly as coditect.role_permissions says.
+// Every action as every role: allowed or 403 exactly as the expected grants (World::allows)
+// say.
 TEST_F(GatewayIT, EveryRoleEveryAction) {
   auto& w = W();
   int n = 0;
@@ -601,8 +804,7 @@ TEST_F(GatewayIT, PagesCursorsAndFilters) {
   json j = body_of(first);
   EXPECT_EQ(j["count"], 5);
   EXPECT_TRUE(j["previous"].is_null());
-  EXPECT_EQ(j["next"],
-            "http://127.0.0.1:" + std::to_string(w.port) + "/api/v1/projects/?page=2&page_size=2");
+  EXPECT_EQ(j["next"], "/api/v1/projects/?page=2&page_size=2") << "relative: no public URL set";
   std::vector<std::string> names;
   for (;;) {
     for (const auto& p : j["results"]) names.push_back(p["name"]);
@@ -1117,6 +1319,295 @@ TEST_F(GatewayIT, UnknownRoutesAndWrongMethods) {
   EXPECT_LT(raw.status, 500);
   // Still serving.
   EXPECT_EQ(w.call("GET", "/health/").status, 200);
+}
+
+// Text from the request that the gateway echoes into a response header (a token's alg in
+// WWW-Authenticate, the request id) never carries a control character: no header injection.
+TEST_F(GatewayIT, EchoedHeaderValuesCannotInjectHeaders) {
+  auto& w = W();
+  auto b64 = [](const json& j) { return coditect::gateway::base64url_encode(j.dump()); };
+  json claims = {{"sub", w.user_a["owner"]},
+                 {"tenant_id", w.tenant_a},
+                 {"role", "owner"},
+                 {"exp", now_s() + 600}};
+  for (std::string alg : {"HS256\r\nX-Injected: yes", "x\nX-Injected: yes", "x\rX-Injected: yes"}) {
+    SCOPED_TRACE(alg);
+    std::string token = b64({{"alg", alg}, {"typ", "JWT"}}) + "." + b64(claims) + ".c2ln";
+    auto r = w.call("GET", "/api/v1/tenant/", token);
+    expect_problem(r, 401, "CD401");
+    EXPECT_TRUE(r.header("x-injected").empty()) << "injected header: " << r.header("x-injected");
+    std::string h = r.header("www-authenticate");
+    EXPECT_EQ(h.find_first_of("\r\n"), std::string::npos);
+    EXPECT_EQ(h.rfind("Bearer realm=\"coditect\", error=\"invalid_token\"", 0), 0u) << h;
+  }
+  // The request id is echoed only when sane; a CR/LF one is replaced, not echoed.
+  auto raw = coditect::it::http_raw(
+      w.host, w.port, "GET /health/ HTTP/1.1\r\nHost: x\r\nX-Request-Id: a\rX-Injected: b\r\n\r\n");
+  EXPECT_TRUE(raw.header("x-injected").empty());
+  EXPECT_EQ(raw.header("x-request-id").size(), 36u);
+}
+
+// libpq passes parameters as C strings: a NUL would end them early (two hardware ids that
+// differ after a NUL would be one machine). Refused wherever a client can put one.
+TEST_F(GatewayIT, NulCharactersAreRefusedEverywhere) {
+  auto& w = W();
+  std::string t = w.token_a("member");
+  for (std::string hw : {"hw-nul\\u0000a", "hw-nul\\u0000b"}) {
+    auto r =
+        w.call("POST", "/api/v1/licenses/acquire", t,
+               R"({"key_string": ")" + w.license_key_a + R"(", "hardware_id": ")" + hw + R"("})");
+    expect_problem(r, 400, "CD400");
+  }
+  EXPECT_EQ(
+      w.sql("SELECT count(*) FROM coditect.license_sessions WHERE hardware_id LIKE 'hw-nul%'"),
+      "0");
+  std::string owner = w.token_a("owner");
+  expect_problem(w.call("POST", "/api/v1/projects/", owner, R"({"name": "n", "na\u0000me": "x"})"),
+                 400, "CD400");
+  expect_problem(
+      w.call("POST", "/api/v1/projects/", owner, R"({"name": "n", "metadata": {"k\u0000": 1}})"),
+      400, "CD400");
+  expect_problem(w.call("POST", "/api/v1/projects/", owner,
+                        R"({"name": "n", "metadata": {"a": ["ok", "b\u0000"]}})"),
+                 400, "CD400");
+  expect_problem(w.call("GET", "/api/v1/projects/?name=a%00b", owner), 400, "CD400");
+  expect_problem(w.call("GET", "/api/v1/projects/?na%00me=a", owner), 400, "CD400");
+  expect_problem(w.call("GET", "/api/v1/tenant%00/", owner), 400, "CD400");
+  expect_problem(w.call("DELETE", "/api/v1/licenses/release?session_id=%00", owner), 400);
+}
+
+// A Content-Length that is negative, not a number or beyond the limit: a 400 or 413 problem,
+// never a 500 with the text of a C++ exception.
+TEST_F(GatewayIT, BadContentLengthIsAProblemNotA500) {
+  auto& w = W();
+  std::string auth = "Authorization: Bearer " + w.token_a("owner") + "\r\n";
+  struct Case {
+    std::string value;
+    int status;
+  };
+  for (const auto& c : std::vector<Case>{{"-1", 400},
+                                         {"-5", 400},
+                                         {"abc", 400},
+                                         {"1e3", 400},
+                                         {"99999999999999999999999", 413},
+                                         {"18446744073709551615", 413},
+                                         {std::to_string(8 * w.max_request_bytes), 413}}) {
+    SCOPED_TRACE(c.value);
+    auto r = coditect::it::http_raw(
+        w.host, w.port,
+        "POST /api/v1/projects/ HTTP/1.1\r\nHost: x\r\n" + auth +
+            "Content-Type: application/json\r\nContent-Length: " + c.value + "\r\n\r\n{}",
+        5);
+    expect_problem(r, c.status);
+    for (const char* leak : {"basic_string", "stoull", "stol", "_M_", "what()"})
+      EXPECT_EQ(r.body.find(leak), std::string::npos) << r.body;
+  }
+  auto two = coditect::it::http_raw(w.host, w.port,
+                                    "POST /api/v1/projects/ HTTP/1.1\r\nHost: x\r\n" + auth +
+                                        "Content-Length: 2\r\nContent-Length: 3\r\n\r\n{}",
+                                    5);
+  expect_problem(two, 400);
+  EXPECT_EQ(w.call("GET", "/health/").status, 200);
+}
+
+// ?role=a&role=b is not silently read as one of them.
+TEST_F(GatewayIT, RepeatedQueryParametersAre400) {
+  auto& w = W();
+  std::string t = w.token_a("owner");
+  auto r = w.call("GET", "/api/v1/teams/" + w.fresh_team() + "/members/?role=lead&role=member", t);
+  expect_problem(r, 400, "CD400");
+  EXPECT_NE(body_of(r).value("detail", "").find("\"role\""), std::string::npos) << r.body;
+  expect_problem(w.call("GET", "/api/v1/projects/?name=a&name=b", t), 400, "CD400");
+  expect_problem(w.call("GET", "/api/v1/projects/?page=1&page=2", t), 400, "CD400");
+  expect_problem(w.call("GET", "/api/v1/projects/?name=a&n%61me=b", t), 400, "CD400");
+  std::string sid = "0190a6e5-7b1c-7cc3-9b2e-1234567890ab";
+  r = w.call("DELETE", "/api/v1/licenses/release?session_id=" + sid + "&session_id=" + sid,
+             w.token_a("member"));
+  expect_problem(r, 400, "CD400");
+  EXPECT_NE(body_of(r).value("detail", "").find("session_id"), std::string::npos) << r.body;
+  EXPECT_EQ(w.call("GET", "/api/v1/projects/?name=a&page=1", t).status, 200);
+}
+
+// Pagination links never follow the client's Host or X-Forwarded-Proto: relative by default,
+// on the configured CODITECT_PUBLIC_URL when set.
+TEST_F(GatewayIT, LinksNeverFollowTheHostHeader) {
+  auto& w = W();
+  std::string t = w.token_a("owner");
+  for (int i = 0; i < 3; ++i) w.fresh_project();
+  auto r = coditect::it::http_raw(w.host, w.port,
+                                  "GET /api/v1/projects/?page_size=1 HTTP/1.1\r\nHost: "
+                                  "evil.example\r\nX-Forwarded-Proto: https\r\nX-Forwarded-Host: "
+                                  "evil.example\r\nAuthorization: Bearer " +
+                                      t + "\r\n\r\n");
+  ASSERT_EQ(r.status, 200) << r.body;
+  EXPECT_EQ(body_of(r)["next"], "/api/v1/projects/?page=2&page_size=1");
+  auto doc = coditect::it::http_raw(w.host, w.port,
+                                    "GET /api/schema/ HTTP/1.1\r\nHost: evil.example\r\n\r\n");
+  ASSERT_EQ(doc.status, 200);
+  EXPECT_EQ(doc.body.find("evil.example"), std::string::npos);
+
+  Spawned g;
+  spawn_gateway(g, {{"CODITECT_PUBLIC_URL", "https://api.coditect.test/core/"}});
+  if (HasFatalFailure()) return;
+  r = coditect::it::http_raw("127.0.0.1", g.port,
+                             "GET /api/v1/projects/?page=2&page_size=1 HTTP/1.1\r\nHost: "
+                             "evil.example\r\nAuthorization: Bearer " +
+                                 t + "\r\n\r\n");
+  ASSERT_EQ(r.status, 200) << r.body;
+  EXPECT_EQ(body_of(r)["next"],
+            "https://api.coditect.test/core/api/v1/projects/?page=3&page_size=1");
+  EXPECT_EQ(body_of(r)["previous"],
+            "https://api.coditect.test/core/api/v1/projects/?page=1&page_size=1");
+  doc = coditect::it::http_request("127.0.0.1", g.port, "GET", "/api/schema/");
+  EXPECT_EQ(body_of(doc)["servers"][0]["url"], "https://api.coditect.test/core");
+}
+
+// An HS256 secret shorter than 32 bytes is refused at start: a clear error, exit code 2.
+TEST_F(GatewayIT, ShortHs256SecretIsRefusedAtStart) {
+  for (std::string secret : {"k", "0123456789abcdef0123456789abcde"}) {
+    SCOPED_TRACE(std::to_string(secret.size()) + " bytes");
+    Spawned g;
+    spawn_gateway(g, {{"CODITECT_JWT_SECRET", secret}}, 0, false);
+    if (HasFatalFailure()) return;
+    ASSERT_TRUE(g.wait_exit(10000)) << "the gateway started with a short secret";
+    EXPECT_EQ(g.exit_status, 2);
+    EXPECT_NE(g.log().find("at least 32"), std::string::npos) << g.log();
+  }
+}
+
+// ~1,100 idle connections against the common soft limit of 1024 open files: the gateway
+// raises the soft limit to the hard one at start, so it keeps accepting and /health/ answers
+// (before: accept failed with EMFILE, the accept thread spun at 100% and /health/ waited for
+// the header timeout to free descriptors).
+TEST_F(GatewayIT, ManyIdleConnectionsLeaveHealthAnswering) {
+  rlimit rl{};
+  getrlimit(RLIMIT_NOFILE, &rl);
+  if (rl.rlim_max != RLIM_INFINITY && rl.rlim_max < 2048)
+    GTEST_SKIP() << "the hard open-file limit (" << rl.rlim_max << ") leaves no room above 1024";
+  if (rl.rlim_cur < 1400) {
+    rl.rlim_cur = std::min<rlim_t>(rl.rlim_max, 4096);
+    ASSERT_EQ(setrlimit(RLIMIT_NOFILE, &rl), 0);
+  }
+  Spawned g;
+  // Header timeout 20 s: the idle connections stay for the whole test.
+  spawn_gateway(g, {{"CODITECT_TIMEOUT_MS", "10000"}}, 1024);
+  if (HasFatalFailure()) return;
+  IdleConnections idle;
+  ASSERT_TRUE(idle.open(g.port, 1100));
+  std::this_thread::sleep_for(std::chrono::milliseconds(500));  // let the gateway accept them
+  auto h = coditect::it::http_raw(
+      "127.0.0.1", g.port, "GET /health/ HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n", 5);
+  EXPECT_EQ(h.status, 200) << "no answer within 5 s with 1,100 idle connections open";
+  EXPECT_TRUE(idle.readable().empty()) << "connections within the cap are not closed";
+  idle.close_all();
+  EXPECT_EQ(coditect::it::http_request("127.0.0.1", g.port, "GET", "/health/").status, 200);
+}
+
+// Past CODITECT_MAX_CONNECTIONS a new connection gets 503 and is closed at once; the ones
+// within the cap are served; once they close, new connections are accepted again.
+TEST_F(GatewayIT, ConnectionsPastTheCapAreRefused) {
+  Spawned g;
+  spawn_gateway(g, {{"CODITECT_MAX_CONNECTIONS", "16"}, {"CODITECT_TIMEOUT_MS", "10000"}});
+  if (HasFatalFailure()) return;
+  // The start-up probes' connections are closed by now, not counted any more.
+  std::this_thread::sleep_for(std::chrono::milliseconds(300));
+  IdleConnections idle;
+  ASSERT_TRUE(idle.open(g.port, 24));
+  std::vector<size_t> refused;
+  for (int i = 0; i < 250 && refused.size() < 8; ++i) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(40));
+    refused = idle.readable();
+  }
+  ASSERT_EQ(refused.size(), 8u) << "24 connections against a cap of 16";
+  for (size_t i : refused) {
+    std::string got = read_some(idle.fds[i]);
+    EXPECT_TRUE(got.empty() || got.rfind("HTTP/1.1 503", 0) == 0) << got;
+  }
+  // One within the cap is served.
+  size_t kept = 0;
+  while (std::find(refused.begin(), refused.end(), kept) != refused.end()) ++kept;
+  std::string req = "GET /health/ HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n";
+  ASSERT_EQ(send(idle.fds[kept], req.data(), req.size(), MSG_NOSIGNAL),
+            static_cast<ssize_t>(req.size()));
+  EXPECT_EQ(read_some(idle.fds[kept]).rfind("HTTP/1.1 200", 0), 0u);
+  idle.close_all();
+  int status = 0;
+  for (int i = 0; i < 100 && status != 200; ++i) {
+    status = coditect::it::http_request("127.0.0.1", g.port, "GET", "/health/").status;
+    if (status != 200) std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  }
+  EXPECT_EQ(status, 200) << "closed connections no longer count";
+}
+
+// A connection that sends nothing, or half a request line, is closed after the header
+// timeout (twice CODITECT_TIMEOUT_MS): idle unauthenticated connections cannot pile up.
+TEST_F(GatewayIT, IdleConnectionsAreClosedAfterTheHeaderTimeout) {
+  Spawned g;
+  spawn_gateway(g, {{"CODITECT_TIMEOUT_MS", "500"}});
+  if (HasFatalFailure()) return;
+  IdleConnections idle;
+  ASSERT_TRUE(idle.open(g.port, 2));
+  std::string half = "GET /health/ HTTP/1.1\r\nHost:";
+  ASSERT_EQ(send(idle.fds[1], half.data(), half.size(), MSG_NOSIGNAL),
+            static_cast<ssize_t>(half.size()));
+  for (int i = 0; i < 300 && idle.readable().size() < 2; ++i)
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  ASSERT_EQ(idle.readable().size(), 2u) << "still open after 15 s";
+  for (int fd : idle.fds) {
+    std::string got = read_some(fd);  // the end, possibly after a 408
+    EXPECT_TRUE(got.empty() || got.rfind("HTTP/1.1 408", 0) == 0) << got;
+  }
+}
+
+// Connections that the server closed while idle (pg_terminate_backend, a restart,
+// idle_session_timeout) are not handed to requests: with the database up, no request fails,
+// writes included.
+TEST_F(GatewayIT, PooledConnectionsEndedByTheServerAreReplaced) {
+  auto& w = W();
+  std::string t = w.token_a("member");
+  // Warm every pooled connection (4 worker threads, a pool of 4).
+  std::vector<std::thread> warm;
+  for (int i = 0; i < 8; ++i)
+    warm.emplace_back([&] { w.call("GET", "/api/v1/projects/?page_size=1", t); });
+  for (auto& th : warm) th.join();
+  for (int round = 0; round < 2; ++round) {
+    SCOPED_TRACE("round " + std::to_string(round));
+    // Waits (up to 5 s each) until every one of them has exited.
+    std::string ended = w.sql(
+        "SELECT count(*) FILTER (WHERE pg_terminate_backend(pid, 5000)) FROM "
+        "pg_stat_activity WHERE application_name = 'coditect-gateway' AND datname = "
+        "current_database()");
+    ASSERT_GE(std::atoi(ended.c_str()), 1);
+    // A write first: before, it took the stale connection and failed with 503.
+    auto first =
+        w.call("POST", "/api/v1/projects/", t,
+               json{{"name", "after terminate " + std::to_string(round) + w.suffix}}.dump());
+    EXPECT_EQ(first.status, 201) << first.body;
+    std::atomic<int> n_ok{0};
+    std::mutex mu;
+    std::vector<std::string> failures;
+    std::vector<std::thread> clients;
+    for (int c = 0; c < 4; ++c)
+      clients.emplace_back([&, c] {
+        for (int i = 0; i < 5; ++i) {
+          auto r = i % 2 ? w.call("GET", "/api/v1/projects/?page_size=1", t)
+                         : w.call("POST", "/api/v1/licenses/acquire", t,
+                                  json{{"key_string", w.license_key_a},
+                                       {"hardware_id", "stale-" + std::to_string(c)}}
+                                      .dump());
+          if (r.status >= 200 && r.status < 300) {
+            ++n_ok;
+          } else {
+            std::lock_guard<std::mutex> lock(mu);
+            failures.push_back(std::to_string(r.status) + " " + r.body.substr(0, 200));
+          }
+        }
+      });
+    for (auto& th : clients) th.join();
+    std::string all;
+    for (const auto& f : failures) all += "\n  " + f;
+    EXPECT_EQ(n_ok.load(), 20) << "failed:" << all;
+  }
 }
 
 // Last (gtest runs tests in the order of the file): the database stops and starts again.

@@ -43,10 +43,10 @@ HttpResult parse(const std::string& raw) {
 
 }  // namespace
 
-HttpResult http_raw(const std::string& host, int port, const std::string& bytes) {
+HttpResult http_raw(const std::string& host, int port, const std::string& bytes, int timeout_s) {
   int fd = socket(AF_INET, SOCK_STREAM, 0);
   if (fd < 0) return {};
-  timeval tv{30, 0};
+  timeval tv{timeout_s, 0};
   setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
   setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof tv);
   sockaddr_in addr{};

@@ -24,7 +24,8 @@ using Headers = std::vector<std::pair<std::string, std::string>>;
 HttpResult http_request(const std::string& host, int port, const std::string& method,
                         const std::string& target, const std::string& body = {},
                         const Headers& headers = {});
-// Sends exactly these bytes and reads the answer.
-HttpResult http_raw(const std::string& host, int port, const std::string& bytes);
+// Sends exactly these bytes and reads the answer (status 0 when none within timeout_s).
+HttpResult http_raw(const std::string& host, int port, const std::string& bytes,
+                    int timeout_s = 30);
 
 }  // namespace coditect::it

@@ -104,3 +104,13 @@ TEST(GatewayErrors, ReasonPhrases) {
   EXPECT_EQ(reason_phrase(503), "Service Unavailable");
   EXPECT_EQ(reason_phrase(499), "Error");
 }
+
+TEST(GatewayErrors, HeaderValuesLoseControlCharacters) {
+  EXPECT_EQ(header_value("HS256\r\nX-Injected: yes"), "HS256X-Injected: yes");
+  EXPECT_EQ(header_value(std::string("a\0b\tc\x7f"
+                                     "d",
+                                     7)),
+            "abcd");
+  EXPECT_EQ(header_value("Bearer realm=\"coditect\""), "Bearer realm=\"coditect\"");
+  EXPECT_EQ(header_value("caf\xC3\xA9"), "caf\xC3\xA9") << "bytes past ASCII are not controls";
+}

@@ -155,12 +155,28 @@ TEST(GatewayQuery, CursorLinks) {
   EXPECT_EQ(list_envelope(db, q, "http://h", "/a/").begin().key(), "count");
 }
 
-TEST(GatewayQuery, BaseUrlUsesOnlySaneHosts) {
-  EXPECT_EQ(base_url_for("api.example:8080", "127.0.0.1:8080"), "http://api.example:8080");
-  EXPECT_EQ(base_url_for("[::1]:8080", "x"), "http://[::1]:8080");
-  EXPECT_EQ(base_url_for("evil.com/x?y", "127.0.0.1:8080"), "http://127.0.0.1:8080");
-  EXPECT_EQ(base_url_for("a\"b", "127.0.0.1:8080"), "http://127.0.0.1:8080");
-  EXPECT_EQ(base_url_for("", "127.0.0.1:8080"), "http://127.0.0.1:8080");
-  EXPECT_EQ(base_url_for("h", "f", "https"), "https://h");
-  EXPECT_EQ(base_url_for("h", "f", "gopher"), "http://h");
+TEST(GatewayQuery, LinksAreRelativeWithoutAPublicUrl) {
+  ListQuery q;
+  ASSERT_FALSE(parse_list_query({{"page", "2"}, {"page_size", "10"}}, kProjects, q));
+  json env = list_envelope({{"count", 35}, {"results", json::array()}}, q, "", "/api/v1/projects/");
+  EXPECT_EQ(env["next"], "/api/v1/projects/?page=3&page_size=10");
+  EXPECT_EQ(env["previous"], "/api/v1/projects/?page=1&page_size=10");
+  env = list_envelope({{"count", 35}, {"results", json::array()}}, q, "https://api.example/v",
+                      "/api/v1/projects/");
+  EXPECT_EQ(env["next"], "https://api.example/v/api/v1/projects/?page=3&page_size=10");
+}
+
+TEST(GatewayQuery, RepeatedKeys) {
+  EXPECT_FALSE(repeated_key({{"a", "1"}, {"b", "1"}}));
+  EXPECT_EQ(repeated_key({{"role", "a"}, {"x", ""}, {"role", "b"}}), "role");
+  EXPECT_EQ(repeated_key(parse_query("role=a&role=b").value()), "role");
+  EXPECT_EQ(repeated_key(parse_query("r%6Fle=a&role=b").value()), "role") << "compared decoded";
+}
+
+TEST(GatewayQuery, NulAnywhereInJson) {
+  EXPECT_FALSE(json_has_nul(json::parse(R"({"a": ["b", {"c": "d"}], "e": 1})")));
+  EXPECT_TRUE(json_has_nul(json::parse(R"({"hardware_id": "a\u0000b"})")));
+  EXPECT_TRUE(json_has_nul(json::parse(R"({"a\u0000": "b"})")));
+  EXPECT_TRUE(json_has_nul(json::parse(R"({"m": {"x": ["ok", "\u0000"]}})")));
+  EXPECT_TRUE(json_has_nul(json::parse(R"({"m": {"k\u0000": 1}})")));
 }
