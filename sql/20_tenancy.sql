@@ -218,6 +218,8 @@ BEGIN
 END
 $$;
 
+GRANT EXECUTE ON FUNCTION coditect_internal.ownership_of(name, jsonb) TO coditect_gateway, coditect_service;
+
 CREATE TRIGGER guard_ownership BEFORE INSERT OR UPDATE OR DELETE ON coditect.memberships
     FOR EACH ROW EXECUTE FUNCTION coditect_internal.guard_ownership();
 CREATE TRIGGER guard_ownership BEFORE INSERT OR UPDATE OF role, is_active OR DELETE ON coditect.users

@@ -158,7 +158,7 @@ INSERT INTO expected_execute VALUES
     ('coditect_internal.license_token_check(text,text,timestamp with time zone)', ''),
     ('coditect_internal.license_token_sign(uuid,uuid,text,jsonb,uuid,text,timestamp with time zone,timestamp with time zone)', ''),
     ('coditect_internal.lock_usable_license(uuid,uuid,text)', 'gateway,service'),
-    ('coditect_internal.ownership_of(name,jsonb)', ''),
+    ('coditect_internal.ownership_of(name,jsonb)', 'gateway,service'),
     ('coditect_internal.partman_schema()', ''),
     ('coditect_internal.protect_audit_partitions()', ''),
     ('coditect_internal.register_state_machine(regclass,text,name)', ''),

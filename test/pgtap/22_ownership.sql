@@ -26,7 +26,7 @@ DECLARE
 BEGIN
     PERFORM coditect.set_request_context(current_setting('tap.tid')::uuid, current_setting('tap.' || p_user)::uuid, p_role);
     EXECUTE p_sql INTO r;
-    RETURN coalesce(r, 'done');
+    RETURN coalesce(nullif(r, ''), 'done');
 EXCEPTION WHEN OTHERS THEN
     RETURN SQLSTATE || ': ' || SQLERRM;
 END $$;

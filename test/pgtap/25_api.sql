@@ -2,7 +2,7 @@
 -- pagination (pages and keyset cursors), filters, cross-tenant ids, registration.
 -- Committed transactions only (pgTAP's counters are transactional); fixtures purged at the end.
 \set ON_ERROR_STOP 1
-SELECT plan(51);
+SELECT plan(53);
 
 CREATE ROLE tap25_gateway LOGIN IN ROLE coditect_gateway;
 CREATE ROLE tap25_analyst LOGIN;
@@ -151,9 +151,16 @@ SELECT throws_ok($$SELECT coditect.api_register('fb-t25-new', 'again@new.test', 
 RESET ROLE;
 SELECT is((SELECT role::text FROM coditect.memberships WHERE user_id = (:'reg'::jsonb->>'user_id')::uuid), 'owner',
           'the registrant owns the new tenant');
-SET ROLE tap25_analyst;
-SELECT throws_ok($$SELECT coditect.api_projects_list()$$, '42501', NULL, 'analysts cannot call the API functions');
-RESET ROLE;
+-- A bound analyst (USAGE on the schema, SELECT on the tables) is stopped by the function's
+-- privileges, not by anything else.
+SELECT coditect.bind_analyst('tap25_analyst', :'ta');
+SET SESSION AUTHORIZATION tap25_analyst;
+SELECT is((SELECT count(*)::int FROM coditect.projects), 5, 'the bound analyst reads A''s live and deleted projects');
+SELECT throws_ok($$SELECT coditect.api_projects_list()$$, '42501', 'permission denied for function api_projects_list',
+                 'a bound analyst cannot call the API functions');
+SELECT throws_ok($$SELECT coditect.set_request_context(NULL, NULL, NULL)$$, '42501',
+                 'permission denied for function set_request_context', 'nor set a request context');
+RESET SESSION AUTHORIZATION;
 
 SELECT * FROM finish();
 

@@ -1,0 +1,95 @@
+-- A license session belongs to the user who acquired it: nobody else heartbeats it (and gets
+-- its signed token), takes it over or ends it, except an administrator ending it, which the
+-- audit trail records. Tokens never outlive the license. Needs the signing key of scripts/lib.sh.
+BEGIN;
+SELECT no_plan();
+
+CREATE ROLE tap82_gateway LOGIN IN ROLE coditect_gateway;
+SELECT coditect.create_tenant('Seats', 't82-seats', 'seats@t82.test', 'owner@t82.test') AS j \gset
+SELECT :'j'::jsonb->>'tenant_id' AS tid, :'j'::jsonb->>'user_id' AS owner_u \gset
+INSERT INTO coditect.users (tenant_id, email, role)
+SELECT :'tid', r || '@t82.test', 'member' FROM unnest(ARRAY['alice', 'bob']) r;
+INSERT INTO coditect.memberships (tenant_id, user_id, role)
+SELECT tenant_id, id, role FROM coditect.users WHERE tenant_id = :'tid' AND role = 'member';
+SELECT id AS alice FROM coditect.users WHERE email = 'alice@t82.test' \gset
+SELECT id AS bob FROM coditect.users WHERE email = 'bob@t82.test' \gset
+INSERT INTO coditect.licenses (tenant_id, expiry_date, seats_total) VALUES (:'tid', now() + interval '1 year', 5)
+RETURNING key_string AS key \gset
+-- Expires before the heartbeat deadline (the session TTL is 6 minutes).
+INSERT INTO coditect.licenses (tenant_id, expiry_date, seats_total) VALUES (:'tid', now() + interval '2 minutes', 5)
+RETURNING key_string AS short_key, expiry_date AS short_expiry \gset
+SELECT set_config('tap.tid', :'tid', false), set_config('tap.alice', :'alice', false),
+       set_config('tap.bob', :'bob', false), set_config('tap.owner', :'owner_u', false) \gset
+
+CREATE FUNCTION pg_temp.as_user(p_user text, p_role text, p_sql text) RETURNS text LANGUAGE plpgsql AS $$
+DECLARE
+    r text;
+BEGIN
+    PERFORM coditect.set_request_context(current_setting('tap.tid')::uuid, current_setting('tap.' || p_user)::uuid, p_role);
+    EXECUTE p_sql INTO r;
+    RETURN coalesce(nullif(r, ''), 'done');
+EXCEPTION WHEN OTHERS THEN
+    RETURN SQLSTATE || ': ' || SQLERRM;
+END $$;
+GRANT ALL ON ALL FUNCTIONS IN SCHEMA pg_temp TO tap82_gateway;
+SET ROLE tap82_gateway;
+
+SELECT pg_temp.as_user('alice', 'member', format($$SELECT coditect.license_acquire(%L, 'alice-laptop')$$, :'key')) AS alice_s \gset
+SELECT ok((:'alice_s'::jsonb) ? 'token', 'alice acquires a seat');
+SELECT :'alice_s'::jsonb->>'session_id' AS alice_sid \gset
+
+-- Bob, a member of the same tenant, cannot use Alice's session.
+SELECT is(pg_temp.as_user('bob', 'member', format($$SELECT coditect.license_heartbeat(%L)$$, :'alice_sid')),
+          'CD404: unknown license session', 'bob cannot heartbeat alice''s session (nor receive its token)');
+SELECT is(pg_temp.as_user('bob', 'member', format($$SELECT coditect.license_release(%L)$$, :'alice_sid')),
+          'CD404: unknown license session', 'bob cannot release alice''s session');
+SELECT is(pg_temp.as_user('bob', 'member', format($$SELECT coditect.license_acquire(%L, 'alice-laptop')$$, :'key')),
+          'CD409: this machine holds a session of another user on this license', 'bob cannot take over alice''s machine');
+SELECT alike(pg_temp.as_user('bob', 'member', format($$UPDATE coditect.license_sessions SET last_heartbeat_at = now() WHERE id = %L$$, :'alice_sid')),
+             'CD403: this license session belongs to another user', 'nor heartbeat it by direct SQL');
+SELECT alike(pg_temp.as_user('bob', 'member', format($$UPDATE coditect.license_sessions SET status = 'ended' WHERE id = %L$$, :'alice_sid')),
+             'CD403: this license session belongs to another user', 'nor end it by direct SQL');
+SELECT alike(pg_temp.as_user('bob', 'member', format($$UPDATE coditect.license_sessions SET user_id = %L WHERE id = %L$$, :'bob', :'alice_sid')),
+             'CD422: a license session cannot change hands', 'nor take it over by direct SQL');
+SELECT alike(pg_temp.as_user('bob', 'member', format($$INSERT INTO coditect.license_sessions (tenant_id, license_id, user_id, hardware_id)
+                                                      SELECT tenant_id, license_id, %L, 'bob-fake' FROM coditect.license_sessions WHERE id = %L$$,
+                                                     :'alice', :'alice_sid')),
+             'CD403: this license session belongs to another user', 'nor open a session in alice''s name');
+SELECT alike(pg_temp.as_user('alice', 'member', format($$SELECT coditect.license_heartbeat(%L)$$, :'alice_sid')),
+            '%"token"%', 'alice heartbeats her own session');
+SELECT alike(pg_temp.as_user('bob', 'member', format($$SELECT coditect.license_acquire(%L, 'bob-desktop')$$, :'key')),
+            '%"token"%', 'bob acquires a seat on his own machine');
+
+-- An administrator may end anyone's session; the audit trail names who ended it.
+SELECT is(pg_temp.as_user('owner', 'owner', format($$SELECT coditect.license_release(%L)$$, :'alice_sid')),
+          'done', 'the owner (license.manage) releases alice''s session');
+RESET ROLE;
+SELECT is((SELECT status || ' by ' || ended_by::text FROM coditect.license_sessions WHERE id = :'alice_sid'),
+          'ended by ' || :'owner_u', 'the session is ended, ended_by names the owner');
+SELECT is((SELECT changes->'ended_by'->>1 FROM coditect.audit_logs
+            WHERE tenant_id = :'tid' AND resource_id = :'alice_sid' AND action = 'license_session.update'
+              AND changes ? 'ended_by'),
+          :'owner_u', 'the audit row records the administrator as ended_by');
+SELECT is((SELECT user_id FROM coditect.audit_logs
+            WHERE tenant_id = :'tid' AND resource_id = :'alice_sid' AND action = 'license_session.update'
+              AND changes ? 'ended_by'),
+          :'owner_u'::uuid, '... and as the acting user');
+SET ROLE tap82_gateway;
+SELECT pg_temp.as_user('bob', 'member', format($$SELECT coditect.license_acquire(%L, 'bob-desktop')$$, :'key'))::jsonb->>'session_id' AS bob_sid \gset
+SELECT is(pg_temp.as_user('bob', 'member', format($$SELECT coditect.license_release(%L)$$, :'bob_sid')), 'done', 'bob releases his own session');
+RESET ROLE;
+SELECT is((SELECT ended_by FROM coditect.license_sessions WHERE id = :'bob_sid'), :'bob'::uuid, 'ended_by is bob himself');
+SET ROLE tap82_gateway;
+
+-- A token never outlives its license.
+SELECT pg_temp.as_user('alice', 'member', format($$SELECT coditect.license_acquire(%L, 'alice-laptop')$$, :'short_key')) AS short_s \gset
+SELECT is((coditect.license_verify(:'short_s'::jsonb->>'token')->'claims'->>'exp')::bigint,
+          floor(extract(epoch FROM :'short_expiry'::timestamptz))::bigint,
+          'a token of a license expiring before the heartbeat deadline expires with the license');
+SELECT cmp_ok((coditect.license_verify(:'alice_s'::jsonb->>'token')->'claims'->>'exp')::bigint
+              - (coditect.license_verify(:'alice_s'::jsonb->>'token')->'claims'->>'iat')::bigint,
+              '=', 360::bigint, '... while one of a long license lasts until the heartbeat deadline');
+RESET ROLE;
+
+SELECT * FROM finish();
+ROLLBACK;
