@@ -40,6 +40,7 @@ cmake --build "$ROOT/build" -j2 --target coditect-gateway >/dev/null
 psql -X -q -d postgres -v ON_ERROR_STOP=1 \
   -c "DO \$\$ BEGIN CREATE ROLE coditect_gw LOGIN IN ROLE coditect_gateway; EXCEPTION WHEN duplicate_object THEN NULL; END \$\$"
 SECRET_FILE=$ROOT/.data/gateway-hs256.secret
+mkdir -p "$ROOT/.data"  # CODITECT_DATA_DIR may put the cluster elsewhere
 if [ ! -s "$SECRET_FILE" ]; then
   (umask 077 && openssl rand -hex 32 >"$SECRET_FILE")
 fi

@@ -4,7 +4,7 @@
 -- ended license sessions, and who may call what. Committed transactions (pgTAP's counters are
 -- transactional); fixtures are purged at the end.
 \set ON_ERROR_STOP 1
-SELECT plan(62);
+SELECT plan(66);
 
 CREATE ROLE tap95_gateway LOGIN IN ROLE coditect_gateway;
 CREATE ROLE tap95_service LOGIN IN ROLE coditect_service;
@@ -165,7 +165,7 @@ SELECT is((SELECT count(*)::int FROM fx f JOIN coditect.license_sessions s USING
 SELECT ok(NOT has_function_privilege(r, f, 'EXECUTE'), r || ' cannot execute ' || f)
   FROM unnest(ARRAY['public', 'coditect_gateway', 'coditect_service', 'coditect_analyst']) r,
        unnest(ARRAY['coditect.purge_ended_license_sessions(interval)', 'coditect.schedule_maintenance()',
-                    'coditect.unschedule_maintenance()']) f
+                    'coditect.unschedule_maintenance()', 'coditect.maintenance_jobs()']) f
  ORDER BY f, r;
 SELECT ok(NOT has_schema_privilege(r, 'cron', 'USAGE'), r || ' has no access to pg_cron (schema cron)')
   FROM unnest(ARRAY['public', 'coditect_gateway', 'coditect_service', 'coditect_analyst']) r ORDER BY r;
