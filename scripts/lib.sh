@@ -6,7 +6,7 @@ ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 PGBIN=/usr/lib/postgresql/15/bin
 PACKAGES=(
   build-essential cmake make g++ pkg-config clang-format openssl
-  postgresql-15 postgresql-server-dev-15 postgresql-15-partman
+  postgresql-15 postgresql-server-dev-15 postgresql-15-partman postgresql-15-cron
   postgresql-15-pgtap libtap-parser-sourcehandler-pgtap-perl libpq-dev
   libgtest-dev libssl-dev nlohmann-json3-dev libpistache-dev libcpp-jwt-dev wrk curl
 )
@@ -34,10 +34,13 @@ build_extension() {
   make -C "$ROOT" install >/dev/null
 }
 
-# cluster_start DATADIR PORT: initdb (once) and start a private cluster listening on
+# cluster_start DATADIR PORT [CRON_DB]: initdb (once) and start a private cluster listening on
 # 127.0.0.1:PORT and on a socket inside DATADIR. Sets PGHOST/PGPORT/PGUSER for psql.
+# With CRON_DB, pg_cron is preloaded and schedules from database CRON_DB, its jobs connecting
+# through that socket. Checked on every call, so a cluster made before gets it too (restarted
+# once when the setting changes).
 cluster_start() {
-  local datadir=$1 port=$2
+  local datadir=$1 port=$2 cron_db=${3:-} restart=
   mkdir -p "$datadir"
   chown postgres:postgres "$datadir"
   chmod 700 "$datadir"
@@ -52,8 +55,23 @@ max_connections = 200
 shared_buffers = 256MB
 CONF
   fi
+  if [ -n "$cron_db" ]; then
+    local cron_conf="shared_preload_libraries = 'pg_cron'
+cron.database_name = '$cron_db'
+cron.host = '$datadir'"
+    if [ "$(cat "$datadir/coditect-cron.conf" 2>/dev/null)" != "$cron_conf" ]; then
+      printf '%s\n' "$cron_conf" >"$datadir/coditect-cron.conf"
+      chown postgres:postgres "$datadir/coditect-cron.conf"
+      restart=1
+    fi
+    grep -qx "include_if_exists = 'coditect-cron.conf'" "$datadir/postgresql.conf" ||
+      echo "include_if_exists = 'coditect-cron.conf'" >>"$datadir/postgresql.conf"
+  fi
   if ! runuser -u postgres -- "$PGBIN/pg_ctl" -D "$datadir" status >/dev/null 2>&1; then
     runuser -u postgres -- "$PGBIN/pg_ctl" -D "$datadir" -l "$datadir/server.log" -w start >/dev/null
+  elif [ -n "$restart" ]; then
+    log "restarting the cluster in $datadir to load pg_cron"
+    runuser -u postgres -- "$PGBIN/pg_ctl" -D "$datadir" -l "$datadir/server.log" -m fast -w restart >/dev/null
   fi
   export PGHOST=$datadir PGPORT=$port PGUSER=postgres
 }
@@ -74,6 +92,14 @@ CREATE SCHEMA partman;
 CREATE EXTENSION pg_partman SCHEMA partman;
 CREATE EXTENSION coditect CASCADE;
 SQL
+}
+
+# setup_maintenance DB: pg_cron in DB (the CRON_DB given to cluster_start) and the extension's
+# maintenance jobs registered there; a re-run replaces the jobs, it adds none.
+setup_maintenance() {
+  local db=$1
+  psql -X -q -d "$db" -v ON_ERROR_STOP=1 -o /dev/null -c "SET client_min_messages = warning" \
+    -c "CREATE EXTENSION IF NOT EXISTS pg_cron" -c "SELECT * FROM coditect.schedule_maintenance()"
 }
 
 # setup_signing_key DATADIR DB: an Ed25519 license signing key for the cluster (made once, kept

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Sets everything up and runs the product: a PostgreSQL 15 cluster in ./.data/pg (port 5499 by
-# default), the coditect extension installed in database `coditect`, a demo tenant, and the REST
-# gateway in the foreground on 127.0.0.1:8080 (HS256 secret kept in .data/gateway-hs256.secret).
+# default), the coditect extension installed in database `coditect`, a demo tenant, the maintenance
+# jobs in pg_cron, and the REST gateway in the foreground on 127.0.0.1:8080 (HS256 secret kept in
+# .data/gateway-hs256.secret).
 # Safe to re-run: the cluster and database are kept, the extension is updated in place.
 source "$(dirname "$0")/lib.sh"
 
@@ -11,7 +12,7 @@ DB=${CODITECT_DB:-coditect}
 
 install_deps
 build_extension
-cluster_start "$DATADIR" "$PORT"
+cluster_start "$DATADIR" "$PORT" "$DB"
 
 if ! psql -X -qtA -d postgres -c "SELECT 1 FROM pg_database WHERE datname = '$DB'" | grep -q 1; then
   log "creating database $DB with the extension and a demo tenant"
@@ -25,6 +26,13 @@ INSERT INTO coditect.teams (tenant_id, name) VALUES ((:'t'::jsonb->>'tenant_id')
 SQL
 fi
 setup_signing_key "$DATADIR" "$DB"
+# A database made by an older build lacks the function (the install script of 0.1.0 changed).
+if [ "$(psql -X -qtA -d "$DB" -c "SELECT to_regprocedure('coditect.schedule_maintenance()') IS NOT NULL")" = t ]; then
+  log "scheduling the maintenance jobs (pg_cron)"
+  setup_maintenance "$DB"
+else
+  log "database $DB predates coditect.schedule_maintenance(): no maintenance scheduled (remove $DATADIR to start afresh)"
+fi
 
 log "building the gateway"
 cmake -S "$ROOT" -B "$ROOT/build" -DCMAKE_BUILD_TYPE=Release >/dev/null
@@ -32,6 +40,7 @@ cmake --build "$ROOT/build" -j2 --target coditect-gateway >/dev/null
 psql -X -q -d postgres -v ON_ERROR_STOP=1 \
   -c "DO \$\$ BEGIN CREATE ROLE coditect_gw LOGIN IN ROLE coditect_gateway; EXCEPTION WHEN duplicate_object THEN NULL; END \$\$"
 SECRET_FILE=$ROOT/.data/gateway-hs256.secret
+mkdir -p "$ROOT/.data"  # CODITECT_DATA_DIR may put the cluster elsewhere
 if [ ! -s "$SECRET_FILE" ]; then
   (umask 077 && openssl rand -hex 32 >"$SECRET_FILE")
 fi
@@ -49,6 +58,7 @@ Coditect Core is running.
   cluster:   $DATADIR (stop: runuser -u postgres -- $PGBIN/pg_ctl -D $DATADIR stop)
   database:  psql -h $DATADIR -p $PORT -U postgres $DB      (or host 127.0.0.1)
   demo:      SELECT * FROM coditect.tenants;  -- as postgres (superuser, bypasses RLS)
+  jobs:      SELECT jobname, schedule, command FROM cron.job;  -- pg_cron, in $DB
 
 The gateway listens on http://$CODITECT_LISTEN (Ctrl-C stops it). Its HS256 secret is in
 $SECRET_FILE. A token for the demo owner (valid 1 hour):

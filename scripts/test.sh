@@ -15,10 +15,17 @@ DATADIR=$(mktemp -d /tmp/coditect-test.XXXXXX)
 PORT=${CODITECT_TEST_PORT:-54329}
 trap 'cluster_stop "$DATADIR"; rm -rf "$DATADIR"' EXIT
 log "starting a private cluster in $DATADIR on port $PORT"
-cluster_start "$DATADIR" "$PORT"
+cluster_start "$DATADIR" "$PORT" coditect_test
 create_database coditect_test
 psql -X -q -d coditect_test -v ON_ERROR_STOP=1 -c 'CREATE EXTENSION pgtap'
 setup_signing_key "$DATADIR" coditect_test
+log "maintenance jobs in pg_cron (as run.sh), and a copy of each that runs every minute"
+setup_maintenance coditect_test
+# The real schedules are hourly and daily: copies with the same command, database and user run
+# at the next full minute; they are removed before pg_prove, which checks how their runs ended
+# (test/pgtap/95_maintenance.sql).
+psql -X -q -d coditect_test -v ON_ERROR_STOP=1 -o /dev/null -c \
+  "SELECT cron.schedule_in_database('tap-' || jobname, '* * * * *', command, database) FROM cron.job WHERE jobname LIKE 'coditect-%'"
 # A second key for the rotation test in test/pgtap/80_licenses.sql.
 openssl genpkey -algorithm ed25519 -out "$DATADIR/rotation.pem" 2>/dev/null
 chown postgres:postgres "$DATADIR/rotation.pem"
@@ -100,6 +107,14 @@ if ((gw_status != 0)); then
   exit 1
 fi
 echo "gateway: $(grep -c '"request_id"' "$DATADIR/gateway.log") requests logged, clean shutdown on SIGTERM"
+
+log "waiting (at most 150 s) for pg_cron to have run each maintenance job's copy"
+for _ in $(seq 75); do
+  [ "$(psql -X -qtA -d coditect_test -c "SELECT count(*) FROM cron.job j WHERE j.jobname LIKE 'tap-%'
+         AND NOT EXISTS (SELECT FROM cron.job_run_details d WHERE d.jobid = j.jobid AND d.status IN ('succeeded', 'failed'))")" = 0 ] && break
+  sleep 2
+done
+psql -X -q -d coditect_test -v ON_ERROR_STOP=1 -o /dev/null -c "SELECT cron.unschedule(jobid) FROM cron.job WHERE jobname LIKE 'tap-%'"
 
 log "pgTAP (pg_prove)"
 pg_prove -d coditect_test --ext .sql -r "$ROOT/test/pgtap"
