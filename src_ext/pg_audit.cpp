@@ -188,6 +188,7 @@ CODITECT_FUNCTION(coditect_audit_row_change) {
     std::string metadata = coditect::build_metadata(
         table, GetUserNameFromId(GetSessionUserId(), false),
         U64FromFullTransactionId(GetTopFullTransactionId()), verb.soft_delete);
+    coditect::pg::fail_point("audit");
 
     Datum values[kInsertArgs];
     char nulls[kInsertArgs + 1];

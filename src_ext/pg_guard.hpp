@@ -36,6 +36,10 @@ struct PgError {
 
 #define CODITECT_SQLSTATE(a, b, c) MAKE_SQLSTATE('C', 'D', a, b, c)
 
+// Throws std::bad_alloc when the superuser-only setting coditect.debug_fail_point names this
+// code path (tests only).
+void fail_point(const char* name);
+
 template <typename F>
 auto pg_call(F&& f) -> decltype(f()) {
   MemoryContext caller_cxt = CurrentMemoryContext;

@@ -53,6 +53,7 @@ const coditect::StateMachine& load_machine(const std::string& name) {
     for (uint64 i = 0; i < SPI_processed; ++i) {
       HeapTuple row = SPI_tuptable->vals[i];
       TupleDesc desc = SPI_tuptable->tupdesc;
+      coditect::pg::fail_point("transition");
       machine.add(
           {SPI_getvalue(row, desc, 1), SPI_getvalue(row, desc, 2), SPI_getvalue(row, desc, 3)});
     }
