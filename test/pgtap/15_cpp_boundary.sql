@@ -7,7 +7,7 @@
 --     "out of memory" error and leaves the backend healthy.
 -- Several transactions and SET SESSION AUTHORIZATION in one session; fixtures removed at the end.
 \set ON_ERROR_STOP 1
-SELECT plan(24);
+SELECT plan(31);
 
 CREATE ROLE tap15_analyst LOGIN;
 CREATE ROLE tap15_gateway LOGIN IN ROLE coditect_gateway;
@@ -116,6 +116,34 @@ SELECT is((SELECT count(*)::int FROM tap15_gateway_trap.calls WHERE su), 0,
 SELECT is((SELECT array_agg(action::text ORDER BY id) FROM coditect.audit_logs WHERE resource_id = :'trapped'),
           '{project.create,project.update}', 'both changes were audited');
 
+-- An error inside the owner-context insert (resource_id is varchar(255)), caught by a
+-- savepoint: the caller is back to its own user, rights and search_path.
+CREATE TABLE public.tap15_long (tenant_id uuid NOT NULL, id text NOT NULL, PRIMARY KEY (tenant_id, id));
+CREATE TRIGGER audit_row_change AFTER INSERT ON public.tap15_long
+    FOR EACH ROW EXECUTE FUNCTION coditect_internal.audit_row_change('resource=tap15_long');
+GRANT INSERT ON public.tap15_long TO tap15_gateway;
+SET SESSION AUTHORIZATION tap15_gateway;
+SET search_path = tap15_gateway_trap, pg_catalog, public;
+BEGIN;
+SELECT coditect.set_request_context(:'tenant', :'owner', 'owner');
+SELECT throws_ok(format($$INSERT INTO public.tap15_long VALUES (%L, repeat('x', 300))$$, :'tenant'), '22001', NULL,
+                 'an error inside the owner-context audit insert reaches the caller');
+SELECT is(current_user::text, 'tap15_gateway', '... which is its own user again');
+SELECT lives_ok('CREATE TEMP TABLE tap15_tmp (x int) ON COMMIT DROP', '... outside any security-restricted operation');
+SELECT count(*) AS calls_before FROM tap15_gateway_trap.calls \gset
+SELECT 'x'::text = 'x' AS compared \gset
+SELECT ok(:'compared' AND (SELECT count(*) FROM tap15_gateway_trap.calls) > :calls_before,
+          '... under its own search_path (the pinned one was popped)');
+SELECT lives_ok(format($$INSERT INTO public.tap15_long VALUES (%L, 'short')$$, :'tenant'),
+                '... and the next audited insert of the transaction works');
+COMMIT;
+RESET search_path;
+RESET SESSION AUTHORIZATION;
+SELECT is((SELECT count(*)::int FROM coditect.audit_logs WHERE resource_type = 'Tap15Long'), 1,
+          'only the committed insert is audited');
+SELECT is((SELECT count(*)::int FROM tap15_gateway_trap.calls WHERE su), 0,
+          'still no operator or function of the gateway login ran as a superuser');
+
 ------------------------------------------------------------------------------------------------
 -- 4. C++ exceptions: a std::bad_alloc thrown in the audit and the transition triggers.
 ------------------------------------------------------------------------------------------------
@@ -157,7 +185,8 @@ SELECT lives_ok(format($$INSERT INTO coditect.projects (tenant_id, name) VALUES 
 
 SELECT * FROM finish();
 
-DROP TABLE public.tap15_things;
+SET client_min_messages = warning;
+DROP TABLE public.tap15_things, public.tap15_long;
 DELETE FROM coditect.state_transitions WHERE machine = 'tap15_thing';
 SELECT coditect.unbind_analyst('tap15_analyst');
 SELECT coditect.purge_tenant(:'tenant');
