@@ -7,7 +7,7 @@
 --     "out of memory" error and leaves the backend healthy.
 -- Several transactions and SET SESSION AUTHORIZATION in one session; fixtures removed at the end.
 \set ON_ERROR_STOP 1
-SELECT plan(31);
+SELECT plan(32);
 
 CREATE ROLE tap15_analyst LOGIN;
 CREATE ROLE tap15_gateway LOGIN IN ROLE coditect_gateway;
@@ -152,6 +152,23 @@ SET SESSION AUTHORIZATION tap15_gateway;
 SELECT throws_ok($$SET coditect.debug_fail_point = 'audit'$$, '42501', NULL,
                  'a non-superuser cannot set coditect.debug_fail_point');
 RESET SESSION AUTHORIZATION;
+-- In a new session of that login, a value SET before the library is loaded is dropped when it
+-- loads (PostgreSQL re-checks the privilege of whoever set the placeholder).
+CREATE EXTENSION dblink;
+DO $$
+BEGIN
+    PERFORM dblink_connect('tap15', format('host=%s port=%s dbname=%s user=tap15_gateway',
+                                           split_part(current_setting('unix_socket_directories'), ',', 1),
+                                           current_setting('port'), current_database()));
+    PERFORM dblink_exec('tap15', $s$SET coditect.debug_fail_point = 'audit'$s$);
+END
+$$;
+SELECT is((SELECT v FROM dblink('tap15', $$SELECT coditect.current_tenant_id() IS NULL,
+                                                  current_setting('coditect.debug_fail_point')$$)
+                         AS t(loaded boolean, v text)),
+          'none', 'nor before the library is loaded in its session');
+DO $$ BEGIN PERFORM dblink_disconnect('tap15'); END $$;
+DROP EXTENSION dblink;
 
 SET coditect.debug_fail_point = 'audit';
 SELECT throws_ok(format($$INSERT INTO coditect.projects (tenant_id, name) VALUES (%L, 'Fail audit')$$, :'tenant'),
