@@ -35,6 +35,13 @@ struct TransitionRows {
   char** stamp;  // "" for none
 };
 
+// A copy in the caller's memory context, which outlives SPI_finish().
+char* copy_out_of_spi(const char* s) {
+  auto* copy = static_cast<char*>(SPI_palloc(strlen(s) + 1));
+  strcpy(copy, s);
+  return copy;
+}
+
 // PostgreSQL half of load_machine (plain C, run under pg_call). The lookup may run inside a
 // SECURITY DEFINER caller, so it is pinned to pg_catalog and fully qualified.
 void read_transitions(void* arg) {
@@ -61,13 +68,9 @@ void read_transitions(void* arg) {
   for (uint64 i = 0; i < SPI_processed; ++i) {
     HeapTuple row = SPI_tuptable->vals[i];
     TupleDesc desc = SPI_tuptable->tupdesc;
-    char* cols[3] = {SPI_getvalue(row, desc, 1), SPI_getvalue(row, desc, 2),
-                     SPI_getvalue(row, desc, 3)};
-    char** out[3] = {&rows->from[i], &rows->to[i], &rows->stamp[i]};
-    for (int c = 0; c < 3; ++c) {
-      *out[c] = static_cast<char*>(SPI_palloc(strlen(cols[c]) + 1));
-      strcpy(*out[c], cols[c]);
-    }
+    rows->from[i] = copy_out_of_spi(SPI_getvalue(row, desc, 1));
+    rows->to[i] = copy_out_of_spi(SPI_getvalue(row, desc, 2));
+    rows->stamp[i] = copy_out_of_spi(SPI_getvalue(row, desc, 3));
   }
 }
 
