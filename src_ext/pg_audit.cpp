@@ -20,6 +20,7 @@ extern "C" {
 #include "utils/rel.h"
 }
 
+#include <memory>
 #include <string>
 #include <vector>
 
@@ -87,8 +88,8 @@ bool binary_equal(HeapTuple a, HeapTuple b, TupleDesc desc, int attnum) {
   return datumIsEqual(da, db, att->attbyval, att->attlen);
 }
 
-bool column_is_null(HeapTuple tuple, TupleDesc desc, const std::string& column) {
-  int attnum = SPI_fnumber(desc, column.c_str());
+bool column_is_null(HeapTuple tuple, TupleDesc desc, const char* column) {
+  int attnum = SPI_fnumber(desc, column);
   if (attnum <= 0) return true;
   bool isnull;
   heap_getattr(tuple, attnum, desc, &isnull);
@@ -101,28 +102,138 @@ Datum column_datum(HeapTuple tuple, TupleDesc desc, const char* column, bool* is
   return heap_getattr(tuple, attnum, desc, isnull);
 }
 
-SPIPlanPtr insert_plan() {
-  if (g_insert_plan) return g_insert_plan;
-  Oid types[kInsertArgs] = {UUIDOID, UUIDOID, TEXTOID, TEXTOID,  TEXTOID,  INETOID,
-                            TEXTOID, TEXTOID, TEXTOID, JSONBOID, JSONBOID, TEXTOID};
-  SPIPlanPtr plan = SPI_prepare(
-      "INSERT INTO coditect.audit_logs (tenant_id, user_id, action, resource_type, resource_id,"
-      " ip_address, user_agent, request_method, request_path, changes, metadata, severity)"
-      " VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)",
-      kInsertArgs, types);
-  if (!plan)
-    elog(ERROR, "could not prepare the audit insert: %s", SPI_result_code_string(SPI_result));
-  SPI_keepplan(plan);
-  g_insert_plan = plan;
-  return plan;
-}
-
 Datum text_or_null(const char* s, char* null_flag) {
   if (!s) {
     *null_flag = 'n';
     return 0;
   }
   return CStringGetTextDatum(s);
+}
+
+// The trigger runs in three steps: read_row (PostgreSQL), the diff and its JSON (C++), then
+// write_row (PostgreSQL). The PostgreSQL steps are plain C over plain structs, each run under
+// one pg_call, so no C++ object is made inside a guarded region and no PostgreSQL error
+// longjmps over a live C++ object.
+
+struct ColumnRead {
+  FieldValue old_value;  // output texts palloc'd in the trigger's context, freed with it
+  FieldValue new_value;
+  bool changed;  // UPDATE: the stored value differs
+};
+
+struct RowRead {
+  RowOp op;
+  HeapTuple old_tuple;  // nullptr on INSERT
+  HeapTuple new_tuple;  // nullptr on DELETE
+  Relation rel;
+  const bool* audited;             // per attribute: not dropped, not excluded
+  const char* soft_delete_column;  // UPDATE of a soft-delete table, else nullptr
+  ColumnRead* columns;             // per attribute, filled where audited
+  bool deleted_before;
+  bool deleted_after;
+  const char* table;  // schema.name
+  const char* db_user;
+  uint64 txid;
+};
+
+void read_row(RowRead* r) {
+  TupleDesc desc = RelationGetDescr(r->rel);
+  for (int i = 1; i <= desc->natts; ++i) {
+    if (!r->audited[i - 1]) continue;
+    ColumnRead* c = &r->columns[i - 1];
+    c->changed = r->op != RowOp::Update || !binary_equal(r->old_tuple, r->new_tuple, desc, i);
+    if (!c->changed) continue;
+    if (r->old_tuple) c->old_value = output_value(r->old_tuple, desc, i);
+    if (r->new_tuple) c->new_value = output_value(r->new_tuple, desc, i);
+  }
+  if (r->soft_delete_column) {
+    r->deleted_before = !column_is_null(r->old_tuple, desc, r->soft_delete_column);
+    r->deleted_after = !column_is_null(r->new_tuple, desc, r->soft_delete_column);
+  }
+  r->table = psprintf("%s.%s", get_namespace_name(RelationGetNamespace(r->rel)),
+                      RelationGetRelationName(r->rel));
+  r->db_user = GetUserNameFromId(GetSessionUserId(), false);
+  r->txid = U64FromFullTransactionId(GetTopFullTransactionId());
+}
+
+struct RowWrite {
+  HeapTuple row;  // the new row, or the old one on DELETE
+  TupleDesc desc;
+  const char* tenant_column;
+  const char* action;
+  const char* resource_type;
+  const char* changes;   // JSON
+  const char* metadata;  // JSON
+  const char* severity;
+};
+
+struct InsertArgs {
+  Datum values[kInsertArgs];
+  char nulls[kInsertArgs + 1];
+};
+
+// Runs as the audit table's owner, search_path pinned (see spi_as_owner_of): application roles
+// hold no INSERT on the log. The kept plan is prepared here, under the same pinned path.
+void insert_as_owner(void* arg) {
+  auto* args = static_cast<InsertArgs*>(arg);
+  if (!g_insert_plan) {
+    Oid types[kInsertArgs] = {UUIDOID, UUIDOID, TEXTOID, TEXTOID,  TEXTOID,  INETOID,
+                              TEXTOID, TEXTOID, TEXTOID, JSONBOID, JSONBOID, TEXTOID};
+    SPIPlanPtr plan = SPI_prepare(
+        "INSERT INTO coditect.audit_logs (tenant_id, user_id, action, resource_type, resource_id,"
+        " ip_address, user_agent, request_method, request_path, changes, metadata, severity)"
+        " VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)",
+        kInsertArgs, types);
+    if (!plan) {
+      elog(ERROR, "could not prepare the audit insert: %s", SPI_result_code_string(SPI_result));
+    }
+    SPI_keepplan(plan);
+    g_insert_plan = plan;
+  }
+  int rc = SPI_execute_plan(g_insert_plan, args->values, args->nulls, false, 0);
+  if (rc != SPI_OK_INSERT) elog(ERROR, "audit insert failed: %s", SPI_result_code_string(rc));
+}
+
+void write_row(const RowWrite* w) {
+  const auto& ctx = coditect::pg::request_context();
+  InsertArgs args;
+  memset(args.nulls, ' ', kInsertArgs);
+  args.nulls[kInsertArgs] = '\0';
+  Datum* values = args.values;
+  char* nulls = args.nulls;
+
+  bool isnull;
+  values[0] = column_datum(w->row, w->desc, w->tenant_column, &isnull);
+  if (isnull) elog(ERROR, "audited row has no tenant");
+  if (ctx.active) {
+    values[1] = UUIDPGetDatum(const_cast<pg_uuid_t*>(&ctx.user_id));
+  } else {
+    nulls[1] = 'n';
+  }
+  values[2] = CStringGetTextDatum(w->action);
+  values[3] = CStringGetTextDatum(w->resource_type);
+  Datum id = column_datum(w->row, w->desc, "id", &isnull);
+  if (isnull) {
+    nulls[4] = 'n';
+  } else {
+    Oid output_fn;
+    bool varlena;
+    getTypeOutputInfo(TupleDescAttr(w->desc, SPI_fnumber(w->desc, "id") - 1)->atttypid, &output_fn,
+                      &varlena);
+    values[4] = CStringGetTextDatum(OidOutputFunctionCall(output_fn, id));
+  }
+  if (ctx.active && ctx.client_ip) {
+    values[5] = ctx.client_ip;
+  } else {
+    nulls[5] = 'n';
+  }
+  values[6] = text_or_null(ctx.active ? ctx.user_agent : nullptr, &nulls[6]);
+  values[7] = text_or_null(ctx.active ? ctx.request_method : nullptr, &nulls[7]);
+  values[8] = text_or_null(ctx.active ? ctx.request_path : nullptr, &nulls[8]);
+  values[9] = DirectFunctionCall1(jsonb_in, CStringGetDatum(w->changes));
+  values[10] = DirectFunctionCall1(jsonb_in, CStringGetDatum(w->metadata));
+  values[11] = CStringGetTextDatum(w->severity);
+  coditect::pg::spi_as_owner_of("coditect", "audit_logs", insert_as_owner, &args);
 }
 
 }  // namespace
@@ -144,93 +255,53 @@ CODITECT_FUNCTION(coditect_audit_row_change) {
                                                            : RowOp::Delete;
   Relation rel = trigdata->tg_relation;
   TupleDesc desc = RelationGetDescr(rel);
-  HeapTuple old_tuple = op == RowOp::Insert ? nullptr : trigdata->tg_trigtuple;
-  HeapTuple new_tuple = op == RowOp::Insert   ? trigdata->tg_trigtuple
-                        : op == RowOp::Update ? trigdata->tg_newtuple
-                                              : nullptr;
-  HeapTuple row = new_tuple ? new_tuple : old_tuple;
+  RowRead r{};
+  r.op = op;
+  r.old_tuple = op == RowOp::Insert ? nullptr : trigdata->tg_trigtuple;
+  r.new_tuple = op == RowOp::Insert   ? trigdata->tg_trigtuple
+                : op == RowOp::Update ? trigdata->tg_newtuple
+                                      : nullptr;
+  r.rel = rel;
+  // std::vector<bool> has no data(); one flag per attribute.
+  std::unique_ptr<bool[]> audited(new bool[desc->natts]);
+  std::vector<ColumnRead> columns(desc->natts);
+  for (int i = 0; i < desc->natts; ++i) {
+    Form_pg_attribute att = TupleDescAttr(desc, i);
+    audited[i] = !att->attisdropped && !config.is_excluded(NameStr(att->attname));
+  }
+  r.audited = audited.get();
+  r.columns = columns.data();
+  if (op == RowOp::Update && !config.soft_delete_column.empty()) {
+    r.soft_delete_column = config.soft_delete_column.c_str();
+  }
+  pg_call(read_row, &r);
 
-  // Output texts are palloc'd in the trigger's memory context and freed with it.
   std::vector<Field> fields;
   fields.reserve(desc->natts);
-  pg_call([&] {
-    for (int i = 1; i <= desc->natts; ++i) {
-      Form_pg_attribute att = TupleDescAttr(desc, i - 1);
-      if (att->attisdropped || config.is_excluded(NameStr(att->attname))) continue;
-      if (op == RowOp::Update && binary_equal(old_tuple, new_tuple, desc, i)) continue;
-      Field f;
-      f.name = NameStr(att->attname);
-      if (old_tuple) f.old_value = output_value(old_tuple, desc, i);
-      if (new_tuple) f.new_value = output_value(new_tuple, desc, i);
-      fields.push_back(f);
-    }
-  });
-
-  bool deleted_before = false, deleted_after = false;
-  if (op == RowOp::Update && !config.soft_delete_column.empty()) {
-    pg_call([&] {
-      deleted_before = !column_is_null(old_tuple, desc, config.soft_delete_column);
-      deleted_after = !column_is_null(new_tuple, desc, config.soft_delete_column);
-    });
+  for (int i = 0; i < desc->natts; ++i) {
+    if (!audited[i] || !columns[i].changed) continue;
+    fields.push_back(
+        {NameStr(TupleDescAttr(desc, i)->attname), columns[i].old_value, columns[i].new_value});
   }
   const std::string changes = coditect::build_changes(op, fields, config);
   // An UPDATE that changed nothing audited (only excluded columns) is not a change.
   if (op == RowOp::Update && changes == "{}") return PointerGetDatum(nullptr);
 
   const coditect::AuditVerb verb =
-      coditect::classify_change(op, config, deleted_before, deleted_after);
+      coditect::classify_change(op, config, r.deleted_before, r.deleted_after);
   const std::string action = config.resource + "." + verb.verb;
+  const std::string metadata =
+      coditect::build_metadata(r.table, r.db_user, r.txid, verb.soft_delete);
+  coditect::pg::fail_point("audit");
 
-  pg_call([&] {
-    const auto& ctx = coditect::pg::request_context();
-    std::string table = std::string(get_namespace_name(RelationGetNamespace(rel))) + "." +
-                        RelationGetRelationName(rel);
-    std::string metadata = coditect::build_metadata(
-        table, GetUserNameFromId(GetSessionUserId(), false),
-        U64FromFullTransactionId(GetTopFullTransactionId()), verb.soft_delete);
-
-    Datum values[kInsertArgs];
-    char nulls[kInsertArgs + 1];
-    memset(nulls, ' ', kInsertArgs);
-    nulls[kInsertArgs] = '\0';
-
-    bool isnull;
-    values[0] = column_datum(row, desc, config.tenant_column.c_str(), &isnull);
-    if (isnull) elog(ERROR, "audited row has no tenant");
-    if (ctx.active) {
-      values[1] = UUIDPGetDatum(const_cast<pg_uuid_t*>(&ctx.user_id));
-    } else {
-      nulls[1] = 'n';
-    }
-    values[2] = CStringGetTextDatum(action.c_str());
-    values[3] = CStringGetTextDatum(config.resource_type.c_str());
-    Datum id = column_datum(row, desc, "id", &isnull);
-    if (isnull) {
-      nulls[4] = 'n';
-    } else {
-      Oid output_fn;
-      bool varlena;
-      getTypeOutputInfo(TupleDescAttr(desc, SPI_fnumber(desc, "id") - 1)->atttypid, &output_fn,
-                        &varlena);
-      values[4] = CStringGetTextDatum(OidOutputFunctionCall(output_fn, id));
-    }
-    if (ctx.active && ctx.client_ip) {
-      values[5] = ctx.client_ip;
-    } else {
-      nulls[5] = 'n';
-    }
-    values[6] = text_or_null(ctx.active ? ctx.user_agent : nullptr, &nulls[6]);
-    values[7] = text_or_null(ctx.active ? ctx.request_method : nullptr, &nulls[7]);
-    values[8] = text_or_null(ctx.active ? ctx.request_path : nullptr, &nulls[8]);
-    values[9] = DirectFunctionCall1(jsonb_in, CStringGetDatum(changes.c_str()));
-    values[10] = DirectFunctionCall1(jsonb_in, CStringGetDatum(metadata.c_str()));
-    values[11] = CStringGetTextDatum(verb.severity.c_str());
-
-    // Written as the audit table's owner: application roles hold no INSERT on the log.
-    coditect::pg::spi_as_owner_of("coditect", "audit_logs", [&] {
-      int rc = SPI_execute_plan(insert_plan(), values, nulls, false, 0);
-      if (rc != SPI_OK_INSERT) elog(ERROR, "audit insert failed: %s", SPI_result_code_string(rc));
-    });
-  });
+  RowWrite w{r.new_tuple ? r.new_tuple : r.old_tuple,
+             desc,
+             config.tenant_column.c_str(),
+             action.c_str(),
+             config.resource_type.c_str(),
+             changes.c_str(),
+             metadata.c_str(),
+             verb.severity.c_str()};
+  pg_call(write_row, &w);
   return PointerGetDatum(nullptr);
 }

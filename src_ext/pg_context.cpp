@@ -101,28 +101,74 @@ Oid relation_owner(Oid relid) {
 
 namespace {
 
+// Runs fn(arg) in an SPI connection under a search_path of pg_catalog alone, as `user` when
+// valid (security-restricted), else as the current user.
+void spi_run(Oid user, void (*fn)(void*), void* arg) {
+  Oid save_user;
+  int save_sec;
+  GetUserIdAndSecContext(&save_user, &save_sec);
+  if (OidIsValid(user)) {
+    SetUserIdAndSecContext(user,
+                           save_sec | SECURITY_LOCAL_USERID_CHANGE | SECURITY_RESTRICTED_OPERATION);
+  }
+  OverrideSearchPath path{};
+  path.schemas = NIL;
+  path.addCatalog = true;
+  path.addTemp = false;
+  PushOverrideSearchPath(&path);
+  if (SPI_connect() != SPI_OK_CONNECT) elog(ERROR, "SPI_connect failed");
+  fn(arg);
+  SPI_finish();
+  PopOverrideSearchPath();
+  SetUserIdAndSecContext(save_user, save_sec);
+}
+
+}  // namespace
+
+void spi_pinned(void (*fn)(void*), void* arg) { spi_run(InvalidOid, fn, arg); }
+
+void spi_as_owner_of(const char* schema, const char* name, void (*fn)(void*), void* arg) {
+  spi_run(relation_owner(internal_relid(schema, name)), fn, arg);
+}
+
+namespace {
+
+SPIPlanPtr g_binding_plan = nullptr;
+
+// Runs as the owner of analyst_bindings (see spi_as_owner_of); fills the BindingCache.
+void read_binding(void* arg) {
+  auto* cache = static_cast<BindingCache*>(arg);
+  if (!g_binding_plan) {
+    Oid types[1] = {OIDOID};
+    SPIPlanPtr plan = SPI_prepare(
+        "SELECT b.tenant_id FROM coditect_internal.analyst_bindings b"
+        " WHERE b.role_oid OPERATOR(pg_catalog.=) $1",
+        1, types);
+    if (!plan) elog(ERROR, "could not prepare the analyst binding lookup");
+    SPI_keepplan(plan);
+    g_binding_plan = plan;
+  }
+  Datum values[1] = {ObjectIdGetDatum(cache->session_user)};
+  if (SPI_execute_plan(g_binding_plan, values, nullptr, true, 1) != SPI_OK_SELECT) {
+    elog(ERROR, "analyst binding lookup failed");
+  }
+  if (SPI_processed == 1) {
+    bool isnull;
+    Datum d = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull);
+    if (!isnull) {
+      cache->bound = true;
+      memcpy(&cache->tenant_id, DatumGetUUIDP(d), sizeof(pg_uuid_t));
+    }
+  }
+}
+
 // Tenant bound to session_user by coditect.bind_analyst(), or false.
 bool lookup_binding(pg_uuid_t* out) {
   if (!g_binding.looked_up || g_binding.session_user != GetSessionUserId()) {
     BindingCache cache;
     cache.looked_up = true;
     cache.session_user = GetSessionUserId();
-    spi_as_owner_of("coditect_internal", "analyst_bindings", [&] {
-      Oid argtypes[1] = {OIDOID};
-      Datum values[1] = {ObjectIdGetDatum(cache.session_user)};
-      int rc = SPI_execute_with_args(
-          "SELECT tenant_id FROM coditect_internal.analyst_bindings WHERE role_oid = $1", 1,
-          argtypes, values, nullptr, true, 1);
-      if (rc != SPI_OK_SELECT) elog(ERROR, "analyst binding lookup failed");
-      if (SPI_processed == 1) {
-        bool isnull;
-        Datum d = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull);
-        if (!isnull) {
-          cache.bound = true;
-          memcpy(&cache.tenant_id, DatumGetUUIDP(d), sizeof(pg_uuid_t));
-        }
-      }
-    });
+    spi_as_owner_of("coditect_internal", "analyst_bindings", read_binding, &cache);
     g_binding = cache;
   }
   if (g_binding.bound) *out = g_binding.tenant_id;

@@ -28,20 +28,19 @@ const RequestContext& request_context();
 Oid relation_owner(Oid relid);
 Oid internal_relid(const char* schema, const char* name);
 
-// Runs `fn` inside an SPI connection as the owner of schema.name (the extension's superuser
-// owner), the way PostgreSQL's RI triggers do, so internal reads and writes do not depend on
-// the caller's grants. An error in `fn` is left to (sub)transaction abort, which restores both.
-template <typename F>
-void spi_as_owner_of(const char* schema, const char* name, F&& fn) {
-  Oid save_user;
-  int save_sec;
-  GetUserIdAndSecContext(&save_user, &save_sec);
-  SetUserIdAndSecContext(relation_owner(internal_relid(schema, name)),
-                         save_sec | SECURITY_LOCAL_USERID_CHANGE);
-  if (SPI_connect() != SPI_OK_CONNECT) elog(ERROR, "SPI_connect failed");
-  fn();
-  SPI_finish();
-  SetUserIdAndSecContext(save_user, save_sec);
-}
+// Internal SPI work, independent of the caller's search_path: `fn(arg)` runs inside an SPI
+// connection with search_path pinned to pg_catalog alone (no temp schema), so a name or an
+// operator that a login created in a schema of its own can never be picked up. Statements
+// still name every relation with its schema and compare with OPERATOR(pg_catalog.=); plans
+// kept with SPI_keepplan must be prepared inside `fn` too, under the same pinned path.
+// Plain PostgreSQL code: `fn` creates no C++ objects; call it directly or through pg_call().
+// An error in `fn` is left to (sub)transaction abort, which ends the SPI connection, pops the
+// pinned path (AtEOSubXact_Namespace) and restores the user (AbortSubTransaction).
+void spi_pinned(void (*fn)(void*), void* arg);
+
+// The same as the owner of schema.name (the extension's superuser owner), the way PostgreSQL's
+// RI triggers run their queries, so internal reads and writes do not depend on the caller's
+// grants; also a security-restricted operation (no SET ROLE, no temp tables inside).
+void spi_as_owner_of(const char* schema, const char* name, void (*fn)(void*), void* arg);
 
 }  // namespace coditect::pg

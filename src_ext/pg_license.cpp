@@ -63,19 +63,19 @@ std::int64_t unix_seconds(TimestampTz ts) {
 
 // The helpers below run while C++ objects are alive, so their PostgreSQL calls are guarded.
 std::string text_arg(FunctionCallInfo fcinfo, int n) {
-  text* t = coditect::pg::pg_call([&] { return PG_GETARG_TEXT_PP(n); });
+  auto* t = coditect::pg::pg_call(pg_detoast_datum_packed,
+                                  reinterpret_cast<struct varlena*>(PG_GETARG_POINTER(n)));
   return std::string(VARDATA_ANY(t), VARSIZE_ANY_EXHDR(t));
 }
 
 Datum text_result(const std::string& s) {
-  return coditect::pg::pg_call([&] {
-    return PointerGetDatum(cstring_to_text_with_len(s.data(), static_cast<int>(s.size())));
-  });
+  return PointerGetDatum(
+      coditect::pg::pg_call(cstring_to_text_with_len, s.data(), static_cast<int>(s.size())));
 }
 
 Datum jsonb_result(const std::string& json) {
-  return coditect::pg::pg_call(
-      [&] { return DirectFunctionCall1(jsonb_in, CStringGetDatum(json.c_str())); });
+  return coditect::pg::pg_call(DirectFunctionCall1Coll, jsonb_in, InvalidOid,
+                               CStringGetDatum(json.c_str()));
 }
 
 }  // namespace
@@ -137,20 +137,15 @@ CODITECT_FUNCTION(coditect_license_session_ttl) {
 // coditect_internal.license_token_sign(license, tenant, tier, features jsonb, session,
 //   hardware_id, issued_at, expires_at): the signed token.
 CODITECT_FUNCTION(coditect_license_token_sign) {
+  // PostgreSQL calls first, while no C++ object exists: their errors need no guard.
   for (int i = 0; i < 8; ++i) {
     if (PG_ARGISNULL(i)) elog(ERROR, "license_token_sign: argument %d is null", i + 1);
   }
+  const char* license = DatumGetCString(DirectFunctionCall1(uuid_out, PG_GETARG_DATUM(0)));
+  const char* tenant = DatumGetCString(DirectFunctionCall1(uuid_out, PG_GETARG_DATUM(1)));
+  const char* session = DatumGetCString(DirectFunctionCall1(uuid_out, PG_GETARG_DATUM(4)));
+  const char* features = DatumGetCString(DirectFunctionCall1(jsonb_out, PG_GETARG_DATUM(3)));
   coditect::license_token::Claims c;
-  char* license = nullptr;
-  char* tenant = nullptr;
-  char* session = nullptr;
-  char* features = nullptr;
-  coditect::pg::pg_call([&] {
-    license = DatumGetCString(DirectFunctionCall1(uuid_out, PG_GETARG_DATUM(0)));
-    tenant = DatumGetCString(DirectFunctionCall1(uuid_out, PG_GETARG_DATUM(1)));
-    session = DatumGetCString(DirectFunctionCall1(uuid_out, PG_GETARG_DATUM(4)));
-    features = DatumGetCString(DirectFunctionCall1(jsonb_out, PG_GETARG_DATUM(3)));
-  });
   c.license_id = license;
   c.tenant_id = tenant;
   c.tier = text_arg(fcinfo, 2);
@@ -170,6 +165,7 @@ CODITECT_FUNCTION(coditect_license_signing_public_key) {
   if (get_call_result_type(fcinfo, nullptr, &desc) != TYPEFUNC_COMPOSITE) {
     elog(ERROR, "license_signing_public_key must return a record");
   }
+  desc = BlessTupleDesc(desc);  // before any C++ object exists
   const auto& s = signer();
   std::string raw = coditect::license_token::base64url_encode(s.public_key());
   std::string pem = s.public_key_pem();
@@ -179,8 +175,8 @@ CODITECT_FUNCTION(coditect_license_signing_public_key) {
   values[0] = text_result(kid);
   values[1] = text_result(raw);
   values[2] = text_result(pem);
-  return coditect::pg::pg_call(
-      [&] { return HeapTupleGetDatum(heap_form_tuple(BlessTupleDesc(desc), values, nulls)); });
+  HeapTuple tuple = coditect::pg::pg_call(heap_form_tuple, desc, values, nulls);
+  return coditect::pg::pg_call(HeapTupleHeaderGetDatum, tuple->t_data);
 }
 
 // coditect_internal.license_token_check(token, public_key base64url, now): verdict and claims.

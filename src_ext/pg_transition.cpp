@@ -1,6 +1,7 @@
 // coditect_internal.enforce_transition(machine [, status_column]): the one BEFORE INSERT OR
 // UPDATE trigger that checks status changes against coditect.state_transitions and stamps the
 // transition's column (started_at, ended_at, ...). Machines are loaded once per transaction.
+#include "pg_context.hpp"
 #include "pg_guard.hpp"
 #include "state_machine.hpp"
 
@@ -25,8 +26,56 @@ std::map<std::string, coditect::StateMachine> g_machines;
 TransactionId g_cache_xid = InvalidTransactionId;
 SPIPlanPtr g_load_plan = nullptr;
 
+// The rows of one machine, copied out of SPI into the caller's memory context.
+struct TransitionRows {
+  const char* machine;
+  uint64 count;
+  char** from;  // "" for a start state
+  char** to;
+  char** stamp;  // "" for none
+};
+
+// A copy in the caller's memory context, which outlives SPI_finish().
+char* copy_out_of_spi(const char* s) {
+  auto* copy = static_cast<char*>(SPI_palloc(strlen(s) + 1));
+  strcpy(copy, s);
+  return copy;
+}
+
+// PostgreSQL half of load_machine (plain C, run under pg_call). The lookup may run inside a
+// SECURITY DEFINER caller, so it is pinned to pg_catalog and fully qualified.
+void read_transitions(void* arg) {
+  auto* rows = static_cast<TransitionRows*>(arg);
+  if (!g_load_plan) {
+    Oid types[1] = {TEXTOID};
+    SPIPlanPtr plan = SPI_prepare(
+        "SELECT coalesce(t.from_status, ''), t.to_status,"
+        " coalesce(CAST(t.stamp_column AS pg_catalog.text), '')"
+        " FROM coditect.state_transitions t WHERE t.machine OPERATOR(pg_catalog.=) $1",
+        1, types);
+    if (!plan) elog(ERROR, "could not prepare the transition lookup");
+    SPI_keepplan(plan);
+    g_load_plan = plan;
+  }
+  Datum args[1] = {CStringGetTextDatum(rows->machine)};
+  if (SPI_execute_plan(g_load_plan, args, nullptr, true, 0) != SPI_OK_SELECT) {
+    elog(ERROR, "transition lookup failed");
+  }
+  rows->count = SPI_processed;
+  rows->from = static_cast<char**>(SPI_palloc(sizeof(char*) * (SPI_processed + 1)));
+  rows->to = static_cast<char**>(SPI_palloc(sizeof(char*) * (SPI_processed + 1)));
+  rows->stamp = static_cast<char**>(SPI_palloc(sizeof(char*) * (SPI_processed + 1)));
+  for (uint64 i = 0; i < SPI_processed; ++i) {
+    HeapTuple row = SPI_tuptable->vals[i];
+    TupleDesc desc = SPI_tuptable->tupdesc;
+    rows->from[i] = copy_out_of_spi(SPI_getvalue(row, desc, 1));
+    rows->to[i] = copy_out_of_spi(SPI_getvalue(row, desc, 2));
+    rows->stamp[i] = copy_out_of_spi(SPI_getvalue(row, desc, 3));
+  }
+}
+
 const coditect::StateMachine& load_machine(const std::string& name) {
-  TransactionId xid = GetTopTransactionId();
+  TransactionId xid = coditect::pg::pg_call(GetTopTransactionId);
   if (xid != g_cache_xid) {
     g_machines.clear();
     g_cache_xid = xid;
@@ -34,30 +83,13 @@ const coditect::StateMachine& load_machine(const std::string& name) {
   auto found = g_machines.find(name);
   if (found != g_machines.end()) return found->second;
 
+  TransitionRows rows{name.c_str(), 0, nullptr, nullptr, nullptr};
+  coditect::pg::pg_call(coditect::pg::spi_pinned, read_transitions, static_cast<void*>(&rows));
   coditect::StateMachine machine(name);
-  coditect::pg::pg_call([&] {
-    if (SPI_connect() != SPI_OK_CONNECT) elog(ERROR, "SPI_connect failed");
-    if (!g_load_plan) {
-      Oid types[1] = {TEXTOID};
-      g_load_plan = SPI_prepare(
-          "SELECT coalesce(from_status, ''), to_status, coalesce(stamp_column::text, '')"
-          " FROM coditect.state_transitions WHERE machine = $1",
-          1, types);
-      if (!g_load_plan) elog(ERROR, "could not prepare the transition lookup");
-      SPI_keepplan(g_load_plan);
-    }
-    Datum args[1] = {CStringGetTextDatum(name.c_str())};
-    if (SPI_execute_plan(g_load_plan, args, nullptr, true, 0) != SPI_OK_SELECT) {
-      elog(ERROR, "transition lookup failed");
-    }
-    for (uint64 i = 0; i < SPI_processed; ++i) {
-      HeapTuple row = SPI_tuptable->vals[i];
-      TupleDesc desc = SPI_tuptable->tupdesc;
-      machine.add(
-          {SPI_getvalue(row, desc, 1), SPI_getvalue(row, desc, 2), SPI_getvalue(row, desc, 3)});
-    }
-    SPI_finish();
-  });
+  for (uint64 i = 0; i < rows.count; ++i) {
+    coditect::pg::fail_point("transition");
+    machine.add({rows.from[i], rows.to[i], rows.stamp[i]});
+  }
   if (machine.empty()) {
     throw coditect::pg::UserError(ERRCODE_INTERNAL_ERROR,
                                   ("no state machine named \"" + name + "\"").c_str());
@@ -69,28 +101,23 @@ const coditect::StateMachine& load_machine(const std::string& name) {
 
 CODITECT_FUNCTION(coditect_enforce_transition) {
   using coditect::pg::pg_call;
+  // PostgreSQL calls first, while no C++ object exists: their errors need no guard.
   auto* trigdata = reinterpret_cast<TriggerData*>(fcinfo->context);
   if (!CALLED_AS_TRIGGER(fcinfo) || !TRIGGER_FIRED_BEFORE(trigdata->tg_event) ||
       !TRIGGER_FIRED_FOR_ROW(trigdata->tg_event) || trigdata->tg_trigger->tgnargs < 1) {
     elog(ERROR, "enforce_transition must be a BEFORE ROW trigger with a machine name");
   }
   const Trigger* trigger = trigdata->tg_trigger;
-  const std::string machine_name = trigger->tgargs[0];
   const char* status_column = trigger->tgnargs > 1 ? trigger->tgargs[1] : "status";
   const bool is_update = TRIGGER_FIRED_BY_UPDATE(trigdata->tg_event);
   Relation rel = trigdata->tg_relation;
   TupleDesc desc = RelationGetDescr(rel);
   HeapTuple new_tuple = is_update ? trigdata->tg_newtuple : trigdata->tg_trigtuple;
 
-  int status_att = 0;
-  char* new_status = nullptr;
-  char* old_status = nullptr;
-  pg_call([&] {
-    status_att = SPI_fnumber(desc, status_column);
-    if (status_att <= 0) elog(ERROR, "table has no column \"%s\"", status_column);
-    new_status = SPI_getvalue(new_tuple, desc, status_att);
-    if (is_update) old_status = SPI_getvalue(trigdata->tg_trigtuple, desc, status_att);
-  });
+  int status_att = SPI_fnumber(desc, status_column);
+  if (status_att <= 0) elog(ERROR, "table has no column \"%s\"", status_column);
+  char* new_status = SPI_getvalue(new_tuple, desc, status_att);
+  char* old_status = is_update ? SPI_getvalue(trigdata->tg_trigtuple, desc, status_att) : nullptr;
   if (!new_status) {
     throw coditect::pg::UserError(CODITECT_SQLSTATE('4', '2', '2'), "status must not be null");
   }
@@ -98,7 +125,7 @@ CODITECT_FUNCTION(coditect_enforce_transition) {
     return PointerGetDatum(new_tuple);
   }
 
-  const coditect::StateMachine& machine = load_machine(machine_name);
+  const coditect::StateMachine& machine = load_machine(trigger->tgargs[0]);
   std::optional<std::string_view> from;
   if (is_update && old_status) from = old_status;
   const coditect::Transition* t = machine.find(from, new_status);
@@ -108,13 +135,13 @@ CODITECT_FUNCTION(coditect_enforce_transition) {
   }
   if (t->stamp_column.empty()) return PointerGetDatum(new_tuple);
 
-  HeapTuple stamped = nullptr;
-  pg_call([&] {
-    int col = SPI_fnumber(desc, t->stamp_column.c_str());
-    if (col <= 0) elog(ERROR, "table has no column \"%s\"", t->stamp_column.c_str());
-    Datum value = TimestampTzGetDatum(GetCurrentTransactionStartTimestamp());
-    bool isnull = false;
-    stamped = heap_modify_tuple_by_cols(new_tuple, desc, 1, &col, &value, &isnull);
-  });
-  return PointerGetDatum(stamped);
+  int col = SPI_fnumber(desc, t->stamp_column.c_str());
+  if (col <= 0) {
+    throw coditect::pg::UserError(ERRCODE_INTERNAL_ERROR,
+                                  ("table has no column \"" + t->stamp_column + "\"").c_str());
+  }
+  Datum value = TimestampTzGetDatum(GetCurrentTransactionStartTimestamp());
+  bool isnull = false;
+  return PointerGetDatum(
+      pg_call(heap_modify_tuple_by_cols, new_tuple, desc, 1, &col, &value, &isnull));
 }
