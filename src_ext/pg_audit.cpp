@@ -176,21 +176,15 @@ struct InsertArgs {
 // hold no INSERT on the log. The kept plan is prepared here, under the same pinned path.
 void insert_as_owner(void* arg) {
   auto* args = static_cast<InsertArgs*>(arg);
-  if (!g_insert_plan) {
-    Oid types[kInsertArgs] = {UUIDOID, UUIDOID, TEXTOID, TEXTOID,  TEXTOID,  INETOID,
-                              TEXTOID, TEXTOID, TEXTOID, JSONBOID, JSONBOID, TEXTOID};
-    SPIPlanPtr plan = SPI_prepare(
-        "INSERT INTO coditect.audit_logs (tenant_id, user_id, action, resource_type, resource_id,"
-        " ip_address, user_agent, request_method, request_path, changes, metadata, severity)"
-        " VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)",
-        kInsertArgs, types);
-    if (!plan) {
-      elog(ERROR, "could not prepare the audit insert: %s", SPI_result_code_string(SPI_result));
-    }
-    SPI_keepplan(plan);
-    g_insert_plan = plan;
-  }
-  int rc = SPI_execute_plan(g_insert_plan, args->values, args->nulls, false, 0);
+  Oid types[kInsertArgs] = {UUIDOID, UUIDOID, TEXTOID, TEXTOID,  TEXTOID,  INETOID,
+                            TEXTOID, TEXTOID, TEXTOID, JSONBOID, JSONBOID, TEXTOID};
+  SPIPlanPtr plan = coditect::pg::kept_plan(
+      &g_insert_plan,
+      "INSERT INTO coditect.audit_logs (tenant_id, user_id, action, resource_type, resource_id,"
+      " ip_address, user_agent, request_method, request_path, changes, metadata, severity)"
+      " VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)",
+      kInsertArgs, types);
+  int rc = SPI_execute_plan(plan, args->values, args->nulls, false, 0);
   if (rc != SPI_OK_INSERT) elog(ERROR, "audit insert failed: %s", SPI_result_code_string(rc));
 }
 

@@ -127,6 +127,16 @@ void spi_run(Oid user, void (*fn)(void*), void* arg) {
 
 void spi_pinned(void (*fn)(void*), void* arg) { spi_run(InvalidOid, fn, arg); }
 
+SPIPlanPtr kept_plan(SPIPlanPtr* slot, const char* sql, int nargs, Oid* argtypes) {
+  if (!*slot) {
+    SPIPlanPtr plan = SPI_prepare(sql, nargs, argtypes);
+    if (!plan) elog(ERROR, "could not prepare \"%s\": %s", sql, SPI_result_code_string(SPI_result));
+    SPI_keepplan(plan);
+    *slot = plan;
+  }
+  return *slot;
+}
+
 void spi_as_owner_of(const char* schema, const char* name, void (*fn)(void*), void* arg) {
   spi_run(relation_owner(internal_relid(schema, name)), fn, arg);
 }
@@ -138,18 +148,13 @@ SPIPlanPtr g_binding_plan = nullptr;
 // Runs as the owner of analyst_bindings (see spi_as_owner_of); fills the BindingCache.
 void read_binding(void* arg) {
   auto* cache = static_cast<BindingCache*>(arg);
-  if (!g_binding_plan) {
-    Oid types[1] = {OIDOID};
-    SPIPlanPtr plan = SPI_prepare(
-        "SELECT b.tenant_id FROM coditect_internal.analyst_bindings b"
-        " WHERE b.role_oid OPERATOR(pg_catalog.=) $1",
-        1, types);
-    if (!plan) elog(ERROR, "could not prepare the analyst binding lookup");
-    SPI_keepplan(plan);
-    g_binding_plan = plan;
-  }
+  Oid types[1] = {OIDOID};
+  SPIPlanPtr plan = kept_plan(&g_binding_plan,
+                              "SELECT b.tenant_id FROM coditect_internal.analyst_bindings b"
+                              " WHERE b.role_oid OPERATOR(pg_catalog.=) $1",
+                              1, types);
   Datum values[1] = {ObjectIdGetDatum(cache->session_user)};
-  if (SPI_execute_plan(g_binding_plan, values, nullptr, true, 1) != SPI_OK_SELECT) {
+  if (SPI_execute_plan(plan, values, nullptr, true, 1) != SPI_OK_SELECT) {
     elog(ERROR, "analyst binding lookup failed");
   }
   if (SPI_processed == 1) {

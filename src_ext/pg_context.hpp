@@ -38,6 +38,10 @@ Oid internal_relid(const char* schema, const char* name);
 // pinned path (AtEOSubXact_Namespace) and restores the user (AbortSubTransaction).
 void spi_pinned(void (*fn)(void*), void* arg);
 
+// The plan of `sql` kept in `*slot` (prepared and SPI_keepplan'd on first use). Call it inside
+// spi_pinned / spi_as_owner_of, so that the plan is made under the pinned path it runs under.
+SPIPlanPtr kept_plan(SPIPlanPtr* slot, const char* sql, int nargs, Oid* argtypes);
+
 // The same as the owner of schema.name (the extension's superuser owner), the way PostgreSQL's
 // RI triggers run their queries, so internal reads and writes do not depend on the caller's
 // grants; also a security-restricted operation (no SET ROLE, no temp tables inside).

@@ -46,19 +46,15 @@ char* copy_out_of_spi(const char* s) {
 // SECURITY DEFINER caller, so it is pinned to pg_catalog and fully qualified.
 void read_transitions(void* arg) {
   auto* rows = static_cast<TransitionRows*>(arg);
-  if (!g_load_plan) {
-    Oid types[1] = {TEXTOID};
-    SPIPlanPtr plan = SPI_prepare(
-        "SELECT coalesce(t.from_status, ''), t.to_status,"
-        " coalesce(CAST(t.stamp_column AS pg_catalog.text), '')"
-        " FROM coditect.state_transitions t WHERE t.machine OPERATOR(pg_catalog.=) $1",
-        1, types);
-    if (!plan) elog(ERROR, "could not prepare the transition lookup");
-    SPI_keepplan(plan);
-    g_load_plan = plan;
-  }
+  Oid types[1] = {TEXTOID};
+  SPIPlanPtr plan = coditect::pg::kept_plan(
+      &g_load_plan,
+      "SELECT coalesce(t.from_status, ''), t.to_status,"
+      " coalesce(CAST(t.stamp_column AS pg_catalog.text), '')"
+      " FROM coditect.state_transitions t WHERE t.machine OPERATOR(pg_catalog.=) $1",
+      1, types);
   Datum args[1] = {CStringGetTextDatum(rows->machine)};
-  if (SPI_execute_plan(g_load_plan, args, nullptr, true, 0) != SPI_OK_SELECT) {
+  if (SPI_execute_plan(plan, args, nullptr, true, 0) != SPI_OK_SELECT) {
     elog(ERROR, "transition lookup failed");
   }
   rows->count = SPI_processed;

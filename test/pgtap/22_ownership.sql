@@ -15,27 +15,15 @@ SELECT id AS admin_u FROM coditect.users WHERE email = 'admin@t22.test' \gset
 SELECT id AS member_u FROM coditect.users WHERE email = 'member@t22.test' \gset
 SELECT id AS owner_m FROM coditect.memberships WHERE user_id = :'owner1' \gset
 SELECT id AS member_m FROM coditect.memberships WHERE user_id = :'member_u' \gset
-SELECT set_config('tap.tid', :'tid', false), set_config('tap.owner1', :'owner1', false),
-       set_config('tap.admin', :'admin_u', false), set_config('tap.member', :'member_u', false) \gset
+SELECT set_config('tap.tenant', :'tid', false), set_config('tap.user.owner1', :'owner1', false),
+       set_config('tap.user.admin', :'admin_u', false), set_config('tap.user.member', :'member_u', false) \gset
 
--- Runs p_sql as the gateway in the context of user p_user acting as p_role; the JSON answer,
--- or 'SQLSTATE: message'.
-CREATE FUNCTION pg_temp.as_user(p_user text, p_role text, p_sql text) RETURNS text LANGUAGE plpgsql AS $$
-DECLARE
-    r text;
-BEGIN
-    PERFORM coditect.set_request_context(current_setting('tap.tid')::uuid, current_setting('tap.' || p_user)::uuid, p_role);
-    EXECUTE p_sql INTO r;
-    RETURN coalesce(nullif(r, ''), 'done');
-EXCEPTION WHEN OTHERS THEN
-    RETURN SQLSTATE || ': ' || SQLERRM;
-END $$;
+\ir lib/as_user.psql
 CREATE FUNCTION pg_temp.owners() RETURNS text LANGUAGE sql SECURITY DEFINER AS $$
     SELECT string_agg(u.email::text, ',' ORDER BY u.email)
       FROM coditect.memberships m JOIN coditect.users u ON u.tenant_id = m.tenant_id AND u.id = m.user_id
-     WHERE m.tenant_id = current_setting('tap.tid')::uuid AND m.role = 'owner' AND m.revoked_at IS NULL AND u.is_active
+     WHERE m.tenant_id = current_setting('tap.tenant')::uuid AND m.role = 'owner' AND m.revoked_at IS NULL AND u.is_active
 $$;
-GRANT ALL ON ALL FUNCTIONS IN SCHEMA pg_temp TO tap22_gateway;
 SET ROLE tap22_gateway;
 
 -- An admin cannot grant ownership, by any path.

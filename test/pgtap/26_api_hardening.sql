@@ -9,43 +9,33 @@ CREATE ROLE tap26_service LOGIN IN ROLE coditect_service;
 CREATE ROLE tap26_analyst LOGIN;
 SELECT coditect.create_tenant('Hard', 't26-hard', 'hard@t26.test', 'owner@t26.test', 'fb-t26-owner') AS j \gset
 SELECT :'j'::jsonb->>'tenant_id' AS tid, :'j'::jsonb->>'user_id' AS owner_u \gset
-SELECT set_config('tap.tid', :'tid', false), set_config('tap.owner', :'owner_u', false) \gset
+SELECT set_config('tap.tenant', :'tid', false), set_config('tap.user.owner', :'owner_u', false) \gset
 
-CREATE FUNCTION pg_temp.api(p_sql text) RETURNS text LANGUAGE plpgsql AS $$
-DECLARE
-    r text;
-BEGIN
-    PERFORM coditect.set_request_context(current_setting('tap.tid')::uuid, current_setting('tap.owner')::uuid, 'owner');
-    EXECUTE p_sql INTO r;
-    RETURN coalesce(nullif(r, ''), 'done');
-EXCEPTION WHEN OTHERS THEN
-    RETURN SQLSTATE || ': ' || SQLERRM;
-END $$;
-GRANT ALL ON ALL FUNCTIONS IN SCHEMA pg_temp TO tap26_gateway;
+\ir lib/as_user.psql
 
 -- JSON types are checked, not coerced.
 SET ROLE tap26_gateway;
-SELECT is(pg_temp.api($$SELECT coditect.api_projects_create('{"name": {"a": 1}}')$$),
+SELECT is(pg_temp.as_user('owner', 'owner', $$SELECT coditect.api_projects_create('{"name": {"a": 1}}')$$),
           'CD400: wrong JSON type: name (expected string, got object)', 'an object for a text field is CD400');
-SELECT is(pg_temp.api($$SELECT coditect.api_projects_create('{"name": 42}')$$),
+SELECT is(pg_temp.as_user('owner', 'owner', $$SELECT coditect.api_projects_create('{"name": 42}')$$),
           'CD400: wrong JSON type: name (expected string, got number)', 'a number for a text field is CD400');
-SELECT is(pg_temp.api($$SELECT coditect.api_teams_create('{"name": ["x"], "description": true}')$$),
+SELECT is(pg_temp.as_user('owner', 'owner', $$SELECT coditect.api_teams_create('{"name": ["x"], "description": true}')$$),
           'CD400: wrong JSON type: description (expected string, got boolean), name (expected string, got array)',
           'every wrongly typed field is named');
-SELECT is(pg_temp.api(format($$SELECT coditect.api_users_update(%L, '{"is_active": "no"}')$$, current_setting('tap.owner'))),
+SELECT is(pg_temp.as_user('owner', 'owner', format($$SELECT coditect.api_users_update(%L, '{"is_active": "no"}')$$, current_setting('tap.user.owner'))),
           'CD400: wrong JSON type: is_active (expected boolean, got string)', 'a string for a boolean is CD400');
-SELECT is(pg_temp.api(format($$SELECT coditect.api_licenses_issue('{"seats_total": "3", "expiry_date": "%s"}')$$, now() + interval '1 day')),
+SELECT is(pg_temp.as_user('owner', 'owner', format($$SELECT coditect.api_licenses_issue('{"seats_total": "3", "expiry_date": "%s"}')$$, now() + interval '1 day')),
           'CD400: wrong JSON type: seats_total (expected number, got string)', 'a string for a number is CD400');
-SELECT alike(pg_temp.api($$SELECT coditect.api_projects_create('{"name": "Typed", "description": "", "metadata": {"a": [1]}}')$$),
+SELECT alike(pg_temp.as_user('owner', 'owner', $$SELECT coditect.api_projects_create('{"name": "Typed", "description": "", "metadata": {"a": [1]}}')$$),
              '%"name": "Typed"%', 'right types (and JSON for a JSON column) are accepted');
-SELECT alike(pg_temp.api($$SELECT coditect.api_projects_create('{"name": "Typed 2", "description": null}')$$),
+SELECT alike(pg_temp.as_user('owner', 'owner', $$SELECT coditect.api_projects_create('{"name": "Typed 2", "description": null}')$$),
              '23502%', 'null is left to the column (NOT NULL here)');
 -- Filter values a domain refuses are bad input.
-SELECT alike(pg_temp.api($$SELECT coditect.api_users_list('{"role": "emperor"}')$$),
+SELECT alike(pg_temp.as_user('owner', 'owner', $$SELECT coditect.api_users_list('{"role": "emperor"}')$$),
              'CD400: invalid value for filter "role"%', 'a filter value outside the role domain is CD400');
-SELECT alike(pg_temp.api($$SELECT coditect.api_users_list('{"email": "not-an-email"}')$$),
+SELECT alike(pg_temp.as_user('owner', 'owner', $$SELECT coditect.api_users_list('{"email": "not-an-email"}')$$),
              'CD400: invalid value for filter "email"%', 'a filter value outside the email domain is CD400');
-SELECT alike(pg_temp.api($$SELECT coditect.api_users_list('{"role": "owner"}')$$), '%"count": 1%', 'a valid filter value works');
+SELECT alike(pg_temp.as_user('owner', 'owner', $$SELECT coditect.api_users_list('{"role": "owner"}')$$), '%"count": 1%', 'a valid filter value works');
 RESET ROLE;
 
 -- Identity-provider subjects never reach the audit trail (the API hides them too).
@@ -69,7 +59,7 @@ SELECT lives_ok($$SELECT coditect.create_tenant('Svc', 't26-svc', 'svc@t26.test'
                 'a service creates tenants');
 SELECT lives_ok($$SELECT coditect.audit_maintenance()$$, 'a service runs the audit maintenance');
 SELECT lives_ok($$SELECT coditect.reap_zombie_sessions()$$, 'a service reaps zombie sessions');
-SELECT alike(pg_temp.api($$SELECT coditect.api_projects_create('{"name": "From a service"}')$$), '%"From a service"%',
+SELECT alike(pg_temp.as_user('owner', 'owner', $$SELECT coditect.api_projects_create('{"name": "From a service"}')$$), '%"From a service"%',
              'a service calls the API in a request context');
 SELECT throws_ok(format('SELECT %s', f), '42501', NULL, 'a service cannot run ' || f)
   FROM unnest(ARRAY[

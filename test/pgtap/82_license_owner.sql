@@ -18,20 +18,10 @@ RETURNING key_string AS key \gset
 -- Expires before the heartbeat deadline (the session TTL is 6 minutes).
 INSERT INTO coditect.licenses (tenant_id, expiry_date, seats_total) VALUES (:'tid', now() + interval '2 minutes', 5)
 RETURNING key_string AS short_key, expiry_date AS short_expiry \gset
-SELECT set_config('tap.tid', :'tid', false), set_config('tap.alice', :'alice', false),
-       set_config('tap.bob', :'bob', false), set_config('tap.owner', :'owner_u', false) \gset
+SELECT set_config('tap.tenant', :'tid', false), set_config('tap.user.alice', :'alice', false),
+       set_config('tap.user.bob', :'bob', false), set_config('tap.user.owner', :'owner_u', false) \gset
 
-CREATE FUNCTION pg_temp.as_user(p_user text, p_role text, p_sql text) RETURNS text LANGUAGE plpgsql AS $$
-DECLARE
-    r text;
-BEGIN
-    PERFORM coditect.set_request_context(current_setting('tap.tid')::uuid, current_setting('tap.' || p_user)::uuid, p_role);
-    EXECUTE p_sql INTO r;
-    RETURN coalesce(nullif(r, ''), 'done');
-EXCEPTION WHEN OTHERS THEN
-    RETURN SQLSTATE || ': ' || SQLERRM;
-END $$;
-GRANT ALL ON ALL FUNCTIONS IN SCHEMA pg_temp TO tap82_gateway;
+\ir lib/as_user.psql
 SET ROLE tap82_gateway;
 
 SELECT pg_temp.as_user('alice', 'member', format($$SELECT coditect.license_acquire(%L, 'alice-laptop')$$, :'key')) AS alice_s \gset
