@@ -224,6 +224,11 @@ INSERT INTO coditect.license_sessions (tenant_id, license_id, user_id, hardware_
 SELECT l.tenant_id, l.id, tap12.uid(k), 'hw-' || k || '-secret' FROM coditect.licenses l JOIN tap12.ids ON l.tenant_id = tap12.tid(k);
 INSERT INTO coditect.projects (tenant_id, name) SELECT tap12.tid(k), 'Project ' || k FROM tap12.ids;
 UPDATE coditect.tenants SET stripe_customer_id = 'cus_secret_b' WHERE id = tap12.tid('B');
+UPDATE coditect.users SET oauth_provider = 'google', oauth_sub = 'google-secret-b' WHERE id = tap12.uid('B');
+-- Enough users that a plan through a selective index is the cheap one, as in a real tenant.
+INSERT INTO coditect.users (tenant_id, email, firebase_uid)
+SELECT tap12.tid(k), 'u' || g || '@' || k || '.sec.test', 'fb-' || k || '-' || g FROM tap12.ids, generate_series(1, 300) g;
+ANALYZE coditect.users;
 SELECT key_string AS key_a FROM coditect.licenses WHERE tenant_id = tap12.tid('A') \gset
 SELECT key_string AS key_b FROM coditect.licenses WHERE tenant_id = tap12.tid('B') \gset
 GRANT SELECT ON tap12.ids TO PUBLIC;
@@ -253,25 +258,28 @@ BEGIN
 END $$;
 GRANT EXECUTE ON FUNCTION tap12.plan_rows(text) TO PUBLIC;
 
-CREATE TEMP TABLE probes (name text, tbl text, col text, secret text);
-INSERT INTO probes VALUES
-    ('users.firebase_uid', 'coditect.users', 'firebase_uid', 'fb-sec-secret-b'),
-    ('licenses.key_string', 'coditect.licenses', 'key_string', :'key_b'),
-    ('license_sessions.hardware_id', 'coditect.license_sessions', 'hardware_id', 'hw-B-secret'),
-    ('tenants.slug', 'coditect.tenants', 'slug', 'sec-b'),
-    ('tenants.stripe_customer_id', 'coditect.tenants', 'stripe_customer_id', 'cus_secret_b'),
-    ('tenants.email', 'coditect.tenants', 'email', 'b@sec.test'),
-    ('audit_logs.resource_id', 'coditect.audit_logs', 'resource_id', (SELECT id::text FROM coditect.projects WHERE tenant_id = tap12.tid('B'))),
-    ('audit_logs.user_id', 'coditect.audit_logs', 'user_id::text', tap12.uid('B')::text);
+-- A predicate with %L for the value, as an attacker would write it to reach an index.
+CREATE TEMP TABLE probes (name text, tbl text, pred text, secret text, blank text DEFAULT 'nobody-has-this');
+INSERT INTO probes (name, tbl, pred, secret) VALUES
+    ('users.firebase_uid', 'coditect.users', 'firebase_uid = %L', 'fb-sec-secret-b'),
+    ('users.oauth', 'coditect.users', 'oauth_provider = ''google'' AND oauth_sub = %L', 'google-secret-b'),
+    ('licenses.key_string', 'coditect.licenses', 'key_string = %L', :'key_b'),
+    ('license_sessions.hardware_id', 'coditect.license_sessions', 'hardware_id = %L', 'hw-B-secret'),
+    ('tenants.slug', 'coditect.tenants', 'slug = %L', 'sec-b'),
+    ('tenants.stripe_customer_id', 'coditect.tenants', 'stripe_customer_id = %L', 'cus_secret_b'),
+    ('tenants.email', 'coditect.tenants', 'email = %L', 'b@sec.test'),
+    ('audit_logs.resource', 'coditect.audit_logs', 'resource_type = ''project'' AND resource_id = %L',
+     (SELECT id::text FROM coditect.projects WHERE tenant_id = tap12.tid('B'))),
+    ('audit_logs.user_id', 'coditect.audit_logs', 'user_id = %L', tap12.uid('B')::text),
+    ('audit_logs.action', 'coditect.audit_logs', 'action = %L', 'tenant.update');
+UPDATE probes SET blank = coditect.uuid_generate_v7()::text WHERE name = 'audit_logs.user_id';
 GRANT SELECT ON probes TO PUBLIC;
 
 SET SESSION AUTHORIZATION tap12_analyst;
 CREATE TEMP TABLE explain_results AS
 SELECT name,
-       tap12.plan_rows(format('SELECT * FROM %s WHERE %s = %L', tbl, col, secret)) AS secret_plan,
-       tap12.plan_rows(format('SELECT * FROM %s WHERE %s = %L', tbl, col, 'nobody-has-this')) AS blank_plan,
-       tap12.plan_rows(format('SELECT * FROM %s WHERE %s > %L', tbl, col, '')) AS range_plan,
-       tap12.plan_rows(format('SELECT * FROM %s WHERE %s > %L AND false', tbl, col, '')) AS empty_plan
+       tap12.plan_rows(format('SELECT * FROM %s WHERE ' || pred, tbl, secret)) AS secret_plan,
+       tap12.plan_rows(format('SELECT * FROM %s WHERE ' || pred, tbl, blank)) AS blank_plan
   FROM probes;
 RESET SESSION AUTHORIZATION;
 SELECT is(secret_plan, blank_plan, name || ': EXPLAIN ANALYZE of another tenant''s value looks like a value nobody has')
