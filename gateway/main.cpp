@@ -194,6 +194,15 @@ class Handler : public Http::Handler {
     auto& request = parser->request;
     try {
       conn->add(buffer, len);
+      // A head past the cap would be parsed by Pistache without the checks below (repeated
+      // query parameters, Content-Length) that read it from conn->head.
+      if (!conn->head_done && conn->head.size() >= Connection::kMaxHead) {
+        refuse(peer, *parser, *conn,
+               coditect::gateway::gateway_problem(
+                   431, "the request line and headers are larger than " +
+                            std::to_string(Connection::kMaxHead) + " bytes"));
+        return;
+      }
       if (conn->head_done && !conn->head_checked) {
         conn->head_checked = true;
         if (auto p = content_length_problem(conn->head, app_->config().max_request_bytes)) {

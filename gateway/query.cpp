@@ -1,6 +1,8 @@
 #include "query.hpp"
 
 #include <algorithm>
+#include <string_view>
+#include <unordered_set>
 #include <cerrno>
 #include <cstdint>
 #include <cstdlib>
@@ -122,9 +124,9 @@ std::optional<Params> parse_query(std::string_view query) {
 }
 
 std::optional<std::string> repeated_key(const Params& params) {
-  for (size_t i = 0; i < params.size(); ++i)
-    for (size_t k = 0; k < i; ++k)
-      if (params[k].first == params[i].first) return params[i].first;
+  std::unordered_set<std::string_view> seen;
+  for (const auto& [key, value] : params)
+    if (!seen.insert(key).second) return key;
   return std::nullopt;
 }
 

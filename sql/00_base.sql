@@ -219,36 +219,35 @@ CREATE TABLE coditect_internal.global_keys (
 );
 CREATE INDEX global_keys_row_idx ON coditect_internal.global_keys (tenant_id, row_id);
 REVOKE ALL ON coditect_internal.global_keys FROM PUBLIC;
-SELECT pg_catalog.pg_extension_config_dump('coditect_internal.global_keys', '');
+-- Not dumped: derived from the tables it indexes, whose triggers rebuild it when they are restored.
 
 -- AFTER ROW trigger; arguments: column, constraint name reported on a clash, tenant column.
+-- A claim follows its row: a changed value, tenant or id moves it.
 CREATE FUNCTION coditect_internal.sync_global_key() RETURNS trigger
 LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
 DECLARE
-    col        text := TG_ARGV[0];
-    v_kind     text := TG_TABLE_NAME || '.' || TG_ARGV[0];
-    old_value  text;
-    new_value  text;
-    new_row    jsonb;
+    col      text := TG_ARGV[0];
+    v_kind   text := TG_TABLE_NAME || '.' || TG_ARGV[0];
+    old_row  jsonb;
+    new_row  jsonb;
 BEGIN
     IF TG_OP <> 'INSERT' THEN
-        old_value := to_jsonb(OLD) ->> col;
+        old_row := to_jsonb(OLD);
     END IF;
     IF TG_OP <> 'DELETE' THEN
         new_row := to_jsonb(NEW);
-        new_value := new_row ->> col;
     END IF;
-    IF old_value IS NOT DISTINCT FROM new_value THEN
+    IF (old_row ->> col, old_row ->> TG_ARGV[2], old_row ->> 'id')
+       IS NOT DISTINCT FROM (new_row ->> col, new_row ->> TG_ARGV[2], new_row ->> 'id') THEN
         RETURN NULL;
     END IF;
-    IF old_value IS NOT NULL THEN
-        DELETE FROM coditect_internal.global_keys
-         WHERE kind = v_kind AND value = old_value;
+    IF old_row ->> col IS NOT NULL THEN
+        DELETE FROM coditect_internal.global_keys WHERE kind = v_kind AND value = old_row ->> col;
     END IF;
-    IF new_value IS NOT NULL THEN
+    IF new_row ->> col IS NOT NULL THEN
         BEGIN
             INSERT INTO coditect_internal.global_keys (kind, value, tenant_id, row_id)
-            VALUES (v_kind, new_value, (new_row ->> TG_ARGV[2])::uuid, (new_row ->> 'id')::uuid);
+            VALUES (v_kind, new_row ->> col, (new_row ->> TG_ARGV[2])::uuid, (new_row ->> 'id')::uuid);
         EXCEPTION WHEN unique_violation THEN
             RAISE EXCEPTION '% is already taken', col USING ERRCODE = 'unique_violation',
                 CONSTRAINT = TG_ARGV[1], COLUMN = col, TABLE = TG_TABLE_NAME, SCHEMA = TG_TABLE_SCHEMA;
@@ -263,9 +262,11 @@ CREATE FUNCTION coditect_internal.claim_global_key(p_table regclass, p_column na
                                                    p_tenant_column name DEFAULT 'tenant_id') RETURNS void
 LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
 BEGIN
-    EXECUTE format('CREATE TRIGGER %I AFTER INSERT OR UPDATE OF %I OR DELETE ON %s FOR EACH ROW '
+    EXECUTE format('CREATE TRIGGER %I AFTER INSERT OR UPDATE OF %s OR DELETE ON %s FOR EACH ROW '
                    'EXECUTE FUNCTION coditect_internal.sync_global_key(%L, %L, %L)',
-                   'global_key_' || p_column, p_column, p_table, p_column, p_constraint, p_tenant_column);
+                   'global_key_' || p_column,
+                   (SELECT string_agg(DISTINCT quote_ident(c), ', ') FROM unnest(ARRAY[p_column, p_tenant_column, 'id']) c),
+                   p_table, p_column, p_constraint, p_tenant_column);
     EXECUTE format('ALTER TABLE %s ENABLE ALWAYS TRIGGER %I', p_table, 'global_key_' || p_column);
 END
 $$;

@@ -178,15 +178,22 @@ BEGIN
 END
 $$;
 
--- BEFORE ROW on memberships and users: a change of ownership needs an owner's context.
+-- BEFORE ROW on memberships and users: writing an owner's membership or account, or making
+-- one, needs an owner's context (so an admin can neither grant nor demote, revoke, deactivate,
+-- delete or re-identify an owner: e-mail and identity-provider ids are how one logs in). A
+-- membership never moves to another user.
 CREATE FUNCTION coditect_internal.guard_ownership() RETURNS trigger
 LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
 BEGIN
+    IF TG_TABLE_NAME = 'memberships' AND TG_OP = 'UPDATE' THEN
+        IF NEW.user_id IS DISTINCT FROM OLD.user_id THEN
+            RAISE EXCEPTION 'a membership cannot move to another user' USING ERRCODE = 'CD422';
+        END IF;
+    END IF;
     IF coditect.current_user_id() IS NOT NULL
        AND coditect.current_user_role() IS DISTINCT FROM 'owner'
-       AND coditect_internal.ownership_of(TG_TABLE_NAME, CASE WHEN TG_OP <> 'INSERT' THEN to_jsonb(OLD) END)
-           IS DISTINCT FROM
-           coditect_internal.ownership_of(TG_TABLE_NAME, CASE WHEN TG_OP <> 'DELETE' THEN to_jsonb(NEW) END) THEN
+       AND true = ANY (coditect_internal.ownership_of(TG_TABLE_NAME, CASE WHEN TG_OP <> 'INSERT' THEN to_jsonb(OLD) END)
+                       || coditect_internal.ownership_of(TG_TABLE_NAME, CASE WHEN TG_OP <> 'DELETE' THEN to_jsonb(NEW) END)) THEN
         RAISE EXCEPTION 'only an owner can grant or take the owner role, or change an owner account'
             USING ERRCODE = 'CD403';
     END IF;
@@ -202,6 +209,12 @@ LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
 BEGIN
     IF coditect_internal.hard_delete_allowed() THEN
         RETURN NULL;  -- purge_tenant
+    END IF;
+    -- Under REPEATABLE READ the lock below would not show a concurrent change (no 40001 for a
+    -- row that was only locked), so two owners could still remove each other.
+    IF current_setting('transaction_isolation') = 'repeatable read' THEN
+        RAISE EXCEPTION 'changes of ownership need READ COMMITTED or SERIALIZABLE isolation'
+            USING ERRCODE = 'CD400';
     END IF;
     PERFORM 1 FROM coditect.tenants WHERE id = OLD.tenant_id FOR NO KEY UPDATE;
     IF NOT FOUND THEN
@@ -222,7 +235,7 @@ GRANT EXECUTE ON FUNCTION coditect_internal.ownership_of(name, jsonb) TO coditec
 
 CREATE TRIGGER guard_ownership BEFORE INSERT OR UPDATE OR DELETE ON coditect.memberships
     FOR EACH ROW EXECUTE FUNCTION coditect_internal.guard_ownership();
-CREATE TRIGGER guard_ownership BEFORE INSERT OR UPDATE OF role, is_active OR DELETE ON coditect.users
+CREATE TRIGGER guard_ownership BEFORE INSERT OR UPDATE OR DELETE ON coditect.users
     FOR EACH ROW EXECUTE FUNCTION coditect_internal.guard_ownership();
 CREATE TRIGGER require_active_owner AFTER UPDATE OF role, revoked_at OR DELETE ON coditect.memberships
     FOR EACH ROW WHEN (OLD.role = 'owner' AND OLD.revoked_at IS NULL)

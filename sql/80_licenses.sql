@@ -127,20 +127,33 @@ SELECT coditect_internal.register_state_machine('coditect.license_sessions', 'li
 SELECT coditect_internal.claim_global_key('coditect.licenses', 'key_string', 'licenses_key_string_key');
 
 -- A session belongs to the user who acquired it: nobody else heartbeats it (and receives its
--- signed token), revives or takes it over. Two changes are allowed on another user's session:
--- zombifying it once overdue (any acquire of the license does that), and an administrator
--- (license.manage) ending it, which ended_by records in the audit trail. Without a request
--- context (maintenance) nothing is restricted.
+-- signed token), revives, takes over or deletes it. Two changes are allowed on another user's
+-- session: zombifying it once overdue (any acquire of the license does that), and an
+-- administrator (license.manage) ending or deleting it. ended_by is this trigger's alone: who
+-- ended the session (NULL for maintenance), cleared only by its foreign key when that user is
+-- deleted. Without a request context (maintenance) nothing else is restricted.
 CREATE FUNCTION coditect_internal.guard_license_session() RETURNS trigger
 LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
 DECLARE
     me uuid := coditect.current_user_id();
 BEGIN
-    IF TG_OP = 'UPDATE' AND NEW.user_id IS DISTINCT FROM OLD.user_id THEN
-        RAISE EXCEPTION 'a license session cannot change hands' USING ERRCODE = 'CD422';
+    IF TG_OP = 'DELETE' THEN
+        IF me IS NULL OR coditect.has_permission('license.manage') THEN
+            RETURN OLD;
+        END IF;
+        RAISE EXCEPTION 'only an administrator deletes license sessions' USING ERRCODE = 'CD403';
     END IF;
-    IF TG_OP = 'UPDATE' AND NEW.status = 'ended' AND OLD.status <> 'ended' THEN
+    IF TG_OP = 'INSERT' THEN
+        NEW.ended_by := NULL;
+    ELSIF NEW.user_id IS DISTINCT FROM OLD.user_id THEN
+        RAISE EXCEPTION 'a license session cannot change hands' USING ERRCODE = 'CD422';
+    ELSIF NEW.status = 'ended' AND OLD.status <> 'ended' THEN
         NEW.ended_by := me;
+    ELSIF NEW.ended_by IS NULL AND OLD.ended_by IS NOT NULL
+          AND to_jsonb(NEW) - '{ended_by,updated_at}'::text[] = to_jsonb(OLD) - '{ended_by,updated_at}'::text[] THEN
+        RETURN NEW;  -- ON DELETE SET NULL (ended_by): the user who ended it was deleted
+    ELSE
+        NEW.ended_by := OLD.ended_by;
     END IF;
     IF me IS NULL OR NEW.user_id = me THEN
         RETURN NEW;
@@ -160,7 +173,7 @@ BEGIN
     RAISE EXCEPTION 'this license session belongs to another user' USING ERRCODE = 'CD403';
 END
 $$;
-CREATE TRIGGER guard_license_session BEFORE INSERT OR UPDATE ON coditect.license_sessions
+CREATE TRIGGER guard_license_session BEFORE INSERT OR UPDATE OR DELETE ON coditect.license_sessions
     FOR EACH ROW EXECUTE FUNCTION coditect_internal.guard_license_session();
 ALTER TABLE coditect.license_sessions ENABLE ALWAYS TRIGGER guard_license_session;
 CREATE TRIGGER count_license_seats AFTER INSERT OR UPDATE OF status, license_id, tenant_id OR DELETE

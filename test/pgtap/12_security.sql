@@ -228,7 +228,7 @@ UPDATE coditect.users SET oauth_provider = 'google', oauth_sub = 'google-secret-
 -- Enough users that a plan through a selective index is the cheap one, as in a real tenant.
 INSERT INTO coditect.users (tenant_id, email, firebase_uid)
 SELECT tap12.tid(k), 'u' || g || '@' || k || '.sec.test', 'fb-' || k || '-' || g FROM tap12.ids, generate_series(1, 300) g;
-ANALYZE coditect.users;
+ANALYZE coditect.users, coditect.audit_logs;
 SELECT key_string AS key_a FROM coditect.licenses WHERE tenant_id = tap12.tid('A') \gset
 SELECT key_string AS key_b FROM coditect.licenses WHERE tenant_id = tap12.tid('B') \gset
 GRANT SELECT ON tap12.ids TO PUBLIC;

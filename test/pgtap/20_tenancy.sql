@@ -161,12 +161,12 @@ SELECT col_is_pk('coditect', 'role_permissions', ARRAY['role', 'permission_id'],
                  'role_permissions: primary key (role, permission_id)');
 
 -- Global uniqueness lives in coditect_internal.global_keys, claimed by one trigger per column.
-SELECT is((SELECT pg_get_triggerdef(t.oid) FROM pg_trigger t
-            WHERE t.tgrelid = ('coditect.' || v.tbl)::regclass AND t.tgname = 'global_key_' || v.col),
-          format('CREATE TRIGGER global_key_%s AFTER INSERT OR DELETE OR UPDATE OF %s ON coditect.%s FOR EACH ROW '
-                 'EXECUTE FUNCTION coditect_internal.sync_global_key(''%s'', ''%s'', ''%s'')',
-                 v.col, v.col, v.tbl, v.col, v.cons, v.tcol),
-          format('%s.%s is unique across tenants (global_keys)', v.tbl, v.col))
+SELECT alike((SELECT pg_get_triggerdef(t.oid) FROM pg_trigger t
+               WHERE t.tgrelid = ('coditect.' || v.tbl)::regclass AND t.tgname = 'global_key_' || v.col),
+             'CREATE TRIGGER global_key_' || v.col || ' AFTER INSERT OR DELETE OR UPDATE OF % ON coditect.' || v.tbl
+             || ' FOR EACH ROW EXECUTE FUNCTION coditect_internal.sync_global_key(''' || v.col || ''', '''
+             || v.cons || ''', ''' || v.tcol || ''')',
+             format('%s.%s is unique across tenants (global_keys)', v.tbl, v.col))
   FROM (VALUES ('tenants', 'slug', 'tenants_slug_key', 'id'),
                ('tenants', 'stripe_customer_id', 'tenants_stripe_customer_key', 'id'),
                ('tenants', 'stripe_subscription_id', 'tenants_stripe_subscription_key', 'id'),

@@ -51,6 +51,15 @@ SELECT alike(pg_temp.as_user('admin', 'admin', format($$SELECT coditect.api_user
              'CD403: only an owner%', 'an admin cannot delete the owner');
 SELECT alike(pg_temp.as_user('admin', 'admin', format($$DELETE FROM coditect.memberships WHERE id = %L$$, :'owner_m')),
              'CD403: only an owner%', 'nor delete the owner''s membership by direct SQL');
+-- ... nor move the owner's membership to itself, nor re-identify the owner's account.
+SELECT is(pg_temp.as_user('admin', 'admin', format($$UPDATE coditect.memberships SET user_id = %L WHERE id = %L$$, :'admin_u', :'owner_m')),
+          'CD422: a membership cannot move to another user', 'a membership never moves to another user');
+SELECT alike(pg_temp.as_user('admin', 'admin', format($$SELECT coditect.api_users_update(%L, '{"email": "attacker@t22.test"}')$$, :'owner1')),
+             'CD403: only an owner%', 'an admin cannot change the owner''s e-mail (a login identity)');
+SELECT alike(pg_temp.as_user('admin', 'admin', format($$UPDATE coditect.users SET firebase_uid = 'fb-attacker' WHERE id = %L$$, :'owner1')),
+             'CD403: only an owner%', 'nor its Firebase uid by direct SQL');
+SELECT alike(pg_temp.as_user('admin', 'admin', format($$SELECT coditect.api_users_update(%L, '{"email": "member2@t22.test"}')$$, :'member_u')),
+             '%"email": "member2@t22.test"%', 'an admin still edits a member''s account');
 SELECT is(pg_temp.owners(), 'owner@t22.test', 'the owner is still the owner');
 
 -- Admins keep their other powers.
@@ -76,10 +85,10 @@ SET ROLE tap22_gateway;
 -- An owner hands over: promote first, then step down.
 SELECT alike(pg_temp.as_user('owner1', 'owner', format($$SELECT coditect.api_memberships_update(%L, '{"role": "owner"}')$$, :'member_m')),
             '%"role": "owner"%', 'an owner promotes a member to owner');
-SELECT is(pg_temp.owners(), 'member@t22.test,owner@t22.test', 'two owners now');
+SELECT is(pg_temp.owners(), 'member2@t22.test,owner@t22.test', 'two owners now');
 SELECT alike(pg_temp.as_user('owner1', 'owner', format($$SELECT coditect.api_memberships_update(%L, '{"role": "admin"}')$$, :'owner_m')),
             '%"role": "admin"%', 'then steps down to admin');
-SELECT is(pg_temp.owners(), 'member@t22.test', 'the new owner is the only owner');
+SELECT is(pg_temp.owners(), 'member2@t22.test', 'the new owner is the only owner');
 SELECT alike(pg_temp.as_user('owner1', 'admin', format($$SELECT coditect.api_memberships_update(%L, '{"role": "owner"}')$$, :'owner_m')),
              'CD403: only an owner%', 'the former owner, now admin, cannot take ownership back');
 -- A deactivated owner does not count.

@@ -2,7 +2,7 @@
 -- checks, so the second sees the first's commit and is refused; one owner is left. Two sessions
 -- through dblink (committed fixtures, removed at the end).
 \set ON_ERROR_STOP 1
-SELECT plan(4);
+SELECT plan(5);
 
 CREATE EXTENSION dblink;
 SELECT coditect.create_tenant('Race', 't23-race', 'race@t23.test', 'one@t23.test') AS j \gset
@@ -28,6 +28,12 @@ SELECT is((SELECT count(*)::int FROM coditect.memberships WHERE tenant_id = :'ti
 SELECT is((SELECT id FROM coditect.memberships WHERE tenant_id = :'tid' AND role = 'owner'), :'m1'::uuid,
           'the one whose demotion was refused');
 
+-- Under REPEATABLE READ the lock would not show the other's change: such a change is refused.
+SELECT dblink_exec('t23_one', 'BEGIN ISOLATION LEVEL REPEATABLE READ');
+SELECT throws_ok(format('SELECT dblink_exec(%L, %L)', 't23_one',
+                        format('UPDATE coditect.memberships SET role = %L WHERE id = %L', 'admin', :'m1')),
+                 'CD400', NULL, 'an ownership change under REPEATABLE READ is refused');
+SELECT dblink_exec('t23_one', 'ROLLBACK');
 SELECT dblink_disconnect(c) FROM unnest(ARRAY['t23_one', 't23_two']) c;
 DROP EXTENSION dblink;
 SELECT * FROM finish();

@@ -45,6 +45,20 @@ SELECT is((SELECT count(*)::int FROM coditect.audit_logs
 SELECT ok((SELECT changes ? 'firebase_uid' FROM coditect.audit_logs WHERE tenant_id = :'tid' AND action = 'user.create'),
           '... which records that the column was set, redacted');
 
+-- Global keys follow their rows: a new slug frees the old one; a clash names the constraint.
+UPDATE coditect.tenants SET slug = 't26-renamed' WHERE id = :'tid';
+SELECT is((SELECT tenant_id FROM coditect_internal.global_keys WHERE kind = 'tenants.slug' AND value = 't26-renamed'),
+          :'tid'::uuid, 'a changed slug is claimed for its tenant');
+SELECT lives_ok($$SELECT coditect.create_tenant('Hard 2', 't26-hard', 'h2@t26.test', 'o2@t26.test')$$,
+                'the old slug is free again');
+SELECT throws_ok($$SELECT coditect.create_tenant('Hard 3', 't26-renamed', 'h3@t26.test', 'o3@t26.test')$$,
+                 '23505', 'slug is already taken', 'a taken slug is 23505');
+SELECT throws_ok($$SELECT coditect.create_tenant('Hard 4', 't26-four', 'h4@t26.test', 'o4@t26.test', 'fb-t26-owner')$$,
+                 '23505', 'firebase_uid is already taken', 'a taken Firebase uid is 23505, across tenants');
+SELECT is((SELECT count(*)::int FROM coditect_internal.global_keys k
+            WHERE NOT EXISTS (SELECT 1 FROM coditect.tenants t WHERE t.id = k.tenant_id)), 0,
+          'no claim outlives its tenant');
+
 -- A renamed analyst can be unbound under its new name.
 SELECT coditect.bind_analyst('tap26_analyst', :'tid');
 ALTER ROLE tap26_analyst RENAME TO tap26_analyst_renamed;

@@ -45,6 +45,11 @@ SELECT alike(pg_temp.as_user('bob', 'member', format($$INSERT INTO coditect.lice
                                                       SELECT tenant_id, license_id, %L, 'bob-fake' FROM coditect.license_sessions WHERE id = %L$$,
                                                      :'alice', :'alice_sid')),
              'CD403: this license session belongs to another user', 'nor open a session in alice''s name');
+SELECT is(pg_temp.as_user('bob', 'member', format($$DELETE FROM coditect.license_sessions WHERE id = %L$$, :'alice_sid')),
+          'CD403: only an administrator deletes license sessions', 'nor delete it to free its seat');
+SELECT is(pg_temp.as_user('alice', 'member', format($$UPDATE coditect.license_sessions SET ended_by = %L WHERE id = %L RETURNING ended_by$$,
+                                                   :'owner_u', :'alice_sid')),
+          'done', 'ended_by is not hers to write: it stays empty while the session runs');
 SELECT alike(pg_temp.as_user('alice', 'member', format($$SELECT coditect.license_heartbeat(%L)$$, :'alice_sid')),
             '%"token"%', 'alice heartbeats her own session');
 SELECT alike(pg_temp.as_user('bob', 'member', format($$SELECT coditect.license_acquire(%L, 'bob-desktop')$$, :'key')),
@@ -69,6 +74,18 @@ SELECT pg_temp.as_user('bob', 'member', format($$SELECT coditect.license_acquire
 SELECT is(pg_temp.as_user('bob', 'member', format($$SELECT coditect.license_release(%L)$$, :'bob_sid')), 'done', 'bob releases his own session');
 RESET ROLE;
 SELECT is((SELECT ended_by FROM coditect.license_sessions WHERE id = :'bob_sid'), :'bob'::uuid, 'ended_by is bob himself');
+-- The one who ended a session may leave: the foreign key clears ended_by (ON DELETE SET NULL).
+INSERT INTO coditect.users (tenant_id, email, role) VALUES (:'tid', 'admin@t82.test', 'admin') RETURNING id AS admin_u \gset
+INSERT INTO coditect.memberships (tenant_id, user_id, role) VALUES (:'tid', :'admin_u', 'admin');
+SELECT set_config('tap.user.admin', :'admin_u', false) \gset
+SET ROLE tap82_gateway;
+SELECT pg_temp.as_user('bob', 'member', format($$SELECT coditect.license_acquire(%L, 'bob-desktop')$$, :'key'))::jsonb->>'session_id' AS bob_sid2 \gset
+SELECT is(pg_temp.as_user('admin', 'admin', format($$SELECT coditect.license_release(%L)$$, :'bob_sid2')), 'done', 'an admin ends bob''s session');
+SELECT is(pg_temp.as_user('owner', 'owner', format($$SELECT coditect.api_users_delete(%L)$$, :'admin_u')), 'done',
+          'the owner can still delete that admin afterwards');
+RESET ROLE;
+SELECT is((SELECT status || '/' || coalesce(ended_by::text, 'nobody') FROM coditect.license_sessions WHERE id = :'bob_sid2'),
+          'ended/nobody', 'the session stays ended, ended_by cleared');
 SET ROLE tap82_gateway;
 
 -- A token never outlives its license.

@@ -27,7 +27,8 @@ BEGIN
     RETURN r;
 END $$;
 
--- The jobs
+-- The jobs. test.sh paused them while the other files ran: on again first.
+SELECT cron.alter_job(jobid, active => true) FROM cron.job WHERE jobname LIKE 'coditect-%';
 SELECT has_extension('pg_cron', 'pg_cron is installed in the test database');
 SELECT set_eq($$SELECT jobname, schedule, command, database, username, active FROM jobs$$,
               format($$SELECT jobname, schedule, command, current_database()::text, %L::text, true FROM expected_jobs$$, :'owner'),
