@@ -160,21 +160,21 @@ SELECT coditect_internal.register_tenant_table('coditect.projects', 'project');
 -- definer functions' (tenant creation, purge) and need no owner.
 ------------------------------------------------------------------------------------------------
 
--- Whether a memberships or users row makes its user an owner: (role flag, active owner account).
-CREATE FUNCTION coditect_internal.ownership_of(p_table name, p_row jsonb) RETURNS boolean[]
+-- Whether a memberships or users row is an owner's: an unrevoked owner membership, or the
+-- account of a user with the owner role or an unrevoked owner membership.
+CREATE FUNCTION coditect_internal.is_owner_row(p_table name, p_row jsonb) RETURNS boolean
 LANGUAGE plpgsql STABLE SET search_path = pg_catalog, pg_temp AS $$
 BEGIN
     IF p_row IS NULL THEN
-        RETURN ARRAY[false, false];
+        RETURN false;
     END IF;
     IF p_table = 'memberships' THEN
-        RETURN ARRAY[p_row->>'role' = 'owner' AND p_row->>'revoked_at' IS NULL, false];
+        RETURN p_row->>'role' = 'owner' AND p_row->>'revoked_at' IS NULL;
     END IF;
-    RETURN ARRAY[p_row->>'role' = 'owner',
-                 (p_row->>'is_active')::boolean AND EXISTS (
-                     SELECT 1 FROM coditect.memberships m
-                      WHERE m.tenant_id = (p_row->>'tenant_id')::uuid AND m.user_id = (p_row->>'id')::uuid
-                        AND m.role = 'owner' AND m.revoked_at IS NULL)];
+    RETURN p_row->>'role' = 'owner'
+        OR EXISTS (SELECT 1 FROM coditect.memberships m
+                    WHERE m.tenant_id = (p_row->>'tenant_id')::uuid AND m.user_id = (p_row->>'id')::uuid
+                      AND m.role = 'owner' AND m.revoked_at IS NULL);
 END
 $$;
 
@@ -192,8 +192,8 @@ BEGIN
     END IF;
     IF coditect.current_user_id() IS NOT NULL
        AND coditect.current_user_role() IS DISTINCT FROM 'owner'
-       AND true = ANY (coditect_internal.ownership_of(TG_TABLE_NAME, CASE WHEN TG_OP <> 'INSERT' THEN to_jsonb(OLD) END)
-                       || coditect_internal.ownership_of(TG_TABLE_NAME, CASE WHEN TG_OP <> 'DELETE' THEN to_jsonb(NEW) END)) THEN
+       AND (coditect_internal.is_owner_row(TG_TABLE_NAME, CASE WHEN TG_OP <> 'INSERT' THEN to_jsonb(OLD) END)
+            OR coditect_internal.is_owner_row(TG_TABLE_NAME, CASE WHEN TG_OP <> 'DELETE' THEN to_jsonb(NEW) END)) THEN
         RAISE EXCEPTION 'only an owner can grant or take the owner role, or change an owner account'
             USING ERRCODE = 'CD403';
     END IF;
@@ -231,7 +231,7 @@ BEGIN
 END
 $$;
 
-GRANT EXECUTE ON FUNCTION coditect_internal.ownership_of(name, jsonb) TO coditect_gateway, coditect_service;
+GRANT EXECUTE ON FUNCTION coditect_internal.is_owner_row(name, jsonb) TO coditect_gateway, coditect_service;
 
 CREATE TRIGGER guard_ownership BEFORE INSERT OR UPDATE OR DELETE ON coditect.memberships
     FOR EACH ROW EXECUTE FUNCTION coditect_internal.guard_ownership();
