@@ -1645,7 +1645,7 @@ TEST_F(GatewayIT, ZDatabaseStopsAndStartsUnderRequests) {
         else {
           ++other;
           std::lock_guard<std::mutex> lock(seen_mu);
-          seen.push_back(std::to_string(r.status) + " " + r.body.substr(0, 200));
+          seen.push_back(std::to_string(r.status) + " " + r.body.substr(0, 200) + r.error);
         }
         std::this_thread::sleep_for(std::chrono::milliseconds(20));
       }

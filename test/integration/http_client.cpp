@@ -7,6 +7,7 @@
 #include <unistd.h>
 
 #include <cctype>
+#include <cerrno>
 #include <cstring>
 
 namespace coditect::it {
@@ -54,20 +55,34 @@ HttpResult http_raw(const std::string& host, int port, const std::string& bytes,
   addr.sin_port = htons(static_cast<uint16_t>(port));
   inet_pton(AF_INET, host.c_str(), &addr.sin_addr);
   if (connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) != 0) {
+    HttpResult failed;
+    failed.error = std::string("connect: ") + std::strerror(errno);
     close(fd);
-    return {};
+    return failed;
   }
+  std::string error;
   size_t sent = 0;
   while (sent < bytes.size()) {
     ssize_t n = send(fd, bytes.data() + sent, bytes.size() - sent, MSG_NOSIGNAL);
-    if (n <= 0) break;  // the server may answer (413) before reading everything
+    if (n < 0 && errno == EINTR) continue;  // interrupted by a signal (seen while pg_ctl runs)
+    if (n <= 0) {                           // the server may answer (413) before reading everything
+      error = std::string("send: ") + (n < 0 ? std::strerror(errno) : "nothing sent");
+      break;
+    }
     sent += static_cast<size_t>(n);
   }
   std::string raw;
   char buf[65536];
   for (;;) {
     ssize_t n = recv(fd, buf, sizeof buf, 0);
-    if (n <= 0) break;
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) {
+      if (n < 0)
+        error += std::string(error.empty() ? "" : "; ") + "recv: " + std::strerror(errno);
+      else if (raw.empty())
+        error += std::string(error.empty() ? "" : "; ") + "closed without an answer";
+      break;
+    }
     raw.append(buf, static_cast<size_t>(n));
     // Stop once a full answer with Content-Length is in.
     size_t end = raw.find("\r\n\r\n");
@@ -80,7 +95,10 @@ HttpResult http_raw(const std::string& host, int port, const std::string& bytes,
     }
   }
   close(fd);
-  return parse(raw);
+  HttpResult r = parse(raw);
+  if (r.status == 0)
+    r.error = error.empty() ? "no HTTP answer in " + std::to_string(raw.size()) + " bytes" : error;
+  return r;
 }
 
 HttpResult http_request(const std::string& host, int port, const std::string& method,

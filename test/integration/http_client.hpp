@@ -13,6 +13,7 @@ struct HttpResult {
   int status = 0;                              // 0: no answer (connection refused, reset, timeout)
   std::map<std::string, std::string> headers;  // lower-case names
   std::string body;
+  std::string error;  // with status 0: what failed (connect, send, recv and errno), for messages
   std::string header(const std::string& name) const {
     auto it = headers.find(name);
     return it == headers.end() ? std::string() : it->second;
