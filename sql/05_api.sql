@@ -32,14 +32,32 @@ BEGIN
 END
 $$;
 
--- Rejects body values whose JSON type does not fit the column (jsonb_populate_record would
--- turn {"name": {"a": 1}} into the text '{"a": 1}'): strings for text-like columns, numbers,
--- booleans and arrays for theirs; null is left to the column's NOT NULL.
-CREATE FUNCTION coditect_internal.api_check_types(p_table regclass, p_body jsonb) RETURNS void
+-- Checks a body's values against the table, so that bad input is CD400 naming every field at
+-- fault rather than whatever the INSERT or UPDATE would raise: on create, a required field
+-- (NOT NULL without a default, among p_required_of, the writable fields) that is missing; a
+-- null for a NOT NULL column; a JSON type that does not fit (jsonb_populate_record would turn
+-- {"name": {"a": 1}} into the text '{"a": 1}'): strings for text-like columns, numbers,
+-- booleans and arrays for theirs, anything for JSON columns.
+CREATE FUNCTION coditect_internal.api_check_values(p_table regclass, p_body jsonb, p_required_of text[] DEFAULT NULL)
+RETURNS void
 LANGUAGE plpgsql STABLE SET search_path = pg_catalog, pg_temp AS $$
 DECLARE
     bad text;
 BEGIN
+    SELECT string_agg(a.attname::text, ', ' ORDER BY a.attnum) INTO bad
+      FROM pg_attribute a
+     WHERE a.attrelid = p_table AND a.attnum > 0 AND NOT a.attisdropped AND a.attnotnull AND NOT a.atthasdef
+       AND a.attname::text = ANY (p_required_of) AND NOT p_body ? a.attname::text;
+    IF bad IS NOT NULL THEN
+        RAISE EXCEPTION 'missing required field(s): %', bad USING ERRCODE = 'CD400';
+    END IF;
+    SELECT string_agg(e.key, ', ' ORDER BY e.key) INTO bad
+      FROM jsonb_each(p_body) e
+      JOIN pg_attribute a ON a.attrelid = p_table AND a.attname = e.key AND NOT a.attisdropped
+     WHERE a.attnotnull AND jsonb_typeof(e.value) = 'null';
+    IF bad IS NOT NULL THEN
+        RAISE EXCEPTION 'field(s) that cannot be null: %', bad USING ERRCODE = 'CD400';
+    END IF;
     SELECT string_agg(format('%s (expected %s, got %s)', x.k, x.expected, jsonb_typeof(x.v)), ', ' ORDER BY x.k)
       INTO bad
       FROM (SELECT e.key AS k, e.value AS v,
@@ -221,7 +239,7 @@ DECLARE
     r jsonb;
 BEGIN
     PERFORM coditect_internal.api_check_fields(p_body, p_writable);
-    PERFORM coditect_internal.api_check_types(p_table, p_body);
+    PERFORM coditect_internal.api_check_values(p_table, p_body, p_writable);
     SELECT string_agg(quote_ident(k), ', ') INTO cols FROM jsonb_object_keys(p_body) k;
     EXECUTE format('INSERT INTO %s (tenant_id%s) SELECT coditect.current_tenant_id()%s '
                    'FROM jsonb_populate_record(NULL::%s, $1) p RETURNING to_jsonb(%s.*)',
@@ -242,7 +260,7 @@ DECLARE
     r jsonb;
 BEGIN
     PERFORM coditect_internal.api_check_fields(p_body, p_writable);
-    PERFORM coditect_internal.api_check_types(p_table, p_body);
+    PERFORM coditect_internal.api_check_values(p_table, p_body);
     SELECT string_agg(format('%I = p.%I', k, k), ', ') INTO sets FROM jsonb_object_keys(p_body) k;
     IF sets IS NULL THEN
         RETURN coditect_internal.api_get(p_table, p_id, p_hidden, p_live_only);

@@ -139,7 +139,7 @@ INSERT INTO expected_execute VALUES
     ('coditect_internal.allow_hard_delete(boolean)', ''),
     ('coditect_internal.api_bad_request(text)', 'gateway,service'),
     ('coditect_internal.api_check_fields(jsonb,text[])', 'gateway,service'),
-    ('coditect_internal.api_check_types(regclass,jsonb)', 'gateway,service'),
+    ('coditect_internal.api_check_values(regclass,jsonb,text[])', 'gateway,service'),
     ('coditect_internal.api_create(regclass,jsonb,text[],text[])', 'gateway,service'),
     ('coditect_internal.api_cursor_decode(text)', 'gateway,service'),
     ('coditect_internal.api_cursor_encode(timestamp with time zone,uuid)', 'gateway,service'),

@@ -26,10 +26,20 @@ SELECT is(pg_temp.as_user('owner', 'owner', format($$SELECT coditect.api_users_u
           'CD400: wrong JSON type: is_active (expected boolean, got string)', 'a string for a boolean is CD400');
 SELECT is(pg_temp.as_user('owner', 'owner', format($$SELECT coditect.api_licenses_issue('{"seats_total": "3", "expiry_date": "%s"}')$$, now() + interval '1 day')),
           'CD400: wrong JSON type: seats_total (expected number, got string)', 'a string for a number is CD400');
-SELECT alike(pg_temp.as_user('owner', 'owner', $$SELECT coditect.api_projects_create('{"name": "Typed", "description": "", "metadata": {"a": [1]}}')$$),
-             '%"name": "Typed"%', 'right types (and JSON for a JSON column) are accepted');
-SELECT alike(pg_temp.as_user('owner', 'owner', $$SELECT coditect.api_projects_create('{"name": "Typed 2", "description": null}')$$),
-             '23502%', 'null is left to the column (NOT NULL here)');
+SELECT pg_temp.as_user('owner', 'owner', $$SELECT coditect.api_projects_create('{"name": "Typed", "description": "", "metadata": {"a": [1]}}')$$) AS typed \gset
+SELECT alike(:'typed'::text, '%"name": "Typed"%', 'right types (and JSON for a JSON column) are accepted');
+-- Missing or null required fields are bad input naming them, never a raw 23502.
+SELECT is(pg_temp.as_user('owner', 'owner', $$SELECT coditect.api_projects_create('{"name": "Typed 2", "description": null}')$$),
+          'CD400: field(s) that cannot be null: description', 'a null for a NOT NULL column is CD400');
+SELECT is(pg_temp.as_user('owner', 'owner', $$SELECT coditect.api_projects_create('{"description": "no name"}')$$),
+          'CD400: missing required field(s): name', 'a missing required field is CD400 naming it');
+SELECT is(pg_temp.as_user('owner', 'owner', $$SELECT coditect.api_users_create('{}')$$),
+          'CD400: missing required field(s): email', '... for every resource');
+SELECT is(pg_temp.as_user('owner', 'owner', format($$SELECT coditect.api_projects_update(%L, '{"name": null}')$$,
+                                                   :'typed'::jsonb->>'id')),
+          'CD400: field(s) that cannot be null: name', 'an update to null of a NOT NULL column is CD400');
+SELECT alike(pg_temp.as_user('owner', 'owner', $$SELECT coditect.api_projects_create('{"name": "Nullable ok", "metadata": {}}')$$),
+             '%"Nullable ok"%', 'fields with defaults may be left out');
 -- Filter values a domain refuses are bad input.
 SELECT alike(pg_temp.as_user('owner', 'owner', $$SELECT coditect.api_users_list('{"role": "emperor"}')$$),
              'CD400: invalid value for filter "role"%', 'a filter value outside the role domain is CD400');
