@@ -113,7 +113,7 @@ std::vector<std::pair<std::string, std::string>> gateway_statements() {
   std::vector<std::pair<std::string, std::string>> s;
   s.emplace_back("set_context",
                  "SELECT coditect.set_request_context($1::uuid, $2::uuid, $3::text, $4::inet, "
-                 "$5::text, $6::text, $7::text)");
+                 "$5::text, $6::text, $7::text, $8::text)");
   s.emplace_back("resolve_firebase_user", "SELECT coditect.resolve_firebase_user($1::text)::text");
   for (const auto& r : routes())
     if (!r.sql.empty()) s.emplace_back(r.operation_id, r.sql);
@@ -378,11 +378,12 @@ HttpResponse App::handle(const HttpRequest& req) {
       return unauthorized("the token's tenant_id claim is not a UUID", path, true);
     if (!role) return unauthorized("the token has no role claim", path, true);
     tenant = *tenant_claim;
-    calls.push_back(
-        DbCall{"set_context",
-               {tenant_claim, user, role,
-                valid_ip(req.peer_ip) ? std::optional<std::string>(req.peer_ip) : std::nullopt,
-                printable(req.user_agent, 500), req.method, printable(path, 1000)}});
+    calls.push_back(DbCall{
+        "set_context",
+        {tenant_claim, user, role,
+         valid_ip(req.peer_ip) ? std::optional<std::string>(req.peer_ip) : std::nullopt,
+         printable(req.user_agent, 500), req.method, printable(path, 1000),
+         req.request_id.empty() ? std::nullopt : std::optional<std::string>(req.request_id)}});
   }
   calls.push_back(std::move(call));
 

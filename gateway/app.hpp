@@ -25,7 +25,8 @@ struct HttpRequest {
   std::string body;
   std::string peer_ip;
   // Header values by lower-case name (only the ones the gateway reads). Host and
-  // X-Forwarded-* are not read: the client chooses them.
+  // X-Forwarded-* are not read: the client chooses them. request_id is the one the gateway
+  // answers with (the client's X-Request-Id when well-formed, else a new one).
   std::string authorization, user_agent, request_id;
 };
 

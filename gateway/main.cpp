@@ -307,6 +307,7 @@ class Handler : public Http::Handler {
     r.authorization = raw_header(req, "Authorization");
     r.user_agent = raw_header(req, "User-Agent");
     std::string request_id = coditect::gateway::request_id_for(raw_header(req, "X-Request-Id"));
+    r.request_id = request_id;
 
     HttpResponse out;
     bool close = false;

@@ -55,7 +55,7 @@ CREATE FUNCTION coditect.current_user_id() RETURNS uuid
 CREATE FUNCTION coditect.current_user_role() RETURNS text
     AS 'MODULE_PATHNAME', 'coditect_current_user_role' LANGUAGE C STABLE LEAKPROOF PARALLEL RESTRICTED;
 
-CREATE FUNCTION coditect_internal.context_set(uuid, uuid, text, inet, text, text, text) RETURNS void
+CREATE FUNCTION coditect_internal.context_set(uuid, uuid, text, inet, text, text, text, text) RETURNS void
     AS 'MODULE_PATHNAME', 'coditect_context_set' LANGUAGE C VOLATILE PARALLEL UNSAFE;
 CREATE FUNCTION coditect_internal.allow_hard_delete(boolean) RETURNS void
     AS 'MODULE_PATHNAME', 'coditect_allow_hard_delete' LANGUAGE C VOLATILE STRICT PARALLEL UNSAFE;

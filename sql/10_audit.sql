@@ -12,6 +12,7 @@ CREATE TABLE coditect.audit_logs (
     user_agent     varchar(500),
     request_method varchar(10),
     request_path   varchar(1000),
+    request_id     varchar(128),
     changes        jsonb NOT NULL DEFAULT '{}',
     metadata       jsonb NOT NULL DEFAULT '{}',
     severity       varchar(20) NOT NULL DEFAULT 'info',

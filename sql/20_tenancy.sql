@@ -432,7 +432,8 @@ CREATE FUNCTION coditect.set_request_context(
     p_client_ip      inet DEFAULT NULL,
     p_user_agent     text DEFAULT NULL,
     p_request_method text DEFAULT NULL,
-    p_request_path   text DEFAULT NULL
+    p_request_path   text DEFAULT NULL,
+    p_request_id     text DEFAULT NULL
 ) RETURNS void
 LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
 DECLARE
@@ -447,6 +448,9 @@ BEGIN
     END IF;
     IF p_request_method IS NOT NULL AND p_request_method !~ '^[A-Z]{1,10}$' THEN
         RAISE EXCEPTION 'request method must be 1 to 10 upper-case letters' USING ERRCODE = 'CD400';
+    END IF;
+    IF p_request_id IS NOT NULL AND p_request_id !~ '^[A-Za-z0-9._:-]{1,128}$' THEN
+        RAISE EXCEPTION 'request id must be 1 to 128 letters, digits or . _ : -' USING ERRCODE = 'CD400';
     END IF;
     IF EXISTS (SELECT 1 FROM coditect_internal.analyst_bindings
                 WHERE role_oid = to_regrole(quote_ident(session_user))::oid) THEN
@@ -469,11 +473,11 @@ BEGIN
 
     PERFORM coditect_internal.context_set(p_tenant_id, p_user_id, p_user_role, p_client_ip,
                                           left(p_user_agent, 500), p_request_method,
-                                          left(p_request_path, 1000));
+                                          left(p_request_path, 1000), p_request_id);
 END
 $$;
-REVOKE ALL ON FUNCTION coditect.set_request_context(uuid, uuid, text, inet, text, text, text) FROM PUBLIC;
-GRANT EXECUTE ON FUNCTION coditect.set_request_context(uuid, uuid, text, inet, text, text, text)
+REVOKE ALL ON FUNCTION coditect.set_request_context(uuid, uuid, text, inet, text, text, text, text) FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION coditect.set_request_context(uuid, uuid, text, inet, text, text, text, text)
     TO coditect_gateway, coditect_service;
 
 ------------------------------------------------------------------------------------------------

@@ -32,7 +32,7 @@ using coditect::FieldValue;
 using coditect::JsonKind;
 using coditect::RowOp;
 
-constexpr int kInsertArgs = 12;
+constexpr int kInsertArgs = 13;
 SPIPlanPtr g_insert_plan = nullptr;
 
 JsonKind kind_of(Oid type) {
@@ -176,13 +176,13 @@ struct InsertArgs {
 // hold no INSERT on the log. The kept plan is prepared here, under the same pinned path.
 void insert_as_owner(void* arg) {
   auto* args = static_cast<InsertArgs*>(arg);
-  Oid types[kInsertArgs] = {UUIDOID, UUIDOID, TEXTOID, TEXTOID,  TEXTOID,  INETOID,
-                            TEXTOID, TEXTOID, TEXTOID, JSONBOID, JSONBOID, TEXTOID};
+  Oid types[kInsertArgs] = {UUIDOID, UUIDOID, TEXTOID,  TEXTOID,  TEXTOID, INETOID, TEXTOID,
+                            TEXTOID, TEXTOID, JSONBOID, JSONBOID, TEXTOID, TEXTOID};
   SPIPlanPtr plan = coditect::pg::kept_plan(
       &g_insert_plan,
       "INSERT INTO coditect.audit_logs (tenant_id, user_id, action, resource_type, resource_id,"
-      " ip_address, user_agent, request_method, request_path, changes, metadata, severity)"
-      " VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)",
+      " ip_address, user_agent, request_method, request_path, changes, metadata, severity,"
+      " request_id) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)",
       kInsertArgs, types);
   int rc = SPI_execute_plan(plan, args->values, args->nulls, false, 0);
   if (rc != SPI_OK_INSERT) elog(ERROR, "audit insert failed: %s", SPI_result_code_string(rc));
@@ -227,6 +227,7 @@ void write_row(const RowWrite* w) {
   values[9] = DirectFunctionCall1(jsonb_in, CStringGetDatum(w->changes));
   values[10] = DirectFunctionCall1(jsonb_in, CStringGetDatum(w->metadata));
   values[11] = CStringGetTextDatum(w->severity);
+  values[12] = text_or_null(ctx.active ? ctx.request_id : nullptr, &nulls[12]);
   coditect::pg::spi_as_owner_of("coditect", "audit_logs", insert_as_owner, &args);
 }
 

@@ -197,7 +197,8 @@ void register_context_callbacks() {
 
 using coditect::pg::g_context;
 
-// coditect_internal.context_set(tenant, user, role, ip, user_agent, method, path): validated by
+// coditect_internal.context_set(tenant, user, role, ip, user_agent, method, path, request id):
+// validated by
 // the SQL wrapper coditect.set_request_context(); not executable by anyone else.
 CODITECT_FUNCTION(coditect_context_set) {
   using namespace coditect::pg;
@@ -221,6 +222,7 @@ CODITECT_FUNCTION(coditect_context_set) {
   ctx.user_agent = copy_text_arg(fcinfo, 4);
   ctx.request_method = copy_text_arg(fcinfo, 5);
   ctx.request_path = copy_text_arg(fcinfo, 6);
+  ctx.request_id = copy_text_arg(fcinfo, 7);
   ctx.nest_level = GetCurrentTransactionNestLevel();
   g_context = ctx;
   PG_RETURN_VOID();

@@ -20,7 +20,8 @@ struct RequestContext {
   char* user_agent = nullptr;
   char* request_method = nullptr;
   char* request_path = nullptr;
-  int nest_level = 0;  // subtransaction level that set it
+  char* request_id = nullptr;  // the gateway's, to join audit rows to its log lines
+  int nest_level = 0;          // subtransaction level that set it
 };
 
 const RequestContext& request_context();

@@ -708,7 +708,7 @@ TEST_F(GatewayIT, ProjectLifecycleAndAuditContext) {
   std::string t = w.token_a("admin");
   auto c = w.call("POST", "/api/v1/projects/", t,
                   R"({"name": "Apollo IT", "description": "d", "metadata": {"k": 1}})",
-                  {{"User-Agent", "ITAgent/7"}});
+                  {{"User-Agent", "ITAgent/7"}, {"X-Request-Id", "it-req-" + w.suffix}});
   ASSERT_EQ(c.status, 201) << c.body;
   EXPECT_EQ(c.header("content-type"), "application/json");
   std::string id = body_of(c)["id"];
@@ -724,12 +724,14 @@ TEST_F(GatewayIT, ProjectLifecycleAndAuditContext) {
   expect_problem(w.call("GET", "/api/v1/projects/" + id + "/", t), 404, "CD404");
   EXPECT_EQ(body_of(w.call("POST", "/api/v1/projects/" + id + "/restore/", t))["name"], "Apollo 2");
   // The audit row of the create carries the request context the gateway set.
-  EXPECT_EQ(w.sql("SELECT concat_ws('|', host(ip_address), request_method, request_path, "
-                  "user_agent, user_id) "
-                  "FROM coditect.audit_logs WHERE tenant_id = $1 AND resource_id = $2 AND action = "
-                  "'project.create'",
-                  {w.tenant_a, id}),
-            "127.0.0.1|POST|/api/v1/projects/|ITAgent/7|" + w.user_a["admin"]);
+  EXPECT_EQ(c.header("x-request-id"), "it-req-" + w.suffix);
+  EXPECT_EQ(
+      w.sql("SELECT concat_ws('|', host(ip_address), request_method, request_path, "
+            "user_agent, user_id, request_id) "
+            "FROM coditect.audit_logs WHERE tenant_id = $1 AND resource_id = $2 AND action = "
+            "'project.create'",
+            {w.tenant_a, id}),
+      "127.0.0.1|POST|/api/v1/projects/|ITAgent/7|" + w.user_a["admin"] + "|it-req-" + w.suffix);
 }
 
 TEST_F(GatewayIT, UsersMembershipsAndTeams) {

@@ -48,9 +48,9 @@ SELECT throws_ok($$SELECT 'javascript:alert(1)'::coditect.url$$, '23514', NULL, 
 SELECT throws_ok($$SELECT 'root'::coditect.member_role$$, '23514', NULL, 'coditect.member_role knows four roles');
 
 -- Context functions are readable by anyone, settable by gateway and service only.
-SELECT ok(NOT has_function_privilege('public', 'coditect.set_request_context(uuid,uuid,text,inet,text,text,text)', 'EXECUTE'),
+SELECT ok(NOT has_function_privilege('public', 'coditect.set_request_context(uuid,uuid,text,inet,text,text,text,text)', 'EXECUTE'),
           'PUBLIC cannot execute set_request_context');
-SELECT ok(NOT has_function_privilege('coditect_analyst', 'coditect.set_request_context(uuid,uuid,text,inet,text,text,text)', 'EXECUTE'),
+SELECT ok(NOT has_function_privilege('coditect_analyst', 'coditect.set_request_context(uuid,uuid,text,inet,text,text,text,text)', 'EXECUTE'),
           'analysts cannot execute set_request_context');
 
 SELECT * FROM finish();

@@ -91,7 +91,7 @@ SELECT throws_ok(format('SELECT %s', f), '42501', NULL, 'a service cannot run ' 
       format('coditect.bind_analyst(''tap26_service'', %L)', :'tid'), 'coditect.unbind_analyst(''tap26_service'')',
       'coditect.set_audit_retention(''1 year'')', 'coditect.publish_license_signing_key()',
       'coditect.retire_license_signing_key(''x'')', 'coditect_internal.allow_hard_delete(true)',
-      'coditect_internal.context_set(NULL, NULL, NULL, NULL, NULL, NULL, NULL)']) f;
+      'coditect_internal.context_set(NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL)']) f;
 RESET SESSION AUTHORIZATION;
 
 SELECT * FROM finish();

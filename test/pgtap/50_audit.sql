@@ -2,7 +2,7 @@
 -- work, redaction and exclusion, immutability for every role, retention and maintenance.
 -- Several transactions in one session so commit and rollback are real; fixtures removed at the end.
 \set ON_ERROR_STOP 1
-SELECT plan(50);
+SELECT plan(52);
 
 CREATE ROLE tap50_gateway LOGIN IN ROLE coditect_gateway;
 CREATE ROLE tap50_writer LOGIN;
@@ -15,9 +15,13 @@ $$ SELECT * FROM coditect.audit_logs WHERE resource_id = p_id ORDER BY id $$;
 -- 1. INSERT through the gateway, committed.
 BEGIN;
 SET LOCAL ROLE tap50_gateway;
-SELECT coditect.set_request_context(:'tenant', :'owner', 'owner', '198.51.100.9', 'tap/1.0', 'POST', '/api/v1/projects/');
+SELECT coditect.set_request_context(:'tenant', :'owner', 'owner', '198.51.100.9', 'tap/1.0', 'POST', '/api/v1/projects/',
+                                    'req-t50-1');
 INSERT INTO coditect.projects (tenant_id, name, description, metadata)
 VALUES (:'tenant', 'Apollo', 'first', '{"k": [1, 2]}') RETURNING id AS project \gset
+SELECT throws_ok(format($$SELECT coditect.set_request_context(%L, %L, 'owner', NULL, NULL, NULL, NULL, 'bad id!')$$,
+                        :'tenant', :'owner'),
+                 'CD400', NULL, 'a request id with other characters is refused');
 COMMIT;
 
 SELECT is((SELECT count(*)::int FROM pg_temp.audit_for(:'project')), 1, 'one audit row for one committed insert');
@@ -28,6 +32,8 @@ SELECT is(a.user_id, :'owner'::uuid, 'who: the context user') FROM pg_temp.audit
 SELECT is(a.ip_address, '198.51.100.9'::inet, 'client IP from the context') FROM pg_temp.audit_for(:'project') a;
 SELECT is(a.user_agent::text, 'tap/1.0', 'user agent from the context') FROM pg_temp.audit_for(:'project') a;
 SELECT is(a.request_method::text || ' ' || a.request_path, 'POST /api/v1/projects/', 'method and path from the context')
+  FROM pg_temp.audit_for(:'project') a;
+SELECT is(a.request_id::text, 'req-t50-1', 'request id from the context (joins the gateway''s log line)')
   FROM pg_temp.audit_for(:'project') a;
 SELECT is(a.severity::text, 'info', 'creates are info') FROM pg_temp.audit_for(:'project') a;
 SELECT is(a.changes - 'created_at' - 'id',
