@@ -212,8 +212,8 @@ std::vector<Route> make_routes() {
   // Audit trail (keyset pages by default).
   add(list("/api/v1/audit-logs/", "audit_logs_list", "audit", "The tenant's audit trail",
            "coditect.api_audit_logs_list",
-           filters({"user_id", "action", "resource_type", "resource_id", "severity"}), "AuditLog",
-           true, 50));
+           filters({"user_id", "action", "resource_type", "resource_id", "severity", "request_id"}),
+           "AuditLog", true, 50));
   return r;
 }
 
@@ -427,6 +427,7 @@ json component_schemas() {
                        {"user_agent", nullable(kStr)},
                        {"request_method", nullable(kStr)},
                        {"request_path", nullable(kStr)},
+                       {"request_id", nullable(kStr)},
                        {"changes", {{"type", "object"}}},
                        {"metadata", {{"type", "object"}}},
                        {"severity", kStr},

@@ -160,10 +160,26 @@ SELECT coditect_internal.register_tenant_table('coditect.projects', 'project');
 -- definer functions' (tenant creation, purge) and need no owner.
 ------------------------------------------------------------------------------------------------
 
+-- Serialises the changes of ownership of a tenant on its row, so that every check made after
+-- it sees the others' committed changes. REPEATABLE READ would keep its older snapshot behind
+-- the lock (a row that was only locked raises no 40001), so it is refused there; READ
+-- COMMITTED and SERIALIZABLE are fine. False when the tenant is gone (purge).
+CREATE FUNCTION coditect_internal.lock_tenant_for_ownership(p_tenant uuid) RETURNS boolean
+LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
+BEGIN
+    IF current_setting('transaction_isolation') = 'repeatable read' THEN
+        RAISE EXCEPTION 'changes of ownership need READ COMMITTED or SERIALIZABLE isolation'
+            USING ERRCODE = 'CD400';
+    END IF;
+    PERFORM 1 FROM coditect.tenants WHERE id = p_tenant FOR NO KEY UPDATE;
+    RETURN FOUND;
+END
+$$;
+
 -- Whether a memberships or users row is an owner's: an unrevoked owner membership, or the
 -- account of a user with the owner role or an unrevoked owner membership.
 CREATE FUNCTION coditect_internal.is_owner_row(p_table name, p_row jsonb) RETURNS boolean
-LANGUAGE plpgsql STABLE SET search_path = pg_catalog, pg_temp AS $$
+LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
 BEGIN
     IF p_row IS NULL THEN
         RETURN false;
@@ -190,12 +206,16 @@ BEGIN
             RAISE EXCEPTION 'a membership cannot move to another user' USING ERRCODE = 'CD422';
         END IF;
     END IF;
-    IF coditect.current_user_id() IS NOT NULL
-       AND coditect.current_user_role() IS DISTINCT FROM 'owner'
-       AND (coditect_internal.is_owner_row(TG_TABLE_NAME, CASE WHEN TG_OP <> 'INSERT' THEN to_jsonb(OLD) END)
-            OR coditect_internal.is_owner_row(TG_TABLE_NAME, CASE WHEN TG_OP <> 'DELETE' THEN to_jsonb(NEW) END)) THEN
-        RAISE EXCEPTION 'only an owner can grant or take the owner role, or change an owner account'
-            USING ERRCODE = 'CD403';
+    IF coditect.current_user_id() IS NOT NULL THEN
+        -- Decided after the tenant lock, on what is committed: a concurrent promotion of this
+        -- user is seen.
+        PERFORM coditect_internal.lock_tenant_for_ownership(coalesce(NEW.tenant_id, OLD.tenant_id));
+        IF coditect.current_user_role() IS DISTINCT FROM 'owner'
+           AND (coditect_internal.is_owner_row(TG_TABLE_NAME, CASE WHEN TG_OP <> 'INSERT' THEN to_jsonb(OLD) END)
+                OR coditect_internal.is_owner_row(TG_TABLE_NAME, CASE WHEN TG_OP <> 'DELETE' THEN to_jsonb(NEW) END)) THEN
+            RAISE EXCEPTION 'only an owner can grant or take the owner role, or change an owner account'
+                USING ERRCODE = 'CD403';
+        END IF;
     END IF;
     RETURN CASE WHEN TG_OP = 'DELETE' THEN OLD ELSE NEW END;
 END
@@ -210,14 +230,7 @@ BEGIN
     IF coditect_internal.hard_delete_allowed() THEN
         RETURN NULL;  -- purge_tenant
     END IF;
-    -- Under REPEATABLE READ the lock below would not show a concurrent change (no 40001 for a
-    -- row that was only locked), so two owners could still remove each other.
-    IF current_setting('transaction_isolation') = 'repeatable read' THEN
-        RAISE EXCEPTION 'changes of ownership need READ COMMITTED or SERIALIZABLE isolation'
-            USING ERRCODE = 'CD400';
-    END IF;
-    PERFORM 1 FROM coditect.tenants WHERE id = OLD.tenant_id FOR NO KEY UPDATE;
-    IF NOT FOUND THEN
+    IF NOT coditect_internal.lock_tenant_for_ownership(OLD.tenant_id) THEN
         RETURN NULL;
     END IF;
     IF NOT EXISTS (SELECT 1 FROM coditect.memberships m
@@ -231,7 +244,8 @@ BEGIN
 END
 $$;
 
-GRANT EXECUTE ON FUNCTION coditect_internal.is_owner_row(name, jsonb) TO coditect_gateway, coditect_service;
+GRANT EXECUTE ON FUNCTION coditect_internal.is_owner_row(name, jsonb), coditect_internal.lock_tenant_for_ownership(uuid)
+    TO coditect_gateway, coditect_service;
 
 CREATE TRIGGER guard_ownership BEFORE INSERT OR UPDATE OR DELETE ON coditect.memberships
     FOR EACH ROW EXECUTE FUNCTION coditect_internal.guard_ownership();
@@ -747,7 +761,7 @@ LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
 BEGIN
     PERFORM coditect.require_permission('audit_log.view');
     RETURN coditect_internal.api_list('coditect.audit_logs', p_filters,
-        '{user_id,action,resource_type,resource_id,severity}', '{created_at}', NULL, p_page, p_page_size, p_cursor);
+        '{user_id,action,resource_type,resource_id,severity,request_id}', '{created_at}', NULL, p_page, p_page_size, p_cursor);
 END
 $$;
 

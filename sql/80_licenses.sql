@@ -150,7 +150,8 @@ BEGIN
     ELSIF NEW.status = 'ended' AND OLD.status <> 'ended' THEN
         NEW.ended_by := me;
     ELSIF NEW.ended_by IS NULL AND OLD.ended_by IS NOT NULL
-          AND to_jsonb(NEW) - '{ended_by,updated_at}'::text[] = to_jsonb(OLD) - '{ended_by,updated_at}'::text[] THEN
+          AND to_jsonb(NEW) - '{ended_by,updated_at}'::text[] = to_jsonb(OLD) - '{ended_by,updated_at}'::text[]
+          AND NOT EXISTS (SELECT 1 FROM coditect.users u WHERE u.tenant_id = OLD.tenant_id AND u.id = OLD.ended_by) THEN
         RETURN NEW;  -- ON DELETE SET NULL (ended_by): the user who ended it was deleted
     ELSE
         NEW.ended_by := OLD.ended_by;

@@ -222,7 +222,8 @@ CODITECT_FUNCTION(coditect_context_set) {
   ctx.user_agent = copy_text_arg(fcinfo, 4);
   ctx.request_method = copy_text_arg(fcinfo, 5);
   ctx.request_path = copy_text_arg(fcinfo, 6);
-  ctx.request_id = copy_text_arg(fcinfo, 7);
+  // An install script older than the library passes no request id.
+  ctx.request_id = PG_NARGS() > 7 ? copy_text_arg(fcinfo, 7) : nullptr;
   ctx.nest_level = GetCurrentTransactionNestLevel();
   g_context = ctx;
   PG_RETURN_VOID();

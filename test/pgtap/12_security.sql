@@ -161,6 +161,7 @@ INSERT INTO expected_execute VALUES
     ('coditect_internal.license_session_answer(uuid)', 'gateway,service'),
     ('coditect_internal.license_signing_public_key()', ''),
     ('coditect_internal.license_token_check(text,text,timestamp with time zone)', ''),
+    ('coditect_internal.lock_tenant_for_ownership(uuid)', 'gateway,service'),
     ('coditect_internal.license_token_sign(uuid,uuid,text,jsonb,uuid,text,timestamp with time zone,timestamp with time zone)', ''),
     ('coditect_internal.lock_usable_license(uuid,uuid,text)', 'gateway,service'),
     ('coditect_internal.partman_schema()', ''),

@@ -61,6 +61,12 @@ SELECT is(pg_temp.as_user('owner', 'owner', format($$SELECT coditect.license_rel
 RESET ROLE;
 SELECT is((SELECT status || ' by ' || ended_by::text FROM coditect.license_sessions WHERE id = :'alice_sid'),
           'ended by ' || :'owner_u', 'the session is ended, ended_by names the owner');
+SET ROLE tap82_gateway;
+SELECT is(pg_temp.as_user('bob', 'member', format($$UPDATE coditect.license_sessions SET ended_by = NULL WHERE id = %L$$, :'alice_sid')),
+          'CD403: this license session belongs to another user', 'nobody erases who ended another user''s session');
+SELECT is(pg_temp.as_user('alice', 'member', format($$UPDATE coditect.license_sessions SET ended_by = NULL WHERE id = %L RETURNING ended_by$$, :'alice_sid')),
+          :'owner_u', '... nor on their own: ended_by stays (only its foreign key clears it)');
+RESET ROLE;
 SELECT is((SELECT changes->'ended_by'->>1 FROM coditect.audit_logs
             WHERE tenant_id = :'tid' AND resource_id = :'alice_sid' AND action = 'license_session.update'
               AND changes ? 'ended_by'),
