@@ -18,14 +18,8 @@ std::string field(const PGresult* r, int code) {
   return v ? v : "";
 }
 
-// The server ended the session on its own: shutdown or restart (57P01), crash of another
-// backend (57P02), pg_terminate_backend (57P01), idle_session_timeout (57P05).
-bool session_ended(const std::string& sqlstate) {
-  return sqlstate == "57P01" || sqlstate == "57P02" || sqlstate == "57P03" || sqlstate == "57P05";
-}
-
 bool connection_level(const std::string& sqlstate) {
-  return sqlstate.rfind("08", 0) == 0 || session_ended(sqlstate);
+  return sqlstate.rfind("08", 0) == 0 || session_ended_by_server(sqlstate);
 }
 
 }  // namespace
@@ -178,7 +172,7 @@ Database::RunResult Database::run(PGconn* c, const std::vector<DbCall>& calls, s
       }
       failed = true;
       PQclear(r);
-      if (i == 0 && session_ended(err.sqlstate)) return RunResult::NotStarted;
+      if (i == 0 && session_ended_by_server(err.sqlstate)) return RunResult::NotStarted;
       if (PQstatus(c) != CONNECTION_OK || err.sqlstate.empty() || connection_level(err.sqlstate))
         return RunResult::Lost;
     } else if (st == PGRES_TUPLES_OK || st == PGRES_COMMAND_OK) {

@@ -34,10 +34,14 @@ ErrorMapping map_sqlstate(std::string_view s) {
   if (is_class(s, "08")) return {503, false};
   if (s == "57014") return {504, false};
   // The server is shutting down or starting: as unavailable as a lost connection.
-  if (s == "57P01" || s == "57P02" || s == "57P03" || s == "57P05") return {503, false};
+  if (session_ended_by_server(s)) return {503, false};
   if (is_class(s, "53")) return {503, false};  // insufficient resources (too many connections)
   if (is_class(s, "54")) return {400, false};  // a value in the request exceeds a limit
   return {500, false};
+}
+
+bool session_ended_by_server(std::string_view s) {
+  return s == "57P01" || s == "57P02" || s == "57P03" || s == "57P05";
 }
 
 std::string reason_phrase(int status) {

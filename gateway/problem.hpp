@@ -15,6 +15,11 @@ struct ErrorMapping {
 // CDnnn -> nnn; standard SQLSTATEs by the table in README.md ("Gateway", "Errors").
 ErrorMapping map_sqlstate(std::string_view sqlstate);
 
+// The server ended the session on its own: shutdown or restart (57P01, also
+// pg_terminate_backend), crash of another backend (57P02), not yet accepting (57P03),
+// idle_session_timeout (57P05).
+bool session_ended_by_server(std::string_view sqlstate);
+
 // "Not Found" for 404 and so on; "Error" for unknown codes.
 std::string reason_phrase(int status);
 
