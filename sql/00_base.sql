@@ -20,6 +20,11 @@ GRANT USAGE ON SCHEMA coditect TO coditect_gateway, coditect_service, coditect_a
 CREATE SCHEMA coditect_internal;
 REVOKE ALL ON SCHEMA coditect_internal FROM PUBLIC;
 
+-- Closed vocabularies are enum types, declared once: api_catalog() reads their values for
+-- OpenAPI and TypeScript. Each domain declares its own next to its tables.
+CREATE TYPE coditect.member_role AS ENUM ('owner', 'admin', 'member', 'guest');
+COMMENT ON TYPE coditect.member_role IS 'A user''s role in a tenant, from the most to the least privileged.';
+
 -- Domains shared by every domain's tables.
 CREATE DOMAIN coditect.email AS varchar(254)
     CHECK (VALUE ~ '^[^@\s]+@[^@\s]+\.[^@\s]+$');
@@ -27,8 +32,6 @@ CREATE DOMAIN coditect.url AS varchar(2000)
     CHECK (VALUE ~ '^https?://[^\s/$.?#][^\s]*$');
 CREATE DOMAIN coditect.slug AS varchar(100)
     CHECK (VALUE ~ '^[a-z0-9]+(-[a-z0-9]+)*$');
-CREATE DOMAIN coditect.member_role AS varchar(20)
-    CHECK (VALUE IN ('owner', 'admin', 'member', 'guest'));
 CREATE DOMAIN coditect.json_object AS jsonb
     CHECK (jsonb_typeof(VALUE) = 'object');
 CREATE DOMAIN coditect.json_array AS jsonb

@@ -133,3 +133,11 @@ REVOKE ALL ON FUNCTION coditect.audit_retention(), coditect.set_audit_retention(
     coditect.audit_maintenance(), coditect_internal.audit_maintenance_as_owner(text) FROM PUBLIC;
 GRANT EXECUTE ON FUNCTION coditect.audit_retention(), coditect.audit_maintenance(),
     coditect_internal.audit_maintenance_as_owner(text) TO coditect_service;
+
+-- The trail in the API: administrators read it, newest first, in keyset pages by default.
+SELECT coditect_internal.register_resource('coditect.audit_logs', 'audit_log', p_mechanisms => false,
+    p_path => '/api/v1/audit-logs/', p_roles => '{"view": "admin"}',
+    p_filters => '{"user_id": ["exact", "isnull"], "action": ["exact", "in"], "resource_type": ["exact", "in"],
+                   "resource_id": ["exact"], "severity": ["exact", "in"], "request_id": ["exact"],
+                   "created_at": ["gte", "lt"]}',
+    p_page_size => 50, p_keyset => true);

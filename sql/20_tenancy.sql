@@ -8,13 +8,18 @@ CREATE FUNCTION coditect.is_valid_timezone(text) RETURNS boolean
 -- Tables
 ------------------------------------------------------------------------------------------------
 
+CREATE TYPE coditect.tenant_tier AS ENUM ('trial', 'starter', 'professional', 'enterprise');
+COMMENT ON TYPE coditect.tenant_tier IS 'A tenant''s plan.';
+CREATE TYPE coditect.company_size AS ENUM ('small', 'medium', 'large', 'enterprise');
+CREATE TYPE coditect.team_role AS ENUM ('lead', 'member');
+COMMENT ON TYPE coditect.team_role IS 'A user''s role in a team.';
+
 CREATE TABLE coditect.tenants (
     id                     uuid PRIMARY KEY DEFAULT coditect.uuid_generate_v7(),
     name                   varchar(255) NOT NULL CHECK (name ~ '\S'),
     slug                   coditect.slug NOT NULL,
     email                  coditect.email NOT NULL,
-    license_tier           varchar(20) NOT NULL DEFAULT 'trial'
-                           CHECK (license_tier IN ('trial', 'starter', 'professional', 'enterprise')),
+    license_tier           coditect.tenant_tier NOT NULL DEFAULT 'trial',
     seats_total            integer NOT NULL DEFAULT 1 CHECK (seats_total >= 0),
     is_active              boolean NOT NULL DEFAULT true,
     stripe_customer_id     varchar(255),
@@ -24,7 +29,7 @@ CREATE TABLE coditect.tenants (
     phone_number           varchar(50),
     website                coditect.url,
     industry               varchar(100),
-    company_size           varchar(20) CHECK (company_size IN ('small', 'medium', 'large', 'enterprise')),
+    company_size           coditect.company_size,
     created_at             timestamptz NOT NULL DEFAULT now(),
     updated_at             timestamptz NOT NULL DEFAULT now()
 );
@@ -97,7 +102,7 @@ CREATE TABLE coditect.team_members (
     id         uuid NOT NULL DEFAULT coditect.uuid_generate_v7(),
     team_id    uuid NOT NULL,
     user_id    uuid NOT NULL,
-    role       varchar(20) NOT NULL DEFAULT 'member' CHECK (role IN ('lead', 'member')),
+    role       coditect.team_role NOT NULL DEFAULT 'member',
     created_at timestamptz NOT NULL DEFAULT now(),
     updated_at timestamptz NOT NULL DEFAULT now(),
     PRIMARY KEY (tenant_id, id),
@@ -138,20 +143,6 @@ END
 $$;
 CREATE TRIGGER tenants_require_purge BEFORE DELETE ON coditect.tenants
     FOR EACH ROW EXECUTE FUNCTION coditect_internal.require_purge();
-
-SELECT coditect_internal.register_tenant_table('coditect.tenants', 'tenant',
-    p_redact => '{tax_id}', p_tenant_column => 'id', p_writable => false);
--- A tenant edits its profile; plan, seats, activation and billing ids belong to the service.
-GRANT UPDATE (name, email, billing_email, tax_id, phone_number, website, industry, company_size)
-    ON coditect.tenants TO coditect_gateway;
-GRANT UPDATE ON coditect.tenants TO coditect_service;
-
--- Columns the API hides are redacted from the audit trail too (the trail is readable by admins).
-SELECT coditect_internal.register_tenant_table('coditect.users', 'user', p_redact => '{oauth_sub,firebase_uid}');
-SELECT coditect_internal.register_tenant_table('coditect.memberships', 'membership');
-SELECT coditect_internal.register_tenant_table('coditect.teams', 'team');
-SELECT coditect_internal.register_tenant_table('coditect.team_members', 'team_member');
-SELECT coditect_internal.register_tenant_table('coditect.projects', 'project');
 
 ------------------------------------------------------------------------------------------------
 -- Ownership. Only an owner grants or takes the owner role, by whatever path: a membership's
@@ -276,96 +267,6 @@ $$;
 REVOKE ALL ON FUNCTION coditect.purge_tenant(uuid) FROM PUBLIC;
 
 ------------------------------------------------------------------------------------------------
--- Global permission catalog (read-only to tenants)
-------------------------------------------------------------------------------------------------
-
-CREATE TABLE coditect.permissions (
-    id          uuid PRIMARY KEY DEFAULT coditect.uuid_generate_v7(),
-    codename    varchar(100) NOT NULL UNIQUE CHECK (codename ~ '^[a-z][a-z_]*\.[a-z][a-z_]*$'),
-    name        varchar(255) NOT NULL,
-    description text NOT NULL DEFAULT '',
-    created_at  timestamptz NOT NULL DEFAULT now(),
-    updated_at  timestamptz NOT NULL DEFAULT now()
-);
-
-CREATE TABLE coditect.role_permissions (
-    role          coditect.member_role NOT NULL,
-    permission_id uuid NOT NULL REFERENCES coditect.permissions (id) ON DELETE CASCADE,
-    created_at    timestamptz NOT NULL DEFAULT now(),
-    PRIMARY KEY (role, permission_id)
-);
-
-CREATE TRIGGER stamp_timestamps BEFORE INSERT OR UPDATE ON coditect.permissions
-    FOR EACH ROW EXECUTE FUNCTION coditect_internal.stamp_timestamps();
-CREATE TRIGGER stamp_timestamps BEFORE INSERT OR UPDATE ON coditect.role_permissions
-    FOR EACH ROW EXECUTE FUNCTION coditect_internal.stamp_timestamps();
-REVOKE ALL ON coditect.permissions, coditect.role_permissions FROM PUBLIC;
-GRANT SELECT ON coditect.permissions, coditect.role_permissions
-    TO coditect_gateway, coditect_service, coditect_analyst;
-
-WITH grants (codename, name, roles) AS (VALUES
-    ('tenant.view',        'View the tenant',                 '{owner,admin,member,guest}'),
-    ('tenant.update',      'Edit the tenant profile',         '{owner,admin}'),
-    ('tenant.delete',      'Close the tenant',                '{owner}'),
-    ('user.view',          'View users',                      '{owner,admin,member,guest}'),
-    ('user.invite',        'Invite users',                    '{owner,admin}'),
-    ('user.update',        'Edit users',                      '{owner,admin}'),
-    ('user.delete',        'Remove users',                    '{owner,admin}'),
-    ('membership.view',    'View memberships',                '{owner,admin,member}'),
-    ('membership.manage',  'Change roles and revoke access',  '{owner,admin}'),
-    ('team.view',          'View teams',                      '{owner,admin,member,guest}'),
-    ('team.create',        'Create teams',                    '{owner,admin}'),
-    ('team.update',        'Edit teams',                      '{owner,admin}'),
-    ('team.delete',        'Delete teams',                    '{owner,admin}'),
-    ('team_member.manage', 'Add and remove team members',     '{owner,admin}'),
-    ('project.view',       'View projects',                   '{owner,admin,member,guest}'),
-    ('project.create',     'Create projects',                 '{owner,admin,member}'),
-    ('project.update',     'Edit projects',                   '{owner,admin,member}'),
-    ('project.delete',     'Delete projects',                 '{owner,admin}'),
-    ('project.restore',    'Restore deleted projects',        '{owner,admin}'),
-    ('audit_log.view',     'Read the audit trail',            '{owner,admin}'),
-    ('license.manage',     'List and issue licenses',         '{owner,admin}'),
-    ('license.use',        'Acquire seats of licenses',       '{owner,admin,member}')
-), inserted AS (
-    INSERT INTO coditect.permissions (codename, name)
-    SELECT codename, name FROM grants
-    RETURNING id, codename
-)
-INSERT INTO coditect.role_permissions (role, permission_id)
-SELECT r, i.id
-  FROM inserted i JOIN grants g USING (codename), unnest(g.roles::text[]) AS r;
-
--- Whether the context's role holds a permission; an unknown codename is a programming error.
-CREATE FUNCTION coditect.has_permission(p_codename text) RETURNS boolean
-LANGUAGE plpgsql STABLE SET search_path = pg_catalog, pg_temp AS $$
-DECLARE
-    held boolean;
-BEGIN
-    -- One lookup: NULL when the codename does not exist, else whether the role holds it.
-    SELECT EXISTS (SELECT 1 FROM coditect.role_permissions rp
-                    WHERE rp.permission_id = p.id AND rp.role = coditect.current_user_role())
-      INTO held
-      FROM coditect.permissions p WHERE p.codename = p_codename;
-    IF held IS NULL THEN
-        RAISE EXCEPTION 'unknown permission "%"', p_codename USING ERRCODE = 'CD400';
-    END IF;
-    RETURN held;
-END
-$$;
-
-CREATE FUNCTION coditect.require_permission(p_codename text) RETURNS void
-LANGUAGE plpgsql STABLE SET search_path = pg_catalog, pg_temp AS $$
-BEGIN
-    IF NOT coditect.has_permission(p_codename) THEN
-        RAISE EXCEPTION 'permission denied: % needs a role that holds it (current role: %)',
-            p_codename, coalesce(coditect.current_user_role(), 'none') USING ERRCODE = 'CD403';
-    END IF;
-END
-$$;
-GRANT EXECUTE ON FUNCTION coditect.has_permission(text), coditect.require_permission(text)
-    TO coditect_gateway, coditect_service;
-
-------------------------------------------------------------------------------------------------
 -- Analyst bindings: a DBA binds a login to one tenant; it then reads that tenant's rows.
 ------------------------------------------------------------------------------------------------
 
@@ -431,11 +332,6 @@ REVOKE ALL ON FUNCTION coditect.bind_analyst(name, uuid), coditect.unbind_analys
 ------------------------------------------------------------------------------------------------
 -- Request context
 ------------------------------------------------------------------------------------------------
-
-CREATE FUNCTION coditect_internal.role_rank(p_role text) RETURNS int
-LANGUAGE sql IMMUTABLE SET search_path = pg_catalog, pg_temp AS $$
-    SELECT CASE p_role WHEN 'owner' THEN 4 WHEN 'admin' THEN 3 WHEN 'member' THEN 2 WHEN 'guest' THEN 1 END
-$$;
 
 -- Sets who is calling for the rest of the transaction. The user must be an active member of an
 -- active tenant; p_user_role may lower the membership's role, never raise it.
@@ -513,7 +409,7 @@ DECLARE
     m uuid;
 BEGIN
     INSERT INTO coditect.tenants (name, slug, email, license_tier)
-    VALUES (p_name, p_slug, p_email, p_license_tier) RETURNING id INTO t;
+    VALUES (p_name, p_slug, p_email, p_license_tier::coditect.tenant_tier) RETURNING id INTO t;
     INSERT INTO coditect.users (tenant_id, email, firebase_uid, role)
     VALUES (t, p_owner_email, p_owner_firebase_uid, 'owner') RETURNING id INTO u;
     INSERT INTO coditect.memberships (tenant_id, user_id, role)
@@ -524,246 +420,82 @@ $$;
 REVOKE ALL ON FUNCTION coditect.create_tenant(text, text, text, text, text, text) FROM PUBLIC;
 GRANT EXECUTE ON FUNCTION coditect.create_tenant(text, text, text, text, text, text) TO coditect_service;
 
-------------------------------------------------------------------------------------------------
--- REST API functions (the gateway and services call these after set_request_context). Each
--- checks the permission, then uses the generic helpers of 05_api.sql under the caller's RLS.
-------------------------------------------------------------------------------------------------
-
-CREATE FUNCTION coditect.api_tenant_get() RETURNS jsonb
+-- A user invited through the API joins with a membership of the same role.
+CREATE FUNCTION coditect_internal.add_invited_member(p_user jsonb) RETURNS void
 LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
 BEGIN
-    PERFORM coditect.require_permission('tenant.view');
-    RETURN coditect_internal.api_get('coditect.tenants', coditect.current_tenant_id(), NULL);
-END
-$$;
-
-CREATE FUNCTION coditect.api_tenant_update(p_body jsonb) RETURNS jsonb
-LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
-BEGIN
-    PERFORM coditect.require_permission('tenant.update');
-    RETURN coditect_internal.api_update('coditect.tenants', coditect.current_tenant_id(), p_body,
-        '{name,email,billing_email,tax_id,phone_number,website,industry,company_size}', NULL);
-END
-$$;
-
-CREATE FUNCTION coditect.api_users_list(p_filters jsonb DEFAULT '{}', p_page int DEFAULT 1,
-                                        p_page_size int DEFAULT 20, p_cursor text DEFAULT NULL) RETURNS jsonb
-LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
-BEGIN
-    PERFORM coditect.require_permission('user.view');
-    RETURN coditect_internal.api_list('coditect.users', p_filters, '{email,role,is_active}', '{created_at}',
-                                      '{oauth_sub,firebase_uid}', p_page, p_page_size, p_cursor);
-END
-$$;
-
-CREATE FUNCTION coditect.api_users_get(p_id uuid) RETURNS jsonb
-LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
-BEGIN
-    PERFORM coditect.require_permission('user.view');
-    RETURN coditect_internal.api_get('coditect.users', p_id, '{oauth_sub,firebase_uid}');
-END
-$$;
-
--- Invites a user: the user and a membership with the same role.
-CREATE FUNCTION coditect.api_users_create(p_body jsonb) RETURNS jsonb
-LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
-DECLARE
-    u jsonb;
-BEGIN
-    PERFORM coditect.require_permission('user.invite');
-    u := coditect_internal.api_create('coditect.users', p_body,
-        '{email,first_name,last_name,role,phone_number,avatar_url,timezone,language,notification_preferences}',
-        '{oauth_sub,firebase_uid}');
     INSERT INTO coditect.memberships (tenant_id, user_id, role)
-    VALUES (coditect.current_tenant_id(), (u->>'id')::uuid, u->>'role');
-    RETURN u;
+    VALUES ((p_user ->> 'tenant_id')::uuid, (p_user ->> 'id')::uuid, (p_user ->> 'role')::coditect.member_role);
 END
 $$;
+REVOKE ALL ON FUNCTION coditect_internal.add_invited_member(jsonb) FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION coditect_internal.add_invited_member(jsonb) TO coditect_gateway, coditect_service;
 
-CREATE FUNCTION coditect.api_users_update(p_id uuid, p_body jsonb) RETURNS jsonb
+-- Nobody deletes their own account in a request context (an owner would lock themselves out
+-- mid-request; an admin would lose the session that did it).
+CREATE FUNCTION coditect_internal.refuse_self_delete() RETURNS trigger
 LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
 BEGIN
-    PERFORM coditect.require_permission('user.update');
-    RETURN coditect_internal.api_update('coditect.users', p_id, p_body,
-        '{email,first_name,last_name,role,phone_number,avatar_url,timezone,language,notification_preferences,is_active}',
-        '{oauth_sub,firebase_uid}');
-END
-$$;
-
-CREATE FUNCTION coditect.api_users_delete(p_id uuid) RETURNS void
-LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
-BEGIN
-    PERFORM coditect.require_permission('user.delete');
-    IF p_id = coditect.current_user_id() THEN
+    IF OLD.id = coditect.current_user_id() AND OLD.tenant_id = coditect.current_tenant_id() THEN
         RAISE EXCEPTION 'you cannot delete yourself' USING ERRCODE = 'CD409';
     END IF;
-    PERFORM coditect_internal.api_delete('coditect.users', p_id);
+    RETURN OLD;
 END
 $$;
+CREATE TRIGGER refuse_self_delete BEFORE DELETE ON coditect.users
+    FOR EACH ROW EXECUTE FUNCTION coditect_internal.refuse_self_delete();
+ALTER TABLE coditect.users ENABLE ALWAYS TRIGGER refuse_self_delete;
 
-CREATE FUNCTION coditect.api_memberships_list(p_filters jsonb DEFAULT '{}', p_page int DEFAULT 1,
-                                              p_page_size int DEFAULT 20, p_cursor text DEFAULT NULL) RETURNS jsonb
-LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
-BEGIN
-    PERFORM coditect.require_permission('membership.view');
-    RETURN coditect_internal.api_list('coditect.memberships', p_filters, '{user_id,role}', '{created_at}',
-                                      NULL, p_page, p_page_size, p_cursor);
-END
-$$;
+------------------------------------------------------------------------------------------------
+-- Resources (06_catalog): what the API shows of each table, and the least role per verb.
+------------------------------------------------------------------------------------------------
 
-CREATE FUNCTION coditect.api_memberships_get(p_id uuid) RETURNS jsonb
-LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
-BEGIN
-    PERFORM coditect.require_permission('membership.view');
-    RETURN coditect_internal.api_get('coditect.memberships', p_id, NULL);
-END
-$$;
+-- A tenant edits its profile; plan, seats, activation and billing ids belong to the service.
+SELECT coditect_internal.register_resource('coditect.tenants', 'tenant', p_plural => 'tenant',
+    p_singleton => true, p_path => '/api/v1/tenant/',
+    p_roles => '{"view": "guest", "update": "admin"}',
+    p_update => '{name,email,billing_email,tax_id,phone_number,website,industry,company_size}',
+    p_redact => '{tax_id}', p_tenant_column => 'id', p_writable => false);
+GRANT UPDATE (name, email, billing_email, tax_id, phone_number, website, industry, company_size)
+    ON coditect.tenants TO coditect_gateway;
+GRANT UPDATE ON coditect.tenants TO coditect_service;
 
--- Changes a role or revokes (revoked_at) a membership.
-CREATE FUNCTION coditect.api_memberships_update(p_id uuid, p_body jsonb) RETURNS jsonb
-LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
-BEGIN
-    PERFORM coditect.require_permission('membership.manage');
-    RETURN coditect_internal.api_update('coditect.memberships', p_id, p_body, '{role,revoked_at}', NULL);
-END
-$$;
+-- Identity-provider ids are hidden from the API and redacted from the audit trail.
+SELECT coditect_internal.register_resource('coditect.users', 'user',
+    p_roles => '{"view": "guest", "create": "admin", "update": "admin", "delete": "admin"}',
+    p_create => '{email,first_name,last_name,role,phone_number,avatar_url,timezone,language,notification_preferences}',
+    p_update => '{email,first_name,last_name,role,phone_number,avatar_url,timezone,language,notification_preferences,is_active}',
+    p_hidden => '{oauth_sub,firebase_uid}',
+    p_filters => '{"email": ["exact", "in"], "role": ["exact", "in"], "is_active": ["exact"],
+                   "last_login": ["isnull", "gte", "lt"], "created_at": ["gte", "lt"]}',
+    p_orderings => '{created_at,email,last_name}', p_search => '{email,first_name,last_name}',
+    p_after_create => 'coditect_internal.add_invited_member(jsonb)');
 
-CREATE FUNCTION coditect.api_teams_list(p_filters jsonb DEFAULT '{}', p_page int DEFAULT 1,
-                                        p_page_size int DEFAULT 20, p_cursor text DEFAULT NULL) RETURNS jsonb
-LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
-BEGIN
-    PERFORM coditect.require_permission('team.view');
-    RETURN coditect_internal.api_list('coditect.teams', p_filters, '{name}', '{created_at}',
-                                      NULL, p_page, p_page_size, p_cursor);
-END
-$$;
+-- Memberships are made with their users; an admin changes a role or revokes (revoked_at).
+SELECT coditect_internal.register_resource('coditect.memberships', 'membership',
+    p_roles => '{"view": "member", "update": "admin"}',
+    p_update => '{role,revoked_at}',
+    p_filters => '{"user_id": ["exact", "in"], "role": ["exact", "in"], "revoked_at": ["isnull"],
+                   "created_at": ["gte", "lt"]}',
+    p_orderings => '{created_at,joined_at}');
 
-CREATE FUNCTION coditect.api_teams_get(p_id uuid) RETURNS jsonb
-LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
-BEGIN
-    PERFORM coditect.require_permission('team.view');
-    RETURN coditect_internal.api_get('coditect.teams', p_id, NULL);
-END
-$$;
+SELECT coditect_internal.register_resource('coditect.teams', 'team',
+    p_roles => '{"view": "guest", "create": "admin", "update": "admin", "delete": "admin"}',
+    p_create => '{name,description}', p_update => '{name,description}',
+    p_filters => '{"name": ["exact", "in"], "created_at": ["gte", "lt"]}',
+    p_orderings => '{created_at,name}', p_search => '{name,description}');
 
-CREATE FUNCTION coditect.api_teams_create(p_body jsonb) RETURNS jsonb
-LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
-BEGIN
-    PERFORM coditect.require_permission('team.create');
-    RETURN coditect_internal.api_create('coditect.teams', p_body, '{name,description}', NULL);
-END
-$$;
+SELECT coditect_internal.register_resource('coditect.team_members', 'team_member',
+    p_parent => 'team', p_parent_column => 'team_id', p_path => '/api/v1/teams/{team_id}/members/',
+    p_roles => '{"view": "guest", "create": "admin", "update": "admin", "delete": "admin"}',
+    p_create => '{user_id,role}', p_update => '{role}',
+    p_filters => '{"user_id": ["exact", "in"], "role": ["exact"], "created_at": ["gte", "lt"]}');
 
-CREATE FUNCTION coditect.api_teams_update(p_id uuid, p_body jsonb) RETURNS jsonb
-LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
-BEGIN
-    PERFORM coditect.require_permission('team.update');
-    RETURN coditect_internal.api_update('coditect.teams', p_id, p_body, '{name,description}', NULL);
-END
-$$;
-
-CREATE FUNCTION coditect.api_teams_delete(p_id uuid) RETURNS void
-LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
-BEGIN
-    PERFORM coditect.require_permission('team.delete');
-    PERFORM coditect_internal.api_delete('coditect.teams', p_id);
-END
-$$;
-
-CREATE FUNCTION coditect.api_team_members_list(p_team_id uuid, p_filters jsonb DEFAULT '{}', p_page int DEFAULT 1,
-                                               p_page_size int DEFAULT 20, p_cursor text DEFAULT NULL) RETURNS jsonb
-LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
-BEGIN
-    PERFORM coditect.require_permission('team.view');
-    PERFORM coditect_internal.api_get('coditect.teams', p_team_id, NULL);
-    RETURN coditect_internal.api_list('coditect.team_members',
-        coalesce(p_filters, '{}') || jsonb_build_object('team_id', p_team_id), '{team_id,user_id,role}',
-        '{created_at}', NULL, p_page, p_page_size, p_cursor);
-END
-$$;
-
-CREATE FUNCTION coditect.api_team_members_create(p_team_id uuid, p_body jsonb) RETURNS jsonb
-LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
-BEGIN
-    PERFORM coditect.require_permission('team_member.manage');
-    PERFORM coditect_internal.api_get('coditect.teams', p_team_id, NULL);
-    PERFORM coditect_internal.api_check_fields(p_body, '{user_id,role}');
-    RETURN coditect_internal.api_create('coditect.team_members', p_body || jsonb_build_object('team_id', p_team_id),
-                                        '{team_id,user_id,role}', NULL);
-END
-$$;
-
-CREATE FUNCTION coditect.api_team_members_delete(p_team_id uuid, p_id uuid) RETURNS void
-LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
-BEGIN
-    PERFORM coditect.require_permission('team_member.manage');
-    DELETE FROM coditect.team_members WHERE team_id = p_team_id AND id = p_id;
-    IF NOT FOUND THEN
-        RAISE EXCEPTION 'not found' USING ERRCODE = 'CD404';
-    END IF;
-END
-$$;
-
-CREATE FUNCTION coditect.api_projects_list(p_filters jsonb DEFAULT '{}', p_page int DEFAULT 1,
-                                           p_page_size int DEFAULT 20, p_cursor text DEFAULT NULL) RETURNS jsonb
-LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
-BEGIN
-    PERFORM coditect.require_permission('project.view');
-    RETURN coditect_internal.api_list('coditect.projects', p_filters, '{name}', '{created_at}',
-                                      NULL, p_page, p_page_size, p_cursor, true);
-END
-$$;
-
-CREATE FUNCTION coditect.api_projects_get(p_id uuid) RETURNS jsonb
-LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
-BEGIN
-    PERFORM coditect.require_permission('project.view');
-    RETURN coditect_internal.api_get('coditect.projects', p_id, NULL, true);
-END
-$$;
-
-CREATE FUNCTION coditect.api_projects_create(p_body jsonb) RETURNS jsonb
-LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
-BEGIN
-    PERFORM coditect.require_permission('project.create');
-    RETURN coditect_internal.api_create('coditect.projects', p_body, '{name,description,metadata}', NULL);
-END
-$$;
-
-CREATE FUNCTION coditect.api_projects_update(p_id uuid, p_body jsonb) RETURNS jsonb
-LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
-BEGIN
-    PERFORM coditect.require_permission('project.update');
-    RETURN coditect_internal.api_update('coditect.projects', p_id, p_body, '{name,description,metadata}', NULL, true);
-END
-$$;
-
-CREATE FUNCTION coditect.api_projects_delete(p_id uuid) RETURNS void
-LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
-BEGIN
-    PERFORM coditect.require_permission('project.delete');
-    PERFORM coditect_internal.api_delete('coditect.projects', p_id, true);
-END
-$$;
-
-CREATE FUNCTION coditect.api_projects_restore(p_id uuid) RETURNS jsonb
-LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
-BEGIN
-    PERFORM coditect.require_permission('project.restore');
-    PERFORM coditect.restore_row('coditect.projects', p_id);
-    RETURN coditect_internal.api_get('coditect.projects', p_id, NULL, true);
-END
-$$;
-
-CREATE FUNCTION coditect.api_audit_logs_list(p_filters jsonb DEFAULT '{}', p_page int DEFAULT NULL,
-                                             p_page_size int DEFAULT 50, p_cursor text DEFAULT NULL) RETURNS jsonb
-LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
-BEGIN
-    PERFORM coditect.require_permission('audit_log.view');
-    RETURN coditect_internal.api_list('coditect.audit_logs', p_filters,
-        '{user_id,action,resource_type,resource_id,severity,request_id}', '{created_at}', NULL, p_page, p_page_size, p_cursor);
-END
-$$;
+SELECT coditect_internal.register_resource('coditect.projects', 'project',
+    p_roles => '{"view": "guest", "create": "member", "update": "member", "delete": "admin", "restore": "admin"}',
+    p_create => '{name,description,metadata}', p_update => '{name,description,metadata}',
+    p_filters => '{"name": ["exact", "in"], "created_at": ["gt", "gte", "lt", "lte"], "updated_at": ["gte", "lt"]}',
+    p_orderings => '{created_at,updated_at,name}', p_search => '{name,description}');
 
 -- Registration: a verified identity with no user yet creates a tenant and becomes its owner.
 CREATE FUNCTION coditect.api_register(p_firebase_uid text, p_email text, p_tenant_name text, p_tenant_slug text)

@@ -26,19 +26,25 @@ REVOKE ALL ON FUNCTION coditect_internal.license_token_sign(uuid, uuid, text, js
 -- Tables
 ------------------------------------------------------------------------------------------------
 
+CREATE TYPE coditect.license_tier AS ENUM ('BASIC', 'PRO', 'ENTERPRISE');
+COMMENT ON TYPE coditect.license_tier IS 'The edition a license unlocks.';
+CREATE TYPE coditect.license_session_status AS ENUM ('active', 'zombie', 'ended');
+COMMENT ON TYPE coditect.license_session_status IS
+    'active: holds a seat; zombie: missed its heartbeat, seat freed, may come back; ended: released.';
+
 CREATE TABLE coditect.licenses (
     tenant_id    uuid NOT NULL REFERENCES coditect.tenants (id) ON DELETE CASCADE,
     id           uuid NOT NULL DEFAULT coditect.uuid_generate_v7(),
     key_string   varchar(23) NOT NULL DEFAULT coditect.license_key_generate()
                  CHECK (coditect.license_key_is_valid(key_string)),
-    tier         varchar(20) NOT NULL DEFAULT 'BASIC' CHECK (tier IN ('BASIC', 'PRO', 'ENTERPRISE')),
+    tier         coditect.license_tier NOT NULL DEFAULT 'BASIC',
     features     coditect.json_array NOT NULL DEFAULT '[]'
                  CHECK (NOT jsonb_path_exists(features, '$[*] ? (@.type() != "string")')),
     expiry_date  timestamptz NOT NULL,
     seats_total  integer NOT NULL DEFAULT 1 CHECK (seats_total >= 1),
     seats_in_use integer NOT NULL DEFAULT 0,
     is_active    boolean NOT NULL DEFAULT true,
-    created_by   uuid,
+    created_by   uuid DEFAULT coditect.current_user_id(),
     created_at   timestamptz NOT NULL DEFAULT now(),
     updated_at   timestamptz NOT NULL DEFAULT now(),
     PRIMARY KEY (tenant_id, id),
@@ -59,7 +65,7 @@ CREATE TABLE coditect.license_sessions (
     hardware_id       varchar(255) NOT NULL CHECK (hardware_id ~ '\S'),
     ip_address        inet,
     user_agent        varchar(500) NOT NULL DEFAULT '',
-    status            varchar(20) NOT NULL DEFAULT 'active' CHECK (status IN ('active', 'zombie', 'ended')),
+    status            coditect.license_session_status NOT NULL DEFAULT 'active',
     started_at        timestamptz NOT NULL DEFAULT now(),
     last_heartbeat_at timestamptz NOT NULL DEFAULT now(),
     ended_at          timestamptz,
@@ -119,8 +125,17 @@ BEGIN
 END
 $$;
 
-SELECT coditect_internal.register_tenant_table('coditect.licenses', 'license',
-    p_redact => '{key_string}', p_exclude => '{seats_in_use}');
+-- Administrators issue licenses (the key is generated) and change their terms.
+SELECT coditect_internal.register_resource('coditect.licenses', 'license',
+    p_roles => '{"view": "admin", "create": "admin", "update": "admin"}',
+    p_create => '{tier,features,expiry_date,seats_total}',
+    p_update => '{features,expiry_date,seats_total,is_active}',
+    p_filters => '{"tier": ["exact", "in"], "is_active": ["exact"], "created_at": ["gte", "lt"],
+                   "expiry_date": ["gte", "lt"]}',
+    p_orderings => '{created_at,expiry_date}',
+    p_redact => '{key_string}', p_audit_exclude => '{seats_in_use}');
+SELECT coditect_internal.declare_permission('license.use', 'Acquire seats of licenses', 'member');
+SELECT coditect_internal.declare_permission('license.manage', 'End other users'' license sessions', 'admin');
 SELECT coditect_internal.register_tenant_table('coditect.license_sessions', 'license_session',
     p_exclude => '{last_heartbeat_at}');
 SELECT coditect_internal.register_state_machine('coditect.license_sessions', 'license_session');
@@ -297,7 +312,7 @@ BEGIN
         'tier', l.tier, 'features', l.features,
         'seats_used', l.seats_in_use, 'seats_total', l.seats_total,
         'heartbeat_deadline', deadline, 'license_expires_at', l.expiry_date,
-        'token', coditect_internal.license_token_sign(l.id, l.tenant_id, l.tier, l.features, s.id,
+        'token', coditect_internal.license_token_sign(l.id, l.tenant_id, l.tier::text, l.features, s.id,
                                                       s.hardware_id, now(), least(deadline, l.expiry_date)));
 END
 $$;
@@ -497,27 +512,51 @@ GRANT EXECUTE ON FUNCTION coditect_internal.zombify_overdue(uuid, uuid), coditec
     TO coditect_gateway, coditect_service;
 
 ------------------------------------------------------------------------------------------------
--- REST API: licenses for admins (acquire / heartbeat / release above are the seat endpoints).
+-- Seat endpoints: actions of the license resource
 ------------------------------------------------------------------------------------------------
 
-CREATE FUNCTION coditect.api_licenses_list(p_filters jsonb DEFAULT '{}', p_page int DEFAULT 1,
-                                           p_page_size int DEFAULT 20, p_cursor text DEFAULT NULL) RETURNS jsonb
-LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
-BEGIN
-    PERFORM coditect.require_permission('license.manage');
-    RETURN coditect_internal.api_list('coditect.licenses', p_filters, '{tier,is_active}', '{created_at,expiry_date}',
-                                      NULL, p_page, p_page_size, p_cursor);
-END
-$$;
+-- The shapes of the answers, for the API description (the functions answer jsonb).
+CREATE TYPE coditect.license_grant AS (
+    session_id         uuid,
+    license_id         uuid,
+    status             coditect.license_session_status,
+    hardware_id        varchar(255),
+    tier               coditect.license_tier,
+    features           coditect.json_array,
+    seats_used         integer,
+    seats_total        integer,
+    heartbeat_deadline timestamptz,
+    license_expires_at timestamptz,
+    token              text
+);
+COMMENT ON TYPE coditect.license_grant IS 'A seat held by this machine, and its signed token.';
+COMMENT ON COLUMN coditect.license_grant.heartbeat_deadline IS 'Heartbeat before this time or lose the seat.';
+COMMENT ON COLUMN coditect.license_grant.token IS 'Signed license token (Ed25519), verifiable offline with the public keys.';
+CREATE TYPE coditect.license_public_key AS (
+    key_id         text,
+    algorithm      text,
+    public_key     text,
+    public_key_pem text,
+    created_at     timestamptz
+);
+COMMENT ON TYPE coditect.license_public_key IS 'A public key that verifies license tokens.';
 
--- Issues a license: {"tier", "features", "expiry_date", "seats_total"}; the key is generated.
-CREATE FUNCTION coditect.api_licenses_issue(p_body jsonb) RETURNS jsonb
-LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
-BEGIN
-    PERFORM coditect.require_permission('license.manage');
-    PERFORM coditect_internal.api_check_fields(p_body, '{tier,features,expiry_date,seats_total}');
-    RETURN coditect_internal.api_create('coditect.licenses',
-        p_body || jsonb_build_object('created_by', coditect.current_user_id()),
-        '{tier,features,expiry_date,seats_total,created_by}', NULL);
-END
-$$;
+SELECT coditect_internal.register_action('license', 'acquire', 'coditect.license_acquire(text, text, inet, text)',
+    'POST', '/api/v1/licenses/acquire',
+    '[{"from": "body_field", "name": "key_string", "required": true},
+      {"from": "body_field", "name": "hardware_id", "required": true},
+      {"from": "client_ip"}, {"from": "user_agent"}]',
+    p_permission => 'license.use', p_response => '{"type": "license_grant"}',
+    p_summary => 'Take a seat of a license for this machine');
+SELECT coditect_internal.register_action('license', 'heartbeat', 'coditect.license_heartbeat(uuid)',
+    'PUT', '/api/v1/licenses/heartbeat', '[{"from": "body_field", "name": "session_id", "required": true}]',
+    p_permission => 'license.use', p_response => '{"type": "license_grant"}',
+    p_summary => 'Keep a seat: a fresh deadline and token');
+SELECT coditect_internal.register_action('license', 'release', 'coditect.license_release(uuid)',
+    'DELETE', '/api/v1/licenses/release',
+    '[{"from": "body_field", "name": "session_id", "required": true, "also_query": true}]',
+    p_permission => 'license.use', p_summary => 'Free a seat (session_id in the body or the query)');
+SELECT coditect_internal.register_action('license', 'public_keys', 'coditect.license_public_keys()',
+    'GET', '/api/v1/licenses/public-keys/', p_auth => 'none',
+    p_response => '{"type": "license_public_key", "array": true}',
+    p_summary => 'Public keys that verify license tokens (public)');

@@ -1,13 +1,13 @@
--- 89_api_grants: every REST API function (coditect.api_*) and its invoker-rights helpers
--- (coditect_internal.api_*) is executable by the gateway and services only. The helpers give no
--- more than plain SQL under RLS would; the api_* functions add the permission checks.
+-- 89_api_grants: the invoker-rights helpers of the generated API functions
+-- (coditect_internal.api_*) are executable by the gateway and services only; they give no more
+-- than plain SQL under RLS would. The generated functions are granted when they are made.
 DO $$
 DECLARE
     f regprocedure;
 BEGIN
     FOR f IN SELECT p.oid::regprocedure FROM pg_proc p
-              WHERE (p.pronamespace = 'coditect'::regnamespace AND p.proname LIKE 'api\_%')
-                 OR (p.pronamespace = 'coditect_internal'::regnamespace AND p.proname LIKE 'api\_%') LOOP
+              WHERE p.pronamespace = 'coditect_internal'::regnamespace
+                AND (p.proname LIKE 'api\_%' OR p.proname = 'etag_matches') LOOP
         EXECUTE format('REVOKE ALL ON FUNCTION %s FROM PUBLIC', f);
         EXECUTE format('GRANT EXECUTE ON FUNCTION %s TO coditect_gateway, coditect_service', f);
     END LOOP;
@@ -27,5 +27,5 @@ GRANT EXECUTE ON FUNCTION
     coditect.uuid_generate_v7(), coditect.uuid_v7_time(uuid), coditect.is_valid_timezone(text),
     coditect.license_key_generate(), coditect.license_key_normalize(text), coditect.license_key_is_valid(text),
     coditect.license_token_key_id(text), coditect.license_session_ttl(), coditect.license_public_keys(),
-    coditect.license_verify(text)
+    coditect.license_verify(text), coditect.row_etag(jsonb)
     TO PUBLIC;
