@@ -1009,5 +1009,7 @@ LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp AS $$
               FROM coditect_internal.resource_operations o
               JOIN coditect_internal.resources r ON r.name = o.resource))
 $$;
-REVOKE ALL ON FUNCTION coditect.api_catalog() FROM PUBLIC;
-GRANT EXECUTE ON FUNCTION coditect.api_catalog() TO coditect_gateway, coditect_service;
+REVOKE ALL ON FUNCTION coditect.api_catalog(), coditect_internal.json_type_of(oid, int),
+    coditect_internal.catalog_attribute(oid, int) FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION coditect.api_catalog(), coditect_internal.json_type_of(oid, int),
+    coditect_internal.catalog_attribute(oid, int) TO coditect_gateway, coditect_service;

@@ -512,6 +512,9 @@ BEGIN
 END
 $$;
 
+REVOKE ALL ON FUNCTION coditect.api_register(text, text, text, text) FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION coditect.api_register(text, text, text, text) TO coditect_gateway, coditect_service;
+
 -- The user a Firebase uid belongs to (the gateway's lookup of a token's "sub").
 CREATE FUNCTION coditect.resolve_firebase_user(p_firebase_uid text) RETURNS jsonb
 LANGUAGE sql STABLE SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$

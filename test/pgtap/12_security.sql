@@ -67,39 +67,14 @@ SELECT is((SELECT array_agg(p.polname::text || ':' || p.polpermissive::text || '
   FROM tenant_rels t WHERE NOT t.relispartition ORDER BY t.rel::text;
 
 ------------------------------------------------------------------------------------------------
--- Who may execute what: every function of the extension, as literal data.
+-- Who may execute what: every function of the extension, as literal data; the API functions
+-- generated from the resource catalog are checked by 11_resources.sql, over the catalog.
 ------------------------------------------------------------------------------------------------
 
 CREATE TEMP TABLE expected_execute (fn text PRIMARY KEY, roles text);
 INSERT INTO expected_execute VALUES
-    ('coditect.api_audit_logs_list(jsonb,integer,integer,text)', 'gateway,service'),
-    ('coditect.api_licenses_issue(jsonb)', 'gateway,service'),
-    ('coditect.api_licenses_list(jsonb,integer,integer,text)', 'gateway,service'),
-    ('coditect.api_memberships_get(uuid)', 'gateway,service'),
-    ('coditect.api_memberships_list(jsonb,integer,integer,text)', 'gateway,service'),
-    ('coditect.api_memberships_update(uuid,jsonb)', 'gateway,service'),
-    ('coditect.api_projects_create(jsonb)', 'gateway,service'),
-    ('coditect.api_projects_delete(uuid)', 'gateway,service'),
-    ('coditect.api_projects_get(uuid)', 'gateway,service'),
-    ('coditect.api_projects_list(jsonb,integer,integer,text)', 'gateway,service'),
-    ('coditect.api_projects_restore(uuid)', 'gateway,service'),
-    ('coditect.api_projects_update(uuid,jsonb)', 'gateway,service'),
+    ('coditect.api_catalog()', 'gateway,service'),
     ('coditect.api_register(text,text,text,text)', 'gateway,service'),
-    ('coditect.api_team_members_create(uuid,jsonb)', 'gateway,service'),
-    ('coditect.api_team_members_delete(uuid,uuid)', 'gateway,service'),
-    ('coditect.api_team_members_list(uuid,jsonb,integer,integer,text)', 'gateway,service'),
-    ('coditect.api_teams_create(jsonb)', 'gateway,service'),
-    ('coditect.api_teams_delete(uuid)', 'gateway,service'),
-    ('coditect.api_teams_get(uuid)', 'gateway,service'),
-    ('coditect.api_teams_list(jsonb,integer,integer,text)', 'gateway,service'),
-    ('coditect.api_teams_update(uuid,jsonb)', 'gateway,service'),
-    ('coditect.api_tenant_get()', 'gateway,service'),
-    ('coditect.api_tenant_update(jsonb)', 'gateway,service'),
-    ('coditect.api_users_create(jsonb)', 'gateway,service'),
-    ('coditect.api_users_delete(uuid)', 'gateway,service'),
-    ('coditect.api_users_get(uuid)', 'gateway,service'),
-    ('coditect.api_users_list(jsonb,integer,integer,text)', 'gateway,service'),
-    ('coditect.api_users_update(uuid,jsonb)', 'gateway,service'),
     ('coditect.audit_maintenance()', 'service'),
     ('coditect.audit_retention()', 'service'),
     ('coditect.bind_analyst(name,uuid)', ''),
@@ -129,6 +104,7 @@ INSERT INTO expected_execute VALUES
     ('coditect.resolve_firebase_user(text)', 'gateway,service'),
     ('coditect.restore_row(regclass,uuid)', 'gateway,service'),
     ('coditect.retire_license_signing_key(text)', ''),
+    ('coditect.row_etag(jsonb)', 'PUBLIC'),
     ('coditect.schedule_maintenance()', ''),
     ('coditect.set_audit_retention(interval)', ''),
     ('coditect.set_request_context(uuid,uuid,text,inet,text,text,text,text)', 'gateway,service'),
@@ -136,42 +112,53 @@ INSERT INTO expected_execute VALUES
     ('coditect.unschedule_maintenance()', ''),
     ('coditect.uuid_generate_v7()', 'PUBLIC'),
     ('coditect.uuid_v7_time(uuid)', 'PUBLIC'),
+    ('coditect_internal.add_invited_member(jsonb)', 'gateway,service'),
     ('coditect_internal.allow_hard_delete(boolean)', ''),
-    ('coditect_internal.api_bad_request(text)', 'gateway,service'),
     ('coditect_internal.api_check_fields(jsonb,text[])', 'gateway,service'),
     ('coditect_internal.api_check_values(regclass,jsonb,text[])', 'gateway,service'),
-    ('coditect_internal.api_create(regclass,jsonb,text[],text[])', 'gateway,service'),
-    ('coditect_internal.api_cursor_decode(text)', 'gateway,service'),
-    ('coditect_internal.api_cursor_encode(timestamp with time zone,uuid)', 'gateway,service'),
-    ('coditect_internal.api_delete(regclass,uuid,boolean)', 'gateway,service'),
-    ('coditect_internal.api_get(regclass,uuid,text[],boolean)', 'gateway,service'),
-    ('coditect_internal.api_list(regclass,jsonb,text[],text[],text[],integer,integer,text,boolean)', 'gateway,service'),
-    ('coditect_internal.api_update(regclass,uuid,jsonb,text[],text[],boolean)', 'gateway,service'),
-    ('coditect_internal.api_where(regclass,jsonb,text[],text[])', 'gateway,service'),
+    ('coditect_internal.api_cursor_encode(text,text,uuid)', 'gateway,service'),
+    ('coditect_internal.api_filter_bool(text,jsonb)', 'gateway,service'),
+    ('coditect_internal.api_filter_values(jsonb)', 'gateway,service'),
+    ('coditect_internal.api_list_request(jsonb,integer,integer,text,text,text[],text[],text,integer)', 'gateway,service'),
     ('coditect_internal.audit_maintenance_as_owner(text)', 'service'),
     ('coditect_internal.audit_row_change()', ''),
+    ('coditect_internal.catalog_attribute(oid,integer)', 'gateway,service'),
     ('coditect_internal.claim_global_key(regclass,name,name,name)', ''),
+    ('coditect_internal.column_type(regclass,name)', ''),
     ('coditect_internal.context_set(uuid,uuid,text,inet,text,text,text,text)', ''),
     ('coditect_internal.count_license_seats()', ''),
+    ('coditect_internal.declare_permission(text,text,text)', ''),
     ('coditect_internal.enforce_transition()', ''),
+    ('coditect_internal.etag_matches(text,jsonb)', 'gateway,service'),
+    ('coditect_internal.generate_list(coditect_internal.resources,coditect_internal.resource_code,text)', ''),
+    ('coditect_internal.generate_resource_functions(text)', ''),
+    ('coditect_internal.generate_row_functions(coditect_internal.resources,coditect_internal.resource_code,jsonb)', ''),
     ('coditect_internal.guard_license_session()', ''),
     ('coditect_internal.guard_ownership()', ''),
     ('coditect_internal.hard_delete_allowed()', 'gateway,service'),
     ('coditect_internal.is_owner_row(name,jsonb)', 'gateway,service'),
+    ('coditect_internal.json_type_of(oid,integer)', 'gateway,service'),
     ('coditect_internal.license_session_answer(uuid)', 'gateway,service'),
     ('coditect_internal.license_signing_public_key()', ''),
     ('coditect_internal.license_token_check(text,text,timestamp with time zone)', ''),
-    ('coditect_internal.lock_tenant_for_ownership(uuid)', 'gateway,service'),
     ('coditect_internal.license_token_sign(uuid,uuid,text,jsonb,uuid,text,timestamp with time zone,timestamp with time zone)', ''),
+    ('coditect_internal.lock_tenant_for_ownership(uuid)', 'gateway,service'),
     ('coditect_internal.lock_usable_license(uuid,uuid,text)', 'gateway,service'),
+    ('coditect_internal.operation_sql(regprocedure,text,boolean)', ''),
     ('coditect_internal.partman_schema()', ''),
     ('coditect_internal.protect_audit_partitions()', ''),
+    ('coditect_internal.record_operation(text,text,text,text,text,regprocedure,text,jsonb,text,integer,boolean,jsonb,jsonb,text,text)', ''),
+    ('coditect_internal.refuse_self_delete()', ''),
+    ('coditect_internal.regenerate_resources()', ''),
+    ('coditect_internal.register_action(text,text,regprocedure,text,text,jsonb,text,text,jsonb,integer,text,text)', ''),
+    ('coditect_internal.register_resource(regclass,text,jsonb,text[],text[],text[],jsonb,text[],text,text[],text,text,text,name,boolean,integer,boolean,text,regprocedure,text[],text[],name,boolean,boolean)', ''),
     ('coditect_internal.register_state_machine(regclass,text,name)', ''),
     ('coditect_internal.register_tenant_table(regclass,text,text[],text[],name,boolean)', ''),
     ('coditect_internal.reject_audit_change()', ''),
     ('coditect_internal.require_active_owner()', ''),
     ('coditect_internal.require_context()', 'gateway,service'),
     ('coditect_internal.require_purge()', ''),
+    ('coditect_internal.resource_code(coditect_internal.resources)', ''),
     ('coditect_internal.role_rank(text)', ''),
     ('coditect_internal.soft_delete_row()', ''),
     ('coditect_internal.stamp_timestamps()', ''),
@@ -184,7 +171,8 @@ SELECT fn, CASE WHEN has_function_privilege('public', oid, 'EXECUTE') THEN 'PUBL
                                     CASE WHEN has_function_privilege('coditect_service', oid, 'EXECUTE') THEN 'service' END,
                                     CASE WHEN has_function_privilege('coditect_analyst', oid, 'EXECUTE') THEN 'analyst' END)
            END AS roles
-  FROM ext_functions;
+  FROM ext_functions
+ WHERE oid NOT IN (SELECT function FROM coditect_internal.resource_operations WHERE kind <> 'action');
 
 SELECT is(a.roles, e.roles, coalesce(a.fn, e.fn) || ': executable by ' || coalesce(nullif(e.roles, ''), 'the DBA only'))
   FROM actual_execute a FULL JOIN expected_execute e ON e.fn = a.fn
@@ -197,14 +185,16 @@ SELECT is(a.roles, e.roles, coalesce(a.fn, e.fn) || ': executable by ' || coales
 SELECT set_eq(
     $$SELECT p.codename::text, rp.role::text FROM coditect.role_permissions rp JOIN coditect.permissions p ON p.id = rp.permission_id$$,
     $$SELECT c, r FROM (VALUES
-        ('tenant.view', '{owner,admin,member,guest}'), ('tenant.update', '{owner,admin}'), ('tenant.delete', '{owner}'),
-        ('user.view', '{owner,admin,member,guest}'), ('user.invite', '{owner,admin}'), ('user.update', '{owner,admin}'),
-        ('user.delete', '{owner,admin}'), ('membership.view', '{owner,admin,member}'), ('membership.manage', '{owner,admin}'),
+        ('tenant.view', '{owner,admin,member,guest}'), ('tenant.update', '{owner,admin}'),
+        ('user.view', '{owner,admin,member,guest}'), ('user.create', '{owner,admin}'), ('user.update', '{owner,admin}'),
+        ('user.delete', '{owner,admin}'), ('membership.view', '{owner,admin,member}'), ('membership.update', '{owner,admin}'),
         ('team.view', '{owner,admin,member,guest}'), ('team.create', '{owner,admin}'), ('team.update', '{owner,admin}'),
-        ('team.delete', '{owner,admin}'), ('team_member.manage', '{owner,admin}'),
+        ('team.delete', '{owner,admin}'), ('team_member.view', '{owner,admin,member,guest}'),
+        ('team_member.create', '{owner,admin}'), ('team_member.update', '{owner,admin}'), ('team_member.delete', '{owner,admin}'),
         ('project.view', '{owner,admin,member,guest}'), ('project.create', '{owner,admin,member}'),
         ('project.update', '{owner,admin,member}'), ('project.delete', '{owner,admin}'), ('project.restore', '{owner,admin}'),
-        ('audit_log.view', '{owner,admin}'), ('license.manage', '{owner,admin}'), ('license.use', '{owner,admin,member}')
+        ('audit_log.view', '{owner,admin}'), ('license.view', '{owner,admin}'), ('license.create', '{owner,admin}'),
+        ('license.update', '{owner,admin}'), ('license.manage', '{owner,admin}'), ('license.use', '{owner,admin,member}')
       ) v(c, rs), unnest(rs::text[]) r$$,
     'role_permissions is exactly the reviewed codename x role matrix');
 

@@ -14,7 +14,7 @@ INSERT INTO coditect.projects (tenant_id, name) VALUES (:'tb', 'B secret') RETUR
 INSERT INTO coditect.teams (tenant_id, name) VALUES (:'tb', 'B team') RETURNING id AS team_b \gset
 -- Users of A with each role.
 INSERT INTO coditect.users (tenant_id, email, role)
-SELECT :'ta', r || '@a.test', r FROM unnest(ARRAY['admin', 'member', 'guest']) r;
+SELECT :'ta', r || '@a.test', r::coditect.member_role FROM unnest(ARRAY['admin', 'member', 'guest']) r;
 INSERT INTO coditect.memberships (tenant_id, user_id, role)
 SELECT tenant_id, id, role FROM coditect.users WHERE tenant_id = :'ta' AND role <> 'owner';
 SELECT set_config('tap.ta', :'ta', false) AS _ \gset
@@ -79,7 +79,7 @@ SELECT is(pg_temp.api('guest', $$SELECT coditect.api_projects_list()$$)->>'count
 SELECT is(jsonb_array_length(pg_temp.api('guest', $$SELECT coditect.api_projects_list('{}', 2, 2)$$)->'results'), 2, 'page 2 of size 2');
 SELECT is(pg_temp.api('guest', $$SELECT coditect.api_projects_list('{}', 1, 2)$$)->'results'->0->>'name', 'P4', 'newest first');
 SELECT is(pg_temp.api('guest', $$SELECT coditect.api_projects_list('{"name": "P2"}')$$)->>'count', '1', 'filter by name');
-SELECT alike(pg_temp.api('guest', $$SELECT coditect.api_projects_list('{"owner": "x"}')$$)#>>'{}', 'CD400: unknown filter "owner"',
+SELECT alike(pg_temp.api('guest', $$SELECT coditect.api_projects_list('{"owner": "x"}')$$)#>>'{}', 'CD400: unknown filter(s): owner',
             'unknown filters are rejected');
 SELECT alike(pg_temp.api('guest', $$SELECT coditect.api_projects_list('{}', 1, 500)$$)#>>'{}', 'CD400: page_size%', 'page_size is bounded');
 SELECT alike(pg_temp.api('guest', $$SELECT coditect.api_projects_list('{}', 0, 10)$$)#>>'{}', 'CD400: page%', 'pages start at 1');
@@ -135,10 +135,10 @@ SELECT is(pg_temp.api('admin', format($$SELECT coditect.api_audit_logs_list('{"c
 SELECT alike(pg_temp.api('member', $$SELECT coditect.api_audit_logs_list()$$)#>>'{}', 'CD403%', 'a member cannot read the audit trail');
 
 -- Licenses.
-SELECT pg_temp.api('admin', format($$SELECT coditect.api_licenses_issue('{"tier": "PRO", "seats_total": 3, "expiry_date": "%s"}')$$,
+SELECT pg_temp.api('admin', format($$SELECT coditect.api_licenses_create('{"tier": "PRO", "seats_total": 3, "expiry_date": "%s"}')$$,
                                    now() + interval '1 year')) AS lic \gset
 SELECT ok(coditect.license_key_is_valid(:'lic'::jsonb->>'key_string'), 'an admin issues a license with a generated key');
-SELECT alike(pg_temp.api('member', $$SELECT coditect.api_licenses_issue('{"expiry_date": "2030-01-01"}')$$)#>>'{}', 'CD403%',
+SELECT alike(pg_temp.api('member', $$SELECT coditect.api_licenses_create('{"expiry_date": "2030-01-01"}')$$)#>>'{}', 'CD403%',
             'a member cannot issue licenses');
 RESET ROLE;
 

@@ -46,7 +46,7 @@ SELECT throws_ok(format($$INSERT INTO coditect.licenses (tenant_id, key_string, 
 SELECT throws_ok(format($$INSERT INTO coditect.licenses (tenant_id, key_string, expiry_date) VALUES (%L, %L, now())$$, :'tb', :'key'),
                  '23505', NULL, 'keys are unique across tenants');
 SELECT throws_ok(format($$INSERT INTO coditect.licenses (tenant_id, tier, expiry_date) VALUES (%L, 'GOLD', now())$$, :'ta'),
-                 '23514', NULL, 'tier is BASIC, PRO or ENTERPRISE');
+                 '22P02', NULL, 'tier is BASIC, PRO or ENTERPRISE');
 SELECT throws_ok(format($$INSERT INTO coditect.licenses (tenant_id, features, expiry_date) VALUES (%L, '["a", 1]', now())$$, :'ta'),
                  '23514', NULL, 'features are a list of strings');
 SELECT throws_ok(format($$INSERT INTO coditect.licenses (tenant_id, seats_total, expiry_date) VALUES (%L, 0, now())$$, :'ta'),
