@@ -52,13 +52,16 @@ done
 now() { date +%s.%N; }
 since() { awk -v a="$1" -v b="$(now)" 'BEGIN { printf "%.1f", b - a }'; }
 
-# node and npm (Debian bookworm: nodejs 18), only when missing.
+# node and npm, only when missing (Debian bookworm: nodejs 18.19; the tools need 18.17 or later).
 ensure_node() {
-  command -v node >/dev/null && command -v npm >/dev/null && return
-  log "installing nodejs and npm (apt-get)"
-  export DEBIAN_FRONTEND=noninteractive
-  apt-get update -q
-  apt-get install -y -q nodejs npm
+  if ! command -v node >/dev/null || ! command -v npm >/dev/null; then
+    log "installing nodejs and npm (apt-get)"
+    export DEBIAN_FRONTEND=noninteractive
+    apt-get update -q
+    apt-get install -y -q --no-install-recommends nodejs npm
+  fi
+  node -e 'const [a, b] = process.versions.node.split(".").map(Number);
+    if (a < 18 || (a === 18 && b < 17)) { console.error(`node ${process.version}: 18.17 or later needed`); process.exit(1); }'
 }
 
 # The pinned tools in build/ts-tools, installed by `npm ci` from the committed lock file.
