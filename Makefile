@@ -29,3 +29,11 @@ extension/coditect--$(EXT_VERSION).sql: extension/install-header.sql $(sort $(wi
 .PHONY: format
 format:
 	clang-format -i src_ext/*.cpp src_ext/*.hpp test/unit/*.cpp
+
+# TypeScript types of the REST API (clients/typescript/coditect.d.ts) from the gateway's OpenAPI
+# document: `make typescript OPENAPI_URL=http://127.0.0.1:8080/api/schema/` from a running
+# gateway, OPENAPI_FILE=... from a saved copy, or neither to start a private cluster and gateway.
+.PHONY: typescript typescript-check
+typescript typescript-check:
+	scripts/typescript.sh $(if $(filter typescript-check,$@),check,generate) \
+	  $(if $(OPENAPI_URL),--url '$(OPENAPI_URL)') $(if $(OPENAPI_FILE),--file '$(OPENAPI_FILE)')

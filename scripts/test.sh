@@ -87,6 +87,11 @@ for _ in $(seq 100); do
   fi
   sleep 0.1
 done
+# The TypeScript types from this gateway's OpenAPI document, before the integration tests (their
+# last test stops the gateway); a failure is reported at the end, after the other suites ran.
+log "TypeScript types (scripts/typescript.sh check against this gateway)"
+ts_status=0
+"$ROOT/scripts/typescript.sh" check --url "http://127.0.0.1:$GW_PORT/api/schema/" || ts_status=$?
 gw_status=0
 CODITECT_IT_URL="http://127.0.0.1:$GW_PORT" CODITECT_IT_JWT_SECRET="$GW_SECRET" \
   CODITECT_IT_KEYS_DIR="$DATADIR/gw-keys" CODITECT_IT_JWT_ISSUER=https://auth.coditect.test \
@@ -123,3 +128,7 @@ psql -X -q -d coditect_test -v ON_ERROR_STOP=1 -o /dev/null \
 
 log "pgTAP (pg_prove)"
 pg_prove -d coditect_test --ext .sql -r "$ROOT/test/pgtap"
+if ((ts_status != 0)); then
+  echo "typescript check failed (see its output above, before the gateway integration tests)" >&2
+  exit 1
+fi
