@@ -45,7 +45,7 @@ SELECT throws_ok($$SELECT 'not-an-email'::coditect.email$$, '23514', NULL, 'codi
 SELECT lives_ok($$SELECT 'a.b+c@example.co.uk'::coditect.email$$, 'coditect.email accepts a normal address');
 SELECT throws_ok($$SELECT 'Bad Slug'::coditect.slug$$, '23514', NULL, 'coditect.slug rejects spaces and capitals');
 SELECT throws_ok($$SELECT 'javascript:alert(1)'::coditect.url$$, '23514', NULL, 'coditect.url accepts only http(s)');
-SELECT throws_ok($$SELECT 'root'::coditect.member_role$$, '23514', NULL, 'coditect.member_role knows four roles');
+SELECT throws_ok($$SELECT 'root'::coditect.member_role$$, '22P02', NULL, 'coditect.member_role knows four roles');
 
 -- Context functions are readable by anyone, settable by gateway and service only.
 SELECT ok(NOT has_function_privilege('public', 'coditect.set_request_context(uuid,uuid,text,inet,text,text,text,text)', 'EXECUTE'),

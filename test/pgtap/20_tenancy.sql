@@ -5,7 +5,7 @@
 -- soft delete / restore / purge of projects, tenant purge, and the permission catalog and
 -- functions. Runs as a superuser (RLS bypassed), everything rolled back.
 BEGIN;
-SELECT plan(491);
+SELECT plan(494);
 
 CREATE SCHEMA t20;
 -- Ids of fixture rows by key.
@@ -52,7 +52,7 @@ INSERT INTO t20.cols (tbl, col, typ, not_null, def) VALUES
     ('tenants', 'name',                   'character varying(255)',   true,  NULL),
     ('tenants', 'slug',                   'coditect.slug',            true,  NULL),
     ('tenants', 'email',                  'coditect.email',           true,  NULL),
-    ('tenants', 'license_tier',           'character varying(20)',    true,  'trial'),
+    ('tenants', 'license_tier',           'coditect.tenant_tier',     true,  'trial'),
     ('tenants', 'seats_total',            'integer',                  true,  '1'),
     ('tenants', 'is_active',              'boolean',                  true,  'true'),
     ('tenants', 'stripe_customer_id',     'character varying(255)',   false, NULL),
@@ -62,7 +62,7 @@ INSERT INTO t20.cols (tbl, col, typ, not_null, def) VALUES
     ('tenants', 'phone_number',           'character varying(50)',    false, NULL),
     ('tenants', 'website',                'coditect.url',             false, NULL),
     ('tenants', 'industry',               'character varying(100)',   false, NULL),
-    ('tenants', 'company_size',           'character varying(20)',    false, NULL),
+    ('tenants', 'company_size',           'coditect.company_size',    false, NULL),
     ('tenants', 'created_at',             'timestamp with time zone', true,  'now()'),
     ('tenants', 'updated_at',             'timestamp with time zone', true,  'now()'),
 
@@ -106,7 +106,7 @@ INSERT INTO t20.cols (tbl, col, typ, not_null, def) VALUES
     ('team_members', 'id',                'uuid',                     true,  'coditect.uuid_generate_v7()'),
     ('team_members', 'team_id',           'uuid',                     true,  NULL),
     ('team_members', 'user_id',           'uuid',                     true,  NULL),
-    ('team_members', 'role',              'character varying(20)',    true,  'member'),
+    ('team_members', 'role',              'coditect.team_role',       true,  'member'),
     ('team_members', 'created_at',        'timestamp with time zone', true,  'now()'),
     ('team_members', 'updated_at',        'timestamp with time zone', true,  'now()'),
 
@@ -293,15 +293,15 @@ SELECT lives_ok($$UPDATE coditect.tenants SET website = 'https://t20.test/about'
                    WHERE id = t20.id('a_tenant_id')$$,
                 'tenants: an https website and a valid billing_email are accepted');
 SELECT throws_ok($$UPDATE coditect.tenants SET license_tier = 'gold' WHERE id = t20.id('a_tenant_id')$$,
-                 '23514', NULL, 'tenants: an unknown license_tier is rejected');
+                 '22P02', NULL, 'tenants: an unknown license_tier is rejected');
 SELECT lives_ok($$INSERT INTO coditect.tenants (name, slug, email, license_tier)
-                  SELECT 'Tier ' || t, 't20-tier-' || t, 'tier@t20.test', t
+                  SELECT 'Tier ' || t, 't20-tier-' || t, 'tier@t20.test', t::coditect.tenant_tier
                     FROM unnest(ARRAY['trial', 'starter', 'professional', 'enterprise']) t$$,
                 'tenants: the four license tiers are accepted');
 SELECT throws_ok($$UPDATE coditect.tenants SET company_size = 'huge' WHERE id = t20.id('a_tenant_id')$$,
-                 '23514', NULL, 'tenants: an unknown company_size is rejected');
+                 '22P02', NULL, 'tenants: an unknown company_size is rejected');
 SELECT lives_ok($$INSERT INTO coditect.tenants (name, slug, email, company_size)
-                  SELECT 'Size ' || s, 't20-size-' || s, 'size@t20.test', s
+                  SELECT 'Size ' || s, 't20-size-' || s, 'size@t20.test', s::coditect.company_size
                     FROM unnest(ARRAY['small', 'medium', 'large', 'enterprise']) s$$,
                 'tenants: the four company sizes are accepted');
 SELECT throws_ok($$UPDATE coditect.tenants SET seats_total = -1 WHERE id = t20.id('a_tenant_id')$$,
@@ -358,7 +358,7 @@ SELECT throws_ok($$INSERT INTO coditect.users (tenant_id, email) VALUES (t20.id(
 SELECT throws_ok($$INSERT INTO coditect.users (tenant_id, email) VALUES (coditect.uuid_generate_v7(), 'x@t20.test')$$,
                  '23503', NULL, 'users: an unknown tenant is rejected');
 SELECT throws_ok($$INSERT INTO coditect.users (tenant_id, email, role) VALUES (t20.id('a_tenant_id'), 'r@t20-a.test', 'root')$$,
-                 '23514', NULL, 'users: an unknown role is rejected');
+                 '22P02', NULL, 'users: an unknown role is rejected');
 SELECT throws_ok($$INSERT INTO coditect.users (tenant_id, email, oauth_provider)
                    VALUES (t20.id('a_tenant_id'), 'o1@t20-a.test', 'google')$$,
                  '23514', NULL, 'users: oauth_provider without oauth_sub is rejected');
@@ -410,7 +410,7 @@ SELECT throws_ok($$INSERT INTO coditect.memberships (tenant_id, user_id) VALUES 
                  '23505', NULL, 'memberships: a second membership of the same user is rejected');
 SELECT throws_ok($$INSERT INTO coditect.memberships (tenant_id, user_id, role)
                    VALUES (t20.id('a_tenant_id'), t20.id('user_full'), 'root')$$,
-                 '23514', NULL, 'memberships: an unknown role is rejected');
+                 '22P02', NULL, 'memberships: an unknown role is rejected');
 SELECT throws_ok($$INSERT INTO coditect.memberships (tenant_id, user_id) VALUES (t20.id('a_tenant_id'), t20.id('b_user_id'))$$,
                  '23503', NULL, 'memberships: a user of another tenant is rejected');
 SELECT throws_ok($$UPDATE coditect.memberships SET revoked_at = joined_at - interval '1 second'
@@ -462,7 +462,7 @@ SELECT throws_ok($$INSERT INTO coditect.team_members (tenant_id, team_id, user_i
                  '23505', NULL, 'team_members: a duplicate member is rejected');
 SELECT throws_ok($$INSERT INTO coditect.team_members (tenant_id, team_id, user_id, role)
                    VALUES (t20.id('a_tenant_id'), t20.id('team'), t20.id('user_plain'), 'owner')$$,
-                 '23514', NULL, 'team_members: a role other than lead/member is rejected');
+                 '22P02', NULL, 'team_members: a role other than lead/member is rejected');
 SELECT lives_ok($$INSERT INTO coditect.team_members (tenant_id, team_id, user_id, role)
                   VALUES (t20.id('a_tenant_id'), t20.id('team'), t20.id('user_plain'), 'lead')$$,
                 'team_members: role lead is accepted');
@@ -640,12 +640,19 @@ SELECT throws_ok($$INSERT INTO coditect.permissions (codename, name) VALUES ('pr
 SELECT throws_ok($$INSERT INTO coditect.permissions (codename, name) VALUES ('Project.View', 'Bad')$$,
                  '23514', NULL, 'permissions: a malformed codename is rejected');
 SELECT throws_ok($$INSERT INTO coditect.role_permissions (role, permission_id) VALUES ('root', t20.id('perm'))$$,
-                 '23514', NULL, 'role_permissions: an unknown role is rejected');
+                 '22P02', NULL, 'role_permissions: an unknown role is rejected');
 SELECT throws_ok($$INSERT INTO coditect.role_permissions (role, permission_id) VALUES ('guest', t20.id('perm'))$$,
                  '23505', NULL, 'role_permissions: a duplicate grant is rejected');
 SELECT throws_ok($$INSERT INTO coditect.role_permissions (role, permission_id) VALUES ('guest', coditect.uuid_generate_v7())$$,
                  '23503', NULL, 'role_permissions: an unknown permission is rejected');
 
+-- The catalog has no owner-only permission (tenant.delete is gone): a test one, declared as the
+-- resources declare theirs, tells the owner from an admin.
+SELECT lives_ok($$SELECT coditect_internal.declare_permission('tap.owner_only', 'An owner-only test permission', 'owner')$$,
+                'declare_permission: an owner-only permission');
+SELECT set_eq($$SELECT rp.role::text FROM coditect.role_permissions rp JOIN coditect.permissions p ON p.id = rp.permission_id
+                 WHERE p.codename = 'tap.owner_only'$$,
+              ARRAY['owner'], 'an owner-only permission is granted to owner alone');
 SELECT is(coditect.has_permission('project.view'), false, 'without a context no permission is held');
 SELECT throws_ok($$SELECT coditect.require_permission('project.view')$$, 'CD403', NULL,
                  'without a context require_permission raises CD403');
@@ -667,13 +674,14 @@ SELECT is(coditect.has_permission('audit_log.view'), false, 'member: lacks audit
 SELECT lives_ok(format($$SELECT coditect.set_request_context(%L, %L, 'admin')$$, t20.id('a_tenant_id'), t20.id('a_user_id')),
                 'the owner of A acts as admin');
 SELECT is(coditect.has_permission('audit_log.view'), true, 'admin: has audit_log.view');
-SELECT is(coditect.has_permission('tenant.delete'), false, 'admin: lacks tenant.delete');
-SELECT throws_ok($$SELECT coditect.require_permission('tenant.delete')$$, 'CD403', NULL,
-                 'admin: require_permission(tenant.delete) raises CD403');
+SELECT is(coditect.has_permission('tap.owner_only'), false, 'admin: lacks tap.owner_only');
+SELECT throws_ok($$SELECT coditect.require_permission('tap.owner_only')$$, 'CD403', NULL,
+                 'admin: require_permission(tap.owner_only) raises CD403');
 SELECT lives_ok(format($$SELECT coditect.set_request_context(%L, %L, 'owner')$$, t20.id('a_tenant_id'), t20.id('a_user_id')),
                 'the owner of A acts as owner');
 SELECT is(coditect.has_permission('audit_log.view'), true, 'owner: has audit_log.view');
-SELECT lives_ok($$SELECT coditect.require_permission('tenant.delete')$$, 'owner: require_permission(tenant.delete) passes');
+SELECT is(coditect.has_permission('tap.owner_only'), true, 'owner: has tap.owner_only');
+SELECT lives_ok($$SELECT coditect.require_permission('tap.owner_only')$$, 'owner: require_permission(tap.owner_only) passes');
 
 ------------------------------------------------------------------------------------------------
 -- Tenant removal: never by DELETE, only by purge_tenant, which takes everything with it

@@ -8,7 +8,7 @@ CREATE ROLE tap22_gateway LOGIN IN ROLE coditect_gateway;
 SELECT coditect.create_tenant('Own', 't22-own', 'own@t22.test', 'owner@t22.test') AS j \gset
 SELECT :'j'::jsonb->>'tenant_id' AS tid, :'j'::jsonb->>'user_id' AS owner1 \gset
 INSERT INTO coditect.users (tenant_id, email, role)
-SELECT :'tid', r || '@t22.test', r FROM unnest(ARRAY['admin', 'member']) r;
+SELECT :'tid', r || '@t22.test', r::coditect.member_role FROM unnest(ARRAY['admin', 'member']) r;
 INSERT INTO coditect.memberships (tenant_id, user_id, role)
 SELECT tenant_id, id, role FROM coditect.users WHERE tenant_id = :'tid' AND role <> 'owner';
 SELECT id AS admin_u FROM coditect.users WHERE email = 'admin@t22.test' \gset
@@ -75,11 +75,15 @@ SELECT alike(pg_temp.as_user('owner1', 'owner', format($$SELECT coditect.api_mem
              'CD409: a tenant must keep an active owner%', 'the last owner cannot revoke itself');
 SELECT alike(pg_temp.as_user('owner1', 'owner', format($$SELECT coditect.api_users_update(%L, '{"is_active": false}')$$, :'owner1')),
              'CD409: a tenant must keep an active owner%', 'the last owner cannot deactivate itself');
-SELECT alike(pg_temp.as_user('owner1', 'owner', format($$DELETE FROM coditect.users WHERE id = %L$$, :'owner1')),
-             'CD409: a tenant must keep an active owner%', 'the last owner cannot delete itself');
+-- (Nobody deletes their own account in a context: the refuse_self_delete trigger answers first.)
+SELECT is(pg_temp.as_user('owner1', 'owner', format($$DELETE FROM coditect.users WHERE id = %L$$, :'owner1')),
+          'CD409: you cannot delete yourself', 'the last owner cannot delete itself');
 RESET ROLE;
 SELECT throws_ok(format($$UPDATE coditect.memberships SET revoked_at = now() WHERE id = %L$$, :'owner_m'),
                  'CD409', NULL, 'not even a DBA without a context can remove the last owner');
+SELECT throws_ok(format($$DELETE FROM coditect.users WHERE id = %L$$, :'owner1'),
+                 'CD409', 'a tenant must keep an active owner: make another member owner first',
+                 'nor delete the last owner''s account');
 SET ROLE tap22_gateway;
 
 -- An owner hands over: promote first, then step down.

@@ -123,7 +123,7 @@ BEGIN
             CASE WHEN p_status = 'active' THEN now() ELSE now() - p_ago END)
     RETURNING id INTO s;
     IF p_status <> 'active' THEN
-        UPDATE coditect.license_sessions SET status = p_status WHERE tenant_id = p_tenant AND id = s;
+        UPDATE coditect.license_sessions SET status = p_status::coditect.license_session_status WHERE tenant_id = p_tenant AND id = s;
     END IF;
     IF p_status = 'ended' THEN
         UPDATE coditect.license_sessions SET ended_at = now() - p_ago WHERE tenant_id = p_tenant AND id = s;
