@@ -19,7 +19,7 @@ source "$(dirname "$0")/lib.sh"
 
 UP=$ROOT/test/upgrade
 EXTDIR=$(${PG_CONFIG:-pg_config} --sharedir)/extension
-TO=$(sed -n "s/^default_version *= *'\([^']*\)'.*/\1/p" "$ROOT/extension/coditect.control")
+TO=$(ext_version)
 MAKE_VERSION=$(sed -n 's/^EXT_VERSION *= *//p' "$ROOT/Makefile")
 
 die() {
