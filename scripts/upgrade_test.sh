@@ -48,6 +48,8 @@ fi
 [ "$(sed -n "s/^default_version *= *'\([^']*\)'.*/\1/p" "$EXTDIR/coditect.control" 2>/dev/null)" = "$TO" ] &&
   cmp -s "$ROOT/extension/coditect--$TO.sql" "$EXTDIR/coditect--$TO.sql" ||
   die "the installed extension is not this tree's $TO: run make -j2 && make install first"
+cmp -s "$ROOT/coditect.so" "$(${PG_CONFIG:-pg_config} --pkglibdir)/coditect.so" ||
+  die "the installed coditect.so is not this tree's: run make -j2 && make install first"
 for m in "$ROOT"/migrations/coditect--*--*.sql; do
   [ -e "$m" ] || continue
   cmp -s "$m" "$EXTDIR/$(basename "$m")" || die "$(basename "$m") is not installed as in this tree: run make install first"
