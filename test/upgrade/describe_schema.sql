@@ -251,7 +251,7 @@ $$;
 -- Content of the catalog tables: every member table except the ones that hold tenants' data
 -- (pg_temp.data_tables() of data_tables.psql) and partitions (their parent is described).
 -- Rows are described without columns that a fresh install fills differently (a uuid or a
--- timestamp with a default: generated ids, created_at); a single-column foreign key is
+-- timestamp with a default: generated ids, created_at); a single-column uuid foreign key is
 -- described by the referenced row instead of its id (role_permissions -> permissions.codename).
 CREATE FUNCTION pg_temp.row_expr(p_table regclass, p_alias text, p_depth int DEFAULT 0) RETURNS text
 LANGUAGE plpgsql STABLE AS $$
@@ -269,7 +269,7 @@ BEGIN
           FROM pg_constraint co
          WHERE co.conrelid = p_table AND co.contype = 'f' AND co.conkey = ARRAY[a.attnum]
          LIMIT 1;
-        IF fk.confrelid IS NOT NULL AND p_depth < 3 THEN
+        IF fk.confrelid IS NOT NULL AND a.atttypid = 'uuid'::regtype AND p_depth < 3 THEN
             parts := parts || format('%L, (SELECT %s FROM %s r%s WHERE r%s.%I = %s.%I)', a.attname,
                                      pg_temp.row_expr(fk.confrelid, 'r' || (p_depth + 1), p_depth + 1),
                                      fk.confrelid::regclass, p_depth + 1, p_depth + 1, fk.refcol, p_alias, a.attname);
