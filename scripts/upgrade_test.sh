@@ -146,7 +146,7 @@ for FROM in "${FROMS[@]}"; do
   fi
 
   log "upgrade $FROM -> $TO: ALTER EXTENSION coditect UPDATE (path $path)"
-  if ! psql -X -q -d "$old_db" -v ON_ERROR_STOP=1 -c "ALTER EXTENSION coditect UPDATE TO '$TO'" >"$WORK/update.log" 2>&1; then
+  if ! psql -X -q -d "$old_db" -v ON_ERROR_STOP=1 -v VERBOSITY=verbose -c "ALTER EXTENSION coditect UPDATE TO '$TO'" >"$WORK/update.log" 2>&1; then
     cat "$WORK/update.log"
     echo "not ok - ALTER EXTENSION coditect UPDATE TO '$TO' failed"
     echo "upgrade $FROM -> $TO: 0 passed, 1 failed"
