@@ -28,6 +28,11 @@ install_deps() {
   fi
 }
 
+# ext_version: the extension's current version, default_version of extension/coditect.control.
+ext_version() {
+  sed -n "s/^default_version *= *'\([^']*\)'.*/\1/p" "$ROOT/extension/coditect.control"
+}
+
 build_extension() {
   log "building and installing the extension"
   make -C "$ROOT" -j2 >/dev/null

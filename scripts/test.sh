@@ -49,6 +49,15 @@ SQL
 "$PGBIN/pg_dump" -d coditect_bare --data-only -t coditect.tenants -t coditect.users | grep -q 'bare@bare.test'
 echo "bare-database install and pg_dump: 2 passed, 0 failed"
 
+# The upgrade test (scripts/upgrade_test.sh, on this cluster) from each frozen old version in
+# test/upgrade/, once a migration reaches the current version.
+if compgen -G "$ROOT/migrations/coditect--*--$(ext_version).sql" >/dev/null; then
+  log "upgrade test: ALTER EXTENSION coditect UPDATE to $(ext_version) against a fresh install"
+  "$ROOT/scripts/upgrade_test.sh"
+else
+  echo "upgrade test skipped: no migrations/coditect--*--$(ext_version).sql (none needed while $(ext_version) is the first release)"
+fi
+
 log "license seat race (pgbench, checked by test/pgtap/85_license_race.sql)"
 "$ROOT/scripts/license_race.sh" coditect_test
 
