@@ -1,0 +1,1301 @@
+-- coditect 0.1.0 -> 0.2.0: the resource catalog (sql/06_catalog.sql). Each resource is declared
+-- once and its API functions are generated; closed vocabularies become enum types; the
+-- hand-written API functions and their dynamic-SQL helpers go.
+\echo Use "ALTER EXTENSION coditect UPDATE TO '0.2.0'" to load this file. \quit
+
+------------------------------------------------------------------------------------------------
+-- 1. What 0.2.0 no longer has
+------------------------------------------------------------------------------------------------
+
+DROP FUNCTION coditect.api_tenant_get(), coditect.api_tenant_update(jsonb),
+    coditect.api_users_list(jsonb, int, int, text), coditect.api_users_get(uuid), coditect.api_users_create(jsonb),
+    coditect.api_users_update(uuid, jsonb), coditect.api_users_delete(uuid),
+    coditect.api_memberships_list(jsonb, int, int, text), coditect.api_memberships_get(uuid),
+    coditect.api_memberships_update(uuid, jsonb),
+    coditect.api_teams_list(jsonb, int, int, text), coditect.api_teams_get(uuid), coditect.api_teams_create(jsonb),
+    coditect.api_teams_update(uuid, jsonb), coditect.api_teams_delete(uuid),
+    coditect.api_team_members_list(uuid, jsonb, int, int, text), coditect.api_team_members_create(uuid, jsonb),
+    coditect.api_team_members_delete(uuid, uuid),
+    coditect.api_projects_list(jsonb, int, int, text), coditect.api_projects_get(uuid), coditect.api_projects_create(jsonb),
+    coditect.api_projects_update(uuid, jsonb), coditect.api_projects_delete(uuid), coditect.api_projects_restore(uuid),
+    coditect.api_audit_logs_list(jsonb, int, int, text),
+    coditect.api_licenses_list(jsonb, int, int, text), coditect.api_licenses_issue(jsonb),
+    coditect_internal.api_bad_request(text), coditect_internal.api_where(regclass, jsonb, text[], text[]),
+    coditect_internal.api_cursor_encode(timestamptz, uuid), coditect_internal.api_cursor_decode(text),
+    coditect_internal.api_list(regclass, jsonb, text[], text[], text[], int, int, text, boolean),
+    coditect_internal.api_get(regclass, uuid, text[], boolean),
+    coditect_internal.api_create(regclass, jsonb, text[], text[]),
+    coditect_internal.api_update(regclass, uuid, jsonb, text[], text[], boolean),
+    coditect_internal.api_delete(regclass, uuid, boolean);
+
+-- The permissions are declared again below, named after their resources' verbs.
+DELETE FROM coditect.permissions;
+
+------------------------------------------------------------------------------------------------
+-- 2. Vocabularies as enum types. Triggers that name a converted column are made again.
+------------------------------------------------------------------------------------------------
+
+CREATE TYPE coditect.member_role_enum AS ENUM ('owner', 'admin', 'member', 'guest');
+DROP TRIGGER require_active_owner ON coditect.memberships;
+ALTER TABLE coditect.users ALTER COLUMN role DROP DEFAULT,
+    ALTER COLUMN role TYPE coditect.member_role_enum USING role::text::coditect.member_role_enum,
+    ALTER COLUMN role SET DEFAULT 'member';
+ALTER TABLE coditect.memberships ALTER COLUMN role DROP DEFAULT,
+    ALTER COLUMN role TYPE coditect.member_role_enum USING role::text::coditect.member_role_enum,
+    ALTER COLUMN role SET DEFAULT 'member';
+ALTER TABLE coditect.role_permissions
+    ALTER COLUMN role TYPE coditect.member_role_enum USING role::text::coditect.member_role_enum;
+ALTER EXTENSION coditect DROP DOMAIN coditect.member_role;
+DROP DOMAIN coditect.member_role;
+ALTER TYPE coditect.member_role_enum RENAME TO member_role;
+COMMENT ON TYPE coditect.member_role IS 'A user''s role in a tenant, from the most to the least privileged.';
+CREATE TRIGGER require_active_owner AFTER UPDATE OF role, revoked_at OR DELETE ON coditect.memberships
+    FOR EACH ROW WHEN (OLD.role = 'owner' AND OLD.revoked_at IS NULL)
+    EXECUTE FUNCTION coditect_internal.require_active_owner();
+ALTER TABLE coditect.memberships ENABLE ALWAYS TRIGGER require_active_owner;
+
+CREATE TYPE coditect.tenant_tier AS ENUM ('trial', 'starter', 'professional', 'enterprise');
+COMMENT ON TYPE coditect.tenant_tier IS 'A tenant''s plan.';
+CREATE TYPE coditect.company_size AS ENUM ('small', 'medium', 'large', 'enterprise');
+CREATE TYPE coditect.team_role AS ENUM ('lead', 'member');
+COMMENT ON TYPE coditect.team_role IS 'A user''s role in a team.';
+ALTER TABLE coditect.tenants DROP CONSTRAINT tenants_license_tier_check, DROP CONSTRAINT tenants_company_size_check,
+    ALTER COLUMN license_tier DROP DEFAULT,
+    ALTER COLUMN license_tier TYPE coditect.tenant_tier USING license_tier::text::coditect.tenant_tier,
+    ALTER COLUMN license_tier SET DEFAULT 'trial',
+    ALTER COLUMN company_size TYPE coditect.company_size USING company_size::text::coditect.company_size;
+ALTER TABLE coditect.team_members DROP CONSTRAINT team_members_role_check, ALTER COLUMN role DROP DEFAULT,
+    ALTER COLUMN role TYPE coditect.team_role USING role::text::coditect.team_role,
+    ALTER COLUMN role SET DEFAULT 'member';
+
+CREATE TYPE coditect.license_tier AS ENUM ('BASIC', 'PRO', 'ENTERPRISE');
+COMMENT ON TYPE coditect.license_tier IS 'The edition a license unlocks.';
+CREATE TYPE coditect.license_session_status AS ENUM ('active', 'zombie', 'ended');
+COMMENT ON TYPE coditect.license_session_status IS
+    'active: holds a seat; zombie: missed its heartbeat, seat freed, may come back; ended: released.';
+ALTER TABLE coditect.licenses DROP CONSTRAINT licenses_tier_check, ALTER COLUMN tier DROP DEFAULT,
+    ALTER COLUMN tier TYPE coditect.license_tier USING tier::text::coditect.license_tier,
+    ALTER COLUMN tier SET DEFAULT 'BASIC',
+    ALTER COLUMN created_by SET DEFAULT coditect.current_user_id();
+DROP TRIGGER enforce_transition ON coditect.license_sessions;
+DROP TRIGGER count_license_seats ON coditect.license_sessions;
+-- Partial indexes on the old type's comparison would not rebuild: made again after.
+DROP INDEX coditect.license_sessions_one_active_per_hardware, coditect.license_sessions_active_heartbeat_idx;
+ALTER TABLE coditect.license_sessions DROP CONSTRAINT license_sessions_status_check,
+    DROP CONSTRAINT license_sessions_ended_at, ALTER COLUMN status DROP DEFAULT,
+    ALTER COLUMN status TYPE coditect.license_session_status USING status::text::coditect.license_session_status,
+    ALTER COLUMN status SET DEFAULT 'active',
+    ADD CONSTRAINT license_sessions_ended_at CHECK ((status = 'ended') = (ended_at IS NOT NULL));
+CREATE UNIQUE INDEX license_sessions_one_active_per_hardware
+    ON coditect.license_sessions (tenant_id, license_id, hardware_id) WHERE status = 'active';
+CREATE INDEX license_sessions_active_heartbeat_idx
+    ON coditect.license_sessions (tenant_id, license_id, last_heartbeat_at) WHERE status = 'active';
+SELECT coditect_internal.register_state_machine('coditect.license_sessions', 'license_session');
+CREATE TRIGGER count_license_seats AFTER INSERT OR UPDATE OF status, license_id, tenant_id OR DELETE
+    ON coditect.license_sessions FOR EACH ROW EXECUTE FUNCTION coditect_internal.count_license_seats();
+ALTER TABLE coditect.license_sessions ENABLE ALWAYS TRIGGER count_license_seats;
+
+------------------------------------------------------------------------------------------------
+-- 3. Functions that changed
+------------------------------------------------------------------------------------------------
+
+-- The answer of acquire and heartbeat: the session, the seats, the deadline, a signed token.
+-- The only path to the signing key, so it signs nothing but an active session of the calling
+-- user, read here from the tables (never from arguments).
+CREATE OR REPLACE FUNCTION coditect_internal.license_session_answer(p_session_id uuid) RETURNS jsonb
+LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+    s coditect.license_sessions;
+    l coditect.licenses;
+    deadline timestamptz;
+BEGIN
+    SELECT * INTO s FROM coditect.license_sessions
+     WHERE tenant_id = coditect.current_tenant_id() AND id = p_session_id AND status = 'active'
+       AND user_id = coditect.current_user_id();
+    IF NOT FOUND THEN
+        RAISE EXCEPTION 'no active license session %', p_session_id USING ERRCODE = 'CD404';
+    END IF;
+    SELECT * INTO l FROM coditect.licenses WHERE tenant_id = s.tenant_id AND id = s.license_id;
+    deadline := s.last_heartbeat_at + coditect.license_session_ttl();
+    RETURN jsonb_build_object(
+        'session_id', s.id, 'license_id', l.id, 'status', s.status, 'hardware_id', s.hardware_id,
+        'tier', l.tier, 'features', l.features,
+        'seats_used', l.seats_in_use, 'seats_total', l.seats_total,
+        'heartbeat_deadline', deadline, 'license_expires_at', l.expiry_date,
+        'token', coditect_internal.license_token_sign(l.id, l.tenant_id, l.tier::text, l.features, s.id,
+                                                      s.hardware_id, now(), least(deadline, l.expiry_date)));
+END
+$$;
+
+CREATE OR REPLACE FUNCTION coditect.create_tenant(
+    p_name               text,
+    p_slug               text,
+    p_email              text,
+    p_owner_email        text,
+    p_owner_firebase_uid text DEFAULT NULL,
+    p_license_tier       text DEFAULT 'trial'
+) RETURNS jsonb
+LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+    t uuid;
+    u uuid;
+    m uuid;
+BEGIN
+    INSERT INTO coditect.tenants (name, slug, email, license_tier)
+    VALUES (p_name, p_slug, p_email, p_license_tier::coditect.tenant_tier) RETURNING id INTO t;
+    INSERT INTO coditect.users (tenant_id, email, firebase_uid, role)
+    VALUES (t, p_owner_email, p_owner_firebase_uid, 'owner') RETURNING id INTO u;
+    INSERT INTO coditect.memberships (tenant_id, user_id, role)
+    VALUES (t, u, 'owner') RETURNING id INTO m;
+    RETURN jsonb_build_object('tenant_id', t, 'user_id', u, 'membership_id', m);
+END
+$$;
+
+-- Whether the context's role holds a permission; an unknown codename is a programming error.
+CREATE OR REPLACE FUNCTION coditect.has_permission(p_codename text) RETURNS boolean
+LANGUAGE plpgsql STABLE SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+    held boolean;
+BEGIN
+    -- One lookup: NULL when the codename does not exist, else whether the role holds it.
+    SELECT EXISTS (SELECT 1 FROM coditect.role_permissions rp
+                    WHERE rp.permission_id = p.id AND rp.role::text = coditect.current_user_role())
+      INTO held
+      FROM coditect.permissions p WHERE p.codename = p_codename;
+    IF held IS NULL THEN
+        RAISE EXCEPTION 'unknown permission "%"', p_codename USING ERRCODE = 'CD400';
+    END IF;
+    RETURN held;
+END
+$$;
+
+
+-- One permission and the roles that hold it: p_min_role and every role above it.
+CREATE FUNCTION coditect_internal.declare_permission(p_codename text, p_name text, p_min_role text)
+RETURNS void
+LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+    pid uuid;
+BEGIN
+    IF coditect_internal.role_rank(p_min_role) IS NULL THEN
+        RAISE EXCEPTION 'unknown role "%" for permission %', p_min_role, p_codename USING ERRCODE = 'CD400';
+    END IF;
+    INSERT INTO coditect.permissions (codename, name) VALUES (p_codename, p_name) RETURNING id INTO pid;
+    INSERT INTO coditect.role_permissions (role, permission_id)
+    SELECT r, pid FROM unnest(enum_range(NULL::coditect.member_role)) r
+     WHERE coditect_internal.role_rank(r::text) >= coditect_internal.role_rank(p_min_role);
+END
+$$;
+
+
+------------------------------------------------------------------------------------------------
+-- 4. The catalog (as in sql/06_catalog.sql)
+------------------------------------------------------------------------------------------------
+
+------------------------------------------------------------------------------------------------
+-- The catalog tables
+------------------------------------------------------------------------------------------------
+
+CREATE TABLE coditect_internal.resources (
+    name             text PRIMARY KEY CHECK (name ~ '^[a-z][a-z0-9_]*$'),
+    plural           text NOT NULL UNIQUE CHECK (plural ~ '^[a-z][a-z0-9_]*$'),
+    relid            regclass NOT NULL UNIQUE,
+    path             text NOT NULL UNIQUE,
+    parent           text REFERENCES coditect_internal.resources (name),
+    parent_column    name,
+    singleton        boolean NOT NULL DEFAULT false,
+    soft_delete      boolean NOT NULL,
+    search           name[] NOT NULL DEFAULT '{}',
+    orderings        name[] NOT NULL,
+    default_ordering text NOT NULL,
+    page_size        int NOT NULL CHECK (page_size BETWEEN 1 AND 200),
+    max_page_size    int NOT NULL DEFAULT 200 CHECK (max_page_size BETWEEN 1 AND 1000),
+    keyset_default   boolean NOT NULL DEFAULT false,
+    state_machine    text,
+    after_create     regprocedure,
+    tenant_column    name NOT NULL DEFAULT 'tenant_id',
+    CHECK ((parent IS NULL) = (parent_column IS NULL))
+);
+
+-- Per column: readable (else hidden: never in answers), writable on create or update, and the
+-- filter operators it allows.
+CREATE TABLE coditect_internal.resource_columns (
+    resource    text NOT NULL REFERENCES coditect_internal.resources (name) ON DELETE CASCADE,
+    column_name name NOT NULL,
+    readable    boolean NOT NULL,
+    on_create   boolean NOT NULL,
+    on_update   boolean NOT NULL,
+    filter_ops  text[] NOT NULL DEFAULT '{}'
+                CHECK (filter_ops <@ '{exact,in,isnull,gt,gte,lt,lte}'),
+    PRIMARY KEY (resource, column_name)
+);
+
+-- Every operation of a resource: the CRUD verbs and the declared actions. sql is the one
+-- statement the gateway prepares; params say where each $n comes from.
+CREATE TABLE coditect_internal.resource_operations (
+    resource   text NOT NULL REFERENCES coditect_internal.resources (name) ON DELETE CASCADE,
+    name       text NOT NULL CHECK (name ~ '^[a-z][a-z0-9_]*$'),
+    kind       text NOT NULL CHECK (kind IN ('list', 'get', 'create', 'update', 'delete', 'restore', 'action')),
+    method     text NOT NULL CHECK (method IN ('GET', 'POST', 'PUT', 'PATCH', 'DELETE')),
+    path       text NOT NULL,
+    function   regprocedure NOT NULL,
+    permission text,
+    auth       text NOT NULL DEFAULT 'bearer' CHECK (auth IN ('bearer', 'none')),
+    params     jsonb NOT NULL,
+    result     text NOT NULL CHECK (result IN ('list', 'row', 'json', 'void')),
+    status     int NOT NULL,
+    etag       boolean NOT NULL DEFAULT false,
+    request    jsonb,
+    response   jsonb,
+    summary    text NOT NULL,
+    sql        text NOT NULL,
+    PRIMARY KEY (resource, name),
+    UNIQUE (method, path)
+);
+
+REVOKE ALL ON coditect_internal.resources, coditect_internal.resource_columns,
+    coditect_internal.resource_operations FROM PUBLIC;
+GRANT SELECT ON coditect_internal.resources, coditect_internal.resource_columns,
+    coditect_internal.resource_operations TO coditect_gateway, coditect_service;
+
+------------------------------------------------------------------------------------------------
+-- Helpers the generated functions call (static SQL only)
+------------------------------------------------------------------------------------------------
+
+-- Keyset cursors are opaque to clients: base64url of [ordering key, value, id] of the last row.
+CREATE FUNCTION coditect_internal.api_cursor_encode(p_key text, p_value text, p_id uuid) RETURNS text
+LANGUAGE sql IMMUTABLE SET search_path = pg_catalog, pg_temp AS $$
+    SELECT translate(encode(convert_to(jsonb_build_array(p_key, p_value, p_id)::text, 'UTF8'), 'base64'),
+                     E'+/=\n', '-_')
+$$;
+
+-- The parsed list arguments: ordering keys ({-created_at}), page (NULL: keyset), page size,
+-- and the cursor's value and id.
+CREATE TYPE coditect_internal.list_request AS (
+    keys         text[],
+    page         int,
+    size         int,
+    cursor_value text,
+    cursor_id    uuid
+);
+
+-- Validates the list arguments against the declaration; every refusal is CD400 naming what
+-- is allowed.
+CREATE FUNCTION coditect_internal.api_list_request(
+    p_filters jsonb, p_page int, p_page_size int, p_cursor text, p_ordering text,
+    p_filter_names text[], p_orderings text[], p_default_ordering text, p_max_size int
+) RETURNS coditect_internal.list_request
+LANGUAGE plpgsql STABLE SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+    q coditect_internal.list_request;
+    bad text;
+    raw jsonb;
+    allowed text[] := ARRAY(SELECT k FROM unnest(p_orderings) o, LATERAL (VALUES (o), ('-' || o)) v(k));
+BEGIN
+    IF p_filters IS NOT NULL AND jsonb_typeof(p_filters) <> 'object' THEN
+        RAISE EXCEPTION 'filters must be a JSON object' USING ERRCODE = 'CD400';
+    END IF;
+    SELECT string_agg(k, ', ' ORDER BY k) INTO bad
+      FROM jsonb_object_keys(coalesce(p_filters, '{}')) k WHERE k <> ALL (p_filter_names);
+    IF bad IS NOT NULL THEN
+        RAISE EXCEPTION 'unknown filter(s): %', bad USING ERRCODE = 'CD400',
+            HINT = 'filters: ' || coalesce(nullif(array_to_string(p_filter_names, ', '), ''), 'none')
+                   || '; also ordering, search, page, page_size, cursor';
+    END IF;
+    SELECT string_agg(k, ', ' ORDER BY k) INTO bad
+      FROM jsonb_each(coalesce(p_filters, '{}')) e(k, v) WHERE jsonb_typeof(v) NOT IN ('string', 'number', 'boolean', 'array');
+    IF bad IS NOT NULL THEN
+        RAISE EXCEPTION 'filter(s) without a usable value: %', bad USING ERRCODE = 'CD400';
+    END IF;
+
+    q.size := coalesce(p_page_size, 20);
+    IF q.size < 1 OR q.size > p_max_size THEN
+        RAISE EXCEPTION 'page_size must be between 1 and %', p_max_size USING ERRCODE = 'CD400';
+    END IF;
+    IF p_page IS NOT NULL AND p_page < 1 THEN
+        RAISE EXCEPTION 'page must be 1 or more' USING ERRCODE = 'CD400';
+    END IF;
+    q.page := p_page;
+
+    q.keys := ARRAY(SELECT btrim(k) FROM unnest(string_to_array(coalesce(nullif(btrim(p_ordering), ''), p_default_ordering), ',')) k);
+    SELECT string_agg(k, ', ') INTO bad FROM unnest(q.keys) k WHERE k <> ALL (allowed);
+    IF bad IS NOT NULL OR cardinality(q.keys) > 3
+       OR (SELECT count(DISTINCT ltrim(k, '-')) FROM unnest(q.keys) k) <> cardinality(q.keys) THEN
+        RAISE EXCEPTION 'invalid ordering "%"', p_ordering USING ERRCODE = 'CD400',
+            HINT = 'up to 3 distinct keys, comma-separated, of: ' || array_to_string(allowed, ', ');
+    END IF;
+
+    IF p_cursor IS NOT NULL THEN
+        IF cardinality(q.keys) <> 1 THEN
+            RAISE EXCEPTION 'cursor pagination needs an ordering by one key' USING ERRCODE = 'CD400';
+        END IF;
+        BEGIN
+            raw := convert_from(decode(translate(p_cursor, '-_', '+/')
+                                       || repeat('=', (4 - length(p_cursor) % 4) % 4), 'base64'), 'UTF8')::jsonb;
+            q.cursor_value := raw ->> 1;
+            q.cursor_id := (raw ->> 2)::uuid;
+        EXCEPTION WHEN OTHERS THEN
+            RAISE EXCEPTION 'invalid cursor' USING ERRCODE = 'CD400';
+        END;
+        IF jsonb_typeof(raw) IS DISTINCT FROM 'array' OR raw ->> 0 IS DISTINCT FROM q.keys[1]
+           OR q.cursor_value IS NULL OR q.cursor_id IS NULL THEN
+            RAISE EXCEPTION 'invalid cursor (or one of another ordering)' USING ERRCODE = 'CD400';
+        END IF;
+        q.page := NULL;
+    ELSIF q.page IS NULL AND cardinality(q.keys) <> 1 THEN
+        RAISE EXCEPTION 'an ordering by several keys needs page pagination (?page=)' USING ERRCODE = 'CD400';
+    END IF;
+    RETURN q;
+END
+$$;
+
+-- The values of an __in filter: a JSON array, or a comma-separated string.
+CREATE FUNCTION coditect_internal.api_filter_values(p_value jsonb) RETURNS text[]
+LANGUAGE sql IMMUTABLE SET search_path = pg_catalog, pg_temp AS $$
+    SELECT CASE WHEN p_value IS NULL THEN NULL
+                WHEN jsonb_typeof(p_value) = 'array' THEN ARRAY(SELECT jsonb_array_elements_text(p_value))
+                ELSE string_to_array(p_value #>> '{}', ',') END
+$$;
+
+CREATE FUNCTION coditect_internal.api_filter_bool(p_name text, p_value jsonb) RETURNS boolean
+LANGUAGE plpgsql IMMUTABLE SET search_path = pg_catalog, pg_temp AS $$
+BEGIN
+    IF p_value IS NULL THEN
+        RETURN NULL;
+    END IF;
+    IF lower(p_value #>> '{}') IN ('true', '1') THEN
+        RETURN true;
+    ELSIF lower(p_value #>> '{}') IN ('false', '0') THEN
+        RETURN false;
+    END IF;
+    RAISE EXCEPTION 'filter "%" takes true or false', p_name USING ERRCODE = 'CD400';
+END
+$$;
+
+-- The ETag of a row as the API shows it (quoted, strong).
+CREATE FUNCTION coditect.row_etag(p_row jsonb) RETURNS text
+LANGUAGE sql IMMUTABLE STRICT SET search_path = pg_catalog, pg_temp AS $$
+    SELECT '"' || md5(p_row::text) || '"'
+$$;
+
+-- If-Match against a row: "*" matches any row; otherwise one of the listed strong tags.
+-- A weak tag (W/"...") never matches (RFC 9110 uses the strong comparison here).
+CREATE FUNCTION coditect_internal.etag_matches(p_if_match text, p_row jsonb) RETURNS boolean
+LANGUAGE plpgsql IMMUTABLE SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+    tags text[];
+BEGIN
+    IF btrim(p_if_match) = '*' THEN
+        RETURN true;
+    END IF;
+    IF p_if_match !~ '^\s*(W/)?"[^"]*"\s*(,\s*(W/)?"[^"]*"\s*)*$' THEN
+        RAISE EXCEPTION 'If-Match must be * or a list of entity tags ("...")' USING ERRCODE = 'CD400';
+    END IF;
+    tags := ARRAY(SELECT m[2] FROM regexp_matches(p_if_match, '(W/)?("[^"]*")', 'g') m WHERE m[1] IS NULL);
+    RETURN coditect.row_etag(p_row) = ANY (tags);
+END
+$$;
+
+------------------------------------------------------------------------------------------------
+-- Code generation
+------------------------------------------------------------------------------------------------
+
+-- A column's type as written in generated code (qualified: the search path is pinned).
+CREATE FUNCTION coditect_internal.column_type(p_table regclass, p_column name) RETURNS text
+LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp AS $$
+    SELECT format_type(atttypid, atttypmod) FROM pg_attribute
+     WHERE attrelid = p_table AND attname = p_column AND attnum > 0 AND NOT attisdropped
+$$;
+
+-- The statement the gateway prepares for an operation: the function called with $1..$n cast
+-- to its parameter types; a row answer also gives its ETag; a set answer becomes one array.
+CREATE FUNCTION coditect_internal.operation_sql(p_function regprocedure, p_result text, p_etag boolean)
+RETURNS text
+LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp AS $$
+    SELECT CASE WHEN p.proretset THEN format('SELECT coalesce(jsonb_agg(to_jsonb(r)), ''[]'')::text FROM %s r', c.call)
+                WHEN p_result = 'void' THEN format('SELECT %s', c.call)
+                WHEN p_etag THEN format('SELECT r::text, coditect.row_etag(r) FROM %s r', c.call)
+                ELSE format('SELECT %s::text', c.call) END
+      FROM pg_proc p
+      JOIN pg_namespace n ON n.oid = p.pronamespace
+     CROSS JOIN LATERAL (
+           SELECT format('%I.%I(%s)', n.nspname, p.proname,
+                         coalesce(string_agg(format('$%s::%s', u.i, format_type(u.t, NULL)), ', ' ORDER BY u.i), '')) AS call
+             FROM unnest(p.proargtypes::oid[]) WITH ORDINALITY u(t, i)) c
+     WHERE p.oid = p_function
+$$;
+
+-- Records one operation of a resource and grants its function to the gateway and services.
+CREATE FUNCTION coditect_internal.record_operation(
+    p_resource text, p_name text, p_kind text, p_method text, p_path text, p_function regprocedure,
+    p_permission text, p_params jsonb, p_result text, p_status int, p_etag boolean, p_request jsonb,
+    p_response jsonb, p_summary text, p_auth text DEFAULT 'bearer'
+) RETURNS void
+LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+    nargs int := (SELECT pronargs FROM pg_proc WHERE oid = p_function);
+BEGIN
+    IF jsonb_array_length(p_params) <> nargs THEN
+        RAISE EXCEPTION 'operation %.%: % declares % parameters, the function takes %',
+            p_resource, p_name, p_function, jsonb_array_length(p_params), nargs USING ERRCODE = 'CD400';
+    END IF;
+    INSERT INTO coditect_internal.resource_operations
+        (resource, name, kind, method, path, function, permission, auth, params, result, status, etag,
+         request, response, summary, sql)
+    VALUES (p_resource, p_name, p_kind, p_method, p_path, p_function, p_permission, p_auth, p_params,
+            p_result, p_status, p_etag, p_request, p_response, p_summary,
+            coditect_internal.operation_sql(p_function, p_result, p_etag));
+    EXECUTE format('REVOKE ALL ON FUNCTION %s FROM PUBLIC', p_function);
+    EXECUTE format('GRANT EXECUTE ON FUNCTION %s TO coditect_gateway, coditect_service', p_function);
+END
+$$;
+
+-- What every generated function of a resource shares.
+CREATE TYPE coditect_internal.resource_code AS (
+    fn        text,   -- coditect.api_<plural> (singletons: api_<name>)
+    tbl       text,
+    label     text,   -- 'team member'
+    par_arg   text,   -- 'p_team_id uuid, '
+    par_check text,   -- the parent must exist (and be live)
+    par_param jsonb,  -- [{"from": "path", "name": "team_id"}]
+    scope     text,   -- rows of this collection: parent and live ('true' when neither)
+    key_where text,   -- the one row
+    hidden    text,   -- " - ARRAY['a']::text[]" or ''
+    item_path text
+);
+
+CREATE FUNCTION coditect_internal.resource_code(r coditect_internal.resources) RETURNS coditect_internal.resource_code
+LANGUAGE plpgsql STABLE SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+    g   coditect_internal.resource_code;
+    par coditect_internal.resources;
+BEGIN
+    g.fn := 'coditect.api_' || CASE WHEN r.singleton THEN r.name ELSE r.plural END;
+    g.tbl := r.relid::text;
+    g.label := replace(r.name, '_', ' ');
+    g.par_arg := '';
+    g.par_check := '';
+    g.par_param := '[]';
+    g.scope := 'true';
+    IF r.parent IS NOT NULL THEN
+        SELECT * INTO STRICT par FROM coditect_internal.resources WHERE name = r.parent;
+        g.par_arg := format('p_%s_id uuid, ', par.name);
+        g.scope := format('t.%I = p_%s_id', r.parent_column, par.name);
+        g.par_check := format(E'\n    PERFORM 1 FROM %s pt WHERE pt.id = p_%s_id%s;'
+                              || E'\n    IF NOT FOUND THEN'
+                              || E'\n        RAISE EXCEPTION ''%s %% not found'', p_%s_id USING ERRCODE = ''CD404'';'
+                              || E'\n    END IF;',
+                              par.relid, par.name, CASE WHEN par.soft_delete THEN ' AND pt.deleted_at IS NULL' ELSE '' END,
+                              replace(par.name, '_', ' '), par.name);
+        g.par_param := jsonb_build_array(jsonb_build_object('from', 'path', 'name', par.name || '_id'));
+    END IF;
+    IF r.soft_delete THEN
+        g.scope := g.scope || ' AND t.deleted_at IS NULL';
+    END IF;
+    g.key_where := CASE WHEN r.singleton THEN format('t.%I = coditect.current_tenant_id()', r.tenant_column)
+                        ELSE 't.id = p_id' END || ' AND ' || g.scope;
+    SELECT coalesce(format(' - ARRAY[%s]::text[]', string_agg(quote_literal(column_name), ', ' ORDER BY column_name)), '')
+      INTO g.hidden FROM coditect_internal.resource_columns WHERE resource = r.name AND NOT readable;
+    g.item_path := CASE WHEN r.singleton THEN r.path ELSE r.path || '{id}/' END;
+    RETURN g;
+END
+$$;
+
+-- The list function: filters become typed variables; one static statement per ordering key
+-- and direction, for a first page and for the page after a cursor; one statement for
+-- orderings by several keys (page pagination only).
+CREATE FUNCTION coditect_internal.generate_list(r coditect_internal.resources, g coditect_internal.resource_code,
+                                                p_permission text) RETURNS void
+LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $gen$
+DECLARE
+    names    text[] := '{}';
+    decl     text := '';
+    assign   text := '';
+    preds    text := g.scope;
+    branches text := '';
+    multi    text := '';
+    cursors  text := '';
+    c        record;
+    f        text;
+    o        name;
+    dir      text;
+    k        int;
+    np       int := jsonb_array_length(g.par_param);
+    sig      text;
+BEGIN
+    FOR c IN SELECT rc.column_name AS col, x.op, coditect_internal.column_type(r.relid, rc.column_name) AS typ
+               FROM coditect_internal.resource_columns rc
+               JOIN pg_attribute a ON a.attrelid = r.relid AND a.attname = rc.column_name
+              CROSS JOIN LATERAL unnest(rc.filter_ops) x(op)
+              WHERE rc.resource = r.name
+              ORDER BY a.attnum, array_position('{exact,in,isnull,gt,gte,lt,lte}'::text[], x.op) LOOP
+        f := CASE c.op WHEN 'exact' THEN c.col ELSE c.col || '__' || c.op END;
+        names := names || f;
+        IF c.op = 'in' THEN
+            decl := decl || format(E'\n    %I %s[];', 'f_' || f, c.typ);
+            assign := assign || format(E'\n            %I := coditect_internal.api_filter_values(p_filters -> %L);', 'f_' || f, f);
+            preds := preds || format(E'\n                   AND (%1$I IS NULL OR t.%2$I = ANY (%1$I))', 'f_' || f, c.col);
+        ELSIF c.op = 'isnull' THEN
+            decl := decl || format(E'\n    %I boolean;', 'f_' || f);
+            assign := assign || format(E'\n            %I := coditect_internal.api_filter_bool(%L, p_filters -> %L);', 'f_' || f, f, f);
+            preds := preds || format(E'\n                   AND (%1$I IS NULL OR (t.%2$I IS NULL) = %1$I)', 'f_' || f, c.col);
+        ELSE
+            decl := decl || format(E'\n    %I %s;', 'f_' || f, c.typ);
+            assign := assign || format(E'\n            %I := p_filters ->> %L;', 'f_' || f, f);
+            preds := preds || format(E'\n                   AND (%1$I IS NULL OR t.%2$I %3$s %1$I)', 'f_' || f, c.col,
+                                     CASE c.op WHEN 'exact' THEN '=' WHEN 'gt' THEN '>' WHEN 'gte' THEN '>='
+                                               WHEN 'lt' THEN '<' ELSE '<=' END);
+        END IF;
+    END LOOP;
+    IF cardinality(r.search) > 0 THEN
+        preds := preds || format(E'\n                   AND (p_search IS NULL OR to_tsvector(''simple'', concat_ws('' '', %s))'
+                                 ' @@ websearch_to_tsquery(''simple'', p_search))',
+                                 (SELECT string_agg('t.' || quote_ident(s), ', ') FROM unnest(r.search) s));
+    END IF;
+
+    FOREACH o IN ARRAY r.orderings LOOP
+        decl := decl || format(E'\n    %I %s;', 'c_' || o, coditect_internal.column_type(r.relid, o));
+        cursors := cursors || format(E'\n            IF q.keys[1] IN (%L, %L) THEN %I := q.cursor_value; END IF;', o, '-' || o, 'c_' || o);
+        FOREACH dir IN ARRAY ARRAY['ASC', 'DESC'] LOOP
+            branches := branches || format($f$
+    ELSIF single AND q.keys[1] = %1$L THEN
+        IF q.cursor_id IS NULL THEN
+            SELECT coalesce(jsonb_agg(to_jsonb(t)), '[]') INTO rows FROM (
+                SELECT t.* FROM %2$s t
+                 WHERE %3$s
+                 ORDER BY t.%4$I %5$s, t.id %5$s LIMIT lim OFFSET off) t;
+        ELSE
+            SELECT coalesce(jsonb_agg(to_jsonb(t)), '[]') INTO rows FROM (
+                SELECT t.* FROM %2$s t
+                 WHERE %3$s
+                   AND (t.%4$I, t.id) %6$s (%7$I, q.cursor_id)
+                 ORDER BY t.%4$I %5$s, t.id %5$s LIMIT lim) t;
+        END IF;$f$,
+                CASE WHEN dir = 'DESC' THEN '-' ELSE '' END || o, g.tbl, preds, o, dir,
+                CASE WHEN dir = 'DESC' THEN '<' ELSE '>' END, 'c_' || o);
+        END LOOP;
+    END LOOP;
+    FOR k IN 1..3 LOOP
+        FOREACH o IN ARRAY r.orderings LOOP
+            multi := multi || format(E'\n                 CASE WHEN q.keys[%1$s] = %2$L THEN t.%3$I END ASC,'
+                                     || E' CASE WHEN q.keys[%1$s] = %4$L THEN t.%3$I END DESC,', k, o, o, '-' || o);
+        END LOOP;
+    END LOOP;
+
+    EXECUTE format($f$
+CREATE FUNCTION %1$s_list(%2$sp_filters jsonb DEFAULT '{}', p_page int DEFAULT %3$s, p_page_size int DEFAULT %4$s,
+                          p_cursor text DEFAULT NULL, p_ordering text DEFAULT NULL, p_search text DEFAULT NULL)
+RETURNS jsonb
+LANGUAGE plpgsql STABLE SET search_path = pg_catalog, pg_temp AS $fn$
+DECLARE
+    q      coditect_internal.list_request;
+    single boolean;
+    total  bigint;
+    rows   jsonb;
+    lim    int;
+    off    bigint;
+    last   jsonb;%5$s
+BEGIN
+    PERFORM coditect.require_permission(%6$L);
+    q := coditect_internal.api_list_request(p_filters, p_page, p_page_size, p_cursor, p_ordering,
+                                            %7$L, %8$L, %9$L, %10$s);
+    single := cardinality(q.keys) = 1;%11$s
+    IF p_filters IS NOT NULL AND p_filters <> '{}' THEN
+        BEGIN%12$s
+        EXCEPTION WHEN data_exception OR integrity_constraint_violation THEN
+            RAISE EXCEPTION 'invalid filter value: %%', SQLERRM USING ERRCODE = 'CD400';
+        END;
+    END IF;
+    IF q.cursor_id IS NOT NULL THEN
+        BEGIN%13$s
+        EXCEPTION WHEN data_exception THEN
+            RAISE EXCEPTION 'invalid cursor' USING ERRCODE = 'CD400';
+        END;
+    END IF;
+    IF q.page IS NOT NULL THEN
+        SELECT count(*) INTO total FROM %14$s t
+         WHERE %15$s;
+        lim := q.size;
+        off := (q.page - 1)::bigint * q.size;
+    ELSE
+        lim := q.size + 1;
+        off := 0;
+    END IF;
+    IF false THEN
+        NULL;%16$s
+    ELSE
+        SELECT coalesce(jsonb_agg(to_jsonb(t)), '[]') INTO rows FROM (
+            SELECT t.* FROM %14$s t
+             WHERE %15$s
+             ORDER BY %17$s t.id LIMIT lim OFFSET off) t;
+    END IF;
+    IF q.page IS NULL AND jsonb_array_length(rows) > q.size THEN
+        last := rows -> (q.size - 1);
+        rows := rows - q.size;
+    END IF;
+    RETURN jsonb_build_object(
+        'count', total,
+        'results', %18$s,
+        'next_cursor', CASE WHEN last IS NOT NULL THEN coditect_internal.api_cursor_encode(
+                                 q.keys[1], last ->> ltrim(q.keys[1], '-'), (last ->> 'id')::uuid) END);
+END
+$fn$$f$,
+        g.fn, g.par_arg, CASE WHEN r.keyset_default THEN 'NULL' ELSE '1' END, r.page_size, decl,
+        p_permission, names, r.orderings, r.default_ordering, r.max_page_size, g.par_check, assign,
+        cursors, g.tbl, preds, branches, multi,
+        CASE WHEN g.hidden = '' THEN 'rows'
+             ELSE format('(SELECT coalesce(jsonb_agg(e%s ORDER BY n), ''[]'') FROM jsonb_array_elements(rows) WITH ORDINALITY x(e, n))', g.hidden) END);
+
+    sig := format('%s_list(%sjsonb, int, int, text, text, text)', g.fn, repeat('uuid, ', np));
+    PERFORM coditect_internal.record_operation(r.name, 'list', 'list', 'GET', r.path, sig::regprocedure, p_permission,
+        g.par_param || '[{"from": "filters"}, {"from": "page"}, {"from": "page_size"}, {"from": "cursor"}, {"from": "ordering"}, {"from": "search"}]',
+        'list', 200, false, NULL, jsonb_build_object('resource', r.name), 'List ' || replace(r.plural, '_', ' '));
+END
+$gen$;
+
+-- get, create, update, delete and restore: one row each, by id (and parent), live rows only.
+CREATE FUNCTION coditect_internal.generate_row_functions(r coditect_internal.resources, g coditect_internal.resource_code,
+                                                         p_perms jsonb) RETURNS void
+LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $gen$
+DECLARE
+    np      int := jsonb_array_length(g.par_param);
+    id_arg  text := CASE WHEN r.singleton THEN '' ELSE 'p_id uuid, ' END;
+    id_par  jsonb := CASE WHEN r.singleton THEN '[]' ELSE '[{"from": "path", "name": "id"}]' END;
+    id_sig  text := repeat('uuid, ', np + CASE WHEN r.singleton THEN 0 ELSE 1 END);
+    missing text;
+    article text := CASE WHEN g.label ~ '^[aeiou]' THEN 'an ' ELSE 'a ' END;
+    cols    text[];
+    vals    text;
+    sets    text;
+BEGIN
+    missing := format(E'\n    IF r IS NULL THEN\n        RAISE EXCEPTION ''%s%s not found''%s USING ERRCODE = ''CD404'';\n    END IF;',
+                      g.label, CASE WHEN r.singleton THEN '' ELSE ' %' END,
+                      CASE WHEN r.singleton THEN '' ELSE ', p_id' END);
+    IF p_perms ? 'view' THEN
+        EXECUTE format($f$
+CREATE FUNCTION %1$s_get(%2$s) RETURNS jsonb
+LANGUAGE plpgsql STABLE SET search_path = pg_catalog, pg_temp AS $fn$
+DECLARE
+    r jsonb;
+BEGIN
+    PERFORM coditect.require_permission(%3$L);
+    SELECT to_jsonb(t)%4$s INTO r FROM %5$s t WHERE %6$s;%7$s
+    RETURN r;
+END
+$fn$$f$, g.fn, rtrim(g.par_arg || id_arg, ', '), p_perms ->> 'view', g.hidden, g.tbl, g.key_where, missing);
+        PERFORM coditect_internal.record_operation(r.name, 'get', 'get', 'GET', g.item_path,
+            format('%s_get(%s)', g.fn, rtrim(id_sig, ', '))::regprocedure, p_perms ->> 'view', g.par_param || id_par,
+            'row', 200, true, NULL, jsonb_build_object('resource', r.name), 'Get ' || article || g.label);
+    END IF;
+
+    IF p_perms ? 'create' THEN
+        SELECT array_agg(quote_ident(a.attname) ORDER BY a.attnum),
+               string_agg(CASE WHEN a.atthasdef
+                               THEN format(E'\n               CASE WHEN p_body ? %L THEN p.%I ELSE %s END', a.attname, a.attname,
+                                           pg_get_expr(d.adbin, d.adrelid))
+                               ELSE format(E'\n               p.%I', a.attname) END, ', ' ORDER BY a.attnum)
+          INTO cols, vals
+          FROM coditect_internal.resource_columns rc
+          JOIN pg_attribute a ON a.attrelid = r.relid AND a.attname = rc.column_name
+          LEFT JOIN pg_attrdef d ON d.adrelid = a.attrelid AND d.adnum = a.attnum
+         WHERE rc.resource = r.name AND rc.on_create;
+        EXECUTE format($f$
+CREATE FUNCTION %1$s_create(%2$sp_body jsonb) RETURNS jsonb
+LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $fn$
+DECLARE
+    r jsonb;
+BEGIN
+    PERFORM coditect.require_permission(%3$L);
+    PERFORM coditect_internal.api_check_fields(p_body, %4$L);
+    PERFORM coditect_internal.api_check_values(%5$L, p_body, %4$L);%6$s
+    INSERT INTO %5$s AS t (%7$s)
+    SELECT %8$s
+      FROM jsonb_populate_record(NULL::%5$s, p_body) p
+    RETURNING to_jsonb(t) INTO r;%9$s
+    RETURN r%10$s;
+END
+$fn$$f$, g.fn, g.par_arg, p_perms ->> 'create',
+            ARRAY(SELECT rc.column_name::text FROM coditect_internal.resource_columns rc WHERE rc.resource = r.name AND rc.on_create ORDER BY 1),
+            g.tbl, g.par_check,
+            array_to_string(ARRAY[quote_ident(r.tenant_column)]
+                            || CASE WHEN r.parent IS NULL THEN '{}'::text[] ELSE ARRAY[quote_ident(r.parent_column)] END
+                            || coalesce(cols, '{}'), ', '),
+            array_to_string(ARRAY['coditect.current_tenant_id()']
+                            || CASE WHEN r.parent IS NULL THEN '{}'::text[] ELSE ARRAY[format('p_%s_id', r.parent)] END
+                            || CASE WHEN vals IS NULL THEN '{}'::text[] ELSE ARRAY[vals] END, ', '),
+            CASE WHEN r.after_create IS NULL THEN ''
+                 ELSE format(E'\n    PERFORM %s(r);', (SELECT p.oid::regproc::text FROM pg_proc p WHERE p.oid = r.after_create)) END,
+            g.hidden);
+        PERFORM coditect_internal.record_operation(r.name, 'create', 'create', 'POST', r.path,
+            format('%s_create(%sjsonb)', g.fn, repeat('uuid, ', np))::regprocedure, p_perms ->> 'create',
+            g.par_param || '[{"from": "body"}]', 'row', 201, true,
+            jsonb_build_object('resource', r.name, 'mode', 'create'), jsonb_build_object('resource', r.name),
+            'Create ' || article || g.label);
+    END IF;
+
+    IF p_perms ? 'update' THEN
+        SELECT string_agg(format(E'\n           %1$I = CASE WHEN p_body ? %1$L THEN p.%1$I ELSE t.%1$I END', rc.column_name), ','
+                          ORDER BY a.attnum)
+          INTO sets
+          FROM coditect_internal.resource_columns rc
+          JOIN pg_attribute a ON a.attrelid = r.relid AND a.attname = rc.column_name
+         WHERE rc.resource = r.name AND rc.on_update;
+        EXECUTE format($f$
+CREATE FUNCTION %1$s_update(%2$sp_body jsonb, p_if_match text DEFAULT NULL) RETURNS jsonb
+LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $fn$
+DECLARE
+    r jsonb;
+BEGIN
+    PERFORM coditect.require_permission(%3$L);
+    PERFORM coditect_internal.api_check_fields(p_body, %4$L);
+    PERFORM coditect_internal.api_check_values(%5$L, p_body);
+    SELECT to_jsonb(t)%6$s INTO r FROM %5$s t WHERE %7$s FOR NO KEY UPDATE;%8$s
+    IF p_if_match IS NOT NULL AND NOT coditect_internal.etag_matches(p_if_match, r) THEN
+        RAISE EXCEPTION '%9$s changed since it was read (If-Match)' USING ERRCODE = 'CD412';
+    END IF;
+    IF p_body = '{}' THEN
+        RETURN r;
+    END IF;
+    UPDATE %5$s AS t SET%10$s
+      FROM jsonb_populate_record(NULL::%5$s, p_body) p
+     WHERE %7$s
+    RETURNING to_jsonb(t)%6$s INTO r;
+    RETURN r;
+END
+$fn$$f$, g.fn, g.par_arg || id_arg, p_perms ->> 'update',
+            ARRAY(SELECT rc.column_name::text FROM coditect_internal.resource_columns rc WHERE rc.resource = r.name AND rc.on_update ORDER BY 1),
+            g.tbl, g.hidden, g.key_where, missing, 'the ' || g.label, sets);
+        PERFORM coditect_internal.record_operation(r.name, 'update', 'update', 'PATCH', g.item_path,
+            format('%s_update(%sjsonb, text)', g.fn, id_sig)::regprocedure, p_perms ->> 'update',
+            g.par_param || id_par || '[{"from": "body"}, {"from": "if_match"}]', 'row', 200, true,
+            jsonb_build_object('resource', r.name, 'mode', 'update'), jsonb_build_object('resource', r.name),
+            'Update ' || CASE WHEN r.singleton THEN 'the ' ELSE article END || g.label);
+    END IF;
+
+    IF p_perms ? 'delete' THEN
+        EXECUTE format($f$
+CREATE FUNCTION %1$s_delete(%2$sp_if_match text DEFAULT NULL) RETURNS void
+LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $fn$
+DECLARE
+    r jsonb;
+BEGIN
+    PERFORM coditect.require_permission(%3$L);
+    SELECT to_jsonb(t)%4$s INTO r FROM %5$s t WHERE %6$s FOR UPDATE;%7$s
+    IF p_if_match IS NOT NULL AND NOT coditect_internal.etag_matches(p_if_match, r) THEN
+        RAISE EXCEPTION '%8$s changed since it was read (If-Match)' USING ERRCODE = 'CD412';
+    END IF;
+    DELETE FROM %5$s AS t WHERE %6$s;
+END
+$fn$$f$, g.fn, g.par_arg || id_arg, p_perms ->> 'delete', g.hidden, g.tbl, g.key_where, missing, 'the ' || g.label);
+        PERFORM coditect_internal.record_operation(r.name, 'delete', 'delete', 'DELETE', g.item_path,
+            format('%s_delete(%stext)', g.fn, id_sig)::regprocedure, p_perms ->> 'delete',
+            g.par_param || id_par || '[{"from": "if_match"}]', 'void', 204, false, NULL, NULL,
+            'Delete ' || article || g.label || CASE WHEN r.soft_delete THEN ' (soft delete)' ELSE '' END);
+    END IF;
+
+    IF p_perms ? 'restore' THEN
+        EXECUTE format($f$
+CREATE FUNCTION %1$s_restore(%2$s) RETURNS jsonb
+LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $fn$
+DECLARE
+    r jsonb;
+BEGIN
+    PERFORM coditect.require_permission(%3$L);
+    UPDATE %4$s AS t SET deleted_at = NULL
+     WHERE t.id = p_id AND t.deleted_at IS NOT NULL%5$s
+    RETURNING to_jsonb(t)%6$s INTO r;
+    IF r IS NULL THEN
+        RAISE EXCEPTION 'no deleted %7$s %%', p_id USING ERRCODE = 'CD404';
+    END IF;
+    RETURN r;
+END
+$fn$$f$, g.fn, rtrim(g.par_arg || id_arg, ', '), p_perms ->> 'restore', g.tbl,
+            CASE WHEN r.parent IS NULL THEN '' ELSE format(' AND t.%I = p_%s_id', r.parent_column, r.parent) END,
+            g.hidden, g.label);
+        PERFORM coditect_internal.record_operation(r.name, 'restore', 'restore', 'POST', g.item_path || 'restore/',
+            format('%s_restore(%s)', g.fn, rtrim(id_sig, ', '))::regprocedure, p_perms ->> 'restore', g.par_param || id_par,
+            'row', 200, true, NULL, jsonb_build_object('resource', r.name), 'Restore a deleted ' || g.label);
+    END IF;
+END
+$gen$;
+
+-- (Re)creates the API functions of one resource from its catalog rows. Run again after a
+-- change of the table's columns or defaults (coditect_internal.regenerate_resources()).
+CREATE FUNCTION coditect_internal.generate_resource_functions(p_resource text) RETURNS void
+LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+    r     coditect_internal.resources;
+    g     coditect_internal.resource_code;
+    perms jsonb;
+    f     regprocedure;
+BEGIN
+    SELECT * INTO STRICT r FROM coditect_internal.resources WHERE name = p_resource;
+    g := coditect_internal.resource_code(r);
+    FOR f IN SELECT o.function FROM coditect_internal.resource_operations o
+              WHERE o.resource = r.name AND o.kind <> 'action' LOOP
+        EXECUTE format('DROP FUNCTION %s', f);
+    END LOOP;
+    DELETE FROM coditect_internal.resource_operations WHERE resource = r.name AND kind <> 'action';
+    SELECT coalesce(jsonb_object_agg(split_part(p.codename, '.', 2), p.codename), '{}') INTO perms
+      FROM coditect.permissions p
+     WHERE split_part(p.codename, '.', 1) = r.name
+       AND split_part(p.codename, '.', 2) IN ('view', 'create', 'update', 'delete', 'restore');
+    IF perms ? 'view' AND NOT r.singleton THEN
+        PERFORM coditect_internal.generate_list(r, g, perms ->> 'view');
+    END IF;
+    PERFORM coditect_internal.generate_row_functions(r, g, perms);
+END
+$$;
+
+CREATE FUNCTION coditect_internal.regenerate_resources() RETURNS void
+LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+    n text;
+BEGIN
+    FOR n IN SELECT name FROM coditect_internal.resources ORDER BY parent NULLS FIRST, name LOOP
+        PERFORM coditect_internal.generate_resource_functions(n);
+    END LOOP;
+    PERFORM pg_notify('coditect_catalog', 'reload');
+END
+$$;
+
+------------------------------------------------------------------------------------------------
+-- Declarations
+------------------------------------------------------------------------------------------------
+
+-- Declares a tenant table a resource of the API. p_roles gives the minimum role of each verb
+-- (view, create, update, delete, restore); a verb left out has no operation. p_filters maps
+-- columns to their operators (exact, in, isnull, gt, gte, lt, lte). Hidden columns are never
+-- answered and are redacted from the audit trail.
+CREATE FUNCTION coditect_internal.register_resource(
+    p_table            regclass,
+    p_name             text,
+    p_roles            jsonb,
+    p_create           text[] DEFAULT '{}',
+    p_update           text[] DEFAULT '{}',
+    p_hidden           text[] DEFAULT '{}',
+    p_filters          jsonb DEFAULT '{}',
+    p_orderings        text[] DEFAULT '{created_at}',
+    p_default_ordering text DEFAULT '-created_at',
+    p_search           text[] DEFAULT '{}',
+    p_plural           text DEFAULT NULL,
+    p_path             text DEFAULT NULL,
+    p_parent           text DEFAULT NULL,
+    p_parent_column    name DEFAULT NULL,
+    p_singleton        boolean DEFAULT false,
+    p_page_size        int DEFAULT 20,
+    p_keyset           boolean DEFAULT false,
+    p_state_machine    text DEFAULT NULL,
+    p_after_create     regprocedure DEFAULT NULL,
+    p_redact           text[] DEFAULT '{}',
+    p_audit_exclude    text[] DEFAULT '{}',
+    p_tenant_column    name DEFAULT 'tenant_id',
+    p_writable         boolean DEFAULT true,
+    p_mechanisms       boolean DEFAULT true
+) RETURNS void
+LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+    cols    text[] := ARRAY(SELECT attname::text FROM pg_attribute
+                             WHERE attrelid = p_table AND attnum > 0 AND NOT attisdropped);
+    bad     text;
+    verb    text;
+    plural  text := coalesce(p_plural, p_name || 's');
+    par     coditect_internal.resources;
+    path    text := p_path;
+BEGIN
+    SELECT string_agg(c, ', ') INTO bad
+      FROM unnest(p_create || p_update || p_hidden || p_orderings || p_search
+                  || ARRAY(SELECT jsonb_object_keys(p_filters))) c
+     WHERE c <> ALL (cols);
+    IF bad IS NOT NULL THEN
+        RAISE EXCEPTION 'resource %: % has no column(s) %', p_name, p_table, bad USING ERRCODE = 'CD400';
+    END IF;
+    SELECT string_agg(a.attname, ', ') INTO bad FROM pg_attribute a
+     WHERE a.attrelid = p_table AND a.attname::text = ANY (p_orderings) AND NOT a.attnotnull;
+    IF bad IS NOT NULL OR 'id' <> ALL (cols) THEN
+        RAISE EXCEPTION 'resource %: orderings need NOT NULL columns and an id column (%)', p_name, coalesce(bad, 'id')
+            USING ERRCODE = 'CD400';
+    END IF;
+    SELECT string_agg(k, ', ') INTO bad FROM jsonb_object_keys(p_roles) k
+     WHERE k NOT IN ('view', 'create', 'update', 'delete', 'restore');
+    IF bad IS NOT NULL THEN
+        RAISE EXCEPTION 'resource %: unknown verb(s) %', p_name, bad USING ERRCODE = 'CD400';
+    END IF;
+    IF p_parent IS NOT NULL THEN
+        SELECT * INTO STRICT par FROM coditect_internal.resources WHERE name = p_parent;
+        path := coalesce(path, par.path || '{' || par.name || '_id}/' || replace(plural, '_', '-') || '/');
+    END IF;
+    path := coalesce(path, '/api/v1/' || replace(plural, '_', '-') || '/');
+
+    IF p_mechanisms THEN
+        PERFORM coditect_internal.register_tenant_table(p_table, p_name, p_redact || p_hidden, p_audit_exclude,
+                                                        p_tenant_column, p_writable);
+        IF p_state_machine IS NOT NULL THEN
+            PERFORM coditect_internal.register_state_machine(p_table, p_state_machine);
+        END IF;
+    END IF;
+
+    INSERT INTO coditect_internal.resources
+        (name, plural, relid, path, parent, parent_column, singleton, soft_delete, search, orderings,
+         default_ordering, page_size, keyset_default, state_machine, after_create, tenant_column)
+    VALUES (p_name, plural, p_table, path, p_parent, p_parent_column, p_singleton, 'deleted_at' = ANY (cols),
+            p_search, p_orderings, p_default_ordering, p_page_size, p_keyset, p_state_machine, p_after_create,
+            p_tenant_column);
+    INSERT INTO coditect_internal.resource_columns (resource, column_name, readable, on_create, on_update, filter_ops)
+    SELECT p_name, c, c <> ALL (p_hidden), c = ANY (p_create), c = ANY (p_update),
+           coalesce(ARRAY(SELECT jsonb_array_elements_text(p_filters -> c)), '{}')
+      FROM unnest(cols) c;
+
+    FOR verb IN SELECT jsonb_object_keys(p_roles) LOOP
+        PERFORM coditect_internal.declare_permission(p_name || '.' || verb,
+            initcap(verb) || ' ' || replace(plural, '_', ' '), p_roles ->> verb);
+    END LOOP;
+    PERFORM coditect_internal.generate_resource_functions(p_name);
+    PERFORM pg_notify('coditect_catalog', 'reload');
+END
+$$;
+
+-- Declares a custom action of a resource: a stored function and where each of its arguments
+-- comes from (params: [{"from": "body_field", "name": "key_string", "required": true}, ...],
+-- see README "Resource catalog"). p_min_role creates the permission <resource>.<name>;
+-- p_permission names an existing one. The function checks it itself.
+CREATE FUNCTION coditect_internal.register_action(
+    p_resource   text,
+    p_name       text,
+    p_function   regprocedure,
+    p_method     text,
+    p_path       text,
+    p_params     jsonb DEFAULT '[]',
+    p_permission text DEFAULT NULL,
+    p_min_role   text DEFAULT NULL,
+    p_response   jsonb DEFAULT NULL,
+    p_status     int DEFAULT 200,
+    p_auth       text DEFAULT 'bearer',
+    p_summary    text DEFAULT NULL
+) RETURNS void
+LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+    perm text := p_permission;
+    res  text;
+BEGIN
+    IF p_min_role IS NOT NULL THEN
+        perm := p_resource || '.' || p_name;
+        PERFORM coditect_internal.declare_permission(perm, initcap(replace(p_name, '_', ' ')) || ' ' || p_resource, p_min_role);
+    END IF;
+    SELECT CASE WHEN p.prorettype = 'void'::regtype THEN 'void' ELSE 'json' END INTO res
+      FROM pg_proc p WHERE p.oid = p_function;
+    PERFORM coditect_internal.record_operation(p_resource, p_name, 'action', p_method, p_path, p_function, perm,
+        p_params, res, CASE WHEN res = 'void' THEN 204 ELSE p_status END, false, NULL, p_response,
+        coalesce(p_summary, initcap(replace(p_name, '_', ' '))), p_auth);
+    PERFORM pg_notify('coditect_catalog', 'reload');
+END
+$$;
+
+------------------------------------------------------------------------------------------------
+-- coditect.api_catalog(): the catalog as JSON, types from the PostgreSQL catalog
+------------------------------------------------------------------------------------------------
+
+-- JSON Schema facts of a type: json_type, format, max_length, enum_type, items.
+CREATE FUNCTION coditect_internal.json_type_of(p_type oid, p_typmod int) RETURNS jsonb
+LANGUAGE plpgsql STABLE SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+    t    pg_type;
+    base oid := p_type;
+    mod  int := p_typmod;
+    fmt  text;
+BEGIN
+    SELECT * INTO t FROM pg_type WHERE oid = p_type;
+    -- Our domains say more than their base types.
+    IF t.typtype = 'd' THEN
+        fmt := CASE p_type WHEN 'coditect.email'::regtype THEN 'email' WHEN 'coditect.url'::regtype THEN 'uri' END;
+        IF p_type = 'coditect.json_object'::regtype THEN
+            RETURN '{"json_type": "object"}';
+        ELSIF p_type = 'coditect.json_array'::regtype THEN
+            RETURN '{"json_type": "array"}';
+        END IF;
+        base := t.typbasetype;
+        mod := t.typtypmod;
+        SELECT * INTO t FROM pg_type WHERE oid = base;
+    END IF;
+    IF t.typtype = 'e' THEN
+        RETURN jsonb_build_object('json_type', 'string', 'enum_type', t.typname);
+    END IF;
+    IF t.typcategory = 'A' THEN
+        RETURN jsonb_build_object('json_type', 'array', 'items', coditect_internal.json_type_of(t.typelem, mod));
+    END IF;
+    RETURN jsonb_strip_nulls(jsonb_build_object(
+        'json_type', CASE WHEN base IN ('int2'::regtype, 'int4'::regtype, 'int8'::regtype) THEN 'integer'
+                          WHEN t.typcategory = 'N' THEN 'number'
+                          WHEN t.typcategory = 'B' THEN 'boolean'
+                          WHEN base IN ('json'::regtype, 'jsonb'::regtype) THEN 'any'
+                          ELSE 'string' END,
+        'format', coalesce(fmt, CASE base WHEN 'uuid'::regtype THEN 'uuid'
+                                          WHEN 'timestamptz'::regtype THEN 'date-time'
+                                          WHEN 'timestamp'::regtype THEN 'date-time'
+                                          WHEN 'date'::regtype THEN 'date'
+                                          WHEN 'int4'::regtype THEN 'int32'
+                                          WHEN 'int8'::regtype THEN 'int64' END),
+        'max_length', CASE WHEN base IN ('varchar'::regtype, 'bpchar'::regtype) AND mod > 4 THEN mod - 4 END));
+END
+$$;
+
+-- One attribute (column or composite field) in the catalog's terms.
+CREATE FUNCTION coditect_internal.catalog_attribute(p_rel oid, p_attnum int) RETURNS jsonb
+LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp AS $$
+    SELECT jsonb_build_object('name', a.attname, 'nullable', NOT a.attnotnull,
+                              'description', col_description(a.attrelid, a.attnum), 'has_default', a.atthasdef,
+                              'json_type', NULL, 'format', NULL, 'max_length', NULL, 'enum_type', NULL, 'items', NULL)
+           || coditect_internal.json_type_of(a.atttypid, a.atttypmod)
+      FROM pg_attribute a WHERE a.attrelid = p_rel AND a.attnum = p_attnum
+$$;
+
+CREATE FUNCTION coditect.api_catalog() RETURNS jsonb
+LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp AS $$
+    SELECT jsonb_build_object(
+        'version', (SELECT extversion FROM pg_extension WHERE extname = 'coditect'),
+        'types', (
+            SELECT coalesce(jsonb_agg(x ORDER BY x ->> 'name'), '[]') FROM (
+                SELECT jsonb_build_object('name', t.typname, 'kind', 'enum', 'description', obj_description(t.oid, 'pg_type'),
+                                          'values', (SELECT jsonb_agg(e.enumlabel ORDER BY e.enumsortorder)
+                                                       FROM pg_enum e WHERE e.enumtypid = t.oid)) AS x
+                  FROM pg_type t WHERE t.typnamespace = 'coditect'::regnamespace AND t.typtype = 'e'
+                UNION ALL
+                SELECT jsonb_build_object('name', t.typname, 'kind', 'composite', 'description', obj_description(t.oid, 'pg_type'),
+                                          'attributes', (SELECT jsonb_agg(coditect_internal.catalog_attribute(a.attrelid, a.attnum) ORDER BY a.attnum)
+                                                           FROM pg_attribute a WHERE a.attrelid = t.typrelid AND a.attnum > 0 AND NOT a.attisdropped))
+                  FROM pg_type t JOIN pg_class c ON c.oid = t.typrelid
+                 WHERE t.typnamespace = 'coditect'::regnamespace AND t.typtype = 'c' AND c.relkind = 'c') s),
+        'resources', (
+            SELECT coalesce(jsonb_agg(jsonb_build_object(
+                'name', r.name, 'plural', r.plural,
+                'schema_name', replace(initcap(replace(r.name, '_', ' ')), ' ', ''),
+                'path', r.path, 'item_path', CASE WHEN r.singleton THEN NULL ELSE r.path || '{id}/' END,
+                'singleton', r.singleton,
+                'parent', CASE WHEN r.parent IS NOT NULL THEN jsonb_build_object('resource', r.parent,
+                               'param', r.parent || '_id', 'column', r.parent_column) END,
+                'description', obj_description(r.relid, 'pg_class'),
+                'soft_delete', r.soft_delete, 'state_machine', r.state_machine,
+                'columns', (SELECT jsonb_agg(coditect_internal.catalog_attribute(r.relid, a.attnum)
+                                             || jsonb_build_object('read', rc.readable, 'create', rc.on_create,
+                                                                   'update', rc.on_update,
+                                                                   'required', rc.on_create AND a.attnotnull AND NOT a.atthasdef)
+                                             ORDER BY a.attnum)
+                              FROM coditect_internal.resource_columns rc
+                              JOIN pg_attribute a ON a.attrelid = r.relid AND a.attname = rc.column_name
+                             WHERE rc.resource = r.name),
+                'filters', (SELECT coalesce(jsonb_agg(jsonb_build_object(
+                                       'name', CASE x.op WHEN 'exact' THEN rc.column_name::text ELSE rc.column_name || '__' || x.op END,
+                                       'column', rc.column_name, 'op', x.op)
+                                   ORDER BY a.attnum, array_position('{exact,in,isnull,gt,gte,lt,lte}'::text[], x.op)), '[]')
+                              FROM coditect_internal.resource_columns rc
+                              JOIN pg_attribute a ON a.attrelid = r.relid AND a.attname = rc.column_name
+                             CROSS JOIN LATERAL unnest(rc.filter_ops) x(op)
+                             WHERE rc.resource = r.name),
+                'orderings', to_jsonb(r.orderings), 'default_ordering', r.default_ordering,
+                'search', cardinality(r.search) > 0,
+                'page_size', r.page_size, 'max_page_size', r.max_page_size, 'keyset_default', r.keyset_default)
+                ORDER BY r.name), '[]')
+              FROM coditect_internal.resources r),
+        'operations', (
+            SELECT coalesce(jsonb_agg(jsonb_build_object(
+                'operation_id', r.plural || '_' || o.name, 'resource', o.resource,
+                'kind', CASE WHEN o.kind = 'restore' THEN 'action' ELSE o.kind END,
+                'method', o.method, 'path', o.path, 'summary', o.summary, 'auth', o.auth,
+                'permission', o.permission, 'sql', o.sql, 'params', o.params, 'result', o.result,
+                'status', o.status, 'etag', o.etag,
+                'request', coalesce(o.request, (
+                    SELECT jsonb_build_object('fields', jsonb_agg(jsonb_build_object(
+                               'name', p.value ->> 'name', 'required', coalesce((p.value ->> 'required')::boolean, false),
+                               'also_query', coalesce((p.value ->> 'also_query')::boolean, false))
+                               || coditect_internal.json_type_of((SELECT u.t FROM unnest(f.proargtypes::oid[]) WITH ORDINALITY u(t, i)
+                                                                   WHERE u.i = p.n), -1) ORDER BY p.n))
+                      FROM pg_proc f, jsonb_array_elements(o.params) WITH ORDINALITY p(value, n)
+                     WHERE f.oid = o.function AND p.value ->> 'from' = 'body_field')),
+                'response', o.response)
+                ORDER BY o.path, o.method), '[]')
+              FROM coditect_internal.resource_operations o
+              JOIN coditect_internal.resources r ON r.name = o.resource))
+$$;
+REVOKE ALL ON FUNCTION coditect.api_catalog(), coditect_internal.json_type_of(oid, int),
+    coditect_internal.catalog_attribute(oid, int) FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION coditect.api_catalog(), coditect_internal.json_type_of(oid, int),
+    coditect_internal.catalog_attribute(oid, int) TO coditect_gateway, coditect_service;
+
+------------------------------------------------------------------------------------------------
+-- 5. The declarations (as in sql/10_audit.sql, 20_tenancy.sql, 80_licenses.sql); the tables'
+-- mechanisms are in place since 0.1.0.
+------------------------------------------------------------------------------------------------
+
+-- The trail in the API: administrators read it, newest first, in keyset pages by default.
+SELECT coditect_internal.register_resource('coditect.audit_logs', 'audit_log', p_mechanisms => false,
+    p_path => '/api/v1/audit-logs/', p_roles => '{"view": "admin"}',
+    p_filters => '{"user_id": ["exact", "isnull"], "action": ["exact", "in"], "resource_type": ["exact", "in"],
+                   "resource_id": ["exact"], "severity": ["exact", "in"], "request_id": ["exact"],
+                   "created_at": ["gte", "lt"]}',
+    p_page_size => 50, p_keyset => true);
+
+-- A user invited through the API joins with a membership of the same role.
+CREATE FUNCTION coditect_internal.add_invited_member(p_user jsonb) RETURNS void
+LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
+BEGIN
+    INSERT INTO coditect.memberships (tenant_id, user_id, role)
+    VALUES ((p_user ->> 'tenant_id')::uuid, (p_user ->> 'id')::uuid, (p_user ->> 'role')::coditect.member_role);
+END
+$$;
+REVOKE ALL ON FUNCTION coditect_internal.add_invited_member(jsonb) FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION coditect_internal.add_invited_member(jsonb) TO coditect_gateway, coditect_service;
+
+-- Nobody deletes their own account in a request context (an owner would lock themselves out
+-- mid-request; an admin would lose the session that did it).
+CREATE FUNCTION coditect_internal.refuse_self_delete() RETURNS trigger
+LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
+BEGIN
+    IF OLD.id = coditect.current_user_id() AND OLD.tenant_id = coditect.current_tenant_id() THEN
+        RAISE EXCEPTION 'you cannot delete yourself' USING ERRCODE = 'CD409';
+    END IF;
+    RETURN OLD;
+END
+$$;
+CREATE TRIGGER refuse_self_delete BEFORE DELETE ON coditect.users
+    FOR EACH ROW EXECUTE FUNCTION coditect_internal.refuse_self_delete();
+ALTER TABLE coditect.users ENABLE ALWAYS TRIGGER refuse_self_delete;
+
+------------------------------------------------------------------------------------------------
+-- Resources (06_catalog): what the API shows of each table, and the least role per verb.
+------------------------------------------------------------------------------------------------
+
+-- A tenant edits its profile; plan, seats, activation and billing ids belong to the service.
+SELECT coditect_internal.register_resource('coditect.tenants', 'tenant', p_plural => 'tenant', p_mechanisms => false,
+    p_singleton => true, p_path => '/api/v1/tenant/',
+    p_roles => '{"view": "guest", "update": "admin"}',
+    p_update => '{name,email,billing_email,tax_id,phone_number,website,industry,company_size}',
+    p_redact => '{tax_id}', p_tenant_column => 'id', p_writable => false);
+
+-- Identity-provider ids are hidden from the API and redacted from the audit trail.
+SELECT coditect_internal.register_resource('coditect.users', 'user', p_mechanisms => false,
+    p_roles => '{"view": "guest", "create": "admin", "update": "admin", "delete": "admin"}',
+    p_create => '{email,first_name,last_name,role,phone_number,avatar_url,timezone,language,notification_preferences}',
+    p_update => '{email,first_name,last_name,role,phone_number,avatar_url,timezone,language,notification_preferences,is_active}',
+    p_hidden => '{oauth_sub,firebase_uid}',
+    p_filters => '{"email": ["exact", "in"], "role": ["exact", "in"], "is_active": ["exact"],
+                   "last_login": ["isnull", "gte", "lt"], "created_at": ["gte", "lt"]}',
+    p_orderings => '{created_at,email,last_name}', p_search => '{email,first_name,last_name}',
+    p_after_create => 'coditect_internal.add_invited_member(jsonb)');
+
+-- Memberships are made with their users; an admin changes a role or revokes (revoked_at).
+SELECT coditect_internal.register_resource('coditect.memberships', 'membership', p_mechanisms => false,
+    p_roles => '{"view": "member", "update": "admin"}',
+    p_update => '{role,revoked_at}',
+    p_filters => '{"user_id": ["exact", "in"], "role": ["exact", "in"], "revoked_at": ["isnull"],
+                   "created_at": ["gte", "lt"]}',
+    p_orderings => '{created_at,joined_at}');
+
+SELECT coditect_internal.register_resource('coditect.teams', 'team', p_mechanisms => false,
+    p_roles => '{"view": "guest", "create": "admin", "update": "admin", "delete": "admin"}',
+    p_create => '{name,description}', p_update => '{name,description}',
+    p_filters => '{"name": ["exact", "in"], "created_at": ["gte", "lt"]}',
+    p_orderings => '{created_at,name}', p_search => '{name,description}');
+
+SELECT coditect_internal.register_resource('coditect.team_members', 'team_member', p_mechanisms => false,
+    p_parent => 'team', p_parent_column => 'team_id', p_path => '/api/v1/teams/{team_id}/members/',
+    p_roles => '{"view": "guest", "create": "admin", "update": "admin", "delete": "admin"}',
+    p_create => '{user_id,role}', p_update => '{role}',
+    p_filters => '{"user_id": ["exact", "in"], "role": ["exact"], "created_at": ["gte", "lt"]}');
+
+SELECT coditect_internal.register_resource('coditect.projects', 'project', p_mechanisms => false,
+    p_roles => '{"view": "guest", "create": "member", "update": "member", "delete": "admin", "restore": "admin"}',
+    p_create => '{name,description,metadata}', p_update => '{name,description,metadata}',
+    p_filters => '{"name": ["exact", "in"], "created_at": ["gt", "gte", "lt", "lte"], "updated_at": ["gte", "lt"]}',
+    p_orderings => '{created_at,updated_at,name}', p_search => '{name,description}');
+
+-- Administrators issue licenses (the key is generated) and change their terms.
+SELECT coditect_internal.register_resource('coditect.licenses', 'license', p_mechanisms => false,
+    p_roles => '{"view": "admin", "create": "admin", "update": "admin"}',
+    p_create => '{tier,features,expiry_date,seats_total}',
+    p_update => '{features,expiry_date,seats_total,is_active}',
+    p_filters => '{"tier": ["exact", "in"], "is_active": ["exact"], "created_at": ["gte", "lt"],
+                   "expiry_date": ["gte", "lt"]}',
+    p_orderings => '{created_at,expiry_date}',
+    p_redact => '{key_string}', p_audit_exclude => '{seats_in_use}');
+SELECT coditect_internal.declare_permission('license.use', 'Acquire seats of licenses', 'member');
+SELECT coditect_internal.declare_permission('license.manage', 'End other users'' license sessions', 'admin');
+
+------------------------------------------------------------------------------------------------
+-- Seat endpoints: actions of the license resource
+------------------------------------------------------------------------------------------------
+
+-- The shapes of the answers, for the API description (the functions answer jsonb).
+CREATE TYPE coditect.license_grant AS (
+    session_id         uuid,
+    license_id         uuid,
+    status             coditect.license_session_status,
+    hardware_id        varchar(255),
+    tier               coditect.license_tier,
+    features           coditect.json_array,
+    seats_used         integer,
+    seats_total        integer,
+    heartbeat_deadline timestamptz,
+    license_expires_at timestamptz,
+    token              text
+);
+COMMENT ON TYPE coditect.license_grant IS 'A seat held by this machine, and its signed token.';
+COMMENT ON COLUMN coditect.license_grant.heartbeat_deadline IS 'Heartbeat before this time or lose the seat.';
+COMMENT ON COLUMN coditect.license_grant.token IS 'Signed license token (Ed25519), verifiable offline with the public keys.';
+CREATE TYPE coditect.license_public_key AS (
+    key_id         text,
+    algorithm      text,
+    public_key     text,
+    public_key_pem text,
+    created_at     timestamptz
+);
+COMMENT ON TYPE coditect.license_public_key IS 'A public key that verifies license tokens.';
+
+SELECT coditect_internal.register_action('license', 'acquire', 'coditect.license_acquire(text, text, inet, text)',
+    'POST', '/api/v1/licenses/acquire',
+    '[{"from": "body_field", "name": "key_string", "required": true},
+      {"from": "body_field", "name": "hardware_id", "required": true},
+      {"from": "client_ip"}, {"from": "user_agent"}]',
+    p_permission => 'license.use', p_response => '{"type": "license_grant"}',
+    p_summary => 'Take a seat of a license for this machine');
+SELECT coditect_internal.register_action('license', 'heartbeat', 'coditect.license_heartbeat(uuid)',
+    'PUT', '/api/v1/licenses/heartbeat', '[{"from": "body_field", "name": "session_id", "required": true}]',
+    p_permission => 'license.use', p_response => '{"type": "license_grant"}',
+    p_summary => 'Keep a seat: a fresh deadline and token');
+SELECT coditect_internal.register_action('license', 'release', 'coditect.license_release(uuid)',
+    'DELETE', '/api/v1/licenses/release',
+    '[{"from": "body_field", "name": "session_id", "required": true, "also_query": true}]',
+    p_permission => 'license.use', p_summary => 'Free a seat (session_id in the body or the query)');
+SELECT coditect_internal.register_action('license', 'public_keys', 'coditect.license_public_keys()',
+    'GET', '/api/v1/licenses/public-keys/', p_auth => 'none',
+    p_response => '{"type": "license_public_key", "array": true}',
+    p_summary => 'Public keys that verify license tokens (public)');
+
+DO $$
+DECLARE
+    f regprocedure;
+BEGIN
+    FOR f IN SELECT p.oid::regprocedure FROM pg_proc p
+              WHERE p.pronamespace = 'coditect_internal'::regnamespace
+                AND (p.proname LIKE 'api\_%' OR p.proname = 'etag_matches') LOOP
+        EXECUTE format('REVOKE ALL ON FUNCTION %s FROM PUBLIC', f);
+        EXECUTE format('GRANT EXECUTE ON FUNCTION %s TO coditect_gateway, coditect_service', f);
+    END LOOP;
+END
+$$;
+REVOKE ALL ON FUNCTION coditect.resolve_firebase_user(text) FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION coditect.resolve_firebase_user(text) TO coditect_gateway, coditect_service;
+
+-- Functions are executable by PUBLIC when created; functions made after 00_base's revoke still
+-- are. Take that back everywhere, then give PUBLIC only the pure helpers and context readers
+-- that policies, defaults and CHECK constraints call as whoever runs the statement. The grants
+-- to coditect_gateway / coditect_service made next to each function stay; test/pgtap/12_security
+-- pins the whole matrix.
+REVOKE ALL ON ALL FUNCTIONS IN SCHEMA coditect, coditect_internal FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION
+    coditect.current_tenant_id(), coditect.current_user_id(), coditect.current_user_role(),
+    coditect.uuid_generate_v7(), coditect.uuid_v7_time(uuid), coditect.is_valid_timezone(text),
+    coditect.license_key_generate(), coditect.license_key_normalize(text), coditect.license_key_is_valid(text),
+    coditect.license_token_key_id(text), coditect.license_session_ttl(), coditect.license_public_keys(),
+    coditect.license_verify(text), coditect.row_etag(jsonb)
+    TO PUBLIC;
+
