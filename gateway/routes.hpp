@@ -1,82 +1,74 @@
-// PG-free: the route table (every endpoint and the one stored function behind it), matching
-// of method and path, and the OpenAPI 3.1 document generated from the table.
+// PG-free: the route table derived from the catalog's operations plus the operational routes
+// kept in code (/health/, /api/schema/, POST /api/v1/auth/register), and matching of a
+// method and path through a segment trie (no scan of the table per request).
 #pragma once
 
+#include <cstdint>
+#include <functional>
+#include <map>
 #include <string>
 #include <string_view>
+#include <utility>
 #include <vector>
 
-#include <nlohmann/json.hpp>
-
-#include "query.hpp"
+#include "catalog.hpp"
 
 namespace coditect::gateway {
 
-enum class Auth {
-  None,      // public
-  Bearer,    // a verified token; the request context is set from its claims
-  Register,  // a verified token whose subject need not be a user yet; no request context
-};
-
-// Where each $n of a route's SQL comes from.
-enum class Arg {
-  PathId,         // first {id} of the path
-  PathId2,        // second id ({member_id})
-  Filters,        // the filters object built from the query (jsonb)
-  Page,           // ?page= (NULL for keyset pages)
-  PageSize,       // ?page_size=
-  Cursor,         // ?cursor=
-  Body,           // the JSON body object (jsonb)
-  KeyString,      // body "key_string"
-  HardwareId,     // body "hardware_id"
-  SessionId,      // body "session_id" (or ?session_id= for DELETE)
-  ClientIp,       // the peer's address
-  UserAgent,      // User-Agent header
-  RegSubject,     // the token's sub
-  RegEmail,       // the token's email claim, else body "email"
-  RegTenantName,  // body "tenant_name"
-  RegTenantSlug,  // body "tenant_slug"
-};
-
-enum class ResultKind {
-  Json,    // the function's jsonb, as is
-  List,    // {count, results, next_cursor} -> {count, next, previous, results}
-  Void,    // 204 No Content
-  Health,  // GET /health/
-  Schema,  // GET /api/schema/
+enum class RouteKind {
+  Call,    // one stored function (catalog operations and registration)
+  Health,  // SELECT 1 on a pooled connection
+  Schema,  // the OpenAPI document
 };
 
 struct Route {
-  std::string method;        // GET, POST, PUT, PATCH, DELETE
-  std::string path;          // "/api/v1/projects/{id}/"
-  std::string operation_id;  // also the prepared statement's name
-  std::string tag;
-  std::string summary;
-  Auth auth = Auth::Bearer;
-  std::string sql;  // one statement calling one stored function; empty for Schema
-  std::vector<Arg> args;
-  ResultKind result = ResultKind::Json;
-  int success_status = 200;
-  ListSpec list;                         // for ResultKind::List
-  std::string request_schema;            // components/schemas name, or empty (no body)
-  std::string response_schema;           // components/schemas name of the answer (or of one item)
-  std::vector<std::string> body_fields;  // for scalar-argument functions: the allowed fields
-  bool read_only() const { return method == "GET"; }
+  RouteKind kind = RouteKind::Call;
+  Operation op;
+  const Resource* resource = nullptr;    // the operation's resource, if any
+  std::vector<std::string> path_params;  // names of the path's {params}, in order
 };
-
-const std::vector<Route>& routes();
 
 struct RouteMatch {
-  const Route* route = nullptr;       // the route, when method and path match
-  std::vector<std::string> path_ids;  // values of {id}, {member_id}
-  bool path_known = false;            // some route has this path (405 rather than 404)
-  std::vector<std::string> allowed;   // the methods of that path
+  const Route* route = nullptr;                                  // when method and path match
+  std::vector<std::pair<std::string, std::string>> path_params;  // name, value (not yet checked)
+  bool path_known = false;           // some route has this path (405 rather than 404)
+  std::vector<std::string> allowed;  // the methods of that path
 };
 
-// Paths match with or without the trailing slash.
-RouteMatch match_route(std::string_view method, std::string_view path);
+class RouteTable {
+ public:
+  // Throws CatalogError when two routes share a method and path.
+  explicit RouteTable(Catalog catalog);
+  RouteTable(const RouteTable&) = delete;
+  RouteTable& operator=(const RouteTable&) = delete;
 
-// OpenAPI 3.1 from the route table. server_url: "http://127.0.0.1:8080" (may be empty).
-nlohmann::json openapi_document(const std::string& server_url);
+  // Paths match with or without the trailing slash; "//" matches nothing. A literal segment
+  // wins over a {param} at the same place ("/licenses/acquire" before "/licenses/{id}").
+  RouteMatch match(std::string_view method, std::string_view path) const;
+
+  const std::vector<Route>& routes() const { return routes_; }
+  const Catalog& catalog() const { return catalog_; }
+
+ private:
+  struct Node {
+    std::map<std::string, int, std::less<>> literal;   // segment -> node index
+    int param = -1;                                    // the {param} child, if any
+    std::vector<std::pair<std::string, int>> methods;  // method -> route index
+  };
+  void insert(int route_index);
+  int find(int node, const std::vector<std::string_view>& segs, size_t i,
+           std::vector<std::string_view>& values) const;
+
+  Catalog catalog_;
+  std::vector<Route> routes_;
+  std::vector<Node> nodes_;
+};
+
+// The operations the gateway defines itself (registration needs the token's subject).
+std::vector<Route> operational_routes();
+
+// The statements the gateway runs besides the routes' (name, SQL): "gw:" names, which no
+// operation_id can take.
+const std::vector<std::pair<std::string, std::string>>& fixed_statements();
 
 }  // namespace coditect::gateway

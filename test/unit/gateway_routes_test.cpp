@@ -1,228 +1,165 @@
-// The route table, matching, and the OpenAPI document built from it; flags and environment.
+// The route table built from the catalog, and matching: path parameters, trailing slashes,
+// 404 and 405, literal segments before parameters, a catalog of realistic size.
 #include <gtest/gtest.h>
 
-#include <functional>
 #include <set>
 
-#include "config.hpp"
+#include "catalog_fixture.hpp"
 #include "routes.hpp"
 
 using namespace coditect::gateway;
 using nlohmann::json;
 
-TEST(GatewayRoutes, MatchWithIds) {
-  auto m = match_route("GET", "/api/v1/projects/0190a6e5-7b1c-7cc3-9b2e-1234567890ab/");
+namespace {
+
+const RouteTable& table() {
+  static const RouteTable t(parse_catalog(fixture_catalog()));
+  return t;
+}
+
+const char* kId = "0190a6e5-7b1c-7cc3-9b2e-1234567890ab";
+
+}  // namespace
+
+TEST(GatewayRoutes, MatchWithPathParams) {
+  auto m = table().match("GET", std::string("/api/v1/projects/") + kId + "/");
   ASSERT_TRUE(m.route);
-  EXPECT_EQ(m.route->operation_id, "projects_get");
-  EXPECT_EQ(m.path_ids, std::vector<std::string>{"0190a6e5-7b1c-7cc3-9b2e-1234567890ab"});
-  m = match_route("DELETE", "/api/v1/teams/t/members/m/");
+  EXPECT_EQ(m.route->op.operation_id, "projects_get");
+  EXPECT_EQ(m.path_params, (std::vector<std::pair<std::string, std::string>>{{"id", kId}}));
+  m = table().match("DELETE", "/api/v1/teams/t/members/m/");
   ASSERT_TRUE(m.route);
-  EXPECT_EQ(m.route->operation_id, "team_members_delete");
-  EXPECT_EQ(m.path_ids, (std::vector<std::string>{"t", "m"}));
+  EXPECT_EQ(m.route->op.operation_id, "team_members_delete");
+  EXPECT_EQ(m.path_params,
+            (std::vector<std::pair<std::string, std::string>>{{"team_id", "t"}, {"id", "m"}}));
+  EXPECT_EQ(m.route->resource->name, "team_member");
 }
 
 TEST(GatewayRoutes, TrailingSlashIsOptional) {
-  EXPECT_TRUE(match_route("GET", "/api/v1/projects").route);
-  EXPECT_TRUE(match_route("POST", "/api/v1/licenses/acquire/").route);
-  EXPECT_TRUE(match_route("POST", "/api/v1/licenses/acquire").route);
-  EXPECT_TRUE(match_route("GET", "/health").route);
+  EXPECT_TRUE(table().match("GET", "/api/v1/projects").route);
+  EXPECT_TRUE(table().match("GET", "/api/v1/projects/").route);
+  EXPECT_TRUE(table().match("POST", "/api/v1/licenses/acquire/").route);
+  EXPECT_TRUE(table().match("POST", "/api/v1/licenses/acquire").route);
+  EXPECT_TRUE(table().match("GET", "/health").route);
+  EXPECT_TRUE(table().match("GET", "/api/schema").route);
+  EXPECT_TRUE(table().match("POST", "/api/v1/auth/register/").route);
 }
 
 TEST(GatewayRoutes, UnknownPathsAndWrongMethods) {
-  auto m = match_route("GET", "/api/v1/nothing/");
+  auto m = table().match("GET", "/api/v1/nothing/");
   EXPECT_FALSE(m.route);
   EXPECT_FALSE(m.path_known);
-  EXPECT_FALSE(match_route("GET", "/api//v1/projects/").path_known);
-  EXPECT_FALSE(match_route("GET", "").path_known);
-  EXPECT_FALSE(match_route("GET", "api/v1/projects/").path_known);
-  m = match_route("PUT", "/api/v1/projects/");
+  EXPECT_FALSE(table().match("GET", "/api//v1/projects/").path_known);
+  EXPECT_FALSE(table().match("GET", "").path_known);
+  EXPECT_FALSE(table().match("GET", "/").path_known);
+  EXPECT_FALSE(table().match("GET", "api/v1/projects/").path_known);
+  EXPECT_FALSE(table().match("GET", "/api/v1/projects/x/y/").path_known);
+  EXPECT_FALSE(table().match("GET", "/api/v1/projects/x/restore/extra").path_known);
+  m = table().match("PUT", "/api/v1/projects/");
   EXPECT_FALSE(m.route);
   EXPECT_TRUE(m.path_known);
   EXPECT_EQ(m.allowed, (std::vector<std::string>{"GET", "POST"}));
-  m = match_route("POST", "/api/v1/projects/x/");
+  m = table().match("POST", "/api/v1/projects/x/");
   EXPECT_EQ(m.allowed, (std::vector<std::string>{"GET", "PATCH", "DELETE"}));
+  m = table().match("GET", "/api/v1/tenant/");
+  EXPECT_EQ(m.route->op.operation_id, "tenants_get");
 }
 
-TEST(GatewayRoutes, EveryRouteCallsOneFunction) {
-  std::set<std::string> ops;
-  for (const auto& r : routes()) {
-    EXPECT_TRUE(ops.insert(r.operation_id).second) << r.operation_id;
-    if (r.result == ResultKind::Schema) continue;
-    EXPECT_EQ(r.sql.rfind("SELECT ", 0), 0u) << r.operation_id;
-    EXPECT_EQ(r.sql.find(';'), std::string::npos) << r.operation_id;
-    // $1..$n are exactly the declared arguments.
-    for (size_t i = 1; i <= r.args.size(); ++i)
-      EXPECT_NE(r.sql.find("$" + std::to_string(i)), std::string::npos) << r.operation_id;
-    EXPECT_EQ(r.sql.find("$" + std::to_string(r.args.size() + 1)), std::string::npos)
-        << r.operation_id;
-  }
-  EXPECT_EQ(ops.size(), routes().size());
-}
-
-TEST(GatewayRoutes, PublicRoutes) {
+TEST(GatewayRoutes, OperationalRoutesStayInCode) {
   std::set<std::string> pub;
-  for (const auto& r : routes())
-    if (r.auth == Auth::None) pub.insert(r.operation_id);
+  for (const auto& r : table().routes())
+    if (r.op.auth == Auth::None) pub.insert(r.op.operation_id);
   EXPECT_EQ(pub, (std::set<std::string>{"health", "schema", "licenses_public_keys"}));
+  auto m = table().match("POST", "/api/v1/auth/register");
+  ASSERT_TRUE(m.route);
+  EXPECT_EQ(m.route->op.auth, Auth::Register);
+  EXPECT_EQ(table().match("GET", "/health/").route->kind, RouteKind::Health);
+  EXPECT_EQ(table().match("GET", "/api/schema/").route->kind, RouteKind::Schema);
+  EXPECT_EQ(table().routes().size(), table().catalog().operations.size() + 3);
 }
 
-TEST(GatewayOpenApi, DocumentsEveryRoute) {
-  json doc = openapi_document("http://127.0.0.1:8080");
-  EXPECT_EQ(doc["openapi"], "3.1.0");
-  EXPECT_EQ(doc["servers"][0]["url"], "http://127.0.0.1:8080");
-  EXPECT_EQ(doc["components"]["securitySchemes"]["bearerAuth"]["scheme"], "bearer");
-  for (const auto& r : routes()) {
-    std::string m = r.method;
-    for (auto& c : m) c = static_cast<char>(std::tolower(c));
-    ASSERT_TRUE(doc["paths"].contains(r.path)) << r.path;
-    ASSERT_TRUE(doc["paths"][r.path].contains(m)) << r.path << " " << m;
-    const json& op = doc["paths"][r.path][m];
-    EXPECT_EQ(op["operationId"], r.operation_id);
-    EXPECT_TRUE(op["responses"].contains(std::to_string(r.success_status))) << r.operation_id;
-    if (r.auth == Auth::None)
-      EXPECT_TRUE(op["security"].empty()) << r.operation_id;
-    else
-      EXPECT_TRUE(op["security"][0].contains("bearerAuth")) << r.operation_id;
-    if (r.path.find("{id}") != std::string::npos) {
-      bool found = false;
-      for (const auto& p : op["parameters"])
-        found = found || (p["name"] == "id" && p["in"] == "path");
-      EXPECT_TRUE(found) << r.operation_id;
-    }
-    if (r.result == ResultKind::List) {
-      std::set<std::string> names;
-      for (const auto& p : op["parameters"]) names.insert(p["name"].get<std::string>());
-      for (const auto& f : r.list.filters) EXPECT_TRUE(names.count(f)) << r.operation_id << f;
-      EXPECT_TRUE(names.count("page") && names.count("page_size") && names.count("cursor"));
-    }
-    if (!r.request_schema.empty()) {
-      EXPECT_TRUE(op.contains("requestBody")) << r.operation_id;
-    }
-  }
+TEST(GatewayRoutes, LiteralSegmentsWinOverParams) {
+  json j = fixture_catalog();
+  // /api/v1/licenses/{id}/ beside /api/v1/licenses/acquire and /public-keys/.
+  json get = {{"operation_id", "licenses_get"},
+              {"resource", "license"},
+              {"kind", "get"},
+              {"method", "GET"},
+              {"path", "/api/v1/licenses/{id}/"},
+              {"sql", "SELECT f($1)"},
+              {"params", {{{"from", "path"}, {"name", "id"}}}},
+              {"result", "row"}};
+  j["operations"].push_back(get);
+  RouteTable t(parse_catalog(j));
+  EXPECT_EQ(t.match("GET", "/api/v1/licenses/public-keys/").route->op.operation_id,
+            "licenses_public_keys");
+  EXPECT_EQ(t.match("GET", std::string("/api/v1/licenses/") + kId).route->op.operation_id,
+            "licenses_get");
+  auto m = t.match("GET", "/api/v1/licenses/acquire");
+  EXPECT_FALSE(m.route) << "the literal path is the one meant";
+  EXPECT_EQ(m.allowed, std::vector<std::string>{"POST"});
 }
 
-TEST(GatewayOpenApi, EveryReferenceResolves) {
-  json doc = openapi_document("");
-  EXPECT_FALSE(doc.contains("servers"));
-  std::function<void(const json&)> walk = [&](const json& j) {
-    if (j.is_object()) {
-      for (auto it = j.begin(); it != j.end(); ++it) {
-        if (it.key() == "$ref") {
-          std::string ref = it->get<std::string>();
-          ASSERT_EQ(ref.rfind("#/components/schemas/", 0), 0u) << ref;
-          EXPECT_TRUE(doc["components"]["schemas"].contains(ref.substr(21))) << ref;
-        } else {
-          walk(*it);
-        }
-      }
-    } else if (j.is_array()) {
-      for (const auto& e : j) walk(e);
-    }
+TEST(GatewayRoutes, ClashesAreCatalogErrors) {
+  json j = fixture_catalog();
+  json dup = j["operations"][0];
+  dup["operation_id"] = "tenant_get_again";
+  j["operations"].push_back(dup);
+  EXPECT_THROW(RouteTable{parse_catalog(j)}, CatalogError);
+  j = fixture_catalog();
+  json shadow = j["operations"][0];
+  shadow["operation_id"] = "my_health";
+  shadow["path"] = "/health";
+  j["operations"].push_back(shadow);
+  EXPECT_THROW(RouteTable{parse_catalog(j)}, CatalogError) << "an operational route's path";
+  j = fixture_catalog();
+  j["operations"][0]["operation_id"] = "auth_register";
+  EXPECT_THROW(RouteTable{parse_catalog(j)}, CatalogError) << "an operational route's name";
+}
+
+// 75 resources of 5 operations each plus a nested collection and an action: every path
+// reaches its own operation (the trie, not a scan, decides).
+TEST(GatewayRoutes, SeventyFiveResources) {
+  json j = {{"version", "x"},
+            {"types", json::array()},
+            {"resources", json::array()},
+            {"operations", json::array()}};
+  auto add = [&](std::string id, std::string method, std::string path, int n_params) {
+    json params = json::array();
+    std::string sql = "SELECT f(";
+    for (size_t i = path.find('{'); i != std::string::npos; i = path.find('{', i + 1))
+      params.push_back({{"from", "path"}, {"name", path.substr(i + 1, path.find('}', i) - i - 1)}});
+    while (static_cast<int>(params.size()) < n_params) params.push_back({{"from", "body"}});
+    for (size_t i = 1; i <= params.size(); ++i) sql += (i > 1 ? ", $" : "$") + std::to_string(i);
+    j["operations"].push_back({{"operation_id", id},
+                               {"kind", "action"},
+                               {"method", method},
+                               {"path", path},
+                               {"sql", sql + ")"},
+                               {"params", params},
+                               {"result", "json"}});
   };
-  walk(doc["paths"]);
-}
-
-namespace {
-const char* kSecret = "0123456789abcdef0123456789abcdef";  // 32 bytes, the shortest accepted
-std::map<std::string, std::string>* g_env;
-char* fake_getenv(const char* name) {
-  auto it = g_env->find(name);
-  return it == g_env->end() ? nullptr : it->second.data();
-}
-}  // namespace
-
-TEST(GatewayConfig, EnvironmentAndFlags) {
-  std::map<std::string, std::string> env = {{"CODITECT_DATABASE_URL", "postgresql:///x"},
-                                            {"CODITECT_JWT_SECRET", kSecret},
-                                            {"CODITECT_THREADS", "4"},
-                                            {"CODITECT_LISTEN", "0.0.0.0:9000"}};
-  g_env = &env;
-  Config c;
-  ASSERT_FALSE(parse_config({"--threads", "6", "--timeout-ms=2500"}, c, fake_getenv));
-  EXPECT_EQ(c.database_url, "postgresql:///x");
-  EXPECT_EQ(c.threads, 6) << "a flag wins over the environment";
-  EXPECT_EQ(c.pool_size, 6);
-  EXPECT_EQ(c.timeout_ms, 2500);
-  EXPECT_EQ(c.listen, "0.0.0.0:9000");
-  EXPECT_EQ(c.max_request_bytes, 1 << 20);
-}
-
-TEST(GatewayConfig, Errors) {
-  std::map<std::string, std::string> env;
-  g_env = &env;
-  Config c;
-  EXPECT_TRUE(parse_config({}, c, fake_getenv)) << "no database URL";
-  c = Config{};
-  EXPECT_TRUE(parse_config({"--database-url", "x"}, c, fake_getenv)) << "no key";
-  c = Config{};
-  EXPECT_TRUE(parse_config({"--database-url", "x", "--jwt-secret", kSecret, "--threads", "0"}, c,
-                           fake_getenv));
-  c = Config{};
-  EXPECT_TRUE(parse_config({"--nope", "1"}, c, fake_getenv));
-  c = Config{};
-  EXPECT_TRUE(parse_config({"--database-url"}, c, fake_getenv));
-  c = Config{};
-  env["CODITECT_POOL_SIZE"] = "many";
-  EXPECT_TRUE(parse_config({"--database-url", "x", "--jwt-secret", kSecret}, c, fake_getenv));
-  c = Config{};
-  env.clear();
-  ASSERT_FALSE(parse_config({"--help"}, c, fake_getenv));
-  EXPECT_TRUE(c.help);
-  EXPECT_NE(usage().find("CODITECT_MAX_REQUEST_BYTES"), std::string::npos);
-}
-
-TEST(GatewayConfig, MintDevToken) {
-  std::map<std::string, std::string> env = {{"CODITECT_JWT_SECRET", kSecret}};
-  g_env = &env;
-  Config c;
-  ASSERT_FALSE(parse_config({"--mint-dev-token", "--sub", "u", "--tenant", "t"}, c, fake_getenv));
-  EXPECT_TRUE(c.mint_dev_token);
-  EXPECT_EQ(c.mint_role, "owner");
-  c = Config{};
-  EXPECT_TRUE(parse_config({"--mint-dev-token", "--tenant", "t"}, c, fake_getenv));
-}
-
-TEST(GatewayConfig, ShortHs256SecretsAreRefused) {
-  std::map<std::string, std::string> env = {{"CODITECT_DATABASE_URL", "x"}};
-  g_env = &env;
-  for (std::string secret : {"s", "0123456789abcdef0123456789abcde"}) {
-    Config c;
-    auto err = parse_config({"--jwt-secret", secret}, c, fake_getenv);
-    ASSERT_TRUE(err) << secret.size() << " bytes";
-    EXPECT_NE(err->find("at least 32"), std::string::npos) << *err;
-    c = Config{};
-    EXPECT_TRUE(
-        parse_config({"--mint-dev-token", "--sub", "u", "--jwt-secret", secret}, c, fake_getenv))
-        << "no token is minted with it either";
+  for (int i = 0; i < 75; ++i) {
+    std::string r = "r" + std::to_string(i), base = "/api/v1/" + r + "s/";
+    add(r + "_list", "GET", base, 0);
+    add(r + "_create", "POST", base, 1);
+    add(r + "_get", "GET", base + "{id}/", 1);
+    add(r + "_update", "PATCH", base + "{id}/", 2);
+    add(r + "_delete", "DELETE", base + "{id}/", 1);
+    add(r + "_children", "GET", base + "{parent_id}/children/", 1);
+    add(r + "_child", "GET", base + "{parent_id}/children/{id}/", 2);
+    add(r + "_act", "POST", base + "{id}/act/", 1);
   }
-  Config c;
-  EXPECT_FALSE(parse_config({"--jwt-secret", kSecret}, c, fake_getenv));
-  c = Config{};
-  EXPECT_FALSE(parse_config({"--jwks-file", "/k.json"}, c, fake_getenv)) << "no secret at all";
-}
-
-TEST(GatewayConfig, MaxConnectionsAndPublicUrl) {
-  std::map<std::string, std::string> env = {{"CODITECT_DATABASE_URL", "x"},
-                                            {"CODITECT_JWT_SECRET", kSecret},
-                                            {"CODITECT_MAX_CONNECTIONS", "100"},
-                                            {"CODITECT_PUBLIC_URL", "https://api.example.com/"}};
-  g_env = &env;
-  Config c;
-  ASSERT_FALSE(parse_config({}, c, fake_getenv));
-  EXPECT_EQ(c.max_connections, 100);
-  EXPECT_EQ(c.public_url, "https://api.example.com") << "without the trailing slash";
-  for (std::string bad :
-       std::vector<std::string>{"api.example.com", "ftp://x.example", "https://a b",
-                                "https://x/?q=1", std::string("https://x\r\nSet-Cookie: a"), "0"}) {
-    c = Config{};
-    env["CODITECT_PUBLIC_URL"] = bad;
-    EXPECT_TRUE(parse_config({}, c, fake_getenv)) << bad;
+  RouteTable t(parse_catalog(j));
+  EXPECT_EQ(t.routes().size(), 75u * 8 + 3);
+  for (int i = 0; i < 75; ++i) {
+    std::string r = "r" + std::to_string(i), base = "/api/v1/" + r + "s/";
+    EXPECT_EQ(t.match("PATCH", base + "x").route->op.operation_id, r + "_update");
+    auto m = t.match("GET", base + "p/children/c/");
+    ASSERT_TRUE(m.route);
+    EXPECT_EQ(m.route->op.operation_id, r + "_child");
+    EXPECT_EQ(m.path_params[0], (std::pair<std::string, std::string>{"parent_id", "p"}));
+    EXPECT_EQ(m.path_params[1], (std::pair<std::string, std::string>{"id", "c"}));
+    EXPECT_EQ(t.match("POST", base + "x/act").route->op.operation_id, r + "_act");
+    EXPECT_EQ(t.match("PUT", base + "x/act").allowed, std::vector<std::string>{"POST"});
   }
-  env.erase("CODITECT_PUBLIC_URL");
-  c = Config{};
-  EXPECT_TRUE(parse_config({"--max-connections", "0"}, c, fake_getenv));
-  // The cap keeps the pool and the gateway's own descriptors under the open-file limit.
-  EXPECT_EQ(connection_cap(4096, 1048576, 8, 8), 4096);
-  EXPECT_EQ(connection_cap(4096, 1024, 8, 8), 1024 - 8 - 32 - 64);
-  EXPECT_EQ(connection_cap(4096, 50, 8, 8), 1);
 }
