@@ -24,12 +24,8 @@ bool connection_level(const std::string& sqlstate) {
 
 }  // namespace
 
-Database::Database(std::string url, int pool_size, int timeout_ms,
-                   std::vector<std::pair<std::string, std::string>> statements)
-    : url_(std::move(url)), timeout_ms_(timeout_ms), statements_(std::move(statements)) {
-  statements_.insert(
-      statements_.begin(),
-      {{"begin_rw", "BEGIN"}, {"begin_ro", "BEGIN READ ONLY"}, {"commit", "COMMIT"}});
+Database::Database(std::string url, int pool_size, int timeout_ms)
+    : url_(std::move(url)), timeout_ms_(timeout_ms) {
   slots_.resize(static_cast<size_t>(pool_size));
   for (int i = pool_size - 1; i >= 0; --i) free_.push_back(i);
 }
@@ -65,6 +61,8 @@ void Database::checkin(int slot) {
 void Database::drop(Slot& s) {
   if (s.conn) PQfinish(s.conn);
   s.conn = nullptr;
+  s.generation = 0;
+  s.prepared.clear();
 }
 
 bool Database::ensure_connected(Slot& s, std::string* why) {
@@ -95,39 +93,11 @@ bool Database::ensure_connected(Slot& s, std::string* why) {
                           nullptr};
   PGconn* c = PQconnectdbParams(keys, values, 1);
   std::string error;
-  if (!c || PQstatus(c) != CONNECTION_OK) {
-    error = c ? PQerrorMessage(c) : "out of memory";
-  } else {
-    // Prepare every statement in one pipeline.
-    bool ok = PQenterPipelineMode(c) == 1;
-    for (const auto& [name, sql] : statements_)
-      ok = ok && PQsendPrepare(c, name.c_str(), sql.c_str(), 0, nullptr) == 1;
-    ok = ok && PQpipelineSync(c) == 1;
-    for (size_t i = 0; ok && i < statements_.size(); ++i) {
-      PGresult* r = PQgetResult(c);
-      if (!r || PQresultStatus(r) != PGRES_COMMAND_OK) {
-        error = "cannot prepare " + statements_[i].first + ": " +
-                (r ? PQresultErrorMessage(r) : PQerrorMessage(c));
-        ok = false;
-      }
-      if (r) PQclear(r);
-      if (ok) {
-        PGresult* end = PQgetResult(c);  // NULL after each command's results
-        if (end) PQclear(end);
-      }
-    }
-    if (ok) {
-      PGresult* sync = PQgetResult(c);
-      ok = sync && PQresultStatus(sync) == PGRES_PIPELINE_SYNC;
-      if (sync) PQclear(sync);
-      ok = ok && PQexitPipelineMode(c) == 1;
-    }
-    if (!ok && error.empty()) error = PQerrorMessage(c);
-    if (ok) {
-      s.conn = c;
-      return true;
-    }
+  if (c && PQstatus(c) == CONNECTION_OK) {
+    s.conn = c;
+    return true;
   }
+  error = c ? PQerrorMessage(c) : "out of memory";
   if (c) PQfinish(c);
   while (!error.empty() && (error.back() == '\n' || error.back() == ' ')) error.pop_back();
   {
@@ -139,9 +109,80 @@ bool Database::ensure_connected(Slot& s, std::string* why) {
   return false;
 }
 
+Database::RunResult Database::prepare(Slot& s, const std::vector<DbCall>& calls,
+                                      std::uint64_t generation, DbError& err) {
+  PGconn* c = s.conn;
+  if (generation > s.generation) {
+    // A newer catalog: its statements may differ in anything, so none of the old ones stays.
+    if (!s.prepared.empty()) {
+      PGresult* r = PQexec(c, "DEALLOCATE ALL");
+      bool ok = r && PQresultStatus(r) == PGRES_COMMAND_OK;
+      if (r) PQclear(r);
+      if (!ok) return RunResult::NotStarted;
+    }
+    s.prepared.clear();
+    s.generation = generation;
+  }
+  // A request of an older generation still in flight: its statements are compared by text.
+  std::vector<const DbCall*> todo;
+  for (const auto& call : calls) {
+    auto it = s.prepared.find(call.statement);
+    if (it != s.prepared.end() && it->second == call.sql) continue;
+    bool queued = false;
+    for (const DbCall* t : todo) queued = queued || t->statement == call.statement;
+    if (!queued) todo.push_back(&call);
+  }
+  if (todo.empty()) return RunResult::Ok;
+  if (PQenterPipelineMode(c) != 1) return RunResult::NotStarted;
+  std::vector<std::pair<const DbCall*, bool>> sent;  // call, is the DEALLOCATE of its old text
+  for (const DbCall* t : todo) {
+    if (s.prepared.count(t->statement)) {
+      // Names are [a-z0-9_:] (operation ids are checked when the catalog is loaded).
+      std::string sql = "DEALLOCATE \"" + t->statement + "\"";
+      if (PQsendQueryParams(c, sql.c_str(), 0, nullptr, nullptr, nullptr, nullptr, 0) != 1)
+        return RunResult::NotStarted;
+      sent.emplace_back(t, true);
+    }
+    if (PQsendPrepare(c, t->statement.c_str(), t->sql.c_str(), 0, nullptr) != 1)
+      return RunResult::NotStarted;
+    sent.emplace_back(t, false);
+  }
+  if (PQpipelineSync(c) != 1) return RunResult::NotStarted;
+  bool failed = false;
+  for (const auto& [call, dealloc] : sent) {
+    PGresult* r = PQgetResult(c);
+    if (!r) return RunResult::NotStarted;
+    ExecStatusType st = PQresultStatus(r);
+    if (st == PGRES_COMMAND_OK) {
+      if (dealloc)
+        s.prepared.erase(call->statement);
+      else
+        s.prepared[call->statement] = call->sql;
+    } else if (st == PGRES_FATAL_ERROR && !failed) {
+      failed = true;
+      err.sqlstate = field(r, PG_DIAG_SQLSTATE);
+      err.message = "cannot prepare " + call->statement + ": " + field(r, PG_DIAG_MESSAGE_PRIMARY);
+    }
+    PQclear(r);
+    if (PQstatus(c) != CONNECTION_OK || (failed && connection_level(err.sqlstate)))
+      return RunResult::NotStarted;
+    PGresult* end = PQgetResult(c);  // NULL closes each command's results
+    if (end) {
+      PQclear(end);
+      return RunResult::NotStarted;
+    }
+  }
+  PGresult* sync = PQgetResult(c);
+  bool synced = sync && PQresultStatus(sync) == PGRES_PIPELINE_SYNC;
+  if (sync) PQclear(sync);
+  if (!synced || PQexitPipelineMode(c) != 1) return RunResult::NotStarted;
+  return failed ? RunResult::Error : RunResult::Ok;
+}
+
 Database::RunResult Database::run(PGconn* c, const std::vector<DbCall>& calls, size_t value_index,
-                                  std::optional<std::string>& value, DbError& err) {
-  value.reset();
+                                  DbOutcome& out, DbError& err) {
+  out.value.reset();
+  out.etag.reset();
   // NotStarted only when the server certainly ran none of the calls: nothing was sent, or the
   // server's answer to the first call is that it ended the session. Results come back in
   // order, so that answer means the first call never completed and no later one ran. Any
@@ -176,8 +217,14 @@ Database::RunResult Database::run(PGconn* c, const std::vector<DbCall>& calls, s
       if (PQstatus(c) != CONNECTION_OK || err.sqlstate.empty() || connection_level(err.sqlstate))
         return RunResult::Lost;
     } else if (st == PGRES_TUPLES_OK || st == PGRES_COMMAND_OK) {
-      if (i == value_index && st == PGRES_TUPLES_OK && PQntuples(r) > 0 && !PQgetisnull(r, 0, 0))
-        value = std::string(PQgetvalue(r, 0, 0), static_cast<size_t>(PQgetlength(r, 0, 0)));
+      if (i == value_index && st == PGRES_TUPLES_OK && PQntuples(r) > 0) {
+        auto cell = [&](int col) -> std::optional<std::string> {
+          if (PQnfields(r) <= col || PQgetisnull(r, 0, col)) return std::nullopt;
+          return std::string(PQgetvalue(r, 0, col), static_cast<size_t>(PQgetlength(r, 0, col)));
+        };
+        out.value = cell(0);
+        out.etag = cell(1);  // operations with an ETag answer it as a second column
+      }
       PQclear(r);
     } else if (st == PGRES_PIPELINE_ABORTED) {
       PQclear(r);
@@ -205,7 +252,7 @@ Database::RunResult Database::run(PGconn* c, const std::vector<DbCall>& calls, s
 }
 
 DbOutcome Database::execute(const std::vector<DbCall>& calls, size_t value_index,
-                            bool retry_on_loss) {
+                            bool retry_on_loss, std::uint64_t generation) {
   DbOutcome out;
   int retries = 0;
   int not_started = 0;
@@ -226,7 +273,8 @@ DbOutcome Database::execute(const std::vector<DbCall>& calls, size_t value_index
       return out;
     }
     DbError err;
-    RunResult rr = run(s.conn, calls, value_index, out.value, err);
+    RunResult rr = prepare(s, calls, generation, err);
+    if (rr == RunResult::Ok) rr = run(s.conn, calls, value_index, out, err);
     if (rr == RunResult::NotStarted) {
       // Nothing ran: safe to run again, writes included, on a fresh connection (the slot
       // reconnects). Twice at most, in case a second pooled connection was ended too.
@@ -267,15 +315,21 @@ DbOutcome Database::execute(const std::vector<DbCall>& calls, size_t value_index
   }
 }
 
-DbOutcome Database::transaction(bool read_only, const std::vector<DbCall>& calls) {
+DbOutcome Database::transaction(bool read_only, const std::vector<DbCall>& calls,
+                                std::uint64_t generation) {
+  // "gw:" names: no operation_id can take them.
+  static const DbCall begin_rw{"gw:begin_rw", "BEGIN", {}},
+      begin_ro{"gw:begin_ro", "BEGIN READ ONLY", {}}, commit{"gw:commit", "COMMIT", {}};
   std::vector<DbCall> all;
   all.reserve(calls.size() + 2);
-  all.push_back(DbCall{read_only ? "begin_ro" : "begin_rw", {}});
+  all.push_back(read_only ? begin_ro : begin_rw);
   for (const auto& c : calls) all.push_back(c);
-  all.push_back(DbCall{"commit", {}});
-  return execute(all, all.size() - 2, read_only);
+  all.push_back(commit);
+  return execute(all, all.size() - 2, read_only, generation);
 }
 
-DbOutcome Database::single(const DbCall& call) { return execute({call}, 0, true); }
+DbOutcome Database::single(const DbCall& call, std::uint64_t generation) {
+  return execute({call}, 0, true, generation);
+}
 
 }  // namespace coditect::gateway

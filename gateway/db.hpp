@@ -1,6 +1,8 @@
 // The database side of the gateway: a pool of libpq connections with prepared statements, and
 // one transaction per request sent as a libpq pipeline (BEGIN; context; function; COMMIT in
-// one round trip). Connections that the server dropped are re-made lazily.
+// one round trip). Connections that the server dropped are re-made lazily. A statement is
+// prepared on a connection when first used there; a connection that serves a newer catalog
+// generation drops its statements first (DEALLOCATE ALL).
 #pragma once
 
 #include <chrono>
@@ -9,38 +11,19 @@
 #include <mutex>
 #include <optional>
 #include <string>
+#include <unordered_map>
 #include <utility>
 #include <vector>
+
+#include "call.hpp"
 
 struct pg_conn;
 
 namespace coditect::gateway {
 
-struct DbError {
-  std::string sqlstate;
-  std::string message;  // primary message (shown only for CD* codes)
-  std::string hint;
-  std::string constraint;
-  std::string column;
-};
-
-struct DbCall {
-  std::string statement;  // name of a prepared statement
-  std::vector<std::optional<std::string>> params;
-};
-
-struct DbOutcome {
-  enum class Kind { Ok, Error, Unavailable } kind = Kind::Unavailable;
-  std::optional<std::string> value;  // first column of the first row of the main call
-  DbError error;                     // Kind::Error
-  std::string why;                   // Kind::Unavailable, for the log
-};
-
 class Database {
  public:
-  // statements: (name, SQL) prepared on every connection.
-  Database(std::string url, int pool_size, int timeout_ms,
-           std::vector<std::pair<std::string, std::string>> statements);
+  Database(std::string url, int pool_size, int timeout_ms);
   ~Database();
   Database(const Database&) = delete;
   Database& operator=(const Database&) = delete;
@@ -51,9 +34,10 @@ class Database {
   // the server ended the connection before BEGIN completed, so that nothing ran. A write whose
   // connection is lost later is never retried: its COMMIT may have run.
   // Pooled connections that the server ended while idle are replaced before use.
-  DbOutcome transaction(bool read_only, const std::vector<DbCall>& calls);
+  // generation: the catalog generation the calls come from.
+  DbOutcome transaction(bool read_only, const std::vector<DbCall>& calls, std::uint64_t generation);
   // One statement on its own (autocommit).
-  DbOutcome single(const DbCall& call);
+  DbOutcome single(const DbCall& call, std::uint64_t generation);
 
   // Tries to open every connection now; false when the database cannot be reached.
   bool warm_up(std::string* why);
@@ -61,6 +45,8 @@ class Database {
  private:
   struct Slot {
     pg_conn* conn = nullptr;
+    std::uint64_t generation = 0;
+    std::unordered_map<std::string, std::string> prepared;  // name -> SQL
   };
   enum class RunResult { Ok, Error, Lost, NotStarted };
 
@@ -68,13 +54,15 @@ class Database {
   void checkin(int slot);
   bool ensure_connected(Slot& s, std::string* why);
   void drop(Slot& s);
-  RunResult run(pg_conn* c, const std::vector<DbCall>& calls, size_t value_index,
-                std::optional<std::string>& value, DbError& err);
-  DbOutcome execute(const std::vector<DbCall>& calls, size_t value_index, bool retry_on_loss);
+  RunResult prepare(Slot& s, const std::vector<DbCall>& calls, std::uint64_t generation,
+                    DbError& err);
+  RunResult run(pg_conn* c, const std::vector<DbCall>& calls, size_t value_index, DbOutcome& out,
+                DbError& err);
+  DbOutcome execute(const std::vector<DbCall>& calls, size_t value_index, bool retry_on_loss,
+                    std::uint64_t generation);
 
   std::string url_;
   int timeout_ms_;
-  std::vector<std::pair<std::string, std::string>> statements_;
   std::vector<Slot> slots_;
   std::vector<int> free_;
   std::mutex mu_;

@@ -21,6 +21,7 @@
 #include <thread>
 
 #include "app.hpp"
+#include "catalog_listener.hpp"
 #include "jwt_auth.hpp"
 #include "problem.hpp"
 
@@ -306,6 +307,7 @@ class Handler : public Http::Handler {
     r.peer_ip = req.address().host();
     r.authorization = raw_header(req, "Authorization");
     r.user_agent = raw_header(req, "User-Agent");
+    r.if_match = raw_header(req, "If-Match");
     std::string request_id = coditect::gateway::request_id_for(raw_header(req, "X-Request-Id"));
     r.request_id = request_id;
 
@@ -438,19 +440,50 @@ int main(int argc, char** argv) {
     std::cerr << "coditect-gateway: open-file limit " << fd_limit << ": at most " << max_connections
               << " client connections (not " << config.max_connections << ")\n";
 
+  // The routes come from the catalog: without it there is nothing to serve.
   std::shared_ptr<App> app;
   try {
-    auto db = std::make_unique<coditect::gateway::Database>(
-        config.database_url, config.pool_size, config.timeout_ms,
-        coditect::gateway::gateway_statements());
+    std::string error;
+    auto catalog = coditect::gateway::fetch_catalog(config.database_url, &error);
+    if (!catalog) {
+      std::cerr << "coditect-gateway: cannot load the API catalog (coditect.api_catalog()): "
+                << error << "\n";
+      return 2;
+    }
+    auto api = coditect::gateway::load_api(*catalog, 1, config.public_url);
+    auto db = std::make_unique<coditect::gateway::Database>(config.database_url, config.pool_size,
+                                                            config.timeout_ms);
     std::string why;
     if (!db->warm_up(&why))
       std::cerr << "coditect-gateway: " << why << " (requests get 503 until it is back)\n";
-    app = std::make_shared<App>(config, std::move(db));
+    app = std::make_shared<App>(config, std::move(db), std::move(api));
+  } catch (const coditect::gateway::CatalogError& e) {
+    std::cerr << "coditect-gateway: the API catalog does not load: " << e.what() << "\n";
+    return 2;
   } catch (const std::exception& e) {
     std::cerr << "coditect-gateway: " << e.what() << "\n";
     return 2;
   }
+  auto reload_catalog = [app](const std::string& text, const char* why) {
+    std::string error;
+    bool changed = false;
+    if (!app->reload_catalog(text, &error, &changed))
+      log_line({{"ts", now_iso()},
+                {"event", "catalog not reloaded, the one in use stays"},
+                {"trigger", why},
+                {"error", error}});
+    else if (changed)
+      log_line({{"ts", now_iso()},
+                {"event", "catalog reloaded"},
+                {"trigger", why},
+                {"generation", app->api()->generation},
+                {"operations", app->api()->routes.routes().size()}});
+  };
+  coditect::gateway::CatalogListener listener(
+      config.database_url, [&](const std::string& text) { reload_catalog(text, "notify"); },
+      [](const std::string& event, const std::string& detail) {
+        log_line({{"ts", now_iso()}, {"event", event}, {"error", detail}});
+      });
 
   try {
     Address addr(config.listen);
@@ -485,6 +518,11 @@ int main(int argc, char** argv) {
       else
         std::cerr << "coditect-gateway: SIGHUP, keys not reloaded, the old ones stay: " << error
                   << "\n";
+      if (auto text = coditect::gateway::fetch_catalog(config.database_url, &error))
+        reload_catalog(*text, "SIGHUP");
+      else
+        std::cerr << "coditect-gateway: SIGHUP, catalog not reloaded, the one in use stays: "
+                  << error << "\n";
     }
     std::cerr << "coditect-gateway: signal " << sig << ", finishing the requests in flight\n";
     // Drain first: Pistache's shutdown() stops the reactor at once, and an answer written

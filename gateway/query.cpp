@@ -154,33 +154,50 @@ bool is_uuid(std::string_view s) {
   return true;
 }
 
-std::optional<std::string> parse_list_query(const Params& params, const ListSpec& spec,
+std::optional<std::string> parse_list_query(const Params& params, const QuerySpec& spec,
                                             ListQuery& out) {
   out = ListQuery{};
   out.page_size = spec.default_page_size;
   std::optional<long> page;
-  std::vector<std::string> seen;
+  std::unordered_set<std::string_view> seen;
   for (const auto& [key, value] : params) {
-    if (std::find(seen.begin(), seen.end(), key) != seen.end())
-      return "query parameter \"" + key + "\" is given more than once";
-    seen.push_back(key);
-    if (key == "page") {
+    if (!seen.insert(key).second) return "query parameter \"" + key + "\" is given more than once";
+    if (key == "page" && spec.page) {
       page = parse_int(value, 1, 100000000);
       if (!page) return "page must be a whole number of 1 or more";
-    } else if (key == "page_size") {
-      auto n = parse_int(value, 1, 200);
-      if (!n) return "page_size must be a whole number between 1 and 200";
+    } else if (key == "page_size" && spec.page_size) {
+      auto n = parse_int(value, 1, spec.max_page_size);
+      if (!n)
+        return "page_size must be a whole number between 1 and " +
+               std::to_string(spec.max_page_size);
       out.page_size = static_cast<int>(*n);
       out.page_size_given = true;
-    } else if (key == "cursor") {
+    } else if (key == "cursor" && spec.cursor) {
       if (value.empty() || value.size() > 512) return "invalid cursor";
       out.cursor = value;
-    } else if (std::find(spec.filters.begin(), spec.filters.end(), key) != spec.filters.end()) {
+    } else if (key == "ordering" && spec.ordering) {
+      out.ordering = value;
+    } else if (key == "search" && spec.search) {
+      out.search = value;
+    } else if (std::find(spec.fields.begin(), spec.fields.end(), key) != spec.fields.end()) {
+      out.fields.emplace_back(key, value);
+    } else if (spec.filters && key != "page" && key != "page_size" && key != "cursor" &&
+               key != "ordering" && key != "search") {
       out.filters[key] = value;
     } else {
-      std::string allowed = "page, page_size, cursor";
-      for (const auto& f : spec.filters) allowed += ", " + f;
-      return "unknown query parameter \"" + key + "\" (allowed: " + allowed + ")";
+      std::string allowed;
+      auto add = [&](bool on, const std::string& name) {
+        if (on) allowed += (allowed.empty() ? "" : ", ") + name;
+      };
+      add(spec.page, "page");
+      add(spec.page_size, "page_size");
+      add(spec.cursor, "cursor");
+      add(spec.ordering, "ordering");
+      add(spec.search, "search");
+      for (const auto& f : spec.fields) add(true, f);
+      return "unknown query parameter \"" + key + "\"" +
+             (allowed.empty() ? std::string(" (none is accepted here)")
+                              : " (allowed: " + allowed + ")");
     }
   }
   if (page && out.cursor) return "give either page or cursor, not both";
@@ -188,7 +205,7 @@ std::optional<std::string> parse_list_query(const Params& params, const ListSpec
     out.page.reset();
   } else if (page) {
     out.page = page;
-  } else if (!spec.keyset_default) {
+  } else if (!spec.keyset_default && spec.page) {
     out.page = 1;
   }
   return std::nullopt;
@@ -205,8 +222,12 @@ std::string page_url(const std::string& base_url, const std::string& path, const
     url += percent_encode(v);
     sep = '&';
   };
-  // Filters in name order (nlohmann::json objects are sorted), then the paging parameters.
-  for (auto it = q.filters.begin(); it != q.filters.end(); ++it)
+  // Filters, ordering and search in name order (nlohmann::json objects are sorted), then the
+  // paging parameters.
+  nlohmann::json kept = q.filters;
+  if (q.ordering) kept["ordering"] = *q.ordering;
+  if (q.search) kept["search"] = *q.search;
+  for (auto it = kept.begin(); it != kept.end(); ++it)
     add(it.key(), it->is_string() ? it->get<std::string>() : it->dump());
   if (page) add("page", std::to_string(*page));
   if (cursor) add("cursor", *cursor);

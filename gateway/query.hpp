@@ -34,10 +34,12 @@ bool json_has_nul(const nlohmann::json& j);
 // 8-4-4-4-12 hexadecimal.
 bool is_uuid(std::string_view s);
 
-// How a list endpoint reads its query.
-struct ListSpec {
-  std::vector<std::string> filters;  // known filter names ("name", "created_at__gte", ...)
-  int default_page_size = 20;
+// Which query parameters an operation reads (from its params[].from).
+struct QuerySpec {
+  bool page = false, page_size = false, cursor = false, ordering = false, search = false;
+  bool filters = false;             // every other key is a filter (the database checks its name)
+  std::vector<std::string> fields;  // body fields also accepted as ?name=
+  int default_page_size = 20, max_page_size = 200;
   bool keyset_default = false;  // no ?page= and no ?cursor=: keyset (true) or page 1 (false)
 };
 
@@ -45,13 +47,15 @@ struct ListQuery {
   std::optional<long> page;  // nullopt: keyset
   int page_size = 20;
   bool page_size_given = false;
-  std::optional<std::string> cursor;
+  std::optional<std::string> cursor, ordering, search;
   nlohmann::json filters = nlohmann::json::object();
+  Params fields;  // body fields given in the query
 };
 
-// Turns query parameters into a ListQuery: page (>= 1), page_size (1..200), cursor, and the
-// known filters; anything else is an error. Returns the error text, or nullopt when fine.
-std::optional<std::string> parse_list_query(const Params& params, const ListSpec& spec,
+// Reads query parameters as spec says: page (>= 1), page_size (1..max_page_size), cursor,
+// ordering, search, filters, fields; anything else is an error. Returns the error text, or
+// nullopt when fine.
+std::optional<std::string> parse_list_query(const Params& params, const QuerySpec& spec,
                                             ListQuery& out);
 
 // The list answer {count, next, previous, results} from the database's
@@ -61,8 +65,8 @@ std::optional<std::string> parse_list_query(const Params& params, const ListSpec
 nlohmann::json list_envelope(const nlohmann::json& db_result, const ListQuery& q,
                              const std::string& base_url, const std::string& path);
 
-// URL (absolute with a base_url, else path and query) of another page of the same list: filters and
-// page_size kept, the page or cursor replaced.
+// URL (absolute with a base_url, else path and query) of another page of the same list:
+// filters, ordering, search and page_size kept, the page or cursor replaced.
 std::string page_url(const std::string& base_url, const std::string& path, const ListQuery& q,
                      std::optional<long> page, std::optional<std::string> cursor);
 

@@ -54,8 +54,15 @@ TEST(GatewayQuery, Uuid) {
 }
 
 namespace {
-const ListSpec kProjects{{"name", "created_at__gte", "created_at__lt"}, 20, false};
-const ListSpec kAudit{{"user_id", "action", "created_at__gte"}, 50, true};
+QuerySpec list_spec(int page_size, bool keyset) {
+  QuerySpec s;
+  s.page = s.page_size = s.cursor = s.ordering = s.search = s.filters = true;
+  s.default_page_size = page_size;
+  s.keyset_default = keyset;
+  return s;
+}
+const QuerySpec kProjects = list_spec(20, false);
+const QuerySpec kAudit = list_spec(50, true);
 }  // namespace
 
 TEST(GatewayQuery, ListDefaults) {
@@ -80,13 +87,29 @@ TEST(GatewayQuery, KnownFiltersBecomeTheFiltersObject) {
   EXPECT_EQ(q.page_size, 5);
 }
 
-TEST(GatewayQuery, UnknownParametersAreRejected) {
+TEST(GatewayQuery, OtherKeysAreFiltersForTheDatabaseToCheck) {
   ListQuery q;
-  auto err = parse_list_query({{"owner", "x"}}, kProjects, q);
+  ASSERT_FALSE(
+      parse_list_query({{"owner", "x"}, {"ordering", "-name"}, {"search", "a"}}, kProjects, q));
+  EXPECT_EQ(q.filters, (json{{"owner", "x"}}));
+  EXPECT_EQ(q.ordering, "-name");
+  EXPECT_EQ(q.search, "a");
+}
+
+TEST(GatewayQuery, UnknownParametersAreRejectedWhereNoFilterIsTaken) {
+  ListQuery q;
+  QuerySpec spec;
+  spec.fields = {"session_id"};
+  auto err = parse_list_query({{"owner", "x"}}, spec, q);
   ASSERT_TRUE(err);
-  EXPECT_NE(err->find("unknown query parameter \"owner\""), std::string::npos);
-  EXPECT_NE(err->find("created_at__gte"), std::string::npos) << "lists the allowed ones";
-  EXPECT_TRUE(parse_list_query({{"tenant_id", "x"}}, kProjects, q));
+  EXPECT_NE(err->find("unknown query parameter \"owner\" (allowed: session_id)"),
+            std::string::npos);
+  EXPECT_TRUE(parse_list_query({{"page", "1"}}, spec, q)) << "no paging here";
+  ASSERT_FALSE(parse_list_query({{"session_id", "s"}}, spec, q));
+  EXPECT_EQ(q.fields, (Params{{"session_id", "s"}}));
+  EXPECT_FALSE(q.page);
+  err = parse_list_query({{"x", "1"}}, QuerySpec{}, q);
+  EXPECT_NE(err->find("none is accepted"), std::string::npos);
 }
 
 TEST(GatewayQuery, PageAndPageSizeAreBounded) {
