@@ -114,3 +114,14 @@ TEST(GatewayErrors, HeaderValuesLoseControlCharacters) {
   EXPECT_EQ(header_value("Bearer realm=\"coditect\""), "Bearer realm=\"coditect\"");
   EXPECT_EQ(header_value("caf\xC3\xA9"), "caf\xC3\xA9") << "bytes past ASCII are not controls";
 }
+
+TEST(GatewayProblem, StaleIfMatchIs412) {
+  EXPECT_EQ(map_sqlstate("CD412").status, 412);
+  EXPECT_FALSE(map_sqlstate("CD412").retry);
+  Problem p = problem_from_db_error("CD412", "the row changed since it was read", "read it again");
+  EXPECT_EQ(p.status, 412);
+  EXPECT_EQ(p.code, "CD412");
+  EXPECT_EQ(p.detail, "the row changed since it was read");
+  EXPECT_EQ(p.hint, "read it again");
+  EXPECT_NE(problem_json(p).find("\"title\":\"Precondition Failed\""), std::string::npos);
+}
