@@ -15,13 +15,26 @@ constexpr int kFirstBackoffMs = 200;
 constexpr int kMaxBackoffMs = 30000;
 constexpr const char* kCatalogSql = "SELECT coditect.api_catalog()::text";
 
+std::string trimmed(std::string s) {
+  for (auto& ch : s)
+    if (ch == '\n' || ch == '\t') ch = ' ';
+  while (!s.empty() && s.back() == ' ') s.pop_back();
+  return s;
+}
+
+// The server's goodbye (FATAL: terminating connection ...) is reported by the loop, not
+// printed by libpq.
+void quiet(void*, const char*) {}
+
 PGconn* connect(const std::string& url, std::string* error) {
   const char* keys[] = {"dbname", "application_name", "connect_timeout", nullptr};
   const char* values[] = {url.c_str(), "coditect-gateway-catalog", "5", nullptr};
   PGconn* c = PQconnectdbParams(keys, values, 1);
-  if (c && PQstatus(c) == CONNECTION_OK) return c;
-  *error = c ? PQerrorMessage(c) : "out of memory";
-  while (!error->empty() && (error->back() == '\n' || error->back() == ' ')) error->pop_back();
+  if (c && PQstatus(c) == CONNECTION_OK) {
+    PQsetNoticeProcessor(c, quiet, nullptr);
+    return c;
+  }
+  *error = trimmed(c ? PQerrorMessage(c) : "out of memory");
   if (c) PQfinish(c);
   return nullptr;
 }
@@ -34,7 +47,7 @@ std::optional<std::string> query_catalog(PGconn* c, std::string* error) {
   else
     *error = r ? PQresultErrorMessage(r) : PQerrorMessage(c);
   if (r) PQclear(r);
-  while (!error->empty() && (error->back() == '\n' || error->back() == ' ')) error->pop_back();
+  *error = trimmed(*error);
   if (!out && error->empty()) *error = "coditect.api_catalog() answered no catalog";
   return out;
 }
@@ -79,7 +92,7 @@ void CatalogListener::run() {
     if (c) {
       PGresult* r = PQexec(c, "LISTEN coditect_catalog");
       if (!r || PQresultStatus(r) != PGRES_COMMAND_OK) {
-        error = r ? PQresultErrorMessage(r) : PQerrorMessage(c);
+        error = trimmed(r ? PQresultErrorMessage(r) : PQerrorMessage(c));
         PQfinish(c);
         c = nullptr;
       }
@@ -117,7 +130,7 @@ void CatalogListener::run() {
         PQfreemem(n);
       }
     }
-    if (!stop_) log_("catalog listener disconnected", PQerrorMessage(c));
+    if (!stop_) log_("catalog listener disconnected", trimmed(PQerrorMessage(c)));
     reported = !stop_;
     PQfinish(c);
     if (!stop_ && !wait(backoff)) return;

@@ -482,7 +482,9 @@ int main(int argc, char** argv) {
   coditect::gateway::CatalogListener listener(
       config.database_url, [&](const std::string& text) { reload_catalog(text, "notify"); },
       [](const std::string& event, const std::string& detail) {
-        log_line({{"ts", now_iso()}, {"event", event}, {"error", detail}});
+        nlohmann::json j = {{"ts", now_iso()}, {"event", event}};
+        if (!detail.empty()) j["error"] = detail;
+        log_line(j);
       });
 
   try {
