@@ -246,11 +246,14 @@ json parameters(const Route& route, const Names& names) {
             query_param("cursor", kStr, "keyset cursor from a previous page's next link"));
         break;
       case Source::Ordering:
-        if (r)
-          params.push_back(query_param(
+        if (r) {
+          json p = query_param(
               "ordering", kStr,
               "comma-separated keys, '-' for descending; keys: " + join(r->orderings) +
-                  (r->default_ordering.empty() ? "" : " (default " + r->default_ordering + ")")));
+                  (r->default_ordering.empty() ? "" : " (default " + r->default_ordering + ")"));
+          p["x-orderings"] = r->orderings;  // for clients and tests that walk the document
+          params.push_back(std::move(p));
+        }
         break;
       case Source::Search:
         if (!r || r->search) params.push_back(query_param("search", kStr, "full-text search"));
@@ -337,6 +340,7 @@ json operation_object(const Route& route, const RouteTable& table, const Names& 
   json o;
   o["operationId"] = op.operation_id;
   if (!op.summary.empty()) o["summary"] = op.summary;
+  if (!op.permission.empty()) o["x-permission"] = op.permission;  // checked by the database
   o["tags"] = json::array({tag(route)});
   o["security"] =
       op.auth == Auth::None ? json::array() : json::array({{{"bearerAuth", json::array()}}});

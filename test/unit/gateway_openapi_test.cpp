@@ -121,6 +121,8 @@ TEST(GatewayOpenApi, ListParametersFromFiltersOrderingsAndSearch) {
   EXPECT_EQ(by_name["created_at__gte"]["schema"]["format"], "date-time");
   EXPECT_NE(by_name["ordering"]["description"].get<std::string>().find("last_name"),
             std::string::npos);
+  EXPECT_EQ(by_name["ordering"]["x-orderings"], json::array({"created_at", "email", "last_name"}));
+  EXPECT_EQ(op["x-permission"], "user.view");
   // Memberships declare no search.
   EXPECT_FALSE(
       names_of(doc()["paths"]["/api/v1/memberships/"]["get"]["parameters"]).count("search"));
