@@ -31,8 +31,25 @@ export interface paths {
             path?: never;
             cookie?: never;
         };
-        /** The tenant's audit trail */
+        /** List audit logs */
         get: operations["audit_logs_list"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/audit-logs/{id}/": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** Get an audit log */
+        get: operations["audit_logs_get"];
         put?: never;
         post?: never;
         delete?: never;
@@ -68,8 +85,8 @@ export interface paths {
         /** List licenses */
         get: operations["licenses_list"];
         put?: never;
-        /** Issue a license (the key is generated) */
-        post: operations["licenses_issue"];
+        /** Create a license */
+        post: operations["licenses_create"];
         delete?: never;
         options?: never;
         head?: never;
@@ -144,6 +161,24 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/v1/licenses/{id}/": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** Get a license */
+        get: operations["licenses_get"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        /** Update a license */
+        patch: operations["licenses_update"];
+        trace?: never;
+    };
     "/api/v1/memberships/": {
         parameters: {
             query?: never;
@@ -168,14 +203,14 @@ export interface paths {
             path?: never;
             cookie?: never;
         };
-        /** A membership */
+        /** Get a membership */
         get: operations["memberships_get"];
         put?: never;
         post?: never;
         delete?: never;
         options?: never;
         head?: never;
-        /** Change a membership's role or revoke it (revoked_at) */
+        /** Update a membership */
         patch: operations["memberships_update"];
         trace?: never;
     };
@@ -186,7 +221,7 @@ export interface paths {
             path?: never;
             cookie?: never;
         };
-        /** List live projects */
+        /** List projects */
         get: operations["projects_list"];
         put?: never;
         /** Create a project */
@@ -204,7 +239,7 @@ export interface paths {
             path?: never;
             cookie?: never;
         };
-        /** A live project */
+        /** Get a project */
         get: operations["projects_get"];
         put?: never;
         post?: never;
@@ -212,7 +247,7 @@ export interface paths {
         delete: operations["projects_delete"];
         options?: never;
         head?: never;
-        /** Edit a project */
+        /** Update a project */
         patch: operations["projects_update"];
         trace?: never;
     };
@@ -258,7 +293,7 @@ export interface paths {
             path?: never;
             cookie?: never;
         };
-        /** A team */
+        /** Get a team */
         get: operations["teams_get"];
         put?: never;
         post?: never;
@@ -266,21 +301,21 @@ export interface paths {
         delete: operations["teams_delete"];
         options?: never;
         head?: never;
-        /** Edit a team */
+        /** Update a team */
         patch: operations["teams_update"];
         trace?: never;
     };
-    "/api/v1/teams/{id}/members/": {
+    "/api/v1/teams/{team_id}/members/": {
         parameters: {
             query?: never;
             header?: never;
             path?: never;
             cookie?: never;
         };
-        /** List a team's members */
+        /** List team members */
         get: operations["team_members_list"];
         put?: never;
-        /** Add a member to a team */
+        /** Create a team member */
         post: operations["team_members_create"];
         delete?: never;
         options?: never;
@@ -288,21 +323,23 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
-    "/api/v1/teams/{id}/members/{member_id}/": {
+    "/api/v1/teams/{team_id}/members/{id}/": {
         parameters: {
             query?: never;
             header?: never;
             path?: never;
             cookie?: never;
         };
-        get?: never;
+        /** Get a team member */
+        get: operations["team_members_get"];
         put?: never;
         post?: never;
-        /** Remove a member from a team */
+        /** Delete a team member */
         delete: operations["team_members_delete"];
         options?: never;
         head?: never;
-        patch?: never;
+        /** Update a team member */
+        patch: operations["team_members_update"];
         trace?: never;
     };
     "/api/v1/tenant/": {
@@ -312,14 +349,14 @@ export interface paths {
             path?: never;
             cookie?: never;
         };
-        /** The caller's tenant */
+        /** Get a tenant */
         get: operations["tenant_get"];
         put?: never;
         post?: never;
         delete?: never;
         options?: never;
         head?: never;
-        /** Edit the tenant's profile */
+        /** Update the tenant */
         patch: operations["tenant_update"];
         trace?: never;
     };
@@ -333,7 +370,7 @@ export interface paths {
         /** List users */
         get: operations["users_list"];
         put?: never;
-        /** Invite a user (with a membership of the same role) */
+        /** Create an user */
         post: operations["users_create"];
         delete?: never;
         options?: never;
@@ -348,15 +385,15 @@ export interface paths {
             path?: never;
             cookie?: never;
         };
-        /** A user */
+        /** Get an user */
         get: operations["users_get"];
         put?: never;
         post?: never;
-        /** Delete a user */
+        /** Delete an user */
         delete: operations["users_delete"];
         options?: never;
         head?: never;
-        /** Edit a user */
+        /** Update an user */
         patch: operations["users_update"];
         trace?: never;
     };
@@ -381,103 +418,180 @@ export interface paths {
 export type webhooks = Record<string, never>;
 export interface components {
     schemas: {
+        /** @description Append-only audit trail, one row per change of a tenant table; partitioned monthly. */
         AuditLog: {
-            action?: string;
-            changes?: Record<string, unknown>;
+            action: string;
+            changes: unknown;
             /** Format: date-time */
-            created_at?: string;
+            created_at: string;
             /** Format: uuid */
-            id?: string;
-            ip_address?: string | null;
-            metadata?: Record<string, unknown>;
-            request_id?: string | null;
-            request_method?: string | null;
-            request_path?: string | null;
-            resource_id?: string | null;
-            resource_type?: string;
-            severity?: string;
+            id: string;
+            ip_address: string | null;
+            metadata: unknown;
+            request_id: string | null;
+            request_method: string | null;
+            request_path: string | null;
+            resource_id: string | null;
+            resource_type: string;
+            severity: string;
             /** Format: uuid */
-            tenant_id?: string;
-            user_agent?: string | null;
-            user_id?: string | null;
+            tenant_id: string;
+            user_agent: string | null;
+            /** Format: uuid */
+            user_id: string | null;
         };
+        AuditLogList: {
+            count: number | null;
+            /** Format: uri */
+            next: string | null;
+            /** Format: uri */
+            previous: string | null;
+            results: components["schemas"]["AuditLog"][];
+        };
+        /** @enum {string} */
+        CompanySize: "small" | "medium" | "large" | "enterprise";
         Health: {
             database?: string;
-            status?: string;
+            status: string;
         };
         License: {
             /** Format: date-time */
-            created_at?: string;
-            created_by?: string | null;
-            /** Format: date-time */
-            expiry_date?: string;
-            features?: string[];
+            created_at: string;
             /** Format: uuid */
-            id?: string;
-            is_active?: boolean;
-            key_string?: string;
-            seats_in_use?: number;
-            seats_total?: number;
-            /** Format: uuid */
-            tenant_id?: string;
-            /** @enum {string} */
-            tier?: "BASIC" | "PRO" | "ENTERPRISE";
-            /** Format: date-time */
-            updated_at?: string;
-        };
-        LicenseAcquire: {
-            hardware_id: string;
-            /** @example CODITECT-ABCD-EFGH-JKLM */
-            key_string: string;
-        };
-        LicenseIssue: {
+            created_by: string | null;
             /** Format: date-time */
             expiry_date: string;
-            features?: string[];
-            seats_total?: number;
-            /** @enum {string} */
-            tier?: "BASIC" | "PRO" | "ENTERPRISE";
-        };
-        LicenseSession: {
-            features?: string[];
-            hardware_id?: string;
-            /** Format: date-time */
-            heartbeat_deadline?: string;
-            /** Format: date-time */
-            license_expires_at?: string;
+            features: unknown[];
             /** Format: uuid */
-            license_id?: string;
-            seats_total?: number;
-            seats_used?: number;
+            id: string;
+            is_active: boolean;
+            key_string: string;
+            /**
+             * Format: int32
+             * @description Active sessions, kept by a trigger on license_sessions; never written by clients.
+             */
+            seats_in_use: number;
+            /** Format: int32 */
+            seats_total: number;
             /** Format: uuid */
-            session_id?: string;
-            status?: string;
-            /** @enum {string} */
-            tier?: "BASIC" | "PRO" | "ENTERPRISE";
-            /** @description signed license token */
-            token?: string;
+            tenant_id: string;
+            tier: components["schemas"]["LicenseTier"];
+            /** Format: date-time */
+            updated_at: string;
         };
+        LicenseCreate: {
+            /** Format: date-time */
+            expiry_date: string;
+            features?: unknown[];
+            /** Format: int32 */
+            seats_total?: number;
+            tier?: components["schemas"]["LicenseTier"];
+        };
+        /** @description A seat held by this machine, and its signed token. */
+        LicenseGrant: {
+            features: unknown[] | null;
+            hardware_id: string | null;
+            /**
+             * Format: date-time
+             * @description Heartbeat before this time or lose the seat.
+             */
+            heartbeat_deadline: string | null;
+            /** Format: date-time */
+            license_expires_at: string | null;
+            /** Format: uuid */
+            license_id: string | null;
+            /** Format: int32 */
+            seats_total: number | null;
+            /** Format: int32 */
+            seats_used: number | null;
+            /** Format: uuid */
+            session_id: string | null;
+            status: components["schemas"]["LicenseSessionStatus"] | null;
+            tier: components["schemas"]["LicenseTier"] | null;
+            /** @description Signed license token (Ed25519), verifiable offline with the public keys. */
+            token: string | null;
+        };
+        LicenseList: {
+            count: number | null;
+            /** Format: uri */
+            next: string | null;
+            /** Format: uri */
+            previous: string | null;
+            results: components["schemas"]["License"][];
+        };
+        /** @description A public key that verifies license tokens. */
+        LicensePublicKey: {
+            algorithm: string | null;
+            /** Format: date-time */
+            created_at: string | null;
+            key_id: string | null;
+            public_key: string | null;
+            public_key_pem: string | null;
+        };
+        /**
+         * @description active: holds a seat; zombie: missed its heartbeat, seat freed, may come back; ended: released.
+         * @enum {string}
+         */
+        LicenseSessionStatus: "active" | "zombie" | "ended";
+        /**
+         * @description The edition a license unlocks.
+         * @enum {string}
+         */
+        LicenseTier: "BASIC" | "PRO" | "ENTERPRISE";
+        LicenseUpdate: {
+            /** Format: date-time */
+            expiry_date?: string;
+            features?: unknown[];
+            is_active?: boolean;
+            /** Format: int32 */
+            seats_total?: number;
+        };
+        LicensesAcquireRequest: {
+            hardware_id: string;
+            key_string: string;
+        };
+        LicensesHeartbeatRequest: {
+            /** Format: uuid */
+            session_id: string;
+        };
+        LicensesReleaseRequest: {
+            /** Format: uuid */
+            session_id: string;
+        };
+        /**
+         * @description A user's role in a tenant, from the most to the least privileged.
+         * @enum {string}
+         */
+        MemberRole: "owner" | "admin" | "member" | "guest";
         Membership: {
             /** Format: date-time */
-            created_at?: string;
+            created_at: string;
             /** Format: uuid */
-            id?: string;
+            id: string;
             /** Format: date-time */
-            joined_at?: string;
-            revoked_at?: string | null;
-            /** @enum {string} */
-            role?: "owner" | "admin" | "member" | "guest";
-            /** Format: uuid */
-            tenant_id?: string;
+            joined_at: string;
             /** Format: date-time */
-            updated_at?: string;
+            revoked_at: string | null;
+            role: components["schemas"]["MemberRole"];
             /** Format: uuid */
-            user_id?: string;
+            tenant_id: string;
+            /** Format: date-time */
+            updated_at: string;
+            /** Format: uuid */
+            user_id: string;
+        };
+        MembershipList: {
+            count: number | null;
+            /** Format: uri */
+            next: string | null;
+            /** Format: uri */
+            previous: string | null;
+            results: components["schemas"]["Membership"][];
         };
         MembershipUpdate: {
+            /** Format: date-time */
             revoked_at?: string | null;
-            /** @enum {string} */
-            role?: "owner" | "admin" | "member" | "guest";
+            role?: components["schemas"]["MemberRole"];
         };
         Problem: {
             /** @description SQLSTATE, or CDnnn */
@@ -493,31 +607,37 @@ export interface components {
         };
         Project: {
             /** Format: date-time */
-            created_at?: string;
-            deleted_at?: string | null;
-            description?: string;
+            created_at: string;
+            /** Format: date-time */
+            deleted_at: string | null;
+            description: string;
             /** Format: uuid */
-            id?: string;
+            id: string;
+            metadata: Record<string, unknown>;
+            name: string;
+            /** Format: uuid */
+            tenant_id: string;
+            /** Format: date-time */
+            updated_at: string;
+        };
+        ProjectCreate: {
+            description?: string;
+            metadata?: Record<string, unknown>;
+            name: string;
+        };
+        ProjectList: {
+            count: number | null;
+            /** Format: uri */
+            next: string | null;
+            /** Format: uri */
+            previous: string | null;
+            results: components["schemas"]["Project"][];
+        };
+        ProjectUpdate: {
+            description?: string;
             metadata?: Record<string, unknown>;
             name?: string;
-            /** Format: uuid */
-            tenant_id?: string;
-            /** Format: date-time */
-            updated_at?: string;
         };
-        ProjectWrite: {
-            description?: string;
-            metadata?: Record<string, unknown>;
-            name?: string;
-        };
-        PublicKeys: {
-            algorithm?: string;
-            /** Format: date-time */
-            created_at?: string;
-            key_id?: string;
-            public_key?: string;
-            public_key_pem?: string;
-        }[];
         Register: {
             email?: string;
             tenant_name: string;
@@ -525,131 +645,178 @@ export interface components {
         };
         Registered: {
             /** Format: uuid */
-            membership_id?: string;
+            membership_id: string;
             /** Format: uuid */
-            tenant_id?: string;
-            /** Format: uuid */
-            user_id?: string;
-        };
-        SessionRef: {
-            /** Format: uuid */
-            session_id: string;
-        };
-        Team: {
-            /** Format: date-time */
-            created_at?: string;
-            description?: string;
-            /** Format: uuid */
-            id?: string;
-            name?: string;
-            /** Format: uuid */
-            tenant_id?: string;
-            /** Format: date-time */
-            updated_at?: string;
-        };
-        TeamMember: {
-            /** Format: date-time */
-            created_at?: string;
-            /** Format: uuid */
-            id?: string;
-            /** @enum {string} */
-            role?: "lead" | "member";
-            /** Format: uuid */
-            team_id?: string;
-            /** Format: uuid */
-            tenant_id?: string;
-            /** Format: date-time */
-            updated_at?: string;
-            /** Format: uuid */
-            user_id?: string;
-        };
-        TeamMemberCreate: {
-            /** @enum {string} */
-            role?: "lead" | "member";
+            tenant_id: string;
             /** Format: uuid */
             user_id: string;
         };
-        TeamWrite: {
+        Team: {
+            /** Format: date-time */
+            created_at: string;
+            description: string;
+            /** Format: uuid */
+            id: string;
+            name: string;
+            /** Format: uuid */
+            tenant_id: string;
+            /** Format: date-time */
+            updated_at: string;
+        };
+        TeamCreate: {
+            description?: string;
+            name: string;
+        };
+        TeamList: {
+            count: number | null;
+            /** Format: uri */
+            next: string | null;
+            /** Format: uri */
+            previous: string | null;
+            results: components["schemas"]["Team"][];
+        };
+        TeamMember: {
+            /** Format: date-time */
+            created_at: string;
+            /** Format: uuid */
+            id: string;
+            role: components["schemas"]["TeamRole"];
+            /** Format: uuid */
+            team_id: string;
+            /** Format: uuid */
+            tenant_id: string;
+            /** Format: date-time */
+            updated_at: string;
+            /** Format: uuid */
+            user_id: string;
+        };
+        TeamMemberCreate: {
+            role?: components["schemas"]["TeamRole"];
+            /** Format: uuid */
+            user_id: string;
+        };
+        TeamMemberList: {
+            count: number | null;
+            /** Format: uri */
+            next: string | null;
+            /** Format: uri */
+            previous: string | null;
+            results: components["schemas"]["TeamMember"][];
+        };
+        TeamMemberUpdate: {
+            role?: components["schemas"]["TeamRole"];
+        };
+        /**
+         * @description A user's role in a team.
+         * @enum {string}
+         */
+        TeamRole: "lead" | "member";
+        TeamUpdate: {
             description?: string;
             name?: string;
         };
         Tenant: {
-            billing_email?: string;
-            /** @enum {string} */
-            company_size?: "small" | "medium" | "large" | "enterprise";
+            /** Format: email */
+            billing_email: string | null;
+            company_size: components["schemas"]["CompanySize"] | null;
             /** Format: date-time */
-            created_at?: string;
-            email?: string;
+            created_at: string;
+            /** Format: email */
+            email: string;
             /** Format: uuid */
-            id?: string;
-            industry?: string;
-            is_active?: boolean;
-            license_tier?: string;
-            name?: string;
-            phone_number?: string;
-            seats_total?: number;
-            slug?: string;
-            tax_id?: string;
+            id: string;
+            industry: string | null;
+            is_active: boolean;
+            license_tier: components["schemas"]["TenantTier"];
+            name: string;
+            phone_number: string | null;
+            /** Format: int32 */
+            seats_total: number;
+            slug: string;
+            stripe_customer_id: string | null;
+            stripe_subscription_id: string | null;
+            tax_id: string | null;
             /** Format: date-time */
-            updated_at?: string;
-            website?: string;
+            updated_at: string;
+            /** Format: uri */
+            website: string | null;
         };
+        /**
+         * @description A tenant's plan.
+         * @enum {string}
+         */
+        TenantTier: "trial" | "starter" | "professional" | "enterprise";
         TenantUpdate: {
-            billing_email?: string;
-            /** @enum {string} */
-            company_size?: "small" | "medium" | "large" | "enterprise";
+            /** Format: email */
+            billing_email?: string | null;
+            company_size?: components["schemas"]["CompanySize"] | null;
+            /** Format: email */
             email?: string;
-            industry?: string;
+            industry?: string | null;
             name?: string;
-            phone_number?: string;
-            tax_id?: string;
-            website?: string;
+            phone_number?: string | null;
+            tax_id?: string | null;
+            /** Format: uri */
+            website?: string | null;
         };
         User: {
-            avatar_url?: string;
+            /** Format: uri */
+            avatar_url: string | null;
             /** Format: date-time */
-            created_at?: string;
-            email?: string;
-            first_name?: string;
+            created_at: string;
+            /** Format: email */
+            email: string;
+            first_name: string;
             /** Format: uuid */
-            id?: string;
-            is_active?: boolean;
-            language?: string;
-            last_login?: string | null;
-            last_name?: string;
-            notification_preferences?: Record<string, unknown>;
-            phone_number?: string;
-            /** @enum {string} */
-            role?: "owner" | "admin" | "member" | "guest";
-            /** Format: uuid */
-            tenant_id?: string;
-            timezone?: string;
+            id: string;
+            is_active: boolean;
+            language: string;
             /** Format: date-time */
-            updated_at?: string;
+            last_login: string | null;
+            last_name: string;
+            notification_preferences: Record<string, unknown>;
+            oauth_provider: string | null;
+            phone_number: string | null;
+            role: components["schemas"]["MemberRole"];
+            /** Format: uuid */
+            tenant_id: string;
+            timezone: string;
+            /** Format: date-time */
+            updated_at: string;
         };
         UserCreate: {
-            avatar_url?: string;
+            /** Format: uri */
+            avatar_url?: string | null;
+            /** Format: email */
             email: string;
             first_name?: string;
             language?: string;
             last_name?: string;
             notification_preferences?: Record<string, unknown>;
-            phone_number?: string;
-            /** @enum {string} */
-            role?: "owner" | "admin" | "member" | "guest";
+            phone_number?: string | null;
+            role?: components["schemas"]["MemberRole"];
             timezone?: string;
         };
+        UserList: {
+            count: number | null;
+            /** Format: uri */
+            next: string | null;
+            /** Format: uri */
+            previous: string | null;
+            results: components["schemas"]["User"][];
+        };
         UserUpdate: {
-            avatar_url?: string;
+            /** Format: uri */
+            avatar_url?: string | null;
+            /** Format: email */
             email?: string;
             first_name?: string;
             is_active?: boolean;
             language?: string;
             last_name?: string;
             notification_preferences?: Record<string, unknown>;
-            phone_number?: string;
-            /** @enum {string} */
-            role?: "owner" | "admin" | "member" | "guest";
+            phone_number?: string | null;
+            role?: components["schemas"]["MemberRole"];
             timezone?: string;
         };
     };
@@ -693,27 +860,31 @@ export interface operations {
     audit_logs_list: {
         parameters: {
             query?: {
+                user_id?: string;
+                /** @description isnull filter on user_id */
+                user_id__isnull?: boolean;
+                action?: string;
+                /** @description in filter on action */
+                action__in?: string;
+                resource_type?: string;
+                /** @description in filter on resource_type */
+                resource_type__in?: string;
+                resource_id?: string;
+                request_id?: string;
+                severity?: string;
+                /** @description in filter on severity */
+                severity__in?: string;
+                /** @description gte filter on created_at */
+                created_at__gte?: string;
+                /** @description lt filter on created_at */
+                created_at__lt?: string;
                 /** @description page number (default: keyset pages by cursor) */
                 page?: number;
                 page_size?: number;
                 /** @description keyset cursor from a previous page's next link */
                 cursor?: string;
-                /** @description equality filter */
-                user_id?: string;
-                /** @description equality filter */
-                action?: string;
-                /** @description equality filter */
-                resource_type?: string;
-                /** @description equality filter */
-                resource_id?: string;
-                /** @description equality filter */
-                severity?: string;
-                /** @description equality filter */
-                request_id?: string;
-                /** @description range filter */
-                created_at__gte?: string;
-                /** @description range filter */
-                created_at__lt?: string;
+                /** @description comma-separated keys, '-' for descending; keys: created_at (default -created_at) */
+                ordering?: string;
             };
             header?: never;
             path?: never;
@@ -727,12 +898,85 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": {
-                        count: number | null;
-                        next: string | null;
-                        previous: string | null;
-                        results: components["schemas"]["AuditLog"][];
-                    };
+                    "application/json": components["schemas"]["AuditLogList"];
+                };
+            };
+            /** @description bad input */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description missing or invalid bearer token */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description forbidden (decided by the database) */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description not found (also another tenant's ids) */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description database unavailable */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description error */
+            default: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    audit_logs_get: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description ok */
+            200: {
+                headers: {
+                    /** @description the row's version, for If-Match */
+                    ETag: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["AuditLog"];
                 };
             };
             /** @description bad input */
@@ -840,15 +1084,6 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description not found (also another tenant's ids) */
-            404: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/problem+json": components["schemas"]["Problem"];
-                };
-            };
             /** @description database unavailable */
             503: {
                 headers: {
@@ -872,23 +1107,25 @@ export interface operations {
     licenses_list: {
         parameters: {
             query?: {
+                tier?: components["schemas"]["LicenseTier"];
+                /** @description in filter on tier */
+                tier__in?: string;
+                /** @description gte filter on expiry_date */
+                expiry_date__gte?: string;
+                /** @description lt filter on expiry_date */
+                expiry_date__lt?: string;
+                is_active?: boolean;
+                /** @description gte filter on created_at */
+                created_at__gte?: string;
+                /** @description lt filter on created_at */
+                created_at__lt?: string;
                 /** @description page number (default 1) */
                 page?: number;
                 page_size?: number;
                 /** @description keyset cursor from a previous page's next link */
                 cursor?: string;
-                /** @description equality filter */
-                tier?: string;
-                /** @description equality filter */
-                is_active?: string;
-                /** @description range filter */
-                created_at__gte?: string;
-                /** @description range filter */
-                created_at__lt?: string;
-                /** @description range filter */
-                expiry_date__gte?: string;
-                /** @description range filter */
-                expiry_date__lt?: string;
+                /** @description comma-separated keys, '-' for descending; keys: created_at, expiry_date (default -created_at) */
+                ordering?: string;
             };
             header?: never;
             path?: never;
@@ -902,12 +1139,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": {
-                        count: number | null;
-                        next: string | null;
-                        previous: string | null;
-                        results: components["schemas"]["License"][];
-                    };
+                    "application/json": components["schemas"]["LicenseList"];
                 };
             };
             /** @description bad input */
@@ -966,7 +1198,7 @@ export interface operations {
             };
         };
     };
-    licenses_issue: {
+    licenses_create: {
         parameters: {
             query?: never;
             header?: never;
@@ -975,13 +1207,15 @@ export interface operations {
         };
         requestBody: {
             content: {
-                "application/json": components["schemas"]["LicenseIssue"];
+                "application/json": components["schemas"]["LicenseCreate"];
             };
         };
         responses: {
             /** @description ok */
             201: {
                 headers: {
+                    /** @description the row's version, for If-Match */
+                    ETag: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -1053,7 +1287,7 @@ export interface operations {
         };
         requestBody: {
             content: {
-                "application/json": components["schemas"]["LicenseAcquire"];
+                "application/json": components["schemas"]["LicensesAcquireRequest"];
             };
         };
         responses: {
@@ -1063,7 +1297,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": components["schemas"]["LicenseSession"];
+                    "application/json": components["schemas"]["LicenseGrant"];
                 };
             };
             /** @description bad input */
@@ -1131,7 +1365,7 @@ export interface operations {
         };
         requestBody: {
             content: {
-                "application/json": components["schemas"]["SessionRef"];
+                "application/json": components["schemas"]["LicensesHeartbeatRequest"];
             };
         };
         responses: {
@@ -1141,7 +1375,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": components["schemas"]["LicenseSession"];
+                    "application/json": components["schemas"]["LicenseGrant"];
                 };
             };
             /** @description bad input */
@@ -1215,7 +1449,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": components["schemas"]["PublicKeys"];
+                    "application/json": components["schemas"]["LicensePublicKey"][];
                 };
             };
             /** @description bad input */
@@ -1251,7 +1485,7 @@ export interface operations {
         parameters: {
             query?: {
                 /** @description instead of the body */
-                session_id?: string;
+                session_id?: unknown;
             };
             header?: never;
             path?: never;
@@ -1259,7 +1493,7 @@ export interface operations {
         };
         requestBody?: {
             content: {
-                "application/json": components["schemas"]["SessionRef"];
+                "application/json": components["schemas"]["LicensesReleaseRequest"];
             };
         };
         responses: {
@@ -1326,22 +1560,200 @@ export interface operations {
             };
         };
     };
+    licenses_get: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description ok */
+            200: {
+                headers: {
+                    /** @description the row's version, for If-Match */
+                    ETag: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["License"];
+                };
+            };
+            /** @description bad input */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description missing or invalid bearer token */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description forbidden (decided by the database) */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description not found (also another tenant's ids) */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description database unavailable */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description error */
+            default: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    licenses_update: {
+        parameters: {
+            query?: never;
+            header?: {
+                /** @description the ETag last read: 412 when the row changed since */
+                "If-Match"?: string;
+            };
+            path: {
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["LicenseUpdate"];
+            };
+        };
+        responses: {
+            /** @description ok */
+            200: {
+                headers: {
+                    /** @description the row's version, for If-Match */
+                    ETag: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["License"];
+                };
+            };
+            /** @description bad input */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description missing or invalid bearer token */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description forbidden (decided by the database) */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description not found (also another tenant's ids) */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description If-Match does not match the row's current ETag */
+            412: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description database unavailable */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description error */
+            default: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
     memberships_list: {
         parameters: {
             query?: {
+                user_id?: string;
+                /** @description in filter on user_id */
+                user_id__in?: string;
+                role?: components["schemas"]["MemberRole"];
+                /** @description in filter on role */
+                role__in?: string;
+                /** @description isnull filter on revoked_at */
+                revoked_at__isnull?: boolean;
+                /** @description gte filter on created_at */
+                created_at__gte?: string;
+                /** @description lt filter on created_at */
+                created_at__lt?: string;
                 /** @description page number (default 1) */
                 page?: number;
                 page_size?: number;
                 /** @description keyset cursor from a previous page's next link */
                 cursor?: string;
-                /** @description equality filter */
-                user_id?: string;
-                /** @description equality filter */
-                role?: string;
-                /** @description range filter */
-                created_at__gte?: string;
-                /** @description range filter */
-                created_at__lt?: string;
+                /** @description comma-separated keys, '-' for descending; keys: created_at, joined_at (default -created_at) */
+                ordering?: string;
             };
             header?: never;
             path?: never;
@@ -1355,12 +1767,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": {
-                        count: number | null;
-                        next: string | null;
-                        previous: string | null;
-                        results: components["schemas"]["Membership"][];
-                    };
+                    "application/json": components["schemas"]["MembershipList"];
                 };
             };
             /** @description bad input */
@@ -1433,6 +1840,8 @@ export interface operations {
             /** @description ok */
             200: {
                 headers: {
+                    /** @description the row's version, for If-Match */
+                    ETag: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -1498,7 +1907,10 @@ export interface operations {
     memberships_update: {
         parameters: {
             query?: never;
-            header?: never;
+            header?: {
+                /** @description the ETag last read: 412 when the row changed since */
+                "If-Match"?: string;
+            };
             path: {
                 id: string;
             };
@@ -1513,6 +1925,8 @@ export interface operations {
             /** @description ok */
             200: {
                 headers: {
+                    /** @description the row's version, for If-Match */
+                    ETag: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -1555,6 +1969,15 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
+            /** @description If-Match does not match the row's current ETag */
+            412: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
             /** @description database unavailable */
             503: {
                 headers: {
@@ -1578,17 +2001,30 @@ export interface operations {
     projects_list: {
         parameters: {
             query?: {
+                name?: string;
+                /** @description in filter on name */
+                name__in?: string;
+                /** @description gt filter on created_at */
+                created_at__gt?: string;
+                /** @description gte filter on created_at */
+                created_at__gte?: string;
+                /** @description lt filter on created_at */
+                created_at__lt?: string;
+                /** @description lte filter on created_at */
+                created_at__lte?: string;
+                /** @description gte filter on updated_at */
+                updated_at__gte?: string;
+                /** @description lt filter on updated_at */
+                updated_at__lt?: string;
                 /** @description page number (default 1) */
                 page?: number;
                 page_size?: number;
                 /** @description keyset cursor from a previous page's next link */
                 cursor?: string;
-                /** @description equality filter */
-                name?: string;
-                /** @description range filter */
-                created_at__gte?: string;
-                /** @description range filter */
-                created_at__lt?: string;
+                /** @description comma-separated keys, '-' for descending; keys: created_at, updated_at, name (default -created_at) */
+                ordering?: string;
+                /** @description full-text search */
+                search?: string;
             };
             header?: never;
             path?: never;
@@ -1602,12 +2038,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": {
-                        count: number | null;
-                        next: string | null;
-                        previous: string | null;
-                        results: components["schemas"]["Project"][];
-                    };
+                    "application/json": components["schemas"]["ProjectList"];
                 };
             };
             /** @description bad input */
@@ -1675,13 +2106,15 @@ export interface operations {
         };
         requestBody: {
             content: {
-                "application/json": components["schemas"]["ProjectWrite"];
+                "application/json": components["schemas"]["ProjectCreate"];
             };
         };
         responses: {
             /** @description ok */
             201: {
                 headers: {
+                    /** @description the row's version, for If-Match */
+                    ETag: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -1758,6 +2191,8 @@ export interface operations {
             /** @description ok */
             200: {
                 headers: {
+                    /** @description the row's version, for If-Match */
+                    ETag: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -1823,7 +2258,10 @@ export interface operations {
     projects_delete: {
         parameters: {
             query?: never;
-            header?: never;
+            header?: {
+                /** @description the ETag last read: 412 when the row changed since */
+                "If-Match"?: string;
+            };
             path: {
                 id: string;
             };
@@ -1874,6 +2312,15 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
+            /** @description If-Match does not match the row's current ETag */
+            412: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
             /** @description database unavailable */
             503: {
                 headers: {
@@ -1897,7 +2344,10 @@ export interface operations {
     projects_update: {
         parameters: {
             query?: never;
-            header?: never;
+            header?: {
+                /** @description the ETag last read: 412 when the row changed since */
+                "If-Match"?: string;
+            };
             path: {
                 id: string;
             };
@@ -1905,13 +2355,15 @@ export interface operations {
         };
         requestBody: {
             content: {
-                "application/json": components["schemas"]["ProjectWrite"];
+                "application/json": components["schemas"]["ProjectUpdate"];
             };
         };
         responses: {
             /** @description ok */
             200: {
                 headers: {
+                    /** @description the row's version, for If-Match */
+                    ETag: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -1954,6 +2406,15 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
+            /** @description If-Match does not match the row's current ETag */
+            412: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
             /** @description database unavailable */
             503: {
                 headers: {
@@ -1988,6 +2449,8 @@ export interface operations {
             /** @description ok */
             200: {
                 headers: {
+                    /** @description the row's version, for If-Match */
+                    ETag: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -2053,17 +2516,22 @@ export interface operations {
     teams_list: {
         parameters: {
             query?: {
+                name?: string;
+                /** @description in filter on name */
+                name__in?: string;
+                /** @description gte filter on created_at */
+                created_at__gte?: string;
+                /** @description lt filter on created_at */
+                created_at__lt?: string;
                 /** @description page number (default 1) */
                 page?: number;
                 page_size?: number;
                 /** @description keyset cursor from a previous page's next link */
                 cursor?: string;
-                /** @description equality filter */
-                name?: string;
-                /** @description range filter */
-                created_at__gte?: string;
-                /** @description range filter */
-                created_at__lt?: string;
+                /** @description comma-separated keys, '-' for descending; keys: created_at, name (default -created_at) */
+                ordering?: string;
+                /** @description full-text search */
+                search?: string;
             };
             header?: never;
             path?: never;
@@ -2077,12 +2545,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": {
-                        count: number | null;
-                        next: string | null;
-                        previous: string | null;
-                        results: components["schemas"]["Team"][];
-                    };
+                    "application/json": components["schemas"]["TeamList"];
                 };
             };
             /** @description bad input */
@@ -2150,13 +2613,15 @@ export interface operations {
         };
         requestBody: {
             content: {
-                "application/json": components["schemas"]["TeamWrite"];
+                "application/json": components["schemas"]["TeamCreate"];
             };
         };
         responses: {
             /** @description ok */
             201: {
                 headers: {
+                    /** @description the row's version, for If-Match */
+                    ETag: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -2233,6 +2698,8 @@ export interface operations {
             /** @description ok */
             200: {
                 headers: {
+                    /** @description the row's version, for If-Match */
+                    ETag: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -2298,7 +2765,10 @@ export interface operations {
     teams_delete: {
         parameters: {
             query?: never;
-            header?: never;
+            header?: {
+                /** @description the ETag last read: 412 when the row changed since */
+                "If-Match"?: string;
+            };
             path: {
                 id: string;
             };
@@ -2349,6 +2819,15 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
+            /** @description If-Match does not match the row's current ETag */
+            412: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
             /** @description database unavailable */
             503: {
                 headers: {
@@ -2372,7 +2851,10 @@ export interface operations {
     teams_update: {
         parameters: {
             query?: never;
-            header?: never;
+            header?: {
+                /** @description the ETag last read: 412 when the row changed since */
+                "If-Match"?: string;
+            };
             path: {
                 id: string;
             };
@@ -2380,13 +2862,15 @@ export interface operations {
         };
         requestBody: {
             content: {
-                "application/json": components["schemas"]["TeamWrite"];
+                "application/json": components["schemas"]["TeamUpdate"];
             };
         };
         responses: {
             /** @description ok */
             200: {
                 headers: {
+                    /** @description the row's version, for If-Match */
+                    ETag: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -2429,6 +2913,15 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
+            /** @description If-Match does not match the row's current ETag */
+            412: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
             /** @description database unavailable */
             503: {
                 headers: {
@@ -2452,23 +2945,25 @@ export interface operations {
     team_members_list: {
         parameters: {
             query?: {
+                user_id?: string;
+                /** @description in filter on user_id */
+                user_id__in?: string;
+                role?: components["schemas"]["TeamRole"];
+                /** @description gte filter on created_at */
+                created_at__gte?: string;
+                /** @description lt filter on created_at */
+                created_at__lt?: string;
                 /** @description page number (default 1) */
                 page?: number;
                 page_size?: number;
                 /** @description keyset cursor from a previous page's next link */
                 cursor?: string;
-                /** @description equality filter */
-                user_id?: string;
-                /** @description equality filter */
-                role?: string;
-                /** @description range filter */
-                created_at__gte?: string;
-                /** @description range filter */
-                created_at__lt?: string;
+                /** @description comma-separated keys, '-' for descending; keys: created_at (default -created_at) */
+                ordering?: string;
             };
             header?: never;
             path: {
-                id: string;
+                team_id: string;
             };
             cookie?: never;
         };
@@ -2480,12 +2975,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": {
-                        count: number | null;
-                        next: string | null;
-                        previous: string | null;
-                        results: components["schemas"]["TeamMember"][];
-                    };
+                    "application/json": components["schemas"]["TeamMemberList"];
                 };
             };
             /** @description bad input */
@@ -2549,7 +3039,7 @@ export interface operations {
             query?: never;
             header?: never;
             path: {
-                id: string;
+                team_id: string;
             };
             cookie?: never;
         };
@@ -2562,6 +3052,87 @@ export interface operations {
             /** @description ok */
             201: {
                 headers: {
+                    /** @description the row's version, for If-Match */
+                    ETag: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["TeamMember"];
+                };
+            };
+            /** @description bad input */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description missing or invalid bearer token */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description forbidden (decided by the database) */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description not found (also another tenant's ids) */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description database unavailable */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description error */
+            default: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    team_members_get: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                team_id: string;
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description ok */
+            200: {
+                headers: {
+                    /** @description the row's version, for If-Match */
+                    ETag: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -2627,10 +3198,13 @@ export interface operations {
     team_members_delete: {
         parameters: {
             query?: never;
-            header?: never;
+            header?: {
+                /** @description the ETag last read: 412 when the row changed since */
+                "If-Match"?: string;
+            };
             path: {
+                team_id: string;
                 id: string;
-                member_id: string;
             };
             cookie?: never;
         };
@@ -2679,6 +3253,110 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
+            /** @description If-Match does not match the row's current ETag */
+            412: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description database unavailable */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description error */
+            default: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    team_members_update: {
+        parameters: {
+            query?: never;
+            header?: {
+                /** @description the ETag last read: 412 when the row changed since */
+                "If-Match"?: string;
+            };
+            path: {
+                team_id: string;
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["TeamMemberUpdate"];
+            };
+        };
+        responses: {
+            /** @description ok */
+            200: {
+                headers: {
+                    /** @description the row's version, for If-Match */
+                    ETag: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["TeamMember"];
+                };
+            };
+            /** @description bad input */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description missing or invalid bearer token */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description forbidden (decided by the database) */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description not found (also another tenant's ids) */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description If-Match does not match the row's current ETag */
+            412: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
             /** @description database unavailable */
             503: {
                 headers: {
@@ -2711,6 +3389,8 @@ export interface operations {
             /** @description ok */
             200: {
                 headers: {
+                    /** @description the row's version, for If-Match */
+                    ETag: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -2776,7 +3456,10 @@ export interface operations {
     tenant_update: {
         parameters: {
             query?: never;
-            header?: never;
+            header?: {
+                /** @description the ETag last read: 412 when the row changed since */
+                "If-Match"?: string;
+            };
             path?: never;
             cookie?: never;
         };
@@ -2789,6 +3472,8 @@ export interface operations {
             /** @description ok */
             200: {
                 headers: {
+                    /** @description the row's version, for If-Match */
+                    ETag: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -2831,6 +3516,15 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
+            /** @description If-Match does not match the row's current ETag */
+            412: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
             /** @description database unavailable */
             503: {
                 headers: {
@@ -2854,21 +3548,32 @@ export interface operations {
     users_list: {
         parameters: {
             query?: {
+                email?: string;
+                /** @description in filter on email */
+                email__in?: string;
+                role?: components["schemas"]["MemberRole"];
+                /** @description in filter on role */
+                role__in?: string;
+                is_active?: boolean;
+                /** @description isnull filter on last_login */
+                last_login__isnull?: boolean;
+                /** @description gte filter on last_login */
+                last_login__gte?: string;
+                /** @description lt filter on last_login */
+                last_login__lt?: string;
+                /** @description gte filter on created_at */
+                created_at__gte?: string;
+                /** @description lt filter on created_at */
+                created_at__lt?: string;
                 /** @description page number (default 1) */
                 page?: number;
                 page_size?: number;
                 /** @description keyset cursor from a previous page's next link */
                 cursor?: string;
-                /** @description equality filter */
-                email?: string;
-                /** @description equality filter */
-                role?: string;
-                /** @description equality filter */
-                is_active?: string;
-                /** @description range filter */
-                created_at__gte?: string;
-                /** @description range filter */
-                created_at__lt?: string;
+                /** @description comma-separated keys, '-' for descending; keys: created_at, email, last_name (default -created_at) */
+                ordering?: string;
+                /** @description full-text search */
+                search?: string;
             };
             header?: never;
             path?: never;
@@ -2882,12 +3587,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": {
-                        count: number | null;
-                        next: string | null;
-                        previous: string | null;
-                        results: components["schemas"]["User"][];
-                    };
+                    "application/json": components["schemas"]["UserList"];
                 };
             };
             /** @description bad input */
@@ -2962,6 +3662,8 @@ export interface operations {
             /** @description ok */
             201: {
                 headers: {
+                    /** @description the row's version, for If-Match */
+                    ETag: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -3038,6 +3740,8 @@ export interface operations {
             /** @description ok */
             200: {
                 headers: {
+                    /** @description the row's version, for If-Match */
+                    ETag: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -3103,7 +3807,10 @@ export interface operations {
     users_delete: {
         parameters: {
             query?: never;
-            header?: never;
+            header?: {
+                /** @description the ETag last read: 412 when the row changed since */
+                "If-Match"?: string;
+            };
             path: {
                 id: string;
             };
@@ -3154,6 +3861,15 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
+            /** @description If-Match does not match the row's current ETag */
+            412: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
             /** @description database unavailable */
             503: {
                 headers: {
@@ -3177,7 +3893,10 @@ export interface operations {
     users_update: {
         parameters: {
             query?: never;
-            header?: never;
+            header?: {
+                /** @description the ETag last read: 412 when the row changed since */
+                "If-Match"?: string;
+            };
             path: {
                 id: string;
             };
@@ -3192,6 +3911,8 @@ export interface operations {
             /** @description ok */
             200: {
                 headers: {
+                    /** @description the row's version, for If-Match */
+                    ETag: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -3227,6 +3948,15 @@ export interface operations {
             };
             /** @description not found (also another tenant's ids) */
             404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description If-Match does not match the row's current ETag */
+            412: {
                 headers: {
                     [name: string]: unknown;
                 };
