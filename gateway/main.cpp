@@ -480,7 +480,7 @@ int main(int argc, char** argv) {
                 {"operations", app->api()->routes.routes().size()}});
   };
   coditect::gateway::CatalogListener listener(
-      config.database_url, [&](const std::string& text) { reload_catalog(text, "notify"); },
+      config.database_url, [&](const std::string& text) { reload_catalog(text, "listener"); },
       [](const std::string& event, const std::string& detail) {
         nlohmann::json j = {{"ts", now_iso()}, {"event", event}};
         if (!detail.empty()) j["error"] = detail;

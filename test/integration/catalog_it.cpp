@@ -17,6 +17,7 @@
 #include <random>
 #include <set>
 #include <sstream>
+#include <thread>
 
 #include <nlohmann/json.hpp>
 
@@ -594,4 +595,42 @@ TEST_F(CatalogIT, UnknownCreateFieldsAre400) {
     auto res = S().call("POST", fill(r.collection, *ids), S().token_x("owner"), body->dump());
     EXPECT_EQ(res.status, 400) << describe(res);
   }
+}
+
+// A changed catalog reaches the running gateway through NOTIFY coditect_catalog, also after
+// its listening connection was ended by the server (it reconnects and loads again).
+TEST_F(CatalogIT, ReloadsOnNotifyAndAfterLosingItsListener) {
+  Setting& s = S();
+  std::string before = s.sql("SELECT obj_description('coditect.projects'::regclass, 'pg_class')");
+  auto description = [&]() {
+    json d = parsed(s.call("GET", "/api/schema/", ""));
+    return d["components"]["schemas"]["Project"].value("description", "");
+  };
+  auto wait_for = [&](const std::string& want) {
+    for (int i = 0; i < 100 && description() != want; ++i)
+      std::this_thread::sleep_for(std::chrono::milliseconds(50));
+    return description();
+  };
+  auto comment = [&](const std::string& text) {
+    s.sql("SELECT set_config('cat.comment', $1, false)", {text});
+    s.sql(
+        "DO $$ BEGIN EXECUTE format('COMMENT ON TABLE coditect.projects IS %L', "
+        "current_setting('cat.comment')); END $$");
+  };
+  comment("Projects, reloaded " + s.suffix);
+  s.sql("NOTIFY coditect_catalog");
+  EXPECT_EQ(wait_for("Projects, reloaded " + s.suffix), "Projects, reloaded " + s.suffix);
+  EXPECT_EQ(s.call("GET", "/api/v1/projects/", s.token_x("owner")).status, 200)
+      << "statements prepared for the old catalog are replaced";
+
+  EXPECT_EQ(s.sql("SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity "
+                  "WHERE application_name = 'coditect-gateway-catalog'"),
+            "1");
+  comment("Projects, after reconnecting " + s.suffix);
+  // The listener reloads on reconnecting; a NOTIFY afterwards is heard too.
+  EXPECT_EQ(wait_for("Projects, after reconnecting " + s.suffix),
+            "Projects, after reconnecting " + s.suffix);
+  comment(before);
+  s.sql("NOTIFY coditect_catalog");
+  EXPECT_EQ(wait_for(before), before);
 }
