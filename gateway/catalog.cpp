@@ -249,6 +249,13 @@ Operation operation(const json& j, const Catalog& cat) {
   op.etag = flag(j, "etag", where);
   op.request = j.value("request", json());
   op.response = j.value("response", json());
+  // A body field's type may be given in request.fields rather than in its param.
+  if (op.request.is_object() && op.request.contains("fields") && op.request["fields"].is_array())
+    for (auto& p : op.params)
+      for (const auto& f : op.request["fields"])
+        if (p.from == Source::BodyField && p.type.json_type == "any" && f.is_object() &&
+            f.value("name", "") == p.name)
+          p.type = value_type(f, where + " field " + p.name);
   if (op.result == ResultKind::List && op.resource.empty())
     throw CatalogError(where + ": a list needs a resource");
   return op;

@@ -26,6 +26,7 @@ TEST(GatewayCatalog, ParsesTheFixture) {
   EXPECT_EQ(cat.type("member_role")->values.size(), 4u);
   EXPECT_EQ(cat.type("license_grant")->kind, "composite");
   EXPECT_EQ(cat.resource("user")->column("role")->type.enum_type, "member_role");
+  ASSERT_TRUE(cat.resource("license")->column("features")->type.items);
   EXPECT_EQ(cat.resource("license")->column("features")->type.items->json_type, "string");
 
   const Operation* release = nullptr;
