@@ -1485,7 +1485,7 @@ export interface operations {
         parameters: {
             query?: {
                 /** @description instead of the body */
-                session_id?: unknown;
+                session_id?: string;
             };
             header?: never;
             path?: never;
