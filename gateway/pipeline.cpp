@@ -380,7 +380,7 @@ HttpResponse respond(const Route& route, const PlannedCall& planned, const DbOut
         f.note = "list function answered no object";
         return failure_response(f, path);
       }
-      r.body = list_envelope(dbr, planned.list, public_url, path)
+      r.body = list_envelope(std::move(dbr), planned.list, public_url, path)
                    .dump(-1, ' ', false, json::error_handler_t::replace);
       break;
     }

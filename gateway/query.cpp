@@ -235,7 +235,7 @@ std::string page_url(const std::string& base_url, const std::string& path, const
   return url;
 }
 
-nlohmann::json list_envelope(const nlohmann::json& db_result, const ListQuery& q,
+nlohmann::json list_envelope(nlohmann::json db_result, const ListQuery& q,
                              const std::string& base_url, const std::string& path) {
   nlohmann::json out = nlohmann::json::object();
   nlohmann::json count = db_result.value("count", nlohmann::json());
@@ -254,7 +254,8 @@ nlohmann::json list_envelope(const nlohmann::json& db_result, const ListQuery& q
       out["next"] = page_url(base_url, path, q, std::nullopt, next->get<std::string>());
   }
   auto results = db_result.find("results");
-  out["results"] = results != db_result.end() ? *results : nlohmann::json::array();
+  // Moved, not copied: the results are most of the answer.
+  out["results"] = results != db_result.end() ? std::move(*results) : nlohmann::json::array();
   return out;
 }
 

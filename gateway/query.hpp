@@ -62,7 +62,7 @@ std::optional<std::string> parse_list_query(const Params& params, const QuerySpe
 // {count, results, next_cursor}. base_url is the configured public URL ("https://host" or
 // "https://host/prefix"), or empty for relative links; path is the request path. Never
 // built from the request's Host or X-Forwarded-* headers, which the client chooses.
-nlohmann::json list_envelope(const nlohmann::json& db_result, const ListQuery& q,
+nlohmann::json list_envelope(nlohmann::json db_result, const ListQuery& q,
                              const std::string& base_url, const std::string& path);
 
 // URL (absolute with a base_url, else path and query) of another page of the same list:

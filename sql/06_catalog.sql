@@ -173,7 +173,7 @@ CREATE TYPE coditect_internal.list_request AS (
 );
 
 -- Validates the list arguments against the declaration; every refusal is CD400 naming what
--- is allowed.
+-- is allowed. The common call (no filters, the default ordering, no cursor) takes no query.
 CREATE FUNCTION coditect_internal.api_list_request(
     p_filters jsonb, p_page int, p_page_size int, p_cursor text, p_ordering text,
     p_filter_names text[], p_orderings text[], p_default_ordering text, p_max_size int
@@ -183,39 +183,46 @@ DECLARE
     q coditect_internal.list_request;
     bad text;
     raw jsonb;
-    allowed text[] := ARRAY(SELECT k FROM unnest(p_orderings) o, LATERAL (VALUES (o), ('-' || o)) v(k));
+    allowed text[];
 BEGIN
-    IF p_filters IS NOT NULL AND jsonb_typeof(p_filters) <> 'object' THEN
-        RAISE EXCEPTION 'filters must be a JSON object' USING ERRCODE = 'CD400';
-    END IF;
-    SELECT string_agg(k, ', ' ORDER BY k) INTO bad
-      FROM jsonb_object_keys(coalesce(p_filters, '{}')) k WHERE k <> ALL (p_filter_names);
-    IF bad IS NOT NULL THEN
-        RAISE EXCEPTION 'unknown filter(s): %', bad USING ERRCODE = 'CD400',
-            HINT = 'filters: ' || coalesce(nullif(array_to_string(p_filter_names, ', '), ''), 'none')
-                   || '; also ordering, search, page, page_size, cursor';
-    END IF;
-    SELECT string_agg(k, ', ' ORDER BY k) INTO bad
-      FROM jsonb_each(coalesce(p_filters, '{}')) e(k, v) WHERE jsonb_typeof(v) NOT IN ('string', 'number', 'boolean', 'array');
-    IF bad IS NOT NULL THEN
-        RAISE EXCEPTION 'filter(s) without a usable value: %', bad USING ERRCODE = 'CD400';
+    IF p_filters IS NOT NULL AND p_filters <> '{}' THEN
+        IF jsonb_typeof(p_filters) <> 'object' THEN
+            RAISE EXCEPTION 'filters must be a JSON object' USING ERRCODE = 'CD400';
+        END IF;
+        SELECT string_agg(k, ', ' ORDER BY k) INTO bad
+          FROM jsonb_object_keys(p_filters) k WHERE k <> ALL (p_filter_names);
+        IF bad IS NOT NULL THEN
+            RAISE EXCEPTION 'unknown filter(s): %', bad USING ERRCODE = 'CD400',
+                HINT = 'filters: ' || coalesce(nullif(array_to_string(p_filter_names, ', '), ''), 'none')
+                       || '; also ordering, search, page, page_size, cursor';
+        END IF;
+        SELECT string_agg(k, ', ' ORDER BY k) INTO bad
+          FROM jsonb_each(p_filters) e(k, v) WHERE jsonb_typeof(v) NOT IN ('string', 'number', 'boolean', 'array');
+        IF bad IS NOT NULL THEN
+            RAISE EXCEPTION 'filter(s) without a usable value: %', bad USING ERRCODE = 'CD400';
+        END IF;
     END IF;
 
     q.size := coalesce(p_page_size, 20);
     IF q.size < 1 OR q.size > p_max_size THEN
         RAISE EXCEPTION 'page_size must be between 1 and %', p_max_size USING ERRCODE = 'CD400';
     END IF;
-    IF p_page IS NOT NULL AND p_page < 1 THEN
+    IF p_page < 1 THEN
         RAISE EXCEPTION 'page must be 1 or more' USING ERRCODE = 'CD400';
     END IF;
     q.page := p_page;
 
-    q.keys := ARRAY(SELECT btrim(k) FROM unnest(string_to_array(coalesce(nullif(btrim(p_ordering), ''), p_default_ordering), ',')) k);
-    SELECT string_agg(k, ', ') INTO bad FROM unnest(q.keys) k WHERE k <> ALL (allowed);
-    IF bad IS NOT NULL OR cardinality(q.keys) > 3
-       OR (SELECT count(DISTINCT ltrim(k, '-')) FROM unnest(q.keys) k) <> cardinality(q.keys) THEN
-        RAISE EXCEPTION 'invalid ordering "%"', p_ordering USING ERRCODE = 'CD400',
-            HINT = 'up to 3 distinct keys, comma-separated, of: ' || array_to_string(allowed, ', ');
+    IF p_ordering IS NULL OR p_ordering = p_default_ordering THEN
+        q.keys := ARRAY[p_default_ordering];
+    ELSE
+        allowed := ARRAY(SELECT k FROM unnest(p_orderings) o, LATERAL (VALUES (o), ('-' || o)) v(k));
+        q.keys := ARRAY(SELECT btrim(k) FROM unnest(string_to_array(coalesce(nullif(btrim(p_ordering), ''), p_default_ordering), ',')) k);
+        SELECT string_agg(k, ', ') INTO bad FROM unnest(q.keys) k WHERE k <> ALL (allowed);
+        IF bad IS NOT NULL OR cardinality(q.keys) > 3
+           OR (SELECT count(DISTINCT ltrim(k, '-')) FROM unnest(q.keys) k) <> cardinality(q.keys) THEN
+            RAISE EXCEPTION 'invalid ordering "%"', p_ordering USING ERRCODE = 'CD400',
+                HINT = 'up to 3 distinct keys, comma-separated, of: ' || array_to_string(allowed, ', ');
+        END IF;
     END IF;
 
     IF p_cursor IS NOT NULL THEN
@@ -387,7 +394,7 @@ BEGIN
     END IF;
     g.key_where := CASE WHEN r.singleton THEN format('t.%I = coditect.current_tenant_id()', r.tenant_column)
                         ELSE 't.id = p_id' END || ' AND ' || g.scope;
-    SELECT coalesce(format(' - ARRAY[%s]::text[]', string_agg(quote_literal(column_name), ', ' ORDER BY column_name)), '')
+    SELECT coalesce(' - ARRAY[' || string_agg(quote_literal(column_name), ', ' ORDER BY column_name) || ']::text[]', '')
       INTO g.hidden FROM coditect_internal.resource_columns WHERE resource = r.name AND NOT readable;
     g.item_path := CASE WHEN r.singleton THEN r.path ELSE r.path || '{id}/' END;
     RETURN g;
@@ -404,7 +411,7 @@ DECLARE
     names    text[] := '{}';
     decl     text := '';
     assign   text := '';
-    preds    text := g.scope;
+    preds    text := '';
     branches text := '';
     multi    text := '';
     cursors  text := '';
@@ -446,25 +453,36 @@ BEGIN
                                  (SELECT string_agg('t.' || quote_ident(s), ', ') FROM unnest(r.search) s));
     END IF;
 
+    -- Without filters or search (the common call) the statements are the plain ones, whose
+    -- generic plans are those of hand-written SQL; with them, each filter is `(v IS NULL OR ...)`.
     FOREACH o IN ARRAY r.orderings LOOP
         decl := decl || format(E'\n    %I %s;', 'c_' || o, coditect_internal.column_type(r.relid, o));
         cursors := cursors || format(E'\n            IF q.keys[1] IN (%L, %L) THEN %I := q.cursor_value; END IF;', o, '-' || o, 'c_' || o);
         FOREACH dir IN ARRAY ARRAY['ASC', 'DESC'] LOOP
             branches := branches || format($f$
     ELSIF single AND q.keys[1] = %1$L THEN
-        IF q.cursor_id IS NULL THEN
+        IF q.cursor_id IS NULL AND plain THEN
             SELECT coalesce(jsonb_agg(to_jsonb(t)), '[]') INTO rows FROM (
                 SELECT t.* FROM %2$s t
                  WHERE %3$s
-                 ORDER BY t.%4$I %5$s, t.id %5$s LIMIT lim OFFSET off) t;
+                 ORDER BY t.%5$I %6$s, t.id %6$s LIMIT lim OFFSET off) t;
+        ELSIF q.cursor_id IS NULL THEN
+            SELECT coalesce(jsonb_agg(to_jsonb(t)), '[]') INTO rows FROM (
+                SELECT t.* FROM %2$s t
+                 WHERE %3$s%4$s
+                 ORDER BY t.%5$I %6$s, t.id %6$s LIMIT lim OFFSET off) t;
+        ELSIF plain THEN
+            SELECT coalesce(jsonb_agg(to_jsonb(t)), '[]') INTO rows FROM (
+                SELECT t.* FROM %2$s t
+                 WHERE %3$s AND (t.%5$I, t.id) %7$s (%8$I, q.cursor_id)
+                 ORDER BY t.%5$I %6$s, t.id %6$s LIMIT lim) t;
         ELSE
             SELECT coalesce(jsonb_agg(to_jsonb(t)), '[]') INTO rows FROM (
                 SELECT t.* FROM %2$s t
-                 WHERE %3$s
-                   AND (t.%4$I, t.id) %6$s (%7$I, q.cursor_id)
-                 ORDER BY t.%4$I %5$s, t.id %5$s LIMIT lim) t;
+                 WHERE %3$s AND (t.%5$I, t.id) %7$s (%8$I, q.cursor_id)%4$s
+                 ORDER BY t.%5$I %6$s, t.id %6$s LIMIT lim) t;
         END IF;$f$,
-                CASE WHEN dir = 'DESC' THEN '-' ELSE '' END || o, g.tbl, preds, o, dir,
+                CASE WHEN dir = 'DESC' THEN '-' ELSE '' END || o, g.tbl, g.scope, preds, o, dir,
                 CASE WHEN dir = 'DESC' THEN '<' ELSE '>' END, 'c_' || o);
         END LOOP;
     END LOOP;
@@ -483,17 +501,27 @@ LANGUAGE plpgsql STABLE SET search_path = pg_catalog, pg_temp AS $fn$
 DECLARE
     q      coditect_internal.list_request;
     single boolean;
+    plain  boolean := (p_filters IS NULL OR p_filters = '{}') AND p_search IS NULL;
     total  bigint;
     rows   jsonb;
     lim    int;
     off    bigint;
     last   jsonb;%5$s
 BEGIN
-    PERFORM coditect.require_permission(%6$L);
-    q := coditect_internal.api_list_request(p_filters, p_page, p_page_size, p_cursor, p_ordering,
-                                            %7$L, %8$L, %9$L, %10$s);
+    -- The permission, looked up inline (the hot path); require_permission words the refusal.
+    IF NOT EXISTS (SELECT FROM coditect.permissions p JOIN coditect.role_permissions rp ON rp.permission_id = p.id
+                    WHERE p.codename = %6$L AND rp.role = coditect.current_user_role()::coditect.member_role) THEN
+        PERFORM coditect.require_permission(%6$L);
+    END IF;
+    IF plain AND p_cursor IS NULL AND p_ordering IS NULL AND p_page_size BETWEEN 1 AND %10$s
+       AND (p_page IS NULL OR p_page >= 1) THEN
+        q := ROW(ARRAY[%9$L], p_page, p_page_size, NULL, NULL);   -- the common call, valid as it is
+    ELSE
+        q := coditect_internal.api_list_request(p_filters, p_page, p_page_size, p_cursor, p_ordering,
+                                                %7$L, %8$L, %9$L, %10$s);
+    END IF;
     single := cardinality(q.keys) = 1;%11$s
-    IF p_filters IS NOT NULL AND p_filters <> '{}' THEN
+    IF NOT plain THEN
         BEGIN%12$s
         EXCEPTION WHEN data_exception OR integrity_constraint_violation THEN
             RAISE EXCEPTION 'invalid filter value: %%', SQLERRM USING ERRCODE = 'CD400';
@@ -505,9 +533,14 @@ BEGIN
             RAISE EXCEPTION 'invalid cursor' USING ERRCODE = 'CD400';
         END;
     END IF;
-    IF q.page IS NOT NULL THEN
+    IF q.page IS NOT NULL AND plain THEN
         SELECT count(*) INTO total FROM %14$s t
-         WHERE %15$s;
+         WHERE %19$s;
+    ELSIF q.page IS NOT NULL THEN
+        SELECT count(*) INTO total FROM %14$s t
+         WHERE %19$s%15$s;
+    END IF;
+    IF q.page IS NOT NULL THEN
         lim := q.size;
         off := (q.page - 1)::bigint * q.size;
     ELSE
@@ -519,7 +552,7 @@ BEGIN
     ELSE
         SELECT coalesce(jsonb_agg(to_jsonb(t)), '[]') INTO rows FROM (
             SELECT t.* FROM %14$s t
-             WHERE %15$s
+             WHERE %19$s%15$s
              ORDER BY %17$s t.id LIMIT lim OFFSET off) t;
     END IF;
     IF q.page IS NULL AND jsonb_array_length(rows) > q.size THEN
@@ -537,7 +570,8 @@ $fn$$f$,
         p_permission, names, r.orderings, r.default_ordering, r.max_page_size, g.par_check, assign,
         cursors, g.tbl, preds, branches, multi,
         CASE WHEN g.hidden = '' THEN 'rows'
-             ELSE format('(SELECT coalesce(jsonb_agg(e%s ORDER BY n), ''[]'') FROM jsonb_array_elements(rows) WITH ORDINALITY x(e, n))', g.hidden) END);
+             ELSE format('(SELECT coalesce(jsonb_agg(e%s ORDER BY n), ''[]'') FROM jsonb_array_elements(rows) WITH ORDINALITY x(e, n))', g.hidden) END,
+        g.scope);
 
     sig := format('%s_list(%sjsonb, int, int, text, text, text)', g.fn, repeat('uuid, ', np));
     PERFORM coditect_internal.record_operation(r.name, 'list', 'list', 'GET', r.path, sig::regprocedure, p_permission,
@@ -571,7 +605,11 @@ LANGUAGE plpgsql STABLE SET search_path = pg_catalog, pg_temp AS $fn$
 DECLARE
     r jsonb;
 BEGIN
-    PERFORM coditect.require_permission(%3$L);
+    -- The permission, looked up inline (the hot path); require_permission words the refusal.
+    IF NOT EXISTS (SELECT FROM coditect.permissions p JOIN coditect.role_permissions rp ON rp.permission_id = p.id
+                    WHERE p.codename = %3$L AND rp.role = coditect.current_user_role()::coditect.member_role) THEN
+        PERFORM coditect.require_permission(%3$L);
+    END IF;
     SELECT to_jsonb(t)%4$s INTO r FROM %5$s t WHERE %6$s;%7$s
     RETURN r;
 END
@@ -598,7 +636,11 @@ LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $fn$
 DECLARE
     r jsonb;
 BEGIN
-    PERFORM coditect.require_permission(%3$L);
+    -- The permission, looked up inline (the hot path); require_permission words the refusal.
+    IF NOT EXISTS (SELECT FROM coditect.permissions p JOIN coditect.role_permissions rp ON rp.permission_id = p.id
+                    WHERE p.codename = %3$L AND rp.role = coditect.current_user_role()::coditect.member_role) THEN
+        PERFORM coditect.require_permission(%3$L);
+    END IF;
     PERFORM coditect_internal.api_check_fields(p_body, %4$L);
     PERFORM coditect_internal.api_check_values(%5$L, p_body, %4$L);%6$s
     INSERT INTO %5$s AS t (%7$s)
@@ -639,7 +681,11 @@ LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $fn$
 DECLARE
     r jsonb;
 BEGIN
-    PERFORM coditect.require_permission(%3$L);
+    -- The permission, looked up inline (the hot path); require_permission words the refusal.
+    IF NOT EXISTS (SELECT FROM coditect.permissions p JOIN coditect.role_permissions rp ON rp.permission_id = p.id
+                    WHERE p.codename = %3$L AND rp.role = coditect.current_user_role()::coditect.member_role) THEN
+        PERFORM coditect.require_permission(%3$L);
+    END IF;
     PERFORM coditect_internal.api_check_fields(p_body, %4$L);
     PERFORM coditect_internal.api_check_values(%5$L, p_body);
     SELECT to_jsonb(t)%6$s INTO r FROM %5$s t WHERE %7$s FOR NO KEY UPDATE;%8$s
@@ -672,7 +718,11 @@ LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $fn$
 DECLARE
     r jsonb;
 BEGIN
-    PERFORM coditect.require_permission(%3$L);
+    -- The permission, looked up inline (the hot path); require_permission words the refusal.
+    IF NOT EXISTS (SELECT FROM coditect.permissions p JOIN coditect.role_permissions rp ON rp.permission_id = p.id
+                    WHERE p.codename = %3$L AND rp.role = coditect.current_user_role()::coditect.member_role) THEN
+        PERFORM coditect.require_permission(%3$L);
+    END IF;
     SELECT to_jsonb(t)%4$s INTO r FROM %5$s t WHERE %6$s FOR UPDATE;%7$s
     IF p_if_match IS NOT NULL AND NOT coditect_internal.etag_matches(p_if_match, r) THEN
         RAISE EXCEPTION '%8$s changed since it was read (If-Match)' USING ERRCODE = 'CD412';
@@ -693,7 +743,11 @@ LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $fn$
 DECLARE
     r jsonb;
 BEGIN
-    PERFORM coditect.require_permission(%3$L);
+    -- The permission, looked up inline (the hot path); require_permission words the refusal.
+    IF NOT EXISTS (SELECT FROM coditect.permissions p JOIN coditect.role_permissions rp ON rp.permission_id = p.id
+                    WHERE p.codename = %3$L AND rp.role = coditect.current_user_role()::coditect.member_role) THEN
+        PERFORM coditect.require_permission(%3$L);
+    END IF;
     UPDATE %4$s AS t SET deleted_at = NULL
      WHERE t.id = p_id AND t.deleted_at IS NOT NULL%5$s
     RETURNING to_jsonb(t)%6$s INTO r;
