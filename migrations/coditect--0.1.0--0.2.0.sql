@@ -465,7 +465,7 @@ CREATE TYPE coditect_internal.resource_code AS (
     par_arg   text,   -- 'p_team_id uuid, '
     par_check text,   -- the parent must exist (and be live)
     par_param jsonb,  -- [{"from": "path", "name": "team_id"}]
-    scope     text,   -- rows of this collection: parent and live ('true' when neither)
+    scope     text,   -- rows of this collection: the context's tenant, the parent, live
     key_where text,   -- the one row
     hidden    text,   -- " - ARRAY['a']::text[]" or ''
     item_path text
@@ -483,24 +483,25 @@ BEGIN
     g.par_arg := '';
     g.par_check := '';
     g.par_param := '[]';
-    g.scope := 'true';
+    -- The tenant is named, not left to RLS alone: a login with BYPASSRLS gets no other tenant's
+    -- rows, and Citus routes a statement by its distribution column.
+    g.scope := format('t.%I = coditect.current_tenant_id()', r.tenant_column);
     IF r.parent IS NOT NULL THEN
         SELECT * INTO STRICT par FROM coditect_internal.resources WHERE name = r.parent;
         g.par_arg := format('p_%s_id uuid, ', par.name);
-        g.scope := format('t.%I = p_%s_id', r.parent_column, par.name);
-        g.par_check := format(E'\n    PERFORM 1 FROM %s pt WHERE pt.id = p_%s_id%s;'
+        g.scope := g.scope || format(' AND t.%I = p_%s_id', r.parent_column, par.name);
+        g.par_check := format(E'\n    PERFORM 1 FROM %s pt WHERE pt.%I = coditect.current_tenant_id() AND pt.id = p_%s_id%s;'
                               || E'\n    IF NOT FOUND THEN'
                               || E'\n        RAISE EXCEPTION ''%s %% not found'', p_%s_id USING ERRCODE = ''CD404'';'
                               || E'\n    END IF;',
-                              par.relid, par.name, CASE WHEN par.soft_delete THEN ' AND pt.deleted_at IS NULL' ELSE '' END,
+                              par.relid, par.tenant_column, par.name, CASE WHEN par.soft_delete THEN ' AND pt.deleted_at IS NULL' ELSE '' END,
                               replace(par.name, '_', ' '), par.name);
         g.par_param := jsonb_build_array(jsonb_build_object('from', 'path', 'name', par.name || '_id'));
     END IF;
     IF r.soft_delete THEN
         g.scope := g.scope || ' AND t.deleted_at IS NULL';
     END IF;
-    g.key_where := CASE WHEN r.singleton THEN format('t.%I = coditect.current_tenant_id()', r.tenant_column)
-                        ELSE 't.id = p_id' END || ' AND ' || g.scope;
+    g.key_where := CASE WHEN r.singleton THEN g.scope ELSE 't.id = p_id AND ' || g.scope END;
     SELECT coalesce(' - ARRAY[' || string_agg(quote_literal(column_name), ', ' ORDER BY column_name) || ']::text[]', '')
       INTO g.hidden FROM coditect_internal.resource_columns WHERE resource = r.name AND NOT readable;
     g.item_path := CASE WHEN r.singleton THEN r.path ELSE r.path || '{id}/' END;
@@ -856,7 +857,7 @@ BEGIN
         PERFORM coditect.require_permission(%3$L);
     END IF;
     UPDATE %4$s AS t SET deleted_at = NULL
-     WHERE t.id = p_id AND t.deleted_at IS NOT NULL%5$s
+     WHERE t.id = p_id AND t.deleted_at IS NOT NULL AND t.%8$I = coditect.current_tenant_id()%5$s
     RETURNING to_jsonb(t)%6$s INTO r;
     IF r IS NULL THEN
         RAISE EXCEPTION 'no deleted %7$s %%', p_id USING ERRCODE = 'CD404';
@@ -865,7 +866,7 @@ BEGIN
 END
 $fn$$f$, g.fn, rtrim(g.par_arg || id_arg, ', '), p_perms ->> 'restore', g.tbl,
             CASE WHEN r.parent IS NULL THEN '' ELSE format(' AND t.%I = p_%s_id', r.parent_column, r.parent) END,
-            g.hidden, g.label);
+            g.hidden, g.label, r.tenant_column);
         PERFORM coditect_internal.record_operation(r.name, 'restore', 'restore', 'POST', g.item_path || 'restore/',
             format('%s_restore(%s)', g.fn, rtrim(id_sig, ', '))::regprocedure, p_perms ->> 'restore', g.par_param || id_par,
             'row', 200, true, NULL, jsonb_build_object('resource', r.name), 'Restore a deleted ' || g.label);

@@ -101,6 +101,8 @@ SELECT coditect.create_tenant('Walk', 't11-walk', 'walk@t11.test', 'owner@t11.te
 SELECT set_config('tap.tenant', :'w'::jsonb ->> 'tenant_id', false), set_config('tap.user.owner', :'w'::jsonb ->> 'user_id', false) \gset
 INSERT INTO coditect.teams (tenant_id, name) VALUES ((:'w'::jsonb ->> 'tenant_id')::uuid, 'Walkers') RETURNING id AS team \gset
 \ir lib/as_user.psql
+-- As a gateway login: RLS applies (a superuser would bypass it).
+CREATE ROLE tap11_gateway LOGIN IN ROLE coditect_gateway;
 CREATE TEMP TABLE calls AS
 SELECT o.resource, o.name, o.kind,
        format('SELECT %s(%s)::text', o.function::regproc,
@@ -108,6 +110,8 @@ SELECT o.resource, o.name, o.kind,
                               || CASE o.kind WHEN 'get' THEN CASE WHEN o.singleton THEN '{}'::text[] ELSE ARRAY['coditect.uuid_generate_v7()'] END
                                              WHEN 'list' THEN ARRAY['%s'] END, ', ')) AS tmpl
   FROM ops o WHERE o.kind IN ('list', 'get');
+GRANT SELECT ON calls TO tap11_gateway;
+SET ROLE tap11_gateway;
 SELECT ok(pg_temp.as_user('owner', 'owner', format(tmpl, '''{}''::jsonb'))::jsonb ?& ARRAY['count', 'results', 'next_cursor'],
           resource || ': its list answers count, results and next_cursor')
   FROM calls WHERE kind = 'list' ORDER BY resource;
@@ -117,6 +121,8 @@ SELECT alike(pg_temp.as_user('owner', 'owner', format(tmpl, '''{"no_such_filter"
 SELECT alike(pg_temp.as_user('owner', 'owner', tmpl), 'CD404:%', resource || ': get of an unknown id is CD404')
   FROM calls c JOIN coditect_internal.resources r ON r.name = c.resource
  WHERE kind = 'get' AND NOT r.singleton ORDER BY resource;
+
+RESET ROLE;
 
 SELECT * FROM finish();
 ROLLBACK;

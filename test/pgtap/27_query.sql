@@ -6,8 +6,11 @@ SELECT no_plan();
 
 SELECT coditect.create_tenant('Query', 't27-q', 'q@t27.test', 'owner@t27.test') AS j \gset
 SELECT :'j'::jsonb ->> 'tenant_id' AS tid, :'j'::jsonb ->> 'user_id' AS owner_u \gset
+SELECT coditect.create_tenant('Other', 't27-other', 'o@t27.test', 'owner@other.t27.test') IS NOT NULL AS other \gset
 SELECT set_config('tap.tenant', :'tid', false), set_config('tap.user.owner', :'owner_u', false) \gset
 \ir lib/as_user.psql
+-- As a gateway login: RLS applies (a superuser would bypass it).
+CREATE ROLE tap27_gateway LOGIN IN ROLE coditect_gateway;
 -- Five projects with distinct, known creation times (the list's default order); the timestamp
 -- trigger, which would stamp now(), is skipped in replica mode.
 SET session_replication_role = replica;
@@ -26,6 +29,9 @@ CREATE FUNCTION pg_temp.names(p_filters text, p_page int DEFAULT 1, p_size int D
       FROM pg_temp.as_user('owner', 'owner', format('SELECT coditect.api_projects_list(%L, %s, %s, %L, %L, %L)',
                                                    p_filters, coalesce(p_page::text, 'NULL'), p_size, p_cursor, p_ordering, p_search)) r
 $$;
+
+SELECT id AS pid FROM coditect.projects WHERE tenant_id = :'tid' AND name = 'Date' \gset
+SET ROLE tap27_gateway;
 
 -- Filters.
 SELECT is(pg_temp.names('{"name": "Cherry"}'), 'Cherry', 'equality');
@@ -61,10 +67,12 @@ SELECT is(pg_temp.names('{}', 1, 20, NULL, '-name'), 'banana,Elder,Date,Cherry,A
 SELECT is(pg_temp.names('{}', 1, 20, NULL, 'created_at'), 'Apple,banana,Cherry,Date,Elder', 'oldest first');
 SELECT is(pg_temp.names('{}', 1, 2, NULL, 'name'), 'Apple,Cherry', 'ordering with a page size');
 SELECT is(pg_temp.names('{}', 2, 2, NULL, 'name'), 'Date,Elder', 'ordering, page 2');
+RESET ROLE;
 SET session_replication_role = replica;
 UPDATE coditect.projects SET updated_at = CASE WHEN name IN ('Apple', 'Elder') THEN timestamptz '2026-06-01' ELSE '2026-03-01' END
  WHERE tenant_id = :'tid';
 RESET session_replication_role;
+SET ROLE tap27_gateway;
 SELECT is(pg_temp.names('{}', 1, 20, NULL, '-updated_at,name'), 'Apple,Elder,Cherry,Date,banana', 'ordering by two keys');
 SELECT is(pg_temp.names('{}', 1, 20, NULL, ' -updated_at , -name '), 'Elder,Apple,banana,Date,Cherry', 'spaces around keys are fine');
 SELECT alike(pg_temp.names('{}', 1, 20, NULL, 'description'), 'CD400: invalid ordering "description"', 'an undeclared ordering is CD400');
@@ -96,14 +104,14 @@ SELECT is(pg_temp.names('{"name__in": "Apple,Cherry,Date"}', NULL, 2, :'k1'::jso
           'filters apply after a cursor');
 
 -- ETag and If-Match.
-SELECT id AS pid FROM coditect.projects WHERE tenant_id = :'tid' AND name = 'Date' \gset
 SELECT coditect.row_etag(pg_temp.as_user('owner', 'owner', format('SELECT coditect.api_projects_get(%L)', :'pid'))::jsonb) AS etag \gset
 SELECT ok(:'etag' ~ '^"[0-9a-f]{32}"$', 'an ETag is a quoted strong tag');
 SELECT is(pg_temp.as_user('owner', 'owner', format($$SELECT coditect.api_projects_update(%L, '{"description": "v2"}', %L) ->> 'description'$$, :'pid', :'etag')),
           'v2', 'an update with the current ETag applies');
 SELECT alike(pg_temp.as_user('owner', 'owner', format($$SELECT coditect.api_projects_update(%L, '{"description": "v3"}', %L)$$, :'pid', :'etag')),
              'CD412: the project changed since it was read%', 'an update with a stale ETag is CD412');
-SELECT is((SELECT description FROM coditect.projects WHERE tenant_id = :'tid' AND id = :'pid'), 'v2', '... and changes nothing');
+SELECT is(pg_temp.as_user('owner', 'owner', format('SELECT coditect.api_projects_get(%L) ->> ''description''', :'pid')), 'v2',
+          '... and changes nothing');
 SELECT alike(pg_temp.as_user('owner', 'owner', format($$SELECT coditect.api_projects_update(%L, '{"description": "v3"}', %L)$$, :'pid', 'W/' || :'etag')),
              'CD412:%', 'a weak tag never matches');
 SELECT alike(pg_temp.as_user('owner', 'owner', format($$SELECT coditect.api_projects_update(%L, '{"description": "v3"}', 'abc')$$, :'pid')),
@@ -120,6 +128,12 @@ SELECT is(pg_temp.as_user('owner', 'owner', format($$SELECT coditect.api_project
           'done', 'a delete with the current ETag applies');
 SELECT alike(pg_temp.as_user('owner', 'owner', format($$SELECT coditect.api_projects_update(%L, '{}', '*')$$, :'pid')),
              'CD404:%', '* does not match a deleted row');
+
+-- Every list names its tenant itself: a login that bypasses RLS still sees only the context's.
+RESET ROLE;
+SELECT is(pg_temp.as_user('owner', 'owner', $$SELECT string_agg(u ->> 'email', ',' ORDER BY u ->> 'email') FROM jsonb_array_elements(
+                                              coditect.api_users_list('{}') -> 'results') u$$),
+          'owner@t27.test,seen@t27.test', 'a superuser calling a list function gets the context''s tenant only');
 
 SELECT * FROM finish();
 ROLLBACK;
