@@ -172,8 +172,10 @@ BEGIN
     INSERT INTO coditect_internal.tenant_tables (relid, resource, soft_delete)
     VALUES (p_table, p_resource, soft);
     -- Tables created by an extension script are extension members, whose rows pg_dump skips
-    -- unless they are marked as configuration tables.
-    PERFORM pg_catalog.pg_extension_config_dump(p_table, '');
+    -- unless they are marked as configuration tables. (A table of one's own is dumped anyway.)
+    IF EXISTS (SELECT 1 FROM pg_depend WHERE classid = 'pg_class'::regclass AND objid = p_table AND deptype = 'e') THEN
+        PERFORM pg_catalog.pg_extension_config_dump(p_table, '');
+    END IF;
 END
 $$;
 

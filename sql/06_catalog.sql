@@ -90,7 +90,7 @@ GRANT EXECUTE ON FUNCTION coditect.has_permission(text), coditect.require_permis
 ------------------------------------------------------------------------------------------------
 
 CREATE TABLE coditect_internal.resources (
-    name             text PRIMARY KEY CHECK (name ~ '^[a-z][a-z0-9_]*$'),
+    name             text PRIMARY KEY CHECK (name ~ '^[a-z][a-z_]*$'),  -- as permission codenames
     plural           text NOT NULL UNIQUE CHECK (plural ~ '^[a-z][a-z0-9_]*$'),
     relid            regclass NOT NULL UNIQUE,
     path             text NOT NULL UNIQUE,
@@ -107,6 +107,7 @@ CREATE TABLE coditect_internal.resources (
     state_machine    text,
     after_create     regprocedure,
     tenant_column    name NOT NULL DEFAULT 'tenant_id',
+    roles            jsonb NOT NULL,  -- least role per verb: {"view": "guest", ...}
     CHECK ((parent IS NULL) = (parent_column IS NULL))
 );
 
@@ -272,7 +273,8 @@ BEGIN
 END
 $$;
 
--- The ETag of a row as the API shows it (quoted, strong).
+-- The ETag of a row as the API shows it (quoted, strong). The generated functions render rows
+-- in UTC whatever the session's TimeZone, so a row's tag does not depend on who reads it.
 CREATE FUNCTION coditect.row_etag(p_row jsonb) RETURNS text
 LANGUAGE sql IMMUTABLE STRICT SET search_path = pg_catalog, pg_temp AS $$
     SELECT '"' || md5(p_row::text) || '"'
@@ -377,13 +379,14 @@ BEGIN
     g.par_check := '';
     g.par_param := '[]';
     -- The tenant is named, not left to RLS alone: a login with BYPASSRLS gets no other tenant's
-    -- rows, and Citus routes a statement by its distribution column.
-    g.scope := format('t.%I = coditect.current_tenant_id()', r.tenant_column);
+    -- rows, and Citus routes a statement by its distribution column. v_tenant is read once per
+    -- call (a function in the statement would be a filter evaluated for every row).
+    g.scope := format('t.%I = v_tenant', r.tenant_column);
     IF r.parent IS NOT NULL THEN
         SELECT * INTO STRICT par FROM coditect_internal.resources WHERE name = r.parent;
         g.par_arg := format('p_%s_id uuid, ', par.name);
         g.scope := g.scope || format(' AND t.%I = p_%s_id', r.parent_column, par.name);
-        g.par_check := format(E'\n    PERFORM 1 FROM %s pt WHERE pt.%I = coditect.current_tenant_id() AND pt.id = p_%s_id%s;'
+        g.par_check := format(E'\n    PERFORM 1 FROM %s pt WHERE pt.%I = v_tenant AND pt.id = p_%s_id%s;'
                               || E'\n    IF NOT FOUND THEN'
                               || E'\n        RAISE EXCEPTION ''%s %% not found'', p_%s_id USING ERRCODE = ''CD404'';'
                               || E'\n    END IF;',
@@ -423,6 +426,7 @@ DECLARE
     k        int;
     np       int := jsonb_array_length(g.par_param);
     sig      text;
+    nosearch text := '';
 BEGIN
     FOR c IN SELECT rc.column_name AS col, x.op, coditect_internal.column_type(r.relid, rc.column_name) AS typ
                FROM coditect_internal.resource_columns rc
@@ -448,7 +452,10 @@ BEGIN
                                                WHEN 'lt' THEN '<' ELSE '<=' END);
         END IF;
     END LOOP;
-    IF cardinality(r.search) > 0 THEN
+    IF cardinality(r.search) = 0 THEN
+        nosearch := E'\n    IF p_search IS NOT NULL THEN\n        RAISE EXCEPTION ''% has no search'', ' || quote_literal(replace(r.plural, '_', ' '))
+                    || E' USING ERRCODE = ''CD400'';\n    END IF;';
+    ELSE
         preds := preds || format(E'\n                   AND (p_search IS NULL OR to_tsvector(''simple'', concat_ws('' '', %s))'
                                  ' @@ websearch_to_tsquery(''simple'', p_search))',
                                  (SELECT string_agg('t.' || quote_ident(s), ', ') FROM unnest(r.search) s));
@@ -498,11 +505,12 @@ BEGIN
 CREATE FUNCTION %1$s_list(%2$sp_filters jsonb DEFAULT '{}', p_page int DEFAULT %3$s, p_page_size int DEFAULT %4$s,
                           p_cursor text DEFAULT NULL, p_ordering text DEFAULT NULL, p_search text DEFAULT NULL)
 RETURNS jsonb
-LANGUAGE plpgsql STABLE SET search_path = pg_catalog, pg_temp AS $fn$
+LANGUAGE plpgsql STABLE SET search_path = pg_catalog, pg_temp SET TimeZone = 'UTC' AS $fn$
 DECLARE
+    v_tenant uuid := coditect.current_tenant_id();
     q      coditect_internal.list_request;
     single boolean;
-    plain  boolean := (p_filters IS NULL OR p_filters = '{}') AND p_search IS NULL;
+    plain  boolean;
     total  bigint;
     rows   jsonb;
     lim    int;
@@ -514,6 +522,8 @@ BEGIN
                     WHERE p.codename = %6$L AND rp.role = coditect.current_user_role()::coditect.member_role) THEN
         PERFORM coditect.require_permission(%6$L);
     END IF;
+    p_search := nullif(btrim(p_search), '');%20$s
+    plain := (p_filters IS NULL OR p_filters = '{}') AND p_search IS NULL;
     IF plain AND p_cursor IS NULL AND p_ordering IS NULL AND p_page_size BETWEEN 1 AND %10$s
        AND (p_page IS NULL OR p_page >= 1) THEN
         q := ROW(ARRAY[%9$L], p_page, p_page_size, NULL, NULL);   -- the common call, valid as it is
@@ -572,7 +582,7 @@ $fn$$f$,
         cursors, g.tbl, preds, branches, multi,
         CASE WHEN g.hidden = '' THEN 'rows'
              ELSE format('(SELECT coalesce(jsonb_agg(e%s ORDER BY n), ''[]'') FROM jsonb_array_elements(rows) WITH ORDINALITY x(e, n))', g.hidden) END,
-        g.scope);
+        g.scope, nosearch);
 
     sig := format('%s_list(%sjsonb, int, int, text, text, text)', g.fn, repeat('uuid, ', np));
     PERFORM coditect_internal.record_operation(r.name, 'list', 'list', 'GET', r.path, sig::regprocedure, p_permission,
@@ -596,14 +606,16 @@ DECLARE
     vals    text;
     sets    text;
 BEGIN
-    missing := format(E'\n    IF r IS NULL THEN\n        RAISE EXCEPTION ''%s%s not found''%s USING ERRCODE = ''CD404'';\n    END IF;',
+    -- A child of a parent that is gone (soft-deleted) is gone too.
+    missing := g.par_check || format(E'\n    IF r IS NULL THEN\n        RAISE EXCEPTION ''%s%s not found''%s USING ERRCODE = ''CD404'';\n    END IF;',
                       g.label, CASE WHEN r.singleton THEN '' ELSE ' %' END,
                       CASE WHEN r.singleton THEN '' ELSE ', p_id' END);
     IF p_perms ? 'view' THEN
         EXECUTE format($f$
 CREATE FUNCTION %1$s_get(%2$s) RETURNS jsonb
-LANGUAGE plpgsql STABLE SET search_path = pg_catalog, pg_temp AS $fn$
+LANGUAGE plpgsql STABLE SET search_path = pg_catalog, pg_temp SET TimeZone = 'UTC' AS $fn$
 DECLARE
+    v_tenant uuid := coditect.current_tenant_id();
     r jsonb;
 BEGIN
     -- The permission, looked up inline (the hot path); require_permission words the refusal.
@@ -633,8 +645,9 @@ $fn$$f$, g.fn, rtrim(g.par_arg || id_arg, ', '), p_perms ->> 'view', g.hidden, g
          WHERE rc.resource = r.name AND rc.on_create;
         EXECUTE format($f$
 CREATE FUNCTION %1$s_create(%2$sp_body jsonb) RETURNS jsonb
-LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $fn$
+LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp SET TimeZone = 'UTC' AS $fn$
 DECLARE
+    v_tenant uuid := coditect.current_tenant_id();
     r jsonb;
 BEGIN
     -- The permission, looked up inline (the hot path); require_permission words the refusal.
@@ -656,7 +669,7 @@ $fn$$f$, g.fn, g.par_arg, p_perms ->> 'create',
             array_to_string(ARRAY[quote_ident(r.tenant_column)]
                             || CASE WHEN r.parent IS NULL THEN '{}'::text[] ELSE ARRAY[quote_ident(r.parent_column)] END
                             || coalesce(cols, '{}'), ', '),
-            array_to_string(ARRAY['coditect.current_tenant_id()']
+            array_to_string(ARRAY['v_tenant']
                             || CASE WHEN r.parent IS NULL THEN '{}'::text[] ELSE ARRAY[format('p_%s_id', r.parent)] END
                             || CASE WHEN vals IS NULL THEN '{}'::text[] ELSE ARRAY[vals] END, ', '),
             CASE WHEN r.after_create IS NULL THEN ''
@@ -678,8 +691,9 @@ $fn$$f$, g.fn, g.par_arg, p_perms ->> 'create',
          WHERE rc.resource = r.name AND rc.on_update;
         EXECUTE format($f$
 CREATE FUNCTION %1$s_update(%2$sp_body jsonb, p_if_match text DEFAULT NULL) RETURNS jsonb
-LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $fn$
+LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp SET TimeZone = 'UTC' AS $fn$
 DECLARE
+    v_tenant uuid := coditect.current_tenant_id();
     r jsonb;
 BEGIN
     -- The permission, looked up inline (the hot path); require_permission words the refusal.
@@ -715,8 +729,9 @@ $fn$$f$, g.fn, g.par_arg || id_arg, p_perms ->> 'update',
     IF p_perms ? 'delete' THEN
         EXECUTE format($f$
 CREATE FUNCTION %1$s_delete(%2$sp_if_match text DEFAULT NULL) RETURNS void
-LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $fn$
+LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp SET TimeZone = 'UTC' AS $fn$
 DECLARE
+    v_tenant uuid := coditect.current_tenant_id();
     r jsonb;
 BEGIN
     -- The permission, looked up inline (the hot path); require_permission words the refusal.
@@ -740,17 +755,18 @@ $fn$$f$, g.fn, g.par_arg || id_arg, p_perms ->> 'delete', g.hidden, g.tbl, g.key
     IF p_perms ? 'restore' THEN
         EXECUTE format($f$
 CREATE FUNCTION %1$s_restore(%2$s) RETURNS jsonb
-LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $fn$
+LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp SET TimeZone = 'UTC' AS $fn$
 DECLARE
+    v_tenant uuid := coditect.current_tenant_id();
     r jsonb;
 BEGIN
     -- The permission, looked up inline (the hot path); require_permission words the refusal.
     IF NOT EXISTS (SELECT FROM coditect.permissions p JOIN coditect.role_permissions rp ON rp.permission_id = p.id
                     WHERE p.codename = %3$L AND rp.role = coditect.current_user_role()::coditect.member_role) THEN
         PERFORM coditect.require_permission(%3$L);
-    END IF;
+    END IF;%9$s
     UPDATE %4$s AS t SET deleted_at = NULL
-     WHERE t.id = p_id AND t.deleted_at IS NOT NULL AND t.%8$I = coditect.current_tenant_id()%5$s
+     WHERE t.id = p_id AND t.deleted_at IS NOT NULL AND t.%8$I = v_tenant%5$s
     RETURNING to_jsonb(t)%6$s INTO r;
     IF r IS NULL THEN
         RAISE EXCEPTION 'no deleted %7$s %%', p_id USING ERRCODE = 'CD404';
@@ -759,7 +775,7 @@ BEGIN
 END
 $fn$$f$, g.fn, rtrim(g.par_arg || id_arg, ', '), p_perms ->> 'restore', g.tbl,
             CASE WHEN r.parent IS NULL THEN '' ELSE format(' AND t.%I = p_%s_id', r.parent_column, r.parent) END,
-            g.hidden, g.label, r.tenant_column);
+            g.hidden, g.label, r.tenant_column, g.par_check);
         PERFORM coditect_internal.record_operation(r.name, 'restore', 'restore', 'POST', g.item_path || 'restore/',
             format('%s_restore(%s)', g.fn, rtrim(id_sig, ', '))::regprocedure, p_perms ->> 'restore', g.par_param || id_par,
             'row', 200, true, NULL, jsonb_build_object('resource', r.name), 'Restore a deleted ' || g.label);
@@ -784,10 +800,7 @@ BEGIN
         EXECUTE format('DROP FUNCTION %s', f);
     END LOOP;
     DELETE FROM coditect_internal.resource_operations WHERE resource = r.name AND kind <> 'action';
-    SELECT coalesce(jsonb_object_agg(split_part(p.codename, '.', 2), p.codename), '{}') INTO perms
-      FROM coditect.permissions p
-     WHERE split_part(p.codename, '.', 1) = r.name
-       AND split_part(p.codename, '.', 2) IN ('view', 'create', 'update', 'delete', 'restore');
+    SELECT coalesce(jsonb_object_agg(v, r.name || '.' || v), '{}') INTO perms FROM jsonb_object_keys(r.roles) v;
     IF perms ? 'view' AND NOT r.singleton THEN
         PERFORM coditect_internal.generate_list(r, g, perms ->> 'view');
     END IF;
@@ -885,10 +898,10 @@ BEGIN
 
     INSERT INTO coditect_internal.resources
         (name, plural, relid, path, parent, parent_column, singleton, soft_delete, search, orderings,
-         default_ordering, page_size, keyset_default, state_machine, after_create, tenant_column)
+         default_ordering, page_size, keyset_default, state_machine, after_create, tenant_column, roles)
     VALUES (p_name, plural, p_table, path, p_parent, p_parent_column, p_singleton, 'deleted_at' = ANY (cols),
             p_search, p_orderings, p_default_ordering, p_page_size, p_keyset, p_state_machine, p_after_create,
-            p_tenant_column);
+            p_tenant_column, p_roles);
     INSERT INTO coditect_internal.resource_columns (resource, column_name, readable, on_create, on_update, filter_ops)
     SELECT p_name, c, c <> ALL (p_hidden), c = ANY (p_create), c = ANY (p_update),
            coalesce(ARRAY(SELECT jsonb_array_elements_text(p_filters -> c)), '{}')

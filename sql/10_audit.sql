@@ -28,7 +28,8 @@ COMMENT ON TABLE coditect.audit_logs IS
     'Append-only audit trail, one row per change of a tenant table; partitioned monthly.';
 
 -- The seeds' indexes, each led by tenant_id like every index of a tenant table (see global_keys).
-CREATE INDEX audit_logs_tenant_created_idx ON coditect.audit_logs (tenant_id, created_at DESC);
+-- id last: the list's order (created_at, id) comes from the index, so a page is a short scan.
+CREATE INDEX audit_logs_tenant_created_idx ON coditect.audit_logs (tenant_id, created_at DESC, id DESC);
 CREATE INDEX audit_logs_user_created_idx ON coditect.audit_logs (tenant_id, user_id, created_at DESC);
 CREATE INDEX audit_logs_resource_idx ON coditect.audit_logs (tenant_id, resource_type, resource_id);
 CREATE INDEX audit_logs_action_idx ON coditect.audit_logs (tenant_id, action);

@@ -126,7 +126,8 @@ CREATE TABLE coditect.projects (
 );
 CREATE UNIQUE INDEX projects_tenant_name_key ON coditect.projects (tenant_id, name)
     WHERE deleted_at IS NULL;
-CREATE INDEX projects_tenant_created_idx ON coditect.projects (tenant_id, created_at DESC)
+-- The list's default order (created_at, id), so that a page is a short index scan.
+CREATE INDEX projects_tenant_created_idx ON coditect.projects (tenant_id, created_at DESC, id DESC)
     WHERE deleted_at IS NULL;
 
 -- A plain DELETE of a tenant would cascade into soft-delete tables, whose rows would then be

@@ -53,7 +53,7 @@ CREATE TABLE coditect.licenses (
     CONSTRAINT licenses_seats_within_total CHECK (seats_in_use >= 0 AND seats_in_use <= seats_total),
     FOREIGN KEY (tenant_id, created_by) REFERENCES coditect.users (tenant_id, id) ON DELETE SET NULL (created_by)
 );
-CREATE INDEX licenses_tenant_created_idx ON coditect.licenses (tenant_id, created_at DESC);
+CREATE INDEX licenses_tenant_created_idx ON coditect.licenses (tenant_id, created_at DESC, id DESC);
 COMMENT ON COLUMN coditect.licenses.seats_in_use IS
     'Active sessions, kept by a trigger on license_sessions; never written by clients.';
 

@@ -30,7 +30,8 @@ SELECT is(concat_ws(',', CASE WHEN has_function_privilege('public', function, 'E
                          CASE WHEN has_function_privilege('coditect_analyst', function, 'EXECUTE') THEN 'analyst' END),
           'gateway,service', format('%s.%s: executable by the gateway and services only', resource, name))
   FROM ops WHERE auth = 'bearer' ORDER BY resource, name;
-SELECT is(proconfig, ARRAY['search_path=pg_catalog, pg_temp'], format('%s.%s: pins search_path', resource, name))
+SELECT is(proconfig, ARRAY['search_path=pg_catalog, pg_temp', 'TimeZone=UTC'],
+          format('%s.%s: pins search_path, answers in UTC', resource, name))
   FROM ops WHERE kind <> 'action' ORDER BY resource, name;
 SELECT ok(sql ~ ('^SELECT .*' || replace(function::regproc::text, '.', '\.') || '\('), format('%s.%s: the statement calls the function', resource, name))
   FROM ops ORDER BY resource, name;

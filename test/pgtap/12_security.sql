@@ -32,7 +32,7 @@ SELECT is(proconfig, ARRAY['search_path=pg_catalog, pg_temp'], fn || ': SECURITY
 -- Invoker-rights functions run inside definer functions and triggers fired by them, and by the
 -- gateway whatever its search_path: they must not depend on it either. The one exception takes
 -- the caller's search_path as data (pg_partman keeps the path it finds with session scope).
-SELECT is(proconfig, ARRAY['search_path=pg_catalog, pg_temp'], fn || ': pins search_path to pg_catalog, pg_temp')
+SELECT is(proconfig[1:1], ARRAY['search_path=pg_catalog, pg_temp'], fn || ': pins search_path to pg_catalog, pg_temp')
   FROM ext_functions
  WHERE NOT prosecdef AND lanname IN ('sql', 'plpgsql') AND fn <> 'coditect.audit_maintenance()'
  ORDER BY fn;

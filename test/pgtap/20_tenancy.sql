@@ -204,7 +204,7 @@ INSERT INTO t20.idx VALUES
     ('projects', 'projects_tenant_name_key',
      'CREATE UNIQUE INDEX projects_tenant_name_key ON coditect.projects USING btree (tenant_id, name) WHERE (deleted_at IS NULL)'),
     ('projects', 'projects_tenant_created_idx',
-     'CREATE INDEX projects_tenant_created_idx ON coditect.projects USING btree (tenant_id, created_at DESC) WHERE (deleted_at IS NULL)'),
+     'CREATE INDEX projects_tenant_created_idx ON coditect.projects USING btree (tenant_id, created_at DESC, id DESC) WHERE (deleted_at IS NULL)'),
     ('permissions', 'permissions_codename_key',
      'CREATE UNIQUE INDEX permissions_codename_key ON coditect.permissions USING btree (codename)');
 SELECT has_index('coditect'::name, tbl, idx, format('%s: index %s', tbl, idx)::text) FROM t20.idx ORDER BY idx;

@@ -86,6 +86,9 @@ SELECT alike(pg_temp.names('{}', NULL, 20, NULL, 'name,created_at'), 'CD400: an 
 SELECT is(pg_temp.names('{}', 1, 20, NULL, 'name', 'red'), 'Apple,Cherry', 'search');
 SELECT is(pg_temp.names('{}', 1, 20, NULL, 'name', 'red -stone'), 'Apple', 'search with an exclusion');
 SELECT is(pg_temp.names('{"name": "Apple"}', 1, 20, NULL, NULL, 'fruit'), 'Apple', 'search with a filter');
+SELECT is(pg_temp.names('{}', 1, 20, NULL, 'name', '  '), 'Apple,Cherry,Date,Elder,banana', 'a blank search is no search');
+SELECT is(pg_temp.as_user('owner', 'owner', $$SELECT coditect.api_memberships_list('{}', 1, 20, NULL, NULL, 'x')$$),
+          'CD400: memberships has no search', 'a list without declared search refuses one');
 
 -- Pages and cursors.
 SELECT alike(pg_temp.names('{}', 1, 0), 'CD400: page_size must be between 1 and 200', 'page_size at least 1');
@@ -112,6 +115,16 @@ SELECT alike(pg_temp.as_user('owner', 'owner', format($$SELECT coditect.api_proj
              'CD412: the project changed since it was read%', 'an update with a stale ETag is CD412');
 SELECT is(pg_temp.as_user('owner', 'owner', format('SELECT coditect.api_projects_get(%L) ->> ''description''', :'pid')), 'v2',
           '... and changes nothing');
+SET TimeZone = 'America/New_York';
+SELECT is(coditect.row_etag(pg_temp.as_user('owner', 'owner', format('SELECT coditect.api_projects_get(%L)', :'pid'))::jsonb),
+          coditect.row_etag(pg_temp.as_user('owner', 'owner', format($$SELECT coditect.api_projects_update(%L, '{}')$$, :'pid'))::jsonb),
+          'the functions agree on the tag in another time zone');
+SELECT ok(pg_temp.as_user('owner', 'owner', format('SELECT coditect.api_projects_get(%L) ->> ''created_at''', :'pid')) LIKE '%+00:00',
+          'rows are answered in UTC whatever the session''s TimeZone');
+SELECT is(pg_temp.as_user('owner', 'owner', format($$SELECT coditect.api_projects_update(%L, '{"description": "v2b"}', %L) ->> 'description'$$,
+                                                 :'pid', coditect.row_etag(pg_temp.as_user('owner', 'owner', format('SELECT coditect.api_projects_get(%L)', :'pid'))::jsonb))),
+          'v2b', 'a tag read in another time zone still matches');
+RESET TimeZone;
 SELECT alike(pg_temp.as_user('owner', 'owner', format($$SELECT coditect.api_projects_update(%L, '{"description": "v3"}', %L)$$, :'pid', 'W/' || :'etag')),
              'CD412:%', 'a weak tag never matches');
 SELECT alike(pg_temp.as_user('owner', 'owner', format($$SELECT coditect.api_projects_update(%L, '{"description": "v3"}', 'abc')$$, :'pid')),

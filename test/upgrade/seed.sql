@@ -114,6 +114,10 @@ SELECT pg_temp.keep(NULL, NULL, 'acme', 'acme_admin', 'admin',
     format($$SELECT to_jsonb(coditect.license_release(%L))$$, pg_temp.id('acme_admin_session')));
 RESET ROLE;
 
+-- A DBA's choice: members may manage team members too (verify.sql checks it is kept, renamed).
+INSERT INTO coditect.role_permissions (role, permission_id)
+SELECT 'member', id FROM coditect.permissions WHERE codename = 'team_member.manage';
+
 -- What was written.
 \o
 SELECT format('seeded: %s tenants, %s users, %s memberships (%s revoked), %s teams, %s team members, %s projects (%s deleted), %s licenses, %s license sessions, %s audit rows',

@@ -147,5 +147,12 @@ SELECT pg_temp.check('the only owner cannot deactivate their account',
 SELECT pg_temp.check('changes after the update are audited with the request id',
     $$SELECT count(*) >= 3 FROM coditect.audit_logs
        WHERE request_id = 'upgrade-verify' AND action IN ('project.create', 'project.restore', 'project.delete')$$);
+SELECT pg_temp.check('a DBA''s change of who holds a permission is kept under its new names',
+    $$SELECT array_agg(p.codename::text ORDER BY p.codename) = '{team_member.create,team_member.delete,team_member.update}'
+        FROM coditect.role_permissions rp JOIN coditect.permissions p ON p.id = rp.permission_id
+       WHERE rp.role = 'member' AND p.codename LIKE 'team_member.%' AND p.codename <> 'team_member.view'$$);
+-- Back to the defaults, so that the schema comparison below sees a fresh install's rows.
+DELETE FROM coditect.role_permissions rp USING coditect.permissions p
+ WHERE rp.permission_id = p.id AND rp.role = 'member' AND p.codename IN ('team_member.create', 'team_member.update', 'team_member.delete');
 SELECT pg_temp.check('the audit trail is still immutable',
     $$SELECT pg_temp.ctx('acme', 'acme_owner', 'owner', 'UPDATE coditect.audit_logs SET action = ''x.y'' RETURNING ''1''::jsonb') #>> '{}' LIKE 'CD403%'$$);
