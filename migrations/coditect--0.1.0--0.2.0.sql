@@ -573,14 +573,13 @@ BEGIN
     g.par_arg := '';
     g.par_check := '';
     g.par_param := '[]';
-    -- The tenant is named, not left to RLS alone: a login with BYPASSRLS gets no other tenant's
-    -- rows, and Citus routes a statement by its distribution column. v_tenant is read once per
-    -- call (a function in the statement would be a filter evaluated for every row).
-    g.scope := format('t.%I = v_tenant', r.tenant_column);
+    -- The tenant is the policy's to add: naming it too would cost a filter (or a gating node)
+    -- per row of a count. Instead a caller that bypasses row-level security is refused.
+    g.scope := 'true';
     IF r.parent IS NOT NULL THEN
         SELECT * INTO STRICT par FROM coditect_internal.resources WHERE name = r.parent;
         g.par_arg := format('p_%s_id uuid, ', par.name);
-        g.scope := g.scope || format(' AND t.%I = p_%s_id', r.parent_column, par.name);
+        g.scope := format('t.%I = p_%s_id', r.parent_column, par.name);
         g.par_check := format(E'\n    PERFORM 1 FROM %s pt WHERE pt.%I = v_tenant AND pt.id = p_%s_id%s;'
                               || E'\n    IF NOT FOUND THEN'
                               || E'\n        RAISE EXCEPTION ''%s %% not found'', p_%s_id USING ERRCODE = ''CD404'';'
@@ -592,7 +591,8 @@ BEGIN
     IF r.soft_delete THEN
         g.scope := g.scope || ' AND t.deleted_at IS NULL';
     END IF;
-    g.key_where := CASE WHEN r.singleton THEN g.scope ELSE 't.id = p_id AND ' || g.scope END;
+    g.key_where := CASE WHEN r.singleton THEN format('t.%I = v_tenant', r.tenant_column) ELSE 't.id = p_id' END
+                   || ' AND ' || g.scope;
     SELECT coalesce(' - ARRAY[' || string_agg(quote_literal(column_name), ', ' ORDER BY column_name) || ']::text[]', '')
       INTO g.hidden FROM coditect_internal.resource_columns WHERE resource = r.name AND NOT readable;
     g.item_path := CASE WHEN r.singleton THEN r.path ELSE r.path || '{id}/' END;
@@ -717,6 +717,9 @@ BEGIN
                     WHERE p.codename = %6$L AND rp.role = coditect.current_user_role()::coditect.member_role) THEN
         PERFORM coditect.require_permission(%6$L);
     END IF;
+    IF NOT row_security_active(%14$L) THEN
+        RAISE EXCEPTION 'the API works under row-level security, which %% bypasses', current_user USING ERRCODE = 'CD403';
+    END IF;
     p_search := nullif(btrim(p_search), '');%20$s
     plain := (p_filters IS NULL OR p_filters = '{}') AND p_search IS NULL;
     IF plain AND p_cursor IS NULL AND p_ordering IS NULL AND p_page_size BETWEEN 1 AND %10$s
@@ -818,6 +821,9 @@ BEGIN
                     WHERE p.codename = %3$L AND rp.role = coditect.current_user_role()::coditect.member_role) THEN
         PERFORM coditect.require_permission(%3$L);
     END IF;
+    IF NOT row_security_active(%5$L) THEN
+        RAISE EXCEPTION 'the API works under row-level security, which %% bypasses', current_user USING ERRCODE = 'CD403';
+    END IF;
     SELECT to_jsonb(t)%4$s INTO r FROM %5$s t WHERE %6$s;%7$s
     RETURN r;
 END
@@ -849,6 +855,9 @@ BEGIN
     IF NOT EXISTS (SELECT FROM coditect.permissions p JOIN coditect.role_permissions rp ON rp.permission_id = p.id
                     WHERE p.codename = %3$L AND rp.role = coditect.current_user_role()::coditect.member_role) THEN
         PERFORM coditect.require_permission(%3$L);
+    END IF;
+    IF NOT row_security_active(%5$L) THEN
+        RAISE EXCEPTION 'the API works under row-level security, which %% bypasses', current_user USING ERRCODE = 'CD403';
     END IF;
     PERFORM coditect_internal.api_check_fields(p_body, %4$L);
     PERFORM coditect_internal.api_check_values(%5$L, p_body, %4$L);%6$s
@@ -896,6 +905,9 @@ BEGIN
                     WHERE p.codename = %3$L AND rp.role = coditect.current_user_role()::coditect.member_role) THEN
         PERFORM coditect.require_permission(%3$L);
     END IF;
+    IF NOT row_security_active(%5$L) THEN
+        RAISE EXCEPTION 'the API works under row-level security, which %% bypasses', current_user USING ERRCODE = 'CD403';
+    END IF;
     PERFORM coditect_internal.api_check_fields(p_body, %4$L);
     PERFORM coditect_internal.api_check_values(%5$L, p_body);
     SELECT to_jsonb(t)%6$s INTO r FROM %5$s t WHERE %7$s FOR NO KEY UPDATE;%8$s
@@ -934,6 +946,9 @@ BEGIN
                     WHERE p.codename = %3$L AND rp.role = coditect.current_user_role()::coditect.member_role) THEN
         PERFORM coditect.require_permission(%3$L);
     END IF;
+    IF NOT row_security_active(%5$L) THEN
+        RAISE EXCEPTION 'the API works under row-level security, which %% bypasses', current_user USING ERRCODE = 'CD403';
+    END IF;
     SELECT to_jsonb(t)%4$s INTO r FROM %5$s t WHERE %6$s FOR UPDATE;%7$s
     IF p_if_match IS NOT NULL AND NOT coditect_internal.etag_matches(p_if_match, r) THEN
         RAISE EXCEPTION '%8$s changed since it was read (If-Match)' USING ERRCODE = 'CD412';
@@ -959,6 +974,9 @@ BEGIN
     IF NOT EXISTS (SELECT FROM coditect.permissions p JOIN coditect.role_permissions rp ON rp.permission_id = p.id
                     WHERE p.codename = %3$L AND rp.role = coditect.current_user_role()::coditect.member_role) THEN
         PERFORM coditect.require_permission(%3$L);
+    END IF;
+    IF NOT row_security_active(%4$L) THEN
+        RAISE EXCEPTION 'the API works under row-level security, which %% bypasses', current_user USING ERRCODE = 'CD403';
     END IF;%9$s
     UPDATE %4$s AS t SET deleted_at = NULL
      WHERE t.id = p_id AND t.deleted_at IS NOT NULL AND t.%8$I = v_tenant%5$s
