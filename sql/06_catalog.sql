@@ -397,12 +397,26 @@ BEGIN
         g.scope := g.scope || ' AND t.deleted_at IS NULL';
     END IF;
     g.key_where := CASE WHEN r.singleton THEN format('t.%I = v_tenant', r.tenant_column) ELSE 't.id = p_id' END
-                   || ' AND ' || g.scope;
+                   || CASE WHEN g.scope = 'true' THEN '' ELSE ' AND ' || g.scope END;
     SELECT coalesce(' - ARRAY[' || string_agg(quote_literal(column_name), ', ' ORDER BY column_name) || ']::text[]', '')
       INTO g.hidden FROM coditect_internal.resource_columns WHERE resource = r.name AND NOT readable;
     g.item_path := CASE WHEN r.singleton THEN r.path ELSE r.path || '{id}/' END;
     RETURN g;
 END
+$$;
+
+-- The start of every generated function: the permission, looked up inline (the hot path;
+-- require_permission words the refusal), and the refusal of a caller that bypasses row-level
+-- security, under which the API works.
+CREATE FUNCTION coditect_internal.generated_prologue(p_permission text, p_table text) RETURNS text
+LANGUAGE sql IMMUTABLE SET search_path = pg_catalog, pg_temp AS $$
+    SELECT format($f$IF NOT EXISTS (SELECT FROM coditect.permissions p JOIN coditect.role_permissions rp ON rp.permission_id = p.id
+                    WHERE p.codename = %1$L AND rp.role = coditect.current_user_role()::coditect.member_role) THEN
+        PERFORM coditect.require_permission(%1$L);
+    END IF;
+    IF NOT row_security_active(%2$L) THEN
+        RAISE EXCEPTION 'the API works under row-level security, which %% bypasses', current_user USING ERRCODE = 'CD403';
+    END IF;$f$, p_permission, p_table)
 $$;
 
 -- The list function: filters become typed variables; one static statement per ordering key
@@ -517,14 +531,7 @@ DECLARE
     off    bigint;
     last   jsonb;%5$s
 BEGIN
-    -- The permission, looked up inline (the hot path); require_permission words the refusal.
-    IF NOT EXISTS (SELECT FROM coditect.permissions p JOIN coditect.role_permissions rp ON rp.permission_id = p.id
-                    WHERE p.codename = %6$L AND rp.role = coditect.current_user_role()::coditect.member_role) THEN
-        PERFORM coditect.require_permission(%6$L);
-    END IF;
-    IF NOT row_security_active(%14$L) THEN
-        RAISE EXCEPTION 'the API works under row-level security, which %% bypasses', current_user USING ERRCODE = 'CD403';
-    END IF;
+    %21$s
     p_search := nullif(btrim(p_search), '');%20$s
     plain := (p_filters IS NULL OR p_filters = '{}') AND p_search IS NULL;
     IF plain AND p_cursor IS NULL AND p_ordering IS NULL AND p_page_size BETWEEN 1 AND %10$s
@@ -585,7 +592,8 @@ $fn$$f$,
         cursors, g.tbl, preds, branches, multi,
         CASE WHEN g.hidden = '' THEN 'rows'
              ELSE format('(SELECT coalesce(jsonb_agg(e%s ORDER BY n), ''[]'') FROM jsonb_array_elements(rows) WITH ORDINALITY x(e, n))', g.hidden) END,
-        g.scope, nosearch);
+        g.scope, nosearch,
+            coditect_internal.generated_prologue(p_permission, g.tbl));
 
     sig := format('%s_list(%sjsonb, int, int, text, text, text)', g.fn, repeat('uuid, ', np));
     PERFORM coditect_internal.record_operation(r.name, 'list', 'list', 'GET', r.path, sig::regprocedure, p_permission,
@@ -621,18 +629,12 @@ DECLARE
     v_tenant uuid := coditect.current_tenant_id();
     r jsonb;
 BEGIN
-    -- The permission, looked up inline (the hot path); require_permission words the refusal.
-    IF NOT EXISTS (SELECT FROM coditect.permissions p JOIN coditect.role_permissions rp ON rp.permission_id = p.id
-                    WHERE p.codename = %3$L AND rp.role = coditect.current_user_role()::coditect.member_role) THEN
-        PERFORM coditect.require_permission(%3$L);
-    END IF;
-    IF NOT row_security_active(%5$L) THEN
-        RAISE EXCEPTION 'the API works under row-level security, which %% bypasses', current_user USING ERRCODE = 'CD403';
-    END IF;
+    %8$s
     SELECT to_jsonb(t)%4$s INTO r FROM %5$s t WHERE %6$s;%7$s
     RETURN r;
 END
-$fn$$f$, g.fn, rtrim(g.par_arg || id_arg, ', '), p_perms ->> 'view', g.hidden, g.tbl, g.key_where, missing);
+$fn$$f$, g.fn, rtrim(g.par_arg || id_arg, ', '), p_perms ->> 'view', g.hidden, g.tbl, g.key_where, missing,
+            coditect_internal.generated_prologue(p_perms ->> 'view', g.tbl));
         PERFORM coditect_internal.record_operation(r.name, 'get', 'get', 'GET', g.item_path,
             format('%s_get(%s)', g.fn, rtrim(id_sig, ', '))::regprocedure, p_perms ->> 'view', g.par_param || id_par,
             'row', 200, true, NULL, jsonb_build_object('resource', r.name), 'Get ' || article || g.label);
@@ -656,14 +658,7 @@ DECLARE
     v_tenant uuid := coditect.current_tenant_id();
     r jsonb;
 BEGIN
-    -- The permission, looked up inline (the hot path); require_permission words the refusal.
-    IF NOT EXISTS (SELECT FROM coditect.permissions p JOIN coditect.role_permissions rp ON rp.permission_id = p.id
-                    WHERE p.codename = %3$L AND rp.role = coditect.current_user_role()::coditect.member_role) THEN
-        PERFORM coditect.require_permission(%3$L);
-    END IF;
-    IF NOT row_security_active(%5$L) THEN
-        RAISE EXCEPTION 'the API works under row-level security, which %% bypasses', current_user USING ERRCODE = 'CD403';
-    END IF;
+    %11$s
     PERFORM coditect_internal.api_check_fields(p_body, %4$L);
     PERFORM coditect_internal.api_check_values(%5$L, p_body, %4$L);%6$s
     INSERT INTO %5$s AS t (%7$s)
@@ -683,7 +678,8 @@ $fn$$f$, g.fn, g.par_arg, p_perms ->> 'create',
                             || CASE WHEN vals IS NULL THEN '{}'::text[] ELSE ARRAY[vals] END, ', '),
             CASE WHEN r.after_create IS NULL THEN ''
                  ELSE format(E'\n    PERFORM %s(r);', (SELECT p.oid::regproc::text FROM pg_proc p WHERE p.oid = r.after_create)) END,
-            g.hidden);
+            g.hidden,
+            coditect_internal.generated_prologue(p_perms ->> 'create', g.tbl));
         PERFORM coditect_internal.record_operation(r.name, 'create', 'create', 'POST', r.path,
             format('%s_create(%sjsonb)', g.fn, repeat('uuid, ', np))::regprocedure, p_perms ->> 'create',
             g.par_param || '[{"from": "body"}]', 'row', 201, true,
@@ -705,14 +701,7 @@ DECLARE
     v_tenant uuid := coditect.current_tenant_id();
     r jsonb;
 BEGIN
-    -- The permission, looked up inline (the hot path); require_permission words the refusal.
-    IF NOT EXISTS (SELECT FROM coditect.permissions p JOIN coditect.role_permissions rp ON rp.permission_id = p.id
-                    WHERE p.codename = %3$L AND rp.role = coditect.current_user_role()::coditect.member_role) THEN
-        PERFORM coditect.require_permission(%3$L);
-    END IF;
-    IF NOT row_security_active(%5$L) THEN
-        RAISE EXCEPTION 'the API works under row-level security, which %% bypasses', current_user USING ERRCODE = 'CD403';
-    END IF;
+    %11$s
     PERFORM coditect_internal.api_check_fields(p_body, %4$L);
     PERFORM coditect_internal.api_check_values(%5$L, p_body);
     SELECT to_jsonb(t)%6$s INTO r FROM %5$s t WHERE %7$s FOR NO KEY UPDATE;%8$s
@@ -730,7 +719,8 @@ BEGIN
 END
 $fn$$f$, g.fn, g.par_arg || id_arg, p_perms ->> 'update',
             ARRAY(SELECT rc.column_name::text FROM coditect_internal.resource_columns rc WHERE rc.resource = r.name AND rc.on_update ORDER BY 1),
-            g.tbl, g.hidden, g.key_where, missing, 'the ' || g.label, sets);
+            g.tbl, g.hidden, g.key_where, missing, 'the ' || g.label, sets,
+            coditect_internal.generated_prologue(p_perms ->> 'update', g.tbl));
         PERFORM coditect_internal.record_operation(r.name, 'update', 'update', 'PATCH', g.item_path,
             format('%s_update(%sjsonb, text)', g.fn, id_sig)::regprocedure, p_perms ->> 'update',
             g.par_param || id_par || '[{"from": "body"}, {"from": "if_match"}]', 'row', 200, true,
@@ -746,21 +736,15 @@ DECLARE
     v_tenant uuid := coditect.current_tenant_id();
     r jsonb;
 BEGIN
-    -- The permission, looked up inline (the hot path); require_permission words the refusal.
-    IF NOT EXISTS (SELECT FROM coditect.permissions p JOIN coditect.role_permissions rp ON rp.permission_id = p.id
-                    WHERE p.codename = %3$L AND rp.role = coditect.current_user_role()::coditect.member_role) THEN
-        PERFORM coditect.require_permission(%3$L);
-    END IF;
-    IF NOT row_security_active(%5$L) THEN
-        RAISE EXCEPTION 'the API works under row-level security, which %% bypasses', current_user USING ERRCODE = 'CD403';
-    END IF;
+    %9$s
     SELECT to_jsonb(t)%4$s INTO r FROM %5$s t WHERE %6$s FOR UPDATE;%7$s
     IF p_if_match IS NOT NULL AND NOT coditect_internal.etag_matches(p_if_match, r) THEN
         RAISE EXCEPTION '%8$s changed since it was read (If-Match)' USING ERRCODE = 'CD412';
     END IF;
     DELETE FROM %5$s AS t WHERE %6$s;
 END
-$fn$$f$, g.fn, g.par_arg || id_arg, p_perms ->> 'delete', g.hidden, g.tbl, g.key_where, missing, 'the ' || g.label);
+$fn$$f$, g.fn, g.par_arg || id_arg, p_perms ->> 'delete', g.hidden, g.tbl, g.key_where, missing, 'the ' || g.label,
+            coditect_internal.generated_prologue(p_perms ->> 'delete', g.tbl));
         PERFORM coditect_internal.record_operation(r.name, 'delete', 'delete', 'DELETE', g.item_path,
             format('%s_delete(%stext)', g.fn, id_sig)::regprocedure, p_perms ->> 'delete',
             g.par_param || id_par || '[{"from": "if_match"}]', 'void', 204, false, NULL, NULL,
@@ -775,14 +759,7 @@ DECLARE
     v_tenant uuid := coditect.current_tenant_id();
     r jsonb;
 BEGIN
-    -- The permission, looked up inline (the hot path); require_permission words the refusal.
-    IF NOT EXISTS (SELECT FROM coditect.permissions p JOIN coditect.role_permissions rp ON rp.permission_id = p.id
-                    WHERE p.codename = %3$L AND rp.role = coditect.current_user_role()::coditect.member_role) THEN
-        PERFORM coditect.require_permission(%3$L);
-    END IF;
-    IF NOT row_security_active(%4$L) THEN
-        RAISE EXCEPTION 'the API works under row-level security, which %% bypasses', current_user USING ERRCODE = 'CD403';
-    END IF;%9$s
+    %10$s%9$s
     UPDATE %4$s AS t SET deleted_at = NULL
      WHERE t.id = p_id AND t.deleted_at IS NOT NULL AND t.%8$I = v_tenant%5$s
     RETURNING to_jsonb(t)%6$s INTO r;
@@ -793,7 +770,8 @@ BEGIN
 END
 $fn$$f$, g.fn, rtrim(g.par_arg || id_arg, ', '), p_perms ->> 'restore', g.tbl,
             CASE WHEN r.parent IS NULL THEN '' ELSE format(' AND t.%I = p_%s_id', r.parent_column, r.parent) END,
-            g.hidden, g.label, r.tenant_column, g.par_check);
+            g.hidden, g.label, r.tenant_column, g.par_check,
+            coditect_internal.generated_prologue(p_perms ->> 'restore', g.tbl));
         PERFORM coditect_internal.record_operation(r.name, 'restore', 'restore', 'POST', g.item_path || 'restore/',
             format('%s_restore(%s)', g.fn, rtrim(id_sig, ', '))::regprocedure, p_perms ->> 'restore', g.par_param || id_par,
             'row', 200, true, NULL, jsonb_build_object('resource', r.name), 'Restore a deleted ' || g.label);

@@ -132,6 +132,7 @@ INSERT INTO expected_execute VALUES
     ('coditect_internal.etag_matches(text,jsonb)', 'gateway,service'),
     ('coditect_internal.generate_list(coditect_internal.resources,coditect_internal.resource_code,text)', ''),
     ('coditect_internal.generate_resource_functions(text)', ''),
+    ('coditect_internal.generated_prologue(text,text)', ''),
     ('coditect_internal.generate_row_functions(coditect_internal.resources,coditect_internal.resource_code,jsonb)', ''),
     ('coditect_internal.guard_license_session()', ''),
     ('coditect_internal.guard_ownership()', ''),
