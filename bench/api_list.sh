@@ -52,19 +52,7 @@ CTX_SQL="SELECT coditect.set_request_context(:tenant, :uid, 'owner', '127.0.0.1'
 
 install_deps
 build_extension
-log "building the gateway"
-cmake -S "$ROOT" -B "$ROOT/build" -DCMAKE_BUILD_TYPE=Release >/dev/null
-cmake --build "$ROOT/build" -j2 --target coditect-gateway >/dev/null
-GW=$ROOT/build/coditect-gateway
-
-GW_PID=
-bench_cleanup_extra() {
-  if [ -n "$GW_PID" ]; then
-    kill "$GW_PID" 2>/dev/null
-    wait "$GW_PID" 2>/dev/null
-  fi
-  return 0
-}
+bench_gateway_build
 bench_prepare list "$PORT" "$GW_PORT"
 bench_cluster "$PORT"
 create_database "$DB"
@@ -72,7 +60,8 @@ sql() { psql -X -q -v ON_ERROR_STOP=1 -d "$DB" "$@"; }
 sql -c "CREATE EXTENSION pg_stat_statements"
 
 log "loading 1 tenant x $BIG projects and $OTHERS tenants x $OTHER_PROJECTS projects"
-sql -v big="$BIG" -v others="$OTHERS" -v other_projects="$OTHER_PROJECTS" <<'SQL'
+sql -v big="$BIG" -v others="$OTHERS" -v other_projects="$OTHER_PROJECTS" -v bench="$HERE" \
+  -v per_tenant=t.projects -v step="interval '1 year' / t.projects" -v tenant_offset="interval '1 millisecond'" <<'SQL'
 CREATE SCHEMA bench;
 CREATE TABLE bench.bench_tenants (
     n         int PRIMARY KEY,
@@ -88,34 +77,8 @@ SELECT i, (r ->> 'tenant_id')::uuid, (r ->> 'user_id')::uuid,
                                       'tenant' || i || '@bench.example',
                                       'owner' || i || '@bench.example') AS r;
 
--- Bulk load as superuser, as in rls.sh: the audit trigger (an audit row per project) and
--- stamp_timestamps (the same created_at for every row) are off for the load only, and their
--- states are checked afterwards. Rows interleaved across tenants in created_at order (the big
--- tenant's spread over a year), one in 50 soft-deleted.
-CREATE TEMP TABLE trigger_state AS
-SELECT tgname, tgenabled FROM pg_trigger
- WHERE tgrelid = 'coditect.projects'::regclass AND NOT tgisinternal;
-ALTER TABLE coditect.projects DISABLE TRIGGER audit_row_change, DISABLE TRIGGER stamp_timestamps;
-INSERT INTO coditect.projects (tenant_id, name, description, created_at, updated_at, deleted_at)
-SELECT t.tenant_id, 'project-' || p, 'Benchmark project ' || p || ' of tenant ' || t.n, ts, ts,
-       CASE WHEN p % 50 = 0 THEN ts + interval '1 day' END
-  FROM bench.bench_tenants t
- CROSS JOIN LATERAL generate_series(1, t.projects) AS p
- CROSS JOIN LATERAL (SELECT now() - interval '1 year' + p * (interval '1 year' / t.projects)
-                            + t.n * interval '1 millisecond' AS ts) AS x
- ORDER BY ts;
-ALTER TABLE coditect.projects ENABLE ALWAYS TRIGGER audit_row_change, ENABLE TRIGGER stamp_timestamps;
-DO $$
-BEGIN
-    IF EXISTS (SELECT tgname, tgenabled FROM pg_trigger
-                WHERE tgrelid = 'coditect.projects'::regclass AND NOT tgisinternal
-               EXCEPT SELECT tgname, tgenabled FROM trigger_state) THEN
-        RAISE EXCEPTION 'trigger states of coditect.projects were not restored';
-    END IF;
-END
-$$;
-VACUUM (ANALYZE) coditect.projects;
-ANALYZE bench.bench_tenants;
+-- The big tenant's projects spread over a year.
+\i :bench/projects_load.sql
 
 -- The gateway's login, also pgbench's.
 CREATE ROLE bench_gw LOGIN IN ROLE coditect_gateway;
@@ -126,15 +89,7 @@ read -r live total < <(sql -At -F ' ' -c \
   "SELECT count(*) FILTER (WHERE tenant_id = '$T1' AND deleted_at IS NULL), count(*) FROM coditect.projects")
 
 # The gateway, with a secret of this run, and a token of the big tenant's owner.
-SECRET=$(openssl rand -hex 32)
-CODITECT_DATABASE_URL="host=$DATADIR port=$PORT dbname=$DB user=bench_gw" \
-  CODITECT_LISTEN="127.0.0.1:$GW_PORT" CODITECT_JWT_SECRET="$SECRET" \
-  CODITECT_THREADS="$GW_THREADS" CODITECT_POOL_SIZE="$GW_POOL" "$GW" 2>"$WORK/gateway.log" &
-GW_PID=$!
-for _ in $(seq 100); do
-  curl -fsS "http://127.0.0.1:$GW_PORT/health/" >/dev/null 2>&1 && break
-  sleep 0.1
-done
+bench_gateway_start "$PORT" "$GW_PORT" "$DB"
 TOKEN=$(CODITECT_JWT_SECRET=$SECRET "$GW" --mint-dev-token --sub "$U1" --tenant "$T1" --role owner --ttl 86400)
 GW_PATH="/api/v1/projects/?page_size=$PAGE_SIZE"
 
@@ -189,52 +144,12 @@ tx_script "$FN_SQL" >"$WORK/fn.sql"
 tx_script "$STATIC_SQL" >"$WORK/static.sql"
 
 cat >"$WORK/list.lua" <<LUA
+dofile("$HERE/wrk_hist.lua")
 request = function()
   return wrk.format("GET", "$GW_PATH", {["Authorization"] = "Bearer $TOKEN"})
 end
--- done() writes wrk's latency histogram ("microseconds count" lines) to \$WRK_HIST, so that
--- the slices of a configuration can be merged into exact percentiles.
-done = function(summary, latency, requests)
-  local f = assert(io.open(os.getenv("WRK_HIST"), "w"))
-  for i = 1, #latency do
-    local value, count = latency(i)
-    f:write(string.format("%d %d\n", value, count))
-  end
-  f:close()
-end
 LUA
 
-# A slice appends its rate to $WORK/<config>.rate and its latencies (microseconds) to
-# $WORK/<config>.lat (wrk: "value count" histogram lines; pgbench: its -l log, one line per
-# transaction).
-wrk_slice() { # CONFIG CONNECTIONS SECONDS
-  local name=$1 conns=$2 secs=$3 out=$WORK/wrk.out
-  log "wrk $name: ${secs}s, $conns connections"
-  WRK_HIST=$WORK/hist.out wrk -t2 -c"$conns" -d"${secs}s" -s "$WORK/list.lua" \
-    "http://127.0.0.1:$GW_PORT" >"$out" 2>&1
-  if grep -q "Non-2xx" "$out" || grep -q "Socket errors" "$out" || [ ! -s "$WORK/hist.out" ]; then
-    cat "$out" >&2
-    echo "wrk $name: errors or non-2xx answers (see above; gateway log: $WORK/gateway.log)" >&2
-    exit 1
-  fi
-  awk '/^Requests\/sec:/ { print $2 }' "$out" >>"$WORK/$name.rate"
-  cat "$WORK/hist.out" >>"$WORK/$name.lat"
-}
-pgbench_slice() { # CONFIG SCRIPT CLIENTS SECONDS
-  local name=$1 script=$2 clients=$3 secs=$4 dir=$WORK/pgb threads=2
-  ((clients >= threads)) || threads=$clients
-  log "pgbench $name: ${secs}s, $clients clients"
-  rm -rf "$dir" && mkdir -p "$dir"
-  if ! (cd "$dir" && "$PGBENCH" -n -M prepared -c "$clients" -j "$threads" -T "$secs" -U bench_gw \
-    -D tenant="$T1" -D uid="$U1" -l -f "$script" "$DB" >"$dir/out" 2>&1) ||
-    grep -q "failed transactions: [1-9]" "$dir/out"; then
-    cat "$dir/out" >&2
-    echo "pgbench $name failed" >&2
-    exit 1
-  fi
-  awk '/^tps = / { print $3 }' "$dir/out" >>"$WORK/$name.rate"
-  cat "$dir"/pgbench_log.* | awk '{ print $3, 1 }' >>"$WORK/$name.lat"
-}
 # pgss_snap: calls and total time (ms) in pg_stat_statements of bench_gw's list statements (the
 # function, pgbench's or the gateway's call of it, and the static statement) and of its
 # set_request_context calls.
@@ -256,9 +171,9 @@ slice() {
   local before after
   before=$(pgss_snap)
   case $1 in
-    fn_*) pgbench_slice "$1" "$WORK/fn.sql" "${1#fn_}" "$2" ;;
-    static_*) pgbench_slice "$1" "$WORK/static.sql" "${1#static_}" "$2" ;;
-    gw_*) wrk_slice "$1" "${1#gw_}" "$2" ;;
+    fn_*) bench_pgbench_slice "$1" "$WORK/fn.sql" "${1#fn_}" "$2" -D tenant="$T1" -D uid="$U1" ;;
+    static_*) bench_pgbench_slice "$1" "$WORK/static.sql" "${1#static_}" "$2" -D tenant="$T1" -D uid="$U1" ;;
+    gw_*) bench_wrk_slice "$1" "$WORK/list.lua" "${1#gw_}" "$2" ;;
   esac
   after=$(pgss_snap)
   echo "$before $after" | awk '{ print $5 - $1, $6 - $2, $7 - $3, $8 - $4 }' >>"$WORK/$1.srv"
@@ -268,46 +183,17 @@ server_ms() {
   awk '{ lc += $1; lt += $2; cc += $3; ct += $4 }
        END { printf "%.3f %.3f\n", lc ? lt / lc : 0, cc ? ct / cc : 0 }' "$WORK/$1.srv"
 }
-# figures CONFIG: mean rate over the slices, p50 and p99 (ms) of all its requests, their number.
-figures() {
-  local name=$1 rate
-  rate=$(awk '{ s += $1; n++ } END { printf "%.1f", s / n }' "$WORK/$name.rate")
-  sort -n -k1,1 "$WORK/$name.lat" | awk -v rate="$rate" '
-    { v[NR] = $1; c[NR] = $2; total += $2 }
-    END {
-      for (i = 1; i <= NR; i++) {
-        seen += c[i]
-        if (!p50 && seen >= 0.50 * total) p50 = v[i]
-        if (!p99 && seen >= 0.99 * total) p99 = v[i]
-      }
-      printf "%s %.2f %.2f %d\n", rate, p50 / 1000, p99 / 1000, total
-    }'
-}
-
 CONFIGS=()
 for c in "${FN_CLIENTS[@]}"; do CONFIGS+=("fn_$c" "static_$c"); done
 for c in "${GW_CONNS[@]}"; do
   CONFIGS+=("gw_$c")
   [[ " ${CONFIGS[*]} " == *" static_$c "* ]] || CONFIGS+=("static_$c")
 done
-if ((WARMUP > 0)); then
-  for c in "${CONFIGS[@]}"; do slice "$c" "$WARMUP"; done
-  rm -f "$WORK"/*.rate "$WORK"/*.lat "$WORK"/*.srv
-fi
-# ROUNDS interleaved slices, the order reversed every other round, so that drift of the machine
-# (other load, CPU frequency) falls on every configuration alike.
-for ((r = 1; r <= ROUNDS; r++)); do
-  order=("${CONFIGS[@]}")
-  if ((r % 2 == 0)); then
-    order=()
-    for ((i = ${#CONFIGS[@]} - 1; i >= 0; i--)); do order+=("${CONFIGS[i]}"); done
-  fi
-  for c in "${order[@]}"; do slice "$c" "$SLICE"; done
-done
+bench_slices "${CONFIGS[@]}"
 
 declare -A RPS P50 P99 N SRV CTX
 for c in "${CONFIGS[@]}"; do
-  read -r "RPS[$c]" "P50[$c]" "P99[$c]" "N[$c]" < <(figures "$c")
+  read -r "RPS[$c]" "P50[$c]" "P99[$c]" "N[$c]" < <(bench_figures "$c")
   read -r "SRV[$c]" "CTX[$c]" < <(server_ms "$c")
 done
 ratio() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.2f", a / b }'; }

@@ -50,7 +50,7 @@ read -r TENANT USER_ID < <(sql -At -F ' ' -c "SELECT r ->> 'tenant_id', r ->> 'u
 CTX_ARGS="'$TENANT', '$USER_ID', 'owner', '127.0.0.1', 'bench'"
 
 log "creating the comparison tables and loading $ROWS rows into each"
-sql -v rows="$ROWS" -v tenant="$TENANT" <<'SQL'
+sql -v rows="$ROWS" -v tenant="$TENANT" -v bench="$HERE" <<'SQL'
 CREATE SCHEMA bench;
 CREATE TABLE bench.projects_plain (LIKE coditect.projects INCLUDING ALL);
 CREATE TABLE bench.projects_plpgsql (LIKE coditect.projects INCLUDING ALL);
@@ -133,21 +133,9 @@ $$;
 -- triggers after the load.
 INSERT INTO bench.projects_plain (tenant_id, name, description)
 SELECT :'tenant', 'preloaded-' || i, 'preloaded project ' || i FROM generate_series(1, :rows) AS i;
-CREATE TEMP TABLE trigger_state AS
-SELECT tgname, tgenabled FROM pg_trigger
- WHERE tgrelid = 'coditect.projects'::regclass AND NOT tgisinternal;
-ALTER TABLE coditect.projects DISABLE TRIGGER audit_row_change, DISABLE TRIGGER stamp_timestamps;
+\i :bench/projects_triggers_off.sql
 INSERT INTO coditect.projects SELECT * FROM bench.projects_plain;
-ALTER TABLE coditect.projects ENABLE ALWAYS TRIGGER audit_row_change, ENABLE TRIGGER stamp_timestamps;
-DO $$
-BEGIN
-    IF EXISTS (SELECT tgname, tgenabled FROM pg_trigger
-                WHERE tgrelid = 'coditect.projects'::regclass AND NOT tgisinternal
-               EXCEPT SELECT tgname, tgenabled FROM trigger_state) THEN
-        RAISE EXCEPTION 'trigger states of coditect.projects were not restored';
-    END IF;
-END
-$$;
+\i :bench/projects_triggers_on.sql
 INSERT INTO bench.projects_plpgsql SELECT * FROM bench.projects_plain;
 CREATE TRIGGER stamp_timestamps BEFORE INSERT OR UPDATE ON bench.projects_plpgsql
     FOR EACH ROW EXECUTE FUNCTION coditect_internal.stamp_timestamps();

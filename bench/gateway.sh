@@ -43,19 +43,7 @@ SLICE=$(((DURATION + ROUNDS - 1) / ROUNDS))
 
 install_deps
 build_extension
-log "building the gateway"
-cmake -S "$ROOT" -B "$ROOT/build" -DCMAKE_BUILD_TYPE=Release >/dev/null
-cmake --build "$ROOT/build" -j2 --target coditect-gateway >/dev/null
-GW=$ROOT/build/coditect-gateway
-
-GW_PID=
-bench_cleanup_extra() {
-  if [ -n "$GW_PID" ]; then
-    kill "$GW_PID" 2>/dev/null
-    wait "$GW_PID" 2>/dev/null
-  fi
-  return 0
-}
+bench_gateway_build
 bench_prepare gw "$PORT" "$GW_PORT"
 
 log "starting a private cluster in $DATADIR on port $PORT"
@@ -140,15 +128,7 @@ SQL
 } >"$WORK/direct_acquire.sql"
 
 # The gateway, with a secret of this run; one token and license key per tenant for wrk.
-SECRET=$(openssl rand -hex 32)
-CODITECT_DATABASE_URL="host=$DATADIR port=$PORT dbname=$DB user=bench_gw" \
-  CODITECT_LISTEN="127.0.0.1:$GW_PORT" CODITECT_JWT_SECRET="$SECRET" \
-  CODITECT_THREADS="$GW_THREADS" CODITECT_POOL_SIZE="$GW_POOL" "$GW" 2>"$WORK/gateway.log" &
-GW_PID=$!
-for _ in $(seq 100); do
-  curl -fsS "http://127.0.0.1:$GW_PORT/health/" >/dev/null 2>&1 && break
-  sleep 0.1
-done
+bench_gateway_start "$PORT" "$GW_PORT" "$DB"
 {
   echo "tenants = {"
   sql -At -F ' ' -c "SELECT tenant_id, user_id, key_string FROM bench.bench_tenants ORDER BY n" |
@@ -158,21 +138,9 @@ done
     done
   echo "}"
 } >"$WORK/tenants.lua"
-# done() writes wrk's latency histogram ("microseconds count" lines) to \$WRK_HIST, so that
-# the slices of a configuration can be merged into exact percentiles.
-cat >"$WORK/hist.lua" <<'LUA'
-done = function(summary, latency, requests)
-  local f = assert(io.open(os.getenv("WRK_HIST"), "w"))
-  for i = 1, #latency do
-    local value, count = latency(i)
-    f:write(string.format("%d %d\n", value, count))
-  end
-  f:close()
-end
-LUA
 cat >"$WORK/list.lua" <<LUA
 dofile("$WORK/tenants.lua")
-dofile("$WORK/hist.lua")
+dofile("$HERE/wrk_hist.lua")
 request = function()
   local t = tenants[math.random(#tenants)]
   return wrk.format("GET", "/api/v1/projects/", {["Authorization"] = "Bearer " .. t.token})
@@ -180,7 +148,7 @@ end
 LUA
 cat >"$WORK/acquire.lua" <<LUA
 dofile("$WORK/tenants.lua")
-dofile("$WORK/hist.lua")
+dofile("$HERE/wrk_hist.lua")
 local thread_no = 0
 setup = function(thread)
   thread_no = thread_no + 1
@@ -212,84 +180,31 @@ if [ "$via_gw" != "\"count\":$via_db" ] || [ "$acq" != 200 ]; then
   exit 1
 fi
 
-# Each configuration runs ROUNDS slices; a slice appends its rate to $WORK/<name>.rate and its
-# latencies (microseconds) to $WORK/<name>.lat (wrk: "value count" histogram lines; pgbench:
-# one line per transaction, from its -l log).
-wrk_slice() {
-  local name=$1 script=$2 secs=$3 out=$WORK/wrk.out
-  log "wrk $name: ${secs}s, $CONNECTIONS connections"
-  WRK_HIST=$WORK/hist.out wrk -t2 -c"$CONNECTIONS" -d"${secs}s" -s "$script" \
-    "http://127.0.0.1:$GW_PORT" >"$out" 2>&1
-  if grep -q "Non-2xx" "$out" || grep -q "Socket errors" "$out" || [ ! -s "$WORK/hist.out" ]; then
-    cat "$out" >&2
-    echo "wrk $name: errors or non-2xx answers (see above; gateway log: $WORK/gateway.log)" >&2
-    exit 1
-  fi
-  awk '/^Requests\/sec:/ { print $2 }' "$out" >>"$WORK/$name.rate"
-  cat "$WORK/hist.out" >>"$WORK/$name.lat"
-}
-pgbench_slice() {
-  local name=$1 script=$2 secs=$3 clients=$4 dir=$WORK/pgb
-  log "pgbench $name: ${secs}s, $clients clients"
-  rm -rf "$dir" && mkdir -p "$dir"
-  if ! (cd "$dir" && "$PGBENCH" -n -M prepared -c "$clients" -j 2 -T "$secs" -U bench_gw \
-    -D tenants="$TENANTS" -l -f "$script" "$DB" >"$dir/out" 2>&1) ||
-    grep -q "failed transactions: [1-9]" "$dir/out"; then
-    cat "$dir/out" >&2
-    echo "pgbench $name failed" >&2
-    exit 1
-  fi
-  awk '/^tps = / { print $3 }' "$dir/out" >>"$WORK/$name.rate"
-  cat "$dir"/pgbench_log.* | awk '{ print $3, 1 }' >>"$WORK/$name.lat"
-}
-# figures NAME: mean rate over the slices, p50 and p99 (ms) of all its requests.
-figures() {
-  local name=$1 rate
-  rate=$(awk '{ s += $1; n++ } END { printf "%.1f", s / n }' "$WORK/$name.rate")
-  sort -n -k1,1 "$WORK/$name.lat" | awk -v rate="$rate" '
-    { v[NR] = $1; c[NR] = $2; total += $2 }
-    END {
-      for (i = 1; i <= NR; i++) {
-        seen += c[i]
-        if (!p50 && seen >= 0.50 * total) p50 = v[i]
-        if (!p99 && seen >= 0.99 * total) p99 = v[i]
-      }
-      printf "%s %.2f %.2f %d\n", rate, p50 / 1000, p99 / 1000, total
-    }'
-}
 slice() { # CONFIG SECONDS
   case $1 in
-    gw_list) wrk_slice gw_list "$WORK/list.lua" "$2" ;;
-    direct_list) pgbench_slice direct_list "$WORK/direct_list.sql" "$2" "$GW_POOL" ;;
-    direct_acquire) pgbench_slice direct_acquire "$WORK/direct_acquire.sql" "$2" "$GW_POOL" ;;
-    direct64_list) pgbench_slice direct64_list "$WORK/direct64_list.sql" "$2" "$CONNECTIONS" ;;
-    direct64_acquire)
-      pgbench_slice direct64_acquire "$WORK/direct64_acquire.sql" "$2" "$CONNECTIONS"
+    gw_list) bench_wrk_slice gw_list "$WORK/list.lua" "$CONNECTIONS" "$2" ;;
+    direct_list) bench_pgbench_slice direct_list "$WORK/direct_list.sql" "$GW_POOL" "$2" -D tenants="$TENANTS" ;;
+    direct_acquire)
+      bench_pgbench_slice direct_acquire "$WORK/direct_acquire.sql" "$GW_POOL" "$2" -D tenants="$TENANTS"
       ;;
-    gw_acquire) wrk_slice gw_acquire "$WORK/acquire.lua" "$2" ;;
+    direct64_list)
+      bench_pgbench_slice direct64_list "$WORK/direct64_list.sql" "$CONNECTIONS" "$2" -D tenants="$TENANTS"
+      ;;
+    direct64_acquire)
+      bench_pgbench_slice direct64_acquire "$WORK/direct64_acquire.sql" "$CONNECTIONS" "$2" -D tenants="$TENANTS"
+      ;;
+    gw_acquire) bench_wrk_slice gw_acquire "$WORK/acquire.lua" "$CONNECTIONS" "$2" ;;
   esac
 }
 
 CONFIGS=(gw_list direct_list direct64_list direct64_acquire direct_acquire gw_acquire)
-if ((WARMUP > 0)); then
-  for c in "${CONFIGS[@]}"; do slice "$c" "$WARMUP"; done
-  rm -f "$WORK"/*.rate "$WORK"/*.lat
-fi
-# ROUNDS interleaved slices, the order reversed every other round, so that drift of the
-# machine (other load, CPU frequency, table growth) falls on every configuration alike.
-for ((r = 1; r <= ROUNDS; r++)); do
-  order=("${CONFIGS[@]}")
-  if ((r % 2 == 0)); then
-    order=(gw_acquire direct_acquire direct64_acquire direct64_list direct_list gw_list)
-  fi
-  for c in "${order[@]}"; do slice "$c" "$SLICE"; done
-done
-read -r gl_rps gl_p50 gl_p99 gl_n < <(figures gw_list)
-read -r dl_rps dl_p50 dl_p99 dl_n < <(figures direct_list)
-read -r xl_rps xl_p50 xl_p99 xl_n < <(figures direct64_list)
-read -r ga_rps ga_p50 ga_p99 ga_n < <(figures gw_acquire)
-read -r da_rps da_p50 da_p99 da_n < <(figures direct_acquire)
-read -r xa_rps xa_p50 xa_p99 xa_n < <(figures direct64_acquire)
+bench_slices "${CONFIGS[@]}"
+read -r gl_rps gl_p50 gl_p99 gl_n < <(bench_figures gw_list)
+read -r dl_rps dl_p50 dl_p99 dl_n < <(bench_figures direct_list)
+read -r xl_rps xl_p50 xl_p99 xl_n < <(bench_figures direct64_list)
+read -r ga_rps ga_p50 ga_p99 ga_n < <(bench_figures gw_acquire)
+read -r da_rps da_p50 da_p99 da_n < <(bench_figures direct_acquire)
+read -r xa_rps xa_p50 xa_p99 xa_n < <(bench_figures direct64_acquire)
 ratio() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.2f", a / b }'; }
 
 sessions=$(sql -At -c "SELECT count(*) FROM coditect.license_sessions")

@@ -43,7 +43,8 @@ sql() { psql -X -q -v ON_ERROR_STOP=1 -d "$DB" "$@"; }
 sql -c "CREATE EXTENSION pg_stat_statements"
 
 log "loading $TENANTS tenants x $PROJECTS projects"
-sql -v tenants="$TENANTS" -v projects="$PROJECTS" <<'SQL'
+sql -v tenants="$TENANTS" -v bench="$HERE" -v per_tenant="$PROJECTS" -v step="interval '10 minutes'" \
+  -v tenant_offset="interval '1 second'" <<'SQL'
 CREATE SCHEMA bench;
 CREATE TABLE bench.bench_tenants (
     n         int PRIMARY KEY,
@@ -57,35 +58,8 @@ SELECT i, (r ->> 'tenant_id')::uuid, (r ->> 'user_id')::uuid
                                       'tenant' || i || '@bench.example',
                                       'owner' || i || '@bench.example') AS r;
 
--- Bulk load as superuser (bypasses RLS). The audit trigger would write one audit row per
--- project and stamp_timestamps would give every row the same created_at, so both are off
--- for the load only; their states are checked afterwards.
-CREATE TEMP TABLE trigger_state AS
-SELECT tgname, tgenabled FROM pg_trigger
- WHERE tgrelid = 'coditect.projects'::regclass AND NOT tgisinternal;
-ALTER TABLE coditect.projects DISABLE TRIGGER audit_row_change, DISABLE TRIGGER stamp_timestamps;
--- Rows interleaved across tenants in created_at order, as real traffic would write them;
--- one project in 50 soft-deleted.
-INSERT INTO coditect.projects (tenant_id, name, description, created_at, updated_at, deleted_at)
-SELECT t.tenant_id, 'project-' || p, 'Benchmark project ' || p || ' of tenant ' || t.n, ts, ts,
-       CASE WHEN p % 50 = 0 THEN ts + interval '1 day' END
-  FROM bench.bench_tenants t
- CROSS JOIN generate_series(1, :projects) AS p
- CROSS JOIN LATERAL (SELECT now() - interval '1 year' + p * interval '10 minutes'
-                            + t.n * interval '1 second' AS ts) AS x
- ORDER BY ts;
-ALTER TABLE coditect.projects ENABLE ALWAYS TRIGGER audit_row_change, ENABLE TRIGGER stamp_timestamps;
-DO $$
-BEGIN
-    IF EXISTS (SELECT tgname, tgenabled FROM pg_trigger
-                WHERE tgrelid = 'coditect.projects'::regclass AND NOT tgisinternal
-               EXCEPT SELECT tgname, tgenabled FROM trigger_state) THEN
-        RAISE EXCEPTION 'trigger states of coditect.projects were not restored';
-    END IF;
-END
-$$;
-VACUUM (ANALYZE) coditect.projects;
-ANALYZE bench.bench_tenants;
+-- 10 minutes between a tenant's projects, a second between tenants'.
+\i :bench/projects_load.sql
 
 -- Logins. The cluster is private to this run, so these roles are too.
 CREATE ROLE bench_gw LOGIN IN ROLE coditect_gateway;
