@@ -107,6 +107,10 @@ Resource resource(const json& j) {
     r.orderings.push_back(o.get<std::string>());
   }
   r.default_ordering = text(j, "default_ordering", where);
+  if (auto e = j.find("example"); e != j.end() && !e->is_null()) {
+    if (!e->is_object()) throw CatalogError(where + ": example must be an object");
+    r.example = *e;
+  }
   r.page_size = static_cast<int>(number(j, "page_size", where, 20));
   r.max_page_size = static_cast<int>(number(j, "max_page_size", where, 200));
   if (r.page_size < 1 || r.max_page_size < r.page_size)

@@ -57,6 +57,7 @@ struct Resource {
   std::vector<std::string> orderings;
   std::string default_ordering;
   int page_size = 20, max_page_size = 200;
+  nlohmann::json example;  // a valid create body, or null
   const Column* column(const std::string& name) const;
 };
 

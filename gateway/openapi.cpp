@@ -147,8 +147,10 @@ json component_schemas(const RouteTable& table, const Names& names) {
     json read = columns_schema(pick(r, &Column::read), names, true, false);
     if (!r.description.empty()) read["description"] = r.description;
     s[r.schema_name] = read;
-    if (used.count(r.schema_name + "Create"))
+    if (used.count(r.schema_name + "Create")) {
       s[r.schema_name + "Create"] = columns_schema(pick(r, &Column::create), names, false, true);
+      if (r.example.is_object()) s[r.schema_name + "Create"]["examples"] = json::array({r.example});
+    }
     if (used.count(r.schema_name + "Update")) {
       json u = columns_schema(pick(r, &Column::update), names, false, true);
       u.erase("required");  // a PATCH sends what changes

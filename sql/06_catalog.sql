@@ -108,6 +108,7 @@ CREATE TABLE coditect_internal.resources (
     after_create     regprocedure,
     tenant_column    name NOT NULL DEFAULT 'tenant_id',
     roles            jsonb NOT NULL,  -- least role per verb: {"view": "guest", ...}
+    example          jsonb,           -- a valid create body, published in OpenAPI
     CHECK ((parent IS NULL) = (parent_column IS NULL))
 );
 
@@ -848,7 +849,8 @@ CREATE FUNCTION coditect_internal.register_resource(
     p_audit_exclude    text[] DEFAULT '{}',
     p_tenant_column    name DEFAULT 'tenant_id',
     p_writable         boolean DEFAULT true,
-    p_mechanisms       boolean DEFAULT true
+    p_mechanisms       boolean DEFAULT true,
+    p_example          jsonb DEFAULT NULL
 ) RETURNS void
 LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
 DECLARE
@@ -878,6 +880,10 @@ BEGIN
     IF bad IS NOT NULL THEN
         RAISE EXCEPTION 'resource %: unknown verb(s) %', p_name, bad USING ERRCODE = 'CD400';
     END IF;
+    SELECT string_agg(k, ', ') INTO bad FROM jsonb_object_keys(coalesce(p_example, '{}')) k WHERE k <> ALL (p_create);
+    IF bad IS NOT NULL THEN
+        RAISE EXCEPTION 'resource %: the example has field(s) % that are not create fields', p_name, bad USING ERRCODE = 'CD400';
+    END IF;
     IF p_parent IS NOT NULL THEN
         SELECT * INTO STRICT par FROM coditect_internal.resources WHERE name = p_parent;
         path := coalesce(path, par.path || '{' || par.name || '_id}/' || replace(plural, '_', '-') || '/');
@@ -894,10 +900,10 @@ BEGIN
 
     INSERT INTO coditect_internal.resources
         (name, plural, relid, path, parent, parent_column, singleton, soft_delete, search, orderings,
-         default_ordering, page_size, keyset_default, state_machine, after_create, tenant_column, roles)
+         default_ordering, page_size, keyset_default, state_machine, after_create, tenant_column, roles, example)
     VALUES (p_name, plural, p_table, path, p_parent, p_parent_column, p_singleton, 'deleted_at' = ANY (cols),
             p_search, p_orderings, p_default_ordering, p_page_size, p_keyset, p_state_machine, p_after_create,
-            p_tenant_column, p_roles);
+            p_tenant_column, p_roles, p_example);
     INSERT INTO coditect_internal.resource_columns (resource, column_name, readable, on_create, on_update, filter_ops)
     SELECT p_name, c, c <> ALL (p_hidden), c = ANY (p_create), c = ANY (p_update),
            coalesce(ARRAY(SELECT jsonb_array_elements_text(p_filters -> c)), '{}')
@@ -1050,7 +1056,8 @@ LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp AS $$
                              WHERE rc.resource = r.name),
                 'orderings', to_jsonb(r.orderings), 'default_ordering', r.default_ordering,
                 'search', cardinality(r.search) > 0,
-                'page_size', r.page_size, 'max_page_size', r.max_page_size, 'keyset_default', r.keyset_default)
+                'page_size', r.page_size, 'max_page_size', r.max_page_size, 'keyset_default', r.keyset_default,
+                'example', r.example)
                 ORDER BY r.name), '[]')
               FROM coditect_internal.resources r),
         'operations', (

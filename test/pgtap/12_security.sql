@@ -123,6 +123,7 @@ INSERT INTO expected_execute VALUES
     ('coditect_internal.audit_maintenance_as_owner(text)', 'service'),
     ('coditect_internal.audit_row_change()', ''),
     ('coditect_internal.catalog_attribute(oid,integer)', 'gateway,service'),
+    ('coditect_internal.check_task_hierarchy()', ''),
     ('coditect_internal.claim_global_key(regclass,name,name,name)', ''),
     ('coditect_internal.column_type(regclass,name)', ''),
     ('coditect_internal.context_set(uuid,uuid,text,inet,text,text,text,text)', ''),
@@ -152,10 +153,11 @@ INSERT INTO expected_execute VALUES
     ('coditect_internal.refuse_self_delete()', ''),
     ('coditect_internal.regenerate_resources()', ''),
     ('coditect_internal.register_action(text,text,regprocedure,text,text,jsonb,text,text,jsonb,integer,text,text)', ''),
-    ('coditect_internal.register_resource(regclass,text,jsonb,text[],text[],text[],jsonb,text[],text,text[],text,text,text,name,boolean,integer,boolean,text,regprocedure,text[],text[],name,boolean,boolean)', ''),
+    ('coditect_internal.register_resource(regclass,text,jsonb,text[],text[],text[],jsonb,text[],text,text[],text,text,text,name,boolean,integer,boolean,text,regprocedure,text[],text[],name,boolean,boolean,jsonb)', ''),
     ('coditect_internal.register_state_machine(regclass,text,name)', ''),
     ('coditect_internal.register_tenant_table(regclass,text,text[],text[],name,boolean)', ''),
     ('coditect_internal.reject_audit_change()', ''),
+    ('coditect_internal.reopen_task()', ''),
     ('coditect_internal.require_active_owner()', ''),
     ('coditect_internal.require_context()', 'gateway,service'),
     ('coditect_internal.require_purge()', ''),
@@ -164,6 +166,7 @@ INSERT INTO expected_execute VALUES
     ('coditect_internal.soft_delete_row()', ''),
     ('coditect_internal.stamp_timestamps()', ''),
     ('coditect_internal.sync_global_key()', ''),
+    ('coditect_internal.update_milestone_progress()', ''),
     ('coditect_internal.zombify_overdue(uuid,uuid)', 'gateway,service');
 
 CREATE TEMP TABLE actual_execute AS
@@ -195,7 +198,13 @@ SELECT set_eq(
         ('project.view', '{owner,admin,member,guest}'), ('project.create', '{owner,admin,member}'),
         ('project.update', '{owner,admin,member}'), ('project.delete', '{owner,admin}'), ('project.restore', '{owner,admin}'),
         ('audit_log.view', '{owner,admin}'), ('license.view', '{owner,admin}'), ('license.create', '{owner,admin}'),
-        ('license.update', '{owner,admin}'), ('license.manage', '{owner,admin}'), ('license.use', '{owner,admin,member}')
+        ('license.update', '{owner,admin}'), ('license.manage', '{owner,admin}'), ('license.use', '{owner,admin,member}'),
+        ('sprint.view', '{owner,admin,member,guest}'), ('sprint.create', '{owner,admin}'), ('sprint.update', '{owner,admin}'),
+        ('sprint.delete', '{owner,admin}'), ('sprint.restore', '{owner,admin}'),
+        ('milestone.view', '{owner,admin,member,guest}'), ('milestone.create', '{owner,admin}'),
+        ('milestone.update', '{owner,admin}'), ('milestone.delete', '{owner,admin}'), ('milestone.restore', '{owner,admin}'),
+        ('task.view', '{owner,admin,member,guest}'), ('task.create', '{owner,admin,member}'),
+        ('task.update', '{owner,admin,member}'), ('task.delete', '{owner,admin}'), ('task.restore', '{owner,admin}')
       ) v(c, rs), unnest(rs::text[]) r$$,
     'role_permissions is exactly the reviewed codename x role matrix');
 

@@ -23,6 +23,14 @@ INSERT INTO coditect.team_members (tenant_id, team_id, user_id)
 SELECT t.tenant_id, t.id, tap.uid(k) FROM coditect.teams t JOIN tap.ids ON t.tenant_id = tap.tid(k);
 INSERT INTO coditect.projects (tenant_id, name) SELECT tap.tid(k), 'Project ' || k FROM tap.ids;
 INSERT INTO coditect.licenses (tenant_id, expiry_date, seats_total) SELECT tap.tid(k), now() + interval '1 year', 3 FROM tap.ids;
+INSERT INTO coditect.sprints (tenant_id, project_id, name, start_date, end_date)
+SELECT p.tenant_id, p.id, 'Sprint ' || k, current_date, current_date + 14 FROM coditect.projects p JOIN tap.ids ON p.tenant_id = tap.tid(k);
+INSERT INTO coditect.milestones (tenant_id, project_id, title)
+SELECT p.tenant_id, p.id, 'Milestone ' || k FROM coditect.projects p JOIN tap.ids ON p.tenant_id = tap.tid(k);
+INSERT INTO coditect.tasks (tenant_id, project_id, title, sprint_id, milestone_id, assignee_id)
+SELECT p.tenant_id, p.id, 'Task ' || k, s.id, m.id, tap.uid(k)
+  FROM coditect.projects p JOIN tap.ids ON p.tenant_id = tap.tid(k)
+  JOIN coditect.sprints s ON s.tenant_id = p.tenant_id JOIN coditect.milestones m ON m.tenant_id = p.tenant_id;
 INSERT INTO coditect.license_sessions (tenant_id, license_id, user_id, hardware_id)
 SELECT l.tenant_id, l.id, tap.uid(k), 'machine-' || k FROM coditect.licenses l JOIN tap.ids ON l.tenant_id = tap.tid(k);
 

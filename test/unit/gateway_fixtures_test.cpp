@@ -86,6 +86,13 @@ TEST(GatewayFixtures, EveryCatalogRoutesAndDocumentsEveryOperation) {
       for (const auto& c : r.columns) readable += c.read;
       EXPECT_EQ(s["properties"].size(), readable) << r.schema_name;
       EXPECT_EQ(s["required"].size(), readable) << r.schema_name;
+      // A declared example is the Create schema's, and names only its properties.
+      const json& c = doc["components"]["schemas"][r.schema_name + "Create"];
+      if (r.example.is_object() && c.is_object()) {
+        ASSERT_TRUE(c.contains("examples")) << r.schema_name;
+        for (const auto& [k, v] : c["examples"][0].items())
+          EXPECT_TRUE(c["properties"].contains(k)) << r.schema_name << "." << k;
+      }
     }
   }
 }

@@ -1,0 +1,280 @@
+-- 30_pm: project management, first part: sprints, milestones and tasks, their rules (issue 9).
+-- Comments, activity, boards, task keys and the task actions come next.
+
+CREATE TYPE coditect.task_type AS ENUM ('task', 'bug', 'feature', 'epic');
+CREATE TYPE coditect.task_status AS ENUM ('backlog', 'todo', 'in_progress', 'in_review', 'done', 'cancelled');
+COMMENT ON TYPE coditect.task_status IS
+    'backlog -> todo -> in_progress -> in_review -> done; cancelled from any open state; done and cancelled reopen to todo.';
+CREATE TYPE coditect.task_priority AS ENUM ('low', 'medium', 'high', 'urgent');
+CREATE TYPE coditect.sprint_status AS ENUM ('planned', 'active', 'completed', 'cancelled');
+CREATE TYPE coditect.milestone_status AS ENUM ('open', 'in_progress', 'completed', 'cancelled');
+
+------------------------------------------------------------------------------------------------
+-- Sprints
+------------------------------------------------------------------------------------------------
+
+CREATE TABLE coditect.sprints (
+    tenant_id    uuid NOT NULL REFERENCES coditect.tenants (id) ON DELETE CASCADE,
+    id           uuid NOT NULL DEFAULT coditect.uuid_generate_v7(),
+    project_id   uuid NOT NULL,
+    name         varchar(255) NOT NULL CHECK (name ~ '\S'),
+    goal         text NOT NULL DEFAULT '',
+    status       coditect.sprint_status NOT NULL DEFAULT 'planned',
+    start_date   date NOT NULL,
+    end_date     date NOT NULL,
+    completed_at timestamptz,
+    created_at   timestamptz NOT NULL DEFAULT now(),
+    updated_at   timestamptz NOT NULL DEFAULT now(),
+    deleted_at   timestamptz,
+    PRIMARY KEY (tenant_id, id),
+    -- The target of tasks' (tenant, project, sprint): a task's sprint is of its project.
+    CONSTRAINT sprints_tenant_project_id_key UNIQUE (tenant_id, project_id, id),
+    FOREIGN KEY (tenant_id, project_id) REFERENCES coditect.projects (tenant_id, id) ON DELETE CASCADE,
+    CONSTRAINT sprints_end_after_start CHECK (end_date > start_date),
+    -- Half-open ranges: a sprint may start on the day the previous one ends. Cancelled and
+    -- deleted sprints take no dates.
+    CONSTRAINT sprints_no_overlap EXCLUDE USING gist (
+        tenant_id WITH =, project_id WITH =, daterange(start_date, end_date) WITH &&)
+        WHERE (deleted_at IS NULL AND status <> 'cancelled')
+);
+CREATE UNIQUE INDEX sprints_one_active_key ON coditect.sprints (tenant_id, project_id)
+    WHERE status = 'active' AND deleted_at IS NULL;
+CREATE UNIQUE INDEX sprints_tenant_project_name_key ON coditect.sprints (tenant_id, project_id, name)
+    WHERE deleted_at IS NULL;
+CREATE INDEX sprints_project_status_idx ON coditect.sprints (tenant_id, project_id, status);
+CREATE INDEX sprints_dates_idx ON coditect.sprints (tenant_id, start_date, end_date);
+
+INSERT INTO coditect.state_transitions (machine, from_status, to_status, stamp_column) VALUES
+    ('sprint', NULL,      'planned',   NULL),
+    ('sprint', 'planned', 'active',    NULL),
+    ('sprint', 'planned', 'cancelled', NULL),
+    ('sprint', 'active',  'completed', 'completed_at'),
+    ('sprint', 'active',  'cancelled', NULL);
+
+------------------------------------------------------------------------------------------------
+-- Milestones
+------------------------------------------------------------------------------------------------
+
+CREATE TABLE coditect.milestones (
+    tenant_id        uuid NOT NULL REFERENCES coditect.tenants (id) ON DELETE CASCADE,
+    id               uuid NOT NULL DEFAULT coditect.uuid_generate_v7(),
+    project_id       uuid NOT NULL,
+    title            varchar(255) NOT NULL CHECK (title ~ '\S'),
+    description      text NOT NULL DEFAULT '',
+    status           coditect.milestone_status NOT NULL DEFAULT 'open',
+    due_date         date,
+    progress_percent integer NOT NULL DEFAULT 0 CHECK (progress_percent BETWEEN 0 AND 100),
+    completed_at     timestamptz,
+    created_at       timestamptz NOT NULL DEFAULT now(),
+    updated_at       timestamptz NOT NULL DEFAULT now(),
+    deleted_at       timestamptz,
+    PRIMARY KEY (tenant_id, id),
+    CONSTRAINT milestones_tenant_project_id_key UNIQUE (tenant_id, project_id, id),
+    FOREIGN KEY (tenant_id, project_id) REFERENCES coditect.projects (tenant_id, id) ON DELETE CASCADE
+);
+COMMENT ON COLUMN coditect.milestones.progress_percent IS
+    'Done tasks over all non-cancelled live tasks of the milestone, in percent; kept by the database.';
+CREATE UNIQUE INDEX milestones_tenant_project_title_key ON coditect.milestones (tenant_id, project_id, title)
+    WHERE deleted_at IS NULL;
+CREATE INDEX milestones_project_status_idx ON coditect.milestones (tenant_id, project_id, status);
+CREATE INDEX milestones_due_date_idx ON coditect.milestones (tenant_id, due_date);
+
+INSERT INTO coditect.state_transitions (machine, from_status, to_status, stamp_column) VALUES
+    ('milestone', NULL,          'open',        NULL),
+    ('milestone', 'open',        'in_progress', NULL),
+    ('milestone', 'open',        'completed',   'completed_at'),
+    ('milestone', 'in_progress', 'completed',   'completed_at'),
+    ('milestone', 'open',        'cancelled',   NULL),
+    ('milestone', 'in_progress', 'cancelled',   NULL),
+    ('milestone', 'completed',   'in_progress', NULL);
+
+------------------------------------------------------------------------------------------------
+-- Tasks
+------------------------------------------------------------------------------------------------
+
+CREATE TABLE coditect.tasks (
+    tenant_id      uuid NOT NULL REFERENCES coditect.tenants (id) ON DELETE CASCADE,
+    id             uuid NOT NULL DEFAULT coditect.uuid_generate_v7(),
+    project_id     uuid NOT NULL,
+    title          varchar(500) NOT NULL CHECK (title ~ '\S'),
+    description    text NOT NULL DEFAULT '',
+    task_type      coditect.task_type NOT NULL DEFAULT 'task',
+    status         coditect.task_status NOT NULL DEFAULT 'backlog',
+    priority       coditect.task_priority NOT NULL DEFAULT 'medium',
+    assignee_id    uuid,
+    reporter_id    uuid DEFAULT coditect.current_user_id(),
+    sprint_id      uuid,
+    milestone_id   uuid,
+    parent_task_id uuid,
+    -- Enforced, not advisory: estimates off the scale are a data error a board cannot sum.
+    story_points   integer CHECK (story_points IN (1, 2, 3, 5, 8, 13, 21, 34, 55, 89)),
+    due_date       timestamptz,
+    started_at     timestamptz,
+    completed_at   timestamptz,
+    tags           coditect.json_array NOT NULL DEFAULT '[]'
+                   CHECK (NOT jsonb_path_exists(tags, '$[*] ? (@.type() != "string")')),
+    custom_fields  coditect.json_object NOT NULL DEFAULT '{}',
+    created_at     timestamptz NOT NULL DEFAULT now(),
+    updated_at     timestamptz NOT NULL DEFAULT now(),
+    deleted_at     timestamptz,
+    PRIMARY KEY (tenant_id, id),
+    CONSTRAINT tasks_tenant_project_id_key UNIQUE (tenant_id, project_id, id),
+    FOREIGN KEY (tenant_id, project_id) REFERENCES coditect.projects (tenant_id, id) ON DELETE CASCADE,
+    FOREIGN KEY (tenant_id, assignee_id) REFERENCES coditect.users (tenant_id, id) ON DELETE SET NULL (assignee_id),
+    FOREIGN KEY (tenant_id, reporter_id) REFERENCES coditect.users (tenant_id, id) ON DELETE SET NULL (reporter_id),
+    -- With the project in the key, a sprint, milestone or parent of another project is refused.
+    FOREIGN KEY (tenant_id, project_id, sprint_id) REFERENCES coditect.sprints (tenant_id, project_id, id)
+        ON DELETE SET NULL (sprint_id),
+    FOREIGN KEY (tenant_id, project_id, milestone_id) REFERENCES coditect.milestones (tenant_id, project_id, id)
+        ON DELETE SET NULL (milestone_id),
+    FOREIGN KEY (tenant_id, project_id, parent_task_id) REFERENCES coditect.tasks (tenant_id, project_id, id)
+        ON DELETE SET NULL (parent_task_id)
+);
+CREATE INDEX tasks_project_status_idx ON coditect.tasks (tenant_id, project_id, status);
+CREATE INDEX tasks_assignee_idx ON coditect.tasks (tenant_id, assignee_id);
+CREATE INDEX tasks_sprint_idx ON coditect.tasks (tenant_id, sprint_id);
+CREATE INDEX tasks_milestone_idx ON coditect.tasks (tenant_id, milestone_id);
+CREATE INDEX tasks_parent_idx ON coditect.tasks (tenant_id, parent_task_id);
+CREATE INDEX tasks_due_date_idx ON coditect.tasks (tenant_id, due_date);
+CREATE INDEX tasks_tenant_created_idx ON coditect.tasks (tenant_id, created_at DESC, id DESC)
+    WHERE deleted_at IS NULL;
+
+INSERT INTO coditect.state_transitions (machine, from_status, to_status, stamp_column) VALUES
+    ('task', NULL,          'backlog',     NULL),
+    ('task', NULL,          'todo',        NULL),
+    ('task', 'backlog',     'todo',        NULL),
+    ('task', 'todo',        'backlog',     NULL),
+    ('task', 'todo',        'in_progress', 'started_at'),
+    ('task', 'in_progress', 'todo',        NULL),
+    ('task', 'in_progress', 'in_review',   NULL),
+    ('task', 'in_review',   'in_progress', NULL),
+    ('task', 'in_review',   'done',        'completed_at'),
+    ('task', 'backlog',     'cancelled',   NULL),
+    ('task', 'todo',        'cancelled',   NULL),
+    ('task', 'in_progress', 'cancelled',   NULL),
+    ('task', 'in_review',   'cancelled',   NULL),
+    ('task', 'done',        'todo',        NULL),
+    ('task', 'cancelled',   'todo',        NULL);
+
+-- BEFORE INSERT OR UPDATE OF parent_task_id: at most three levels (a task, its subtask and that
+-- one's), and no task its own ancestor. The project row is locked first, so two moves in one
+-- project cannot together make a cycle or a fourth level.
+CREATE FUNCTION coditect_internal.check_task_hierarchy() RETURNS trigger
+LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+    above  int;      -- levels from NEW's parent up to its root, the parent included
+    below  int;      -- levels of NEW's subtree, NEW included
+    cyclic boolean;
+BEGIN
+    IF NEW.parent_task_id IS NULL THEN
+        RETURN NEW;
+    END IF;
+    PERFORM 1 FROM coditect.projects WHERE tenant_id = NEW.tenant_id AND id = NEW.project_id FOR NO KEY UPDATE;
+    IF NEW.parent_task_id = NEW.id THEN
+        RAISE EXCEPTION 'a task cannot be its own parent' USING ERRCODE = 'CD422';
+    END IF;
+    WITH RECURSIVE up (id, parent, depth, path) AS (
+        SELECT t.id, t.parent_task_id, 1, ARRAY[t.id] FROM coditect.tasks t
+         WHERE t.tenant_id = NEW.tenant_id AND t.id = NEW.parent_task_id
+        UNION ALL
+        SELECT t.id, t.parent_task_id, u.depth + 1, u.path || t.id FROM up u
+          JOIN coditect.tasks t ON t.tenant_id = NEW.tenant_id AND t.id = u.parent
+         WHERE NOT t.id = ANY (u.path))
+    SELECT max(depth), bool_or(id = NEW.id) INTO above, cyclic FROM up;
+    IF cyclic THEN
+        RAISE EXCEPTION 'a task cannot be moved under its own subtask' USING ERRCODE = 'CD422';
+    END IF;
+    WITH RECURSIVE down (id, depth) AS (
+        SELECT NEW.id, 1
+        UNION ALL
+        SELECT t.id, d.depth + 1 FROM down d
+          JOIN coditect.tasks t ON t.tenant_id = NEW.tenant_id AND t.parent_task_id = d.id
+         WHERE d.depth < 4)
+    SELECT max(depth) INTO below FROM down;
+    IF above + below > 3 THEN
+        RAISE EXCEPTION 'subtasks go at most 3 levels deep (this would make %)', above + below
+            USING ERRCODE = 'CD422';
+    END IF;
+    RETURN NEW;
+END
+$$;
+
+-- BEFORE UPDATE OF status: a reopened task is no longer complete.
+CREATE FUNCTION coditect_internal.reopen_task() RETURNS trigger
+LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
+BEGIN
+    IF OLD.status IN ('done', 'cancelled') AND NEW.status NOT IN ('done', 'cancelled') THEN
+        NEW.completed_at := NULL;
+    END IF;
+    RETURN NEW;
+END
+$$;
+
+-- AFTER a task change: the progress of the milestones it left and joined. Runs as the owner:
+-- clients hold no privilege on progress_percent.
+CREATE FUNCTION coditect_internal.update_milestone_progress() RETURNS trigger
+LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+    ms uuid;
+    tenant uuid := coalesce(NEW.tenant_id, OLD.tenant_id);
+BEGIN
+    FOR ms IN SELECT DISTINCT m FROM unnest(ARRAY[CASE WHEN TG_OP <> 'INSERT' THEN OLD.milestone_id END,
+                                                  CASE WHEN TG_OP <> 'DELETE' THEN NEW.milestone_id END]) m
+               WHERE m IS NOT NULL LOOP
+        UPDATE coditect.milestones m
+           SET progress_percent = coalesce((
+               SELECT round(100.0 * count(*) FILTER (WHERE t.status = 'done')
+                            / nullif(count(*) FILTER (WHERE t.status <> 'cancelled'), 0))
+                 FROM coditect.tasks t
+                WHERE t.tenant_id = tenant AND t.milestone_id = ms AND t.deleted_at IS NULL), 0)
+         WHERE m.tenant_id = tenant AND m.id = ms;
+    END LOOP;
+    RETURN NULL;
+END
+$$;
+
+CREATE TRIGGER check_task_hierarchy BEFORE INSERT OR UPDATE OF parent_task_id ON coditect.tasks
+    FOR EACH ROW EXECUTE FUNCTION coditect_internal.check_task_hierarchy();
+CREATE TRIGGER reopen_task BEFORE UPDATE OF status ON coditect.tasks
+    FOR EACH ROW EXECUTE FUNCTION coditect_internal.reopen_task();
+CREATE TRIGGER update_milestone_progress
+    AFTER INSERT OR UPDATE OF status, milestone_id, deleted_at OR DELETE ON coditect.tasks
+    FOR EACH ROW EXECUTE FUNCTION coditect_internal.update_milestone_progress();
+ALTER TABLE coditect.tasks ENABLE ALWAYS TRIGGER check_task_hierarchy, ENABLE ALWAYS TRIGGER reopen_task,
+    ENABLE ALWAYS TRIGGER update_milestone_progress;
+
+------------------------------------------------------------------------------------------------
+-- Resources
+------------------------------------------------------------------------------------------------
+
+SELECT coditect_internal.register_resource('coditect.sprints', 'sprint', p_state_machine => 'sprint',
+    p_roles => '{"view": "guest", "create": "admin", "update": "admin", "delete": "admin", "restore": "admin"}',
+    p_create => '{project_id,name,goal,start_date,end_date}',
+    p_update => '{name,goal,status,start_date,end_date}',
+    p_filters => '{"project_id": ["exact"], "status": ["exact", "in"], "start_date": ["gte", "lt"], "created_at": ["gte", "lt"]}',
+    p_orderings => '{created_at,start_date,name}', p_default_ordering => '-start_date',
+    p_example => '{"name": "Sprint 12", "goal": "Ship the board view", "start_date": "2026-12-01", "end_date": "2026-12-15"}');
+
+SELECT coditect_internal.register_resource('coditect.milestones', 'milestone', p_state_machine => 'milestone',
+    p_roles => '{"view": "guest", "create": "admin", "update": "admin", "delete": "admin", "restore": "admin"}',
+    p_create => '{project_id,title,description,due_date}',
+    p_update => '{title,description,status,due_date}',
+    p_filters => '{"project_id": ["exact"], "status": ["exact", "in"], "due_date": ["gte", "lt", "isnull"], "created_at": ["gte", "lt"]}',
+    p_orderings => '{created_at,title}', p_audit_exclude => '{progress_percent}',
+    p_example => '{"title": "Public beta", "due_date": "2027-03-31"}');
+-- progress_percent is the trigger's alone.
+REVOKE INSERT, UPDATE ON coditect.milestones FROM coditect_gateway, coditect_service;
+GRANT INSERT (tenant_id, id, project_id, title, description, status, due_date, completed_at, deleted_at),
+      UPDATE (project_id, title, description, status, due_date, completed_at, deleted_at)
+    ON coditect.milestones TO coditect_gateway, coditect_service;
+
+SELECT coditect_internal.register_resource('coditect.tasks', 'task', p_state_machine => 'task',
+    p_roles => '{"view": "guest", "create": "member", "update": "member", "delete": "admin", "restore": "admin"}',
+    p_create => '{project_id,title,description,task_type,status,priority,assignee_id,sprint_id,milestone_id,parent_task_id,story_points,due_date,tags,custom_fields}',
+    p_update => '{title,description,task_type,status,priority,assignee_id,sprint_id,milestone_id,parent_task_id,story_points,due_date,tags,custom_fields}',
+    p_filters => '{"project_id": ["exact"], "status": ["exact", "in"], "priority": ["exact", "in"], "task_type": ["exact", "in"],
+                   "assignee_id": ["exact", "isnull"], "sprint_id": ["exact", "isnull"], "milestone_id": ["exact", "isnull"],
+                   "parent_task_id": ["exact", "isnull"], "due_date": ["gte", "lt", "isnull"], "created_at": ["gte", "lt"]}',
+    p_orderings => '{created_at,updated_at,priority,status,title}', p_search => '{title,description}',
+    p_example => '{"title": "Board view groups tasks by column", "task_type": "feature", "priority": "high",
+                   "story_points": 5, "tags": ["frontend"]}');
