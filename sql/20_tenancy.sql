@@ -121,9 +121,13 @@ CREATE TABLE coditect.projects (
     created_at  timestamptz NOT NULL DEFAULT now(),
     updated_at  timestamptz NOT NULL DEFAULT now(),
     deleted_at  timestamptz,
+    -- Prefix of its tasks' keys (WEB-42); set once (its tasks keep their keys), unique in the
+    -- tenant among all projects, deleted ones included, so that no two tasks share a key.
+    key         varchar(10) CHECK (key ~ '^[A-Z][A-Z0-9]{1,9}$'),
     PRIMARY KEY (tenant_id, id),
     CONSTRAINT projects_deleted_after_created CHECK (deleted_at IS NULL OR deleted_at >= created_at)
 );
+CREATE UNIQUE INDEX projects_tenant_key_key ON coditect.projects (tenant_id, key);
 CREATE UNIQUE INDEX projects_tenant_name_key ON coditect.projects (tenant_id, name)
     WHERE deleted_at IS NULL;
 -- The list's default order (created_at, id), so that a page is a short index scan.
@@ -421,6 +425,17 @@ $$;
 REVOKE ALL ON FUNCTION coditect.create_tenant(text, text, text, text, text, text) FROM PUBLIC;
 GRANT EXECUTE ON FUNCTION coditect.create_tenant(text, text, text, text, text, text) TO coditect_service;
 
+-- A project's key is set once: its tasks' keys are made from it.
+CREATE FUNCTION coditect_internal.keep_project_key() RETURNS trigger
+LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
+BEGIN
+    IF OLD.key IS NOT NULL AND NEW.key IS DISTINCT FROM OLD.key THEN
+        RAISE EXCEPTION 'a project''s key is set once (its tasks are keyed %-<number>)', OLD.key USING ERRCODE = 'CD422';
+    END IF;
+    RETURN NEW;
+END
+$$;
+
 -- A user invited through the API joins with a membership of the same role.
 CREATE FUNCTION coditect_internal.add_invited_member(p_user jsonb) RETURNS void
 LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
@@ -494,9 +509,13 @@ SELECT coditect_internal.register_resource('coditect.team_members', 'team_member
 
 SELECT coditect_internal.register_resource('coditect.projects', 'project',
     p_roles => '{"view": "guest", "create": "member", "update": "member", "delete": "admin", "restore": "admin"}',
-    p_create => '{name,description,metadata}', p_update => '{name,description,metadata}',
-    p_filters => '{"name": ["exact", "in"], "created_at": ["gt", "gte", "lt", "lte"], "updated_at": ["gte", "lt"]}',
-    p_orderings => '{created_at,updated_at,name}', p_search => '{name,description}');
+    p_create => '{name,description,metadata,key}', p_update => '{name,description,metadata,key}',
+    p_filters => '{"name": ["exact", "in"], "key": ["exact"], "created_at": ["gt", "gte", "lt", "lte"], "updated_at": ["gte", "lt"]}',
+    p_orderings => '{created_at,updated_at,name}', p_search => '{name,description}',
+    p_example => '{"name": "Website", "key": "WEB", "description": "The public site"}');
+CREATE TRIGGER keep_project_key BEFORE UPDATE OF key ON coditect.projects
+    FOR EACH ROW EXECUTE FUNCTION coditect_internal.keep_project_key();
+ALTER TABLE coditect.projects ENABLE ALWAYS TRIGGER keep_project_key;
 
 -- Registration: a verified identity with no user yet creates a tenant and becomes its owner.
 CREATE FUNCTION coditect.api_register(p_firebase_uid text, p_email text, p_tenant_name text, p_tenant_slug text)

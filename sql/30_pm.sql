@@ -96,6 +96,8 @@ CREATE TABLE coditect.tasks (
     tenant_id      uuid NOT NULL REFERENCES coditect.tenants (id) ON DELETE CASCADE,
     id             uuid NOT NULL DEFAULT coditect.uuid_generate_v7(),
     project_id     uuid NOT NULL,
+    number         integer NOT NULL,      -- per project, from 1, given by the database
+    key            varchar(21),           -- <project key>-<number> when the project has a key
     title          varchar(500) NOT NULL CHECK (title ~ '\S'),
     description    text NOT NULL DEFAULT '',
     task_type      coditect.task_type NOT NULL DEFAULT 'task',
@@ -112,13 +114,14 @@ CREATE TABLE coditect.tasks (
     started_at     timestamptz,
     completed_at   timestamptz,
     tags           coditect.json_array NOT NULL DEFAULT '[]'
-                   CHECK (NOT jsonb_path_exists(tags, '$[*] ? (@.type() != "string")')),
+                   CHECK (NOT jsonb_path_exists(tags, 'strict $[*] ? (@.type() != "string")')),  -- strict: no nested arrays
     custom_fields  coditect.json_object NOT NULL DEFAULT '{}',
     created_at     timestamptz NOT NULL DEFAULT now(),
     updated_at     timestamptz NOT NULL DEFAULT now(),
     deleted_at     timestamptz,
     PRIMARY KEY (tenant_id, id),
     CONSTRAINT tasks_tenant_project_id_key UNIQUE (tenant_id, project_id, id),
+    CONSTRAINT tasks_project_number_key UNIQUE (tenant_id, project_id, number),
     FOREIGN KEY (tenant_id, project_id) REFERENCES coditect.projects (tenant_id, id) ON DELETE CASCADE,
     FOREIGN KEY (tenant_id, assignee_id) REFERENCES coditect.users (tenant_id, id) ON DELETE SET NULL (assignee_id),
     FOREIGN KEY (tenant_id, reporter_id) REFERENCES coditect.users (tenant_id, id) ON DELETE SET NULL (reporter_id),
@@ -130,6 +133,7 @@ CREATE TABLE coditect.tasks (
     FOREIGN KEY (tenant_id, project_id, parent_task_id) REFERENCES coditect.tasks (tenant_id, project_id, id)
         ON DELETE SET NULL (parent_task_id)
 );
+CREATE UNIQUE INDEX tasks_tenant_key_key ON coditect.tasks (tenant_id, key);
 CREATE INDEX tasks_project_status_idx ON coditect.tasks (tenant_id, project_id, status);
 CREATE INDEX tasks_assignee_idx ON coditect.tasks (tenant_id, assignee_id);
 CREATE INDEX tasks_sprint_idx ON coditect.tasks (tenant_id, sprint_id);
@@ -156,6 +160,45 @@ INSERT INTO coditect.state_transitions (machine, from_status, to_status, stamp_c
     ('task', 'done',        'todo',        NULL),
     ('task', 'cancelled',   'todo',        NULL);
 
+-- The last task number of each project. A new task takes the next under the counter row's lock:
+-- inserts into one project wait for each other only there (no table lock), and a rolled-back
+-- insert gives its number back, so numbers have no gaps.
+CREATE TABLE coditect_internal.task_counters (
+    tenant_id   uuid NOT NULL,
+    project_id  uuid NOT NULL,
+    last_number integer NOT NULL,
+    PRIMARY KEY (tenant_id, project_id),
+    FOREIGN KEY (tenant_id, project_id) REFERENCES coditect.projects (tenant_id, id) ON DELETE CASCADE
+);
+REVOKE ALL ON coditect_internal.task_counters FROM PUBLIC;
+SELECT pg_catalog.pg_extension_config_dump('coditect_internal.task_counters', '');
+
+-- BEFORE INSERT OR UPDATE OF project_id, number, key: a task's number and key are given once by
+-- the database; a task stays in its project. Runs as the owner, the counters' only user.
+CREATE FUNCTION coditect_internal.number_task() RETURNS trigger
+LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
+BEGIN
+    -- A row for another tenant than the context's is the policy's to refuse (it checks before
+    -- the constraints): this owner-rights code does not touch that tenant's rows first.
+    IF coditect.current_tenant_id() IS NOT NULL AND NEW.tenant_id IS DISTINCT FROM coditect.current_tenant_id() THEN
+        RETURN NEW;
+    END IF;
+    IF TG_OP = 'UPDATE' THEN
+        IF (NEW.project_id, NEW.number, NEW.key) IS DISTINCT FROM (OLD.project_id, OLD.number, OLD.key) THEN
+            RAISE EXCEPTION 'a task keeps its project, number and key' USING ERRCODE = 'CD422';
+        END IF;
+        RETURN NEW;
+    END IF;
+    INSERT INTO coditect_internal.task_counters AS c (tenant_id, project_id, last_number)
+    VALUES (NEW.tenant_id, NEW.project_id, 1)
+    ON CONFLICT (tenant_id, project_id) DO UPDATE SET last_number = c.last_number + 1
+    RETURNING last_number INTO NEW.number;
+    NEW.key := (SELECT p.key FROM coditect.projects p WHERE p.tenant_id = NEW.tenant_id AND p.id = NEW.project_id)
+               || '-' || NEW.number;
+    RETURN NEW;
+END
+$$;
+
 -- BEFORE INSERT OR UPDATE OF parent_task_id: at most three levels (a task, its subtask and that
 -- one's), and no task its own ancestor. The project row is locked first, so two moves in one
 -- project cannot together make a cycle or a fourth level.
@@ -166,8 +209,9 @@ DECLARE
     below  int;      -- levels of NEW's subtree, NEW included
     cyclic boolean;
 BEGIN
-    IF NEW.parent_task_id IS NULL THEN
-        RETURN NEW;
+    IF NEW.parent_task_id IS NULL
+       OR (coditect.current_tenant_id() IS NOT NULL AND NEW.tenant_id IS DISTINCT FROM coditect.current_tenant_id()) THEN
+        RETURN NEW;  -- another tenant's row: the policy refuses it
     END IF;
     PERFORM 1 FROM coditect.projects WHERE tenant_id = NEW.tenant_id AND id = NEW.project_id FOR NO KEY UPDATE;
     IF NEW.parent_task_id = NEW.id THEN
@@ -233,6 +277,8 @@ BEGIN
 END
 $$;
 
+CREATE TRIGGER number_task BEFORE INSERT OR UPDATE OF project_id, number, key ON coditect.tasks
+    FOR EACH ROW EXECUTE FUNCTION coditect_internal.number_task();
 CREATE TRIGGER check_task_hierarchy BEFORE INSERT OR UPDATE OF parent_task_id ON coditect.tasks
     FOR EACH ROW EXECUTE FUNCTION coditect_internal.check_task_hierarchy();
 CREATE TRIGGER reopen_task BEFORE UPDATE OF status ON coditect.tasks
@@ -240,7 +286,7 @@ CREATE TRIGGER reopen_task BEFORE UPDATE OF status ON coditect.tasks
 CREATE TRIGGER update_milestone_progress
     AFTER INSERT OR UPDATE OF status, milestone_id, deleted_at OR DELETE ON coditect.tasks
     FOR EACH ROW EXECUTE FUNCTION coditect_internal.update_milestone_progress();
-ALTER TABLE coditect.tasks ENABLE ALWAYS TRIGGER check_task_hierarchy, ENABLE ALWAYS TRIGGER reopen_task,
+ALTER TABLE coditect.tasks ENABLE ALWAYS TRIGGER number_task, ENABLE ALWAYS TRIGGER check_task_hierarchy, ENABLE ALWAYS TRIGGER reopen_task,
     ENABLE ALWAYS TRIGGER update_milestone_progress;
 
 ------------------------------------------------------------------------------------------------
@@ -272,9 +318,31 @@ SELECT coditect_internal.register_resource('coditect.tasks', 'task', p_state_mac
     p_roles => '{"view": "guest", "create": "member", "update": "member", "delete": "admin", "restore": "admin"}',
     p_create => '{project_id,title,description,task_type,status,priority,assignee_id,sprint_id,milestone_id,parent_task_id,story_points,due_date,tags,custom_fields}',
     p_update => '{title,description,task_type,status,priority,assignee_id,sprint_id,milestone_id,parent_task_id,story_points,due_date,tags,custom_fields}',
-    p_filters => '{"project_id": ["exact"], "status": ["exact", "in"], "priority": ["exact", "in"], "task_type": ["exact", "in"],
+    p_filters => '{"project_id": ["exact"], "key": ["exact", "in"], "status": ["exact", "in"], "priority": ["exact", "in"], "task_type": ["exact", "in"],
                    "assignee_id": ["exact", "isnull"], "sprint_id": ["exact", "isnull"], "milestone_id": ["exact", "isnull"],
                    "parent_task_id": ["exact", "isnull"], "due_date": ["gte", "lt", "isnull"], "created_at": ["gte", "lt"]}',
-    p_orderings => '{created_at,updated_at,priority,status,title}', p_search => '{title,description}',
+    p_orderings => '{created_at,updated_at,priority,status,title,number}', p_search => '{title,description}',
     p_example => '{"title": "Board view groups tasks by column", "task_type": "feature", "priority": "high",
                    "story_points": 5, "tags": ["frontend"]}');
+
+-- Actions: a status change with the refusal naming the allowed targets (the state machine's
+-- CD422), and a move to a sprint of the task's project (NULL: out of any sprint).
+CREATE FUNCTION coditect.task_transition(p_id uuid, p_status coditect.task_status) RETURNS jsonb
+LANGUAGE sql SET search_path = pg_catalog, pg_temp AS $$
+    SELECT coditect.api_tasks_update(p_id, jsonb_build_object('status', p_status))
+$$;
+CREATE FUNCTION coditect.task_move_to_sprint(p_id uuid, p_sprint_id uuid) RETURNS jsonb
+LANGUAGE sql SET search_path = pg_catalog, pg_temp AS $$
+    SELECT coditect.api_tasks_update(p_id, jsonb_build_object('sprint_id', p_sprint_id))
+$$;
+SELECT coditect_internal.register_action('task', 'transition', 'coditect.task_transition(uuid, coditect.task_status)',
+    'POST', '/api/v1/tasks/{id}/transition/',
+    '[{"from": "path", "name": "id"}, {"from": "body_field", "name": "status", "required": true}]',
+    p_permission => 'task.update', p_response => '{"resource": "task"}',
+    p_summary => 'Move a task to another status (422 names the allowed ones)');
+SELECT coditect_internal.register_action('task', 'move_to_sprint', 'coditect.task_move_to_sprint(uuid, uuid)',
+    'POST', '/api/v1/tasks/{id}/sprint/',
+    '[{"from": "path", "name": "id"}, {"from": "body_field", "name": "sprint_id", "required": true}]',
+    p_permission => 'task.update', p_response => '{"resource": "task"}',
+    p_summary => 'Put a task in a sprint of its project (sprint_id null: out of the sprint)');
+

@@ -298,12 +298,16 @@ class CatalogIT : public ::testing::Test {
   std::optional<json> create_body(const Resource& r) {
     const json& s = component(r.schema + "Create");
     // The declared example, where it has the field (it knows rules a type cannot say, such as
-    // an end after a start); references are made fresh.
+    // an end after a start), but not for plain strings, made unique here (names are often
+    // unique), nor for references, made fresh.
     const json example = s.contains("examples") ? s["examples"][0] : json::object();
     json body = json::object();
     for (const auto& name : s.value("required", json::array())) {
       const json& prop = s["properties"][name.get<std::string>()];
-      if (example.contains(name.get<std::string>()) && prop.value("format", "") != "uuid") {
+      bool plain_string = prop.value("type", json()) == "string" && !prop.contains("format") &&
+                          !prop.contains("enum") && !prop.contains("$ref");
+      if (example.contains(name.get<std::string>()) && prop.value("format", "") != "uuid" &&
+          !plain_string) {
         body[name.get<std::string>()] = example[name.get<std::string>()];
         continue;
       }
@@ -505,7 +509,9 @@ void CatalogIT::walk(const Resource& r, const std::string& role) {
           if (ps.value("format", "") == "uuid") {
             value = "0190a6e5-7b1c-7cc3-9b2e-1234567890ab";
           } else {
-            auto gen = value_for(column, ps);
+            // The column's own schema where the row has it (its maxLength, its enum).
+            const json& row_props = component(r.schema)["properties"];
+            auto gen = value_for(column, row_props.contains(column) ? row_props[column] : ps);
             if (!gen) continue;
             value = gen->is_string() ? gen->get<std::string>() : gen->dump();
           }

@@ -100,14 +100,13 @@ SELECT is((SELECT c ->> 'description' FROM cat, jsonb_array_elements(j -> 'resou
 -- Behaviour of every list and get, as the owner of a fresh tenant (the generated SQL runs).
 SELECT coditect.create_tenant('Walk', 't11-walk', 'walk@t11.test', 'owner@t11.test') AS w \gset
 SELECT set_config('tap.tenant', :'w'::jsonb ->> 'tenant_id', false), set_config('tap.user.owner', :'w'::jsonb ->> 'user_id', false) \gset
-INSERT INTO coditect.teams (tenant_id, name) VALUES ((:'w'::jsonb ->> 'tenant_id')::uuid, 'Walkers') RETURNING id AS team \gset
 \ir lib/as_user.psql
 -- As a gateway login: RLS applies (a superuser would bypass it).
 CREATE ROLE tap11_gateway LOGIN IN ROLE coditect_gateway;
 CREATE TEMP TABLE calls AS
 SELECT o.resource, o.name, o.kind,
        format('SELECT %s(%s)::text', o.function::regproc,
-              array_to_string(CASE WHEN o.parent IS NOT NULL THEN ARRAY[quote_literal(:'team') || '::uuid'] ELSE '{}' END
+              array_to_string(CASE WHEN o.parent IS NOT NULL THEN ARRAY['coditect.uuid_generate_v7()'] ELSE '{}' END
                               || CASE o.kind WHEN 'get' THEN CASE WHEN o.singleton THEN '{}'::text[] ELSE ARRAY['coditect.uuid_generate_v7()'] END
                                              WHEN 'list' THEN ARRAY['%s'] END, ', ')) AS tmpl
   FROM ops o WHERE o.kind IN ('list', 'get');
@@ -115,7 +114,12 @@ GRANT SELECT ON calls TO tap11_gateway;
 SET ROLE tap11_gateway;
 SELECT ok(pg_temp.as_user('owner', 'owner', format(tmpl, '''{}''::jsonb'))::jsonb ?& ARRAY['count', 'results', 'next_cursor'],
           resource || ': its list answers count, results and next_cursor')
-  FROM calls WHERE kind = 'list' ORDER BY resource;
+  FROM calls c JOIN coditect_internal.resources r ON r.name = c.resource
+ WHERE kind = 'list' AND r.parent IS NULL ORDER BY resource;
+SELECT alike(pg_temp.as_user('owner', 'owner', format(tmpl, '''{}''::jsonb')), 'CD404: % not found',
+             resource || ': its list under an unknown parent is CD404')
+  FROM calls c JOIN coditect_internal.resources r ON r.name = c.resource
+ WHERE kind = 'list' AND r.parent IS NOT NULL ORDER BY resource;
 SELECT alike(pg_temp.as_user('owner', 'owner', format(tmpl, '''{"no_such_filter": "1"}''::jsonb')),
              'CD400: unknown filter(s): no_such_filter', resource || ': an undeclared filter is CD400')
   FROM calls WHERE kind = 'list' ORDER BY resource;

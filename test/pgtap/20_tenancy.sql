@@ -5,7 +5,7 @@
 -- soft delete / restore / purge of projects, tenant purge, and the permission catalog and
 -- functions. Runs as a superuser (RLS bypassed), everything rolled back.
 BEGIN;
-SELECT plan(494);
+SELECT plan(497);
 
 CREATE SCHEMA t20;
 -- Ids of fixture rows by key.
@@ -118,6 +118,7 @@ INSERT INTO t20.cols (tbl, col, typ, not_null, def) VALUES
     ('projects', 'created_at',            'timestamp with time zone', true,  'now()'),
     ('projects', 'updated_at',            'timestamp with time zone', true,  'now()'),
     ('projects', 'deleted_at',            'timestamp with time zone', false, NULL),
+    ('projects', 'key',                   'character varying(10)',    false, NULL),
 
     ('permissions', 'id',                 'uuid',                     true,  'coditect.uuid_generate_v7()'),
     ('permissions', 'codename',           'character varying(100)',   true,  NULL),

@@ -39,7 +39,7 @@ SELECT is(a.severity::text, 'info', 'creates are info') FROM pg_temp.audit_for(:
 SELECT is(a.changes - 'created_at' - 'id',
           jsonb_build_object('tenant_id', jsonb_build_array(NULL, :'tenant'), 'name', '[null, "Apollo"]'::jsonb,
                              'description', '[null, "first"]'::jsonb, 'metadata', '[null, {"k": [1, 2]}]'::jsonb,
-                             'deleted_at', '[null, null]'::jsonb),
+                             'deleted_at', '[null, null]'::jsonb, 'key', '[null, null]'::jsonb),
           'insert: the whole row as [null, new], typed JSON values') FROM pg_temp.audit_for(:'project') a;
 SELECT is(a.changes->'id'->>1, :'project', 'insert: the id is in the row') FROM pg_temp.audit_for(:'project') a;
 SELECT ok(NOT a.changes ? 'updated_at', 'updated_at is excluded from diffs') FROM pg_temp.audit_for(:'project') a;
