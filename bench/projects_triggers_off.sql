@@ -1,7 +1,7 @@
 -- Before a bulk load of coditect.projects as superuser: the audit trigger would write one audit
--- row per project and stamp_timestamps would give every row the same created_at, so both go off
--- for the load only. Their states are kept for projects_triggers_on.sql to check.
-CREATE TEMP TABLE trigger_state AS
-SELECT tgname, tgenabled FROM pg_trigger
- WHERE tgrelid = 'coditect.projects'::regclass AND NOT tgisinternal;
-ALTER TABLE coditect.projects DISABLE TRIGGER audit_row_change, DISABLE TRIGGER stamp_timestamps;
+-- row per project and stamp_timestamps would give every row the same created_at, so our
+-- triggers go off for the load only (foreign-key checks stay on). projects_triggers_on.sql
+-- restores and checks their states.
+\set table coditect.projects
+\set which USER
+\ir triggers_off.sql

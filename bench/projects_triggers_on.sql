@@ -1,11 +1,4 @@
--- After the load: both triggers back on, and an error unless their states are as before.
-ALTER TABLE coditect.projects ENABLE ALWAYS TRIGGER audit_row_change, ENABLE TRIGGER stamp_timestamps;
-DO $$
-BEGIN
-    IF EXISTS (SELECT tgname, tgenabled FROM pg_trigger
-                WHERE tgrelid = 'coditect.projects'::regclass AND NOT tgisinternal
-               EXCEPT SELECT tgname, tgenabled FROM trigger_state) THEN
-        RAISE EXCEPTION 'trigger states of coditect.projects were not restored';
-    END IF;
-END
-$$;
+-- After the load: coditect.projects' triggers back on, and an error unless their states are as before.
+\set table coditect.projects
+\set which USER
+\ir triggers_on.sql
