@@ -47,6 +47,9 @@ DELETE FROM coditect.permissions;
 -- 2. Vocabularies as enum types. Triggers that name a converted column are made again.
 ------------------------------------------------------------------------------------------------
 
+-- Enum equality may be an index condition under row-level security (see sql/00_base.sql).
+ALTER FUNCTION pg_catalog.enum_eq(anyenum, anyenum) LEAKPROOF;
+
 CREATE TYPE coditect.member_role_enum AS ENUM ('owner', 'admin', 'member', 'guest');
 DROP TRIGGER require_active_owner ON coditect.memberships;
 ALTER TABLE coditect.users ALTER COLUMN role DROP DEFAULT,

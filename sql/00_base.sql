@@ -25,6 +25,12 @@ REVOKE ALL ON SCHEMA coditect_internal FROM PUBLIC;
 CREATE TYPE coditect.member_role AS ENUM ('owner', 'admin', 'member', 'guest');
 COMMENT ON TYPE coditect.member_role IS 'A user''s role in a tenant, from the most to the least privileged.';
 
+-- Under row-level security only leakproof operators may be used in an index condition, and
+-- PostgreSQL does not mark enum equality so although it compares two OIDs and cannot fail:
+-- without this, a filter on an enum column (a task's status) is applied row by row after the
+-- tenant's rows are read. Per database; kept by the extension script.
+ALTER FUNCTION pg_catalog.enum_eq(anyenum, anyenum) LEAKPROOF;
+
 -- Domains shared by every domain's tables.
 CREATE DOMAIN coditect.email AS varchar(254)
     CHECK (VALUE ~ '^[^@\s]+@[^@\s]+\.[^@\s]+$');

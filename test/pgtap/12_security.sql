@@ -66,6 +66,11 @@ SELECT is((SELECT array_agg(p.polname::text || ':' || p.polpermissive::text || '
           ARRAY['tenant_isolation:true:{0}'], t.rel || ': the tenant policy is its only policy')
   FROM tenant_rels t WHERE NOT t.relispartition ORDER BY t.rel::text;
 
+-- Enum equality is leakproof here, so a filter on an enum column (a task's status) can be an
+-- index condition under RLS instead of a filter over all the tenant's rows.
+SELECT ok((SELECT proleakproof FROM pg_proc WHERE oid = 'pg_catalog.enum_eq(anyenum,anyenum)'::regprocedure),
+          'enum equality is leakproof in this database');
+
 ------------------------------------------------------------------------------------------------
 -- Who may execute what: every function of the extension, as literal data; the API functions
 -- generated from the resource catalog are checked by 11_resources.sql, over the catalog.
