@@ -1451,8 +1451,9 @@ SELECT coditect_internal.register_action('license', 'public_keys', 'coditect.lic
 -- 6. Project management (as in sql/30_pm.sql and the sql/3*.sql after it)
 ------------------------------------------------------------------------------------------------
 
--- 30_pm: project management, first part: sprints, milestones and tasks, their rules (issue 9).
--- Comments, activity, boards, task keys and the task actions come next.
+-- 30_pm: project management: sprints, milestones and tasks, their rules, task numbers and keys,
+-- and the task actions (issue 9). Comments are in 32_task_comments.sql; activity and boards
+-- come next.
 
 CREATE TYPE coditect.task_type AS ENUM ('task', 'bug', 'feature', 'epic');
 CREATE TYPE coditect.task_status AS ENUM ('backlog', 'todo', 'in_progress', 'in_review', 'done', 'cancelled');
