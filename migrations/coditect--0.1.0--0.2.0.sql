@@ -730,7 +730,7 @@ DECLARE
     off    bigint;
     last   jsonb;%5$s
 BEGIN
-    %21$s
+    %6$s
     p_search := nullif(btrim(p_search), '');%20$s
     plain := (p_filters IS NULL OR p_filters = '{}') AND p_search IS NULL;
     IF plain AND p_cursor IS NULL AND p_ordering IS NULL AND p_page_size BETWEEN 1 AND %10$s
@@ -787,12 +787,12 @@ BEGIN
 END
 $fn$$f$,
         g.fn, g.par_arg, CASE WHEN r.keyset_default THEN 'NULL' ELSE '1' END, r.page_size, decl,
-        p_permission, names, r.orderings, r.default_ordering, r.max_page_size, g.par_check, assign,
+        coditect_internal.generated_prologue(p_permission, g.tbl),
+        names, r.orderings, r.default_ordering, r.max_page_size, g.par_check, assign,
         cursors, g.tbl, preds, branches, multi,
         CASE WHEN g.hidden = '' THEN 'rows'
              ELSE format('(SELECT coalesce(jsonb_agg(e%s ORDER BY n), ''[]'') FROM jsonb_array_elements(rows) WITH ORDINALITY x(e, n))', g.hidden) END,
-        g.scope, nosearch,
-            coditect_internal.generated_prologue(p_permission, g.tbl));
+        g.scope, nosearch);
 
     sig := format('%s_list(%sjsonb, int, int, text, text, text)', g.fn, repeat('uuid, ', np));
     PERFORM coditect_internal.record_operation(r.name, 'list', 'list', 'GET', r.path, sig::regprocedure, p_permission,
@@ -828,12 +828,12 @@ DECLARE
     v_tenant uuid := coditect.current_tenant_id();
     r jsonb;
 BEGIN
-    %8$s
+    %3$s
     SELECT to_jsonb(t)%4$s INTO r FROM %5$s t WHERE %6$s;%7$s
     RETURN r;
 END
-$fn$$f$, g.fn, rtrim(g.par_arg || id_arg, ', '), p_perms ->> 'view', g.hidden, g.tbl, g.key_where, missing,
-            coditect_internal.generated_prologue(p_perms ->> 'view', g.tbl));
+$fn$$f$, g.fn, rtrim(g.par_arg || id_arg, ', '), coditect_internal.generated_prologue(p_perms ->> 'view', g.tbl),
+            g.hidden, g.tbl, g.key_where, missing);
         PERFORM coditect_internal.record_operation(r.name, 'get', 'get', 'GET', g.item_path,
             format('%s_get(%s)', g.fn, rtrim(id_sig, ', '))::regprocedure, p_perms ->> 'view', g.par_param || id_par,
             'row', 200, true, NULL, jsonb_build_object('resource', r.name), 'Get ' || article || g.label);
@@ -857,7 +857,7 @@ DECLARE
     v_tenant uuid := coditect.current_tenant_id();
     r jsonb;
 BEGIN
-    %11$s
+    %3$s
     PERFORM coditect_internal.api_check_fields(p_body, %4$L);
     PERFORM coditect_internal.api_check_values(%5$L, p_body, %4$L);%6$s
     INSERT INTO %5$s AS t (%7$s)
@@ -866,7 +866,7 @@ BEGIN
     RETURNING to_jsonb(t) INTO r;%9$s
     RETURN r%10$s;
 END
-$fn$$f$, g.fn, g.par_arg, p_perms ->> 'create',
+$fn$$f$, g.fn, g.par_arg, coditect_internal.generated_prologue(p_perms ->> 'create', g.tbl),
             ARRAY(SELECT rc.column_name::text FROM coditect_internal.resource_columns rc WHERE rc.resource = r.name AND rc.on_create ORDER BY 1),
             g.tbl, g.par_check,
             array_to_string(ARRAY[quote_ident(r.tenant_column)]
@@ -877,8 +877,7 @@ $fn$$f$, g.fn, g.par_arg, p_perms ->> 'create',
                             || CASE WHEN vals IS NULL THEN '{}'::text[] ELSE ARRAY[vals] END, ', '),
             CASE WHEN r.after_create IS NULL THEN ''
                  ELSE format(E'\n    PERFORM %s(r);', (SELECT p.oid::regproc::text FROM pg_proc p WHERE p.oid = r.after_create)) END,
-            g.hidden,
-            coditect_internal.generated_prologue(p_perms ->> 'create', g.tbl));
+            g.hidden);
         PERFORM coditect_internal.record_operation(r.name, 'create', 'create', 'POST', r.path,
             format('%s_create(%sjsonb)', g.fn, repeat('uuid, ', np))::regprocedure, p_perms ->> 'create',
             g.par_param || '[{"from": "body"}]', 'row', 201, true,
@@ -900,7 +899,7 @@ DECLARE
     v_tenant uuid := coditect.current_tenant_id();
     r jsonb;
 BEGIN
-    %11$s
+    %3$s
     PERFORM coditect_internal.api_check_fields(p_body, %4$L);
     PERFORM coditect_internal.api_check_values(%5$L, p_body);
     SELECT to_jsonb(t)%6$s INTO r FROM %5$s t WHERE %7$s FOR NO KEY UPDATE;%8$s
@@ -916,10 +915,9 @@ BEGIN
     RETURNING to_jsonb(t)%6$s INTO r;
     RETURN r;
 END
-$fn$$f$, g.fn, g.par_arg || id_arg, p_perms ->> 'update',
+$fn$$f$, g.fn, g.par_arg || id_arg, coditect_internal.generated_prologue(p_perms ->> 'update', g.tbl),
             ARRAY(SELECT rc.column_name::text FROM coditect_internal.resource_columns rc WHERE rc.resource = r.name AND rc.on_update ORDER BY 1),
-            g.tbl, g.hidden, g.key_where, missing, 'the ' || g.label, sets,
-            coditect_internal.generated_prologue(p_perms ->> 'update', g.tbl));
+            g.tbl, g.hidden, g.key_where, missing, 'the ' || g.label, sets);
         PERFORM coditect_internal.record_operation(r.name, 'update', 'update', 'PATCH', g.item_path,
             format('%s_update(%sjsonb, text)', g.fn, id_sig)::regprocedure, p_perms ->> 'update',
             g.par_param || id_par || '[{"from": "body"}, {"from": "if_match"}]', 'row', 200, true,
@@ -935,15 +933,15 @@ DECLARE
     v_tenant uuid := coditect.current_tenant_id();
     r jsonb;
 BEGIN
-    %9$s
+    %3$s
     SELECT to_jsonb(t)%4$s INTO r FROM %5$s t WHERE %6$s FOR UPDATE;%7$s
     IF p_if_match IS NOT NULL AND NOT coditect_internal.etag_matches(p_if_match, r) THEN
         RAISE EXCEPTION '%8$s changed since it was read (If-Match)' USING ERRCODE = 'CD412';
     END IF;
     DELETE FROM %5$s AS t WHERE %6$s;
 END
-$fn$$f$, g.fn, g.par_arg || id_arg, p_perms ->> 'delete', g.hidden, g.tbl, g.key_where, missing, 'the ' || g.label,
-            coditect_internal.generated_prologue(p_perms ->> 'delete', g.tbl));
+$fn$$f$, g.fn, g.par_arg || id_arg, coditect_internal.generated_prologue(p_perms ->> 'delete', g.tbl),
+            g.hidden, g.tbl, g.key_where, missing, 'the ' || g.label);
         PERFORM coditect_internal.record_operation(r.name, 'delete', 'delete', 'DELETE', g.item_path,
             format('%s_delete(%stext)', g.fn, id_sig)::regprocedure, p_perms ->> 'delete',
             g.par_param || id_par || '[{"from": "if_match"}]', 'void', 204, false, NULL, NULL,
@@ -958,7 +956,7 @@ DECLARE
     v_tenant uuid := coditect.current_tenant_id();
     r jsonb;
 BEGIN
-    %10$s%9$s
+    %3$s%9$s
     UPDATE %4$s AS t SET deleted_at = NULL
      WHERE t.id = p_id AND t.deleted_at IS NOT NULL AND t.%8$I = v_tenant%5$s
     RETURNING to_jsonb(t)%6$s INTO r;
@@ -967,10 +965,9 @@ BEGIN
     END IF;
     RETURN r;
 END
-$fn$$f$, g.fn, rtrim(g.par_arg || id_arg, ', '), p_perms ->> 'restore', g.tbl,
+$fn$$f$, g.fn, rtrim(g.par_arg || id_arg, ', '), coditect_internal.generated_prologue(p_perms ->> 'restore', g.tbl), g.tbl,
             CASE WHEN r.parent IS NULL THEN '' ELSE format(' AND t.%I = p_%s_id', r.parent_column, r.parent) END,
-            g.hidden, g.label, r.tenant_column, g.par_check,
-            coditect_internal.generated_prologue(p_perms ->> 'restore', g.tbl));
+            g.hidden, g.label, r.tenant_column, g.par_check);
         PERFORM coditect_internal.record_operation(r.name, 'restore', 'restore', 'POST', g.item_path || 'restore/',
             format('%s_restore(%s)', g.fn, rtrim(id_sig, ', '))::regprocedure, p_perms ->> 'restore', g.par_param || id_par,
             'row', 200, true, NULL, jsonb_build_object('resource', r.name), 'Restore a deleted ' || g.label);
