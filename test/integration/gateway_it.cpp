@@ -34,6 +34,7 @@
 
 #include "../support/test_keys.hpp"
 #include "http_client.hpp"
+#include "it_support.hpp"
 #include "jwt_auth.hpp"
 
 using coditect::it::HttpResult;
@@ -41,10 +42,7 @@ using nlohmann::json;
 
 namespace {
 
-std::string env(const char* name) {
-  const char* v = std::getenv(name);
-  return v ? v : "";
-}
+using coditect::it::env;
 
 std::string read_file(const std::string& path) {
   std::ifstream in(path);
@@ -81,21 +79,7 @@ struct World {
 
   // Runs SQL as superuser; returns the first value (or "" for none / NULL).
   std::string sql(const std::string& q, const std::vector<std::string>& params = {}) {
-    std::vector<const char*> p;
-    for (const auto& s : params) p.push_back(s.c_str());
-    PGresult* r = PQexecParams(db, q.c_str(), static_cast<int>(p.size()), nullptr, p.data(),
-                               nullptr, nullptr, 0);
-    ExecStatusType st = PQresultStatus(r);
-    if (st != PGRES_TUPLES_OK && st != PGRES_COMMAND_OK) {
-      std::string err = PQresultErrorMessage(r);
-      PQclear(r);
-      throw std::runtime_error("SQL failed: " + q + ": " + err);
-    }
-    std::string out;
-    if (st == PGRES_TUPLES_OK && PQntuples(r) > 0 && !PQgetisnull(r, 0, 0))
-      out = PQgetvalue(r, 0, 0);
-    PQclear(r);
-    return out;
+    return coditect::it::sql_value(db, q, params);
   }
 
   void setup() {
