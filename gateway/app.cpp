@@ -4,6 +4,7 @@
 
 #include <thread>
 
+#include "protocol.hpp"
 #include "uuid7.hpp"
 
 namespace coditect::gateway {
@@ -122,10 +123,89 @@ Step<Context> App::request_context(const TokenClaims& claims, const HttpRequest&
   return context_call(claims, who, req);
 }
 
-HttpResponse App::handle(const HttpRequest& req) {
+long App::body_limit(const std::string& method, const std::string& path) const {
+  return coditect::gateway::body_limit(api()->routes, method, path, config_.max_request_bytes,
+                                       config_.max_upload_chunk_bytes);
+}
+
+HttpResponse App::stream_content(const Route& route, const PlannedCall& planned,
+                                 std::vector<DbCall> calls, const HttpRequest& req, bool head_only,
+                                 BodySink* sink, const std::string& instance,
+                                 std::uint64_t generation) {
+  DbCall read = fixed_call("gw:content_read", {});
+  read.binary = {false, false, false};
+  HttpResponse result;
+  DbOutcome o = db_->read_session(
+      calls, {read}, generation, [&](const DbOutcome& opened, ReadSession& session) {
+        auto decision = nlohmann::json::parse(opened.value.value_or("null"), nullptr, false);
+        auto h = content_head(decision, req.header("Range"));
+        long long piece = decision.is_object() && decision.value("chunk_size", 0LL) > 0
+                              ? decision.value("chunk_size", 0LL)
+                              : 0;
+        if (!h || piece <= 0 || !sink) {
+          Failure f = fail(500, "internal error");
+          f.note = !sink ? "no sink for a streamed answer" : "the download decision has no file";
+          result = failure_response(f, instance);
+          return;
+        }
+        if (h->range.kind == ByteRange::Kind::Unsatisfiable) {
+          Failure f = fail(416, "the range is outside the file");
+          f.headers = h->response.headers;
+          result = failure_response(f, instance);
+          return;
+        }
+        result = h->response;
+        result.streamed = true;
+        if (!sink->head(h->response, h->length)) {
+          result.note = "the client went away";
+          return;
+        }
+        if (head_only) return;
+        std::string blob = decision["blob_id"].get<std::string>();
+        long long pos = h->range.first, end = h->range.first + h->length;
+        while (pos < end) {
+          // Pieces end on the storage's chunk boundaries: each read touches one chunk.
+          long long n = std::min(end - pos, piece - pos % piece);
+          read.params = {blob, std::to_string(pos), std::to_string(n)};
+          DbError err;
+          auto bytes = session.fetch(read, &err);
+          if (!bytes || static_cast<long long>(bytes->size()) != n) {
+            result.note =
+                "download cut short: " + (bytes ? "short read" : err.sqlstate + " " + err.message);
+            sink->abort();
+            return;
+          }
+          if (!sink->write(bytes->data(), bytes->size())) {
+            result.note = "the client went away";
+            return;
+          }
+          pos += n;
+        }
+      });
+  if (o.kind != DbOutcome::Kind::Ok)
+    return respond(route, planned, o, config_.public_url, req.path);
+  return result;
+}
+
+HttpResponse App::handle(const HttpRequest& incoming, BodySink* sink) {
   std::shared_ptr<const Api> api = this->api();  // one generation for the whole request
-  std::string instance = printable(req.path, 1000);
-  auto matched = match_request(api->routes, req, config_.max_request_bytes);
+  std::string instance = printable(incoming.path, 1000);
+  // OPTIONS on a tus creation path: the server's capabilities (no token needed, tus clients
+  // ask before anything else).
+  if (incoming.method == "OPTIONS") {
+    RouteMatch m = api->routes.match("POST", incoming.path);
+    if (m.route && m.route->op.protocol == Protocol::TusCreate) return tus_options(m.route->op);
+  }
+  // HEAD is GET without the body (tus asks an upload's offset so; a download's size so).
+  bool head_only = incoming.method == "HEAD";
+  HttpRequest as_get;
+  if (head_only) {
+    as_get = incoming;
+    as_get.method = "GET";
+  }
+  const HttpRequest& req = head_only ? as_get : incoming;
+  auto matched =
+      match_request(api->routes, req, config_.max_request_bytes, config_.max_upload_chunk_bytes);
   if (failed(matched)) return failure_response(std::get<Failure>(matched), instance);
   const RouteMatch& m = std::get<RouteMatch>(matched);
   const Route& route = *m.route;
@@ -133,8 +213,25 @@ HttpResponse App::handle(const HttpRequest& req) {
   // Authentication first: nothing else is looked at for a caller without a valid token.
   auto claims = authenticate(route, req, *std::atomic_load(&verifier_));
   if (failed(claims)) return failure_response(std::get<Failure>(claims), instance);
+  const Operation& op = route.op;
+  bool tus = op.protocol == Protocol::TusCreate || op.protocol == Protocol::TusStatus ||
+             op.protocol == Protocol::TusAppend;
+  auto tus_failure = [&](const Failure& f) {
+    HttpResponse r = failure_response(f, instance);
+    add_tus_headers(r);
+    if (head_only) r.body.clear();
+    return r;
+  };
+  if (auto refusal = tus_refusal(op, req)) {
+    Failure f = fail(refusal->status, refusal->detail);
+    f.headers = refusal->headers;
+    return tus_failure(f);
+  }
   auto planned = build_call(route, m, req, std::get<TokenClaims>(claims));
-  if (failed(planned)) return failure_response(std::get<Failure>(planned), instance);
+  if (failed(planned)) {
+    if (tus) return tus_failure(std::get<Failure>(planned));
+    return failure_response(std::get<Failure>(planned), instance);
+  }
 
   if (route.kind == RouteKind::Schema) {
     HttpResponse r;
@@ -152,8 +249,28 @@ HttpResponse App::handle(const HttpRequest& req) {
     calls.push_back(std::move(std::get<Context>(ctx).call));
   }
   calls.push_back(std::move(std::get<PlannedCall>(planned).call));
+  if (op.protocol == Protocol::Content) {
+    HttpResponse r = stream_content(route, std::get<PlannedCall>(planned), std::move(calls), req,
+                                    head_only, sink, instance, api->generation);
+    r.tenant = tenant;
+    return r;
+  }
   DbOutcome o = db_->transaction(route.op.read_only(), calls, api->generation);
   HttpResponse r = respond(route, std::get<PlannedCall>(planned), o, config_.public_url, req.path);
+  if (tus && o.kind == DbOutcome::Kind::Ok) {
+    auto session = nlohmann::json::parse(o.value.value_or("null"), nullptr, false);
+    auto answer = tus_response(op, session, config_.public_url);
+    if (answer) {
+      r = std::move(*answer);
+    } else {
+      Failure f = fail(500, "internal error");
+      f.note = "a tus operation answered no upload session";
+      r = failure_response(f, instance);
+    }
+  } else if (tus) {
+    add_tus_headers(r);
+  }
+  if (head_only) r.body.clear();
   r.tenant = tenant;
   return r;
 }

@@ -20,7 +20,11 @@ namespace coditect::gateway {
 class App {
  public:
   App(Config config, std::unique_ptr<Database> db, std::shared_ptr<const Api> api);
-  HttpResponse handle(const HttpRequest& req);
+  // sink: where a streamed answer (a file) is written; without one such routes answer 500.
+  HttpResponse handle(const HttpRequest& req, BodySink* sink = nullptr);
+
+  // The body limit of the route a request line reaches (raw-byte uploads have their own).
+  long body_limit(const std::string& method, const std::string& path) const;
   const Config& config() const { return config_; }
 
   // Reads the key file again (SIGHUP), e.g. after the identity provider rotated its keys. On
@@ -44,6 +48,9 @@ class App {
   Step<Context> request_context(const TokenClaims& claims, const HttpRequest& req,
                                 std::uint64_t generation);
   HttpResponse health(const std::string& instance);
+  HttpResponse stream_content(const Route& route, const PlannedCall& planned,
+                              std::vector<DbCall> calls, const HttpRequest& req, bool head_only,
+                              BodySink* sink, const std::string& instance, std::uint64_t generation);
 
   Config config_;
   std::shared_ptr<const TokenVerifier> verifier_;  // swapped by reload_keys

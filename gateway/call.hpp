@@ -11,6 +11,7 @@ struct DbCall {
   std::string statement;  // prepared statement name
   std::string sql;        // its text: prepared on a connection's first use of it
   std::vector<std::optional<std::string>> params;
+  std::vector<bool> binary;  // per param: sent as binary (raw bytes); empty: all text
 };
 
 struct DbError {

@@ -149,7 +149,9 @@ const std::map<std::string, Source> kSources = {{"path", Source::Path},
                                                 {"body_field", Source::BodyField},
                                                 {"if_match", Source::IfMatch},
                                                 {"client_ip", Source::ClientIp},
-                                                {"user_agent", Source::UserAgent}};
+                                                {"user_agent", Source::UserAgent},
+                                                {"header", Source::Header},
+                                                {"body_octets", Source::BodyOctets}};
 
 Param param(const json& j, const std::string& where) {
   if (!j.is_object()) throw CatalogError(where + ": every param must be an object");
@@ -159,7 +161,8 @@ Param param(const json& j, const std::string& where) {
   if (it == kSources.end()) throw CatalogError(where + ": unknown param source \"" + from + "\"");
   p.from = it->second;
   p.name = text(j, "name", where);
-  if ((p.from == Source::Path || p.from == Source::BodyField) && p.name.empty())
+  if ((p.from == Source::Path || p.from == Source::BodyField || p.from == Source::Header) &&
+      p.name.empty())
     throw CatalogError(where + ": a " + from + " param needs a name");
   p.required = flag(j, "required", where);
   p.also_query = flag(j, "also_query", where);
@@ -260,6 +263,21 @@ Operation operation(const json& j, const Catalog& cat) {
         if (p.from == Source::BodyField && p.type.json_type == "any" && f.is_object() &&
             f.value("name", "") == p.name)
           p.type = value_type(f, where + " field " + p.name);
+  if (op.response.is_object() && op.response.contains("protocol")) {
+    static const std::map<std::string, Protocol> protocols = {{"tus_create", Protocol::TusCreate},
+                                                              {"tus_status", Protocol::TusStatus},
+                                                              {"tus_append", Protocol::TusAppend},
+                                                              {"content", Protocol::Content}};
+    std::string name = text(op.response, "protocol", where);
+    auto pr = protocols.find(name);
+    if (pr == protocols.end()) throw CatalogError(where + ": unknown protocol \"" + name + "\"");
+    op.protocol = pr->second;
+    op.max_size = number(op.response, "max_size", where, 0);
+    if (op.protocol == Protocol::TusCreate && op.max_size <= 0)
+      throw CatalogError(where + ": a tus creation needs max_size");
+  }
+  if (op.takes(Source::BodyOctets) && (op.takes(Source::Body) || op.takes(Source::BodyField)))
+    throw CatalogError(where + ": a body is raw bytes or JSON, not both");
   if (op.result == ResultKind::List && op.resource.empty())
     throw CatalogError(where + ": a list needs a resource");
   return op;

@@ -77,7 +77,13 @@ enum class Source {
   UserAgent,   // the User-Agent header
   TokenSub,    // the token's subject (code-defined routes only)
   TokenEmail,  // the token's email claim, else the body field `name` (code-defined routes only)
+  Header,      // the request header `name`, as sent (absent: NULL)
+  BodyOctets,  // the raw body, as bytes (bytea), up to the upload chunk limit
 };
+
+// The HTTP protocol an operation speaks (its response "protocol"): JSON by default; tus 1.0
+// (creation, HEAD, PATCH; see protocol.hpp) or a streamed file.
+enum class Protocol { Json, TusCreate, TusStatus, TusAppend, Content };
 
 struct Param {
   Source from = Source::Body;
@@ -104,7 +110,9 @@ struct Operation {
   int status = 200;
   bool etag = false;
   nlohmann::json request;   // null, {resource, mode} or {fields: [...]}
-  nlohmann::json response;  // null, {resource} or {type[, array]}
+  nlohmann::json response;  // null, {resource}, {type[, array]} or {protocol[, max_size]}
+  Protocol protocol = Protocol::Json;
+  long max_size = 0;  // tus: the largest upload any tenant may declare (Tus-Max-Size)
   bool read_only() const { return method == "GET"; }
   bool takes(Source s) const;
 };

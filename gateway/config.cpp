@@ -27,6 +27,8 @@ const Option kOptions[] = {
     {"--pool-size", "CODITECT_POOL_SIZE", "database connections (default: threads)"},
     {"--max-request-bytes", "CODITECT_MAX_REQUEST_BYTES",
      "largest request body accepted, larger ones get 413 (default 1048576)"},
+    {"--max-upload-chunk-bytes", "CODITECT_MAX_UPLOAD_CHUNK_BYTES",
+     "largest body of an upload's PATCH (raw bytes), larger ones get 413 (default 8388608)"},
     {"--timeout-ms", "CODITECT_TIMEOUT_MS",
      "statement_timeout (then 504) and wait for a database connection; request header and "
      "body timeouts are twice this (default 10000)"},
@@ -73,6 +75,10 @@ std::optional<std::string> assign(Config& c, const std::string& flag, const std:
     auto n = number(1024, 1L << 30);
     if (!n) return flag + " must be between 1024 and 1073741824";
     c.max_request_bytes = *n;
+  } else if (flag == "--max-upload-chunk-bytes") {
+    auto n = number(65536, 1L << 30);
+    if (!n) return flag + " must be between 65536 and 1073741824";
+    c.max_upload_chunk_bytes = *n;
   } else if (flag == "--timeout-ms") {
     auto n = number(100, 3600000);
     if (!n) return flag + " must be between 100 and 3600000";

@@ -17,6 +17,9 @@ struct Config {
   int threads = 8;
   int pool_size = 0;  // 0: as many as threads
   long max_request_bytes = 1 << 20;
+  // The largest body of a request whose body is raw bytes (an upload's PATCH): each one is
+  // held in memory whole, so this bounds an upload's memory per connection.
+  long max_upload_chunk_bytes = 8L << 20;
   int timeout_ms = 10000;
   // Concurrent client connections; past it a new connection gets 503 and is closed.
   int max_connections = 4096;

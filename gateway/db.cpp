@@ -22,6 +22,28 @@ bool connection_level(const std::string& sqlstate) {
   return sqlstate.rfind("08", 0) == 0 || session_ended_by_server(sqlstate);
 }
 
+// libpq's parameter arrays for a call: text parameters as C strings, binary ones with their
+// lengths (raw bytes may hold NUL).
+void param_arrays(const DbCall& call, std::vector<const char*>& ptrs, std::vector<int>& lengths,
+                  std::vector<int>& formats) {
+  ptrs.clear();
+  lengths.clear();
+  formats.clear();
+  for (const auto& p : call.params) ptrs.push_back(p ? p->c_str() : nullptr);
+  if (call.binary.empty()) return;
+  for (size_t i = 0; i < call.params.size(); ++i) {
+    bool bin = i < call.binary.size() && call.binary[i];
+    formats.push_back(bin ? 1 : 0);
+    lengths.push_back(bin && call.params[i] ? static_cast<int>(call.params[i]->size()) : 0);
+  }
+}
+
+void record_error(const PGresult* r, DbError& err) {
+  err.sqlstate = field(r, PG_DIAG_SQLSTATE);
+  err.message = field(r, PG_DIAG_MESSAGE_PRIMARY);
+  err.hint = field(r, PG_DIAG_MESSAGE_HINT);
+}
+
 }  // namespace
 
 Database::Database(std::string url, int pool_size, int timeout_ms)
@@ -180,7 +202,7 @@ Database::RunResult Database::prepare(Slot& s, const std::vector<DbCall>& calls,
 }
 
 Database::RunResult Database::run(PGconn* c, const std::vector<DbCall>& calls, size_t value_index,
-                                  DbOutcome& out, DbError& err) {
+                                  DbOutcome& out, DbError& err, bool keep_open) {
   out.value.reset();
   out.etag.reset();
   // NotStarted only when the server certainly ran none of the calls: nothing was sent, or the
@@ -189,12 +211,13 @@ Database::RunResult Database::run(PGconn* c, const std::vector<DbCall>& calls, s
   // other loss is Lost: a COMMIT may have run although its result never arrived.
   if (PQenterPipelineMode(c) != 1) return RunResult::NotStarted;
   std::vector<const char*> ptrs;
+  std::vector<int> lengths, formats;
   for (size_t i = 0; i < calls.size(); ++i) {
     const auto& call = calls[i];
-    ptrs.clear();
-    for (const auto& p : call.params) ptrs.push_back(p ? p->c_str() : nullptr);
+    param_arrays(call, ptrs, lengths, formats);
     if (PQsendQueryPrepared(c, call.statement.c_str(), static_cast<int>(ptrs.size()), ptrs.data(),
-                            nullptr, nullptr, 0) != 1)
+                            lengths.empty() ? nullptr : lengths.data(),
+                            formats.empty() ? nullptr : formats.data(), 0) != 1)
       return i == 0 ? RunResult::NotStarted : RunResult::Lost;
   }
   if (PQpipelineSync(c) != 1) return RunResult::Lost;
@@ -242,6 +265,7 @@ Database::RunResult Database::run(PGconn* c, const std::vector<DbCall>& calls, s
   bool synced = sync && PQresultStatus(sync) == PGRES_PIPELINE_SYNC;
   if (sync) PQclear(sync);
   if (!synced || PQexitPipelineMode(c) != 1 || PQstatus(c) != CONNECTION_OK) return RunResult::Lost;
+  if (keep_open && !failed && PQtransactionStatus(c) == PQTRANS_INTRANS) return RunResult::Ok;
   if (PQtransactionStatus(c) != PQTRANS_IDLE) {
     PGresult* r = PQexec(c, "ROLLBACK");
     bool ok = r && PQresultStatus(r) == PGRES_COMMAND_OK;
@@ -326,6 +350,106 @@ DbOutcome Database::transaction(bool read_only, const std::vector<DbCall>& calls
   for (const auto& c : calls) all.push_back(c);
   all.push_back(commit);
   return execute(all, all.size() - 2, read_only, generation);
+}
+
+namespace {
+
+class PgReadSession : public ReadSession {
+ public:
+  explicit PgReadSession(PGconn* c) : c_(c) {}
+  std::optional<std::string> fetch(const DbCall& call, DbError* err) override {
+    if (failed_) {
+      *err = error_;
+      return std::nullopt;
+    }
+    std::vector<const char*> ptrs;
+    std::vector<int> lengths, formats;
+    param_arrays(call, ptrs, lengths, formats);
+    PGresult* r = PQexecPrepared(c_, call.statement.c_str(), static_cast<int>(ptrs.size()),
+                                 ptrs.data(), lengths.empty() ? nullptr : lengths.data(),
+                                 formats.empty() ? nullptr : formats.data(), 1);
+    std::optional<std::string> out;
+    if (r && PQresultStatus(r) == PGRES_TUPLES_OK && PQntuples(r) == 1 && !PQgetisnull(r, 0, 0)) {
+      out.emplace(PQgetvalue(r, 0, 0), static_cast<size_t>(PQgetlength(r, 0, 0)));
+    } else {
+      failed_ = true;
+      if (r && PQresultStatus(r) == PGRES_FATAL_ERROR)
+        record_error(r, error_);
+      else
+        error_.message = r ? "the read answered no value" : "lost the database connection";
+      if (error_.sqlstate.empty()) error_.sqlstate = "08006";
+      *err = error_;
+    }
+    if (r) PQclear(r);
+    return out;
+  }
+  bool failed() const { return failed_; }
+
+ private:
+  PGconn* c_;
+  bool failed_ = false;
+  DbError error_;
+};
+
+}  // namespace
+
+DbOutcome Database::read_session(const std::vector<DbCall>& calls, const std::vector<DbCall>& later,
+                                 std::uint64_t generation,
+                                 const std::function<void(const DbOutcome&, ReadSession&)>& then) {
+  static const DbCall begin_ro{"gw:begin_ro", "BEGIN READ ONLY", {}, {}};
+  std::vector<DbCall> all{begin_ro};
+  for (const auto& c : calls) all.push_back(c);
+  std::vector<DbCall> to_prepare = all;
+  for (const auto& c : later) to_prepare.push_back(c);
+  DbOutcome out;
+  for (int attempt = 0;; ++attempt) {
+    int i = checkout();
+    if (i < 0) {
+      out.kind = DbOutcome::Kind::Unavailable;
+      out.why = "no database connection free within the timeout";
+      return out;
+    }
+    Slot& s = slots_[static_cast<size_t>(i)];
+    std::string why;
+    if (!ensure_connected(s, &why)) {
+      checkin(i);
+      out.kind = DbOutcome::Kind::Unavailable;
+      out.why = why;
+      return out;
+    }
+    DbError err;
+    RunResult rr = prepare(s, to_prepare, generation, err);
+    if (rr == RunResult::Ok) rr = run(s.conn, all, all.size() - 1, out, err, true);
+    if (rr == RunResult::NotStarted || rr == RunResult::Lost) {
+      drop(s);
+      checkin(i);
+      if (attempt < 2) continue;  // read only: nothing to lose by running it again
+      out.kind = DbOutcome::Kind::Unavailable;
+      out.why = "lost the database connection" + (err.message.empty() ? "" : ": " + err.message);
+      return out;
+    }
+    if (rr == RunResult::Error) {
+      checkin(i);
+      out.kind = DbOutcome::Kind::Error;
+      out.error = std::move(err);
+      return out;
+    }
+    out.kind = DbOutcome::Kind::Ok;
+    PgReadSession session(s.conn);
+    try {
+      then(out, session);
+    } catch (...) {
+      drop(s);
+      checkin(i);
+      throw;
+    }
+    PGresult* r = PQexec(s.conn, session.failed() ? "ROLLBACK" : "COMMIT");
+    bool ok = r && PQresultStatus(r) == PGRES_COMMAND_OK;
+    if (r) PQclear(r);
+    if (!ok || PQtransactionStatus(s.conn) != PQTRANS_IDLE) drop(s);
+    checkin(i);
+    return out;
+  }
 }
 
 DbOutcome Database::single(const DbCall& call, std::uint64_t generation) {

@@ -7,6 +7,7 @@
 
 #include <chrono>
 #include <condition_variable>
+#include <functional>
 #include <cstdint>
 #include <mutex>
 #include <optional>
@@ -20,6 +21,15 @@
 struct pg_conn;
 
 namespace coditect::gateway {
+
+// Statements run inside a read-only transaction that a streamed answer keeps open.
+class ReadSession {
+ public:
+  virtual ~ReadSession() = default;
+  // Runs one statement (prepared with the session); its first column in binary form, or
+  // nullopt with *err filled (the transaction is then rolled back at the end).
+  virtual std::optional<std::string> fetch(const DbCall& call, DbError* err) = 0;
+};
 
 class Database {
  public:
@@ -36,6 +46,13 @@ class Database {
   // Pooled connections that the server ended while idle are replaced before use.
   // generation: the catalog generation the calls come from.
   DbOutcome transaction(bool read_only, const std::vector<DbCall>& calls, std::uint64_t generation);
+  // BEGIN READ ONLY; calls... and, when they succeed, then(outcome, session) with the
+  // transaction still open, so that later statements (prepared up front with `later`) read
+  // the same snapshot after the same decision; COMMIT afterwards. Nothing is retried once
+  // `then` has run. The outcome is the calls' (Error, Unavailable) or Ok.
+  DbOutcome read_session(const std::vector<DbCall>& calls, const std::vector<DbCall>& later,
+                         std::uint64_t generation,
+                         const std::function<void(const DbOutcome&, ReadSession&)>& then);
   // One statement on its own (autocommit).
   DbOutcome single(const DbCall& call, std::uint64_t generation);
 
@@ -57,7 +74,7 @@ class Database {
   RunResult prepare(Slot& s, const std::vector<DbCall>& calls, std::uint64_t generation,
                     DbError& err);
   RunResult run(pg_conn* c, const std::vector<DbCall>& calls, size_t value_index, DbOutcome& out,
-                DbError& err);
+                DbError& err, bool keep_open = false);
   DbOutcome execute(const std::vector<DbCall>& calls, size_t value_index, bool retry_on_loss,
                     std::uint64_t generation);
 

@@ -3,6 +3,7 @@
 #include <pistache/endpoint.h>
 #include <pistache/http.h>
 #include <pistache/peer.h>
+#include <poll.h>
 #include <signal.h>
 #include <strings.h>
 #include <sys/resource.h>
@@ -119,6 +120,71 @@ struct Connection {
 
 constexpr const char* kConnectionData = "coditect.connection";
 
+// A streamed answer (a file download) written straight to the client's socket: Pistache 0.0.5
+// queues every write until the handler returns, so a file sent through it would sit whole in
+// memory. Each piece is sent before the next is read; a full socket buffer is waited for (up
+// to the timeout) on this worker thread, as database waits are.
+class SocketSink : public coditect::gateway::BodySink {
+ public:
+  SocketSink(int fd, std::string request_id, bool keep, int timeout_ms)
+      : fd_(fd), request_id_(std::move(request_id)), keep_(keep), timeout_ms_(timeout_ms) {}
+
+  bool head(const HttpResponse& r, long long length) override {
+    using coditect::gateway::header_value;
+    std::string h = "HTTP/1.1 " + std::to_string(r.status) + " " +
+                    coditect::gateway::reason_phrase(r.status) + "\r\n";
+    h += "X-Request-Id: " + header_value(request_id_) + "\r\n";
+    if (!r.content_type.empty()) h += "Content-Type: " + header_value(r.content_type) + "\r\n";
+    for (const auto& [name, value] : r.headers)
+      h += header_value(name) + ": " + header_value(value) + "\r\n";
+    h += "Content-Length: " + std::to_string(length) + "\r\n";
+    h += std::string("Connection: ") + (keep_ ? "keep-alive" : "close") + "\r\n\r\n";
+    started_ = true;
+    return write(h.data(), h.size());
+  }
+
+  bool write(const char* data, size_t size) override {
+    while (size > 0) {
+      ssize_t n = ::send(fd_, data, size, MSG_NOSIGNAL);
+      if (n > 0) {
+        data += n;
+        size -= static_cast<size_t>(n);
+        continue;
+      }
+      if (n < 0 && errno == EINTR) continue;
+      if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
+        pollfd p{fd_, POLLOUT, 0};
+        if (::poll(&p, 1, timeout_ms_) == 1 && (p.revents & POLLOUT)) continue;
+      }
+      broken_ = true;
+      return false;
+    }
+    return true;
+  }
+
+  void abort() override {
+    broken_ = true;
+    ::shutdown(fd_, SHUT_RDWR);
+  }
+
+  // After the answer: a connection that is not kept is ended for writing (the client sees
+  // the end), a broken one both ways (Pistache then sees the end of input and drops it).
+  void finish() {
+    if (!started_) return;
+    if (broken_)
+      ::shutdown(fd_, SHUT_RDWR);
+    else if (!keep_)
+      ::shutdown(fd_, SHUT_WR);
+  }
+
+ private:
+  int fd_;
+  std::string request_id_;
+  bool keep_;
+  int timeout_ms_;
+  bool started_ = false, broken_ = false;
+};
+
 // Content-Length as the head gives it: nullopt when fine (or absent), else the problem to
 // answer (400 for anything but one plain decimal number, 413 past the body limit).
 std::optional<coditect::gateway::Problem> content_length_problem(const std::string& head,
@@ -206,7 +272,11 @@ class Handler : public Http::Handler {
       }
       if (conn->head_done && !conn->head_checked) {
         conn->head_checked = true;
-        if (auto p = content_length_problem(conn->head, app_->config().max_request_bytes)) {
+        // The limit of the route the request line reaches (uploads have their own).
+        std::string line = conn->head.substr(0, conn->head.find("\r\n"));
+        std::string method = line.substr(0, line.find(' ')), target = conn->target();
+        long limit = app_->body_limit(method, target.substr(0, target.find('?')));
+        if (auto p = content_length_problem(conn->head, limit)) {
           refuse(peer, *parser, *conn, *p);
           return;
         }
@@ -222,7 +292,7 @@ class Handler : public Http::Handler {
       Http::ResponseWriter response(request.version(), transport(), this, peer);
       request.copyAddress(peer->address());
       peer->setIdle(false);
-      serve(request, response, conn->target());
+      serve(request, response, conn->target(), conn->head, peer);
       parser->reset();
       conn->reset();
     } catch (const Http::HttpError& e) {
@@ -249,7 +319,7 @@ class Handler : public Http::Handler {
 
   // Not called (onInput serves), but Http::Handler requires it.
   void onRequest(const Http::Request& req, Http::ResponseWriter response) override {
-    serve(req, response, {});
+    serve(req, response, {}, {}, nullptr);
   }
 
  private:
@@ -271,7 +341,8 @@ class Handler : public Http::Handler {
               {"error", p.detail}});
   }
 
-  void serve(const Http::Request& req, Http::ResponseWriter& response, const std::string& target) {
+  void serve(const Http::Request& req, Http::ResponseWriter& response, const std::string& target,
+             const std::string& head, const std::shared_ptr<Tcp::Peer>& peer) {
     auto t0 = std::chrono::steady_clock::now();
     app_->request_started();
     struct Finished {
@@ -308,9 +379,22 @@ class Handler : public Http::Handler {
     r.authorization = raw_header(req, "Authorization");
     r.user_agent = raw_header(req, "User-Agent");
     r.if_match = raw_header(req, "If-Match");
+    r.headers = coditect::gateway::head_fields(head);
     std::string request_id = coditect::gateway::request_id_for(raw_header(req, "X-Request-Id"));
     r.request_id = request_id;
 
+    // HTTP/1.1 keeps the connection unless the client says close (Pistache 0.0.5 closes it
+    // whenever the request has no Connection header).
+    std::string conn = raw_header(req, "Connection");
+    bool keep = req.version() == Http::Version::Http11
+                    ? strcasecmp(conn.c_str(), "close") != 0
+                    : strcasecmp(conn.c_str(), "keep-alive") == 0;
+    std::unique_ptr<SocketSink> sink;
+    if (peer) {
+      transport()->flush();  // anything Pistache still holds for this connection goes first
+      sink =
+          std::make_unique<SocketSink>(peer->fd(), request_id, keep, 2 * app_->config().timeout_ms);
+    }
     HttpResponse out;
     bool close = false;
     try {
@@ -322,7 +406,7 @@ class Handler : public Http::Handler {
         out.headers.emplace_back("Retry-After", "1");
         close = true;
       } else {
-        out = app_->handle(r);
+        out = app_->handle(r, sink.get());
       }
     } catch (const std::exception& e) {
       out = HttpResponse{};
@@ -339,13 +423,12 @@ class Handler : public Http::Handler {
           coditect::gateway::gateway_problem(500, "internal error"), r.path);
       out.note = "unknown exception";
     }
-    // HTTP/1.1 keeps the connection unless the client says close (Pistache 0.0.5 closes it
-    // whenever the request has no Connection header).
-    std::string conn = raw_header(req, "Connection");
-    bool keep = !close && (req.version() == Http::Version::Http11
-                               ? strcasecmp(conn.c_str(), "close") != 0
-                               : strcasecmp(conn.c_str(), "keep-alive") == 0);
-    send(response, out, request_id, keep);
+    if (out.streamed) {
+      sink->finish();
+      peer->setIdle(true);
+    } else {
+      send(response, out, request_id, keep && !close);
+    }
 
     double ms =
         std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count();
@@ -499,7 +582,9 @@ int main(int argc, char** argv) {
                       .threads(config.threads)
                       .flags(Tcp::Options::ReuseAddr)
                       // Room for the request line and headers on top of the largest body.
-                      .maxRequestSize(static_cast<size_t>(config.max_request_bytes) + 65536)
+                      .maxRequestSize(static_cast<size_t>(std::max(config.max_request_bytes,
+                                                                   config.max_upload_chunk_bytes)) +
+                                      65536)
                       .maxResponseSize(64 * 1024 * 1024)
                       .headerTimeout(timeout)
                       .bodyTimeout(timeout)

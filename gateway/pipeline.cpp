@@ -148,6 +148,31 @@ bool needs_body(const Operation& op) {
 
 }  // namespace
 
+std::optional<std::string> HttpRequest::header(std::string_view name) const {
+  for (const auto& [k, v] : headers)
+    if (k.size() == name.size() && strncasecmp(k.data(), name.data(), name.size()) == 0) return v;
+  return std::nullopt;
+}
+
+std::vector<std::pair<std::string, std::string>> head_fields(const std::string& head) {
+  std::vector<std::pair<std::string, std::string>> out;
+  size_t pos = head.find("\r\n");
+  while (pos != std::string::npos && pos + 2 < head.size()) {
+    size_t start = pos + 2, eol = head.find("\r\n", start);
+    if (eol == std::string::npos || eol == start) break;
+    pos = eol;
+    size_t colon = head.find(':', start);
+    if (colon == std::string::npos || colon > eol) continue;
+    std::string name = head.substr(start, colon - start),
+                value = head.substr(colon + 1, eol - colon - 1);
+    for (auto& c : name) c = static_cast<char>(c >= 'A' && c <= 'Z' ? c - 'A' + 'a' : c);
+    while (!value.empty() && (value.front() == ' ' || value.front() == '\t')) value.erase(0, 1);
+    while (!value.empty() && (value.back() == ' ' || value.back() == '\t')) value.pop_back();
+    out.emplace_back(std::move(name), std::move(value));
+  }
+  return out;
+}
+
 Failure fail(int status, std::string detail) {
   return Failure{gateway_problem(status, std::move(detail)), {}, {}};
 }
@@ -172,8 +197,14 @@ HttpResponse failure_response(const Failure& f, const std::string& path) {
   return r;
 }
 
-Step<RouteMatch> match_request(const RouteTable& table, const HttpRequest& req,
-                               long max_body_bytes) {
+long body_limit(const RouteTable& table, const std::string& method, const std::string& path,
+                long max_body_bytes, long max_octets_bytes) {
+  RouteMatch m = table.match(method == "HEAD" ? "GET" : method, path);
+  return m.route && m.route->op.takes(Source::BodyOctets) ? max_octets_bytes : max_body_bytes;
+}
+
+Step<RouteMatch> match_request(const RouteTable& table, const HttpRequest& req, long max_body_bytes,
+                               long max_octets_bytes) {
   // A NUL, raw or escaped, would cut the text short where it reaches libpq as a C string.
   if (req.path.find('\0') != std::string::npos || req.path.find("%00") != std::string::npos)
     return fail(400, "the path contains a NUL character");
@@ -187,9 +218,10 @@ Step<RouteMatch> match_request(const RouteTable& table, const HttpRequest& req,
     f.headers.emplace_back("Allow", allow);
     return f;
   }
-  if (static_cast<long>(req.body.size()) > max_body_bytes)
-    return fail(413,
-                "the request body is larger than " + std::to_string(max_body_bytes) + " bytes");
+  long limit = m.route->op.takes(Source::BodyOctets) && max_octets_bytes >= 0 ? max_octets_bytes
+                                                                              : max_body_bytes;
+  if (static_cast<long>(req.body.size()) > limit)
+    return fail(413, "the request body is larger than " + std::to_string(limit) + " bytes");
   return m;
 }
 
@@ -299,6 +331,18 @@ Step<PlannedCall> build_call(const Route& route, const RouteMatch& match, const 
         break;
       case Source::TokenSub:
         call.params.emplace_back(claims.sub);
+        break;
+      case Source::Header: {
+        auto v = req.header(p.name);
+        if (v && v->find('\0') != std::string::npos)
+          return fail(400, "the " + printable(p.name, 64) + " header contains a NUL character");
+        call.params.push_back(v);
+        break;
+      }
+      case Source::BodyOctets:
+        call.binary.resize(op.params.size(), false);
+        call.binary[call.params.size()] = true;
+        call.params.emplace_back(req.body);
         break;
       case Source::TokenEmail: {
         Value e = claims.email;

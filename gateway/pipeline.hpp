@@ -39,8 +39,14 @@ Failure fail(int status, std::string detail);
 HttpResponse failure_response(const Failure& f, const std::string& path);
 
 // Route, 404 / 405 (with Allow), NUL in the path, body size.
+// max_octets_bytes: the limit for an operation whose body is raw bytes (an upload's PATCH);
+// negative: max_body_bytes.
 Step<RouteMatch> match_request(const RouteTable& table, const HttpRequest& req,
-                               long max_body_bytes);
+                               long max_body_bytes, long max_octets_bytes = -1);
+
+// The body limit of the route a method and path reach (max_body_bytes when none does).
+long body_limit(const RouteTable& table, const std::string& method, const std::string& path,
+                long max_body_bytes, long max_octets_bytes);
 
 // The verified claims for a route that needs a token (none for public routes): 401 with
 // WWW-Authenticate, or 409 for registration of a subject that is a user id already.
@@ -67,6 +73,10 @@ Step<Context> context_call(const TokenClaims& claims, const std::optional<nlohma
 // The HTTP answer for the database's outcome.
 HttpResponse respond(const Route& route, const PlannedCall& planned, const DbOutcome& outcome,
                      const std::string& public_url, const std::string& path);
+
+// The header fields of a request head (request line, fields, blank line) in order, names
+// lower-cased, values trimmed; a line without a colon is skipped.
+std::vector<std::pair<std::string, std::string>> head_fields(const std::string& head);
 
 // Printable ASCII only, at most max characters (a header is not trusted to be UTF-8).
 std::string printable(const std::string& s, size_t max);

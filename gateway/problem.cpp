@@ -76,6 +76,8 @@ std::string reason_phrase(int status) {
       return "URI Too Long";
     case 415:
       return "Unsupported Media Type";
+    case 416:
+      return "Range Not Satisfiable";
     case 422:
       return "Unprocessable Content";
     case 423:
@@ -86,6 +88,8 @@ std::string reason_phrase(int status) {
       return "Too Many Requests";
     case 431:
       return "Request Header Fields Too Large";
+    case 460:
+      return "Checksum Mismatch";  // tus checksum extension
     case 500:
       return "Internal Server Error";
     case 501:

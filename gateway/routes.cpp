@@ -74,7 +74,10 @@ const std::vector<std::pair<std::string, std::string>>& fixed_statements() {
       {"gw:set_context",
        "SELECT coditect.set_request_context($1::uuid, $2::uuid, $3::text, $4::inet, $5::text, "
        "$6::text, $7::text, $8::text)"},
-      {"gw:resolve_firebase_user", "SELECT coditect.resolve_firebase_user($1::text)::text"}};
+      {"gw:resolve_firebase_user", "SELECT coditect.resolve_firebase_user($1::text)::text"},
+      // The storage interface's read (a download streams its file with it, after the
+      // route's decision in the same transaction).
+      {"gw:content_read", "SELECT coditect.storage_read($1::uuid, $2::bigint, $3::int)"}};
   return s;
 }
 

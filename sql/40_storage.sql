@@ -568,7 +568,7 @@ BEGIN
         RAISE EXCEPTION 'no file %', p_id USING ERRCODE = 'CD404';
     END IF;
     RETURN jsonb_build_object(
-        'blob_id', b.id, 'size', b.size_bytes, 'sha256', encode(b.sha256, 'hex'), 'content_type', b.content_type,
+        'blob_id', b.id, 'size', b.size_bytes, 'chunk_size', coditect.storage_chunk_size(), 'sha256', encode(b.sha256, 'hex'), 'content_type', b.content_type,
         'filename', (SELECT u.filename FROM coditect.upload_sessions u
                       WHERE u.tenant_id = me.tenant_id AND u.blob_id = b.id AND u.status = 'completed'
                         AND u.filename IS NOT NULL

@@ -72,8 +72,20 @@ TEST(GatewayCatalog, ErrorsNameTheEntry) {
             }).find("operation projects_get: param {id} is not in the path"),
             std::string::npos);
   EXPECT_NE(error_of([](json& j) {
-              op(j, "projects_get")["params"][0]["from"] = "header";
-            }).find("unknown param source \"header\""),
+              op(j, "projects_get")["params"][0]["from"] = "cookie";
+            }).find("unknown param source \"cookie\""),
+            std::string::npos);
+  EXPECT_NE(error_of([](json& j) {
+              op(j, "projects_get")["params"][0] = {{"from", "header"}};
+            }).find("a header param needs a name"),
+            std::string::npos);
+  EXPECT_NE(error_of([](json& j) {
+              op(j, "projects_get")["response"] = {{"protocol", "ftp"}};
+            }).find("operation projects_get: unknown protocol \"ftp\""),
+            std::string::npos);
+  EXPECT_NE(error_of([](json& j) {
+              op(j, "projects_get")["response"] = {{"protocol", "tus_create"}};
+            }).find("a tus creation needs max_size"),
             std::string::npos);
   EXPECT_NE(error_of([](json& j) {
               j["operations"].push_back(op(j, "projects_get"));

@@ -44,8 +44,7 @@ TEST(Sha256State, KnownVectors) {
   Sha256State abc;
   const std::string s = "abc";
   abc.update(reinterpret_cast<const std::uint8_t*>(s.data()), s.size());
-  EXPECT_EQ(hex(abc.digest()),
-            "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad");
+  EXPECT_EQ(hex(abc.digest()), "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad");
   EXPECT_EQ(abc.bytes(), 3u);
 }
 
