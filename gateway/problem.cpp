@@ -46,6 +46,14 @@ bool session_ended_by_server(std::string_view s) {
 
 std::string reason_phrase(int status) {
   switch (status) {
+    case 200:
+      return "OK";
+    case 201:
+      return "Created";
+    case 204:
+      return "No Content";
+    case 206:
+      return "Partial Content";
     case 400:
       return "Bad Request";
     case 401:

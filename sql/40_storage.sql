@@ -602,3 +602,9 @@ SELECT coditect_internal.register_action('blob', 'download', 'coditect.blob_down
     'GET', '/api/v1/blobs/{id}/content', '[{"from": "path", "name": "id"}]',
     p_permission => 'blob.download', p_response => '{"protocol": "content"}',
     p_summary => 'The file''s bytes, streamed (Range, ETag: its SHA-256)');
+
+-- The tus adapters run with the caller's rights (the gateway's, a service's): the pure
+-- helpers they and storage_read use.
+GRANT EXECUTE ON FUNCTION coditect_internal.tus_metadata(text), coditect_internal.tus_number(text, text),
+    coditect.storage_chunk_size(), coditect.storage_max_file_size(coditect.tenant_tier)
+    TO coditect_gateway, coditect_service;
