@@ -498,7 +498,7 @@ LANGUAGE sql SET search_path = pg_catalog, pg_temp AS $$
 $$;
 
 -- HEAD /api/v1/uploads/{id} (tus): the caller's own upload only.
-CREATE FUNCTION coditect.upload_status(p_id uuid) RETURNS jsonb
+CREATE FUNCTION coditect.upload_progress(p_id uuid) RETURNS jsonb
 LANGUAGE plpgsql STABLE SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
 DECLARE
     me record := coditect_internal.storage_caller();
@@ -588,7 +588,7 @@ SELECT coditect_internal.register_action('upload', 'create', 'coditect.upload_cr
     p_response => jsonb_build_object('protocol', 'tus_create',
         'max_size', (SELECT max(coditect.storage_max_file_size(t)) FROM unnest(enum_range(NULL::coditect.tenant_tier)) t)),
     p_summary => 'Declare an upload (tus creation: Upload-Length, Upload-Metadata); 201 with its Location');
-SELECT coditect_internal.register_action('upload', 'status', 'coditect.upload_status(uuid)',
+SELECT coditect_internal.register_action('upload', 'status', 'coditect.upload_progress(uuid)',
     'GET', '/api/v1/uploads/{id}', '[{"from": "path", "name": "id"}]',
     p_permission => 'upload.create', p_response => '{"protocol": "tus_status"}',
     p_summary => 'An upload''s offset (tus HEAD; Upload-Offset, Upload-Length)');
