@@ -1,6 +1,6 @@
 # PGXS build of the coditect extension: coditect.so from the C++17 sources in src_ext/, and the
 # install script extension/coditect--$(EXT_VERSION).sql concatenated from sql/ in file-name order.
-EXT_VERSION = 0.2.0
+EXT_VERSION = 0.3.0
 MODULE_big  = coditect
 OBJS        = $(patsubst %.cpp,%.o,$(sort $(wildcard src_ext/*.cpp)))
 MODULEDIR   = extension

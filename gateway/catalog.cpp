@@ -54,6 +54,8 @@ ValueType value_type(const json& j, const std::string& where) {
     throw CatalogError(where + ": unknown json_type \"" + t.json_type + "\"");
   t.format = text(j, "format", where);
   t.enum_type = text(j, "enum_type", where);
+  t.resource = text(j, "resource", where);
+  t.composite = text(j, "composite", where);
   t.description = text(j, "description", where);
   t.nullable = flag(j, "nullable", where);
   auto ml = j.find("max_length");
@@ -339,12 +341,19 @@ Catalog parse_catalog(const json& j) {
     if (!names.insert(cat.resources.back().name).second)
       throw CatalogError("resource " + cat.resources.back().name + " is declared twice");
   }
-  // enum_type references resolve (columns, items, composite attributes).
+  // enum_type, resource and composite references resolve (columns, items, composite attributes).
   auto check_type = [&](const ValueType& t, const std::string& where, auto&& self) -> void {
     if (!t.enum_type.empty()) {
       const CatalogType* e = cat.type(t.enum_type);
       if (!e || e->kind != "enum")
         throw CatalogError(where + ": enum_type \"" + t.enum_type + "\" is not an enum type");
+    }
+    if (!t.resource.empty() && !cat.resource(t.resource))
+      throw CatalogError(where + ": resource \"" + t.resource + "\" is not in the catalog");
+    if (!t.composite.empty()) {
+      const CatalogType* c = cat.type(t.composite);
+      if (!c || c->kind != "composite")
+        throw CatalogError(where + ": composite \"" + t.composite + "\" is not a composite type");
     }
     if (t.items) self(*t.items, where + " items", self);
   };

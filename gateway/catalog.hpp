@@ -24,6 +24,8 @@ struct ValueType {
   std::string json_type = "any";  // string|integer|number|boolean|object|array|any
   std::string format;             // uuid, date-time, ... or empty
   std::string enum_type;          // name of an enum in Catalog::types, or empty
+  std::string resource;           // an object that is a row of this resource, or empty
+  std::string composite;          // an object of this composite type in Catalog::types, or empty
   std::optional<long> max_length;
   std::string description;
   bool nullable = false;
@@ -45,7 +47,7 @@ struct CatalogType {
 };
 
 struct Filter {
-  std::string name, column, op;  // op: exact|in|isnull|gt|gte|lt|lte
+  std::string name, column, op;  // op: exact|in|isnull|gt|gte|lt|lte|contains
 };
 
 struct Resource {

@@ -27,9 +27,11 @@ class Names {
  public:
   explicit Names(const Catalog& cat) {
     std::set<std::string> taken = {"Problem", "Health", "Register", "Registered"};
-    for (const auto& r : cat.resources)
+    for (const auto& r : cat.resources) {
+      resources_[r.name] = r.schema_name;
       for (const char* suffix : {"", "Create", "Update", "List"})
         taken.insert(r.schema_name + suffix);
+    }
     for (const auto& t : cat.types) {
       std::string n = pascal_case(t.name);
       while (taken.count(n)) n += "Type";
@@ -38,17 +40,20 @@ class Names {
     }
   }
   const std::string& type(const std::string& name) const { return types_.at(name); }
+  const std::string& resource(const std::string& name) const { return resources_.at(name); }
 
  private:
-  std::map<std::string, std::string> types_;
+  std::map<std::string, std::string> types_, resources_;
 };
 
 // The schema of one value. with_null: a nullable value admits null.
 json value_schema(const ValueType& t, const Names& names, bool with_null = true) {
   bool null = with_null && t.nullable;
   json s;
-  if (!t.enum_type.empty()) {
-    s = schema_ref(names.type(t.enum_type));
+  if (!t.enum_type.empty() || !t.resource.empty() || !t.composite.empty()) {
+    s = schema_ref(!t.enum_type.empty()  ? names.type(t.enum_type)
+                   : !t.resource.empty() ? names.resource(t.resource)
+                                         : names.type(t.composite));
     if (null) s = json{{"oneOf", {s, {{"type", "null"}}}}};
   } else {
     if (t.json_type != "any") {
@@ -202,6 +207,8 @@ json filter_schema(const Filter& f, const Resource& r, const Names& names) {
   const Column* c = r.column(f.column);
   if (f.op == "isnull") return {{"type", "boolean"}};
   if (f.op == "in") return {{"type", "string"}, {"description", "comma-separated values"}};
+  if (f.op == "contains")
+    return {{"type", "string"}, {"description", "comma-separated values, all of which it holds"}};
   if (!c) return kStr;
   json s = value_schema(c->type, names, false);
   s.erase("description");

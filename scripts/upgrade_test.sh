@@ -138,7 +138,7 @@ for FROM in "${FROMS[@]}"; do
     continue
   fi
   setup_signing_key "$DATADIR" "$old_db"
-  if ! run_sql "$old_db" "$UP/seed.sql" || ! run_sql "$old_db" "$UP/snapshot.sql"; then
+  if ! run_sql "$old_db" "$UP/seed.sql" -v from="$FROM" || ! run_sql "$old_db" "$UP/snapshot.sql"; then
     echo "not ok - writing data at $FROM failed (test/upgrade/seed.sql, snapshot.sql)"
     echo "upgrade $FROM -> $TO: 0 passed, 1 failed"
     status=1
@@ -157,7 +157,7 @@ for FROM in "${FROMS[@]}"; do
   passed=$((passed + 1))
 
   log "upgrade $FROM -> $TO: the data after the update"
-  if ! run_sql "$old_db" "$UP/verify.sql" -v to="$TO" >"$WORK/verify.out"; then
+  if ! run_sql "$old_db" "$UP/verify.sql" -v from="$FROM" -v to="$TO" >"$WORK/verify.out"; then
     echo "not ok - test/upgrade/verify.sql stopped (error above)" >>"$WORK/verify.out"
   fi
   cat "$WORK/verify.out"

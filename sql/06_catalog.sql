@@ -109,11 +109,15 @@ CREATE TABLE coditect_internal.resources (
     tenant_column    name NOT NULL DEFAULT 'tenant_id',
     roles            jsonb NOT NULL,  -- least role per verb: {"view": "guest", ...}
     example          jsonb,           -- a valid create body, published in OpenAPI
+    -- A view's rows are scoped by the row-level security of the table named here.
+    rls_relid        regclass,
+    -- Other collections that list it: {"project": "project_id"} adds /projects/{project_id}/tasks/.
+    also_under       jsonb NOT NULL DEFAULT '{}',
     CHECK ((parent IS NULL) = (parent_column IS NULL))
 );
 
 -- Per column: readable (else hidden: never in answers), writable on create or update, and the
--- filter operators it allows.
+-- filter operators it allows (contains: an array or JSON array column holds every given value).
 CREATE TABLE coditect_internal.resource_columns (
     resource    text NOT NULL REFERENCES coditect_internal.resources (name) ON DELETE CASCADE,
     column_name name NOT NULL,
@@ -121,7 +125,7 @@ CREATE TABLE coditect_internal.resource_columns (
     on_create   boolean NOT NULL,
     on_update   boolean NOT NULL,
     filter_ops  text[] NOT NULL DEFAULT '{}'
-                CHECK (filter_ops <@ '{exact,in,isnull,gt,gte,lt,lte}'),
+                CHECK (filter_ops <@ '{exact,in,isnull,gt,gte,lt,lte,contains}'),
     PRIMARY KEY (resource, column_name)
 );
 
@@ -148,10 +152,18 @@ CREATE TABLE coditect_internal.resource_operations (
     UNIQUE (method, path)
 );
 
+-- Computed fields: f(row) added to every answer of the resource, e.g. a project's tasks_count.
+CREATE TABLE coditect_internal.resource_computed (
+    resource text NOT NULL REFERENCES coditect_internal.resources (name) ON DELETE CASCADE,
+    name     name NOT NULL,
+    function regprocedure NOT NULL,
+    PRIMARY KEY (resource, name)
+);
+
 REVOKE ALL ON coditect_internal.resources, coditect_internal.resource_columns,
-    coditect_internal.resource_operations FROM PUBLIC;
+    coditect_internal.resource_operations, coditect_internal.resource_computed FROM PUBLIC;
 GRANT SELECT ON coditect_internal.resources, coditect_internal.resource_columns,
-    coditect_internal.resource_operations TO coditect_gateway, coditect_service;
+    coditect_internal.resource_operations, coditect_internal.resource_computed TO coditect_gateway, coditect_service;
 
 ------------------------------------------------------------------------------------------------
 -- Helpers the generated functions call (static SQL only)
@@ -364,7 +376,10 @@ CREATE TYPE coditect_internal.resource_code AS (
     scope     text,   -- rows of this collection: the context's tenant, the parent, live
     key_where text,   -- the one row
     hidden    text,   -- " - ARRAY['a']::text[]" or ''
-    item_path text
+    item_path text,
+    rls_tbl   text,   -- whose row-level security scopes the rows (a view's: its table's)
+    computed  text,   -- " || jsonb_build_object('n', f(t))": the computed fields of a row
+    computed_cols text  -- ", f(t) AS n": the same as columns of a list's select
 );
 
 CREATE FUNCTION coditect_internal.resource_code(r coditect_internal.resources) RETURNS coditect_internal.resource_code
@@ -402,6 +417,11 @@ BEGIN
     SELECT coalesce(' - ARRAY[' || string_agg(quote_literal(column_name), ', ' ORDER BY column_name) || ']::text[]', '')
       INTO g.hidden FROM coditect_internal.resource_columns WHERE resource = r.name AND NOT readable;
     g.item_path := CASE WHEN r.singleton THEN r.path ELSE r.path || '{id}/' END;
+    g.rls_tbl := coalesce(r.rls_relid, r.relid)::text;
+    SELECT coalesce(string_agg(format(' || jsonb_build_object(%L, %s(t))', c.name, c.function::regproc), '' ORDER BY c.name), ''),
+           coalesce(string_agg(format(', %s(t) AS %I', c.function::regproc, c.name), '' ORDER BY c.name), '')
+      INTO g.computed, g.computed_cols
+      FROM coditect_internal.resource_computed c WHERE c.resource = r.name;
     RETURN g;
 END
 $$;
@@ -443,18 +463,25 @@ DECLARE
     sig      text;
     nosearch text := '';
 BEGIN
-    FOR c IN SELECT rc.column_name AS col, x.op, coditect_internal.column_type(r.relid, rc.column_name) AS typ
+    FOR c IN SELECT rc.column_name AS col, x.op, coditect_internal.column_type(r.relid, rc.column_name) AS typ,
+                    (SELECT typcategory = 'A' FROM pg_type WHERE oid = a.atttypid) AS is_array
                FROM coditect_internal.resource_columns rc
                JOIN pg_attribute a ON a.attrelid = r.relid AND a.attname = rc.column_name
               CROSS JOIN LATERAL unnest(rc.filter_ops) x(op)
               WHERE rc.resource = r.name
-              ORDER BY a.attnum, array_position('{exact,in,isnull,gt,gte,lt,lte}'::text[], x.op) LOOP
+              ORDER BY a.attnum, array_position('{exact,in,isnull,gt,gte,lt,lte,contains}'::text[], x.op) LOOP
         f := CASE c.op WHEN 'exact' THEN c.col ELSE c.col || '__' || c.op END;
         names := names || f;
         IF c.op = 'in' THEN
             decl := decl || format(E'\n    %I %s[];', 'f_' || f, c.typ);
             assign := assign || format(E'\n            %I := coditect_internal.api_filter_values(p_filters -> %L);', 'f_' || f, f);
             preds := preds || format(E'\n                   AND (%1$I IS NULL OR t.%2$I = ANY (%1$I))', 'f_' || f, c.col);
+        ELSIF c.op = 'contains' THEN
+            decl := decl || format(E'\n    %I %s;', 'f_' || f, c.typ);
+            assign := assign || format(E'\n            %I := %s;', 'f_' || f,
+                CASE WHEN c.is_array THEN format('coditect_internal.api_filter_values(p_filters -> %L)::%s', f, c.typ)
+                     ELSE format('to_jsonb(coditect_internal.api_filter_values(p_filters -> %L))', f) END);
+            preds := preds || format(E'\n                   AND (%1$I IS NULL OR t.%2$I @> %1$I)', 'f_' || f, c.col);
         ELSIF c.op = 'isnull' THEN
             decl := decl || format(E'\n    %I boolean;', 'f_' || f);
             assign := assign || format(E'\n            %I := coditect_internal.api_filter_bool(%L, p_filters -> %L);', 'f_' || f, f, f);
@@ -486,27 +513,27 @@ BEGIN
     ELSIF single AND q.keys[1] = %1$L THEN
         IF q.cursor_id IS NULL AND plain THEN
             SELECT coalesce(jsonb_agg(to_jsonb(t)), '[]') INTO rows FROM (
-                SELECT t.* FROM %2$s t
+                SELECT t.*%9$s FROM %2$s t
                  WHERE %3$s
                  ORDER BY t.%5$I %6$s, t.id %6$s LIMIT lim OFFSET off) t;
         ELSIF q.cursor_id IS NULL THEN
             SELECT coalesce(jsonb_agg(to_jsonb(t)), '[]') INTO rows FROM (
-                SELECT t.* FROM %2$s t
+                SELECT t.*%9$s FROM %2$s t
                  WHERE %3$s%4$s
                  ORDER BY t.%5$I %6$s, t.id %6$s LIMIT lim OFFSET off) t;
         ELSIF plain THEN
             SELECT coalesce(jsonb_agg(to_jsonb(t)), '[]') INTO rows FROM (
-                SELECT t.* FROM %2$s t
+                SELECT t.*%9$s FROM %2$s t
                  WHERE %3$s AND (t.%5$I, t.id) %7$s (%8$I, q.cursor_id)
                  ORDER BY t.%5$I %6$s, t.id %6$s LIMIT lim) t;
         ELSE
             SELECT coalesce(jsonb_agg(to_jsonb(t)), '[]') INTO rows FROM (
-                SELECT t.* FROM %2$s t
+                SELECT t.*%9$s FROM %2$s t
                  WHERE %3$s AND (t.%5$I, t.id) %7$s (%8$I, q.cursor_id)%4$s
                  ORDER BY t.%5$I %6$s, t.id %6$s LIMIT lim) t;
         END IF;$f$,
                 CASE WHEN dir = 'DESC' THEN '-' ELSE '' END || o, g.tbl, g.scope, preds, o, dir,
-                CASE WHEN dir = 'DESC' THEN '<' ELSE '>' END, 'c_' || o);
+                CASE WHEN dir = 'DESC' THEN '<' ELSE '>' END, 'c_' || o, g.computed_cols);
         END LOOP;
     END LOOP;
     FOR k IN 1..3 LOOP
@@ -533,6 +560,7 @@ DECLARE
     last   jsonb;%5$s
 BEGIN
     %6$s
+    p_page_size := coalesce(p_page_size, %4$s);
     p_search := nullif(btrim(p_search), '');%20$s
     plain := (p_filters IS NULL OR p_filters = '{}') AND p_search IS NULL;
     IF plain AND p_cursor IS NULL AND p_ordering IS NULL AND p_page_size BETWEEN 1 AND %10$s
@@ -573,7 +601,7 @@ BEGIN
         NULL;%16$s
     ELSE
         SELECT coalesce(jsonb_agg(to_jsonb(t)), '[]') INTO rows FROM (
-            SELECT t.* FROM %14$s t
+            SELECT t.*%21$s FROM %14$s t
              WHERE %19$s%15$s
              ORDER BY %17$s t.id LIMIT lim OFFSET off) t;
     END IF;
@@ -589,17 +617,51 @@ BEGIN
 END
 $fn$$f$,
         g.fn, g.par_arg, CASE WHEN r.keyset_default THEN 'NULL' ELSE '1' END, r.page_size, decl,
-        coditect_internal.generated_prologue(p_permission, g.tbl),
+        coditect_internal.generated_prologue(p_permission, g.rls_tbl),
         names, r.orderings, r.default_ordering, r.max_page_size, g.par_check, assign,
         cursors, g.tbl, preds, branches, multi,
         CASE WHEN g.hidden = '' THEN 'rows'
              ELSE format('(SELECT coalesce(jsonb_agg(e%s ORDER BY n), ''[]'') FROM jsonb_array_elements(rows) WITH ORDINALITY x(e, n))', g.hidden) END,
-        g.scope, nosearch);
+        g.scope, nosearch, g.computed_cols);
 
     sig := format('%s_list(%sjsonb, int, int, text, text, text)', g.fn, repeat('uuid, ', np));
     PERFORM coditect_internal.record_operation(r.name, 'list', 'list', 'GET', r.path, sig::regprocedure, p_permission,
         g.par_param || '[{"from": "filters"}, {"from": "page"}, {"from": "page_size"}, {"from": "cursor"}, {"from": "ordering"}, {"from": "search"}]',
         'list', 200, false, NULL, jsonb_build_object('resource', r.name), 'List ' || replace(r.plural, '_', ' '));
+
+    -- The same list under another collection (also_under): /projects/{project_id}/tasks/ is
+    -- /tasks/?project_id=..., and a 404 when the project is not there.
+    FOR c IN SELECT p.*, u.value #>> '{}' AS col
+               FROM jsonb_each(r.also_under) u JOIN coditect_internal.resources p ON p.name = u.key LOOP
+        EXECUTE format($f$
+CREATE FUNCTION %1$s_list_by_%2$s(p_%2$s_id uuid, p_filters jsonb DEFAULT '{}', p_page int DEFAULT %3$s,
+                          p_page_size int DEFAULT %4$s, p_cursor text DEFAULT NULL, p_ordering text DEFAULT NULL,
+                          p_search text DEFAULT NULL)
+RETURNS jsonb
+LANGUAGE plpgsql STABLE SET search_path = pg_catalog, pg_temp SET TimeZone = 'UTC' AS $fn$
+DECLARE
+    v_tenant uuid := coditect.current_tenant_id();
+BEGIN
+    %5$s
+    PERFORM 1 FROM %6$s pt WHERE pt.%7$I = v_tenant AND pt.id = p_%2$s_id%8$s;
+    IF NOT FOUND THEN
+        RAISE EXCEPTION '%9$s %% not found', p_%2$s_id USING ERRCODE = 'CD404';
+    END IF;
+    RETURN %1$s_list(coalesce(p_filters, '{}') || jsonb_build_object(%10$L, p_%2$s_id), p_page, p_page_size,
+                     p_cursor, p_ordering, p_search);
+END
+$fn$$f$,
+            g.fn, c.name, CASE WHEN r.keyset_default THEN 'NULL' ELSE '1' END, r.page_size,
+            coditect_internal.generated_prologue(p_permission, g.rls_tbl), c.relid, c.tenant_column,
+            CASE WHEN c.soft_delete THEN ' AND pt.deleted_at IS NULL' ELSE '' END, replace(c.name, '_', ' '), c.col);
+        PERFORM coditect_internal.record_operation(r.name, 'list_by_' || c.name, 'list', 'GET',
+            c.path || '{' || c.name || '_id}/' || replace(r.plural, '_', '-') || '/',
+            format('%s_list_by_%s(uuid, jsonb, int, int, text, text, text)', g.fn, c.name)::regprocedure, p_permission,
+            jsonb_build_array(jsonb_build_object('from', 'path', 'name', c.name || '_id'))
+            || '[{"from": "filters"}, {"from": "page"}, {"from": "page_size"}, {"from": "cursor"}, {"from": "ordering"}, {"from": "search"}]',
+            'list', 200, false, NULL, jsonb_build_object('resource', r.name),
+            format('List the %s of a %s', replace(r.plural, '_', ' '), replace(c.name, '_', ' ')));
+    END LOOP;
 END
 $gen$;
 
@@ -634,8 +696,8 @@ BEGIN
     SELECT to_jsonb(t)%4$s INTO r FROM %5$s t WHERE %6$s;%7$s
     RETURN r;
 END
-$fn$$f$, g.fn, rtrim(g.par_arg || id_arg, ', '), coditect_internal.generated_prologue(p_perms ->> 'view', g.tbl),
-            g.hidden, g.tbl, g.key_where, missing);
+$fn$$f$, g.fn, rtrim(g.par_arg || id_arg, ', '), coditect_internal.generated_prologue(p_perms ->> 'view', g.rls_tbl),
+            g.computed || g.hidden, g.tbl, g.key_where, missing);
         PERFORM coditect_internal.record_operation(r.name, 'get', 'get', 'GET', g.item_path,
             format('%s_get(%s)', g.fn, rtrim(id_sig, ', '))::regprocedure, p_perms ->> 'view', g.par_param || id_par,
             'row', 200, true, NULL, jsonb_build_object('resource', r.name), 'Get ' || article || g.label);
@@ -665,10 +727,10 @@ BEGIN
     INSERT INTO %5$s AS t (%7$s)
     SELECT %8$s
       FROM jsonb_populate_record(NULL::%5$s, p_body) p
-    RETURNING to_jsonb(t) INTO r;%9$s
+    RETURNING to_jsonb(t)%11$s INTO r;%9$s
     RETURN r%10$s;
 END
-$fn$$f$, g.fn, g.par_arg, coditect_internal.generated_prologue(p_perms ->> 'create', g.tbl),
+$fn$$f$, g.fn, g.par_arg, coditect_internal.generated_prologue(p_perms ->> 'create', g.rls_tbl),
             ARRAY(SELECT rc.column_name::text FROM coditect_internal.resource_columns rc WHERE rc.resource = r.name AND rc.on_create ORDER BY 1),
             g.tbl, g.par_check,
             array_to_string(ARRAY[quote_ident(r.tenant_column)]
@@ -679,7 +741,7 @@ $fn$$f$, g.fn, g.par_arg, coditect_internal.generated_prologue(p_perms ->> 'crea
                             || CASE WHEN vals IS NULL THEN '{}'::text[] ELSE ARRAY[vals] END, ', '),
             CASE WHEN r.after_create IS NULL THEN ''
                  ELSE format(E'\n    PERFORM %s(r);', (SELECT p.oid::regproc::text FROM pg_proc p WHERE p.oid = r.after_create)) END,
-            g.hidden);
+            g.hidden, g.computed);
         PERFORM coditect_internal.record_operation(r.name, 'create', 'create', 'POST', r.path,
             format('%s_create(%sjsonb)', g.fn, repeat('uuid, ', np))::regprocedure, p_perms ->> 'create',
             g.par_param || '[{"from": "body"}]', 'row', 201, true,
@@ -717,9 +779,9 @@ BEGIN
     RETURNING to_jsonb(t)%6$s INTO r;
     RETURN r;
 END
-$fn$$f$, g.fn, g.par_arg || id_arg, coditect_internal.generated_prologue(p_perms ->> 'update', g.tbl),
+$fn$$f$, g.fn, g.par_arg || id_arg, coditect_internal.generated_prologue(p_perms ->> 'update', g.rls_tbl),
             ARRAY(SELECT rc.column_name::text FROM coditect_internal.resource_columns rc WHERE rc.resource = r.name AND rc.on_update ORDER BY 1),
-            g.tbl, g.hidden, g.key_where, missing, 'the ' || g.label, sets);
+            g.tbl, g.computed || g.hidden, g.key_where, missing, 'the ' || g.label, sets);
         PERFORM coditect_internal.record_operation(r.name, 'update', 'update', 'PATCH', g.item_path,
             format('%s_update(%sjsonb, text)', g.fn, id_sig)::regprocedure, p_perms ->> 'update',
             g.par_param || id_par || '[{"from": "body"}, {"from": "if_match"}]', 'row', 200, true,
@@ -742,8 +804,8 @@ BEGIN
     END IF;
     DELETE FROM %5$s AS t WHERE %6$s;
 END
-$fn$$f$, g.fn, g.par_arg || id_arg, coditect_internal.generated_prologue(p_perms ->> 'delete', g.tbl),
-            g.hidden, g.tbl, g.key_where, missing, 'the ' || g.label);
+$fn$$f$, g.fn, g.par_arg || id_arg, coditect_internal.generated_prologue(p_perms ->> 'delete', g.rls_tbl),
+            g.computed || g.hidden, g.tbl, g.key_where, missing, 'the ' || g.label);
         PERFORM coditect_internal.record_operation(r.name, 'delete', 'delete', 'DELETE', g.item_path,
             format('%s_delete(%stext)', g.fn, id_sig)::regprocedure, p_perms ->> 'delete',
             g.par_param || id_par || '[{"from": "if_match"}]', 'void', 204, false, NULL, NULL,
@@ -767,9 +829,9 @@ BEGIN
     END IF;
     RETURN r;
 END
-$fn$$f$, g.fn, rtrim(g.par_arg || id_arg, ', '), coditect_internal.generated_prologue(p_perms ->> 'restore', g.tbl), g.tbl,
+$fn$$f$, g.fn, rtrim(g.par_arg || id_arg, ', '), coditect_internal.generated_prologue(p_perms ->> 'restore', g.rls_tbl), g.tbl,
             CASE WHEN r.parent IS NULL THEN '' ELSE format(' AND t.%I = p_%s_id', r.parent_column, r.parent) END,
-            g.hidden, g.label, r.tenant_column, g.par_check);
+            g.computed || g.hidden, g.label, r.tenant_column, g.par_check);
         PERFORM coditect_internal.record_operation(r.name, 'restore', 'restore', 'POST', g.item_path || 'restore/',
             format('%s_restore(%s)', g.fn, rtrim(id_sig, ', '))::regprocedure, p_perms ->> 'restore', g.par_param || id_par,
             'row', 200, true, NULL, jsonb_build_object('resource', r.name), 'Restore a deleted ' || g.label);
@@ -847,7 +909,9 @@ CREATE FUNCTION coditect_internal.register_resource(
     p_tenant_column    name DEFAULT 'tenant_id',
     p_writable         boolean DEFAULT true,
     p_mechanisms       boolean DEFAULT true,
-    p_example          jsonb DEFAULT NULL
+    p_example          jsonb DEFAULT NULL,
+    p_rls_table        regclass DEFAULT NULL,
+    p_also_under       jsonb DEFAULT '{}'
 ) RETURNS void
 LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
 DECLARE
@@ -858,6 +922,7 @@ DECLARE
     plural  text := coalesce(p_plural, p_name || 's');
     par     coditect_internal.resources;
     path    text := p_path;
+    view    boolean;
 BEGIN
     SELECT string_agg(c, ', ') INTO bad
       FROM unnest(p_create || p_update || p_hidden || p_orderings || p_search
@@ -866,8 +931,16 @@ BEGIN
     IF bad IS NOT NULL THEN
         RAISE EXCEPTION 'resource %: % has no column(s) %', p_name, p_table, bad USING ERRCODE = 'CD400';
     END IF;
+    -- A view (read-only, e.g. a feed derived from the audit trail) takes no table mechanisms
+    -- and names the table whose row-level security scopes it; its columns carry no NOT NULL,
+    -- so its orderings are the declaration's word.
+    view := (SELECT relkind = 'v' FROM pg_class WHERE oid = p_table);
+    IF view AND (p_mechanisms OR p_rls_table IS NULL OR p_roles - 'view' <> '{}') THEN
+        RAISE EXCEPTION 'resource %: a view is read-only (p_roles: view only), takes no mechanisms and needs p_rls_table', p_name
+            USING ERRCODE = 'CD400';
+    END IF;
     SELECT string_agg(a.attname, ', ') INTO bad FROM pg_attribute a
-     WHERE a.attrelid = p_table AND a.attname::text = ANY (p_orderings) AND NOT a.attnotnull;
+     WHERE a.attrelid = p_table AND a.attname::text = ANY (p_orderings) AND NOT a.attnotnull AND NOT view;
     IF bad IS NOT NULL OR 'id' <> ALL (cols) THEN
         RAISE EXCEPTION 'resource %: orderings need NOT NULL columns and an id column (%)', p_name, coalesce(bad, 'id')
             USING ERRCODE = 'CD400';
@@ -885,6 +958,14 @@ BEGIN
         SELECT * INTO STRICT par FROM coditect_internal.resources WHERE name = p_parent;
         path := coalesce(path, par.path || '{' || par.name || '_id}/' || replace(plural, '_', '-') || '/');
     END IF;
+    SELECT string_agg(u.key, ', ') INTO bad FROM jsonb_each(p_also_under) u
+     WHERE p_parent IS NOT NULL OR jsonb_typeof(u.value) <> 'string'
+        OR NOT EXISTS (SELECT 1 FROM coditect_internal.resources x WHERE x.name = u.key)
+        OR NOT coalesce(p_filters -> (u.value #>> '{}') ? 'exact', false);
+    IF bad IS NOT NULL THEN
+        RAISE EXCEPTION 'resource %: also_under % must name a resource and a column with an exact filter (top-level resources only)',
+            p_name, bad USING ERRCODE = 'CD400';
+    END IF;
     path := coalesce(path, '/api/v1/' || replace(plural, '_', '-') || '/');
 
     IF p_mechanisms THEN
@@ -897,10 +978,11 @@ BEGIN
 
     INSERT INTO coditect_internal.resources
         (name, plural, relid, path, parent, parent_column, singleton, soft_delete, search, orderings,
-         default_ordering, page_size, keyset_default, state_machine, after_create, tenant_column, roles, example)
+         default_ordering, page_size, keyset_default, state_machine, after_create, tenant_column, roles, example,
+         rls_relid, also_under)
     VALUES (p_name, plural, p_table, path, p_parent, p_parent_column, p_singleton, 'deleted_at' = ANY (cols),
             p_search, p_orderings, p_default_ordering, p_page_size, p_keyset, p_state_machine, p_after_create,
-            p_tenant_column, p_roles, p_example);
+            p_tenant_column, p_roles, p_example, p_rls_table, p_also_under);
     INSERT INTO coditect_internal.resource_columns (resource, column_name, readable, on_create, on_update, filter_ops)
     SELECT p_name, c, c <> ALL (p_hidden), c = ANY (p_create), c = ANY (p_update),
            coalesce(ARRAY(SELECT jsonb_array_elements_text(p_filters -> c)), '{}')
@@ -951,6 +1033,32 @@ BEGIN
 END
 $$;
 
+-- Declares a computed field of a resource: p_function(row of the table), answered in every row
+-- of the resource as p_name (read-only; in ETags too). E.g. a project's tasks_count.
+CREATE FUNCTION coditect_internal.register_computed_field(p_resource text, p_name name, p_function regprocedure)
+RETURNS void
+LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+    r coditect_internal.resources;
+BEGIN
+    SELECT * INTO STRICT r FROM coditect_internal.resources WHERE name = p_resource;
+    IF NOT EXISTS (SELECT 1 FROM pg_proc p JOIN pg_class c ON c.oid = r.relid
+                    WHERE p.oid = p_function AND p.pronargs = 1 AND p.proargtypes[0] = c.reltype
+                      AND NOT p.proretset AND p.provolatile <> 'v') THEN
+        RAISE EXCEPTION 'computed field %.%: % must take one % row and return one value (STABLE)',
+            p_resource, p_name, p_function, r.relid USING ERRCODE = 'CD400';
+    END IF;
+    IF EXISTS (SELECT 1 FROM pg_attribute WHERE attrelid = r.relid AND attname = p_name AND NOT attisdropped) THEN
+        RAISE EXCEPTION 'computed field %.%: the table has a column of that name', p_resource, p_name USING ERRCODE = 'CD400';
+    END IF;
+    INSERT INTO coditect_internal.resource_computed (resource, name, function) VALUES (p_resource, p_name, p_function);
+    EXECUTE format('REVOKE ALL ON FUNCTION %s FROM PUBLIC', p_function);
+    EXECUTE format('GRANT EXECUTE ON FUNCTION %s TO coditect_gateway, coditect_service, coditect_analyst', p_function);
+    PERFORM coditect_internal.generate_resource_functions(p_resource);
+    PERFORM pg_notify('coditect_catalog', 'reload');
+END
+$$;
+
 ------------------------------------------------------------------------------------------------
 -- coditect.api_catalog(): the catalog as JSON, types from the PostgreSQL catalog
 ------------------------------------------------------------------------------------------------
@@ -979,6 +1087,15 @@ BEGIN
     END IF;
     IF t.typtype = 'e' THEN
         RETURN jsonb_build_object('json_type', 'string', 'enum_type', t.typname);
+    END IF;
+    -- A row type is an object: a resource's row, or one of our composite types (nested answers).
+    IF t.typtype = 'c' THEN
+        RETURN coalesce((SELECT jsonb_build_object('json_type', 'object', 'resource', r.name)
+                           FROM coditect_internal.resources r WHERE r.relid = t.typrelid),
+                        CASE WHEN t.typnamespace = 'coditect'::regnamespace
+                              AND (SELECT c.relkind FROM pg_class c WHERE c.oid = t.typrelid) = 'c'
+                             THEN jsonb_build_object('json_type', 'object', 'composite', t.typname) END,
+                        '{"json_type": "object"}');
     END IF;
     IF t.typcategory = 'A' THEN
         RETURN jsonb_build_object('json_type', 'array', 'items', coditect_internal.json_type_of(t.typelem, mod));
@@ -1042,11 +1159,20 @@ LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp AS $$
                                              ORDER BY a.attnum)
                               FROM coditect_internal.resource_columns rc
                               JOIN pg_attribute a ON a.attrelid = r.relid AND a.attname = rc.column_name
-                             WHERE rc.resource = r.name),
+                             WHERE rc.resource = r.name)
+                           || (SELECT coalesce(jsonb_agg(jsonb_build_object(
+                                          'name', c.name, 'nullable', false, 'description', obj_description(p.oid, 'pg_proc'),
+                                          'has_default', false, 'json_type', NULL, 'format', NULL, 'max_length', NULL,
+                                          'enum_type', NULL, 'items', NULL)
+                                      || coditect_internal.json_type_of(p.prorettype, -1)
+                                      || '{"read": true, "create": false, "update": false, "required": false, "computed": true}'
+                                      ORDER BY c.name), '[]')
+                                 FROM coditect_internal.resource_computed c JOIN pg_proc p ON p.oid = c.function
+                                WHERE c.resource = r.name),
                 'filters', (SELECT coalesce(jsonb_agg(jsonb_build_object(
                                        'name', CASE x.op WHEN 'exact' THEN rc.column_name::text ELSE rc.column_name || '__' || x.op END,
                                        'column', rc.column_name, 'op', x.op)
-                                   ORDER BY a.attnum, array_position('{exact,in,isnull,gt,gte,lt,lte}'::text[], x.op)), '[]')
+                                   ORDER BY a.attnum, array_position('{exact,in,isnull,gt,gte,lt,lte,contains}'::text[], x.op)), '[]')
                               FROM coditect_internal.resource_columns rc
                               JOIN pg_attribute a ON a.attrelid = r.relid AND a.attname = rc.column_name
                              CROSS JOIN LATERAL unnest(rc.filter_ops) x(op)

@@ -1,6 +1,6 @@
 -- 30_pm: project management: sprints, milestones and tasks, their rules, task numbers and keys,
--- and the task actions (issue 9). Comments are in 32_task_comments.sql; activity and boards
--- come next.
+-- the task actions and a project's tasks_count (issue 9). Comments are in 32_task_comments.sql,
+-- the activity feed in 34_task_activity.sql, boards in 36_boards.sql.
 
 CREATE TYPE coditect.task_type AS ENUM ('task', 'bug', 'feature', 'epic');
 CREATE TYPE coditect.task_status AS ENUM ('backlog', 'todo', 'in_progress', 'in_review', 'done', 'cancelled');
@@ -135,7 +135,10 @@ CREATE TABLE coditect.tasks (
         ON DELETE SET NULL (parent_task_id)
 );
 CREATE UNIQUE INDEX tasks_tenant_key_key ON coditect.tasks (tenant_id, key);
-CREATE INDEX tasks_project_status_idx ON coditect.tasks (tenant_id, project_id, status);
+-- A project's tasks of a status, newest first (the board's and the list's common call): the page
+-- is read in index order and the count needs no sort; the seeds' (project, status) is its prefix.
+CREATE INDEX tasks_project_status_idx ON coditect.tasks (tenant_id, project_id, status, created_at DESC, id DESC)
+    WHERE deleted_at IS NULL;
 CREATE INDEX tasks_assignee_idx ON coditect.tasks (tenant_id, assignee_id);
 CREATE INDEX tasks_sprint_idx ON coditect.tasks (tenant_id, sprint_id);
 CREATE INDEX tasks_milestone_idx ON coditect.tasks (tenant_id, milestone_id);
@@ -321,8 +324,10 @@ SELECT coditect_internal.register_resource('coditect.tasks', 'task', p_state_mac
     p_update => '{title,description,task_type,status,priority,assignee_id,sprint_id,milestone_id,parent_task_id,story_points,due_date,tags,custom_fields}',
     p_filters => '{"project_id": ["exact"], "key": ["exact", "in"], "status": ["exact", "in"], "priority": ["exact", "in"], "task_type": ["exact", "in"],
                    "assignee_id": ["exact", "isnull"], "sprint_id": ["exact", "isnull"], "milestone_id": ["exact", "isnull"],
-                   "parent_task_id": ["exact", "isnull"], "due_date": ["gte", "lt", "isnull"], "created_at": ["gte", "lt"]}',
+                   "parent_task_id": ["exact", "isnull"], "due_date": ["gte", "lt", "isnull"], "tags": ["contains"],
+                   "created_at": ["gte", "lt"]}',
     p_orderings => '{created_at,updated_at,priority,status,title,number}', p_search => '{title,description}',
+    p_also_under => '{"project": "project_id"}',
     p_example => '{"title": "Board view groups tasks by column", "task_type": "feature", "priority": "high",
                    "story_points": 5, "tags": ["frontend"]}');
 
@@ -347,3 +352,16 @@ SELECT coditect_internal.register_action('task', 'move_to_sprint', 'coditect.tas
     p_permission => 'task.update', p_response => '{"resource": "task"}',
     p_summary => 'Put a task in a sprint of its project (sprint_id null: out of the sprint)');
 
+
+-- Detail answers of projects carry tasks_count (the seeds' frontend contract): the live tasks,
+-- subtasks and cancelled ones included, counted under the caller's row-level security.
+CREATE FUNCTION coditect_internal.project_tasks_count(p coditect.projects) RETURNS bigint
+LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp AS $$
+    SELECT count(*) FROM coditect.tasks t
+     WHERE t.tenant_id OPERATOR(pg_catalog.=) p.tenant_id AND t.project_id OPERATOR(pg_catalog.=) p.id
+       AND t.deleted_at IS NULL
+$$;
+COMMENT ON FUNCTION coditect_internal.project_tasks_count(coditect.projects) IS
+    'The project''s live tasks (subtasks and cancelled ones included).';
+SELECT coditect_internal.register_computed_field('project', 'tasks_count',
+    'coditect_internal.project_tasks_count(coditect.projects)');

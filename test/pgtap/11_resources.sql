@@ -52,13 +52,19 @@ SELECT is((SELECT array_agg(r ORDER BY r) FROM coditect.role_permissions rp, LAT
           p.codename || ': held by its least role and every role above it')
   FROM coditect.permissions p ORDER BY p.codename;
 
--- Tables.
+-- Tables. A view (a read-only resource) is scoped by its table's row-level security, so it must
+-- run as its reader (security_invoker): a view runs as its owner otherwise, who bypasses RLS.
 CREATE TEMP TABLE rels AS
-SELECT r.name, r.relid, c.relrowsecurity, c.relforcerowsecurity,
+SELECT r.name, r.relid, s.relrowsecurity, s.relforcerowsecurity, s.oid AS rls_relid, c.relkind,
+       coalesce(c.reloptions, '{}') AS reloptions,
        EXISTS (SELECT 1 FROM coditect_internal.tenant_tables t WHERE t.relid = r.relid) AS registered
-  FROM coditect_internal.resources r JOIN pg_class c ON c.oid = r.relid;
+  FROM coditect_internal.resources r JOIN pg_class c ON c.oid = r.relid
+  JOIN pg_class s ON s.oid = coalesce(r.rls_relid, r.relid);
 SELECT ok(relrowsecurity AND relforcerowsecurity, name || ': row-level security enabled and forced') FROM rels ORDER BY name;
-SELECT ok(EXISTS (SELECT 1 FROM pg_policy WHERE polrelid = relid AND polname = 'tenant_isolation'), name || ': has the tenant policy')
+SELECT ok(EXISTS (SELECT 1 FROM pg_policy WHERE polrelid = rls_relid AND polname = 'tenant_isolation'), name || ': has the tenant policy')
+  FROM rels ORDER BY name;
+SELECT ok(relkind IN ('r', 'p') OR (relkind = 'v' AND reloptions @> '{security_invoker=true}'),
+          name || ': a table (or partitioned table), or a view that runs as its reader')
   FROM rels ORDER BY name;
 SELECT is((SELECT tgenabled::text FROM pg_trigger WHERE tgrelid = relid AND tgname = 'audit_row_change'), 'A',
           name || ': the audit trigger fires always')
@@ -103,26 +109,26 @@ SELECT set_config('tap.tenant', :'w'::jsonb ->> 'tenant_id', false), set_config(
 \ir lib/as_user.psql
 -- As a gateway login: RLS applies (a superuser would bypass it).
 CREATE ROLE tap11_gateway LOGIN IN ROLE coditect_gateway;
+-- Every path parameter (a parent's id, a row's id) is an id nobody has.
 CREATE TEMP TABLE calls AS
-SELECT o.resource, o.name, o.kind,
+SELECT o.resource, o.name, o.kind, o.params @> '[{"from": "path"}]' AS under_parent,
        format('SELECT %s(%s)::text', o.function::regproc,
-              array_to_string(CASE WHEN o.parent IS NOT NULL THEN ARRAY['coditect.uuid_generate_v7()'] ELSE '{}' END
-                              || CASE o.kind WHEN 'get' THEN CASE WHEN o.singleton THEN '{}'::text[] ELSE ARRAY['coditect.uuid_generate_v7()'] END
-                                             WHEN 'list' THEN ARRAY['%s'] END, ', ')) AS tmpl
+              array_to_string(ARRAY(SELECT 'coditect.uuid_generate_v7()' FROM jsonb_array_elements(o.params) p
+                                     WHERE p ->> 'from' = 'path')
+                              || CASE o.kind WHEN 'list' THEN ARRAY['%s'] ELSE '{}' END, ', ')) AS tmpl
   FROM ops o WHERE o.kind IN ('list', 'get');
 GRANT SELECT ON calls TO tap11_gateway;
 SET ROLE tap11_gateway;
 SELECT ok(pg_temp.as_user('owner', 'owner', format(tmpl, '''{}''::jsonb'))::jsonb ?& ARRAY['count', 'results', 'next_cursor'],
           resource || ': its list answers count, results and next_cursor')
-  FROM calls c JOIN coditect_internal.resources r ON r.name = c.resource
- WHERE kind = 'list' AND r.parent IS NULL ORDER BY resource;
+  FROM calls WHERE kind = 'list' AND NOT under_parent ORDER BY resource;
 SELECT alike(pg_temp.as_user('owner', 'owner', format(tmpl, '''{}''::jsonb')), 'CD404: % not found',
-             resource || ': its list under an unknown parent is CD404')
-  FROM calls c JOIN coditect_internal.resources r ON r.name = c.resource
- WHERE kind = 'list' AND r.parent IS NOT NULL ORDER BY resource;
+             resource || '.' || name || ': its list under an unknown parent is CD404')
+  FROM calls WHERE kind = 'list' AND under_parent ORDER BY resource, name;
+-- (A list under another collection delegates to the resource's list, which checks its filters.)
 SELECT alike(pg_temp.as_user('owner', 'owner', format(tmpl, '''{"no_such_filter": "1"}''::jsonb')),
              'CD400: unknown filter(s): no_such_filter', resource || ': an undeclared filter is CD400')
-  FROM calls WHERE kind = 'list' ORDER BY resource;
+  FROM calls WHERE kind = 'list' AND name = 'list' ORDER BY resource;
 SELECT alike(pg_temp.as_user('owner', 'owner', tmpl), 'CD404:%', resource || ': get of an unknown id is CD404')
   FROM calls c JOIN coditect_internal.resources r ON r.name = c.resource
  WHERE kind = 'get' AND NOT r.singleton ORDER BY resource;

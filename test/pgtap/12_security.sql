@@ -115,6 +115,7 @@ INSERT INTO expected_execute VALUES
     ('coditect.set_request_context(uuid,uuid,text,inet,text,text,text,text)', 'gateway,service'),
     ('coditect.task_move_to_sprint(uuid,uuid)', 'gateway,service'),
     ('coditect.task_transition(uuid,coditect.task_status)', 'gateway,service'),
+    ('coditect.board_view(uuid,integer)', 'gateway,service'),
     ('coditect.unbind_analyst(name)', ''),
     ('coditect.unschedule_maintenance()', ''),
     ('coditect.uuid_generate_v7()', 'PUBLIC'),
@@ -156,6 +157,8 @@ INSERT INTO expected_execute VALUES
     ('coditect_internal.lock_tenant_for_ownership(uuid)', 'gateway,service'),
     ('coditect_internal.lock_usable_license(uuid,uuid,text)', 'gateway,service'),
     ('coditect_internal.number_task()', ''),
+    ('coditect_internal.project_tasks_count(coditect.projects)', 'gateway,service,analyst'),
+    ('coditect_internal.check_board_columns(jsonb)', 'PUBLIC'),
     ('coditect_internal.operation_sql(regprocedure,text,boolean)', ''),
     ('coditect_internal.partman_schema()', ''),
     ('coditect_internal.protect_audit_partitions()', ''),
@@ -163,7 +166,8 @@ INSERT INTO expected_execute VALUES
     ('coditect_internal.refuse_self_delete()', ''),
     ('coditect_internal.regenerate_resources()', ''),
     ('coditect_internal.register_action(text,text,regprocedure,text,text,jsonb,text,text,jsonb,integer,text,text)', ''),
-    ('coditect_internal.register_resource(regclass,text,jsonb,text[],text[],text[],jsonb,text[],text,text[],text,text,text,name,boolean,integer,boolean,text,regprocedure,text[],text[],name,boolean,boolean,jsonb)', ''),
+    ('coditect_internal.register_resource(regclass,text,jsonb,text[],text[],text[],jsonb,text[],text,text[],text,text,text,name,boolean,integer,boolean,text,regprocedure,text[],text[],name,boolean,boolean,jsonb,regclass,jsonb)', ''),
+    ('coditect_internal.register_computed_field(text,name,regprocedure)', ''),
     ('coditect_internal.register_state_machine(regclass,text,name)', ''),
     ('coditect_internal.register_tenant_table(regclass,text,text[],text[],name,boolean)', ''),
     ('coditect_internal.reject_audit_change()', ''),
@@ -217,7 +221,9 @@ SELECT set_eq(
         ('task.update', '{owner,admin,member}'), ('task.delete', '{owner,admin}'), ('task.restore', '{owner,admin}'),
         ('task_comment.view', '{owner,admin,member,guest}'), ('task_comment.create', '{owner,admin,member}'),
         ('task_comment.update', '{owner,admin,member}'), ('task_comment.delete', '{owner,admin,member}'),
-        ('task_comment.restore', '{owner,admin}')
+        ('task_comment.restore', '{owner,admin}'), ('task_activity.view', '{owner,admin,member,guest}'),
+        ('board.view', '{owner,admin,member,guest}'), ('board.create', '{owner,admin}'), ('board.update', '{owner,admin}'),
+        ('board.delete', '{owner,admin}')
       ) v(c, rs), unnest(rs::text[]) r$$,
     'role_permissions is exactly the reviewed codename x role matrix');
 

@@ -33,6 +33,8 @@ SELECT p.tenant_id, p.id, 'Task ' || k, s.id, m.id, tap.uid(k)
   JOIN coditect.sprints s ON s.tenant_id = p.tenant_id JOIN coditect.milestones m ON m.tenant_id = p.tenant_id;
 INSERT INTO coditect.task_comments (tenant_id, task_id, author_id, content)
 SELECT t.tenant_id, t.id, tap.uid(k), 'Comment ' || k FROM coditect.tasks t JOIN tap.ids ON t.tenant_id = tap.tid(k);
+INSERT INTO coditect.boards (tenant_id, project_id, name)
+SELECT p.tenant_id, p.id, 'Board ' || k FROM coditect.projects p JOIN tap.ids ON p.tenant_id = tap.tid(k);
 INSERT INTO coditect.license_sessions (tenant_id, license_id, user_id, hardware_id)
 SELECT l.tenant_id, l.id, tap.uid(k), 'machine-' || k FROM coditect.licenses l JOIN tap.ids ON l.tenant_id = tap.tid(k);
 

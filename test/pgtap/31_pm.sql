@@ -217,7 +217,7 @@ CREATE TABLE t31.idx (tbl name, cols text);
 INSERT INTO t31.idx VALUES
     ('sprints', 'tenant_id, project_id, status'), ('sprints', 'tenant_id, start_date, end_date'),
     ('milestones', 'tenant_id, project_id, status'), ('milestones', 'tenant_id, due_date'),
-    ('tasks', 'tenant_id, project_id, status'), ('tasks', 'tenant_id, assignee_id'), ('tasks', 'tenant_id, sprint_id'),
+    ('tasks', 'tenant_id, project_id, status, created_at DESC, id DESC'), ('tasks', 'tenant_id, assignee_id'), ('tasks', 'tenant_id, sprint_id'),
     ('tasks', 'tenant_id, due_date'), ('tasks', 'tenant_id, parent_task_id'), ('tasks', 'tenant_id, milestone_id');
 SELECT ok(EXISTS (SELECT 1 FROM pg_index i WHERE i.indrelid = ('coditect.' || x.tbl)::regclass
                      AND (pg_get_indexdef(i.indexrelid) LIKE '% USING btree (' || x.cols || ')'
@@ -853,7 +853,8 @@ SELECT set_eq($$SELECT column_name::text, (SELECT string_agg(o, ',' ORDER BY o) 
                   FROM coditect_internal.resource_columns WHERE resource = 'task' AND cardinality(filter_ops) > 0$$,
               $$VALUES ('project_id', 'exact'), ('key', 'exact,in'), ('status', 'exact,in'), ('priority', 'exact,in'), ('task_type', 'exact,in'),
                        ('assignee_id', 'exact,isnull'), ('sprint_id', 'exact,isnull'), ('milestone_id', 'exact,isnull'),
-                       ('parent_task_id', 'exact,isnull'), ('due_date', 'gte,isnull,lt'), ('created_at', 'gte,lt')$$,
+                       ('parent_task_id', 'exact,isnull'), ('due_date', 'gte,isnull,lt'), ('tags', 'contains'),
+                       ('created_at', 'gte,lt')$$,
               'catalog: task filters');
 SELECT set_eq(format($$SELECT column_name::text FROM coditect_internal.resource_columns WHERE resource = %L AND cardinality(filter_ops) > 0$$, r),
               c, 'catalog: ' || r || ' filters')

@@ -2,8 +2,11 @@
 -- (create_tenant as the service role, the API functions as the gateway in a request context),
 -- before scripts/upgrade_test.sh runs ALTER EXTENSION coditect UPDATE. The ids it will need
 -- afterwards go to upgrade_test.ids; verify.sql checks the data is still there and usable.
--- Needs the cluster's license signing key (scripts/lib.sh setup_signing_key).
+-- psql variable `from`: the old version (its functions differ: 0.1.0 had hand-written ones;
+-- project management came with 0.2.0). Needs the cluster's license signing key
+-- (scripts/lib.sh setup_signing_key).
 \set ON_ERROR_STOP 1
+SELECT :'from' = '0.1.0' AS at_0_1_0 \gset
 SET client_min_messages = warning;
 \o /dev/null
 CREATE SCHEMA upgrade_test;
@@ -98,9 +101,15 @@ SELECT pg_temp.keep('globex_project', 'id', 'globex', 'globex_owner', 'owner',
     $$SELECT coditect.api_projects_create('{"name": "Globex secret"}')$$);
 
 -- A license with two seats: the member holds one, the admin took one and released it.
+\if :at_0_1_0
 SELECT pg_temp.keep('acme_license', 'id', 'acme', 'acme_owner', 'owner',
     format($$SELECT coditect.api_licenses_issue(jsonb_build_object('tier', 'PRO', 'features', '["analytics", "marketplace"]'::jsonb,
                                                                    'expiry_date', %L, 'seats_total', 2))$$, now() + interval '1 year'));
+\else
+SELECT pg_temp.keep('acme_license', 'id', 'acme', 'acme_owner', 'owner',
+    format($$SELECT coditect.api_licenses_create(jsonb_build_object('tier', 'PRO', 'features', '["analytics", "marketplace"]'::jsonb,
+                                                                    'expiry_date', %L, 'seats_total', 2))$$, now() + interval '1 year'));
+\endif
 RESET ROLE;
 INSERT INTO upgrade_test.ids SELECT 'acme_license_key', key_string FROM coditect.licenses WHERE id = pg_temp.id('acme_license')::uuid;
 SET ROLE coditect_gateway;
@@ -114,9 +123,49 @@ SELECT pg_temp.keep(NULL, NULL, 'acme', 'acme_admin', 'admin',
     format($$SELECT to_jsonb(coditect.license_release(%L))$$, pg_temp.id('acme_admin_session')));
 RESET ROLE;
 
--- A DBA's choice: members may manage team members too (verify.sql checks it is kept, renamed).
+-- A DBA's choice: members may manage team members too (verify.sql checks it is kept, under the
+-- names of 0.2.0).
+\if :at_0_1_0
 INSERT INTO coditect.role_permissions (role, permission_id)
 SELECT 'member', id FROM coditect.permissions WHERE codename = 'team_member.manage';
+\else
+INSERT INTO coditect.role_permissions (role, permission_id)
+SELECT 'member', id FROM coditect.permissions WHERE codename IN ('team_member.create', 'team_member.update', 'team_member.delete');
+
+-- Project management (0.2.0): a keyed project with a sprint, a milestone, tasks (one done, one
+-- a subtask, one soft-deleted) and comments.
+SET ROLE coditect_gateway;
+SELECT pg_temp.keep('acme_soyuz', 'id', 'acme', 'acme_member', 'member',
+    $$SELECT coditect.api_projects_create('{"name": "Soyuz", "key": "SOY"}')$$);
+SELECT pg_temp.keep('acme_sprint', 'id', 'acme', 'acme_admin', 'admin',
+    format($$SELECT coditect.api_sprints_create(jsonb_build_object('project_id', %L, 'name', 'Sprint 1',
+                                                                   'start_date', '2026-11-02', 'end_date', '2026-11-16'))$$, pg_temp.id('acme_soyuz')));
+SELECT pg_temp.keep('acme_milestone', 'id', 'acme', 'acme_admin', 'admin',
+    format($$SELECT coditect.api_milestones_create(jsonb_build_object('project_id', %L, 'title', 'Launch'))$$, pg_temp.id('acme_soyuz')));
+SELECT pg_temp.keep('acme_task1', 'id', 'acme', 'acme_member', 'member',
+    format($$SELECT coditect.api_tasks_create(jsonb_build_object('project_id', %L, 'title', 'Fuel the rocket', 'status', 'todo',
+                                                                 'priority', 'urgent', 'sprint_id', %L, 'milestone_id', %L,
+                                                                 'story_points', 5, 'tags', '["ops"]'::jsonb))$$,
+           pg_temp.id('acme_soyuz'), pg_temp.id('acme_sprint'), pg_temp.id('acme_milestone')));
+SELECT pg_temp.keep('acme_task2', 'id', 'acme', 'acme_member', 'member',
+    format($$SELECT coditect.api_tasks_create(jsonb_build_object('project_id', %L, 'title', 'Check the seals', 'status', 'todo',
+                                                                 'milestone_id', %L))$$, pg_temp.id('acme_soyuz'), pg_temp.id('acme_milestone')));
+SELECT pg_temp.keep(NULL, NULL, 'acme', 'acme_member', 'member',
+    format($$SELECT coditect.task_transition(%L, s::coditect.task_status) FROM unnest(ARRAY['in_progress', 'in_review', 'done']) s$$, pg_temp.id('acme_task2')));
+SELECT pg_temp.keep('acme_subtask', 'id', 'acme', 'acme_member', 'member',
+    format($$SELECT coditect.api_tasks_create(jsonb_build_object('project_id', %L, 'title', 'Order fuel', 'parent_task_id', %L))$$,
+           pg_temp.id('acme_soyuz'), pg_temp.id('acme_task1')));
+SELECT pg_temp.keep('acme_task_gone', 'id', 'acme', 'acme_member', 'member',
+    format($$SELECT coditect.api_tasks_create(jsonb_build_object('project_id', %L, 'title', 'Paint it red'))$$, pg_temp.id('acme_soyuz')));
+SELECT pg_temp.keep(NULL, NULL, 'acme', 'acme_admin', 'admin',
+    format($$SELECT to_jsonb(coditect.api_tasks_delete(%L))$$, pg_temp.id('acme_task_gone')));
+SELECT pg_temp.keep('acme_comment', 'id', 'acme', 'acme_member', 'member',
+    format($$SELECT coditect.api_task_comments_create(%L, '{"content": "Fuel ordered."}')$$, pg_temp.id('acme_task1')));
+SELECT pg_temp.keep(NULL, NULL, 'acme', 'acme_member', 'member',
+    format($$SELECT coditect.api_task_comments_update(%L, %L, '{"content": "Fuel ordered, arrives Monday."}')$$,
+           pg_temp.id('acme_task1'), pg_temp.id('acme_comment')));
+RESET ROLE;
+\endif
 
 -- What was written.
 \o

@@ -1,9 +1,10 @@
 -- After ALTER EXTENSION coditect UPDATE (scripts/upgrade_test.sh): the data seed.sql wrote at the
 -- old version is still there, unchanged, and usable through the new version's functions, with
 -- its rules (isolation, permissions, soft delete, global keys, seats, audit) still enforced.
--- Prints one line per check, "ok - ..." or "not ok - ...: why"; psql variable `to` is the
--- version updated to.
+-- Prints one line per check, "ok - ..." or "not ok - ...: why"; psql variables `from` and `to`
+-- are the versions updated from and to (seed.sql wrote project management from 0.2.0 on).
 \set ON_ERROR_STOP 1
+SELECT :'from' <> '0.1.0' AS has_pm \gset
 SET client_min_messages = warning;
 \ir data_tables.psql
 
@@ -65,10 +66,11 @@ SELECT pg_temp.rows_kept(tbl) FROM (SELECT DISTINCT tbl FROM upgrade_test.snapsh
 
 -- Usable through the API, as the gateway.
 SET ROLE coditect_gateway;
-SELECT pg_temp.check('a member lists the live projects (Apollo, Gemini)',
-    $$SELECT (SELECT array_agg(r->>'name' ORDER BY r->>'name')
-                FROM jsonb_array_elements(pg_temp.ctx('acme', 'acme_member', 'member',
-                     'SELECT coditect.api_projects_list()')->'results') r) = '{Apollo,Gemini}'$$);
+SELECT pg_temp.check('a member lists the live projects (Apollo, Gemini; Soyuz from 0.2.0 on)',
+    format($$SELECT (SELECT array_agg(r->>'name' ORDER BY r->>'name')
+                       FROM jsonb_array_elements(pg_temp.ctx('acme', 'acme_member', 'member',
+                            'SELECT coditect.api_projects_list()')->'results') r) = %L$$,
+           CASE WHEN :'has_pm' THEN '{Apollo,Gemini,Soyuz}' ELSE '{Apollo,Gemini}' END));
 SELECT pg_temp.check('a project updated before the update reads back',
     $$SELECT pg_temp.ctx('acme', 'acme_member', 'member', 'SELECT coditect.api_projects_get(%L)', pg_temp.id('acme_apollo'))
                @> '{"name": "Apollo", "description": "to the moon", "metadata": {"budget": 100}}'$$);
@@ -153,6 +155,39 @@ SELECT pg_temp.check('a DBA''s change of who holds a permission is kept under it
     $$SELECT array_agg(p.codename::text ORDER BY p.codename) = '{team_member.create,team_member.delete,team_member.update}'
         FROM coditect.role_permissions rp JOIN coditect.permissions p ON p.id = rp.permission_id
        WHERE rp.role = 'member' AND p.codename LIKE 'team_member.%' AND p.codename <> 'team_member.view'$$);
+
+-- Project management written at 0.2.0, read and extended with what 0.3.0 added.
+\if :has_pm
+SET ROLE coditect_gateway;
+SELECT pg_temp.check('the keyed project''s tasks keep their keys and numbers',
+    $$SELECT (SELECT string_agg((r->>'key') || ':' || (r->>'title'), ', ' ORDER BY (r->>'number')::int)
+                FROM jsonb_array_elements(pg_temp.ctx('acme', 'acme_guest', 'guest', 'SELECT coditect.api_tasks_list(%L, 1, 50)',
+                                                      jsonb_build_object('project_id', pg_temp.id('acme_soyuz'))::text) -> 'results') r)
+             = 'SOY-1:Fuel the rocket, SOY-2:Check the seals, SOY-3:Order fuel'$$);
+SELECT pg_temp.check('the milestone''s progress is kept (1 of 2 done)',
+    $$SELECT pg_temp.ctx('acme', 'acme_guest', 'guest', 'SELECT coditect.api_milestones_get(%L)', pg_temp.id('acme_milestone')) ->> 'progress_percent' = '50'$$);
+SELECT pg_temp.check('projects answer tasks_count (new in 0.3.0)',
+    $$SELECT pg_temp.ctx('acme', 'acme_guest', 'guest', 'SELECT coditect.api_projects_get(%L)', pg_temp.id('acme_soyuz')) ->> 'tasks_count' = '3'$$);
+SELECT pg_temp.check('the project''s tasks are listed under it (new in 0.3.0)',
+    $$SELECT pg_temp.ctx('acme', 'acme_guest', 'guest', 'SELECT coditect.api_tasks_list_by_project(%L)', pg_temp.id('acme_soyuz')) ->> 'count' = '3'$$);
+SELECT pg_temp.check('tags__contains finds the tagged task (new in 0.3.0)',
+    $$SELECT pg_temp.ctx('acme', 'acme_guest', 'guest', 'SELECT coditect.api_tasks_list(''{"tags__contains": "ops"}'')') #>> '{results,0,title}' = 'Fuel the rocket'$$);
+SELECT pg_temp.check('the activity feed shows what happened before the update (derived from the audit trail)',
+    $$SELECT (SELECT string_agg(r ->> 'action', ',' ORDER BY r ->> 'action')
+                FROM jsonb_array_elements(pg_temp.ctx('acme', 'acme_guest', 'guest', 'SELECT coditect.api_task_activity_list(%L)',
+                                                      pg_temp.id('acme_task1')) -> 'results') r)
+             = 'comment_edited,commented,created'$$);
+SELECT pg_temp.check('a new task takes the next number',
+    $$SELECT pg_temp.ctx('acme', 'acme_member', 'member', 'SELECT coditect.api_tasks_create(%L)',
+                         jsonb_build_object('project_id', pg_temp.id('acme_soyuz'), 'title', 'Count down')::text) ->> 'key' = 'SOY-5'$$);
+SELECT pg_temp.check('an admin makes a board, whose view groups the tasks written before the update',
+    $$SELECT pg_temp.ctx('acme', 'acme_guest', 'guest', 'SELECT jsonb_object_agg(c ->> ''id'', c -> ''count'') FROM jsonb_array_elements(coditect.board_view(%L) -> ''columns'') c',
+                         pg_temp.ctx('acme', 'acme_admin', 'admin', 'SELECT coditect.api_boards_create(%L)',
+                                     jsonb_build_object('project_id', pg_temp.id('acme_soyuz'), 'name', 'Board')::text) ->> 'id')
+             = '{"backlog": 2, "todo": 1, "in_progress": 0, "in_review": 0, "done": 1}'$$);
+RESET ROLE;
+\endif
+
 -- Back to the defaults, so that the schema comparison below sees a fresh install's rows.
 DELETE FROM coditect.role_permissions rp USING coditect.permissions p
  WHERE rp.permission_id = p.id AND rp.role = 'member' AND p.codename IN ('team_member.create', 'team_member.update', 'team_member.delete');

@@ -1,0 +1,1061 @@
+-- coditect 0.2.0 -> 0.3.0: the rest of project management (issue 9): the task activity feed, boards
+-- and the board view, a project's tasks_count, /projects/{id}/tasks/, tags__contains; and what
+-- the catalog gained for them: computed fields, lists under another collection (also_under),
+-- read-only view resources, the contains filter, typed nested answers; a page size left out is
+-- the resource's default.
+\echo Use "ALTER EXTENSION coditect UPDATE TO '0.3.0'" to load this file. \quit
+
+------------------------------------------------------------------------------------------------
+-- 1. The catalog (as in sql/06_catalog.sql)
+------------------------------------------------------------------------------------------------
+
+ALTER TABLE coditect_internal.resources
+    ADD COLUMN rls_relid regclass,
+    ADD COLUMN also_under jsonb NOT NULL DEFAULT '{}';
+ALTER TABLE coditect_internal.resource_columns
+    DROP CONSTRAINT resource_columns_filter_ops_check,
+    ADD CONSTRAINT resource_columns_filter_ops_check CHECK (filter_ops <@ '{exact,in,isnull,gt,gte,lt,lte,contains}');
+
+-- Computed fields: f(row) added to every answer of the resource, e.g. a project's tasks_count.
+CREATE TABLE coditect_internal.resource_computed (
+    resource text NOT NULL REFERENCES coditect_internal.resources (name) ON DELETE CASCADE,
+    name     name NOT NULL,
+    function regprocedure NOT NULL,
+    PRIMARY KEY (resource, name)
+);
+
+REVOKE ALL ON coditect_internal.resources, coditect_internal.resource_columns,
+    coditect_internal.resource_operations, coditect_internal.resource_computed FROM PUBLIC;
+GRANT SELECT ON coditect_internal.resources, coditect_internal.resource_columns,
+    coditect_internal.resource_operations, coditect_internal.resource_computed TO coditect_gateway, coditect_service;
+
+ALTER TYPE coditect_internal.resource_code
+    ADD ATTRIBUTE rls_tbl text,
+    ADD ATTRIBUTE computed text,
+    ADD ATTRIBUTE computed_cols text;
+
+CREATE OR REPLACE FUNCTION coditect_internal.resource_code(r coditect_internal.resources) RETURNS coditect_internal.resource_code
+LANGUAGE plpgsql STABLE SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+    g   coditect_internal.resource_code;
+    par coditect_internal.resources;
+BEGIN
+    g.fn := 'coditect.api_' || CASE WHEN r.singleton THEN r.name ELSE r.plural END;
+    g.tbl := r.relid::text;
+    g.label := replace(r.name, '_', ' ');
+    g.par_arg := '';
+    g.par_check := '';
+    g.par_param := '[]';
+    -- The tenant is the policy's to add: naming it too would cost a filter (or a gating node)
+    -- per row of a count. Instead a caller that bypasses row-level security is refused.
+    g.scope := 'true';
+    IF r.parent IS NOT NULL THEN
+        SELECT * INTO STRICT par FROM coditect_internal.resources WHERE name = r.parent;
+        g.par_arg := format('p_%s_id uuid, ', par.name);
+        g.scope := format('t.%I = p_%s_id', r.parent_column, par.name);
+        g.par_check := format(E'\n    PERFORM 1 FROM %s pt WHERE pt.%I = v_tenant AND pt.id = p_%s_id%s;'
+                              || E'\n    IF NOT FOUND THEN'
+                              || E'\n        RAISE EXCEPTION ''%s %% not found'', p_%s_id USING ERRCODE = ''CD404'';'
+                              || E'\n    END IF;',
+                              par.relid, par.tenant_column, par.name, CASE WHEN par.soft_delete THEN ' AND pt.deleted_at IS NULL' ELSE '' END,
+                              replace(par.name, '_', ' '), par.name);
+        g.par_param := jsonb_build_array(jsonb_build_object('from', 'path', 'name', par.name || '_id'));
+    END IF;
+    IF r.soft_delete THEN
+        g.scope := g.scope || ' AND t.deleted_at IS NULL';
+    END IF;
+    g.key_where := CASE WHEN r.singleton THEN format('t.%I = v_tenant', r.tenant_column) ELSE 't.id = p_id' END
+                   || CASE WHEN g.scope = 'true' THEN '' ELSE ' AND ' || g.scope END;
+    SELECT coalesce(' - ARRAY[' || string_agg(quote_literal(column_name), ', ' ORDER BY column_name) || ']::text[]', '')
+      INTO g.hidden FROM coditect_internal.resource_columns WHERE resource = r.name AND NOT readable;
+    g.item_path := CASE WHEN r.singleton THEN r.path ELSE r.path || '{id}/' END;
+    g.rls_tbl := coalesce(r.rls_relid, r.relid)::text;
+    SELECT coalesce(string_agg(format(' || jsonb_build_object(%L, %s(t))', c.name, c.function::regproc), '' ORDER BY c.name), ''),
+           coalesce(string_agg(format(', %s(t) AS %I', c.function::regproc, c.name), '' ORDER BY c.name), '')
+      INTO g.computed, g.computed_cols
+      FROM coditect_internal.resource_computed c WHERE c.resource = r.name;
+    RETURN g;
+END
+$$;
+
+
+-- The list function: filters become typed variables; one static statement per ordering key
+-- and direction, for a first page and for the page after a cursor; one statement for
+-- orderings by several keys (page pagination only).
+CREATE OR REPLACE FUNCTION coditect_internal.generate_list(r coditect_internal.resources, g coditect_internal.resource_code,
+                                                p_permission text) RETURNS void
+LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $gen$
+DECLARE
+    names    text[] := '{}';
+    decl     text := '';
+    assign   text := '';
+    preds    text := '';
+    branches text := '';
+    multi    text := '';
+    cursors  text := '';
+    c        record;
+    f        text;
+    o        name;
+    dir      text;
+    k        int;
+    np       int := jsonb_array_length(g.par_param);
+    sig      text;
+    nosearch text := '';
+BEGIN
+    FOR c IN SELECT rc.column_name AS col, x.op, coditect_internal.column_type(r.relid, rc.column_name) AS typ,
+                    (SELECT typcategory = 'A' FROM pg_type WHERE oid = a.atttypid) AS is_array
+               FROM coditect_internal.resource_columns rc
+               JOIN pg_attribute a ON a.attrelid = r.relid AND a.attname = rc.column_name
+              CROSS JOIN LATERAL unnest(rc.filter_ops) x(op)
+              WHERE rc.resource = r.name
+              ORDER BY a.attnum, array_position('{exact,in,isnull,gt,gte,lt,lte,contains}'::text[], x.op) LOOP
+        f := CASE c.op WHEN 'exact' THEN c.col ELSE c.col || '__' || c.op END;
+        names := names || f;
+        IF c.op = 'in' THEN
+            decl := decl || format(E'\n    %I %s[];', 'f_' || f, c.typ);
+            assign := assign || format(E'\n            %I := coditect_internal.api_filter_values(p_filters -> %L);', 'f_' || f, f);
+            preds := preds || format(E'\n                   AND (%1$I IS NULL OR t.%2$I = ANY (%1$I))', 'f_' || f, c.col);
+        ELSIF c.op = 'contains' THEN
+            decl := decl || format(E'\n    %I %s;', 'f_' || f, c.typ);
+            assign := assign || format(E'\n            %I := %s;', 'f_' || f,
+                CASE WHEN c.is_array THEN format('coditect_internal.api_filter_values(p_filters -> %L)::%s', f, c.typ)
+                     ELSE format('to_jsonb(coditect_internal.api_filter_values(p_filters -> %L))', f) END);
+            preds := preds || format(E'\n                   AND (%1$I IS NULL OR t.%2$I @> %1$I)', 'f_' || f, c.col);
+        ELSIF c.op = 'isnull' THEN
+            decl := decl || format(E'\n    %I boolean;', 'f_' || f);
+            assign := assign || format(E'\n            %I := coditect_internal.api_filter_bool(%L, p_filters -> %L);', 'f_' || f, f, f);
+            preds := preds || format(E'\n                   AND (%1$I IS NULL OR (t.%2$I IS NULL) = %1$I)', 'f_' || f, c.col);
+        ELSE
+            decl := decl || format(E'\n    %I %s;', 'f_' || f, c.typ);
+            assign := assign || format(E'\n            %I := p_filters ->> %L;', 'f_' || f, f);
+            preds := preds || format(E'\n                   AND (%1$I IS NULL OR t.%2$I %3$s %1$I)', 'f_' || f, c.col,
+                                     CASE c.op WHEN 'exact' THEN '=' WHEN 'gt' THEN '>' WHEN 'gte' THEN '>='
+                                               WHEN 'lt' THEN '<' ELSE '<=' END);
+        END IF;
+    END LOOP;
+    IF cardinality(r.search) = 0 THEN
+        nosearch := E'\n    IF p_search IS NOT NULL THEN\n        RAISE EXCEPTION ''% has no search'', ' || quote_literal(replace(r.plural, '_', ' '))
+                    || E' USING ERRCODE = ''CD400'';\n    END IF;';
+    ELSE
+        preds := preds || format(E'\n                   AND (p_search IS NULL OR to_tsvector(''simple'', concat_ws('' '', %s))'
+                                 ' @@ websearch_to_tsquery(''simple'', p_search))',
+                                 (SELECT string_agg('t.' || quote_ident(s), ', ') FROM unnest(r.search) s));
+    END IF;
+
+    -- Without filters or search (the common call) the statements are the plain ones, whose
+    -- generic plans are those of hand-written SQL; with them, each filter is `(v IS NULL OR ...)`.
+    FOREACH o IN ARRAY r.orderings LOOP
+        decl := decl || format(E'\n    %I %s;', 'c_' || o, coditect_internal.column_type(r.relid, o));
+        cursors := cursors || format(E'\n            IF q.keys[1] IN (%L, %L) THEN %I := q.cursor_value; END IF;', o, '-' || o, 'c_' || o);
+        FOREACH dir IN ARRAY ARRAY['ASC', 'DESC'] LOOP
+            branches := branches || format($f$
+    ELSIF single AND q.keys[1] = %1$L THEN
+        IF q.cursor_id IS NULL AND plain THEN
+            SELECT coalesce(jsonb_agg(to_jsonb(t)), '[]') INTO rows FROM (
+                SELECT t.*%9$s FROM %2$s t
+                 WHERE %3$s
+                 ORDER BY t.%5$I %6$s, t.id %6$s LIMIT lim OFFSET off) t;
+        ELSIF q.cursor_id IS NULL THEN
+            SELECT coalesce(jsonb_agg(to_jsonb(t)), '[]') INTO rows FROM (
+                SELECT t.*%9$s FROM %2$s t
+                 WHERE %3$s%4$s
+                 ORDER BY t.%5$I %6$s, t.id %6$s LIMIT lim OFFSET off) t;
+        ELSIF plain THEN
+            SELECT coalesce(jsonb_agg(to_jsonb(t)), '[]') INTO rows FROM (
+                SELECT t.*%9$s FROM %2$s t
+                 WHERE %3$s AND (t.%5$I, t.id) %7$s (%8$I, q.cursor_id)
+                 ORDER BY t.%5$I %6$s, t.id %6$s LIMIT lim) t;
+        ELSE
+            SELECT coalesce(jsonb_agg(to_jsonb(t)), '[]') INTO rows FROM (
+                SELECT t.*%9$s FROM %2$s t
+                 WHERE %3$s AND (t.%5$I, t.id) %7$s (%8$I, q.cursor_id)%4$s
+                 ORDER BY t.%5$I %6$s, t.id %6$s LIMIT lim) t;
+        END IF;$f$,
+                CASE WHEN dir = 'DESC' THEN '-' ELSE '' END || o, g.tbl, g.scope, preds, o, dir,
+                CASE WHEN dir = 'DESC' THEN '<' ELSE '>' END, 'c_' || o, g.computed_cols);
+        END LOOP;
+    END LOOP;
+    FOR k IN 1..3 LOOP
+        FOREACH o IN ARRAY r.orderings LOOP
+            multi := multi || format(E'\n                 CASE WHEN q.keys[%1$s] = %2$L THEN t.%3$I END ASC,'
+                                     || E' CASE WHEN q.keys[%1$s] = %4$L THEN t.%3$I END DESC,', k, o, o, '-' || o);
+        END LOOP;
+    END LOOP;
+
+    EXECUTE format($f$
+CREATE FUNCTION %1$s_list(%2$sp_filters jsonb DEFAULT '{}', p_page int DEFAULT %3$s, p_page_size int DEFAULT %4$s,
+                          p_cursor text DEFAULT NULL, p_ordering text DEFAULT NULL, p_search text DEFAULT NULL)
+RETURNS jsonb
+LANGUAGE plpgsql STABLE SET search_path = pg_catalog, pg_temp SET TimeZone = 'UTC' AS $fn$
+DECLARE
+    v_tenant uuid := coditect.current_tenant_id();
+    q      coditect_internal.list_request;
+    single boolean;
+    plain  boolean;
+    total  bigint;
+    rows   jsonb;
+    lim    int;
+    off    bigint;
+    last   jsonb;%5$s
+BEGIN
+    %6$s
+    p_page_size := coalesce(p_page_size, %4$s);
+    p_search := nullif(btrim(p_search), '');%20$s
+    plain := (p_filters IS NULL OR p_filters = '{}') AND p_search IS NULL;
+    IF plain AND p_cursor IS NULL AND p_ordering IS NULL AND p_page_size BETWEEN 1 AND %10$s
+       AND (p_page IS NULL OR p_page >= 1) THEN
+        q := ROW(ARRAY[%9$L], p_page, p_page_size, NULL, NULL);   -- the common call, valid as it is
+    ELSE
+        q := coditect_internal.api_list_request(p_filters, p_page, p_page_size, p_cursor, p_ordering,
+                                                %7$L, %8$L, %9$L, %10$s);
+    END IF;
+    single := cardinality(q.keys) = 1;%11$s
+    IF NOT plain THEN
+        BEGIN%12$s
+        EXCEPTION WHEN data_exception OR integrity_constraint_violation THEN
+            RAISE EXCEPTION 'invalid filter value: %%', SQLERRM USING ERRCODE = 'CD400';
+        END;
+    END IF;
+    IF q.cursor_id IS NOT NULL THEN
+        BEGIN%13$s
+        EXCEPTION WHEN data_exception THEN
+            RAISE EXCEPTION 'invalid cursor' USING ERRCODE = 'CD400';
+        END;
+    END IF;
+    IF q.page IS NOT NULL AND plain THEN
+        SELECT count(*) INTO total FROM %14$s t
+         WHERE %19$s;
+    ELSIF q.page IS NOT NULL THEN
+        SELECT count(*) INTO total FROM %14$s t
+         WHERE %19$s%15$s;
+    END IF;
+    IF q.page IS NOT NULL THEN
+        lim := q.size;
+        off := (q.page - 1)::bigint * q.size;
+    ELSE
+        lim := q.size + 1;
+        off := 0;
+    END IF;
+    IF false THEN
+        NULL;%16$s
+    ELSE
+        SELECT coalesce(jsonb_agg(to_jsonb(t)), '[]') INTO rows FROM (
+            SELECT t.*%21$s FROM %14$s t
+             WHERE %19$s%15$s
+             ORDER BY %17$s t.id LIMIT lim OFFSET off) t;
+    END IF;
+    IF q.page IS NULL AND jsonb_array_length(rows) > q.size THEN
+        last := rows -> (q.size - 1);
+        rows := rows - q.size;
+    END IF;
+    RETURN jsonb_build_object(
+        'count', total,
+        'results', %18$s,
+        'next_cursor', CASE WHEN last IS NOT NULL THEN coditect_internal.api_cursor_encode(
+                                 q.keys[1], last ->> ltrim(q.keys[1], '-'), (last ->> 'id')::uuid) END);
+END
+$fn$$f$,
+        g.fn, g.par_arg, CASE WHEN r.keyset_default THEN 'NULL' ELSE '1' END, r.page_size, decl,
+        coditect_internal.generated_prologue(p_permission, g.rls_tbl),
+        names, r.orderings, r.default_ordering, r.max_page_size, g.par_check, assign,
+        cursors, g.tbl, preds, branches, multi,
+        CASE WHEN g.hidden = '' THEN 'rows'
+             ELSE format('(SELECT coalesce(jsonb_agg(e%s ORDER BY n), ''[]'') FROM jsonb_array_elements(rows) WITH ORDINALITY x(e, n))', g.hidden) END,
+        g.scope, nosearch, g.computed_cols);
+
+    sig := format('%s_list(%sjsonb, int, int, text, text, text)', g.fn, repeat('uuid, ', np));
+    PERFORM coditect_internal.record_operation(r.name, 'list', 'list', 'GET', r.path, sig::regprocedure, p_permission,
+        g.par_param || '[{"from": "filters"}, {"from": "page"}, {"from": "page_size"}, {"from": "cursor"}, {"from": "ordering"}, {"from": "search"}]',
+        'list', 200, false, NULL, jsonb_build_object('resource', r.name), 'List ' || replace(r.plural, '_', ' '));
+
+    -- The same list under another collection (also_under): /projects/{project_id}/tasks/ is
+    -- /tasks/?project_id=..., and a 404 when the project is not there.
+    FOR c IN SELECT p.*, u.value #>> '{}' AS col
+               FROM jsonb_each(r.also_under) u JOIN coditect_internal.resources p ON p.name = u.key LOOP
+        EXECUTE format($f$
+CREATE FUNCTION %1$s_list_by_%2$s(p_%2$s_id uuid, p_filters jsonb DEFAULT '{}', p_page int DEFAULT %3$s,
+                          p_page_size int DEFAULT %4$s, p_cursor text DEFAULT NULL, p_ordering text DEFAULT NULL,
+                          p_search text DEFAULT NULL)
+RETURNS jsonb
+LANGUAGE plpgsql STABLE SET search_path = pg_catalog, pg_temp SET TimeZone = 'UTC' AS $fn$
+DECLARE
+    v_tenant uuid := coditect.current_tenant_id();
+BEGIN
+    %5$s
+    PERFORM 1 FROM %6$s pt WHERE pt.%7$I = v_tenant AND pt.id = p_%2$s_id%8$s;
+    IF NOT FOUND THEN
+        RAISE EXCEPTION '%9$s %% not found', p_%2$s_id USING ERRCODE = 'CD404';
+    END IF;
+    RETURN %1$s_list(coalesce(p_filters, '{}') || jsonb_build_object(%10$L, p_%2$s_id), p_page, p_page_size,
+                     p_cursor, p_ordering, p_search);
+END
+$fn$$f$,
+            g.fn, c.name, CASE WHEN r.keyset_default THEN 'NULL' ELSE '1' END, r.page_size,
+            coditect_internal.generated_prologue(p_permission, g.rls_tbl), c.relid, c.tenant_column,
+            CASE WHEN c.soft_delete THEN ' AND pt.deleted_at IS NULL' ELSE '' END, replace(c.name, '_', ' '), c.col);
+        PERFORM coditect_internal.record_operation(r.name, 'list_by_' || c.name, 'list', 'GET',
+            c.path || '{' || c.name || '_id}/' || replace(r.plural, '_', '-') || '/',
+            format('%s_list_by_%s(uuid, jsonb, int, int, text, text, text)', g.fn, c.name)::regprocedure, p_permission,
+            jsonb_build_array(jsonb_build_object('from', 'path', 'name', c.name || '_id'))
+            || '[{"from": "filters"}, {"from": "page"}, {"from": "page_size"}, {"from": "cursor"}, {"from": "ordering"}, {"from": "search"}]',
+            'list', 200, false, NULL, jsonb_build_object('resource', r.name),
+            format('List the %s of a %s', replace(r.plural, '_', ' '), replace(c.name, '_', ' ')));
+    END LOOP;
+END
+$gen$;
+
+
+-- get, create, update, delete and restore: one row each, by id (and parent), live rows only.
+CREATE OR REPLACE FUNCTION coditect_internal.generate_row_functions(r coditect_internal.resources, g coditect_internal.resource_code,
+                                                         p_perms jsonb) RETURNS void
+LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $gen$
+DECLARE
+    np      int := jsonb_array_length(g.par_param);
+    id_arg  text := CASE WHEN r.singleton THEN '' ELSE 'p_id uuid, ' END;
+    id_par  jsonb := CASE WHEN r.singleton THEN '[]' ELSE '[{"from": "path", "name": "id"}]' END;
+    id_sig  text := repeat('uuid, ', np + CASE WHEN r.singleton THEN 0 ELSE 1 END);
+    missing text;
+    article text := CASE WHEN g.label ~ '^[aeiou]' THEN 'an ' ELSE 'a ' END;
+    cols    text[];
+    vals    text;
+    sets    text;
+BEGIN
+    -- A child of a parent that is gone (soft-deleted) is gone too.
+    missing := g.par_check || format(E'\n    IF r IS NULL THEN\n        RAISE EXCEPTION ''%s%s not found''%s USING ERRCODE = ''CD404'';\n    END IF;',
+                      g.label, CASE WHEN r.singleton THEN '' ELSE ' %' END,
+                      CASE WHEN r.singleton THEN '' ELSE ', p_id' END);
+    IF p_perms ? 'view' THEN
+        EXECUTE format($f$
+CREATE FUNCTION %1$s_get(%2$s) RETURNS jsonb
+LANGUAGE plpgsql STABLE SET search_path = pg_catalog, pg_temp SET TimeZone = 'UTC' AS $fn$
+DECLARE
+    v_tenant uuid := coditect.current_tenant_id();
+    r jsonb;
+BEGIN
+    %3$s
+    SELECT to_jsonb(t)%4$s INTO r FROM %5$s t WHERE %6$s;%7$s
+    RETURN r;
+END
+$fn$$f$, g.fn, rtrim(g.par_arg || id_arg, ', '), coditect_internal.generated_prologue(p_perms ->> 'view', g.rls_tbl),
+            g.computed || g.hidden, g.tbl, g.key_where, missing);
+        PERFORM coditect_internal.record_operation(r.name, 'get', 'get', 'GET', g.item_path,
+            format('%s_get(%s)', g.fn, rtrim(id_sig, ', '))::regprocedure, p_perms ->> 'view', g.par_param || id_par,
+            'row', 200, true, NULL, jsonb_build_object('resource', r.name), 'Get ' || article || g.label);
+    END IF;
+
+    IF p_perms ? 'create' THEN
+        SELECT array_agg(quote_ident(a.attname) ORDER BY a.attnum),
+               string_agg(CASE WHEN a.atthasdef
+                               THEN format(E'\n               CASE WHEN p_body ? %L THEN p.%I ELSE %s END', a.attname, a.attname,
+                                           pg_get_expr(d.adbin, d.adrelid))
+                               ELSE format(E'\n               p.%I', a.attname) END, ', ' ORDER BY a.attnum)
+          INTO cols, vals
+          FROM coditect_internal.resource_columns rc
+          JOIN pg_attribute a ON a.attrelid = r.relid AND a.attname = rc.column_name
+          LEFT JOIN pg_attrdef d ON d.adrelid = a.attrelid AND d.adnum = a.attnum
+         WHERE rc.resource = r.name AND rc.on_create;
+        EXECUTE format($f$
+CREATE FUNCTION %1$s_create(%2$sp_body jsonb) RETURNS jsonb
+LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp SET TimeZone = 'UTC' AS $fn$
+DECLARE
+    v_tenant uuid := coditect.current_tenant_id();
+    r jsonb;
+BEGIN
+    %3$s
+    PERFORM coditect_internal.api_check_fields(p_body, %4$L);
+    PERFORM coditect_internal.api_check_values(%5$L, p_body, %4$L);%6$s
+    INSERT INTO %5$s AS t (%7$s)
+    SELECT %8$s
+      FROM jsonb_populate_record(NULL::%5$s, p_body) p
+    RETURNING to_jsonb(t)%11$s INTO r;%9$s
+    RETURN r%10$s;
+END
+$fn$$f$, g.fn, g.par_arg, coditect_internal.generated_prologue(p_perms ->> 'create', g.rls_tbl),
+            ARRAY(SELECT rc.column_name::text FROM coditect_internal.resource_columns rc WHERE rc.resource = r.name AND rc.on_create ORDER BY 1),
+            g.tbl, g.par_check,
+            array_to_string(ARRAY[quote_ident(r.tenant_column)]
+                            || CASE WHEN r.parent IS NULL THEN '{}'::text[] ELSE ARRAY[quote_ident(r.parent_column)] END
+                            || coalesce(cols, '{}'), ', '),
+            array_to_string(ARRAY['v_tenant']
+                            || CASE WHEN r.parent IS NULL THEN '{}'::text[] ELSE ARRAY[format('p_%s_id', r.parent)] END
+                            || CASE WHEN vals IS NULL THEN '{}'::text[] ELSE ARRAY[vals] END, ', '),
+            CASE WHEN r.after_create IS NULL THEN ''
+                 ELSE format(E'\n    PERFORM %s(r);', (SELECT p.oid::regproc::text FROM pg_proc p WHERE p.oid = r.after_create)) END,
+            g.hidden, g.computed);
+        PERFORM coditect_internal.record_operation(r.name, 'create', 'create', 'POST', r.path,
+            format('%s_create(%sjsonb)', g.fn, repeat('uuid, ', np))::regprocedure, p_perms ->> 'create',
+            g.par_param || '[{"from": "body"}]', 'row', 201, true,
+            jsonb_build_object('resource', r.name, 'mode', 'create'), jsonb_build_object('resource', r.name),
+            'Create ' || article || g.label);
+    END IF;
+
+    IF p_perms ? 'update' THEN
+        SELECT string_agg(format(E'\n           %1$I = CASE WHEN p_body ? %1$L THEN p.%1$I ELSE t.%1$I END', rc.column_name), ','
+                          ORDER BY a.attnum)
+          INTO sets
+          FROM coditect_internal.resource_columns rc
+          JOIN pg_attribute a ON a.attrelid = r.relid AND a.attname = rc.column_name
+         WHERE rc.resource = r.name AND rc.on_update;
+        EXECUTE format($f$
+CREATE FUNCTION %1$s_update(%2$sp_body jsonb, p_if_match text DEFAULT NULL) RETURNS jsonb
+LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp SET TimeZone = 'UTC' AS $fn$
+DECLARE
+    v_tenant uuid := coditect.current_tenant_id();
+    r jsonb;
+BEGIN
+    %3$s
+    PERFORM coditect_internal.api_check_fields(p_body, %4$L);
+    PERFORM coditect_internal.api_check_values(%5$L, p_body);
+    SELECT to_jsonb(t)%6$s INTO r FROM %5$s t WHERE %7$s FOR NO KEY UPDATE;%8$s
+    IF p_if_match IS NOT NULL AND NOT coditect_internal.etag_matches(p_if_match, r) THEN
+        RAISE EXCEPTION '%9$s changed since it was read (If-Match)' USING ERRCODE = 'CD412';
+    END IF;
+    IF p_body = '{}' THEN
+        RETURN r;
+    END IF;
+    UPDATE %5$s AS t SET%10$s
+      FROM jsonb_populate_record(NULL::%5$s, p_body) p
+     WHERE %7$s
+    RETURNING to_jsonb(t)%6$s INTO r;
+    RETURN r;
+END
+$fn$$f$, g.fn, g.par_arg || id_arg, coditect_internal.generated_prologue(p_perms ->> 'update', g.rls_tbl),
+            ARRAY(SELECT rc.column_name::text FROM coditect_internal.resource_columns rc WHERE rc.resource = r.name AND rc.on_update ORDER BY 1),
+            g.tbl, g.computed || g.hidden, g.key_where, missing, 'the ' || g.label, sets);
+        PERFORM coditect_internal.record_operation(r.name, 'update', 'update', 'PATCH', g.item_path,
+            format('%s_update(%sjsonb, text)', g.fn, id_sig)::regprocedure, p_perms ->> 'update',
+            g.par_param || id_par || '[{"from": "body"}, {"from": "if_match"}]', 'row', 200, true,
+            jsonb_build_object('resource', r.name, 'mode', 'update'), jsonb_build_object('resource', r.name),
+            'Update ' || CASE WHEN r.singleton THEN 'the ' ELSE article END || g.label);
+    END IF;
+
+    IF p_perms ? 'delete' THEN
+        EXECUTE format($f$
+CREATE FUNCTION %1$s_delete(%2$sp_if_match text DEFAULT NULL) RETURNS void
+LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp SET TimeZone = 'UTC' AS $fn$
+DECLARE
+    v_tenant uuid := coditect.current_tenant_id();
+    r jsonb;
+BEGIN
+    %3$s
+    SELECT to_jsonb(t)%4$s INTO r FROM %5$s t WHERE %6$s FOR UPDATE;%7$s
+    IF p_if_match IS NOT NULL AND NOT coditect_internal.etag_matches(p_if_match, r) THEN
+        RAISE EXCEPTION '%8$s changed since it was read (If-Match)' USING ERRCODE = 'CD412';
+    END IF;
+    DELETE FROM %5$s AS t WHERE %6$s;
+END
+$fn$$f$, g.fn, g.par_arg || id_arg, coditect_internal.generated_prologue(p_perms ->> 'delete', g.rls_tbl),
+            g.computed || g.hidden, g.tbl, g.key_where, missing, 'the ' || g.label);
+        PERFORM coditect_internal.record_operation(r.name, 'delete', 'delete', 'DELETE', g.item_path,
+            format('%s_delete(%stext)', g.fn, id_sig)::regprocedure, p_perms ->> 'delete',
+            g.par_param || id_par || '[{"from": "if_match"}]', 'void', 204, false, NULL, NULL,
+            'Delete ' || article || g.label || CASE WHEN r.soft_delete THEN ' (soft delete)' ELSE '' END);
+    END IF;
+
+    IF p_perms ? 'restore' THEN
+        EXECUTE format($f$
+CREATE FUNCTION %1$s_restore(%2$s) RETURNS jsonb
+LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp SET TimeZone = 'UTC' AS $fn$
+DECLARE
+    v_tenant uuid := coditect.current_tenant_id();
+    r jsonb;
+BEGIN
+    %3$s%9$s
+    UPDATE %4$s AS t SET deleted_at = NULL
+     WHERE t.id = p_id AND t.deleted_at IS NOT NULL AND t.%8$I = v_tenant%5$s
+    RETURNING to_jsonb(t)%6$s INTO r;
+    IF r IS NULL THEN
+        RAISE EXCEPTION 'no deleted %7$s %%', p_id USING ERRCODE = 'CD404';
+    END IF;
+    RETURN r;
+END
+$fn$$f$, g.fn, rtrim(g.par_arg || id_arg, ', '), coditect_internal.generated_prologue(p_perms ->> 'restore', g.rls_tbl), g.tbl,
+            CASE WHEN r.parent IS NULL THEN '' ELSE format(' AND t.%I = p_%s_id', r.parent_column, r.parent) END,
+            g.computed || g.hidden, g.label, r.tenant_column, g.par_check);
+        PERFORM coditect_internal.record_operation(r.name, 'restore', 'restore', 'POST', g.item_path || 'restore/',
+            format('%s_restore(%s)', g.fn, rtrim(id_sig, ', '))::regprocedure, p_perms ->> 'restore', g.par_param || id_par,
+            'row', 200, true, NULL, jsonb_build_object('resource', r.name), 'Restore a deleted ' || g.label);
+    END IF;
+END
+$gen$;
+
+
+-- JSON Schema facts of a type: json_type, format, max_length, enum_type, items.
+CREATE OR REPLACE FUNCTION coditect_internal.json_type_of(p_type oid, p_typmod int) RETURNS jsonb
+LANGUAGE plpgsql STABLE SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+    t    pg_type;
+    base oid := p_type;
+    mod  int := p_typmod;
+    fmt  text;
+BEGIN
+    SELECT * INTO t FROM pg_type WHERE oid = p_type;
+    -- Our domains say more than their base types.
+    IF t.typtype = 'd' THEN
+        fmt := CASE p_type WHEN 'coditect.email'::regtype THEN 'email' WHEN 'coditect.url'::regtype THEN 'uri' END;
+        IF p_type = 'coditect.json_object'::regtype THEN
+            RETURN '{"json_type": "object"}';
+        ELSIF p_type = 'coditect.json_array'::regtype THEN
+            RETURN '{"json_type": "array"}';
+        END IF;
+        base := t.typbasetype;
+        mod := t.typtypmod;
+        SELECT * INTO t FROM pg_type WHERE oid = base;
+    END IF;
+    IF t.typtype = 'e' THEN
+        RETURN jsonb_build_object('json_type', 'string', 'enum_type', t.typname);
+    END IF;
+    -- A row type is an object: a resource's row, or one of our composite types (nested answers).
+    IF t.typtype = 'c' THEN
+        RETURN coalesce((SELECT jsonb_build_object('json_type', 'object', 'resource', r.name)
+                           FROM coditect_internal.resources r WHERE r.relid = t.typrelid),
+                        CASE WHEN t.typnamespace = 'coditect'::regnamespace
+                              AND (SELECT c.relkind FROM pg_class c WHERE c.oid = t.typrelid) = 'c'
+                             THEN jsonb_build_object('json_type', 'object', 'composite', t.typname) END,
+                        '{"json_type": "object"}');
+    END IF;
+    IF t.typcategory = 'A' THEN
+        RETURN jsonb_build_object('json_type', 'array', 'items', coditect_internal.json_type_of(t.typelem, mod));
+    END IF;
+    RETURN jsonb_strip_nulls(jsonb_build_object(
+        'json_type', CASE WHEN base IN ('int2'::regtype, 'int4'::regtype, 'int8'::regtype) THEN 'integer'
+                          WHEN t.typcategory = 'N' THEN 'number'
+                          WHEN t.typcategory = 'B' THEN 'boolean'
+                          WHEN base IN ('json'::regtype, 'jsonb'::regtype) THEN 'any'
+                          ELSE 'string' END,
+        'format', coalesce(fmt, CASE base WHEN 'uuid'::regtype THEN 'uuid'
+                                          WHEN 'timestamptz'::regtype THEN 'date-time'
+                                          WHEN 'timestamp'::regtype THEN 'date-time'
+                                          WHEN 'date'::regtype THEN 'date'
+                                          WHEN 'int4'::regtype THEN 'int32'
+                                          WHEN 'int8'::regtype THEN 'int64' END),
+        'max_length', CASE WHEN base IN ('varchar'::regtype, 'bpchar'::regtype) AND mod > 4 THEN mod - 4 END));
+END
+$$;
+
+
+CREATE OR REPLACE FUNCTION coditect.api_catalog() RETURNS jsonb
+LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp AS $$
+    SELECT jsonb_build_object(
+        'version', (SELECT extversion FROM pg_extension WHERE extname = 'coditect'),
+        'types', (
+            SELECT coalesce(jsonb_agg(x ORDER BY x ->> 'name'), '[]') FROM (
+                SELECT jsonb_build_object('name', t.typname, 'kind', 'enum', 'description', obj_description(t.oid, 'pg_type'),
+                                          'values', (SELECT jsonb_agg(e.enumlabel ORDER BY e.enumsortorder)
+                                                       FROM pg_enum e WHERE e.enumtypid = t.oid)) AS x
+                  FROM pg_type t WHERE t.typnamespace = 'coditect'::regnamespace AND t.typtype = 'e'
+                UNION ALL
+                SELECT jsonb_build_object('name', t.typname, 'kind', 'composite', 'description', obj_description(t.oid, 'pg_type'),
+                                          'attributes', (SELECT jsonb_agg(coditect_internal.catalog_attribute(a.attrelid, a.attnum) ORDER BY a.attnum)
+                                                           FROM pg_attribute a WHERE a.attrelid = t.typrelid AND a.attnum > 0 AND NOT a.attisdropped))
+                  FROM pg_type t JOIN pg_class c ON c.oid = t.typrelid
+                 WHERE t.typnamespace = 'coditect'::regnamespace AND t.typtype = 'c' AND c.relkind = 'c') s),
+        'resources', (
+            SELECT coalesce(jsonb_agg(jsonb_build_object(
+                'name', r.name, 'plural', r.plural,
+                'schema_name', replace(initcap(replace(r.name, '_', ' ')), ' ', ''),
+                'path', r.path, 'item_path', CASE WHEN r.singleton THEN NULL ELSE r.path || '{id}/' END,
+                'singleton', r.singleton,
+                'parent', CASE WHEN r.parent IS NOT NULL THEN jsonb_build_object('resource', r.parent,
+                               'param', r.parent || '_id', 'column', r.parent_column) END,
+                'description', obj_description(r.relid, 'pg_class'),
+                'soft_delete', r.soft_delete, 'state_machine', r.state_machine,
+                'columns', (SELECT jsonb_agg(coditect_internal.catalog_attribute(r.relid, a.attnum)
+                                             || jsonb_build_object('read', rc.readable, 'create', rc.on_create,
+                                                                   'update', rc.on_update,
+                                                                   'required', rc.on_create AND a.attnotnull AND NOT a.atthasdef)
+                                             ORDER BY a.attnum)
+                              FROM coditect_internal.resource_columns rc
+                              JOIN pg_attribute a ON a.attrelid = r.relid AND a.attname = rc.column_name
+                             WHERE rc.resource = r.name)
+                           || (SELECT coalesce(jsonb_agg(jsonb_build_object(
+                                          'name', c.name, 'nullable', false, 'description', obj_description(p.oid, 'pg_proc'),
+                                          'has_default', false, 'json_type', NULL, 'format', NULL, 'max_length', NULL,
+                                          'enum_type', NULL, 'items', NULL)
+                                      || coditect_internal.json_type_of(p.prorettype, -1)
+                                      || '{"read": true, "create": false, "update": false, "required": false, "computed": true}'
+                                      ORDER BY c.name), '[]')
+                                 FROM coditect_internal.resource_computed c JOIN pg_proc p ON p.oid = c.function
+                                WHERE c.resource = r.name),
+                'filters', (SELECT coalesce(jsonb_agg(jsonb_build_object(
+                                       'name', CASE x.op WHEN 'exact' THEN rc.column_name::text ELSE rc.column_name || '__' || x.op END,
+                                       'column', rc.column_name, 'op', x.op)
+                                   ORDER BY a.attnum, array_position('{exact,in,isnull,gt,gte,lt,lte,contains}'::text[], x.op)), '[]')
+                              FROM coditect_internal.resource_columns rc
+                              JOIN pg_attribute a ON a.attrelid = r.relid AND a.attname = rc.column_name
+                             CROSS JOIN LATERAL unnest(rc.filter_ops) x(op)
+                             WHERE rc.resource = r.name),
+                'orderings', to_jsonb(r.orderings), 'default_ordering', r.default_ordering,
+                'search', cardinality(r.search) > 0,
+                'page_size', r.page_size, 'max_page_size', r.max_page_size, 'keyset_default', r.keyset_default,
+                'example', r.example)
+                ORDER BY r.name), '[]')
+              FROM coditect_internal.resources r),
+        'operations', (
+            SELECT coalesce(jsonb_agg(jsonb_build_object(
+                'operation_id', r.plural || '_' || o.name, 'resource', o.resource,
+                'kind', CASE WHEN o.kind = 'restore' THEN 'action' ELSE o.kind END,
+                'method', o.method, 'path', o.path, 'summary', o.summary, 'auth', o.auth,
+                'permission', o.permission, 'sql', o.sql, 'params', o.params, 'result', o.result,
+                'status', o.status, 'etag', o.etag,
+                'request', coalesce(o.request, (
+                    SELECT jsonb_build_object('fields', jsonb_agg(jsonb_build_object(
+                               'name', p.value ->> 'name', 'required', coalesce((p.value ->> 'required')::boolean, false),
+                               'also_query', coalesce((p.value ->> 'also_query')::boolean, false))
+                               || coditect_internal.json_type_of((SELECT u.t FROM unnest(f.proargtypes::oid[]) WITH ORDINALITY u(t, i)
+                                                                   WHERE u.i = p.n), -1) ORDER BY p.n))
+                      FROM pg_proc f, jsonb_array_elements(o.params) WITH ORDINALITY p(value, n)
+                     WHERE f.oid = o.function AND p.value ->> 'from' = 'body_field')),
+                'response', o.response)
+                ORDER BY o.path, o.method), '[]')
+              FROM coditect_internal.resource_operations o
+              JOIN coditect_internal.resources r ON r.name = o.resource))
+$$;
+
+DROP FUNCTION coditect_internal.register_resource(regclass, text, jsonb, text[], text[], text[], jsonb, text[], text, text[], text,
+    text, text, name, boolean, integer, boolean, text, regprocedure, text[], text[], name, boolean, boolean, jsonb);
+-- Declares a tenant table a resource of the API. p_roles gives the minimum role of each verb
+-- (view, create, update, delete, restore); a verb left out has no operation. p_filters maps
+-- columns to their operators (exact, in, isnull, gt, gte, lt, lte). Hidden columns are never
+-- answered and are redacted from the audit trail.
+CREATE FUNCTION coditect_internal.register_resource(
+    p_table            regclass,
+    p_name             text,
+    p_roles            jsonb,
+    p_create           text[] DEFAULT '{}',
+    p_update           text[] DEFAULT '{}',
+    p_hidden           text[] DEFAULT '{}',
+    p_filters          jsonb DEFAULT '{}',
+    p_orderings        text[] DEFAULT '{created_at}',
+    p_default_ordering text DEFAULT '-created_at',
+    p_search           text[] DEFAULT '{}',
+    p_plural           text DEFAULT NULL,
+    p_path             text DEFAULT NULL,
+    p_parent           text DEFAULT NULL,
+    p_parent_column    name DEFAULT NULL,
+    p_singleton        boolean DEFAULT false,
+    p_page_size        int DEFAULT 20,
+    p_keyset           boolean DEFAULT false,
+    p_state_machine    text DEFAULT NULL,
+    p_after_create     regprocedure DEFAULT NULL,
+    p_redact           text[] DEFAULT '{}',
+    p_audit_exclude    text[] DEFAULT '{}',
+    p_tenant_column    name DEFAULT 'tenant_id',
+    p_writable         boolean DEFAULT true,
+    p_mechanisms       boolean DEFAULT true,
+    p_example          jsonb DEFAULT NULL,
+    p_rls_table        regclass DEFAULT NULL,
+    p_also_under       jsonb DEFAULT '{}'
+) RETURNS void
+LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+    cols    text[] := ARRAY(SELECT attname::text FROM pg_attribute
+                             WHERE attrelid = p_table AND attnum > 0 AND NOT attisdropped);
+    bad     text;
+    verb    text;
+    plural  text := coalesce(p_plural, p_name || 's');
+    par     coditect_internal.resources;
+    path    text := p_path;
+    view    boolean;
+BEGIN
+    SELECT string_agg(c, ', ') INTO bad
+      FROM unnest(p_create || p_update || p_hidden || p_orderings || p_search
+                  || ARRAY(SELECT jsonb_object_keys(p_filters))) c
+     WHERE c <> ALL (cols);
+    IF bad IS NOT NULL THEN
+        RAISE EXCEPTION 'resource %: % has no column(s) %', p_name, p_table, bad USING ERRCODE = 'CD400';
+    END IF;
+    -- A view (read-only, e.g. a feed derived from the audit trail) takes no table mechanisms
+    -- and names the table whose row-level security scopes it; its columns carry no NOT NULL,
+    -- so its orderings are the declaration's word.
+    view := (SELECT relkind = 'v' FROM pg_class WHERE oid = p_table);
+    IF view AND (p_mechanisms OR p_rls_table IS NULL OR p_roles - 'view' <> '{}') THEN
+        RAISE EXCEPTION 'resource %: a view is read-only (p_roles: view only), takes no mechanisms and needs p_rls_table', p_name
+            USING ERRCODE = 'CD400';
+    END IF;
+    SELECT string_agg(a.attname, ', ') INTO bad FROM pg_attribute a
+     WHERE a.attrelid = p_table AND a.attname::text = ANY (p_orderings) AND NOT a.attnotnull AND NOT view;
+    IF bad IS NOT NULL OR 'id' <> ALL (cols) THEN
+        RAISE EXCEPTION 'resource %: orderings need NOT NULL columns and an id column (%)', p_name, coalesce(bad, 'id')
+            USING ERRCODE = 'CD400';
+    END IF;
+    SELECT string_agg(k, ', ') INTO bad FROM jsonb_object_keys(p_roles) k
+     WHERE k NOT IN ('view', 'create', 'update', 'delete', 'restore');
+    IF bad IS NOT NULL THEN
+        RAISE EXCEPTION 'resource %: unknown verb(s) %', p_name, bad USING ERRCODE = 'CD400';
+    END IF;
+    SELECT string_agg(k, ', ') INTO bad FROM jsonb_object_keys(coalesce(p_example, '{}')) k WHERE k <> ALL (p_create);
+    IF bad IS NOT NULL THEN
+        RAISE EXCEPTION 'resource %: the example has field(s) % that are not create fields', p_name, bad USING ERRCODE = 'CD400';
+    END IF;
+    IF p_parent IS NOT NULL THEN
+        SELECT * INTO STRICT par FROM coditect_internal.resources WHERE name = p_parent;
+        path := coalesce(path, par.path || '{' || par.name || '_id}/' || replace(plural, '_', '-') || '/');
+    END IF;
+    SELECT string_agg(u.key, ', ') INTO bad FROM jsonb_each(p_also_under) u
+     WHERE p_parent IS NOT NULL OR jsonb_typeof(u.value) <> 'string'
+        OR NOT EXISTS (SELECT 1 FROM coditect_internal.resources x WHERE x.name = u.key)
+        OR NOT coalesce(p_filters -> (u.value #>> '{}') ? 'exact', false);
+    IF bad IS NOT NULL THEN
+        RAISE EXCEPTION 'resource %: also_under % must name a resource and a column with an exact filter (top-level resources only)',
+            p_name, bad USING ERRCODE = 'CD400';
+    END IF;
+    path := coalesce(path, '/api/v1/' || replace(plural, '_', '-') || '/');
+
+    IF p_mechanisms THEN
+        PERFORM coditect_internal.register_tenant_table(p_table, p_name, p_redact || p_hidden, p_audit_exclude,
+                                                        p_tenant_column, p_writable);
+        IF p_state_machine IS NOT NULL THEN
+            PERFORM coditect_internal.register_state_machine(p_table, p_state_machine);
+        END IF;
+    END IF;
+
+    INSERT INTO coditect_internal.resources
+        (name, plural, relid, path, parent, parent_column, singleton, soft_delete, search, orderings,
+         default_ordering, page_size, keyset_default, state_machine, after_create, tenant_column, roles, example,
+         rls_relid, also_under)
+    VALUES (p_name, plural, p_table, path, p_parent, p_parent_column, p_singleton, 'deleted_at' = ANY (cols),
+            p_search, p_orderings, p_default_ordering, p_page_size, p_keyset, p_state_machine, p_after_create,
+            p_tenant_column, p_roles, p_example, p_rls_table, p_also_under);
+    INSERT INTO coditect_internal.resource_columns (resource, column_name, readable, on_create, on_update, filter_ops)
+    SELECT p_name, c, c <> ALL (p_hidden), c = ANY (p_create), c = ANY (p_update),
+           coalesce(ARRAY(SELECT jsonb_array_elements_text(p_filters -> c)), '{}')
+      FROM unnest(cols) c;
+
+    FOR verb IN SELECT jsonb_object_keys(p_roles) LOOP
+        PERFORM coditect_internal.declare_permission(p_name || '.' || verb,
+            initcap(verb) || ' ' || replace(plural, '_', ' '), p_roles ->> verb);
+    END LOOP;
+    PERFORM coditect_internal.generate_resource_functions(p_name);
+    PERFORM pg_notify('coditect_catalog', 'reload');
+END
+$$;
+
+
+-- Declares a computed field of a resource: p_function(row of the table), answered in every row
+-- of the resource as p_name (read-only; in ETags too). E.g. a project's tasks_count.
+CREATE FUNCTION coditect_internal.register_computed_field(p_resource text, p_name name, p_function regprocedure)
+RETURNS void
+LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+    r coditect_internal.resources;
+BEGIN
+    SELECT * INTO STRICT r FROM coditect_internal.resources WHERE name = p_resource;
+    IF NOT EXISTS (SELECT 1 FROM pg_proc p JOIN pg_class c ON c.oid = r.relid
+                    WHERE p.oid = p_function AND p.pronargs = 1 AND p.proargtypes[0] = c.reltype
+                      AND NOT p.proretset AND p.provolatile <> 'v') THEN
+        RAISE EXCEPTION 'computed field %.%: % must take one % row and return one value (STABLE)',
+            p_resource, p_name, p_function, r.relid USING ERRCODE = 'CD400';
+    END IF;
+    IF EXISTS (SELECT 1 FROM pg_attribute WHERE attrelid = r.relid AND attname = p_name AND NOT attisdropped) THEN
+        RAISE EXCEPTION 'computed field %.%: the table has a column of that name', p_resource, p_name USING ERRCODE = 'CD400';
+    END IF;
+    INSERT INTO coditect_internal.resource_computed (resource, name, function) VALUES (p_resource, p_name, p_function);
+    EXECUTE format('REVOKE ALL ON FUNCTION %s FROM PUBLIC', p_function);
+    EXECUTE format('GRANT EXECUTE ON FUNCTION %s TO coditect_gateway, coditect_service, coditect_analyst', p_function);
+    PERFORM coditect_internal.generate_resource_functions(p_resource);
+    PERFORM pg_notify('coditect_catalog', 'reload');
+END
+$$;
+
+
+------------------------------------------------------------------------------------------------
+-- 2. Declarations that change (as in sql/30_pm.sql); every generated function made again
+------------------------------------------------------------------------------------------------
+
+DROP INDEX coditect.tasks_project_status_idx;
+-- A project's tasks of a status, newest first (the board's and the list's common call): the page
+-- is read in index order and the count needs no sort; the seeds' (project, status) is its prefix.
+CREATE INDEX tasks_project_status_idx ON coditect.tasks (tenant_id, project_id, status, created_at DESC, id DESC)
+    WHERE deleted_at IS NULL;
+UPDATE coditect_internal.resources SET also_under = '{"project": "project_id"}' WHERE name = 'task';
+UPDATE coditect_internal.resource_columns SET filter_ops = '{contains}' WHERE resource = 'task' AND column_name = 'tags';
+
+-- Detail answers of projects carry tasks_count (the seeds' frontend contract): the live tasks,
+-- subtasks and cancelled ones included, counted under the caller's row-level security.
+CREATE FUNCTION coditect_internal.project_tasks_count(p coditect.projects) RETURNS bigint
+LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp AS $$
+    SELECT count(*) FROM coditect.tasks t
+     WHERE t.tenant_id OPERATOR(pg_catalog.=) p.tenant_id AND t.project_id OPERATOR(pg_catalog.=) p.id
+       AND t.deleted_at IS NULL
+$$;
+COMMENT ON FUNCTION coditect_internal.project_tasks_count(coditect.projects) IS
+    'The project''s live tasks (subtasks and cancelled ones included).';
+SELECT coditect_internal.register_computed_field('project', 'tasks_count',
+    'coditect_internal.project_tasks_count(coditect.projects)');
+-- Every generated function again: lists take the resource's page size when none is given, the
+-- task list is also under its project.
+SELECT coditect_internal.regenerate_resources();
+
+------------------------------------------------------------------------------------------------
+-- 3. The task activity feed (as in sql/34_task_activity.sql)
+------------------------------------------------------------------------------------------------
+
+-- 34_task_activity: each task's activity feed (issue 9), derived from the audit trail. A change is
+-- recorded once, by the one audit trigger; the feed is a read of it (security-invoker view, so
+-- the audit trail's and the tasks' row-level security apply to every reader, analysts included).
+-- An update gives one entry per changed field; comments appear as their own entries.
+
+CREATE TYPE coditect.task_activity_action AS ENUM (
+    'created', 'updated', 'status_changed', 'assigned', 'unassigned', 'deleted', 'restored',
+    'commented', 'comment_edited', 'comment_deleted', 'comment_restored');
+COMMENT ON TYPE coditect.task_activity_action IS
+    'What happened to a task: its own changes (one entry per changed field of an update), and its comments.';
+
+CREATE VIEW coditect.task_activity WITH (security_invoker = true) AS
+-- The task's own changes. Fields the transition stamps (started_at, completed_at) and
+-- updated_at follow from the entries they come with and are left out.
+SELECT CASE WHEN f.field IS NULL THEN a.id ELSE md5(a.id::text || '/' || f.field)::uuid END AS id,
+       a.tenant_id,
+       t.id AS task_id,
+       a.user_id,
+       (CASE a.action
+            WHEN 'task.create' THEN 'created'
+            WHEN 'task.delete' THEN 'deleted'
+            WHEN 'task.restore' THEN 'restored'
+            ELSE CASE f.field
+                     WHEN 'status' THEN 'status_changed'
+                     WHEN 'assignee_id' THEN CASE WHEN f.change -> 1 = 'null' THEN 'unassigned' ELSE 'assigned' END
+                     ELSE 'updated' END
+        END)::coditect.task_activity_action AS action,
+       f.field::varchar(100) AS field_changed,
+       f.change -> 0 AS old_value,
+       f.change -> 1 AS new_value,
+       NULL::uuid AS comment_id,
+       a.created_at
+  FROM coditect.tasks t
+  JOIN coditect.audit_logs a
+    ON a.tenant_id = t.tenant_id AND a.resource_type = 'Task' AND a.resource_id = t.id::text
+ CROSS JOIN LATERAL (
+       SELECT NULL::text AS field, NULL::jsonb AS change
+        WHERE a.action IN ('task.create', 'task.delete', 'task.restore')
+       UNION ALL
+       SELECT e.key, e.value FROM jsonb_each(a.changes) e
+        WHERE a.action = 'task.update' AND e.key NOT IN ('updated_at', 'started_at', 'completed_at')) f
+UNION ALL
+-- Its comments. A comment that is deleted now shows no content anywhere in the feed.
+SELECT a.id,
+       a.tenant_id,
+       c.task_id,
+       a.user_id,
+       (CASE a.action
+            WHEN 'task_comment.create' THEN 'commented'
+            WHEN 'task_comment.update' THEN 'comment_edited'
+            WHEN 'task_comment.delete' THEN 'comment_deleted'
+            ELSE 'comment_restored'
+        END)::coditect.task_activity_action,
+       CASE WHEN a.action = 'task_comment.update' THEN 'content' END::varchar(100),
+       CASE WHEN c.deleted_at IS NULL THEN a.changes #> '{content,0}' END,
+       CASE WHEN c.deleted_at IS NULL THEN a.changes #> '{content,1}' END,
+       c.id,
+       a.created_at
+  FROM coditect.task_comments c
+  JOIN coditect.audit_logs a
+    ON a.tenant_id = c.tenant_id AND a.resource_type = 'TaskComment' AND a.resource_id = c.id::text
+ WHERE a.action IN ('task_comment.create', 'task_comment.delete', 'task_comment.restore')
+    OR (a.action = 'task_comment.update' AND a.changes ? 'content');
+
+COMMENT ON VIEW coditect.task_activity IS
+    'A task''s activity feed, newest first: its changes (one entry per field) and its comments, read from the audit trail.';
+COMMENT ON COLUMN coditect.task_activity.id IS
+    'The audit row''s id; for one field of an update, a UUID derived from it and the field.';
+COMMENT ON COLUMN coditect.task_activity.user_id IS 'Who made the change (null: no request context, e.g. a DBA).';
+COMMENT ON COLUMN coditect.task_activity.field_changed IS 'The field an update changed; null for other actions.';
+COMMENT ON COLUMN coditect.task_activity.old_value IS 'The field''s value before (JSON); a comment''s content before an edit.';
+COMMENT ON COLUMN coditect.task_activity.new_value IS 'The field''s value after (JSON); a comment''s content.';
+COMMENT ON COLUMN coditect.task_activity.comment_id IS 'The comment of a comment entry.';
+REVOKE ALL ON coditect.task_activity FROM PUBLIC;
+GRANT SELECT ON coditect.task_activity TO coditect_gateway, coditect_service, coditect_analyst;
+
+-- Readable by whoever reads the task, newest first in keyset pages.
+SELECT coditect_internal.register_resource('coditect.task_activity', 'task_activity', p_mechanisms => false,
+    p_plural => 'task_activity', p_parent => 'task', p_parent_column => 'task_id',
+    p_path => '/api/v1/tasks/{task_id}/activity/', p_roles => '{"view": "guest"}',
+    p_rls_table => 'coditect.audit_logs',
+    p_filters => '{"user_id": ["exact"], "action": ["exact", "in"], "field_changed": ["exact", "in"],
+                   "created_at": ["gte", "lt"]}',
+    p_orderings => '{created_at}', p_page_size => 50, p_keyset => true);
+
+------------------------------------------------------------------------------------------------
+-- 4. Boards (as in sql/36_boards.sql)
+------------------------------------------------------------------------------------------------
+
+-- 36_boards: boards of a project (issue 9) and the board view: the project's tasks grouped by the
+-- board's columns. A board is a saved way of looking at tasks, so it has no soft delete (the
+-- seeds give it none); admins manage boards, whoever reads tasks reads them.
+
+CREATE TYPE coditect.board_type AS ENUM ('kanban', 'scrum', 'custom');
+COMMENT ON TYPE coditect.board_type IS
+    'kanban and custom boards show all the project''s tasks; scrum boards the tasks of its active sprint.';
+
+-- The rules of a board's columns, for every writer: 1 to 20 objects {id, name, status_mapping,
+-- position} and nothing else; id 1-64 of [A-Za-z0-9_-] and unique; name not blank, at most 100
+-- characters; status_mapping one or more task statuses, each status in at most one column of
+-- the board (a task shows once); position an integer >= 0, unique. Raises the first problem
+-- (CD400 for the shape, CD422 for a clash), so the CHECK that calls it words its refusal.
+CREATE FUNCTION coditect_internal.check_board_columns(p_columns jsonb) RETURNS boolean
+LANGUAGE plpgsql IMMUTABLE SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+    col      jsonb;
+    n        int := 0;
+    bad      text;
+    ids      text[] := '{}';
+    places   int[] := '{}';
+    statuses text[] := '{}';
+    st       text;
+BEGIN
+    IF jsonb_typeof(p_columns) IS DISTINCT FROM 'array' OR jsonb_array_length(p_columns) NOT BETWEEN 1 AND 20 THEN
+        RAISE EXCEPTION 'board columns must be a JSON array of 1 to 20 columns' USING ERRCODE = 'CD400';
+    END IF;
+    FOR col IN SELECT value FROM jsonb_array_elements(p_columns) LOOP
+        n := n + 1;
+        IF jsonb_typeof(col) <> 'object' THEN
+            RAISE EXCEPTION 'board column %: must be an object {id, name, status_mapping, position}', n USING ERRCODE = 'CD400';
+        END IF;
+        SELECT string_agg(k, ', ' ORDER BY k) INTO bad FROM jsonb_object_keys(col) k
+         WHERE k NOT IN ('id', 'name', 'status_mapping', 'position');
+        IF bad IS NOT NULL THEN
+            RAISE EXCEPTION 'board column %: unknown field(s) % (fields: id, name, status_mapping, position)', n, bad
+                USING ERRCODE = 'CD400';
+        END IF;
+        IF jsonb_typeof(col -> 'id') IS DISTINCT FROM 'string' OR col ->> 'id' !~ '^[A-Za-z0-9_-]{1,64}$' THEN
+            RAISE EXCEPTION 'board column %: id must be 1 to 64 of A-Z a-z 0-9 _ -', n USING ERRCODE = 'CD400';
+        END IF;
+        IF jsonb_typeof(col -> 'name') IS DISTINCT FROM 'string' OR col ->> 'name' !~ '\S'
+           OR char_length(col ->> 'name') > 100 THEN
+            RAISE EXCEPTION 'board column %: name must be a non-blank string of at most 100 characters', n USING ERRCODE = 'CD400';
+        END IF;
+        IF jsonb_typeof(col -> 'position') IS DISTINCT FROM 'number' OR (col ->> 'position') !~ '^[0-9]{1,6}$' THEN
+            RAISE EXCEPTION 'board column %: position must be an integer from 0 to 999999', n USING ERRCODE = 'CD400';
+        END IF;
+        IF jsonb_typeof(col -> 'status_mapping') IS DISTINCT FROM 'array' OR jsonb_array_length(col -> 'status_mapping') = 0 THEN
+            RAISE EXCEPTION 'board column %: status_mapping must be a non-empty array of task statuses', n USING ERRCODE = 'CD400';
+        END IF;
+        FOR st IN SELECT value #>> '{}' FROM jsonb_array_elements(col -> 'status_mapping') LOOP
+            IF st IS NULL OR st <> ALL (enum_range(NULL::coditect.task_status)::text[]) THEN
+                RAISE EXCEPTION 'board column %: "%" is not a task status (%)', n, coalesce(st, 'null'),
+                    array_to_string(enum_range(NULL::coditect.task_status)::text[], ', ') USING ERRCODE = 'CD400';
+            END IF;
+            IF st = ANY (statuses) THEN
+                RAISE EXCEPTION 'board column %: status "%" is already mapped to another column', n, st USING ERRCODE = 'CD422';
+            END IF;
+            statuses := statuses || st;
+        END LOOP;
+        IF col ->> 'id' = ANY (ids) THEN
+            RAISE EXCEPTION 'board column %: id "%" is used twice', n, col ->> 'id' USING ERRCODE = 'CD422';
+        END IF;
+        IF (col ->> 'position')::int = ANY (places) THEN
+            RAISE EXCEPTION 'board column %: position % is used twice', n, col ->> 'position' USING ERRCODE = 'CD422';
+        END IF;
+        ids := ids || (col ->> 'id');
+        places := places || (col ->> 'position')::int;
+    END LOOP;
+    RETURN true;
+END
+$$;
+
+CREATE TABLE coditect.boards (
+    tenant_id  uuid NOT NULL REFERENCES coditect.tenants (id) ON DELETE CASCADE,
+    id         uuid NOT NULL DEFAULT coditect.uuid_generate_v7(),
+    project_id uuid NOT NULL,
+    name       varchar(255) NOT NULL CHECK (name ~ '\S'),
+    board_type coditect.board_type NOT NULL DEFAULT 'kanban',
+    columns    coditect.json_array NOT NULL DEFAULT
+               '[{"id": "backlog", "name": "Backlog", "status_mapping": ["backlog"], "position": 0},
+                 {"id": "todo", "name": "To do", "status_mapping": ["todo"], "position": 1},
+                 {"id": "in_progress", "name": "In progress", "status_mapping": ["in_progress"], "position": 2},
+                 {"id": "in_review", "name": "In review", "status_mapping": ["in_review"], "position": 3},
+                 {"id": "done", "name": "Done", "status_mapping": ["done"], "position": 4}]'
+               CONSTRAINT boards_columns_check CHECK (coditect_internal.check_board_columns(columns)),
+    created_at timestamptz NOT NULL DEFAULT now(),
+    updated_at timestamptz NOT NULL DEFAULT now(),
+    PRIMARY KEY (tenant_id, id),
+    FOREIGN KEY (tenant_id, project_id) REFERENCES coditect.projects (tenant_id, id) ON DELETE CASCADE
+);
+COMMENT ON TABLE coditect.boards IS 'Boards of a project: its tasks grouped in columns by status.';
+COMMENT ON COLUMN coditect.boards.columns IS
+    'The columns, [{id, name, status_mapping: [task statuses], position}]: 1 to 20, ids and positions unique, a status in at most one column. Default: one column per open status and done.';
+-- A project's boards by name (names are unique in a project, as a user picks a board by name).
+CREATE UNIQUE INDEX boards_tenant_project_name_key ON coditect.boards (tenant_id, project_id, name);
+CREATE INDEX boards_tenant_created_idx ON coditect.boards (tenant_id, created_at DESC, id DESC);
+
+SELECT coditect_internal.register_resource('coditect.boards', 'board',
+    p_roles => '{"view": "guest", "create": "admin", "update": "admin", "delete": "admin"}',
+    p_create => '{project_id,name,board_type,columns}', p_update => '{name,board_type,columns}',
+    p_filters => '{"project_id": ["exact"], "board_type": ["exact", "in"], "created_at": ["gte", "lt"]}',
+    p_orderings => '{created_at,name}', p_also_under => '{"project": "project_id"}',
+    p_example => '{"name": "Team board", "board_type": "kanban",
+                   "columns": [{"id": "todo", "name": "To do", "status_mapping": ["backlog", "todo"], "position": 0},
+                               {"id": "doing", "name": "Doing", "status_mapping": ["in_progress", "in_review"], "position": 1},
+                               {"id": "done", "name": "Done", "status_mapping": ["done"], "position": 2}]}');
+
+-- The board view's answer (its shape for the API; the function builds it as JSON).
+CREATE TYPE coditect.board_view_column AS (
+    id             text,
+    name           text,
+    status_mapping coditect.task_status[],
+    position       int,
+    count          bigint,
+    tasks          coditect.tasks[]
+);
+COMMENT ON TYPE coditect.board_view_column IS
+    'A board column with its task count and its first tasks, most urgent first, then by number.';
+CREATE TYPE coditect.board_view AS (
+    board     coditect.boards,
+    sprint_id uuid,
+    columns   coditect.board_view_column[]
+);
+COMMENT ON TYPE coditect.board_view IS
+    'A board with its columns in position order; sprint_id: the active sprint a scrum board shows (null: none).';
+
+-- The board with the tasks of each column: the project's live tasks whose status the column maps
+-- (a scrum board: of the active sprint only; no active sprint, no tasks), at most p_limit per
+-- column, most urgent first, then by number. Read through the generated functions, so the
+-- caller needs board.view and task.view, and a board of another tenant is a 404.
+CREATE FUNCTION coditect.board_view(p_id uuid, p_limit int DEFAULT 50) RETURNS jsonb
+LANGUAGE plpgsql STABLE SET search_path = pg_catalog, pg_temp SET TimeZone = 'UTC' AS $$
+DECLARE
+    b      jsonb := coditect.api_boards_get(p_id);
+    sprint uuid;
+    cols   jsonb;
+BEGIN
+    p_limit := coalesce(p_limit, 50);
+    IF p_limit NOT BETWEEN 1 AND 200 THEN
+        RAISE EXCEPTION 'limit must be between 1 and 200' USING ERRCODE = 'CD400';
+    END IF;
+    IF b ->> 'board_type' = 'scrum' THEN
+        SELECT s.id INTO sprint FROM coditect.sprints s
+         WHERE s.tenant_id = coditect.current_tenant_id() AND s.project_id = (b ->> 'project_id')::uuid
+           AND s.status = 'active' AND s.deleted_at IS NULL;
+    END IF;
+    SELECT jsonb_agg(c.value || jsonb_build_object('count', coalesce(l -> 'count', '0'), 'tasks', coalesce(l -> 'results', '[]'))
+                     ORDER BY (c.value ->> 'position')::int)
+      INTO cols
+      FROM jsonb_array_elements(b -> 'columns') c
+      LEFT JOIN LATERAL (
+           SELECT coditect.api_tasks_list(
+                      jsonb_build_object('project_id', b ->> 'project_id', 'status__in', c.value -> 'status_mapping')
+                      || CASE WHEN sprint IS NOT NULL THEN jsonb_build_object('sprint_id', sprint) ELSE '{}' END,
+                      1, p_limit, NULL, '-priority,number') AS l
+            WHERE b ->> 'board_type' <> 'scrum' OR sprint IS NOT NULL) x ON true;
+    RETURN jsonb_build_object('board', b, 'sprint_id', sprint, 'columns', cols);
+END
+$$;
+SELECT coditect_internal.register_action('board', 'view', 'coditect.board_view(uuid, int)',
+    'GET', '/api/v1/boards/{id}/view/',
+    '[{"from": "path", "name": "id"}, {"from": "body_field", "name": "limit", "also_query": true}]',
+    p_permission => 'board.view', p_response => '{"type": "board_view"}',
+    p_summary => 'A board with its tasks grouped by its columns (?limit= tasks per column, default 50)');
+
+------------------------------------------------------------------------------------------------
+-- 5. Grants (as in sql/89_api_grants.sql): nothing new for PUBLIC but the CHECK of board columns
+------------------------------------------------------------------------------------------------
+
+REVOKE ALL ON ALL FUNCTIONS IN SCHEMA coditect, coditect_internal FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION
+    coditect.current_tenant_id(), coditect.current_user_id(), coditect.current_user_role(),
+    coditect.uuid_generate_v7(), coditect.uuid_v7_time(uuid), coditect.is_valid_timezone(text),
+    coditect.license_key_generate(), coditect.license_key_normalize(text), coditect.license_key_is_valid(text),
+    coditect.license_token_key_id(text), coditect.license_session_ttl(), coditect.license_public_keys(),
+    coditect.license_verify(text), coditect.row_etag(jsonb), coditect_internal.check_board_columns(jsonb)
+    TO PUBLIC;
