@@ -271,6 +271,9 @@ json parameters(const Route& route, const Names& names) {
         if (p.also_query)
           params.push_back(query_param(p.name, value_schema(p.type, names), "instead of the body"));
         break;
+      case Source::Header:
+        params.push_back({{"name", p.name}, {"in", "header"}, {"required", false}, {"schema", kStr}});
+        break;
       case Source::IfMatch:
         params.push_back({{"name", "If-Match"},
                           {"in", "header"},
@@ -357,7 +360,13 @@ json operation_object(const Route& route, const RouteTable& table, const Names& 
   if (!params.empty()) o["parameters"] = params;
   bool body_required = true;
   json body = request_schema(route, table, names, components, &body_required);
-  if (!body.is_null())
+  if (op.takes(Source::BodyOctets))
+    o["requestBody"] = {
+        {"required", true},
+        {"content",
+         {{"application/offset+octet-stream",
+           {{"schema", {{"type", "string"}, {"contentMediaType", "application/octet-stream"}}}}}}}};
+  else if (!body.is_null())
     o["requestBody"] = {{"required", body_required},
                         {"content", {{"application/json", {{"schema", body}}}}}};
   json responses;
@@ -368,6 +377,19 @@ json operation_object(const Route& route, const RouteTable& table, const Names& 
   } else if (route.kind == RouteKind::Health) {
     responses[ok] = {{"description", "ok"},
                      {"content", {{"application/json", {{"schema", schema_ref("Health")}}}}}};
+  } else if (op.protocol == Protocol::Content) {
+    responses[ok] = {
+        {"description", "the file (206 with Content-Range for a Range; 416 past its end)"},
+        {"content",
+         {{"application/octet-stream",
+           {{"schema", {{"type", "string"}, {"contentMediaType", "application/octet-stream"}}}}}}}};
+    responses[ok]["headers"]["ETag"] = {
+        {"description", "the file's SHA-256, quoted"}, {"required", true}, {"schema", kStr}};
+  } else if (op.protocol == Protocol::TusStatus || op.protocol == Protocol::TusAppend) {
+    responses[op.protocol == Protocol::TusAppend ? "204" : ok] = {
+        {"description", "tus: the upload's offset"},
+        {"headers", {{"Upload-Offset", {{"required", true}, {"schema", kStr}}}}}};
+    if (op.protocol == Protocol::TusAppend) responses.erase(ok);
   } else if (op.result == ResultKind::Void) {
     responses[ok] = {{"description", "done"}};
   } else {
