@@ -4,7 +4,7 @@
 --     so does every SQL / PL/pgSQL function of the extension (one reviewed exception);
 --   * every index of a tenant table leads with its tenant column; EXPLAIN ANALYZE of a bound
 --     analyst tells nothing about another tenant's values;
---   * the tenant policy is the only policy of each tenant table;
+--   * the tenant policy is the only permissive policy of each tenant table (others only narrow it);
 --   * who may execute each function of the extension, and the permission x role matrix, are
 --     pinned here as literal data (a grant added by mistake turns this file red);
 --   * (13_owner_attack.sql attacks every owner-rights path with hostile logins.)
@@ -62,9 +62,25 @@ SELECT is((SELECT a.attname::text FROM pg_attribute a WHERE a.attrelid = i.indre
  ORDER BY i.indexrelid::regclass::text;
 
 SELECT is((SELECT array_agg(p.polname::text || ':' || p.polpermissive::text || ':' || p.polroles::text)
-             FROM pg_policy p WHERE p.polrelid = t.rel),
-          ARRAY['tenant_isolation:true:{0}'], t.rel || ': the tenant policy is its only policy')
+             FROM pg_policy p WHERE p.polrelid = t.rel AND p.polpermissive),
+          ARRAY['tenant_isolation:true:{0}'], t.rel || ': the tenant policy is its only permissive policy')
   FROM tenant_rels t WHERE NOT t.relispartition ORDER BY t.rel::text;
+-- Other policies may only narrow it (restrictive, for every role): the documents' access rules.
+SELECT is(array_agg(p.polname::text ORDER BY p.polname), NULL, t.rel || ': any other policy is restrictive and for every role')
+  FROM tenant_rels t JOIN pg_policy p ON p.polrelid = t.rel
+ WHERE NOT t.relispartition AND p.polname <> 'tenant_isolation' AND (p.polpermissive OR p.polroles <> '{0}')
+ GROUP BY t.rel;
+SELECT set_eq($$SELECT p.polrelid::regclass::text, p.polname::text FROM pg_policy p JOIN tenant_rels t ON t.rel = p.polrelid
+                  WHERE NOT p.polpermissive$$,
+              $$VALUES ('coditect.folders', 'folder_read'), ('coditect.folders', 'folder_create'), ('coditect.folders', 'folder_change'),
+                       ('coditect.folders', 'folder_delete'), ('coditect.documents', 'document_read'),
+                       ('coditect.documents', 'document_create'), ('coditect.documents', 'document_change'),
+                       ('coditect.documents', 'document_delete'), ('coditect.document_versions', 'document_version_read'),
+                       ('coditect.document_permissions', 'document_permission_read'),
+                       ('coditect.document_permissions', 'document_permission_grant'),
+                       ('coditect.document_permissions', 'document_permission_change'),
+                       ('coditect.document_permissions', 'document_permission_revoke')$$,
+              'the restrictive policies are exactly the reviewed ones');
 
 -- Enum equality is leakproof here, so a filter on an enum column (a task's status) can be an
 -- index condition under RLS instead of a filter over all the tenant's rows.
@@ -137,6 +153,8 @@ INSERT INTO expected_execute VALUES
     ('coditect_internal.upload_answer(coditect.upload_sessions)', ''),
     ('coditect_internal.upload_completed(coditect.upload_sessions)', ''),
     ('coditect_internal.upload_target_check(text,uuid)', ''),
+    ('coditect.document_access(uuid)', 'gateway,service'),
+    ('coditect.document_download(uuid,integer)', 'gateway,service'),
     ('coditect.unbind_analyst(name)', ''),
     ('coditect.unschedule_maintenance()', ''),
     ('coditect.uuid_generate_v7()', 'PUBLIC'),
@@ -180,6 +198,20 @@ INSERT INTO expected_execute VALUES
     ('coditect_internal.number_task()', ''),
     ('coditect_internal.project_tasks_count(coditect.projects)', 'gateway,service,analyst'),
     ('coditect_internal.check_board_columns(jsonb)', 'PUBLIC'),
+    ('coditect_internal.document_grant(uuid,uuid,uuid,uuid)', 'gateway,service,analyst'),
+    ('coditect_internal.folder_level(uuid,uuid)', 'gateway,service,analyst'),
+    ('coditect_internal.document_level(uuid,uuid)', 'gateway,service,analyst'),
+    ('coditect_internal.grant_target_level(uuid,uuid,uuid)', 'gateway,service,analyst'),
+    ('coditect_internal.project_documents_count(coditect.projects)', 'gateway,service,analyst'),
+    ('coditect_internal.folder_tree()', ''),
+    ('coditect_internal.folder_subtree()', ''),
+    ('coditect_internal.like_prefix(text)', ''),
+    ('coditect_internal.number_document_version()', ''),
+    ('coditect_internal.release_document_version()', ''),
+    ('coditect_internal.document_rules()', ''),
+    ('coditect_internal.document_upload_target(uuid,uuid,jsonb,text)', ''),
+    ('coditect_internal.document_upload_check(text,uuid,jsonb)', ''),
+    ('coditect_internal.document_upload_completed(coditect.upload_sessions)', ''),
     ('coditect_internal.operation_sql(regprocedure,text,boolean)', ''),
     ('coditect_internal.partman_schema()', ''),
     ('coditect_internal.protect_audit_partitions()', ''),
@@ -245,7 +277,14 @@ SELECT set_eq(
         ('task_comment.restore', '{owner,admin}'), ('task_activity.view', '{owner,admin,member,guest}'),
         ('board.view', '{owner,admin,member,guest}'), ('board.create', '{owner,admin}'), ('board.update', '{owner,admin}'),
         ('board.delete', '{owner,admin}'), ('upload.create', '{owner,admin,member}'),
-        ('blob.download', '{owner,admin,member}')
+        ('blob.download', '{owner,admin,member}'),
+        ('folder.view', '{owner,admin,member,guest}'), ('folder.create', '{owner,admin,member}'),
+        ('folder.update', '{owner,admin,member}'), ('folder.delete', '{owner,admin,member}'), ('folder.restore', '{owner,admin}'),
+        ('document.view', '{owner,admin,member,guest}'), ('document.create', '{owner,admin,member}'),
+        ('document.update', '{owner,admin,member}'), ('document.delete', '{owner,admin,member}'),
+        ('document.restore', '{owner,admin}'), ('document_version.view', '{owner,admin,member,guest}'),
+        ('document_permission.view', '{owner,admin,member,guest}'), ('document_permission.create', '{owner,admin,member}'),
+        ('document_permission.update', '{owner,admin,member}'), ('document_permission.delete', '{owner,admin,member}')
       ) v(c, rs), unnest(rs::text[]) r$$,
     'role_permissions is exactly the reviewed codename x role matrix');
 
