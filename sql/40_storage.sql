@@ -10,7 +10,7 @@
 --   coditect.storage_append(upload, offset, bytes, sha256)   -> the session (completed at the end)
 --   coditect.storage_read(blob, offset, length)              -> bytes, at most one chunk's size
 --   coditect_internal.storage_release(blob)                  -> drops one reference
--- and, for the domain, one hook: coditect_internal.upload_completed(session).
+-- and, for the domain, the hooks upload_target_check and upload_completed (42_documents.sql).
 
 CREATE TYPE coditect.blob_status AS ENUM ('pending', 'ready');
 COMMENT ON TYPE coditect.blob_status IS 'pending: an upload is writing it; ready: complete, hashed, immutable.';
@@ -102,7 +102,7 @@ CREATE TABLE coditect.upload_sessions (
     CONSTRAINT upload_sessions_offset_check CHECK (upload_offset BETWEEN 0 AND upload_length),
     CONSTRAINT upload_sessions_completed_check
         CHECK ((status = 'completed') = (completed_at IS NOT NULL AND upload_offset = upload_length)),
-    CONSTRAINT upload_sessions_target_check CHECK ((target_kind IS NULL) = (target_id IS NULL))
+    CONSTRAINT upload_sessions_target_check CHECK (target_id IS NULL OR target_kind IS NOT NULL)
 );
 COMMENT ON TABLE coditect.upload_sessions IS 'Resumable uploads (tus): written at their offset, completed when it reaches the length.';
 COMMENT ON COLUMN coditect.upload_sessions.blob_id IS
@@ -129,30 +129,11 @@ SELECT coditect_internal.register_tenant_table('coditect.storage_chunks', 'stora
 SELECT coditect_internal.declare_permission('upload.create', 'Upload files', 'member');
 SELECT coditect_internal.declare_permission('blob.download', 'Download uploaded files', 'member');
 
-------------------------------------------------------------------------------------------------
--- The document layer's hook points (one place each; today there is no target kind)
-------------------------------------------------------------------------------------------------
-
--- Called when an upload is declared with a target: refuses what completion could not make.
-CREATE FUNCTION coditect_internal.upload_target_check(p_kind text, p_id uuid) RETURNS void
-LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
-BEGIN
-    IF p_kind IS NOT NULL OR p_id IS NOT NULL THEN
-        RAISE EXCEPTION 'unknown upload target "%"', p_kind USING ERRCODE = 'CD400',
-            HINT = 'an upload without target_kind and target_id stores the file only';
-    END IF;
-END
-$$;
-
--- Called once per completed upload, in its transaction, with the session (blob_id is the
--- final blob, which holds one reference for it). What it returns is answered as "target".
--- A target takes over the reference; without one the session keeps it until it is purged.
-CREATE FUNCTION coditect_internal.upload_completed(p_upload coditect.upload_sessions) RETURNS jsonb
-LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
-BEGIN
-    RETURN NULL;
-END
-$$;
+-- What an upload with a target makes is the document layer's (42_documents.sql): when one is
+-- declared, coditect_internal.upload_target_check(kind, id, metadata) refuses what completion
+-- could not make; once it completes, in its transaction, coditect_internal.upload_completed
+-- (session) makes it and answers it as "target". The session's blob then holds one reference
+-- for it, which a target takes over; without a target the session keeps it until it is purged.
 
 ------------------------------------------------------------------------------------------------
 -- The storage interface
@@ -233,7 +214,7 @@ BEGIN
     IF (md ->> 'target_id') IS NOT NULL AND (md ->> 'target_id') !~ '^[0-9a-fA-F]{8}-([0-9a-fA-F]{4}-){3}[0-9a-fA-F]{12}$' THEN
         RAISE EXCEPTION 'target_id must be a UUID' USING ERRCODE = 'CD400';
     END IF;
-    PERFORM coditect_internal.upload_target_check(md ->> 'target_kind', (md ->> 'target_id')::uuid);
+    PERFORM coditect_internal.upload_target_check(md ->> 'target_kind', (md ->> 'target_id')::uuid, md);
 
     INSERT INTO coditect.storage_blobs (tenant_id, content_type)
     VALUES (me.tenant_id, coalesce(v_type, 'application/octet-stream')) RETURNING id INTO v_blob;

@@ -46,6 +46,17 @@ INSERT INTO coditect.upload_sessions (tenant_id, user_id, blob_id, upload_length
                                       expires_at, completed_at)
 SELECT b.tenant_id, tap.uid(k), b.id, 1, 1, coditect_internal.sha256_resume(NULL, '\x01'), 'completed', now() + interval '1 day', now()
   FROM coditect.storage_blobs b JOIN tap.ids ON b.tenant_id = tap.tid(k);
+-- Documents: a folder with a document (its owner the tenant's owner) and a version, and a grant.
+INSERT INTO coditect.folders (tenant_id, name) SELECT tap.tid(k), 'Folder ' || k FROM tap.ids;
+INSERT INTO coditect.documents (tenant_id, folder_id, title, owner_id)
+SELECT f.tenant_id, f.id, 'Document ' || k, tap.uid(k) FROM coditect.folders f JOIN tap.ids ON f.tenant_id = tap.tid(k);
+INSERT INTO coditect.document_versions (tenant_id, document_id, version_number, blob_id, file_path, file_name, file_size_bytes,
+                                        mime_type, checksum)
+SELECT d.tenant_id, d.id, 0, b.id, 'db:' || encode(b.sha256, 'hex'), 'a.bin', 1, 'application/octet-stream', encode(b.sha256, 'hex')
+  FROM coditect.documents d JOIN coditect.storage_blobs b ON b.tenant_id = d.tenant_id;
+UPDATE coditect.storage_blobs SET ref_count = ref_count + 1;
+INSERT INTO coditect.document_permissions (tenant_id, document_id, user_id, permission_level)
+SELECT d.tenant_id, d.id, tap.uid(k), 'admin' FROM coditect.documents d JOIN tap.ids ON d.tenant_id = tap.tid(k);
 
 -- Generic probes, run as the gateway login.
 CREATE FUNCTION tap.count_rows(t regclass, tenant uuid) RETURNS bigint LANGUAGE plpgsql AS $$

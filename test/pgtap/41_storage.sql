@@ -336,8 +336,8 @@ SELECT alike(t41.run(:'ta', :'member_a', 'member', $$SELECT coditect.storage_beg
             'a content type that is not type/subtype is refused');
 SELECT alike(t41.run(:'ta', :'member_a', 'member', $$SELECT coditect.storage_begin_upload(1, '{"size": 5}')$$), 'CD400:%',
             'metadata values are strings');
-SELECT alike(t41.run(:'ta', :'member_a', 'member', $$SELECT coditect.storage_begin_upload(1, '{"target_kind": "document", "target_id": "0190aaaa-0000-7000-8000-000000000001"}')$$),
-            'CD400: unknown upload target%', 'an unknown upload target is refused (the hook knows none yet)');
+SELECT alike(t41.run(:'ta', :'member_a', 'member', $$SELECT coditect.storage_begin_upload(1, '{"target_kind": "spreadsheet", "target_id": "0190aaaa-0000-7000-8000-000000000001"}')$$),
+            'CD400: unknown upload target "spreadsheet"%', 'an unknown upload target is refused (the document layer''s hook)');
 SELECT alike(t41.run(:'ta', :'member_a', 'member', $$SELECT coditect.storage_begin_upload(-1)$$), 'CD400:%', 'a negative length is refused');
 RESET ROLE;
 SELECT is(coditect_internal.tus_metadata('filename ' || encode(convert_to('Été.pdf', 'UTF8'), 'base64') || ',is_confidential'),
