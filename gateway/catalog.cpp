@@ -95,6 +95,7 @@ Resource resource(const json& j) {
   r.soft_delete = flag(j, "soft_delete", where);
   r.search = flag(j, "search", where);
   r.keyset_default = flag(j, "keyset_default", where);
+  r.row_access = flag(j, "row_access", where);
   auto parent = j.find("parent");
   if (parent != j.end() && parent->is_object())
     r.parent_param = text(*parent, "param", where + " parent", true);

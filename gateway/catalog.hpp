@@ -53,6 +53,7 @@ struct Filter {
 struct Resource {
   std::string name, plural, schema_name, path, item_path, description;
   bool singleton = false, soft_delete = false, search = false, keyset_default = false;
+  bool row_access = false;                  // rows seen by grants beyond the tenant (documents)
   std::optional<std::string> parent_param;  // path parameter naming the parent row
   std::vector<Column> columns;
   std::vector<Filter> filters;

@@ -151,6 +151,8 @@ json component_schemas(const RouteTable& table, const Names& names) {
   for (const auto& r : cat.resources) {
     json read = columns_schema(pick(r, &Column::read), names, true, false);
     if (!r.description.empty()) read["description"] = r.description;
+    // Which rows a caller sees depends on grants, not only on the role (clients and tests).
+    if (r.row_access) read["x-row-access"] = true;
     s[r.schema_name] = read;
     if (used.count(r.schema_name + "Create")) {
       s[r.schema_name + "Create"] = columns_schema(pick(r, &Column::create), names, false, true);
@@ -272,7 +274,8 @@ json parameters(const Route& route, const Names& names) {
           params.push_back(query_param(p.name, value_schema(p.type, names), "instead of the body"));
         break;
       case Source::Header:
-        params.push_back({{"name", p.name}, {"in", "header"}, {"required", false}, {"schema", kStr}});
+        params.push_back(
+            {{"name", p.name}, {"in", "header"}, {"required", false}, {"schema", kStr}});
         break;
       case Source::IfMatch:
         params.push_back({{"name", "If-Match"},

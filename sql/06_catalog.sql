@@ -1180,7 +1180,9 @@ LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp AS $$
                 'orderings', to_jsonb(r.orderings), 'default_ordering', r.default_ordering,
                 'search', cardinality(r.search) > 0,
                 'page_size', r.page_size, 'max_page_size', r.max_page_size, 'keyset_default', r.keyset_default,
-                'example', r.example)
+                'example', r.example,
+                -- Rows seen by grants beyond the tenant (a restrictive policy): who sees a row depends on it.
+                'row_access', EXISTS (SELECT 1 FROM pg_policy p WHERE p.polrelid = coalesce(r.rls_relid, r.relid) AND NOT p.polpermissive))
                 ORDER BY r.name), '[]')
               FROM coditect_internal.resources r),
         'operations', (

@@ -565,7 +565,9 @@ SELECT coditect_internal.register_resource('coditect.document_permissions', 'doc
     p_update => '{permission_level,expires_at}',
     p_filters => '{"document_id": ["exact"], "folder_id": ["exact"], "user_id": ["exact"], "team_id": ["exact"],
                    "permission_level": ["exact", "in"], "expires_at": ["isnull", "lt", "gte"]}',
-    p_orderings => '{created_at}');
+    p_orderings => '{created_at}',
+    p_example => '{"document_id": "0190a6e5-7b1c-7cc3-9b2e-1234567890ab", "user_id": "0190a6e5-7b1c-7cc3-9b2e-1234567890ac",
+                   "permission_level": "edit", "expires_at": "2027-12-31T00:00:00Z"}');
 REVOKE INSERT, UPDATE ON coditect.document_permissions FROM coditect_gateway, coditect_service;
 CREATE TRIGGER document_permission_rules BEFORE INSERT OR UPDATE OR DELETE ON coditect.document_permissions
     FOR EACH ROW EXECUTE FUNCTION coditect_internal.document_permission_rules();
