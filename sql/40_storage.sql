@@ -10,7 +10,7 @@
 --   coditect.storage_append(upload, offset, bytes, sha256)   -> the session (completed at the end)
 --   coditect.storage_read(blob, offset, length)              -> bytes, at most one chunk's size
 --   coditect_internal.storage_release(blob)                  -> drops one reference
--- and, for the domain, the hooks upload_target_check and upload_completed (42_documents.sql).
+-- and, for the domains, upload targets (coditect_internal.register_upload_target, below).
 
 CREATE TYPE coditect.blob_status AS ENUM ('pending', 'ready');
 COMMENT ON TYPE coditect.blob_status IS 'pending: an upload is writing it; ready: complete, hashed, immutable.';
@@ -129,11 +129,60 @@ SELECT coditect_internal.register_tenant_table('coditect.storage_chunks', 'stora
 SELECT coditect_internal.declare_permission('upload.create', 'Upload files', 'member');
 SELECT coditect_internal.declare_permission('blob.download', 'Download uploaded files', 'member');
 
--- What an upload with a target makes is the document layer's (42_documents.sql): when one is
--- declared, coditect_internal.upload_target_check(kind, id, metadata) refuses what completion
--- could not make; once it completes, in its transaction, coditect_internal.upload_completed
--- (session) makes it and answers it as "target". The session's blob then holds one reference
--- for it, which a target takes over; without a target the session keeps it until it is purged.
+------------------------------------------------------------------------------------------------
+-- Upload targets: what an upload makes (a document's next version, a task's attachment) is the
+-- domain's that declared the target kind. Its check (target_id, metadata) runs when an upload is
+-- declared and refuses what completion could not make; its completion (session) runs once the
+-- upload completes, in its transaction, and is answered as "target". The session's blob then
+-- holds one reference for it, which the target takes over; without a target the session keeps
+-- it until it is purged.
+------------------------------------------------------------------------------------------------
+
+CREATE TABLE coditect_internal.upload_targets (
+    kind        text PRIMARY KEY CHECK (kind ~ '^[a-z][a-z_]*$'),
+    check_fn    regprocedure NOT NULL,  -- (target_id uuid, metadata jsonb) RETURNS void
+    complete_fn regprocedure NOT NULL   -- (coditect.upload_sessions) RETURNS jsonb
+);
+REVOKE ALL ON coditect_internal.upload_targets FROM PUBLIC;
+
+CREATE FUNCTION coditect_internal.register_upload_target(p_kind text, p_check regprocedure, p_complete regprocedure)
+RETURNS void
+LANGUAGE sql SET search_path = pg_catalog, pg_temp AS $$
+    INSERT INTO coditect_internal.upload_targets (kind, check_fn, complete_fn) VALUES (p_kind, p_check, p_complete)
+$$;
+
+CREATE FUNCTION coditect_internal.upload_target_check(p_kind text, p_id uuid, p_metadata jsonb) RETURNS void
+LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+    f regprocedure;
+BEGIN
+    IF p_kind IS NULL AND p_id IS NULL THEN
+        RETURN;
+    END IF;
+    SELECT t.check_fn INTO f FROM coditect_internal.upload_targets t WHERE t.kind = p_kind;
+    IF NOT FOUND THEN
+        RAISE EXCEPTION 'unknown upload target "%"', p_kind USING ERRCODE = 'CD400',
+            HINT = 'target_kind: ' || (SELECT string_agg(kind, ', ' ORDER BY kind) FROM coditect_internal.upload_targets)
+                   || '; none stores the file only';
+    END IF;
+    EXECUTE format('SELECT %s($1, $2)', f::regproc) USING p_id, p_metadata;
+END
+$$;
+
+CREATE FUNCTION coditect_internal.upload_completed(s coditect.upload_sessions) RETURNS jsonb
+LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+    f regprocedure;
+    r jsonb;
+BEGIN
+    IF s.target_kind IS NULL THEN
+        RETURN NULL;
+    END IF;
+    SELECT t.complete_fn INTO STRICT f FROM coditect_internal.upload_targets t WHERE t.kind = s.target_kind;
+    EXECUTE format('SELECT %s($1)', f::regproc) INTO r USING s;
+    RETURN r;
+END
+$$;
 
 ------------------------------------------------------------------------------------------------
 -- The storage interface

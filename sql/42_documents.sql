@@ -704,35 +704,22 @@ BEGIN
 END
 $$;
 
--- Storage's hooks (40_storage.sql): no target stores the file only.
-CREATE FUNCTION coditect_internal.upload_target_check(p_kind text, p_id uuid, p_metadata jsonb) RETURNS void
-LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
-BEGIN
-    IF p_kind IS NULL AND p_id IS NULL THEN
-        RETURN;
-    ELSIF p_kind IS DISTINCT FROM 'document' THEN
-        RAISE EXCEPTION 'unknown upload target "%"', p_kind USING ERRCODE = 'CD400',
-            HINT = 'target_kind "document" (with target_id: a new version); none stores the file only';
-    END IF;
-    PERFORM coditect_internal.document_upload_target(coditect.current_tenant_id(), p_id, p_metadata, NULL);
-END
+CREATE FUNCTION coditect_internal.document_upload_check(p_id uuid, p_metadata jsonb) RETURNS void
+LANGUAGE sql SET search_path = pg_catalog, pg_temp AS $$
+    SELECT FROM coditect_internal.document_upload_target(coditect.current_tenant_id(), p_id, p_metadata, NULL)
 $$;
 
 -- At completion, in the upload's transaction: the document (found or made) gets the file as its
 -- next version, which takes over the upload's hold on the bytes (or lets it go when the bytes
 -- are the current version's). Answers {document_id, version_number, created}.
-CREATE FUNCTION coditect_internal.upload_completed(s coditect.upload_sessions) RETURNS jsonb
+CREATE FUNCTION coditect_internal.document_upload_completed(s coditect.upload_sessions) RETURNS jsonb
 LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
 DECLARE
-    doc  uuid;
+    doc  uuid := coditect_internal.document_upload_target(s.tenant_id, s.target_id, s.metadata, s.filename);
     sha  text;
     cur  record;
     v    int;
 BEGIN
-    IF s.target_kind IS NULL THEN
-        RETURN NULL;
-    END IF;
-    doc := coditect_internal.document_upload_target(s.tenant_id, s.target_id, s.metadata, s.filename);
     SELECT encode(b.sha256, 'hex') INTO STRICT sha FROM coditect.storage_blobs b WHERE b.tenant_id = s.tenant_id AND b.id = s.blob_id;
     IF doc IS NULL THEN
         INSERT INTO coditect.documents (tenant_id, project_id, folder_id, title, description)
@@ -754,3 +741,5 @@ BEGIN
     RETURN jsonb_build_object('document_id', doc, 'version_number', v, 'created', true);
 END
 $$;
+SELECT coditect_internal.register_upload_target('document', 'coditect_internal.document_upload_check(uuid, jsonb)',
+    'coditect_internal.document_upload_completed(coditect.upload_sessions)');

@@ -148,8 +148,16 @@ INSERT INTO expected_execute VALUES
     ('coditect_internal.upload_answer(coditect.upload_sessions)', ''),
     ('coditect_internal.upload_completed(coditect.upload_sessions)', ''),
     ('coditect_internal.upload_target_check(text,uuid,jsonb)', ''),
+    ('coditect_internal.register_upload_target(text,regprocedure,regprocedure)', ''),
+    ('coditect_internal.document_upload_check(uuid,jsonb)', ''),
+    ('coditect_internal.document_upload_completed(coditect.upload_sessions)', ''),
     ('coditect.document_access(uuid)', 'gateway,service'),
     ('coditect.document_download(uuid,integer)', 'gateway,service'),
+    ('coditect.task_attachment_download(uuid,uuid)', 'gateway,service'),
+    ('coditect_internal.task_attachment_rules()', ''),
+    ('coditect_internal.release_task_attachment()', ''),
+    ('coditect_internal.task_attachment_upload_check(uuid,jsonb)', ''),
+    ('coditect_internal.task_attachment_upload_completed(coditect.upload_sessions)', ''),
     ('coditect.unbind_analyst(name)', ''),
     ('coditect.unschedule_maintenance()', ''),
     ('coditect.uuid_generate_v7()', 'PUBLIC'),
@@ -279,7 +287,9 @@ SELECT set_eq(
         ('document.update', '{owner,admin,member}'), ('document.delete', '{owner,admin,member}'),
         ('document.restore', '{owner,admin}'), ('document_version.view', '{owner,admin,member,guest}'),
         ('document_permission.view', '{owner,admin,member,guest}'), ('document_permission.create', '{owner,admin,member}'),
-        ('document_permission.update', '{owner,admin,member}'), ('document_permission.delete', '{owner,admin,member}')
+        ('document_permission.update', '{owner,admin,member}'), ('document_permission.delete', '{owner,admin,member}'),
+        ('task_attachment.view', '{owner,admin,member,guest}'), ('task_attachment.delete', '{owner,admin,member}'),
+        ('task_attachment.create', '{owner,admin,member}')
       ) v(c, rs), unnest(rs::text[]) r$$,
     'role_permissions is exactly the reviewed codename x role matrix');
 
