@@ -371,23 +371,64 @@ LANGUAGE sql STABLE SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
                       WHERE d.tenant_id OPERATOR(pg_catalog.=) p_tenant AND d.id OPERATOR(pg_catalog.=) p_document), 0)
 $$;
 
+-- What the caller's grants reach, as sets a query computes once (the read policies' initplans)
+-- instead of per row: the documents with grants of their own (for anyone), those of them whose
+-- grants name the caller or a team of the caller, and the folders whose nearest folder with
+-- grants (itself or above) names the caller or a team of the caller. The same rule as
+-- document_grant(); any grant gives at least view. Unexpired grants only; the context's tenant.
+CREATE FUNCTION coditect_internal.my_teams() RETURNS uuid[]
+LANGUAGE sql STABLE SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
+    SELECT coalesce(array_agg(tm.team_id), '{}') FROM coditect.team_members tm
+     WHERE tm.tenant_id = coditect.current_tenant_id() AND tm.user_id = coditect.current_user_id()
+$$;
+CREATE FUNCTION coditect_internal.granted_documents(p_mine boolean) RETURNS uuid[]
+LANGUAGE sql STABLE SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
+    SELECT coalesce(array_agg(DISTINCT p.document_id), '{}') FROM coditect.document_permissions p
+     WHERE p.tenant_id = coditect.current_tenant_id() AND p.document_id IS NOT NULL
+       AND (p.expires_at IS NULL OR p.expires_at > now())
+       AND (NOT p_mine OR p.user_id = coditect.current_user_id() OR p.team_id = ANY (coditect_internal.my_teams()))
+$$;
+CREATE FUNCTION coditect_internal.granted_folders() RETURNS uuid[]
+LANGUAGE sql STABLE SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
+    WITH teams AS (SELECT coditect_internal.my_teams() AS ids),
+    granted AS (
+        SELECT p.folder_id, bool_or(p.user_id = coditect.current_user_id() OR p.team_id = ANY (teams.ids)) AS mine
+          FROM coditect.document_permissions p, teams
+         WHERE p.tenant_id = coditect.current_tenant_id() AND p.folder_id IS NOT NULL
+           AND (p.expires_at IS NULL OR p.expires_at > now())
+         GROUP BY p.folder_id)
+    SELECT coalesce(array_agg(f.id), '{}')
+      FROM coditect.folders f
+     CROSS JOIN LATERAL (SELECT g.mine FROM unnest(f.ancestors || f.id) WITH ORDINALITY a(id, n)
+                           JOIN granted g ON g.folder_id = a.id ORDER BY a.n DESC LIMIT 1) nearest
+     WHERE f.tenant_id = coditect.current_tenant_id() AND nearest.mine
+$$;
+
 -- The policies call these as whoever reads or writes.
 GRANT EXECUTE ON FUNCTION coditect_internal.document_grant(uuid, uuid, uuid, uuid), coditect_internal.folder_level(uuid, uuid),
-    coditect_internal.document_level(uuid, uuid) TO coditect_gateway, coditect_service, coditect_analyst;
+    coditect_internal.document_level(uuid, uuid), coditect_internal.my_teams(), coditect_internal.granted_documents(boolean),
+    coditect_internal.granted_folders() TO coditect_gateway, coditect_service, coditect_analyst;
 
 -- Reading: row-level security beyond the tenant (restrictive policies, ANDed with
 -- tenant_isolation) shows a row to whoever holds the view level on it. Writing: the triggers
 -- below ask for the level each change needs and refuse with CD403 naming it (a policy would
 -- make a refused UPDATE or DELETE silently change nothing).
 ALTER TABLE coditect.folders ENABLE ROW LEVEL SECURITY, FORCE ROW LEVEL SECURITY;
+-- The rule of document_grant(), with the grants' reach computed once per query (initplans).
 CREATE POLICY folder_read ON coditect.folders AS RESTRICTIVE FOR SELECT
-    USING ((coditect_internal.document_grant(tenant_id, NULL, id, created_by)).level >= 1);
+    USING (coditect.current_user_role() IN ('owner', 'admin') OR coditect.current_user_id() IS NULL
+           OR created_by = coditect.current_user_id()
+           OR id = ANY ((SELECT coditect_internal.granted_folders())::uuid[]));
 ALTER TABLE coditect.documents ENABLE ROW LEVEL SECURITY, FORCE ROW LEVEL SECURITY;
 CREATE POLICY document_read ON coditect.documents AS RESTRICTIVE FOR SELECT
-    USING ((coditect_internal.document_grant(tenant_id, id, folder_id, owner_id)).level >= 1);
+    USING (coditect.current_user_role() IN ('owner', 'admin') OR coditect.current_user_id() IS NULL
+           OR owner_id = coditect.current_user_id()
+           OR id = ANY ((SELECT coditect_internal.granted_documents(true))::uuid[])
+           OR (folder_id = ANY ((SELECT coditect_internal.granted_folders())::uuid[])
+               AND id <> ALL ((SELECT coditect_internal.granted_documents(false))::uuid[])));
 ALTER TABLE coditect.document_versions ENABLE ROW LEVEL SECURITY, FORCE ROW LEVEL SECURITY;
 CREATE POLICY document_version_read ON coditect.document_versions AS RESTRICTIVE FOR SELECT
-    USING (coditect_internal.document_level(tenant_id, document_id) >= 1);
+    USING (coditect.current_user_role() IN ('owner', 'admin') OR coditect_internal.document_level(tenant_id, document_id) >= 1);
 
 -- The level a grant's target gives the caller.
 CREATE FUNCTION coditect_internal.grant_target_level(p_tenant uuid, p_document uuid, p_folder uuid) RETURNS int
@@ -399,7 +440,8 @@ GRANT EXECUTE ON FUNCTION coditect_internal.grant_target_level(uuid, uuid, uuid)
     TO coditect_gateway, coditect_service, coditect_analyst;
 ALTER TABLE coditect.document_permissions ENABLE ROW LEVEL SECURITY, FORCE ROW LEVEL SECURITY;
 CREATE POLICY document_permission_read ON coditect.document_permissions AS RESTRICTIVE FOR SELECT
-    USING (coditect_internal.grant_target_level(tenant_id, document_id, folder_id) >= 1);
+    USING (coditect.current_user_role() IN ('owner', 'admin')
+           OR coditect_internal.grant_target_level(tenant_id, document_id, folder_id) >= 1);
 
 -- Refuses, for a caller with a request context, a change that needs more than p_have.
 CREATE FUNCTION coditect_internal.require_level(p_have int, p_need int, p_what text) RETURNS void

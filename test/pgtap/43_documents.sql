@@ -301,5 +301,22 @@ SELECT ok(NOT pg_temp.sees('member', 'deep'), 'an expired grant gives nothing');
 SELECT ok(pg_temp.sees('member2', 'deep'), '... and no longer hides the farther folder''s grant: member2 sees it again');
 RESET ROLE;
 
+-- The read policies (sets computed once per query) and document_grant() (one row) agree, for
+-- every user of A and every document and folder, with the grants above.
+CREATE TEMP TABLE every_row AS
+SELECT 'document' AS kind, id, folder_id AS folder, owner_id AS owner FROM coditect.documents WHERE tenant_id = :'ta'
+UNION ALL SELECT 'folder', id, id, created_by FROM coditect.folders WHERE tenant_id = :'ta';
+GRANT SELECT ON every_row TO PUBLIC;
+SET ROLE tap43_gateway;
+SELECT is(pg_temp.as_user(u, pg_temp.role_of(u), format($$
+              SELECT string_agg(kind || ':' || id, ',' ORDER BY kind, id) FROM pg_temp.every_row r
+               WHERE (coditect_internal.document_grant(%L, CASE WHEN kind = 'document' THEN r.id END, r.folder, r.owner)).level >= 1$$, :'ta')),
+          pg_temp.as_user(u, pg_temp.role_of(u), $$
+              SELECT string_agg(kind || ':' || id, ',' ORDER BY kind, id) FROM (
+                  SELECT 'document' AS kind, id FROM coditect.documents UNION ALL SELECT 'folder', id FROM coditect.folders) v$$),
+          u || ': the read policies show exactly what document_grant() gives the view level')
+  FROM unnest(ARRAY['owner', 'admin', 'member', 'member2', 'guest']) u;
+RESET ROLE;
+
 SELECT * FROM finish();
 ROLLBACK;
