@@ -783,6 +783,115 @@ TEST_F(GatewayIT, UsersMembershipsAndTeams) {
   expect_problem(w.call("PATCH", "/api/v1/tenant/", t, R"({"seats_total": 999})"), 400, "CD400");
 }
 
+// Project management over HTTP: a task of a keyed project, its transitions (a refused one is
+// 422 naming the allowed targets), the move to a sprint, the project's task list and
+// tasks_count, the activity feed, and a board with its view.
+TEST_F(GatewayIT, TasksTransitionsSprintsBoardsAndActivity) {
+  auto& w = W();
+  std::string admin = w.token_a("admin"), member = w.token_a("member"), guest = w.token_a("guest");
+  auto p = w.call("POST", "/api/v1/projects/", member,
+                  json{{"name", "PM IT " + w.suffix}, {"key", "PMIT"}}.dump());
+  ASSERT_EQ(p.status, 201) << p.body;
+  std::string pid = body_of(p)["id"];
+  EXPECT_EQ(body_of(p)["tasks_count"], 0);
+  auto t = w.call("POST", "/api/v1/tasks/", member,
+                  json{{"project_id", pid}, {"title", "Ship it"}, {"priority", "high"}}.dump());
+  ASSERT_EQ(t.status, 201) << t.body;
+  std::string tid = body_of(t)["id"];
+  EXPECT_EQ(body_of(t)["key"], "PMIT-1");
+  EXPECT_EQ(body_of(t)["status"], "backlog");
+
+  // Transitions.
+  auto refused =
+      w.call("POST", "/api/v1/tasks/" + tid + "/transition/", member, R"({"status": "done"})");
+  expect_problem(refused, 422, "CD422");
+  EXPECT_NE(body_of(refused).value("detail", "").find("todo"), std::string::npos) << refused.body;
+  expect_problem(
+      w.call("POST", "/api/v1/tasks/" + tid + "/transition/", member, R"({"status": "finished"})"),
+      400);
+  expect_problem(
+      w.call("POST", "/api/v1/tasks/" + tid + "/transition/", guest, R"({"status": "todo"})"), 403,
+      "CD403");
+  auto moved =
+      w.call("POST", "/api/v1/tasks/" + tid + "/transition/", member, R"({"status": "todo"})");
+  ASSERT_EQ(moved.status, 200) << moved.body;
+  EXPECT_EQ(body_of(moved)["status"], "todo");
+
+  // Into a sprint of its project, and out again; a guest cannot.
+  auto s = w.call("POST", "/api/v1/sprints/", admin,
+                  json{{"project_id", pid},
+                       {"name", "S1"},
+                       {"start_date", "2026-12-01"},
+                       {"end_date", "2026-12-14"}}
+                      .dump());
+  ASSERT_EQ(s.status, 201) << s.body;
+  std::string sid = body_of(s)["id"];
+  auto in =
+      w.call("POST", "/api/v1/tasks/" + tid + "/sprint/", member, json{{"sprint_id", sid}}.dump());
+  ASSERT_EQ(in.status, 200) << in.body;
+  EXPECT_EQ(body_of(in)["sprint_id"], sid);
+  expect_problem(
+      w.call("POST", "/api/v1/tasks/" + tid + "/sprint/", guest, json{{"sprint_id", sid}}.dump()),
+      403, "CD403");
+  expect_problem(w.call("POST", "/api/v1/tasks/" + tid + "/sprint/", member,
+                        json{{"sprint_id", "0190a6e5-7b1c-7cc3-9b2e-1234567890ab"}}.dump()),
+                 409, "23503");
+
+  // The project's tasks under it, and its count.
+  auto under = w.call("GET", "/api/v1/projects/" + pid + "/tasks/?status=todo", guest);
+  ASSERT_EQ(under.status, 200) << under.body;
+  EXPECT_EQ(body_of(under)["count"], 1);
+  EXPECT_EQ(body_of(under)["results"][0]["key"], "PMIT-1");
+  expect_problem(w.call("GET", "/api/v1/projects/" + w.project_b + "/tasks/", guest), 404, "CD404");
+  EXPECT_EQ(body_of(w.call("GET", "/api/v1/projects/" + pid + "/", guest))["tasks_count"], 1);
+  EXPECT_EQ(body_of(w.call("GET", "/api/v1/tasks/?tags__contains=none", guest))["count"], 0);
+
+  // The activity feed: created, the status change, the sprint, newest first.
+  auto feed = w.call("GET", "/api/v1/tasks/" + tid + "/activity/", guest);
+  ASSERT_EQ(feed.status, 200) << feed.body;
+  std::vector<std::string> actions;
+  const json entries = body_of(feed)["results"];
+  for (const auto& e : entries)
+    actions.push_back(
+        e["action"].get<std::string>() + ":" +
+        (e["field_changed"].is_string() ? e["field_changed"].get<std::string>() : ""));
+  EXPECT_EQ(actions,
+            (std::vector<std::string>{"updated:sprint_id", "status_changed:status", "created:"}));
+  EXPECT_EQ(
+      body_of(w.call("GET", "/api/v1/tasks/" + tid + "/activity/?action=created", guest))["results"]
+          .size(),
+      1u);
+
+  // A board and its view.
+  expect_problem(
+      w.call("POST", "/api/v1/boards/", member, json{{"project_id", pid}, {"name", "Mine"}}.dump()),
+      403, "CD403");
+  auto bad = w.call("POST", "/api/v1/boards/", admin,
+                    json{{"project_id", pid},
+                         {"name", "Bad"},
+                         {"columns", json::array({{{"id", "a"}, {"name", "A"}, {"position", 0}}})}}
+                        .dump());
+  expect_problem(bad, 400, "CD400");
+  EXPECT_NE(body_of(bad).value("detail", "").find("status_mapping"), std::string::npos) << bad.body;
+  auto b =
+      w.call("POST", "/api/v1/boards/", admin, json{{"project_id", pid}, {"name", "Board"}}.dump());
+  ASSERT_EQ(b.status, 201) << b.body;
+  std::string bid = body_of(b)["id"];
+  EXPECT_EQ(body_of(w.call("GET", "/api/v1/projects/" + pid + "/boards/", guest))["count"], 1);
+  auto view = w.call("GET", "/api/v1/boards/" + bid + "/view/?limit=10", guest);
+  ASSERT_EQ(view.status, 200) << view.body;
+  json v = body_of(view);
+  EXPECT_EQ(v["board"]["id"], bid);
+  ASSERT_EQ(v["columns"].size(), 5u);
+  EXPECT_EQ(v["columns"][1]["id"], "todo");
+  EXPECT_EQ(v["columns"][1]["count"], 1);
+  EXPECT_EQ(v["columns"][1]["tasks"][0]["key"], "PMIT-1");
+  EXPECT_EQ(v["columns"][0]["tasks"].size(), 0u);
+  expect_problem(w.call("GET", "/api/v1/boards/" + bid + "/view/?limit=0", guest), 400, "CD400");
+  expect_problem(w.call("GET", "/api/v1/boards/0190a6e5-7b1c-7cc3-9b2e-1234567890ab/view/", guest),
+                 404, "CD404");
+}
+
 TEST_F(GatewayIT, PagesCursorsAndFilters) {
   auto& w = W();
   // A tenant of its own with five projects.

@@ -6,48 +6,26 @@
 -- generated API functions as a gateway login and through direct SQL. Everything rolled back.
 BEGIN;
 SELECT no_plan();
+\ir lib/refs.psql
 
 CREATE SCHEMA t33;
-CREATE TABLE t33.refs (k text PRIMARY KEY, id uuid NOT NULL);
-CREATE FUNCTION t33.id(text) RETURNS uuid LANGUAGE sql STABLE AS $$ SELECT id FROM t33.refs WHERE k = $1 $$;
-CREATE FUNCTION t33.put(p_k text, p_id uuid) RETURNS uuid LANGUAGE sql AS $$
-    INSERT INTO t33.refs VALUES (p_k, p_id) ON CONFLICT (k) DO UPDATE SET id = EXCLUDED.id RETURNING id
-$$;
--- Runs p_sql; 'ok', or 'SQLSTATE: message'.
-CREATE FUNCTION t33.try(p_sql text) RETURNS text LANGUAGE plpgsql AS $$
-BEGIN
-    EXECUTE p_sql;
-    RETURN 'ok';
-EXCEPTION WHEN OTHERS THEN
-    RETURN SQLSTATE || ': ' || SQLERRM;
-END $$;
 -- A comment's row as the DBA sees it (past RLS).
 CREATE FUNCTION t33.row(p_k text) RETURNS coditect.task_comments LANGUAGE sql STABLE SECURITY DEFINER AS $$
-    SELECT * FROM coditect.task_comments WHERE id = t33.id(p_k)
+    SELECT * FROM coditect.task_comments WHERE id = pg_temp.id(p_k)
 $$;
 GRANT USAGE ON SCHEMA t33 TO PUBLIC;
-GRANT SELECT, INSERT, UPDATE ON t33.refs TO PUBLIC;
 GRANT EXECUTE ON ALL FUNCTIONS IN SCHEMA t33 TO PUBLIC;
 
--- Fixtures: tenant A with an owner, an admin, two members and a guest; tenant B; tasks.
-SELECT coditect.create_tenant('Comments A', 't33-a', 'a@t33-a.test', 'owner@t33-a.test') AS ja \gset
-SELECT coditect.create_tenant('Comments B', 't33-b', 'b@t33-b.test', 'owner@t33-b.test') AS jb \gset
-SELECT :'ja'::jsonb->>'tenant_id' AS ta, :'jb'::jsonb->>'tenant_id' AS tb, :'jb'::jsonb->>'user_id' AS owner_b \gset
-INSERT INTO coditect.users (tenant_id, email, role)
-SELECT :'ta', r || '@t33-a.test', CASE r WHEN 'member2' THEN 'member' ELSE r END::coditect.member_role
-  FROM unnest(ARRAY['admin', 'member', 'member2', 'guest']) r;
-INSERT INTO coditect.memberships (tenant_id, user_id, role)
-SELECT tenant_id, id, role FROM coditect.users WHERE tenant_id = :'ta' AND role <> 'owner';
-SELECT set_config('tap.tenant', :'ta', false) \gset
-SELECT count(set_config('tap.user.' || split_part(email, '@', 1), id::text, false)) AS _ FROM coditect.users WHERE tenant_id = :'ta' \gset
-SELECT count(t33.put(split_part(email, '@', 1), id)) AS _ FROM coditect.users WHERE tenant_id = :'ta' \gset
+-- Fixtures: tenants A and B (lib/tenants.psql); tasks.
+\set fx t33
+\ir lib/tenants.psql
 \ir lib/as_user.psql
 
 WITH p AS (INSERT INTO coditect.projects (tenant_id, name) VALUES (:'ta', 'Comments A'), (:'tb', 'Comments B') RETURNING tenant_id, id),
      t AS (INSERT INTO coditect.tasks (tenant_id, project_id, title)
            SELECT tenant_id, id, x FROM p, unnest(CASE WHEN tenant_id = :'ta' THEN ARRAY['t1', 't2', 't3'] ELSE ARRAY['tb'] END) x
            RETURNING id, title)
-SELECT count(t33.put(title, id)) AS _ FROM t \gset
+SELECT count(pg_temp.put(title, id)) AS _ FROM t \gset
 
 ------------------------------------------------------------------------------------------------
 -- Columns, keys, indexes
@@ -101,8 +79,8 @@ SELECT ok(NOT has_function_privilege('coditect_gateway', 'coditect_internal.guar
           'the trigger function is not callable by clients');
 
 -- Content: Markdown, not blank, at most 65,536 characters.
-SELECT is(t33.try(format($$INSERT INTO coditect.task_comments (tenant_id, task_id, author_id, content) VALUES (%L, %L, %L, %L)$$,
-                         :'ta', t33.id('t1'), t33.id('member'), c)), r, d)
+SELECT is(pg_temp.try(format($$INSERT INTO coditect.task_comments (tenant_id, task_id, author_id, content) VALUES (%L, %L, %L, %L)$$,
+                         :'ta', pg_temp.id('t1'), pg_temp.id('member'), c)), r, d)
   FROM (VALUES (repeat('x', 65536), 'ok', 'content of 65,536 characters is accepted'),
                (repeat('x', 65537), '23514: new row for relation "task_comments" violates check constraint "task_comments_content_check"',
                 'content over 65,536 characters is refused'),
@@ -135,18 +113,18 @@ SELECT is((SELECT jsonb_agg(f ->> 'name' ORDER BY f ->> 'name') FROM jsonb_array
 
 SELECT is(coditect.current_user_id(), NULL, 'the DBA has no request context');
 WITH x AS (INSERT INTO coditect.task_comments (tenant_id, task_id, author_id, content)
-           VALUES (:'ta', t33.id('t1'), t33.id('member'), 'Written by member') RETURNING id)
-SELECT t33.put('dba', id) FROM x \gset
-SELECT is(t33.try(format($$UPDATE coditect.task_comments SET content = 'Fixed by the DBA' WHERE id = %L$$, t33.id('dba'))), 'ok',
+           VALUES (:'ta', pg_temp.id('t1'), pg_temp.id('member'), 'Written by member') RETURNING id)
+SELECT pg_temp.put('dba', id) FROM x \gset
+SELECT is(pg_temp.try(format($$UPDATE coditect.task_comments SET content = 'Fixed by the DBA' WHERE id = %L$$, pg_temp.id('dba'))), 'ok',
           'DBA: edits anyone''s comment');
-SELECT is(t33.try(format($$DELETE FROM coditect.task_comments WHERE id = %L$$, t33.id('dba'))), 'ok', 'DBA: deletes it ...');
+SELECT is(pg_temp.try(format($$DELETE FROM coditect.task_comments WHERE id = %L$$, pg_temp.id('dba'))), 'ok', 'DBA: deletes it ...');
 SELECT ok((t33.row('dba')).deleted_at IS NOT NULL, '... softly');
-SELECT is(coditect.restore_row('coditect.task_comments', t33.id('dba')), true, 'DBA: restores it');
-SELECT is(t33.try(format($$UPDATE coditect.task_comments SET author_id = %L WHERE id = %L$$, t33.id('member2'), t33.id('dba'))),
+SELECT is(coditect.restore_row('coditect.task_comments', pg_temp.id('dba')), true, 'DBA: restores it');
+SELECT is(pg_temp.try(format($$UPDATE coditect.task_comments SET author_id = %L WHERE id = %L$$, pg_temp.id('member2'), pg_temp.id('dba'))),
           'CD422: the author of a comment cannot change', 'DBA: not even a DBA changes the author');
-SELECT is(t33.try(format($$UPDATE coditect.task_comments SET author_id = NULL WHERE id = %L$$, t33.id('dba'))),
+SELECT is(pg_temp.try(format($$UPDATE coditect.task_comments SET author_id = NULL WHERE id = %L$$, pg_temp.id('dba'))),
           'CD422: the author of a comment cannot change', 'DBA: ... nor clears it while the user exists');
-SELECT is(t33.try(format($$UPDATE coditect.task_comments SET task_id = %L WHERE id = %L$$, t33.id('t2'), t33.id('dba'))), 'ok',
+SELECT is(pg_temp.try(format($$UPDATE coditect.task_comments SET task_id = %L WHERE id = %L$$, pg_temp.id('t2'), pg_temp.id('dba'))), 'ok',
           'DBA: moves a comment to another task (maintenance)');
 SELECT is((t33.row('dba')).content, 'Fixed by the DBA', 'DBA: the comment is as the DBA left it');
 
@@ -157,45 +135,45 @@ SELECT is((t33.row('dba')).content, 'Fixed by the DBA', 'DBA: the comment is as 
 CREATE ROLE tap33_gateway LOGIN IN ROLE coditect_gateway;
 SET ROLE tap33_gateway;
 
-SELECT t33.put('c1', pg_temp.as_user('member', 'member', format(
-    $$INSERT INTO coditect.task_comments (tenant_id, task_id, content) VALUES (%L, %L, 'First!') RETURNING id$$, :'ta', t33.id('t1')))::uuid) \gset
-SELECT is((t33.row('c1')).author_id, t33.id('member'), 'SQL: the author is the context''s user');
+SELECT pg_temp.put('c1', pg_temp.as_user('member', 'member', format(
+    $$INSERT INTO coditect.task_comments (tenant_id, task_id, content) VALUES (%L, %L, 'First!') RETURNING id$$, :'ta', pg_temp.id('t1')))::uuid) \gset
+SELECT is((t33.row('c1')).author_id, pg_temp.id('member'), 'SQL: the author is the context''s user');
 SELECT is(pg_temp.as_user('member', 'member', format(
     $$INSERT INTO coditect.task_comments (tenant_id, task_id, author_id, content) VALUES (%L, %L, %L, 'In your name') RETURNING id$$,
-    :'ta', t33.id('t1'), t33.id('member2'))),
+    :'ta', pg_temp.id('t1'), pg_temp.id('member2'))),
     'CD403: a comment is written by the caller: author_id cannot be set', 'SQL: nobody writes a comment in another''s name');
-SELECT is(pg_temp.as_user('member', 'member', format($$UPDATE coditect.task_comments SET content = 'First! (edited)' WHERE id = %L RETURNING content$$, t33.id('c1'))),
+SELECT is(pg_temp.as_user('member', 'member', format($$UPDATE coditect.task_comments SET content = 'First! (edited)' WHERE id = %L RETURNING content$$, pg_temp.id('c1'))),
           'First! (edited)', 'SQL: the author edits the content');
-SELECT is(pg_temp.as_user(u, r, format($$UPDATE coditect.task_comments SET content = 'Hijacked' WHERE id = %L RETURNING content$$, t33.id('c1'))),
+SELECT is(pg_temp.as_user(u, r, format($$UPDATE coditect.task_comments SET content = 'Hijacked' WHERE id = %L RETURNING content$$, pg_temp.id('c1'))),
           'CD403: only the comment''s author can edit it', 'SQL: ' || u || ' cannot edit another''s comment')
   FROM (VALUES ('member2', 'member'), ('admin', 'admin'), ('owner', 'owner')) v(u, r);
-SELECT is(pg_temp.as_user('member', 'member', format($$UPDATE coditect.task_comments SET author_id = %L WHERE id = %L RETURNING 1$$, t33.id('member2'), t33.id('c1'))),
+SELECT is(pg_temp.as_user('member', 'member', format($$UPDATE coditect.task_comments SET author_id = %L WHERE id = %L RETURNING 1$$, pg_temp.id('member2'), pg_temp.id('c1'))),
           'CD422: the author of a comment cannot change', 'SQL: the author cannot give the comment away');
-SELECT is(pg_temp.as_user('member', 'member', format($$UPDATE coditect.task_comments SET author_id = NULL WHERE id = %L RETURNING 1$$, t33.id('c1'))),
+SELECT is(pg_temp.as_user('member', 'member', format($$UPDATE coditect.task_comments SET author_id = NULL WHERE id = %L RETURNING 1$$, pg_temp.id('c1'))),
           'CD422: the author of a comment cannot change', 'SQL: ... nor make it anonymous');
-SELECT is(pg_temp.as_user('member', 'member', format($$UPDATE coditect.task_comments SET task_id = %L WHERE id = %L RETURNING 1$$, t33.id('t2'), t33.id('c1'))),
+SELECT is(pg_temp.as_user('member', 'member', format($$UPDATE coditect.task_comments SET task_id = %L WHERE id = %L RETURNING 1$$, pg_temp.id('t2'), pg_temp.id('c1'))),
           'CD422: a comment cannot move to another task', 'SQL: a comment stays on its task');
-SELECT is(pg_temp.as_user('member2', 'member', format($$DELETE FROM coditect.task_comments WHERE id = %L RETURNING 1$$, t33.id('c1'))),
+SELECT is(pg_temp.as_user('member2', 'member', format($$DELETE FROM coditect.task_comments WHERE id = %L RETURNING 1$$, pg_temp.id('c1'))),
           'CD403: only the comment''s author or an admin can delete it', 'SQL: another member cannot delete it');
-SELECT is(pg_temp.as_user('member2', 'member', format($$UPDATE coditect.task_comments SET deleted_at = now() WHERE id = %L RETURNING 1$$, t33.id('c1'))),
+SELECT is(pg_temp.as_user('member2', 'member', format($$UPDATE coditect.task_comments SET deleted_at = now() WHERE id = %L RETURNING 1$$, pg_temp.id('c1'))),
           'CD403: only the comment''s author or an admin can delete it', 'SQL: ... not even by setting deleted_at');
 SELECT ok((t33.row('c1')).deleted_at IS NULL, 'SQL: the comment is still live');
-SELECT is(pg_temp.as_user('admin', 'admin', format($$DELETE FROM coditect.task_comments WHERE id = %L RETURNING 1$$, t33.id('c1'))),
+SELECT is(pg_temp.as_user('admin', 'admin', format($$DELETE FROM coditect.task_comments WHERE id = %L RETURNING 1$$, pg_temp.id('c1'))),
           'done', 'SQL: an admin deletes it');
 SELECT ok((t33.row('c1')).deleted_at IS NOT NULL, 'SQL: ... softly (the row stays, deleted_at set)');
-SELECT is(pg_temp.as_user('member2', 'member', format($$SELECT coditect.restore_row('coditect.task_comments', %L)$$, t33.id('c1'))),
+SELECT is(pg_temp.as_user('member2', 'member', format($$SELECT coditect.restore_row('coditect.task_comments', %L)$$, pg_temp.id('c1'))),
           'CD403: only the comment''s author or an admin can restore it', 'SQL: another member cannot restore it');
-SELECT is(pg_temp.as_user('owner', 'owner', format($$SELECT coditect.restore_row('coditect.task_comments', %L)$$, t33.id('c1'))),
+SELECT is(pg_temp.as_user('owner', 'owner', format($$SELECT coditect.restore_row('coditect.task_comments', %L)$$, pg_temp.id('c1'))),
           'true', 'SQL: an owner restores it');
-SELECT is(pg_temp.as_user('member', 'member', format($$DELETE FROM coditect.task_comments WHERE id = %L RETURNING 1$$, t33.id('c1'))),
+SELECT is(pg_temp.as_user('member', 'member', format($$DELETE FROM coditect.task_comments WHERE id = %L RETURNING 1$$, pg_temp.id('c1'))),
           'done', 'SQL: the author deletes it');
 SELECT ok((t33.row('c1')).deleted_at IS NOT NULL, 'SQL: ... softly');
 SELECT is((t33.row('c1')).content, 'First! (edited)', 'SQL: the refused writes changed nothing');
 SELECT is(pg_temp.as_user('member', 'member', format($$INSERT INTO coditect.task_comments (tenant_id, task_id, content) VALUES (%L, %L, 'x') RETURNING id$$,
-                                                     :'tb', t33.id('tb'))),
+                                                     :'tb', pg_temp.id('tb'))),
           '42501: new row violates row-level security policy for table "task_comments"', 'SQL: no comment in another tenant');
 SELECT is(pg_temp.as_user('member', 'member', format($$INSERT INTO coditect.task_comments (tenant_id, task_id, content) VALUES (%L, %L, 'x') RETURNING id$$,
-                                                     :'ta', t33.id('tb'))),
+                                                     :'ta', pg_temp.id('tb'))),
           '23503: insert or update on table "task_comments" violates foreign key constraint "task_comments_tenant_id_task_id_fkey"',
           'SQL: no comment on another tenant''s task');
 
@@ -203,109 +181,109 @@ SELECT is(pg_temp.as_user('member', 'member', format($$INSERT INTO coditect.task
 -- The generated API functions
 ------------------------------------------------------------------------------------------------
 
-SELECT pg_temp.as_user('member', 'member', format($$SELECT coditect.api_task_comments_create(%L, '{"content": "Via the API"}')$$, t33.id('t1'))) AS a1 \gset
-SELECT t33.put('a1', (:'a1'::jsonb ->> 'id')::uuid) \gset
-SELECT is(:'a1'::jsonb ->> 'author_id', t33.id('member')::text, 'API: the author is the caller');
-SELECT is(:'a1'::jsonb ->> 'task_id', t33.id('t1')::text, 'API: the task is the path''s');
-SELECT alike(pg_temp.as_user('member', 'member', format($$SELECT coditect.api_task_comments_create(%L, %L)$$, t33.id('t1'),
-                                                        jsonb_build_object('content', 'x', 'author_id', t33.id('member2')))),
+SELECT pg_temp.as_user('member', 'member', format($$SELECT coditect.api_task_comments_create(%L, '{"content": "Via the API"}')$$, pg_temp.id('t1'))) AS a1 \gset
+SELECT pg_temp.put('a1', (:'a1'::jsonb ->> 'id')::uuid) \gset
+SELECT is(:'a1'::jsonb ->> 'author_id', pg_temp.id('member')::text, 'API: the author is the caller');
+SELECT is(:'a1'::jsonb ->> 'task_id', pg_temp.id('t1')::text, 'API: the task is the path''s');
+SELECT alike(pg_temp.as_user('member', 'member', format($$SELECT coditect.api_task_comments_create(%L, %L)$$, pg_temp.id('t1'),
+                                                        jsonb_build_object('content', 'x', 'author_id', pg_temp.id('member2')))),
              'CD400: unknown or read-only field(s): author_id%', 'API: the author is not a field');
 SELECT alike(pg_temp.as_user('member', 'member', format($$SELECT coditect.api_task_comments_create(%L, '{"content": "x", "task_id": "%s"}')$$,
-                                                        t33.id('t1'), t33.id('t2'))),
+                                                        pg_temp.id('t1'), pg_temp.id('t2'))),
              'CD400: %task_id%', 'API: nor is the task');
-SELECT alike(pg_temp.as_user('member', 'member', format($$SELECT coditect.api_task_comments_create(%L, '{}')$$, t33.id('t1'))),
+SELECT alike(pg_temp.as_user('member', 'member', format($$SELECT coditect.api_task_comments_create(%L, '{}')$$, pg_temp.id('t1'))),
              'CD400: missing required field(s): content', 'API: content is required');
-SELECT alike(pg_temp.as_user('member', 'member', format($$SELECT coditect.api_task_comments_create(%L, '{"content": "   "}')$$, t33.id('t1'))),
+SELECT alike(pg_temp.as_user('member', 'member', format($$SELECT coditect.api_task_comments_create(%L, '{"content": "   "}')$$, pg_temp.id('t1'))),
              '23514:%', 'API: blank content is refused');
-SELECT alike(pg_temp.as_user('guest', 'guest', format($$SELECT coditect.api_task_comments_create(%L, '{"content": "Hi"}')$$, t33.id('t1'))),
+SELECT alike(pg_temp.as_user('guest', 'guest', format($$SELECT coditect.api_task_comments_create(%L, '{"content": "Hi"}')$$, pg_temp.id('t1'))),
              'CD403: permission denied: task_comment.create%', 'API: a guest cannot comment');
-SELECT is(pg_temp.as_user('guest', 'guest', format($$SELECT coditect.api_task_comments_get(%L, %L) ->> 'content'$$, t33.id('t1'), t33.id('a1'))),
+SELECT is(pg_temp.as_user('guest', 'guest', format($$SELECT coditect.api_task_comments_get(%L, %L) ->> 'content'$$, pg_temp.id('t1'), pg_temp.id('a1'))),
           'Via the API', 'API: a guest reads comments');
-SELECT pg_temp.as_user('member2', 'member', format($$SELECT coditect.api_task_comments_create(%L, '{"content": "Second"}') ->> 'id'$$, t33.id('t1'))) AS a2 \gset
-SELECT t33.put('a2', :'a2'::uuid) \gset
+SELECT pg_temp.as_user('member2', 'member', format($$SELECT coditect.api_task_comments_create(%L, '{"content": "Second"}') ->> 'id'$$, pg_temp.id('t1'))) AS a2 \gset
+SELECT pg_temp.put('a2', :'a2'::uuid) \gset
 
 -- Lists and nesting.
 SELECT is(pg_temp.as_user('guest', 'guest', format($$SELECT (coditect.api_task_comments_list(%L) -> 'results' -> 0 ->> 'content') || ' / ' || (coditect.api_task_comments_list(%L) ->> 'count')$$,
-                                                   t33.id('t1'), t33.id('t1'))),
+                                                   pg_temp.id('t1'), pg_temp.id('t1'))),
           'Second / 4', 'API: a task''s live comments (not the deleted one), newest first');
 SELECT is(pg_temp.as_user('guest', 'guest', format($$SELECT coditect.api_task_comments_list(%L, '{"author_id": "%s"}') ->> 'count'$$,
-                                                   t33.id('t1'), t33.id('member2'))),
+                                                   pg_temp.id('t1'), pg_temp.id('member2'))),
           '1', 'API: ?author_id=');
 SELECT is(pg_temp.as_user('guest', 'guest', format($$SELECT coditect.api_task_comments_list(%L, p_ordering => 'created_at') -> 'results' -> -1 ->> 'content'$$,
-                                                   t33.id('t1'))),
+                                                   pg_temp.id('t1'))),
           'Second', 'API: ?ordering=created_at (oldest first)');
-SELECT is(pg_temp.as_user('guest', 'guest', format($$SELECT coditect.api_task_comments_list(%L) ->> 'count'$$, t33.id('t3'))),
+SELECT is(pg_temp.as_user('guest', 'guest', format($$SELECT coditect.api_task_comments_list(%L) ->> 'count'$$, pg_temp.id('t3'))),
           '0', 'API: another task lists none of them');
-SELECT is(pg_temp.as_user('guest', 'guest', format($$SELECT coditect.api_task_comments_get(%L, %L)$$, t33.id('t3'), t33.id('a1'))),
-          format('CD404: task comment %s not found', t33.id('a1')), 'API: a comment is not found under another task');
-SELECT is(pg_temp.as_user('member', 'member', format($$SELECT coditect.api_task_comments_update(%L, %L, '{"content": "x"}')$$, t33.id('t3'), t33.id('a1'))),
-          format('CD404: task comment %s not found', t33.id('a1')), 'API: ... nor updated there');
-SELECT is(pg_temp.as_user('member', 'member', format($$SELECT coditect.api_task_comments_list(%L)$$, t33.id('tb'))),
-          format('CD404: task %s not found', t33.id('tb')), 'API: another tenant''s task is not found');
+SELECT is(pg_temp.as_user('guest', 'guest', format($$SELECT coditect.api_task_comments_get(%L, %L)$$, pg_temp.id('t3'), pg_temp.id('a1'))),
+          format('CD404: task comment %s not found', pg_temp.id('a1')), 'API: a comment is not found under another task');
+SELECT is(pg_temp.as_user('member', 'member', format($$SELECT coditect.api_task_comments_update(%L, %L, '{"content": "x"}')$$, pg_temp.id('t3'), pg_temp.id('a1'))),
+          format('CD404: task comment %s not found', pg_temp.id('a1')), 'API: ... nor updated there');
+SELECT is(pg_temp.as_user('member', 'member', format($$SELECT coditect.api_task_comments_list(%L)$$, pg_temp.id('tb'))),
+          format('CD404: task %s not found', pg_temp.id('tb')), 'API: another tenant''s task is not found');
 
 -- Edit and delete.
 SELECT is(pg_temp.as_user('member', 'member', format($$SELECT coditect.api_task_comments_update(%L, %L, '{"content": "Via the API, edited"}') ->> 'content'$$,
-                                                     t33.id('t1'), t33.id('a1'))),
+                                                     pg_temp.id('t1'), pg_temp.id('a1'))),
           'Via the API, edited', 'API: the author edits');
-SELECT is(pg_temp.as_user(u, r, format($$SELECT coditect.api_task_comments_update(%L, %L, '{"content": "Mine now"}')$$, t33.id('t1'), t33.id('a1'))),
+SELECT is(pg_temp.as_user(u, r, format($$SELECT coditect.api_task_comments_update(%L, %L, '{"content": "Mine now"}')$$, pg_temp.id('t1'), pg_temp.id('a1'))),
           'CD403: only the comment''s author can edit it', 'API: ' || u || ' cannot edit another''s comment')
   FROM (VALUES ('member2', 'member'), ('admin', 'admin'), ('owner', 'owner')) v(u, r);
-SELECT alike(pg_temp.as_user('guest', 'guest', format($$SELECT coditect.api_task_comments_update(%L, %L, '{"content": "x"}')$$, t33.id('t1'), t33.id('a1'))),
+SELECT alike(pg_temp.as_user('guest', 'guest', format($$SELECT coditect.api_task_comments_update(%L, %L, '{"content": "x"}')$$, pg_temp.id('t1'), pg_temp.id('a1'))),
              'CD403: permission denied: task_comment.update%', 'API: a guest edits nothing');
 SELECT alike(pg_temp.as_user('member', 'member', format($$SELECT coditect.api_task_comments_update(%L, %L, '{"author_id": "%s"}')$$,
-                                                        t33.id('t1'), t33.id('a1'), t33.id('member2'))),
+                                                        pg_temp.id('t1'), pg_temp.id('a1'), pg_temp.id('member2'))),
              'CD400: unknown or read-only field(s): author_id%', 'API: the author cannot be changed');
-SELECT is(pg_temp.as_user('member2', 'member', format($$SELECT coditect.api_task_comments_delete(%L, %L)$$, t33.id('t1'), t33.id('a1'))),
+SELECT is(pg_temp.as_user('member2', 'member', format($$SELECT coditect.api_task_comments_delete(%L, %L)$$, pg_temp.id('t1'), pg_temp.id('a1'))),
           'CD403: only the comment''s author or an admin can delete it', 'API: another member cannot delete it');
-SELECT is(pg_temp.as_user('admin', 'admin', format($$SELECT coditect.api_task_comments_delete(%L, %L)$$, t33.id('t1'), t33.id('a1'))),
+SELECT is(pg_temp.as_user('admin', 'admin', format($$SELECT coditect.api_task_comments_delete(%L, %L)$$, pg_temp.id('t1'), pg_temp.id('a1'))),
           'done', 'API: an admin deletes it');
-SELECT is(pg_temp.as_user('member', 'member', format($$SELECT coditect.api_task_comments_get(%L, %L)$$, t33.id('t1'), t33.id('a1'))),
-          format('CD404: task comment %s not found', t33.id('a1')), 'API: a deleted comment is gone');
-SELECT alike(pg_temp.as_user('member', 'member', format($$SELECT coditect.api_task_comments_restore(%L, %L)$$, t33.id('t1'), t33.id('a1'))),
+SELECT is(pg_temp.as_user('member', 'member', format($$SELECT coditect.api_task_comments_get(%L, %L)$$, pg_temp.id('t1'), pg_temp.id('a1'))),
+          format('CD404: task comment %s not found', pg_temp.id('a1')), 'API: a deleted comment is gone');
+SELECT alike(pg_temp.as_user('member', 'member', format($$SELECT coditect.api_task_comments_restore(%L, %L)$$, pg_temp.id('t1'), pg_temp.id('a1'))),
              'CD403: permission denied: task_comment.restore%', 'API: members do not restore');
-SELECT is(pg_temp.as_user('admin', 'admin', format($$SELECT coditect.api_task_comments_restore(%L, %L) ->> 'content'$$, t33.id('t1'), t33.id('a1'))),
+SELECT is(pg_temp.as_user('admin', 'admin', format($$SELECT coditect.api_task_comments_restore(%L, %L) ->> 'content'$$, pg_temp.id('t1'), pg_temp.id('a1'))),
           'Via the API, edited', 'API: an admin restores it');
-SELECT is(pg_temp.as_user('member', 'member', format($$SELECT coditect.api_task_comments_delete(%L, %L)$$, t33.id('t1'), t33.id('a1'))),
+SELECT is(pg_temp.as_user('member', 'member', format($$SELECT coditect.api_task_comments_delete(%L, %L)$$, pg_temp.id('t1'), pg_temp.id('a1'))),
           'done', 'API: the author deletes it');
-SELECT ok((t33.row('a1')).deleted_at IS NOT NULL AND (t33.row('a1')).author_id = t33.id('member'),
+SELECT ok((t33.row('a1')).deleted_at IS NOT NULL AND (t33.row('a1')).author_id = pg_temp.id('member'),
           'API: ... softly, author kept');
-SELECT is(pg_temp.as_user('admin', 'admin', format($$SELECT coditect.api_task_comments_restore(%L, %L) ->> 'id'$$, t33.id('t3'), t33.id('a1'))),
-          format('CD404: no deleted task comment %s', t33.id('a1')), 'API: not restored under another task');
+SELECT is(pg_temp.as_user('admin', 'admin', format($$SELECT coditect.api_task_comments_restore(%L, %L) ->> 'id'$$, pg_temp.id('t3'), pg_temp.id('a1'))),
+          format('CD404: no deleted task comment %s', pg_temp.id('a1')), 'API: not restored under another task');
 
 -- A deleted task takes its comments with it; restored, they are back.
-SELECT is(pg_temp.as_user('admin', 'admin', format($$SELECT coditect.api_tasks_delete(%L)$$, t33.id('t1'))), 'done', 'an admin deletes the task');
-SELECT is(pg_temp.as_user('member2', 'member', format($$SELECT coditect.api_task_comments_get(%L, %L)$$, t33.id('t1'), t33.id('a2'))),
-          format('CD404: task %s not found', t33.id('t1')), 'API: a comment of a deleted task is gone');
-SELECT is(pg_temp.as_user('member2', 'member', format($$SELECT coditect.api_task_comments_list(%L)$$, t33.id('t1'))),
-          format('CD404: task %s not found', t33.id('t1')), 'API: ... and so is the list');
-SELECT is(pg_temp.as_user('member2', 'member', format($$SELECT coditect.api_task_comments_create(%L, '{"content": "Late"}')$$, t33.id('t1'))),
-          format('CD404: task %s not found', t33.id('t1')), 'API: ... and nobody comments on it');
-SELECT is(pg_temp.as_user('member2', 'member', format($$SELECT coditect.api_task_comments_update(%L, %L, '{"content": "Late"}')$$, t33.id('t1'), t33.id('a2'))),
-          format('CD404: task %s not found', t33.id('t1')), 'API: ... nor edits one');
-SELECT is(pg_temp.as_user('admin', 'admin', format($$SELECT coditect.api_tasks_restore(%L) ->> 'title'$$, t33.id('t1'))), 't1', 'the task is restored');
-SELECT is(pg_temp.as_user('member2', 'member', format($$SELECT coditect.api_task_comments_get(%L, %L) ->> 'content'$$, t33.id('t1'), t33.id('a2'))),
+SELECT is(pg_temp.as_user('admin', 'admin', format($$SELECT coditect.api_tasks_delete(%L)$$, pg_temp.id('t1'))), 'done', 'an admin deletes the task');
+SELECT is(pg_temp.as_user('member2', 'member', format($$SELECT coditect.api_task_comments_get(%L, %L)$$, pg_temp.id('t1'), pg_temp.id('a2'))),
+          format('CD404: task %s not found', pg_temp.id('t1')), 'API: a comment of a deleted task is gone');
+SELECT is(pg_temp.as_user('member2', 'member', format($$SELECT coditect.api_task_comments_list(%L)$$, pg_temp.id('t1'))),
+          format('CD404: task %s not found', pg_temp.id('t1')), 'API: ... and so is the list');
+SELECT is(pg_temp.as_user('member2', 'member', format($$SELECT coditect.api_task_comments_create(%L, '{"content": "Late"}')$$, pg_temp.id('t1'))),
+          format('CD404: task %s not found', pg_temp.id('t1')), 'API: ... and nobody comments on it');
+SELECT is(pg_temp.as_user('member2', 'member', format($$SELECT coditect.api_task_comments_update(%L, %L, '{"content": "Late"}')$$, pg_temp.id('t1'), pg_temp.id('a2'))),
+          format('CD404: task %s not found', pg_temp.id('t1')), 'API: ... nor edits one');
+SELECT is(pg_temp.as_user('admin', 'admin', format($$SELECT coditect.api_tasks_restore(%L) ->> 'title'$$, pg_temp.id('t1'))), 't1', 'the task is restored');
+SELECT is(pg_temp.as_user('member2', 'member', format($$SELECT coditect.api_task_comments_get(%L, %L) ->> 'content'$$, pg_temp.id('t1'), pg_temp.id('a2'))),
           'Second', 'API: ... and its comments are back');
 
 -- A removed author: the comment stays, anonymous; admins may still delete it, nobody edits it.
-SELECT is(pg_temp.as_user('owner', 'owner', format($$DELETE FROM coditect.users WHERE id = %L RETURNING 1$$, t33.id('member2'))), '1',
+SELECT is(pg_temp.as_user('owner', 'owner', format($$DELETE FROM coditect.users WHERE id = %L RETURNING 1$$, pg_temp.id('member2'))), '1',
           'an owner removes member2''s account');
 RESET ROLE;
 SELECT is((t33.row('a2')).author_id, NULL, 'the removed author''s comment stays, without an author');
 SET ROLE tap33_gateway;
-SELECT is(pg_temp.as_user('member', 'member', format($$SELECT coditect.api_task_comments_update(%L, %L, '{"content": "x"}')$$, t33.id('t1'), t33.id('a2'))),
+SELECT is(pg_temp.as_user('member', 'member', format($$SELECT coditect.api_task_comments_update(%L, %L, '{"content": "x"}')$$, pg_temp.id('t1'), pg_temp.id('a2'))),
           'CD403: only the comment''s author can edit it', 'API: nobody edits an anonymous comment');
-SELECT is(pg_temp.as_user('member', 'member', format($$SELECT coditect.api_task_comments_delete(%L, %L)$$, t33.id('t1'), t33.id('a2'))),
+SELECT is(pg_temp.as_user('member', 'member', format($$SELECT coditect.api_task_comments_delete(%L, %L)$$, pg_temp.id('t1'), pg_temp.id('a2'))),
           'CD403: only the comment''s author or an admin can delete it', 'API: a member does not delete it');
-SELECT is(pg_temp.as_user('admin', 'admin', format($$SELECT coditect.api_task_comments_delete(%L, %L)$$, t33.id('t1'), t33.id('a2'))),
+SELECT is(pg_temp.as_user('admin', 'admin', format($$SELECT coditect.api_task_comments_delete(%L, %L)$$, pg_temp.id('t1'), pg_temp.id('a2'))),
           'done', 'API: an admin does');
 RESET ROLE;
 
 -- The trail.
-SELECT is((SELECT array_agg(action ORDER BY id) FROM coditect.audit_logs WHERE resource_id = t33.id('a1')::text),
+SELECT is((SELECT array_agg(action ORDER BY id) FROM coditect.audit_logs WHERE resource_id = pg_temp.id('a1')::text),
           '{task_comment.create,task_comment.update,task_comment.delete,task_comment.restore,task_comment.delete}',
           'each change of a comment is audited');
-SELECT is((SELECT user_id FROM coditect.audit_logs WHERE resource_id = t33.id('a1')::text AND action = 'task_comment.create'),
-          t33.id('member'), '... with who made it');
+SELECT is((SELECT user_id FROM coditect.audit_logs WHERE resource_id = pg_temp.id('a1')::text AND action = 'task_comment.create'),
+          pg_temp.id('member'), '... with who made it');
 
 SELECT * FROM finish();
 ROLLBACK;

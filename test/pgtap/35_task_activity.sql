@@ -6,18 +6,8 @@ BEGIN;
 SELECT no_plan();
 \ir lib/refs.psql
 
--- Fixtures: tenant A with an owner, an admin, two members and a guest; tenant B.
-SELECT coditect.create_tenant('Activity A', 't35-a', 'a@t35-a.test', 'owner@t35-a.test') AS ja \gset
-SELECT coditect.create_tenant('Activity B', 't35-b', 'b@t35-b.test', 'owner@t35-b.test') AS jb \gset
-SELECT :'ja'::jsonb->>'tenant_id' AS ta, :'jb'::jsonb->>'tenant_id' AS tb, :'jb'::jsonb->>'user_id' AS owner_b \gset
-INSERT INTO coditect.users (tenant_id, email, role)
-SELECT :'ta', r || '@t35-a.test', CASE r WHEN 'member2' THEN 'member' ELSE r END::coditect.member_role
-  FROM unnest(ARRAY['admin', 'member', 'member2', 'guest']) r;
-INSERT INTO coditect.memberships (tenant_id, user_id, role)
-SELECT tenant_id, id, role FROM coditect.users WHERE tenant_id = :'ta' AND role <> 'owner';
-SELECT set_config('tap.tenant', :'ta', false) \gset
-SELECT count(set_config('tap.user.' || split_part(email, '@', 1), id::text, false)) AS _ FROM coditect.users WHERE tenant_id = :'ta' \gset
-SELECT count(pg_temp.put(split_part(email, '@', 1), id)) AS _ FROM coditect.users WHERE tenant_id = :'ta' \gset
+\set fx t35
+\ir lib/tenants.psql
 \ir lib/as_user.psql
 INSERT INTO coditect.projects (tenant_id, name) VALUES (:'ta', 'Activity A'), (:'tb', 'Activity B');
 SELECT pg_temp.put('pa', id) AS _ FROM coditect.projects WHERE tenant_id = :'ta' \gset

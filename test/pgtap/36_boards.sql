@@ -7,15 +7,8 @@ BEGIN;
 SELECT no_plan();
 \ir lib/refs.psql
 
-SELECT coditect.create_tenant('Boards A', 't36-a', 'a@t36-a.test', 'owner@t36-a.test') AS ja \gset
-SELECT coditect.create_tenant('Boards B', 't36-b', 'b@t36-b.test', 'owner@t36-b.test') AS jb \gset
-SELECT :'ja'::jsonb->>'tenant_id' AS ta, :'jb'::jsonb->>'tenant_id' AS tb \gset
-INSERT INTO coditect.users (tenant_id, email, role)
-SELECT :'ta', r || '@t36-a.test', r::coditect.member_role FROM unnest(ARRAY['admin', 'member', 'guest']) r;
-INSERT INTO coditect.memberships (tenant_id, user_id, role)
-SELECT tenant_id, id, role FROM coditect.users WHERE tenant_id = :'ta' AND role <> 'owner';
-SELECT set_config('tap.tenant', :'ta', false) \gset
-SELECT count(set_config('tap.user.' || split_part(email, '@', 1), id::text, false)) AS _ FROM coditect.users WHERE tenant_id = :'ta' \gset
+\set fx t36
+\ir lib/tenants.psql
 \ir lib/as_user.psql
 INSERT INTO coditect.projects (tenant_id, name, key) VALUES (:'ta', 'Web', 'WEB'), (:'ta', 'App', 'APP'), (:'tb', 'Secret', 'SEC');
 SELECT count(pg_temp.put(key, id)) AS _ FROM coditect.projects \gset

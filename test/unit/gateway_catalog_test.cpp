@@ -115,6 +115,14 @@ TEST(GatewayCatalog, ErrorsNameTheEntry) {
               j["resources"][0]["columns"][0]["json_type"] = "date";
             }).find("unknown json_type"),
             std::string::npos);
+  EXPECT_NE(error_of([](json& j) {
+              j["resources"][1]["columns"][4]["resource"] = "nope";
+            }).find("resource \"nope\" is not in the catalog"),
+            std::string::npos);
+  EXPECT_NE(error_of([](json& j) {
+              j["resources"][1]["columns"][4]["composite"] = "member_role";
+            }).find("composite \"member_role\" is not a composite type"),
+            std::string::npos);
   EXPECT_THROW(parse_catalog_text("{"), CatalogError);
   EXPECT_THROW(parse_catalog_text("[]"), CatalogError);
 }

@@ -95,6 +95,25 @@ TEST(GatewayOpenApi, EnumsAndCompositesAreComponents) {
   EXPECT_EQ(g["properties"]["tier"]["$ref"], "#/components/schemas/LicenseTier");
 }
 
+// Nested answers: a value that is a resource's row or one of the catalog's composite types (an
+// action's answer, e.g. a board view) is a $ref to that schema, in arrays too.
+TEST(GatewayOpenApi, ResourceAndCompositeValuesAreReferences) {
+  json j = fixture_catalog();
+  json attrs = json::array(
+      {{{"name", "project"}, {"json_type", "object"}, {"resource", "project"}, {"nullable", true}},
+       {{"name", "grants"},
+        {"json_type", "array"},
+        {"items", {{"json_type", "object"}, {"composite", "license_grant"}}}}});
+  j["types"].push_back({{"name", "project_view"}, {"kind", "composite"}, {"attributes", attrs}});
+  const RouteTable t(parse_catalog(j));
+  const json d = openapi_document(t, "");
+  const json& v = d["components"]["schemas"]["ProjectView"];
+  EXPECT_EQ(v["properties"]["project"],
+            (json{{"oneOf", {{{"$ref", "#/components/schemas/Project"}}, {{"type", "null"}}}}}));
+  EXPECT_EQ(v["properties"]["grants"],
+            (json{{"type", "array"}, {"items", {{"$ref", "#/components/schemas/LicenseGrant"}}}}));
+}
+
 TEST(GatewayOpenApi, ListEnvelope) {
   const json& l = schema("ProjectList");
   EXPECT_EQ(l["required"], json::array({"count", "next", "previous", "results"}));
