@@ -272,7 +272,8 @@ json parameters(const Route& route, const Names& names) {
           params.push_back(query_param(p.name, value_schema(p.type, names), "instead of the body"));
         break;
       case Source::Header:
-        params.push_back({{"name", p.name}, {"in", "header"}, {"required", false}, {"schema", kStr}});
+        params.push_back(
+            {{"name", p.name}, {"in", "header"}, {"required", false}, {"schema", kStr}});
         break;
       case Source::IfMatch:
         params.push_back({{"name", "If-Match"},

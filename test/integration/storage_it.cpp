@@ -84,19 +84,22 @@ struct StorageWorld {
     if (PQstatus(db) != CONNECTION_OK) throw std::runtime_error(PQerrorMessage(db));
     std::string suffix = std::to_string(std::random_device{}() % 1000000000);
     // A: professional (100 MiB files); B: trial (10 MiB).
-    json a = json::parse(sql("SELECT coditect.create_tenant('Storage A', $1, 'sa@it.test', "
-                             "'owner-sa@it.test', NULL, 'professional')",
-                             {"it-sa-" + suffix}));
-    json b = json::parse(sql("SELECT coditect.create_tenant('Storage B', $1, 'sb@it.test', "
-                             "'owner-sb@it.test', NULL, 'trial')",
-                             {"it-sb-" + suffix}));
+    json a =
+        json::parse(sql("SELECT coditect.create_tenant('Storage A', $1, 'sa@it.test', "
+                        "'owner-sa@it.test', NULL, 'professional')",
+                        {"it-sa-" + suffix}));
+    json b =
+        json::parse(sql("SELECT coditect.create_tenant('Storage B', $1, 'sb@it.test', "
+                        "'owner-sb@it.test', NULL, 'trial')",
+                        {"it-sb-" + suffix}));
     tenant_a = a["tenant_id"];
     owner_a = a["user_id"];
     tenant_b = b["tenant_id"];
     owner_b = b["user_id"];
-    member_a = sql(
-        "INSERT INTO coditect.users (tenant_id, email, role) VALUES ($1, $2, 'member') RETURNING id",
-        {tenant_a, "member-sa-" + suffix + "@it.test"});
+    member_a =
+        sql("INSERT INTO coditect.users (tenant_id, email, role) VALUES ($1, $2, 'member') "
+            "RETURNING id",
+            {tenant_a, "member-sa-" + suffix + "@it.test"});
     sql("INSERT INTO coditect.memberships (tenant_id, user_id, role) VALUES ($1, $2, 'member') "
         "RETURNING id",
         {tenant_a, member_a});
@@ -107,7 +110,8 @@ struct StorageWorld {
     auto now = std::chrono::duration_cast<std::chrono::seconds>(
                    std::chrono::system_clock::now().time_since_epoch())
                    .count();
-    json c = {{"sub", sub}, {"tenant_id", tenant}, {"role", role}, {"iat", now}, {"exp", now + 600}};
+    json c = {
+        {"sub", sub}, {"tenant_id", tenant}, {"role", role}, {"iat", now}, {"exp", now + 600}};
     if (!issuer.empty()) c["iss"] = issuer;
     if (!audience.empty()) c["aud"] = audience;
     return "Bearer " + coditect::gateway::mint_token("HS256", secret, c);
@@ -116,7 +120,8 @@ struct StorageWorld {
   // A request with raw headers (no Content-Type added) and an optional body.
   HttpResult call(const std::string& method, const std::string& target, const std::string& auth,
                   const Headers& headers, const std::string& body = {}) {
-    std::string req = method + " " + target + " HTTP/1.1\r\nHost: " + host + "\r\nConnection: close\r\n";
+    std::string req =
+        method + " " + target + " HTTP/1.1\r\nHost: " + host + "\r\nConnection: close\r\n";
     if (!auth.empty()) req += "Authorization: " + auth + "\r\n";
     for (const auto& [k, v] : headers) req += k + ": " + v + "\r\n";
     if (!body.empty() || method == "PATCH" || method == "POST")
@@ -184,7 +189,8 @@ class StorageIT : public ::testing::Test {
     EXPECT_FALSE(loc.empty());
     for (size_t at = 0; at < data.size(); at += piece) {
       std::string part = data.substr(at, piece);
-      HttpResult r = W().call("PATCH", loc, auth, tus_patch(static_cast<long long>(at), part), part);
+      HttpResult r =
+          W().call("PATCH", loc, auth, tus_patch(static_cast<long long>(at), part), part);
       EXPECT_EQ(r.status, 204) << r.body;
     }
     return W().sql("SELECT blob_id::text FROM coditect.upload_sessions WHERE id = $1",
@@ -228,10 +234,11 @@ TEST_F(StorageIT, UploadInChunksInterruptedAndResumed) {
     inet_pton(AF_INET, W().host.c_str(), &addr.sin_addr);
     ASSERT_EQ(connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr), 0);
     std::string part = data.substr(1000000, 1500000);
-    std::string req = "PATCH " + loc + " HTTP/1.1\r\nHost: x\r\nAuthorization: " + member_ +
-                      "\r\nTus-Resumable: 1.0.0\r\nContent-Type: application/offset+octet-stream\r\n"
-                      "Upload-Offset: 1000000\r\nContent-Length: 1500000\r\n\r\n" +
-                      part.substr(0, 750000);
+    std::string req =
+        "PATCH " + loc + " HTTP/1.1\r\nHost: x\r\nAuthorization: " + member_ +
+        "\r\nTus-Resumable: 1.0.0\r\nContent-Type: application/offset+octet-stream\r\n"
+        "Upload-Offset: 1000000\r\nContent-Length: 1500000\r\n\r\n" +
+        part.substr(0, 750000);
     size_t sent = 0;
     while (sent < req.size()) {
       ssize_t n = send(fd, req.data() + sent, req.size() - sent, MSG_NOSIGNAL);
@@ -267,16 +274,16 @@ TEST_F(StorageIT, RefusalsOfTheProtocol) {
   ASSERT_FALSE(loc.empty());
   std::string data(50, 'x');
   // Without Tus-Resumable: 412 with the version served.
-  HttpResult r = W().call("PATCH", loc, member_,
-                          {{"Content-Type", "application/offset+octet-stream"},
-                           {"Upload-Offset", "0"}},
-                          data);
+  HttpResult r =
+      W().call("PATCH", loc, member_,
+               {{"Content-Type", "application/offset+octet-stream"}, {"Upload-Offset", "0"}}, data);
   EXPECT_EQ(r.status, 412);
   EXPECT_EQ(r.header("tus-version"), "1.0.0");
   // Another content type: 415.
-  r = W().call("PATCH", loc, member_,
-               {{"Tus-Resumable", "1.0.0"}, {"Content-Type", "application/json"}, {"Upload-Offset", "0"}},
-               data);
+  r = W().call(
+      "PATCH", loc, member_,
+      {{"Tus-Resumable", "1.0.0"}, {"Content-Type", "application/json"}, {"Upload-Offset", "0"}},
+      data);
   EXPECT_EQ(r.status, 415);
   // The wrong offset: 409, nothing stored.
   r = W().call("PATCH", loc, member_, tus_patch(10, data), data);
@@ -333,8 +340,8 @@ TEST_F(StorageIT, OverTheLimitIs413) {
   // A PATCH body over the gateway's upload chunk limit is refused before it is read.
   std::string loc = create(owner_, 104857600, "chunky.bin");
   ASSERT_FALSE(loc.empty());
-  std::string req = "PATCH " + loc + " HTTP/1.1\r\nHost: x\r\nConnection: close\r\nAuthorization: " +
-                    owner_ +
+  std::string req = "PATCH " + loc +
+                    " HTTP/1.1\r\nHost: x\r\nConnection: close\r\nAuthorization: " + owner_ +
                     "\r\nTus-Resumable: 1.0.0\r\nContent-Type: application/offset+octet-stream\r\n"
                     "Upload-Offset: 0\r\nContent-Length: 104857600\r\n\r\n";
   EXPECT_EQ(coditect::it::http_raw(W().host, W().port, req).status, 413);
@@ -377,9 +384,10 @@ TEST_F(StorageIT, DownloadWholeAndRanges) {
       "INSERT INTO coditect.users (tenant_id, email, role) VALUES ($1, 'm2-' || $2 || '@it.test', "
       "'member') RETURNING id",
       {W().tenant_a, blob});
-  W().sql("INSERT INTO coditect.memberships (tenant_id, user_id, role) VALUES ($1, $2, 'member') "
-          "RETURNING id",
-          {W().tenant_a, other});
+  W().sql(
+      "INSERT INTO coditect.memberships (tenant_id, user_id, role) VALUES ($1, $2, 'member') "
+      "RETURNING id",
+      {W().tenant_a, other});
   EXPECT_EQ(W().call("GET", path, W().token(other, W().tenant_a, "member"), {}).status, 404);
   EXPECT_EQ(W().call("GET", path, owner_, {}).status, 200);
 }
