@@ -10,6 +10,7 @@
 #include <sys/socket.h>
 
 #include <algorithm>
+#include <functional>
 #include <atomic>
 #include <optional>
 
@@ -126,10 +127,16 @@ constexpr const char* kConnectionData = "coditect.connection";
 // to the timeout) on this worker thread, as database waits are.
 class SocketSink : public coditect::gateway::BodySink {
  public:
-  SocketSink(int fd, std::string request_id, bool keep, int timeout_ms)
-      : fd_(fd), request_id_(std::move(request_id)), keep_(keep), timeout_ms_(timeout_ms) {}
+  // flush: sends what Pistache still holds for this connection, so the answer comes after it.
+  SocketSink(int fd, std::string request_id, bool keep, int timeout_ms, std::function<void()> flush)
+      : fd_(fd),
+        request_id_(std::move(request_id)),
+        keep_(keep),
+        timeout_ms_(timeout_ms),
+        flush_(std::move(flush)) {}
 
   bool head(const HttpResponse& r, long long length) override {
+    flush_();
     using coditect::gateway::header_value;
     std::string h = "HTTP/1.1 " + std::to_string(r.status) + " " +
                     coditect::gateway::reason_phrase(r.status) + "\r\n";
@@ -182,6 +189,7 @@ class SocketSink : public coditect::gateway::BodySink {
   std::string request_id_;
   bool keep_;
   int timeout_ms_;
+  std::function<void()> flush_;
   bool started_ = false, broken_ = false;
 };
 
@@ -390,11 +398,10 @@ class Handler : public Http::Handler {
                     ? strcasecmp(conn.c_str(), "close") != 0
                     : strcasecmp(conn.c_str(), "keep-alive") == 0;
     std::unique_ptr<SocketSink> sink;
-    if (peer) {
-      transport()->flush();  // anything Pistache still holds for this connection goes first
+    if (peer)
       sink =
-          std::make_unique<SocketSink>(peer->fd(), request_id, keep, 2 * app_->config().timeout_ms);
-    }
+          std::make_unique<SocketSink>(peer->fd(), request_id, keep, 2 * app_->config().timeout_ms,
+                                       [this] { transport()->flush(); });
     HttpResponse out;
     bool close = false;
     try {

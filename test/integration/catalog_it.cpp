@@ -154,11 +154,10 @@ struct Resource {
 std::vector<Resource> resources(const json& doc) {
   std::vector<Resource> out;
   const json& paths = doc["paths"];
-  // The schema a JSON answer names (none for other answers, e.g. a file's bytes).
+  // The schema a JSON answer refers to ("" for answers that are not JSON: tus, files).
   auto answer = [](const json& op, const char* status) {
-    const json::json_pointer at("/responses/" + std::string(status) +
-                                "/content/application~1json/schema");
-    return op.contains(at) ? ref_name(op.at(at)) : std::string();
+    json::json_pointer p("/responses/" + std::string(status) + "/content/application~1json/schema");
+    return op.contains(p) ? ref_name(op[p]) : std::string();
   };
   for (const auto& [path, item] : paths.items()) {
     if (!item.contains("get")) continue;
