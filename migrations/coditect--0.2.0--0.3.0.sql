@@ -1049,12 +1049,6 @@ SELECT coditect_internal.register_action('board', 'view', 'coditect.board_view(u
     p_permission => 'board.view', p_response => '{"type": "board_view"}',
     p_summary => 'A board with its tasks grouped by its columns (?limit= tasks per column, default 50)');
 
-
-
-
-
-
-
 ------------------------------------------------------------------------------------------------
 -- 5. 40_storage (as in sql/40_storage.sql)
 ------------------------------------------------------------------------------------------------
