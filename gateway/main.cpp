@@ -288,6 +288,15 @@ class Handler : public Http::Handler {
           refuse(peer, *parser, *conn, *p);
           return;
         }
+        // A client that waits for "100 Continue" before sending a body (curl does for bodies
+        // over 1 MB, for up to a second) gets it once the size is known to be acceptable.
+        for (const auto& [name, value] : coditect::gateway::head_fields(conn->head))
+          if (name == "expect" && strcasecmp(value.c_str(), "100-continue") == 0) {
+            static const char kContinue[] = "HTTP/1.1 100 Continue\r\n\r\n";
+            ssize_t n =
+                ::send(peer->fd(), kContinue, sizeof kContinue - 1, MSG_NOSIGNAL | MSG_DONTWAIT);
+            (void)n;
+          }
       }
       if (!parser->feed(buffer, len)) {
         refuse(peer, *parser, *conn,

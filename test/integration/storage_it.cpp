@@ -269,6 +269,38 @@ TEST_F(StorageIT, UploadInChunksInterruptedAndResumed) {
   EXPECT_EQ(d.header("etag"), "\"" + hex(sha256_raw(data)) + "\"");
 }
 
+// curl and others wait for "100 Continue" before sending a large body.
+TEST_F(StorageIT, ExpectContinueIsAnswered) {
+  std::string data = random_bytes(2000, 5);
+  std::string loc = create(member_, static_cast<long long>(data.size()), "e.bin");
+  ASSERT_FALSE(loc.empty());
+  int fd = socket(AF_INET, SOCK_STREAM, 0);
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_port = htons(static_cast<uint16_t>(W().port));
+  inet_pton(AF_INET, W().host.c_str(), &addr.sin_addr);
+  ASSERT_EQ(connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr), 0);
+  timeval tv{10, 0};
+  setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+  std::string head = "PATCH " + loc +
+                     " HTTP/1.1\r\nHost: x\r\nConnection: close\r\nAuthorization: " + member_ +
+                     "\r\nTus-Resumable: 1.0.0\r\nContent-Type: application/offset+octet-stream\r\n"
+                     "Upload-Offset: 0\r\nExpect: 100-continue\r\nContent-Length: 2000\r\n\r\n";
+  ASSERT_EQ(send(fd, head.data(), head.size(), MSG_NOSIGNAL), static_cast<ssize_t>(head.size()));
+  char buf[4096];
+  ssize_t n = recv(fd, buf, sizeof buf, 0);
+  ASSERT_GT(n, 0);
+  EXPECT_EQ(std::string(buf, static_cast<size_t>(n)).rfind("HTTP/1.1 100 Continue\r\n\r\n", 0), 0u);
+  ASSERT_EQ(send(fd, data.data(), data.size(), MSG_NOSIGNAL), static_cast<ssize_t>(data.size()));
+  std::string rest;
+  // The answer is a 204: its head is all of it.
+  while (rest.find("\r\n\r\n") == std::string::npos && (n = recv(fd, buf, sizeof buf, 0)) > 0)
+    rest.append(buf, static_cast<size_t>(n));
+  close(fd);
+  EXPECT_EQ(rest.rfind("HTTP/1.1 204", 0), 0u) << rest;
+  EXPECT_EQ(offset(member_, loc), 2000);
+}
+
 TEST_F(StorageIT, RefusalsOfTheProtocol) {
   std::string loc = create(member_, 100, "p.bin");
   ASSERT_FALSE(loc.empty());
@@ -300,7 +332,7 @@ TEST_F(StorageIT, RefusalsOfTheProtocol) {
   std::string too_much(101, 'y');
   EXPECT_EQ(W().call("PATCH", loc, member_, tus_patch(0, too_much), too_much).status, 413);
   EXPECT_EQ(offset(member_, loc), 0);
-  // No token: 401; a guest-free route but an unknown upload: 404.
+  // No token: 401; an unknown upload: 404.
   EXPECT_EQ(W().call("HEAD", loc, "", kTus).status, 401);
   EXPECT_EQ(W().call("HEAD", "/api/v1/uploads/0190aaaa-0000-7000-8000-000000000001", member_, kTus)
                 .status,
