@@ -137,7 +137,7 @@ COMMENT ON TYPE coditect.document_share_link IS
 CREATE FUNCTION coditect.document_share_create(p_document uuid, p_permission_level text, p_expires_at timestamptz,
                                                p_password text)
 RETURNS jsonb
-LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp SET TimeZone = 'UTC' AS $$
+LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
 DECLARE
     v_tenant uuid := coditect.current_tenant_id();
     d        record;
@@ -191,7 +191,7 @@ SELECT coditect_internal.register_action('document_share', 'create',
 -- (is_active false; the row, its counts and its activity stay). Revoking is an update, not a
 -- delete, so that who opened the document through the link stays explained. Twice is harmless.
 CREATE FUNCTION coditect.document_share_revoke(p_document uuid, p_id uuid) RETURNS jsonb
-LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp SET TimeZone = 'UTC' AS $$
+LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
 DECLARE
     v_tenant uuid := coditect.current_tenant_id();
     d        record;
@@ -437,10 +437,20 @@ CREATE TYPE coditect.document_share_view AS (
 COMMENT ON TYPE coditect.document_share_view IS
     'A shared document as its link shows it; content_path (download shares with a file) streams the file.';
 
+-- What a share's link shows (timestamps in UTC, as every answer).
+CREATE FUNCTION coditect_internal.document_share_view_json(d coditect.documents, s coditect.document_shares, p_token uuid)
+RETURNS jsonb
+LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp SET TimeZone = 'UTC' AS $$
+    SELECT to_jsonb(ROW(d.id, d.title, d.description, d.file_name, d.file_size_bytes, d.mime_type, d.checksum, d.version,
+                        d.updated_at, s.permission_level, s.expires_at,
+                        CASE WHEN s.permission_level = 'download' AND d.version > 0
+                             THEN '/s/' || p_token || '/content' END)::coditect.document_share_view)
+$$;
+
 -- GET /s/{token}/ (no login; X-Share-Password when the share has one): the shared document's
 -- description, counted and recorded as "viewed". NULL (the gateway's 404) for anything else.
 CREATE FUNCTION coditect.share_open(p_token uuid, p_password text, p_ip inet, p_user_agent text) RETURNS jsonb
-LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp SET TimeZone = 'UTC' AS $$
+LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
 DECLARE
     s coditect.document_shares := coditect_internal.share_admit(p_token, p_password, false);
     d coditect.documents;
@@ -451,10 +461,7 @@ BEGIN
     SELECT x.* INTO STRICT d FROM coditect.documents x WHERE x.tenant_id = s.tenant_id AND x.id = s.document_id;
     PERFORM coditect_internal.document_activity_add(s.tenant_id, d.id, NULL, 'viewed', s.id, NULLIF(d.version, 0),
                                                     p_ip, p_user_agent);
-    RETURN to_jsonb(ROW(d.id, d.title, d.description, d.file_name, d.file_size_bytes, d.mime_type, d.checksum, d.version,
-                        d.updated_at, s.permission_level, s.expires_at,
-                        CASE WHEN s.permission_level = 'download' AND d.version > 0
-                             THEN '/s/' || p_token || '/content' END)::coditect.document_share_view);
+    RETURN coditect_internal.document_share_view_json(d, s, p_token);
 END
 $$;
 

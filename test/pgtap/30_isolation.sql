@@ -57,6 +57,10 @@ SELECT d.tenant_id, d.id, 0, b.id, 'db:' || encode(b.sha256, 'hex'), 'a.bin', 1,
 UPDATE coditect.storage_blobs SET ref_count = ref_count + 1;
 INSERT INTO coditect.document_permissions (tenant_id, document_id, user_id, permission_level)
 SELECT d.tenant_id, d.id, tap.uid(k), 'admin' FROM coditect.documents d JOIN tap.ids ON d.tenant_id = tap.tid(k);
+-- A share of the document (its activity, "uploaded" and "shared", comes from the triggers).
+INSERT INTO coditect.document_shares (tenant_id, document_id, share_token_hash, expires_at)
+SELECT d.tenant_id, d.id, encode(sha256(convert_to('share ' || k, 'UTF8')), 'hex'), now() + interval '1 day'
+  FROM coditect.documents d JOIN tap.ids ON d.tenant_id = tap.tid(k);
 
 -- Generic probes, run as the gateway login.
 CREATE FUNCTION tap.count_rows(t regclass, tenant uuid) RETURNS bigint LANGUAGE plpgsql AS $$
