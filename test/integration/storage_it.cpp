@@ -421,7 +421,8 @@ class ShareIT : public StorageIT {
     HttpResult r = W().call("PATCH", loc, member_, patch, data);
     EXPECT_EQ(r.status, 204) << r.body;
     return W().sql(
-        "SELECT v.document_id::text FROM coditect.document_versions v JOIN coditect.upload_sessions "
+        "SELECT v.document_id::text FROM coditect.document_versions v JOIN "
+        "coditect.upload_sessions "
         "u ON u.tenant_id = v.tenant_id AND u.blob_id = v.blob_id WHERE u.id = $1",
         {loc.substr(loc.rfind('/') + 1)});
   }
@@ -456,9 +457,10 @@ TEST_F(ShareIT, PasswordExpiredRevokedAndUnknownAreTheSame404) {
   EXPECT_EQ(json::parse(ok.body)["content_path"], pw_path + "content");
 
   W().sql("ALTER TABLE coditect.document_shares DISABLE TRIGGER document_share_rules");
-  W().sql("UPDATE coditect.document_shares SET expires_at = now() - interval '1 second' WHERE id = "
-          "$1 RETURNING id",
-          {expired["share"]["id"].get<std::string>()});
+  W().sql(
+      "UPDATE coditect.document_shares SET expires_at = now() - interval '1 second' WHERE id = "
+      "$1 RETURNING id",
+      {expired["share"]["id"].get<std::string>()});
   W().sql("ALTER TABLE coditect.document_shares ENABLE ALWAYS TRIGGER document_share_rules");
   HttpResult rv = W().call("POST",
                            "/api/v1/documents/" + doc + "/shares/" +
@@ -547,8 +549,8 @@ TEST_F(ShareIT, AnotherTenantsSharesAre404) {
 TEST_F(ShareIT, DocumentActivityOverHttp) {
   std::string data = random_bytes(1500, 14);
   std::string doc = document(data, "share-activity.pdf");
-  HttpResult g = W().call("GET", "/api/v1/documents/" + doc + "/", member_,
-                          {{"User-Agent", "it-reader/2"}});
+  HttpResult g =
+      W().call("GET", "/api/v1/documents/" + doc + "/", member_, {{"User-Agent", "it-reader/2"}});
   ASSERT_EQ(g.status, 200) << g.body;
   HttpResult d = W().call("GET", "/api/v1/documents/" + doc + "/content", member_,
                           {{"User-Agent", "it-reader/2"}});
@@ -565,14 +567,14 @@ TEST_F(ShareIT, DocumentActivityOverHttp) {
     got.push_back(e["action"].get<std::string>() + " " + e["user_agent"].get<std::string>() + " " +
                   e["ip_address"].get<std::string>() + " " +
                   (e["user_id"] == W().member_a ? "member" : "?"));
-  EXPECT_EQ(got, (std::vector<std::string>{"edited it-editor/3 127.0.0.1 member",
-                                           "downloaded it-reader/2 127.0.0.1 member",
-                                           "viewed it-reader/2 127.0.0.1 member",
-                                           "uploaded it-uploader/1 127.0.0.1 member"}));
+  EXPECT_EQ(got,
+            (std::vector<std::string>{
+                "edited it-editor/3 127.0.0.1 member", "downloaded it-reader/2 127.0.0.1 member",
+                "viewed it-reader/2 127.0.0.1 member", "uploaded it-uploader/1 127.0.0.1 member"}));
   EXPECT_TRUE(list["count"].is_null());  // keyset pages
-  EXPECT_EQ(W().call("GET", "/api/v1/documents/" + doc + "/activity/?action=viewed", member_, {})
-                .status,
-            200);
+  EXPECT_EQ(
+      W().call("GET", "/api/v1/documents/" + doc + "/activity/?action=viewed", member_, {}).status,
+      200);
   std::string b = W().token(W().owner_b, W().tenant_b, "owner");
   EXPECT_EQ(W().call("GET", "/api/v1/documents/" + doc + "/activity/", b, {}).status, 404);
 }
