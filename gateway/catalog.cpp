@@ -170,7 +170,8 @@ Param param(const json& j, const std::string& where) {
   p.required = flag(j, "required", where);
   p.also_query = flag(j, "also_query", where);
   p.secret = flag(j, "secret", where);
-  if (p.secret && p.from != Source::Path) throw CatalogError(where + ": only a path param can be secret");
+  if (p.secret && p.from != Source::Path)
+    throw CatalogError(where + ": only a path param can be secret");
   if (p.from == Source::BodyField) p.type = value_type(j, where + " " + p.name);
   return p;
 }

@@ -52,8 +52,8 @@ class Database {
   // writes (a download recorded as activity), and a lost connection is retried only when
   // nothing ran. Nothing is retried once `then` has run. The outcome is the calls' (Error,
   // Unavailable) or Ok.
-  DbOutcome read_session(bool read_only, const std::vector<DbCall>& calls, const std::vector<DbCall>& later,
-                         std::uint64_t generation,
+  DbOutcome read_session(bool read_only, const std::vector<DbCall>& calls,
+                         const std::vector<DbCall>& later, std::uint64_t generation,
                          const std::function<void(const DbOutcome&, ReadSession&)>& then);
   // One statement on its own (autocommit).
   DbOutcome single(const DbCall& call, std::uint64_t generation);
