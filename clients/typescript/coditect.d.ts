@@ -11718,7 +11718,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description not found (also another tenant's ids) */
+            /** @description share not found */
             404: {
                 headers: {
                     [name: string]: unknown;
@@ -11780,7 +11780,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description not found (also another tenant's ids) */
+            /** @description share not found */
             404: {
                 headers: {
                     [name: string]: unknown;
