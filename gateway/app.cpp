@@ -123,6 +123,14 @@ Step<Context> App::request_context(const TokenClaims& claims, const HttpRequest&
   return context_call(claims, who, req);
 }
 
+std::string App::log_path(const std::string& method, const std::string& path) const {
+  RouteMatch m = api()->routes.match(method == "HEAD" ? "GET" : method, path);
+  if (m.route)
+    for (const auto& p : m.route->op.params)
+      if (p.secret) return m.route->op.path;
+  return path;
+}
+
 long App::body_limit(const std::string& method, const std::string& path) const {
   return coditect::gateway::body_limit(api()->routes, method, path, config_.max_request_bytes,
                                        config_.max_upload_chunk_bytes);
@@ -136,7 +144,12 @@ HttpResponse App::stream_content(const Route& route, const PlannedCall& planned,
   read.binary = {false, false, false};
   HttpResponse result;
   DbOutcome o = db_->read_session(
-      calls, {read}, generation, [&](const DbOutcome& opened, ReadSession& session) {
+      route.op.read_only(), calls, {read}, generation,
+      [&](const DbOutcome& opened, ReadSession& session) {
+        if (!opened.value && route.op.null_answer_detail) {
+          result = failure_response(fail(404, *route.op.null_answer_detail), instance);
+          return;
+        }
         auto decision = nlohmann::json::parse(opened.value.value_or("null"), nullptr, false);
         auto h = content_head(decision, req.header("Range"));
         long long piece = decision.is_object() && decision.value("chunk_size", 0LL) > 0

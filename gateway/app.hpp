@@ -24,6 +24,9 @@ class App {
   HttpResponse handle(const HttpRequest& req, BodySink* sink = nullptr);
 
   // The body limit of the route a request line reaches (raw-byte uploads have their own).
+  // The request path as logged: a route with a secret path parameter (a share's token) is
+  // logged as its template, so no secret reaches the log.
+  std::string log_path(const std::string& method, const std::string& path) const;
   long body_limit(const std::string& method, const std::string& path) const;
   const Config& config() const { return config_; }
 

@@ -169,6 +169,9 @@ Param param(const json& j, const std::string& where) {
     throw CatalogError(where + ": a " + from + " param needs a name");
   p.required = flag(j, "required", where);
   p.also_query = flag(j, "also_query", where);
+  p.secret = flag(j, "secret", where);
+  if (p.secret && p.from != Source::Path)
+    throw CatalogError(where + ": only a path param can be secret");
   if (p.from == Source::BodyField) p.type = value_type(j, where + " " + p.name);
   return p;
 }
@@ -257,6 +260,7 @@ Operation operation(const json& j, const Catalog& cat) {
   if (op.status != 200 && op.status != 201 && op.status != 204)
     throw CatalogError(where + ": status must be 200, 201 or 204");
   op.etag = flag(j, "etag", where);
+  op.writes = flag(j, "writes", where);
   op.request = j.value("request", json());
   op.response = j.value("response", json());
   // A body field's type may be given in request.fields rather than in its param.
@@ -278,6 +282,13 @@ Operation operation(const json& j, const Catalog& cat) {
     op.max_size = number(op.response, "max_size", where, 0);
     if (op.protocol == Protocol::TusCreate && op.max_size <= 0)
       throw CatalogError(where + ": a tus creation needs max_size");
+  }
+  if (op.response.is_object() && op.response.contains("null_answer")) {
+    const json& n = op.response["null_answer"];
+    if (!n.is_object() || n.value("status", 0) != 404 || !n.contains("detail") ||
+        !n["detail"].is_string())
+      throw CatalogError(where + ": null_answer must be {\"status\": 404, \"detail\": text}");
+    op.null_answer_detail = n["detail"].get<std::string>();
   }
   if (op.takes(Source::BodyOctets) && (op.takes(Source::Body) || op.takes(Source::BodyField)))
     throw CatalogError(where + ": a body is raw bytes or JSON, not both");

@@ -93,6 +93,7 @@ struct Param {
   std::string name;
   bool required = false;
   bool also_query = false;
+  bool secret = false;  // a path parameter that is a secret (a share's token): never logged
   ValueType type;  // body fields: json_type and format are checked by the gateway
 };
 
@@ -116,7 +117,11 @@ struct Operation {
   nlohmann::json response;  // null, {resource}, {type[, array]} or {protocol[, max_size]}
   Protocol protocol = Protocol::Json;
   long max_size = 0;  // tus: the largest upload any tenant may declare (Tus-Max-Size)
-  bool read_only() const { return method == "GET"; }
+  bool writes = false;  // a GET that records something (a read): a read-write transaction
+  // response.null_answer: an answer of SQL NULL is this 404 (a public share's "not found",
+  // whose function committed what it counted), rather than a JSON null.
+  std::optional<std::string> null_answer_detail;
+  bool read_only() const { return method == "GET" && !writes; }
   bool takes(Source s) const;
 };
 

@@ -393,11 +393,12 @@ class PgReadSession : public ReadSession {
 
 }  // namespace
 
-DbOutcome Database::read_session(const std::vector<DbCall>& calls, const std::vector<DbCall>& later,
-                                 std::uint64_t generation,
+DbOutcome Database::read_session(bool read_only, const std::vector<DbCall>& calls,
+                                 const std::vector<DbCall>& later, std::uint64_t generation,
                                  const std::function<void(const DbOutcome&, ReadSession&)>& then) {
-  static const DbCall begin_ro{"gw:begin_ro", "BEGIN READ ONLY", {}, {}};
-  std::vector<DbCall> all{begin_ro};
+  static const DbCall begin_ro{"gw:begin_ro", "BEGIN READ ONLY", {}, {}},
+      begin_rw{"gw:begin_rw", "BEGIN", {}, {}};
+  std::vector<DbCall> all{read_only ? begin_ro : begin_rw};
   for (const auto& c : calls) all.push_back(c);
   std::vector<DbCall> to_prepare = all;
   for (const auto& c : later) to_prepare.push_back(c);
@@ -423,7 +424,8 @@ DbOutcome Database::read_session(const std::vector<DbCall>& calls, const std::ve
     if (rr == RunResult::NotStarted || rr == RunResult::Lost) {
       drop(s);
       checkin(i);
-      if (attempt < 2) continue;  // read only: nothing to lose by running it again
+      // Read only, or nothing ran: nothing to lose by running it again.
+      if (attempt < 2 && (read_only || rr == RunResult::NotStarted)) continue;
       out.kind = DbOutcome::Kind::Unavailable;
       out.why = "lost the database connection" + (err.message.empty() ? "" : ": " + err.message);
       return out;

@@ -46,12 +46,14 @@ class Database {
   // Pooled connections that the server ended while idle are replaced before use.
   // generation: the catalog generation the calls come from.
   DbOutcome transaction(bool read_only, const std::vector<DbCall>& calls, std::uint64_t generation);
-  // BEGIN READ ONLY; calls... and, when they succeed, then(outcome, session) with the
+  // BEGIN [READ ONLY]; calls... and, when they succeed, then(outcome, session) with the
   // transaction still open, so that later statements (prepared up front with `later`) read
-  // the same snapshot after the same decision; COMMIT afterwards. Nothing is retried once
-  // `then` has run. The outcome is the calls' (Error, Unavailable) or Ok.
-  DbOutcome read_session(const std::vector<DbCall>& calls, const std::vector<DbCall>& later,
-                         std::uint64_t generation,
+  // the same snapshot after the same decision; COMMIT afterwards. Not read only: the decision
+  // writes (a download recorded as activity), and a lost connection is retried only when
+  // nothing ran. Nothing is retried once `then` has run. The outcome is the calls' (Error,
+  // Unavailable) or Ok.
+  DbOutcome read_session(bool read_only, const std::vector<DbCall>& calls,
+                         const std::vector<DbCall>& later, std::uint64_t generation,
                          const std::function<void(const DbOutcome&, ReadSession&)>& then);
   // One statement on its own (autocommit).
   DbOutcome single(const DbCall& call, std::uint64_t generation);

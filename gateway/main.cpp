@@ -452,7 +452,7 @@ class Handler : public Http::Handler {
         {"ts", now_iso()},
         {"request_id", request_id},
         {"method", r.method},
-        {"path", r.path},
+        {"path", app_->log_path(r.method, r.path)},
         {"status", out.status},
         {"duration_ms", std::round(ms * 1000) / 1000},
         {"tenant", out.tenant.empty() ? nlohmann::json() : nlohmann::json(out.tenant)}};

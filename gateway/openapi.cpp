@@ -356,6 +356,7 @@ json operation_object(const Route& route, const RouteTable& table, const Names& 
   o["operationId"] = op.operation_id;
   if (!op.summary.empty()) o["summary"] = op.summary;
   if (!op.permission.empty()) o["x-permission"] = op.permission;  // checked by the database
+  if (op.writes) o["x-writes"] = true;  // a GET that records a read (a read-write transaction)
   o["tags"] = json::array({tag(route)});
   o["security"] =
       op.auth == Auth::None ? json::array() : json::array({{{"bearerAuth", json::array()}}});
@@ -408,7 +409,9 @@ json operation_object(const Route& route, const RouteTable& table, const Names& 
     responses["401"] = problem_response("missing or invalid bearer token");
     responses["403"] = problem_response("forbidden (decided by the database)");
   }
-  if (!route.path_params.empty() || op.auth == Auth::Bearer)
+  if (op.null_answer_detail)  // one 404 for every refusal (a share's token)
+    responses["404"] = problem_response(*op.null_answer_detail);
+  else if (!route.path_params.empty() || op.auth == Auth::Bearer)
     responses["404"] = problem_response("not found (also another tenant's ids)");
   if (op.kind == "update" || op.kind == "delete" || op.takes(Source::IfMatch))
     responses["412"] = problem_response("If-Match does not match the row's current ETag");

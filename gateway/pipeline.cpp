@@ -411,6 +411,8 @@ HttpResponse respond(const Route& route, const PlannedCall& planned, const DbOut
     return failure_response(f, path);
   }
   const Operation& op = route.op;
+  if (op.null_answer_detail && !o.value)
+    return failure_response(fail(404, *op.null_answer_detail), path);
   HttpResponse r;
   r.status = op.status;
   switch (op.result) {

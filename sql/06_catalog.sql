@@ -113,6 +113,9 @@ CREATE TABLE coditect_internal.resources (
     rls_relid        regclass,
     -- Other collections that list it: {"project": "project_id"} adds /projects/{project_id}/tasks/.
     also_under       jsonb NOT NULL DEFAULT '{}',
+    -- f(id) called by the get once the row is found: a read that records something (a
+    -- document's "viewed"); the get's operation then writes (see resource_operations.writes).
+    after_get        regprocedure,
     CHECK ((parent IS NULL) = (parent_column IS NULL))
 );
 
@@ -148,6 +151,8 @@ CREATE TABLE coditect_internal.resource_operations (
     response   jsonb,
     summary    text NOT NULL,
     sql        text NOT NULL,
+    -- A GET that writes (records a read): the gateway runs it in a read-write transaction.
+    writes     boolean NOT NULL DEFAULT false,
     PRIMARY KEY (resource, name),
     UNIQUE (method, path)
 );
@@ -344,7 +349,7 @@ $$;
 CREATE FUNCTION coditect_internal.record_operation(
     p_resource text, p_name text, p_kind text, p_method text, p_path text, p_function regprocedure,
     p_permission text, p_params jsonb, p_result text, p_status int, p_etag boolean, p_request jsonb,
-    p_response jsonb, p_summary text, p_auth text DEFAULT 'bearer'
+    p_response jsonb, p_summary text, p_auth text DEFAULT 'bearer', p_writes boolean DEFAULT false
 ) RETURNS void
 LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
 DECLARE
@@ -356,10 +361,10 @@ BEGIN
     END IF;
     INSERT INTO coditect_internal.resource_operations
         (resource, name, kind, method, path, function, permission, auth, params, result, status, etag,
-         request, response, summary, sql)
+         request, response, summary, sql, writes)
     VALUES (p_resource, p_name, p_kind, p_method, p_path, p_function, p_permission, p_auth, p_params,
             p_result, p_status, p_etag, p_request, p_response, p_summary,
-            coditect_internal.operation_sql(p_function, p_result, p_etag));
+            coditect_internal.operation_sql(p_function, p_result, p_etag), p_writes);
     EXECUTE format('REVOKE ALL ON FUNCTION %s FROM PUBLIC', p_function);
     EXECUTE format('GRANT EXECUTE ON FUNCTION %s TO coditect_gateway, coditect_service', p_function);
 END
@@ -687,20 +692,24 @@ BEGIN
     IF p_perms ? 'view' THEN
         EXECUTE format($f$
 CREATE FUNCTION %1$s_get(%2$s) RETURNS jsonb
-LANGUAGE plpgsql STABLE SET search_path = pg_catalog, pg_temp SET TimeZone = 'UTC' AS $fn$
+LANGUAGE plpgsql %8$s SET search_path = pg_catalog, pg_temp SET TimeZone = 'UTC' AS $fn$
 DECLARE
     v_tenant uuid := coditect.current_tenant_id();
     r jsonb;
 BEGIN
     %3$s
-    SELECT to_jsonb(t)%4$s INTO r FROM %5$s t WHERE %6$s;%7$s
+    SELECT to_jsonb(t)%4$s INTO r FROM %5$s t WHERE %6$s;%7$s%9$s
     RETURN r;
 END
 $fn$$f$, g.fn, rtrim(g.par_arg || id_arg, ', '), coditect_internal.generated_prologue(p_perms ->> 'view', g.rls_tbl),
-            g.computed || g.hidden, g.tbl, g.key_where, missing);
+            g.hidden || g.computed, g.tbl, g.key_where, missing,
+            CASE WHEN r.after_get IS NULL THEN 'STABLE' ELSE 'VOLATILE' END,
+            CASE WHEN r.after_get IS NULL THEN ''
+                 ELSE format(E'\n    PERFORM %s((r ->> ''id'')::uuid);', (SELECT p.oid::regproc::text FROM pg_proc p WHERE p.oid = r.after_get)) END);
         PERFORM coditect_internal.record_operation(r.name, 'get', 'get', 'GET', g.item_path,
             format('%s_get(%s)', g.fn, rtrim(id_sig, ', '))::regprocedure, p_perms ->> 'view', g.par_param || id_par,
-            'row', 200, true, NULL, jsonb_build_object('resource', r.name), 'Get ' || article || g.label);
+            'row', 200, true, NULL, jsonb_build_object('resource', r.name), 'Get ' || article || g.label
+            || CASE WHEN r.after_get IS NULL THEN '' ELSE ' (recorded as read)' END, 'bearer', r.after_get IS NOT NULL);
     END IF;
 
     IF p_perms ? 'create' THEN
@@ -781,7 +790,7 @@ BEGIN
 END
 $fn$$f$, g.fn, g.par_arg || id_arg, coditect_internal.generated_prologue(p_perms ->> 'update', g.rls_tbl),
             ARRAY(SELECT rc.column_name::text FROM coditect_internal.resource_columns rc WHERE rc.resource = r.name AND rc.on_update ORDER BY 1),
-            g.tbl, g.computed || g.hidden, g.key_where, missing, 'the ' || g.label, sets);
+            g.tbl, g.hidden || g.computed, g.key_where, missing, 'the ' || g.label, sets);
         PERFORM coditect_internal.record_operation(r.name, 'update', 'update', 'PATCH', g.item_path,
             format('%s_update(%sjsonb, text)', g.fn, id_sig)::regprocedure, p_perms ->> 'update',
             g.par_param || id_par || '[{"from": "body"}, {"from": "if_match"}]', 'row', 200, true,
@@ -805,7 +814,7 @@ BEGIN
     DELETE FROM %5$s AS t WHERE %6$s;
 END
 $fn$$f$, g.fn, g.par_arg || id_arg, coditect_internal.generated_prologue(p_perms ->> 'delete', g.rls_tbl),
-            g.computed || g.hidden, g.tbl, g.key_where, missing, 'the ' || g.label);
+            g.hidden || g.computed, g.tbl, g.key_where, missing, 'the ' || g.label);
         PERFORM coditect_internal.record_operation(r.name, 'delete', 'delete', 'DELETE', g.item_path,
             format('%s_delete(%stext)', g.fn, id_sig)::regprocedure, p_perms ->> 'delete',
             g.par_param || id_par || '[{"from": "if_match"}]', 'void', 204, false, NULL, NULL,
@@ -831,7 +840,7 @@ BEGIN
 END
 $fn$$f$, g.fn, rtrim(g.par_arg || id_arg, ', '), coditect_internal.generated_prologue(p_perms ->> 'restore', g.rls_tbl), g.tbl,
             CASE WHEN r.parent IS NULL THEN '' ELSE format(' AND t.%I = p_%s_id', r.parent_column, r.parent) END,
-            g.computed || g.hidden, g.label, r.tenant_column, g.par_check);
+            g.hidden || g.computed, g.label, r.tenant_column, g.par_check);
         PERFORM coditect_internal.record_operation(r.name, 'restore', 'restore', 'POST', g.item_path || 'restore/',
             format('%s_restore(%s)', g.fn, rtrim(id_sig, ', '))::regprocedure, p_perms ->> 'restore', g.par_param || id_par,
             'row', 200, true, NULL, jsonb_build_object('resource', r.name), 'Restore a deleted ' || g.label);
@@ -1013,7 +1022,8 @@ CREATE FUNCTION coditect_internal.register_action(
     p_response   jsonb DEFAULT NULL,
     p_status     int DEFAULT 200,
     p_auth       text DEFAULT 'bearer',
-    p_summary    text DEFAULT NULL
+    p_summary    text DEFAULT NULL,
+    p_writes     boolean DEFAULT false
 ) RETURNS void
 LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
 DECLARE
@@ -1028,7 +1038,7 @@ BEGIN
       FROM pg_proc p WHERE p.oid = p_function;
     PERFORM coditect_internal.record_operation(p_resource, p_name, 'action', p_method, p_path, p_function, perm,
         p_params, res, CASE WHEN res = 'void' THEN 204 ELSE p_status END, false, NULL, p_response,
-        coalesce(p_summary, initcap(replace(p_name, '_', ' '))), p_auth);
+        coalesce(p_summary, initcap(replace(p_name, '_', ' '))), p_auth, p_writes);
     PERFORM pg_notify('coditect_catalog', 'reload');
 END
 $$;
@@ -1054,6 +1064,27 @@ BEGIN
     INSERT INTO coditect_internal.resource_computed (resource, name, function) VALUES (p_resource, p_name, p_function);
     EXECUTE format('REVOKE ALL ON FUNCTION %s FROM PUBLIC', p_function);
     EXECUTE format('GRANT EXECUTE ON FUNCTION %s TO coditect_gateway, coditect_service, coditect_analyst', p_function);
+    PERFORM coditect_internal.generate_resource_functions(p_resource);
+    PERFORM pg_notify('coditect_catalog', 'reload');
+END
+$$;
+
+-- Declares a read hook of a resource: p_function(id) is called by the resource's get once the
+-- row is found (under the caller's row-level security), e.g. to record a document's "viewed".
+-- The get is then VOLATILE and its operation is published with "writes": the gateway runs it
+-- in a read-write transaction although it is a GET.
+CREATE FUNCTION coditect_internal.register_get_hook(p_resource text, p_function regprocedure) RETURNS void
+LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
+BEGIN
+    IF NOT EXISTS (SELECT 1 FROM pg_proc p WHERE p.oid = p_function AND p.pronargs = 1
+                      AND p.proargtypes[0] = 'uuid'::regtype AND p.prorettype = 'void'::regtype AND NOT p.proretset) THEN
+        RAISE EXCEPTION 'get hook of %: % must take the row''s id (uuid) and return void', p_resource, p_function
+            USING ERRCODE = 'CD400';
+    END IF;
+    UPDATE coditect_internal.resources SET after_get = p_function WHERE name = p_resource;
+    IF NOT FOUND THEN
+        RAISE EXCEPTION 'unknown resource "%"', p_resource USING ERRCODE = 'CD400';
+    END IF;
     PERFORM coditect_internal.generate_resource_functions(p_resource);
     PERFORM pg_notify('coditect_catalog', 'reload');
 END
@@ -1191,7 +1222,7 @@ LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp AS $$
                 'kind', CASE WHEN o.kind = 'restore' THEN 'action' ELSE o.kind END,
                 'method', o.method, 'path', o.path, 'summary', o.summary, 'auth', o.auth,
                 'permission', o.permission, 'sql', o.sql, 'params', o.params, 'result', o.result,
-                'status', o.status, 'etag', o.etag,
+                'status', o.status, 'etag', o.etag, 'writes', o.writes,
                 'request', coalesce(o.request, (
                     SELECT jsonb_build_object('fields', jsonb_agg(jsonb_build_object(
                                'name', p.value ->> 'name', 'required', coalesce((p.value ->> 'required')::boolean, false),

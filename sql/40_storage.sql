@@ -407,8 +407,24 @@ $$;
 
 -- Up to one chunk's size of a blob's bytes from p_offset (fewer at the end; none past it).
 -- Invoker rights: it reads what the caller may read under RLS, nothing more. Callers decide
--- access first (blob_download, the document layer's download) in the same transaction.
+-- access first (blob_download, the document layer's download) in the same transaction. Without
+-- a request context (a public share's download), only the one blob that the share's decision
+-- granted to the transaction is read (coditect_internal.storage_read_granted, 44_document_shares.sql).
 CREATE FUNCTION coditect.storage_read(p_blob uuid, p_offset bigint, p_length int) RETURNS bytea
+LANGUAGE plpgsql STABLE SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+    tenant uuid := coditect.current_tenant_id();
+BEGIN
+    IF tenant IS NULL THEN
+        RETURN coditect_internal.storage_read_granted(p_blob, p_offset, p_length);
+    END IF;
+    RETURN coditect_internal.storage_read_chunks(tenant, p_blob, p_offset, p_length);
+END
+$$;
+
+-- The bytes of a read, from the chunks of the tenant's blob (under the caller's rights).
+CREATE FUNCTION coditect_internal.storage_read_chunks(p_tenant uuid, p_blob uuid, p_offset bigint, p_length int)
+RETURNS bytea
 LANGUAGE plpgsql STABLE SET search_path = pg_catalog, pg_temp AS $$
 DECLARE
     cs     int := coditect.storage_chunk_size();
@@ -424,10 +440,10 @@ BEGIN
     within := (p_offset % cs)::int;
     -- Slices of uncompressed (EXTERNAL) values: only the TOAST pieces in the range are read.
     SELECT substring(k.data FROM within + 1 FOR p_length) INTO head FROM coditect.storage_chunks k
-     WHERE k.tenant_id = coditect.current_tenant_id() AND k.blob_id = p_blob AND k.seq = first;
+     WHERE k.tenant_id = p_tenant AND k.blob_id = p_blob AND k.seq = first;
     IF within + p_length > cs THEN
         SELECT substring(k.data FROM 1 FOR within + p_length - cs) INTO tail FROM coditect.storage_chunks k
-         WHERE k.tenant_id = coditect.current_tenant_id() AND k.blob_id = p_blob AND k.seq = first + 1;
+         WHERE k.tenant_id = p_tenant AND k.blob_id = p_blob AND k.seq = first + 1;
     END IF;
     RETURN coalesce(head, '\x') || coalesce(tail, '\x');
 END
@@ -609,7 +625,8 @@ $$;
 REVOKE ALL ON FUNCTION coditect.storage_begin_upload(bigint, jsonb), coditect.storage_append(uuid, bigint, bytea, bytea),
     coditect.storage_read(uuid, bigint, int), coditect.purge_upload_sessions(interval) FROM PUBLIC;
 GRANT EXECUTE ON FUNCTION coditect.storage_begin_upload(bigint, jsonb), coditect.storage_append(uuid, bigint, bytea, bytea),
-    coditect.storage_read(uuid, bigint, int) TO coditect_gateway, coditect_service;
+    coditect.storage_read(uuid, bigint, int), coditect_internal.storage_read_chunks(uuid, uuid, bigint, int)
+    TO coditect_gateway, coditect_service;
 
 SELECT coditect_internal.register_action('upload', 'create', 'coditect.upload_create(text, text)',
     'POST', '/api/v1/uploads/',

@@ -670,8 +670,10 @@ SELECT coditect_internal.register_action('document', 'access', 'coditect.documen
 
 -- GET /api/v1/documents/{id}/content[?version=n]: the one access decision of a download (view
 -- level, under the policies), answering what the gateway streams (storage's "content" protocol).
+-- Recorded as the document's activity "downloaded" (44_document_shares.sql), so the operation
+-- writes although it is a GET.
 CREATE FUNCTION coditect.document_download(p_id uuid, p_version int DEFAULT NULL) RETURNS jsonb
-LANGUAGE plpgsql STABLE SET search_path = pg_catalog, pg_temp AS $$
+LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
 DECLARE
     v coditect.document_versions;
 BEGIN
@@ -682,6 +684,7 @@ BEGIN
     IF NOT FOUND THEN
         RAISE EXCEPTION 'document % has no version %', p_id, coalesce(p_version::text, 'yet') USING ERRCODE = 'CD404';
     END IF;
+    PERFORM coditect_internal.record_document_read(p_id, 'downloaded', v.version_number);
     RETURN jsonb_build_object('blob_id', v.blob_id, 'size', v.file_size_bytes, 'chunk_size', coditect.storage_chunk_size(),
                               'sha256', v.checksum, 'content_type', v.mime_type, 'filename', v.file_name);
 END
@@ -689,7 +692,7 @@ $$;
 SELECT coditect_internal.register_action('document', 'download', 'coditect.document_download(uuid, int)',
     'GET', '/api/v1/documents/{id}/content',
     '[{"from": "path", "name": "id"}, {"from": "body_field", "name": "version", "also_query": true}]',
-    p_permission => 'document.view', p_response => '{"protocol": "content"}',
+    p_permission => 'document.view', p_response => '{"protocol": "content"}', p_writes => true,
     p_summary => 'The document''s file (the current version, or ?version=n), streamed (Range, ETag: its SHA-256)');
 
 -- Upload targets (storage's hook, 40_storage.sql). target_kind "document": with target_id, the

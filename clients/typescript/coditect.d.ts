@@ -201,6 +201,92 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/v1/documents/{document_id}/activity/": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** List document activity */
+        get: operations["document_activity_list"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/documents/{document_id}/activity/{id}/": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** Get a document activity */
+        get: operations["document_activity_get"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/documents/{document_id}/shares/": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** List document shares */
+        get: operations["document_shares_list"];
+        put?: never;
+        /** Share a document by a public link (admin level on it); the token is in this answer only */
+        post: operations["document_shares_create"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/documents/{document_id}/shares/{id}/": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** Get a document share */
+        get: operations["document_shares_get"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/documents/{document_id}/shares/{id}/revoke/": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /** Revoke a public link (admin level on the document); for good */
+        post: operations["document_shares_revoke"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/v1/documents/{document_id}/versions/": {
         parameters: {
             query?: never;
@@ -242,7 +328,7 @@ export interface paths {
             path?: never;
             cookie?: never;
         };
-        /** Get a document */
+        /** Get a document (recorded as read) */
         get: operations["documents_get"];
         put?: never;
         post?: never;
@@ -1137,6 +1223,40 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/s/{token}/": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** A shared document (no login; X-Share-Password when it has one); unknown, expired, revoked, locked or a wrong password: the same 404 */
+        get: operations["document_shares_open"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/s/{token}/content": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** A download share's file, streamed (Range, ETag: its SHA-256); no login; the same 404 as the share */
+        get: operations["document_shares_download"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
 }
 export type webhooks = Record<string, never>;
 export interface components {
@@ -1352,6 +1472,48 @@ export interface components {
             /** Format: uuid */
             source_id: string | null;
         };
+        /** @description What happened to a document, by whom, from where: reads recorded explicitly, changes by triggers. */
+        DocumentActivity: {
+            action: components["schemas"]["DocumentActivityAction"];
+            /** Format: date-time */
+            created_at: string;
+            /** Format: uuid */
+            document_id: string;
+            /** Format: uuid */
+            id: string;
+            ip_address: string | null;
+            /**
+             * Format: uuid
+             * @description The public link read through (viewed, downloaded) or made (shared).
+             */
+            share_id: string | null;
+            /** Format: uuid */
+            tenant_id: string;
+            user_agent: string | null;
+            /**
+             * Format: uuid
+             * @description Who; none for a public share's reader (share_id says which link).
+             */
+            user_id: string | null;
+            /**
+             * Format: int32
+             * @description The version uploaded or downloaded.
+             */
+            version_number: number | null;
+        };
+        /**
+         * @description viewed (a detail read or a share opened), downloaded (the file, by a member or through a share), uploaded (a new version), edited, deleted, restored, shared (a public link made).
+         * @enum {string}
+         */
+        DocumentActivityAction: "viewed" | "downloaded" | "uploaded" | "edited" | "deleted" | "restored" | "shared";
+        DocumentActivityList: {
+            count: number | null;
+            /** Format: uri */
+            next: string | null;
+            /** Format: uri */
+            previous: string | null;
+            results: components["schemas"]["DocumentActivity"][];
+        };
         /**
          * @example {
          *       "description": "How the pieces fit",
@@ -1442,6 +1604,91 @@ export interface components {
             /** Format: date-time */
             expires_at?: string | null;
             permission_level?: components["schemas"]["DocumentPermissionLevel"];
+        };
+        /** @description Public links to a document: a token (stored as its SHA-256), an expiry, an optional password, view or download. */
+        DocumentShare: {
+            /** Format: int32 */
+            access_count: number;
+            /** Format: date-time */
+            created_at: string;
+            /** Format: uuid */
+            created_by: string | null;
+            /** Format: uuid */
+            document_id: string;
+            /**
+             * Format: date-time
+             * @description At most the tenant's share_max_days after creation.
+             */
+            expires_at: string;
+            /**
+             * Format: int32
+             * @description Wrong passwords since the last right one.
+             */
+            failed_attempts: number;
+            /** @description Whether the share asks for a password (X-Share-Password). */
+            has_password: boolean;
+            /** Format: uuid */
+            id: string;
+            /** @description false once revoked (for good). */
+            is_active: boolean;
+            /** Format: date-time */
+            last_accessed_at: string | null;
+            /**
+             * Format: date-time
+             * @description Until then every attempt is refused (after 5 wrong passwords; doubling, at most an hour).
+             */
+            locked_until: string | null;
+            permission_level: components["schemas"]["DocumentShareLevel"];
+            /** Format: uuid */
+            tenant_id: string;
+            /** Format: date-time */
+            updated_at: string;
+        };
+        /**
+         * @description view: the shared document's description (title, file name, size, type, version); download: also its file.
+         * @enum {string}
+         */
+        DocumentShareLevel: "view" | "download";
+        /** @description A new share: its token (shown this once; only its hash is kept), the public path /s/{token}/ and the share. */
+        DocumentShareLink: {
+            path: string | null;
+            share: components["schemas"]["DocumentShare"] | null;
+            /** Format: uuid */
+            token: string | null;
+        };
+        DocumentShareList: {
+            count: number | null;
+            /** Format: uri */
+            next: string | null;
+            /** Format: uri */
+            previous: string | null;
+            results: components["schemas"]["DocumentShare"][];
+        };
+        /** @description A shared document as its link shows it; content_path (download shares with a file) streams the file. */
+        DocumentShareView: {
+            checksum: string | null;
+            content_path: string | null;
+            description: string | null;
+            /** Format: uuid */
+            document_id: string | null;
+            /** Format: date-time */
+            expires_at: string | null;
+            file_name: string | null;
+            /** Format: int64 */
+            file_size_bytes: number | null;
+            mime_type: string | null;
+            permission_level: components["schemas"]["DocumentShareLevel"] | null;
+            title: string | null;
+            /** Format: date-time */
+            updated_at: string | null;
+            /** Format: int32 */
+            version: number | null;
+        };
+        DocumentSharesCreateRequest: {
+            /** Format: date-time */
+            expires_at?: string;
+            password?: string;
+            permission_level?: string;
         };
         /**
          * @description draft -> published -> archived (and back to published); deleted while soft-deleted, a restore makes a draft.
@@ -2220,6 +2467,11 @@ export interface components {
             phone_number: string | null;
             /** Format: int32 */
             seats_total: number;
+            /**
+             * Format: int32
+             * @description The longest a public document share may last, in days (1 to 365; default 30).
+             */
+            share_max_days: number;
             slug: string;
             stripe_customer_id: string | null;
             stripe_subscription_id: string | null;
@@ -2243,6 +2495,11 @@ export interface components {
             industry?: string | null;
             name?: string;
             phone_number?: string | null;
+            /**
+             * Format: int32
+             * @description The longest a public document share may last, in days (1 to 365; default 30).
+             */
+            share_max_days?: number;
             tax_id?: string | null;
             /** Format: uri */
             website?: string | null;
@@ -3780,6 +4037,508 @@ export interface operations {
                 };
                 content: {
                     "application/json": components["schemas"]["Document"];
+                };
+            };
+            /** @description bad input */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description missing or invalid bearer token */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description forbidden (decided by the database) */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description not found (also another tenant's ids) */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description database unavailable */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description error */
+            default: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    document_activity_list: {
+        parameters: {
+            query?: {
+                user_id?: string;
+                action?: components["schemas"]["DocumentActivityAction"];
+                /** @description in filter on action */
+                action__in?: string;
+                share_id?: string;
+                /** @description gte filter on created_at */
+                created_at__gte?: string;
+                /** @description lt filter on created_at */
+                created_at__lt?: string;
+                /** @description page number (default: keyset pages by cursor) */
+                page?: number;
+                page_size?: number;
+                /** @description keyset cursor from a previous page's next link */
+                cursor?: string;
+                /** @description comma-separated keys, '-' for descending; keys: created_at (default -created_at) */
+                ordering?: string;
+            };
+            header?: never;
+            path: {
+                document_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description one page */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["DocumentActivityList"];
+                };
+            };
+            /** @description bad input */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description missing or invalid bearer token */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description forbidden (decided by the database) */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description not found (also another tenant's ids) */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description database unavailable */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description error */
+            default: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    document_activity_get: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                document_id: string;
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description ok */
+            200: {
+                headers: {
+                    /** @description the row's version, for If-Match */
+                    ETag: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["DocumentActivity"];
+                };
+            };
+            /** @description bad input */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description missing or invalid bearer token */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description forbidden (decided by the database) */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description not found (also another tenant's ids) */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description database unavailable */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description error */
+            default: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    document_shares_list: {
+        parameters: {
+            query?: {
+                permission_level?: components["schemas"]["DocumentShareLevel"];
+                /** @description gte filter on expires_at */
+                expires_at__gte?: string;
+                /** @description lt filter on expires_at */
+                expires_at__lt?: string;
+                is_active?: boolean;
+                /** @description gte filter on created_at */
+                created_at__gte?: string;
+                /** @description lt filter on created_at */
+                created_at__lt?: string;
+                /** @description page number (default 1) */
+                page?: number;
+                page_size?: number;
+                /** @description keyset cursor from a previous page's next link */
+                cursor?: string;
+                /** @description comma-separated keys, '-' for descending; keys: created_at, expires_at (default -created_at) */
+                ordering?: string;
+            };
+            header?: never;
+            path: {
+                document_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description one page */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["DocumentShareList"];
+                };
+            };
+            /** @description bad input */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description missing or invalid bearer token */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description forbidden (decided by the database) */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description not found (also another tenant's ids) */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description database unavailable */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description error */
+            default: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    document_shares_create: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                document_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: {
+            content: {
+                "application/json": components["schemas"]["DocumentSharesCreateRequest"];
+            };
+        };
+        responses: {
+            /** @description ok */
+            201: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["DocumentShareLink"];
+                };
+            };
+            /** @description bad input */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description missing or invalid bearer token */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description forbidden (decided by the database) */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description not found (also another tenant's ids) */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description database unavailable */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description error */
+            default: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    document_shares_get: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                document_id: string;
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description ok */
+            200: {
+                headers: {
+                    /** @description the row's version, for If-Match */
+                    ETag: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["DocumentShare"];
+                };
+            };
+            /** @description bad input */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description missing or invalid bearer token */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description forbidden (decided by the database) */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description not found (also another tenant's ids) */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description database unavailable */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description error */
+            default: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    document_shares_revoke: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                document_id: string;
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description ok */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["DocumentShare"];
                 };
             };
             /** @description bad input */
@@ -11328,6 +12087,128 @@ export interface operations {
                 };
                 content: {
                     "application/json": components["schemas"]["Health"];
+                };
+            };
+            /** @description database unavailable */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description error */
+            default: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    document_shares_open: {
+        parameters: {
+            query?: never;
+            header?: {
+                "X-Share-Password"?: string;
+            };
+            path: {
+                token: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description ok */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["DocumentShareView"];
+                };
+            };
+            /** @description bad input */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description share not found */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description database unavailable */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description error */
+            default: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    document_shares_download: {
+        parameters: {
+            query?: never;
+            header?: {
+                "X-Share-Password"?: string;
+            };
+            path: {
+                token: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description the file (206 with Content-Range for a Range; 416 past its end) */
+            200: {
+                headers: {
+                    /** @description the file's SHA-256, quoted */
+                    ETag: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/octet-stream": string;
+                };
+            };
+            /** @description bad input */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description share not found */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
                 };
             };
             /** @description database unavailable */

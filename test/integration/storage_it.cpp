@@ -520,6 +520,182 @@ TEST_F(StorageIT, UploadsMakeDocumentsAndVersions) {
   std::string b = W().token(W().owner_b, W().tenant_b, "owner");
   EXPECT_EQ(W().call("GET", "/api/v1/documents/" + doc + "/", b, {}).status, 404);
   EXPECT_EQ(W().call("GET", path, b, {}).status, 404);
+
+// Shares (sql/44_document_shares.sql): a document uploaded by a member, its public links.
+class ShareIT : public StorageIT {
+ protected:
+  // Uploads data as a new document (target_kind document); its id.
+  std::string document(const std::string& data, const std::string& filename) {
+    Headers h = kTus;
+    h.emplace_back("Upload-Length", std::to_string(data.size()));
+    h.emplace_back("Upload-Metadata", "filename " + base64(filename) + ",filetype " +
+                                          base64("application/pdf") + ",target_kind " +
+                                          base64("document"));
+    h.emplace_back("User-Agent", "it-uploader/1");
+    HttpResult c = W().call("POST", "/api/v1/uploads/", member_, h);
+    EXPECT_EQ(c.status, 201) << c.body;
+    std::string loc = c.header("location");
+    Headers patch = tus_patch(0, data);
+    patch.emplace_back("User-Agent", "it-uploader/1");  // the request that completes the upload
+    HttpResult r = W().call("PATCH", loc, member_, patch, data);
+    EXPECT_EQ(r.status, 204) << r.body;
+    return W().sql(
+        "SELECT v.document_id::text FROM coditect.document_versions v JOIN "
+        "coditect.upload_sessions "
+        "u ON u.tenant_id = v.tenant_id AND u.blob_id = v.blob_id WHERE u.id = $1",
+        {loc.substr(loc.rfind('/') + 1)});
+  }
+  // POST .../shares/ as the member: the answer.
+  json share(const std::string& doc, const json& body) {
+    HttpResult r = W().call("POST", "/api/v1/documents/" + doc + "/shares/", member_,
+                            {{"Content-Type", "application/json"}}, body.dump());
+    EXPECT_EQ(r.status, 201) << r.body;
+    return json::parse(r.body, nullptr, false);
+  }
+  // The 404 body without its instance (the request's path, which differs per token).
+  static json without_instance(const std::string& body) {
+    json j = json::parse(body, nullptr, false);
+    if (j.is_object()) j.erase("instance");
+    return j;
+  }
+};
+
+TEST_F(ShareIT, PasswordExpiredRevokedAndUnknownAreTheSame404) {
+  std::string data = random_bytes(3000, 11);
+  std::string doc = document(data, "share-404.pdf");
+  ASSERT_FALSE(doc.empty());
+  json pw = share(doc, {{"permission_level", "download"}, {"password", "correct horse"}});
+  json expired = share(doc, {{"permission_level", "view"}});
+  json revoked = share(doc, {{"permission_level", "download"}});
+  std::string pw_path = pw["path"];
+  EXPECT_EQ(pw_path, "/s/" + pw["token"].get<std::string>() + "/");
+  // Right password (a header, not the query): the document.
+  HttpResult ok = W().call("GET", pw_path, "", {{"X-Share-Password", "correct horse"}});
+  ASSERT_EQ(ok.status, 200) << ok.body;
+  EXPECT_EQ(json::parse(ok.body)["file_name"], "share-404.pdf");
+  EXPECT_EQ(json::parse(ok.body)["content_path"], pw_path + "content");
+
+  W().sql("ALTER TABLE coditect.document_shares DISABLE TRIGGER document_share_rules");
+  W().sql(
+      "UPDATE coditect.document_shares SET expires_at = now() - interval '1 second' WHERE id = "
+      "$1 RETURNING id",
+      {expired["share"]["id"].get<std::string>()});
+  W().sql("ALTER TABLE coditect.document_shares ENABLE ALWAYS TRIGGER document_share_rules");
+  HttpResult rv = W().call("POST",
+                           "/api/v1/documents/" + doc + "/shares/" +
+                               revoked["share"]["id"].get<std::string>() + "/revoke/",
+                           member_, {{"Content-Type", "application/json"}}, "");
+  ASSERT_EQ(rv.status, 200) << rv.body;
+  EXPECT_EQ(json::parse(rv.body)["is_active"], false);
+
+  std::vector<HttpResult> refused = {
+      W().call("GET", pw_path, "", {{"X-Share-Password", "wrong horse"}}),
+      W().call("GET", pw_path, "", {}),
+      W().call("GET", pw_path + "content", "", {{"X-Share-Password", "wrong horse"}}),
+      W().call("GET", expired["path"].get<std::string>(), "", {}),
+      W().call("GET", revoked["path"].get<std::string>(), "", {}),
+      W().call("GET", revoked["path"].get<std::string>() + "content", "", {}),
+      W().call("GET", "/s/" + W().sql("SELECT gen_random_uuid()::text") + "/", "", {})};
+  json first = without_instance(refused.back().body);
+  EXPECT_EQ(first["status"], 404);
+  EXPECT_EQ(first["detail"], "share not found");
+  for (const auto& r : refused) {
+    EXPECT_EQ(r.status, 404) << r.body;
+    EXPECT_EQ(r.header("content-type"), refused.back().header("content-type"));
+    EXPECT_EQ(without_instance(r.body), first) << r.body;
+  }
+  // Three wrong passwords so far were counted; the right one still opens it and resets them.
+  EXPECT_EQ(W().sql("SELECT failed_attempts::text FROM coditect.document_shares WHERE id = $1",
+                    {pw["share"]["id"].get<std::string>()}),
+            "3");
+  EXPECT_EQ(W().call("GET", pw_path, "", {{"X-Share-Password", "correct horse"}}).status, 200);
+  // A malformed token is a 400 about the path, which says nothing about any share.
+  EXPECT_EQ(W().call("GET", "/s/not-a-token/", "", {}).status, 400);
+}
+
+TEST_F(ShareIT, DownloadThroughAShareWithAndWithoutRange) {
+  std::string data = random_bytes(1048576 + 5000, 12);
+  std::string doc = document(data, "share-dl.pdf");
+  ASSERT_FALSE(doc.empty());
+  json dl = share(doc, {{"permission_level", "download"}});
+  json view = share(doc, {{"permission_level", "view"}});
+  std::string content = dl["path"].get<std::string>() + "content";
+  HttpResult d = W().call("GET", content, "", {{"User-Agent", "it-downloader/1"}});
+  ASSERT_EQ(d.status, 200) << d.body;
+  EXPECT_TRUE(d.body == data);
+  EXPECT_EQ(d.header("etag"), "\"" + hex(sha256_raw(data)) + "\"");
+  EXPECT_EQ(d.header("content-type"), "application/pdf");
+  d = W().call("GET", content, "", {{"Range", "bytes=1048000-1049999"}});
+  EXPECT_EQ(d.status, 206);
+  EXPECT_EQ(d.header("content-range"), "bytes 1048000-1049999/" + std::to_string(data.size()));
+  EXPECT_TRUE(d.body == data.substr(1048000, 2000));
+  // A view share shows the document but has no content.
+  HttpResult v = W().call("GET", view["path"].get<std::string>(), "", {});
+  ASSERT_EQ(v.status, 200) << v.body;
+  EXPECT_TRUE(json::parse(v.body)["content_path"].is_null());
+  EXPECT_EQ(W().call("GET", view["path"].get<std::string>() + "content", "", {}).status, 404);
+  // Counted: two downloads; recorded with the client's user agent and no user.
+  EXPECT_EQ(W().sql("SELECT access_count::text FROM coditect.document_shares WHERE id = $1",
+                    {dl["share"]["id"].get<std::string>()}),
+            "2");
+  EXPECT_EQ(W().sql("SELECT count(*)::text FROM coditect.document_activity WHERE share_id = $1 AND "
+                    "action = 'downloaded' AND user_id IS NULL AND user_agent = 'it-downloader/1' "
+                    "AND ip_address = '127.0.0.1'",
+                    {dl["share"]["id"].get<std::string>()}),
+            "1");
+}
+
+TEST_F(ShareIT, AnotherTenantsSharesAre404) {
+  std::string data = random_bytes(2000, 13);
+  std::string doc = document(data, "share-tenant.pdf");
+  json s = share(doc, {{"permission_level", "view"}});
+  std::string b = W().token(W().owner_b, W().tenant_b, "owner");
+  std::string id = s["share"]["id"];
+  EXPECT_EQ(W().call("GET", "/api/v1/documents/" + doc + "/shares/", b, {}).status, 404);
+  EXPECT_EQ(W().call("GET", "/api/v1/documents/" + doc + "/shares/" + id + "/", b, {}).status, 404);
+  EXPECT_EQ(W().call("POST", "/api/v1/documents/" + doc + "/shares/" + id + "/revoke/", b,
+                     {{"Content-Type", "application/json"}}, "")
+                .status,
+            404);
+  EXPECT_EQ(W().call("POST", "/api/v1/documents/" + doc + "/shares/", b,
+                     {{"Content-Type", "application/json"}}, "{}")
+                .status,
+            404);
+  // Still working for everyone else.
+  EXPECT_EQ(W().call("GET", s["path"].get<std::string>(), "", {}).status, 200);
+}
+
+TEST_F(ShareIT, DocumentActivityOverHttp) {
+  std::string data = random_bytes(1500, 14);
+  std::string doc = document(data, "share-activity.pdf");
+  HttpResult g =
+      W().call("GET", "/api/v1/documents/" + doc + "/", member_, {{"User-Agent", "it-reader/2"}});
+  ASSERT_EQ(g.status, 200) << g.body;
+  HttpResult d = W().call("GET", "/api/v1/documents/" + doc + "/content", member_,
+                          {{"User-Agent", "it-reader/2"}});
+  ASSERT_EQ(d.status, 200);
+  HttpResult p = W().call("PATCH", "/api/v1/documents/" + doc + "/", member_,
+                          {{"Content-Type", "application/json"}, {"User-Agent", "it-editor/3"}},
+                          R"({"title": "Activity"})");
+  ASSERT_EQ(p.status, 200) << p.body;
+  HttpResult a = W().call("GET", "/api/v1/documents/" + doc + "/activity/", member_, {});
+  ASSERT_EQ(a.status, 200) << a.body;
+  json list = json::parse(a.body);
+  std::vector<std::string> got;
+  for (const auto& e : list["results"])
+    got.push_back(e["action"].get<std::string>() + " " + e["user_agent"].get<std::string>() + " " +
+                  e["ip_address"].get<std::string>() + " " +
+                  (e["user_id"] == W().member_a ? "member" : "?"));
+  EXPECT_EQ(got,
+            (std::vector<std::string>{
+                "edited it-editor/3 127.0.0.1 member", "downloaded it-reader/2 127.0.0.1 member",
+                "viewed it-reader/2 127.0.0.1 member", "uploaded it-uploader/1 127.0.0.1 member"}));
+  EXPECT_TRUE(list["count"].is_null());  // keyset pages
+  EXPECT_EQ(
+      W().call("GET", "/api/v1/documents/" + doc + "/activity/?action=viewed", member_, {}).status,
+      200);
+  std::string b = W().token(W().owner_b, W().tenant_b, "owner");
+  EXPECT_EQ(W().call("GET", "/api/v1/documents/" + doc + "/activity/", b, {}).status, 404);
 }
 
 }  // namespace

@@ -5,7 +5,7 @@
 -- soft delete / restore / purge of projects, tenant purge, and the permission catalog and
 -- functions. Runs as a superuser (RLS bypassed), everything rolled back.
 BEGIN;
-SELECT plan(497);
+SELECT plan(500);
 
 CREATE SCHEMA t20;
 -- Ids of fixture rows by key.
@@ -65,6 +65,8 @@ INSERT INTO t20.cols (tbl, col, typ, not_null, def) VALUES
     ('tenants', 'company_size',           'coditect.company_size',    false, NULL),
     ('tenants', 'created_at',             'timestamp with time zone', true,  'now()'),
     ('tenants', 'updated_at',             'timestamp with time zone', true,  'now()'),
+    -- The cap on a document share's life (sql/44_document_shares.sql).
+    ('tenants', 'share_max_days',         'integer',                  true,  '30'),
 
     ('users', 'tenant_id',                'uuid',                     true,  NULL),
     ('users', 'id',                       'uuid',                     true,  'coditect.uuid_generate_v7()'),

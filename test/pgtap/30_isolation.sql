@@ -61,6 +61,10 @@ INSERT INTO coditect.task_attachments (tenant_id, task_id, uploader_id, filename
 SELECT t.tenant_id, t.id, tap.uid(k), 'a.bin', 'db:' || encode(b.sha256, 'hex'), 1, 'application/octet-stream', encode(b.sha256, 'hex'), b.id
   FROM coditect.tasks t JOIN tap.ids ON t.tenant_id = tap.tid(k) JOIN coditect.storage_blobs b ON b.tenant_id = t.tenant_id;
 UPDATE coditect.storage_blobs SET ref_count = ref_count + 1;
+-- A share of the document (its activity, "uploaded" and "shared", comes from the triggers).
+INSERT INTO coditect.document_shares (tenant_id, document_id, share_token_hash, expires_at)
+SELECT d.tenant_id, d.id, encode(sha256(convert_to('share ' || k, 'UTF8')), 'hex'), now() + interval '1 day'
+  FROM coditect.documents d JOIN tap.ids ON d.tenant_id = tap.tid(k);
 
 -- Generic probes, run as the gateway login.
 CREATE FUNCTION tap.count_rows(t regclass, tenant uuid) RETURNS bigint LANGUAGE plpgsql AS $$

@@ -140,3 +140,42 @@ TEST(GatewayCatalog, PascalCase) {
   EXPECT_EQ(pascal_case("member_role"), "MemberRole");
   EXPECT_EQ(pascal_case("x"), "X");
 }
+
+// A GET that records a read runs read-write; a NULL answer may be declared a 404; a secret
+// path parameter (a share's token) is marked for the log.
+TEST(GatewayCatalog, WritesNullAnswerAndSecretParams) {
+  json j = fixture_catalog();
+  op(j, "projects_get")["writes"] = true;
+  op(j, "licenses_public_keys")["response"] = {
+      {"null_answer", {{"status", 404}, {"detail", "share not found"}}}};
+  Catalog cat = parse_catalog(j);
+  for (const auto& o : cat.operations) {
+    if (o.operation_id == "projects_get") {
+      EXPECT_TRUE(o.writes);
+      EXPECT_FALSE(o.read_only());
+    } else if (o.operation_id == "projects_list") {
+      EXPECT_FALSE(o.writes);
+      EXPECT_TRUE(o.read_only());
+    } else if (o.operation_id == "licenses_public_keys") {
+      EXPECT_EQ(o.null_answer_detail, std::optional<std::string>("share not found"));
+    }
+  }
+  json s = fixture_catalog();
+  op(s, "projects_get")["params"][0]["secret"] = true;
+  Catalog with_secret = parse_catalog(s);
+  for (const auto& o : with_secret.operations)
+    if (o.operation_id == "projects_get") EXPECT_TRUE(o.params[0].secret);
+
+  EXPECT_NE(error_of([](json& j) {
+              op(j, "projects_get")["writes"] = "yes";
+            }).find("\"writes\" must be true or false"),
+            std::string::npos);
+  EXPECT_NE(error_of([](json& j) {
+              op(j, "projects_get")["response"] = {{"null_answer", {{"status", 200}}}};
+            }).find("null_answer must be"),
+            std::string::npos);
+  EXPECT_NE(error_of([](json& j) {
+              op(j, "licenses_release")["params"][0]["secret"] = true;
+            }).find("only a path param can be secret"),
+            std::string::npos);
+}
