@@ -520,6 +520,7 @@ TEST_F(StorageIT, UploadsMakeDocumentsAndVersions) {
   std::string b = W().token(W().owner_b, W().tenant_b, "owner");
   EXPECT_EQ(W().call("GET", "/api/v1/documents/" + doc + "/", b, {}).status, 404);
   EXPECT_EQ(W().call("GET", path, b, {}).status, 404);
+}
 
 // Shares (sql/44_document_shares.sql): a document uploaded by a member, its public links.
 class ShareIT : public StorageIT {
