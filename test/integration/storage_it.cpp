@@ -466,7 +466,8 @@ TEST_F(StorageIT, UploadsMakeDocumentsAndVersions) {
                  data.substr(half));
     EXPECT_EQ(last.status, 204) << last.body;
   };
-  std::string v1 = random_bytes(3000, 11), v2 = random_bytes(5000, 12);
+  std::string v1 = random_bytes(3000, 31),
+              v2 = random_bytes(5000, 32);  // bytes of their own (no dedup)
   upload_doc(v1);
   std::string doc =
       W().sql("SELECT id::text FROM coditect.documents WHERE tenant_id = $1 AND file_name = $2",
