@@ -1605,6 +1605,16 @@ BEGIN
 END
 $$;
 
+-- AFTER DELETE trigger of a table whose rows hold a blob (blob_id): the row's reference goes
+-- with it (document versions, task attachments).
+CREATE FUNCTION coditect_internal.release_held_blob() RETURNS trigger
+LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
+BEGIN
+    PERFORM coditect_internal.storage_release(OLD.tenant_id, OLD.blob_id);
+    RETURN NULL;
+END
+$$;
+
 -- Maintenance (DBA, pg_cron): drops expired unfinished uploads with their bytes, and
 -- completed uploads without a target older than p_completed_age (releasing their reference).
 CREATE FUNCTION coditect.purge_upload_sessions(p_completed_age interval DEFAULT '7 days') RETURNS integer
@@ -2041,13 +2051,6 @@ BEGIN
 END
 $$;
 
-CREATE FUNCTION coditect_internal.release_document_version() RETURNS trigger
-LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
-BEGIN
-    PERFORM coditect_internal.storage_release(OLD.tenant_id, OLD.blob_id);
-    RETURN NULL;
-END
-$$;
 
 ------------------------------------------------------------------------------------------------
 -- Permissions inside a tenant
@@ -2396,10 +2399,10 @@ SELECT coditect_internal.register_resource('coditect.document_versions', 'docume
     p_orderings => '{version_number,created_at}', p_default_ordering => '-version_number');
 CREATE TRIGGER number_document_version BEFORE INSERT ON coditect.document_versions
     FOR EACH ROW EXECUTE FUNCTION coditect_internal.number_document_version();
-CREATE TRIGGER release_document_version AFTER DELETE ON coditect.document_versions
-    FOR EACH ROW EXECUTE FUNCTION coditect_internal.release_document_version();
+CREATE TRIGGER release_held_blob AFTER DELETE ON coditect.document_versions
+    FOR EACH ROW EXECUTE FUNCTION coditect_internal.release_held_blob();
 ALTER TABLE coditect.document_versions ENABLE ALWAYS TRIGGER number_document_version,
-    ENABLE ALWAYS TRIGGER release_document_version;
+    ENABLE ALWAYS TRIGGER release_held_blob;
 
 -- Grants are managed by whoever holds admin on what they name (the policies); members may try.
 SELECT coditect_internal.register_resource('coditect.document_permissions', 'document_permission',
@@ -3154,7 +3157,7 @@ CREATE INDEX task_attachments_uploader_idx ON coditect.task_attachments (tenant_
 CREATE INDEX task_attachments_blob_idx ON coditect.task_attachments (tenant_id, blob_id);
 
 -- BEFORE UPDATE or DELETE, with a request context: the uploader or an admin or owner renames
--- or removes an attachment. AFTER DELETE: its hold on the bytes goes.
+-- or removes an attachment. (AFTER DELETE, release_held_blob lets its bytes go.)
 CREATE FUNCTION coditect_internal.task_attachment_rules() RETURNS trigger
 LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
 BEGIN
@@ -3165,13 +3168,6 @@ BEGIN
             CASE TG_OP WHEN 'DELETE' THEN 'removes' ELSE 'renames' END USING ERRCODE = 'CD403';
     END IF;
     RETURN CASE TG_OP WHEN 'DELETE' THEN OLD ELSE NEW END;
-END
-$$;
-CREATE FUNCTION coditect_internal.release_task_attachment() RETURNS trigger
-LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
-BEGIN
-    PERFORM coditect_internal.storage_release(OLD.tenant_id, OLD.blob_id);
-    RETURN NULL;
 END
 $$;
 
@@ -3187,10 +3183,10 @@ GRANT UPDATE (filename), DELETE ON coditect.task_attachments TO coditect_gateway
 SELECT coditect_internal.declare_permission('task_attachment.create', 'Attach files to tasks', 'member');
 CREATE TRIGGER task_attachment_rules BEFORE UPDATE OR DELETE ON coditect.task_attachments
     FOR EACH ROW EXECUTE FUNCTION coditect_internal.task_attachment_rules();
-CREATE TRIGGER release_task_attachment AFTER DELETE ON coditect.task_attachments
-    FOR EACH ROW EXECUTE FUNCTION coditect_internal.release_task_attachment();
+CREATE TRIGGER release_held_blob AFTER DELETE ON coditect.task_attachments
+    FOR EACH ROW EXECUTE FUNCTION coditect_internal.release_held_blob();
 ALTER TABLE coditect.task_attachments ENABLE ALWAYS TRIGGER task_attachment_rules,
-    ENABLE ALWAYS TRIGGER release_task_attachment;
+    ENABLE ALWAYS TRIGGER release_held_blob;
 
 -- Upload target "task": target_id names a live task the caller can see (CD404 otherwise) and
 -- the caller needs task_attachment.create; on completion the file becomes its attachment.

@@ -465,6 +465,16 @@ BEGIN
 END
 $$;
 
+-- AFTER DELETE trigger of a table whose rows hold a blob (blob_id): the row's reference goes
+-- with it (document versions, task attachments).
+CREATE FUNCTION coditect_internal.release_held_blob() RETURNS trigger
+LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
+BEGIN
+    PERFORM coditect_internal.storage_release(OLD.tenant_id, OLD.blob_id);
+    RETURN NULL;
+END
+$$;
+
 -- Maintenance (DBA, pg_cron): drops expired unfinished uploads with their bytes, and
 -- completed uploads without a target older than p_completed_age (releasing their reference).
 CREATE FUNCTION coditect.purge_upload_sessions(p_completed_age interval DEFAULT '7 days') RETURNS integer

@@ -239,13 +239,6 @@ BEGIN
 END
 $$;
 
-CREATE FUNCTION coditect_internal.release_document_version() RETURNS trigger
-LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
-BEGIN
-    PERFORM coditect_internal.storage_release(OLD.tenant_id, OLD.blob_id);
-    RETURN NULL;
-END
-$$;
 
 ------------------------------------------------------------------------------------------------
 -- Permissions inside a tenant
@@ -594,10 +587,10 @@ SELECT coditect_internal.register_resource('coditect.document_versions', 'docume
     p_orderings => '{version_number,created_at}', p_default_ordering => '-version_number');
 CREATE TRIGGER number_document_version BEFORE INSERT ON coditect.document_versions
     FOR EACH ROW EXECUTE FUNCTION coditect_internal.number_document_version();
-CREATE TRIGGER release_document_version AFTER DELETE ON coditect.document_versions
-    FOR EACH ROW EXECUTE FUNCTION coditect_internal.release_document_version();
+CREATE TRIGGER release_held_blob AFTER DELETE ON coditect.document_versions
+    FOR EACH ROW EXECUTE FUNCTION coditect_internal.release_held_blob();
 ALTER TABLE coditect.document_versions ENABLE ALWAYS TRIGGER number_document_version,
-    ENABLE ALWAYS TRIGGER release_document_version;
+    ENABLE ALWAYS TRIGGER release_held_blob;
 
 -- Grants are managed by whoever holds admin on what they name (the policies); members may try.
 SELECT coditect_internal.register_resource('coditect.document_permissions', 'document_permission',

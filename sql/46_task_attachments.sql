@@ -30,7 +30,7 @@ CREATE INDEX task_attachments_uploader_idx ON coditect.task_attachments (tenant_
 CREATE INDEX task_attachments_blob_idx ON coditect.task_attachments (tenant_id, blob_id);
 
 -- BEFORE UPDATE or DELETE, with a request context: the uploader or an admin or owner renames
--- or removes an attachment. AFTER DELETE: its hold on the bytes goes.
+-- or removes an attachment. (AFTER DELETE, release_held_blob lets its bytes go.)
 CREATE FUNCTION coditect_internal.task_attachment_rules() RETURNS trigger
 LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
 BEGIN
@@ -41,13 +41,6 @@ BEGIN
             CASE TG_OP WHEN 'DELETE' THEN 'removes' ELSE 'renames' END USING ERRCODE = 'CD403';
     END IF;
     RETURN CASE TG_OP WHEN 'DELETE' THEN OLD ELSE NEW END;
-END
-$$;
-CREATE FUNCTION coditect_internal.release_task_attachment() RETURNS trigger
-LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
-BEGIN
-    PERFORM coditect_internal.storage_release(OLD.tenant_id, OLD.blob_id);
-    RETURN NULL;
 END
 $$;
 
@@ -63,10 +56,10 @@ GRANT UPDATE (filename), DELETE ON coditect.task_attachments TO coditect_gateway
 SELECT coditect_internal.declare_permission('task_attachment.create', 'Attach files to tasks', 'member');
 CREATE TRIGGER task_attachment_rules BEFORE UPDATE OR DELETE ON coditect.task_attachments
     FOR EACH ROW EXECUTE FUNCTION coditect_internal.task_attachment_rules();
-CREATE TRIGGER release_task_attachment AFTER DELETE ON coditect.task_attachments
-    FOR EACH ROW EXECUTE FUNCTION coditect_internal.release_task_attachment();
+CREATE TRIGGER release_held_blob AFTER DELETE ON coditect.task_attachments
+    FOR EACH ROW EXECUTE FUNCTION coditect_internal.release_held_blob();
 ALTER TABLE coditect.task_attachments ENABLE ALWAYS TRIGGER task_attachment_rules,
-    ENABLE ALWAYS TRIGGER release_task_attachment;
+    ENABLE ALWAYS TRIGGER release_held_blob;
 
 -- Upload target "task": target_id names a live task the caller can see (CD404 otherwise) and
 -- the caller needs task_attachment.create; on completion the file becomes its attachment.

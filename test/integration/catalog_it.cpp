@@ -45,30 +45,16 @@ std::string describe(const HttpResult& r) {
 
 // Two tenants: X with a user of each role, Y with an owner; tokens for them; the permissions
 // each role holds (coditect.role_permissions, read as superuser).
-struct Setting {
+struct Setting : coditect::it::Target {
   bool ready = false;
-  std::string host = "127.0.0.1";
-  int port = 0;
-  std::string secret, issuer, audience, suffix;
-  PGconn* db = nullptr;
+  std::string suffix;
   std::string tenant_x, tenant_y, owner_y;
   std::map<std::string, std::string> user_x;         // role -> user id
   std::map<std::string, std::set<std::string>> may;  // role -> permission codenames
   int counter = 0;
 
-  std::string sql(const std::string& q, const std::vector<std::string>& params = {}) {
-    return coditect::it::sql_value(db, q, params);
-  }
-
   void setup() {
-    std::string url = env("CODITECT_IT_URL"), dburl = env("CODITECT_IT_DATABASE_URL");
-    secret = env("CODITECT_IT_JWT_SECRET");
-    if (url.empty() || dburl.empty() || secret.empty()) return;
-    port = std::atoi(url.c_str() + url.rfind(':') + 1);
-    issuer = env("CODITECT_IT_JWT_ISSUER");
-    audience = env("CODITECT_IT_JWT_AUDIENCE");
-    db = PQconnectdb(dburl.c_str());
-    if (PQstatus(db) != CONNECTION_OK) throw std::runtime_error(PQerrorMessage(db));
+    if (!connect()) return;
     suffix = std::to_string(std::mt19937_64(std::random_device{}())() % 1000000000);
     json x = json::parse(
         sql("SELECT coditect.create_tenant('Catalog X', $1, 'x@cat.test', 'owner-x@cat.test')",
@@ -95,16 +81,6 @@ struct Setting {
     ready = true;
   }
 
-  std::string token(const std::string& sub, const std::string& tenant, const std::string& role) {
-    auto now = std::chrono::duration_cast<std::chrono::seconds>(
-                   std::chrono::system_clock::now().time_since_epoch())
-                   .count();
-    json c = {
-        {"sub", sub}, {"tenant_id", tenant}, {"role", role}, {"iat", now}, {"exp", now + 600}};
-    if (!issuer.empty()) c["iss"] = issuer;
-    if (!audience.empty()) c["aud"] = audience;
-    return coditect::gateway::mint_token("HS256", secret, c);
-  }
   std::string token_x(const std::string& role) { return token(user_x[role], tenant_x, role); }
   std::string token_y() { return token(owner_y, tenant_y, "owner"); }
 

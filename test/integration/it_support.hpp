@@ -16,4 +16,22 @@ std::string env(const char* name);
 std::string sql_value(pg_conn* db, const std::string& q,
                       const std::vector<std::string>& params = {});
 
+// The gateway and database the suites run against, from the CODITECT_IT_* variables that
+// scripts/test.sh sets, and HS256 tokens for it.
+struct Target {
+  std::string host = "127.0.0.1";
+  int port = 0;
+  std::string secret, issuer, audience;
+  pg_conn* db = nullptr;  // as superuser, for fixtures
+
+  // False without the variables; throws std::runtime_error when the database refuses.
+  bool connect();
+  std::string sql(const std::string& q, const std::vector<std::string>& params = {}) {
+    return sql_value(db, q, params);
+  }
+  // A token of user sub in tenant acting as role, valid for ten minutes (no "Bearer ").
+  std::string token(const std::string& sub, const std::string& tenant,
+                    const std::string& role) const;
+};
+
 }  // namespace coditect::it

@@ -61,27 +61,12 @@ std::string random_bytes(size_t n, unsigned seed) {
   return s;
 }
 
-struct StorageWorld {
+struct StorageWorld : coditect::it::Target {
   bool ready = false;
-  std::string host = "127.0.0.1";
-  int port = 0;
-  std::string secret, issuer, audience;
-  PGconn* db = nullptr;
   std::string tenant_a, owner_a, member_a, tenant_b, owner_b;
 
-  std::string sql(const std::string& q, const std::vector<std::string>& params = {}) {
-    return coditect::it::sql_value(db, q, params);
-  }
-
   void setup() {
-    std::string url = env("CODITECT_IT_URL"), dburl = env("CODITECT_IT_DATABASE_URL");
-    secret = env("CODITECT_IT_JWT_SECRET");
-    if (url.empty() || dburl.empty() || secret.empty()) return;
-    port = std::atoi(url.c_str() + url.rfind(':') + 1);
-    issuer = env("CODITECT_IT_JWT_ISSUER");
-    audience = env("CODITECT_IT_JWT_AUDIENCE");
-    db = PQconnectdb(dburl.c_str());
-    if (PQstatus(db) != CONNECTION_OK) throw std::runtime_error(PQerrorMessage(db));
+    if (!connect()) return;
     std::string suffix = std::to_string(std::random_device{}() % 1000000000);
     // A: professional (100 MiB files); B: trial (10 MiB).
     json a =
@@ -96,25 +81,24 @@ struct StorageWorld {
     owner_a = a["user_id"];
     tenant_b = b["tenant_id"];
     owner_b = b["user_id"];
-    member_a =
-        sql("INSERT INTO coditect.users (tenant_id, email, role) VALUES ($1, $2, 'member') "
-            "RETURNING id",
-            {tenant_a, "member-sa-" + suffix + "@it.test"});
-    sql("INSERT INTO coditect.memberships (tenant_id, user_id, role) VALUES ($1, $2, 'member') "
-        "RETURNING id",
-        {tenant_a, member_a});
+    member_a = add_member("member-sa-" + suffix);
     ready = true;
   }
 
+  // A new member of tenant A (user and membership); its id.
+  std::string add_member(const std::string& name) {
+    std::string id =
+        sql("INSERT INTO coditect.users (tenant_id, email, role) VALUES ($1, $2, 'member') "
+            "RETURNING id",
+            {tenant_a, name + "@it.test"});
+    sql("INSERT INTO coditect.memberships (tenant_id, user_id, role) VALUES ($1, $2, 'member') "
+        "RETURNING id",
+        {tenant_a, id});
+    return id;
+  }
+
   std::string token(const std::string& sub, const std::string& tenant, const std::string& role) {
-    auto now = std::chrono::duration_cast<std::chrono::seconds>(
-                   std::chrono::system_clock::now().time_since_epoch())
-                   .count();
-    json c = {
-        {"sub", sub}, {"tenant_id", tenant}, {"role", role}, {"iat", now}, {"exp", now + 600}};
-    if (!issuer.empty()) c["iss"] = issuer;
-    if (!audience.empty()) c["aud"] = audience;
-    return "Bearer " + coditect::gateway::mint_token("HS256", secret, c);
+    return "Bearer " + Target::token(sub, tenant, role);
   }
 
   // A request with raw headers (no Content-Type added) and an optional body.
@@ -412,14 +396,7 @@ TEST_F(StorageIT, DownloadWholeAndRanges) {
   EXPECT_EQ(d.header("content-length"), std::to_string(data.size()));
   EXPECT_TRUE(d.body.empty());
   // Another member did not upload it: 404; the owner reads every blob of the tenant.
-  std::string other = W().sql(
-      "INSERT INTO coditect.users (tenant_id, email, role) VALUES ($1, 'm2-' || $2 || '@it.test', "
-      "'member') RETURNING id",
-      {W().tenant_a, blob});
-  W().sql(
-      "INSERT INTO coditect.memberships (tenant_id, user_id, role) VALUES ($1, $2, 'member') "
-      "RETURNING id",
-      {W().tenant_a, other});
+  std::string other = W().add_member("m2-" + blob);
   EXPECT_EQ(W().call("GET", path, W().token(other, W().tenant_a, "member"), {}).status, 404);
   EXPECT_EQ(W().call("GET", path, owner_, {}).status, 200);
 }
@@ -499,14 +476,7 @@ TEST_F(StorageIT, UploadsMakeDocumentsAndVersions) {
   EXPECT_EQ(json::parse(versions.body)["count"], 2);
 
   // Private by default: another member sees nothing of it; the owner of the tenant sees it.
-  std::string other = W().sql(
-      "INSERT INTO coditect.users (tenant_id, email, role) VALUES ($1, 'doc-' || $2 || '@it.test', "
-      "'member') RETURNING id",
-      {W().tenant_a, doc});
-  W().sql(
-      "INSERT INTO coditect.memberships (tenant_id, user_id, role) VALUES ($1, $2, 'member') "
-      "RETURNING id",
-      {W().tenant_a, other});
+  std::string other = W().add_member("doc-" + doc);
   std::string other_token = W().token(other, W().tenant_a, "member");
   EXPECT_EQ(W().call("GET", "/api/v1/documents/" + doc + "/", other_token, {}).status, 404);
   EXPECT_EQ(W().call("GET", path, other_token, {}).status, 404);
