@@ -874,6 +874,18 @@ SELECT coditect_internal.register_computed_field('project', 'tasks_count',
 -- task list is also under its project.
 SELECT coditect_internal.regenerate_resources();
 
+-- The maintenance schedule gains the purge of abandoned uploads (as in sql/85_maintenance.sql).
+-- The jobs, in one place: name, cron schedule (GMT), command. Sessions turn zombie 6 minutes
+-- after their last heartbeat, so reaping every minute frees a seat at most a minute late.
+CREATE OR REPLACE FUNCTION coditect.maintenance_jobs()
+RETURNS TABLE (jobname text, schedule text, command text)
+LANGUAGE sql IMMUTABLE SET search_path = pg_catalog, pg_temp AS $$
+    VALUES ('coditect-reap-zombies', '* * * * *', 'SELECT coditect.reap_zombie_sessions()'),
+           ('coditect-audit-maintenance', '7 * * * *', 'SELECT coditect.audit_maintenance()'),
+           ('coditect-purge-license-sessions', '30 3 * * *', 'SELECT coditect.purge_ended_license_sessions()'),
+           ('coditect-purge-upload-sessions', '45 3 * * *', 'SELECT coditect.purge_upload_sessions()')
+$$;
+
 ------------------------------------------------------------------------------------------------
 -- 3. The task activity feed (as in sql/34_task_activity.sql)
 ------------------------------------------------------------------------------------------------

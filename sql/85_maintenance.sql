@@ -1,5 +1,6 @@
 -- 85_maintenance: the purge of ended license sessions and the pg_cron schedule of the
--- extension's maintenance (zombie reaping, audit partitions, that purge). Before 89/90 so that
+-- extension's maintenance (zombie reaping, audit partitions, that purge, the purge of
+-- abandoned uploads). Before 89/90 so that
 -- it runs with the install script's own search_path (90_partitions resets it).
 
 -- Maintenance (DBA and its pg_cron job): really deletes the license sessions of every tenant
@@ -31,7 +32,8 @@ RETURNS TABLE (jobname text, schedule text, command text)
 LANGUAGE sql IMMUTABLE SET search_path = pg_catalog, pg_temp AS $$
     VALUES ('coditect-reap-zombies', '* * * * *', 'SELECT coditect.reap_zombie_sessions()'),
            ('coditect-audit-maintenance', '7 * * * *', 'SELECT coditect.audit_maintenance()'),
-           ('coditect-purge-license-sessions', '30 3 * * *', 'SELECT coditect.purge_ended_license_sessions()')
+           ('coditect-purge-license-sessions', '30 3 * * *', 'SELECT coditect.purge_ended_license_sessions()'),
+           ('coditect-purge-upload-sessions', '45 3 * * *', 'SELECT coditect.purge_upload_sessions()')
 $$;
 
 -- DBA: registers (or puts back) the jobs of maintenance_jobs() with pg_cron, to run in this
