@@ -4,6 +4,7 @@
 -- read-only view resources, the contains filter, typed nested answers; a page size left out is
 -- the resource's default; file storage and documents (issue 10: sections 5 and 6), shares and
 -- document activity (6b), with what the catalog gained for them (GETs that write, get hooks).
+-- The validator of workflow definitions and their JSON Schema (issue 11, section 9).
 \echo Use "ALTER EXTENSION coditect UPDATE TO '0.3.0'" to load this file. \quit
 
 ------------------------------------------------------------------------------------------------
@@ -3256,7 +3257,29 @@ SELECT coditect_internal.register_action('task_attachment', 'download', 'coditec
     p_summary => 'An attachment''s file, streamed (Range, ETag: its SHA-256)');
 
 ------------------------------------------------------------------------------------------------
--- 9. Grants (as in sql/89_api_grants.sql): nothing new for PUBLIC but the pure helpers CHECK constraints call
+-- 9. 50_workflow_definitions (as in sql/50_workflow_definitions.sql)
+------------------------------------------------------------------------------------------------
+
+-- 50_workflow_definitions: a workflow's definition (issue 11) is checked, not trusted. Nodes
+-- (start, task, approval, notification, condition, end) with type-specific settings, and edges,
+-- conditional ones carrying an SQL/JSON path predicate over the execution's context_data. The
+-- checks are C++ (src_ext/workflow_definition.cpp, unit-tested), the conditions parsed by
+-- PostgreSQL's jsonpath parser; the workflow tables call the validator from their checks.
+-- Both functions are pure: executable by PUBLIC (sql/89_api_grants.sql), like the other helpers
+-- that CHECK constraints call.
+
+CREATE FUNCTION coditect.workflow_definition_problems(jsonb) RETURNS jsonb
+    AS 'MODULE_PATHNAME', 'coditect_workflow_definition_problems' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
+COMMENT ON FUNCTION coditect.workflow_definition_problems(jsonb) IS
+    'Every problem of a workflow definition at once, as [{path, code, message}] (path: an SQL/JSON path into the definition); [] when it is valid';
+
+CREATE FUNCTION coditect.workflow_definition_schema() RETURNS jsonb
+    AS 'MODULE_PATHNAME', 'coditect_workflow_definition_schema' LANGUAGE C IMMUTABLE PARALLEL SAFE;
+COMMENT ON FUNCTION coditect.workflow_definition_schema() IS
+    'The JSON Schema (draft 2020-12) of a workflow definition; the graph rules are workflow_definition_problems''s';
+
+------------------------------------------------------------------------------------------------
+-- 10. Grants (as in sql/89_api_grants.sql): nothing new for PUBLIC but the pure helpers CHECK constraints call
 ------------------------------------------------------------------------------------------------
 
 REVOKE ALL ON ALL FUNCTIONS IN SCHEMA coditect, coditect_internal FROM PUBLIC;
@@ -3265,5 +3288,6 @@ GRANT EXECUTE ON FUNCTION
     coditect.uuid_generate_v7(), coditect.uuid_v7_time(uuid), coditect.is_valid_timezone(text),
     coditect.license_key_generate(), coditect.license_key_normalize(text), coditect.license_key_is_valid(text),
     coditect.license_token_key_id(text), coditect.license_session_ttl(), coditect.license_public_keys(),
-    coditect.license_verify(text), coditect.row_etag(jsonb), coditect_internal.check_board_columns(jsonb)
+    coditect.license_verify(text), coditect.row_etag(jsonb), coditect_internal.check_board_columns(jsonb),
+    coditect.workflow_definition_problems(jsonb), coditect.workflow_definition_schema()
     TO PUBLIC;

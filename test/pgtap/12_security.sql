@@ -187,6 +187,8 @@ INSERT INTO expected_execute VALUES
     ('coditect.unschedule_maintenance()', ''),
     ('coditect.uuid_generate_v7()', 'PUBLIC'),
     ('coditect.uuid_v7_time(uuid)', 'PUBLIC'),
+    ('coditect.workflow_definition_problems(jsonb)', 'PUBLIC'),
+    ('coditect.workflow_definition_schema()', 'PUBLIC'),
     ('coditect_internal.add_invited_member(jsonb)', 'gateway,service'),
     ('coditect_internal.allow_hard_delete(boolean)', ''),
     ('coditect_internal.api_check_fields(jsonb,text[])', 'gateway,service'),
