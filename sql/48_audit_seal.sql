@@ -7,8 +7,9 @@
 --
 -- Canonical form of a row (audit_row_canonical): the JSON array, as jsonb text, of its columns
 -- in table order, created_at as integer microseconds since the epoch (independent of TimeZone
--- and DateStyle) and ip_address as inet's text (with its mask, e.g. 192.0.2.7/32). A period's rows digest is the SHA-256 of the
--- concatenated SHA-256s of its rows' canonical texts, in (created_at, id) order. A seal's hash is
+-- and DateStyle) and ip_address as inet's text (with its mask, e.g. 192.0.2.7/32). A period's
+-- rows digest is the SHA-256 of the concatenated SHA-256s of its rows' canonical texts, in
+-- (created_at, id) order. A seal's hash is
 -- sha256(previous hash || rows digest || int8send(start µs) || int8send(end µs) || int8send(count)),
 -- the first seal's previous hash 32 zero bytes.
 
