@@ -6,7 +6,7 @@
 -- the chain the pg_cron job sealed for the suite is set aside inside it only.
 \set ON_ERROR_STOP 1
 BEGIN;
-SELECT plan(50);
+SELECT plan(51);
 
 CREATE ROLE tap52_gateway LOGIN IN ROLE coditect_gateway;
 CREATE ROLE tap52_service LOGIN IN ROLE coditect_service;
@@ -23,6 +23,18 @@ SELECT is(coditect_internal.audit_row_canonical(ROW('01890000-0000-7000-8000-000
           '{"table": "coditect.projects"}, "info", 1704164645678901]',
           'a row''s canonical text: its columns in table order as JSON, created_at in microseconds (any TimeZone)');
 SET LOCAL TimeZone = 'UTC';
+
+-- audit_seal() runs in READ COMMITTED only: a snapshot older than its look at the open
+-- transactions could miss rows committed in between (another session, before any lock here).
+CREATE EXTENSION IF NOT EXISTS dblink;
+SELECT dblink_connect('t52', format('host=%s port=%s dbname=%s', split_part(current_setting('unix_socket_directories'), ',', 1),
+                                    current_setting('port'), current_database()));
+SELECT dblink_exec('t52', 'BEGIN ISOLATION LEVEL REPEATABLE READ');
+SELECT throws_ok($$SELECT n FROM dblink('t52', 'SELECT coditect.audit_seal()') AS t(n int)$$, 'CD409',
+                 'coditect.audit_seal() must run in a READ COMMITTED transaction',
+                 'audit_seal() refuses a REPEATABLE READ transaction');
+SELECT dblink_exec('t52', 'ROLLBACK');
+SELECT dblink_disconnect('t52');
 
 -- 2. Fixtures. The chain the pg_cron job made for the suite is removed (in this transaction only).
 ALTER TABLE coditect_internal.audit_seals DISABLE TRIGGER ALL;
