@@ -1,6 +1,6 @@
 -- 85_maintenance: the purge of ended license sessions and the pg_cron schedule of the
 -- extension's maintenance (zombie reaping, audit partitions, that purge, the purge of
--- abandoned uploads). Before 89/90 so that
+-- abandoned uploads, the audit seals). Before 89/90 so that
 -- it runs with the install script's own search_path (90_partitions resets it).
 
 -- Maintenance (DBA and its pg_cron job): really deletes the license sessions of every tenant
@@ -26,14 +26,17 @@ END
 $$;
 
 -- The jobs, in one place: name, cron schedule (GMT), command. Sessions turn zombie 6 minutes
--- after their last heartbeat, so reaping every minute frees a seat at most a minute late.
+-- after their last heartbeat, so reaping every minute frees a seat at most a minute late. The
+-- audit seal job closes each UTC hour of the audit trail soon after it (and its margin) ended;
+-- a run with nothing to seal reads no audit row.
 CREATE FUNCTION coditect.maintenance_jobs()
 RETURNS TABLE (jobname text, schedule text, command text)
 LANGUAGE sql IMMUTABLE SET search_path = pg_catalog, pg_temp AS $$
     VALUES ('coditect-reap-zombies', '* * * * *', 'SELECT coditect.reap_zombie_sessions()'),
            ('coditect-audit-maintenance', '7 * * * *', 'SELECT coditect.audit_maintenance()'),
            ('coditect-purge-license-sessions', '30 3 * * *', 'SELECT coditect.purge_ended_license_sessions()'),
-           ('coditect-purge-upload-sessions', '45 3 * * *', 'SELECT coditect.purge_upload_sessions()')
+           ('coditect-purge-upload-sessions', '45 3 * * *', 'SELECT coditect.purge_upload_sessions()'),
+           ('coditect-audit-seal', '*/10 * * * *', 'SELECT coditect.audit_seal()')
 $$;
 
 -- DBA: registers (or puts back) the jobs of maintenance_jobs() with pg_cron, to run in this

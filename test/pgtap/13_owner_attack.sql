@@ -166,6 +166,7 @@ SELECT tap13.plant('tap13_service_traps');
 SET search_path = pg_temp, tap13_service_traps, pg_catalog, public;
 SELECT tap13.call_definers(ARRAY[
     'SELECT coditect.audit_maintenance()', 'SELECT coditect.audit_retention()',
+    'SELECT coditect.audit_verify(''-infinity'', ''infinity'')',
     'SELECT coditect_internal.audit_maintenance_as_owner(''pg_temp, tap13_service_traps, pg_catalog'')',
     'SELECT coditect.create_tenant(''Trap Co'', ''trap-co'', ''t@trap.test'', ''o@trap.test'', ''fb-trap'')',
     'SELECT coditect.api_register(''fb-trap-2'', ''o2@trap.test'', ''Trap Two'', ''trap-two'')',
