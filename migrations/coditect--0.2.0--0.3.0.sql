@@ -876,6 +876,36 @@ SELECT coditect_internal.register_computed_field('project', 'tasks_count',
 -- task list is also under its project.
 SELECT coditect_internal.regenerate_resources();
 
+-- Maintenance releases the partitions CREATE EXTENSION made before dropping them past retention
+-- (as in sql/10_audit.sql).
+-- For a scheduler: makes the coming months' partitions, drops those past retention, and
+-- protects new partitions against UPDATE / DELETE / TRUNCATE. pg_partman sets search_path with
+-- session scope to the value it found on entry, and a session-scope SET outlives a function's
+-- SET clause. So the owner-rights half runs with the pinned path (which pg_partman then finds
+-- and keeps), and gives the caller's path, passed in by this invoker-rights wrapper, back.
+CREATE OR REPLACE FUNCTION coditect_internal.audit_maintenance_as_owner(p_caller_search_path text) RETURNS void
+LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+    part regclass;
+BEGIN
+    -- The partitions CREATE EXTENSION made belong to the extension, and an extension's table
+    -- cannot be dropped on its own: release those past retention first, so that pg_partman
+    -- can drop them as it drops the ones it made later.
+    FOR part IN SELECT c.oid::regclass FROM pg_inherits i
+                  JOIN pg_class c ON c.oid = i.inhrelid
+                  JOIN pg_depend d ON d.classid = 'pg_class'::regclass AND d.objid = c.oid AND d.deptype = 'e'
+                 WHERE i.inhparent = 'coditect.audit_logs'::regclass
+                   AND (regexp_match(pg_get_expr(c.relpartbound, c.oid), 'TO \(''([^'']+)''\)'))[1]::timestamptz
+                       <= now() - coditect.audit_retention() LOOP
+        EXECUTE format('ALTER EXTENSION coditect DROP TABLE %s', part);
+    END LOOP;
+    EXECUTE format('SELECT %I.run_maintenance(p_parent_table := %L, p_analyze := false, p_jobmon := false)',
+                   coditect_internal.partman_schema(), 'coditect.audit_logs');
+    PERFORM coditect_internal.protect_audit_partitions();
+    PERFORM set_config('search_path', coalesce(p_caller_search_path, ''), false);
+END
+$$;
+
 -- The maintenance schedule gains the purge of abandoned uploads and the audit seals (as in
 -- sql/85_maintenance.sql).
 -- The jobs, in one place: name, cron schedule (GMT), command. Sessions turn zombie 6 minutes

@@ -115,7 +115,20 @@ $$;
 -- and keeps), and gives the caller's path, passed in by this invoker-rights wrapper, back.
 CREATE FUNCTION coditect_internal.audit_maintenance_as_owner(p_caller_search_path text) RETURNS void
 LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+    part regclass;
 BEGIN
+    -- The partitions CREATE EXTENSION made belong to the extension, and an extension's table
+    -- cannot be dropped on its own: release those past retention first, so that pg_partman
+    -- can drop them as it drops the ones it made later.
+    FOR part IN SELECT c.oid::regclass FROM pg_inherits i
+                  JOIN pg_class c ON c.oid = i.inhrelid
+                  JOIN pg_depend d ON d.classid = 'pg_class'::regclass AND d.objid = c.oid AND d.deptype = 'e'
+                 WHERE i.inhparent = 'coditect.audit_logs'::regclass
+                   AND (regexp_match(pg_get_expr(c.relpartbound, c.oid), 'TO \(''([^'']+)''\)'))[1]::timestamptz
+                       <= now() - coditect.audit_retention() LOOP
+        EXECUTE format('ALTER EXTENSION coditect DROP TABLE %s', part);
+    END LOOP;
     EXECUTE format('SELECT %I.run_maintenance(p_parent_table := %L, p_analyze := false, p_jobmon := false)',
                    coditect_internal.partman_schema(), 'coditect.audit_logs');
     PERFORM coditect_internal.protect_audit_partitions();
