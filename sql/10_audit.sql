@@ -43,11 +43,12 @@ REVOKE ALL ON coditect.audit_logs FROM PUBLIC;
 GRANT SELECT ON coditect.audit_logs TO coditect_gateway, coditect_service, coditect_analyst;
 
 -- Immutability: row triggers are cloned to every partition; statement triggers are not, so
--- protect_audit_partitions() adds them to each partition (TRUNCATE has no row form).
+-- protect_audit_partitions() adds them to each partition (TRUNCATE has no row form). The one
+-- guard of append-only tables: the audit trail, and (its argument naming it) the audit seals.
 CREATE FUNCTION coditect_internal.reject_audit_change() RETURNS trigger
 LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
 BEGIN
-    RAISE EXCEPTION 'coditect.audit_logs is append-only: % is not allowed', TG_OP
+    RAISE EXCEPTION '% is append-only: % is not allowed', coalesce(TG_ARGV[0], 'coditect.audit_logs'), TG_OP
         USING ERRCODE = 'CD403';
 END
 $$;

@@ -29,17 +29,10 @@ COMMENT ON TABLE coditect_internal.audit_seals IS
 REVOKE ALL ON coditect_internal.audit_seals FROM PUBLIC;
 
 -- Seals are append-only for every role, owner and superusers included, in replica mode too.
-CREATE FUNCTION coditect_internal.reject_seal_change() RETURNS trigger
-LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
-BEGIN
-    RAISE EXCEPTION 'coditect_internal.audit_seals is append-only: % is not allowed', TG_OP
-        USING ERRCODE = 'CD403';
-END
-$$;
 CREATE TRIGGER audit_seals_immutable_row BEFORE UPDATE OR DELETE ON coditect_internal.audit_seals
-    FOR EACH ROW EXECUTE FUNCTION coditect_internal.reject_seal_change();
+    FOR EACH ROW EXECUTE FUNCTION coditect_internal.reject_audit_change('coditect_internal.audit_seals');
 CREATE TRIGGER audit_seals_immutable BEFORE UPDATE OR DELETE OR TRUNCATE ON coditect_internal.audit_seals
-    FOR EACH STATEMENT EXECUTE FUNCTION coditect_internal.reject_seal_change();
+    FOR EACH STATEMENT EXECUTE FUNCTION coditect_internal.reject_audit_change('coditect_internal.audit_seals');
 ALTER TABLE coditect_internal.audit_seals ENABLE ALWAYS TRIGGER audit_seals_immutable_row;
 ALTER TABLE coditect_internal.audit_seals ENABLE ALWAYS TRIGGER audit_seals_immutable;
 
@@ -275,7 +268,7 @@ END
 $$;
 
 REVOKE ALL ON FUNCTION coditect.audit_seal(), coditect.audit_verify(timestamptz, timestamptz),
-    coditect_internal.reject_seal_change(), coditect_internal.audit_row_canonical(coditect.audit_logs),
+    coditect_internal.audit_row_canonical(coditect.audit_logs),
     coditect_internal.audit_seal_hash(bytea, bytea, timestamptz, timestamptz, bigint),
     coditect_internal.audit_period_digests(timestamptz, timestamptz) FROM PUBLIC;
 GRANT EXECUTE ON FUNCTION coditect.audit_verify(timestamptz, timestamptz) TO coditect_service;

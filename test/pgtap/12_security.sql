@@ -97,7 +97,6 @@ INSERT INTO expected_execute VALUES
     ('coditect.audit_retention()', 'service'),
     ('coditect.audit_seal()', ''),
     ('coditect.audit_verify(timestamp with time zone,timestamp with time zone)', 'service'),
-    ('coditect_internal.reject_seal_change()', ''),
     ('coditect_internal.audit_row_canonical(coditect.audit_logs)', ''),
     ('coditect_internal.audit_seal_hash(bytea,bytea,timestamp with time zone,timestamp with time zone,bigint)', ''),
     ('coditect_internal.audit_period_digests(timestamp with time zone,timestamp with time zone)', ''),
