@@ -337,6 +337,15 @@ std::string pascal_case(const std::string& snake) {
   return out;
 }
 
+namespace {
+bool identifier_like_schema(const std::string& s) {
+  if (s.empty() || s.size() > 63 || s[0] < 'A' || s[0] > 'Z') return false;
+  for (char c : s)
+    if (!((c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9'))) return false;
+  return true;
+}
+}  // namespace
+
 Catalog parse_catalog(const json& j) {
   if (!j.is_object()) throw CatalogError("the catalog must be a JSON object");
   Catalog cat;
@@ -375,6 +384,23 @@ Catalog parse_catalog(const json& j) {
   for (const auto& t : cat.types)
     for (const auto& a : t.attributes)
       check_type(a.type, "type " + t.name + " " + a.name, check_type);
+  // Published schemas: objects, named apart from every component the catalog makes.
+  if (auto sc = j.find("schemas"); sc != j.end() && !sc->is_null()) {
+    if (!sc->is_object()) throw CatalogError("catalog: \"schemas\" must be an object");
+    std::set<std::string> taken = {"Problem", "Health", "Register", "Registered"};
+    for (const auto& r : cat.resources)
+      for (const char* suffix : {"", "Create", "Update", "List"})
+        taken.insert(r.schema_name + suffix);
+    for (const auto& t : cat.types) taken.insert(pascal_case(t.name));
+    for (auto it = sc->begin(); it != sc->end(); ++it) {
+      if (!identifier_like_schema(it.key()))
+        throw CatalogError("schema \"" + it.key() + "\": a name is PascalCase letters and digits");
+      if (taken.count(it.key()))
+        throw CatalogError("schema " + it.key() + " clashes with a component of the catalog");
+      if (!it->is_object()) throw CatalogError("schema " + it.key() + " must be an object");
+      cat.schemas[it.key()] = *it;
+    }
+  }
   names.clear();
   for (const auto& o : array(j, "operations", "catalog")) {
     cat.operations.push_back(operation(o, cat));

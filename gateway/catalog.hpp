@@ -94,7 +94,7 @@ struct Param {
   bool required = false;
   bool also_query = false;
   bool secret = false;  // a path parameter that is a secret (a share's token): never logged
-  ValueType type;  // body fields: json_type and format are checked by the gateway
+  ValueType type;       // body fields: json_type and format are checked by the gateway
 };
 
 enum class Auth { None, Bearer, Register };
@@ -116,7 +116,7 @@ struct Operation {
   nlohmann::json request;   // null, {resource, mode} or {fields: [...]}
   nlohmann::json response;  // null, {resource}, {type[, array]} or {protocol[, max_size]}
   Protocol protocol = Protocol::Json;
-  long max_size = 0;  // tus: the largest upload any tenant may declare (Tus-Max-Size)
+  long max_size = 0;    // tus: the largest upload any tenant may declare (Tus-Max-Size)
   bool writes = false;  // a GET that records something (a read): a read-write transaction
   // response.null_answer: an answer of SQL NULL is this 404 (a public share's "not found",
   // whose function committed what it counted), rather than a JSON null.
@@ -130,6 +130,8 @@ struct Catalog {
   std::vector<CatalogType> types;
   std::vector<Resource> resources;
   std::vector<Operation> operations;
+  // JSON Schemas published as they are (OpenAPI components), by name: WorkflowDefinition.
+  std::map<std::string, nlohmann::json> schemas;
   const Resource* resource(const std::string& name) const;
   const CatalogType* type(const std::string& name) const;
 };

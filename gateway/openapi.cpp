@@ -1,5 +1,6 @@
 #include "openapi.hpp"
 
+#include <functional>
 #include <set>
 
 namespace coditect::gateway {
@@ -146,6 +147,26 @@ json component_schemas(const RouteTable& table, const Names& names) {
     }
     if (!t.description.empty()) c["description"] = t.description;
     s[names.type(t.name)] = c;
+  }
+  // A published schema's own references ("#/$defs/node") point into itself: here, into its
+  // component (and its "$id", a base of its own, would take them elsewhere).
+  for (const auto& [name, schema] : cat.schemas) {
+    json c = schema;
+    c.erase("$id");
+    std::function<void(json&)> rebase = [&](json& j) {
+      if (j.is_object()) {
+        for (auto it = j.begin(); it != j.end(); ++it) {
+          if (it.key() == "$ref" && it->is_string() && it->get<std::string>().rfind("#/", 0) == 0)
+            *it = "#/components/schemas/" + name + it->get<std::string>().substr(1);
+          else
+            rebase(*it);
+        }
+      } else if (j.is_array()) {
+        for (auto& e : j) rebase(e);
+      }
+    };
+    rebase(c);
+    s[name] = c;
   }
   std::set<std::string> used = used_schemas(table);
   for (const auto& r : cat.resources) {

@@ -543,10 +543,44 @@ END
 $$;
 
 
+-- JSON Schemas the API publishes beside the resources' (OpenAPI components): a name and the
+-- function that answers the schema (its one source), e.g. WorkflowDefinition.
+CREATE TABLE coditect_internal.api_schemas (
+    name     text PRIMARY KEY CHECK (name ~ '^[A-Z][A-Za-z0-9]*$'),
+    function regprocedure NOT NULL
+);
+
+REVOKE ALL ON coditect_internal.api_schemas FROM PUBLIC;
+GRANT SELECT ON coditect_internal.api_schemas TO coditect_gateway, coditect_service;
+
+-- The registered schemas, each answered by its function: {name: schema}.
+CREATE FUNCTION coditect_internal.api_schemas_json() RETURNS jsonb
+LANGUAGE plpgsql STABLE SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+    s   record;
+    doc jsonb;
+    out jsonb := '{}';
+BEGIN
+    FOR s IN SELECT a.name, a.function FROM coditect_internal.api_schemas a ORDER BY a.name LOOP
+        EXECUTE format('SELECT %s()', s.function::regproc) INTO doc;
+        out := out || jsonb_build_object(s.name, doc);
+    END LOOP;
+    RETURN out;
+END
+$$;
+
+-- Declares a JSON Schema the API publishes (p_function() answers it; no arguments).
+CREATE FUNCTION coditect_internal.register_api_schema(p_name text, p_function regprocedure) RETURNS void
+LANGUAGE sql SET search_path = pg_catalog, pg_temp AS $$
+    INSERT INTO coditect_internal.api_schemas (name, function) VALUES (p_name, p_function);
+    SELECT pg_notify('coditect_catalog', 'reload');
+$$;
+
 CREATE OR REPLACE FUNCTION coditect.api_catalog() RETURNS jsonb
 LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp AS $$
     SELECT jsonb_build_object(
         'version', (SELECT extversion FROM pg_extension WHERE extname = 'coditect'),
+        'schemas', coditect_internal.api_schemas_json(),
         'types', (
             SELECT coalesce(jsonb_agg(x ORDER BY x ->> 'name'), '[]') FROM (
                 SELECT jsonb_build_object('name', t.typname, 'kind', 'enum', 'description', obj_description(t.oid, 'pg_type'),
@@ -622,6 +656,11 @@ LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp AS $$
               FROM coditect_internal.resource_operations o
               JOIN coditect_internal.resources r ON r.name = o.resource))
 $$;
+
+REVOKE ALL ON FUNCTION coditect.api_catalog(), coditect_internal.json_type_of(oid, int),
+    coditect_internal.catalog_attribute(oid, int), coditect_internal.api_schemas_json() FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION coditect.api_catalog(), coditect_internal.json_type_of(oid, int),
+    coditect_internal.catalog_attribute(oid, int), coditect_internal.api_schemas_json() TO coditect_gateway, coditect_service;
 
 DROP FUNCTION coditect_internal.register_resource(regclass, text, jsonb, text[], text[], text[], jsonb, text[], text, text[], text,
     text, text, name, boolean, integer, boolean, text, regprocedure, text[], text[], name, boolean, boolean, jsonb);
@@ -3600,6 +3639,9 @@ CREATE FUNCTION coditect.workflow_definition_schema() RETURNS jsonb
     AS 'MODULE_PATHNAME', 'coditect_workflow_definition_schema' LANGUAGE C IMMUTABLE PARALLEL SAFE;
 COMMENT ON FUNCTION coditect.workflow_definition_schema() IS
     'The JSON Schema (draft 2020-12) of a workflow definition; the graph rules are workflow_definition_problems''s';
+
+-- Published in the API's OpenAPI document as the component WorkflowDefinition.
+SELECT coditect_internal.register_api_schema('WorkflowDefinition', 'coditect.workflow_definition_schema()');
 
 ------------------------------------------------------------------------------------------------
 -- 11. Grants (as in sql/89_api_grants.sql): nothing new for PUBLIC but the pure helpers CHECK constraints call

@@ -165,10 +165,18 @@ CREATE TABLE coditect_internal.resource_computed (
     PRIMARY KEY (resource, name)
 );
 
+-- JSON Schemas the API publishes beside the resources' (OpenAPI components): a name and the
+-- function that answers the schema (its one source), e.g. WorkflowDefinition.
+CREATE TABLE coditect_internal.api_schemas (
+    name     text PRIMARY KEY CHECK (name ~ '^[A-Z][A-Za-z0-9]*$'),
+    function regprocedure NOT NULL
+);
+
 REVOKE ALL ON coditect_internal.resources, coditect_internal.resource_columns,
-    coditect_internal.resource_operations, coditect_internal.resource_computed FROM PUBLIC;
+    coditect_internal.resource_operations, coditect_internal.resource_computed, coditect_internal.api_schemas FROM PUBLIC;
 GRANT SELECT ON coditect_internal.resources, coditect_internal.resource_columns,
-    coditect_internal.resource_operations, coditect_internal.resource_computed TO coditect_gateway, coditect_service;
+    coditect_internal.resource_operations, coditect_internal.resource_computed, coditect_internal.api_schemas
+    TO coditect_gateway, coditect_service;
 
 ------------------------------------------------------------------------------------------------
 -- Helpers the generated functions call (static SQL only)
@@ -1157,10 +1165,34 @@ LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp AS $$
       FROM pg_attribute a WHERE a.attrelid = p_rel AND a.attnum = p_attnum
 $$;
 
+-- The registered schemas, each answered by its function: {name: schema}.
+CREATE FUNCTION coditect_internal.api_schemas_json() RETURNS jsonb
+LANGUAGE plpgsql STABLE SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+    s   record;
+    doc jsonb;
+    out jsonb := '{}';
+BEGIN
+    FOR s IN SELECT a.name, a.function FROM coditect_internal.api_schemas a ORDER BY a.name LOOP
+        EXECUTE format('SELECT %s()', s.function::regproc) INTO doc;
+        out := out || jsonb_build_object(s.name, doc);
+    END LOOP;
+    RETURN out;
+END
+$$;
+
+-- Declares a JSON Schema the API publishes (p_function() answers it; no arguments).
+CREATE FUNCTION coditect_internal.register_api_schema(p_name text, p_function regprocedure) RETURNS void
+LANGUAGE sql SET search_path = pg_catalog, pg_temp AS $$
+    INSERT INTO coditect_internal.api_schemas (name, function) VALUES (p_name, p_function);
+    SELECT pg_notify('coditect_catalog', 'reload');
+$$;
+
 CREATE FUNCTION coditect.api_catalog() RETURNS jsonb
 LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp AS $$
     SELECT jsonb_build_object(
         'version', (SELECT extversion FROM pg_extension WHERE extname = 'coditect'),
+        'schemas', coditect_internal.api_schemas_json(),
         'types', (
             SELECT coalesce(jsonb_agg(x ORDER BY x ->> 'name'), '[]') FROM (
                 SELECT jsonb_build_object('name', t.typname, 'kind', 'enum', 'description', obj_description(t.oid, 'pg_type'),
@@ -1237,6 +1269,6 @@ LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp AS $$
               JOIN coditect_internal.resources r ON r.name = o.resource))
 $$;
 REVOKE ALL ON FUNCTION coditect.api_catalog(), coditect_internal.json_type_of(oid, int),
-    coditect_internal.catalog_attribute(oid, int) FROM PUBLIC;
+    coditect_internal.catalog_attribute(oid, int), coditect_internal.api_schemas_json() FROM PUBLIC;
 GRANT EXECUTE ON FUNCTION coditect.api_catalog(), coditect_internal.json_type_of(oid, int),
-    coditect_internal.catalog_attribute(oid, int) TO coditect_gateway, coditect_service;
+    coditect_internal.catalog_attribute(oid, int), coditect_internal.api_schemas_json() TO coditect_gateway, coditect_service;

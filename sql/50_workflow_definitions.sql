@@ -15,3 +15,6 @@ CREATE FUNCTION coditect.workflow_definition_schema() RETURNS jsonb
     AS 'MODULE_PATHNAME', 'coditect_workflow_definition_schema' LANGUAGE C IMMUTABLE PARALLEL SAFE;
 COMMENT ON FUNCTION coditect.workflow_definition_schema() IS
     'The JSON Schema (draft 2020-12) of a workflow definition; the graph rules are workflow_definition_problems''s';
+
+-- Published in the API's OpenAPI document as the component WorkflowDefinition.
+SELECT coditect_internal.register_api_schema('WorkflowDefinition', 'coditect.workflow_definition_schema()');

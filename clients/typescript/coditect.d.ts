@@ -2602,6 +2602,67 @@ export interface components {
             role?: components["schemas"]["MemberRole"];
             timezone?: string;
         };
+        /**
+         * Coditect workflow definition
+         * @description Nodes and the edges between them. The graph rules (one start node, every node reachable from it and leading to an end, edges per node type, condition syntax) are checked by coditect.workflow_definition_problems().
+         */
+        WorkflowDefinition: {
+            edges: components["schemas"]["WorkflowDefinition"]["$defs"]["edge"][];
+            nodes: components["schemas"]["WorkflowDefinition"]["$defs"]["node"][];
+            $defs: {
+                approval_settings: {
+                    /** @description The users who may decide */
+                    approvers?: string[];
+                    /** @description The approval expires after this long (default: the workflow's, else 7 days) */
+                    expire_after?: string;
+                    /**
+                     * @description Members of this role or above may decide
+                     * @enum {unknown}
+                     */
+                    min_role?: "owner" | "admin" | "member" | "guest";
+                    /** @description What is to be approved */
+                    title?: string;
+                } & (unknown | unknown);
+                condition_settings: Record<string, unknown>;
+                edge: {
+                    /** @description An SQL/JSON path predicate over the execution's context_data (jsonb_path_match); edges from condition nodes only */
+                    condition?: string;
+                    from: components["schemas"]["WorkflowDefinition"]["$defs"]["node_id"];
+                    /**
+                     * @description The approval outcome the edge follows; edges from approval nodes only
+                     * @enum {unknown}
+                     */
+                    on?: "approved" | "rejected" | "expired";
+                    to: components["schemas"]["WorkflowDefinition"]["$defs"]["node_id"];
+                };
+                end_settings: Record<string, unknown>;
+                node: {
+                    id: components["schemas"]["WorkflowDefinition"]["$defs"]["node_id"];
+                    name?: string;
+                    settings?: Record<string, unknown>;
+                    /** @enum {unknown} */
+                    type: "start" | "task" | "approval" | "notification" | "condition" | "end";
+                } & (unknown & unknown & unknown & unknown & unknown & unknown);
+                node_id: string;
+                notification_settings: {
+                    /** @description A named channel the notification is sent to */
+                    channel?: string;
+                    /** @description The text sent */
+                    message?: string;
+                    /** @description An http(s) URL the notification is posted to */
+                    webhook?: string;
+                } | unknown | unknown;
+                start_settings: Record<string, unknown>;
+                task_settings: {
+                    /** @description The user the step is assigned to */
+                    assignee?: string;
+                    /** @description A queue the step is offered to, when no assignee */
+                    queue?: string;
+                    /** @description What the step asks for */
+                    title?: string;
+                };
+            };
+        };
     };
     responses: never;
     parameters: never;

@@ -205,6 +205,8 @@ INSERT INTO expected_execute VALUES
     ('coditect_internal.audit_maintenance_as_owner(text)', 'service'),
     ('coditect_internal.audit_row_change()', ''),
     ('coditect_internal.catalog_attribute(oid,integer)', 'gateway,service'),
+    ('coditect_internal.api_schemas_json()', 'gateway,service'),
+    ('coditect_internal.register_api_schema(text,regprocedure)', ''),
     ('coditect_internal.check_task_hierarchy()', ''),
     ('coditect_internal.claim_global_key(regclass,name,name,name)', ''),
     ('coditect_internal.column_type(regclass,name)', ''),

@@ -104,5 +104,9 @@ SELECT is(coditect.workflow_definition_schema() #> '{$defs,approval_settings,one
           '[{"required": ["approvers"]}, {"required": ["min_role"]}]', 'schema: an approval has approvers or a minimum role');
 SELECT is(jsonb_array_length(coditect.workflow_definition_schema() #> '{$defs,node,allOf}'), 6, 'schema: settings tied to each node type');
 
+-- Published beside the resources: api_catalog()'s schemas (OpenAPI components) hold it as the function answers it.
+SELECT is(coditect.api_catalog() #> '{schemas,WorkflowDefinition}', coditect.workflow_definition_schema(),
+          'api_catalog() publishes the schema as WorkflowDefinition');
+
 SELECT * FROM finish();
 ROLLBACK;

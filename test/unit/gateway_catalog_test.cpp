@@ -123,6 +123,18 @@ TEST(GatewayCatalog, ErrorsNameTheEntry) {
               j["resources"][1]["columns"][4]["composite"] = "member_role";
             }).find("composite \"member_role\" is not a composite type"),
             std::string::npos);
+  EXPECT_NE(error_of([](json& j) {
+              j["schemas"] = {{"Project", {{"type", "object"}}}};
+            }).find("schema Project clashes"),
+            std::string::npos);
+  EXPECT_NE(error_of([](json& j) {
+              j["schemas"] = {{"bad name", {{"type", "object"}}}};
+            }).find("PascalCase"),
+            std::string::npos);
+  EXPECT_NE(error_of([](json& j) {
+              j["schemas"] = {{"Flow", 3}};
+            }).find("must be an object"),
+            std::string::npos);
   EXPECT_THROW(parse_catalog_text("{"), CatalogError);
   EXPECT_THROW(parse_catalog_text("[]"), CatalogError);
 }

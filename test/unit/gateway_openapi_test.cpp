@@ -114,6 +114,27 @@ TEST(GatewayOpenApi, ResourceAndCompositeValuesAreReferences) {
             (json{{"type", "array"}, {"items", {{"$ref", "#/components/schemas/LicenseGrant"}}}}));
 }
 
+// A schema the catalog publishes (a workflow definition's JSON Schema) is a component as it is.
+TEST(GatewayOpenApi, PublishedSchemasAreComponents) {
+  json j = fixture_catalog();
+  json flow = {
+      {"$schema", "https://json-schema.org/draft/2020-12/schema"},
+      {"$id", "https://coditect.test/workflow-definition"},
+      {"type", "object"},
+      {"required", {"nodes", "edges"}},
+      {"properties", {{"nodes", {{"type", "array"}, {"items", {{"$ref", "#/$defs/node"}}}}}}},
+      {"$defs", {{"node", {{"type", "object"}}}}}};
+  j["schemas"] = {{"WorkflowDefinition", flow}};
+  const RouteTable t(parse_catalog(j));
+  json c = openapi_document(t, "")["components"]["schemas"]["WorkflowDefinition"];
+  // As published, its own references pointing into its component, without a base of its own.
+  EXPECT_EQ(c["properties"]["nodes"]["items"]["$ref"],
+            "#/components/schemas/WorkflowDefinition/$defs/node");
+  EXPECT_FALSE(c.contains("$id"));
+  EXPECT_EQ(c["$defs"], flow["$defs"]);
+  EXPECT_EQ(c["required"], flow["required"]);
+}
+
 TEST(GatewayOpenApi, ListEnvelope) {
   const json& l = schema("ProjectList");
   EXPECT_EQ(l["required"], json::array({"count", "next", "previous", "results"}));
