@@ -275,6 +275,23 @@ Database::RunResult Database::run(PGconn* c, const std::vector<DbCall>& calls, s
   return failed ? RunResult::Error : RunResult::Ok;
 }
 
+int Database::acquire(DbOutcome& out) {
+  int i = checkout();
+  if (i < 0) {
+    out.kind = DbOutcome::Kind::Unavailable;
+    out.why = "no database connection free within the timeout";
+    return -1;
+  }
+  std::string why;
+  if (!ensure_connected(slots_[static_cast<size_t>(i)], &why)) {
+    checkin(i);
+    out.kind = DbOutcome::Kind::Unavailable;
+    out.why = why;
+    return -1;
+  }
+  return i;
+}
+
 DbOutcome Database::execute(const std::vector<DbCall>& calls, size_t value_index,
                             bool retry_on_loss, std::uint64_t generation) {
   DbOutcome out;
@@ -282,20 +299,9 @@ DbOutcome Database::execute(const std::vector<DbCall>& calls, size_t value_index
   int not_started = 0;
   bool lost_once = false;
   for (;;) {
-    int i = checkout();
-    if (i < 0) {
-      out.kind = DbOutcome::Kind::Unavailable;
-      out.why = "no database connection free within the timeout";
-      return out;
-    }
+    int i = acquire(out);
+    if (i < 0) return out;
     Slot& s = slots_[static_cast<size_t>(i)];
-    std::string why;
-    if (!ensure_connected(s, &why)) {
-      checkin(i);
-      out.kind = DbOutcome::Kind::Unavailable;
-      out.why = why;
-      return out;
-    }
     DbError err;
     RunResult rr = prepare(s, calls, generation, err);
     if (rr == RunResult::Ok) rr = run(s.conn, calls, value_index, out, err);
@@ -404,20 +410,9 @@ DbOutcome Database::read_session(bool read_only, const std::vector<DbCall>& call
   for (const auto& c : later) to_prepare.push_back(c);
   DbOutcome out;
   for (int attempt = 0;; ++attempt) {
-    int i = checkout();
-    if (i < 0) {
-      out.kind = DbOutcome::Kind::Unavailable;
-      out.why = "no database connection free within the timeout";
-      return out;
-    }
+    int i = acquire(out);
+    if (i < 0) return out;
     Slot& s = slots_[static_cast<size_t>(i)];
-    std::string why;
-    if (!ensure_connected(s, &why)) {
-      checkin(i);
-      out.kind = DbOutcome::Kind::Unavailable;
-      out.why = why;
-      return out;
-    }
     DbError err;
     RunResult rr = prepare(s, to_prepare, generation, err);
     if (rr == RunResult::Ok) rr = run(s.conn, all, all.size() - 1, out, err, true);

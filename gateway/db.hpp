@@ -72,6 +72,8 @@ class Database {
   int checkout();
   void checkin(int slot);
   bool ensure_connected(Slot& s, std::string* why);
+  // A connected slot checked out (checkin when done), or -1 with out saying why not.
+  int acquire(DbOutcome& out);
   void drop(Slot& s);
   RunResult prepare(Slot& s, const std::vector<DbCall>& calls, std::uint64_t generation,
                     DbError& err);
