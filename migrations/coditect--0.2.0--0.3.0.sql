@@ -1846,6 +1846,17 @@ LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp AS $$
                     WHERE u.tenant_id = p_tenant AND u.blob_id = p_blob AND u.user_id = p_user AND u.status = 'completed')
 $$;
 
+-- What a download's access decision answers the gateway's "content" protocol: the blob to read
+-- with storage_read, its size, the read size, its SHA-256 (hex, the ETag), type and file name.
+CREATE FUNCTION coditect_internal.content_answer(p_blob uuid, p_size bigint, p_sha256 text, p_content_type text,
+                                                 p_filename text) RETURNS jsonb
+LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp AS $$
+    SELECT jsonb_build_object('blob_id', p_blob, 'size', p_size, 'chunk_size', coditect.storage_chunk_size(),
+                              'sha256', p_sha256, 'content_type', p_content_type, 'filename', p_filename)
+$$;
+GRANT EXECUTE ON FUNCTION coditect_internal.content_answer(uuid, bigint, text, text, text)
+    TO coditect_gateway, coditect_service;
+
 -- GET /api/v1/blobs/{id}/content: the one access decision of a download. Answers what the
 -- gateway needs to stream it (it then reads with storage_read in the same transaction).
 CREATE FUNCTION coditect.blob_download(p_id uuid) RETURNS jsonb
@@ -1859,12 +1870,11 @@ BEGIN
     IF NOT FOUND OR NOT coditect_internal.blob_readable(me.tenant_id, me.user_id, p_id) THEN
         RAISE EXCEPTION 'no file %', p_id USING ERRCODE = 'CD404';
     END IF;
-    RETURN jsonb_build_object(
-        'blob_id', b.id, 'size', b.size_bytes, 'chunk_size', coditect.storage_chunk_size(), 'sha256', encode(b.sha256, 'hex'), 'content_type', b.content_type,
-        'filename', (SELECT u.filename FROM coditect.upload_sessions u
-                      WHERE u.tenant_id = me.tenant_id AND u.blob_id = b.id AND u.status = 'completed'
-                        AND u.filename IS NOT NULL
-                      ORDER BY (u.user_id = me.user_id) DESC, u.completed_at DESC LIMIT 1));
+    RETURN coditect_internal.content_answer(b.id, b.size_bytes, encode(b.sha256, 'hex'), b.content_type,
+        (SELECT u.filename FROM coditect.upload_sessions u
+          WHERE u.tenant_id = me.tenant_id AND u.blob_id = b.id AND u.status = 'completed'
+            AND u.filename IS NOT NULL
+          ORDER BY (u.user_id = me.user_id) DESC, u.completed_at DESC LIMIT 1));
 END
 $$;
 
@@ -2586,8 +2596,7 @@ BEGIN
         RAISE EXCEPTION 'document % has no version %', p_id, coalesce(p_version::text, 'yet') USING ERRCODE = 'CD404';
     END IF;
     PERFORM coditect_internal.record_document_read(p_id, 'downloaded', v.version_number);
-    RETURN jsonb_build_object('blob_id', v.blob_id, 'size', v.file_size_bytes, 'chunk_size', coditect.storage_chunk_size(),
-                              'sha256', v.checksum, 'content_type', v.mime_type, 'filename', v.file_name);
+    RETURN coditect_internal.content_answer(v.blob_id, v.file_size_bytes, v.checksum, v.mime_type, v.file_name);
 END
 $$;
 SELECT coditect_internal.register_action('document', 'download', 'coditect.document_download(uuid, int)',
@@ -3182,8 +3191,7 @@ BEGIN
     PERFORM coditect_internal.share_grant_blob(s.tenant_id, v.blob_id);
     PERFORM coditect_internal.document_activity_add(s.tenant_id, s.document_id, NULL, 'downloaded', s.id, v.version_number,
                                                     p_ip, p_user_agent);
-    RETURN jsonb_build_object('blob_id', v.blob_id, 'size', v.file_size_bytes, 'chunk_size', coditect.storage_chunk_size(),
-                              'sha256', v.checksum, 'content_type', v.mime_type, 'filename', v.file_name);
+    RETURN coditect_internal.content_answer(v.blob_id, v.file_size_bytes, v.checksum, v.mime_type, v.file_name);
 END
 $$;
 
@@ -3329,8 +3337,7 @@ BEGIN
     IF NOT FOUND THEN
         RAISE EXCEPTION 'task attachment % not found', p_id USING ERRCODE = 'CD404';
     END IF;
-    RETURN jsonb_build_object('blob_id', a.blob_id, 'size', a.file_size_bytes, 'chunk_size', coditect.storage_chunk_size(),
-                              'sha256', a.checksum, 'content_type', a.mime_type, 'filename', a.filename);
+    RETURN coditect_internal.content_answer(a.blob_id, a.file_size_bytes, a.checksum, a.mime_type, a.filename);
 END
 $$;
 SELECT coditect_internal.register_action('task_attachment', 'download', 'coditect.task_attachment_download(uuid, uuid)',

@@ -678,8 +678,7 @@ BEGIN
         RAISE EXCEPTION 'document % has no version %', p_id, coalesce(p_version::text, 'yet') USING ERRCODE = 'CD404';
     END IF;
     PERFORM coditect_internal.record_document_read(p_id, 'downloaded', v.version_number);
-    RETURN jsonb_build_object('blob_id', v.blob_id, 'size', v.file_size_bytes, 'chunk_size', coditect.storage_chunk_size(),
-                              'sha256', v.checksum, 'content_type', v.mime_type, 'filename', v.file_name);
+    RETURN coditect_internal.content_answer(v.blob_id, v.file_size_bytes, v.checksum, v.mime_type, v.file_name);
 END
 $$;
 SELECT coditect_internal.register_action('document', 'download', 'coditect.document_download(uuid, int)',

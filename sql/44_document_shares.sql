@@ -486,8 +486,7 @@ BEGIN
     PERFORM coditect_internal.share_grant_blob(s.tenant_id, v.blob_id);
     PERFORM coditect_internal.document_activity_add(s.tenant_id, s.document_id, NULL, 'downloaded', s.id, v.version_number,
                                                     p_ip, p_user_agent);
-    RETURN jsonb_build_object('blob_id', v.blob_id, 'size', v.file_size_bytes, 'chunk_size', coditect.storage_chunk_size(),
-                              'sha256', v.checksum, 'content_type', v.mime_type, 'filename', v.file_name);
+    RETURN coditect_internal.content_answer(v.blob_id, v.file_size_bytes, v.checksum, v.mime_type, v.file_name);
 END
 $$;
 

@@ -106,8 +106,7 @@ BEGIN
     IF NOT FOUND THEN
         RAISE EXCEPTION 'task attachment % not found', p_id USING ERRCODE = 'CD404';
     END IF;
-    RETURN jsonb_build_object('blob_id', a.blob_id, 'size', a.file_size_bytes, 'chunk_size', coditect.storage_chunk_size(),
-                              'sha256', a.checksum, 'content_type', a.mime_type, 'filename', a.filename);
+    RETURN coditect_internal.content_answer(a.blob_id, a.file_size_bytes, a.checksum, a.mime_type, a.filename);
 END
 $$;
 SELECT coditect_internal.register_action('task_attachment', 'download', 'coditect.task_attachment_download(uuid, uuid)',

@@ -250,6 +250,7 @@ INSERT INTO expected_execute VALUES
     ('coditect_internal.like_prefix(text)', ''),
     ('coditect_internal.number_document_version()', ''),
     ('coditect_internal.release_held_blob()', ''),
+    ('coditect_internal.content_answer(uuid,bigint,text,text,text)', 'gateway,service'),
     ('coditect_internal.document_rules()', ''),
     ('coditect_internal.document_upload_target(uuid,uuid,jsonb,text)', ''),
     ('coditect_internal.operation_sql(regprocedure,text,boolean)', ''),
