@@ -312,8 +312,7 @@ BEGIN
         source_id := coalesce(p_document, p_folder);
         RETURN;
     END IF;
-    teams := ARRAY(SELECT tm.team_id FROM coditect.team_members tm
-                    WHERE tm.tenant_id = p_tenant AND tm.user_id = me);
+    teams := coditect_internal.my_teams();  -- p_tenant is the context's (checked above)
     IF p_document IS NOT NULL THEN
         SELECT count(*), max(array_position(enum_range(NULL::coditect.document_permission_level), p.permission_level))
                              FILTER (WHERE p.user_id = me OR p.team_id = ANY (teams))
