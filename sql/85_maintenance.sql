@@ -28,7 +28,7 @@ $$;
 -- The jobs, in one place: name, cron schedule (GMT), command. Sessions turn zombie 6 minutes
 -- after their last heartbeat, so reaping every minute frees a seat at most a minute late. The
 -- audit seal job closes each UTC hour of the audit trail soon after it (and its margin) ended;
--- a run with nothing to seal reads no audit row.
+-- a run with nothing to seal reads no audit row. Approvals expire within a minute of their deadline.
 CREATE FUNCTION coditect.maintenance_jobs()
 RETURNS TABLE (jobname text, schedule text, command text)
 LANGUAGE sql IMMUTABLE SET search_path = pg_catalog, pg_temp AS $$
@@ -36,7 +36,8 @@ LANGUAGE sql IMMUTABLE SET search_path = pg_catalog, pg_temp AS $$
            ('coditect-audit-maintenance', '7 * * * *', 'SELECT coditect.audit_maintenance()'),
            ('coditect-purge-license-sessions', '30 3 * * *', 'SELECT coditect.purge_ended_license_sessions()'),
            ('coditect-purge-upload-sessions', '45 3 * * *', 'SELECT coditect.purge_upload_sessions()'),
-           ('coditect-audit-seal', '*/10 * * * *', 'SELECT coditect.audit_seal()')
+           ('coditect-audit-seal', '*/10 * * * *', 'SELECT coditect.audit_seal()'),
+           ('coditect-workflow-expiry', '* * * * *', 'SELECT coditect.workflow_expire_approvals()')
 $$;
 
 -- DBA: registers (or puts back) the jobs of maintenance_jobs() with pg_cron, to run in this
