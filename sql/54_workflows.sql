@@ -283,6 +283,10 @@ LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
 DECLARE
     bad text;
 BEGIN
+    -- A row for another tenant than the context's is the policy's to refuse.
+    IF coditect.current_tenant_id() IS NOT NULL AND NEW.tenant_id IS DISTINCT FROM coditect.current_tenant_id() THEN
+        RETURN NEW;
+    END IF;
     IF TG_OP = 'INSERT' THEN
         IF NEW.lineage_id IS NULL OR NEW.lineage_id = NEW.id THEN
             NEW.lineage_id := NEW.id;
@@ -1068,6 +1072,14 @@ SELECT coditect_internal.register_resource('coditect.workflows', 'workflow', p_s
                                             {"from": "review", "to": "done", "on": "rejected"}]},
                    "triggers": [{"type": "manual"}]}');
 
+-- Versions, states and publication are the database's: clients write the draft's fields and
+-- the status (publishing, pausing, archiving go through the state machine).
+REVOKE INSERT, UPDATE ON coditect.workflows FROM coditect_gateway, coditect_service;
+GRANT INSERT (tenant_id, id, lineage_id, project_id, name, description, workflow_type, definition, triggers,
+              approval_expire_after, created_by),
+      UPDATE (project_id, name, description, workflow_type, definition, triggers, approval_expire_after, status)
+    ON coditect.workflows TO coditect_gateway, coditect_service;
+
 SELECT coditect_internal.register_resource('coditect.workflow_executions', 'workflow_execution',
     p_state_machine => 'workflow_execution', p_writable => false,
     p_roles => '{"view": "guest"}',
@@ -1179,7 +1191,7 @@ SELECT coditect_internal.register_action('workflow', 'rotate_secret', 'coditect.
 SELECT coditect_internal.register_action('workflow', 'webhook', 'coditect.workflow_webhook(uuid, text, bytea)',
     'POST', '/api/v1/workflows/{id}/webhook/',
     '[{"from": "path", "name": "id"}, {"from": "header", "name": "Coditect-Signature"}, {"from": "body_octets"}]',
-    p_auth => 'none', p_writes => true, p_status => 202,
+    p_auth => 'none', p_status => 202,
     p_response => '{"null_answer": {"status": 404, "detail": "workflow not found"}}',
     p_summary => 'Start a workflow from a signed webhook (no login; Coditect-Signature: t=<unix seconds>,v1=<hex HMAC-SHA256>)');
 SELECT coditect_internal.register_action('workflow_execution', 'complete_step', 'coditect.workflow_complete_step(uuid, text, jsonb)',

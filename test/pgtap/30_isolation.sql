@@ -66,6 +66,16 @@ INSERT INTO coditect.document_shares (tenant_id, document_id, share_token_hash, 
 SELECT d.tenant_id, d.id, encode(sha256(convert_to('share ' || k, 'UTF8')), 'hex'), now() + interval '1 day'
   FROM coditect.documents d JOIN tap.ids ON d.tenant_id = tap.tid(k);
 
+-- Workflows: a published one waiting at an approval, so that each tenant has an execution, its
+-- steps and an approval.
+INSERT INTO coditect.workflows (tenant_id, name, definition)
+SELECT tap.tid(k), 'Workflow ' || k,
+       '{"nodes": [{"id": "s", "type": "start"}, {"id": "ok", "type": "approval", "settings": {"min_role": "owner"}}, {"id": "e", "type": "end"}],
+         "edges": [{"from": "s", "to": "ok"}, {"from": "ok", "to": "e", "on": "approved"}]}'
+  FROM tap.ids;
+UPDATE coditect.workflows SET status = 'active';
+SELECT count(coditect_internal.workflow_start_as(w.tenant_id, w.id, '{}', 'manual', NULL)) AS _ FROM coditect.workflows w \gset
+
 -- Generic probes, run as the gateway login.
 CREATE FUNCTION tap.count_rows(t regclass, tenant uuid) RETURNS bigint LANGUAGE plpgsql AS $$
 DECLARE n bigint;
@@ -173,7 +183,7 @@ SELECT is(tap.delete_rows(t, tap.tid('B')), 0::bigint, resource || ': A deletes 
 SELECT ok(NOT CASE p WHEN 'INSERT' THEN inserts WHEN 'UPDATE' THEN updates ELSE deletes END,
           format('%s: the gateway has no %s (written by its functions only)', resource, p))
   FROM tap.tables, unnest(ARRAY['INSERT', 'UPDATE', 'DELETE']) p
- WHERE resource IN ('blob', 'upload', 'storage_chunk', 'document_version')
+ WHERE resource IN ('blob', 'upload', 'storage_chunk', 'document_version', 'workflow_execution', 'workflow_step', 'workflow_approval')
     OR (resource = 'task_attachment' AND p = 'INSERT')
  ORDER BY resource, p;
 SELECT is(tap.move_rows(t, tap.tid('A'), tap.tid('B')), '42501', resource || ': A cannot move its rows to B')
