@@ -323,7 +323,7 @@ SELECT coditect_internal.register_upload_target('compliance_report',
     'coditect_internal.compliance_report_upload_completed(coditect.upload_sessions)');
 
 -- POST /api/v1/compliance-reports/: generates a report of the caller's tenant (admins and
--- owners). The row is made "generating"; the figures are computed; the PDF is rendered and
+-- owners). The row is made "generating" with its figures; the PDF is rendered and
 -- stored in a subtransaction, so that a failure there (rendering, storage) leaves the report
 -- "failed" with its error instead of losing it. Periods are whole UTC days, at most 366.
 CREATE FUNCTION coditect.generate_compliance_report(p_type text, p_period_start date, p_period_end date)
@@ -351,11 +351,10 @@ BEGIN
         RAISE EXCEPTION 'a report covers at most 366 days' USING ERRCODE = 'CD400';
     END IF;
 
-    INSERT INTO coditect.compliance_reports (tenant_id, report_type, period_start, period_end, generated_by)
-    VALUES (me.tenant_id, v_type, p_period_start, p_period_end, me.user_id) RETURNING * INTO r;
-    UPDATE coditect.compliance_reports
-       SET report_data = coditect_internal.compliance_report_data(me.tenant_id, v_type, p_period_start, p_period_end)
-     WHERE tenant_id = r.tenant_id AND id = r.id RETURNING * INTO r;
+    INSERT INTO coditect.compliance_reports (tenant_id, report_type, period_start, period_end, generated_by, report_data)
+    VALUES (me.tenant_id, v_type, p_period_start, p_period_end, me.user_id,
+            coditect_internal.compliance_report_data(me.tenant_id, v_type, p_period_start, p_period_end))
+    RETURNING * INTO r;
     BEGIN
         pdf := coditect_internal.compliance_report_pdf(r.report_data);
         up := coditect.storage_begin_upload(octet_length(pdf), jsonb_build_object(
