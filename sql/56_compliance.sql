@@ -60,7 +60,9 @@ BEGIN
             OR (NEW.reviewer_id IS NOT NULL AND NEW.reviewer_id IS DISTINCT FROM OLD.reviewer_id)) THEN
         RAISE EXCEPTION 'the review is %: it cannot change any more', OLD.status USING ERRCODE = 'CD409';
     END IF;
+    -- Another tenant's row (in a request context) is row-level security's to refuse.
     IF NEW.reviewer_id IS NOT NULL AND (TG_OP = 'INSERT' OR NEW.reviewer_id IS DISTINCT FROM OLD.reviewer_id)
+       AND (coditect.current_tenant_id() IS NULL OR NEW.tenant_id = coditect.current_tenant_id())
        AND NOT EXISTS (SELECT 1 FROM coditect.memberships m
                         WHERE m.tenant_id = NEW.tenant_id AND m.user_id = NEW.reviewer_id
                           AND m.revoked_at IS NULL AND m.role IN ('owner', 'admin')) THEN
@@ -223,17 +225,6 @@ INSERT INTO coditect_internal.compliance_report_sections (report_type, position,
     ('iso27001', 1, 'access_changes'), ('iso27001', 2, 'privileged_actions'), ('iso27001', 3, 'authentication'),
     ('iso27001', 4, 'license_usage'), ('iso27001', 5, 'data_exports'), ('iso27001', 6, 'failures');
 
--- The sections of a report type, in order, as published (README and the API's callers).
-CREATE FUNCTION coditect.compliance_report_sections(p_type coditect.compliance_report_type) RETURNS jsonb
-LANGUAGE sql STABLE SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
-    SELECT coalesce(jsonb_agg(jsonb_build_object('key', s.key, 'title', s.title, 'description', s.description,
-                                                 'actions', s.actions, 'patterns', s.patterns, 'severities', s.severities)
-                              ORDER BY rs.position), '[]')
-      FROM coditect_internal.compliance_report_sections rs
-      JOIN coditect_internal.compliance_sections s ON s.key = rs.section
-     WHERE rs.report_type = p_type
-$$;
-
 ------------------------------------------------------------------------------------------------
 -- Generation
 ------------------------------------------------------------------------------------------------
@@ -322,13 +313,19 @@ SELECT coditect_internal.register_upload_target('compliance_report',
     'coditect_internal.compliance_report_upload_check(uuid, jsonb)',
     'coditect_internal.compliance_report_upload_completed(coditect.upload_sessions)');
 
+-- A report as the API answers it (as its generated get: timestamps in UTC).
+CREATE FUNCTION coditect_internal.compliance_report_answer(r coditect.compliance_reports) RETURNS jsonb
+LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp SET TimeZone = 'UTC' AS $$
+    SELECT to_jsonb(r)
+$$;
+
 -- POST /api/v1/compliance-reports/: generates a report of the caller's tenant (admins and
 -- owners). The row is made "generating" with its figures; the PDF is rendered and
 -- stored in a subtransaction, so that a failure there (rendering, storage) leaves the report
 -- "failed" with its error instead of losing it. Periods are whole UTC days, at most 366.
 CREATE FUNCTION coditect.generate_compliance_report(p_type text, p_period_start date, p_period_end date)
 RETURNS jsonb
-LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp SET TimeZone = 'UTC' AS $$
+LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
 DECLARE
     me     record := coditect_internal.storage_caller();
     v_type coditect.compliance_report_type;
@@ -371,7 +368,7 @@ BEGIN
          WHERE tenant_id = r.tenant_id AND id = r.id;
     END;
     SELECT * INTO STRICT r FROM coditect.compliance_reports x WHERE x.tenant_id = me.tenant_id AND x.id = r.id;
-    RETURN to_jsonb(r);
+    RETURN coditect_internal.compliance_report_answer(r);
 END
 $$;
 SELECT coditect_internal.register_action('compliance_report', 'generate',
@@ -379,7 +376,7 @@ SELECT coditect_internal.register_action('compliance_report', 'generate',
     '[{"from": "body_field", "name": "report_type", "required": true},
       {"from": "body_field", "name": "period_start", "required": true},
       {"from": "body_field", "name": "period_end", "required": true}]',
-    p_min_role => 'admin', p_status => 201, p_response => '{"resource": "compliance_report"}', p_writes => true,
+    p_min_role => 'admin', p_status => 201, p_response => '{"resource": "compliance_report"}',
     p_summary => 'Generate a compliance report (gdpr, hipaa, soc2, iso27001) of a period from the audit trail, with its PDF');
 
 -- GET /api/v1/compliance-reports/{id}/pdf: the PDF of a completed report (storage's "content"
