@@ -21,7 +21,7 @@ using json = nlohmann::json;
 namespace fs = std::filesystem;
 
 json fixture() {
-  std::ifstream in(std::string(CODITECT_FIXTURES_DIR) + "/compliance_report.json");
+  std::ifstream in(std::string(CODITECT_FIXTURES_DIR) + "/compliance/report.json");
   std::stringstream text;
   text << in.rdbuf();
   return json::parse(text.str());
