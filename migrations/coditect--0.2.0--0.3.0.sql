@@ -3974,7 +3974,7 @@ LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp SET TimeZone = 'UTC' A
     SELECT to_jsonb(r)
 $$;
 
--- POST /api/v1/compliance-reports/: generates a report of the caller's tenant (admins and
+-- POST /api/v1/compliance-reports/generate/: generates a report of the caller's tenant (admins and
 -- owners). The row is made "generating" with its figures; the PDF is rendered and
 -- stored in a subtransaction, so that a failure there (rendering, storage) leaves the report
 -- "failed" with its error instead of losing it. Periods are whole UTC days, at most 366.
@@ -4027,7 +4027,7 @@ BEGIN
 END
 $$;
 SELECT coditect_internal.register_action('compliance_report', 'generate',
-    'coditect.generate_compliance_report(text, date, date)', 'POST', '/api/v1/compliance-reports/',
+    'coditect.generate_compliance_report(text, date, date)', 'POST', '/api/v1/compliance-reports/generate/',
     '[{"from": "body_field", "name": "report_type", "required": true},
       {"from": "body_field", "name": "period_start", "required": true},
       {"from": "body_field", "name": "period_end", "required": true}]',

@@ -192,6 +192,22 @@ export interface paths {
         /** List compliance reports */
         get: operations["compliance_reports_list"];
         put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/compliance-reports/generate/": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
         /** Generate a compliance report (gdpr, hipaa, soc2, iso27001) of a period from the audit trail, with its PDF */
         post: operations["compliance_reports_generate"];
         delete?: never;

@@ -108,7 +108,7 @@ class ComplianceIT : public ::testing::Test {
 TEST_F(ComplianceIT, GenerateDownloadAndRenderThePdf) {
   const json body = {
       {"report_type", "soc2"}, {"period_start", "2026-02-01"}, {"period_end", "2026-02-07"}};
-  HttpResult g = W().call("POST", "/api/v1/compliance-reports/", owner_, body.dump());
+  HttpResult g = W().call("POST", "/api/v1/compliance-reports/generate/", owner_, body.dump());
   ASSERT_EQ(g.status, 201) << g.body;
   json report = json::parse(g.body);
   ASSERT_EQ(report["status"], "completed") << g.body;
@@ -157,11 +157,11 @@ TEST_F(ComplianceIT, GenerateDownloadAndRenderThePdf) {
 TEST_F(ComplianceIT, MembersGenerateAndReadNoReports) {
   const json body = {
       {"report_type", "gdpr"}, {"period_start", "2026-02-01"}, {"period_end", "2026-02-07"}};
-  EXPECT_EQ(W().call("POST", "/api/v1/compliance-reports/", member_, body.dump()).status, 403);
+  EXPECT_EQ(W().call("POST", "/api/v1/compliance-reports/generate/", member_, body.dump()).status, 403);
   EXPECT_EQ(W().call("GET", "/api/v1/compliance-reports/", member_).status, 403);
   const json bad = {
       {"report_type", "pci"}, {"period_start", "2026-02-01"}, {"period_end", "2026-02-07"}};
-  EXPECT_EQ(W().call("POST", "/api/v1/compliance-reports/", owner_, bad.dump()).status, 400);
+  EXPECT_EQ(W().call("POST", "/api/v1/compliance-reports/generate/", owner_, bad.dump()).status, 400);
 }
 
 }  // namespace
