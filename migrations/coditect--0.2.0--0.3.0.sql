@@ -3889,38 +3889,37 @@ INSERT INTO coditect_internal.compliance_report_sections (report_type, position,
 CREATE FUNCTION coditect_internal.compliance_report_data(p_tenant uuid, p_type coditect.compliance_report_type,
                                                          p_start date, p_end date) RETURNS jsonb
 LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp AS $$
-    WITH bounds AS (
-        SELECT p_start::timestamp AT TIME ZONE 'UTC' AS lo, (p_end + 1)::timestamp AT TIME ZONE 'UTC' AS hi
-    ), logs AS (
-        SELECT a.* FROM coditect.audit_logs a, bounds b
-         WHERE a.tenant_id = p_tenant AND a.created_at >= b.lo AND a.created_at < b.hi
-    ), matched AS (
-        SELECT rs.position, s.key, l.*
-          FROM coditect_internal.compliance_report_sections rs
-          JOIN coditect_internal.compliance_sections s ON s.key = rs.section
-          JOIN logs l ON l.action = ANY (s.actions) OR l.action LIKE ANY (s.patterns) OR l.severity = ANY (s.severities)
-         WHERE rs.report_type = p_type
+    -- One pass over the period's rows (the (tenant_id, created_at) index, the months' partitions);
+    -- each figure is then a grouping of that set, not another scan per section or per day.
+    WITH logs AS MATERIALIZED (
+        SELECT a.id, a.created_at, a.user_id, a.action, a.resource_type, a.resource_id, a.severity
+          FROM coditect.audit_logs a
+         WHERE a.tenant_id = p_tenant
+           AND a.created_at >= p_start::timestamp AT TIME ZONE 'UTC'
+           AND a.created_at < (p_end + 1)::timestamp AT TIME ZONE 'UTC'
     ), sections AS (
-        SELECT rs.position, jsonb_build_object(
-                   'key', s.key, 'title', s.title, 'description', s.description,
-                   'count', (SELECT count(*) FROM matched m WHERE m.key = s.key),
-                   'users', (SELECT count(DISTINCT m.user_id) FROM matched m WHERE m.key = s.key),
-                   'by_action', coalesce((SELECT jsonb_agg(jsonb_build_object('action', x.action, 'count', x.n)
-                                                           ORDER BY x.n DESC, x.action)
-                                            FROM (SELECT m.action, count(*) AS n FROM matched m WHERE m.key = s.key
-                                                   GROUP BY m.action) x), '[]'),
-                   'rows', coalesce((SELECT jsonb_agg(jsonb_build_object(
-                                               'created_at', to_char(x.created_at AT TIME ZONE 'UTC', 'YYYY-MM-DD HH24:MI:SS'),
-                                               'action', x.action, 'user_id', x.user_id, 'resource_type', x.resource_type,
-                                               'resource_id', x.resource_id, 'severity', x.severity)
-                                           ORDER BY x.created_at DESC, x.id DESC)
-                                       FROM (SELECT m.* FROM matched m WHERE m.key = s.key
-                                              ORDER BY m.created_at DESC, m.id DESC LIMIT 10) x), '[]')) AS section
-          FROM coditect_internal.compliance_report_sections rs
+        SELECT rs.position, s.* FROM coditect_internal.compliance_report_sections rs
           JOIN coditect_internal.compliance_sections s ON s.key = rs.section
          WHERE rs.report_type = p_type
-    ), days AS (
-        SELECT d::date AS day FROM generate_series(p_start::timestamp, p_end::timestamp, interval '1 day') d
+    ), matched AS MATERIALIZED (
+        SELECT s.key, l.*,
+               row_number() OVER (PARTITION BY s.key ORDER BY l.created_at DESC, l.id DESC) AS newest
+          FROM sections s
+          JOIN logs l ON l.action = ANY (s.actions) OR l.action LIKE ANY (s.patterns) OR l.severity = ANY (s.severities)
+    ), counts AS (
+        SELECT m.key, count(*) AS n, count(DISTINCT m.user_id) AS users FROM matched m GROUP BY m.key
+    ), actions AS (
+        SELECT x.key, jsonb_agg(jsonb_build_object('action', x.action, 'count', x.n) ORDER BY x.n DESC, x.action) AS list
+          FROM (SELECT m.key, m.action, count(*) AS n FROM matched m GROUP BY m.key, m.action) x
+         GROUP BY x.key
+    ), latest AS (
+        SELECT m.key, jsonb_agg(jsonb_build_object(
+                   'created_at', to_char(m.created_at AT TIME ZONE 'UTC', 'YYYY-MM-DD HH24:MI:SS'),
+                   'action', m.action, 'user_id', m.user_id, 'resource_type', m.resource_type,
+                   'resource_id', m.resource_id, 'severity', m.severity) ORDER BY m.newest) AS list
+          FROM matched m WHERE m.newest <= 10 GROUP BY m.key
+    ), per_day AS (
+        SELECT (l.created_at AT TIME ZONE 'UTC')::date AS day, count(*) AS n FROM logs l GROUP BY 1
     )
     SELECT jsonb_build_object(
         'report_type', p_type,
@@ -3928,11 +3927,18 @@ LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp AS $$
         'period', jsonb_build_object('start', p_start, 'end', p_end),
         'generated_at', to_char(now() AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS"Z"'),
         'totals', (SELECT jsonb_build_object('events', count(*), 'users', count(DISTINCT l.user_id)) FROM logs l),
-        'sections', (SELECT coalesce(jsonb_agg(x.section ORDER BY x.position), '[]') FROM sections x),
-        'activity', (SELECT jsonb_agg(jsonb_build_object('date', d.day, 'count',
-                                          (SELECT count(*) FROM logs l WHERE (l.created_at AT TIME ZONE 'UTC')::date = d.day))
-                                      ORDER BY d.day)
-                       FROM days d))
+        'sections', (SELECT coalesce(jsonb_agg(jsonb_build_object(
+                                'key', s.key, 'title', s.title, 'description', s.description,
+                                'count', coalesce(c.n, 0), 'users', coalesce(c.users, 0),
+                                'by_action', coalesce(a.list, '[]'), 'rows', coalesce(r.list, '[]'))
+                            ORDER BY s.position), '[]')
+                       FROM sections s
+                       LEFT JOIN counts c ON c.key = s.key
+                       LEFT JOIN actions a ON a.key = s.key
+                       LEFT JOIN latest r ON r.key = s.key),
+        'activity', (SELECT jsonb_agg(jsonb_build_object('date', d.day, 'count', coalesce(p.n, 0)) ORDER BY d.day)
+                       FROM (SELECT g::date AS day FROM generate_series(p_start::timestamp, p_end::timestamp, interval '1 day') g) d
+                       LEFT JOIN per_day p ON p.day = d.day))
 $$;
 
 -- The PDF of report_data (src_ext/pg_compliance_pdf.cpp).
