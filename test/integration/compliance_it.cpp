@@ -157,11 +157,13 @@ TEST_F(ComplianceIT, GenerateDownloadAndRenderThePdf) {
 TEST_F(ComplianceIT, MembersGenerateAndReadNoReports) {
   const json body = {
       {"report_type", "gdpr"}, {"period_start", "2026-02-01"}, {"period_end", "2026-02-07"}};
-  EXPECT_EQ(W().call("POST", "/api/v1/compliance-reports/generate/", member_, body.dump()).status, 403);
+  EXPECT_EQ(W().call("POST", "/api/v1/compliance-reports/generate/", member_, body.dump()).status,
+            403);
   EXPECT_EQ(W().call("GET", "/api/v1/compliance-reports/", member_).status, 403);
   const json bad = {
       {"report_type", "pci"}, {"period_start", "2026-02-01"}, {"period_end", "2026-02-07"}};
-  EXPECT_EQ(W().call("POST", "/api/v1/compliance-reports/generate/", owner_, bad.dump()).status, 400);
+  EXPECT_EQ(W().call("POST", "/api/v1/compliance-reports/generate/", owner_, bad.dump()).status,
+            400);
 }
 
 }  // namespace
