@@ -11,12 +11,13 @@ extern "C" {
 
 namespace {
 
-enum FailPoint { kNone, kAudit, kTransition };
+enum FailPoint { kNone, kAudit, kTransition, kCompliancePdf };
 
 const struct config_enum_entry kFailPoints[] = {
     {"none", kNone, false},
     {"audit", kAudit, false},
     {"transition", kTransition, false},
+    {"compliance_pdf", kCompliancePdf, false},
     {nullptr, 0, false},
 };
 

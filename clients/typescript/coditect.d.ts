@@ -58,6 +58,42 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/v1/audit-reviews/": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** List audit reviews */
+        get: operations["audit_reviews_list"];
+        put?: never;
+        /** Create an audit review */
+        post: operations["audit_reviews_create"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/audit-reviews/{id}/": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** Get an audit review */
+        get: operations["audit_reviews_get"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        /** Update an audit review */
+        patch: operations["audit_reviews_update"];
+        trace?: never;
+    };
     "/api/v1/auth/register": {
         parameters: {
             query?: never;
@@ -138,6 +174,74 @@ export interface paths {
         };
         /** A board with its tasks grouped by its columns (?limit= tasks per column, default 50) */
         get: operations["boards_view"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/compliance-reports/": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** List compliance reports */
+        get: operations["compliance_reports_list"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/compliance-reports/generate/": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /** Generate a compliance report (gdpr, hipaa, soc2, iso27001) of a period from the audit trail, with its PDF */
+        post: operations["compliance_reports_generate"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/compliance-reports/{id}/": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** Get a compliance report */
+        get: operations["compliance_reports_get"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/compliance-reports/{id}/pdf": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** A completed report's PDF, streamed (Range, ETag: its SHA-256) */
+        get: operations["compliance_reports_pdf"];
         put?: never;
         post?: never;
         delete?: never;
@@ -1291,6 +1395,82 @@ export interface components {
             previous: string | null;
             results: components["schemas"]["AuditLog"][];
         };
+        /** @description Manual reviews of the audit trail over a period: in_progress, then completed (with findings) or cancelled, then closed. */
+        AuditReview: {
+            /** Format: date-time */
+            completed_at: string | null;
+            /** Format: date-time */
+            created_at: string;
+            findings: string;
+            /** Format: uuid */
+            id: string;
+            recommendations: string;
+            review_type: components["schemas"]["AuditReviewType"];
+            /**
+             * Format: uuid
+             * @description An admin or owner of the tenant (default: the creator); null once that user is removed.
+             */
+            reviewer_id: string | null;
+            /** Format: date */
+            scope_end_date: string;
+            /** Format: date */
+            scope_start_date: string;
+            status: components["schemas"]["AuditReviewStatus"];
+            /** Format: uuid */
+            tenant_id: string;
+            /** Format: date-time */
+            updated_at: string;
+        };
+        /**
+         * @example {
+         *       "findings": "",
+         *       "recommendations": "",
+         *       "review_type": "access",
+         *       "scope_end_date": "2026-03-31",
+         *       "scope_start_date": "2026-01-01"
+         *     }
+         */
+        AuditReviewCreate: {
+            findings?: string;
+            recommendations?: string;
+            review_type: components["schemas"]["AuditReviewType"];
+            /**
+             * Format: uuid
+             * @description An admin or owner of the tenant (default: the creator); null once that user is removed.
+             */
+            reviewer_id?: string | null;
+            /** Format: date */
+            scope_end_date: string;
+            /** Format: date */
+            scope_start_date: string;
+        };
+        AuditReviewList: {
+            count: number | null;
+            /** Format: uri */
+            next: string | null;
+            /** Format: uri */
+            previous: string | null;
+            results: components["schemas"]["AuditReview"][];
+        };
+        /** @enum {string} */
+        AuditReviewStatus: "in_progress" | "completed" | "cancelled";
+        /** @enum {string} */
+        AuditReviewType: "security" | "compliance" | "access" | "data";
+        AuditReviewUpdate: {
+            findings?: string;
+            recommendations?: string;
+            review_type?: components["schemas"]["AuditReviewType"];
+            /**
+             * Format: uuid
+             * @description An admin or owner of the tenant (default: the creator); null once that user is removed.
+             */
+            reviewer_id?: string | null;
+            /** Format: date */
+            scope_end_date?: string;
+            /** Format: date */
+            scope_start_date?: string;
+            status?: components["schemas"]["AuditReviewStatus"];
+        };
         /** @description File content, once per tenant and SHA-256; its bytes are in storage_chunks. */
         Blob: {
             content_type: string;
@@ -1419,6 +1599,53 @@ export interface components {
         };
         /** @enum {string} */
         CompanySize: "small" | "medium" | "large" | "enterprise";
+        /** @description Compliance reports computed from the audit trail (coditect.generate_compliance_report); immutable once generated. */
+        ComplianceReport: {
+            /**
+             * Format: uuid
+             * @description The stored PDF (40_storage.sql).
+             */
+            blob_id: string | null;
+            /** Format: date-time */
+            created_at: string;
+            /** @description Why a failed report failed (SQLSTATE: message). */
+            error_message: string | null;
+            /** @description Where the PDF is downloaded: /api/v1/compliance-reports/{id}/pdf. */
+            file_path: string | null;
+            /** Format: uuid */
+            generated_by: string | null;
+            /** Format: uuid */
+            id: string;
+            /** Format: date */
+            period_end: string;
+            /** Format: date */
+            period_start: string;
+            /** @description The figures: report_type, tenant, period, generated_at, totals, sections [{key, title, description, count, users, by_action, rows}], activity [{date, count}] (README "Audit reviews and compliance reports"). */
+            report_data: Record<string, unknown>;
+            report_type: components["schemas"]["ComplianceReportType"];
+            status: components["schemas"]["ComplianceReportStatus"];
+            /** Format: uuid */
+            tenant_id: string;
+        };
+        ComplianceReportList: {
+            count: number | null;
+            /** Format: uri */
+            next: string | null;
+            /** Format: uri */
+            previous: string | null;
+            results: components["schemas"]["ComplianceReport"][];
+        };
+        /** @enum {string} */
+        ComplianceReportStatus: "generating" | "completed" | "failed";
+        /** @enum {string} */
+        ComplianceReportType: "gdpr" | "hipaa" | "soc2" | "iso27001";
+        ComplianceReportsGenerateRequest: {
+            /** Format: date */
+            period_end: string;
+            /** Format: date */
+            period_start: string;
+            report_type: string;
+        };
         /** @description Documents: a file with its versions, in a folder (or at the top). */
         Document: {
             /** @description SHA-256 of the current version (hex). */
@@ -2879,6 +3106,363 @@ export interface operations {
             };
         };
     };
+    audit_reviews_list: {
+        parameters: {
+            query?: {
+                reviewer_id?: string;
+                /** @description isnull filter on reviewer_id */
+                reviewer_id__isnull?: boolean;
+                review_type?: components["schemas"]["AuditReviewType"];
+                /** @description in filter on review_type */
+                review_type__in?: string;
+                /** @description gte filter on scope_start_date */
+                scope_start_date__gte?: string;
+                /** @description lte filter on scope_start_date */
+                scope_start_date__lte?: string;
+                /** @description gte filter on scope_end_date */
+                scope_end_date__gte?: string;
+                /** @description lte filter on scope_end_date */
+                scope_end_date__lte?: string;
+                status?: components["schemas"]["AuditReviewStatus"];
+                /** @description in filter on status */
+                status__in?: string;
+                /** @description gte filter on created_at */
+                created_at__gte?: string;
+                /** @description lt filter on created_at */
+                created_at__lt?: string;
+                /** @description page number (default 1) */
+                page?: number;
+                page_size?: number;
+                /** @description keyset cursor from a previous page's next link */
+                cursor?: string;
+                /** @description comma-separated keys, '-' for descending; keys: created_at, scope_start_date (default -created_at) */
+                ordering?: string;
+                /** @description full-text search */
+                search?: string;
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description one page */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["AuditReviewList"];
+                };
+            };
+            /** @description bad input */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description missing or invalid bearer token */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description forbidden (decided by the database) */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description not found (also another tenant's ids) */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description database unavailable */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description error */
+            default: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    audit_reviews_create: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["AuditReviewCreate"];
+            };
+        };
+        responses: {
+            /** @description ok */
+            201: {
+                headers: {
+                    /** @description the row's version, for If-Match */
+                    ETag: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["AuditReview"];
+                };
+            };
+            /** @description bad input */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description missing or invalid bearer token */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description forbidden (decided by the database) */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description not found (also another tenant's ids) */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description database unavailable */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description error */
+            default: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    audit_reviews_get: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description ok */
+            200: {
+                headers: {
+                    /** @description the row's version, for If-Match */
+                    ETag: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["AuditReview"];
+                };
+            };
+            /** @description bad input */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description missing or invalid bearer token */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description forbidden (decided by the database) */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description not found (also another tenant's ids) */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description database unavailable */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description error */
+            default: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    audit_reviews_update: {
+        parameters: {
+            query?: never;
+            header?: {
+                /** @description the ETag last read: 412 when the row changed since */
+                "If-Match"?: string;
+            };
+            path: {
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["AuditReviewUpdate"];
+            };
+        };
+        responses: {
+            /** @description ok */
+            200: {
+                headers: {
+                    /** @description the row's version, for If-Match */
+                    ETag: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["AuditReview"];
+                };
+            };
+            /** @description bad input */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description missing or invalid bearer token */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description forbidden (decided by the database) */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description not found (also another tenant's ids) */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description If-Match does not match the row's current ETag */
+            412: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description database unavailable */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description error */
+            default: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
     auth_register: {
         parameters: {
             query?: never;
@@ -3479,6 +4063,341 @@ export interface operations {
                 };
                 content: {
                     "application/json": components["schemas"]["BoardView"];
+                };
+            };
+            /** @description bad input */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description missing or invalid bearer token */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description forbidden (decided by the database) */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description not found (also another tenant's ids) */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description database unavailable */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description error */
+            default: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    compliance_reports_list: {
+        parameters: {
+            query?: {
+                report_type?: components["schemas"]["ComplianceReportType"];
+                /** @description in filter on report_type */
+                report_type__in?: string;
+                /** @description gte filter on period_start */
+                period_start__gte?: string;
+                /** @description lte filter on period_start */
+                period_start__lte?: string;
+                /** @description gte filter on period_end */
+                period_end__gte?: string;
+                /** @description lte filter on period_end */
+                period_end__lte?: string;
+                status?: components["schemas"]["ComplianceReportStatus"];
+                /** @description in filter on status */
+                status__in?: string;
+                generated_by?: string;
+                /** @description gte filter on created_at */
+                created_at__gte?: string;
+                /** @description lt filter on created_at */
+                created_at__lt?: string;
+                /** @description page number (default 1) */
+                page?: number;
+                page_size?: number;
+                /** @description keyset cursor from a previous page's next link */
+                cursor?: string;
+                /** @description comma-separated keys, '-' for descending; keys: created_at, period_start (default -created_at) */
+                ordering?: string;
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description one page */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ComplianceReportList"];
+                };
+            };
+            /** @description bad input */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description missing or invalid bearer token */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description forbidden (decided by the database) */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description not found (also another tenant's ids) */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description database unavailable */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description error */
+            default: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    compliance_reports_generate: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["ComplianceReportsGenerateRequest"];
+            };
+        };
+        responses: {
+            /** @description ok */
+            201: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ComplianceReport"];
+                };
+            };
+            /** @description bad input */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description missing or invalid bearer token */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description forbidden (decided by the database) */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description not found (also another tenant's ids) */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description database unavailable */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description error */
+            default: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    compliance_reports_get: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description ok */
+            200: {
+                headers: {
+                    /** @description the row's version, for If-Match */
+                    ETag: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ComplianceReport"];
+                };
+            };
+            /** @description bad input */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description missing or invalid bearer token */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description forbidden (decided by the database) */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description not found (also another tenant's ids) */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description database unavailable */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description error */
+            default: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    compliance_reports_pdf: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description the file (206 with Content-Range for a Range; 416 past its end) */
+            200: {
+                headers: {
+                    /** @description the file's SHA-256, quoted */
+                    ETag: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/octet-stream": string;
                 };
             };
             /** @description bad input */

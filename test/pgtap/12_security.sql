@@ -135,6 +135,15 @@ INSERT INTO expected_execute VALUES
     ('coditect.task_transition(uuid,coditect.task_status)', 'gateway,service'),
     ('coditect.board_view(uuid,integer)', 'gateway,service'),
     ('coditect.blob_download(uuid)', 'gateway,service'),
+    ('coditect.compliance_report_download(uuid)', 'gateway,service'),
+    ('coditect.generate_compliance_report(text,date,date)', 'gateway,service'),
+    ('coditect_internal.audit_review_rules()', ''),
+    ('coditect_internal.compliance_report_answer(coditect.compliance_reports)', ''),
+    ('coditect_internal.compliance_report_data(uuid,coditect.compliance_report_type,date,date)', ''),
+    ('coditect_internal.compliance_report_immutable()', ''),
+    ('coditect_internal.compliance_report_pdf(jsonb)', ''),
+    ('coditect_internal.compliance_report_upload_check(uuid,jsonb)', ''),
+    ('coditect_internal.compliance_report_upload_completed(coditect.upload_sessions)', ''),
     ('coditect.purge_upload_sessions(interval)', ''),
     ('coditect.storage_append(uuid,bigint,bytea,bytea)', 'gateway,service'),
     ('coditect.storage_begin_upload(bigint,jsonb)', 'gateway,service'),
@@ -371,7 +380,9 @@ SELECT set_eq(
         ('workflow_execution.cancel', '{owner,admin,member}'), ('workflow_step.view', '{owner,admin,member,guest}'),
         ('workflow_approval.view', '{owner,admin,member,guest}'), ('workflow_approval.decide', '{owner,admin,member,guest}'),
         ('document_share.view', '{owner,admin,member,guest}'), ('document_share.create', '{owner,admin,member}'),
-        ('document_share.revoke', '{owner,admin,member}'), ('document_activity.view', '{owner,admin,member,guest}')
+        ('document_share.revoke', '{owner,admin,member}'), ('document_activity.view', '{owner,admin,member,guest}'),
+        ('audit_review.view', '{owner,admin}'), ('audit_review.create', '{owner,admin}'), ('audit_review.update', '{owner,admin}'),
+        ('compliance_report.view', '{owner,admin}'), ('compliance_report.generate', '{owner,admin}')
       ) v(c, rs), unnest(rs::text[]) r$$,
     'role_permissions is exactly the reviewed codename x role matrix');
 

@@ -65,6 +65,11 @@ UPDATE coditect.storage_blobs SET ref_count = ref_count + 1;
 INSERT INTO coditect.document_shares (tenant_id, document_id, share_token_hash, expires_at)
 SELECT d.tenant_id, d.id, encode(sha256(convert_to('share ' || k, 'UTF8')), 'hex'), now() + interval '1 day'
   FROM coditect.documents d JOIN tap.ids ON d.tenant_id = tap.tid(k);
+-- An audit review (by the owner) and a compliance report being generated.
+INSERT INTO coditect.audit_reviews (tenant_id, reviewer_id, review_type, scope_start_date, scope_end_date)
+SELECT tap.tid(k), tap.uid(k), 'access', '2026-01-01', '2026-01-31' FROM tap.ids;
+INSERT INTO coditect.compliance_reports (tenant_id, report_type, period_start, period_end, generated_by)
+SELECT tap.tid(k), 'gdpr', '2026-01-01', '2026-01-31', tap.uid(k) FROM tap.ids;
 
 -- Workflows: a published one waiting at an approval, so that each tenant has an execution, its
 -- steps and an approval.
