@@ -241,14 +241,15 @@ RETURNS void
 LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
 DECLARE
     v_tenant uuid := coditect.current_tenant_id();
+    v_visible boolean;
 BEGIN
-    IF coditect.current_user_id() IS NULL
-       OR CASE p_resource_type
-              WHEN 'Document' THEN coalesce(coditect_internal.document_level(v_tenant, p_resource_id), 0) < 1
-              WHEN 'TaskAttachment' THEN NOT EXISTS (SELECT 1 FROM coditect.task_attachments a
-                                                      WHERE a.tenant_id = v_tenant AND a.id = p_resource_id)
-              ELSE true
-          END THEN
+    v_visible := CASE p_resource_type
+                     WHEN 'Document' THEN coalesce(coditect_internal.document_level(v_tenant, p_resource_id), 0) >= 1
+                     WHEN 'TaskAttachment' THEN EXISTS (SELECT 1 FROM coditect.task_attachments a
+                                                         WHERE a.tenant_id = v_tenant AND a.id = p_resource_id)
+                     ELSE false
+                 END;
+    IF coditect.current_user_id() IS NULL OR NOT v_visible THEN
         RAISE EXCEPTION '% % not found', coalesce(p_resource_type, 'resource'), p_resource_id USING ERRCODE = 'CD404';
     END IF;
     PERFORM coditect_internal.audit_event(v_tenant, 'data.export', p_resource_type, p_resource_id::text,
