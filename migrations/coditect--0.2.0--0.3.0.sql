@@ -2181,8 +2181,9 @@ GRANT EXECUTE ON FUNCTION coditect_internal.record_export(text, uuid, int, text,
     TO coditect_gateway, coditect_service;
 
 ------------------------------------------------------------------------------------------------
--- 5b. Audit events of the tables made before (as in sql/20_tenancy.sql and sql/80_licenses.sql):
--- registration in create_tenant, grants of memberships and team memberships, license issue
+-- 5b. Audit events of the tables made before (as in sql/10_audit.sql, 20_tenancy.sql and
+-- 80_licenses.sql): the trail's comment, registration in create_tenant, grants of memberships and
+-- team memberships, license issue
 ------------------------------------------------------------------------------------------------
 
 CREATE OR REPLACE FUNCTION coditect.create_tenant(
@@ -2220,6 +2221,8 @@ CREATE TRIGGER audit_grant_change AFTER INSERT OR UPDATE OF role, team_id, user_
     FOR EACH ROW EXECUTE FUNCTION coditect_internal.audit_grant_change('team_membership');
 ALTER TABLE coditect.memberships ENABLE ALWAYS TRIGGER audit_grant_change;
 ALTER TABLE coditect.team_members ENABLE ALWAYS TRIGGER audit_grant_change;
+COMMENT ON TABLE coditect.audit_logs IS
+    'Append-only audit trail: one row per change of a tenant table, and the audit events (logins, grants, exports, ...); partitioned monthly.';
 -- license.issue events (11_audit_events).
 CREATE TRIGGER audit_license_issue AFTER INSERT ON coditect.licenses
     FOR EACH ROW EXECUTE FUNCTION coditect_internal.audit_license_issue();
