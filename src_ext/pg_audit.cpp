@@ -259,7 +259,7 @@ void write_row(const RowWrite* w) {
   insert_audit_row(&row);
 }
 
-// audit_event's arguments, read before any C++ object exists (detoasting may raise).
+// audit_event's arguments, read under one pg_call (detoasting and copying may raise).
 struct EventArgs {
   bool missing;  // tenant, action, resource type or severity NULL
   const char* action;
