@@ -123,6 +123,19 @@ Step<Context> App::request_context(const TokenClaims& claims, const HttpRequest&
   return context_call(claims, who, req);
 }
 
+void App::record_login(const TokenClaims& claims, const DbCall& context, std::uint64_t generation) {
+  auto call = login_call(claims);
+  if (!call || seen_tokens_.seen(claims.token_sha256)) return;
+  // Remembered once the database has it; a failure (the request then fails too) tries again.
+  DbOutcome o = db_->transaction(false, {context, *call}, generation);
+  if (o.kind == DbOutcome::Kind::Ok) seen_tokens_.remember(claims.token_sha256);
+}
+
+void App::record_outcome(const HttpResponse& r, const DbCall& context, std::uint64_t generation) {
+  auto call = outcome_call(r);
+  if (call) db_->transaction(false, {context, *call}, generation);
+}
+
 std::string App::log_path(const std::string& method, const std::string& path) const {
   RouteMatch m = api()->routes.match(method == "HEAD" ? "GET" : method, path);
   if (m.route)
@@ -255,10 +268,13 @@ HttpResponse App::handle(const HttpRequest& incoming, BodySink* sink) {
 
   std::vector<DbCall> calls;
   std::string tenant;
+  std::optional<DbCall> context;  // a request with a tenant context: its refusal is audited
   if (route.op.auth == Auth::Bearer) {
     auto ctx = request_context(std::get<TokenClaims>(claims), req, api->generation);
     if (failed(ctx)) return failure_response(std::get<Failure>(ctx), instance);
     tenant = std::get<Context>(ctx).tenant;
+    context = std::get<Context>(ctx).call;
+    record_login(std::get<TokenClaims>(claims), *context, api->generation);
     calls.push_back(std::move(std::get<Context>(ctx).call));
   }
   calls.push_back(std::move(std::get<PlannedCall>(planned).call));
@@ -266,6 +282,7 @@ HttpResponse App::handle(const HttpRequest& incoming, BodySink* sink) {
     HttpResponse r = stream_content(route, std::get<PlannedCall>(planned), std::move(calls), req,
                                     head_only, sink, instance, api->generation);
     r.tenant = tenant;
+    if (context) record_outcome(r, *context, api->generation);
     return r;
   }
   DbOutcome o = db_->transaction(route.op.read_only(), calls, api->generation);
@@ -283,6 +300,7 @@ HttpResponse App::handle(const HttpRequest& incoming, BodySink* sink) {
   } else if (tus) {
     add_tus_headers(r);
   }
+  if (context) record_outcome(r, *context, api->generation);
   if (head_only) r.body.clear();
   r.tenant = tenant;
   return r;

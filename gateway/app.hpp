@@ -9,6 +9,7 @@
 #include <string>
 
 #include "api.hpp"
+#include "audit_events.hpp"
 #include "config.hpp"
 #include "db.hpp"
 #include "http.hpp"
@@ -51,9 +52,14 @@ class App {
   Step<Context> request_context(const TokenClaims& claims, const HttpRequest& req,
                                 std::uint64_t generation);
   HttpResponse health(const std::string& instance);
+  // Audit events (audit_events.hpp), each in a short transaction after the request context:
+  // the login of a token not seen yet, and a refused or failed answer.
+  void record_login(const TokenClaims& claims, const DbCall& context, std::uint64_t generation);
+  void record_outcome(const HttpResponse& r, const DbCall& context, std::uint64_t generation);
   HttpResponse stream_content(const Route& route, const PlannedCall& planned,
                               std::vector<DbCall> calls, const HttpRequest& req, bool head_only,
-                              BodySink* sink, const std::string& instance, std::uint64_t generation);
+                              BodySink* sink, const std::string& instance,
+                              std::uint64_t generation);
 
   Config config_;
   std::shared_ptr<const TokenVerifier> verifier_;  // swapped by reload_keys
@@ -62,6 +68,7 @@ class App {
   std::mutex reload_mu_;
   std::atomic<bool> draining_{false};
   std::atomic<int> in_flight_{0};
+  SeenTokens seen_tokens_{100000};  // about 10 MB at most
 };
 
 // A request id: the client's when sane ([A-Za-z0-9._:-], 1..128), else a new UUIDv7.

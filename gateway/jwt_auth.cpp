@@ -418,6 +418,8 @@ VerifyResult TokenVerifier::verify(std::string_view token, int64_t now) const {
   r.claims.tenant_id = string_claim(payload, "tenant_id");
   r.claims.role = string_claim(payload, "role");
   r.claims.email = string_claim(payload, "email");
+  r.claims.expires_at = *exp;
+  r.claims.issued_at = iat;
   r.ok = true;
   return r;
 }

@@ -42,6 +42,9 @@ struct TokenClaims {
   std::optional<std::string> tenant_id;
   std::optional<std::string> role;
   std::optional<std::string> email;
+  double expires_at = 0;            // exp (required)
+  std::optional<double> issued_at;  // iat
+  std::string token_sha256;         // of the token, hex (set by authenticate, for the login)
 };
 
 struct VerifyResult {

@@ -3,6 +3,8 @@
 #include <arpa/inet.h>
 #include <strings.h>
 
+#include "audit_events.hpp"
+
 namespace coditect::gateway {
 
 namespace {
@@ -237,6 +239,7 @@ Step<TokenClaims> authenticate(const Route& route, const HttpRequest& req,
   while (!token.empty() && token.back() == ' ') token.pop_back();
   VerifyResult v = verifier.verify(token);
   if (!v.ok) return unauthorized(v.error, true);
+  v.claims.token_sha256 = token_sha256(token);
   // A UUID subject is a user id (see "Tokens" in README.md): that identity is a user already.
   if (route.op.auth == Auth::Register && is_uuid(v.claims.sub))
     return fail(409, "this identity is already registered (its subject is a user id)");

@@ -77,7 +77,12 @@ const std::vector<std::pair<std::string, std::string>>& fixed_statements() {
       {"gw:resolve_firebase_user", "SELECT coditect.resolve_firebase_user($1::text)::text"},
       // The storage interface's read (a download streams its file with it, after the
       // route's decision in the same transaction).
-      {"gw:content_read", "SELECT coditect.storage_read($1::uuid, $2::bigint, $3::int)"}};
+      {"gw:content_read", "SELECT coditect.storage_read($1::uuid, $2::bigint, $3::int)"},
+      // Audit events (audit_events.hpp): a new token's login, a refused or failed answer.
+      {"gw:record_login",
+       "SELECT coditect.record_login($1::text, to_timestamp($2::float8), "
+       "to_timestamp($3::float8))::text"},
+      {"gw:audit_outcome", "SELECT coditect.audit_request_outcome($1::int, $2::text)"}};
   return s;
 }
 

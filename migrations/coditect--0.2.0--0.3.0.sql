@@ -954,8 +954,8 @@ BEGIN
 END
 $$;
 
--- The maintenance schedule gains the purge of abandoned uploads and the audit seals (as in
--- sql/85_maintenance.sql).
+-- The maintenance schedule gains the purge of abandoned uploads, the audit seals and the purge
+-- of remembered tokens (as in sql/85_maintenance.sql).
 -- The jobs, in one place: name, cron schedule (GMT), command. Sessions turn zombie 6 minutes
 -- after their last heartbeat, so reaping every minute frees a seat at most a minute late. The
 -- audit seal job closes each UTC hour of the audit trail soon after it (and its margin) ended;
@@ -968,7 +968,8 @@ LANGUAGE sql IMMUTABLE SET search_path = pg_catalog, pg_temp AS $$
            ('coditect-purge-license-sessions', '30 3 * * *', 'SELECT coditect.purge_ended_license_sessions()'),
            ('coditect-purge-upload-sessions', '45 3 * * *', 'SELECT coditect.purge_upload_sessions()'),
            ('coditect-audit-seal', '*/10 * * * *', 'SELECT coditect.audit_seal()'),
-           ('coditect-workflow-expiry', '* * * * *', 'SELECT coditect.workflow_expire_approvals()')
+           ('coditect-workflow-expiry', '* * * * *', 'SELECT coditect.workflow_expire_approvals()'),
+           ('coditect-purge-token-logins', '15 * * * *', 'SELECT coditect.purge_token_logins()')
 $$;
 
 ------------------------------------------------------------------------------------------------
@@ -1914,6 +1915,321 @@ GRANT EXECUTE ON FUNCTION coditect_internal.tus_metadata(text), coditect_interna
     TO coditect_gateway, coditect_service;
 
 ------------------------------------------------------------------------------------------------
+-- 5a. 11_audit_events (as in sql/11_audit_events.sql)
+------------------------------------------------------------------------------------------------
+
+-- 11_audit_events: audit events beyond row changes (issue 11, item 11). The row trigger
+-- (10_audit) writes '<resource>.<verb>' rows for every change; these are the events the seeds
+-- name besides: registration, logins, permission grants and revocations, license issue, file
+-- exports, refused and failed requests (and, from other files, report generation and workflow
+-- events). All go through coditect_internal.audit_event(), which shares the trigger's insertion
+-- (src_ext/pg_audit.cpp): the same columns, filled from the request context the same way, so
+-- event rows are sealed (48_audit_seal) like any other. Only definer code calls it.
+--
+-- Actions, resource types and metadata (README "Audit events"):
+--   user.register      User           create_tenant (api_register and the service's path)
+--   user.login         User           the first request of a new token (record_login)
+--   permission.grant   Membership, TeamMember, DocumentGrant: access given or raised
+--   permission.revoke  the same: access taken or lowered
+--   license.issue      License        a license (its key) is made
+--   data.export        Document, TaskAttachment: a file downloaded, through the API or a share
+--   request.refused    Request        a 403 answer (warning), recorded by the gateway afterwards
+--   request.failed     Request        a 5xx answer (error), likewise
+
+-- The one writer of event rows: validates the names (audit_diff.cpp: '<resource>.<verb>' in
+-- lower case, a PascalCase resource type, severity info / warning / error / critical, JSON
+-- objects) and inserts as the audit table's owner. Executable by no login.
+CREATE FUNCTION coditect_internal.audit_event(p_tenant uuid, p_action text, p_resource_type text, p_resource_id text,
+                                              p_metadata jsonb DEFAULT '{}', p_severity text DEFAULT 'info',
+                                              p_changes jsonb DEFAULT '{}')
+RETURNS void
+    AS 'MODULE_PATHNAME', 'coditect_audit_event' LANGUAGE C VOLATILE PARALLEL UNSAFE;
+REVOKE ALL ON FUNCTION coditect_internal.audit_event(uuid, text, text, text, jsonb, text, jsonb) FROM PUBLIC;
+
+------------------------------------------------------------------------------------------------
+-- Permission grants and revocations: AFTER ROW on memberships, team_members and
+-- document_permissions (the triggers are made with their tables). Access given (a new or
+-- reinstated membership, a grant) or raised (a higher role or level) is a grant; access taken
+-- (deleted, revoked) or lowered is a revoke; a row that moves to another grantee or target is
+-- a revoke of the old and a grant of the new. TG_ARGV[0] names the kind.
+------------------------------------------------------------------------------------------------
+
+-- The role or level a row of that kind gives (NULL: none, e.g. a revoked membership).
+CREATE FUNCTION coditect_internal.grant_level(p_kind text, p_row jsonb) RETURNS text
+LANGUAGE sql IMMUTABLE SET search_path = pg_catalog, pg_temp AS $$
+    SELECT CASE p_kind
+               WHEN 'membership' THEN CASE WHEN p_row ->> 'revoked_at' IS NULL THEN p_row ->> 'role' END
+               WHEN 'team_membership' THEN p_row ->> 'role'
+               WHEN 'document_grant' THEN p_row ->> 'permission_level'
+           END
+$$;
+
+-- Its rank, to tell a raise from a lowering.
+CREATE FUNCTION coditect_internal.grant_rank(p_kind text, p_level text) RETURNS int
+LANGUAGE sql IMMUTABLE SET search_path = pg_catalog, pg_temp AS $$
+    SELECT CASE p_kind
+               WHEN 'membership' THEN coditect_internal.role_rank(p_level)
+               WHEN 'team_membership' THEN pg_catalog.array_position(ARRAY['member', 'lead'], p_level)
+               WHEN 'document_grant' THEN pg_catalog.array_position(ARRAY['view', 'edit', 'delete', 'admin'], p_level)
+           END
+$$;
+
+-- Who and what the grant names: the metadata's subject (the same for old and new unless moved).
+CREATE FUNCTION coditect_internal.grant_subject(p_kind text, p_row jsonb) RETURNS jsonb
+LANGUAGE sql IMMUTABLE SET search_path = pg_catalog, pg_temp AS $$
+    SELECT pg_catalog.jsonb_strip_nulls(CASE p_kind
+               WHEN 'membership' THEN pg_catalog.jsonb_build_object('user_id', p_row -> 'user_id')
+               WHEN 'team_membership' THEN pg_catalog.jsonb_build_object('team_id', p_row -> 'team_id',
+                                                                         'user_id', p_row -> 'user_id')
+               WHEN 'document_grant' THEN pg_catalog.jsonb_build_object('document_id', p_row -> 'document_id',
+                   'folder_id', p_row -> 'folder_id', 'user_id', p_row -> 'user_id', 'team_id', p_row -> 'team_id')
+           END)
+$$;
+
+CREATE FUNCTION coditect_internal.audit_grant_change() RETURNS trigger
+LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+    v_kind text := TG_ARGV[0];
+    v_type text := CASE TG_ARGV[0] WHEN 'membership' THEN 'Membership' WHEN 'team_membership' THEN 'TeamMember'
+                                   WHEN 'document_grant' THEN 'DocumentGrant' END;
+    v_key text := CASE TG_ARGV[0] WHEN 'document_grant' THEN 'level' ELSE 'role' END;
+    o jsonb := CASE WHEN TG_OP <> 'INSERT' THEN pg_catalog.to_jsonb(OLD) END;
+    n jsonb := CASE WHEN TG_OP <> 'DELETE' THEN pg_catalog.to_jsonb(NEW) END;
+    v_old text;
+    v_new text;
+    v_action text;
+BEGIN
+    -- A tenant's purge removes everything; its row changes are audited, it revokes nothing.
+    IF v_type IS NULL OR coditect_internal.hard_delete_allowed() THEN
+        RETURN NULL;
+    END IF;
+    v_old := coditect_internal.grant_level(v_kind, o);
+    v_new := coditect_internal.grant_level(v_kind, n);
+    IF o IS NOT NULL AND n IS NOT NULL
+       AND coditect_internal.grant_subject(v_kind, o) <> coditect_internal.grant_subject(v_kind, n) THEN
+        -- Moved: the old grantee or target loses what it had, the new one gains it.
+        IF v_old IS NOT NULL THEN
+            PERFORM coditect_internal.audit_event((o ->> 'tenant_id')::uuid, 'permission.revoke', v_type, o ->> 'id',
+                coditect_internal.grant_subject(v_kind, o)
+                    || pg_catalog.jsonb_build_object('kind', v_kind, 'old_' || v_key, v_old, 'new_' || v_key, NULL));
+        END IF;
+        o := NULL;
+        v_old := NULL;
+    END IF;
+    IF v_old IS NOT DISTINCT FROM v_new THEN
+        RETURN NULL;
+    END IF;
+    v_action := CASE WHEN v_old IS NULL THEN 'permission.grant'
+                     WHEN v_new IS NULL THEN 'permission.revoke'
+                     WHEN coditect_internal.grant_rank(v_kind, v_new) > coditect_internal.grant_rank(v_kind, v_old)
+                          THEN 'permission.grant'
+                     ELSE 'permission.revoke' END;
+    PERFORM coditect_internal.audit_event((coalesce(n, o) ->> 'tenant_id')::uuid, v_action, v_type,
+        coalesce(n, o) ->> 'id',
+        coditect_internal.grant_subject(v_kind, coalesce(n, o))
+            || pg_catalog.jsonb_build_object('kind', v_kind, 'old_' || v_key, v_old, 'new_' || v_key, v_new));
+    RETURN NULL;
+END
+$$;
+
+------------------------------------------------------------------------------------------------
+-- License issue: AFTER INSERT on licenses (80_licenses). The key is not in the metadata (the
+-- row trigger redacts it too); the license's id names it.
+------------------------------------------------------------------------------------------------
+
+CREATE FUNCTION coditect_internal.audit_license_issue() RETURNS trigger
+LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
+BEGIN
+    PERFORM coditect_internal.audit_event(NEW.tenant_id, 'license.issue', 'License', NEW.id::text,
+        pg_catalog.jsonb_build_object('tier', NEW.tier, 'features', NEW.features, 'seats_total', NEW.seats_total,
+                                      'expiry_date', NEW.expiry_date, 'is_active', NEW.is_active));
+    RETURN NULL;
+END
+$$;
+
+------------------------------------------------------------------------------------------------
+-- Logins: the first request of a new token. The gateway remembers the tokens it has seen (a
+-- bounded set of their SHA-256s) and calls record_login for an unseen one, with the context of
+-- the request set; this table makes it once per token across gateway processes and restarts.
+-- Only the SHA-256 of the token is kept, until an hour after its expiry (purge_token_logins,
+-- scheduled in 85_maintenance); an expired token is refused before it gets here.
+------------------------------------------------------------------------------------------------
+
+CREATE TABLE coditect_internal.token_logins (
+    token_sha256 bytea PRIMARY KEY CHECK (octet_length(token_sha256) = 32),
+    expires_at   timestamptz NOT NULL,
+    recorded_at  timestamptz NOT NULL DEFAULT now()
+);
+COMMENT ON TABLE coditect_internal.token_logins IS
+    'SHA-256 of each bearer token whose first request was audited as user.login; kept until its expiry.';
+REVOKE ALL ON coditect_internal.token_logins FROM PUBLIC;
+CREATE INDEX token_logins_expires_idx ON coditect_internal.token_logins (expires_at);
+
+-- The gateway, for a token it has not seen, after set_request_context in the same transaction:
+-- audits user.login for the context's user unless this token's login is recorded already.
+-- p_token_sha256: the token's SHA-256 in hex; p_issued_at / p_expires_at: its iat and exp
+-- claims. True when this call recorded it.
+CREATE FUNCTION coditect.record_login(p_token_sha256 text, p_issued_at timestamptz, p_expires_at timestamptz)
+RETURNS boolean
+LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+    v_user uuid := coditect.current_user_id();
+BEGIN
+    IF v_user IS NULL THEN
+        RAISE EXCEPTION 'a login is recorded in a request context' USING ERRCODE = 'CD403';
+    END IF;
+    IF p_token_sha256 IS NULL OR p_token_sha256 !~ '^[0-9a-f]{64}$' THEN
+        RAISE EXCEPTION 'the token''s SHA-256 is 64 lower-case hex digits' USING ERRCODE = 'CD400';
+    END IF;
+    IF p_expires_at IS NULL OR p_expires_at <= pg_catalog.now() - interval '1 hour' THEN
+        RAISE EXCEPTION 'a login needs the unexpired token''s expiry' USING ERRCODE = 'CD400';
+    END IF;
+    INSERT INTO coditect_internal.token_logins (token_sha256, expires_at)
+    VALUES (pg_catalog.decode(p_token_sha256, 'hex'), p_expires_at)
+    ON CONFLICT (token_sha256) DO NOTHING;
+    IF NOT FOUND THEN
+        RETURN false;
+    END IF;
+    PERFORM coditect_internal.audit_event(coditect.current_tenant_id(), 'user.login', 'User', v_user::text,
+        pg_catalog.jsonb_build_object('issued_at', p_issued_at, 'expires_at', p_expires_at,
+                                      'role', coditect.current_user_role()));
+    RETURN true;
+END
+$$;
+REVOKE ALL ON FUNCTION coditect.record_login(text, timestamptz, timestamptz) FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION coditect.record_login(text, timestamptz, timestamptz) TO coditect_gateway, coditect_service;
+
+-- Maintenance (its pg_cron job): forgets the tokens that expired more than an hour ago (the
+-- gateway accepts a minute of clock skew). Returns how many.
+CREATE FUNCTION coditect.purge_token_logins() RETURNS bigint
+LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+    n bigint;
+BEGIN
+    DELETE FROM coditect_internal.token_logins t WHERE t.expires_at < pg_catalog.now() - interval '1 hour';
+    GET DIAGNOSTICS n = ROW_COUNT;
+    RETURN n;
+END
+$$;
+REVOKE ALL ON FUNCTION coditect.purge_token_logins() FROM PUBLIC;
+
+------------------------------------------------------------------------------------------------
+-- Refused and failed requests. The refused request's transaction rolls back with whatever it
+-- wrote, so the gateway records its answer afterwards, in a short transaction of its own that
+-- sets the same request context first (set_request_context checks the membership again). Only
+-- these two actions, for the context's own tenant and user.
+------------------------------------------------------------------------------------------------
+
+-- p_status: the HTTP status answered (403, or 500-599); p_code: the problem's code (a SQLSTATE
+-- or the gateway's CDnnn), when there is one.
+CREATE FUNCTION coditect.audit_request_outcome(p_status int, p_code text DEFAULT NULL) RETURNS void
+LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+    v_user uuid := coditect.current_user_id();
+BEGIN
+    IF v_user IS NULL THEN
+        RAISE EXCEPTION 'a request''s outcome is recorded in its request context' USING ERRCODE = 'CD403';
+    END IF;
+    IF p_status IS NULL OR NOT (p_status = 403 OR p_status BETWEEN 500 AND 599) THEN
+        RAISE EXCEPTION 'only refused (403) and failed (5xx) requests are recorded, not %', coalesce(p_status::text, 'NULL')
+            USING ERRCODE = 'CD400';
+    END IF;
+    IF p_code IS NOT NULL AND p_code !~ '^[0-9A-Z]{5}$' THEN
+        RAISE EXCEPTION 'a problem code is five digits or upper-case letters' USING ERRCODE = 'CD400';
+    END IF;
+    PERFORM coditect_internal.audit_event(coditect.current_tenant_id(),
+        CASE WHEN p_status = 403 THEN 'request.refused' ELSE 'request.failed' END, 'Request', NULL,
+        pg_catalog.jsonb_strip_nulls(pg_catalog.jsonb_build_object('status', p_status, 'code', p_code,
+                                                                   'role', coditect.current_user_role())),
+        CASE WHEN p_status = 403 THEN 'warning' ELSE 'error' END);
+END
+$$;
+REVOKE ALL ON FUNCTION coditect.audit_request_outcome(int, text) FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION coditect.audit_request_outcome(int, text) TO coditect_gateway, coditect_service;
+
+------------------------------------------------------------------------------------------------
+-- Exports: a file downloaded through the API (the download functions of 42 and 46, which run
+-- with the caller's rights, call this) or through a share (share_download, a definer, calls
+-- audit_event itself with way "share").
+------------------------------------------------------------------------------------------------
+
+-- data.export of the context's user: a Document they may read, or a TaskAttachment of their
+-- tenant; anything else is not found (so nobody records exports of what they cannot see).
+CREATE FUNCTION coditect_internal.record_export(p_resource_type text, p_resource_id uuid, p_version int,
+                                                p_file_name text, p_size_bytes bigint)
+RETURNS void
+LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+    v_tenant uuid := coditect.current_tenant_id();
+    v_visible boolean;
+BEGIN
+    v_visible := CASE p_resource_type
+                     WHEN 'Document' THEN coalesce(coditect_internal.document_level(v_tenant, p_resource_id), 0) >= 1
+                     WHEN 'TaskAttachment' THEN EXISTS (SELECT 1 FROM coditect.task_attachments a
+                                                         WHERE a.tenant_id = v_tenant AND a.id = p_resource_id)
+                     ELSE false
+                 END;
+    IF coditect.current_user_id() IS NULL OR NOT v_visible THEN
+        RAISE EXCEPTION '% % not found', coalesce(p_resource_type, 'resource'), p_resource_id USING ERRCODE = 'CD404';
+    END IF;
+    PERFORM coditect_internal.audit_event(v_tenant, 'data.export', p_resource_type, p_resource_id::text,
+        pg_catalog.jsonb_build_object('way', 'api', 'version', p_version, 'file_name', p_file_name,
+                                      'size_bytes', p_size_bytes));
+END
+$$;
+REVOKE ALL ON FUNCTION coditect_internal.record_export(text, uuid, int, text, bigint) FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION coditect_internal.record_export(text, uuid, int, text, bigint)
+    TO coditect_gateway, coditect_service;
+
+------------------------------------------------------------------------------------------------
+-- 5b. Audit events of the tables made before (as in sql/10_audit.sql, 20_tenancy.sql and
+-- 80_licenses.sql): the trail's comment, registration in create_tenant, grants of memberships and
+-- team memberships, license issue
+------------------------------------------------------------------------------------------------
+
+CREATE OR REPLACE FUNCTION coditect.create_tenant(
+    p_name               text,
+    p_slug               text,
+    p_email              text,
+    p_owner_email        text,
+    p_owner_firebase_uid text DEFAULT NULL,
+    p_license_tier       text DEFAULT 'trial'
+) RETURNS jsonb
+LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+    t uuid;
+    u uuid;
+    m uuid;
+BEGIN
+    INSERT INTO coditect.tenants (name, slug, email, license_tier)
+    VALUES (p_name, p_slug, p_email, p_license_tier::coditect.tenant_tier) RETURNING id INTO t;
+    INSERT INTO coditect.users (tenant_id, email, firebase_uid, role)
+    VALUES (t, p_owner_email, p_owner_firebase_uid, 'owner') RETURNING id INTO u;
+    INSERT INTO coditect.memberships (tenant_id, user_id, role)
+    VALUES (t, u, 'owner') RETURNING id INTO m;
+    -- Every sign-up path comes through here (api_register and the service's own).
+    PERFORM coditect_internal.audit_event(t, 'user.register', 'User', u::text,
+        jsonb_build_object('tenant_id', t, 'membership_id', m, 'role', 'owner', 'license_tier', p_license_tier,
+                           'identity', CASE WHEN p_owner_firebase_uid IS NOT NULL THEN 'firebase' ELSE 'email' END));
+    RETURN jsonb_build_object('tenant_id', t, 'user_id', u, 'membership_id', m);
+END
+$$;
+
+-- permission.grant / permission.revoke events (11_audit_events).
+CREATE TRIGGER audit_grant_change AFTER INSERT OR UPDATE OF role, revoked_at OR DELETE ON coditect.memberships
+    FOR EACH ROW EXECUTE FUNCTION coditect_internal.audit_grant_change('membership');
+CREATE TRIGGER audit_grant_change AFTER INSERT OR UPDATE OF role, team_id, user_id OR DELETE ON coditect.team_members
+    FOR EACH ROW EXECUTE FUNCTION coditect_internal.audit_grant_change('team_membership');
+ALTER TABLE coditect.memberships ENABLE ALWAYS TRIGGER audit_grant_change;
+ALTER TABLE coditect.team_members ENABLE ALWAYS TRIGGER audit_grant_change;
+COMMENT ON TABLE coditect.audit_logs IS
+    'Append-only audit trail: one row per change of a tenant table, and the audit events (logins, grants, exports, ...); partitioned monthly.';
+-- license.issue events (11_audit_events).
+CREATE TRIGGER audit_license_issue AFTER INSERT ON coditect.licenses
+    FOR EACH ROW EXECUTE FUNCTION coditect_internal.audit_license_issue();
+ALTER TABLE coditect.licenses ENABLE ALWAYS TRIGGER audit_license_issue;
+
+------------------------------------------------------------------------------------------------
 -- 6. 42_documents (as in sql/42_documents.sql)
 ------------------------------------------------------------------------------------------------
 
@@ -2525,6 +2841,12 @@ REVOKE INSERT, UPDATE ON coditect.document_permissions FROM coditect_gateway, co
 CREATE TRIGGER document_permission_rules BEFORE INSERT OR UPDATE OR DELETE ON coditect.document_permissions
     FOR EACH ROW EXECUTE FUNCTION coditect_internal.document_permission_rules();
 ALTER TABLE coditect.document_permissions ENABLE ALWAYS TRIGGER document_permission_rules;
+-- permission.grant / permission.revoke events (11_audit_events).
+CREATE TRIGGER audit_grant_change
+    AFTER INSERT OR UPDATE OF permission_level, document_id, folder_id, user_id, team_id OR DELETE
+    ON coditect.document_permissions
+    FOR EACH ROW EXECUTE FUNCTION coditect_internal.audit_grant_change('document_grant');
+ALTER TABLE coditect.document_permissions ENABLE ALWAYS TRIGGER audit_grant_change;
 GRANT INSERT (tenant_id, id, document_id, folder_id, user_id, team_id, permission_level, expires_at),
       UPDATE (permission_level, expires_at)
     ON coditect.document_permissions TO coditect_gateway, coditect_service;
@@ -2581,8 +2903,8 @@ SELECT coditect_internal.register_action('document', 'access', 'coditect.documen
 
 -- GET /api/v1/documents/{id}/content[?version=n]: the one access decision of a download (view
 -- level, under the policies), answering what the gateway streams (storage's "content" protocol).
--- Recorded as the document's activity "downloaded" (44_document_shares.sql), so the operation
--- writes although it is a GET.
+-- Recorded as the document's activity "downloaded" (44_document_shares.sql) and audited as
+-- data.export (11_audit_events.sql), so the operation writes although it is a GET.
 CREATE FUNCTION coditect.document_download(p_id uuid, p_version int DEFAULT NULL) RETURNS jsonb
 LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
 DECLARE
@@ -2596,6 +2918,7 @@ BEGIN
         RAISE EXCEPTION 'document % has no version %', p_id, coalesce(p_version::text, 'yet') USING ERRCODE = 'CD404';
     END IF;
     PERFORM coditect_internal.record_document_read(p_id, 'downloaded', v.version_number);
+    PERFORM coditect_internal.record_export('Document', p_id, v.version_number, v.file_name, v.file_size_bytes);
     RETURN coditect_internal.content_answer(v.blob_id, v.file_size_bytes, v.checksum, v.mime_type, v.file_name);
 END
 $$;
@@ -3172,7 +3495,7 @@ $$;
 
 -- GET /s/{token}/content (download shares): the current version's file, streamed by the
 -- gateway's "content" protocol in this transaction (the blob is granted to it: there is no
--- request context), counted and recorded as "downloaded". A view share has no content: NULL.
+-- request context), counted and recorded as "downloaded" and audited as data.export. A view share has no content: NULL.
 CREATE FUNCTION coditect.share_download(p_token uuid, p_password text, p_ip inet, p_user_agent text) RETURNS jsonb
 LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
 DECLARE
@@ -3191,6 +3514,10 @@ BEGIN
     PERFORM coditect_internal.share_grant_blob(s.tenant_id, v.blob_id);
     PERFORM coditect_internal.document_activity_add(s.tenant_id, s.document_id, NULL, 'downloaded', s.id, v.version_number,
                                                     p_ip, p_user_agent);
+    -- No request context (nobody is signed in): the share and the client are the metadata's.
+    PERFORM coditect_internal.audit_event(s.tenant_id, 'data.export', 'Document', s.document_id::text,
+        jsonb_build_object('way', 'share', 'share_id', s.id, 'version', v.version_number, 'file_name', v.file_name,
+                           'size_bytes', v.file_size_bytes, 'ip_address', host(p_ip), 'user_agent', left(p_user_agent, 500)));
     RETURN coditect_internal.content_answer(v.blob_id, v.file_size_bytes, v.checksum, v.mime_type, v.file_name);
 END
 $$;
@@ -3325,8 +3652,9 @@ SELECT coditect_internal.register_upload_target('task', 'coditect_internal.task_
     'coditect_internal.task_attachment_upload_completed(coditect.upload_sessions)');
 
 -- GET /api/v1/tasks/{task_id}/attachments/{id}/content: the file, for whoever reads the task.
+-- Audited as data.export (11_audit_events.sql), so the operation writes although it is a GET.
 CREATE FUNCTION coditect.task_attachment_download(p_task_id uuid, p_id uuid) RETURNS jsonb
-LANGUAGE plpgsql STABLE SET search_path = pg_catalog, pg_temp AS $$
+LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
 DECLARE
     a coditect.task_attachments;
 BEGIN
@@ -3337,13 +3665,14 @@ BEGIN
     IF NOT FOUND THEN
         RAISE EXCEPTION 'task attachment % not found', p_id USING ERRCODE = 'CD404';
     END IF;
+    PERFORM coditect_internal.record_export('TaskAttachment', a.id, NULL, a.filename, a.file_size_bytes);
     RETURN coditect_internal.content_answer(a.blob_id, a.file_size_bytes, a.checksum, a.mime_type, a.filename);
 END
 $$;
 SELECT coditect_internal.register_action('task_attachment', 'download', 'coditect.task_attachment_download(uuid, uuid)',
     'GET', '/api/v1/tasks/{task_id}/attachments/{id}/content',
     '[{"from": "path", "name": "task_id"}, {"from": "path", "name": "id"}]',
-    p_permission => 'task_attachment.view', p_response => '{"protocol": "content"}',
+    p_permission => 'task_attachment.view', p_response => '{"protocol": "content"}', p_writes => true,
     p_summary => 'An attachment''s file, streamed (Range, ETag: its SHA-256)');
 
 ------------------------------------------------------------------------------------------------

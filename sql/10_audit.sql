@@ -1,5 +1,7 @@
--- 10_audit: the append-only audit trail. Written only by coditect_internal.audit_row_change()
--- (as the table owner); partitioned monthly by pg_partman; immutable for every role.
+-- 10_audit: the append-only audit trail. Written only by the extension's C++ writer (as the table
+-- owner): the row trigger coditect_internal.audit_row_change() and, for events that are not row
+-- changes, coditect_internal.audit_event() (11_audit_events); partitioned monthly by pg_partman;
+-- immutable for every role.
 
 CREATE TABLE coditect.audit_logs (
     id             uuid NOT NULL DEFAULT coditect.uuid_generate_v7(),
@@ -21,11 +23,11 @@ CREATE TABLE coditect.audit_logs (
 ) PARTITION BY RANGE (created_at);
 -- No foreign keys: a referenced tenant or user may be purged, and the log must keep its rows
 -- unchanged (ON DELETE SET NULL / CASCADE would have to update or delete them).
--- No CHECK constraints: the audit trigger is the only writer and builds action ('<resource>.<verb>'),
+-- No CHECK constraints: the C++ writer is the only one and builds or checks action ('<resource>.<verb>'),
 -- severity and the JSON objects itself; PostgreSQL re-reads each CHECK expression for every
 -- audited row (measured: four CHECKs cost a fifth of the trigger's time).
 COMMENT ON TABLE coditect.audit_logs IS
-    'Append-only audit trail, one row per change of a tenant table; partitioned monthly.';
+    'Append-only audit trail: one row per change of a tenant table, and the audit events (logins, grants, exports, ...); partitioned monthly.';
 
 -- The seeds' indexes, each led by tenant_id like every index of a tenant table (see global_keys).
 -- id last: the list's order (created_at, id) comes from the index, so a page is a short scan.

@@ -254,6 +254,13 @@ CREATE TRIGGER require_active_owner AFTER UPDATE OF is_active ON coditect.users
     FOR EACH ROW WHEN (OLD.is_active AND NOT NEW.is_active)
     EXECUTE FUNCTION coditect_internal.require_active_owner();
 ALTER TABLE coditect.memberships ENABLE ALWAYS TRIGGER guard_ownership, ENABLE ALWAYS TRIGGER require_active_owner;
+-- permission.grant / permission.revoke events (11_audit_events).
+CREATE TRIGGER audit_grant_change AFTER INSERT OR UPDATE OF role, revoked_at OR DELETE ON coditect.memberships
+    FOR EACH ROW EXECUTE FUNCTION coditect_internal.audit_grant_change('membership');
+CREATE TRIGGER audit_grant_change AFTER INSERT OR UPDATE OF role, team_id, user_id OR DELETE ON coditect.team_members
+    FOR EACH ROW EXECUTE FUNCTION coditect_internal.audit_grant_change('team_membership');
+ALTER TABLE coditect.memberships ENABLE ALWAYS TRIGGER audit_grant_change;
+ALTER TABLE coditect.team_members ENABLE ALWAYS TRIGGER audit_grant_change;
 ALTER TABLE coditect.users ENABLE ALWAYS TRIGGER guard_ownership, ENABLE ALWAYS TRIGGER require_active_owner;
 
 -- Maintenance only (DBA): removes a tenant and everything it owns, soft-deleted rows included.
@@ -419,6 +426,10 @@ BEGIN
     VALUES (t, p_owner_email, p_owner_firebase_uid, 'owner') RETURNING id INTO u;
     INSERT INTO coditect.memberships (tenant_id, user_id, role)
     VALUES (t, u, 'owner') RETURNING id INTO m;
+    -- Every sign-up path comes through here (api_register and the service's own).
+    PERFORM coditect_internal.audit_event(t, 'user.register', 'User', u::text,
+        jsonb_build_object('tenant_id', t, 'membership_id', m, 'role', 'owner', 'license_tier', p_license_tier,
+                           'identity', CASE WHEN p_owner_firebase_uid IS NOT NULL THEN 'firebase' ELSE 'email' END));
     RETURN jsonb_build_object('tenant_id', t, 'user_id', u, 'membership_id', m);
 END
 $$;

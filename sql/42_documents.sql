@@ -606,6 +606,12 @@ REVOKE INSERT, UPDATE ON coditect.document_permissions FROM coditect_gateway, co
 CREATE TRIGGER document_permission_rules BEFORE INSERT OR UPDATE OR DELETE ON coditect.document_permissions
     FOR EACH ROW EXECUTE FUNCTION coditect_internal.document_permission_rules();
 ALTER TABLE coditect.document_permissions ENABLE ALWAYS TRIGGER document_permission_rules;
+-- permission.grant / permission.revoke events (11_audit_events).
+CREATE TRIGGER audit_grant_change
+    AFTER INSERT OR UPDATE OF permission_level, document_id, folder_id, user_id, team_id OR DELETE
+    ON coditect.document_permissions
+    FOR EACH ROW EXECUTE FUNCTION coditect_internal.audit_grant_change('document_grant');
+ALTER TABLE coditect.document_permissions ENABLE ALWAYS TRIGGER audit_grant_change;
 GRANT INSERT (tenant_id, id, document_id, folder_id, user_id, team_id, permission_level, expires_at),
       UPDATE (permission_level, expires_at)
     ON coditect.document_permissions TO coditect_gateway, coditect_service;
@@ -662,8 +668,8 @@ SELECT coditect_internal.register_action('document', 'access', 'coditect.documen
 
 -- GET /api/v1/documents/{id}/content[?version=n]: the one access decision of a download (view
 -- level, under the policies), answering what the gateway streams (storage's "content" protocol).
--- Recorded as the document's activity "downloaded" (44_document_shares.sql), so the operation
--- writes although it is a GET.
+-- Recorded as the document's activity "downloaded" (44_document_shares.sql) and audited as
+-- data.export (11_audit_events.sql), so the operation writes although it is a GET.
 CREATE FUNCTION coditect.document_download(p_id uuid, p_version int DEFAULT NULL) RETURNS jsonb
 LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
 DECLARE
@@ -677,6 +683,7 @@ BEGIN
         RAISE EXCEPTION 'document % has no version %', p_id, coalesce(p_version::text, 'yet') USING ERRCODE = 'CD404';
     END IF;
     PERFORM coditect_internal.record_document_read(p_id, 'downloaded', v.version_number);
+    PERFORM coditect_internal.record_export('Document', p_id, v.version_number, v.file_name, v.file_size_bytes);
     RETURN coditect_internal.content_answer(v.blob_id, v.file_size_bytes, v.checksum, v.mime_type, v.file_name);
 END
 $$;

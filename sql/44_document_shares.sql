@@ -467,7 +467,7 @@ $$;
 
 -- GET /s/{token}/content (download shares): the current version's file, streamed by the
 -- gateway's "content" protocol in this transaction (the blob is granted to it: there is no
--- request context), counted and recorded as "downloaded". A view share has no content: NULL.
+-- request context), counted and recorded as "downloaded" and audited as data.export. A view share has no content: NULL.
 CREATE FUNCTION coditect.share_download(p_token uuid, p_password text, p_ip inet, p_user_agent text) RETURNS jsonb
 LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
 DECLARE
@@ -486,6 +486,10 @@ BEGIN
     PERFORM coditect_internal.share_grant_blob(s.tenant_id, v.blob_id);
     PERFORM coditect_internal.document_activity_add(s.tenant_id, s.document_id, NULL, 'downloaded', s.id, v.version_number,
                                                     p_ip, p_user_agent);
+    -- No request context (nobody is signed in): the share and the client are the metadata's.
+    PERFORM coditect_internal.audit_event(s.tenant_id, 'data.export', 'Document', s.document_id::text,
+        jsonb_build_object('way', 'share', 'share_id', s.id, 'version', v.version_number, 'file_name', v.file_name,
+                           'size_bytes', v.file_size_bytes, 'ip_address', host(p_ip), 'user_agent', left(p_user_agent, 500)));
     RETURN coditect_internal.content_answer(v.blob_id, v.file_size_bytes, v.checksum, v.mime_type, v.file_name);
 END
 $$;

@@ -94,8 +94,9 @@ SELECT coditect_internal.register_upload_target('task', 'coditect_internal.task_
     'coditect_internal.task_attachment_upload_completed(coditect.upload_sessions)');
 
 -- GET /api/v1/tasks/{task_id}/attachments/{id}/content: the file, for whoever reads the task.
+-- Audited as data.export (11_audit_events.sql), so the operation writes although it is a GET.
 CREATE FUNCTION coditect.task_attachment_download(p_task_id uuid, p_id uuid) RETURNS jsonb
-LANGUAGE plpgsql STABLE SET search_path = pg_catalog, pg_temp AS $$
+LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
 DECLARE
     a coditect.task_attachments;
 BEGIN
@@ -106,11 +107,12 @@ BEGIN
     IF NOT FOUND THEN
         RAISE EXCEPTION 'task attachment % not found', p_id USING ERRCODE = 'CD404';
     END IF;
+    PERFORM coditect_internal.record_export('TaskAttachment', a.id, NULL, a.filename, a.file_size_bytes);
     RETURN coditect_internal.content_answer(a.blob_id, a.file_size_bytes, a.checksum, a.mime_type, a.filename);
 END
 $$;
 SELECT coditect_internal.register_action('task_attachment', 'download', 'coditect.task_attachment_download(uuid, uuid)',
     'GET', '/api/v1/tasks/{task_id}/attachments/{id}/content',
     '[{"from": "path", "name": "task_id"}, {"from": "path", "name": "id"}]',
-    p_permission => 'task_attachment.view', p_response => '{"protocol": "content"}',
+    p_permission => 'task_attachment.view', p_response => '{"protocol": "content"}', p_writes => true,
     p_summary => 'An attachment''s file, streamed (Range, ETag: its SHA-256)');

@@ -198,6 +198,10 @@ ALTER TABLE coditect.license_sessions ENABLE ALWAYS TRIGGER count_license_seats;
 
 -- seats_in_use is the trigger's alone.
 REVOKE INSERT, UPDATE ON coditect.licenses FROM coditect_gateway, coditect_service;
+-- license.issue events (11_audit_events).
+CREATE TRIGGER audit_license_issue AFTER INSERT ON coditect.licenses
+    FOR EACH ROW EXECUTE FUNCTION coditect_internal.audit_license_issue();
+ALTER TABLE coditect.licenses ENABLE ALWAYS TRIGGER audit_license_issue;
 GRANT INSERT (tenant_id, id, key_string, tier, features, expiry_date, seats_total, is_active, created_by),
       UPDATE (tier, features, expiry_date, seats_total, is_active)
     ON coditect.licenses TO coditect_gateway, coditect_service;

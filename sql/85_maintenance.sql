@@ -37,7 +37,8 @@ LANGUAGE sql IMMUTABLE SET search_path = pg_catalog, pg_temp AS $$
            ('coditect-purge-license-sessions', '30 3 * * *', 'SELECT coditect.purge_ended_license_sessions()'),
            ('coditect-purge-upload-sessions', '45 3 * * *', 'SELECT coditect.purge_upload_sessions()'),
            ('coditect-audit-seal', '*/10 * * * *', 'SELECT coditect.audit_seal()'),
-           ('coditect-workflow-expiry', '* * * * *', 'SELECT coditect.workflow_expire_approvals()')
+           ('coditect-workflow-expiry', '* * * * *', 'SELECT coditect.workflow_expire_approvals()'),
+           ('coditect-purge-token-logins', '15 * * * *', 'SELECT coditect.purge_token_logins()')
 $$;
 
 -- DBA: registers (or puts back) the jobs of maintenance_jobs() with pg_cron, to run in this

@@ -149,6 +149,41 @@ std::string build_metadata(std::string_view table, std::string_view db_user,
   return out;
 }
 
+namespace {
+
+bool is_lower_identifier(std::string_view s) {
+  if (s.empty() || s[0] < 'a' || s[0] > 'z') return false;
+  for (char c : s)
+    if (!((c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '_')) return false;
+  return true;
+}
+
+}  // namespace
+
+std::string event_action_problem(std::string_view action) {
+  const size_t dot = action.find('.');
+  if (action.size() > 100 || dot == std::string_view::npos ||
+      !is_lower_identifier(action.substr(0, dot)) || !is_lower_identifier(action.substr(dot + 1)))
+    return "an audit action is <resource>.<verb> in lower-case letters, digits and _ "
+           "(at most 100 characters)";
+  return {};
+}
+
+std::string event_resource_type_problem(std::string_view resource_type) {
+  bool ok = !resource_type.empty() && resource_type.size() <= 100 && resource_type[0] >= 'A' &&
+            resource_type[0] <= 'Z';
+  for (char c : resource_type)
+    ok = ok && ((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9'));
+  if (!ok) return "an audit resource type is PascalCase letters and digits (at most 100)";
+  return {};
+}
+
+std::string event_severity_problem(std::string_view severity) {
+  if (severity == "info" || severity == "warning" || severity == "error" || severity == "critical")
+    return {};
+  return "an audit severity is info, warning, error or critical";
+}
+
 void append_json_string(std::string& out, std::string_view s) {
   static const char kHex[] = "0123456789abcdef";
   out.push_back('"');

@@ -63,6 +63,15 @@ std::string build_changes(RowOp op, const std::vector<Field>& fields, const Audi
 std::string build_metadata(std::string_view table, std::string_view db_user,
                            unsigned long long txid, bool soft_delete);
 
+// Audit events (coditect_internal.audit_event): what a caller may name. An action is
+// "<resource>.<verb>", both lower-case identifiers ([a-z][a-z0-9_]*), at most 100 characters
+// in all, as the row trigger's actions are; a resource type is PascalCase ([A-Z][A-Za-z0-9]*,
+// at most 100), as resource_type_name() makes them; severity is info, warning, error or
+// critical. Each returns the problem, or "" when the value is fine.
+std::string event_action_problem(std::string_view action);
+std::string event_resource_type_problem(std::string_view resource_type);
+std::string event_severity_problem(std::string_view severity);
+
 // Appends `s` as a JSON string literal (RFC 8259 escaping).
 void append_json_string(std::string& out, std::string_view s);
 // Appends a value of the given kind; numbers that are not valid JSON (NaN, Infinity) become

@@ -1,6 +1,8 @@
-// coditect_internal.audit_row_change(): the one AFTER ROW trigger that writes a
-// coditect.audit_logs row for every change of every tenant table, in the same transaction.
-// Tuples are turned into Field lists here; naming and JSON live in audit_diff.cpp.
+// The two writers of coditect.audit_logs, sharing one insertion (insert_audit_row):
+// coditect_internal.audit_row_change(), the one AFTER ROW trigger that writes a row for every
+// change of every tenant table in the same transaction, and coditect_internal.audit_event(),
+// the rows of events that are not row changes (sql/11_audit_events.sql). Tuples are turned into
+// Field lists here; naming and JSON live in audit_diff.cpp.
 #include "audit_diff.hpp"
 #include "pg_context.hpp"
 #include "pg_guard.hpp"
@@ -11,6 +13,7 @@ extern "C" {
 #include "catalog/pg_type.h"
 #include "commands/trigger.h"
 #include "executor/spi.h"
+#include "mb/pg_wchar.h"
 #include "miscadmin.h"
 #include "utils/builtins.h"
 #include "utils/datum.h"
@@ -167,6 +170,18 @@ struct RowWrite {
   const char* severity;
 };
 
+// One audit_logs row as its writers (the row trigger, audit_event) give it; the request
+// context's columns are added by insert_audit_row.
+struct AuditRow {
+  Datum tenant_id;      // uuid
+  Datum action;         // text
+  Datum resource_type;  // text
+  Datum resource_id;    // text, or 0 for NULL
+  Datum changes;        // jsonb
+  Datum metadata;       // jsonb
+  Datum severity;       // text
+};
+
 struct InsertArgs {
   Datum values[kInsertArgs];
   char nulls[kInsertArgs + 1];
@@ -188,7 +203,9 @@ void insert_as_owner(void* arg) {
   if (rc != SPI_OK_INSERT) elog(ERROR, "audit insert failed: %s", SPI_result_code_string(rc));
 }
 
-void write_row(const RowWrite* w) {
+// The one insertion of both writers: the row, with user, IP, user agent, method, path and
+// request id from the request context (NULL without one).
+void insert_audit_row(const AuditRow* row) {
   const auto& ctx = coditect::pg::request_context();
   InsertArgs args;
   memset(args.nulls, ' ', kInsertArgs);
@@ -196,26 +213,16 @@ void write_row(const RowWrite* w) {
   Datum* values = args.values;
   char* nulls = args.nulls;
 
-  bool isnull;
-  values[0] = column_datum(w->row, w->desc, w->tenant_column, &isnull);
-  if (isnull) elog(ERROR, "audited row has no tenant");
+  values[0] = row->tenant_id;
   if (ctx.active) {
     values[1] = UUIDPGetDatum(const_cast<pg_uuid_t*>(&ctx.user_id));
   } else {
     nulls[1] = 'n';
   }
-  values[2] = CStringGetTextDatum(w->action);
-  values[3] = CStringGetTextDatum(w->resource_type);
-  Datum id = column_datum(w->row, w->desc, "id", &isnull);
-  if (isnull) {
-    nulls[4] = 'n';
-  } else {
-    Oid output_fn;
-    bool varlena;
-    getTypeOutputInfo(TupleDescAttr(w->desc, SPI_fnumber(w->desc, "id") - 1)->atttypid, &output_fn,
-                      &varlena);
-    values[4] = CStringGetTextDatum(OidOutputFunctionCall(output_fn, id));
-  }
+  values[2] = row->action;
+  values[3] = row->resource_type;
+  values[4] = row->resource_id;
+  if (!row->resource_id) nulls[4] = 'n';
   if (ctx.active && ctx.client_ip) {
     values[5] = ctx.client_ip;
   } else {
@@ -224,11 +231,67 @@ void write_row(const RowWrite* w) {
   values[6] = text_or_null(ctx.active ? ctx.user_agent : nullptr, &nulls[6]);
   values[7] = text_or_null(ctx.active ? ctx.request_method : nullptr, &nulls[7]);
   values[8] = text_or_null(ctx.active ? ctx.request_path : nullptr, &nulls[8]);
-  values[9] = DirectFunctionCall1(jsonb_in, CStringGetDatum(w->changes));
-  values[10] = DirectFunctionCall1(jsonb_in, CStringGetDatum(w->metadata));
-  values[11] = CStringGetTextDatum(w->severity);
+  values[9] = row->changes;
+  values[10] = row->metadata;
+  values[11] = row->severity;
   values[12] = text_or_null(ctx.active ? ctx.request_id : nullptr, &nulls[12]);
   coditect::pg::spi_as_owner_of("coditect", "audit_logs", insert_as_owner, &args);
+}
+
+void write_row(const RowWrite* w) {
+  AuditRow row{};
+  bool isnull;
+  row.tenant_id = column_datum(w->row, w->desc, w->tenant_column, &isnull);
+  if (isnull) elog(ERROR, "audited row has no tenant");
+  row.action = CStringGetTextDatum(w->action);
+  row.resource_type = CStringGetTextDatum(w->resource_type);
+  Datum id = column_datum(w->row, w->desc, "id", &isnull);
+  if (!isnull) {
+    Oid output_fn;
+    bool varlena;
+    getTypeOutputInfo(TupleDescAttr(w->desc, SPI_fnumber(w->desc, "id") - 1)->atttypid, &output_fn,
+                      &varlena);
+    row.resource_id = CStringGetTextDatum(OidOutputFunctionCall(output_fn, id));
+  }
+  row.changes = DirectFunctionCall1(jsonb_in, CStringGetDatum(w->changes));
+  row.metadata = DirectFunctionCall1(jsonb_in, CStringGetDatum(w->metadata));
+  row.severity = CStringGetTextDatum(w->severity);
+  insert_audit_row(&row);
+}
+
+// audit_event's arguments, read under one pg_call (detoasting and copying may raise).
+struct EventArgs {
+  bool missing;  // tenant, action, resource type or severity NULL
+  const char* action;
+  const char* resource_type;
+  const char* severity;
+  int resource_id_length;
+  bool metadata_object;
+  bool changes_object;
+  AuditRow row;
+};
+
+void read_event_args(FunctionCallInfo fcinfo, EventArgs* e) {
+  e->missing = PG_ARGISNULL(0) || PG_ARGISNULL(1) || PG_ARGISNULL(2) || PG_ARGISNULL(5);
+  if (e->missing) return;
+  e->row.tenant_id = PG_GETARG_DATUM(0);
+  e->row.action = PointerGetDatum(PG_GETARG_TEXT_PP(1));
+  e->action = text_to_cstring(DatumGetTextPP(e->row.action));
+  e->row.resource_type = PointerGetDatum(PG_GETARG_TEXT_PP(2));
+  e->resource_type = text_to_cstring(DatumGetTextPP(e->row.resource_type));
+  if (!PG_ARGISNULL(3)) {
+    text* id = PG_GETARG_TEXT_PP(3);
+    e->row.resource_id = PointerGetDatum(id);
+    e->resource_id_length = pg_mbstrlen_with_len(VARDATA_ANY(id), VARSIZE_ANY_EXHDR(id));
+  }
+  // NULL metadata or changes: the defaults' empty objects.
+  Datum empty = DirectFunctionCall1(jsonb_in, CStringGetDatum("{}"));
+  e->row.metadata = PG_ARGISNULL(4) ? empty : PointerGetDatum(PG_GETARG_JSONB_P(4));
+  e->row.changes = PG_ARGISNULL(6) ? empty : PointerGetDatum(PG_GETARG_JSONB_P(6));
+  e->metadata_object = JB_ROOT_IS_OBJECT(DatumGetJsonbP(e->row.metadata));
+  e->changes_object = JB_ROOT_IS_OBJECT(DatumGetJsonbP(e->row.changes));
+  e->row.severity = PointerGetDatum(PG_GETARG_TEXT_PP(5));
+  e->severity = text_to_cstring(DatumGetTextPP(e->row.severity));
 }
 
 }  // namespace
@@ -299,4 +362,30 @@ CODITECT_FUNCTION(coditect_audit_row_change) {
              verb.severity.c_str()};
   pg_call(write_row, &w);
   return PointerGetDatum(nullptr);
+}
+
+// coditect_internal.audit_event(tenant, action, resource_type, resource_id, metadata, severity,
+// changes): an audit row for an event that is not a row change (a login, a grant, an export),
+// written like the trigger's rows. Called by definer code only (no client role executes it).
+CODITECT_FUNCTION(coditect_audit_event) {
+  using coditect::pg::pg_call;
+  using coditect::pg::UserError;
+  EventArgs e{};
+  pg_call(read_event_args, fcinfo, &e);
+  const int invalid = CODITECT_SQLSTATE('4', '0', '0');
+  if (e.missing)
+    throw UserError(invalid,
+                    "audit_event needs a tenant, an action, a resource type and a severity");
+  for (const std::string& problem : {coditect::event_action_problem(e.action),
+                                     coditect::event_resource_type_problem(e.resource_type),
+                                     coditect::event_severity_problem(e.severity)}) {
+    if (!problem.empty()) throw UserError(invalid, problem.c_str());
+  }
+  if (e.resource_id_length > 255)
+    throw UserError(invalid, "an audit resource id is at most 255 characters");
+  if (!e.metadata_object || !e.changes_object)
+    throw UserError(invalid, "audit metadata and changes are JSON objects");
+  coditect::pg::fail_point("audit_event");
+  pg_call(insert_audit_row, &e.row);
+  PG_RETURN_VOID();
 }

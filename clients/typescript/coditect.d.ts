@@ -1365,7 +1365,7 @@ export interface paths {
 export type webhooks = Record<string, never>;
 export interface components {
     schemas: {
-        /** @description Append-only audit trail, one row per change of a tenant table; partitioned monthly. */
+        /** @description Append-only audit trail: one row per change of a tenant table, and the audit events (logins, grants, exports, ...); partitioned monthly. */
         AuditLog: {
             action: string;
             changes: unknown;

@@ -731,6 +731,63 @@ TEST_F(GatewayIT, ProjectLifecycleAndAuditContext) {
       "127.0.0.1|POST|/api/v1/projects/|ITAgent/7|" + w.user_a["admin"] + "|it-req-" + w.suffix);
 }
 
+// Audit events the gateway writes: a token's login on its first request only, and a refused
+// request (its own transaction rolled back) recorded afterwards.
+TEST_F(GatewayIT, AuditEventsLoginOncePerTokenAndRefusals) {
+  auto& w = W();
+  // A token of this test's own (its jti and expiry used by no other test).
+  const int64_t iat = now_s(), exp = iat + 900;
+  std::string t = w.token(w.user_a["member"], w.tenant_a, "member",
+                          {{"jti", "it-login-" + w.suffix}, {"iat", iat}, {"exp", exp}});
+  auto logins = [&] {
+    return w.sql(
+        "SELECT count(*) FROM coditect.audit_logs WHERE tenant_id = $1 AND action = 'user.login' "
+        "AND resource_id = $2 AND user_id = $2::uuid AND (metadata->>'expires_at')::timestamptz = "
+        "to_timestamp($3::bigint) AND (metadata->>'issued_at')::timestamptz = "
+        "to_timestamp($4::bigint)",
+        {w.tenant_a, w.user_a["member"], std::to_string(exp), std::to_string(iat)});
+  };
+  EXPECT_EQ(logins(), "0");
+  ASSERT_EQ(w.call("GET", "/api/v1/projects/", t).status, 200);
+  EXPECT_EQ(logins(), "1") << "the first request of a new token is its login";
+  ASSERT_EQ(w.call("GET", "/api/v1/projects/", t).status, 200);
+  ASSERT_EQ(w.call("GET", "/api/v1/tenant/", t).status, 200);
+  EXPECT_EQ(logins(), "1") << "later requests of the token are not logins";
+  EXPECT_EQ(w.sql("SELECT count(*) FROM coditect_internal.token_logins WHERE token_sha256 = "
+                  "sha256(convert_to($1, 'UTF8'))",
+                  {t}),
+            "1")
+      << "the token is remembered by its SHA-256";
+  EXPECT_EQ(
+      w.sql("SELECT count(*) FROM coditect.audit_logs WHERE strpos(metadata::text, $1) > 0", {t}),
+      "0");
+
+  // A guest may not create a project: 403, recorded as request.refused with the request's
+  // context.
+  std::string rid = "it-refused-" + w.suffix;
+  auto refused = w.call("POST", "/api/v1/projects/", w.token_a("guest"),
+                        R"({"name": "Refused IT"})", {{"X-Request-Id", rid}});
+  expect_problem(refused, 403, "CD403");
+  EXPECT_EQ(w.sql("SELECT concat_ws('|', count(*), min(severity), min(user_id::text), "
+                  "min(request_method), min(request_path), min(metadata->>'status'), "
+                  "min(metadata->>'code')) FROM coditect.audit_logs "
+                  "WHERE tenant_id = $1 AND action = 'request.refused' AND request_id = $2",
+                  {w.tenant_a, rid}),
+            "1|warning|" + w.user_a["guest"] + "|POST|/api/v1/projects/|403|CD403");
+  // An answer that is not refused is not recorded.
+  EXPECT_EQ(w.sql("SELECT count(*) FROM coditect.audit_logs WHERE action LIKE 'request.%' "
+                  "AND request_id = $1",
+                  {"it-fine-" + w.suffix}),
+            "0");
+  ASSERT_EQ(
+      w.call("GET", "/api/v1/projects/", t, {}, {{"X-Request-Id", "it-fine-" + w.suffix}}).status,
+      200);
+  EXPECT_EQ(w.sql("SELECT count(*) FROM coditect.audit_logs WHERE action LIKE 'request.%' "
+                  "AND request_id = $1",
+                  {"it-fine-" + w.suffix}),
+            "0");
+}
+
 TEST_F(GatewayIT, UsersMembershipsAndTeams) {
   auto& w = W();
   std::string t = w.token_a("admin");
@@ -1202,13 +1259,20 @@ TEST_F(GatewayIT, StatementTimeoutIs504) {
   w.sql("SELECT 1 FROM coditect.licenses WHERE key_string = $1 FOR UPDATE", {w.license_key_a});
   auto t0 = std::chrono::steady_clock::now();
   auto r = w.call("POST", "/api/v1/licenses/acquire", w.token_a("member"),
-                  json{{"key_string", w.license_key_a}, {"hardware_id", "waits"}}.dump());
+                  json{{"key_string", w.license_key_a}, {"hardware_id", "waits"}}.dump(),
+                  {{"X-Request-Id", "it-timeout-" + w.suffix}});
   auto waited =
       std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - t0)
           .count();
   w.sql("COMMIT");
   expect_problem(r, 504, "57014");
   EXPECT_GE(waited, timeout_ms - 100);
+  // The failure is audited afterwards, in a transaction of its own (the request's rolled back).
+  EXPECT_EQ(w.sql("SELECT concat_ws('|', count(*), min(severity), min(user_id::text), "
+                  "min(metadata->>'status'), min(metadata->>'code')) FROM coditect.audit_logs "
+                  "WHERE tenant_id = $1 AND action = 'request.failed' AND request_id = $2",
+                  {w.tenant_a, "it-timeout-" + w.suffix}),
+            "1|error|" + w.user_a["member"] + "|504|57014");
   EXPECT_EQ(w.call("GET", "/api/v1/projects/", w.token_a("member")).status, 200);
 }
 

@@ -4,7 +4,7 @@
 -- ended license sessions, and who may call what. Committed transactions (pgTAP's counters are
 -- transactional); fixtures are purged at the end.
 \set ON_ERROR_STOP 1
-SELECT plan(70);
+SELECT plan(72);
 
 CREATE ROLE tap95_gateway LOGIN IN ROLE coditect_gateway;
 CREATE ROLE tap95_service LOGIN IN ROLE coditect_service;
@@ -17,7 +17,8 @@ INSERT INTO expected_jobs VALUES
     ('coditect-audit-maintenance', '7 * * * *', 'SELECT coditect.audit_maintenance()'),
     ('coditect-purge-license-sessions', '30 3 * * *', 'SELECT coditect.purge_ended_license_sessions()'),
     ('coditect-purge-upload-sessions', '45 3 * * *', 'SELECT coditect.purge_upload_sessions()'),
-    ('coditect-audit-seal', '*/10 * * * *', 'SELECT coditect.audit_seal()');
+    ('coditect-audit-seal', '*/10 * * * *', 'SELECT coditect.audit_seal()'),
+    ('coditect-purge-token-logins', '15 * * * *', 'SELECT coditect.purge_token_logins()');
 CREATE TEMP VIEW jobs AS
 SELECT jobid, jobname::text, schedule, command, database, username, active FROM cron.job
  WHERE jobname LIKE 'coditect-%';
@@ -34,7 +35,7 @@ SELECT cron.alter_job(jobid, active => true) FROM cron.job WHERE jobname LIKE 'c
 SELECT has_extension('pg_cron', 'pg_cron is installed in the test database');
 SELECT set_eq($$SELECT jobname, schedule, command, database, username, active FROM jobs$$,
               format($$SELECT jobname, schedule, command, current_database()::text, %L::text, true FROM expected_jobs$$, :'owner'),
-              'the five maintenance jobs are registered: names, schedules, commands, this database, the extension owner, active');
+              'the six maintenance jobs are registered: names, schedules, commands, this database, the extension owner, active');
 SELECT set_eq($$SELECT jobname, schedule, command FROM coditect.maintenance_jobs()$$,
               $$SELECT jobname, schedule, command FROM expected_jobs$$, 'maintenance_jobs() lists them');
 CREATE TEMP TABLE first_ids AS SELECT jobname, jobid FROM jobs;
@@ -45,7 +46,7 @@ SELECT set_eq($$SELECT jobid, jobname, schedule, command, database FROM coditect
 SET ROLE tap95_dba;
 SELECT lives_ok($$SELECT coditect.schedule_maintenance()$$, 'another superuser may run it too');
 RESET ROLE;
-SELECT is((SELECT count(*)::int FROM jobs), 5, 'running it twice more made no duplicates');
+SELECT is((SELECT count(*)::int FROM jobs), 6, 'running it twice more made no duplicates');
 SELECT set_eq($$SELECT jobname, jobid FROM jobs$$, $$SELECT jobname, jobid FROM first_ids$$,
               'the jobs kept their ids');
 SELECT is((SELECT count(*)::int FROM cron.job WHERE username = 'tap95_dba'), 0,
@@ -63,12 +64,12 @@ SELECT set_eq($$SELECT jobid, jobname, schedule, command, database, active FROM 
               'puts the changed job back as it was, under the same id');
 
 -- Unschedule and schedule again.
-SELECT is(coditect.unschedule_maintenance(), 5, 'unschedule_maintenance() removes the five jobs');
+SELECT is(coditect.unschedule_maintenance(), 6, 'unschedule_maintenance() removes the six jobs');
 SELECT is((SELECT count(*)::int FROM jobs), 0, 'none is left');
 SELECT is(coditect.unschedule_maintenance(), 0, 'removing them again does nothing');
-SELECT is((SELECT count(*)::int FROM coditect.schedule_maintenance()), 5, 'schedule_maintenance() registers them anew');
+SELECT is((SELECT count(*)::int FROM coditect.schedule_maintenance()), 6, 'schedule_maintenance() registers them anew');
 SELECT set_eq($$SELECT jobname, schedule, command FROM jobs$$, $$SELECT jobname, schedule, command FROM expected_jobs$$,
-              'the same five jobs');
+              'the same six jobs');
 
 -- Without pg_cron in the database (the drop is rolled back with the block).
 CREATE FUNCTION pg_temp.without_pg_cron(p_sql text) RETURNS text LANGUAGE plpgsql AS $$

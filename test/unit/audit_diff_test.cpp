@@ -402,5 +402,37 @@ TEST(BuildMetadataTest, ExactOutput) {
             R"({"table":"we\"ird","db_user":"us\\er","txid":1})");
 }
 
+// ---------------------------------------------------------------------------------------------
+// audit events: the names a caller of audit_event may use
+
+TEST(AuditEventNamesTest, Actions) {
+  for (const char* a : {"user.login", "permission.grant", "data.export", "request.refused",
+                        "report.generate", "workflow_execution.start", "a1.b2"}) {
+    EXPECT_EQ(event_action_problem(a), "") << a;
+  }
+  const std::string long_action = "a." + std::string(99, 'b');
+  for (const std::string& a : std::vector<std::string>{
+           "", "user", "user.", ".login", "User.login", "user.Login", "user.lo-gin",
+           "user.login.again", "1user.login", "user._x", "user login", long_action}) {
+    EXPECT_NE(event_action_problem(a), "") << a;
+  }
+  EXPECT_EQ(event_action_problem("a." + std::string(98, 'b')), "");
+}
+
+TEST(AuditEventNamesTest, ResourceTypes) {
+  for (const char* t : {"User", "Membership", "DocumentGrant", "TaskAttachment", "A1"})
+    EXPECT_EQ(event_resource_type_problem(t), "") << t;
+  for (const std::string& t : std::vector<std::string>{
+           "", "user", "Document Grant", "Document_Grant", "1User", std::string(101, 'A')})
+    EXPECT_NE(event_resource_type_problem(t), "") << t;
+}
+
+TEST(AuditEventNamesTest, Severities) {
+  for (const char* s : {"info", "warning", "error", "critical"})
+    EXPECT_EQ(event_severity_problem(s), "") << s;
+  for (const char* s : {"", "INFO", "debug", "fatal", "warn"})
+    EXPECT_NE(event_severity_problem(s), "") << s;
+}
+
 }  // namespace
 }  // namespace coditect
