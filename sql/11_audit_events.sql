@@ -247,6 +247,8 @@ BEGIN
                      WHEN 'Document' THEN coalesce(coditect_internal.document_level(v_tenant, p_resource_id), 0) >= 1
                      WHEN 'TaskAttachment' THEN EXISTS (SELECT 1 FROM coditect.task_attachments a
                                                          WHERE a.tenant_id = v_tenant AND a.id = p_resource_id)
+                     WHEN 'ComplianceReport' THEN EXISTS (SELECT 1 FROM coditect.compliance_reports r
+                                                           WHERE r.tenant_id = v_tenant AND r.id = p_resource_id)
                      ELSE false
                  END;
     IF coditect.current_user_id() IS NULL OR NOT v_visible THEN

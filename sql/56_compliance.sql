@@ -374,6 +374,9 @@ BEGIN
          WHERE tenant_id = r.tenant_id AND id = r.id;
     END;
     SELECT * INTO STRICT r FROM coditect.compliance_reports x WHERE x.tenant_id = me.tenant_id AND x.id = r.id;
+    PERFORM coditect_internal.audit_event(me.tenant_id, 'report.generate', 'ComplianceReport', r.id::text,
+        jsonb_build_object('report_type', r.report_type, 'period_start', r.period_start, 'period_end', r.period_end,
+                           'status', r.status));
     RETURN coditect_internal.compliance_report_answer(r);
 END
 $$;
@@ -386,9 +389,10 @@ SELECT coditect_internal.register_action('compliance_report', 'generate',
     p_summary => 'Generate a compliance report (gdpr, hipaa, soc2, iso27001) of a period from the audit trail, with its PDF');
 
 -- GET /api/v1/compliance-reports/{id}/pdf: the PDF of a completed report (storage's "content"
--- protocol), for whoever reads reports; under the policies like every read.
+-- protocol), for whoever reads reports; under the policies like every read. Audited as
+-- data.export (11_audit_events.sql), so the operation writes although it is a GET.
 CREATE FUNCTION coditect.compliance_report_download(p_id uuid) RETURNS jsonb
-LANGUAGE plpgsql STABLE SET search_path = pg_catalog, pg_temp AS $$
+LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
 DECLARE
     r    coditect.compliance_reports;
     b    coditect.storage_blobs;
@@ -399,11 +403,13 @@ BEGIN
         RAISE EXCEPTION 'compliance report % has no PDF', p_id USING ERRCODE = 'CD404';
     END IF;
     SELECT x.* INTO STRICT b FROM coditect.storage_blobs x WHERE x.tenant_id = r.tenant_id AND x.id = r.blob_id;
+    PERFORM coditect_internal.record_export('ComplianceReport', r.id, NULL,
+        format('%s-report-%s-%s.pdf', r.report_type, r.period_start, r.period_end), b.size_bytes);
     RETURN coditect_internal.content_answer(b.id, b.size_bytes, encode(b.sha256, 'hex'), 'application/pdf',
         format('%s-report-%s-%s.pdf', r.report_type, r.period_start, r.period_end));
 END
 $$;
 SELECT coditect_internal.register_action('compliance_report', 'pdf', 'coditect.compliance_report_download(uuid)',
     'GET', '/api/v1/compliance-reports/{id}/pdf', '[{"from": "path", "name": "id"}]',
-    p_permission => 'compliance_report.view', p_response => '{"protocol": "content"}',
+    p_permission => 'compliance_report.view', p_response => '{"protocol": "content"}', p_writes => true,
     p_summary => 'A completed report''s PDF, streamed (Range, ETag: its SHA-256)');

@@ -72,10 +72,10 @@ SELECT is((SELECT t.share_max_days FROM coditect.tenants t WHERE t.id = :'tb'), 
 SELECT is(pg_temp.try($$UPDATE coditect.tenants SET share_max_days = 0 WHERE slug = 't44-b'$$),
           '23514: new row for relation "tenants" violates check constraint "tenants_share_max_days_check"', '... 1 to 365');
 SELECT is((SELECT array_agg(o.path || ' ' || o.method ORDER BY o.path, o.method) FROM coditect_internal.resource_operations o WHERE o.writes),
-          ARRAY['/api/v1/documents/{id}/ GET', '/api/v1/documents/{id}/content GET', '/api/v1/tasks/{task_id}/attachments/{id}/content GET',
+          ARRAY['/api/v1/compliance-reports/{id}/pdf GET', '/api/v1/documents/{id}/ GET', '/api/v1/documents/{id}/content GET', '/api/v1/tasks/{task_id}/attachments/{id}/content GET',
                 '/s/{token}/ GET', '/s/{token}/content GET'],
-          'the GETs that write: a document''s detail and downloads (recorded, audited), the public share routes');
-SELECT is((SELECT count(*)::int FROM jsonb_array_elements(coditect.api_catalog() -> 'operations') o WHERE (o ->> 'writes')::boolean), 5,
+          'the GETs that write: a document''s detail and the downloads (recorded, audited), the public share routes');
+SELECT is((SELECT count(*)::int FROM jsonb_array_elements(coditect.api_catalog() -> 'operations') o WHERE (o ->> 'writes')::boolean), 6,
           'api_catalog() publishes the writes flag');
 SELECT is((SELECT o.auth || ' ' || (o.response -> 'null_answer' ->> 'status') || ' ' || (o.params -> 0 ->> 'secret')
              FROM coditect_internal.resource_operations o WHERE o.path = '/s/{token}/'),

@@ -230,6 +230,15 @@ SELECT is(pg_temp.as_user('admin', 'admin', format($$SELECT concat_ws('|', d ->>
                                                     FROM coditect.compliance_report_download(%L) d
                                                     JOIN coditect.storage_blobs b ON b.id = (d ->> 'blob_id')::uuid$$, pg_temp.id('soc2'))),
           'application/pdf|soc2-report-2026-01-05-2026-01-11.pdf|t|t|1', 'the download answers the stored PDF (held once, by the report)');
+SELECT is(pg_temp.as_user('admin', 'admin', format($$SELECT concat_ws('|', count(*), min(user_id::text) = %L, min(metadata ->> 'file_name'))
+                                                    FROM coditect.audit_logs WHERE action = 'data.export' AND resource_id = %L$$,
+                                                    pg_temp.id('admin'), pg_temp.id('soc2'))),
+          '1|t|soc2-report-2026-01-05-2026-01-11.pdf', 'the download is audited as data.export, by its reader');
+SELECT is(pg_temp.as_user('admin', 'admin', format($$SELECT concat_ws('|', count(*), min(resource_type), min(user_id::text) = %L,
+                                                         min(metadata ->> 'report_type'), min(metadata ->> 'status'))
+                                                    FROM coditect.audit_logs WHERE action = 'report.generate' AND resource_id = %L$$,
+                                                    pg_temp.id('admin'), pg_temp.id('soc2'))),
+          '1|ComplianceReport|t|soc2|completed', 'the generation is audited as report.generate, by who asked');
 SELECT is(pg_temp.as_user('admin', 'admin', format($$SELECT convert_from(coditect.storage_read((coditect.compliance_report_download(%L) ->> 'blob_id')::uuid, 0, 5), 'UTF8')$$,
           pg_temp.id('soc2'))), '%PDF-', '... and its bytes are a PDF');
 SELECT is(pg_temp.as_user('admin', 'admin', format($$SELECT u.target_kind || ':' || (u.target_id = %L) FROM coditect.upload_sessions u
@@ -305,7 +314,7 @@ SELECT throws_ok(format($$UPDATE coditect.compliance_reports SET status = 'compl
                  'a failed report is immutable');
 SELECT is(ARRAY(SELECT action FROM coditect.audit_logs WHERE tenant_id = :'ta' AND resource_type = 'ComplianceReport'
                    AND resource_id = pg_temp.id('failed')::text ORDER BY created_at, id),
-          '{compliance_report.create,compliance_report.update}', 'the audit trail has the report made and its failure');
+          '{compliance_report.create,compliance_report.update,report.generate}', 'the audit trail has the report made, its failure and the generation event');
 
 -- A generator removed from the tenant: its reports stay, without it.
 DELETE FROM coditect.memberships WHERE user_id = pg_temp.id('admin');
