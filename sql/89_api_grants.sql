@@ -28,5 +28,6 @@ GRANT EXECUTE ON FUNCTION
     coditect.license_key_generate(), coditect.license_key_normalize(text), coditect.license_key_is_valid(text),
     coditect.license_token_key_id(text), coditect.license_session_ttl(), coditect.license_public_keys(),
     coditect.license_verify(text), coditect.row_etag(jsonb), coditect_internal.check_board_columns(jsonb),
-    coditect.workflow_definition_problems(jsonb), coditect.workflow_definition_schema()
+    coditect.workflow_definition_problems(jsonb), coditect.workflow_definition_schema(),
+    coditect_internal.outbox_events(), coditect_internal.webhook_events_valid(text[])
     TO PUBLIC;
