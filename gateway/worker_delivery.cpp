@@ -82,10 +82,10 @@ std::string delivery_body(const Delivery& d) {
   nlohmann::ordered_json data = nlohmann::ordered_json::parse(d.payload, nullptr, false);
   if (!data.is_object()) throw std::invalid_argument("the delivery's payload is not a JSON object");
   nlohmann::ordered_json body = {{"id", d.id},
-                         {"event", d.event},
-                         {"tenant_id", d.tenant_id},
-                         {"created_at", d.created_at},
-                         {"data", std::move(data)}};
+                                 {"event", d.event},
+                                 {"tenant_id", d.tenant_id},
+                                 {"created_at", d.created_at},
+                                 {"data", std::move(data)}};
   return body.dump();
 }
 

@@ -159,7 +159,8 @@ PostResult post(const Url& url, const std::string& request, const Timeouts& time
       SSL_set_tlsext_host_name(c.ssl, url.host.c_str());
       SSL_set1_host(c.ssl, url.host.c_str());
     }
-    if (tls_io(c, deadline, [&] { return SSL_connect(c.ssl); }, out.error) <= 0) {
+    if (tls_io(
+            c, deadline, [&] { return SSL_connect(c.ssl); }, out.error) <= 0) {
       long v = SSL_get_verify_result(c.ssl);
       if (v != X509_V_OK)
         out.error = std::string("tls: certificate: ") + X509_verify_cert_error_string(v);
@@ -200,7 +201,8 @@ PostResult post(const Url& url, const std::string& request, const Timeouts& time
   while (response.size() < 8192 && !parse_status_line(response)) {
     int n;
     if (c.ssl) {
-      n = tls_io(c, deadline, [&] { return SSL_read(c.ssl, buf, sizeof buf); }, out.error);
+      n = tls_io(
+          c, deadline, [&] { return SSL_read(c.ssl, buf, sizeof buf); }, out.error);
     } else if (!wait_for(c.fd, POLLIN, deadline)) {
       out.error = "timeout waiting for the answer";
       return out;

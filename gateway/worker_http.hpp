@@ -14,7 +14,7 @@ namespace coditect::worker {
 
 struct Timeouts {
   int connect_ms = 5000;
-  int io_ms = 10000;  // each send and receive, and the whole answer's head
+  int io_ms = 10000;  // after connecting: the TLS handshake, the request and the answer's head
 };
 
 struct PostResult {

@@ -41,7 +41,7 @@ struct Config {
   std::string database_url;
   int poll_ms = 5000;
   int batch = 10;
-  int lease_s = 120;
+  int lease_s = 300;
   int max_attempts = 10;
   double backoff_base_s = 10;
   double backoff_max_s = 3600;
@@ -73,7 +73,7 @@ Config read_config() {
   c.database_url = url;
   c.poll_ms = static_cast<int>(env_number("CODITECT_WORKER_POLL_MS", 5000, 10, 3600000));
   c.batch = static_cast<int>(env_number("CODITECT_WORKER_BATCH", 10, 1, 1000));
-  c.lease_s = static_cast<int>(env_number("CODITECT_WORKER_LEASE_S", 120, 1, 3600));
+  c.lease_s = static_cast<int>(env_number("CODITECT_WORKER_LEASE_S", 300, 1, 3600));
   c.max_attempts = static_cast<int>(env_number("CODITECT_WORKER_MAX_ATTEMPTS", 10, 1, 100));
   c.backoff_base_s = env_number("CODITECT_WORKER_BACKOFF_BASE_MS", 10000, 1, 86400000) / 1000.0;
   c.backoff_max_s = env_number("CODITECT_WORKER_BACKOFF_MAX_MS", 3600000, 1, 86400000) / 1000.0;
@@ -83,12 +83,11 @@ Config read_config() {
   if (const char* ca = std::getenv("CODITECT_WORKER_CA_FILE")) c.ca_file = ca;
   // A batch is sent one delivery after the other: its lease must outlast the slowest batch,
   // or another worker would claim (and send again) what this one is still sending.
-  long long worst_ms =
-      static_cast<long long>(c.batch) * (c.timeouts.connect_ms + 2LL * c.timeouts.io_ms);
+  long long worst_ms = static_cast<long long>(c.batch) * (c.timeouts.connect_ms + c.timeouts.io_ms);
   if (worst_ms >= c.lease_s * 1000LL) {
     std::cerr << "coditect-worker: CODITECT_WORKER_LEASE_S (" << c.lease_s
               << " s) must exceed a batch's worst time (" << worst_ms / 1000.0
-              << " s: batch x (connect + 2 x timeout))\n";
+              << " s: batch x (connect timeout + timeout))\n";
     std::exit(2);
   }
   return c;
@@ -246,7 +245,9 @@ class Worker {
                                6, nullptr, params, nullptr, nullptr, 0);
     bool ok = PQresultStatus(r) == PGRES_TUPLES_OK;
     bool sent = res.status && *res.status >= 200 && *res.status < 300;
-    nlohmann::json entry = {{"level", !ok ? "error" : sent ? "info" : "warning"},
+    nlohmann::json entry = {{"level", !ok    ? "error"
+                                      : sent ? "info"
+                                             : "warning"},
                             {"delivery", d.id},
                             {"event", d.event},
                             {"attempt", d.attempts + 1}};

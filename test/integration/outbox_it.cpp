@@ -92,7 +92,8 @@ class Receiver {
         ssize_t n = recv(c, buf, sizeof buf, 0);
         if (n <= 0) break;
         data.append(buf, static_cast<size_t>(n));
-        if (head_end == std::string::npos && (head_end = data.find("\r\n\r\n")) != std::string::npos) {
+        if (head_end == std::string::npos &&
+            (head_end = data.find("\r\n\r\n")) != std::string::npos) {
           Received tmp{data.substr(0, head_end + 2), ""};
           need = head_end + 4 + std::stoul("0" + tmp.header("Content-Length"));
         }
@@ -108,9 +109,10 @@ class Receiver {
         requests_.push_back({data.substr(0, head_end + 2), data.substr(head_end + 4)});
         nth = static_cast<int>(requests_.size());
       }
-      std::string answer = nth == 1 ? "HTTP/1.1 500 Internal Server Error\r\nContent-Length: 0\r\n"
-                                      "Connection: close\r\n\r\n"
-                                    : "HTTP/1.1 200 OK\r\nContent-Length: 0\r\nConnection: close\r\n\r\n";
+      std::string answer =
+          nth == 1 ? "HTTP/1.1 500 Internal Server Error\r\nContent-Length: 0\r\n"
+                     "Connection: close\r\n\r\n"
+                   : "HTTP/1.1 200 OK\r\nContent-Length: 0\r\nConnection: close\r\n\r\n";
       send(c, answer.data(), answer.size(), MSG_NOSIGNAL);
       close(c);
     }
@@ -147,7 +149,8 @@ std::string unhex(const std::string& hex) {
 
 // A receiver's check of Coditect-Signature, as the README tells one to do it: split t and v1,
 // recompute HMAC-SHA256(secret, "<t>.<raw body>"), compare in constant time.
-bool signature_valid(const std::string& header, const std::string& secret, const std::string& body) {
+bool signature_valid(const std::string& header, const std::string& secret,
+                     const std::string& body) {
   size_t comma = header.find(",v1=");
   if (header.rfind("t=", 0) != 0 || comma == std::string::npos) return false;
   std::string t = header.substr(2, comma - 2), v1 = header.substr(comma + 4);
@@ -163,9 +166,9 @@ TEST(OutboxIT, DeliveryRetriedAfterTheReceiverFailsOnce) {
   coditect::it::WorkerProcess worker;
   Receiver receiver;
   std::string suffix = std::to_string(std::random_device{}() % 1000000000);
-  json tenant = json::parse(t.sql(
-      "SELECT coditect.create_tenant('Outbox', $1, 'ob@it.test', 'owner-ob@it.test')",
-      {"it-ob-" + suffix}));
+  json tenant = json::parse(
+      t.sql("SELECT coditect.create_tenant('Outbox', $1, 'ob@it.test', 'owner-ob@it.test')",
+            {"it-ob-" + suffix}));
   std::string tid = tenant["tenant_id"], owner = tenant["user_id"];
   coditect::it::Headers h = {{"Authorization", "Bearer " + t.token(owner, tid, "owner")},
                              {"Content-Type", "application/json"}};
@@ -179,13 +182,13 @@ TEST(OutboxIT, DeliveryRetriedAfterTheReceiverFailsOnce) {
   json endpoint = json::parse(created.body);
   EXPECT_EQ(endpoint.find("secret"), endpoint.end()) << "the create answer shows no secret";
   std::string eid = endpoint["id"];
-  auto rotated = coditect::it::http_request(t.host, t.port, "POST",
-                                            "/api/v1/webhook-endpoints/" + eid + "/rotate-secret/",
-                                            "", h);
+  auto rotated = coditect::it::http_request(
+      t.host, t.port, "POST", "/api/v1/webhook-endpoints/" + eid + "/rotate-secret/", "", h);
   ASSERT_EQ(rotated.status, 200) << rotated.body;
   std::string secret_hex = json::parse(rotated.body)["secret"];
   ASSERT_EQ(secret_hex.size(), 64u);
-  auto listed = coditect::it::http_request(t.host, t.port, "GET", "/api/v1/webhook-endpoints/", "", h);
+  auto listed =
+      coditect::it::http_request(t.host, t.port, "GET", "/api/v1/webhook-endpoints/", "", h);
   ASSERT_EQ(listed.status, 200);
   EXPECT_EQ(listed.body.find(secret_hex), std::string::npos) << "a list answer never shows it";
 
@@ -208,8 +211,9 @@ TEST(OutboxIT, DeliveryRetriedAfterTheReceiverFailsOnce) {
   std::string status;
   for (int i = 0; i < 300 && status != "delivered" && status != "dead"; ++i) {
     std::this_thread::sleep_for(std::chrono::milliseconds(100));
-    status = t.sql("SELECT status FROM coditect.webhook_deliveries WHERE tenant_id = $1 AND id = $2",
-                   {tid, did});
+    status =
+        t.sql("SELECT status FROM coditect.webhook_deliveries WHERE tenant_id = $1 AND id = $2",
+              {tid, did});
   }
   EXPECT_EQ(worker.stop(), 0) << "the worker stops cleanly on SIGTERM";
   ASSERT_EQ(status, "delivered");
@@ -218,7 +222,8 @@ TEST(OutboxIT, DeliveryRetriedAfterTheReceiverFailsOnce) {
   ASSERT_EQ(reqs.size(), 2u) << "one failed attempt (500), one delivered (200)";
   for (const auto& r : reqs) {
     EXPECT_EQ(r.head.rfind("POST /hooks/coditect HTTP/1.1\r\n", 0), 0u) << r.head;
-    EXPECT_EQ(r.header("Idempotency-Key"), did) << "the same key, the delivery's id, on each attempt";
+    EXPECT_EQ(r.header("Idempotency-Key"), did)
+        << "the same key, the delivery's id, on each attempt";
     EXPECT_EQ(r.header("Coditect-Event"), "approval.requested");
     EXPECT_EQ(r.header("Content-Type"), "application/json");
     EXPECT_TRUE(signature_valid(r.header("Coditect-Signature"), unhex(secret_hex), r.body))
@@ -235,8 +240,8 @@ TEST(OutboxIT, DeliveryRetriedAfterTheReceiverFailsOnce) {
   EXPECT_EQ(reqs[0].body, reqs[1].body) << "the same event, byte for byte";
 
   // The outcome, as the admin reads it.
-  auto got = coditect::it::http_request(t.host, t.port, "GET", "/api/v1/webhook-deliveries/" + did + "/",
-                                        "", h);
+  auto got = coditect::it::http_request(t.host, t.port, "GET",
+                                        "/api/v1/webhook-deliveries/" + did + "/", "", h);
   ASSERT_EQ(got.status, 200) << got.body;
   json d = json::parse(got.body);
   EXPECT_EQ(d["status"], "delivered");
