@@ -140,8 +140,13 @@ COMMENT ON TYPE coditect.webhook_endpoint_secret IS
 -- POST /api/v1/webhook-endpoints/{id}/rotate-secret/ (admins): a new secret, answered once; the
 -- old one stops at once (deliveries not yet sent are signed with the new one). The endpoint's
 -- secret_rotated_at records it in the audit trail (never the secret).
+CREATE FUNCTION coditect_internal.webhook_endpoint_json(e coditect.webhook_endpoints) RETURNS jsonb
+LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp SET TimeZone = 'UTC' AS $$
+    SELECT to_jsonb(e)
+$$;
+
 CREATE FUNCTION coditect.webhook_endpoint_rotate_secret(p_id uuid) RETURNS jsonb
-LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp SET TimeZone = 'UTC' AS $$
+LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
 DECLARE
     v_tenant uuid := coditect.current_tenant_id();
     s        bytea := coditect_internal.webhook_secret_generate();
@@ -156,7 +161,7 @@ BEGIN
     END IF;
     UPDATE coditect_internal.webhook_endpoint_secrets x SET secret = s
      WHERE x.tenant_id = v_tenant AND x.endpoint_id = e.id;
-    RETURN jsonb_build_object('secret', encode(s, 'hex'), 'endpoint', to_jsonb(e));
+    RETURN jsonb_build_object('secret', encode(s, 'hex'), 'endpoint', coditect_internal.webhook_endpoint_json(e));
 END
 $$;
 REVOKE ALL ON FUNCTION coditect.webhook_endpoint_rotate_secret(uuid) FROM PUBLIC;
