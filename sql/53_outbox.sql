@@ -53,7 +53,8 @@ CREATE TABLE coditect.webhook_endpoints (
     tenant_id         uuid NOT NULL REFERENCES coditect.tenants (id) ON DELETE CASCADE,
     id                uuid NOT NULL DEFAULT coditect.uuid_generate_v7(),
     name              varchar(100) NOT NULL
-                      CONSTRAINT webhook_endpoints_name_check CHECK (name ~ '^[a-z0-9][a-z0-9_.-]*$'),
+                      CONSTRAINT webhook_endpoints_name_check
+                      CHECK (name <> '' AND btrim(name) = name AND name !~ '[[:cntrl:]]'),
     url               coditect.url NOT NULL,
     description       text NOT NULL DEFAULT '' CHECK (char_length(description) <= 2000),
     events            text[] NOT NULL DEFAULT '{*}'
@@ -70,7 +71,7 @@ CREATE TABLE coditect.webhook_endpoints (
 COMMENT ON TABLE coditect.webhook_endpoints IS
     'Where the tenant''s notifications are POSTed, signed with the endpoint''s secret (Coditect-Signature).';
 COMMENT ON COLUMN coditect.webhook_endpoints.name IS
-    'Unique in the tenant; a workflow notification node''s channel names it (lower case, digits, _ . -).';
+    'Unique in the tenant; a workflow notification node''s channel names it (no surrounding spaces, no control characters).';
 COMMENT ON COLUMN coditect.webhook_endpoints.url IS 'http:// or https:// (the certificate is verified).';
 COMMENT ON COLUMN coditect.webhook_endpoints.events IS
     'The events it receives: workflow.notification, approval.requested, approval.decided, workflow.completed, workflow.failed, or * for all.';

@@ -10,10 +10,12 @@
 #include <openssl/crypto.h>
 #include <openssl/evp.h>
 #include <openssl/hmac.h>
+#include <openssl/ssl.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
 #include <atomic>
+#include <cstdlib>
 #include <chrono>
 #include <mutex>
 #include <random>
@@ -49,10 +51,12 @@ struct Received {
   }
 };
 
-// A webhook receiver on 127.0.0.1 (a free port): answers 500 to the first request, 200 after.
+// A webhook receiver on 127.0.0.1 (a free port), over TLS when given a server context:
+// answers 500 to the first request when fail_first, else 200.
 class Receiver {
  public:
-  Receiver() {
+  explicit Receiver(bool fail_first = true, SSL_CTX* tls = nullptr)
+      : fail_first_(fail_first), tls_(tls) {
     fd_ = socket(AF_INET, SOCK_STREAM, 0);
     sockaddr_in a{};
     a.sin_family = AF_INET;
@@ -85,11 +89,24 @@ class Receiver {
       if (c < 0) return;
       timeval tv{5, 0};
       setsockopt(c, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+      SSL* ssl = nullptr;
+      if (tls_) {
+        ssl = SSL_new(tls_);
+        SSL_set_fd(ssl, c);
+        if (SSL_accept(ssl) != 1) {  // a client that refused our certificate
+          SSL_free(ssl);
+          close(c);
+          continue;
+        }
+      }
+      auto read_some = [&](char* b, size_t n) -> ssize_t {
+        return ssl ? SSL_read(ssl, b, static_cast<int>(n)) : recv(c, b, n, 0);
+      };
       std::string data;
       char buf[4096];
       size_t head_end = std::string::npos, need = 0;
       for (;;) {
-        ssize_t n = recv(c, buf, sizeof buf, 0);
+        ssize_t n = read_some(buf, sizeof buf);
         if (n <= 0) break;
         data.append(buf, static_cast<size_t>(n));
         if (head_end == std::string::npos &&
@@ -100,6 +117,7 @@ class Receiver {
         if (head_end != std::string::npos && data.size() >= need) break;
       }
       if (head_end == std::string::npos) {
+        if (ssl) SSL_free(ssl);
         close(c);
         continue;
       }
@@ -110,14 +128,23 @@ class Receiver {
         nth = static_cast<int>(requests_.size());
       }
       std::string answer =
-          nth == 1 ? "HTTP/1.1 500 Internal Server Error\r\nContent-Length: 0\r\n"
-                     "Connection: close\r\n\r\n"
-                   : "HTTP/1.1 200 OK\r\nContent-Length: 0\r\nConnection: close\r\n\r\n";
-      send(c, answer.data(), answer.size(), MSG_NOSIGNAL);
+          nth == 1 && fail_first_
+              ? "HTTP/1.1 500 Internal Server Error\r\nContent-Length: 0\r\n"
+                "Connection: close\r\n\r\n"
+              : "HTTP/1.1 200 OK\r\nContent-Length: 0\r\nConnection: close\r\n\r\n";
+      if (ssl) {
+        SSL_write(ssl, answer.data(), static_cast<int>(answer.size()));
+        SSL_shutdown(ssl);
+        SSL_free(ssl);
+      } else {
+        send(c, answer.data(), answer.size(), MSG_NOSIGNAL);
+      }
       close(c);
     }
   }
 
+  bool fail_first_;
+  SSL_CTX* tls_;
   int fd_ = -1;
   int port_ = 0;
   std::atomic<bool> stop_{false};
@@ -255,4 +282,93 @@ TEST(OutboxIT, DeliveryRetriedAfterTheReceiverFailsOnce) {
   EXPECT_EQ(json::parse(under.body)["results"][0]["id"], did);
 
   t.sql("SELECT coditect.purge_tenant($1)", {tid});
+}
+
+namespace {
+
+// A self-signed certificate for 127.0.0.1 (IP address only) and its key, in dir/<name>.{crt,key}.
+bool make_certificate(const std::string& dir, const std::string& name) {
+  std::string cmd =
+      "openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -days 1 -subj "
+      "/CN=127.0.0.1 -addext subjectAltName=IP:127.0.0.1 -keyout " +
+      dir + "/" + name + ".key -out " + dir + "/" + name + ".crt 2>/dev/null";
+  return std::system(cmd.c_str()) == 0;
+}
+
+SSL_CTX* server_context(const std::string& dir, const std::string& name) {
+  SSL_CTX* ctx = SSL_CTX_new(TLS_server_method());
+  if (!ctx ||
+      SSL_CTX_use_certificate_file(ctx, (dir + "/" + name + ".crt").c_str(), SSL_FILETYPE_PEM) !=
+          1 ||
+      SSL_CTX_use_PrivateKey_file(ctx, (dir + "/" + name + ".key").c_str(), SSL_FILETYPE_PEM) != 1)
+    throw std::runtime_error("server TLS context");
+  return ctx;
+}
+
+}  // namespace
+
+// https:// receivers: one whose certificate the worker trusts (CODITECT_WORKER_CA_FILE), one
+// it does not, and the trusted one under a name its certificate does not hold. Only the first
+// gets the request; the others die with a certificate error and never see the body.
+TEST(OutboxIT, HttpsVerifiesTheCertificateAndTheName) {
+  coditect::it::Target t;
+  if (!t.connect()) GTEST_SKIP() << "CODITECT_IT_* not set";
+  char tmpl[] = "/tmp/coditect-outbox-tls.XXXXXX";
+  ASSERT_NE(mkdtemp(tmpl), nullptr);
+  std::string dir = tmpl;
+  ASSERT_TRUE(make_certificate(dir, "trusted") && make_certificate(dir, "stranger"));
+  SSL_CTX* trusted_ctx = server_context(dir, "trusted");
+  SSL_CTX* stranger_ctx = server_context(dir, "stranger");
+  {
+    Receiver trusted(false, trusted_ctx), stranger(false, stranger_ctx);
+    coditect::it::WorkerProcess worker;
+    std::string suffix = std::to_string(std::random_device{}() % 1000000000);
+    std::string tid =
+        json::parse(t.sql("SELECT coditect.create_tenant('Outbox TLS', $1, 'obt@it.test', "
+                          "'owner-obt@it.test')",
+                          {"it-obt-" + suffix}))["tenant_id"];
+    auto add = [&](const std::string& name, const std::string& url) {
+      t.sql(
+          "INSERT INTO coditect.webhook_endpoints (tenant_id, name, url) VALUES ($1, $2, $3) "
+          "RETURNING id",
+          {tid, name, url});
+    };
+    add("trusted", "https://127.0.0.1:" + std::to_string(trusted.port()) + "/in");
+    add("stranger", "https://127.0.0.1:" + std::to_string(stranger.port()) + "/in");
+    add("misnamed", "https://localhost:" + std::to_string(trusted.port()) + "/in");
+    ASSERT_EQ(
+        t.sql("SELECT coditect_internal.outbox_emit($1, 'workflow.completed', '{\"ok\": true}')",
+              {tid}),
+        "3");
+    ASSERT_TRUE(worker.start({{"CODITECT_WORKER_POLL_MS", "100"},
+                              {"CODITECT_WORKER_MAX_ATTEMPTS", "1"},
+                              {"CODITECT_WORKER_CA_FILE", dir + "/trusted.crt"}},
+                             dir + "/worker.log"));
+    std::string pending = "3";
+    for (int i = 0; i < 300 && pending != "0"; ++i) {
+      std::this_thread::sleep_for(std::chrono::milliseconds(100));
+      pending = t.sql(
+          "SELECT count(*) FROM coditect.webhook_deliveries WHERE tenant_id = $1 AND status = "
+          "'pending'",
+          {tid});
+    }
+    EXPECT_EQ(worker.stop(), 0);
+    ASSERT_EQ(pending, "0");
+    EXPECT_EQ(t.sql("SELECT string_agg(e.name || ':' || d.status || ':' || d.attempts || ':' || "
+                    "coalesce(d.last_error, '-'), ' | ' ORDER BY e.name) FROM "
+                    "coditect.webhook_deliveries d "
+                    "JOIN coditect.webhook_endpoints e ON e.tenant_id = d.tenant_id AND e.id = "
+                    "d.endpoint_id "
+                    "WHERE d.tenant_id = $1",
+                    {tid}),
+              "misnamed:dead:1:tls: certificate: hostname mismatch | "
+              "stranger:dead:1:tls: certificate: self-signed certificate | trusted:delivered:1:-");
+    ASSERT_EQ(trusted.requests().size(), 1u);
+    EXPECT_EQ(json::parse(trusted.requests()[0].body)["data"], json::parse(R"({"ok": true})"));
+    EXPECT_TRUE(stranger.requests().empty());
+    t.sql("SELECT coditect.purge_tenant($1)", {tid});
+  }
+  SSL_CTX_free(trusted_ctx);
+  SSL_CTX_free(stranger_ctx);
+  std::system(("rm -rf " + dir).c_str());
 }

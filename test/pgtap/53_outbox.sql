@@ -96,6 +96,9 @@ SELECT alike(pg_temp.as_user('admin', 'admin',
     $$SELECT coditect.api_webhook_endpoints_create('{"name": "bad", "url": "ftp://x.test/"}')::text$$),
     '23514: %', 'an URL that is not http(s) is refused');
 SELECT alike(pg_temp.as_user('admin', 'admin',
+    $$SELECT coditect.api_webhook_endpoints_create('{"name": " ops", "url": "https://x.test/"}')::text$$),
+    '23514: %webhook_endpoints_name_check%', 'a name has no surrounding spaces');
+SELECT alike(pg_temp.as_user('admin', 'admin',
     $$SELECT coditect.api_webhook_endpoints_create('{"name": "ops", "url": "https://x.test/"}')::text$$),
     '23505: %webhook_endpoints_name_key%', 'a name is unique in the tenant');
 SELECT alike(pg_temp.as_user('member', 'member',
