@@ -141,8 +141,9 @@ class Worker {
       }
       int n = deliver_batch();
       if (n < 0) continue;  // the database failed: reconnect
-      // A full batch may have more behind it; otherwise wait for a NOTIFY or the next poll.
-      if (n < cfg_.batch) sleep_or_wake(cfg_.poll_ms, PQsocket(db_));
+      // A full batch may have more behind it, and a NOTIFY libpq read during the last queries
+      // says there is more; otherwise wait for one (or the next poll).
+      if (n < cfg_.batch && drain_notifications() == 0) sleep_or_wake(cfg_.poll_ms, PQsocket(db_));
       drain_notifications();
     }
   }
@@ -170,10 +171,16 @@ class Worker {
     poll(p, fd >= 0 ? 2 : 1, ms);
   }
 
-  void drain_notifications() {
-    if (!connected()) return;
+  // Consumes the notifications received so far; how many there were.
+  int drain_notifications() {
+    if (!connected()) return 0;
     PQconsumeInput(db_);
-    while (PGnotify* n = PQnotifies(db_)) PQfreemem(n);
+    int count = 0;
+    while (PGnotify* n = PQnotifies(db_)) {
+      PQfreemem(n);
+      ++count;
+    }
+    return count;
   }
 
   // Claims and sends one batch; the number claimed, or -1 when the database failed.

@@ -2780,7 +2780,7 @@ export interface components {
             events: string[];
             /** Format: uuid */
             id: string;
-            /** @description Unique in the tenant; a workflow notification node's channel names it (lower case, digits, _ . -). */
+            /** @description Unique in the tenant; a workflow notification node's channel names it (no surrounding spaces, no control characters). */
             name: string;
             /**
              * Format: date-time
@@ -2813,7 +2813,7 @@ export interface components {
             description?: string;
             /** @description The events it receives: workflow.notification, approval.requested, approval.decided, workflow.completed, workflow.failed, or * for all. */
             events?: string[];
-            /** @description Unique in the tenant; a workflow notification node's channel names it (lower case, digits, _ . -). */
+            /** @description Unique in the tenant; a workflow notification node's channel names it (no surrounding spaces, no control characters). */
             name: string;
             /**
              * Format: uri
@@ -2840,7 +2840,7 @@ export interface components {
             description?: string;
             /** @description The events it receives: workflow.notification, approval.requested, approval.decided, workflow.completed, workflow.failed, or * for all. */
             events?: string[];
-            /** @description Unique in the tenant; a workflow notification node's channel names it (lower case, digits, _ . -). */
+            /** @description Unique in the tenant; a workflow notification node's channel names it (no surrounding spaces, no control characters). */
             name?: string;
             /**
              * Format: uri
