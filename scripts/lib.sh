@@ -130,3 +130,35 @@ setup_signing_key() {
   done
   psql -X -q -d "$db" -v ON_ERROR_STOP=1 -c "SELECT coditect.publish_license_signing_key()" >/dev/null
 }
+
+# ensure_login NAME GROUP: a login role NAME in group role GROUP (made once; trust auth locally).
+ensure_login() {
+  psql -X -q -d postgres -v ON_ERROR_STOP=1 \
+    -c "DO \$\$ BEGIN CREATE ROLE $1 LOGIN IN ROLE $2; EXCEPTION WHEN duplicate_object THEN NULL; END \$\$"
+}
+
+# worker_start PIDFILE LOGFILE: starts coditect-worker (built in $ROOT/build) in the background
+# with the CODITECT_WORKER_* environment, after stopping the one PIDFILE names if it still runs
+# (a re-run replaces it, never adds a second); the new pid goes to PIDFILE.
+worker_start() {
+  local pidfile=$1 logfile=$2
+  worker_stop "$pidfile"
+  "$ROOT/build/coditect-worker" 2>>"$logfile" &
+  echo $! >"$pidfile"
+}
+
+# worker_stop PIDFILE: SIGTERM to the worker PIDFILE names, if that process is a coditect-worker,
+# and waits (at most 30 s) until it has finished the delivery in flight and exited.
+worker_stop() {
+  local pidfile=$1 pid
+  [ -s "$pidfile" ] || return 0
+  pid=$(cat "$pidfile")
+  if [ "$(cat "/proc/$pid/comm" 2>/dev/null)" = coditect-worker ]; then
+    kill -TERM "$pid" 2>/dev/null || true
+    for _ in $(seq 300); do
+      kill -0 "$pid" 2>/dev/null || break
+      sleep 0.1
+    done
+  fi
+  rm -f "$pidfile"
+}

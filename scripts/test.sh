@@ -65,8 +65,9 @@ log "gateway integration tests (real HTTP against coditect-gateway on this clust
 # Its own database, so the fixtures never meet the pgTAP suites; a login in coditect_gateway.
 create_database coditect_it
 setup_signing_key "$DATADIR" coditect_it
-psql -X -q -d postgres -v ON_ERROR_STOP=1 \
-  -c "DO \$\$ BEGIN CREATE ROLE coditect_gw LOGIN IN ROLE coditect_gateway; EXCEPTION WHEN duplicate_object THEN NULL; END \$\$"
+ensure_login coditect_gw coditect_gateway
+# The outbox test (OutboxIT) starts coditect-worker itself, with this login.
+ensure_login coditect_wk coditect_worker
 # A free port from PORT+51 (54380 by default) on, so that test runs side by side do not collide.
 GW_PORT=${CODITECT_TEST_GATEWAY_PORT:-}
 if [ -z "$GW_PORT" ]; then
@@ -110,6 +111,8 @@ CODITECT_IT_URL="http://127.0.0.1:$GW_PORT" CODITECT_IT_JWT_SECRET="$GW_SECRET" 
   CODITECT_IT_PG_STOP="runuser -u postgres -- $PGBIN/pg_ctl -D $DATADIR -m fast -w stop >/dev/null" \
   CODITECT_IT_PG_START="runuser -u postgres -- $PGBIN/pg_ctl -D $DATADIR -l $DATADIR/server.log -w start >/dev/null" \
   CODITECT_IT_GATEWAY_PID="$GW_PID" \
+  CODITECT_IT_WORKER_DATABASE_URL="host=$DATADIR port=$PORT dbname=coditect_it user=coditect_wk" \
+  CODITECT_IT_WORKER_LOG="$DATADIR/worker.log" \
   "$ROOT/build/coditect_gateway_it" || gw_status=$?
 # The last test sent SIGTERM with a request in flight: the gateway answers it and exits 0.
 kill -TERM "$GW_PID" 2>/dev/null || true
@@ -118,6 +121,8 @@ grep -q "coditect-gateway: stopped" "$DATADIR/gateway.log" || gw_status=1
 if ((gw_status != 0)); then
   echo "gateway integration tests failed; the gateway's log ends with:" >&2
   tail -n 40 "$DATADIR/gateway.log" >&2
+  echo "and the outbox worker's:" >&2
+  tail -n 20 "$DATADIR/worker.log" >&2 || true
   exit 1
 fi
 echo "gateway: $(grep -c '"request_id"' "$DATADIR/gateway.log") requests logged, clean shutdown on SIGTERM"

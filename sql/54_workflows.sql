@@ -431,12 +431,10 @@ GRANT SELECT ON coditect.workflow_approval_states TO coditect_gateway, coditect_
 
 ------------------------------------------------------------------------------------------------
 -- Secrets of workflows: one per workflow (lineage), for its webhook trigger and for signing the
--- notifications its nodes post to a URL. The string "whsec_<64 hex>" is the HMAC key as given;
--- only the owner reads it (it is shown once, when an admin rotates it).
+-- notifications its nodes post to a URL; made like the endpoints' (53_outbox), only the owner
+-- reads them (shown once, when an admin rotates one).
 ------------------------------------------------------------------------------------------------
 
-CREATE FUNCTION coditect_internal.webhook_secret_generate() RETURNS bytea
-    AS 'MODULE_PATHNAME', 'coditect_webhook_secret_generate' LANGUAGE C VOLATILE;
 CREATE FUNCTION coditect_internal.webhook_verify(p_secret bytea, p_header text, p_body bytea, p_tolerance_seconds int)
 RETURNS text
     AS 'MODULE_PATHNAME', 'coditect_webhook_verify' LANGUAGE C STABLE STRICT;
@@ -464,11 +462,6 @@ CREATE TABLE coditect_internal.workflow_webhook_receipts (
     PRIMARY KEY (lineage_id, signature_hash)
 );
 REVOKE ALL ON coditect_internal.workflow_webhook_receipts FROM PUBLIC;
-
-CREATE FUNCTION coditect_internal.webhook_secret_text() RETURNS bytea
-LANGUAGE sql VOLATILE SET search_path = pg_catalog, pg_temp AS $$
-    SELECT convert_to('whsec_' || encode(coditect_internal.webhook_secret_generate(), 'hex'), 'UTF8')
-$$;
 
 -- The lineage's secret, made on first use (a notification to a URL signs with it).
 CREATE FUNCTION coditect_internal.workflow_secret(p_tenant uuid, p_lineage uuid) RETURNS bytea

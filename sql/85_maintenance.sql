@@ -1,6 +1,6 @@
 -- 85_maintenance: the purge of ended license sessions and the pg_cron schedule of the
 -- extension's maintenance (zombie reaping, audit partitions, that purge, the purge of
--- abandoned uploads, the audit seals). Before 89/90 so that
+-- abandoned uploads, the audit seals, the purge of finished webhook deliveries). Before 89/90 so that
 -- it runs with the install script's own search_path (90_partitions resets it).
 
 -- Maintenance (DBA and its pg_cron job): really deletes the license sessions of every tenant
@@ -38,7 +38,8 @@ LANGUAGE sql IMMUTABLE SET search_path = pg_catalog, pg_temp AS $$
            ('coditect-purge-upload-sessions', '45 3 * * *', 'SELECT coditect.purge_upload_sessions()'),
            ('coditect-audit-seal', '*/10 * * * *', 'SELECT coditect.audit_seal()'),
            ('coditect-workflow-expiry', '* * * * *', 'SELECT coditect.workflow_expire_approvals()'),
-           ('coditect-purge-token-logins', '15 * * * *', 'SELECT coditect.purge_token_logins()')
+           ('coditect-purge-token-logins', '15 * * * *', 'SELECT coditect.purge_token_logins()'),
+           ('coditect-purge-webhook-deliveries', '15 4 * * *', 'SELECT coditect.purge_webhook_deliveries()')
 $$;
 
 -- DBA: registers (or puts back) the jobs of maintenance_jobs() with pg_cron, to run in this

@@ -29,5 +29,6 @@ GRANT EXECUTE ON FUNCTION
     coditect.license_token_key_id(text), coditect.license_session_ttl(), coditect.license_public_keys(),
     coditect.license_verify(text), coditect.row_etag(jsonb), coditect_internal.check_board_columns(jsonb),
     coditect.workflow_definition_problems(jsonb), coditect.workflow_definition_schema(),
-    coditect_internal.check_workflow_definition(jsonb), coditect_internal.check_workflow_triggers(jsonb)
+    coditect_internal.check_workflow_definition(jsonb), coditect_internal.check_workflow_triggers(jsonb),
+    coditect_internal.outbox_events(), coditect_internal.webhook_events_valid(text[])
     TO PUBLIC;

@@ -1,10 +1,15 @@
 #include "it_support.hpp"
 
+#include <fcntl.h>
 #include <libpq-fe.h>
+#include <signal.h>
+#include <sys/wait.h>
+#include <unistd.h>
 
 #include <chrono>
 #include <cstdlib>
 #include <stdexcept>
+#include <thread>
 
 #include <nlohmann/json.hpp>
 
@@ -56,6 +61,55 @@ std::string Target::token(const std::string& sub, const std::string& tenant,
   if (!issuer.empty()) c["iss"] = issuer;
   if (!audience.empty()) c["aud"] = audience;
   return coditect::gateway::mint_token("HS256", secret, c);
+}
+
+WorkerProcess::~WorkerProcess() {
+  if (pid_ > 0) stop();
+}
+
+bool WorkerProcess::start(const std::vector<std::pair<std::string, std::string>>& settings,
+                          const std::string& log_path) {
+  std::string dburl = env("CODITECT_IT_WORKER_DATABASE_URL");
+  if (dburl.empty()) return false;
+  std::vector<std::string> vars = {"CODITECT_WORKER_DATABASE_URL=" + dburl};
+  for (const auto& [k, v] : settings) vars.push_back(k + "=" + v);
+  int log = open(log_path.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+  if (log < 0) throw std::runtime_error("cannot open " + log_path);
+  pid_t pid = fork();
+  if (pid < 0) throw std::runtime_error("fork failed");
+  if (pid == 0) {
+    // The child: its own environment (PATH and the settings), stderr to the log.
+    std::vector<char*> envp;
+    for (auto& v : vars) envp.push_back(v.data());
+    std::string path = "PATH=" + env("PATH");
+    envp.push_back(path.data());
+    envp.push_back(nullptr);
+    dup2(log, 2);
+    char* argv[] = {const_cast<char*>(CODITECT_WORKER_BIN), nullptr};
+    execve(CODITECT_WORKER_BIN, argv, envp.data());
+    _exit(127);
+  }
+  close(log);
+  pid_ = pid;
+  return true;
+}
+
+int WorkerProcess::stop() {
+  if (pid_ <= 0) return -1;
+  kill(pid_, SIGTERM);
+  int status = 0;
+  for (int i = 0; i < 300; ++i) {
+    pid_t r = waitpid(pid_, &status, WNOHANG);
+    if (r == pid_) {
+      pid_ = -1;
+      return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  }
+  kill(pid_, SIGKILL);
+  waitpid(pid_, &status, 0);
+  pid_ = -1;
+  return -1;
 }
 
 }  // namespace coditect::it

@@ -2,6 +2,7 @@
 #pragma once
 
 #include <string>
+#include <utility>
 #include <vector>
 
 struct pg_conn;
@@ -32,6 +33,23 @@ struct Target {
   // A token of user sub in tenant acting as role, valid for ten minutes (no "Bearer ").
   std::string token(const std::string& sub, const std::string& tenant,
                     const std::string& role) const;
+};
+
+// coditect-worker (the outbox's delivery process) as a child process, for the outbox's HTTP
+// tests: started with CODITECT_IT_WORKER_DATABASE_URL (a login in coditect_worker, which
+// scripts/test.sh makes) and the given CODITECT_WORKER_* settings, its log in log_path.
+class WorkerProcess {
+ public:
+  ~WorkerProcess();
+  // False without CODITECT_IT_WORKER_DATABASE_URL; throws when it cannot be started.
+  bool start(const std::vector<std::pair<std::string, std::string>>& settings,
+             const std::string& log_path);
+  // SIGTERM, then its exit status (-1 when it did not exit normally within 30 s).
+  int stop();
+  bool running() const { return pid_ > 0; }
+
+ private:
+  int pid_ = -1;
 };
 
 }  // namespace coditect::it

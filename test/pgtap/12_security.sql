@@ -305,7 +305,6 @@ INSERT INTO expected_execute VALUES
     ('coditect.workflow_webhook(uuid,text,bytea)', 'gateway,service'),
     ('coditect_internal.check_workflow_definition(jsonb)', 'PUBLIC'),
     ('coditect_internal.check_workflow_triggers(jsonb)', 'PUBLIC'),
-    ('coditect_internal.webhook_secret_generate()', ''),
     ('coditect_internal.webhook_secret_text()', ''),
     ('coditect_internal.webhook_verify(bytea,text,bytea,integer)', ''),
     ('coditect_internal.workflow_advance(uuid,uuid,text)', ''),
@@ -331,13 +330,25 @@ INSERT INTO expected_execute VALUES
     ('coditect_internal.workflow_step_add(uuid,uuid,jsonb,coditect.workflow_step_status,jsonb,text)', ''),
     ('coditect_internal.workflow_sync_triggers()', ''),
     ('coditect_internal.workflows_guard()', ''),
+    ('coditect.outbox_claim(integer,integer)', 'worker'),
+    ('coditect.outbox_record(uuid,uuid,integer,text,interval,integer)', 'worker'),
+    ('coditect.purge_webhook_deliveries(interval)', ''),
+    ('coditect.webhook_endpoint_rotate_secret(uuid)', 'gateway,service'),
+    ('coditect_internal.outbox_emit(uuid,text,jsonb,text,text,bytea)', ''),
+    ('coditect_internal.outbox_events()', 'PUBLIC'),
+    ('coditect_internal.webhook_endpoint_json(coditect.webhook_endpoints)', ''),
+    ('coditect_internal.webhook_endpoint_rules()', ''),
+    ('coditect_internal.webhook_endpoint_secret_init()', ''),
+    ('coditect_internal.webhook_events_valid(text[])', 'PUBLIC'),
+    ('coditect_internal.webhook_secret_generate()', ''),
     ('coditect_internal.zombify_overdue(uuid,uuid)', 'gateway,service');
 
 CREATE TEMP TABLE actual_execute AS
 SELECT fn, CASE WHEN has_function_privilege('public', oid, 'EXECUTE') THEN 'PUBLIC'
                 ELSE concat_ws(',', CASE WHEN has_function_privilege('coditect_gateway', oid, 'EXECUTE') THEN 'gateway' END,
                                     CASE WHEN has_function_privilege('coditect_service', oid, 'EXECUTE') THEN 'service' END,
-                                    CASE WHEN has_function_privilege('coditect_analyst', oid, 'EXECUTE') THEN 'analyst' END)
+                                    CASE WHEN has_function_privilege('coditect_analyst', oid, 'EXECUTE') THEN 'analyst' END,
+                                    CASE WHEN has_function_privilege('coditect_worker', oid, 'EXECUTE') THEN 'worker' END)
            END AS roles
   FROM ext_functions
  WHERE oid NOT IN (SELECT function FROM coditect_internal.resource_operations WHERE kind <> 'action');
@@ -392,7 +403,10 @@ SELECT set_eq(
         ('document_share.view', '{owner,admin,member,guest}'), ('document_share.create', '{owner,admin,member}'),
         ('document_share.revoke', '{owner,admin,member}'), ('document_activity.view', '{owner,admin,member,guest}'),
         ('audit_review.view', '{owner,admin}'), ('audit_review.create', '{owner,admin}'), ('audit_review.update', '{owner,admin}'),
-        ('compliance_report.view', '{owner,admin}'), ('compliance_report.generate', '{owner,admin}')
+        ('compliance_report.view', '{owner,admin}'), ('compliance_report.generate', '{owner,admin}'),
+        ('webhook_endpoint.view', '{owner,admin}'), ('webhook_endpoint.create', '{owner,admin}'),
+        ('webhook_endpoint.update', '{owner,admin}'), ('webhook_endpoint.delete', '{owner,admin}'),
+        ('webhook_endpoint.rotate_secret', '{owner,admin}'), ('webhook_delivery.view', '{owner,admin}')
       ) v(c, rs), unnest(rs::text[]) r$$,
     'role_permissions is exactly the reviewed codename x role matrix');
 

@@ -65,6 +65,11 @@ UPDATE coditect.storage_blobs SET ref_count = ref_count + 1;
 INSERT INTO coditect.document_shares (tenant_id, document_id, share_token_hash, expires_at)
 SELECT d.tenant_id, d.id, encode(sha256(convert_to('share ' || k, 'UTF8')), 'hex'), now() + interval '1 day'
   FROM coditect.documents d JOIN tap.ids ON d.tenant_id = tap.tid(k);
+-- A webhook endpoint and a delivery to it (its secret comes from the endpoint's trigger).
+INSERT INTO coditect.webhook_endpoints (tenant_id, name, url) SELECT tap.tid(k), 'ops', 'https://hooks.' || k || '.test/' FROM tap.ids;
+INSERT INTO coditect.webhook_deliveries (tenant_id, endpoint_id, event, payload, url)
+SELECT e.tenant_id, e.id, 'workflow.failed', jsonb_build_object('tenant', k), e.url
+  FROM coditect.webhook_endpoints e JOIN tap.ids ON e.tenant_id = tap.tid(k);
 -- An audit review (by the owner) and a compliance report being generated.
 INSERT INTO coditect.audit_reviews (tenant_id, reviewer_id, review_type, scope_start_date, scope_end_date)
 SELECT tap.tid(k), tap.uid(k), 'access', '2026-01-01', '2026-01-31' FROM tap.ids;

@@ -4,7 +4,7 @@
 -- ended license sessions, and who may call what. Committed transactions (pgTAP's counters are
 -- transactional); fixtures are purged at the end.
 \set ON_ERROR_STOP 1
-SELECT plan(72);
+SELECT plan(81);
 
 CREATE ROLE tap95_gateway LOGIN IN ROLE coditect_gateway;
 CREATE ROLE tap95_service LOGIN IN ROLE coditect_service;
@@ -18,7 +18,9 @@ INSERT INTO expected_jobs VALUES
     ('coditect-purge-license-sessions', '30 3 * * *', 'SELECT coditect.purge_ended_license_sessions()'),
     ('coditect-purge-upload-sessions', '45 3 * * *', 'SELECT coditect.purge_upload_sessions()'),
     ('coditect-audit-seal', '*/10 * * * *', 'SELECT coditect.audit_seal()'),
-    ('coditect-purge-token-logins', '15 * * * *', 'SELECT coditect.purge_token_logins()');
+    ('coditect-workflow-expiry', '* * * * *', 'SELECT coditect.workflow_expire_approvals()'),
+    ('coditect-purge-token-logins', '15 * * * *', 'SELECT coditect.purge_token_logins()'),
+    ('coditect-purge-webhook-deliveries', '15 4 * * *', 'SELECT coditect.purge_webhook_deliveries()');
 CREATE TEMP VIEW jobs AS
 SELECT jobid, jobname::text, schedule, command, database, username, active FROM cron.job
  WHERE jobname LIKE 'coditect-%';
@@ -35,7 +37,7 @@ SELECT cron.alter_job(jobid, active => true) FROM cron.job WHERE jobname LIKE 'c
 SELECT has_extension('pg_cron', 'pg_cron is installed in the test database');
 SELECT set_eq($$SELECT jobname, schedule, command, database, username, active FROM jobs$$,
               format($$SELECT jobname, schedule, command, current_database()::text, %L::text, true FROM expected_jobs$$, :'owner'),
-              'the six maintenance jobs are registered: names, schedules, commands, this database, the extension owner, active');
+              'the eight maintenance jobs are registered: names, schedules, commands, this database, the extension owner, active');
 SELECT set_eq($$SELECT jobname, schedule, command FROM coditect.maintenance_jobs()$$,
               $$SELECT jobname, schedule, command FROM expected_jobs$$, 'maintenance_jobs() lists them');
 CREATE TEMP TABLE first_ids AS SELECT jobname, jobid FROM jobs;
@@ -46,7 +48,7 @@ SELECT set_eq($$SELECT jobid, jobname, schedule, command, database FROM coditect
 SET ROLE tap95_dba;
 SELECT lives_ok($$SELECT coditect.schedule_maintenance()$$, 'another superuser may run it too');
 RESET ROLE;
-SELECT is((SELECT count(*)::int FROM jobs), 6, 'running it twice more made no duplicates');
+SELECT is((SELECT count(*)::int FROM jobs), 8, 'running it twice more made no duplicates');
 SELECT set_eq($$SELECT jobname, jobid FROM jobs$$, $$SELECT jobname, jobid FROM first_ids$$,
               'the jobs kept their ids');
 SELECT is((SELECT count(*)::int FROM cron.job WHERE username = 'tap95_dba'), 0,
@@ -64,12 +66,12 @@ SELECT set_eq($$SELECT jobid, jobname, schedule, command, database, active FROM 
               'puts the changed job back as it was, under the same id');
 
 -- Unschedule and schedule again.
-SELECT is(coditect.unschedule_maintenance(), 6, 'unschedule_maintenance() removes the six jobs');
+SELECT is(coditect.unschedule_maintenance(), 8, 'unschedule_maintenance() removes the eight jobs');
 SELECT is((SELECT count(*)::int FROM jobs), 0, 'none is left');
 SELECT is(coditect.unschedule_maintenance(), 0, 'removing them again does nothing');
-SELECT is((SELECT count(*)::int FROM coditect.schedule_maintenance()), 6, 'schedule_maintenance() registers them anew');
+SELECT is((SELECT count(*)::int FROM coditect.schedule_maintenance()), 8, 'schedule_maintenance() registers them anew');
 SELECT set_eq($$SELECT jobname, schedule, command FROM jobs$$, $$SELECT jobname, schedule, command FROM expected_jobs$$,
-              'the same six jobs');
+              'the same eight jobs');
 
 -- Without pg_cron in the database (the drop is rolled back with the block).
 CREATE FUNCTION pg_temp.without_pg_cron(p_sql text) RETURNS text LANGUAGE plpgsql AS $$
@@ -105,6 +107,8 @@ SELECT is((SELECT count(*)::int FROM cron.job_run_details d WHERE d.command = e.
 -- The jobs' commands, run here.
 SELECT lives_ok($$SELECT pg_temp.run_job('coditect-reap-zombies')$$, 'the reaper job''s command runs');
 SELECT lives_ok($$SELECT pg_temp.run_job('coditect-audit-maintenance')$$, 'the audit maintenance job''s command runs');
+SELECT lives_ok($$SELECT pg_temp.run_job('coditect-purge-webhook-deliveries')$$,
+                'the webhook deliveries purge job''s command runs (test/pgtap/53_outbox.sql checks what it deletes)');
 
 -- Purge of ended license sessions: two tenants, sessions in every state.
 SELECT coditect.create_tenant('Maint A', 't95-a', 'a@a95.test', 'owner@a95.test') AS ja \gset
@@ -168,7 +172,8 @@ SELECT is((SELECT count(*)::int FROM fx f JOIN coditect.license_sessions s USING
 -- Who may call what: the DBA only (and the jobs, which run as the extension owner).
 SELECT ok(NOT has_function_privilege(r, f, 'EXECUTE'), r || ' cannot execute ' || f)
   FROM unnest(ARRAY['public', 'coditect_gateway', 'coditect_service', 'coditect_analyst']) r,
-       unnest(ARRAY['coditect.purge_ended_license_sessions(interval)', 'coditect.schedule_maintenance()',
+       unnest(ARRAY['coditect.purge_ended_license_sessions(interval)', 'coditect.purge_webhook_deliveries(interval)',
+                    'coditect.schedule_maintenance()',
                     'coditect.unschedule_maintenance()', 'coditect.maintenance_jobs()']) f
  ORDER BY f, r;
 SELECT ok(NOT has_schema_privilege(r, 'cron', 'USAGE'), r || ' has no access to pg_cron (schema cron)')
@@ -189,10 +194,11 @@ SELECT is((SELECT count(*)::int FROM fx f JOIN coditect.license_sessions s USING
 -- Every SECURITY DEFINER function of this file pins search_path with pg_temp last.
 SELECT is((SELECT array_agg(p.oid::regprocedure::text ORDER BY p.proname) FROM pg_proc p
             WHERE p.pronamespace = 'coditect'::regnamespace AND p.prosecdef
-              AND p.proname IN ('purge_ended_license_sessions', 'schedule_maintenance', 'unschedule_maintenance')
+              AND p.proname IN ('purge_ended_license_sessions', 'purge_webhook_deliveries', 'schedule_maintenance',
+                                'unschedule_maintenance')
               AND p.proconfig @> ARRAY['search_path=pg_catalog, pg_temp']),
-          ARRAY['coditect.purge_ended_license_sessions(interval)', 'coditect.schedule_maintenance()',
-                'coditect.unschedule_maintenance()'],
+          ARRAY['coditect.purge_ended_license_sessions(interval)', 'coditect.purge_webhook_deliveries(interval)',
+                'coditect.schedule_maintenance()', 'coditect.unschedule_maintenance()'],
           'the maintenance functions are SECURITY DEFINER with search_path = pg_catalog, pg_temp');
 
 SELECT * FROM finish();
