@@ -5265,6 +5265,8 @@ BEGIN
         CONTINUE WHEN e.id IS NULL;  -- an engine call holds it: the next run expires it
         UPDATE coditect.workflow_approvals x SET status = 'expired'
          WHERE x.tenant_id = s.tenant_id AND x.step_id = s.step_id AND x.status = 'pending';
+        PERFORM coditect_internal.outbox_emit(s.tenant_id, 'approval.decided',
+            jsonb_build_object('execution_id', e.id, 'step', e.current_step, 'decision', 'expired'));
         PERFORM coditect_internal.workflow_leave(e, 'expired', '{"decision": "expired"}');
         n := n + 1;
     END LOOP;

@@ -478,5 +478,67 @@ SELECT ok(NOT has_table_privilege('coditect_gateway', 'coditect_internal.workflo
           AND NOT has_table_privilege('coditect_service', 'coditect_internal.workflow_secrets', 'SELECT')
           AND NOT has_table_privilege('coditect_analyst', 'coditect_internal.workflow_secrets', 'SELECT'), 'no client role reads the secrets');
 
+------------------------------------------------------------------------------------------------
+-- Notifications: rows of the transactional outbox (53_outbox), written in the engine's transaction
+------------------------------------------------------------------------------------------------
+
+INSERT INTO coditect.webhook_endpoints (tenant_id, name, url) VALUES (:'ta', 'ops', 'https://hooks.a.test/ops'),
+                                                                     (:'ta', 'other', 'https://hooks.a.test/other');
+SELECT pg_temp.wf('Notify', '{"nodes": [{"id": "start", "type": "start"},
+        {"id": "tell", "type": "notification", "settings": {"channel": "ops", "message": "hello"}},
+        {"id": "post", "type": "notification", "settings": {"webhook": "https://hooks.a.test/direct"}}, {"id": "end", "type": "end"}],
+      "edges": [{"from": "start", "to": "tell"}, {"from": "tell", "to": "post"}, {"from": "post", "to": "end"}]}') IS NOT NULL AS _ \gset
+CREATE FUNCTION pg_temp.outbox(p_execution uuid) RETURNS text LANGUAGE sql AS $$
+    SELECT string_agg(event || '>' || url, ' ' ORDER BY created_at, event, url) FROM coditect.webhook_deliveries
+     WHERE payload ->> 'execution_id' = p_execution::text
+$$;
+SET ROLE tap54_gateway;
+SAVEPOINT before_notify;
+SELECT is(pg_temp.run('n1', 'member', 'member', format($$SELECT coditect.workflow_start(%L, '{"order": 7}')::text$$, pg_temp.id('Notify'))), 'ok',
+          'a workflow of two notifications');
+RESET ROLE;
+SELECT is(pg_temp.outbox(pg_temp.id('n1')),
+          'workflow.completed>https://hooks.a.test/ops workflow.completed>https://hooks.a.test/other '
+          || 'workflow.notification>https://hooks.a.test/direct workflow.notification>https://hooks.a.test/ops',
+          'the channel node posts to its endpoint only, the webhook node to its URL, the end to every endpoint');
+SELECT is((SELECT payload - 'execution_id' - 'workflow_id' FROM coditect.webhook_deliveries
+            WHERE payload ->> 'execution_id' = pg_temp.id('n1')::text AND url = 'https://hooks.a.test/ops' AND event = 'workflow.notification'),
+          '{"step": "tell", "context": {"order": 7}, "message": "hello", "workflow_name": "Notify", "workflow_version": 1}',
+          'a notification carries its message, the step and the execution''s context');
+SELECT is((SELECT s.secret FROM coditect.webhook_deliveries d JOIN coditect_internal.webhook_delivery_secrets s
+            ON s.tenant_id = d.tenant_id AND s.delivery_id = d.id WHERE d.url = 'https://hooks.a.test/direct'),
+          (SELECT secret FROM coditect_internal.workflow_secrets WHERE lineage_id = pg_temp.id('Notify')),
+          'a URL is signed with the workflow''s own secret');
+SELECT is((SELECT steps FROM (SELECT pg_temp.steps(pg_temp.id('n1')) AS steps) x), 'start:completed tell:completed post:completed end:completed',
+          'each notification is a completed step');
+SELECT is((SELECT string_agg(output_data::text, ' ' ORDER BY created_at) FROM coditect.workflow_steps
+            WHERE execution_id = pg_temp.id('n1') AND step_type = 'notification'), '{"deliveries": 1} {"deliveries": 1}',
+          'and says how many deliveries it queued');
+ROLLBACK TO SAVEPOINT before_notify;
+SELECT is((SELECT count(*) FROM coditect.webhook_deliveries WHERE tenant_id = :'ta'), 0::bigint,
+          'rolled back with the execution: nothing is delivered for it');
+SET ROLE tap54_gateway;
+SELECT is(pg_temp.run('r5', 'admin', 'admin', format('SELECT coditect.workflow_start(%L)::text', pg_temp.id('Review'))), 'ok', 'an approval flow again');
+RESET ROLE;
+SELECT is((SELECT count(*) FROM coditect.webhook_deliveries WHERE event = 'approval.requested' AND payload ->> 'execution_id' = pg_temp.id('r5')::text),
+          4::bigint, 'each approval is requested at each endpoint (two approvers, two endpoints)');
+SELECT is((SELECT array_agg(DISTINCT payload ->> 'title') FROM coditect.webhook_deliveries
+            WHERE event = 'approval.requested' AND payload ->> 'execution_id' = pg_temp.id('r5')::text), '{"Looks good?"}',
+          'with the approval''s title');
+SET ROLE tap54_gateway;
+SELECT is(pg_temp.as_user('member', 'member', format($$SELECT coditect.workflow_decide(id, 'approved')::text FROM coditect.workflow_approvals
+                                                      WHERE execution_id = %L AND approver_id = %L$$, pg_temp.id('r5'), pg_temp.id('member')))::jsonb ->> 'status',
+          'approved', 'the approval is decided');
+RESET ROLE;
+SELECT is((SELECT count(*) FROM coditect.webhook_deliveries WHERE event = 'approval.decided' AND payload ->> 'execution_id' = pg_temp.id('r5')::text
+             AND payload ->> 'decision' = 'approved'), 2::bigint, 'the decision is posted to each endpoint');
+SET ROLE tap54_gateway;
+SELECT is(pg_temp.run('r6', 'admin', 'admin', format('SELECT coditect.workflow_start(%L)::text', pg_temp.id('Review'))), 'ok', 'and once more');
+RESET ROLE;
+UPDATE coditect.workflow_approvals SET expires_at = now() - interval '1 second' WHERE execution_id = pg_temp.id('r6');
+SELECT is(coditect.workflow_expire_approvals(), 1, 'its approvals expire');
+SELECT is((SELECT count(*) FROM coditect.webhook_deliveries WHERE event = 'approval.decided' AND payload ->> 'execution_id' = pg_temp.id('r6')::text
+             AND payload ->> 'decision' = 'expired'), 2::bigint, 'an expiry is posted as a decision too');
+
 SELECT * FROM finish();
 ROLLBACK;
