@@ -1186,7 +1186,7 @@ SELECT coditect_internal.register_action('workflow', 'rotate_secret', 'coditect.
 SELECT coditect_internal.register_action('workflow', 'webhook', 'coditect.workflow_webhook(uuid, text, bytea)',
     'POST', '/api/v1/workflows/{id}/webhook/',
     '[{"from": "path", "name": "id"}, {"from": "header", "name": "Coditect-Signature"}, {"from": "body_octets"}]',
-    p_auth => 'none', p_status => 202,
+    p_auth => 'none', p_status => 201,
     p_response => '{"null_answer": {"status": 404, "detail": "workflow not found"}}',
     p_summary => 'Start a workflow from a signed webhook (no login; Coditect-Signature: t=<unix seconds>,v1=<hex HMAC-SHA256>)');
 SELECT coditect_internal.register_action('workflow_execution', 'complete_step', 'coditect.workflow_complete_step(uuid, text, jsonb)',

@@ -194,7 +194,7 @@ TEST_F(WorkflowIT, SignedWebhookStartsAndBadSignaturesAreRefused) {
     return coditect::it::http_request(W().host, W().port, "POST", target, body, h);
   };
   HttpResult ok = post(path, sig);
-  ASSERT_EQ(ok.status, 202) << ok.body;
+  ASSERT_EQ(ok.status, 201) << ok.body;
   json started = json::parse(ok.body);
   EXPECT_EQ(started["status"], "completed");
   const std::string eid = started["execution_id"];
