@@ -138,9 +138,9 @@ CREATE TABLE coditect.workflows (
                           CONSTRAINT workflows_definition_check CHECK (coditect_internal.check_workflow_definition(definition)),
     triggers              coditect.json_array NOT NULL DEFAULT '[{"type": "manual"}]'
                           CONSTRAINT workflows_triggers_check CHECK (coditect_internal.check_workflow_triggers(triggers)),
-    -- The seeds' "7 days default, configurable per workflow"; a node's expire_after overrides it.
-    approval_expire_after interval NOT NULL DEFAULT '7 days'
-                          CHECK (approval_expire_after BETWEEN '1 minute' AND '365 days'),
+    -- The seeds' "7 days default, configurable per workflow", in hours (a plain number for
+    -- clients); a node's expire_after overrides it.
+    approval_expiry_hours integer NOT NULL DEFAULT 168 CHECK (approval_expiry_hours BETWEEN 1 AND 8760),
     created_by            uuid DEFAULT coditect.current_user_id(),
     created_at            timestamptz NOT NULL DEFAULT now(),
     updated_at            timestamptz NOT NULL DEFAULT now(),
@@ -306,9 +306,9 @@ BEGIN
             RAISE EXCEPTION 'a workflow version keeps its lineage and number' USING ERRCODE = 'CD422';
         END IF;
         IF OLD.status <> 'draft' AND (NEW.name, NEW.description, NEW.workflow_type, NEW.definition, NEW.triggers,
-                                      NEW.approval_expire_after, NEW.created_by)
+                                      NEW.approval_expiry_hours, NEW.created_by)
                                      IS DISTINCT FROM (OLD.name, OLD.description, OLD.workflow_type, OLD.definition,
-                                                       OLD.triggers, OLD.approval_expire_after, OLD.created_by)
+                                                       OLD.triggers, OLD.approval_expiry_hours, OLD.created_by)
            OR (OLD.status <> 'draft' AND NEW.project_id IS DISTINCT FROM OLD.project_id AND NEW.project_id IS NOT NULL) THEN
             RAISE EXCEPTION 'workflow "%" version % is published and cannot change; create the next version to edit it', OLD.name, OLD.version
                 USING ERRCODE = 'CD422', HINT = 'POST /api/v1/workflows/{id}/versions/ makes a draft of the next version';
@@ -592,7 +592,7 @@ BEGIN
                     WITH step AS (SELECT coditect_internal.workflow_step_add(p_tenant, p_execution, node, 'running') AS id)
                     INSERT INTO coditect.workflow_approvals AS ap (tenant_id, step_id, execution_id, approver_id, min_role, expires_at)
                     SELECT p_tenant, step.id, p_execution, who.approver, (node #>> '{settings,min_role}')::coditect.member_role,
-                           now() + coalesce((node #>> '{settings,expire_after}')::interval, w.approval_expire_after)
+                           now() + coalesce((node #>> '{settings,expire_after}')::interval, make_interval(hours => w.approval_expiry_hours))
                       FROM step,
                            LATERAL (SELECT (v #>> '{}')::uuid AS approver
                                       FROM jsonb_array_elements(coalesce(node #> '{settings,approvers}', '[null]')) v) who
@@ -1049,8 +1049,8 @@ $$;
 
 SELECT coditect_internal.register_resource('coditect.workflows', 'workflow', p_state_machine => 'workflow',
     p_roles => '{"view": "guest", "create": "admin", "update": "admin", "delete": "admin"}',
-    p_create => '{project_id,name,description,workflow_type,definition,triggers,approval_expire_after}',
-    p_update => '{project_id,name,description,workflow_type,definition,triggers,approval_expire_after,status}',
+    p_create => '{project_id,name,description,workflow_type,definition,triggers,approval_expiry_hours}',
+    p_update => '{project_id,name,description,workflow_type,definition,triggers,approval_expiry_hours,status}',
     p_filters => '{"project_id": ["exact"], "lineage_id": ["exact"], "status": ["exact", "in"], "workflow_type": ["exact", "in"],
                    "created_at": ["gte", "lt"]}',
     p_orderings => '{created_at,name,version}', p_search => '{name,description}',
@@ -1071,8 +1071,8 @@ SELECT coditect_internal.register_resource('coditect.workflows', 'workflow', p_s
 -- the status (publishing, pausing, archiving go through the state machine).
 REVOKE INSERT, UPDATE ON coditect.workflows FROM coditect_gateway, coditect_service;
 GRANT INSERT (tenant_id, id, lineage_id, project_id, name, description, workflow_type, definition, triggers,
-              approval_expire_after, created_by),
-      UPDATE (project_id, name, description, workflow_type, definition, triggers, approval_expire_after, status)
+              approval_expiry_hours, created_by),
+      UPDATE (project_id, name, description, workflow_type, definition, triggers, approval_expiry_hours, status)
     ON coditect.workflows TO coditect_gateway, coditect_service;
 
 SELECT coditect_internal.register_resource('coditect.workflow_executions', 'workflow_execution',
@@ -1158,9 +1158,9 @@ BEGIN
         RAISE EXCEPTION 'version % of this workflow is a draft already: edit it (id %)', src.version, src.id USING ERRCODE = 'CD409';
     END IF;
     INSERT INTO coditect.workflows (tenant_id, lineage_id, project_id, name, description, workflow_type, definition,
-                                    triggers, approval_expire_after)
+                                    triggers, approval_expiry_hours)
     VALUES (src.tenant_id, src.lineage_id, src.project_id, src.name, src.description, src.workflow_type, src.definition,
-            src.triggers, src.approval_expire_after)
+            src.triggers, src.approval_expiry_hours)
     RETURNING workflows.id INTO id;
     RETURN coditect.api_workflows_get(id);
 END

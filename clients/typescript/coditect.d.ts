@@ -3386,7 +3386,8 @@ export interface components {
         };
         /** @description Workflow versions: a draft is edited, a published version (active, paused, archived) never changes; versions of one workflow share lineage_id. */
         Workflow: {
-            approval_expire_after: string;
+            /** Format: int32 */
+            approval_expiry_hours: number;
             /** Format: date-time */
             created_at: string;
             /** Format: uuid */
@@ -3513,7 +3514,8 @@ export interface components {
          *     }
          */
         WorkflowCreate: {
-            approval_expire_after?: string;
+            /** Format: int32 */
+            approval_expiry_hours?: number;
             /** @description The graph (nodes and edges, README "Workflow definitions"), checked by coditect.workflow_definition_problems on every write. */
             definition: unknown;
             description?: string;
@@ -3668,7 +3670,8 @@ export interface components {
         /** @enum {string} */
         WorkflowType: "approval" | "automation" | "review" | "deployment" | "custom";
         WorkflowUpdate: {
-            approval_expire_after?: string;
+            /** Format: int32 */
+            approval_expiry_hours?: number;
             /** @description The graph (nodes and edges, README "Workflow definitions"), checked by coditect.workflow_definition_problems on every write. */
             definition?: unknown;
             description?: string;

@@ -315,12 +315,26 @@ class CatalogIT : public ::testing::Test {
     return body;
   }
 
-  // The path values of a resource's parents: a fresh parent row each.
-  std::optional<std::map<std::string, std::string>> parent_ids(const Resource& r) {
+  // The path values of a resource's parents: a fresh parent row each, or, for a parent that
+  // clients do not create (a workflow's execution: the engine makes them), the newest the owner
+  // sees; `none` is set when there is none to take (nothing under it to walk).
+  std::optional<std::map<std::string, std::string>> parent_ids(const Resource& r,
+                                                               bool* none = nullptr) {
     std::map<std::string, std::string> ids;
     for (const auto& [param, path] : parents(r.collection)) {
       const Resource* p = by_collection(fill(path, {}));
-      if (!p || !p->ops.count("create")) return std::nullopt;
+      if (!p) return std::nullopt;
+      if (!p->ops.count("create")) {
+        auto list = S().call("GET", fill(path, ids), S().token_x("owner"));
+        if (list.status != 200) return std::nullopt;
+        const json rows = parsed(list)["results"];
+        if (rows.empty()) {
+          if (none) *none = true;
+          return std::nullopt;
+        }
+        ids[param] = rows[0]["id"];
+        continue;
+      }
       auto row = create_row(*p, S().token_x("owner"));
       if (!row) return std::nullopt;
       ids[param] = (*row)["id"];
@@ -411,7 +425,13 @@ void CatalogIT::walk(const Resource& r, const std::string& role) {
     row = json::object();
   } else {
     // No create: the newest row the owner sees (under fresh parents: a new task has activity).
-    auto ids = parent_ids(r);
+    bool no_parent_rows = false;
+    auto ids = parent_ids(r, &no_parent_rows);
+    if (no_parent_rows) {
+      std::cout << "[ NO ROWS  ] " << r.schema << " as " << role
+                << ": its parent has none (made by the engine), nothing to walk\n";
+      return;
+    }
     ASSERT_TRUE(ids) << "no parent row for " << r.collection;
     auto list = s.call("GET", fill(r.collection, *ids), owner);
     ASSERT_EQ(list.status, 200) << describe(list);

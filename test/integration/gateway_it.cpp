@@ -477,9 +477,9 @@ TEST_F(GatewayIT, OpenApiDocumentsEveryEndpointAndEachIsServed) {
       std::string method = m.key();
       for (auto& c : method) c = static_cast<char>(std::toupper(c));
       auto res = W().call(method, path);
-      // An unknown share's token: the one 404 its operation documents.
+      // An unknown share's token, an unknown workflow's webhook: the 404 its operation documents.
       json not_found = m->value("responses", json::object()).value("404", json::object());
-      if ((*m)["security"].empty() && not_found.value("description", "") == "share not found")
+      if ((*m)["security"].empty() && !not_found.value("description", "").empty())
         expect_problem(res, 404, "CD404");
       else if ((*m)["security"].empty())
         EXPECT_EQ(res.status, 200) << method << " " << path;

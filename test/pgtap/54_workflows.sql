@@ -52,7 +52,7 @@ GRANT EXECUTE ON FUNCTION pg_temp.wf(text, jsonb, jsonb, boolean), pg_temp.at(uu
 ------------------------------------------------------------------------------------------------
 
 SELECT columns_are('coditect', 'workflows', ARRAY['tenant_id', 'id', 'lineage_id', 'project_id', 'name', 'description', 'workflow_type',
-    'version', 'status', 'definition', 'triggers', 'approval_expire_after', 'created_by', 'created_at', 'updated_at', 'published_at'],
+    'version', 'status', 'definition', 'triggers', 'approval_expiry_hours', 'created_by', 'created_at', 'updated_at', 'published_at'],
     'workflows: the seeds'' fields, the lineage of its versions and the approval period');
 SELECT columns_are('coditect', 'workflow_executions', ARRAY['tenant_id', 'id', 'workflow_id', 'triggered_by', 'trigger_type', 'status',
     'current_step', 'started_at', 'completed_at', 'error_message', 'context_data', 'created_at'], 'workflow_executions: the seeds'' fields');
@@ -71,7 +71,7 @@ SELECT is(ARRAY(SELECT e.enumlabel::text FROM pg_enum e WHERE e.enumtypid = t::r
 SELECT col_type_is('coditect', 'workflows', 'name', 'character varying(255)', 'workflows.name varchar(255)');
 SELECT col_type_is('coditect', 'workflow_executions', 'current_step', 'character varying(100)', 'current_step varchar(100)');
 SELECT col_default_is('coditect', 'workflows', 'version', '1', 'version defaults to 1');
-SELECT col_default_is('coditect', 'workflows', 'approval_expire_after', '7 days', 'approvals expire after 7 days by default');
+SELECT col_default_is('coditect', 'workflows', 'approval_expiry_hours', '168', 'approvals expire after 7 days (168 hours) by default');
 SELECT is(ARRAY(SELECT c.relname || ': ' || pg_get_indexdef(i.indexrelid) FROM pg_index i JOIN pg_class c ON c.oid = i.indrelid
                  WHERE c.relname IN ('workflows', 'workflow_executions', 'workflow_steps', 'workflow_approvals')
                    AND c.relnamespace = 'coditect'::regnamespace
@@ -138,7 +138,7 @@ SELECT ok((SELECT published_at IS NOT NULL FROM coditect.workflows WHERE id = pg
 SELECT is(pg_temp.try(format($$UPDATE coditect.workflows SET %s WHERE id = %L$$, c, pg_temp.id('Linear'))),
           'CD422: workflow "Linear" version 1 is published and cannot change; create the next version to edit it', 'published: ' || c || ' refused')
   FROM unnest(ARRAY['description = ''again''', 'name = ''Other''', $$definition = jsonb_set(definition, '{nodes,1,name}', '"Renamed"')$$, $$triggers = '[]'$$,
-                    $$approval_expire_after = '1 day'$$]) c;
+                    $$approval_expiry_hours = 24$$]) c;
 SELECT matches(pg_temp.try(format($$UPDATE coditect.workflows SET status = 'draft' WHERE id = %L$$, pg_temp.id('Linear'))),
           '^CD422: workflow: cannot go from ''active'' to ''draft''', 'a published version never goes back to draft');
 
