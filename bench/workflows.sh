@@ -81,15 +81,15 @@ SELECT coditect.workflow_start(:workflow, '{"n": 1}') ->> 'id' AS e \gset
 COMMIT;
 BEGIN;
 SELECT coditect.set_request_context(:tenant, :member, 'member', '127.0.0.1', 'pgbench', 'POST', '/api/v1/workflow-executions/complete/');
-SELECT coditect.workflow_complete_step(:'e', 'a', '{"ok": true}');
+SELECT coditect.workflow_complete_step(:e, 'a', '{"ok": true}');
 COMMIT;
 BEGIN;
 SELECT coditect.set_request_context(:tenant, :member, 'member', '127.0.0.1', 'pgbench', 'POST', '/api/v1/workflow-executions/complete/');
-SELECT coditect.workflow_complete_step(:'e', 'b', '{"ok": true}');
+SELECT coditect.workflow_complete_step(:e, 'b', '{"ok": true}');
 COMMIT;
 BEGIN;
 SELECT coditect.set_request_context(:tenant, :member, 'member', '127.0.0.1', 'pgbench', 'POST', '/api/v1/workflow-executions/complete/');
-SELECT coditect.workflow_complete_step(:'e', 'c', '{"ok": true}');
+SELECT coditect.workflow_complete_step(:e, 'c', '{"ok": true}');
 COMMIT;
 SQL
 # The same rows, by hand: the execution and its start and first step; then for each task its
@@ -100,34 +100,34 @@ BEGIN;
 INSERT INTO bench.executions (tenant_id, id, workflow_id, triggered_by, status, current_step, context_data)
 VALUES (:tenant, coditect.uuid_generate_v7(), :workflow, :member, 'running', 'a', '{"n": 1}') RETURNING id AS e \gset
 INSERT INTO bench.steps (tenant_id, id, execution_id, step_id, step_type, status, started_at, completed_at)
-VALUES (:tenant, coditect.uuid_generate_v7(), :'e', 'start', 'start', 'completed', now(), now()),
-       (:tenant, coditect.uuid_generate_v7(), :'e', 'a', 'task', 'running', now(), NULL);
-SELECT to_jsonb(x) FROM bench.executions x WHERE tenant_id = :tenant AND id = :'e';
+VALUES (:tenant, coditect.uuid_generate_v7(), :e, 'start', 'start', 'completed', now(), now()),
+       (:tenant, coditect.uuid_generate_v7(), :e, 'a', 'task', 'running', now(), NULL);
+SELECT to_jsonb(x) FROM bench.executions x WHERE tenant_id = :tenant AND id = :e;
 COMMIT;
 BEGIN;
 UPDATE bench.steps SET status = 'completed', output_data = '{"ok": true}', completed_at = now()
- WHERE tenant_id = :tenant AND execution_id = :'e' AND step_id = 'a' AND status = 'running';
-UPDATE bench.executions SET context_data = context_data || '{"a": {"ok": true}}', current_step = 'b' WHERE tenant_id = :tenant AND id = :'e';
+ WHERE tenant_id = :tenant AND execution_id = :e AND step_id = 'a' AND status = 'running';
+UPDATE bench.executions SET context_data = context_data || '{"a": {"ok": true}}', current_step = 'b' WHERE tenant_id = :tenant AND id = :e;
 INSERT INTO bench.steps (tenant_id, id, execution_id, step_id, step_type, status, started_at)
-VALUES (:tenant, coditect.uuid_generate_v7(), :'e', 'b', 'task', 'running', now());
-SELECT to_jsonb(x) FROM bench.executions x WHERE tenant_id = :tenant AND id = :'e';
+VALUES (:tenant, coditect.uuid_generate_v7(), :e, 'b', 'task', 'running', now());
+SELECT to_jsonb(x) FROM bench.executions x WHERE tenant_id = :tenant AND id = :e;
 COMMIT;
 BEGIN;
 UPDATE bench.steps SET status = 'completed', output_data = '{"ok": true}', completed_at = now()
- WHERE tenant_id = :tenant AND execution_id = :'e' AND step_id = 'b' AND status = 'running';
-UPDATE bench.executions SET context_data = context_data || '{"b": {"ok": true}}', current_step = 'c' WHERE tenant_id = :tenant AND id = :'e';
+ WHERE tenant_id = :tenant AND execution_id = :e AND step_id = 'b' AND status = 'running';
+UPDATE bench.executions SET context_data = context_data || '{"b": {"ok": true}}', current_step = 'c' WHERE tenant_id = :tenant AND id = :e;
 INSERT INTO bench.steps (tenant_id, id, execution_id, step_id, step_type, status, started_at)
-VALUES (:tenant, coditect.uuid_generate_v7(), :'e', 'c', 'task', 'running', now());
-SELECT to_jsonb(x) FROM bench.executions x WHERE tenant_id = :tenant AND id = :'e';
+VALUES (:tenant, coditect.uuid_generate_v7(), :e, 'c', 'task', 'running', now());
+SELECT to_jsonb(x) FROM bench.executions x WHERE tenant_id = :tenant AND id = :e;
 COMMIT;
 BEGIN;
 UPDATE bench.steps SET status = 'completed', output_data = '{"ok": true}', completed_at = now()
- WHERE tenant_id = :tenant AND execution_id = :'e' AND step_id = 'c' AND status = 'running';
-UPDATE bench.executions SET context_data = context_data || '{"c": {"ok": true}}' WHERE tenant_id = :tenant AND id = :'e';
+ WHERE tenant_id = :tenant AND execution_id = :e AND step_id = 'c' AND status = 'running';
+UPDATE bench.executions SET context_data = context_data || '{"c": {"ok": true}}' WHERE tenant_id = :tenant AND id = :e;
 INSERT INTO bench.steps (tenant_id, id, execution_id, step_id, step_type, status, started_at, completed_at)
-VALUES (:tenant, coditect.uuid_generate_v7(), :'e', 'end', 'end', 'completed', now(), now());
-UPDATE bench.executions SET status = 'completed', current_step = 'end', completed_at = now() WHERE tenant_id = :tenant AND id = :'e';
-SELECT to_jsonb(x) FROM bench.executions x WHERE tenant_id = :tenant AND id = :'e';
+VALUES (:tenant, coditect.uuid_generate_v7(), :e, 'end', 'end', 'completed', now(), now());
+UPDATE bench.executions SET status = 'completed', current_step = 'end', completed_at = now() WHERE tenant_id = :tenant AND id = :e;
+SELECT to_jsonb(x) FROM bench.executions x WHERE tenant_id = :tenant AND id = :e;
 COMMIT;
 SQL
 

@@ -4969,13 +4969,15 @@ LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp AS $$
 $$;
 
 -- The failed state, with the reason on the execution and on the step that failed (if any).
-CREATE FUNCTION coditect_internal.workflow_fail(w coditect.workflows, p_execution uuid, p_step text, p_message text)
+CREATE FUNCTION coditect_internal.workflow_fail(w coditect.workflows, p_execution uuid, p_step text, p_message text,
+                                               p_context jsonb DEFAULT NULL)
 RETURNS void
 LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
 BEGIN
     UPDATE coditect.workflow_steps s SET status = 'failed', error_message = p_message
      WHERE s.tenant_id = w.tenant_id AND s.execution_id = p_execution AND s.status = 'running';
-    UPDATE coditect.workflow_executions e SET status = 'failed', error_message = p_message, current_step = p_step
+    UPDATE coditect.workflow_executions e SET status = 'failed', error_message = p_message, current_step = p_step,
+           context_data = coalesce(p_context, e.context_data)
      WHERE e.tenant_id = w.tenant_id AND e.id = p_execution;
     PERFORM coditect_internal.outbox_emit(w.tenant_id, 'workflow.failed',
         coditect_internal.workflow_event_payload(w, p_execution, p_step) || jsonb_build_object('error', p_message));
@@ -4983,8 +4985,10 @@ END
 $$;
 
 -- Enters node p_node of a running execution and goes on through automatic nodes until one
--- waits (task, approval) or ends the execution. current_step is written where it stops.
-CREATE FUNCTION coditect_internal.workflow_advance(p_tenant uuid, p_execution uuid, p_node text) RETURNS void
+-- waits (task, approval) or ends the execution. current_step, and the context when p_context
+-- gives a new one, are written where it stops, in one update.
+CREATE FUNCTION coditect_internal.workflow_advance(p_tenant uuid, p_execution uuid, p_node text,
+                                                   p_context jsonb DEFAULT NULL) RETURNS void
 LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
 DECLARE
     e      coditect.workflow_executions;
@@ -4995,31 +4999,35 @@ DECLARE
     n      int;
     visits int := 0;
     a      record;
+    ctx    jsonb;
 BEGIN
     SELECT * INTO STRICT e FROM coditect.workflow_executions x WHERE x.tenant_id = p_tenant AND x.id = p_execution;
     SELECT * INTO STRICT w FROM coditect.workflows x WHERE x.tenant_id = p_tenant AND x.id = e.workflow_id;
+    ctx := coalesce(p_context, e.context_data);
     LOOP
         visits := visits + 1;
         node := coditect_internal.workflow_node(w.definition, cur);
         IF visits > 100 THEN
             PERFORM coditect_internal.workflow_fail(w, p_execution, cur,
-                format('the execution went through 100 steps without waiting, at "%s": a loop whose exit never holds', cur));
+                format('the execution went through 100 steps without waiting, at "%s": a loop whose exit never holds', cur), ctx);
             RETURN;
         END IF;
         CASE node ->> 'type'
             WHEN 'end' THEN
                 PERFORM coditect_internal.workflow_step_add(p_tenant, p_execution, node, 'completed');
-                UPDATE coditect.workflow_executions x SET status = 'completed', current_step = cur
+                UPDATE coditect.workflow_executions x SET status = 'completed', current_step = cur, context_data = ctx
                  WHERE x.tenant_id = p_tenant AND x.id = p_execution;
                 PERFORM coditect_internal.outbox_emit(p_tenant, 'workflow.completed',
                     coditect_internal.workflow_event_payload(w, p_execution, cur));
                 RETURN;
             WHEN 'task' THEN
                 PERFORM coditect_internal.workflow_step_add(p_tenant, p_execution, node, 'running');
-                UPDATE coditect.workflow_executions x SET current_step = cur WHERE x.tenant_id = p_tenant AND x.id = p_execution;
+                UPDATE coditect.workflow_executions x SET current_step = cur, context_data = ctx
+                 WHERE x.tenant_id = p_tenant AND x.id = p_execution;
                 RETURN;
             WHEN 'approval' THEN
-                UPDATE coditect.workflow_executions x SET current_step = cur WHERE x.tenant_id = p_tenant AND x.id = p_execution;
+                UPDATE coditect.workflow_executions x SET current_step = cur, context_data = ctx
+                 WHERE x.tenant_id = p_tenant AND x.id = p_execution;
                 FOR a IN
                     WITH step AS (SELECT coditect_internal.workflow_step_add(p_tenant, p_execution, node, 'running') AS id)
                     INSERT INTO coditect.workflow_approvals AS ap (tenant_id, step_id, execution_id, approver_id, min_role, expires_at)
@@ -5039,25 +5047,26 @@ BEGIN
             WHEN 'notification' THEN
                 n := coditect_internal.outbox_emit(p_tenant, 'workflow.notification',
                     coditect_internal.workflow_event_payload(w, p_execution, cur)
-                    || jsonb_build_object('message', node #>> '{settings,message}', 'context', e.context_data),
+                    || jsonb_build_object('message', node #>> '{settings,message}', 'context', ctx),
                     node #>> '{settings,channel}', node #>> '{settings,webhook}',
                     CASE WHEN node #> '{settings,webhook}' IS NOT NULL THEN coditect_internal.workflow_secret(p_tenant, w.lineage_id) END);
                 PERFORM coditect_internal.workflow_step_add(p_tenant, p_execution, node, 'completed',
                                                             jsonb_build_object('deliveries', n));
-                nxt := coditect_internal.workflow_next(w.definition, node, e.context_data, NULL);
+                nxt := coditect_internal.workflow_next(w.definition, node, ctx, NULL);
             WHEN 'condition' THEN
                 BEGIN
-                    nxt := coditect_internal.workflow_next(w.definition, node, e.context_data, NULL);
+                    nxt := coditect_internal.workflow_next(w.definition, node, ctx, NULL);
                 EXCEPTION WHEN data_exception OR syntax_error THEN
                     PERFORM coditect_internal.workflow_step_add(p_tenant, p_execution, node, 'failed', '{}',
                                                                 format('a condition did not evaluate: %s', SQLERRM));
-                    PERFORM coditect_internal.workflow_fail(w, p_execution, cur, format('step "%s": a condition did not evaluate: %s', cur, SQLERRM));
+                    PERFORM coditect_internal.workflow_fail(w, p_execution, cur,
+                        format('step "%s": a condition did not evaluate: %s', cur, SQLERRM), ctx);
                     RETURN;
                 END;
                 PERFORM coditect_internal.workflow_step_add(p_tenant, p_execution, node, 'completed', jsonb_build_object('next', nxt));
             ELSE  -- start
                 PERFORM coditect_internal.workflow_step_add(p_tenant, p_execution, node, 'completed');
-                nxt := coditect_internal.workflow_next(w.definition, node, e.context_data, NULL);
+                nxt := coditect_internal.workflow_next(w.definition, node, ctx, NULL);
         END CASE;
         cur := nxt;
     END LOOP;
@@ -5078,13 +5087,12 @@ BEGIN
     SELECT * INTO STRICT w FROM coditect.workflows x WHERE x.tenant_id = e.tenant_id AND x.id = e.workflow_id;
     UPDATE coditect.workflow_steps s SET status = 'completed', output_data = p_output
      WHERE s.tenant_id = e.tenant_id AND s.execution_id = e.id AND s.step_id = e.current_step AND s.status = 'running';
-    UPDATE coditect.workflow_executions x SET context_data = ctx WHERE x.tenant_id = e.tenant_id AND x.id = e.id;
     nxt := coditect_internal.workflow_next(w.definition, coditect_internal.workflow_node(w.definition, e.current_step), ctx, p_outcome);
     IF nxt IS NULL THEN
         PERFORM coditect_internal.workflow_fail(w, e.id, e.current_step,
-            format('step "%s" ended %s and the workflow has no edge for that', e.current_step, p_outcome));
+            format('step "%s" ended %s and the workflow has no edge for that', e.current_step, p_outcome), ctx);
     ELSE
-        PERFORM coditect_internal.workflow_advance(e.tenant_id, e.id, nxt);
+        PERFORM coditect_internal.workflow_advance(e.tenant_id, e.id, nxt, ctx);
     END IF;
 END
 $$;
@@ -5297,6 +5305,15 @@ CREATE INDEX workflow_event_triggers_resource_idx ON coditect_internal.workflow_
 REVOKE ALL ON coditect_internal.workflow_event_triggers FROM PUBLIC;
 SELECT pg_catalog.pg_extension_config_dump('coditect_internal.workflow_event_triggers', '');
 
+-- The audit trigger's WHEN condition (src_ext/pg_workflow_events.cpp): whether the tenant has a
+-- subscription on the resource type, from a per-backend cache; workflow_events_changed() drops
+-- every backend's cache after the subscriptions change. So an audited write of a table nobody
+-- watches costs a hash lookup, not a trigger call.
+CREATE FUNCTION coditect_internal.workflow_events_watched(p_tenant uuid, p_resource_type text) RETURNS boolean
+    AS 'MODULE_PATHNAME', 'coditect_workflow_events_watched' LANGUAGE C VOLATILE;
+CREATE FUNCTION coditect_internal.workflow_events_changed() RETURNS void
+    AS 'MODULE_PATHNAME', 'coditect_workflow_events_changed' LANGUAGE C VOLATILE;
+
 -- pg_cron's job name for a version's scheduled trigger.
 CREATE FUNCTION coditect_internal.workflow_job_name(p_workflow uuid, p_position int) RETURNS text
 LANGUAGE sql IMMUTABLE SET search_path = pg_catalog, pg_temp AS $$
@@ -5314,6 +5331,7 @@ DECLARE
     sched  record;
 BEGIN
     DELETE FROM coditect_internal.workflow_event_triggers t WHERE t.tenant_id = w.tenant_id AND t.workflow_id = w.id;
+    PERFORM coditect_internal.workflow_events_changed();
     IF cron THEN
         FOR job IN EXECUTE 'SELECT jobid FROM cron.job WHERE jobname LIKE $1'
                    USING 'coditect-workflow-' || w.id || '-%' LOOP
@@ -5383,7 +5401,7 @@ $$;
 -- {action, resource_type, resource_id, user_id, changes} (changes as in audit_logs:
 -- {"column": [old, new]}); the trigger's condition is evaluated against it (an error counts as
 -- false: a trigger never breaks the change it watches), and the execution's context is
--- {"event": event}. Without subscriptions this is one index probe per audit row.
+-- {"event": event}. Called only for the rows of watched resource types (the WHEN condition).
 CREATE FUNCTION coditect_internal.workflow_on_audit() RETURNS trigger
 LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
 DECLARE
@@ -5405,7 +5423,8 @@ BEGIN
 END
 $$;
 CREATE TRIGGER workflow_events AFTER INSERT ON coditect.audit_logs
-    FOR EACH ROW EXECUTE FUNCTION coditect_internal.workflow_on_audit();
+    FOR EACH ROW WHEN (coditect_internal.workflow_events_watched(NEW.tenant_id, NEW.resource_type))
+    EXECUTE FUNCTION coditect_internal.workflow_on_audit();
 
 -- POST /api/v1/workflows/{lineage_id}/webhook/ (no login): the body, signed with the workflow's
 -- secret in Coditect-Signature, starts its active version with {"webhook": body} as context.
