@@ -9,7 +9,6 @@
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
-#include <random>
 #include <regex>
 #include <string>
 
@@ -31,19 +30,10 @@ struct ComplianceWorld : coditect::it::Target {
 
   void setup() {
     if (!connect()) return;
-    std::string suffix = std::to_string(std::random_device{}() % 1000000000);
-    json a = json::parse(
-        sql("SELECT coditect.create_tenant('Compliance A', $1, 'ca@it.test', 'owner-ca@it.test')",
-            {"it-ca-" + suffix}));
-    tenant = a["tenant_id"];
-    owner = a["user_id"];
-    member =
-        sql("INSERT INTO coditect.users (tenant_id, email, role) VALUES ($1, $2, 'member') "
-            "RETURNING id",
-            {tenant, "member-ca-" + suffix + "@it.test"});
-    sql("INSERT INTO coditect.memberships (tenant_id, user_id, role) VALUES ($1, $2, 'member') "
-        "RETURNING id",
-        {tenant, member});
+    auto ids = new_tenant("Compliance A");
+    tenant = ids.tenant;
+    owner = ids.owner;
+    member = add_member(tenant, "member");
     // Audit rows of a past week (the trail's writers are the extension's; tests write it as
     // the superuser): two grants, a deletion, a refused and a failed request.
     sql("INSERT INTO coditect.audit_logs (tenant_id, user_id, action, resource_type, severity, "

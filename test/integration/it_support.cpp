@@ -6,7 +6,9 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <cctype>
 #include <chrono>
+#include <random>
 #include <cstdlib>
 #include <stdexcept>
 #include <thread>
@@ -49,6 +51,27 @@ bool Target::connect() {
   db = PQconnectdb(dburl.c_str());
   if (PQstatus(db) != CONNECTION_OK) throw std::runtime_error(PQerrorMessage(db));
   return true;
+}
+
+Target::TenantIds Target::new_tenant(const std::string& label) {
+  std::string slug = "it-";
+  for (char c : label) slug += std::isalnum(static_cast<unsigned char>(c)) ? std::tolower(c) : '-';
+  slug += "-" + std::to_string(std::random_device{}() % 1000000000);
+  nlohmann::json t =
+      nlohmann::json::parse(sql("SELECT coditect.create_tenant($1, $2, $3, $4)",
+                                {label, slug, slug + "@it.test", "owner-" + slug + "@it.test"}));
+  return {t["tenant_id"], t["user_id"]};
+}
+
+std::string Target::add_member(const std::string& tenant, const std::string& role) {
+  std::string user =
+      sql("INSERT INTO coditect.users (tenant_id, email, role) VALUES ($1, $2 || '-' || "
+          "coditect.uuid_generate_v7() || '@it.test', $3::coditect.member_role) RETURNING id",
+          {tenant, role, role});
+  sql("INSERT INTO coditect.memberships (tenant_id, user_id, role) VALUES ($1, $2, "
+      "$3::coditect.member_role) RETURNING id",
+      {tenant, user, role});
+  return user;
 }
 
 std::string Target::token(const std::string& sub, const std::string& tenant,

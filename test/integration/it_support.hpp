@@ -30,6 +30,13 @@ struct Target {
   std::string sql(const std::string& q, const std::vector<std::string>& params = {}) {
     return sql_value(db, q, params);
   }
+  // A fresh tenant (create_tenant, its slug made unique with a random suffix) and its owner.
+  struct TenantIds {
+    std::string tenant, owner;
+  };
+  TenantIds new_tenant(const std::string& label);
+  // A user of the tenant with an active membership in that role; its id.
+  std::string add_member(const std::string& tenant, const std::string& role);
   // A token of user sub in tenant acting as role, valid for ten minutes (no "Bearer ").
   std::string token(const std::string& sub, const std::string& tenant,
                     const std::string& role) const;

@@ -7,7 +7,6 @@
 #include <libpq-fe.h>
 
 #include <ctime>
-#include <random>
 #include <string>
 
 #include <nlohmann/json.hpp>
@@ -28,19 +27,10 @@ struct WorkflowWorld : coditect::it::Target {
 
   void setup() {
     if (!connect()) return;
-    std::string suffix = std::to_string(std::random_device{}() % 1000000000);
-    json a = json::parse(
-        sql("SELECT coditect.create_tenant('Workflows A', $1, 'wa@it.test', 'owner-wa@it.test')",
-            {"it-wa-" + suffix}));
-    tenant = a["tenant_id"];
-    owner = a["user_id"];
-    member =
-        sql("INSERT INTO coditect.users (tenant_id, email, role) VALUES ($1, $2, 'member') "
-            "RETURNING id",
-            {tenant, "member-wa-" + suffix + "@it.test"});
-    sql("INSERT INTO coditect.memberships (tenant_id, user_id, role) VALUES ($1, $2, 'member') "
-        "RETURNING id",
-        {tenant, member});
+    auto ids = new_tenant("Workflows A");
+    tenant = ids.tenant;
+    owner = ids.owner;
+    member = add_member(tenant, "member");
     ready = true;
   }
 
