@@ -305,11 +305,13 @@ BEGIN
         IF (NEW.lineage_id, NEW.version) IS DISTINCT FROM (OLD.lineage_id, OLD.version) THEN
             RAISE EXCEPTION 'a workflow version keeps its lineage and number' USING ERRCODE = 'CD422';
         END IF;
-        IF OLD.status <> 'draft' AND (NEW.name, NEW.description, NEW.workflow_type, NEW.definition, NEW.triggers,
-                                      NEW.approval_expiry_hours, NEW.created_by)
-                                     IS DISTINCT FROM (OLD.name, OLD.description, OLD.workflow_type, OLD.definition,
-                                                       OLD.triggers, OLD.approval_expiry_hours, OLD.created_by)
-           OR (OLD.status <> 'draft' AND NEW.project_id IS DISTINCT FROM OLD.project_id AND NEW.project_id IS NOT NULL) THEN
+        -- (project_id and created_by may become NULL: their rows' deletion, ON DELETE SET NULL.)
+        IF OLD.status <> 'draft' AND ((NEW.name, NEW.description, NEW.workflow_type, NEW.definition, NEW.triggers,
+                                       NEW.approval_expiry_hours)
+                                      IS DISTINCT FROM (OLD.name, OLD.description, OLD.workflow_type, OLD.definition,
+                                                        OLD.triggers, OLD.approval_expiry_hours)
+                                      OR (NEW.project_id IS DISTINCT FROM OLD.project_id AND NEW.project_id IS NOT NULL)
+                                      OR (NEW.created_by IS DISTINCT FROM OLD.created_by AND NEW.created_by IS NOT NULL)) THEN
             RAISE EXCEPTION 'workflow "%" version % is published and cannot change; create the next version to edit it', OLD.name, OLD.version
                 USING ERRCODE = 'CD422', HINT = 'POST /api/v1/workflows/{id}/versions/ makes a draft of the next version';
         END IF;

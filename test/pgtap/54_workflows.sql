@@ -139,6 +139,8 @@ SELECT is(pg_temp.try(format($$UPDATE coditect.workflows SET %s WHERE id = %L$$,
           'CD422: workflow "Linear" version 1 is published and cannot change; create the next version to edit it', 'published: ' || c || ' refused')
   FROM unnest(ARRAY['description = ''again''', 'name = ''Other''', $$definition = jsonb_set(definition, '{nodes,1,name}', '"Renamed"')$$, $$triggers = '[]'$$,
                     $$approval_expiry_hours = 24$$]) c;
+SELECT is(pg_temp.try(format($$UPDATE coditect.workflows SET created_by = %L WHERE id = %L$$, pg_temp.id('admin'), pg_temp.id('Linear'))),
+          'CD422: workflow "Linear" version 1 is published and cannot change; create the next version to edit it', 'published: its creator refused');
 SELECT matches(pg_temp.try(format($$UPDATE coditect.workflows SET status = 'draft' WHERE id = %L$$, pg_temp.id('Linear'))),
           '^CD422: workflow: cannot go from ''active'' to ''draft''', 'a published version never goes back to draft');
 
@@ -189,6 +191,11 @@ SELECT is(pg_temp.try(format($$INSERT INTO coditect.workflow_steps (tenant_id, e
           'CD422: "x" is not a step of this workflow version (its steps: start, check, end)', 'a step row names a node of the definition');
 SELECT is(pg_temp.try(format($$UPDATE coditect.workflow_executions SET workflow_id = %L WHERE id = %L$$, pg_temp.id('Linear'), pg_temp.id('x2'))),
           'CD422: an execution stays on the workflow version it started on', 'an execution stays pinned');
+SELECT is((SELECT created_by FROM coditect.workflows WHERE id = pg_temp.id('Linear v2')), pg_temp.id('admin'), 'version 2 was made by the admin');
+SELECT is(pg_temp.try(format($$UPDATE coditect.workflows SET created_by = NULL WHERE id = %L AND created_by = %L$$,
+                             pg_temp.id('Linear v2'), pg_temp.id('admin'))), 'ok',
+          'a published version''s creator may become NULL (the user''s deletion: ON DELETE SET NULL)');
+SELECT is((SELECT created_by FROM coditect.workflows WHERE id = pg_temp.id('Linear v2')), NULL, '... and did');
 SELECT is(pg_temp.try(format($$DELETE FROM coditect.workflows WHERE id = %L$$, pg_temp.id('Linear'))),
           '23503: update or delete on table "workflows" violates foreign key constraint "workflow_executions_tenant_id_workflow_id_fkey" on table "workflow_executions"',
           'a version that ran keeps its history: it cannot be deleted');
