@@ -85,11 +85,13 @@ BEGIN
             END IF;
             seen := seen || kind;
         ELSIF kind = 'scheduled' THEN
-            -- pg_cron's syntax: five fields, @hourly-style names, or "N seconds". pg_cron checks
-            -- the expression itself when the version is published.
+            -- pg_cron's syntax: five fields or @hourly-style names, at most once a minute (not
+            -- pg_cron's "N seconds": a tenant's schedules share the scheduler with everyone's).
+            -- pg_cron checks the expression itself when the version is published.
             IF jsonb_typeof(t -> 'cron') IS DISTINCT FROM 'string'
-               OR (t ->> 'cron') !~ '^\s*[0-9A-Za-z*/,-]+(\s+[0-9A-Za-z*/,-]+){4}\s*$|^@(yearly|annually|monthly|weekly|daily|hourly)$|^[1-5]?[0-9] seconds$' THEN
-                RAISE EXCEPTION 'trigger %: cron must be a cron expression such as "0 9 * * 1"', n USING ERRCODE = 'CD400';
+               OR (t ->> 'cron') !~ '^\s*[0-9A-Za-z*/,-]+(\s+[0-9A-Za-z*/,-]+){4}\s*$|^@(yearly|annually|monthly|weekly|daily|hourly)$' THEN
+                RAISE EXCEPTION 'trigger %: cron must be a cron expression such as "0 9 * * 1" (at most once a minute)', n
+                    USING ERRCODE = 'CD400';
             END IF;
             IF t ? 'context' AND jsonb_typeof(t -> 'context') <> 'object' THEN
                 RAISE EXCEPTION 'trigger %: context must be a JSON object', n USING ERRCODE = 'CD400';
@@ -445,11 +447,14 @@ COMMENT ON FUNCTION coditect_internal.webhook_verify(bytea, text, bytea, int) IS
 
 -- Keyed by the lineage alone: an owner-only table (no policy to leak past), read by the public
 -- webhook endpoint, which knows the workflow but not yet its tenant.
+-- Two secrets, so that what the workflow signs cannot start it: `secret` checks the webhook
+-- trigger's requests, `notification_secret` signs the notifications it posts to URLs.
 CREATE TABLE coditect_internal.workflow_secrets (
-    lineage_id uuid PRIMARY KEY,
-    tenant_id  uuid NOT NULL,
-    secret     bytea NOT NULL,
-    created_at timestamptz NOT NULL DEFAULT now(),
+    lineage_id          uuid PRIMARY KEY,
+    tenant_id           uuid NOT NULL,
+    secret              bytea NOT NULL,
+    notification_secret bytea NOT NULL,
+    created_at          timestamptz NOT NULL DEFAULT now(),
     FOREIGN KEY (tenant_id, lineage_id) REFERENCES coditect.workflows (tenant_id, id) ON DELETE CASCADE
 );
 REVOKE ALL ON coditect_internal.workflow_secrets FROM PUBLIC;
@@ -465,18 +470,20 @@ CREATE TABLE coditect_internal.workflow_webhook_receipts (
 );
 REVOKE ALL ON coditect_internal.workflow_webhook_receipts FROM PUBLIC;
 
--- The lineage's secret, made on first use (a notification to a URL signs with it).
+-- The lineage's notification secret, made (with the webhook secret) on first use.
 CREATE FUNCTION coditect_internal.workflow_secret(p_tenant uuid, p_lineage uuid) RETURNS bytea
 LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
 DECLARE
     s bytea;
 BEGIN
-    SELECT x.secret INTO s FROM coditect_internal.workflow_secrets x WHERE x.lineage_id = p_lineage AND x.tenant_id = p_tenant;
+    SELECT x.notification_secret INTO s FROM coditect_internal.workflow_secrets x
+     WHERE x.lineage_id = p_lineage AND x.tenant_id = p_tenant;
     IF s IS NULL THEN
-        INSERT INTO coditect_internal.workflow_secrets (lineage_id, tenant_id, secret)
-        VALUES (p_lineage, p_tenant, coditect_internal.webhook_secret_text())
+        INSERT INTO coditect_internal.workflow_secrets (lineage_id, tenant_id, secret, notification_secret)
+        VALUES (p_lineage, p_tenant, coditect_internal.webhook_secret_text(), coditect_internal.webhook_secret_text())
         ON CONFLICT (lineage_id) DO NOTHING;
-        SELECT x.secret INTO STRICT s FROM coditect_internal.workflow_secrets x WHERE x.lineage_id = p_lineage AND x.tenant_id = p_tenant;
+        SELECT x.notification_secret INTO STRICT s FROM coditect_internal.workflow_secrets x
+         WHERE x.lineage_id = p_lineage AND x.tenant_id = p_tenant;
     END IF;
     RETURN s;
 END
@@ -643,6 +650,18 @@ BEGIN
 END
 $$;
 
+-- An execution's context stays under 64 KiB: it travels in every notification (the outbox takes
+-- payloads of 256 KiB), and a refusal belongs to the call that grows it, not to a later job.
+CREATE FUNCTION coditect_internal.workflow_context_check(p_context jsonb) RETURNS void
+LANGUAGE plpgsql IMMUTABLE SET search_path = pg_catalog, pg_temp AS $$
+BEGIN
+    IF octet_length(p_context::text) > 65536 THEN
+        RAISE EXCEPTION 'an execution''s context is at most 64 KiB of JSON (this one would be % bytes)', octet_length(p_context::text)
+            USING ERRCODE = 'CD400';
+    END IF;
+END
+$$;
+
 -- Leaves the waiting node of an execution with an outcome (a task: NULL; an approval:
 -- approved, rejected or expired): its output goes into the context under the node's id, and
 -- the execution goes on by the matching edge, or fails when the definition has none.
@@ -654,6 +673,7 @@ DECLARE
     ctx jsonb := e.context_data || jsonb_build_object(e.current_step, p_output);
     nxt text;
 BEGIN
+    PERFORM coditect_internal.workflow_context_check(ctx);
     SELECT * INTO STRICT w FROM coditect.workflows x WHERE x.tenant_id = e.tenant_id AND x.id = e.workflow_id;
     UPDATE coditect.workflow_steps s SET status = 'completed', output_data = p_output
      WHERE s.tenant_id = e.tenant_id AND s.execution_id = e.id AND s.step_id = e.current_step AND s.status = 'running';
@@ -694,6 +714,7 @@ BEGIN
     IF jsonb_typeof(p_context) IS DISTINCT FROM 'object' THEN
         RAISE EXCEPTION 'context must be a JSON object' USING ERRCODE = 'CD400';
     END IF;
+    PERFORM coditect_internal.workflow_context_check(p_context);
     IF p_trigger = 'manual' AND NOT w.triggers @> '[{"type": "manual"}]' THEN
         RAISE EXCEPTION 'workflow "%" is not started by hand (its triggers: %)', w.name, w.triggers USING ERRCODE = 'CD409';
     END IF;
@@ -832,20 +853,35 @@ $$;
 CREATE FUNCTION coditect.workflow_expire_approvals() RETURNS integer
 LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
 DECLARE
-    s record;
-    e coditect.workflow_executions;
-    n int := 0;
+    s     record;
+    e     coditect.workflow_executions;
+    n     int := 0;
+    msg   text;
+    state text;
 BEGIN
     FOR s IN SELECT DISTINCT a.tenant_id, a.execution_id, a.step_id FROM coditect.workflow_approvals a
               WHERE a.status = 'pending' AND a.expires_at <= now() LOOP
         SELECT * INTO e FROM coditect.workflow_executions x
          WHERE x.tenant_id = s.tenant_id AND x.id = s.execution_id AND x.status = 'running' FOR UPDATE SKIP LOCKED;
         CONTINUE WHEN e.id IS NULL;  -- an engine call holds it: the next run expires it
-        UPDATE coditect.workflow_approvals x SET status = 'expired'
-         WHERE x.tenant_id = s.tenant_id AND x.step_id = s.step_id AND x.status = 'pending';
-        PERFORM coditect_internal.outbox_emit(s.tenant_id, 'approval.decided',
-            jsonb_build_object('execution_id', e.id, 'step', e.current_step, 'decision', 'expired'));
-        PERFORM coditect_internal.workflow_leave(e, 'expired', '{"decision": "expired"}');
+        -- One execution's failure (whatever its tenant's data) must not stop the others': it
+        -- fails that execution, and the job goes on.
+        BEGIN
+            UPDATE coditect.workflow_approvals x SET status = 'expired'
+             WHERE x.tenant_id = s.tenant_id AND x.step_id = s.step_id AND x.status = 'pending';
+            PERFORM coditect_internal.outbox_emit(s.tenant_id, 'approval.decided',
+                jsonb_build_object('execution_id', e.id, 'step', e.current_step, 'decision', 'expired'));
+            PERFORM coditect_internal.workflow_leave(e, 'expired', '{"decision": "expired"}');
+        EXCEPTION WHEN OTHERS THEN
+            GET STACKED DIAGNOSTICS msg = MESSAGE_TEXT, state = RETURNED_SQLSTATE;
+            UPDATE coditect.workflow_approvals x SET status = 'expired'
+             WHERE x.tenant_id = s.tenant_id AND x.step_id = s.step_id AND x.status = 'pending';
+            UPDATE coditect.workflow_steps x SET status = 'failed', error_message = left(state || ': ' || msg, 1000)
+             WHERE x.tenant_id = e.tenant_id AND x.execution_id = e.id AND x.status = 'running';
+            UPDATE coditect.workflow_executions x SET status = 'failed',
+                   error_message = left(format('the approval expired and moving on failed: %s: %s', state, msg), 1000)
+             WHERE x.tenant_id = e.tenant_id AND x.id = e.id;
+        END;
         n := n + 1;
     END LOOP;
     DELETE FROM coditect_internal.workflow_webhook_receipts r WHERE r.received_at < now() - interval '1 hour';
@@ -890,6 +926,18 @@ LANGUAGE sql IMMUTABLE SET search_path = pg_catalog, pg_temp AS $$
     SELECT 'coditect-workflow-' || p_workflow || '-' || p_position
 $$;
 
+-- The pg_cron jobs of each version's scheduled triggers, by tenant (pg_cron's job names are
+-- names: 63 bytes, no room for the tenant), to remove them and to count a tenant's.
+CREATE TABLE coditect_internal.workflow_cron_jobs (
+    tenant_id   uuid NOT NULL,
+    workflow_id uuid NOT NULL,
+    position    integer NOT NULL,
+    jobid       bigint NOT NULL,
+    PRIMARY KEY (tenant_id, workflow_id, position)
+);
+REVOKE ALL ON coditect_internal.workflow_cron_jobs FROM PUBLIC;
+SELECT pg_catalog.pg_extension_config_dump('coditect_internal.workflow_cron_jobs', '');
+
 -- AFTER INSERT, UPDATE OF status or DELETE of a version.
 CREATE FUNCTION coditect_internal.workflow_sync_triggers() RETURNS trigger
 LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
@@ -902,14 +950,26 @@ DECLARE
 BEGIN
     DELETE FROM coditect_internal.workflow_event_triggers t WHERE t.tenant_id = w.tenant_id AND t.workflow_id = w.id;
     PERFORM coditect_internal.workflow_events_changed();
-    IF cron THEN
-        FOR job IN EXECUTE 'SELECT jobid FROM cron.job WHERE jobname LIKE $1'
-                   USING 'coditect-workflow-' || w.id || '-%' LOOP
-            EXECUTE 'SELECT cron.unschedule($1)' USING job;
-        END LOOP;
-    END IF;
+    FOR job IN DELETE FROM coditect_internal.workflow_cron_jobs j WHERE j.tenant_id = w.tenant_id AND j.workflow_id = w.id
+                RETURNING j.jobid LOOP
+        IF cron THEN
+            EXECUTE 'SELECT cron.unschedule(jobid) FROM cron.job WHERE jobid = $1' USING job;
+        END IF;
+    END LOOP;
     IF NOT live THEN
         RETURN NULL;
+    END IF;
+    -- Caps per tenant: every audited write of a watched resource runs its subscriptions, and
+    -- schedules share pg_cron with every tenant.
+    IF (SELECT count(*) FROM coditect_internal.workflow_event_triggers t WHERE t.tenant_id = w.tenant_id)
+       + (SELECT count(*) FROM jsonb_array_elements(w.triggers) x WHERE x ->> 'type' = 'event') > 50 THEN
+        RAISE EXCEPTION 'a tenant''s active workflows have at most 50 event triggers' USING ERRCODE = 'CD422';
+    END IF;
+    IF w.triggers @> '[{"type": "scheduled"}]' THEN
+        IF (SELECT count(*) FROM coditect_internal.workflow_cron_jobs j WHERE j.tenant_id = w.tenant_id)
+           + (SELECT count(*) FROM jsonb_array_elements(w.triggers) x WHERE x ->> 'type' = 'scheduled') > 20 THEN
+            RAISE EXCEPTION 'a tenant''s active workflows have at most 20 scheduled triggers' USING ERRCODE = 'CD422';
+        END IF;
     END IF;
     INSERT INTO coditect_internal.workflow_event_triggers (tenant_id, workflow_id, position, resource_type, verbs, condition)
     SELECT w.tenant_id, w.id, t.i, coditect_internal.workflow_event_resource_type(t.trig ->> 'resource'),
@@ -923,8 +983,9 @@ BEGIN
     -- The job runs as this function's owner, in this database; pg_cron checks the expression.
     FOR sched IN SELECT x.trig, x.i FROM jsonb_array_elements(w.triggers) WITH ORDINALITY x (trig, i)
                   WHERE x.trig ->> 'type' = 'scheduled' LOOP
-        PERFORM coditect_internal.workflow_cron_schedule(coditect_internal.workflow_job_name(w.id, sched.i::int),
-            sched.trig ->> 'cron', format('SELECT coditect_internal.workflow_fire_scheduled(%L, %L, %s)', w.tenant_id, w.id, sched.i));
+        INSERT INTO coditect_internal.workflow_cron_jobs (tenant_id, workflow_id, position, jobid)
+        VALUES (w.tenant_id, w.id, sched.i, coditect_internal.workflow_cron_schedule(coditect_internal.workflow_job_name(w.id, sched.i::int),
+            sched.trig ->> 'cron', format('SELECT coditect_internal.workflow_fire_scheduled(%L, %L, %s)', w.tenant_id, w.id, sched.i)));
     END LOOP;
     RETURN NULL;
 END
@@ -975,8 +1036,10 @@ $$;
 CREATE FUNCTION coditect_internal.workflow_on_audit() RETURNS trigger
 LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
 DECLARE
-    s  record;
-    ev jsonb;
+    s     record;
+    ev    jsonb;
+    msg   text;
+    state text;
 BEGIN
     FOR s IN SELECT t.workflow_id, t.verbs, t.condition FROM coditect_internal.workflow_event_triggers t
               WHERE t.tenant_id = NEW.tenant_id AND t.resource_type = NEW.resource_type
@@ -985,8 +1048,17 @@ BEGIN
                                               'resource_id', NEW.resource_id, 'user_id', NEW.user_id, 'changes', NEW.changes));
         IF split_part(NEW.action, '.', 2) = ANY (s.verbs)
            AND (s.condition IS NULL OR coalesce(jsonb_path_match(ev, s.condition, '{}', true), false)) THEN
-            PERFORM coditect_internal.workflow_start_as(NEW.tenant_id, s.workflow_id, jsonb_build_object('event', ev),
-                                                       'event', NEW.user_id);
+            -- A workflow that cannot start (its context too large, a notification refused) is
+            -- recorded in the audit trail; the change it watches goes on.
+            BEGIN
+                PERFORM coditect_internal.workflow_start_as(NEW.tenant_id, s.workflow_id, jsonb_build_object('event', ev),
+                                                           'event', NEW.user_id);
+            EXCEPTION WHEN OTHERS THEN
+                GET STACKED DIAGNOSTICS msg = MESSAGE_TEXT, state = RETURNED_SQLSTATE;
+                PERFORM coditect_internal.audit_event(NEW.tenant_id, 'workflow.trigger_failed', 'Workflow', s.workflow_id::text,
+                    jsonb_build_object('trigger', 'event', 'event_action', NEW.action, 'event_resource_id', NEW.resource_id,
+                                       'error', left(state || ': ' || msg, 1000)), 'error');
+            END;
         END IF;
     END LOOP;
     RETURN NULL;
@@ -1030,8 +1102,10 @@ BEGIN
     IF jsonb_typeof(body) <> 'object' THEN
         RAISE EXCEPTION 'the body must be a JSON object' USING ERRCODE = 'CD400';
     END IF;
+    -- A request is its timestamp and body (a header rewritten around a valid v1, with another
+    -- v0 or v1 beside it, is the same request).
     INSERT INTO coditect_internal.workflow_webhook_receipts (lineage_id, signature_hash)
-    VALUES (p_workflow, encode(sha256(convert_to(p_signature, 'UTF8')), 'hex'))
+    VALUES (p_workflow, encode(sha256(convert_to(substring(p_signature FROM '(?:^|,)t=([0-9]+)') || '.', 'UTF8') || p_body), 'hex'))
     ON CONFLICT DO NOTHING;
     IF NOT FOUND THEN
         RAISE EXCEPTION 'this signed request was already received' USING ERRCODE = 'CD409';
@@ -1043,23 +1117,30 @@ BEGIN
 END
 $$;
 
--- POST /api/v1/workflows/{id}/webhook-secret/ (admins): a new secret for the workflow (all its
--- versions), shown this once; the old one stops working.
+-- POST /api/v1/workflows/{id}/webhook-secret/ (admins): new secrets for the workflow (all its
+-- versions), shown this once; the old ones stop working.
 CREATE FUNCTION coditect.workflow_rotate_secret(p_id uuid) RETURNS jsonb
 LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
 DECLARE
     lineage uuid;
     s       bytea := coditect_internal.webhook_secret_text();
+    ns      bytea := coditect_internal.webhook_secret_text();
 BEGIN
     PERFORM coditect.require_permission('workflow.rotate_secret');
     SELECT w.lineage_id INTO lineage FROM coditect.workflows w WHERE w.tenant_id = coditect.current_tenant_id() AND w.id = p_id;
     IF lineage IS NULL THEN
         RAISE EXCEPTION 'workflow % not found', p_id USING ERRCODE = 'CD404';
     END IF;
-    INSERT INTO coditect_internal.workflow_secrets AS x (lineage_id, tenant_id, secret)
-    VALUES (lineage, coditect.current_tenant_id(), s)
-    ON CONFLICT (lineage_id) DO UPDATE SET secret = excluded.secret, created_at = now();
-    RETURN jsonb_build_object('secret', convert_from(s, 'UTF8'), 'webhook_path', '/api/v1/workflows/' || lineage || '/webhook/',
+    INSERT INTO coditect_internal.workflow_secrets AS x (lineage_id, tenant_id, secret, notification_secret)
+    VALUES (lineage, coditect.current_tenant_id(), s, ns)
+    ON CONFLICT (lineage_id) DO UPDATE SET secret = excluded.secret, notification_secret = excluded.notification_secret,
+                                           created_at = now()
+        WHERE x.tenant_id = excluded.tenant_id;  -- never another tenant's row (ids are not clients' to choose)
+    IF NOT FOUND THEN
+        RAISE EXCEPTION 'workflow % not found', p_id USING ERRCODE = 'CD404';
+    END IF;
+    RETURN jsonb_build_object('secret', convert_from(s, 'UTF8'), 'notification_secret', convert_from(ns, 'UTF8'),
+                              'webhook_path', '/api/v1/workflows/' || lineage || '/webhook/',
                               'signature_header', 'Coditect-Signature');
 END
 $$;
@@ -1091,7 +1172,8 @@ SELECT coditect_internal.register_resource('coditect.workflows', 'workflow', p_s
 -- Versions, states and publication are the database's: clients write the draft's fields and
 -- the status (publishing, pausing, archiving go through the state machine).
 REVOKE INSERT, UPDATE ON coditect.workflows FROM coditect_gateway, coditect_service;
-GRANT INSERT (tenant_id, id, lineage_id, project_id, name, description, workflow_type, definition, triggers,
+-- Not id or lineage_id: ids are the database's (the secrets and webhook paths are keyed by them).
+GRANT INSERT (tenant_id, project_id, name, description, workflow_type, definition, triggers,
               approval_expiry_hours, created_by),
       UPDATE (project_id, name, description, workflow_type, definition, triggers, approval_expiry_hours, status)
     ON coditect.workflows TO coditect_gateway, coditect_service;
@@ -1160,9 +1242,10 @@ CREATE FUNCTION coditect.workflow_publish(p_id uuid) RETURNS jsonb
 LANGUAGE sql SET search_path = pg_catalog, pg_temp AS $$
     SELECT coditect.api_workflows_update(p_id, '{"status": "active"}')
 $$;
--- The next version: a draft copying the workflow's latest version, to edit and publish.
-CREATE FUNCTION coditect.workflow_new_version(p_id uuid) RETURNS jsonb
-LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
+-- The next version: a draft copying the workflow's latest version, to edit and publish. As the
+-- owner (a client may not name a lineage), for the request's tenant.
+CREATE FUNCTION coditect_internal.workflow_new_version_as(p_id uuid) RETURNS uuid
+LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
 DECLARE
     src coditect.workflows;
     id  uuid;
@@ -1172,6 +1255,7 @@ BEGIN
       JOIN coditect.workflows l ON l.tenant_id = w.tenant_id AND l.lineage_id = w.lineage_id
      WHERE w.tenant_id = coditect.current_tenant_id() AND w.id = p_id
      ORDER BY l.version DESC LIMIT 1;
+    -- (tenant_id is the context's: this owner-rights code writes no other tenant's rows.)
     IF src.id IS NULL THEN
         RAISE EXCEPTION 'workflow % not found', p_id USING ERRCODE = 'CD404';
     END IF;
@@ -1179,10 +1263,18 @@ BEGIN
         RAISE EXCEPTION 'version % of this workflow is a draft already: edit it (id %)', src.version, src.id USING ERRCODE = 'CD409';
     END IF;
     INSERT INTO coditect.workflows (tenant_id, lineage_id, project_id, name, description, workflow_type, definition,
-                                    triggers, approval_expiry_hours)
+                                    triggers, approval_expiry_hours, created_by)
     VALUES (src.tenant_id, src.lineage_id, src.project_id, src.name, src.description, src.workflow_type, src.definition,
-            src.triggers, src.approval_expiry_hours)
+            src.triggers, src.approval_expiry_hours, coditect.current_user_id())
     RETURNING workflows.id INTO id;
+    RETURN id;
+END
+$$;
+CREATE FUNCTION coditect.workflow_new_version(p_id uuid) RETURNS jsonb
+LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+    id uuid := coditect_internal.workflow_new_version_as(p_id);
+BEGIN
     RETURN coditect.api_workflows_get(id);
 END
 $$;
@@ -1225,7 +1317,7 @@ SELECT coditect_internal.register_action('workflow_approval', 'decide', 'coditec
       {"from": "body_field", "name": "comment"}]',
     p_min_role => 'guest', p_response => '{"resource": "workflow_approval"}',
     p_summary => 'Approve or reject (decision: approved | rejected); only an approver of the step, once');
-GRANT EXECUTE ON FUNCTION coditect_internal.workflow_start_manual(uuid, jsonb),
+GRANT EXECUTE ON FUNCTION coditect_internal.workflow_start_manual(uuid, jsonb), coditect_internal.workflow_new_version_as(uuid),
     coditect_internal.workflow_event_resource_type(text),
     coditect_internal.workflow_complete_step_as(uuid, text, jsonb), coditect_internal.workflow_decide_as(uuid, text, text),
     coditect_internal.workflow_cancel_as(uuid)

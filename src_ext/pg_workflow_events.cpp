@@ -45,8 +45,13 @@ void clear_cache() {
   g_used = 0;
 }
 
+// The table's oid is looked up again afterwards too: after DROP and CREATE EXTENSION (or a
+// restore) it is another table, whose invalidations must be the ones heard.
 void on_relcache(Datum, Oid relid) {
-  if (relid == InvalidOid || relid == g_relid) clear_cache();
+  if (relid == InvalidOid || relid == g_relid) {
+    clear_cache();
+    g_relid = InvalidOid;
+  }
 }
 
 unsigned slot_of(const pg_uuid_t* t) {

@@ -34,7 +34,10 @@ struct NodeType {
 constexpr const char* kUuidPattern =
     "^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$";
 constexpr const char* kPeriodPattern = "^[1-9][0-9]{0,4} (minute|hour|day|week)s?$";
-constexpr const char* kUrlPattern = "^https?://[^\\s/?#]+[^\\s]*$";
+// The same rule as the coditect.url domain (sql/00_base.sql) that the outbox stores URLs in, so
+// that a definition accepted here never fails at delivery time.
+constexpr const char* kUrlPattern = "^https?://[^\\s/$.?#][^\\s]*$";
+constexpr std::size_t kMaxUrlLength = 2000;
 // coditect.member_role (sql/00_base.sql), lowest last; pgTAP 51 pins this copy to the enum.
 const std::vector<std::string> kRoles = {"owner", "admin", "member", "guest"};
 const std::vector<std::string> kOutcomes = {"approved", "rejected", "expired"};
@@ -321,8 +324,8 @@ class Validator {
         }
         break;
       case Kind::Url:
-        if (!matches(v, kUrlPattern))
-          add(path, "invalid_setting", name + " must be an http(s) URL");
+        if (!matches(v, kUrlPattern) || v.size() > kMaxUrlLength)
+          add(path, "invalid_setting", name + " must be an http(s) URL of at most 2000 characters");
         break;
       case Kind::UserIds:
         break;

@@ -321,6 +321,8 @@ INSERT INTO expected_execute VALUES
     ('coditect_internal.workflow_events_watched(uuid,text)', ''),
     ('coditect_internal.workflow_fire_scheduled(uuid,uuid,integer)', ''),
     ('coditect_internal.workflow_job_name(uuid,integer)', ''),
+    ('coditect_internal.workflow_context_check(jsonb)', ''),
+    ('coditect_internal.workflow_new_version_as(uuid)', 'gateway,service'),
     ('coditect_internal.workflow_leave(coditect.workflow_executions,text,jsonb)', ''),
     ('coditect_internal.workflow_next(jsonb,jsonb,jsonb,text)', ''),
     ('coditect_internal.workflow_node(jsonb,text)', ''),

@@ -88,6 +88,9 @@ SELECT is((SELECT array_agg(machine::text || ':' || coalesce(from_status, '-') |
 
 -- Clients read executions, steps and approvals under row-level security; only the engine writes.
 SET ROLE tap54_gateway;
+SELECT is(pg_temp.as_user('admin', 'admin', format($$INSERT INTO coditect.workflows (tenant_id, id, name, definition) VALUES (%L, %L, 'Mine', '{}')$$,
+                                                  current_setting('tap.tenant'), :'owner_b')),
+          '42501: permission denied for table workflows', 'a client cannot choose a workflow''s id (secrets and webhook paths are keyed by it)');
 SELECT is(pg_temp.try(format('INSERT INTO coditect.%I (tenant_id) VALUES (%L)', t, current_setting('tap.tenant'))),
           '42501: permission denied for table ' || t, 'a gateway login cannot write ' || t)
   FROM unnest(ARRAY['workflow_executions', 'workflow_steps', 'workflow_approvals']) t;
@@ -117,7 +120,8 @@ SELECT is(pg_temp.try(format('INSERT INTO coditect.workflows (tenant_id, name, d
   FROM (VALUES (1, '{"type": "manual"}', '23514: value for domain coditect.json_array violates check constraint "json_array_check"', 'not an array (the column''s domain)'),
                (2, '[{"type": "cron"}]', 'CD400: trigger 1: must be an object whose type is manual, scheduled, webhook or event', 'an unknown type'),
                (3, '[{"type": "manual"}, {"type": "manual"}]', 'CD400: trigger 2: a workflow has one manual trigger', 'two manual triggers'),
-               (4, '[{"type": "scheduled", "cron": "every day"}]', 'CD400: trigger 1: cron must be a cron expression such as "0 9 * * 1"', 'a bad cron'),
+               (4, '[{"type": "scheduled", "cron": "every day"}]', 'CD400: trigger 1: cron must be a cron expression such as "0 9 * * 1" (at most once a minute)', 'a bad cron'),
+               (10, '[{"type": "scheduled", "cron": "5 seconds"}]', 'CD400: trigger 1: cron must be a cron expression such as "0 9 * * 1" (at most once a minute)', 'pg_cron''s seconds are refused: at most once a minute'),
                (5, '[{"type": "event", "resource": "task", "when": "now"}]', 'CD400: trigger 1 (event): unknown field(s) when (fields: type, resource, on, condition)', 'an unknown field'),
                (6, '[{"type": "event", "resource": "task", "on": ["touch"]}]', 'CD400: trigger 1: on must be a non-empty array of create, update, delete, restore', 'an unknown verb'),
                (7, '[{"type": "event", "resource": "task", "condition": "$.a ==="}]', 'CD400: trigger 1: condition is not an SQL/JSON path predicate: syntax error at or near "=" of jsonpath input', 'a condition that does not parse'),
@@ -240,6 +244,8 @@ SELECT is(pg_temp.as_user('guest', 'guest', format($$SELECT coditect.workflow_st
           'CD403: permission denied: workflow.start needs a role that holds it (current role: guest)', 'guests do not start workflows');
 SELECT is(pg_temp.as_user('member', 'member', format($$SELECT coditect.workflow_start(%L, '[1]')::text$$, pg_temp.id('Branch'))),
           'CD400: context must be a JSON object', 'a context that is not an object is refused');
+SELECT matches(pg_temp.as_user('member', 'member', format($$SELECT coditect.workflow_start(%L, jsonb_build_object('big', repeat('x', 70000)))::text$$, pg_temp.id('Branch'))),
+               '^CD400: an execution''s context is at most 64 KiB of JSON', 'a context over 64 KiB is refused (it travels in every notification)');
 SELECT is(pg_temp.as_user('member', 'member', format($$SELECT coditect.workflow_start(%L)::text$$, :'owner_b')),
           format('CD404: workflow %s not found', :'owner_b'), 'an unknown workflow is not found');
 RESET ROLE;
@@ -414,6 +420,15 @@ UPDATE coditect.workflows SET status = 'archived' WHERE id = pg_temp.id('Weekly'
 SELECT is((SELECT count(*) FROM cron.job WHERE jobname LIKE 'coditect-workflow-' || pg_temp.id('Weekly') || '-%'), 0::bigint,
           'archiving removes the job');
 SELECT is(coditect_internal.workflow_fire_scheduled(:'ta', pg_temp.id('Weekly'), 1), NULL, 'a job left behind starts nothing');
+SELECT pg_temp.wf('Twenty', :'linear', (SELECT jsonb_agg(jsonb_build_object('type', 'scheduled', 'cron', g || ' 3 * * *')) FROM generate_series(0, 19) g)) IS NOT NULL AS _ \gset
+SELECT is((SELECT count(*) FROM cron.job c JOIN coditect_internal.workflow_cron_jobs j USING (jobid) WHERE j.tenant_id = :'ta'), 20::bigint,
+          'twenty schedules of a tenant, each a pg_cron job');
+SELECT pg_temp.wf('One more', :'linear', '[{"type": "scheduled", "cron": "0 4 * * *"}]', false) IS NOT NULL AS _ \gset
+SELECT is(pg_temp.try(format($$UPDATE coditect.workflows SET status = 'active' WHERE id = %L$$, pg_temp.id('One more'))),
+          'CD422: a tenant''s active workflows have at most 20 scheduled triggers', 'a twenty-first is refused (pg_cron is shared by all tenants)');
+UPDATE coditect.workflows SET status = 'archived' WHERE id = pg_temp.id('Twenty');
+SELECT is(pg_temp.try(format($$UPDATE coditect.workflows SET status = 'active' WHERE id = %L$$, pg_temp.id('One more'))), 'ok',
+          'once the others are archived, it is scheduled');
 SELECT is(pg_temp.try(format($$INSERT INTO coditect.workflows (tenant_id, name, definition, triggers, status) VALUES (%L, 'Bad cron', %L,
                                 '[{"type": "scheduled", "cron": "61 * * * *"}]', 'draft')$$, :'ta', :'linear')), 'ok', 'a draft with a bad minute');
 SELECT matches(pg_temp.try($$UPDATE coditect.workflows SET status = 'active' WHERE name = 'Bad cron'$$),
@@ -453,6 +468,8 @@ SELECT pg_temp.as_user('admin', 'admin', format('SELECT coditect.workflow_rotate
 SELECT matches(:'hook'::jsonb ->> 'secret', '^whsec_[0-9a-f]{64}$', 'an admin gets a new secret, once');
 SELECT is(:'hook'::jsonb ->> 'webhook_path', '/api/v1/workflows/' || pg_temp.id('Hook') || '/webhook/', 'and the path to post to');
 SELECT :'hook'::jsonb ->> 'secret' AS secret \gset
+SELECT matches(:'hook'::jsonb ->> 'notification_secret', '^whsec_[0-9a-f]{64}$', 'and a second secret, for its notifications');
+SELECT isnt(:'hook'::jsonb ->> 'notification_secret', :'secret', 'the two differ: what the workflow signs cannot start it');
 SELECT pg_temp.as_user('admin', 'admin', format('SELECT coditect.workflow_rotate_secret(%L)::text', pg_temp.id('Hookless'))) IS NOT NULL AS _ \gset
 \set body '{"order": 42}'
 SELECT is(coditect.workflow_webhook(pg_temp.id('Hook'), pg_temp.sign(:'secret', :'body'), convert_to(:'body', 'UTF8')) - 'execution_id' - 'workflow_id',
@@ -463,6 +480,12 @@ SELECT is((SELECT (trigger_type::text, triggered_by IS NULL, context_data::jsonb
 SET ROLE tap54_gateway;
 SELECT is(pg_temp.try(format($$SELECT coditect.workflow_webhook(%L, %L, %L)$$, pg_temp.id('Hook'), pg_temp.sign(:'secret', :'body'), convert_to(:'body', 'UTF8'))),
           'CD409: this signed request was already received', 'a replayed request is refused');
+SELECT is(pg_temp.try(format($$SELECT coditect.workflow_webhook(%L, %L, %L)$$, pg_temp.id('Hook'), pg_temp.sign(:'secret', :'body') || ',v0=x',
+                             convert_to(:'body', 'UTF8'))),
+          'CD409: this signed request was already received', 'a replay with a rewritten header (another scheme beside) is the same request');
+SELECT is(pg_temp.try(format($$SELECT coditect.workflow_webhook(%L, %L, %L)$$, pg_temp.id('Hook'), 'v1=' || split_part(pg_temp.sign(:'secret', :'body'), 'v1=', 2)
+                             || ',' || split_part(pg_temp.sign(:'secret', :'body'), ',', 1), convert_to(:'body', 'UTF8'))),
+          'CD409: this signed request was already received', '... or its entries in another order');
 SELECT is(pg_temp.try(format($$SELECT coditect.workflow_webhook(%L, %L, %L)$$, pg_temp.id('Hook'), pg_temp.sign(:'secret', :'body'), convert_to('{"order": 43}', 'UTF8'))),
           'CD401: the Coditect-Signature header is not a signature of this body', 'a changed body is refused');
 SELECT is(pg_temp.try(format($$SELECT coditect.workflow_webhook(%L, %L, %L)$$, pg_temp.id('Hook'), pg_temp.sign('whsec_guess', '{"a": 1}'), convert_to('{"a": 1}', 'UTF8'))),
@@ -484,6 +507,34 @@ SELECT is((SELECT count(*) FROM coditect.workflow_executions WHERE workflow_id =
 SELECT ok(NOT has_table_privilege('coditect_gateway', 'coditect_internal.workflow_secrets', 'SELECT')
           AND NOT has_table_privilege('coditect_service', 'coditect_internal.workflow_secrets', 'SELECT')
           AND NOT has_table_privilege('coditect_analyst', 'coditect_internal.workflow_secrets', 'SELECT'), 'no client role reads the secrets');
+
+------------------------------------------------------------------------------------------------
+-- One execution's failure does not stop the expiry job nor the change an event watches
+------------------------------------------------------------------------------------------------
+
+SET ROLE tap54_gateway;
+SELECT is(pg_temp.run('p1', 'admin', 'admin', format('SELECT coditect.workflow_start(%L)::text', pg_temp.id('Review'))), 'ok', 'a run to poison');
+SELECT is(pg_temp.run('p2', 'admin', 'admin', format('SELECT coditect.workflow_start(%L)::text', pg_temp.id('Review'))), 'ok', 'and a sound one');
+RESET ROLE;
+-- As a DBA: a context the engine would refuse to grow (written past its checks).
+UPDATE coditect.workflow_executions SET context_data = jsonb_build_object('big', repeat('x', 70000)) WHERE id = pg_temp.id('p1');
+UPDATE coditect.workflow_approvals SET expires_at = now() - interval '1 second' WHERE execution_id IN (pg_temp.id('p1'), pg_temp.id('p2'));
+SELECT is(coditect.workflow_expire_approvals(), 2, 'the job handles both');
+SELECT is((SELECT (status::text, error_message LIKE 'the approval expired and moving on failed: CD400: an execution''s context is at most 64 KiB%')
+             FROM coditect.workflow_executions WHERE id = pg_temp.id('p1')), ROW('failed'::text, true), 'the poisoned one fails, with the reason');
+SELECT is(pg_temp.at(pg_temp.id('p2')), 'running@escalate', 'the other still follows its expired edge');
+
+SELECT pg_temp.wf('Watch all', :'linear', '[{"type": "event", "resource": "task", "on": ["update"]}]') IS NOT NULL AS _ \gset
+SET ROLE tap54_gateway;
+SELECT is(pg_temp.as_user('member', 'member', format($$SELECT coditect.api_tasks_update(%L, jsonb_build_object('description', repeat('y', 70000))) ->> 'title'$$,
+                                                     pg_temp.id('T2'))), 'T2', 'a watched change too big for a workflow''s context goes through');
+RESET ROLE;
+SELECT is((SELECT count(*) FROM coditect.workflow_executions WHERE workflow_id = pg_temp.id('Watch all')), 0::bigint, 'the workflow did not start');
+SELECT is((SELECT concat_ws('|', severity, resource_id = pg_temp.id('Watch all')::text, metadata ->> 'event_action', left(metadata ->> 'error', 65))
+             FROM coditect.audit_logs WHERE action = 'workflow.trigger_failed'),
+          'error|t|task.update|CD400: an execution''s context is at most 64 KiB of JSON (this one',
+          'the failed start is in the audit trail, with the reason');
+UPDATE coditect.workflows SET status = 'archived' WHERE id = pg_temp.id('Watch all');
 
 ------------------------------------------------------------------------------------------------
 -- Notifications: rows of the transactional outbox (53_outbox), written in the engine's transaction
@@ -514,8 +565,8 @@ SELECT is((SELECT payload - 'execution_id' - 'workflow_id' FROM coditect.webhook
           'a notification carries its message, the step and the execution''s context');
 SELECT is((SELECT s.secret FROM coditect.webhook_deliveries d JOIN coditect_internal.webhook_delivery_secrets s
             ON s.tenant_id = d.tenant_id AND s.delivery_id = d.id WHERE d.url = 'https://hooks.a.test/direct'),
-          (SELECT secret FROM coditect_internal.workflow_secrets WHERE lineage_id = pg_temp.id('Notify')),
-          'a URL is signed with the workflow''s own secret');
+          (SELECT notification_secret FROM coditect_internal.workflow_secrets WHERE lineage_id = pg_temp.id('Notify')),
+          'a URL is signed with the workflow''s notification secret (not the one its webhook trigger checks)');
 SELECT is((SELECT steps FROM (SELECT pg_temp.steps(pg_temp.id('n1')) AS steps) x), 'start:completed tell:completed post:completed end:completed',
           'each notification is a completed step');
 SELECT is((SELECT string_agg(output_data::text, ' ' ORDER BY created_at) FROM coditect.workflow_steps

@@ -301,6 +301,26 @@ TEST(WorkflowDefinitionProblems, SettingsOfEveryType) {
                                    {"$.nodes[7].settings.status", "unknown_setting"}}));
 }
 
+// A webhook URL passes here only if the outbox can store it (the coditect.url domain's rule).
+TEST(WorkflowDefinitionProblems, WebhookUrlsFollowTheOutboxRule) {
+  for (const std::string& bad :
+       {std::string("http://.x"), std::string("http://$x"), std::string("https://?q"),
+        "https://h.test/" + std::string(1990, 'a')}) {
+    json d = {
+        {"nodes",
+         {node("s", "start"), node("n", "notification", {{"webhook", bad}}), node("e", "end")}},
+        {"edges", {edge("s", "n"), edge("n", "e")}}};
+    EXPECT_EQ(problems(d),
+              (std::vector<PathCode>{{"$.nodes[1].settings.webhook", "invalid_setting"}}))
+        << bad.substr(0, 40);
+  }
+  json ok = {{"nodes",
+              {node("s", "start"), node("n", "notification", {{"webhook", "https://h.test/a?b=c"}}),
+               node("e", "end")}},
+             {"edges", {edge("s", "n"), edge("n", "e")}}};
+  EXPECT_TRUE(problems(ok).empty());
+}
+
 TEST(WorkflowDefinitionProblems, MissingAndConflictingSettings) {
   json d = {{"nodes",
              {node("start", "start"), node("nobody", "approval"),
