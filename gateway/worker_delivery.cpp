@@ -1,5 +1,7 @@
 #include "worker_delivery.hpp"
 
+#include <netinet/in.h>
+
 #include <algorithm>
 #include <cmath>
 #include <stdexcept>
@@ -127,6 +129,38 @@ double backoff_seconds(int attempts, double base_seconds, double max_seconds, do
   double d = base_seconds * std::pow(2.0, std::min(attempts - 1, 60));
   d = std::min(d, max_seconds);
   return d / 2 + d / 2 * random01;
+}
+
+namespace {
+
+bool private_v4(std::uint32_t a) {  // host byte order
+  auto in = [a](std::uint32_t net, int bits) { return (a >> (32 - bits)) == (net >> (32 - bits)); };
+  return in(0x00000000, 8) || in(0x0A000000, 8) || in(0x64400000, 10) || in(0x7F000000, 8) ||
+         in(0xA9FE0000, 16) || in(0xAC100000, 12) || in(0xC0A80000, 16);
+}
+
+}  // namespace
+
+bool is_private_address(const struct sockaddr* address) {
+  if (address->sa_family == AF_INET) {
+    const auto* v4 = reinterpret_cast<const sockaddr_in*>(address);
+    return private_v4(ntohl(v4->sin_addr.s_addr));
+  }
+  if (address->sa_family == AF_INET6) {
+    const unsigned char* b = reinterpret_cast<const sockaddr_in6*>(address)->sin6_addr.s6_addr;
+    bool zero10 = true;
+    for (int i = 0; i < 10; ++i) zero10 = zero10 && b[i] == 0;
+    if (zero10 && b[10] == 0xff && b[11] == 0xff) {  // ::ffff:a.b.c.d
+      return private_v4((std::uint32_t(b[12]) << 24) | (std::uint32_t(b[13]) << 16) |
+                        (std::uint32_t(b[14]) << 8) | b[15]);
+    }
+    bool zero15 = zero10 && b[10] == 0 && b[11] == 0 && b[12] == 0 && b[13] == 0 && b[14] == 0;
+    if (zero15 && (b[15] == 0 || b[15] == 1)) return true;   // :: and ::1
+    if ((b[0] & 0xfe) == 0xfc) return true;                  // fc00::/7
+    if (b[0] == 0xfe && (b[1] & 0xc0) == 0x80) return true;  // fe80::/10
+    return false;
+  }
+  return true;  // not an internet address at all
 }
 
 }  // namespace coditect::worker

@@ -3,6 +3,8 @@
 // retry delay. Unit-tested in test/unit/worker_delivery_test.cpp.
 #pragma once
 
+#include <sys/socket.h>
+
 #include <optional>
 #include <string>
 #include <utility>
@@ -40,6 +42,13 @@ struct Delivery {
 // The POSTed body: {"id", "event", "tenant_id", "created_at", "data": payload}, compact JSON.
 // Throws std::invalid_argument when the payload is not a JSON object.
 std::string delivery_body(const Delivery& d);
+
+// Whether an address the worker would connect to is the machine's own or a private network's:
+// loopback, RFC 1918, carrier-grade NAT (100.64/10), link-local (169.254/16, where cloud
+// metadata services answer; fe80::/10), unique-local (fc00::/7), unspecified, and IPv4-mapped
+// forms of them. Tenants choose the URLs, so by default the worker refuses these (no probing of
+// the inside through the outbox).
+bool is_private_address(const struct sockaddr* address);
 
 // A complete HTTP/1.1 POST of body to url (Connection: close), with Content-Type
 // application/json, Idempotency-Key, Coditect-Event and Coditect-Signature (the product's one

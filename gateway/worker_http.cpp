@@ -60,7 +60,7 @@ bool wait_for(int fd, short events, Clock::time_point deadline) {
 }
 
 // A non-blocking connection to one of host's addresses, within the connect timeout.
-int connect_to(const Url& url, int timeout_ms, std::string& error) {
+int connect_to(const Url& url, int timeout_ms, bool allow_private, std::string& error) {
   addrinfo hints{};
   hints.ai_family = AF_UNSPEC;
   hints.ai_socktype = SOCK_STREAM;
@@ -73,6 +73,11 @@ int connect_to(const Url& url, int timeout_ms, std::string& error) {
   auto deadline = Clock::now() + std::chrono::milliseconds(timeout_ms);
   int fd = -1;
   for (addrinfo* a = res; a && fd < 0; a = a->ai_next) {
+    // Checked on the address connected to, not the name: a name that resolves inside is refused.
+    if (!allow_private && is_private_address(a->ai_addr)) {
+      error = "refused: " + url.host + " resolves to a private or local address";
+      continue;
+    }
     fd = socket(a->ai_family, a->ai_socktype | SOCK_NONBLOCK | SOCK_CLOEXEC, a->ai_protocol);
     if (fd < 0) continue;
     int c = connect(fd, a->ai_addr, a->ai_addrlen);
@@ -142,7 +147,7 @@ PostResult post(const Url& url, const std::string& request, const Timeouts& time
                 SSL_CTX* tls_ctx) {
   PostResult out;
   Connection c;
-  c.fd = connect_to(url, timeouts.connect_ms, out.error);
+  c.fd = connect_to(url, timeouts.connect_ms, timeouts.allow_private, out.error);
   if (c.fd < 0) return out;
   auto deadline = Clock::now() + std::chrono::milliseconds(timeouts.io_ms);
 

@@ -15,6 +15,7 @@ namespace coditect::worker {
 struct Timeouts {
   int connect_ms = 5000;
   int io_ms = 10000;  // after connecting: the TLS handshake, the request and the answer's head
+  bool allow_private = false;  // connect to loopback and private addresses (is_private_address)
 };
 
 struct PostResult {

@@ -81,6 +81,7 @@ Config read_config() {
       static_cast<int>(env_number("CODITECT_WORKER_CONNECT_TIMEOUT_MS", 5000, 1, 600000));
   c.timeouts.io_ms = static_cast<int>(env_number("CODITECT_WORKER_TIMEOUT_MS", 10000, 1, 600000));
   if (const char* ca = std::getenv("CODITECT_WORKER_CA_FILE")) c.ca_file = ca;
+  c.timeouts.allow_private = env_number("CODITECT_WORKER_ALLOW_PRIVATE", 0, 0, 1) == 1;
   // A batch is sent one delivery after the other: its lease must outlast the slowest batch,
   // or another worker would claim (and send again) what this one is still sending.
   long long worst_ms = static_cast<long long>(c.batch) * (c.timeouts.connect_ms + c.timeouts.io_ms);
@@ -295,7 +296,8 @@ int main() {
          {"lease_s", cfg.lease_s},
          {"max_attempts", cfg.max_attempts},
          {"backoff_base_s", cfg.backoff_base_s},
-         {"backoff_max_s", cfg.backoff_max_s}});
+         {"backoff_max_s", cfg.backoff_max_s},
+         {"allow_private", cfg.timeouts.allow_private}});
     w.run();
   } catch (const std::exception& e) {
     log({{"level", "error"}, {"message", std::string("coditect-worker: ") + e.what()}});

@@ -204,6 +204,7 @@ TEST(OutboxIT, DeliveryRetriedAfterTheReceiverFailsOnce) {
 
   // The worker: quick retries for the test (the backoff base is 200 ms).
   ASSERT_TRUE(worker.start({{"CODITECT_WORKER_POLL_MS", "100"},
+                            {"CODITECT_WORKER_ALLOW_PRIVATE", "1"},
                             {"CODITECT_WORKER_BACKOFF_BASE_MS", "200"},
                             {"CODITECT_WORKER_MAX_ATTEMPTS", "5"},
                             {"CODITECT_WORKER_TIMEOUT_MS", "3000"},
@@ -258,6 +259,40 @@ TEST(OutboxIT, DeliveryRetriedAfterTheReceiverFailsOnce) {
   EXPECT_EQ(json::parse(under.body)["results"][0]["id"], did);
 
   t.sql("SELECT coditect.purge_tenant($1)", {tid});
+}
+
+// Tenants choose the URLs: by default the worker connects to no loopback or private address.
+TEST(OutboxIT, PrivateAddressesAreRefusedByDefault) {
+  coditect::it::Target t;
+  if (!t.connect()) GTEST_SKIP() << "CODITECT_IT_* not set";
+  coditect::it::WorkerProcess worker;
+  Receiver receiver;
+  auto ids = t.new_tenant("Outbox private");
+  std::string url = "http://127.0.0.1:" + std::to_string(receiver.port()) + "/inside";
+  t.sql(
+      "INSERT INTO coditect.webhook_endpoints (tenant_id, name, url) VALUES ($1, 'inside', $2) "
+      "RETURNING id",
+      {ids.tenant, url});
+  ASSERT_EQ(
+      t.sql("SELECT coditect_internal.outbox_emit($1, 'workflow.failed', '{}')", {ids.tenant}),
+      "1");
+  ASSERT_TRUE(worker.start({{"CODITECT_WORKER_POLL_MS", "100"},
+                            {"CODITECT_WORKER_MAX_ATTEMPTS", "1"},
+                            {"CODITECT_WORKER_CONNECT_TIMEOUT_MS", "3000"}},
+                           "/tmp/coditect-worker-it-private.log"))
+      << "CODITECT_IT_WORKER_DATABASE_URL not set";
+  std::string outcome;
+  for (int i = 0; i < 100 && outcome.rfind("dead", 0) != 0; ++i) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+    outcome = t.sql(
+        "SELECT status || ' ' || coalesce(last_error, '') FROM coditect.webhook_deliveries WHERE "
+        "tenant_id = $1",
+        {ids.tenant});
+  }
+  EXPECT_EQ(worker.stop(), 0);
+  EXPECT_EQ(outcome, "dead refused: 127.0.0.1 resolves to a private or local address");
+  EXPECT_TRUE(receiver.requests().empty()) << "nothing reached the inside";
+  t.sql("SELECT coditect.purge_tenant($1)", {ids.tenant});
 }
 
 namespace {
@@ -317,6 +352,7 @@ TEST(OutboxIT, HttpsVerifiesTheCertificateAndTheName) {
               {tid}),
         "3");
     ASSERT_TRUE(worker.start({{"CODITECT_WORKER_POLL_MS", "100"},
+                              {"CODITECT_WORKER_ALLOW_PRIVATE", "1"},
                               {"CODITECT_WORKER_MAX_ATTEMPTS", "1"},
                               {"CODITECT_WORKER_CA_FILE", dir + "/trusted.crt"}},
                              dir + "/worker.log"));

@@ -1,6 +1,9 @@
 #include "webhook_signature.hpp"
 #include "worker_delivery.hpp"
 
+#include <arpa/inet.h>
+#include <netinet/in.h>
+
 #include <gtest/gtest.h>
 
 #include <nlohmann/json.hpp>
@@ -135,4 +138,32 @@ TEST(WorkerBody, FieldsInTheDocumentedOrder) {
             R"({"id":"01a2f0c4-0000-7000-8000-000000000001","event":"approval.requested",)"
             R"("tenant_id":"01a2f0c4-0000-7000-8000-0000000000aa",)"
             R"("created_at":"2026-11-29T20:00:00.123456Z","data":{"z":1,"a":2}})");
+}
+
+namespace {
+
+bool private_address(const std::string& ip) {
+  sockaddr_storage ss{};
+  if (inet_pton(AF_INET, ip.c_str(), &reinterpret_cast<sockaddr_in*>(&ss)->sin_addr) == 1) {
+    ss.ss_family = AF_INET;
+  } else if (inet_pton(AF_INET6, ip.c_str(), &reinterpret_cast<sockaddr_in6*>(&ss)->sin6_addr) ==
+             1) {
+    ss.ss_family = AF_INET6;
+  } else {
+    ADD_FAILURE() << "not an address: " << ip;
+  }
+  return is_private_address(reinterpret_cast<const sockaddr*>(&ss));
+}
+
+}  // namespace
+
+TEST(WorkerAddresses, TheInsideIsRefusedTheInternetIsNot) {
+  for (const char* ip :
+       {"127.0.0.1", "127.255.0.9", "10.1.2.3", "172.16.0.1", "172.31.255.254", "192.168.1.1",
+        "169.254.169.254", "100.64.0.1", "0.0.0.0", "::1", "::", "fc00::1", "fd12:3456::1",
+        "fe80::1", "::ffff:127.0.0.1", "::ffff:10.0.0.1"})
+    EXPECT_TRUE(private_address(ip)) << ip;
+  for (const char* ip : {"93.184.216.34", "8.8.8.8", "172.32.0.1", "172.15.255.255", "100.128.0.1",
+                         "192.169.0.1", "2606:2800:220:1::1", "::ffff:8.8.8.8", "fec0::1"})
+    EXPECT_FALSE(private_address(ip)) << ip;
 }
