@@ -22,6 +22,8 @@ CREATE TABLE coditect_internal.contact_tables (
     relid regclass PRIMARY KEY
 );
 REVOKE ALL ON coditect_internal.contact_entity_types, coditect_internal.contact_tables FROM PUBLIC;
+-- guard_contact runs as the writer and looks the entity's table up here.
+GRANT SELECT ON coditect_internal.contact_entity_types TO coditect_gateway, coditect_service;
 
 ------------------------------------------------------------------------------------------------
 -- Tables
@@ -188,6 +190,10 @@ DECLARE
     old_    jsonb := CASE WHEN TG_OP = 'INSERT' THEN NULL ELSE to_jsonb(OLD) END;
     kept    text[] := ARRAY['is_verified', 'is_default', 'label', 'updated_at', 'created_at'];
 BEGIN
+    -- A row for another tenant than the context's: row-level security refuses it next.
+    IF row_security_active(TG_RELID) AND (row_ ->> 'tenant_id')::uuid IS DISTINCT FROM coditect.current_tenant_id() THEN
+        RETURN CASE WHEN TG_OP = 'DELETE' THEN OLD ELSE NEW END;
+    END IF;
     SELECT e.relid INTO ent FROM coditect_internal.contact_entity_types e WHERE e.entity_type = row_ ->> 'entity_type';
     IF ent IS NULL THEN
         RAISE EXCEPTION 'contacts belong to one of: % (not "%")',
@@ -226,8 +232,11 @@ BEGIN
     END IF;
     -- What was verified is the contact itself: changing it clears the flag, unless the service
     -- sets both at once.
+    -- (Generated columns, ref_*, are not computed yet in a BEFORE trigger: left out.)
     IF TG_OP = 'UPDATE' AND NEW.is_verified AND OLD.is_verified
-       AND (row_ - kept) IS DISTINCT FROM (old_ - kept) THEN
+       AND (SELECT jsonb_object_agg(k, v) FROM jsonb_each(row_) x(k, v) WHERE k <> ALL (kept) AND k NOT LIKE 'ref\_%')
+           IS DISTINCT FROM
+           (SELECT jsonb_object_agg(k, v) FROM jsonb_each(old_) x(k, v) WHERE k <> ALL (kept) AND k NOT LIKE 'ref\_%') THEN
         NEW.is_verified := false;
     END IF;
     RETURN NEW;
@@ -261,12 +270,11 @@ CREATE TRIGGER a_normalize_phone_number BEFORE INSERT OR UPDATE ON coditect.phon
     FOR EACH ROW EXECUTE FUNCTION coditect_internal.normalize_phone_number();
 ALTER TABLE coditect.phone_numbers ENABLE ALWAYS TRIGGER a_normalize_phone_number;
 
--- E-mail addresses are stored trimmed, their domain in lower case (the local part is the
--- mail server's to interpret).
+-- E-mail addresses are stored with their domain in lower case (the local part is the mail
+-- server's to interpret).
 CREATE FUNCTION coditect_internal.normalize_email_address() RETURNS trigger
 LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
 BEGIN
-    NEW.email := btrim(NEW.email);
     NEW.email := split_part(NEW.email, '@', 1) || '@' || lower(substr(NEW.email, strpos(NEW.email, '@') + 1));
     RETURN NEW;
 END

@@ -18,16 +18,16 @@ SELECT pg_read_file('/usr/share/iso-codes/json/iso_4217.json')::jsonb -> '4217' 
        pg_read_file('/usr/share/iso-codes/json/iso_3166-1.json')::jsonb -> '3166-1' AS c3166_1,
        pg_read_file('/usr/share/iso-codes/json/iso_3166-2.json')::jsonb -> '3166-2' AS c3166_2;
 SELECT set_eq($$SELECT code, numeric_code, name FROM coditect.currencies$$,
-              $$SELECT e ->> 'alpha_3', e ->> 'numeric', e ->> 'name' FROM iso, jsonb_array_elements(c4217) e$$,
+              $$SELECT e ->> 'alpha_3' AS a, e ->> 'numeric' AS b, e ->> 'name' AS c FROM iso, jsonb_array_elements(c4217) e$$,
               'currencies are exactly iso-codes'' ISO 4217');
 SELECT is((SELECT count(*)::int FROM coditect.currencies
             WHERE exponent IS DISTINCT FROM coditect_internal.icu_currency_exponent(code)), 0,
           'every currency''s exponent is ICU''s');
 SELECT set_eq($$SELECT alpha_2, alpha_3, numeric_code, name FROM coditect.countries$$,
-              $$SELECT e ->> 'alpha_2', e ->> 'alpha_3', e ->> 'numeric', e ->> 'name' FROM iso, jsonb_array_elements(c3166_1) e$$,
+              $$SELECT e ->> 'alpha_2' AS a, e ->> 'alpha_3' AS b, e ->> 'numeric' AS c, e ->> 'name' AS d FROM iso, jsonb_array_elements(c3166_1) e$$,
               'countries are exactly iso-codes'' ISO 3166-1');
 SELECT set_eq($$SELECT code, country_code, name, type FROM coditect.subdivisions$$,
-              $$SELECT e ->> 'code', split_part(e ->> 'code', '-', 1), e ->> 'name', e ->> 'type'
+              $$SELECT e ->> 'code' AS a, split_part(e ->> 'code', '-', 1) AS b, e ->> 'name' AS c, e ->> 'type' AS d
                   FROM iso, jsonb_array_elements(c3166_2) e$$,
               'subdivisions are exactly iso-codes'' ISO 3166-2');
 SELECT cmp_ok((SELECT count(*)::int FROM coditect.subdivisions WHERE country_code = 'US'), '>=', 50, 'the US states are there');
