@@ -11897,6 +11897,8 @@ CREATE TABLE coditect_internal.contact_tables (
     relid regclass PRIMARY KEY
 );
 REVOKE ALL ON coditect_internal.contact_entity_types, coditect_internal.contact_tables FROM PUBLIC;
+-- guard_contact runs as the writer and looks the entity's table up here.
+GRANT SELECT ON coditect_internal.contact_entity_types TO coditect_gateway, coditect_service;
 
 ------------------------------------------------------------------------------------------------
 -- Tables
@@ -12105,8 +12107,11 @@ BEGIN
     END IF;
     -- What was verified is the contact itself: changing it clears the flag, unless the service
     -- sets both at once.
+    -- (Generated columns, ref_*, are not computed yet in a BEFORE trigger: left out.)
     IF TG_OP = 'UPDATE' AND NEW.is_verified AND OLD.is_verified
-       AND (row_ - kept) IS DISTINCT FROM (old_ - kept) THEN
+       AND (SELECT jsonb_object_agg(k, v) FROM jsonb_each(row_) x(k, v) WHERE k <> ALL (kept) AND k NOT LIKE 'ref\_%')
+           IS DISTINCT FROM
+           (SELECT jsonb_object_agg(k, v) FROM jsonb_each(old_) x(k, v) WHERE k <> ALL (kept) AND k NOT LIKE 'ref\_%') THEN
         NEW.is_verified := false;
     END IF;
     RETURN NEW;
@@ -12140,12 +12145,11 @@ CREATE TRIGGER a_normalize_phone_number BEFORE INSERT OR UPDATE ON coditect.phon
     FOR EACH ROW EXECUTE FUNCTION coditect_internal.normalize_phone_number();
 ALTER TABLE coditect.phone_numbers ENABLE ALWAYS TRIGGER a_normalize_phone_number;
 
--- E-mail addresses are stored trimmed, their domain in lower case (the local part is the
--- mail server's to interpret).
+-- E-mail addresses are stored with their domain in lower case (the local part is the mail
+-- server's to interpret).
 CREATE FUNCTION coditect_internal.normalize_email_address() RETURNS trigger
 LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
 BEGIN
-    NEW.email := btrim(NEW.email);
     NEW.email := split_part(NEW.email, '@', 1) || '@' || lower(substr(NEW.email, strpos(NEW.email, '@') + 1));
     RETURN NEW;
 END
