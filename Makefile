@@ -10,7 +10,7 @@ EXTRA_CLEAN = $(DATA_built)
 
 PG_CXXFLAGS = -std=c++17 -O2 -Wall -Wextra -Wno-unused-parameter -Wno-register \
               -Wno-missing-field-initializers
-SHLIB_LINK  = -lstdc++ -lcrypto -lhpdf
+SHLIB_LINK  = -lstdc++ -lcrypto -lhpdf -lphonenumber -licuuc
 
 # Bookworm's PGXS would build JIT bitcode of the .cpp files with clang-14 and without
 # PG_CXXFLAGS (so without -std=c++17); the extension gains nothing from JIT inlining.

@@ -9,7 +9,7 @@ PACKAGES=(
   postgresql-15 postgresql-server-dev-15 postgresql-15-partman postgresql-15-cron
   postgresql-15-pgtap libtap-parser-sourcehandler-pgtap-perl libpq-dev
   libgtest-dev libssl-dev nlohmann-json3-dev libpistache-dev libcpp-jwt-dev wrk curl
-  libhpdf-dev poppler-utils
+  libhpdf-dev poppler-utils iso-codes libicu-dev libphonenumber-dev
 )
 
 log() { printf '==> %s\n' "$*" >&2; }

@@ -57,12 +57,20 @@ SELECT is((SELECT array_agg(r ORDER BY r) FROM coditect.role_permissions rp, LAT
 CREATE TEMP TABLE rels AS
 SELECT r.name, r.relid, s.relrowsecurity, s.relforcerowsecurity, s.oid AS rls_relid, c.relkind,
        coalesce(c.reloptions, '{}') AS reloptions,
-       EXISTS (SELECT 1 FROM coditect_internal.tenant_tables t WHERE t.relid = r.relid) AS registered
+       EXISTS (SELECT 1 FROM coditect_internal.tenant_tables t WHERE t.relid = r.relid) AS registered,
+       EXISTS (SELECT 1 FROM pg_attribute a WHERE a.attrelid = s.oid AND a.attname = r.tenant_column AND NOT a.attisdropped) AS tenanted
   FROM coditect_internal.resources r JOIN pg_class c ON c.oid = r.relid
   JOIN pg_class s ON s.oid = coalesce(r.rls_relid, r.relid);
 SELECT ok(relrowsecurity AND relforcerowsecurity, name || ': row-level security enabled and forced') FROM rels ORDER BY name;
 SELECT ok(EXISTS (SELECT 1 FROM pg_policy WHERE polrelid = rls_relid AND polname = 'tenant_isolation'), name || ': has the tenant policy')
-  FROM rels ORDER BY name;
+  FROM rels WHERE tenanted ORDER BY name;
+-- A global catalog (products, tax rates: no tenant column) is read by every tenant and written
+-- by the service role alone: its only writing policies are the service's.
+SELECT ok(NOT has_table_privilege('coditect_gateway', relid, 'INSERT, UPDATE, DELETE')
+          AND NOT EXISTS (SELECT 1 FROM pg_policy p WHERE p.polrelid = relid AND p.polcmd <> 'r'
+                             AND p.polroles <> ARRAY['coditect_service'::regrole::oid]),
+          name || ': a global catalog, written by the service role only')
+  FROM rels WHERE NOT tenanted ORDER BY name;
 SELECT ok(relkind IN ('r', 'p') OR (relkind = 'v' AND reloptions @> '{security_invoker=true}'),
           name || ': a table (or partitioned table), or a view that runs as its reader')
   FROM rels ORDER BY name;

@@ -345,7 +345,22 @@ INSERT INTO expected_execute VALUES
     ('coditect_internal.webhook_endpoint_secret_init()', ''),
     ('coditect_internal.webhook_events_valid(text[])', 'PUBLIC'),
     ('coditect_internal.webhook_secret_generate()', ''),
-    ('coditect_internal.zombify_overdue(uuid,uuid)', 'gateway,service');
+    ('coditect_internal.zombify_overdue(uuid,uuid)', 'gateway,service'),
+    ('coditect.currency_exponent(text)', 'gateway,service,analyst'),
+    ('coditect.money_format(bigint,text)', 'gateway,service,analyst'),
+    ('coditect.tax_amount(bigint,numeric,boolean)', 'gateway,service,analyst'),
+    ('coditect.tax_line(bigint,numeric,boolean)', 'gateway,service,analyst'),
+    ('coditect.select_tax_rate(text,text,timestamp with time zone)', 'gateway,service,analyst'),
+    ('coditect_internal.icu_currency_exponent(text)', ''),
+    ('coditect.phone_e164(text,text)', 'gateway,service,analyst'),
+    ('coditect.phone_calling_code(text)', 'gateway,service,analyst'),
+    ('coditect_internal.link_contact_entity(regclass,text,regclass)', ''),
+    ('coditect_internal.declare_contact_entity(text,regclass)', ''),
+    ('coditect_internal.declare_contact_table(regclass)', ''),
+    ('coditect_internal.guard_contact()', ''),
+    ('coditect_internal.normalize_phone_number()', ''),
+    ('coditect_internal.normalize_email_address()', ''),
+    ('coditect_internal.check_product_requires()', '');
 
 CREATE TEMP TABLE actual_execute AS
 SELECT fn, CASE WHEN has_function_privilege('public', oid, 'EXECUTE') THEN 'PUBLIC'
@@ -410,7 +425,15 @@ SELECT set_eq(
         ('compliance_report.view', '{owner,admin}'), ('compliance_report.generate', '{owner,admin}'),
         ('webhook_endpoint.view', '{owner,admin}'), ('webhook_endpoint.create', '{owner,admin}'),
         ('webhook_endpoint.update', '{owner,admin}'), ('webhook_endpoint.delete', '{owner,admin}'),
-        ('webhook_endpoint.rotate_secret', '{owner,admin}'), ('webhook_delivery.view', '{owner,admin}')
+        ('webhook_endpoint.rotate_secret', '{owner,admin}'), ('webhook_delivery.view', '{owner,admin}'),
+        ('tax_rate.view', '{owner,admin,member,guest}'), ('product.view', '{owner,admin,member,guest}'),
+        ('address.view', '{owner,admin,member}'), ('address.create', '{owner,admin,member}'),
+        ('address.update', '{owner,admin,member}'), ('address.delete', '{owner,admin,member}'),
+        ('phone_number.view', '{owner,admin,member}'), ('phone_number.create', '{owner,admin,member}'),
+        ('phone_number.update', '{owner,admin,member}'), ('phone_number.delete', '{owner,admin,member}'),
+        ('email_address.view', '{owner,admin,member}'), ('email_address.create', '{owner,admin,member}'),
+        ('email_address.update', '{owner,admin,member}'), ('email_address.delete', '{owner,admin,member}'),
+        ('contact.manage', '{owner,admin}')
       ) v(c, rs), unnest(rs::text[]) r$$,
     'role_permissions is exactly the reviewed codename x role matrix');
 

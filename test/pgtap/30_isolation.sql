@@ -75,6 +75,13 @@ INSERT INTO coditect.audit_reviews (tenant_id, reviewer_id, review_type, scope_s
 SELECT tap.tid(k), tap.uid(k), 'access', '2026-01-01', '2026-01-31' FROM tap.ids;
 INSERT INTO coditect.compliance_reports (tenant_id, report_type, period_start, period_end, generated_by)
 SELECT tap.tid(k), 'gdpr', '2026-01-01', '2026-01-31', tap.uid(k) FROM tap.ids;
+-- Contacts: the tenant's billing address and phone number, its owner's e-mail.
+INSERT INTO coditect.addresses (tenant_id, entity_type, entity_id, address_type, address_line1, city, state_code, country_code)
+SELECT tap.tid(k), 'tenant', tap.tid(k), 'billing', '1 Main St', 'Albany', 'US-NY', 'US' FROM tap.ids;
+INSERT INTO coditect.phone_numbers (tenant_id, entity_type, entity_id, phone_type, region_code, phone_number)
+SELECT tap.tid(k), 'tenant', tap.tid(k), 'work', 'US', '(201) 555-0123' FROM tap.ids;
+INSERT INTO coditect.email_addresses (tenant_id, entity_type, entity_id, email_type, email)
+SELECT tap.tid(k), 'user', tap.uid(k), 'work', 'contact@' || lower(k) || '.test' FROM tap.ids;
 
 -- Workflows: a published one waiting at an approval, so that each tenant has an execution, its
 -- steps and an approval.
@@ -106,7 +113,7 @@ BEGIN
     r := r || jsonb_build_object('tenant_id', dst, 'id', coditect.uuid_generate_v7());
     SELECT string_agg(quote_ident(attname), ', ') INTO cols FROM pg_attribute
      WHERE attrelid = t AND attnum > 0 AND NOT attisdropped
-       AND has_column_privilege('coditect_gateway', t, attname, 'INSERT');
+       AND has_column_privilege('coditect_gateway', t, attname, 'INSERT') AND attgenerated = '';
     EXECUTE format('INSERT INTO %s (%s) SELECT %s FROM jsonb_populate_record(NULL::%s, $1)', t, cols, cols, t) USING r;
     RETURN 'ok';
 EXCEPTION WHEN OTHERS THEN
