@@ -164,8 +164,10 @@ BEGIN
     IF p_expires_at IS NULL OR p_expires_at <= pg_catalog.now() - interval '1 hour' THEN
         RAISE EXCEPTION 'a login needs the unexpired token''s expiry' USING ERRCODE = 'CD400';
     END IF;
+    -- Kept until the token expires, but at most 30 days: the purge must not depend on what a
+    -- gateway login says (an 'infinity' would never go; a longer-lived token logs in again).
     INSERT INTO coditect_internal.token_logins (token_sha256, expires_at)
-    VALUES (pg_catalog.decode(p_token_sha256, 'hex'), p_expires_at)
+    VALUES (pg_catalog.decode(p_token_sha256, 'hex'), LEAST(p_expires_at, pg_catalog.now() + interval '30 days'))
     ON CONFLICT (token_sha256) DO NOTHING;
     IF NOT FOUND THEN
         RETURN false;

@@ -132,7 +132,11 @@ SELECT is(pg_temp.as_user('member', 'member', $$SELECT coditect.record_login('XY
           'CD400: the token''s SHA-256 is 64 lower-case hex digits', 'the token is never passed: only its SHA-256');
 SELECT is(pg_temp.as_user('member', 'member', format($$SELECT coditect.record_login(%L, now(), NULL)$$, repeat('b', 64))),
           'CD400: a login needs the unexpired token''s expiry', 'a login needs the token''s expiry');
+SELECT is(pg_temp.as_user('member', 'member', format($$SELECT coditect.record_login(%L, now(), 'infinity')$$, repeat('c', 64))), 'true',
+          'a token that says it never expires');
 RESET ROLE;
+SELECT is((SELECT expires_at FROM coditect_internal.token_logins WHERE token_sha256 = decode(repeat('c', 64), 'hex')), now() + interval '30 days',
+          'is remembered for 30 days at most (the purge does not depend on what a gateway login says)');
 SELECT is((SELECT array_agg(concat_ws('|', resource_type, user_id = pg_temp.id('member'), (metadata ->> 'issued_at')::timestamptz = now() - interval '1 minute',
                                       (metadata ->> 'expires_at')::timestamptz = now() + interval '1 hour', metadata ->> 'role', severity))
              FROM pg_temp.events('user.login') WHERE resource_id = pg_temp.id('member')::text),
