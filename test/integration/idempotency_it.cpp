@@ -7,6 +7,7 @@
 #include <gtest/gtest.h>
 #include <libpq-fe.h>
 
+#include <chrono>
 #include <ctime>
 #include <random>
 #include <string>
@@ -134,8 +135,19 @@ TEST_F(IdempotencyIT, ConcurrentDuplicatesMakeOneEffect) {
   constexpr int kClients = 4;
   std::vector<HttpResult> results(kClients);
   std::vector<std::thread> threads;
+  // The projects table locked meanwhile: the first request holds its claim while it waits for
+  // it, the others wait for that claim; released once every client waits in the database.
+  W().sql("BEGIN");
+  W().sql("LOCK TABLE coditect.projects IN EXCLUSIVE MODE");
   for (int i = 0; i < kClients; ++i)
     threads.emplace_back([&, i] { results[i] = W().post("/api/v1/projects/", a_, body, key); });
+  for (int i = 0; i < 1000; ++i) {
+    if (std::stoi(W().sql("SELECT count(*) FROM pg_stat_activity WHERE datname = "
+                          "current_database() AND wait_event_type = 'Lock'")) >= kClients)
+      break;
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
+  W().sql("COMMIT");
   for (auto& t : threads) t.join();
   int fresh = 0;
   for (const auto& r : results) {
