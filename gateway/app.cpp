@@ -213,6 +213,30 @@ HttpResponse App::stream_content(const Route& route, const PlannedCall& planned,
   return result;
 }
 
+HttpResponse App::run_idempotent(const IdempotentRequest& key, const DbCall& context,
+                                 const DbCall& call,
+                                 const std::function<HttpResponse(const DbOutcome&)>& answer,
+                                 const std::string& instance, std::uint64_t generation) {
+  // Twice at most: a concurrent request with the key that committed first is replayed.
+  for (int attempt = 0;; ++attempt) {
+    DbOutcome found = db_->transaction(true, {context, lookup_call(key)}, generation);
+    if (found.kind != DbOutcome::Kind::Ok) return answer(found);
+    if (found.value) {
+      auto r = replayed(*found.value);
+      if (failed(r)) return failure_response(std::get<Failure>(r), instance);
+      return std::get<HttpResponse>(r);
+    }
+    HttpResponse r;
+    DbOutcome o = db_->transaction_then({context, claim_call(key), call}, finish_call(key, r),
+                                        generation, [&](const DbOutcome& ok) {
+                                          r = answer(ok);
+                                          return finish_call(key, r);
+                                        });
+    if (o.kind == DbOutcome::Kind::Ok) return r;
+    if (!key_taken(o) || attempt > 0) return answer(o);
+  }
+}
+
 HttpResponse App::handle(const HttpRequest& incoming, BodySink* sink) {
   std::shared_ptr<const Api> api = this->api();  // one generation for the whole request
   std::string instance = printable(incoming.path, 1000);
@@ -259,6 +283,9 @@ HttpResponse App::handle(const HttpRequest& incoming, BodySink* sink) {
     return failure_response(std::get<Failure>(planned), instance);
   }
 
+  auto idem = idempotency_key(op, req);
+  if (failed(idem)) return failure_response(std::get<Failure>(idem), instance);
+
   if (route.kind == RouteKind::Schema) {
     HttpResponse r;
     r.body = api->openapi;
@@ -285,21 +312,29 @@ HttpResponse App::handle(const HttpRequest& incoming, BodySink* sink) {
     if (context) record_outcome(r, *context, api->generation);
     return r;
   }
-  DbOutcome o = db_->transaction(route.op.read_only(), calls, api->generation);
-  HttpResponse r = respond(route, std::get<PlannedCall>(planned), o, config_.public_url, req.path);
-  if (tus && o.kind == DbOutcome::Kind::Ok) {
-    auto session = nlohmann::json::parse(o.value.value_or("null"), nullptr, false);
-    auto answer = tus_response(op, session, config_.public_url);
-    if (answer) {
-      r = std::move(*answer);
-    } else {
-      Failure f = fail(500, "internal error");
-      f.note = "a tus operation answered no upload session";
-      r = failure_response(f, instance);
+  auto answer = [&](const DbOutcome& o) {
+    HttpResponse r =
+        respond(route, std::get<PlannedCall>(planned), o, config_.public_url, req.path);
+    if (tus && o.kind == DbOutcome::Kind::Ok) {
+      auto session = nlohmann::json::parse(o.value.value_or("null"), nullptr, false);
+      auto created = tus_response(op, session, config_.public_url);
+      if (created) {
+        r = std::move(*created);
+      } else {
+        Failure f = fail(500, "internal error");
+        f.note = "a tus operation answered no upload session";
+        r = failure_response(f, instance);
+      }
+    } else if (tus) {
+      add_tus_headers(r);
     }
-  } else if (tus) {
-    add_tus_headers(r);
-  }
+    return r;
+  };
+  const auto& key = std::get<std::optional<IdempotentRequest>>(idem);
+  HttpResponse r =
+      key && context
+          ? run_idempotent(*key, *context, calls.back(), answer, instance, api->generation)
+          : answer(db_->transaction(op.read_only(), calls, api->generation));
   if (context) record_outcome(r, *context, api->generation);
   if (head_only) r.body.clear();
   r.tenant = tenant;

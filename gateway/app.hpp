@@ -4,6 +4,7 @@
 
 #include <atomic>
 #include <chrono>
+#include <functional>
 #include <memory>
 #include <mutex>
 #include <string>
@@ -13,6 +14,7 @@
 #include "config.hpp"
 #include "db.hpp"
 #include "http.hpp"
+#include "idempotency.hpp"
 #include "jwt_auth.hpp"
 #include "pipeline.hpp"
 
@@ -56,6 +58,12 @@ class App {
   // the login of a token not seen yet, and a refused or failed answer.
   void record_login(const TokenClaims& claims, const DbCall& context, std::uint64_t generation);
   void record_outcome(const HttpResponse& r, const DbCall& context, std::uint64_t generation);
+  // A POST with an Idempotency-Key (idempotency.hpp): the stored answer replayed, or the call
+  // run with the key claimed before it and answer(outcome) recorded after it.
+  HttpResponse run_idempotent(const IdempotentRequest& key, const DbCall& context,
+                              const DbCall& call,
+                              const std::function<HttpResponse(const DbOutcome&)>& answer,
+                              const std::string& instance, std::uint64_t generation);
   HttpResponse stream_content(const Route& route, const PlannedCall& planned,
                               std::vector<DbCall> calls, const HttpRequest& req, bool head_only,
                               BodySink* sink, const std::string& instance,

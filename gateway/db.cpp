@@ -42,6 +42,8 @@ void record_error(const PGresult* r, DbError& err) {
   err.sqlstate = field(r, PG_DIAG_SQLSTATE);
   err.message = field(r, PG_DIAG_MESSAGE_PRIMARY);
   err.hint = field(r, PG_DIAG_MESSAGE_HINT);
+  err.constraint = field(r, PG_DIAG_CONSTRAINT_NAME);
+  err.column = field(r, PG_DIAG_COLUMN_NAME);
 }
 
 }  // namespace
@@ -445,6 +447,90 @@ DbOutcome Database::read_session(bool read_only, const std::vector<DbCall>& call
     if (r) PQclear(r);
     if (!ok || PQtransactionStatus(s.conn) != PQTRANS_IDLE) drop(s);
     checkin(i);
+    return out;
+  }
+}
+
+DbOutcome Database::transaction_then(const std::vector<DbCall>& calls, const DbCall& later,
+                                     std::uint64_t generation,
+                                     const std::function<DbCall(const DbOutcome&)>& then) {
+  static const DbCall begin_rw{"gw:begin_rw", "BEGIN", {}, {}};
+  std::vector<DbCall> all{begin_rw};
+  for (const auto& c : calls) all.push_back(c);
+  std::vector<DbCall> to_prepare = all;
+  to_prepare.push_back(later);
+  DbOutcome out;
+  int retries = 0, not_started = 0;
+  for (;;) {
+    int i = acquire(out);
+    if (i < 0) return out;
+    Slot& s = slots_[static_cast<size_t>(i)];
+    DbError err;
+    RunResult rr = prepare(s, to_prepare, generation, err);
+    if (rr == RunResult::Ok) rr = run(s.conn, all, all.size() - 1, out, err, true);
+    if (rr == RunResult::NotStarted && not_started < 2) {
+      drop(s);
+      checkin(i);
+      ++not_started;
+      continue;
+    }
+    if (rr == RunResult::NotStarted || rr == RunResult::Lost) {
+      drop(s);
+      checkin(i);
+      out.kind = DbOutcome::Kind::Unavailable;
+      out.why = "lost the database connection" + (err.message.empty() ? "" : ": " + err.message);
+      return out;
+    }
+    if (rr == RunResult::Ok) {
+      out.kind = DbOutcome::Kind::Ok;
+      DbCall next;
+      try {
+        next = then(out);
+      } catch (...) {
+        drop(s);
+        checkin(i);
+        throw;
+      }
+      // The follow-up, then COMMIT: an error in either ends the transaction without effect.
+      std::vector<const char*> ptrs;
+      std::vector<int> lengths, formats;
+      param_arrays(next, ptrs, lengths, formats);
+      PGresult* r = PQexecPrepared(s.conn, next.statement.c_str(), static_cast<int>(ptrs.size()),
+                                   ptrs.data(), lengths.empty() ? nullptr : lengths.data(),
+                                   formats.empty() ? nullptr : formats.data(), 0);
+      bool ok = r && PQresultStatus(r) == PGRES_TUPLES_OK;
+      if (!ok && r) record_error(r, err);
+      if (r) PQclear(r);
+      if (ok) {
+        r = PQexec(s.conn, "COMMIT");
+        ok = r && PQresultStatus(r) == PGRES_COMMAND_OK;
+        if (!ok && r) record_error(r, err);
+        if (r) PQclear(r);
+      } else if (PQstatus(s.conn) == CONNECTION_OK) {
+        r = PQexec(s.conn, "ROLLBACK");
+        if (r) PQclear(r);
+      }
+      if (PQstatus(s.conn) != CONNECTION_OK || PQtransactionStatus(s.conn) != PQTRANS_IDLE ||
+          (!ok && err.sqlstate.empty())) {
+        drop(s);
+        checkin(i);
+        out.kind = DbOutcome::Kind::Unavailable;
+        out.why = "lost the database connection after the request ran";
+        return out;
+      }
+      checkin(i);
+      if (ok) return out;
+    } else {
+      checkin(i);
+    }
+    if (map_sqlstate(err.sqlstate).retry && retries < 3) {
+      ++retries;
+      continue;
+    }
+    out.kind = DbOutcome::Kind::Error;
+    out.value.reset();
+    out.etag.reset();
+    out.error = std::move(err);
     return out;
   }
 }

@@ -55,6 +55,13 @@ class Database {
   DbOutcome read_session(bool read_only, const std::vector<DbCall>& calls,
                          const std::vector<DbCall>& later, std::uint64_t generation,
                          const std::function<void(const DbOutcome&, ReadSession&)>& then);
+  // BEGIN; calls...; then, when they succeed, the call that then(outcome) makes (prepared up
+  // front from `later`: its name and SQL) in the same transaction; COMMIT. The outcome is the
+  // calls' (Error, Unavailable), or that call's or COMMIT's error, or Ok. Serialization failures
+  // and deadlocks are retried (then runs again); a connection lost after BEGIN is not.
+  DbOutcome transaction_then(const std::vector<DbCall>& calls, const DbCall& later,
+                             std::uint64_t generation,
+                             const std::function<DbCall(const DbOutcome&)>& then);
   // One statement on its own (autocommit).
   DbOutcome single(const DbCall& call, std::uint64_t generation);
 

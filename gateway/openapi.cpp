@@ -3,6 +3,8 @@
 #include <functional>
 #include <set>
 
+#include "idempotency.hpp"
+
 namespace coditect::gateway {
 
 namespace {
@@ -309,6 +311,14 @@ json parameters(const Route& route, const Names& names) {
         break;
     }
   }
+  if (op.method == "POST" && op.auth == Auth::Bearer)
+    params.push_back({{"name", kIdempotencyKeyHeader},
+                      {"in", "header"},
+                      {"required", false},
+                      {"schema", {{"type", "string"}, {"minLength", 1}, {"maxLength", 255}}},
+                      {"description",
+                       "a retry with the same key and request answers the first answer "
+                       "(Idempotent-Replayed: true); another request with it 409; 24 hours"}});
   return params;
 }
 

@@ -82,7 +82,13 @@ const std::vector<std::pair<std::string, std::string>>& fixed_statements() {
       {"gw:record_login",
        "SELECT coditect.record_login($1::text, to_timestamp($2::float8), "
        "to_timestamp($3::float8))::text"},
-      {"gw:audit_outcome", "SELECT coditect.audit_request_outcome($1::int, $2::text)"}};
+      {"gw:audit_outcome", "SELECT coditect.audit_request_outcome($1::int, $2::text)"},
+      // Idempotency keys (idempotency.hpp).
+      {"gw:idempotency_lookup", "SELECT coditect.idempotency_lookup($1::text, $2::text)::text"},
+      {"gw:idempotency_claim", "SELECT coditect.idempotency_claim($1::text, $2::text)::text"},
+      {"gw:idempotency_finish",
+       "SELECT coditect.idempotency_finish($1::text, $2::int, $3::text, $4::jsonb, "
+       "$5::text)::text"}};
   return s;
 }
 

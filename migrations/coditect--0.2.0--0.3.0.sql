@@ -970,7 +970,8 @@ LANGUAGE sql IMMUTABLE SET search_path = pg_catalog, pg_temp AS $$
            ('coditect-audit-seal', '*/10 * * * *', 'SELECT coditect.audit_seal()'),
            ('coditect-workflow-expiry', '* * * * *', 'SELECT coditect.workflow_expire_approvals()'),
            ('coditect-purge-token-logins', '15 * * * *', 'SELECT coditect.purge_token_logins()'),
-           ('coditect-purge-webhook-deliveries', '15 4 * * *', 'SELECT coditect.purge_webhook_deliveries()')
+           ('coditect-purge-webhook-deliveries', '15 4 * * *', 'SELECT coditect.purge_webhook_deliveries()'),
+           ('coditect-purge-idempotency-keys', '25 * * * *', 'SELECT coditect.purge_idempotency_keys()')
 $$;
 
 ------------------------------------------------------------------------------------------------
@@ -6178,7 +6179,321 @@ SELECT coditect_internal.register_action('compliance_report', 'pdf', 'coditect.c
     p_summary => 'A completed report''s PDF, streamed (Range, ETag: its SHA-256)');
 
 ------------------------------------------------------------------------------------------------
--- 14. 60_reference (as in sql/60_reference.sql)
+-- 14. 57_idempotency (as in sql/57_idempotency.sql)
+------------------------------------------------------------------------------------------------
+
+-- 57_idempotency: the Idempotency-Key header of authenticated POSTs through the gateway (README,
+-- Idempotency keys). A key belongs to the request context's tenant and user: a member never gets
+-- another user's answer replayed. The gateway, in the request's own transaction:
+--   idempotency_claim(key, sha256) -> the POST's function -> idempotency_finish(key, answer)
+-- so a key exists exactly when the effect it guards committed, with its answer. A concurrent
+-- request with the same key waits on the claim's unique index until the first transaction ends:
+-- committed, the claim refuses (CD409, constraint idempotency_key_taken) and the gateway reads
+-- the stored answer (idempotency_lookup) to replay it; rolled back (the POST failed), the second
+-- request runs as if it were the first. Refused requests therefore leave no key: nothing took
+-- effect, and a corrected retry may reuse the key. Keys older than 24 hours are absent to reads
+-- and to claims, and purged hourly (purge_idempotency_keys, 85_maintenance).
+
+CREATE TABLE coditect_internal.idempotency_keys (
+    tenant_id      uuid NOT NULL REFERENCES coditect.tenants (id) ON DELETE CASCADE,
+    user_id        uuid NOT NULL,
+    idem_key       text NOT NULL CHECK (octet_length(idem_key) BETWEEN 1 AND 255 AND idem_key ~ '^[ -~]+$'),
+    request_sha256 bytea NOT NULL CHECK (octet_length(request_sha256) = 32),
+    -- The first answer; NULL only inside the claiming transaction, before finish.
+    status         integer CHECK (status BETWEEN 100 AND 599),
+    content_type   text,
+    headers        jsonb CHECK (jsonb_typeof(headers) = 'array'),
+    body           text,
+    created_at     timestamptz NOT NULL DEFAULT now(),
+    PRIMARY KEY (tenant_id, user_id, idem_key)
+);
+COMMENT ON TABLE coditect_internal.idempotency_keys IS
+    'Idempotency-Key of committed POSTs per tenant and user: the request''s SHA-256 and its first answer; 24 hours.';
+REVOKE ALL ON coditect_internal.idempotency_keys FROM PUBLIC;
+CREATE INDEX idempotency_keys_created_idx ON coditect_internal.idempotency_keys (created_at);
+
+CREATE FUNCTION coditect_internal.idempotency_scope(p_key text, p_request_sha256 text,
+                                                    OUT tenant uuid, OUT usr uuid, OUT sha bytea)
+LANGUAGE plpgsql STABLE SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
+BEGIN
+    tenant := coditect.current_tenant_id();
+    usr := coditect.current_user_id();
+    IF tenant IS NULL OR usr IS NULL THEN
+        RAISE EXCEPTION 'an Idempotency-Key is used in a request context' USING ERRCODE = 'CD403';
+    END IF;
+    IF p_key IS NULL OR octet_length(p_key) NOT BETWEEN 1 AND 255 OR p_key !~ '^[ -~]+$' THEN
+        RAISE EXCEPTION 'the Idempotency-Key header must be 1 to 255 printable ASCII characters' USING ERRCODE = 'CD400';
+    END IF;
+    IF p_request_sha256 IS NULL OR p_request_sha256 !~ '^[0-9a-f]{64}$' THEN
+        RAISE EXCEPTION 'the request''s SHA-256 is 64 lower-case hex digits' USING ERRCODE = 'CD400';
+    END IF;
+    sha := pg_catalog.decode(p_request_sha256, 'hex');
+END
+$$;
+REVOKE ALL ON FUNCTION coditect_internal.idempotency_scope(text, text) FROM PUBLIC;
+
+-- The gateway, before running a POST with an Idempotency-Key: the stored first answer
+-- ({status, content_type, headers, body}) of this key, NULL when there is none (or it is older
+-- than 24 hours); CD409 when the key was used for a different request.
+CREATE FUNCTION coditect.idempotency_lookup(p_key text, p_request_sha256 text) RETURNS jsonb
+LANGUAGE plpgsql STABLE SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+    s coditect_internal.idempotency_keys;
+    k record := coditect_internal.idempotency_scope(p_key, p_request_sha256);
+BEGIN
+    SELECT * INTO s FROM coditect_internal.idempotency_keys x
+     WHERE x.tenant_id OPERATOR(pg_catalog.=) k.tenant AND x.user_id OPERATOR(pg_catalog.=) k.usr
+       AND x.idem_key OPERATOR(pg_catalog.=) p_key
+       AND x.created_at OPERATOR(pg_catalog.>) (pg_catalog.now() OPERATOR(pg_catalog.-) interval '24 hours')
+       AND x.status IS NOT NULL;
+    IF s.idem_key IS NULL THEN
+        RETURN NULL;
+    END IF;
+    IF s.request_sha256 OPERATOR(pg_catalog.<>) k.sha THEN
+        RAISE EXCEPTION 'this Idempotency-Key was used for a different request (method, path or body)'
+            USING ERRCODE = 'CD409', HINT = 'Use a new key for a new request.';
+    END IF;
+    RETURN pg_catalog.jsonb_build_object('status', s.status, 'content_type', s.content_type,
+                                         'headers', s.headers, 'body', s.body);
+END
+$$;
+
+-- The gateway, in the POST's transaction before its function: takes the key. Waits for a
+-- concurrent transaction holding the same key; when that one committed, CD409 with the
+-- constraint idempotency_key_taken (the gateway then replays its answer).
+CREATE FUNCTION coditect.idempotency_claim(p_key text, p_request_sha256 text) RETURNS boolean
+LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+    k record := coditect_internal.idempotency_scope(p_key, p_request_sha256);
+BEGIN
+    -- An expired key is absent: its slot is taken over.
+    DELETE FROM coditect_internal.idempotency_keys x
+     WHERE x.tenant_id OPERATOR(pg_catalog.=) k.tenant AND x.user_id OPERATOR(pg_catalog.=) k.usr
+       AND x.idem_key OPERATOR(pg_catalog.=) p_key
+       AND x.created_at OPERATOR(pg_catalog.<=) (pg_catalog.now() OPERATOR(pg_catalog.-) interval '24 hours');
+    INSERT INTO coditect_internal.idempotency_keys (tenant_id, user_id, idem_key, request_sha256)
+    VALUES (k.tenant, k.usr, p_key, k.sha)
+    ON CONFLICT DO NOTHING;
+    IF NOT FOUND THEN
+        RAISE EXCEPTION 'a request with this Idempotency-Key completed meanwhile'
+            USING ERRCODE = 'CD409', CONSTRAINT = 'idempotency_key_taken';
+    END IF;
+    RETURN true;
+END
+$$;
+
+-- The gateway, in the same transaction after the POST's function: the answer to replay.
+CREATE FUNCTION coditect.idempotency_finish(p_key text, p_status integer, p_content_type text,
+                                            p_headers jsonb, p_body text) RETURNS boolean
+LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
+BEGIN
+    UPDATE coditect_internal.idempotency_keys x
+       SET status = p_status, content_type = p_content_type,
+           headers = coalesce(p_headers, '[]'::jsonb), body = coalesce(p_body, '')
+     WHERE x.tenant_id OPERATOR(pg_catalog.=) coditect.current_tenant_id()
+       AND x.user_id OPERATOR(pg_catalog.=) coditect.current_user_id()
+       AND x.idem_key OPERATOR(pg_catalog.=) p_key AND x.status IS NULL;
+    IF NOT FOUND THEN
+        RAISE EXCEPTION 'no claim of this Idempotency-Key in this transaction' USING ERRCODE = 'CD409';
+    END IF;
+    RETURN true;
+END
+$$;
+
+-- Maintenance (its pg_cron job): forgets the keys older than 24 hours. Returns how many.
+CREATE FUNCTION coditect.purge_idempotency_keys() RETURNS bigint
+LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+    n bigint;
+BEGIN
+    DELETE FROM coditect_internal.idempotency_keys x
+     WHERE x.created_at OPERATOR(pg_catalog.<=) (pg_catalog.now() OPERATOR(pg_catalog.-) interval '24 hours');
+    GET DIAGNOSTICS n = ROW_COUNT;
+    RETURN n;
+END
+$$;
+
+REVOKE ALL ON FUNCTION coditect.idempotency_lookup(text, text), coditect.idempotency_claim(text, text),
+    coditect.idempotency_finish(text, integer, text, jsonb, text), coditect.purge_idempotency_keys() FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION coditect.idempotency_lookup(text, text), coditect.idempotency_claim(text, text),
+    coditect.idempotency_finish(text, integer, text, jsonb, text) TO coditect_gateway, coditect_service;
+
+------------------------------------------------------------------------------------------------
+-- 15. 59_stripe_webhooks (as in sql/59_stripe_webhooks.sql)
+------------------------------------------------------------------------------------------------
+
+-- 59_stripe_webhooks: POST /api/v1/webhooks/stripe (no login; README, Stripe webhooks). Stripe
+-- signs each event with the endpoint's secret (Stripe-Signature: t=<unix seconds>,v1=<hex
+-- HMAC-SHA256(secret, "<t>.<body>")>[,v1=...]), checked by the product's one verifier
+-- (coditect_internal.webhook_verify, 54_workflows) within 300 s. Each event is stored once, by
+-- its Stripe id: a redelivery answers 200 "already received" and changes nothing. An event is
+-- then dispatched through coditect_internal.stripe_event_handlers (event type -> function): a
+-- type without a handler is recorded as ignored. A handler's error fails the delivery (nothing
+-- is stored), so Stripe delivers the event again later.
+
+-- The endpoint's signing secret (whsec_...): one row, read only by the owner's functions. A DBA
+-- sets it with coditect.set_stripe_webhook_secret.
+CREATE TABLE coditect_internal.stripe_webhook_secret (
+    singleton  boolean PRIMARY KEY DEFAULT true CHECK (singleton),
+    secret     text NOT NULL CHECK (octet_length(secret) BETWEEN 16 AND 255),
+    updated_at timestamptz NOT NULL DEFAULT now()
+);
+REVOKE ALL ON coditect_internal.stripe_webhook_secret FROM PUBLIC;
+SELECT pg_catalog.pg_extension_config_dump('coditect_internal.stripe_webhook_secret', '');
+
+-- DBA: sets (or replaces) the Stripe endpoint's signing secret; NULL removes it (the endpoint
+-- then answers 503). Not granted to any role: the owner or a superuser runs it.
+CREATE FUNCTION coditect.set_stripe_webhook_secret(p_secret text) RETURNS void
+LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
+BEGIN
+    IF p_secret IS NULL THEN
+        DELETE FROM coditect_internal.stripe_webhook_secret;
+        RETURN;
+    END IF;
+    IF octet_length(p_secret) NOT BETWEEN 16 AND 255 OR p_secret !~ '^[!-~]+$' THEN
+        RAISE EXCEPTION 'a Stripe webhook secret is 16 to 255 printable characters (whsec_...)' USING ERRCODE = 'CD400';
+    END IF;
+    INSERT INTO coditect_internal.stripe_webhook_secret AS s (singleton, secret) VALUES (true, p_secret)
+    ON CONFLICT (singleton) DO UPDATE SET secret = excluded.secret, updated_at = pg_catalog.now();
+END
+$$;
+REVOKE ALL ON FUNCTION coditect.set_stripe_webhook_secret(text) FROM PUBLIC;
+
+-- Every event received, once. data_object: the event's data.object (what handlers read).
+CREATE TABLE coditect_internal.stripe_events (
+    event_id      text PRIMARY KEY CHECK (octet_length(event_id) BETWEEN 1 AND 255 AND event_id ~ '^[!-~]+$'),
+    event_type    text NOT NULL CHECK (event_type ~ '^[a-z0-9_]+(\.[a-z0-9_]+)+$'),
+    created       timestamptz NOT NULL,   -- Stripe's "created"
+    livemode      boolean NOT NULL,
+    data_object   jsonb NOT NULL CHECK (jsonb_typeof(data_object) = 'object'),
+    payload       jsonb NOT NULL,
+    status        text NOT NULL CHECK (status IN ('processed', 'ignored')),
+    handler       regprocedure,
+    received_at   timestamptz NOT NULL DEFAULT now(),
+    CHECK ((status = 'processed') = (handler IS NOT NULL))
+);
+COMMENT ON TABLE coditect_internal.stripe_events IS
+    'Stripe webhook events received (unique by Stripe event id), with the processing status of each.';
+REVOKE ALL ON coditect_internal.stripe_events FROM PUBLIC;
+CREATE INDEX stripe_events_type_idx ON coditect_internal.stripe_events (event_type, received_at);
+
+-- The dispatch: an exact event type ('charge.refunded') or a family ('invoice.*'); the exact
+-- type wins. A handler is f(coditect_internal.stripe_events) RETURNS void, run as the owner in
+-- the delivery's transaction with the event row already stored.
+CREATE TABLE coditect_internal.stripe_event_handlers (
+    event_type text PRIMARY KEY CHECK (event_type ~ '^[a-z0-9_]+(\.[a-z0-9_]+)*(\.\*)?$'),
+    handler    regprocedure NOT NULL
+);
+REVOKE ALL ON coditect_internal.stripe_event_handlers FROM PUBLIC;
+
+-- One declaration per handled type (the orders and payments session adds them).
+CREATE FUNCTION coditect_internal.declare_stripe_handler(p_event_type text, p_handler regprocedure) RETURNS void
+LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
+BEGIN
+    IF NOT EXISTS (SELECT FROM pg_catalog.pg_proc p
+                    WHERE p.oid OPERATOR(pg_catalog.=) p_handler
+                      AND p.pronargs OPERATOR(pg_catalog.=) 1
+                      AND p.proargtypes[0] OPERATOR(pg_catalog.=) 'coditect_internal.stripe_events'::regtype
+                      AND p.prorettype OPERATOR(pg_catalog.=) 'void'::regtype) THEN
+        RAISE EXCEPTION 'a Stripe event handler is f(coditect_internal.stripe_events) RETURNS void, not %', p_handler
+            USING ERRCODE = 'CD400';
+    END IF;
+    INSERT INTO coditect_internal.stripe_event_handlers AS h (event_type, handler) VALUES (p_event_type, p_handler)
+    ON CONFLICT (event_type) DO UPDATE SET handler = excluded.handler;
+END
+$$;
+REVOKE ALL ON FUNCTION coditect_internal.declare_stripe_handler(text, regprocedure) FROM PUBLIC;
+
+-- POST /api/v1/webhooks/stripe: verifies, parses and stores the event once, then dispatches it.
+-- 401: bad or stale signature; 400: not a Stripe event; 503: no secret configured. Answers
+-- {received, event_id, type, status, already_received}.
+CREATE FUNCTION coditect.stripe_webhook(p_signature text, p_body bytea) RETURNS jsonb
+LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+    sec     text;
+    verdict text;
+    ev      jsonb;
+    e       coditect_internal.stripe_events;
+    hname   text;
+    h       regprocedure;
+BEGIN
+    SELECT s.secret INTO sec FROM coditect_internal.stripe_webhook_secret s;
+    IF sec IS NULL THEN
+        RAISE EXCEPTION 'the Stripe webhook secret is not configured' USING ERRCODE = 'CD503',
+            HINT = 'A DBA runs SELECT coditect.set_stripe_webhook_secret(''whsec_...'').';
+    END IF;
+    verdict := coditect_internal.webhook_verify(pg_catalog.convert_to(sec, 'UTF8'), coalesce(p_signature, ''),
+                                                coalesce(p_body, ''), 300);
+    IF verdict OPERATOR(pg_catalog.<>) 'valid' THEN
+        RAISE EXCEPTION 'the Stripe-Signature header is %',
+            CASE verdict WHEN 'expired' THEN 'stale: its timestamp is more than 300 s away from now'
+                         WHEN 'mismatch' THEN 'not a signature of this body with the configured secret'
+                         ELSE 'malformed (t=<unix seconds>,v1=<hex HMAC-SHA256>)' END
+            USING ERRCODE = 'CD401';
+    END IF;
+    BEGIN
+        ev := pg_catalog.convert_from(p_body, 'UTF8')::jsonb;
+    EXCEPTION WHEN data_exception OR untranslatable_character OR character_not_in_repertoire THEN
+        RAISE EXCEPTION 'the body is not JSON' USING ERRCODE = 'CD400';
+    END;
+    IF pg_catalog.jsonb_typeof(ev) IS DISTINCT FROM 'object'
+       OR pg_catalog.jsonb_typeof(ev OPERATOR(pg_catalog.->) 'id') IS DISTINCT FROM 'string'
+       OR pg_catalog.jsonb_typeof(ev OPERATOR(pg_catalog.->) 'type') IS DISTINCT FROM 'string'
+       OR pg_catalog.jsonb_typeof(ev OPERATOR(pg_catalog.->) 'created') IS DISTINCT FROM 'number'
+       OR pg_catalog.jsonb_typeof(ev OPERATOR(pg_catalog.#>) '{data,object}') IS DISTINCT FROM 'object' THEN
+        RAISE EXCEPTION 'not a Stripe event: an object with id, type, created and data.object is expected'
+            USING ERRCODE = 'CD400';
+    END IF;
+    e.event_id := ev OPERATOR(pg_catalog.->>) 'id';
+    e.event_type := ev OPERATOR(pg_catalog.->>) 'type';
+    IF octet_length(e.event_id) NOT BETWEEN 1 AND 255 OR e.event_id !~ '^[!-~]+$'
+       OR e.event_type !~ '^[a-z0-9_]+(\.[a-z0-9_]+)+$' THEN
+        RAISE EXCEPTION 'not a Stripe event: malformed id or type' USING ERRCODE = 'CD400';
+    END IF;
+    BEGIN
+        e.created := pg_catalog.to_timestamp((ev OPERATOR(pg_catalog.->>) 'created')::double precision);
+    EXCEPTION WHEN data_exception THEN
+        RAISE EXCEPTION 'not a Stripe event: created is not a Unix time' USING ERRCODE = 'CD400';
+    END;
+    e.livemode := coalesce((ev OPERATOR(pg_catalog.->) 'livemode') OPERATOR(pg_catalog.=) 'true'::jsonb, false);
+    e.data_object := ev OPERATOR(pg_catalog.#>) '{data,object}';
+    e.payload := ev;
+    SELECT x.handler INTO h FROM coditect_internal.stripe_event_handlers x
+     WHERE x.event_type OPERATOR(pg_catalog.=) e.event_type
+        OR x.event_type OPERATOR(pg_catalog.=) (pg_catalog.split_part(e.event_type, '.', 1) OPERATOR(pg_catalog.||) '.*')
+     ORDER BY x.event_type OPERATOR(pg_catalog.=) e.event_type DESC LIMIT 1;
+    e.handler := h;
+    e.status := CASE WHEN h IS NULL THEN 'ignored' ELSE 'processed' END;
+    e.received_at := pg_catalog.now();
+    -- A concurrent delivery of the same event waits here until the first one ends.
+    INSERT INTO coditect_internal.stripe_events SELECT (e).* ON CONFLICT (event_id) DO NOTHING;
+    IF NOT FOUND THEN
+        RETURN (SELECT pg_catalog.jsonb_build_object('received', true, 'event_id', x.event_id, 'type', x.event_type,
+                                                     'status', x.status, 'already_received', true)
+                  FROM coditect_internal.stripe_events x WHERE x.event_id OPERATOR(pg_catalog.=) e.event_id);
+    END IF;
+    IF h IS NOT NULL THEN
+        SELECT pg_catalog.format('%I.%I', n.nspname, p.proname) INTO hname
+          FROM pg_catalog.pg_proc p JOIN pg_catalog.pg_namespace n ON n.oid OPERATOR(pg_catalog.=) p.pronamespace
+         WHERE p.oid OPERATOR(pg_catalog.=) h;
+        EXECUTE pg_catalog.format('SELECT %s($1)', hname) USING e;
+    END IF;
+    RETURN pg_catalog.jsonb_build_object('received', true, 'event_id', e.event_id, 'type', e.event_type,
+                                         'status', e.status, 'already_received', false);
+END
+$$;
+REVOKE ALL ON FUNCTION coditect.stripe_webhook(text, bytea) FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION coditect.stripe_webhook(text, bytea) TO coditect_gateway, coditect_service;
+
+-- Billing belongs to the tenant resource until payments exist (the orders session moves it).
+SELECT coditect_internal.register_action('tenant', 'stripe_webhook', 'coditect.stripe_webhook(text, bytea)',
+    'POST', '/api/v1/webhooks/stripe',
+    '[{"from": "header", "name": "Stripe-Signature"}, {"from": "body_octets"}]',
+    p_auth => 'none',
+    p_summary => 'Receive a Stripe event (no login; Stripe-Signature: t=<unix seconds>,v1=<hex HMAC-SHA256>); idempotent by event id');
+
+------------------------------------------------------------------------------------------------
+-- 16. 60_reference (as in sql/60_reference.sql)
 ------------------------------------------------------------------------------------------------
 
 -- 60_reference: reference data (ISO 4217 currencies, ISO 3166-1 countries, ISO 3166-2
@@ -6394,7 +6709,7 @@ SELECT coditect_internal.register_resource('coditect.tax_rates', 'tax_rate', p_m
     p_orderings => '{created_at,percentage}');
 
 ------------------------------------------------------------------------------------------------
--- 15. 61_reference_data (as in sql/61_reference_data.sql)
+-- 17. 61_reference_data (as in sql/61_reference_data.sql)
 ------------------------------------------------------------------------------------------------
 
 -- 61_reference_data: GENERATED by tools/coditect-refdata.cpp from Debian's iso-codes
@@ -11966,7 +12281,7 @@ INSERT INTO coditect.subdivisions (code, country_code, name, type) VALUES
     ('ZW-MW', 'ZW', 'Mashonaland West', 'Province');
 
 ------------------------------------------------------------------------------------------------
--- 16. 62_contacts (as in sql/62_contacts.sql)
+-- 18. 62_contacts (as in sql/62_contacts.sql)
 ------------------------------------------------------------------------------------------------
 
 -- 62_contacts: addresses, phone numbers and e-mail addresses of an entity (a tenant, user,
@@ -12298,7 +12613,7 @@ SELECT coditect_internal.register_resource('coditect.email_addresses', 'email_ad
     p_example => '{"entity_type": "user", "email_type": "work", "email": "ada@example.com"}');
 
 ------------------------------------------------------------------------------------------------
--- 17. 82_products (as in sql/82_products.sql)
+-- 19. 82_products (as in sql/82_products.sql)
 ------------------------------------------------------------------------------------------------
 
 -- 82_products: the product catalog, global like tax rates (60_reference): every tenant reads it
@@ -12387,7 +12702,7 @@ SELECT coditect_internal.register_resource('coditect.products', 'product', p_mec
     p_orderings => '{created_at,name,unit_amount}', p_default_ordering => 'name');
 
 ------------------------------------------------------------------------------------------------
--- 18. Grants (as in sql/89_api_grants.sql): nothing new for PUBLIC but the pure helpers CHECK constraints call
+-- 20. Grants (as in sql/89_api_grants.sql): nothing new for PUBLIC but the pure helpers CHECK constraints call
 ------------------------------------------------------------------------------------------------
 
 REVOKE ALL ON ALL FUNCTIONS IN SCHEMA coditect, coditect_internal FROM PUBLIC;

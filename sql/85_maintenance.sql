@@ -1,6 +1,7 @@
 -- 85_maintenance: the purge of ended license sessions and the pg_cron schedule of the
 -- extension's maintenance (zombie reaping, audit partitions, that purge, the purge of
--- abandoned uploads, the audit seals, the purge of finished webhook deliveries). Before 89/90 so that
+-- abandoned uploads, the audit seals, the purge of finished webhook deliveries and of idempotency
+-- keys). Before 89/90 so that
 -- it runs with the install script's own search_path (90_partitions resets it).
 
 -- Maintenance (DBA and its pg_cron job): really deletes the license sessions of every tenant
@@ -39,7 +40,8 @@ LANGUAGE sql IMMUTABLE SET search_path = pg_catalog, pg_temp AS $$
            ('coditect-audit-seal', '*/10 * * * *', 'SELECT coditect.audit_seal()'),
            ('coditect-workflow-expiry', '* * * * *', 'SELECT coditect.workflow_expire_approvals()'),
            ('coditect-purge-token-logins', '15 * * * *', 'SELECT coditect.purge_token_logins()'),
-           ('coditect-purge-webhook-deliveries', '15 4 * * *', 'SELECT coditect.purge_webhook_deliveries()')
+           ('coditect-purge-webhook-deliveries', '15 4 * * *', 'SELECT coditect.purge_webhook_deliveries()'),
+           ('coditect-purge-idempotency-keys', '25 * * * *', 'SELECT coditect.purge_idempotency_keys()')
 $$;
 
 -- DBA: registers (or puts back) the jobs of maintenance_jobs() with pg_cron, to run in this

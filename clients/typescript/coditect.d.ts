@@ -1611,6 +1611,23 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/v1/webhooks/stripe": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /** Receive a Stripe event (no login; Stripe-Signature: t=<unix seconds>,v1=<hex HMAC-SHA256>); idempotent by event id */
+        post: operations["tenant_stripe_webhook"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/v1/workflow-approvals/": {
         parameters: {
             query?: never;
@@ -4914,7 +4931,10 @@ export interface operations {
     audit_reviews_create: {
         parameters: {
             query?: never;
-            header?: never;
+            header?: {
+                /** @description a retry with the same key and request answers the first answer (Idempotent-Replayed: true); another request with it 409; 24 hours */
+                "Idempotency-Key"?: string;
+            };
             path?: never;
             cookie?: never;
         };
@@ -5403,7 +5423,10 @@ export interface operations {
     boards_create: {
         parameters: {
             query?: never;
-            header?: never;
+            header?: {
+                /** @description a retry with the same key and request answers the first answer (Idempotent-Replayed: true); another request with it 409; 24 hours */
+                "Idempotency-Key"?: string;
+            };
             path?: never;
             cookie?: never;
         };
@@ -5925,7 +5948,10 @@ export interface operations {
     compliance_reports_generate: {
         parameters: {
             query?: never;
-            header?: never;
+            header?: {
+                /** @description a retry with the same key and request answers the first answer (Idempotent-Replayed: true); another request with it 409; 24 hours */
+                "Idempotency-Key"?: string;
+            };
             path?: never;
             cookie?: never;
         };
@@ -6254,7 +6280,10 @@ export interface operations {
     document_permissions_create: {
         parameters: {
             query?: never;
-            header?: never;
+            header?: {
+                /** @description a retry with the same key and request answers the first answer (Idempotent-Replayed: true); another request with it 409; 24 hours */
+                "Idempotency-Key"?: string;
+            };
             path?: never;
             cookie?: never;
         };
@@ -6698,7 +6727,10 @@ export interface operations {
     documents_create: {
         parameters: {
             query?: never;
-            header?: never;
+            header?: {
+                /** @description a retry with the same key and request answers the first answer (Idempotent-Replayed: true); another request with it 409; 24 hours */
+                "Idempotency-Key"?: string;
+            };
             path?: never;
             cookie?: never;
         };
@@ -7044,7 +7076,10 @@ export interface operations {
     document_shares_create: {
         parameters: {
             query?: never;
-            header?: never;
+            header?: {
+                /** @description a retry with the same key and request answers the first answer (Idempotent-Replayed: true); another request with it 409; 24 hours */
+                "Idempotency-Key"?: string;
+            };
             path: {
                 document_id: string;
             };
@@ -7203,7 +7238,10 @@ export interface operations {
     document_shares_revoke: {
         parameters: {
             query?: never;
-            header?: never;
+            header?: {
+                /** @description a retry with the same key and request answers the first answer (Idempotent-Replayed: true); another request with it 409; 24 hours */
+                "Idempotency-Key"?: string;
+            };
             path: {
                 document_id: string;
                 id: string;
@@ -7872,7 +7910,10 @@ export interface operations {
     documents_restore: {
         parameters: {
             query?: never;
-            header?: never;
+            header?: {
+                /** @description a retry with the same key and request answers the first answer (Idempotent-Replayed: true); another request with it 409; 24 hours */
+                "Idempotency-Key"?: string;
+            };
             path: {
                 id: string;
             };
@@ -8481,7 +8522,10 @@ export interface operations {
     folders_create: {
         parameters: {
             query?: never;
-            header?: never;
+            header?: {
+                /** @description a retry with the same key and request answers the first answer (Idempotent-Replayed: true); another request with it 409; 24 hours */
+                "Idempotency-Key"?: string;
+            };
             path?: never;
             cookie?: never;
         };
@@ -8927,7 +8971,10 @@ export interface operations {
     folders_restore: {
         parameters: {
             query?: never;
-            header?: never;
+            header?: {
+                /** @description a retry with the same key and request answers the first answer (Idempotent-Replayed: true); another request with it 409; 24 hours */
+                "Idempotency-Key"?: string;
+            };
             path: {
                 id: string;
             };
@@ -9099,7 +9146,10 @@ export interface operations {
     licenses_create: {
         parameters: {
             query?: never;
-            header?: never;
+            header?: {
+                /** @description a retry with the same key and request answers the first answer (Idempotent-Replayed: true); another request with it 409; 24 hours */
+                "Idempotency-Key"?: string;
+            };
             path?: never;
             cookie?: never;
         };
@@ -9179,7 +9229,10 @@ export interface operations {
     licenses_acquire: {
         parameters: {
             query?: never;
-            header?: never;
+            header?: {
+                /** @description a retry with the same key and request answers the first answer (Idempotent-Replayed: true); another request with it 409; 24 hours */
+                "Idempotency-Key"?: string;
+            };
             path?: never;
             cookie?: never;
         };
@@ -9995,7 +10048,10 @@ export interface operations {
     milestones_create: {
         parameters: {
             query?: never;
-            header?: never;
+            header?: {
+                /** @description a retry with the same key and request answers the first answer (Idempotent-Replayed: true); another request with it 409; 24 hours */
+                "Idempotency-Key"?: string;
+            };
             path?: never;
             cookie?: never;
         };
@@ -10333,7 +10389,10 @@ export interface operations {
     milestones_restore: {
         parameters: {
             query?: never;
-            header?: never;
+            header?: {
+                /** @description a retry with the same key and request answers the first answer (Idempotent-Replayed: true); another request with it 409; 24 hours */
+                "Idempotency-Key"?: string;
+            };
             path: {
                 id: string;
             };
@@ -11120,7 +11179,10 @@ export interface operations {
     projects_create: {
         parameters: {
             query?: never;
-            header?: never;
+            header?: {
+                /** @description a retry with the same key and request answers the first answer (Idempotent-Replayed: true); another request with it 409; 24 hours */
+                "Idempotency-Key"?: string;
+            };
             path?: never;
             cookie?: never;
         };
@@ -11458,7 +11520,10 @@ export interface operations {
     projects_restore: {
         parameters: {
             query?: never;
-            header?: never;
+            header?: {
+                /** @description a retry with the same key and request answers the first answer (Idempotent-Replayed: true); another request with it 409; 24 hours */
+                "Idempotency-Key"?: string;
+            };
             path: {
                 id: string;
             };
@@ -12051,7 +12116,10 @@ export interface operations {
     sprints_create: {
         parameters: {
             query?: never;
-            header?: never;
+            header?: {
+                /** @description a retry with the same key and request answers the first answer (Idempotent-Replayed: true); another request with it 409; 24 hours */
+                "Idempotency-Key"?: string;
+            };
             path?: never;
             cookie?: never;
         };
@@ -12389,7 +12457,10 @@ export interface operations {
     sprints_restore: {
         parameters: {
             query?: never;
-            header?: never;
+            header?: {
+                /** @description a retry with the same key and request answers the first answer (Idempotent-Replayed: true); another request with it 409; 24 hours */
+                "Idempotency-Key"?: string;
+            };
             path: {
                 id: string;
             };
@@ -12588,7 +12659,10 @@ export interface operations {
     tasks_create: {
         parameters: {
             query?: never;
-            header?: never;
+            header?: {
+                /** @description a retry with the same key and request answers the first answer (Idempotent-Replayed: true); another request with it 409; 24 hours */
+                "Idempotency-Key"?: string;
+            };
             path?: never;
             cookie?: never;
         };
@@ -12926,7 +13000,10 @@ export interface operations {
     tasks_restore: {
         parameters: {
             query?: never;
-            header?: never;
+            header?: {
+                /** @description a retry with the same key and request answers the first answer (Idempotent-Replayed: true); another request with it 409; 24 hours */
+                "Idempotency-Key"?: string;
+            };
             path: {
                 id: string;
             };
@@ -13004,7 +13081,10 @@ export interface operations {
     tasks_move_to_sprint: {
         parameters: {
             query?: never;
-            header?: never;
+            header?: {
+                /** @description a retry with the same key and request answers the first answer (Idempotent-Replayed: true); another request with it 409; 24 hours */
+                "Idempotency-Key"?: string;
+            };
             path: {
                 id: string;
             };
@@ -13084,7 +13164,10 @@ export interface operations {
     tasks_transition: {
         parameters: {
             query?: never;
-            header?: never;
+            header?: {
+                /** @description a retry with the same key and request answers the first answer (Idempotent-Replayed: true); another request with it 409; 24 hours */
+                "Idempotency-Key"?: string;
+            };
             path: {
                 id: string;
             };
@@ -13766,7 +13849,10 @@ export interface operations {
     task_comments_create: {
         parameters: {
             query?: never;
-            header?: never;
+            header?: {
+                /** @description a retry with the same key and request answers the first answer (Idempotent-Replayed: true); another request with it 409; 24 hours */
+                "Idempotency-Key"?: string;
+            };
             path: {
                 task_id: string;
             };
@@ -14109,7 +14195,10 @@ export interface operations {
     task_comments_restore: {
         parameters: {
             query?: never;
-            header?: never;
+            header?: {
+                /** @description a retry with the same key and request answers the first answer (Idempotent-Replayed: true); another request with it 409; 24 hours */
+                "Idempotency-Key"?: string;
+            };
             path: {
                 task_id: string;
                 id: string;
@@ -14448,7 +14537,10 @@ export interface operations {
     teams_create: {
         parameters: {
             query?: never;
-            header?: never;
+            header?: {
+                /** @description a retry with the same key and request answers the first answer (Idempotent-Replayed: true); another request with it 409; 24 hours */
+                "Idempotency-Key"?: string;
+            };
             path?: never;
             cookie?: never;
         };
@@ -14878,7 +14970,10 @@ export interface operations {
     team_members_create: {
         parameters: {
             query?: never;
-            header?: never;
+            header?: {
+                /** @description a retry with the same key and request answers the first answer (Idempotent-Replayed: true); another request with it 409; 24 hours */
+                "Idempotency-Key"?: string;
+            };
             path: {
                 team_id: string;
             };
@@ -15392,6 +15487,8 @@ export interface operations {
             header?: {
                 "Upload-Length"?: string;
                 "Upload-Metadata"?: string;
+                /** @description a retry with the same key and request answers the first answer (Idempotent-Replayed: true); another request with it 409; 24 hours */
+                "Idempotency-Key"?: string;
             };
             path?: never;
             cookie?: never;
@@ -15724,7 +15821,10 @@ export interface operations {
     users_create: {
         parameters: {
             query?: never;
-            header?: never;
+            header?: {
+                /** @description a retry with the same key and request answers the first answer (Idempotent-Replayed: true); another request with it 409; 24 hours */
+                "Idempotency-Key"?: string;
+            };
             path?: never;
             cookie?: never;
         };
@@ -16325,7 +16425,10 @@ export interface operations {
     webhook_endpoints_create: {
         parameters: {
             query?: never;
-            header?: never;
+            header?: {
+                /** @description a retry with the same key and request answers the first answer (Idempotent-Replayed: true); another request with it 409; 24 hours */
+                "Idempotency-Key"?: string;
+            };
             path?: never;
             cookie?: never;
         };
@@ -16663,7 +16766,10 @@ export interface operations {
     webhook_endpoints_rotate_secret: {
         parameters: {
             query?: never;
-            header?: never;
+            header?: {
+                /** @description a retry with the same key and request answers the first answer (Idempotent-Replayed: true); another request with it 409; 24 hours */
+                "Idempotency-Key"?: string;
+            };
             path: {
                 id: string;
             };
@@ -16804,6 +16910,59 @@ export interface operations {
             };
             /** @description not found (also another tenant's ids) */
             404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description database unavailable */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description error */
+            default: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    tenant_stripe_webhook: {
+        parameters: {
+            query?: never;
+            header?: {
+                "Stripe-Signature"?: string;
+            };
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/offset+octet-stream": string;
+            };
+        };
+        responses: {
+            /** @description ok */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": unknown;
+                };
+            };
+            /** @description bad input */
+            400: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -17010,7 +17169,10 @@ export interface operations {
     workflow_approvals_decide: {
         parameters: {
             query?: never;
-            header?: never;
+            header?: {
+                /** @description a retry with the same key and request answers the first answer (Idempotent-Replayed: true); another request with it 409; 24 hours */
+                "Idempotency-Key"?: string;
+            };
             path: {
                 id: string;
             };
@@ -17266,7 +17428,10 @@ export interface operations {
     workflow_executions_cancel: {
         parameters: {
             query?: never;
-            header?: never;
+            header?: {
+                /** @description a retry with the same key and request answers the first answer (Idempotent-Replayed: true); another request with it 409; 24 hours */
+                "Idempotency-Key"?: string;
+            };
             path: {
                 id: string;
             };
@@ -17342,7 +17507,10 @@ export interface operations {
     workflow_executions_complete_step: {
         parameters: {
             query?: never;
-            header?: never;
+            header?: {
+                /** @description a retry with the same key and request answers the first answer (Idempotent-Replayed: true); another request with it 409; 24 hours */
+                "Idempotency-Key"?: string;
+            };
             path: {
                 id: string;
             };
@@ -17685,7 +17853,10 @@ export interface operations {
     workflows_create: {
         parameters: {
             query?: never;
-            header?: never;
+            header?: {
+                /** @description a retry with the same key and request answers the first answer (Idempotent-Replayed: true); another request with it 409; 24 hours */
+                "Idempotency-Key"?: string;
+            };
             path?: never;
             cookie?: never;
         };
@@ -18023,7 +18194,10 @@ export interface operations {
     workflows_publish: {
         parameters: {
             query?: never;
-            header?: never;
+            header?: {
+                /** @description a retry with the same key and request answers the first answer (Idempotent-Replayed: true); another request with it 409; 24 hours */
+                "Idempotency-Key"?: string;
+            };
             path: {
                 id: string;
             };
@@ -18099,7 +18273,10 @@ export interface operations {
     workflows_start: {
         parameters: {
             query?: never;
-            header?: never;
+            header?: {
+                /** @description a retry with the same key and request answers the first answer (Idempotent-Replayed: true); another request with it 409; 24 hours */
+                "Idempotency-Key"?: string;
+            };
             path: {
                 id: string;
             };
@@ -18179,7 +18356,10 @@ export interface operations {
     workflows_new_version: {
         parameters: {
             query?: never;
-            header?: never;
+            header?: {
+                /** @description a retry with the same key and request answers the first answer (Idempotent-Replayed: true); another request with it 409; 24 hours */
+                "Idempotency-Key"?: string;
+            };
             path: {
                 id: string;
             };
@@ -18255,7 +18435,10 @@ export interface operations {
     workflows_rotate_secret: {
         parameters: {
             query?: never;
-            header?: never;
+            header?: {
+                /** @description a retry with the same key and request answers the first answer (Idempotent-Replayed: true); another request with it 409; 24 hours */
+                "Idempotency-Key"?: string;
+            };
             path: {
                 id: string;
             };

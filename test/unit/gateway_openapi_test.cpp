@@ -274,3 +274,17 @@ TEST(GatewayOpenApi, TypeNamesNeverClashWithResourceSchemas) {
   EXPECT_EQ(d["components"]["schemas"]["ProjectType"]["enum"], json::array({"a"}));
   EXPECT_EQ(d["components"]["schemas"]["Project"]["type"], "object");
 }
+
+TEST(GatewayOpenApi, AuthenticatedPostsTakeAnIdempotencyKey) {
+  for (const auto& [path, item] : doc()["paths"].items())
+    for (const auto& [method, op] : item.items()) {
+      bool has = false;
+      for (const auto& p : op.value("parameters", json::array()))
+        has = has || (p["name"] == "Idempotency-Key" && p["in"] == "header" && !p["required"] &&
+                      p["schema"]["maxLength"] == 255);
+      // Registration has a token but no tenant context yet: it answers 409 when repeated.
+      bool in_tenant =
+          !op.value("security", json::array()).empty() && path != "/api/v1/auth/register";
+      EXPECT_EQ(has, method == "post" && in_tenant) << method << " " << path;
+    }
+}

@@ -1,0 +1,135 @@
+-- 57_idempotency: the Idempotency-Key header of authenticated POSTs through the gateway (README,
+-- Idempotency keys). A key belongs to the request context's tenant and user: a member never gets
+-- another user's answer replayed. The gateway, in the request's own transaction:
+--   idempotency_claim(key, sha256) -> the POST's function -> idempotency_finish(key, answer)
+-- so a key exists exactly when the effect it guards committed, with its answer. A concurrent
+-- request with the same key waits on the claim's unique index until the first transaction ends:
+-- committed, the claim refuses (CD409, constraint idempotency_key_taken) and the gateway reads
+-- the stored answer (idempotency_lookup) to replay it; rolled back (the POST failed), the second
+-- request runs as if it were the first. Refused requests therefore leave no key: nothing took
+-- effect, and a corrected retry may reuse the key. Keys older than 24 hours are absent to reads
+-- and to claims, and purged hourly (purge_idempotency_keys, 85_maintenance).
+
+CREATE TABLE coditect_internal.idempotency_keys (
+    tenant_id      uuid NOT NULL REFERENCES coditect.tenants (id) ON DELETE CASCADE,
+    user_id        uuid NOT NULL,
+    idem_key       text NOT NULL CHECK (octet_length(idem_key) BETWEEN 1 AND 255 AND idem_key ~ '^[ -~]+$'),
+    request_sha256 bytea NOT NULL CHECK (octet_length(request_sha256) = 32),
+    -- The first answer; NULL only inside the claiming transaction, before finish.
+    status         integer CHECK (status BETWEEN 100 AND 599),
+    content_type   text,
+    headers        jsonb CHECK (jsonb_typeof(headers) = 'array'),
+    body           text,
+    created_at     timestamptz NOT NULL DEFAULT now(),
+    PRIMARY KEY (tenant_id, user_id, idem_key)
+);
+COMMENT ON TABLE coditect_internal.idempotency_keys IS
+    'Idempotency-Key of committed POSTs per tenant and user: the request''s SHA-256 and its first answer; 24 hours.';
+REVOKE ALL ON coditect_internal.idempotency_keys FROM PUBLIC;
+CREATE INDEX idempotency_keys_created_idx ON coditect_internal.idempotency_keys (created_at);
+
+CREATE FUNCTION coditect_internal.idempotency_scope(p_key text, p_request_sha256 text,
+                                                    OUT tenant uuid, OUT usr uuid, OUT sha bytea)
+LANGUAGE plpgsql STABLE SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
+BEGIN
+    tenant := coditect.current_tenant_id();
+    usr := coditect.current_user_id();
+    IF tenant IS NULL OR usr IS NULL THEN
+        RAISE EXCEPTION 'an Idempotency-Key is used in a request context' USING ERRCODE = 'CD403';
+    END IF;
+    IF p_key IS NULL OR octet_length(p_key) NOT BETWEEN 1 AND 255 OR p_key !~ '^[ -~]+$' THEN
+        RAISE EXCEPTION 'the Idempotency-Key header must be 1 to 255 printable ASCII characters' USING ERRCODE = 'CD400';
+    END IF;
+    IF p_request_sha256 IS NULL OR p_request_sha256 !~ '^[0-9a-f]{64}$' THEN
+        RAISE EXCEPTION 'the request''s SHA-256 is 64 lower-case hex digits' USING ERRCODE = 'CD400';
+    END IF;
+    sha := pg_catalog.decode(p_request_sha256, 'hex');
+END
+$$;
+REVOKE ALL ON FUNCTION coditect_internal.idempotency_scope(text, text) FROM PUBLIC;
+
+-- The gateway, before running a POST with an Idempotency-Key: the stored first answer
+-- ({status, content_type, headers, body}) of this key, NULL when there is none (or it is older
+-- than 24 hours); CD409 when the key was used for a different request.
+CREATE FUNCTION coditect.idempotency_lookup(p_key text, p_request_sha256 text) RETURNS jsonb
+LANGUAGE plpgsql STABLE SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+    s coditect_internal.idempotency_keys;
+    k record := coditect_internal.idempotency_scope(p_key, p_request_sha256);
+BEGIN
+    SELECT * INTO s FROM coditect_internal.idempotency_keys x
+     WHERE x.tenant_id OPERATOR(pg_catalog.=) k.tenant AND x.user_id OPERATOR(pg_catalog.=) k.usr
+       AND x.idem_key OPERATOR(pg_catalog.=) p_key
+       AND x.created_at OPERATOR(pg_catalog.>) (pg_catalog.now() OPERATOR(pg_catalog.-) interval '24 hours')
+       AND x.status IS NOT NULL;
+    IF s.idem_key IS NULL THEN
+        RETURN NULL;
+    END IF;
+    IF s.request_sha256 OPERATOR(pg_catalog.<>) k.sha THEN
+        RAISE EXCEPTION 'this Idempotency-Key was used for a different request (method, path or body)'
+            USING ERRCODE = 'CD409', HINT = 'Use a new key for a new request.';
+    END IF;
+    RETURN pg_catalog.jsonb_build_object('status', s.status, 'content_type', s.content_type,
+                                         'headers', s.headers, 'body', s.body);
+END
+$$;
+
+-- The gateway, in the POST's transaction before its function: takes the key. Waits for a
+-- concurrent transaction holding the same key; when that one committed, CD409 with the
+-- constraint idempotency_key_taken (the gateway then replays its answer).
+CREATE FUNCTION coditect.idempotency_claim(p_key text, p_request_sha256 text) RETURNS boolean
+LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+    k record := coditect_internal.idempotency_scope(p_key, p_request_sha256);
+BEGIN
+    -- An expired key is absent: its slot is taken over.
+    DELETE FROM coditect_internal.idempotency_keys x
+     WHERE x.tenant_id OPERATOR(pg_catalog.=) k.tenant AND x.user_id OPERATOR(pg_catalog.=) k.usr
+       AND x.idem_key OPERATOR(pg_catalog.=) p_key
+       AND x.created_at OPERATOR(pg_catalog.<=) (pg_catalog.now() OPERATOR(pg_catalog.-) interval '24 hours');
+    INSERT INTO coditect_internal.idempotency_keys (tenant_id, user_id, idem_key, request_sha256)
+    VALUES (k.tenant, k.usr, p_key, k.sha)
+    ON CONFLICT DO NOTHING;
+    IF NOT FOUND THEN
+        RAISE EXCEPTION 'a request with this Idempotency-Key completed meanwhile'
+            USING ERRCODE = 'CD409', CONSTRAINT = 'idempotency_key_taken';
+    END IF;
+    RETURN true;
+END
+$$;
+
+-- The gateway, in the same transaction after the POST's function: the answer to replay.
+CREATE FUNCTION coditect.idempotency_finish(p_key text, p_status integer, p_content_type text,
+                                            p_headers jsonb, p_body text) RETURNS boolean
+LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
+BEGIN
+    UPDATE coditect_internal.idempotency_keys x
+       SET status = p_status, content_type = p_content_type,
+           headers = coalesce(p_headers, '[]'::jsonb), body = coalesce(p_body, '')
+     WHERE x.tenant_id OPERATOR(pg_catalog.=) coditect.current_tenant_id()
+       AND x.user_id OPERATOR(pg_catalog.=) coditect.current_user_id()
+       AND x.idem_key OPERATOR(pg_catalog.=) p_key AND x.status IS NULL;
+    IF NOT FOUND THEN
+        RAISE EXCEPTION 'no claim of this Idempotency-Key in this transaction' USING ERRCODE = 'CD409';
+    END IF;
+    RETURN true;
+END
+$$;
+
+-- Maintenance (its pg_cron job): forgets the keys older than 24 hours. Returns how many.
+CREATE FUNCTION coditect.purge_idempotency_keys() RETURNS bigint
+LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+    n bigint;
+BEGIN
+    DELETE FROM coditect_internal.idempotency_keys x
+     WHERE x.created_at OPERATOR(pg_catalog.<=) (pg_catalog.now() OPERATOR(pg_catalog.-) interval '24 hours');
+    GET DIAGNOSTICS n = ROW_COUNT;
+    RETURN n;
+END
+$$;
+
+REVOKE ALL ON FUNCTION coditect.idempotency_lookup(text, text), coditect.idempotency_claim(text, text),
+    coditect.idempotency_finish(text, integer, text, jsonb, text), coditect.purge_idempotency_keys() FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION coditect.idempotency_lookup(text, text), coditect.idempotency_claim(text, text),
+    coditect.idempotency_finish(text, integer, text, jsonb, text) TO coditect_gateway, coditect_service;

@@ -1,0 +1,169 @@
+-- 59_stripe_webhooks: POST /api/v1/webhooks/stripe (no login; README, Stripe webhooks). Stripe
+-- signs each event with the endpoint's secret (Stripe-Signature: t=<unix seconds>,v1=<hex
+-- HMAC-SHA256(secret, "<t>.<body>")>[,v1=...]), checked by the product's one verifier
+-- (coditect_internal.webhook_verify, 54_workflows) within 300 s. Each event is stored once, by
+-- its Stripe id: a redelivery answers 200 "already received" and changes nothing. An event is
+-- then dispatched through coditect_internal.stripe_event_handlers (event type -> function): a
+-- type without a handler is recorded as ignored. A handler's error fails the delivery (nothing
+-- is stored), so Stripe delivers the event again later.
+
+-- The endpoint's signing secret (whsec_...): one row, read only by the owner's functions. A DBA
+-- sets it with coditect.set_stripe_webhook_secret.
+CREATE TABLE coditect_internal.stripe_webhook_secret (
+    singleton  boolean PRIMARY KEY DEFAULT true CHECK (singleton),
+    secret     text NOT NULL CHECK (octet_length(secret) BETWEEN 16 AND 255),
+    updated_at timestamptz NOT NULL DEFAULT now()
+);
+REVOKE ALL ON coditect_internal.stripe_webhook_secret FROM PUBLIC;
+SELECT pg_catalog.pg_extension_config_dump('coditect_internal.stripe_webhook_secret', '');
+
+-- DBA: sets (or replaces) the Stripe endpoint's signing secret; NULL removes it (the endpoint
+-- then answers 503). Not granted to any role: the owner or a superuser runs it.
+CREATE FUNCTION coditect.set_stripe_webhook_secret(p_secret text) RETURNS void
+LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
+BEGIN
+    IF p_secret IS NULL THEN
+        DELETE FROM coditect_internal.stripe_webhook_secret;
+        RETURN;
+    END IF;
+    IF octet_length(p_secret) NOT BETWEEN 16 AND 255 OR p_secret !~ '^[!-~]+$' THEN
+        RAISE EXCEPTION 'a Stripe webhook secret is 16 to 255 printable characters (whsec_...)' USING ERRCODE = 'CD400';
+    END IF;
+    INSERT INTO coditect_internal.stripe_webhook_secret AS s (singleton, secret) VALUES (true, p_secret)
+    ON CONFLICT (singleton) DO UPDATE SET secret = excluded.secret, updated_at = pg_catalog.now();
+END
+$$;
+REVOKE ALL ON FUNCTION coditect.set_stripe_webhook_secret(text) FROM PUBLIC;
+
+-- Every event received, once. data_object: the event's data.object (what handlers read).
+CREATE TABLE coditect_internal.stripe_events (
+    event_id      text PRIMARY KEY CHECK (octet_length(event_id) BETWEEN 1 AND 255 AND event_id ~ '^[!-~]+$'),
+    event_type    text NOT NULL CHECK (event_type ~ '^[a-z0-9_]+(\.[a-z0-9_]+)+$'),
+    created       timestamptz NOT NULL,   -- Stripe's "created"
+    livemode      boolean NOT NULL,
+    data_object   jsonb NOT NULL CHECK (jsonb_typeof(data_object) = 'object'),
+    payload       jsonb NOT NULL,
+    status        text NOT NULL CHECK (status IN ('processed', 'ignored')),
+    handler       regprocedure,
+    received_at   timestamptz NOT NULL DEFAULT now(),
+    CHECK ((status = 'processed') = (handler IS NOT NULL))
+);
+COMMENT ON TABLE coditect_internal.stripe_events IS
+    'Stripe webhook events received (unique by Stripe event id), with the processing status of each.';
+REVOKE ALL ON coditect_internal.stripe_events FROM PUBLIC;
+CREATE INDEX stripe_events_type_idx ON coditect_internal.stripe_events (event_type, received_at);
+
+-- The dispatch: an exact event type ('charge.refunded') or a family ('invoice.*'); the exact
+-- type wins. A handler is f(coditect_internal.stripe_events) RETURNS void, run as the owner in
+-- the delivery's transaction with the event row already stored.
+CREATE TABLE coditect_internal.stripe_event_handlers (
+    event_type text PRIMARY KEY CHECK (event_type ~ '^[a-z0-9_]+(\.[a-z0-9_]+)*(\.\*)?$'),
+    handler    regprocedure NOT NULL
+);
+REVOKE ALL ON coditect_internal.stripe_event_handlers FROM PUBLIC;
+
+-- One declaration per handled type (the orders and payments session adds them).
+CREATE FUNCTION coditect_internal.declare_stripe_handler(p_event_type text, p_handler regprocedure) RETURNS void
+LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
+BEGIN
+    IF NOT EXISTS (SELECT FROM pg_catalog.pg_proc p
+                    WHERE p.oid OPERATOR(pg_catalog.=) p_handler
+                      AND p.pronargs OPERATOR(pg_catalog.=) 1
+                      AND p.proargtypes[0] OPERATOR(pg_catalog.=) 'coditect_internal.stripe_events'::regtype
+                      AND p.prorettype OPERATOR(pg_catalog.=) 'void'::regtype) THEN
+        RAISE EXCEPTION 'a Stripe event handler is f(coditect_internal.stripe_events) RETURNS void, not %', p_handler
+            USING ERRCODE = 'CD400';
+    END IF;
+    INSERT INTO coditect_internal.stripe_event_handlers AS h (event_type, handler) VALUES (p_event_type, p_handler)
+    ON CONFLICT (event_type) DO UPDATE SET handler = excluded.handler;
+END
+$$;
+REVOKE ALL ON FUNCTION coditect_internal.declare_stripe_handler(text, regprocedure) FROM PUBLIC;
+
+-- POST /api/v1/webhooks/stripe: verifies, parses and stores the event once, then dispatches it.
+-- 401: bad or stale signature; 400: not a Stripe event; 503: no secret configured. Answers
+-- {received, event_id, type, status, already_received}.
+CREATE FUNCTION coditect.stripe_webhook(p_signature text, p_body bytea) RETURNS jsonb
+LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+    sec     text;
+    verdict text;
+    ev      jsonb;
+    e       coditect_internal.stripe_events;
+    hname   text;
+    h       regprocedure;
+BEGIN
+    SELECT s.secret INTO sec FROM coditect_internal.stripe_webhook_secret s;
+    IF sec IS NULL THEN
+        RAISE EXCEPTION 'the Stripe webhook secret is not configured' USING ERRCODE = 'CD503',
+            HINT = 'A DBA runs SELECT coditect.set_stripe_webhook_secret(''whsec_...'').';
+    END IF;
+    verdict := coditect_internal.webhook_verify(pg_catalog.convert_to(sec, 'UTF8'), coalesce(p_signature, ''),
+                                                coalesce(p_body, ''), 300);
+    IF verdict OPERATOR(pg_catalog.<>) 'valid' THEN
+        RAISE EXCEPTION 'the Stripe-Signature header is %',
+            CASE verdict WHEN 'expired' THEN 'stale: its timestamp is more than 300 s away from now'
+                         WHEN 'mismatch' THEN 'not a signature of this body with the configured secret'
+                         ELSE 'malformed (t=<unix seconds>,v1=<hex HMAC-SHA256>)' END
+            USING ERRCODE = 'CD401';
+    END IF;
+    BEGIN
+        ev := pg_catalog.convert_from(p_body, 'UTF8')::jsonb;
+    EXCEPTION WHEN data_exception OR untranslatable_character OR character_not_in_repertoire THEN
+        RAISE EXCEPTION 'the body is not JSON' USING ERRCODE = 'CD400';
+    END;
+    IF pg_catalog.jsonb_typeof(ev) IS DISTINCT FROM 'object'
+       OR pg_catalog.jsonb_typeof(ev OPERATOR(pg_catalog.->) 'id') IS DISTINCT FROM 'string'
+       OR pg_catalog.jsonb_typeof(ev OPERATOR(pg_catalog.->) 'type') IS DISTINCT FROM 'string'
+       OR pg_catalog.jsonb_typeof(ev OPERATOR(pg_catalog.->) 'created') IS DISTINCT FROM 'number'
+       OR pg_catalog.jsonb_typeof(ev OPERATOR(pg_catalog.#>) '{data,object}') IS DISTINCT FROM 'object' THEN
+        RAISE EXCEPTION 'not a Stripe event: an object with id, type, created and data.object is expected'
+            USING ERRCODE = 'CD400';
+    END IF;
+    e.event_id := ev OPERATOR(pg_catalog.->>) 'id';
+    e.event_type := ev OPERATOR(pg_catalog.->>) 'type';
+    IF octet_length(e.event_id) NOT BETWEEN 1 AND 255 OR e.event_id !~ '^[!-~]+$'
+       OR e.event_type !~ '^[a-z0-9_]+(\.[a-z0-9_]+)+$' THEN
+        RAISE EXCEPTION 'not a Stripe event: malformed id or type' USING ERRCODE = 'CD400';
+    END IF;
+    BEGIN
+        e.created := pg_catalog.to_timestamp((ev OPERATOR(pg_catalog.->>) 'created')::double precision);
+    EXCEPTION WHEN data_exception THEN
+        RAISE EXCEPTION 'not a Stripe event: created is not a Unix time' USING ERRCODE = 'CD400';
+    END;
+    e.livemode := coalesce((ev OPERATOR(pg_catalog.->) 'livemode') OPERATOR(pg_catalog.=) 'true'::jsonb, false);
+    e.data_object := ev OPERATOR(pg_catalog.#>) '{data,object}';
+    e.payload := ev;
+    SELECT x.handler INTO h FROM coditect_internal.stripe_event_handlers x
+     WHERE x.event_type OPERATOR(pg_catalog.=) e.event_type
+        OR x.event_type OPERATOR(pg_catalog.=) (pg_catalog.split_part(e.event_type, '.', 1) OPERATOR(pg_catalog.||) '.*')
+     ORDER BY x.event_type OPERATOR(pg_catalog.=) e.event_type DESC LIMIT 1;
+    e.handler := h;
+    e.status := CASE WHEN h IS NULL THEN 'ignored' ELSE 'processed' END;
+    e.received_at := pg_catalog.now();
+    -- A concurrent delivery of the same event waits here until the first one ends.
+    INSERT INTO coditect_internal.stripe_events SELECT (e).* ON CONFLICT (event_id) DO NOTHING;
+    IF NOT FOUND THEN
+        RETURN (SELECT pg_catalog.jsonb_build_object('received', true, 'event_id', x.event_id, 'type', x.event_type,
+                                                     'status', x.status, 'already_received', true)
+                  FROM coditect_internal.stripe_events x WHERE x.event_id OPERATOR(pg_catalog.=) e.event_id);
+    END IF;
+    IF h IS NOT NULL THEN
+        SELECT pg_catalog.format('%I.%I', n.nspname, p.proname) INTO hname
+          FROM pg_catalog.pg_proc p JOIN pg_catalog.pg_namespace n ON n.oid OPERATOR(pg_catalog.=) p.pronamespace
+         WHERE p.oid OPERATOR(pg_catalog.=) h;
+        EXECUTE pg_catalog.format('SELECT %s($1)', hname) USING e;
+    END IF;
+    RETURN pg_catalog.jsonb_build_object('received', true, 'event_id', e.event_id, 'type', e.event_type,
+                                         'status', e.status, 'already_received', false);
+END
+$$;
+REVOKE ALL ON FUNCTION coditect.stripe_webhook(text, bytea) FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION coditect.stripe_webhook(text, bytea) TO coditect_gateway, coditect_service;
+
+-- Billing belongs to the tenant resource until payments exist (the orders session moves it).
+SELECT coditect_internal.register_action('tenant', 'stripe_webhook', 'coditect.stripe_webhook(text, bytea)',
+    'POST', '/api/v1/webhooks/stripe',
+    '[{"from": "header", "name": "Stripe-Signature"}, {"from": "body_octets"}]',
+    p_auth => 'none',
+    p_summary => 'Receive a Stripe event (no login; Stripe-Signature: t=<unix seconds>,v1=<hex HMAC-SHA256>); idempotent by event id');

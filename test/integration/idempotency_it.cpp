@@ -1,0 +1,233 @@
+// Integration tests over real HTTP of issue 12's Idempotency-Key and Stripe webhook: a repeated
+// POST answered with the first answer and no second effect, a different body refused, another
+// tenant's same key independent, concurrent duplicates making one effect, a refused request
+// leaving its key free; a signed Stripe event received once, bad and stale signatures refused,
+// a redelivered event changing nothing. Against the gateway and database that scripts/test.sh
+// starts; without the CODITECT_IT_* variables every test is skipped.
+#include <gtest/gtest.h>
+#include <libpq-fe.h>
+
+#include <chrono>
+#include <ctime>
+#include <random>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+#include "http_client.hpp"
+#include "it_support.hpp"
+#include "webhook_signature.hpp"
+
+using coditect::it::Headers;
+using coditect::it::HttpResult;
+using nlohmann::json;
+
+namespace {
+
+struct IdemWorld : coditect::it::Target {
+  bool ready = false;
+  std::string suffix, tenant_a, owner_a, tenant_b, owner_b;
+
+  void setup() {
+    if (!connect()) return;
+    suffix = std::to_string(std::random_device{}() % 1000000000);
+    json a = json::parse(
+        sql("SELECT coditect.create_tenant('Idem A', $1, 'ia@it.test', 'owner-ia@it.test')",
+            {"it-ia-" + suffix}));
+    json b = json::parse(
+        sql("SELECT coditect.create_tenant('Idem B', $1, 'ib@it.test', 'owner-ib@it.test')",
+            {"it-ib-" + suffix}));
+    tenant_a = a["tenant_id"];
+    owner_a = a["user_id"];
+    tenant_b = b["tenant_id"];
+    owner_b = b["user_id"];
+    ready = true;
+  }
+
+  HttpResult post(const std::string& target, const std::string& token, const std::string& body,
+                  const std::string& key) {
+    Headers h = {{"Authorization", "Bearer " + token}, {"Content-Type", "application/json"}};
+    if (!key.empty()) h.push_back({"Idempotency-Key", key});
+    return coditect::it::http_request(host, port, "POST", target, body, h);
+  }
+  std::string projects(const std::string& tenant, const std::string& name) {
+    return sql("SELECT count(*) FROM coditect.projects WHERE tenant_id = $1 AND name = $2",
+               {tenant, name});
+  }
+};
+
+IdemWorld& W() {
+  static IdemWorld* w = [] {
+    auto* x = new IdemWorld();
+    try {
+      x->setup();
+    } catch (const std::exception& e) {
+      std::cerr << "idempotency fixtures failed: " << e.what() << "\n";
+      x->ready = false;
+    }
+    return x;
+  }();
+  return *w;
+}
+
+class IdempotencyIT : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    if (!W().ready) GTEST_SKIP() << "set the CODITECT_IT_* variables (scripts/test.sh)";
+    a_ = W().token(W().owner_a, W().tenant_a, "owner");
+    b_ = W().token(W().owner_b, W().tenant_b, "owner");
+  }
+  std::string a_, b_;
+};
+
+TEST_F(IdempotencyIT, ARepeatedPostAnswersTheFirstAnswerWithoutASecondEffect) {
+  const std::string name = "idem once " + W().suffix, key = "create-" + W().suffix;
+  const std::string body = json{{"name", name}}.dump();
+  HttpResult first = W().post("/api/v1/projects/", a_, body, key);
+  ASSERT_EQ(first.status, 201) << first.body;
+  EXPECT_EQ(first.header("idempotent-replayed"), "");
+  HttpResult again = W().post("/api/v1/projects/", a_, body, key);
+  ASSERT_EQ(again.status, 201) << again.body;
+  EXPECT_EQ(again.header("idempotent-replayed"), "true");
+  EXPECT_EQ(again.body, first.body);
+  EXPECT_EQ(again.header("etag"), first.header("etag"));
+  EXPECT_EQ(W().projects(W().tenant_a, name), "1");
+
+  // The same key with another body: refused, nothing made.
+  HttpResult other = W().post("/api/v1/projects/", a_, json{{"name", name + " bis"}}.dump(), key);
+  EXPECT_EQ(other.status, 409) << other.body;
+  EXPECT_NE(json::parse(other.body)["detail"].get<std::string>().find("different request"),
+            std::string::npos)
+      << other.body;
+  EXPECT_EQ(W().projects(W().tenant_a, name + " bis"), "0");
+
+  // Another tenant's same key and body: its own request.
+  HttpResult theirs = W().post("/api/v1/projects/", b_, body, key);
+  ASSERT_EQ(theirs.status, 201) << theirs.body;
+  EXPECT_EQ(theirs.header("idempotent-replayed"), "");
+  EXPECT_NE(json::parse(theirs.body)["id"], json::parse(first.body)["id"]);
+  EXPECT_EQ(W().projects(W().tenant_b, name), "1");
+  EXPECT_EQ(W().projects(W().tenant_a, name), "1");
+
+  // Without the header nothing is replayed.
+  HttpResult plain = W().post("/api/v1/projects/", a_, json{{"name", name + " 2"}}.dump(), "");
+  EXPECT_EQ(plain.status, 201) << plain.body;
+}
+
+TEST_F(IdempotencyIT, MalformedKeysAre400AndRefusedRequestsLeaveTheKeyFree) {
+  EXPECT_EQ(W().post("/api/v1/projects/", a_, R"({"name": "x"})", std::string(256, 'k')).status,
+            400);
+  const std::string key = "retry-" + W().suffix, name = "idem retried " + W().suffix;
+  HttpResult refused = W().post("/api/v1/projects/", a_, R"({"name": 42})", key);
+  ASSERT_GE(refused.status, 400) << refused.body;
+  ASSERT_LT(refused.status, 500) << refused.body;
+  HttpResult fixed = W().post("/api/v1/projects/", a_, json{{"name", name}}.dump(), key);
+  EXPECT_EQ(fixed.status, 201) << fixed.body;
+  EXPECT_EQ(fixed.header("idempotent-replayed"), "");
+  EXPECT_EQ(W().projects(W().tenant_a, name), "1");
+}
+
+TEST_F(IdempotencyIT, ConcurrentDuplicatesMakeOneEffect) {
+  const std::string name = "idem raced " + W().suffix, key = "race-" + W().suffix;
+  const std::string body = json{{"name", name}}.dump();
+  constexpr int kClients = 4;
+  std::vector<HttpResult> results(kClients);
+  std::vector<std::thread> threads;
+  // The projects table locked meanwhile: the first request holds its claim while it waits for
+  // it, the others wait for that claim; released once every client waits in the database.
+  W().sql("BEGIN");
+  W().sql("LOCK TABLE coditect.projects IN EXCLUSIVE MODE");
+  for (int i = 0; i < kClients; ++i)
+    threads.emplace_back([&, i] { results[i] = W().post("/api/v1/projects/", a_, body, key); });
+  for (int i = 0; i < 1000; ++i) {
+    if (std::stoi(W().sql("SELECT count(*) FROM pg_stat_activity WHERE datname = "
+                          "current_database() AND wait_event_type = 'Lock'")) >= kClients)
+      break;
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
+  W().sql("COMMIT");
+  for (auto& t : threads) t.join();
+  int fresh = 0;
+  for (const auto& r : results) {
+    ASSERT_EQ(r.status, 201) << r.body;
+    EXPECT_EQ(r.body, results[0].body);
+    if (r.header("idempotent-replayed").empty()) ++fresh;
+  }
+  EXPECT_EQ(fresh, 1);
+  EXPECT_EQ(W().projects(W().tenant_a, name), "1");
+}
+
+class StripeWebhookIT : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    if (!W().ready) GTEST_SKIP() << "set the CODITECT_IT_* variables (scripts/test.sh)";
+    W().sql("SELECT coditect.set_stripe_webhook_secret($1)", {secret_});
+  }
+  HttpResult deliver(const std::string& body, const std::string& signature) {
+    Headers h = {{"Content-Type", "application/json"}};
+    if (!signature.empty()) h.push_back({"Stripe-Signature", signature});
+    return coditect::it::http_request(W().host, W().port, "POST", "/api/v1/webhooks/stripe", body,
+                                      h);
+  }
+  std::string stored(const std::string& id) {
+    return W().sql(
+        "SELECT count(*) || ' ' || coalesce(min(status), '-') || ' ' || "
+        "coalesce(min(data_object ->> 'amount_received'), '-') "
+        "FROM coditect_internal.stripe_events WHERE event_id = $1",
+        {id});
+  }
+  const std::string secret_ = "whsec_it_0123456789abcdef0123";
+};
+
+TEST_F(StripeWebhookIT, SignedEventsAreReceivedOnceAndBadSignaturesRefused) {
+  const std::string id = "evt_it_" + W().suffix;
+  json event = {{"id", id},
+                {"object", "event"},
+                {"api_version", "2024-06-20"},
+                {"created", 1719835200},
+                {"livemode", false},
+                {"pending_webhooks", 1},
+                {"request", {{"id", nullptr}, {"idempotency_key", nullptr}}},
+                {"type", "payment_intent.succeeded"},
+                {"data",
+                 {{"object",
+                   {{"id", "pi_it_1"},
+                    {"object", "payment_intent"},
+                    {"amount", 2000},
+                    {"amount_received", 2000},
+                    {"currency", "usd"},
+                    {"status", "succeeded"}}}}}};
+  const std::string body = event.dump();
+  std::time_t now = std::time(nullptr);
+
+  HttpResult bad = deliver(body, coditect::webhook::sign("whsec_guess_0123456789abc", now, body));
+  EXPECT_EQ(bad.status, 401) << bad.body;
+  HttpResult stale = deliver(body, coditect::webhook::sign(secret_, now - 600, body));
+  EXPECT_EQ(stale.status, 401) << stale.body;
+  EXPECT_NE(json::parse(stale.body)["detail"].get<std::string>().find("stale"), std::string::npos);
+  EXPECT_EQ(deliver(body, "").status, 401);
+  EXPECT_EQ(stored(id), "0 - -");
+
+  HttpResult ok = deliver(body, coditect::webhook::sign(secret_, now, body));
+  ASSERT_EQ(ok.status, 200) << ok.body;
+  EXPECT_EQ(json::parse(ok.body),
+            json::parse(R"({"received": true, "event_id": ")" + id +
+                        R"(", "type": "payment_intent.succeeded", "status": "ignored",
+                            "already_received": false})"));
+  EXPECT_EQ(stored(id), "1 ignored 2000");
+
+  // Stripe redelivers (a new signature; here with a changed amount too): nothing changes.
+  event["data"]["object"]["amount_received"] = 1;
+  const std::string changed = event.dump();
+  HttpResult again = deliver(changed, coditect::webhook::sign(secret_, now + 1, changed));
+  ASSERT_EQ(again.status, 200) << again.body;
+  EXPECT_EQ(json::parse(again.body)["already_received"], true);
+  EXPECT_EQ(stored(id), "1 ignored 2000");
+
+  const std::string broken = R"({"id": "evt_broken", )";
+  EXPECT_EQ(deliver(broken, coditect::webhook::sign(secret_, now, broken)).status, 400);
+}
+
+}  // namespace
