@@ -4310,7 +4310,10 @@ export interface operations {
     addresses_create: {
         parameters: {
             query?: never;
-            header?: never;
+            header?: {
+                /** @description a retry with the same key and request answers the first answer (Idempotent-Replayed: true); another request with it 409; 24 hours */
+                "Idempotency-Key"?: string;
+            };
             path?: never;
             cookie?: never;
         };
@@ -8085,7 +8088,10 @@ export interface operations {
     email_addresses_create: {
         parameters: {
             query?: never;
-            header?: never;
+            header?: {
+                /** @description a retry with the same key and request answers the first answer (Idempotent-Replayed: true); another request with it 409; 24 hours */
+                "Idempotency-Key"?: string;
+            };
             path?: never;
             cookie?: never;
         };
@@ -10564,7 +10570,10 @@ export interface operations {
     phone_numbers_create: {
         parameters: {
             query?: never;
-            header?: never;
+            header?: {
+                /** @description a retry with the same key and request answers the first answer (Idempotent-Replayed: true); another request with it 409; 24 hours */
+                "Idempotency-Key"?: string;
+            };
             path?: never;
             cookie?: never;
         };
