@@ -438,26 +438,7 @@ SELECT matches(pg_temp.try($$UPDATE coditect.workflows SET status = 'active' WHE
 -- Webhook triggers: HMAC-SHA256 of the body with the workflow's secret
 ------------------------------------------------------------------------------------------------
 
--- HMAC-SHA256 (RFC 2104) in SQL, to sign as a sender would, checked against RFC 4231 case 2.
-CREATE FUNCTION pg_temp.hmac(k bytea, m bytea) RETURNS bytea LANGUAGE plpgsql AS $$
-DECLARE
-    ipad bytea;
-    opad bytea;
-BEGIN
-    IF length(k) > 64 THEN k := sha256(k); END IF;
-    k := k || decode(repeat('00', 64 - length(k)), 'hex');
-    ipad := k; opad := k;
-    FOR i IN 0..63 LOOP
-        ipad := set_byte(ipad, i, get_byte(k, i) # 54);
-        opad := set_byte(opad, i, get_byte(k, i) # 92);
-    END LOOP;
-    RETURN sha256(opad || sha256(ipad || m));
-END $$;
-SELECT is(encode(pg_temp.hmac('Jefe', 'what do ya want for nothing?'), 'hex'),
-          '5bdcc146bf60754e6a042426089575c75a003f089d2739839dec58b964ec3843', 'the test''s HMAC is HMAC-SHA256');
-CREATE FUNCTION pg_temp.sign(p_secret text, p_body text, p_t bigint DEFAULT floor(extract(epoch FROM now()))::bigint) RETURNS text LANGUAGE sql AS $$
-    SELECT 't=' || p_t || ',v1=' || encode(pg_temp.hmac(convert_to(p_secret, 'UTF8'), convert_to(p_t || '.' || p_body, 'UTF8')), 'hex')
-$$;
+\ir lib/sign.psql
 
 SELECT pg_temp.wf('Hook', :'linear', '[{"type": "webhook"}]') IS NOT NULL AS _ \gset
 SELECT pg_temp.wf('Hookless', :'linear') IS NOT NULL AS _ \gset

@@ -9,30 +9,8 @@ SELECT no_plan();
 CREATE ROLE tap59_gateway LOGIN IN ROLE coditect_gateway;
 \set secret 'whsec_tap59_0123456789abcdef'
 
--- HMAC-SHA256 (RFC 2104) in SQL, to sign as Stripe does, checked against RFC 4231 case 2.
-CREATE FUNCTION pg_temp.hmac(k bytea, m bytea) RETURNS bytea LANGUAGE plpgsql AS $$
-DECLARE
-    ipad bytea;
-    opad bytea;
-BEGIN
-    IF length(k) > 64 THEN k := sha256(k); END IF;
-    k := k || decode(repeat('00', 64 - length(k)), 'hex');
-    ipad := k; opad := k;
-    FOR i IN 0..63 LOOP
-        ipad := set_byte(ipad, i, get_byte(k, i) # 54);
-        opad := set_byte(opad, i, get_byte(k, i) # 92);
-    END LOOP;
-    RETURN sha256(opad || sha256(ipad || m));
-END $$;
-SELECT is(encode(pg_temp.hmac('Jefe', 'what do ya want for nothing?'), 'hex'),
-          '5bdcc146bf60754e6a042426089575c75a003f089d2739839dec58b964ec3843', 'the test''s HMAC is HMAC-SHA256');
-CREATE FUNCTION pg_temp.v1(p_secret text, p_body text, p_t bigint) RETURNS text LANGUAGE sql AS $$
-    SELECT encode(pg_temp.hmac(convert_to(p_secret, 'UTF8'), convert_to(p_t || '.' || p_body, 'UTF8')), 'hex')
-$$;
+\ir lib/sign.psql
 CREATE FUNCTION pg_temp.now_s() RETURNS bigint LANGUAGE sql AS $$ SELECT floor(extract(epoch FROM clock_timestamp()))::bigint $$;
-CREATE FUNCTION pg_temp.sign(p_secret text, p_body text, p_t bigint DEFAULT pg_temp.now_s()) RETURNS text LANGUAGE sql AS $$
-    SELECT 't=' || p_t || ',v1=' || pg_temp.v1(p_secret, p_body, p_t)
-$$;
 -- A Stripe event as Stripe documents it (object "event", data.object the resource).
 CREATE FUNCTION pg_temp.event(p_id text, p_type text, p_object jsonb) RETURNS text LANGUAGE sql AS $$
     SELECT jsonb_build_object('id', p_id, 'object', 'event', 'api_version', '2024-06-20', 'created', 1719835200,
