@@ -25,20 +25,11 @@ struct ContactsWorld : coditect::it::Target {
   void setup() {
     if (!connect()) return;
     suffix = std::to_string(std::random_device{}() % 1000000000);
-    json a = json::parse(sql("SELECT coditect.create_tenant('Contacts A', $1, 'ka@it.test', $2)",
-                             {"it-ka-" + suffix, "owner-ka-" + suffix + "@it.test"}));
-    json b = json::parse(sql("SELECT coditect.create_tenant('Contacts B', $1, 'kb@it.test', $2)",
-                             {"it-kb-" + suffix, "owner-kb-" + suffix + "@it.test"}));
-    tenant = a["tenant_id"];
-    owner = a["user_id"];
-    other_user = b["user_id"];
-    member =
-        sql("INSERT INTO coditect.users (tenant_id, email, role) VALUES ($1, $2, 'member') "
-            "RETURNING id",
-            {tenant, "member-ka-" + suffix + "@it.test"});
-    sql("INSERT INTO coditect.memberships (tenant_id, user_id, role) VALUES ($1, $2, 'member') "
-        "RETURNING id",
-        {tenant, member});
+    auto a = new_tenant("Contacts A");
+    tenant = a.tenant;
+    owner = a.owner;
+    other_user = new_tenant("Contacts B").owner;
+    member = add_member(tenant, "member");
     // The global catalogs are the service role's to write; tests write them as the superuser.
     product =
         sql("INSERT INTO coditect.products (name, unit_amount, currency) VALUES ($1, 1250, 'KWD') "
@@ -49,19 +40,6 @@ struct ContactsWorld : coditect::it::Target {
         "RETURNING id",
         {"it-" + suffix});
     ready = true;
-  }
-
-  HttpResult call(const std::string& method, const std::string& target, const std::string& auth,
-                  const std::string& body = {}) {
-    std::string req =
-        method + " " + target + " HTTP/1.1\r\nHost: " + host + "\r\nConnection: close\r\n";
-    req += "Authorization: Bearer " + auth + "\r\n";
-    if (!body.empty()) {
-      req += "Content-Type: application/json\r\nContent-Length: " + std::to_string(body.size()) +
-             "\r\n";
-    }
-    req += "\r\n" + body;
-    return coditect::it::http_raw(host, port, req);
   }
 };
 

@@ -74,6 +74,13 @@ std::string Target::add_member(const std::string& tenant, const std::string& rol
   return user;
 }
 
+HttpResult Target::call(const std::string& method, const std::string& target,
+                        const std::string& token, const std::string& body, Headers headers) const {
+  if (!token.empty()) headers.push_back({"Authorization", "Bearer " + token});
+  if (!body.empty()) headers.push_back({"Content-Type", "application/json"});
+  return http_request(host, port, method, target, body, headers);
+}
+
 std::string Target::token(const std::string& sub, const std::string& tenant,
                           const std::string& role) const {
   auto now = std::chrono::duration_cast<std::chrono::seconds>(

@@ -1,9 +1,11 @@
-// What both integration suites need besides HTTP: their settings and the superuser's SQL.
+// What the integration suites share: their settings, the superuser's SQL, fixtures and calls.
 #pragma once
 
 #include <string>
 #include <utility>
 #include <vector>
+
+#include "http_client.hpp"
 
 struct pg_conn;
 
@@ -37,6 +39,10 @@ struct Target {
   TenantIds new_tenant(const std::string& label);
   // A user of the tenant with an active membership in that role; its id.
   std::string add_member(const std::string& tenant, const std::string& role);
+  // A request to the gateway with a bearer token (none when empty) and, when body is not empty,
+  // a JSON body.
+  HttpResult call(const std::string& method, const std::string& target, const std::string& token,
+                  const std::string& body = {}, Headers headers = {}) const;
   // A token of user sub in tenant acting as role, valid for ten minutes (no "Bearer ").
   std::string token(const std::string& sub, const std::string& tenant,
                     const std::string& role) const;

@@ -36,13 +36,7 @@ struct WorkflowWorld : coditect::it::Target {
 
   HttpResult call(const std::string& method, const std::string& target, const std::string& token,
                   const json& body = nullptr, Headers headers = {}) {
-    if (!token.empty()) headers.push_back({"Authorization", "Bearer " + token});
-    std::string payload;
-    if (!body.is_null()) {
-      headers.push_back({"Content-Type", "application/json"});
-      payload = body.dump();
-    }
-    return coditect::it::http_request(host, port, method, target, payload, headers);
+    return Target::call(method, target, token, body.is_null() ? "" : body.dump(), headers);
   }
 };
 
