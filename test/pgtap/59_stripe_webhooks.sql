@@ -10,7 +10,8 @@ CREATE ROLE tap59_gateway LOGIN IN ROLE coditect_gateway;
 \set secret 'whsec_tap59_0123456789abcdef'
 
 \ir lib/sign.psql
-CREATE FUNCTION pg_temp.now_s() RETURNS bigint LANGUAGE sql AS $$ SELECT floor(extract(epoch FROM clock_timestamp()))::bigint $$;
+-- The verifier's clock is the transaction's start (now()), not the wall clock.
+CREATE FUNCTION pg_temp.now_s() RETURNS bigint LANGUAGE sql AS $$ SELECT floor(extract(epoch FROM now()))::bigint $$;
 -- A Stripe event as Stripe documents it (object "event", data.object the resource).
 CREATE FUNCTION pg_temp.event(p_id text, p_type text, p_object jsonb) RETURNS text LANGUAGE sql AS $$
     SELECT jsonb_build_object('id', p_id, 'object', 'event', 'api_version', '2024-06-20', 'created', 1719835200,
