@@ -41,7 +41,8 @@ LANGUAGE sql IMMUTABLE SET search_path = pg_catalog, pg_temp AS $$
            ('coditect-workflow-expiry', '* * * * *', 'SELECT coditect.workflow_expire_approvals()'),
            ('coditect-purge-token-logins', '15 * * * *', 'SELECT coditect.purge_token_logins()'),
            ('coditect-purge-webhook-deliveries', '15 4 * * *', 'SELECT coditect.purge_webhook_deliveries()'),
-           ('coditect-purge-idempotency-keys', '25 * * * *', 'SELECT coditect.purge_idempotency_keys()')
+           ('coditect-purge-idempotency-keys', '25 * * * *', 'SELECT coditect.purge_idempotency_keys()'),
+           ('coditect-subscriptions', '*/5 * * * *', 'SELECT coditect.subscription_maintenance()')
 $$;
 
 -- DBA: registers (or puts back) the jobs of maintenance_jobs() with pg_cron, to run in this

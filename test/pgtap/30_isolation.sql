@@ -93,6 +93,12 @@ SELECT tap.tid(k), 'Workflow ' || k,
 UPDATE coditect.workflows SET status = 'active';
 SELECT count(coditect_internal.workflow_start_as(w.tenant_id, w.id, '{}', 'manual', NULL)) AS _ FROM coditect.workflows w \gset
 
+-- A subscription (trialing: entitled at once) and its entitlement.
+INSERT INTO coditect.products (name, unit_amount, currency, recurring_interval, trial_period_days)
+VALUES ('Isolation plan', 1000, 'USD', 'month', 7);
+INSERT INTO coditect.subscriptions (tenant_id, product_id, current_period_end)
+SELECT tap.tid(k), (SELECT id FROM coditect.products WHERE name = 'Isolation plan'), now() + interval '1 day' FROM tap.ids;
+
 -- Generic probes, run as the gateway login.
 CREATE FUNCTION tap.count_rows(t regclass, tenant uuid) RETURNS bigint LANGUAGE plpgsql AS $$
 DECLARE n bigint;
@@ -200,7 +206,8 @@ SELECT is(tap.delete_rows(t, tap.tid('B')), 0::bigint, resource || ': A deletes 
 SELECT ok(NOT CASE p WHEN 'INSERT' THEN inserts WHEN 'UPDATE' THEN updates ELSE deletes END,
           format('%s: the gateway has no %s (written by its functions only)', resource, p))
   FROM tap.tables, unnest(ARRAY['INSERT', 'UPDATE', 'DELETE']) p
- WHERE resource IN ('blob', 'upload', 'storage_chunk', 'document_version', 'workflow_execution', 'workflow_step', 'workflow_approval')
+ WHERE resource IN ('blob', 'upload', 'storage_chunk', 'document_version', 'workflow_execution', 'workflow_step', 'workflow_approval',
+                    'entitlement')
     OR (resource = 'task_attachment' AND p = 'INSERT')
  ORDER BY resource, p;
 SELECT is(tap.move_rows(t, tap.tid('A'), tap.tid('B')), '42501', resource || ': A cannot move its rows to B')

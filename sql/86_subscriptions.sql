@@ -1,0 +1,359 @@
+-- 86_subscriptions: subscriptions and entitlements (issue 12). An entitlement is what a tenant
+-- holds of a product, from a source (a subscription here; a paid order line through the same
+-- function when orders are paid): while it lasts, and when the product grants a license, a license
+-- with the product's tier, features and seats. Entitlements are made and ended by the database
+-- only, in the transaction that makes a subscription active or ends it, through the one pair
+-- coditect_internal.entitlement_grant / entitlement_end.
+--
+-- Subscriptions follow Stripe's statuses: a new one is `trialing` when the product has a trial,
+-- else `incomplete` until its first payment (`coditect.subscription_activate`, the manual path of
+-- local use; Stripe's customer.subscription.* events will drive the same transitions). Canceling
+-- at the period's end keeps the access until then; the pg_cron job ends what is due.
+
+CREATE TYPE coditect.subscription_status AS ENUM ('incomplete', 'trialing', 'active', 'past_due', 'unpaid', 'canceled');
+COMMENT ON TYPE coditect.subscription_status IS
+    'incomplete -> active; trialing -> active | past_due; active <-> past_due -> unpaid; any -> canceled. Entitled while trialing, active or past_due.';
+CREATE TYPE coditect.entitlement_status AS ENUM ('active', 'ended');
+CREATE TYPE coditect.entitlement_source AS ENUM ('subscription', 'order');
+
+CREATE TABLE coditect.subscriptions (
+    tenant_id              uuid NOT NULL REFERENCES coditect.tenants (id) ON DELETE CASCADE,
+    id                     uuid NOT NULL DEFAULT coditect.uuid_generate_v7(),
+    product_id             uuid NOT NULL REFERENCES coditect.products (id),
+    status                 coditect.subscription_status NOT NULL DEFAULT 'incomplete',
+    quantity               integer NOT NULL DEFAULT 1 CHECK (quantity BETWEEN 1 AND 10000),
+    current_period_start   timestamptz NOT NULL DEFAULT now(),
+    current_period_end     timestamptz NOT NULL,
+    trial_start            timestamptz,
+    trial_end              timestamptz,
+    billing_cycle_anchor   integer CHECK (billing_cycle_anchor BETWEEN 1 AND 31),  -- the seeds' day of month
+    cancel_at_period_end   boolean NOT NULL DEFAULT false,
+    canceled_at            timestamptz,
+    ended_at               timestamptz,
+    stripe_subscription_id varchar(255),
+    created_by             uuid DEFAULT coditect.current_user_id(),
+    created_at             timestamptz NOT NULL DEFAULT now(),
+    updated_at             timestamptz NOT NULL DEFAULT now(),
+    PRIMARY KEY (tenant_id, id),
+    CONSTRAINT subscriptions_period_check CHECK (current_period_end > current_period_start),
+    CONSTRAINT subscriptions_trial_check CHECK ((trial_start IS NULL) = (trial_end IS NULL) AND (trial_end IS NULL OR trial_end > trial_start)),
+    FOREIGN KEY (tenant_id, created_by) REFERENCES coditect.users (tenant_id, id) ON DELETE SET NULL (created_by)
+);
+CREATE INDEX subscriptions_tenant_status_idx ON coditect.subscriptions (tenant_id, status);
+CREATE INDEX subscriptions_tenant_created_idx ON coditect.subscriptions (tenant_id, created_at DESC, id DESC);
+CREATE UNIQUE INDEX subscriptions_tenant_stripe_key ON coditect.subscriptions (tenant_id, stripe_subscription_id);
+-- The job's scan of what is due (few rows: the live ones).
+CREATE INDEX subscriptions_due_idx ON coditect.subscriptions (tenant_id, current_period_end)
+    WHERE status <> 'canceled';
+
+CREATE TABLE coditect.entitlements (
+    tenant_id       uuid NOT NULL REFERENCES coditect.tenants (id) ON DELETE CASCADE,
+    id              uuid NOT NULL DEFAULT coditect.uuid_generate_v7(),
+    product_id      uuid NOT NULL REFERENCES coditect.products (id),
+    source_type     coditect.entitlement_source NOT NULL,
+    source_id       uuid NOT NULL,   -- the subscription, or the order line
+    subscription_id uuid,
+    license_id      uuid,
+    status          coditect.entitlement_status NOT NULL DEFAULT 'active',
+    starts_at       timestamptz NOT NULL DEFAULT now(),
+    ends_at         timestamptz,     -- NULL: no end (a one-time purchase without a duration)
+    ended_at        timestamptz,
+    created_at      timestamptz NOT NULL DEFAULT now(),
+    updated_at      timestamptz NOT NULL DEFAULT now(),
+    PRIMARY KEY (tenant_id, id),
+    FOREIGN KEY (tenant_id, subscription_id) REFERENCES coditect.subscriptions (tenant_id, id) ON DELETE CASCADE,
+    FOREIGN KEY (tenant_id, license_id) REFERENCES coditect.licenses (tenant_id, id) ON DELETE SET NULL (license_id),
+    CONSTRAINT entitlements_subscription_check CHECK ((source_type = 'subscription') = (subscription_id IS NOT NULL)
+                                                      AND (subscription_id IS NULL OR subscription_id = source_id))
+);
+-- One live entitlement per source and product: granting twice (a replayed event) grants once.
+CREATE UNIQUE INDEX entitlements_one_live_key ON coditect.entitlements (tenant_id, source_type, source_id, product_id)
+    WHERE status = 'active';
+CREATE INDEX entitlements_tenant_created_idx ON coditect.entitlements (tenant_id, created_at DESC, id DESC);
+CREATE INDEX entitlements_tenant_product_idx ON coditect.entitlements (tenant_id, product_id, status);
+CREATE INDEX entitlements_due_idx ON coditect.entitlements (tenant_id, ends_at) WHERE status = 'active';
+
+INSERT INTO coditect.state_transitions (machine, from_status, to_status, stamp_column) VALUES
+    ('subscription', NULL,         'incomplete', NULL),
+    ('subscription', NULL,         'trialing',   NULL),
+    ('subscription', 'incomplete', 'active',     NULL),
+    ('subscription', 'incomplete', 'canceled',   'canceled_at'),
+    ('subscription', 'trialing',   'active',     NULL),
+    ('subscription', 'trialing',   'past_due',   NULL),
+    ('subscription', 'trialing',   'canceled',   'canceled_at'),
+    ('subscription', 'active',     'past_due',   NULL),
+    ('subscription', 'active',     'canceled',   'canceled_at'),
+    ('subscription', 'past_due',   'active',     NULL),
+    ('subscription', 'past_due',   'unpaid',     NULL),
+    ('subscription', 'past_due',   'canceled',   'canceled_at'),
+    ('subscription', 'unpaid',     'active',     NULL),
+    ('subscription', 'unpaid',     'canceled',   'canceled_at'),
+    ('entitlement',  NULL,         'active',     NULL),
+    ('entitlement',  'active',     'ended',      'ended_at');
+
+------------------------------------------------------------------------------------------------
+-- Entitlements: the one way in and out
+------------------------------------------------------------------------------------------------
+
+-- Grants the product to the tenant from the source, until p_ends_at (NULL: no end); issues the
+-- product's license (tier, features, seats x p_quantity, expiring with the entitlement) when it
+-- grants one. A source already entitled to the product is extended instead. Returns the
+-- entitlement.
+CREATE FUNCTION coditect_internal.entitlement_grant(p_tenant uuid, p_product uuid, p_source coditect.entitlement_source,
+                                                    p_source_id uuid, p_ends_at timestamptz, p_quantity int DEFAULT 1)
+RETURNS uuid
+LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+    p   coditect.products;
+    e   coditect.entitlements;
+    lic uuid;
+BEGIN
+    SELECT * INTO STRICT p FROM coditect.products x WHERE x.id = p_product;
+    SELECT * INTO e FROM coditect.entitlements x
+     WHERE x.tenant_id = p_tenant AND x.source_type = p_source AND x.source_id = p_source_id
+       AND x.product_id = p_product AND x.status = 'active'
+       FOR UPDATE;
+    IF e.id IS NOT NULL THEN
+        UPDATE coditect.entitlements x SET ends_at = p_ends_at WHERE x.tenant_id = p_tenant AND x.id = e.id;
+        UPDATE coditect.licenses l SET expiry_date = coalesce(p_ends_at, 'infinity'), is_active = true,
+                                       seats_total = greatest(l.seats_in_use, p.license_seats * p_quantity)
+         WHERE l.tenant_id = p_tenant AND l.id = e.license_id;
+        RETURN e.id;
+    END IF;
+    IF p.grants_license THEN
+        INSERT INTO coditect.licenses (tenant_id, tier, features, seats_total, expiry_date, created_by)
+        VALUES (p_tenant, p.license_tier, p.license_features, p.license_seats * p_quantity,
+                coalesce(p_ends_at, 'infinity'), NULL)
+        RETURNING id INTO lic;
+    END IF;
+    INSERT INTO coditect.entitlements (tenant_id, product_id, source_type, source_id, subscription_id, license_id, ends_at)
+    VALUES (p_tenant, p_product, p_source, p_source_id, CASE WHEN p_source = 'subscription' THEN p_source_id END, lic, p_ends_at)
+    RETURNING id INTO e.id;
+    RETURN e.id;
+END
+$$;
+
+-- Ends the source's live entitlements at p_at: now or earlier, they end (and their licenses
+-- stop); later, they end then (the job ends them when it comes, and reads say so meanwhile).
+CREATE FUNCTION coditect_internal.entitlement_end(p_tenant uuid, p_source coditect.entitlement_source, p_source_id uuid,
+                                                  p_at timestamptz)
+RETURNS integer
+LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+    n int;
+BEGIN
+    UPDATE coditect.entitlements x SET ends_at = p_at,
+           status = CASE WHEN p_at <= now() THEN 'ended'::coditect.entitlement_status ELSE x.status END
+     WHERE x.tenant_id = p_tenant AND x.source_type = p_source AND x.source_id = p_source_id AND x.status = 'active';
+    GET DIAGNOSTICS n = ROW_COUNT;
+    UPDATE coditect.licenses l SET expiry_date = LEAST(l.expiry_date, p_at),
+           is_active = l.is_active AND p_at > now()
+      FROM coditect.entitlements x
+     WHERE x.tenant_id = p_tenant AND x.source_type = p_source AND x.source_id = p_source_id
+       AND l.tenant_id = x.tenant_id AND l.id = x.license_id;
+    RETURN n;
+END
+$$;
+
+------------------------------------------------------------------------------------------------
+-- Subscriptions' rules, for every writer
+------------------------------------------------------------------------------------------------
+
+-- BEFORE INSERT: a subscription is of an active recurring product; its first period and trial
+-- come from the product; it starts trialing (a trial) or incomplete (awaiting its payment).
+-- BEFORE UPDATE: the product and the tenant stay; a renewal moves the period forward only.
+CREATE FUNCTION coditect_internal.subscription_rules() RETURNS trigger
+LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+    p coditect.products;
+BEGIN
+    IF coditect.current_tenant_id() IS NOT NULL AND NEW.tenant_id IS DISTINCT FROM coditect.current_tenant_id() THEN
+        RETURN NEW;  -- another tenant's row: the policy refuses it
+    END IF;
+    SELECT * INTO p FROM coditect.products x WHERE x.id = NEW.product_id;
+    IF TG_OP = 'INSERT' THEN
+        IF p.id IS NULL OR NOT p.active OR p.recurring_interval IS NULL THEN
+            RAISE EXCEPTION 'product % is not an active subscription product', NEW.product_id USING ERRCODE = 'CD422';
+        END IF;
+        NEW.current_period_start := now();
+        IF p.trial_period_days IS NOT NULL THEN
+            NEW.status := 'trialing';
+            NEW.trial_start := now();
+            NEW.trial_end := now() + make_interval(days => p.trial_period_days);
+            NEW.current_period_end := NEW.trial_end;
+        ELSE
+            NEW.status := 'incomplete';
+            NEW.trial_start := NULL;
+            NEW.trial_end := NULL;
+            NEW.current_period_end := coditect_internal.subscription_period_end(p, now());
+        END IF;
+        NEW.canceled_at := NULL;
+        NEW.ended_at := NULL;
+        RETURN NEW;
+    END IF;
+    IF NEW.product_id IS DISTINCT FROM OLD.product_id THEN
+        RAISE EXCEPTION 'a subscription keeps its product (cancel it and subscribe to the other)' USING ERRCODE = 'CD422';
+    END IF;
+    IF NEW.current_period_end < OLD.current_period_end THEN
+        RAISE EXCEPTION 'a subscription''s period only moves forward' USING ERRCODE = 'CD422';
+    END IF;
+    IF OLD.status = 'canceled' AND (NEW.cancel_at_period_end, NEW.quantity) IS DISTINCT FROM (OLD.cancel_at_period_end, OLD.quantity) THEN
+        RAISE EXCEPTION 'a canceled subscription does not change' USING ERRCODE = 'CD409';
+    END IF;
+    RETURN NEW;
+END
+$$;
+
+-- The end of a period of the product's interval starting at p_from.
+CREATE FUNCTION coditect_internal.subscription_period_end(p coditect.products, p_from timestamptz) RETURNS timestamptz
+LANGUAGE sql IMMUTABLE SET search_path = pg_catalog, pg_temp AS $$
+    SELECT p_from + CASE p.recurring_interval
+                        WHEN 'day' THEN make_interval(days => p.recurring_interval_count)
+                        WHEN 'week' THEN make_interval(weeks => p.recurring_interval_count)
+                        WHEN 'month' THEN make_interval(months => p.recurring_interval_count)
+                        ELSE make_interval(years => p.recurring_interval_count) END
+$$;
+
+-- AFTER INSERT OR UPDATE: entitled while trialing, active or past_due, to the end of the period
+-- (and a trial's); canceled: until the period's end when canceled at it, else now.
+CREATE FUNCTION coditect_internal.subscription_entitlements() RETURNS trigger
+LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
+BEGIN
+    IF NEW.status IN ('trialing', 'active', 'past_due') THEN
+        PERFORM coditect_internal.entitlement_grant(NEW.tenant_id, NEW.product_id, 'subscription', NEW.id,
+                                                    NEW.current_period_end, NEW.quantity);
+    ELSIF TG_OP = 'UPDATE' AND NEW.status IS DISTINCT FROM OLD.status AND NEW.status IN ('canceled', 'unpaid') THEN
+        PERFORM coditect_internal.entitlement_end(NEW.tenant_id, 'subscription', NEW.id,
+            CASE WHEN NEW.status = 'canceled' AND OLD.cancel_at_period_end AND OLD.current_period_end > now()
+                 THEN OLD.current_period_end ELSE now() END);
+    END IF;
+    RETURN NULL;
+END
+$$;
+
+CREATE TRIGGER subscription_rules BEFORE INSERT OR UPDATE ON coditect.subscriptions
+    FOR EACH ROW EXECUTE FUNCTION coditect_internal.subscription_rules();
+CREATE TRIGGER subscription_entitlements AFTER INSERT OR UPDATE OF status, current_period_end, quantity ON coditect.subscriptions
+    FOR EACH ROW EXECUTE FUNCTION coditect_internal.subscription_entitlements();
+ALTER TABLE coditect.subscriptions ENABLE ALWAYS TRIGGER subscription_rules, ENABLE ALWAYS TRIGGER subscription_entitlements;
+
+------------------------------------------------------------------------------------------------
+-- Resources and actions
+------------------------------------------------------------------------------------------------
+
+SELECT coditect_internal.register_resource('coditect.subscriptions', 'subscription', p_state_machine => 'subscription',
+    p_roles => '{"view": "admin", "create": "admin"}',
+    p_create => '{product_id,quantity,billing_cycle_anchor}',
+    p_filters => '{"status": ["exact", "in"], "product_id": ["exact"], "current_period_end": ["gte", "lt"], "created_at": ["gte", "lt"]}',
+    p_orderings => '{created_at,current_period_end}');
+-- The period, the status and Stripe's id are the database's and the billing side's: clients
+-- subscribe (choosing the product and quantity) and cancel, through the action.
+REVOKE INSERT, UPDATE, DELETE ON coditect.subscriptions FROM coditect_gateway, coditect_service;
+GRANT INSERT (tenant_id, id, product_id, quantity, billing_cycle_anchor, created_by) ON coditect.subscriptions
+    TO coditect_gateway, coditect_service;
+
+SELECT coditect_internal.register_resource('coditect.entitlements', 'entitlement', p_state_machine => 'entitlement',
+    p_writable => false, p_roles => '{"view": "member"}',
+    p_filters => '{"status": ["exact"], "product_id": ["exact"], "source_type": ["exact"], "subscription_id": ["exact"],
+                   "ends_at": ["gte", "lt", "isnull"], "created_at": ["gte", "lt"]}',
+    p_orderings => '{created_at,starts_at}');
+
+-- POST /api/v1/subscriptions/{id}/cancel/ {"at_period_end": true}: at the period's end (access
+-- until then; the job cancels it), or now (access ends now).
+CREATE FUNCTION coditect_internal.subscription_cancel_as(p_id uuid, p_at_period_end boolean) RETURNS uuid
+LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+    s coditect.subscriptions;
+BEGIN
+    PERFORM coditect.require_permission('subscription.cancel');
+    SELECT * INTO s FROM coditect.subscriptions x WHERE x.tenant_id = coditect.current_tenant_id() AND x.id = p_id FOR UPDATE;
+    IF s.id IS NULL THEN
+        RAISE EXCEPTION 'subscription % not found', p_id USING ERRCODE = 'CD404';
+    END IF;
+    IF s.status = 'canceled' THEN
+        RAISE EXCEPTION 'the subscription is already canceled' USING ERRCODE = 'CD409';
+    END IF;
+    IF coalesce(p_at_period_end, true) AND s.status IN ('trialing', 'active', 'past_due') THEN
+        UPDATE coditect.subscriptions x SET cancel_at_period_end = true WHERE x.tenant_id = s.tenant_id AND x.id = s.id;
+    ELSE
+        UPDATE coditect.subscriptions x SET status = 'canceled', ended_at = now() WHERE x.tenant_id = s.tenant_id AND x.id = s.id;
+    END IF;
+    RETURN s.id;
+END
+$$;
+CREATE FUNCTION coditect.subscription_cancel(p_id uuid, p_at_period_end boolean DEFAULT true) RETURNS jsonb
+LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+    id uuid := coditect_internal.subscription_cancel_as(p_id, p_at_period_end);
+BEGIN
+    RETURN coditect.api_subscriptions_get(id);
+END
+$$;
+SELECT coditect_internal.register_action('subscription', 'cancel', 'coditect.subscription_cancel(uuid, boolean)',
+    'POST', '/api/v1/subscriptions/{id}/cancel/',
+    '[{"from": "path", "name": "id"}, {"from": "body_field", "name": "at_period_end"}]',
+    p_min_role => 'admin', p_response => '{"resource": "subscription"}',
+    p_summary => 'Cancel a subscription at its period''s end (default; entitled until then) or now');
+
+-- The manual payment path (local use; Stripe's invoice.paid will do the same): the service marks
+-- a subscription's period paid: incomplete or past_due or unpaid becomes active, and an active
+-- one renews for the next period.
+CREATE FUNCTION coditect.subscription_activate(p_tenant uuid, p_id uuid) RETURNS jsonb
+LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+    s coditect.subscriptions;
+    p coditect.products;
+BEGIN
+    SELECT * INTO s FROM coditect.subscriptions x WHERE x.tenant_id = p_tenant AND x.id = p_id FOR UPDATE;
+    IF s.id IS NULL THEN
+        RAISE EXCEPTION 'subscription % not found', p_id USING ERRCODE = 'CD404';
+    END IF;
+    SELECT * INTO STRICT p FROM coditect.products x WHERE x.id = s.product_id;
+    IF s.status = 'canceled' THEN
+        RAISE EXCEPTION 'the subscription is canceled' USING ERRCODE = 'CD409';
+    ELSIF s.status = 'active' AND s.current_period_end > now() THEN
+        -- A renewal: the next period.
+        UPDATE coditect.subscriptions x SET current_period_start = s.current_period_end,
+               current_period_end = coditect_internal.subscription_period_end(p, s.current_period_end)
+         WHERE x.tenant_id = s.tenant_id AND x.id = s.id;
+    ELSE
+        UPDATE coditect.subscriptions x SET status = 'active', current_period_start = now(),
+               current_period_end = greatest(s.current_period_end, coditect_internal.subscription_period_end(p, now()))
+         WHERE x.tenant_id = s.tenant_id AND x.id = s.id;
+    END IF;
+    RETURN (SELECT to_jsonb(x) FROM coditect.subscriptions x WHERE x.tenant_id = s.tenant_id AND x.id = s.id);
+END
+$$;
+COMMENT ON FUNCTION coditect.subscription_activate(uuid, uuid) IS
+    'The manual payment of a subscription''s period (services): active from now, or renewed for the next period';
+REVOKE ALL ON FUNCTION coditect.subscription_activate(uuid, uuid) FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION coditect.subscription_activate(uuid, uuid) TO coditect_service;
+GRANT EXECUTE ON FUNCTION coditect_internal.subscription_cancel_as(uuid, boolean) TO coditect_gateway, coditect_service;
+
+-- The job (pg_cron, every 5 minutes; all tenants): subscriptions canceled at their period's end
+-- are canceled when it comes, trials that ended unpaid become past_due, and entitlements past
+-- their end end (their licenses stop). Returns how many rows it changed.
+CREATE FUNCTION coditect.subscription_maintenance() RETURNS integer
+LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+    n int := 0;
+    k int;
+BEGIN
+    UPDATE coditect.subscriptions x SET status = 'canceled', ended_at = x.current_period_end
+     WHERE x.status <> 'canceled' AND x.cancel_at_period_end AND x.current_period_end <= now();
+    GET DIAGNOSTICS k = ROW_COUNT;
+    n := n + k;
+    UPDATE coditect.subscriptions x SET status = 'past_due'
+     WHERE x.status = 'trialing' AND x.trial_end <= now();
+    GET DIAGNOSTICS k = ROW_COUNT;
+    n := n + k;
+    UPDATE coditect.licenses l SET is_active = false
+      FROM coditect.entitlements e
+     WHERE e.status = 'active' AND e.ends_at <= now() AND l.tenant_id = e.tenant_id AND l.id = e.license_id AND l.is_active;
+    UPDATE coditect.entitlements e SET status = 'ended' WHERE e.status = 'active' AND e.ends_at <= now();
+    GET DIAGNOSTICS k = ROW_COUNT;
+    RETURN n + k;
+END
+$$;
+COMMENT ON FUNCTION coditect.subscription_maintenance() IS
+    'Cancels subscriptions due at their period''s end, moves ended trials to past_due, ends entitlements past their end (all tenants; the pg_cron job coditect-subscriptions)';
