@@ -12421,7 +12421,8 @@ LANGUAGE sql IMMUTABLE SET search_path = pg_catalog, pg_temp AS $$ SELECT interv
 CREATE TABLE coditect.carts (
     tenant_id      uuid NOT NULL REFERENCES coditect.tenants (id) ON DELETE CASCADE,
     id             uuid NOT NULL DEFAULT coditect.uuid_generate_v7(),
-    -- Whose cart: the member who made it (guard_cart sets it from the request context).
+    -- Whose cart: the member who made it (guard_cart sets it from the request context); NULL
+    -- once that user is deleted (the cart, and its order, stay).
     user_id        uuid,
     -- The cart's one currency: the first item's (or given at creation).
     currency       varchar(3) REFERENCES coditect.currencies (code),
@@ -12431,7 +12432,7 @@ CREATE TABLE coditect.carts (
     created_at     timestamptz NOT NULL DEFAULT now(),
     updated_at     timestamptz NOT NULL DEFAULT now(),
     PRIMARY KEY (tenant_id, id),
-    FOREIGN KEY (tenant_id, user_id) REFERENCES coditect.users (tenant_id, id) ON DELETE CASCADE
+    FOREIGN KEY (tenant_id, user_id) REFERENCES coditect.users (tenant_id, id) ON DELETE SET NULL (user_id)
 );
 CREATE INDEX carts_tenant_created_idx ON coditect.carts (tenant_id, created_at DESC, id DESC);
 CREATE INDEX carts_user_idx ON coditect.carts (tenant_id, user_id, status);
@@ -12479,6 +12480,11 @@ BEGIN
             RAISE EXCEPTION 'cart % was checked out: its order names it', OLD.id USING ERRCODE = 'CD409';
         END IF;
         RETURN OLD;
+    END IF;
+    IF TG_OP = 'UPDATE' AND NEW.user_id IS NULL AND OLD.user_id IS NOT NULL
+       AND to_jsonb(NEW) - '{user_id,updated_at}'::text[] = to_jsonb(OLD) - '{user_id,updated_at}'::text[]
+       AND NOT EXISTS (SELECT 1 FROM coditect.users u WHERE u.tenant_id = OLD.tenant_id AND u.id = OLD.user_id) THEN
+        RETURN NEW;  -- ON DELETE SET NULL (user_id): its user was deleted
     END IF;
     IF TG_OP = 'INSERT' THEN
         NEW.user_id := coalesce(coditect.current_user_id(), NEW.user_id);

@@ -293,5 +293,15 @@ ALTER TABLE coditect.carts ENABLE ALWAYS TRIGGER guard_cart;
 SELECT results_eq($$SELECT * FROM coditect.expire_carts()$$, $$VALUES (0::bigint, 1::bigint)$$, 'a week later the job deletes it');
 SELECT is((SELECT count(*)::int FROM coditect.cart_items WHERE cart_id = pg_temp.id('old')), 0, 'with its items');
 
+------------------------------------------------------------------------------------------------
+-- A user's deletion leaves its carts and orders, without their user
+------------------------------------------------------------------------------------------------
+
+SELECT lives_ok(format($$DELETE FROM coditect.users WHERE id = %L$$, current_setting('tap.user.member2')),
+                'a member with a checked-out cart and an order is deleted');
+SELECT results_eq(format($$SELECT o.user_id, c.user_id, c.status::text FROM coditect.orders o JOIN coditect.carts c ON c.id = o.cart_id
+                            WHERE o.id = %L$$, pg_temp.id('usd_ca')),
+                  $$VALUES (NULL::uuid, NULL::uuid, 'checked_out')$$, 'its order and cart stay, their user cleared');
+
 SELECT * FROM finish();
 ROLLBACK;
