@@ -76,8 +76,11 @@ SELECT set_eq($$SELECT p.polrelid::regclass::text, p.polname::text, p.polcmd::te
                        ('coditect.document_versions', 'document_version_read', 'r'),
                        ('coditect.document_permissions', 'document_permission_read', 'r'),
                        ('coditect.document_shares', 'document_share_read', 'r'),
-                       ('coditect.document_activity', 'document_activity_read', 'r')$$,
-              'the restrictive policies are exactly the reviewed ones (reading documents by their grants)');
+                       ('coditect.document_activity', 'document_activity_read', 'r'),
+                       ('coditect.carts', 'carts_own', '*'), ('coditect.cart_items', 'cart_items_own', '*'),
+                       ('coditect.orders', 'orders_own', '*'), ('coditect.order_lines', 'order_lines_own', '*'),
+                       ('coditect.payments', 'payments_own', '*'), ('coditect.refunds', 'refunds_own', '*')$$,
+              'the restrictive policies are exactly the reviewed ones (reading documents by their grants; carts and orders their own)');
 
 -- Enum equality is leakproof here, so a filter on an enum column (a task's status) can be an
 -- index condition under RLS instead of a filter over all the tenant's rows.
@@ -377,7 +380,27 @@ INSERT INTO expected_execute VALUES
     ('coditect_internal.guard_contact()', ''),
     ('coditect_internal.normalize_phone_number()', ''),
     ('coditect_internal.normalize_email_address()', ''),
-    ('coditect_internal.check_product_requires()', '');
+    ('coditect_internal.check_product_requires()', ''),
+    ('coditect.cart_add_item(uuid,uuid,integer)', 'gateway,service'),
+    ('coditect.cart_checkout(uuid,text,text,jsonb)', 'gateway,service'),
+    ('coditect.cart_effective_status(coditect.carts)', 'gateway,service,analyst'),
+    ('coditect.cart_ttl()', 'gateway,service,analyst'),
+    ('coditect.expire_carts()', ''),
+    ('coditect.order_cancel(uuid)', 'gateway,service'),
+    ('coditect.order_mark_paid(uuid,text)', 'service'),
+    ('coditect.order_refund(uuid,bigint,text)', 'gateway,service'),
+    ('coditect_internal.apply_refund()', ''),
+    ('coditect_internal.cart_checkout_as(uuid,text,text,jsonb)', 'gateway,service'),
+    ('coditect_internal.check_order_totals()', ''),
+    ('coditect_internal.guard_cart()', ''),
+    ('coditect_internal.guard_cart_item()', ''),
+    ('coditect_internal.guard_order()', ''),
+    ('coditect_internal.guard_order_line()', ''),
+    ('coditect_internal.guard_payment()', ''),
+    ('coditect_internal.order_cancel_as(uuid)', 'gateway,service'),
+    ('coditect_internal.order_refund_as(uuid,bigint,text)', 'gateway,service'),
+    ('coditect_internal.payment_pays_order()', ''),
+    ('coditect_internal.price_order_line()', '');
 
 CREATE TEMP TABLE actual_execute AS
 SELECT fn, CASE WHEN has_function_privilege('public', oid, 'EXECUTE') THEN 'PUBLIC'
@@ -452,7 +475,14 @@ SELECT set_eq(
         ('phone_number.update', '{owner,admin,member}'), ('phone_number.delete', '{owner,admin,member}'),
         ('email_address.view', '{owner,admin,member}'), ('email_address.create', '{owner,admin,member}'),
         ('email_address.update', '{owner,admin,member}'), ('email_address.delete', '{owner,admin,member}'),
-        ('contact.manage', '{owner,admin}')
+        ('contact.manage', '{owner,admin}'),
+        ('cart.view', '{owner,admin,member}'), ('cart.create', '{owner,admin,member}'), ('cart.delete', '{owner,admin,member}'),
+        ('cart.add_item', '{owner,admin,member}'), ('cart.checkout', '{owner,admin,member}'),
+        ('cart_item.view', '{owner,admin,member}'), ('cart_item.update', '{owner,admin,member}'),
+        ('cart_item.delete', '{owner,admin,member}'), ('order.view', '{owner,admin,member}'),
+        ('order.cancel', '{owner,admin,member}'), ('order.refund', '{owner,admin}'), ('order.manage', '{owner,admin}'),
+        ('order_line.view', '{owner,admin,member}'), ('payment.view', '{owner,admin,member}'),
+        ('refund.view', '{owner,admin,member}')
       ) v(c, rs), unnest(rs::text[]) r$$,
     'role_permissions is exactly the reviewed codename x role matrix');
 

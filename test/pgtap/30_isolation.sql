@@ -82,6 +82,20 @@ INSERT INTO coditect.phone_numbers (tenant_id, entity_type, entity_id, phone_typ
 SELECT tap.tid(k), 'tenant', tap.tid(k), 'work', 'US', '(201) 555-0123' FROM tap.ids;
 INSERT INTO coditect.email_addresses (tenant_id, entity_type, entity_id, email_type, email)
 SELECT tap.tid(k), 'user', tap.uid(k), 'work', 'contact@' || lower(k) || '.test' FROM tap.ids;
+-- Commerce: an open cart with an item each, and a paid order with its line, payment and a
+-- partial refund.
+INSERT INTO coditect.products (name, unit_amount, currency) VALUES ('Isolation product', 1000, 'USD');
+INSERT INTO coditect.carts (tenant_id, user_id) SELECT tap.tid(k), tap.uid(k) FROM tap.ids;
+INSERT INTO coditect.cart_items (tenant_id, cart_id, product_id, quantity)
+SELECT c.tenant_id, c.id, p.id, 1 FROM coditect.carts c, coditect.products p WHERE p.name = 'Isolation product';
+INSERT INTO coditect.orders (tenant_id, user_id, currency, subtotal_amount, tax_amount, total_amount, billing_country_code)
+SELECT tap.tid(k), tap.uid(k), 'USD', 1000, 0, 1000, 'US' FROM tap.ids;
+INSERT INTO coditect.order_lines (tenant_id, order_id, product_id, product_name, unit_amount, quantity, amount, net_amount, tax_amount, total_amount)
+SELECT o.tenant_id, o.id, p.id, p.name, 1000, 1, 0, 0, 0, 0 FROM coditect.orders o, coditect.products p WHERE p.name = 'Isolation product';
+INSERT INTO coditect.payments (tenant_id, order_id, amount, currency, status)
+SELECT tenant_id, id, 1000, 'USD', 'succeeded' FROM coditect.orders;
+INSERT INTO coditect.refunds (tenant_id, payment_id, order_id, amount, currency, status)
+SELECT tenant_id, id, order_id, 100, 'USD', 'succeeded' FROM coditect.payments;
 
 -- Workflows: a published one waiting at an approval, so that each tenant has an execution, its
 -- steps and an approval.
