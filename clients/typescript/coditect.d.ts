@@ -6665,7 +6665,10 @@ export interface operations {
     carts_create: {
         parameters: {
             query?: never;
-            header?: never;
+            header?: {
+                /** @description a retry with the same key and request answers the first answer (Idempotent-Replayed: true); another request with it 409; 24 hours */
+                "Idempotency-Key"?: string;
+            };
             path?: never;
             cookie?: never;
         };
@@ -7255,7 +7258,10 @@ export interface operations {
     carts_add_item: {
         parameters: {
             query?: never;
-            header?: never;
+            header?: {
+                /** @description a retry with the same key and request answers the first answer (Idempotent-Replayed: true); another request with it 409; 24 hours */
+                "Idempotency-Key"?: string;
+            };
             path: {
                 id: string;
             };
@@ -7335,7 +7341,10 @@ export interface operations {
     carts_checkout: {
         parameters: {
             query?: never;
-            header?: never;
+            header?: {
+                /** @description a retry with the same key and request answers the first answer (Idempotent-Replayed: true); another request with it 409; 24 hours */
+                "Idempotency-Key"?: string;
+            };
             path: {
                 id: string;
             };
@@ -12389,7 +12398,10 @@ export interface operations {
     orders_cancel: {
         parameters: {
             query?: never;
-            header?: never;
+            header?: {
+                /** @description a retry with the same key and request answers the first answer (Idempotent-Replayed: true); another request with it 409; 24 hours */
+                "Idempotency-Key"?: string;
+            };
             path: {
                 id: string;
             };
@@ -12465,7 +12477,10 @@ export interface operations {
     orders_refund: {
         parameters: {
             query?: never;
-            header?: never;
+            header?: {
+                /** @description a retry with the same key and request answers the first answer (Idempotent-Replayed: true); another request with it 409; 24 hours */
+                "Idempotency-Key"?: string;
+            };
             path: {
                 id: string;
             };
