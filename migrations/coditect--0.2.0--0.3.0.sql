@@ -6461,10 +6461,13 @@ BEGIN
     e.livemode := coalesce((ev OPERATOR(pg_catalog.->) 'livemode') OPERATOR(pg_catalog.=) 'true'::jsonb, false);
     e.data_object := ev OPERATOR(pg_catalog.#>) '{data,object}';
     e.payload := ev;
+    -- The exact type, else the longest family that covers it (customer.subscription.* before
+    -- customer.*).
     SELECT x.handler INTO h FROM coditect_internal.stripe_event_handlers x
      WHERE x.event_type OPERATOR(pg_catalog.=) e.event_type
-        OR x.event_type OPERATOR(pg_catalog.=) (pg_catalog.split_part(e.event_type, '.', 1) OPERATOR(pg_catalog.||) '.*')
-     ORDER BY x.event_type OPERATOR(pg_catalog.=) e.event_type DESC LIMIT 1;
+        OR (pg_catalog.right(x.event_type, 2) OPERATOR(pg_catalog.=) '.*'
+            AND pg_catalog.starts_with(e.event_type, pg_catalog.left(x.event_type, -1)))
+     ORDER BY x.event_type OPERATOR(pg_catalog.=) e.event_type DESC, pg_catalog.length(x.event_type) DESC LIMIT 1;
     e.handler := h;
     e.status := CASE WHEN h IS NULL THEN 'ignored' ELSE 'processed' END;
     e.received_at := pg_catalog.now();
@@ -13636,6 +13639,7 @@ CREATE TABLE coditect.subscriptions (
     canceled_at            timestamptz,
     ended_at               timestamptz,
     stripe_subscription_id varchar(255),
+    last_payment_reference varchar(255),  -- the payment that paid the current period
     created_by             uuid DEFAULT coditect.current_user_id(),
     created_at             timestamptz NOT NULL DEFAULT now(),
     updated_at             timestamptz NOT NULL DEFAULT now(),
@@ -13647,6 +13651,8 @@ CREATE TABLE coditect.subscriptions (
 CREATE INDEX subscriptions_tenant_status_idx ON coditect.subscriptions (tenant_id, status);
 CREATE INDEX subscriptions_tenant_created_idx ON coditect.subscriptions (tenant_id, created_at DESC, id DESC);
 CREATE UNIQUE INDEX subscriptions_tenant_stripe_key ON coditect.subscriptions (tenant_id, stripe_subscription_id);
+-- One live subscription per tenant and product.
+CREATE UNIQUE INDEX subscriptions_one_live_key ON coditect.subscriptions (tenant_id, product_id) WHERE status <> 'canceled';
 -- The job's scan of what is due (few rows: the live ones).
 CREATE INDEX subscriptions_due_idx ON coditect.subscriptions (tenant_id, current_period_end)
     WHERE status <> 'canceled';
@@ -13767,13 +13773,18 @@ $$;
 -- BEFORE INSERT: a subscription is of an active recurring product; its first period and trial
 -- come from the product; it starts trialing (a trial) or incomplete (awaiting its payment).
 -- BEFORE UPDATE: the product and the tenant stay; a renewal moves the period forward only.
+-- Invoker's rights: row_security_active() then tells a client (under the policies) from
+-- owner-rights code.
 CREATE FUNCTION coditect_internal.subscription_rules() RETURNS trigger
-LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
+LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
 DECLARE
     p coditect.products;
 BEGIN
-    IF coditect.current_tenant_id() IS NOT NULL AND NEW.tenant_id IS DISTINCT FROM coditect.current_tenant_id() THEN
-        RETURN NEW;  -- another tenant's row: the policy refuses it
+    -- Another tenant's row from a client: the policy refuses it (owner-rights writers, to whom
+    -- no policy applies, are held to every rule below).
+    IF row_security_active('coditect.subscriptions') AND coditect.current_tenant_id() IS NOT NULL
+       AND NEW.tenant_id IS DISTINCT FROM coditect.current_tenant_id() THEN
+        RETURN NEW;
     END IF;
     SELECT * INTO p FROM coditect.products x WHERE x.id = NEW.product_id;
     IF TG_OP = 'INSERT' THEN
@@ -13781,7 +13792,11 @@ BEGIN
             RAISE EXCEPTION 'product % is not an active subscription product', NEW.product_id USING ERRCODE = 'CD422';
         END IF;
         NEW.current_period_start := now();
-        IF p.trial_period_days IS NOT NULL THEN
+        NEW.created_by := coalesce(coditect.current_user_id(), NEW.created_by);
+        NEW.last_payment_reference := NULL;
+        -- A trial once per tenant and product: a canceled subscription does not earn a new one.
+        IF p.trial_period_days IS NOT NULL AND NOT EXISTS (
+               SELECT 1 FROM coditect.subscriptions x WHERE x.tenant_id = NEW.tenant_id AND x.product_id = NEW.product_id) THEN
             NEW.status := 'trialing';
             NEW.trial_start := now();
             NEW.trial_end := now() + make_interval(days => p.trial_period_days);
@@ -13825,17 +13840,22 @@ CREATE FUNCTION coditect_internal.subscription_entitlements() RETURNS trigger
 LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
 BEGIN
     IF NEW.status IN ('trialing', 'active', 'past_due') THEN
+        -- A trial entitles one unit: seats are paid for.
         PERFORM coditect_internal.entitlement_grant(NEW.tenant_id, NEW.product_id, 'subscription', NEW.id,
-                                                    NEW.current_period_end, NEW.quantity);
+                                                    NEW.current_period_end,
+                                                    CASE WHEN NEW.status = 'trialing' THEN 1 ELSE NEW.quantity END);
     ELSIF TG_OP = 'UPDATE' AND NEW.status IS DISTINCT FROM OLD.status AND NEW.status IN ('canceled', 'unpaid') THEN
         PERFORM coditect_internal.entitlement_end(NEW.tenant_id, 'subscription', NEW.id,
-            CASE WHEN NEW.status = 'canceled' AND OLD.cancel_at_period_end AND OLD.current_period_end > now()
-                 THEN OLD.current_period_end ELSE now() END);
+            CASE WHEN NEW.status = 'canceled' AND NEW.cancel_at_period_end AND NEW.current_period_end > now()
+                 THEN NEW.current_period_end ELSE now() END);
     END IF;
     RETURN NULL;
 END
 $$;
 
+-- (Pure, and called by the invoker-rights rules.)
+GRANT EXECUTE ON FUNCTION coditect_internal.subscription_period_end(coditect.products, timestamptz)
+    TO coditect_gateway, coditect_service;
 CREATE TRIGGER subscription_rules BEFORE INSERT OR UPDATE ON coditect.subscriptions
     FOR EACH ROW EXECUTE FUNCTION coditect_internal.subscription_rules();
 CREATE TRIGGER subscription_entitlements AFTER INSERT OR UPDATE OF status, current_period_end, quantity ON coditect.subscriptions
@@ -13881,7 +13901,8 @@ BEGIN
     IF coalesce(p_at_period_end, true) AND s.status IN ('trialing', 'active', 'past_due') THEN
         UPDATE coditect.subscriptions x SET cancel_at_period_end = true WHERE x.tenant_id = s.tenant_id AND x.id = s.id;
     ELSE
-        UPDATE coditect.subscriptions x SET status = 'canceled', ended_at = now() WHERE x.tenant_id = s.tenant_id AND x.id = s.id;
+        UPDATE coditect.subscriptions x SET status = 'canceled', cancel_at_period_end = false, ended_at = now()
+         WHERE x.tenant_id = s.tenant_id AND x.id = s.id;
     END IF;
     RETURN s.id;
 END
@@ -13900,39 +13921,44 @@ SELECT coditect_internal.register_action('subscription', 'cancel', 'coditect.sub
     p_min_role => 'admin', p_response => '{"resource": "subscription"}',
     p_summary => 'Cancel a subscription at its period''s end (default; entitled until then) or now');
 
--- The manual payment path (local use; Stripe's invoice.paid will do the same): the service marks
--- a subscription's period paid: incomplete or past_due or unpaid becomes active, and an active
--- one renews for the next period.
-CREATE FUNCTION coditect.subscription_activate(p_tenant uuid, p_id uuid) RETURNS jsonb
+-- The manual payment path (local use; Stripe's invoice.paid will do the same): a service, in the
+-- tenant's request context, marks a subscription's period paid with the payment's reference:
+-- incomplete, past_due or unpaid becomes active, and an active one renews for the next period.
+-- The same reference again changes nothing (a retried call pays no second period).
+CREATE FUNCTION coditect.subscription_activate(p_id uuid, p_reference text) RETURNS jsonb
 LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
 DECLARE
     s coditect.subscriptions;
     p coditect.products;
 BEGIN
-    SELECT * INTO s FROM coditect.subscriptions x WHERE x.tenant_id = p_tenant AND x.id = p_id FOR UPDATE;
+    IF p_reference IS NULL OR p_reference !~ '\S' OR char_length(p_reference) > 255 THEN
+        RAISE EXCEPTION 'a payment reference (1 to 255 characters) names the payment' USING ERRCODE = 'CD400';
+    END IF;
+    SELECT * INTO s FROM coditect.subscriptions x WHERE x.tenant_id = coditect.current_tenant_id() AND x.id = p_id FOR UPDATE;
     IF s.id IS NULL THEN
         RAISE EXCEPTION 'subscription % not found', p_id USING ERRCODE = 'CD404';
     END IF;
     SELECT * INTO STRICT p FROM coditect.products x WHERE x.id = s.product_id;
-    IF s.status = 'canceled' THEN
+    IF s.last_payment_reference IS NOT DISTINCT FROM p_reference THEN
+        NULL;  -- already applied
+    ELSIF s.status = 'canceled' THEN
         RAISE EXCEPTION 'the subscription is canceled' USING ERRCODE = 'CD409';
     ELSIF s.status = 'active' AND s.current_period_end > now() THEN
-        -- A renewal: the next period.
-        UPDATE coditect.subscriptions x SET current_period_start = s.current_period_end,
+        UPDATE coditect.subscriptions x SET current_period_start = s.current_period_end, last_payment_reference = p_reference,
                current_period_end = coditect_internal.subscription_period_end(p, s.current_period_end)
          WHERE x.tenant_id = s.tenant_id AND x.id = s.id;
     ELSE
-        UPDATE coditect.subscriptions x SET status = 'active', current_period_start = now(),
+        UPDATE coditect.subscriptions x SET status = 'active', current_period_start = now(), last_payment_reference = p_reference,
                current_period_end = greatest(s.current_period_end, coditect_internal.subscription_period_end(p, now()))
          WHERE x.tenant_id = s.tenant_id AND x.id = s.id;
     END IF;
     RETURN (SELECT to_jsonb(x) FROM coditect.subscriptions x WHERE x.tenant_id = s.tenant_id AND x.id = s.id);
 END
 $$;
-COMMENT ON FUNCTION coditect.subscription_activate(uuid, uuid) IS
-    'The manual payment of a subscription''s period (services): active from now, or renewed for the next period';
-REVOKE ALL ON FUNCTION coditect.subscription_activate(uuid, uuid) FROM PUBLIC;
-GRANT EXECUTE ON FUNCTION coditect.subscription_activate(uuid, uuid) TO coditect_service;
+COMMENT ON FUNCTION coditect.subscription_activate(uuid, text) IS
+    'The manual payment of a subscription''s period (services, in the tenant''s context): active from now, or renewed; idempotent by the payment reference';
+REVOKE ALL ON FUNCTION coditect.subscription_activate(uuid, text) FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION coditect.subscription_activate(uuid, text) TO coditect_service;
 GRANT EXECUTE ON FUNCTION coditect_internal.subscription_cancel_as(uuid, boolean) TO coditect_gateway, coditect_service;
 
 -- The job (pg_cron, every 5 minutes; all tenants): subscriptions canceled at their period's end
@@ -13962,6 +13988,60 @@ END
 $$;
 COMMENT ON FUNCTION coditect.subscription_maintenance() IS
     'Cancels subscriptions due at their period''s end, moves ended trials to past_due, ends entitlements past their end (all tenants; the pg_cron job coditect-subscriptions)';
+
+------------------------------------------------------------------------------------------------
+-- A license issued for an entitlement changes with it only: a client (to whom row-level security
+-- applies) cannot switch it back on, extend it, or change its tier, features or seats.
+------------------------------------------------------------------------------------------------
+
+-- Invoker's rights, so that row_security_active() is the writer's (the entitlement functions,
+-- owner-rights, are not held back).
+CREATE FUNCTION coditect_internal.guard_entitled_license() RETURNS trigger
+LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
+BEGIN
+    IF row_security_active('coditect.licenses')
+       AND EXISTS (SELECT 1 FROM coditect.entitlements e WHERE e.tenant_id = OLD.tenant_id AND e.license_id = OLD.id)
+       AND (TG_OP = 'DELETE' OR (NEW.tier, NEW.features, NEW.seats_total, NEW.expiry_date, NEW.is_active)
+                                IS DISTINCT FROM (OLD.tier, OLD.features, OLD.seats_total, OLD.expiry_date, OLD.is_active)) THEN
+        RAISE EXCEPTION 'this license comes with an entitlement: it changes with its subscription or order'
+            USING ERRCODE = 'CD403';
+    END IF;
+    RETURN CASE WHEN TG_OP = 'DELETE' THEN OLD ELSE NEW END;
+END
+$$;
+CREATE TRIGGER guard_entitled_license BEFORE UPDATE OR DELETE ON coditect.licenses
+    FOR EACH ROW EXECUTE FUNCTION coditect_internal.guard_entitled_license();
+ALTER TABLE coditect.licenses ENABLE ALWAYS TRIGGER guard_entitled_license;
+
+------------------------------------------------------------------------------------------------
+-- Orders (84_orders): a paid order entitles its products, in the transaction that marks it paid
+-- (the manual payment, Stripe next); a product that grants a license issues it, for the
+-- product's license_duration_days (or without end). A fully refunded order ends them.
+------------------------------------------------------------------------------------------------
+
+CREATE FUNCTION coditect_internal.order_entitlements() RETURNS trigger
+LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+    l record;
+BEGIN
+    IF NEW.status = 'paid' AND OLD.status IS DISTINCT FROM 'paid' THEN
+        FOR l IN SELECT ol.id, ol.product_id, ol.quantity, p.license_duration_days
+                   FROM coditect.order_lines ol JOIN coditect.products p ON p.id = ol.product_id
+                  WHERE ol.tenant_id = NEW.tenant_id AND ol.order_id = NEW.id AND p.recurring_interval IS NULL LOOP
+            PERFORM coditect_internal.entitlement_grant(NEW.tenant_id, l.product_id, 'order', l.id,
+                CASE WHEN l.license_duration_days IS NOT NULL THEN now() + make_interval(days => l.license_duration_days) END,
+                l.quantity);
+        END LOOP;
+    ELSIF NEW.status = 'refunded' AND OLD.status IS DISTINCT FROM 'refunded' THEN
+        PERFORM coditect_internal.entitlement_end(NEW.tenant_id, 'order', ol.id, now())
+           FROM coditect.order_lines ol WHERE ol.tenant_id = NEW.tenant_id AND ol.order_id = NEW.id;
+    END IF;
+    RETURN NULL;
+END
+$$;
+CREATE TRIGGER order_entitlements AFTER UPDATE OF status ON coditect.orders
+    FOR EACH ROW EXECUTE FUNCTION coditect_internal.order_entitlements();
+ALTER TABLE coditect.orders ENABLE ALWAYS TRIGGER order_entitlements;
 
 ------------------------------------------------------------------------------------------------
 -- 22. Grants (as in sql/89_api_grants.sql): nothing new for PUBLIC but the pure helpers CHECK constraints call

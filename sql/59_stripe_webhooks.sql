@@ -134,10 +134,13 @@ BEGIN
     e.livemode := coalesce((ev OPERATOR(pg_catalog.->) 'livemode') OPERATOR(pg_catalog.=) 'true'::jsonb, false);
     e.data_object := ev OPERATOR(pg_catalog.#>) '{data,object}';
     e.payload := ev;
+    -- The exact type, else the longest family that covers it (customer.subscription.* before
+    -- customer.*).
     SELECT x.handler INTO h FROM coditect_internal.stripe_event_handlers x
      WHERE x.event_type OPERATOR(pg_catalog.=) e.event_type
-        OR x.event_type OPERATOR(pg_catalog.=) (pg_catalog.split_part(e.event_type, '.', 1) OPERATOR(pg_catalog.||) '.*')
-     ORDER BY x.event_type OPERATOR(pg_catalog.=) e.event_type DESC LIMIT 1;
+        OR (pg_catalog.right(x.event_type, 2) OPERATOR(pg_catalog.=) '.*'
+            AND pg_catalog.starts_with(e.event_type, pg_catalog.left(x.event_type, -1)))
+     ORDER BY x.event_type OPERATOR(pg_catalog.=) e.event_type DESC, pg_catalog.length(x.event_type) DESC LIMIT 1;
     e.handler := h;
     e.status := CASE WHEN h IS NULL THEN 'ignored' ELSE 'processed' END;
     e.received_at := pg_catalog.now();

@@ -3917,6 +3917,7 @@ export interface components {
             ended_at: string | null;
             /** Format: uuid */
             id: string;
+            last_payment_reference: string | null;
             /** Format: uuid */
             product_id: string;
             /** Format: int32 */

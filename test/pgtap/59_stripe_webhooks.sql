@@ -146,5 +146,24 @@ SELECT is((SELECT string_agg(event_id || ':' || status || ':' || coalesce(handle
           'evt_2:processed:tap59.on_payment(coditect_internal.stripe_events)',
           'the events with their status and handler; the failed one is not stored (Stripe delivers it again)');
 
+-- Families of several segments: the longest one that covers the type.
+CREATE FUNCTION tap59.on_subscription(e coditect_internal.stripe_events) RETURNS void LANGUAGE sql AS $$
+    INSERT INTO tap59.seen VALUES (e.event_id, 'subscription', e.event_type)
+$$;
+CREATE FUNCTION tap59.on_customer(e coditect_internal.stripe_events) RETURNS void LANGUAGE sql AS $$
+    INSERT INTO tap59.seen VALUES (e.event_id, 'customer', e.event_type)
+$$;
+SELECT lives_ok($$SELECT coditect_internal.declare_stripe_handler('customer.subscription.*', 'tap59.on_subscription(coditect_internal.stripe_events)'),
+                         coditect_internal.declare_stripe_handler('customer.*', 'tap59.on_customer(coditect_internal.stripe_events)')$$,
+                'handlers for customer.subscription.* and customer.*');
+SELECT jsonb_set(jsonb_set(:'invoice'::jsonb, '{id}', '"evt_sub"'), '{type}', '"customer.subscription.deleted"')::text AS subdel,
+       jsonb_set(jsonb_set(:'invoice'::jsonb, '{id}', '"evt_cust"'), '{type}', '"customer.updated"')::text AS custupd \gset
+SET ROLE tap59_gateway;
+SELECT is(pg_temp.hook(pg_temp.sign(:'secret', :'subdel'), :'subdel')::jsonb->>'status', 'processed', 'customer.subscription.deleted is processed');
+SELECT is(pg_temp.hook(pg_temp.sign(:'secret', :'custupd'), :'custupd')::jsonb->>'status', 'processed', 'customer.updated is processed');
+RESET ROLE;
+SELECT is((SELECT string_agg(event_id || ':' || handler, ' ' ORDER BY event_id) FROM tap59.seen WHERE event_id IN ('evt_sub', 'evt_cust')),
+          'evt_cust:customer evt_sub:subscription', 'each by the longest family that covers its type');
+
 SELECT * FROM finish();
 ROLLBACK;

@@ -17,7 +17,14 @@ INSERT INTO coditect.products (name, unit_amount, currency, recurring_interval, 
 VALUES ('t86 Pro monthly', 4900, 'USD', 'month', true, 'PRO', '["sync", "audit"]', 5) RETURNING id AS pro \gset
 INSERT INTO coditect.products (name, unit_amount, currency, recurring_interval, trial_period_days)
 VALUES ('t86 Support yearly with a trial', 100000, 'JPY', 'year', 14) RETURNING id AS support \gset
-INSERT INTO coditect.products (name, unit_amount, currency) VALUES ('t86 One-off', 500, 'USD') RETURNING id AS oneoff \gset
+INSERT INTO coditect.products (name, unit_amount, currency, grants_license, license_tier, license_seats, license_duration_days)
+VALUES ('t86 One-off', 500, 'USD', true, 'BASIC', 2, 365) RETURNING id AS oneoff \gset
+INSERT INTO coditect.products (name, unit_amount, currency, recurring_interval, trial_period_days, grants_license, license_tier, license_seats)
+VALUES ('t86 Team with a trial', 2000, 'USD', 'month', 30, true, 'ENTERPRISE', 5) RETURNING id AS team \gset
+-- The manual payment, as a service would make it: in the tenant's context.
+CREATE FUNCTION pg_temp.pay(p_sub uuid, p_ref text) RETURNS text LANGUAGE sql AS $$
+    SELECT pg_temp.as_user('owner', 'owner', format('SELECT coditect.subscription_activate(%L, %L)::text', p_sub, p_ref))
+$$;
 CREATE FUNCTION pg_temp.ent(p_subscription uuid) RETURNS text LANGUAGE sql AS $$
     SELECT string_agg(concat_ws('|', e.status, e.ends_at = s.current_period_end, l.tier, l.seats_total, l.is_active,
                                 l.expiry_date = e.ends_at, l.features::text), ' ; ' ORDER BY e.created_at)
@@ -29,7 +36,8 @@ GRANT EXECUTE ON FUNCTION pg_temp.ent(uuid) TO PUBLIC;
 
 SELECT columns_are('coditect', 'subscriptions', ARRAY['tenant_id', 'id', 'product_id', 'status', 'quantity', 'current_period_start',
     'current_period_end', 'trial_start', 'trial_end', 'billing_cycle_anchor', 'cancel_at_period_end', 'canceled_at', 'ended_at',
-    'stripe_subscription_id', 'created_by', 'created_at', 'updated_at'], 'subscriptions: Stripe''s fields and the seeds'' trial and anchor');
+    'stripe_subscription_id', 'last_payment_reference', 'created_by', 'created_at', 'updated_at'],
+    'subscriptions: Stripe''s fields, the seeds'' trial and anchor, the payment of the period');
 SELECT is(ARRAY(SELECT c.relname || ': ' || pg_get_indexdef(i.indexrelid) FROM pg_index i JOIN pg_class c ON c.oid = i.indrelid
                  WHERE c.relname IN ('subscriptions', 'entitlements') AND c.relnamespace = 'coditect'::regnamespace
                    AND pg_get_indexdef(i.indexrelid) !~ '^[^(]*\(tenant_id[,)]'), '{}'::text[], 'every index leads with tenant_id');
@@ -53,14 +61,17 @@ SELECT is((SELECT (status::text, current_period_end = current_period_start + int
 SELECT is(pg_temp.ent(pg_temp.id('pro sub')), NULL, 'no entitlement before it is paid');
 
 -- The manual payment: active, entitled, licensed, in that transaction.
-SELECT is(coditect.subscription_activate(:'ta', pg_temp.id('pro sub')) ->> 'status', 'active', 'the service marks it paid');
+SELECT is(pg_temp.pay(pg_temp.id('pro sub'), 'pay-1')::jsonb ->> 'status', 'active', 'the service marks it paid');
 SELECT is(pg_temp.ent(pg_temp.id('pro sub')), 'active|t|PRO|10|t|t|["sync", "audit"]',
           'an entitlement and a PRO license of 5 seats x 2, its features, until the period''s end');
 SELECT is((SELECT count(*) FROM coditect.audit_logs WHERE tenant_id = :'ta' AND action = 'license.issue'), 1::bigint, 'the license issue is audited');
 
 -- A renewal moves the entitlement and the license with the period.
-SELECT is((coditect.subscription_activate(:'ta', pg_temp.id('pro sub')) ->> 'current_period_end')::timestamptz,
+SELECT is((pg_temp.pay(pg_temp.id('pro sub'), 'pay-2')::jsonb ->> 'current_period_end')::timestamptz,
           now() + interval '2 months', 'paying the next period renews it');
+SELECT is((pg_temp.pay(pg_temp.id('pro sub'), 'pay-2')::jsonb ->> 'current_period_end')::timestamptz,
+          now() + interval '2 months', 'the same payment again renews nothing (a retried call)');
+SELECT is(pg_temp.pay(pg_temp.id('pro sub'), ''), 'CD400: a payment reference (1 to 255 characters) names the payment', 'a payment names its reference');
 SELECT is(pg_temp.ent(pg_temp.id('pro sub')), 'active|t|PRO|10|t|t|["sync", "audit"]', 'the same entitlement and license, extended');
 SELECT is((SELECT count(*) FROM coditect.entitlements WHERE subscription_id = pg_temp.id('pro sub')), 1::bigint, 'one entitlement, not two');
 
@@ -108,8 +119,41 @@ SET ROLE tap86_gateway;
 SELECT is(pg_temp.as_user('admin', 'admin', format($$SELECT coditect.subscription_cancel(%L)::text$$, pg_temp.id('support sub'))),
           'CD409: the subscription is already canceled', 'a canceled subscription stays canceled');
 RESET ROLE;
-SELECT is(pg_temp.try(format($$SELECT coditect.subscription_activate(%L, %L)$$, :'ta', pg_temp.id('support sub'))),
-          'CD409: the subscription is canceled', 'and is not paid again');
+SELECT is(pg_temp.pay(pg_temp.id('support sub'), 'pay-9'), 'CD409: the subscription is canceled', 'and is not paid again');
+SET ROLE tap86_gateway;
+SELECT is((pg_temp.as_user('admin', 'admin', format($$SELECT coditect.api_subscriptions_create('{"product_id": "%s"}')::text$$, :'support'))::jsonb ->> 'status'),
+          'incomplete', 'subscribing again: no second trial (a trial is once per tenant and product)');
+SELECT is(pg_temp.as_user('admin', 'admin', format($$SELECT coditect.api_subscriptions_create('{"product_id": "%s"}')::text$$, :'support')),
+          '23505: duplicate key value violates unique constraint "subscriptions_one_live_key"', 'one live subscription per product');
+-- A trial entitles one unit, whatever the quantity.
+SELECT pg_temp.put('team sub', (pg_temp.as_user('admin', 'admin', format($$SELECT coditect.api_subscriptions_create('{"product_id": "%s", "quantity": 1000}')::text$$, :'team'))::jsonb ->> 'id')::uuid) IS NOT NULL AS _ \gset
+RESET ROLE;
+SELECT is(pg_temp.ent(pg_temp.id('team sub')), 'active|t|ENTERPRISE|5|t|t|[]', 'a trial of 1,000 units licenses 5 seats (one unit)');
+-- A license that comes with an entitlement changes with it only.
+SET ROLE tap86_gateway;
+SELECT is(pg_temp.as_user('admin', 'admin', format($$SELECT coditect.api_licenses_update(l.id, '{"seats_total": 500}')::text FROM coditect.entitlements e
+                                                      JOIN coditect.licenses l ON l.tenant_id = e.tenant_id AND l.id = e.license_id WHERE e.subscription_id = %L$$,
+                                                  pg_temp.id('team sub'))),
+          'CD403: this license comes with an entitlement: it changes with its subscription or order', 'an admin cannot grow it');
+SELECT is(pg_temp.as_user('admin', 'admin', format($$SELECT coditect.api_licenses_update(l.id, '{"is_active": true}')::text FROM coditect.entitlements e
+                                                      JOIN coditect.licenses l ON l.tenant_id = e.tenant_id AND l.id = e.license_id WHERE e.subscription_id = %L$$,
+                                                  pg_temp.id('pro sub'))),
+          'CD403: this license comes with an entitlement: it changes with its subscription or order', 'nor switch an ended one back on');
+RESET ROLE;
+
+-- A paid order entitles its one-time products, with the product's license, in that transaction.
+SET ROLE tap86_gateway;
+SELECT pg_temp.put('cart', (pg_temp.as_user('admin', 'admin', $$SELECT coditect.api_carts_create('{"currency": "USD"}')::text$$)::jsonb ->> 'id')::uuid) IS NOT NULL AS _ \gset
+SELECT ok(pg_temp.as_user('admin', 'admin', format($$SELECT coditect.cart_add_item(%L, %L, 3)::text$$, pg_temp.id('cart'), :'oneoff')) LIKE '{%', 'three one-off licenses in a cart');
+SELECT pg_temp.put('order', (pg_temp.as_user('admin', 'admin', format($$SELECT coditect.cart_checkout(%L, 'US')::text$$, pg_temp.id('cart')))::jsonb ->> 'id')::uuid) IS NOT NULL AS _ \gset
+RESET ROLE;
+SELECT is((SELECT count(*) FROM coditect.entitlements WHERE source_type = 'order' AND tenant_id = :'ta'), 0::bigint, 'nothing before the payment');
+SELECT ok(pg_temp.as_user('owner', 'owner', format($$SELECT coditect.order_mark_paid(%L, 'cash-1')::text$$, pg_temp.id('order'))) LIKE '{%', 'the order is paid');
+SELECT is((SELECT concat_ws('|', e.status, e.ends_at = now() + interval '365 days', l.tier, l.seats_total, l.expiry_date = e.ends_at)
+             FROM coditect.entitlements e JOIN coditect.order_lines ol ON ol.tenant_id = e.tenant_id AND ol.id = e.source_id
+             JOIN coditect.licenses l ON l.tenant_id = e.tenant_id AND l.id = e.license_id
+            WHERE e.source_type = 'order' AND ol.order_id = pg_temp.id('order')),
+          'active|t|BASIC|6|t', 'an entitlement for the line, a BASIC license of 2 seats x 3, for the product''s 365 days');
 
 ------------------------------------------------------------------------------------------------
 -- Rules for every writer
@@ -134,7 +178,7 @@ SELECT is(pg_temp.as_user('admin', 'admin', $$INSERT INTO coditect.entitlements 
 RESET ROLE;
 SELECT is(pg_temp.try(format($$SELECT coditect_internal.entitlement_grant(%L, %L, 'order', %L, NULL)$$, :'ta', :'oneoff', coditect.uuid_generate_v7())),
           'ok', 'an order line''s entitlement (the orders'' path): no end');
-SELECT ok(NOT has_function_privilege('coditect_gateway', 'coditect.subscription_activate(uuid, uuid)', 'EXECUTE'), 'only services mark payments');
+SELECT ok(NOT has_function_privilege('coditect_gateway', 'coditect.subscription_activate(uuid, text)', 'EXECUTE'), 'only services mark payments');
 
 SELECT * FROM finish();
 ROLLBACK;
