@@ -98,8 +98,10 @@ BEGIN
     IF p_rate < 0 OR p_rate > 100 THEN
         RAISE EXCEPTION 'a tax rate is a percentage between 0 and 100, not %', p_rate USING ERRCODE = 'CD422';
     END IF;
+    -- The quotient at 20 decimals (numeric division keeps the dividend's scale), so that
+    -- round() sees it exact even for amounts of 10^12 and more: one rounding, here.
     IF p_inclusive THEN
-        RETURN round(p_amount::numeric * p_rate / (100 + p_rate))::bigint;
+        RETURN round((p_amount::numeric * p_rate)::numeric(40, 20) / (100 + p_rate))::bigint;
     END IF;
     RETURN round(p_amount::numeric * p_rate / 100)::bigint;
 END

@@ -22,8 +22,11 @@ constexpr int kInvalid = CODITECT_SQLSTATE('4', '2', '2');
 
 // coditect.phone_e164(number, region): the number in E.164, or CD422 naming what is wrong.
 CODITECT_FUNCTION(coditect_phone_e164) {
-  std::string number = text_of(PG_GETARG_TEXT_PP(0));
-  std::string region = text_of(PG_GETARG_TEXT_PP(1));
+  // Detoasting may raise: both arguments before any C++ object exists.
+  const text* number_arg = PG_GETARG_TEXT_PP(0);
+  const text* region_arg = PG_GETARG_TEXT_PP(1);
+  std::string number = text_of(number_arg);
+  std::string region = text_of(region_arg);
   auto n = coditect::phone::normalize(number, region);
   if (!n.ok) throw coditect::pg::UserError(kInvalid, n.error.c_str());
   PG_RETURN_TEXT_P(coditect::pg::pg_call(cstring_to_text_with_len, n.e164.data(),
@@ -32,7 +35,8 @@ CODITECT_FUNCTION(coditect_phone_e164) {
 
 // coditect.phone_calling_code(region): 44 for GB; NULL for a region libphonenumber does not know.
 CODITECT_FUNCTION(coditect_phone_calling_code) {
-  int code = coditect::phone::calling_code_of(text_of(PG_GETARG_TEXT_PP(0)));
+  const text* region_arg = PG_GETARG_TEXT_PP(0);
+  int code = coditect::phone::calling_code_of(text_of(region_arg));
   if (code == 0) PG_RETURN_NULL();
   PG_RETURN_INT32(code);
 }
@@ -40,7 +44,8 @@ CODITECT_FUNCTION(coditect_phone_calling_code) {
 // coditect_internal.icu_currency_exponent(code): ICU's default fraction digits of an ISO 4217
 // code (NULL when ICU refuses the code).
 CODITECT_FUNCTION(coditect_icu_currency_exponent) {
-  std::string code = text_of(PG_GETARG_TEXT_PP(0));
+  const text* code_arg = PG_GETARG_TEXT_PP(0);
+  std::string code = text_of(code_arg);
   if (code.size() != 3) PG_RETURN_NULL();
   UChar u[4] = {static_cast<UChar>(code[0]), static_cast<UChar>(code[1]),
                 static_cast<UChar>(code[2]), 0};

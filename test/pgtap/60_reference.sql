@@ -56,6 +56,10 @@ SELECT is(coditect.money_format(-9223372036854775808, 'USD'), '-9223372036854775
 SELECT is(coditect.tax_amount(1000, 20, false), 200::bigint, 'exclusive 20 % of 10.00 is 2.00');
 SELECT is(coditect.tax_amount(1200, 20, true), 200::bigint, 'inclusive 20 % in 12.00 is 2.00');
 SELECT is(coditect.tax_amount(10, 5, false), 1::bigint, 'exclusive: 0.5 rounds up to 1 (half away from zero)');
+-- numeric division keeps 4 decimals here (the exact quotient is ...154.49999...): it must not
+-- round twice.
+SELECT is(coditect.tax_amount(1000000000021071, 7.1234, true), 66497142549154::bigint,
+          'a huge inclusive amount rounds once, from the exact quotient');
 SELECT is(coditect.tax_amount(30, 5, false), 2::bigint, 'exclusive: 1.5 rounds up to 2 (not to even)');
 SELECT is(coditect.tax_amount(50, 5, false), 3::bigint, 'exclusive: 2.5 rounds up to 3 (half-even would give 2)');
 SELECT is(coditect.tax_amount(-50, 5, false), -3::bigint, 'a credit mirrors its charge: -2.5 rounds to -3');
