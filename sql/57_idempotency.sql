@@ -43,7 +43,10 @@ BEGIN
     IF p_request_sha256 IS NULL OR p_request_sha256 !~ '^[0-9a-f]{64}$' THEN
         RAISE EXCEPTION 'the request''s SHA-256 is 64 lower-case hex digits' USING ERRCODE = 'CD400';
     END IF;
-    sha := pg_catalog.decode(p_request_sha256, 'hex');
+    -- The role the request acts as is part of the request: the same user with a lesser token
+    -- (or since demoted) is not replayed an answer made for the greater role (409 instead).
+    sha := pg_catalog.sha256(pg_catalog.decode(p_request_sha256, 'hex')
+                             OPERATOR(pg_catalog.||) pg_catalog.convert_to(coalesce(coditect.current_user_role(), ''), 'UTF8'));
 END
 $$;
 REVOKE ALL ON FUNCTION coditect_internal.idempotency_scope(text, text) FROM PUBLIC;

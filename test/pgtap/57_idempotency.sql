@@ -32,6 +32,9 @@ SELECT is(pg_temp.idem('member', format($$SELECT coditect.idempotency_lookup('k-
           'a different request with the key is refused');
 SELECT is(pg_temp.idem('member', format($$SELECT coditect.idempotency_claim('k-1', %L)$$, :'h1')),
           'CD409: a request with this Idempotency-Key completed meanwhile', 'a taken key cannot be claimed again');
+SELECT is(pg_temp.as_user('member', 'guest', format($$SELECT coditect.idempotency_lookup('k-1', %L)$$, :'h1')),
+          'CD409: this Idempotency-Key was used for a different request (method, path or body)',
+          'the same user acting as a lesser role is not replayed the answer (the role is part of the request)');
 SELECT is(pg_temp.idem('member2', format($$SELECT coditect.idempotency_lookup('k-1', %L)$$, :'h1')), 'done',
           'another user of the tenant does not see the key');
 SELECT is(pg_temp.idem('member2', format($$SELECT coditect.idempotency_claim('k-1', %L)$$, :'h1')), 'true',
