@@ -885,6 +885,7 @@ BEGIN
     GET DIAGNOSTICS expired = ROW_COUNT;
     DELETE FROM coditect.carts WHERE status = 'expired' AND expires_at <= now() - interval '7 days';
     GET DIAGNOSTICS deleted = ROW_COUNT;
+    deleted := deleted + coditect_internal.purge_guest_carts();  -- (87_guest_carts)
 END
 $$;
 REVOKE ALL ON FUNCTION coditect.expire_carts() FROM PUBLIC;
