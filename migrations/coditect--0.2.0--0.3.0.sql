@@ -14110,13 +14110,11 @@ END
 $$;
 
 -- GET /api/v1/guest-carts/{token}/: the cart; NULL (404) for any token but a live cart's.
+-- (A read: no lock, so that it runs in the gateway's read-only transaction of a GET.)
 CREATE FUNCTION coditect.guest_cart_view(p_token uuid) RETURNS jsonb
-LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
-DECLARE
-    g coditect_internal.guest_carts := coditect_internal.guest_cart_of(p_token);
-BEGIN
-    RETURN CASE WHEN g.id IS NOT NULL THEN coditect_internal.guest_cart_json(g) END;
-END
+LANGUAGE sql STABLE SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
+    SELECT coditect_internal.guest_cart_json(g) FROM coditect_internal.guest_carts g
+     WHERE g.token_hash = coditect_internal.share_token_hash(p_token) AND g.expires_at > now()
 $$;
 
 -- POST /api/v1/guest-carts/{token}/add/ {"product_id", "quantity"}: adds to the quantity of an
