@@ -33,24 +33,18 @@ struct IdemWorld : coditect::it::Target {
   void setup() {
     if (!connect()) return;
     suffix = std::to_string(std::random_device{}() % 1000000000);
-    json a = json::parse(
-        sql("SELECT coditect.create_tenant('Idem A', $1, 'ia@it.test', 'owner-ia@it.test')",
-            {"it-ia-" + suffix}));
-    json b = json::parse(
-        sql("SELECT coditect.create_tenant('Idem B', $1, 'ib@it.test', 'owner-ib@it.test')",
-            {"it-ib-" + suffix}));
-    tenant_a = a["tenant_id"];
-    owner_a = a["user_id"];
-    tenant_b = b["tenant_id"];
-    owner_b = b["user_id"];
+    TenantIds a = new_tenant("Idem A"), b = new_tenant("Idem B");
+    tenant_a = a.tenant;
+    owner_a = a.owner;
+    tenant_b = b.tenant;
+    owner_b = b.owner;
     ready = true;
   }
 
   HttpResult post(const std::string& target, const std::string& token, const std::string& body,
                   const std::string& key) {
-    Headers h = {{"Authorization", "Bearer " + token}, {"Content-Type", "application/json"}};
-    if (!key.empty()) h.push_back({"Idempotency-Key", key});
-    return coditect::it::http_request(host, port, "POST", target, body, h);
+    return call("POST", target, token, body,
+                key.empty() ? Headers{} : Headers{{"Idempotency-Key", key}});
   }
   std::string projects(const std::string& tenant, const std::string& name) {
     return sql("SELECT count(*) FROM coditect.projects WHERE tenant_id = $1 AND name = $2",

@@ -46,19 +46,6 @@ struct OrdersWorld : coditect::it::Target {
         {"it-orders-" + suffix});
     ready = true;
   }
-
-  HttpResult call(const std::string& method, const std::string& target, const std::string& auth,
-                  const std::string& body = {}) {
-    std::string req =
-        method + " " + target + " HTTP/1.1\r\nHost: " + host + "\r\nConnection: close\r\n";
-    req += "Authorization: Bearer " + auth + "\r\n";
-    if (!body.empty()) {
-      req += "Content-Type: application/json\r\nContent-Length: " + std::to_string(body.size()) +
-             "\r\n";
-    }
-    req += "\r\n" + body;
-    return coditect::it::http_raw(host, port, req);
-  }
 };
 
 OrdersWorld& W() {
