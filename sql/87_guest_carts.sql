@@ -12,7 +12,7 @@ CREATE TABLE coditect_internal.guest_carts (
     currency   varchar(3) REFERENCES coditect.currencies (code),
     -- [{"product_id": ..., "quantity": n}], at most 50 products.
     items      jsonb NOT NULL DEFAULT '[]' CHECK (jsonb_typeof(items) = 'array' AND jsonb_array_length(items) <= 50),
-    expires_at timestamptz NOT NULL DEFAULT now() + interval '24 hours',
+    expires_at timestamptz NOT NULL DEFAULT now() + coditect.cart_ttl(),  -- (84_orders: a cart's life)
     created_at timestamptz NOT NULL DEFAULT now(),
     updated_at timestamptz NOT NULL DEFAULT now()
 );
@@ -63,7 +63,7 @@ LANGUAGE sql STABLE SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
 $$;
 
 -- POST /api/v1/guest-carts/{token}/add/ {"product_id", "quantity"}: adds to the quantity of an
--- active product, in the cart's one currency; the cart lives 24 hours from now.
+-- active product, in the cart's one currency; the cart lives cart_ttl() (24 hours) from now.
 CREATE FUNCTION coditect.guest_cart_add(p_token uuid, p_product uuid, p_quantity int DEFAULT 1) RETURNS jsonb
 LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
 DECLARE
@@ -90,7 +90,7 @@ BEGIN
         RAISE EXCEPTION 'a quantity is 1 to 10000' USING ERRCODE = 'CD400';
     END IF;
     UPDATE coditect_internal.guest_carts x
-       SET currency = p.currency, updated_at = now(), expires_at = now() + interval '24 hours',
+       SET currency = p.currency, updated_at = now(), expires_at = now() + coditect.cart_ttl(),
            items = coalesce((SELECT jsonb_agg(i) FROM jsonb_array_elements(g.items) i WHERE (i ->> 'product_id')::uuid <> p.id), '[]')
                    || jsonb_build_array(jsonb_build_object('product_id', p.id, 'quantity', q))
      WHERE x.id = g.id
