@@ -13,12 +13,17 @@ CREATE TABLE coditect.currencies (
     code         varchar(3) PRIMARY KEY CHECK (code ~ '^[A-Z]{3}$'),
     numeric_code varchar(3) NOT NULL UNIQUE CHECK (numeric_code ~ '^[0-9]{3}$'),
     name         varchar(255) NOT NULL,
-    exponent     smallint NOT NULL CHECK (exponent BETWEEN 0 AND 4)
+    exponent     smallint NOT NULL CHECK (exponent BETWEEN 0 AND 4),
+    -- Legal tender (ICU/CLDR): false for funds (BOV, CLF, USN...), metals (XAU...), units of
+    -- account (XDR...), XTS and XXX. Nothing is priced in those (products, coupons).
+    priceable    boolean NOT NULL
 );
 COMMENT ON TABLE coditect.currencies IS
     'ISO 4217 currencies (Debian iso-codes); exponent: digits of the minor unit, from ICU (CLDR).';
 COMMENT ON COLUMN coditect.currencies.exponent IS
     'An amount of 1234 minor units is 12.34 when the exponent is 2, 1234 when it is 0, 1.234 when it is 3.';
+COMMENT ON COLUMN coditect.currencies.priceable IS
+    'Legal tender (not among ICU''s uncommon codes, CLDR tender="false"): a price may be in it.';
 
 CREATE TABLE coditect.countries (
     alpha_2      varchar(2) PRIMARY KEY CHECK (alpha_2 ~ '^[A-Z]{2}$'),
@@ -63,6 +68,20 @@ BEGIN
         RAISE EXCEPTION 'unknown currency "%" (ISO 4217, upper case)', p_currency USING ERRCODE = 'CD422';
     END IF;
     RETURN e;
+END
+$$;
+
+-- The currency a price or a coupon is in: a known, priceable one (CD422 otherwise).
+CREATE FUNCTION coditect.require_priceable_currency(p_currency text) RETURNS void
+LANGUAGE plpgsql STABLE SET search_path = pg_catalog, pg_temp AS $$
+BEGIN
+    IF NOT EXISTS (SELECT 1 FROM coditect.currencies c WHERE c.code = p_currency) THEN
+        RAISE EXCEPTION 'unknown currency "%" (ISO 4217, upper case)', p_currency USING ERRCODE = 'CD422';
+    END IF;
+    IF NOT (SELECT c.priceable FROM coditect.currencies c WHERE c.code = p_currency) THEN
+        RAISE EXCEPTION 'currency % (%) is not legal tender: nothing is priced in it', p_currency,
+            (SELECT c.name FROM coditect.currencies c WHERE c.code = p_currency) USING ERRCODE = 'CD422';
+    END IF;
 END
 $$;
 
@@ -199,10 +218,10 @@ BEGIN
 END
 $$;
 
-REVOKE ALL ON FUNCTION coditect.currency_exponent(text), coditect.money_format(bigint, text),
+REVOKE ALL ON FUNCTION coditect.currency_exponent(text), coditect.require_priceable_currency(text), coditect.money_format(bigint, text),
     coditect.tax_amount(bigint, numeric, boolean), coditect.tax_line(bigint, numeric, boolean),
     coditect.select_tax_rate(text, text, timestamptz) FROM PUBLIC;
-GRANT EXECUTE ON FUNCTION coditect.currency_exponent(text), coditect.money_format(bigint, text),
+GRANT EXECUTE ON FUNCTION coditect.currency_exponent(text), coditect.require_priceable_currency(text), coditect.money_format(bigint, text),
     coditect.tax_amount(bigint, numeric, boolean), coditect.tax_line(bigint, numeric, boolean),
     coditect.select_tax_rate(text, text, timestamptz) TO coditect_gateway, coditect_service, coditect_analyst;
 

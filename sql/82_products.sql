@@ -67,6 +67,18 @@ $$;
 CREATE TRIGGER check_product_requires BEFORE INSERT OR UPDATE OF requires ON coditect.products
     FOR EACH ROW EXECUTE FUNCTION coditect_internal.check_product_requires();
 
+-- A price is in legal tender: not in a fund, metal, unit of account, XTS or XXX (the
+-- currencies' priceable flag, from ICU).
+CREATE FUNCTION coditect_internal.check_product_currency() RETURNS trigger
+LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
+BEGIN
+    PERFORM coditect.require_priceable_currency(NEW.currency);
+    RETURN NEW;
+END
+$$;
+CREATE TRIGGER check_product_currency BEFORE INSERT OR UPDATE OF currency ON coditect.products
+    FOR EACH ROW EXECUTE FUNCTION coditect_internal.check_product_currency();
+
 ALTER TABLE coditect.products ENABLE ROW LEVEL SECURITY, FORCE ROW LEVEL SECURITY;
 CREATE POLICY products_read ON coditect.products FOR SELECT USING (true);
 CREATE POLICY products_service_insert ON coditect.products FOR INSERT TO coditect_service WITH CHECK (true);
