@@ -46,6 +46,9 @@ CREATE TABLE coditect.addresses (
     country_code  varchar(2) NOT NULL REFERENCES coditect.countries (alpha_2),
     latitude      numeric(9, 6) CHECK (latitude BETWEEN -90 AND 90),
     longitude     numeric(9, 6) CHECK (longitude BETWEEN -180 AND 180),
+    -- A billing address's phone (the seeds' BillingAddress.phone): E.164, read as dialled in
+    -- country_code (a_normalize_address_phone).
+    phone         varchar(16) CHECK (phone ~ '^\+[1-9][0-9]{1,14}$'),
     is_default    boolean NOT NULL DEFAULT false,
     is_verified   boolean NOT NULL DEFAULT false,
     created_at    timestamptz NOT NULL DEFAULT now(),
@@ -56,7 +59,8 @@ CREATE TABLE coditect.addresses (
 );
 CREATE INDEX addresses_entity_idx ON coditect.addresses (tenant_id, entity_type, entity_id);
 CREATE INDEX addresses_tenant_created_idx ON coditect.addresses (tenant_id, created_at DESC, id DESC);
--- One default address of each address type per entity.
+-- One default address of each address type per entity: for the tenant itself (entity_id is
+-- tenant_id), one default billing address per tenant, which checkout falls back on.
 CREATE UNIQUE INDEX addresses_one_default ON coditect.addresses (tenant_id, entity_type, entity_id, address_type)
     WHERE is_default;
 COMMENT ON COLUMN coditect.addresses.state_code IS 'ISO 3166-2 subdivision of country_code (US-CA), if any.';
@@ -270,6 +274,21 @@ CREATE TRIGGER a_normalize_phone_number BEFORE INSERT OR UPDATE ON coditect.phon
     FOR EACH ROW EXECUTE FUNCTION coditect_internal.normalize_phone_number();
 ALTER TABLE coditect.phone_numbers ENABLE ALWAYS TRIGGER a_normalize_phone_number;
 
+-- An address's phone in E.164, read as dialled in the address's country.
+CREATE FUNCTION coditect_internal.normalize_address_phone() RETURNS trigger
+LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
+BEGIN
+    IF NEW.phone IS NOT NULL AND (TG_OP = 'INSERT' OR NEW.phone IS DISTINCT FROM OLD.phone
+                                  OR NEW.country_code IS DISTINCT FROM OLD.country_code) THEN
+        NEW.phone := coditect.phone_e164(NEW.phone, NEW.country_code);
+    END IF;
+    RETURN NEW;
+END
+$$;
+CREATE TRIGGER a_normalize_address_phone BEFORE INSERT OR UPDATE ON coditect.addresses
+    FOR EACH ROW EXECUTE FUNCTION coditect_internal.normalize_address_phone();
+ALTER TABLE coditect.addresses ENABLE ALWAYS TRIGGER a_normalize_address_phone;
+
 -- E-mail addresses are stored with their domain in lower case (the local part is the mail
 -- server's to interpret).
 CREATE FUNCTION coditect_internal.normalize_email_address() RETURNS trigger
@@ -298,8 +317,8 @@ SELECT coditect_internal.declare_permission('contact.manage', 'Manage the contac
 -- Members write their own user's contacts (guard_contact); administrators everyone's.
 SELECT coditect_internal.register_resource('coditect.addresses', 'address', p_plural => 'addresses',
     p_roles => '{"view": "member", "create": "member", "update": "member", "delete": "member"}',
-    p_create => '{entity_type,entity_id,address_type,label,full_name,company_name,address_line1,address_line2,city,state_code,postal_code,country_code,latitude,longitude,is_default}',
-    p_update => '{address_type,label,full_name,company_name,address_line1,address_line2,city,state_code,postal_code,country_code,latitude,longitude,is_default}',
+    p_create => '{entity_type,entity_id,address_type,label,full_name,company_name,address_line1,address_line2,city,state_code,postal_code,country_code,latitude,longitude,phone,is_default}',
+    p_update => '{address_type,label,full_name,company_name,address_line1,address_line2,city,state_code,postal_code,country_code,latitude,longitude,phone,is_default}',
     p_hidden => ARRAY(SELECT 'ref_' || entity_type FROM coditect_internal.contact_entity_types),
     p_filters => '{"entity_type": ["exact"], "entity_id": ["exact"], "address_type": ["exact", "in"],
                    "country_code": ["exact", "in"], "is_default": ["exact"], "is_verified": ["exact"],

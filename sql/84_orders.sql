@@ -1,9 +1,10 @@
--- 84_orders: carts, checkout, orders with their lines, manual payments and refunds (issue 12).
+-- 84_orders: coupons, carts, checkout, orders with their lines, manual payments and refunds (issue 12).
 -- After 82_products: carts and orders price from products. Money follows 60_reference: integer
 -- minor units of one currency per cart and order, tax computed only by coditect.tax_line /
 -- tax_amount (per line, half away from zero). The rules live in triggers, so they hold for
 -- every writer: a cart's currency, its expiry, an order's totals (checked at commit), a paid
 -- order's immutability, and refunds capped by what was paid (under the payment's row lock).
+-- A discount is computed only by coditect_internal.coupon_discounts (per line, before tax).
 
 CREATE TYPE coditect.cart_status AS ENUM ('active', 'checked_out', 'expired');
 COMMENT ON TYPE coditect.cart_status IS 'A cart: open (active), turned into an order (checked_out), or past its expiry (expired).';
@@ -23,6 +24,72 @@ CREATE FUNCTION coditect.cart_ttl() RETURNS interval
 LANGUAGE sql IMMUTABLE SET search_path = pg_catalog, pg_temp AS $$ SELECT interval '24 hours' $$;
 
 ------------------------------------------------------------------------------------------------
+-- Coupons: global like products (the service role writes them), Stripe's shape: a percentage
+-- or an amount of one currency off, valid from / until, a redemption cap, optionally limited
+-- to some products. Tenants never list them (a code is a secret until it is handed out): a
+-- member applies a code to a cart, which finds the coupon by its code.
+------------------------------------------------------------------------------------------------
+
+CREATE TABLE coditect.coupons (
+    id                  uuid PRIMARY KEY DEFAULT coditect.uuid_generate_v7(),
+    stripe_coupon_id    varchar(255) UNIQUE,
+    -- What the buyer types; matched whatever its case.
+    code                varchar(50) NOT NULL CHECK (code ~ '^[A-Za-z0-9][A-Za-z0-9_-]{0,49}$'),
+    name                varchar(255) NOT NULL DEFAULT '',
+    -- Either a percentage off the eligible lines, or an amount (minor units of currency) off them.
+    percent_off         numeric(5, 2) CHECK (percent_off > 0 AND percent_off <= 100),
+    amount_off          bigint CHECK (amount_off > 0),
+    currency            varchar(3) REFERENCES coditect.currencies (code),
+    -- Stripe's applies_to.products: empty, every product.
+    applies_to_products uuid[] NOT NULL DEFAULT '{}',
+    valid_from          timestamptz,
+    valid_until         timestamptz,   -- Stripe's redeem_by
+    max_redemptions     integer CHECK (max_redemptions >= 1),
+    -- Orders placed with it (checkout counts, under the coupon's row lock).
+    times_redeemed      integer NOT NULL DEFAULT 0 CHECK (times_redeemed >= 0),
+    active              boolean NOT NULL DEFAULT true,
+    metadata            coditect.json_object NOT NULL DEFAULT '{}',
+    created_at          timestamptz NOT NULL DEFAULT now(),
+    updated_at          timestamptz NOT NULL DEFAULT now(),
+    CONSTRAINT coupons_kind CHECK ((percent_off IS NULL) <> (amount_off IS NULL) AND (amount_off IS NULL) = (currency IS NULL)),
+    CONSTRAINT coupons_validity CHECK (valid_from < valid_until),
+    CONSTRAINT coupons_redemptions CHECK (times_redeemed <= max_redemptions)
+);
+CREATE UNIQUE INDEX coupons_code_key ON coditect.coupons (upper(code));
+CREATE INDEX coupons_created_idx ON coditect.coupons (created_at DESC, id DESC);
+CREATE TRIGGER stamp_timestamps BEFORE INSERT OR UPDATE ON coditect.coupons
+    FOR EACH ROW EXECUTE FUNCTION coditect_internal.stamp_timestamps();
+
+-- An amount off is in legal tender; the products it applies to exist, each once.
+CREATE FUNCTION coditect_internal.check_coupon() RETURNS trigger
+LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+    missing text;
+BEGIN
+    IF NEW.currency IS NOT NULL THEN
+        PERFORM coditect.require_priceable_currency(NEW.currency);
+    END IF;
+    IF cardinality(NEW.applies_to_products) <> (SELECT count(DISTINCT r) FROM unnest(NEW.applies_to_products) r) THEN
+        RAISE EXCEPTION 'applies_to_products names a product twice' USING ERRCODE = 'CD422';
+    END IF;
+    SELECT string_agg(r::text, ', ') INTO missing FROM unnest(NEW.applies_to_products) r
+     WHERE NOT EXISTS (SELECT 1 FROM coditect.products p WHERE p.id = r);
+    IF missing IS NOT NULL THEN
+        RAISE EXCEPTION 'applies_to_products names unknown product(s) %', missing USING ERRCODE = 'CD422';
+    END IF;
+    RETURN NEW;
+END
+$$;
+CREATE TRIGGER check_coupon BEFORE INSERT OR UPDATE OF currency, applies_to_products ON coditect.coupons
+    FOR EACH ROW EXECUTE FUNCTION coditect_internal.check_coupon();
+
+ALTER TABLE coditect.coupons ENABLE ROW LEVEL SECURITY, FORCE ROW LEVEL SECURITY;
+CREATE POLICY coupons_service ON coditect.coupons TO coditect_service USING (true) WITH CHECK (true);
+REVOKE ALL ON coditect.coupons FROM PUBLIC;
+GRANT SELECT, INSERT, UPDATE ON coditect.coupons TO coditect_service;
+SELECT pg_catalog.pg_extension_config_dump('coditect.coupons', '');
+
+------------------------------------------------------------------------------------------------
 -- Carts
 ------------------------------------------------------------------------------------------------
 
@@ -35,6 +102,10 @@ CREATE TABLE coditect.carts (
     -- The cart's one currency: the first item's (or given at creation).
     currency       varchar(3) REFERENCES coditect.currencies (code),
     status         coditect.cart_status NOT NULL DEFAULT 'active',
+    -- The discount code applied (cart_apply_discount); its amount is the computed field
+    -- discount_amount, and checkout checks the code again.
+    coupon_id      uuid REFERENCES coditect.coupons (id),
+    discount_code  varchar(50),
     expires_at     timestamptz NOT NULL DEFAULT now() + interval '24 hours',
     checked_out_at timestamptz,
     created_at     timestamptz NOT NULL DEFAULT now(),
@@ -191,11 +262,15 @@ CREATE TABLE coditect.orders (
     user_id              uuid,
     status               coditect.order_status NOT NULL DEFAULT 'pending',
     currency             varchar(3) NOT NULL REFERENCES coditect.currencies (code),
-    -- Sums of the lines (net of tax), their tax, a discount, and what is charged.
+    -- Sums of the lines: net of tax before the discount (net + discount), their tax, their
+    -- discount, and what is charged (the lines' totals).
     subtotal_amount      bigint NOT NULL CHECK (subtotal_amount >= 0),
     tax_amount           bigint NOT NULL CHECK (tax_amount >= 0),
     discount_amount      bigint NOT NULL DEFAULT 0 CHECK (discount_amount >= 0),
     total_amount         bigint NOT NULL CHECK (total_amount >= 0),
+    -- The coupon redeemed, and its code as it was.
+    coupon_id            uuid REFERENCES coditect.coupons (id),
+    discount_code        varchar(50),
     -- The tax rate as it was at checkout (NULL id: no rate applies, tax 0).
     tax_rate_id          uuid REFERENCES coditect.tax_rates (id),
     tax_display_name     varchar(100),
@@ -215,7 +290,9 @@ CREATE TABLE coditect.orders (
     FOREIGN KEY (tenant_id, user_id) REFERENCES coditect.users (tenant_id, id) ON DELETE SET NULL (user_id),
     FOREIGN KEY (billing_country_code, billing_state_code) REFERENCES coditect.subdivisions (country_code, code),
     CONSTRAINT orders_total CHECK (total_amount = subtotal_amount + tax_amount - discount_amount),
-    CONSTRAINT orders_tax_rate_snapshot CHECK (tax_rate_id IS NOT NULL OR tax_percentage = 0)
+    CONSTRAINT orders_tax_rate_snapshot CHECK (tax_rate_id IS NOT NULL OR tax_percentage = 0),
+    CONSTRAINT orders_discount_coupon CHECK ((coupon_id IS NULL) = (discount_code IS NULL)
+                                             AND (discount_amount = 0 OR coupon_id IS NOT NULL))
 );
 -- One order per cart.
 CREATE UNIQUE INDEX orders_one_per_cart ON coditect.orders (tenant_id, cart_id);
@@ -232,17 +309,20 @@ CREATE TABLE coditect.order_lines (
     product_name varchar(255) NOT NULL,
     unit_amount  bigint NOT NULL CHECK (unit_amount >= 0),
     quantity     integer NOT NULL CHECK (quantity > 0),
-    -- amount = unit_amount x quantity as priced; net + tax = total, from coditect.tax_line.
-    amount       bigint NOT NULL,
-    net_amount   bigint NOT NULL,
-    tax_amount   bigint NOT NULL CHECK (tax_amount >= 0),
-    total_amount bigint NOT NULL,
+    -- amount = unit_amount x quantity as priced; the line's share of the order's discount;
+    -- net + tax = total, from coditect.tax_line of amount - discount.
+    amount          bigint NOT NULL,
+    discount_amount bigint NOT NULL DEFAULT 0,
+    net_amount      bigint NOT NULL,
+    tax_amount      bigint NOT NULL CHECK (tax_amount >= 0),
+    total_amount    bigint NOT NULL,
     created_at   timestamptz NOT NULL DEFAULT now(),
     updated_at   timestamptz NOT NULL DEFAULT now(),
     PRIMARY KEY (tenant_id, id),
     FOREIGN KEY (tenant_id, order_id) REFERENCES coditect.orders (tenant_id, id) ON DELETE CASCADE,
     CONSTRAINT order_lines_amount CHECK (amount = unit_amount * quantity),
-    CONSTRAINT order_lines_sum CHECK (net_amount + tax_amount = total_amount)
+    CONSTRAINT order_lines_sum CHECK (net_amount + tax_amount = total_amount),
+    CONSTRAINT order_lines_discount CHECK (discount_amount BETWEEN 0 AND amount)
 );
 CREATE INDEX order_lines_order_idx ON coditect.order_lines (tenant_id, order_id, created_at);
 CREATE INDEX order_lines_tenant_created_idx ON coditect.order_lines (tenant_id, created_at DESC, id DESC);
@@ -255,8 +335,9 @@ INSERT INTO coditect.state_transitions (machine, from_status, to_status, stamp_c
     ('order', 'paid',               'refunded',           'refunded_at'),
     ('order', 'partially_refunded', 'refunded',           'refunded_at');
 
--- A line's tax is the order's snapshotted rate applied by tax_line (the one computation): a
--- writer gives the product, price and quantity, the database the rest.
+-- A line's tax is the order's snapshotted rate applied by tax_line (the one computation) to the
+-- line's amount less its discount: a writer gives the product, price, quantity and the line's
+-- discount (checkout: coupon_discounts), the database the rest.
 CREATE FUNCTION coditect_internal.price_order_line() RETURNS trigger
 LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
 DECLARE
@@ -268,7 +349,10 @@ BEGIN
         RETURN NEW;  -- the foreign key refuses it
     END IF;
     NEW.amount := NEW.unit_amount * NEW.quantity;
-    t := coditect.tax_line(NEW.amount, o.tax_percentage, o.tax_inclusive);
+    IF NEW.discount_amount NOT BETWEEN 0 AND NEW.amount THEN
+        RAISE EXCEPTION 'a line''s discount is between 0 and its amount (%)', NEW.amount USING ERRCODE = 'CD422';
+    END IF;
+    t := coditect.tax_line(NEW.amount - NEW.discount_amount, o.tax_percentage, o.tax_inclusive);
     NEW.net_amount := t.net;
     NEW.tax_amount := t.tax;
     NEW.total_amount := t.gross;
@@ -330,8 +414,8 @@ CREATE TRIGGER price_order_line BEFORE INSERT OR UPDATE ON coditect.order_lines
     FOR EACH ROW EXECUTE FUNCTION coditect_internal.price_order_line();
 ALTER TABLE coditect.order_lines ENABLE ALWAYS TRIGGER guard_order_line, ENABLE ALWAYS TRIGGER price_order_line;
 
--- At commit: an order's subtotal and tax are the sums of its lines' (the CHECK makes the total
--- follow), and an order has lines. Deferred, so that the order and its lines are written in
+-- At commit: an order's subtotal (net + discount), tax and discount are the sums of its lines'
+-- (the CHECK makes the total follow: the sum of the lines' totals), and an order has lines. Deferred, so that the order and its lines are written in
 -- any order within the transaction.
 CREATE FUNCTION coditect_internal.check_order_totals() RETURNS trigger
 LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
@@ -342,6 +426,7 @@ DECLARE
     n bigint;
     net bigint;
     tax bigint;
+    dis bigint;
 BEGIN
     IF TG_TABLE_NAME = 'orders' THEN
         tenant := NEW.tenant_id;
@@ -357,14 +442,15 @@ BEGIN
     IF o.id IS NULL THEN
         RETURN NULL;  -- deleted with its tenant
     END IF;
-    SELECT count(*), coalesce(sum(l.net_amount), 0), coalesce(sum(l.tax_amount), 0) INTO n, net, tax
+    SELECT count(*), coalesce(sum(l.net_amount + l.discount_amount), 0), coalesce(sum(l.tax_amount), 0),
+           coalesce(sum(l.discount_amount), 0) INTO n, net, tax, dis
       FROM coditect.order_lines l WHERE l.tenant_id = o.tenant_id AND l.order_id = o.id;
     IF n = 0 THEN
         RAISE EXCEPTION 'order % has no lines', o.id USING ERRCODE = 'CD422';
     END IF;
-    IF o.subtotal_amount <> net OR o.tax_amount <> tax THEN
-        RAISE EXCEPTION 'order %: subtotal % and tax % are not the sums of its lines (% and %)',
-            o.id, o.subtotal_amount, o.tax_amount, net, tax USING ERRCODE = 'CD422';
+    IF o.subtotal_amount <> net OR o.tax_amount <> tax OR o.discount_amount <> dis THEN
+        RAISE EXCEPTION 'order %: subtotal %, tax % and discount % are not the sums of its lines (%, % and %)',
+            o.id, o.subtotal_amount, o.tax_amount, o.discount_amount, net, tax, dis USING ERRCODE = 'CD422';
     END IF;
     RETURN NULL;
 END
@@ -574,6 +660,101 @@ CREATE TRIGGER apply_refund BEFORE INSERT OR UPDATE OR DELETE ON coditect.refund
 ALTER TABLE coditect.refunds ENABLE ALWAYS TRIGGER apply_refund;
 
 ------------------------------------------------------------------------------------------------
+-- Discounts
+------------------------------------------------------------------------------------------------
+
+-- THE discount computation; nothing else computes or splits a discount. Given a cart's or an
+-- order's lines (product, amount = unit price x quantity, in one currency), the coupon's
+-- discount of each line, in minor units:
+--   1. the eligible lines are those of the coupon's products (all lines when it names none),
+--      E their amounts' sum;
+--   2. the discount D is computed once on E: percent_off: round(E x percent / 100), half away
+--      from zero like tax; amount_off: min(amount_off, E) (never more than the lines cost);
+--   3. D is split across the eligible lines in proportion to their amounts by the largest
+--      remainder method: each line gets floor(D x amount / E), and the units left over (fewer
+--      than the eligible lines) go one each to the lines with the largest remainders, the
+--      earlier line first on a tie. The shares sum to D exactly and none exceeds its line.
+-- Tax is then tax_line(amount - share) per line (price_order_line): the only rounding of tax.
+-- Owner rights: only the coupon row named is read (clients cannot read coupons).
+CREATE FUNCTION coditect_internal.coupon_discounts(p_coupon uuid, p_products uuid[], p_amounts bigint[])
+RETURNS bigint[]
+LANGUAGE plpgsql STABLE SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+    c coditect.coupons;
+    eligible numeric;
+    d numeric;
+    shares bigint[];
+BEGIN
+    SELECT * INTO c FROM coditect.coupons x WHERE x.id = p_coupon;
+    SELECT sum(u.a) INTO eligible FROM unnest(p_products, p_amounts) u(p, a)
+     WHERE cardinality(c.applies_to_products) = 0 OR u.p = ANY (c.applies_to_products);
+    IF c.id IS NULL OR coalesce(eligible, 0) = 0 THEN
+        RETURN ARRAY(SELECT 0::bigint FROM unnest(p_amounts));
+    END IF;
+    d := CASE WHEN c.percent_off IS NOT NULL THEN round(eligible * c.percent_off / 100)
+              ELSE least(c.amount_off, eligible) END;
+    WITH l AS (
+        SELECT u.i, CASE WHEN cardinality(c.applies_to_products) = 0 OR u.p = ANY (c.applies_to_products)
+                         THEN u.a ELSE 0 END::numeric AS a
+          FROM unnest(p_products, p_amounts) WITH ORDINALITY u(p, a, i)
+    ), f AS (
+        SELECT l.i, div(d * l.a, eligible) AS share, mod(d * l.a, eligible) AS remainder FROM l
+    ), r AS (
+        SELECT f.i, f.share, row_number() OVER (ORDER BY f.remainder DESC, f.i) AS rank FROM f
+    )
+    SELECT array_agg((r.share + CASE WHEN r.rank <= d - (SELECT sum(share) FROM f) THEN 1 ELSE 0 END)::bigint ORDER BY r.i)
+      INTO shares FROM r;
+    RETURN shares;
+END
+$$;
+
+-- Whether coupon p_coupon (found by p_code) may be redeemed now by a cart in p_currency holding
+-- p_products: CD422 saying why not. The same check when a code is applied and at checkout.
+CREATE FUNCTION coditect_internal.coupon_check(p_coupon coditect.coupons, p_code text, p_currency text, p_products uuid[])
+RETURNS void
+LANGUAGE plpgsql STABLE SET search_path = pg_catalog, pg_temp AS $$
+BEGIN
+    IF p_coupon.id IS NULL OR NOT p_coupon.active THEN
+        RAISE EXCEPTION 'discount code "%" is not valid', p_code USING ERRCODE = 'CD422';
+    END IF;
+    IF p_coupon.valid_from > now() THEN
+        RAISE EXCEPTION 'discount code "%" is not valid before %', p_coupon.code, p_coupon.valid_from USING ERRCODE = 'CD422';
+    END IF;
+    IF p_coupon.valid_until <= now() THEN
+        RAISE EXCEPTION 'discount code "%" expired at %', p_coupon.code, p_coupon.valid_until USING ERRCODE = 'CD422';
+    END IF;
+    IF p_coupon.times_redeemed >= p_coupon.max_redemptions THEN
+        RAISE EXCEPTION 'discount code "%" has been redeemed its % times', p_coupon.code, p_coupon.max_redemptions
+            USING ERRCODE = 'CD422';
+    END IF;
+    IF p_coupon.currency IS NOT NULL AND p_coupon.currency IS DISTINCT FROM p_currency THEN
+        RAISE EXCEPTION 'discount code "%" is an amount in %, this cart is in %', p_coupon.code, p_coupon.currency,
+            coalesce(p_currency, 'no currency yet') USING ERRCODE = 'CD422';
+    END IF;
+    IF NOT EXISTS (SELECT 1 FROM unnest(p_products) p
+                    WHERE cardinality(p_coupon.applies_to_products) = 0 OR p = ANY (p_coupon.applies_to_products)) THEN
+        RAISE EXCEPTION 'discount code "%" applies to none of the products in this cart', p_coupon.code
+            USING ERRCODE = 'CD422';
+    END IF;
+END
+$$;
+
+-- A cart's discount as it stands (the computed field discount_amount): its items, under the
+-- caller's row-level security, through coupon_discounts. Checkout may still refuse the code.
+CREATE FUNCTION coditect.cart_discount_amount(p_cart coditect.carts) RETURNS bigint
+LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp AS $$
+    SELECT CASE WHEN p_cart.coupon_id IS NULL THEN 0 ELSE
+           (SELECT coalesce(sum(x), 0)::bigint
+              FROM unnest(coditect_internal.coupon_discounts(
+                       p_cart.coupon_id,
+                       ARRAY(SELECT i.product_id FROM coditect.cart_items i
+                              WHERE i.tenant_id = p_cart.tenant_id AND i.cart_id = p_cart.id ORDER BY i.created_at, i.id),
+                       ARRAY(SELECT i.unit_amount * i.quantity FROM coditect.cart_items i
+                              WHERE i.tenant_id = p_cart.tenant_id AND i.cart_id = p_cart.id ORDER BY i.created_at, i.id))) x)
+           END
+$$;
+
+------------------------------------------------------------------------------------------------
 -- Resources: members see their own carts and orders, order.manage (administrators) all of the
 -- tenant's (restrictive policies narrowing the tenant policy; lines, payments and refunds follow
 -- their order). No request user (an analyst bound to the tenant, maintenance): the tenant's.
@@ -589,6 +770,7 @@ SELECT coditect_internal.register_resource('coditect.carts', 'cart', p_state_mac
     p_orderings => '{created_at,expires_at}', p_audit_exclude => '{expires_at}',
     p_example => '{"currency": "USD"}');
 SELECT coditect_internal.register_computed_field('cart', 'effective_status', 'coditect.cart_effective_status(coditect.carts)');
+SELECT coditect_internal.register_computed_field('cart', 'discount_amount', 'coditect.cart_discount_amount(coditect.carts)');
 REVOKE INSERT, UPDATE ON coditect.carts FROM coditect_gateway, coditect_service;
 -- (UPDATE of currency: an empty cart's may change; the generated delete locks the row.)
 GRANT INSERT (tenant_id, currency), UPDATE (currency) ON coditect.carts TO coditect_gateway, coditect_service;
@@ -664,19 +846,71 @@ BEGIN
 END
 $$;
 
+-- Applies a discount code to a cart (or, without a code, removes the cart's): the code must be
+-- one a checkout of the cart would redeem now (coupon_check). Owner rights (clients cannot read
+-- coupons), scoped to the request's tenant and to carts the caller may see.
+CREATE FUNCTION coditect_internal.cart_apply_discount_as(p_cart uuid, p_code text) RETURNS uuid
+LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+    tenant uuid := coditect.current_tenant_id();
+    c coditect.carts;
+    cp coditect.coupons;
+BEGIN
+    PERFORM coditect.require_permission('cart.apply_discount');
+    SELECT * INTO c FROM coditect.carts
+     WHERE tenant_id = tenant AND id = p_cart AND (user_id = coditect.current_user_id() OR coditect.has_permission('order.manage'))
+       FOR UPDATE;
+    IF c.id IS NULL THEN
+        RAISE EXCEPTION 'cart % not found', p_cart USING ERRCODE = 'CD404';
+    END IF;
+    IF p_code IS NULL OR p_code !~ '\S' THEN
+        UPDATE coditect.carts SET coupon_id = NULL, discount_code = NULL WHERE tenant_id = tenant AND id = c.id;
+        RETURN c.id;
+    END IF;
+    SELECT * INTO cp FROM coditect.coupons x WHERE upper(x.code) = upper(btrim(p_code));
+    PERFORM coditect_internal.coupon_check(cp, left(btrim(p_code), 50), c.currency,
+        ARRAY(SELECT i.product_id FROM coditect.cart_items i WHERE i.tenant_id = tenant AND i.cart_id = c.id));
+    -- (guard_cart refuses a closed or expired cart.)
+    UPDATE coditect.carts SET coupon_id = cp.id, discount_code = cp.code WHERE tenant_id = tenant AND id = c.id;
+    RETURN c.id;
+END
+$$;
+CREATE FUNCTION coditect.cart_apply_discount(p_cart uuid, p_code text DEFAULT NULL) RETURNS jsonb
+LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+    id uuid := coditect_internal.cart_apply_discount_as(p_cart, p_code);
+BEGIN
+    RETURN coditect.api_carts_get(id);
+END
+$$;
+
 -- Checkout: the cart (locked: a second checkout waits, then finds it checked out) becomes an
--- order with a line per item, priced from the products now, taxed at the rate the billing
--- address selects (snapshotted with the address). Owner rights (clients do not write orders),
--- scoped to the request's tenant and to carts the caller may see.
-CREATE FUNCTION coditect_internal.cart_checkout_as(p_cart uuid, p_country text, p_state text, p_address jsonb)
+-- order with a line per item, priced from the products now, discounted by the cart's code
+-- (checked again and redeemed, under the coupon's lock), taxed at the rate the billing address
+-- selects. The billing address is, in this order: the given address (an address of type
+-- billing of the tenant, or of the caller's user), the given country and subdivision (with a
+-- free billing_address object), or the tenant's default billing address; its snapshot stays on
+-- the order. Owner rights (clients do not write orders), scoped to the request's tenant and to
+-- carts the caller may see.
+CREATE FUNCTION coditect_internal.cart_checkout_as(p_cart uuid, p_country text, p_state text, p_address jsonb,
+                                                   p_billing_address uuid)
 RETURNS uuid
 LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
 DECLARE
     tenant uuid := coditect.current_tenant_id();
     me uuid := coditect.current_user_id();
     c coditect.carts;
+    a coditect.addresses;
+    cp coditect.coupons;
     rate coditect.tax_rates;
     missing text;
+    v_country text := p_country;
+    v_state text := p_state;
+    v_address jsonb := coalesce(p_address, '{}');
+    v_items uuid[];
+    v_products uuid[];
+    v_amounts bigint[];
+    v_discounts bigint[];
     v_order uuid;
 BEGIN
     PERFORM coditect.require_permission('cart.checkout');
@@ -695,11 +929,40 @@ BEGIN
     IF NOT EXISTS (SELECT 1 FROM coditect.cart_items i WHERE i.tenant_id = tenant AND i.cart_id = c.id) THEN
         RAISE EXCEPTION 'cart % is empty', c.id USING ERRCODE = 'CD422';
     END IF;
-    IF p_country IS NULL THEN
-        RAISE EXCEPTION 'country_code is required (ISO 3166-1 alpha-2)' USING ERRCODE = 'CD422';
-    END IF;
     IF p_address IS NOT NULL AND jsonb_typeof(p_address) <> 'object' THEN
         RAISE EXCEPTION 'billing_address must be an object' USING ERRCODE = 'CD422';
+    END IF;
+    IF p_billing_address IS NOT NULL AND (p_country IS NOT NULL OR p_state IS NOT NULL OR p_address IS NOT NULL) THEN
+        RAISE EXCEPTION 'give billing_address_id or country_code (with state_code and billing_address), not both'
+            USING ERRCODE = 'CD422';
+    END IF;
+    IF p_country IS NULL AND (p_state IS NOT NULL OR p_address IS NOT NULL) THEN
+        RAISE EXCEPTION 'country_code is required with state_code or billing_address (ISO 3166-1 alpha-2)' USING ERRCODE = 'CD422';
+    END IF;
+    IF p_billing_address IS NOT NULL THEN
+        SELECT * INTO a FROM coditect.addresses x
+         WHERE x.tenant_id = tenant AND x.id = p_billing_address AND x.address_type = 'billing'
+           AND (x.entity_type = 'tenant' OR (x.entity_type = 'user' AND x.entity_id = me));
+        IF a.id IS NULL THEN
+            RAISE EXCEPTION 'billing address % not found (a billing address of the tenant or of your user)', p_billing_address
+                USING ERRCODE = 'CD422';
+        END IF;
+    ELSIF p_country IS NULL THEN
+        SELECT * INTO a FROM coditect.addresses x
+         WHERE x.tenant_id = tenant AND x.entity_type = 'tenant' AND x.entity_id = tenant
+           AND x.address_type = 'billing' AND x.is_default;
+        IF a.id IS NULL THEN
+            RAISE EXCEPTION 'no billing address: give billing_address_id or country_code, or set the tenant''s default billing address'
+                USING ERRCODE = 'CD422';
+        END IF;
+    END IF;
+    IF a.id IS NOT NULL THEN
+        v_country := a.country_code;
+        v_state := a.state_code;
+        v_address := jsonb_strip_nulls(jsonb_build_object(
+            'address_id', a.id, 'full_name', a.full_name, 'company_name', a.company_name,
+            'address_line1', a.address_line1, 'address_line2', a.address_line2, 'city', a.city,
+            'state_code', a.state_code, 'postal_code', a.postal_code, 'country_code', a.country_code, 'phone', a.phone));
     END IF;
     SELECT string_agg(format('"%s" requires "%s"', p.name, r.name), '; ' ORDER BY p.name, r.name) INTO missing
       FROM coditect.cart_items i
@@ -718,33 +981,51 @@ BEGIN
         RAISE EXCEPTION 'checkout refused: no longer for sale in %: %', c.currency, missing USING ERRCODE = 'CD422';
     END IF;
     -- Validates the codes against the reference tables (CD422) and picks the rate.
-    rate := coditect.select_tax_rate(p_country, p_state, now());
+    rate := coditect.select_tax_rate(v_country, v_state, now());
 
-    INSERT INTO coditect.orders (tenant_id, cart_id, user_id, currency, subtotal_amount, tax_amount, total_amount,
+    SELECT array_agg(i.id ORDER BY i.created_at, i.id), array_agg(p.id ORDER BY i.created_at, i.id),
+           array_agg(p.unit_amount * i.quantity ORDER BY i.created_at, i.id)
+      INTO v_items, v_products, v_amounts
+      FROM coditect.cart_items i JOIN coditect.products p ON p.id = i.product_id
+     WHERE i.tenant_id = tenant AND i.cart_id = c.id;
+    IF c.coupon_id IS NOT NULL THEN
+        -- Checked again now, and redeemed: the lock serialises two checkouts racing for the
+        -- last redemption.
+        SELECT * INTO cp FROM coditect.coupons x WHERE x.id = c.coupon_id FOR UPDATE;
+        PERFORM coditect_internal.coupon_check(cp, c.discount_code, c.currency, v_products);
+        UPDATE coditect.coupons x SET times_redeemed = x.times_redeemed + 1 WHERE x.id = cp.id;
+        v_discounts := coditect_internal.coupon_discounts(cp.id, v_products, v_amounts);
+    ELSE
+        v_discounts := ARRAY(SELECT 0::bigint FROM unnest(v_amounts));
+    END IF;
+
+    INSERT INTO coditect.orders (tenant_id, cart_id, user_id, currency, subtotal_amount, tax_amount, discount_amount,
+                                 total_amount, coupon_id, discount_code,
                                  tax_rate_id, tax_display_name, tax_percentage, tax_inclusive,
                                  billing_country_code, billing_state_code, billing_address)
-    SELECT tenant, c.id, me, c.currency, sum((t).net), sum((t).tax), sum((t).gross),
+    SELECT tenant, c.id, me, c.currency, sum((t).net + l.d), sum((t).tax), sum(l.d), sum((t).gross), cp.id, cp.code,
            rate.id, rate.display_name, coalesce(rate.percentage, 0), coalesce(rate.inclusive, false),
-           p_country, p_state, coalesce(p_address, '{}')
-      FROM (SELECT coditect.tax_line(p.unit_amount * i.quantity, coalesce(rate.percentage, 0), coalesce(rate.inclusive, false)) AS t
-              FROM coditect.cart_items i JOIN coditect.products p ON p.id = i.product_id
-             WHERE i.tenant_id = tenant AND i.cart_id = c.id) l
+           v_country, v_state, v_address
+      FROM (SELECT u.d, coditect.tax_line(u.a - u.d, coalesce(rate.percentage, 0), coalesce(rate.inclusive, false)) AS t
+              FROM unnest(v_amounts, v_discounts) u(a, d)) l
     RETURNING id INTO v_order;
     INSERT INTO coditect.order_lines (tenant_id, order_id, product_id, product_name, unit_amount, quantity,
-                                      amount, net_amount, tax_amount, total_amount)
-    SELECT tenant, v_order, p.id, p.name, p.unit_amount, i.quantity, 0, 0, 0, 0  -- priced by price_order_line
-      FROM coditect.cart_items i JOIN coditect.products p ON p.id = i.product_id
-     WHERE i.tenant_id = tenant AND i.cart_id = c.id
-     ORDER BY i.created_at, i.id;
+                                      amount, discount_amount, net_amount, tax_amount, total_amount)
+    SELECT tenant, v_order, p.id, p.name, p.unit_amount, i.quantity, 0, u.d, 0, 0, 0  -- priced by price_order_line
+      FROM unnest(v_items, v_discounts) WITH ORDINALITY u(item, d, n)
+      JOIN coditect.cart_items i ON i.tenant_id = tenant AND i.id = u.item
+      JOIN coditect.products p ON p.id = i.product_id
+     ORDER BY u.n;
     UPDATE coditect.carts SET status = 'checked_out' WHERE tenant_id = tenant AND id = c.id;
     RETURN v_order;
 END
 $$;
-CREATE FUNCTION coditect.cart_checkout(p_cart uuid, p_country text, p_state text DEFAULT NULL, p_address jsonb DEFAULT NULL)
+CREATE FUNCTION coditect.cart_checkout(p_cart uuid, p_country text DEFAULT NULL, p_state text DEFAULT NULL,
+                                       p_address jsonb DEFAULT NULL, p_billing_address uuid DEFAULT NULL)
 RETURNS jsonb
 LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
 DECLARE
-    id uuid := coditect_internal.cart_checkout_as(p_cart, p_country, p_state, p_address);
+    id uuid := coditect_internal.cart_checkout_as(p_cart, p_country, p_state, p_address, p_billing_address);
 BEGIN
     RETURN coditect.api_orders_get(id);
 END
@@ -852,12 +1133,18 @@ SELECT coditect_internal.register_action('cart', 'add_item', 'coditect.cart_add_
       {"from": "body_field", "name": "quantity"}]',
     p_min_role => 'member', p_response => '{"resource": "cart"}',
     p_summary => 'Add a product to the cart (quantity, default 1, added to the item''s); one currency per cart');
-SELECT coditect_internal.register_action('cart', 'checkout', 'coditect.cart_checkout(uuid, text, text, jsonb)',
+SELECT coditect_internal.register_action('cart', 'apply_discount', 'coditect.cart_apply_discount(uuid, text)',
+    'POST', '/api/v1/carts/{id}/discount/',
+    '[{"from": "path", "name": "id"}, {"from": "body_field", "name": "code"}]',
+    p_min_role => 'member', p_response => '{"resource": "cart"}',
+    p_summary => 'Apply a discount code to the cart (checked now and again at checkout); without a code, remove the cart''s');
+SELECT coditect_internal.register_action('cart', 'checkout', 'coditect.cart_checkout(uuid, text, text, jsonb, uuid)',
     'POST', '/api/v1/carts/{id}/checkout/',
-    '[{"from": "path", "name": "id"}, {"from": "body_field", "name": "country_code", "required": true},
-      {"from": "body_field", "name": "state_code"}, {"from": "body_field", "name": "billing_address"}]',
+    '[{"from": "path", "name": "id"}, {"from": "body_field", "name": "country_code"},
+      {"from": "body_field", "name": "state_code"}, {"from": "body_field", "name": "billing_address"},
+      {"from": "body_field", "name": "billing_address_id"}]',
     p_min_role => 'member', p_response => '{"resource": "order"}', p_status => 201,
-    p_summary => 'Place the order: prices, the billing address and its tax rate are snapshotted; every product''s requirements must be in the cart');
+    p_summary => 'Place the order: prices, the discount, the billing address (given by id, by country and state, or the tenant''s default) and its tax rate are snapshotted; every product''s requirements must be in the cart');
 SELECT coditect_internal.register_action('order', 'cancel', 'coditect.order_cancel(uuid)',
     'POST', '/api/v1/orders/{id}/cancel/', '[{"from": "path", "name": "id"}]',
     p_min_role => 'member', p_response => '{"resource": "order"}',
@@ -869,10 +1156,16 @@ SELECT coditect_internal.register_action('order', 'refund', 'coditect.order_refu
     p_min_role => 'admin', p_response => '{"resource": "refund"}', p_status => 201,
     p_summary => 'Refund part or all of a paid order (minor units); refunds never exceed what was paid');
 
-REVOKE ALL ON FUNCTION coditect_internal.cart_checkout_as(uuid, text, text, jsonb), coditect_internal.order_cancel_as(uuid),
-    coditect_internal.order_refund_as(uuid, bigint, text), coditect.order_mark_paid(uuid, text) FROM PUBLIC;
-GRANT EXECUTE ON FUNCTION coditect_internal.cart_checkout_as(uuid, text, text, jsonb), coditect_internal.order_cancel_as(uuid),
-    coditect_internal.order_refund_as(uuid, bigint, text) TO coditect_gateway, coditect_service;
+REVOKE ALL ON FUNCTION coditect_internal.cart_checkout_as(uuid, text, text, jsonb, uuid), coditect_internal.order_cancel_as(uuid),
+    coditect_internal.order_refund_as(uuid, bigint, text), coditect.order_mark_paid(uuid, text),
+    coditect_internal.cart_apply_discount_as(uuid, text), coditect_internal.coupon_discounts(uuid, uuid[], bigint[]),
+    coditect_internal.coupon_check(coditect.coupons, text, text, uuid[]), coditect.cart_discount_amount(coditect.carts) FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION coditect_internal.cart_checkout_as(uuid, text, text, jsonb, uuid), coditect_internal.order_cancel_as(uuid),
+    coditect_internal.order_refund_as(uuid, bigint, text), coditect_internal.cart_apply_discount_as(uuid, text)
+    TO coditect_gateway, coditect_service;
+-- The computed field discount_amount of carts, for whoever reads carts.
+GRANT EXECUTE ON FUNCTION coditect.cart_discount_amount(coditect.carts), coditect_internal.coupon_discounts(uuid, uuid[], bigint[])
+    TO coditect_gateway, coditect_service, coditect_analyst;
 GRANT EXECUTE ON FUNCTION coditect.order_mark_paid(uuid, text) TO coditect_service;
 GRANT EXECUTE ON FUNCTION coditect.cart_ttl() TO coditect_gateway, coditect_service, coditect_analyst;
 

@@ -7,12 +7,16 @@
 --
 -- Subscriptions follow Stripe's statuses: a new one is `trialing` when the product has a trial,
 -- else `incomplete` until its first payment (`coditect.subscription_activate`, the manual path of
--- local use; Stripe's customer.subscription.* events will drive the same transitions). Canceling
--- at the period's end keeps the access until then; the pg_cron job ends what is due.
+-- local use; Stripe's customer.subscription.* events will drive the same transitions); an
+-- incomplete one left unpaid for 23 hours expires (`incomplete_expired`, the job). Canceling
+-- at the period's end keeps the access until then; the pg_cron job ends what is due. A
+-- subscription keeps the price, currency and interval it was made with; monthly and yearly
+-- periods end on the billing cycle anchor's day (clamped to the month's last day).
 
-CREATE TYPE coditect.subscription_status AS ENUM ('incomplete', 'trialing', 'active', 'past_due', 'unpaid', 'canceled');
+CREATE TYPE coditect.subscription_status AS ENUM ('incomplete', 'incomplete_expired', 'trialing', 'active', 'past_due',
+                                                 'unpaid', 'canceled');
 COMMENT ON TYPE coditect.subscription_status IS
-    'incomplete -> active; trialing -> active | past_due; active <-> past_due -> unpaid; any -> canceled. Entitled while trialing, active or past_due.';
+    'incomplete -> active | incomplete_expired (unpaid 23 hours); trialing -> active | past_due; active <-> past_due -> unpaid; any live -> canceled. Entitled while trialing, active or past_due.';
 CREATE TYPE coditect.entitlement_status AS ENUM ('active', 'ended');
 CREATE TYPE coditect.entitlement_source AS ENUM ('subscription', 'order');
 
@@ -22,11 +26,19 @@ CREATE TABLE coditect.subscriptions (
     product_id             uuid NOT NULL REFERENCES coditect.products (id),
     status                 coditect.subscription_status NOT NULL DEFAULT 'incomplete',
     quantity               integer NOT NULL DEFAULT 1 CHECK (quantity BETWEEN 1 AND 10000),
+    -- The product's price and interval when subscribed (subscription_rules): a later change of
+    -- the product's price does not change the subscription's.
+    unit_amount            bigint NOT NULL CHECK (unit_amount >= 0),
+    currency               varchar(3) NOT NULL REFERENCES coditect.currencies (code),
+    recurring_interval     coditect.recurring_interval NOT NULL,
+    recurring_interval_count integer NOT NULL CHECK (recurring_interval_count BETWEEN 1 AND 365),
     current_period_start   timestamptz NOT NULL DEFAULT now(),
     current_period_end     timestamptz NOT NULL,
     trial_start            timestamptz,
     trial_end              timestamptz,
-    billing_cycle_anchor   integer CHECK (billing_cycle_anchor BETWEEN 1 AND 31),  -- the seeds' day of month
+    -- The seeds' day of month (UTC) on which monthly and yearly periods end (the day subscribed
+    -- when not given); the first period runs to its first occurrence.
+    billing_cycle_anchor   integer CHECK (billing_cycle_anchor BETWEEN 1 AND 31),
     cancel_at_period_end   boolean NOT NULL DEFAULT false,
     canceled_at            timestamptz,
     ended_at               timestamptz,
@@ -44,10 +56,13 @@ CREATE INDEX subscriptions_tenant_status_idx ON coditect.subscriptions (tenant_i
 CREATE INDEX subscriptions_tenant_created_idx ON coditect.subscriptions (tenant_id, created_at DESC, id DESC);
 CREATE UNIQUE INDEX subscriptions_tenant_stripe_key ON coditect.subscriptions (tenant_id, stripe_subscription_id);
 -- One live subscription per tenant and product.
-CREATE UNIQUE INDEX subscriptions_one_live_key ON coditect.subscriptions (tenant_id, product_id) WHERE status <> 'canceled';
+CREATE UNIQUE INDEX subscriptions_one_live_key ON coditect.subscriptions (tenant_id, product_id)
+    WHERE status NOT IN ('canceled', 'incomplete_expired');
 -- The job's scan of what is due (few rows: the live ones).
 CREATE INDEX subscriptions_due_idx ON coditect.subscriptions (tenant_id, current_period_end)
-    WHERE status <> 'canceled';
+    WHERE status NOT IN ('canceled', 'incomplete_expired');
+-- The job's scan of first payments overdue.
+CREATE INDEX subscriptions_incomplete_idx ON coditect.subscriptions (tenant_id, created_at) WHERE status = 'incomplete';
 
 CREATE TABLE coditect.entitlements (
     tenant_id       uuid NOT NULL REFERENCES coditect.tenants (id) ON DELETE CASCADE,
@@ -81,6 +96,7 @@ INSERT INTO coditect.state_transitions (machine, from_status, to_status, stamp_c
     ('subscription', NULL,         'trialing',   NULL),
     ('subscription', 'incomplete', 'active',     NULL),
     ('subscription', 'incomplete', 'canceled',   'canceled_at'),
+    ('subscription', 'incomplete', 'incomplete_expired', 'ended_at'),
     ('subscription', 'trialing',   'active',     NULL),
     ('subscription', 'trialing',   'past_due',   NULL),
     ('subscription', 'trialing',   'canceled',   'canceled_at'),
@@ -158,13 +174,19 @@ BEGIN
 END
 $$;
 
+-- How long a subscription waits for its first payment before it expires (Stripe: 23 hours).
+CREATE FUNCTION coditect.subscription_incomplete_ttl() RETURNS interval
+LANGUAGE sql IMMUTABLE SET search_path = pg_catalog, pg_temp AS $$ SELECT interval '23 hours' $$;
+GRANT EXECUTE ON FUNCTION coditect.subscription_incomplete_ttl() TO coditect_gateway, coditect_service, coditect_analyst;
+
 ------------------------------------------------------------------------------------------------
 -- Subscriptions' rules, for every writer
 ------------------------------------------------------------------------------------------------
 
--- BEFORE INSERT: a subscription is of an active recurring product; its first period and trial
--- come from the product; it starts trialing (a trial) or incomplete (awaiting its payment).
--- BEFORE UPDATE: the product and the tenant stay; a renewal moves the period forward only.
+-- BEFORE INSERT: a subscription is of an active recurring product whose price, currency and
+-- interval it snapshots; its first period (to the anchor's day) and trial come from them; it
+-- starts trialing (a trial) or incomplete (awaiting its payment).
+-- BEFORE UPDATE: the product, price and interval stay; a renewal moves the period forward only.
 -- Invoker's rights: row_security_active() then tells a client (under the policies) from
 -- owner-rights code.
 CREATE FUNCTION coditect_internal.subscription_rules() RETURNS trigger
@@ -184,6 +206,11 @@ BEGIN
             RAISE EXCEPTION 'product % is not an active subscription product', NEW.product_id USING ERRCODE = 'CD422';
         END IF;
         NEW.current_period_start := now();
+        NEW.unit_amount := p.unit_amount;
+        NEW.currency := p.currency;
+        NEW.recurring_interval := p.recurring_interval;
+        NEW.recurring_interval_count := p.recurring_interval_count;
+        NEW.billing_cycle_anchor := coalesce(NEW.billing_cycle_anchor, extract(day FROM now() AT TIME ZONE 'UTC')::int);
         NEW.created_by := coalesce(coditect.current_user_id(), NEW.created_by);
         NEW.last_payment_reference := NULL;
         -- A trial once per tenant and product: a canceled subscription does not earn a new one.
@@ -197,7 +224,8 @@ BEGIN
             NEW.status := 'incomplete';
             NEW.trial_start := NULL;
             NEW.trial_end := NULL;
-            NEW.current_period_end := coditect_internal.subscription_period_end(p, now());
+            NEW.current_period_end := coditect_internal.subscription_first_period_end(
+                NEW.recurring_interval, NEW.recurring_interval_count, NEW.billing_cycle_anchor, now());
         END IF;
         NEW.canceled_at := NULL;
         NEW.ended_at := NULL;
@@ -206,24 +234,63 @@ BEGIN
     IF NEW.product_id IS DISTINCT FROM OLD.product_id THEN
         RAISE EXCEPTION 'a subscription keeps its product (cancel it and subscribe to the other)' USING ERRCODE = 'CD422';
     END IF;
+    IF (NEW.unit_amount, NEW.currency, NEW.recurring_interval, NEW.recurring_interval_count, NEW.billing_cycle_anchor)
+       IS DISTINCT FROM (OLD.unit_amount, OLD.currency, OLD.recurring_interval, OLD.recurring_interval_count, OLD.billing_cycle_anchor) THEN
+        RAISE EXCEPTION 'a subscription keeps the price, interval and billing cycle anchor it was made with' USING ERRCODE = 'CD422';
+    END IF;
     IF NEW.current_period_end < OLD.current_period_end THEN
         RAISE EXCEPTION 'a subscription''s period only moves forward' USING ERRCODE = 'CD422';
     END IF;
-    IF OLD.status = 'canceled' AND (NEW.cancel_at_period_end, NEW.quantity) IS DISTINCT FROM (OLD.cancel_at_period_end, OLD.quantity) THEN
-        RAISE EXCEPTION 'a canceled subscription does not change' USING ERRCODE = 'CD409';
+    IF OLD.status IN ('canceled', 'incomplete_expired')
+       AND (NEW.cancel_at_period_end, NEW.quantity) IS DISTINCT FROM (OLD.cancel_at_period_end, OLD.quantity) THEN
+        RAISE EXCEPTION 'a % subscription does not change', OLD.status USING ERRCODE = 'CD409';
     END IF;
     RETURN NEW;
 END
 $$;
 
--- The end of a period of the product's interval starting at p_from.
-CREATE FUNCTION coditect_internal.subscription_period_end(p coditect.products, p_from timestamptz) RETURNS timestamptz
+-- The end of the period that starts at p_from, for an interval of p_count x p_interval.
+-- Days and weeks: p_from plus the interval. Months and years: the anchor's day (UTC) of the
+-- month that many months after p_from's, at p_from's time of day, the day clamped to the
+-- month's last: from the anchor every time, never from the previous end, so that an anchor
+-- of 31 gives 31 Jan -> 29 Feb (28 in other years) -> 31 Mar -> 30 Apr -> 31 May.
+CREATE FUNCTION coditect_internal.subscription_period_end(p_interval coditect.recurring_interval, p_count integer,
+                                                          p_anchor integer, p_from timestamptz)
+RETURNS timestamptz
 LANGUAGE sql IMMUTABLE SET search_path = pg_catalog, pg_temp AS $$
-    SELECT p_from + CASE p.recurring_interval
-                        WHEN 'day' THEN make_interval(days => p.recurring_interval_count)
-                        WHEN 'week' THEN make_interval(weeks => p.recurring_interval_count)
-                        WHEN 'month' THEN make_interval(months => p.recurring_interval_count)
-                        ELSE make_interval(years => p.recurring_interval_count) END
+    SELECT CASE p_interval
+               WHEN 'day' THEN p_from + make_interval(days => p_count)
+               WHEN 'week' THEN p_from + make_interval(weeks => p_count)
+               ELSE coditect_internal.anchored_date(
+                        date_trunc('month', p_from AT TIME ZONE 'UTC')
+                            + make_interval(months => CASE WHEN p_interval = 'year' THEN 12 ELSE 1 END * p_count),
+                        coalesce(p_anchor, extract(day FROM p_from AT TIME ZONE 'UTC')::int), p_from) END
+$$;
+
+-- The anchor's day of the month starting at p_month (UTC), clamped to its last day, at p_from's
+-- time of day.
+CREATE FUNCTION coditect_internal.anchored_date(p_month timestamp, p_anchor integer, p_from timestamptz)
+RETURNS timestamptz
+LANGUAGE sql IMMUTABLE SET search_path = pg_catalog, pg_temp AS $$
+    SELECT (p_month
+            + make_interval(days => least(p_anchor, extract(day FROM p_month + interval '1 month' - interval '1 day')::int) - 1)
+            + ((p_from AT TIME ZONE 'UTC') - date_trunc('day', p_from AT TIME ZONE 'UTC'))) AT TIME ZONE 'UTC'
+$$;
+
+-- The end of a subscription's first period: with the anchor on another day than p_from's, the
+-- first occurrence of the anchor's day after p_from (a shorter first period, as Stripe's
+-- billing_cycle_anchor makes it); else a whole period.
+CREATE FUNCTION coditect_internal.subscription_first_period_end(p_interval coditect.recurring_interval, p_count integer,
+                                                                p_anchor integer, p_from timestamptz)
+RETURNS timestamptz
+LANGUAGE sql IMMUTABLE SET search_path = pg_catalog, pg_temp AS $$
+    SELECT CASE WHEN p_interval IN ('day', 'week') OR p_anchor IS NULL
+                     OR coditect_internal.anchored_date(date_trunc('month', p_from AT TIME ZONE 'UTC'), p_anchor, p_from) = p_from
+                THEN coditect_internal.subscription_period_end(p_interval, p_count, p_anchor, p_from)
+                WHEN coditect_internal.anchored_date(date_trunc('month', p_from AT TIME ZONE 'UTC'), p_anchor, p_from) > p_from
+                THEN coditect_internal.anchored_date(date_trunc('month', p_from AT TIME ZONE 'UTC'), p_anchor, p_from)
+                ELSE coditect_internal.anchored_date(date_trunc('month', p_from AT TIME ZONE 'UTC') + interval '1 month',
+                                                     p_anchor, p_from) END
 $$;
 
 -- AFTER INSERT OR UPDATE: entitled while trialing, active or past_due, to the end of the period
@@ -246,7 +313,10 @@ END
 $$;
 
 -- (Pure, and called by the invoker-rights rules.)
-GRANT EXECUTE ON FUNCTION coditect_internal.subscription_period_end(coditect.products, timestamptz)
+GRANT EXECUTE ON FUNCTION
+    coditect_internal.subscription_period_end(coditect.recurring_interval, integer, integer, timestamptz),
+    coditect_internal.subscription_first_period_end(coditect.recurring_interval, integer, integer, timestamptz),
+    coditect_internal.anchored_date(timestamp, integer, timestamptz)
     TO coditect_gateway, coditect_service;
 CREATE TRIGGER subscription_rules BEFORE INSERT OR UPDATE ON coditect.subscriptions
     FOR EACH ROW EXECUTE FUNCTION coditect_internal.subscription_rules();
@@ -287,8 +357,8 @@ BEGIN
     IF s.id IS NULL THEN
         RAISE EXCEPTION 'subscription % not found', p_id USING ERRCODE = 'CD404';
     END IF;
-    IF s.status = 'canceled' THEN
-        RAISE EXCEPTION 'the subscription is already canceled' USING ERRCODE = 'CD409';
+    IF s.status IN ('canceled', 'incomplete_expired') THEN
+        RAISE EXCEPTION 'the subscription is already %', s.status USING ERRCODE = 'CD409';
     END IF;
     IF coalesce(p_at_period_end, true) AND s.status IN ('trialing', 'active', 'past_due') THEN
         UPDATE coditect.subscriptions x SET cancel_at_period_end = true WHERE x.tenant_id = s.tenant_id AND x.id = s.id;
@@ -321,7 +391,6 @@ CREATE FUNCTION coditect.subscription_activate(p_id uuid, p_reference text) RETU
 LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
 DECLARE
     s coditect.subscriptions;
-    p coditect.products;
 BEGIN
     IF p_reference IS NULL OR p_reference !~ '\S' OR char_length(p_reference) > 255 THEN
         RAISE EXCEPTION 'a payment reference (1 to 255 characters) names the payment' USING ERRCODE = 'CD400';
@@ -330,18 +399,20 @@ BEGIN
     IF s.id IS NULL THEN
         RAISE EXCEPTION 'subscription % not found', p_id USING ERRCODE = 'CD404';
     END IF;
-    SELECT * INTO STRICT p FROM coditect.products x WHERE x.id = s.product_id;
     IF s.last_payment_reference IS NOT DISTINCT FROM p_reference THEN
         NULL;  -- already applied
-    ELSIF s.status = 'canceled' THEN
-        RAISE EXCEPTION 'the subscription is canceled' USING ERRCODE = 'CD409';
+    ELSIF s.status IN ('canceled', 'incomplete_expired') THEN
+        RAISE EXCEPTION 'the subscription is %', s.status USING ERRCODE = 'CD409';
     ELSIF s.status = 'active' AND s.current_period_end > now() THEN
         UPDATE coditect.subscriptions x SET current_period_start = s.current_period_end, last_payment_reference = p_reference,
-               current_period_end = coditect_internal.subscription_period_end(p, s.current_period_end)
+               current_period_end = coditect_internal.subscription_period_end(s.recurring_interval, s.recurring_interval_count,
+                                                                              s.billing_cycle_anchor, s.current_period_end)
          WHERE x.tenant_id = s.tenant_id AND x.id = s.id;
     ELSE
         UPDATE coditect.subscriptions x SET status = 'active', current_period_start = now(), last_payment_reference = p_reference,
-               current_period_end = greatest(s.current_period_end, coditect_internal.subscription_period_end(p, now()))
+               current_period_end = greatest(s.current_period_end,
+                   coditect_internal.subscription_period_end(s.recurring_interval, s.recurring_interval_count,
+                                                             s.billing_cycle_anchor, now()))
          WHERE x.tenant_id = s.tenant_id AND x.id = s.id;
     END IF;
     RETURN (SELECT to_jsonb(x) FROM coditect.subscriptions x WHERE x.tenant_id = s.tenant_id AND x.id = s.id);
@@ -354,8 +425,10 @@ GRANT EXECUTE ON FUNCTION coditect.subscription_activate(uuid, text) TO coditect
 GRANT EXECUTE ON FUNCTION coditect_internal.subscription_cancel_as(uuid, boolean) TO coditect_gateway, coditect_service;
 
 -- The job (pg_cron, every 5 minutes; all tenants): subscriptions canceled at their period's end
--- are canceled when it comes, trials that ended unpaid become past_due, and entitlements past
--- their end end (their licenses stop). Returns how many rows it changed.
+-- are canceled when it comes, trials that ended unpaid become past_due, subscriptions still
+-- incomplete 23 hours after they were made expire (Stripe's incomplete_expired: the first
+-- payment never came), and entitlements past their end end (their licenses stop). Returns how
+-- many rows it changed.
 CREATE FUNCTION coditect.subscription_maintenance() RETURNS integer
 LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
 DECLARE
@@ -363,11 +436,15 @@ DECLARE
     k int;
 BEGIN
     UPDATE coditect.subscriptions x SET status = 'canceled', ended_at = x.current_period_end
-     WHERE x.status <> 'canceled' AND x.cancel_at_period_end AND x.current_period_end <= now();
+     WHERE x.status NOT IN ('canceled', 'incomplete_expired') AND x.cancel_at_period_end AND x.current_period_end <= now();
     GET DIAGNOSTICS k = ROW_COUNT;
     n := n + k;
     UPDATE coditect.subscriptions x SET status = 'past_due'
      WHERE x.status = 'trialing' AND x.trial_end <= now();
+    GET DIAGNOSTICS k = ROW_COUNT;
+    n := n + k;
+    UPDATE coditect.subscriptions x SET status = 'incomplete_expired'
+     WHERE x.status = 'incomplete' AND x.created_at <= now() - coditect.subscription_incomplete_ttl();
     GET DIAGNOSTICS k = ROW_COUNT;
     n := n + k;
     UPDATE coditect.licenses l SET is_active = false
@@ -379,7 +456,7 @@ BEGIN
 END
 $$;
 COMMENT ON FUNCTION coditect.subscription_maintenance() IS
-    'Cancels subscriptions due at their period''s end, moves ended trials to past_due, ends entitlements past their end (all tenants; the pg_cron job coditect-subscriptions)';
+    'Cancels subscriptions due at their period''s end, moves ended trials to past_due, expires subscriptions incomplete for 23 hours, ends entitlements past their end (all tenants; the pg_cron job coditect-subscriptions)';
 
 ------------------------------------------------------------------------------------------------
 -- A license issued for an entitlement changes with it only: a client (to whom row-level security

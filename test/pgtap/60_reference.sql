@@ -150,8 +150,22 @@ VALUES ('Pro plan', 4900, 'USD', ARRAY[:'p_base'::uuid], true, 'PRO', '["analyti
 SELECT lives_ok($$INSERT INTO coditect.products (name, unit_amount, currency) VALUES ('Yen thing', 500, 'JPY'),
                                                                                ('Dinar thing', 1250, 'KWD')$$,
                 'products in JPY and KWD');
-SELECT throws_ok($$INSERT INTO coditect.products (name, unit_amount, currency) VALUES ('x', 1, 'usd')$$, '23503', NULL,
-                 'a product''s currency is ISO 4217');
+SELECT throws_ok($$INSERT INTO coditect.products (name, unit_amount, currency) VALUES ('x', 1, 'usd')$$, 'CD422',
+                 'unknown currency "usd" (ISO 4217, upper case)', 'a product''s currency is ISO 4217');
+-- Priceable: legal tender only (the currencies' flag, generated from ICU's uncommon codes).
+SELECT throws_ok($$INSERT INTO coditect.products (name, unit_amount, currency) VALUES ('x', 1, 'XAU')$$, 'CD422',
+                 'currency XAU (Gold) is not legal tender: nothing is priced in it', 'no price in gold');
+SELECT throws_ok($$INSERT INTO coditect.products (name, unit_amount, currency) VALUES ('x', 1, 'XXX')$$, 'CD422',
+                 'currency XXX (The codes assigned for transactions where no currency is involved) is not legal tender: nothing is priced in it',
+                 'no price in "no currency"');
+SELECT throws_ok(format($$UPDATE coditect.products SET currency = 'XTS' WHERE id = %L$$, :'p_base'), 'CD422', NULL,
+                 'nor in the testing code, by an update either');
+SELECT set_eq($$SELECT code FROM coditect.currencies WHERE NOT priceable$$,
+              $$VALUES ('BOV'), ('CHE'), ('CHW'), ('CLF'), ('COU'), ('MXV'), ('USN'), ('UYI'), ('UYW'), ('VED'), ('XAG'), ('XAU'),
+                       ('XBA'), ('XBB'), ('XBC'), ('XBD'), ('XDR'), ('XPD'), ('XPT'), ('XSU'), ('XTS'), ('XUA'), ('XXX')$$,
+              'not priceable: funds, metals, units of account, XTS, XXX (and VED, as CLDR says)');
+SELECT ok((SELECT bool_and(priceable) FROM coditect.currencies WHERE code IN ('USD', 'EUR', 'JPY', 'KWD', 'XAF', 'XOF', 'XCD', 'XPF')),
+          'tender X-codes (CFA and CFP francs, East Caribbean dollar) are priceable');
 SELECT throws_ok($$INSERT INTO coditect.products (name, unit_amount, currency) VALUES ('x', -1, 'USD')$$, '23514', NULL,
                  'prices are not negative');
 SELECT throws_ok(format($$INSERT INTO coditect.products (name, unit_amount, currency, requires) VALUES ('x', 1, 'USD', ARRAY[%L, %L]::uuid[])$$,

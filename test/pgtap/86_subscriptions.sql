@@ -34,7 +34,8 @@ CREATE FUNCTION pg_temp.ent(p_subscription uuid) RETURNS text LANGUAGE sql AS $$
 $$;
 GRANT EXECUTE ON FUNCTION pg_temp.ent(uuid) TO PUBLIC;
 
-SELECT columns_are('coditect', 'subscriptions', ARRAY['tenant_id', 'id', 'product_id', 'status', 'quantity', 'current_period_start',
+SELECT columns_are('coditect', 'subscriptions', ARRAY['tenant_id', 'id', 'product_id', 'status', 'quantity', 'unit_amount', 'currency',
+    'recurring_interval', 'recurring_interval_count', 'current_period_start',
     'current_period_end', 'trial_start', 'trial_end', 'billing_cycle_anchor', 'cancel_at_period_end', 'canceled_at', 'ended_at',
     'stripe_subscription_id', 'last_payment_reference', 'created_by', 'created_at', 'updated_at'],
     'subscriptions: Stripe''s fields, the seeds'' trial and anchor, the payment of the period');
