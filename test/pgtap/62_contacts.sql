@@ -196,5 +196,33 @@ SELECT is(pg_temp.as_user('member', 'member', $$SELECT count(*)::text FROM codit
           'tenant A''s e-mails only (row-level security)');
 RESET ROLE;
 
+------------------------------------------------------------------------------------------------
+-- Billing addresses: the tenant's addresses of type billing (the seeds' BillingAddress), one
+-- default per tenant, written by administrators, read by members; a phone in E.164
+------------------------------------------------------------------------------------------------
+
+SET ROLE tap62_gateway;
+CREATE FUNCTION pg_temp.billing(p_user text, p_role text, p_extra jsonb) RETURNS text LANGUAGE sql AS $$
+    SELECT pg_temp.as_user(p_user, p_role, format($q$SELECT coditect.api_addresses_create(%L)::text$q$,
+        jsonb_build_object('entity_type', 'tenant', 'entity_id', current_setting('tap.tenant'), 'address_type', 'billing',
+                           'full_name', 'Ada Lovelace', 'company_name', 'T62 Ltd', 'address_line1', '1 Strand',
+                           'city', 'London', 'postal_code', 'WC2N 5HR', 'country_code', 'GB') || p_extra))
+$$;
+SELECT is(pg_temp.billing('admin', 'admin', '{"phone": "020 7946 0958", "is_default": true}')::jsonb ->> 'phone', '+442079460958',
+          'an administrator sets the tenant''s default billing address; its phone is stored in E.164, read in its country');
+SELECT alike(pg_temp.billing('owner', 'owner', '{"is_default": true, "address_line1": "2 Strand"}'),
+             '23505:%addresses_one_default%', 'one default billing address per tenant');
+SELECT alike(pg_temp.billing('owner', 'owner', '{"address_type": "shipping", "is_default": true}'),
+             '{%', 'a default shipping address besides it');
+SELECT alike(pg_temp.billing('owner', 'owner', '{"address_line1": "3 Strand"}'), '{%', 'more billing addresses, not default');
+SELECT is(pg_temp.billing('member', 'member', '{}'),
+          'CD403: only administrators manage contacts other than their own user''s', 'members do not write the tenant''s billing addresses');
+SELECT is(pg_temp.as_user('member', 'member', $$SELECT coditect.api_addresses_list('{"entity_type": "tenant", "address_type": "billing", "is_default": true}') -> 'results' -> 0 ->> 'company_name'$$),
+          'T62 Ltd', 'members read them');
+SELECT alike(pg_temp.billing('admin', 'admin', '{"phone": "+1 201-555-0123"}'), 'CD422:%', 'a phone must be a number of the address''s country');
+SELECT is(pg_temp.billing('admin', 'admin', '{"phone": "+1 201-555-0123", "country_code": "US", "state_code": "US-NJ", "postal_code": "07302"}')::jsonb ->> 'phone',
+          '+12015550123', 'a US billing address, its phone in international form');
+RESET ROLE;
+
 SELECT * FROM finish();
 ROLLBACK;

@@ -181,5 +181,91 @@ SELECT is(pg_temp.try(format($$SELECT coditect_internal.entitlement_grant(%L, %L
           'ok', 'an order line''s entitlement (the orders'' path): no end');
 SELECT ok(NOT has_function_privilege('coditect_gateway', 'coditect.subscription_activate(uuid, text)', 'EXECUTE'), 'only services mark payments');
 
+------------------------------------------------------------------------------------------------
+-- The price and interval are the subscription's; periods end on the anchor's day
+------------------------------------------------------------------------------------------------
+
+SELECT is(coditect_internal.subscription_period_end('month', 1, 31, '2040-01-31 10:00Z'), '2040-02-29 10:00Z'::timestamptz,
+          'anchor 31: 31 Jan -> 29 Feb (leap year)');
+SELECT is(coditect_internal.subscription_period_end('month', 1, 31, '2040-02-29 10:00Z'), '2040-03-31 10:00Z'::timestamptz,
+          '29 Feb -> 31 Mar: from the anchor, not from the previous end');
+SELECT is(coditect_internal.subscription_period_end('month', 1, 31, '2041-01-31 10:00Z'), '2041-02-28 10:00Z'::timestamptz,
+          '31 Jan -> 28 Feb in another year');
+SELECT is(coditect_internal.subscription_period_end('month', 3, 31, '2040-02-29 10:00Z'), '2040-05-31 10:00Z'::timestamptz,
+          'every three months: 29 Feb -> 31 May');
+SELECT is(coditect_internal.subscription_period_end('year', 1, 29, '2041-02-28 10:00Z'), '2042-02-28 10:00Z'::timestamptz,
+          'yearly, anchor 29 (Feb): 2041 -> 2042 ...');
+SELECT is(coditect_internal.subscription_period_end('year', 1, 29, '2043-02-28 10:00Z'), '2044-02-29 10:00Z'::timestamptz,
+          '... and back to the 29th in a leap year');
+SELECT is(coditect_internal.subscription_period_end('week', 2, 31, '2040-02-29 10:00Z'), '2040-03-14 10:00Z'::timestamptz,
+          'weeks ignore the anchor');
+SELECT is(coditect_internal.subscription_first_period_end('month', 1, 1, '2040-01-10 12:00Z'), '2040-02-01 12:00Z'::timestamptz,
+          'an anchor on another day: the first period runs to its first occurrence (1 Feb) ...');
+SELECT is(coditect_internal.subscription_first_period_end('month', 1, 25, '2040-01-10 12:00Z'), '2040-01-25 12:00Z'::timestamptz,
+          '... (25 Jan)');
+SELECT is(coditect_internal.subscription_first_period_end('month', 1, 10, '2040-01-10 12:00Z'), '2040-02-10 12:00Z'::timestamptz,
+          'the anchor on the day subscribed: a whole first period');
+
+-- A subscription with anchor 31 renews from it: its period moved (forward, as the DBA) to
+-- 31 Jan - 29 Feb 2040, then paid twice.
+INSERT INTO coditect.products (name, unit_amount, currency, recurring_interval)
+VALUES ('t86 Anchored', 1000, 'KWD', 'month') RETURNING id AS anchored \gset
+SET ROLE tap86_gateway;
+SELECT pg_temp.put('anchored sub', (pg_temp.as_user('admin', 'admin', format($$SELECT coditect.api_subscriptions_create('{"product_id": "%s", "billing_cycle_anchor": 31}')::text$$, :'anchored'))::jsonb ->> 'id')::uuid) IS NOT NULL AS _ \gset
+RESET ROLE;
+SELECT is((SELECT (unit_amount, currency::text, recurring_interval::text, recurring_interval_count,
+                   current_period_end = coditect_internal.anchored_date(date_trunc('month', now() AT TIME ZONE 'UTC'), 31, now())
+                       OR current_period_end = coditect_internal.anchored_date(date_trunc('month', now() AT TIME ZONE 'UTC') + interval '1 month', 31, now()))
+             FROM coditect.subscriptions WHERE id = pg_temp.id('anchored sub')),
+          ROW(1000::bigint, 'KWD'::text, 'month'::text, 1, true), 'the product''s price and interval snapshotted; the first period ends on the 31st (or the month''s last day)');
+SELECT ok(pg_temp.pay(pg_temp.id('anchored sub'), 'a-1') LIKE '{%', 'paid: active');
+UPDATE coditect.subscriptions SET current_period_start = '2040-01-31 10:00Z', current_period_end = '2040-02-29 10:00Z'
+ WHERE id = pg_temp.id('anchored sub');
+-- The product changes afterwards: the subscription keeps what it was made with.
+UPDATE coditect.products SET unit_amount = 9999, recurring_interval = 'year' WHERE id = :'anchored';
+SELECT is((pg_temp.pay(pg_temp.id('anchored sub'), 'a-2')::jsonb ->> 'current_period_end')::timestamptz, '2040-03-31 10:00Z'::timestamptz,
+          'renewed to 31 Mar (a month: the product''s new yearly interval does not apply)');
+SELECT is((pg_temp.pay(pg_temp.id('anchored sub'), 'a-3')::jsonb ->> 'current_period_end')::timestamptz, '2040-04-30 10:00Z'::timestamptz,
+          'then 30 Apr');
+SELECT is((pg_temp.pay(pg_temp.id('anchored sub'), 'a-4')::jsonb ->> 'current_period_end')::timestamptz, '2040-05-31 10:00Z'::timestamptz,
+          'then 31 May: no drift');
+SELECT is((SELECT unit_amount FROM coditect.subscriptions WHERE id = pg_temp.id('anchored sub')), 1000::bigint,
+          'the price stays the one subscribed at');
+SELECT is(pg_temp.try(format($$UPDATE coditect.subscriptions SET unit_amount = 1 WHERE id = %L$$, pg_temp.id('anchored sub'))),
+          'CD422: a subscription keeps the price, interval and billing cycle anchor it was made with', 'for every writer');
+SELECT is(pg_temp.try(format($$UPDATE coditect.subscriptions SET billing_cycle_anchor = 1 WHERE id = %L$$, pg_temp.id('anchored sub'))),
+          'CD422: a subscription keeps the price, interval and billing cycle anchor it was made with', 'and its anchor');
+
+------------------------------------------------------------------------------------------------
+-- incomplete_expired: unpaid 23 hours after it was made (the job)
+------------------------------------------------------------------------------------------------
+
+INSERT INTO coditect.products (name, unit_amount, currency, recurring_interval)
+VALUES ('t86 Never paid', 100, 'USD', 'month'), ('t86 Just made', 100, 'USD', 'month');
+SET ROLE tap86_gateway;
+SELECT pg_temp.put('unpaid sub', (pg_temp.as_user('admin', 'admin', format($$SELECT coditect.api_subscriptions_create('{"product_id": "%s"}')::text$$,
+                                   (SELECT id FROM coditect.products WHERE name = 't86 Never paid')))::jsonb ->> 'id')::uuid) IS NOT NULL AS _ \gset
+SELECT pg_temp.put('fresh sub', (pg_temp.as_user('admin', 'admin', format($$SELECT coditect.api_subscriptions_create('{"product_id": "%s"}')::text$$,
+                                  (SELECT id FROM coditect.products WHERE name = 't86 Just made')))::jsonb ->> 'id')::uuid) IS NOT NULL AS _ \gset
+RESET ROLE;
+ALTER TABLE coditect.subscriptions DISABLE TRIGGER stamp_timestamps;
+UPDATE coditect.subscriptions SET created_at = now() - interval '23 hours' WHERE id = pg_temp.id('unpaid sub');
+UPDATE coditect.subscriptions SET created_at = now() - interval '22 hours 59 minutes' WHERE id = pg_temp.id('fresh sub');
+ALTER TABLE coditect.subscriptions ENABLE TRIGGER stamp_timestamps;
+SELECT is(coditect.subscription_maintenance(), 1, 'the job expires the subscription incomplete for 23 hours, not the younger one');
+SELECT is((SELECT (status::text, ended_at = now()) FROM coditect.subscriptions WHERE id = pg_temp.id('unpaid sub')),
+          ROW('incomplete_expired'::text, true), 'incomplete_expired, ended');
+SELECT is((SELECT status::text FROM coditect.subscriptions WHERE id = pg_temp.id('fresh sub')), 'incomplete', 'the younger one waits');
+SELECT is(pg_temp.pay(pg_temp.id('unpaid sub'), 'late-1'), 'CD409: the subscription is incomplete_expired', 'a late payment does not revive it');
+SET ROLE tap86_gateway;
+SELECT is(pg_temp.as_user('admin', 'admin', format($$SELECT coditect.subscription_cancel(%L)::text$$, pg_temp.id('unpaid sub'))),
+          'CD409: the subscription is already incomplete_expired', 'nor is it canceled');
+SELECT is((pg_temp.as_user('admin', 'admin', format($$SELECT coditect.api_subscriptions_create('{"product_id": "%s"}')::text$$,
+                             (SELECT id FROM coditect.products WHERE name = 't86 Never paid')))::jsonb ->> 'status'), 'incomplete',
+          'subscribing again is possible (an expired one is not live)');
+RESET ROLE;
+SELECT matches(pg_temp.try(format($$UPDATE coditect.subscriptions SET status = 'active' WHERE id = %L$$, pg_temp.id('unpaid sub'))),
+               '^CD422: subscription: cannot go from ''incomplete_expired'' to ''active''', 'incomplete_expired is final');
+
 SELECT * FROM finish();
 ROLLBACK;
