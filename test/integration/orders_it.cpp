@@ -1,11 +1,13 @@
 // Integration tests of carts, checkout, orders and refunds over real HTTP (issue 12): a member's
 // cart, a requirement missing at checkout (422 naming it), the order with New York's tax (201),
 // a second checkout (409), its lines; the manual payment by the service (SQL); refunds by an
-// administrator only (403 for a member), partial, and one over what is left (409). Against the
+// administrator only (403 for a member), partial, and one over what is left (409); a discount
+// code applied to a cart and a checkout from the tenant's default billing address. Against the
 // gateway and database that scripts/test.sh starts; without the CODITECT_IT_* variables every
 // test is skipped.
 #include <gtest/gtest.h>
 
+#include <cctype>
 #include <random>
 #include <string>
 
@@ -21,7 +23,7 @@ namespace {
 
 struct OrdersWorld : coditect::it::Target {
   bool ready = false;
-  std::string suffix, tenant, owner, member, admin, base, addon;
+  std::string suffix, tenant, owner, member, admin, base, addon, code;
 
   void setup() {
     if (!connect()) return;
@@ -44,6 +46,11 @@ struct OrdersWorld : coditect::it::Target {
         "tax_type, jurisdiction) VALUES ('NY sales tax', 8.875, 'US', 'US-NY', 'sales_tax', $1) "
         "RETURNING id",
         {"it-orders-" + suffix});
+    code = "IT10-" + suffix;
+    sql("INSERT INTO coditect.coupons (code, percent_off) VALUES ($1, 10) RETURNING id", {code});
+    sql("INSERT INTO coditect.coupons (code, percent_off, valid_from, valid_until) "
+        "VALUES ($1, 50, now() - interval '2 days', now() - interval '1 day') RETURNING id",
+        {"ITOLD-" + suffix});
     ready = true;
   }
 };
@@ -145,6 +152,81 @@ TEST_F(OrdersIT, PurchasePaymentAndRefunds) {
   HttpResult refunds = W().call("GET", "/api/v1/refunds/?order_id=" + oid, member);
   ASSERT_EQ(refunds.status, 200) << refunds.body;
   EXPECT_EQ(json::parse(refunds.body)["count"], 1);
+}
+
+TEST_F(OrdersIT, DiscountCodeAndDefaultBillingAddress) {
+  // A tenant of its own: its default billing address is the one checkout falls back on.
+  auto t = W().new_tenant("Billing");
+  const std::string owner = W().token(t.owner, t.tenant, "owner");
+  const std::string member = W().token(W().add_member(t.tenant, "member"), t.tenant, "member");
+
+  HttpResult cart = W().call("POST", "/api/v1/carts/", member, "{}");
+  ASSERT_EQ(cart.status, 201) << cart.body;
+  const std::string base = "/api/v1/carts/" + json::parse(cart.body)["id"].get<std::string>();
+  ASSERT_EQ(W().call("POST", base + "/add/", member,
+                     json{{"product_id", W().base}, {"quantity", 2}}.dump())
+                .status,
+            200);
+  ASSERT_EQ(W().call("POST", base + "/add/", member, json{{"product_id", W().addon}}.dump()).status,
+            200);
+
+  HttpResult none = W().call("POST", base + "/checkout/", member, "{}");
+  EXPECT_EQ(none.status, 422) << none.body;
+  EXPECT_NE(none.body.find("no billing address"), std::string::npos) << none.body;
+
+  HttpResult expired =
+      W().call("POST", base + "/discount/", member, json{{"code", "ITOLD-" + W().suffix}}.dump());
+  EXPECT_EQ(expired.status, 422) << expired.body;
+  EXPECT_NE(expired.body.find("expired at"), std::string::npos) << expired.body;
+  std::string lower = W().code;
+  for (char& c : lower) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+  HttpResult applied = W().call("POST", base + "/discount/", member, json{{"code", lower}}.dump());
+  ASSERT_EQ(applied.status, 200) << applied.body;
+  EXPECT_EQ(json::parse(applied.body)["discount_code"], W().code);
+  EXPECT_EQ(json::parse(applied.body)["discount_amount"], 450);  // 10 % of 44.98
+
+  HttpResult by_member = W().call("POST", "/api/v1/addresses/", member,
+                                  json{{"entity_type", "tenant"},
+                                       {"entity_id", t.tenant},
+                                       {"address_type", "billing"},
+                                       {"address_line1", "1 Main St"},
+                                       {"city", "Albany"},
+                                       {"country_code", "US"}}
+                                      .dump());
+  EXPECT_EQ(by_member.status, 403) << by_member.body;
+  HttpResult address = W().call("POST", "/api/v1/addresses/", owner,
+                                json{{"entity_type", "tenant"},
+                                     {"entity_id", t.tenant},
+                                     {"address_type", "billing"},
+                                     {"company_name", "Billing Inc"},
+                                     {"address_line1", "1 Main St"},
+                                     {"city", "Albany"},
+                                     {"state_code", "US-NY"},
+                                     {"postal_code", "12207"},
+                                     {"country_code", "US"},
+                                     {"is_default", true}}
+                                    .dump());
+  ASSERT_EQ(address.status, 201) << address.body;
+
+  HttpResult placed = W().call("POST", base + "/checkout/", member, "{}");
+  ASSERT_EQ(placed.status, 201) << placed.body;
+  json order = json::parse(placed.body);
+  EXPECT_EQ(order["billing_country_code"], "US");
+  EXPECT_EQ(order["billing_state_code"], "US-NY");
+  EXPECT_EQ(order["billing_address"]["company_name"], "Billing Inc");
+  EXPECT_EQ(order["billing_address"]["address_id"], json::parse(address.body)["id"]);
+  EXPECT_EQ(order["discount_code"], W().code);
+  // Lines 39.98 and 5.00 take 4.00 and 0.50 of the 4.50; NY tax on 35.98 and 4.50: 3.19 + 0.40.
+  EXPECT_EQ(order["subtotal_amount"], 4498);
+  EXPECT_EQ(order["discount_amount"], 450);
+  EXPECT_EQ(order["tax_amount"], 359);
+  EXPECT_EQ(order["total_amount"], 4407);
+  HttpResult lines =
+      W().call("GET", "/api/v1/orders/" + order["id"].get<std::string>() + "/lines/", member);
+  ASSERT_EQ(lines.status, 200) << lines.body;
+  long sum = 0;
+  for (const auto& l : json::parse(lines.body)["results"]) sum += l["total_amount"].get<long>();
+  EXPECT_EQ(sum, 4407);
 }
 
 TEST_F(OrdersIT, MembersSeeOnlyTheirOwnCartsAndOrders) {
