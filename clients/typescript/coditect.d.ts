@@ -317,8 +317,25 @@ export interface paths {
         };
         get?: never;
         put?: never;
-        /** Place the order: prices, the billing address and its tax rate are snapshotted; every product's requirements must be in the cart */
+        /** Place the order: prices, the discount, the billing address (given by id, by country and state, or the tenant's default) and its tax rate are snapshotted; every product's requirements must be in the cart */
         post: operations["carts_checkout"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/carts/{id}/discount/": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /** Apply a discount code to the cart (checked now and again at checkout); without a code, remove the cart's */
+        post: operations["carts_apply_discount"];
         delete?: never;
         options?: never;
         head?: never;
@@ -2425,6 +2442,7 @@ export interface components {
             label: string | null;
             latitude: number | null;
             longitude: number | null;
+            phone: string | null;
             postal_code: string;
             /** @description ISO 3166-2 subdivision of country_code (US-CA), if any. */
             state_code: string | null;
@@ -2459,6 +2477,7 @@ export interface components {
             label?: string | null;
             latitude?: number | null;
             longitude?: number | null;
+            phone?: string | null;
             postal_code?: string;
             /** @description ISO 3166-2 subdivision of country_code (US-CA), if any. */
             state_code?: string | null;
@@ -2488,6 +2507,7 @@ export interface components {
             label?: string | null;
             latitude?: number | null;
             longitude?: number | null;
+            phone?: string | null;
             postal_code?: string;
             /** @description ISO 3166-2 subdivision of country_code (US-CA), if any. */
             state_code?: string | null;
@@ -2727,9 +2747,14 @@ export interface components {
         Cart: {
             /** Format: date-time */
             checked_out_at: string | null;
+            /** Format: uuid */
+            coupon_id: string | null;
             /** Format: date-time */
             created_at: string;
             currency: string | null;
+            /** Format: int64 */
+            discount_amount: number;
+            discount_code: string | null;
             effective_status: components["schemas"]["CartStatus"];
             /** Format: date-time */
             expires_at: string;
@@ -2801,9 +2826,14 @@ export interface components {
             /** Format: int32 */
             quantity?: number;
         };
+        CartsApplyDiscountRequest: {
+            code?: string;
+        };
         CartsCheckoutRequest: {
             billing_address?: unknown;
-            country_code: string;
+            /** Format: uuid */
+            billing_address_id?: string;
+            country_code?: string;
             state_code?: string;
         };
         CartsGuestAddRequest: {
@@ -3551,11 +3581,14 @@ export interface components {
             cancelled_at: string | null;
             /** Format: uuid */
             cart_id: string | null;
+            /** Format: uuid */
+            coupon_id: string | null;
             /** Format: date-time */
             created_at: string;
             currency: string;
             /** Format: int64 */
             discount_amount: number;
+            discount_code: string | null;
             /** Format: uuid */
             id: string;
             /** Format: date-time */
@@ -3586,6 +3619,8 @@ export interface components {
             amount: number;
             /** Format: date-time */
             created_at: string;
+            /** Format: int64 */
+            discount_amount: number;
             /** Format: uuid */
             id: string;
             /** Format: int64 */
@@ -3983,6 +4018,7 @@ export interface components {
             created_at: string;
             /** Format: uuid */
             created_by: string | null;
+            currency: string;
             /** Format: date-time */
             current_period_end: string;
             /** Format: date-time */
@@ -3996,6 +4032,9 @@ export interface components {
             product_id: string;
             /** Format: int32 */
             quantity: number;
+            recurring_interval: components["schemas"]["RecurringInterval"];
+            /** Format: int32 */
+            recurring_interval_count: number;
             status: components["schemas"]["SubscriptionStatus"];
             stripe_subscription_id: string | null;
             /** Format: uuid */
@@ -4004,6 +4043,8 @@ export interface components {
             trial_end: string | null;
             /** Format: date-time */
             trial_start: string | null;
+            /** Format: int64 */
+            unit_amount: number;
             /** Format: date-time */
             updated_at: string;
         };
@@ -4024,10 +4065,10 @@ export interface components {
             results: components["schemas"]["Subscription"][];
         };
         /**
-         * @description incomplete -> active; trialing -> active | past_due; active <-> past_due -> unpaid; any -> canceled. Entitled while trialing, active or past_due.
+         * @description incomplete -> active | incomplete_expired (unpaid 23 hours); trialing -> active | past_due; active <-> past_due -> unpaid; any live -> canceled. Entitled while trialing, active or past_due.
          * @enum {string}
          */
-        SubscriptionStatus: "incomplete" | "trialing" | "active" | "past_due" | "unpaid" | "canceled";
+        SubscriptionStatus: "incomplete" | "incomplete_expired" | "trialing" | "active" | "past_due" | "unpaid" | "canceled";
         SubscriptionsCancelRequest: {
             at_period_end?: boolean;
         };
@@ -7425,7 +7466,7 @@ export interface operations {
             };
             cookie?: never;
         };
-        requestBody: {
+        requestBody?: {
             content: {
                 "application/json": components["schemas"]["CartsCheckoutRequest"];
             };
@@ -7438,6 +7479,89 @@ export interface operations {
                 };
                 content: {
                     "application/json": components["schemas"]["Order"];
+                };
+            };
+            /** @description bad input */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description missing or invalid bearer token */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description forbidden (decided by the database) */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description not found (also another tenant's ids) */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description database unavailable */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description error */
+            default: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    carts_apply_discount: {
+        parameters: {
+            query?: never;
+            header?: {
+                /** @description a retry with the same key and request answers the first answer (Idempotent-Replayed: true); another request with it 409; 24 hours */
+                "Idempotency-Key"?: string;
+            };
+            path: {
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: {
+            content: {
+                "application/json": components["schemas"]["CartsApplyDiscountRequest"];
+            };
+        };
+        responses: {
+            /** @description ok */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Cart"];
                 };
             };
             /** @description bad input */
