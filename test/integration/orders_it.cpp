@@ -167,7 +167,9 @@ TEST_F(OrdersIT, DiscountCodeAndDefaultBillingAddress) {
                      json{{"product_id", W().base}, {"quantity", 2}}.dump())
                 .status,
             200);
-  ASSERT_EQ(W().call("POST", base + "/add/", member, json{{"product_id", W().addon}}.dump()).status,
+  ASSERT_EQ(W().call("POST", base + "/add/", member,
+                     json{{"product_id", W().addon}, {"quantity", 1}}.dump())
+                .status,
             200);
 
   HttpResult none = W().call("POST", base + "/checkout/", member, "{}");
