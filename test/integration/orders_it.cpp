@@ -227,7 +227,9 @@ TEST_F(OrdersIT, DiscountCodeAndDefaultBillingAddress) {
       W().call("GET", "/api/v1/orders/" + order["id"].get<std::string>() + "/lines/", member);
   ASSERT_EQ(lines.status, 200) << lines.body;
   long sum = 0;
-  for (const auto& l : json::parse(lines.body)["results"]) sum += l["total_amount"].get<long>();
+  const json listed = json::parse(lines.body);  // (a temporary would end before the loop)
+  EXPECT_EQ(listed["count"], 2);
+  for (const auto& l : listed["results"]) sum += l["total_amount"].get<long>();
   EXPECT_EQ(sum, 4407);
 }
 
