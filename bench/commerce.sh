@@ -270,12 +270,10 @@ SQL
 DEEP_PRED=" AND (t.created_at, t.id) < (:c_at, :c_id)"
 LIST_VARS=(-D tenant="$LT" -D uid="$LU" -D since="$SINCE" -D filters="$FILTERS" -D cursor="$CURSOR" -D c_at="$C_AT" -D c_id="$C_ID")
 list_script() { # STATEMENT [CONTEXT CALL]
-  echo '\startpipeline'
-  echo 'BEGIN READ ONLY;'
+  printf '%s\n' '\startpipeline' 'BEGIN READ ONLY;'
   if [ -n "${2:-}" ]; then echo "$2;"; fi
   echo "$1;"
-  echo 'COMMIT;'
-  echo '\endpipeline'
+  printf '%s\n' 'COMMIT;' '\endpipeline'
 }
 CTX="SELECT coditect.set_request_context(:tenant, :uid, 'owner', '127.0.0.1', 'pgbench', 'GET', '/api/v1/orders/')"
 list_script "SELECT coditect.api_orders_list(:filters, NULL, $PAGE_SIZE, NULL)" "$CTX" >"$WORK/list_fn_first.sql"
