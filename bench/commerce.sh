@@ -53,9 +53,11 @@ sql() { psql -X -q -v ON_ERROR_STOP=1 -d "$DB" "$@"; }
 
 log "loading: $TENANTS tenants, products, a tax rate, the baseline's tables"
 sql -v tenants="$TENANTS" -f "$HERE/commerce_load.sql" >/dev/null
+sql -c "CREATE EXTENSION pg_stat_statements"
 sql -c "SELECT coditect.set_stripe_webhook_secret('$WHSEC')" >/dev/null
-# The other half of issue 12's webhook work binds tenants to Stripe customers; without it our
-# events find no handler and are recorded as ignored (said in the output).
+# Tenants are bound to their Stripe customers by coditect.set_stripe_customer (written with the
+# webhook's handlers on another branch): without it the binding is skipped, and without a handler
+# for payment_intent.succeeded our events are recorded as ignored (both said in the output).
 HAVE_CUSTOMERS=$(sql -At -c "SELECT to_regprocedure('coditect.set_stripe_customer(uuid, text)') IS NOT NULL")
 if [ "$HAVE_CUSTOMERS" = t ]; then
   sql -c "SELECT coditect.set_stripe_customer(tenant_id, customer) FROM bench.tenants" >/dev/null
@@ -356,8 +358,15 @@ done
 # slice CONFIG SECONDS. Pools: filled for twice the config's highest rate so far (at least a
 # first guess) over the slice, and checked after it.
 declare -A GUESS=([checkout_ours]=800 [checkout_base]=4000 [webhook_ours]=4000 [webhook_base]=5000)
+# pgss_ms: server time (ms) of every top-level statement so far in pg_stat_statements (slices run
+# one at a time, so a slice's delta is its configuration's).
+pgss_ms() {
+  sql -At -c "SELECT coalesce(sum(total_exec_time), 0) FROM pg_stat_statements
+               WHERE dbid = (SELECT oid FROM pg_database WHERE datname = current_database())
+                 AND strpos(query, 'pg_stat_statements') = 0"
+}
 slice() {
-  local c=$1 secs=$2 pool rate
+  local c=$1 secs=$2 pool rate before
   case $c in
     checkout_*) pool=carts_${c#checkout_} ;;
     webhook_*) pool=events_${c#webhook_} ;;
@@ -367,12 +376,14 @@ slice() {
     rate=$({ cat "$WORK/$c.last" 2>/dev/null || true; } | awk -v r="${GUESS[$c]}" '$1 > r { r = $1 } END { print r }')
     pool_fill "$pool" "$(awk -v r="$rate" -v s="$secs" 'BEGIN { printf "%d", 2 * r * s + 500 }')"
   fi
+  before=$(pgss_ms)
   case $c in
     checkout_ours | webhook_ours) bench_pgbench_slice "$c" "$WORK/$c.sql" "$CLIENTS" "$secs" ;;
     checkout_base | webhook_base) BENCH_LOGIN=postgres bench_pgbench_slice "$c" "$WORK/$c.sql" "$CLIENTS" "$secs" ;;
     list_fn_*) bench_pgbench_slice "$c" "$WORK/$c.sql" "$LIST_CLIENTS" "$secs" "${LIST_VARS[@]}" ;;
     list_static_*) BENCH_LOGIN=postgres bench_pgbench_slice "$c" "$WORK/$c.sql" "$LIST_CLIENTS" "$secs" "${LIST_VARS[@]}" ;;
   esac
+  echo "$before $(pgss_ms)" | awk '{ print $2 - $1 }' >>"$WORK/$c.srv"
   if [ -n "$pool" ]; then
     pool_check "$pool"
     tail -n 1 "$WORK/$c.rate" >>"$WORK/$c.last"
@@ -381,9 +392,10 @@ slice() {
 # All eight interleaved (our events are signed again right before each of their slices).
 bench_slices checkout_ours checkout_base webhook_ours webhook_base list_fn_first list_static_first list_fn_deep list_static_deep
 
-declare -A RPS P50 P99 N
+declare -A RPS P50 P99 N SRV
 for c in checkout_ours checkout_base webhook_ours webhook_base list_fn_first list_static_first list_fn_deep list_static_deep; do
   read -r "RPS[$c]" "P50[$c]" "P99[$c]" "N[$c]" < <(bench_figures "$c")
+  SRV[$c]=$(awk -v n="${N[$c]}" '{ t += $1 } END { printf "%.3f", t / n }' "$WORK/$c.srv")
 done
 ratio() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.2f", a / b }'; }
 read -r ev_processed ev_ignored paid_ours paid_base < <(sql -At -F ' ' -c "
@@ -395,24 +407,27 @@ read -r ev_processed ev_ignored paid_ours paid_base < <(sql -At -F ' ' -c "
 echo
 echo "Commerce: ours against plain SQL as superuser, in the same run; $ROUNDS interleaved slices of ${SLICE}s per"
 echo "configuration after ${WARMUP}s of warm-up; $(nproc) CPUs; commit $(git -C "$ROOT" rev-parse --short HEAD 2>/dev/null || echo unknown)"
-echo "(pgbench -M prepared, each transaction one pipeline; tps: mean of the slices; p50/p99 over all transactions)"
+echo "(pgbench -M prepared, each transaction one pipeline; per s: mean of the slices' tps; p50/p99 over all"
+echo " transactions; srv ms/tx: server time of the transaction's statements from pg_stat_statements, per"
+echo " transaction, waiting for a CPU included: with more clients than CPUs it grows with the queue)"
 echo
-row() { printf '%-52s %10s %8s %8s %9s\n' "$@"; }
-row "" "per s" "p50 ms" "p99 ms" "count"
+row() { printf '%-56s %10s %8s %8s %10s %9s\n' "$@"; }
+line() { row "$1" "${RPS[$2]}" "${P50[$2]}" "${P99[$2]}" "${SRV[$2]}" "${N[$2]}"; } # LABEL CONFIG
+row "" "per s" "p50 ms" "p99 ms" "srv ms/tx" "count"
 echo "1. Checkout of a 3-item cart, $CLIENTS clients, $TENANTS tenants"
-row "   ours: cart_checkout as bench_gw with context" "${RPS[checkout_ours]}" "${P50[checkout_ours]}" "${P99[checkout_ours]}" "${N[checkout_ours]}"
-row "   baseline: order, lines, cart by plain SQL" "${RPS[checkout_base]}" "${P50[checkout_base]}" "${P99[checkout_base]}" "${N[checkout_base]}"
+line "   ours: cart_checkout as bench_gw with context" checkout_ours
+line "   baseline: order, lines, cart by plain SQL" checkout_base
 row "   checkouts/s ours / baseline" "$(ratio "${RPS[checkout_ours]}" "${RPS[checkout_base]}")"
 echo "2. Stripe payment_intent.succeeded, one per pending order, $CLIENTS clients"
-row "   ours: stripe_webhook(signature, body) as bench_gw" "${RPS[webhook_ours]}" "${P50[webhook_ours]}" "${P99[webhook_ours]}" "${N[webhook_ours]}"
-row "   baseline: event, payment, order paid by plain SQL" "${RPS[webhook_base]}" "${P50[webhook_base]}" "${P99[webhook_base]}" "${N[webhook_base]}"
+line "   ours: stripe_webhook(signature, body) as bench_gw" webhook_ours
+line "   baseline: event, payment, order paid by plain SQL" webhook_base
 row "   events/s ours / baseline" "$(ratio "${RPS[webhook_ours]}" "${RPS[webhook_base]}")"
 echo "   our events: $ev_processed processed, $ev_ignored ignored (handler: $HANDLER; set_stripe_customer present: $HAVE_CUSTOMERS);"
 echo "   orders paid by them: $paid_ours (baseline: $paid_base)"
 echo "3. Order list of a $BIG-order tenant (status=paid, created_at__gte), page of $PAGE_SIZE, $LIST_CLIENTS clients"
-row "   first page: api_orders_list as bench_gw with context" "${RPS[list_fn_first]}" "${P50[list_fn_first]}" "${P99[list_fn_first]}" "${N[list_fn_first]}"
-row "   first page: static statement as superuser" "${RPS[list_static_first]}" "${P50[list_static_first]}" "${P99[list_static_first]}" "${N[list_static_first]}"
+line "   first page: api_orders_list as bench_gw with context" list_fn_first
+line "   first page: static statement as superuser" list_static_first
 row "   first page: lists/s function / static" "$(ratio "${RPS[list_fn_first]}" "${RPS[list_static_first]}")"
-row "   deep page (keyset): api_orders_list" "${RPS[list_fn_deep]}" "${P50[list_fn_deep]}" "${P99[list_fn_deep]}" "${N[list_fn_deep]}"
-row "   deep page (keyset): static statement" "${RPS[list_static_deep]}" "${P50[list_static_deep]}" "${P99[list_static_deep]}" "${N[list_static_deep]}"
+line "   deep page (keyset): api_orders_list" list_fn_deep
+line "   deep page (keyset): static statement" list_static_deep
 row "   deep page: lists/s function / static" "$(ratio "${RPS[list_fn_deep]}" "${RPS[list_static_deep]}")"
