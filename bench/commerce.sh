@@ -355,7 +355,7 @@ for page in first deep; do
   if [ -z "$(index_report "$plan")" ]; then echo "    NO index scan in this plan"; else index_report "$plan"; fi
 done
 
-# slice CONFIG SECONDS. Pools: filled for twice the config's highest rate so far (at least a
+# slice CONFIG SECONDS. Pools: filled for 1.5 times the config's highest rate so far (at least a
 # first guess) over the slice, and checked after it.
 declare -A GUESS=([checkout_ours]=800 [checkout_base]=4000 [webhook_ours]=4000 [webhook_base]=5000)
 # pgss_ms: server time (ms) of every top-level statement so far in pg_stat_statements (slices run
@@ -374,7 +374,7 @@ slice() {
   esac
   if [ -n "$pool" ]; then
     rate=$({ cat "$WORK/$c.last" 2>/dev/null || true; } | awk -v r="${GUESS[$c]}" '$1 > r { r = $1 } END { print r }')
-    pool_fill "$pool" "$(awk -v r="$rate" -v s="$secs" 'BEGIN { printf "%d", 2 * r * s + 500 }')"
+    pool_fill "$pool" "$(awk -v r="$rate" -v s="$secs" 'BEGIN { printf "%d", 1.5 * r * s + 500 }')"
   fi
   before=$(pgss_ms)
   case $c in
