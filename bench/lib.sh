@@ -115,7 +115,7 @@ bench_wrk_slice() {
 }
 
 # bench_pgbench_slice CONFIG SCRIPT CLIENTS SECONDS [PGBENCH OPTION...]: one pgbench run as login
-# bench_gw on DB (-M prepared, 2 threads at most, -l for every transaction's latency). Fails
+# BENCH_LOGIN (default bench_gw) on DB (-M prepared, 2 threads at most, -l for every transaction's latency). Fails
 # loudly if pgbench or a transaction does.
 bench_pgbench_slice() {
   local name=$1 script=$2 clients=$3 secs=$4 dir=$WORK/pgb threads=2
@@ -123,7 +123,7 @@ bench_pgbench_slice() {
   ((clients >= threads)) || threads=$clients
   log "pgbench $name: ${secs}s, $clients clients"
   rm -rf "$dir" && mkdir -p "$dir"
-  if ! (cd "$dir" && "$PGBENCH" -n -M prepared -c "$clients" -j "$threads" -T "$secs" -U bench_gw \
+  if ! (cd "$dir" && "$PGBENCH" -n -M prepared -c "$clients" -j "$threads" -T "$secs" -U "${BENCH_LOGIN:-bench_gw}" \
     "$@" -l -f "$script" "$DB" >"$dir/out" 2>&1) ||
     grep -q "failed transactions: [1-9]" "$dir/out"; then
     cat "$dir/out" >&2
