@@ -79,8 +79,10 @@ SELECT set_eq($$SELECT p.polrelid::regclass::text, p.polname::text, p.polcmd::te
                        ('coditect.document_activity', 'document_activity_read', 'r'),
                        ('coditect.carts', 'carts_own', '*'), ('coditect.cart_items', 'cart_items_own', '*'),
                        ('coditect.orders', 'orders_own', '*'), ('coditect.order_lines', 'order_lines_own', '*'),
-                       ('coditect.payments', 'payments_own', '*'), ('coditect.refunds', 'refunds_own', '*')$$,
-              'the restrictive policies are exactly the reviewed ones (reading documents by their grants; carts and orders their own)');
+                       ('coditect.payments', 'payments_own', '*'), ('coditect.refunds', 'refunds_own', '*'),
+                       ('coditect.addresses', 'contact_read', 'r'), ('coditect.phone_numbers', 'contact_read', 'r'),
+                       ('coditect.email_addresses', 'contact_read', 'r')$$,
+              'the restrictive policies are exactly the reviewed ones (reading documents by their grants; carts and orders their own; other users'' contacts for administrators)');
 
 -- Enum equality is leakproof here, so a filter on an enum column (a task's status) can be an
 -- index condition under RLS instead of a filter over all the tenant's rows.
@@ -309,7 +311,8 @@ INSERT INTO expected_execute VALUES
     ('coditect.workflow_webhook(uuid,text,bytea)', 'gateway,service'),
     ('coditect.idempotency_lookup(text,text)', 'gateway,service'),
     ('coditect.idempotency_claim(text,text)', 'gateway,service'),
-    ('coditect.idempotency_finish(text,integer,text,jsonb,text)', 'gateway,service'),
+    ('coditect.idempotency_finish(text,integer,text,jsonb,text,boolean)', 'gateway,service'),
+    ('coditect_internal.idempotency_quota(uuid)', ''),
     ('coditect.purge_idempotency_keys()', ''),
     ('coditect_internal.idempotency_scope(text,text)', ''),
     ('coditect.set_stripe_webhook_secret(text)', ''),
