@@ -38,8 +38,7 @@ Step<std::optional<IdempotentRequest>> idempotency_key(const Operation& op,
   if (!v) return std::optional<IdempotentRequest>{};
   if (!takes_idempotency_key(op))
     return fail(400, std::string("this endpoint does not take an Idempotency-Key (") +
-                         (op.auth != Auth::Bearer ? "a public or registration POST"
-                                                  : "an upload") +
+                         (op.auth != Auth::Bearer ? "a public or registration POST" : "an upload") +
                          "): send the request without it");
   bool ok = !v->empty() && v->size() <= 255;
   for (char c : *v) ok = ok && c >= 0x20 && c <= 0x7e;
@@ -84,9 +83,10 @@ DbCall finish_call(const IdempotentRequest& k, const HttpResponse& answer, bool 
                                            std::nullopt, std::nullopt, "true"});
   json headers = json::array();
   for (const auto& [name, value] : answer.headers) headers.push_back(json::array({name, value}));
-  return fixed("gw:idempotency_finish",
-               {k.key, std::to_string(answer.status), answer.content_type,
-                headers.dump(-1, ' ', false, json::error_handler_t::replace), answer.body, "false"});
+  return fixed(
+      "gw:idempotency_finish",
+      {k.key, std::to_string(answer.status), answer.content_type,
+       headers.dump(-1, ' ', false, json::error_handler_t::replace), answer.body, "false"});
 }
 
 bool key_taken(const DbOutcome& o) {

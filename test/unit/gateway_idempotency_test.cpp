@@ -145,8 +145,8 @@ TEST(IdempotencyCalls, CarryTheKeyTheFingerprintAndTheAnswer) {
   // An answer that holds a secret: its status only, nothing of it leaves the gateway.
   r.body = R"({"secret":"whsec_1"})";
   DbCall s = finish_call(k, r, true);
-  EXPECT_EQ(s.params, (std::vector<std::optional<std::string>>{"order-1", "201", std::nullopt,
-                                                               std::nullopt, std::nullopt, "true"}));
+  EXPECT_EQ(s.params, (std::vector<std::optional<std::string>>{
+                          "order-1", "201", std::nullopt, std::nullopt, std::nullopt, "true"}));
 }
 
 TEST(KeyTaken, IsTheClaimsOwnConflictOnly) {
