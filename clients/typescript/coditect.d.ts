@@ -8729,7 +8729,7 @@ export interface operations {
         parameters: {
             query?: never;
             header?: {
-                /** @description a retry with the same key and request answers the first answer (Idempotent-Replayed: true); another request with it 409; 24 hours */
+                /** @description the answer holds a secret, which is not kept: a retry with the same key is 409 and does nothing; 24 hours */
                 "Idempotency-Key"?: string;
             };
             path: {
@@ -18743,8 +18743,6 @@ export interface operations {
             header?: {
                 "Upload-Length"?: string;
                 "Upload-Metadata"?: string;
-                /** @description a retry with the same key and request answers the first answer (Idempotent-Replayed: true); another request with it 409; 24 hours */
-                "Idempotency-Key"?: string;
             };
             path?: never;
             cookie?: never;
@@ -20023,7 +20021,7 @@ export interface operations {
         parameters: {
             query?: never;
             header?: {
-                /** @description a retry with the same key and request answers the first answer (Idempotent-Replayed: true); another request with it 409; 24 hours */
+                /** @description the answer holds a secret, which is not kept: a retry with the same key is 409 and does nothing; 24 hours */
                 "Idempotency-Key"?: string;
             };
             path: {
@@ -21692,7 +21690,7 @@ export interface operations {
         parameters: {
             query?: never;
             header?: {
-                /** @description a retry with the same key and request answers the first answer (Idempotent-Replayed: true); another request with it 409; 24 hours */
+                /** @description the answer holds a secret, which is not kept: a retry with the same key is 409 and does nothing; 24 hours */
                 "Idempotency-Key"?: string;
             };
             path: {
