@@ -3,6 +3,16 @@
 -- creates its permissions and generates its API functions, whose SQL is static for that
 -- resource so that PostgreSQL keeps their plans. coditect.api_catalog() publishes the catalog;
 -- the gateway builds its routes and OpenAPI from it (and reloads on NOTIFY coditect_catalog).
+--
+-- Actions (register_action) name their function, or, for an action that changes a row and
+-- answers it, the SECURITY DEFINER coditect_internal.<x>_as(...) RETURNS uuid that does the work
+-- (p_as) and the resource answered (p_answers): the catalog then writes the invoker function
+-- coditect.<x> itself (generate_action_wrapper: _as's arguments and defaults, the answer read
+-- by the resource's generated get under the caller's RLS, pinned search_path, the grants) and
+-- records it, so regeneration writes it again. Converting a hand-written wrapper: delete it, put
+-- its defaults on _as, declare p_as (and p_answers), drop _as from the file's GRANT (README,
+-- Resource catalog). p_secret marks an answer that holds a secret shown once (never stored for
+-- an Idempotency-Key).
 
 ------------------------------------------------------------------------------------------------
 -- Permissions (global catalog, read-only to tenants)
