@@ -213,7 +213,7 @@ HttpResponse App::stream_content(const Route& route, const PlannedCall& planned,
   return result;
 }
 
-HttpResponse App::run_idempotent(const IdempotentRequest& key, const DbCall& context,
+HttpResponse App::run_idempotent(const IdempotentRequest& key, bool secret, const DbCall& context,
                                  const DbCall& call,
                                  const std::function<HttpResponse(const DbOutcome&)>& answer,
                                  const std::string& instance, std::uint64_t generation) {
@@ -227,11 +227,12 @@ HttpResponse App::run_idempotent(const IdempotentRequest& key, const DbCall& con
       return std::get<HttpResponse>(r);
     }
     HttpResponse r;
-    DbOutcome o = db_->transaction_then({context, claim_call(key), call}, finish_call(key, r),
-                                        generation, [&](const DbOutcome& ok) {
-                                          r = answer(ok);
-                                          return finish_call(key, r);
-                                        });
+    DbOutcome o =
+        db_->transaction_then({context, claim_call(key), call}, finish_call(key, r, secret),
+                              generation, [&](const DbOutcome& ok) {
+                                r = answer(ok);
+                                return finish_call(key, r, secret);
+                              });
     if (o.kind == DbOutcome::Kind::Ok) return r;
     if (!key_taken(o) || attempt > 0) return answer(o);
   }
@@ -331,10 +332,10 @@ HttpResponse App::handle(const HttpRequest& incoming, BodySink* sink) {
     return r;
   };
   const auto& key = std::get<std::optional<IdempotentRequest>>(idem);
-  HttpResponse r =
-      key && context
-          ? run_idempotent(*key, *context, calls.back(), answer, instance, api->generation)
-          : answer(db_->transaction(op.read_only(), calls, api->generation));
+  HttpResponse r = key && context
+                       ? run_idempotent(*key, op.secret, *context, calls.back(), answer, instance,
+                                        api->generation)
+                       : answer(db_->transaction(op.read_only(), calls, api->generation));
   if (context) record_outcome(r, *context, api->generation);
   if (head_only) r.body.clear();
   r.tenant = tenant;

@@ -59,8 +59,9 @@ class App {
   void record_login(const TokenClaims& claims, const DbCall& context, std::uint64_t generation);
   void record_outcome(const HttpResponse& r, const DbCall& context, std::uint64_t generation);
   // A POST with an Idempotency-Key (idempotency.hpp): the stored answer replayed, or the call
-  // run with the key claimed before it and answer(outcome) recorded after it.
-  HttpResponse run_idempotent(const IdempotentRequest& key, const DbCall& context,
+  // run with the key claimed before it and answer(outcome) recorded after it (its status only
+  // when the answer holds a secret).
+  HttpResponse run_idempotent(const IdempotentRequest& key, bool secret, const DbCall& context,
                               const DbCall& call,
                               const std::function<HttpResponse(const DbOutcome&)>& answer,
                               const std::string& instance, std::uint64_t generation);

@@ -261,6 +261,7 @@ Operation operation(const json& j, const Catalog& cat) {
     throw CatalogError(where + ": status must be 200, 201 or 204");
   op.etag = flag(j, "etag", where);
   op.writes = flag(j, "writes", where);
+  op.secret = flag(j, "secret", where);
   op.request = j.value("request", json());
   op.response = j.value("response", json());
   // A body field's type may be given in request.fields rather than in its param.

@@ -118,6 +118,7 @@ struct Operation {
   Protocol protocol = Protocol::Json;
   long max_size = 0;    // tus: the largest upload any tenant may declare (Tus-Max-Size)
   bool writes = false;  // a GET that records something (a read): a read-write transaction
+  bool secret = false;  // the answer holds a secret shown once: never stored (idempotency keys)
   // response.null_answer: an answer of SQL NULL is this 404 (a public share's "not found",
   // whose function committed what it counted), rather than a JSON null.
   std::optional<std::string> null_answer_detail;

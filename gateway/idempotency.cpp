@@ -26,11 +26,20 @@ void field(std::string& out, const std::string& s) {
 
 }  // namespace
 
+bool takes_idempotency_key(const Operation& op) {
+  return op.method == "POST" && op.auth == Auth::Bearer && op.protocol == Protocol::Json &&
+         !op.takes(Source::BodyOctets);
+}
+
 Step<std::optional<IdempotentRequest>> idempotency_key(const Operation& op,
                                                        const HttpRequest& req) {
-  if (req.method != "POST" || op.auth != Auth::Bearer) return std::optional<IdempotentRequest>{};
+  if (req.method != "POST") return std::optional<IdempotentRequest>{};
   auto v = req.header(kIdempotencyKeyHeader);
   if (!v) return std::optional<IdempotentRequest>{};
+  if (!takes_idempotency_key(op))
+    return fail(400, std::string("this endpoint does not take an Idempotency-Key (") +
+                         (op.auth != Auth::Bearer ? "a public or registration POST" : "an upload") +
+                         "): send the request without it");
   bool ok = !v->empty() && v->size() <= 255;
   for (char c : *v) ok = ok && c >= 0x20 && c <= 0x7e;
   if (!ok)
@@ -68,12 +77,16 @@ DbCall claim_call(const IdempotentRequest& k) {
   return fixed("gw:idempotency_claim", {k.key, k.request_sha256});
 }
 
-DbCall finish_call(const IdempotentRequest& k, const HttpResponse& answer) {
+DbCall finish_call(const IdempotentRequest& k, const HttpResponse& answer, bool secret) {
+  if (secret)
+    return fixed("gw:idempotency_finish", {k.key, std::to_string(answer.status), std::nullopt,
+                                           std::nullopt, std::nullopt, "true"});
   json headers = json::array();
   for (const auto& [name, value] : answer.headers) headers.push_back(json::array({name, value}));
-  return fixed("gw:idempotency_finish",
-               {k.key, std::to_string(answer.status), answer.content_type,
-                headers.dump(-1, ' ', false, json::error_handler_t::replace), answer.body});
+  return fixed(
+      "gw:idempotency_finish",
+      {k.key, std::to_string(answer.status), answer.content_type,
+       headers.dump(-1, ' ', false, json::error_handler_t::replace), answer.body, "false"});
 }
 
 bool key_taken(const DbOutcome& o) {

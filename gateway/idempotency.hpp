@@ -25,9 +25,14 @@ struct IdempotentRequest {
 inline constexpr const char* kIdempotencyKeyHeader = "Idempotency-Key";
 inline constexpr const char* kReplayedHeader = "Idempotent-Replayed";
 
-// The key of a request that takes one: a POST to an operation with a login (public POSTs such
-// as webhooks have their own idempotency). nullopt without the header or for other requests;
-// 400 when the key is not 1 to 255 printable ASCII characters.
+// Whether a POST to the operation takes an Idempotency-Key: one with a login (a tenant context)
+// that answers JSON. Public POSTs (webhooks, guest carts, registration) have their own
+// idempotency or none; uploads (tus) have their own offsets.
+bool takes_idempotency_key(const Operation& op);
+
+// The key of a request that takes one. nullopt without the header or for methods other than
+// POST; 400 when the key is not 1 to 255 printable ASCII characters, or given to a POST that
+// does not take one (never silently ignored).
 Step<std::optional<IdempotentRequest>> idempotency_key(const Operation& op, const HttpRequest& req);
 
 // SHA-256 (hex) of the method, path, query parameters and body, each length-prefixed so that
@@ -36,8 +41,9 @@ std::string request_sha256(const HttpRequest& req);
 
 DbCall lookup_call(const IdempotentRequest& k);
 DbCall claim_call(const IdempotentRequest& k);
-// The answer to record: status, content type, headers and body.
-DbCall finish_call(const IdempotentRequest& k, const HttpResponse& answer);
+// The answer to record: status, content type, headers and body; of an answer that holds a
+// secret (op.secret), the status only.
+DbCall finish_call(const IdempotentRequest& k, const HttpResponse& answer, bool secret);
 
 // True when the claim failed because a concurrent request with the key committed first.
 bool key_taken(const DbOutcome& o);

@@ -311,14 +311,17 @@ json parameters(const Route& route, const Names& names) {
         break;
     }
   }
-  if (op.method == "POST" && op.auth == Auth::Bearer)
-    params.push_back({{"name", kIdempotencyKeyHeader},
-                      {"in", "header"},
-                      {"required", false},
-                      {"schema", {{"type", "string"}, {"minLength", 1}, {"maxLength", 255}}},
-                      {"description",
-                       "a retry with the same key and request answers the first answer "
-                       "(Idempotent-Replayed: true); another request with it 409; 24 hours"}});
+  if (takes_idempotency_key(op))
+    params.push_back(
+        {{"name", kIdempotencyKeyHeader},
+         {"in", "header"},
+         {"required", false},
+         {"schema", {{"type", "string"}, {"minLength", 1}, {"maxLength", 255}}},
+         {"description", op.secret ? "the answer holds a secret, which is not kept: a retry with "
+                                     "the same key is 409 and does nothing; 24 hours"
+                                   : "a retry with the same key and request answers the first "
+                                     "answer (Idempotent-Replayed: true); another request with it "
+                                     "409; 24 hours"}});
   return params;
 }
 

@@ -88,7 +88,7 @@ const std::vector<std::pair<std::string, std::string>>& fixed_statements() {
       {"gw:idempotency_claim", "SELECT coditect.idempotency_claim($1::text, $2::text)::text"},
       {"gw:idempotency_finish",
        "SELECT coditect.idempotency_finish($1::text, $2::int, $3::text, $4::jsonb, "
-       "$5::text)::text"}};
+       "$5::text, $6::boolean)::text"}};
   return s;
 }
 

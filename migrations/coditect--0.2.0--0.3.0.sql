@@ -2239,6 +2239,251 @@ CREATE TRIGGER audit_license_issue AFTER INSERT ON coditect.licenses
 ALTER TABLE coditect.licenses ENABLE ALWAYS TRIGGER audit_license_issue;
 
 ------------------------------------------------------------------------------------------------
+-- 5c-catalogact. Actions the catalog writes, answers holding a secret (as in sql/06_catalog.sql):
+-- register_action p_as / p_answers / p_secret, the operations' wraps, answers, wrapper and
+-- secret, generate_action_wrapper, their regeneration, "secret" in api_catalog()
+------------------------------------------------------------------------------------------------
+
+ALTER TABLE coditect_internal.resource_operations
+    ADD COLUMN wraps regprocedure,
+    ADD COLUMN answers text,
+    ADD COLUMN wrapper text,
+    ADD COLUMN secret boolean NOT NULL DEFAULT false,
+    ADD CONSTRAINT resource_operations_wraps_check
+        CHECK ((wraps IS NULL) = (answers IS NULL) AND (wraps IS NULL) = (wrapper IS NULL) AND (wraps IS NULL OR kind = 'action'));
+
+-- The invoker function of an action the catalog writes (register_action p_as): p_wrapper
+-- (coditect.<name>) takes p_as's arguments as declared there (names and defaults), calls p_as
+-- (owner rights: it checks the permission and does the work, then answers the row's id) and
+-- answers that row through p_answers' generated get, under the caller's row-level security. The
+-- get is a statement of its own: it is STABLE and would not see p_as's rows within one
+-- statement. Created or replaced (regeneration); p_as is granted as the wrapper is.
+CREATE FUNCTION coditect_internal.generate_action_wrapper(p_wrapper text, p_as regprocedure, p_answers text)
+RETURNS regprocedure
+LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $gen$
+DECLARE
+    r    coditect_internal.resources;
+    p    pg_proc;
+    args text;
+    fn   regprocedure;
+BEGIN
+    SELECT * INTO r FROM coditect_internal.resources x WHERE x.name = p_answers;
+    IF r.name IS NULL OR r.singleton OR r.parent IS NOT NULL OR NOT r.roles ? 'view' THEN
+        RAISE EXCEPTION 'action %: the answered resource "%" must be a top-level resource with a get (view)', p_wrapper, p_answers
+            USING ERRCODE = 'CD400';
+    END IF;
+    SELECT * INTO p FROM pg_proc x WHERE x.oid = p_as;
+    IF p.prorettype <> 'uuid'::regtype OR p.proretset OR NOT p.prosecdef THEN
+        RAISE EXCEPTION 'action %: % must be SECURITY DEFINER and return the uuid of the row it changed', p_wrapper, p_as
+            USING ERRCODE = 'CD400';
+    END IF;
+    IF p_wrapper !~ '^coditect\.[a-z][a-z0-9_]*$' THEN
+        RAISE EXCEPTION 'action %: the function the catalog writes is coditect.<name>', p_wrapper USING ERRCODE = 'CD400';
+    END IF;
+    SELECT coalesce(string_agg(format('$%s', i), ', ' ORDER BY i), '') INTO args FROM generate_series(1, p.pronargs) i;
+    EXECUTE format($f$
+CREATE OR REPLACE FUNCTION %1$s(%2$s) RETURNS jsonb
+LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $fn$
+DECLARE
+    v_id uuid := %3$s(%4$s);
+BEGIN
+    RETURN coditect.api_%5$s_get(v_id);
+END
+$fn$$f$, p_wrapper, pg_get_function_arguments(p_as), p_as::regproc, args, r.plural);
+    fn := format('%s(%s)', p_wrapper,
+                 (SELECT coalesce(string_agg(format_type(t, NULL), ',' ORDER BY i), '')
+                    FROM unnest(p.proargtypes::oid[]) WITH ORDINALITY u(t, i)))::regprocedure;
+    EXECUTE format('COMMENT ON FUNCTION %s IS %L', fn,
+                   format('Written by the catalog (register_action): %s, then the %s it answers.', p_as, replace(r.name, '_', ' ')));
+    EXECUTE format('REVOKE ALL ON FUNCTION %s, %s FROM PUBLIC', fn, p_as);
+    EXECUTE format('GRANT EXECUTE ON FUNCTION %s, %s TO coditect_gateway, coditect_service', fn, p_as);
+    RETURN fn;
+END
+$gen$;
+
+-- (Re)creates the API functions of one resource from its catalog rows. Run again after a
+-- change of the table's columns or defaults (coditect_internal.regenerate_resources()).
+CREATE OR REPLACE FUNCTION coditect_internal.generate_resource_functions(p_resource text) RETURNS void
+LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+    r     coditect_internal.resources;
+    g     coditect_internal.resource_code;
+    perms jsonb;
+    f     regprocedure;
+    w     coditect_internal.resource_operations;
+BEGIN
+    SELECT * INTO STRICT r FROM coditect_internal.resources WHERE name = p_resource;
+    g := coditect_internal.resource_code(r);
+    FOR f IN SELECT o.function FROM coditect_internal.resource_operations o
+              WHERE o.resource = r.name AND o.kind <> 'action' LOOP
+        EXECUTE format('DROP FUNCTION %s', f);
+    END LOOP;
+    DELETE FROM coditect_internal.resource_operations WHERE resource = r.name AND kind <> 'action';
+    SELECT coalesce(jsonb_object_agg(v, r.name || '.' || v), '{}') INTO perms FROM jsonb_object_keys(r.roles) v;
+    IF perms ? 'view' AND NOT r.singleton THEN
+        PERFORM coditect_internal.generate_list(r, g, perms ->> 'view');
+    END IF;
+    PERFORM coditect_internal.generate_row_functions(r, g, perms);
+    -- The actions whose functions the catalog writes, as recorded.
+    FOR w IN SELECT * FROM coditect_internal.resource_operations x WHERE x.resource = r.name AND x.wraps IS NOT NULL LOOP
+        f := coditect_internal.generate_action_wrapper(w.wrapper, w.wraps, w.answers);
+        UPDATE coditect_internal.resource_operations x SET function = f, sql = coditect_internal.operation_sql(f, w.result, w.etag)
+         WHERE x.resource = w.resource AND x.name = w.name;
+    END LOOP;
+END
+$$;
+
+DROP FUNCTION coditect_internal.register_action(text, text, regprocedure, text, text, jsonb, text, text, jsonb, integer, text, text, boolean);
+-- Declares a custom action of a resource: a stored function and where each of its arguments
+-- comes from (params: [{"from": "body_field", "name": "key_string", "required": true}, ...],
+-- see README "Resource catalog"). p_min_role creates the permission <resource>.<name>;
+-- p_permission names an existing one. The function checks it itself.
+--
+-- An action that changes a row and answers it: give p_as, the SECURITY DEFINER function that
+-- checks the permission, does the work and returns the row's id, and p_answers, the resource
+-- whose row is answered (default p_resource; top-level, with a get). The catalog then writes
+-- p_function itself (coditect.<name>, or coditect.<name>(types) which must be p_as's argument
+-- types): an invoker function taking p_as's arguments as declared there (names and defaults),
+-- answering coditect.api_<plural>_get(id) under the caller's row-level security, granted with
+-- p_as to the gateway and services, and recorded so that regenerate_resources() writes it again.
+-- p_secret: the answer holds a secret shown once (never kept, not even by Idempotency-Key).
+CREATE FUNCTION coditect_internal.register_action(
+    p_resource   text,
+    p_name       text,
+    p_function   text,
+    p_method     text,
+    p_path       text,
+    p_params     jsonb DEFAULT '[]',
+    p_permission text DEFAULT NULL,
+    p_min_role   text DEFAULT NULL,
+    p_response   jsonb DEFAULT NULL,
+    p_status     int DEFAULT 200,
+    p_auth       text DEFAULT 'bearer',
+    p_summary    text DEFAULT NULL,
+    p_writes     boolean DEFAULT false,
+    p_as         regprocedure DEFAULT NULL,
+    p_answers    text DEFAULT NULL,
+    p_secret     boolean DEFAULT false
+) RETURNS void
+LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+    perm      text := p_permission;
+    res       text;
+    fn        regprocedure;
+    v_wrapper text := split_part(p_function, '(', 1);
+BEGIN
+    IF p_min_role IS NOT NULL THEN
+        perm := p_resource || '.' || p_name;
+        PERFORM coditect_internal.declare_permission(perm, initcap(replace(p_name, '_', ' ')) || ' ' || p_resource, p_min_role);
+    END IF;
+    IF p_as IS NULL THEN
+        IF p_answers IS NOT NULL THEN
+            RAISE EXCEPTION 'action %.%: p_answers goes with p_as', p_resource, p_name USING ERRCODE = 'CD400';
+        END IF;
+        fn := p_function::regprocedure;
+    ELSE
+        fn := coditect_internal.generate_action_wrapper(v_wrapper, p_as, coalesce(p_answers, p_resource));
+        IF p_function LIKE '%(%' AND to_regprocedure(p_function) IS DISTINCT FROM fn THEN
+            RAISE EXCEPTION 'action %.%: % is not the function written for % (%)', p_resource, p_name, p_function, p_as, fn
+                USING ERRCODE = 'CD400';
+        END IF;
+    END IF;
+    SELECT CASE WHEN p.prorettype = 'void'::regtype THEN 'void' ELSE 'json' END INTO res
+      FROM pg_proc p WHERE p.oid = fn;
+    PERFORM coditect_internal.record_operation(p_resource, p_name, 'action', p_method, p_path, fn, perm,
+        p_params, res, CASE WHEN res = 'void' THEN 204 ELSE p_status END, false, NULL,
+        coalesce(p_response, CASE WHEN p_as IS NOT NULL THEN jsonb_build_object('resource', coalesce(p_answers, p_resource)) END),
+        coalesce(p_summary, initcap(replace(p_name, '_', ' '))), p_auth, p_writes);
+    UPDATE coditect_internal.resource_operations o
+       SET wraps = p_as, answers = CASE WHEN p_as IS NOT NULL THEN coalesce(p_answers, p_resource) END,
+           wrapper = CASE WHEN p_as IS NOT NULL THEN v_wrapper END, secret = p_secret
+     WHERE o.resource = p_resource AND o.name = p_name;
+    PERFORM pg_notify('coditect_catalog', 'reload');
+END
+$$;
+
+CREATE OR REPLACE FUNCTION coditect.api_catalog() RETURNS jsonb
+LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp AS $$
+    SELECT jsonb_build_object(
+        'version', (SELECT extversion FROM pg_extension WHERE extname = 'coditect'),
+        'schemas', coditect_internal.api_schemas_json(),
+        'types', (
+            SELECT coalesce(jsonb_agg(x ORDER BY x ->> 'name'), '[]') FROM (
+                SELECT jsonb_build_object('name', t.typname, 'kind', 'enum', 'description', obj_description(t.oid, 'pg_type'),
+                                          'values', (SELECT jsonb_agg(e.enumlabel ORDER BY e.enumsortorder)
+                                                       FROM pg_enum e WHERE e.enumtypid = t.oid)) AS x
+                  FROM pg_type t WHERE t.typnamespace = 'coditect'::regnamespace AND t.typtype = 'e'
+                UNION ALL
+                SELECT jsonb_build_object('name', t.typname, 'kind', 'composite', 'description', obj_description(t.oid, 'pg_type'),
+                                          'attributes', (SELECT jsonb_agg(coditect_internal.catalog_attribute(a.attrelid, a.attnum) ORDER BY a.attnum)
+                                                           FROM pg_attribute a WHERE a.attrelid = t.typrelid AND a.attnum > 0 AND NOT a.attisdropped))
+                  FROM pg_type t JOIN pg_class c ON c.oid = t.typrelid
+                 WHERE t.typnamespace = 'coditect'::regnamespace AND t.typtype = 'c' AND c.relkind = 'c') s),
+        'resources', (
+            SELECT coalesce(jsonb_agg(jsonb_build_object(
+                'name', r.name, 'plural', r.plural,
+                'schema_name', replace(initcap(replace(r.name, '_', ' ')), ' ', ''),
+                'path', r.path, 'item_path', CASE WHEN r.singleton THEN NULL ELSE r.path || '{id}/' END,
+                'singleton', r.singleton,
+                'parent', CASE WHEN r.parent IS NOT NULL THEN jsonb_build_object('resource', r.parent,
+                               'param', r.parent || '_id', 'column', r.parent_column) END,
+                'description', obj_description(r.relid, 'pg_class'),
+                'soft_delete', r.soft_delete, 'state_machine', r.state_machine,
+                'columns', (SELECT jsonb_agg(coditect_internal.catalog_attribute(r.relid, a.attnum)
+                                             || jsonb_build_object('read', rc.readable, 'create', rc.on_create,
+                                                                   'update', rc.on_update,
+                                                                   'required', rc.on_create AND a.attnotnull AND NOT a.atthasdef)
+                                             ORDER BY a.attnum)
+                              FROM coditect_internal.resource_columns rc
+                              JOIN pg_attribute a ON a.attrelid = r.relid AND a.attname = rc.column_name
+                             WHERE rc.resource = r.name)
+                           || (SELECT coalesce(jsonb_agg(jsonb_build_object(
+                                          'name', c.name, 'nullable', false, 'description', obj_description(p.oid, 'pg_proc'),
+                                          'has_default', false, 'json_type', NULL, 'format', NULL, 'max_length', NULL,
+                                          'enum_type', NULL, 'items', NULL)
+                                      || coditect_internal.json_type_of(p.prorettype, -1)
+                                      || '{"read": true, "create": false, "update": false, "required": false, "computed": true}'
+                                      ORDER BY c.name), '[]')
+                                 FROM coditect_internal.resource_computed c JOIN pg_proc p ON p.oid = c.function
+                                WHERE c.resource = r.name),
+                'filters', (SELECT coalesce(jsonb_agg(jsonb_build_object(
+                                       'name', CASE x.op WHEN 'exact' THEN rc.column_name::text ELSE rc.column_name || '__' || x.op END,
+                                       'column', rc.column_name, 'op', x.op)
+                                   ORDER BY a.attnum, array_position('{exact,in,isnull,gt,gte,lt,lte,contains}'::text[], x.op)), '[]')
+                              FROM coditect_internal.resource_columns rc
+                              JOIN pg_attribute a ON a.attrelid = r.relid AND a.attname = rc.column_name
+                             CROSS JOIN LATERAL unnest(rc.filter_ops) x(op)
+                             WHERE rc.resource = r.name),
+                'orderings', to_jsonb(r.orderings), 'default_ordering', r.default_ordering,
+                'search', cardinality(r.search) > 0,
+                'page_size', r.page_size, 'max_page_size', r.max_page_size, 'keyset_default', r.keyset_default,
+                'example', r.example,
+                -- Rows seen by grants beyond the tenant (a restrictive policy): who sees a row depends on it.
+                'row_access', EXISTS (SELECT 1 FROM pg_policy p WHERE p.polrelid = coalesce(r.rls_relid, r.relid) AND NOT p.polpermissive))
+                ORDER BY r.name), '[]')
+              FROM coditect_internal.resources r),
+        'operations', (
+            SELECT coalesce(jsonb_agg(jsonb_build_object(
+                'operation_id', r.plural || '_' || o.name, 'resource', o.resource,
+                'kind', CASE WHEN o.kind = 'restore' THEN 'action' ELSE o.kind END,
+                'method', o.method, 'path', o.path, 'summary', o.summary, 'auth', o.auth,
+                'permission', o.permission, 'sql', o.sql, 'params', o.params, 'result', o.result,
+                'status', o.status, 'etag', o.etag, 'writes', o.writes, 'secret', o.secret,
+                'request', coalesce(o.request, (
+                    SELECT jsonb_build_object('fields', jsonb_agg(jsonb_build_object(
+                               'name', p.value ->> 'name', 'required', coalesce((p.value ->> 'required')::boolean, false),
+                               'also_query', coalesce((p.value ->> 'also_query')::boolean, false))
+                               || coditect_internal.json_type_of((SELECT u.t FROM unnest(f.proargtypes::oid[]) WITH ORDINALITY u(t, i)
+                                                                   WHERE u.i = p.n), -1) ORDER BY p.n))
+                      FROM pg_proc f, jsonb_array_elements(o.params) WITH ORDINALITY p(value, n)
+                     WHERE f.oid = o.function AND p.value ->> 'from' = 'body_field')),
+                'response', o.response)
+                ORDER BY o.path, o.method), '[]')
+              FROM coditect_internal.resource_operations o
+              JOIN coditect_internal.resources r ON r.name = o.resource))
+$$;
+
+------------------------------------------------------------------------------------------------
 -- 6. 42_documents (as in sql/42_documents.sql)
 ------------------------------------------------------------------------------------------------
 
@@ -3221,7 +3466,7 @@ SELECT coditect_internal.register_action('document_share', 'create',
     'coditect.document_share_create(uuid, text, timestamptz, text)', 'POST', '/api/v1/documents/{document_id}/shares/',
     '[{"from": "path", "name": "document_id"}, {"from": "body_field", "name": "permission_level"},
       {"from": "body_field", "name": "expires_at"}, {"from": "body_field", "name": "password"}]',
-    p_min_role => 'member', p_status => 201, p_response => '{"type": "document_share_link"}',
+    p_min_role => 'member', p_status => 201, p_response => '{"type": "document_share_link"}', p_secret => true,
     p_summary => 'Share a document by a public link (admin level on it); the token is in this answer only');
 
 -- POST /api/v1/documents/{document_id}/shares/{id}/revoke/: the link stops working for good
@@ -4167,7 +4412,7 @@ REVOKE ALL ON FUNCTION coditect.webhook_endpoint_rotate_secret(uuid) FROM PUBLIC
 GRANT EXECUTE ON FUNCTION coditect.webhook_endpoint_rotate_secret(uuid) TO coditect_gateway, coditect_service;
 SELECT coditect_internal.register_action('webhook_endpoint', 'rotate_secret', 'coditect.webhook_endpoint_rotate_secret(uuid)',
     'POST', '/api/v1/webhook-endpoints/{id}/rotate-secret/', '[{"from": "path", "name": "id"}]',
-    p_min_role => 'admin', p_response => '{"type": "webhook_endpoint_secret"}',
+    p_min_role => 'admin', p_response => '{"type": "webhook_endpoint_secret"}', p_secret => true,
     p_summary => 'A new signing secret for the endpoint (admins), shown in this answer only; the old one stops working');
 
 ------------------------------------------------------------------------------------------------
@@ -5180,7 +5425,8 @@ BEGIN
 END
 $$;
 
-CREATE FUNCTION coditect_internal.workflow_start_manual(p_workflow uuid, p_context jsonb) RETURNS uuid
+-- The API's start (the action workflow.start: the catalog writes coditect.workflow_start around it).
+CREATE FUNCTION coditect_internal.workflow_start_manual(p_workflow uuid, p_context jsonb DEFAULT '{}') RETURNS uuid
 LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
 BEGIN
     PERFORM coditect.require_permission('workflow.start');
@@ -5189,7 +5435,7 @@ BEGIN
 END
 $$;
 
-CREATE FUNCTION coditect_internal.workflow_complete_step_as(p_execution uuid, p_step text, p_output jsonb) RETURNS uuid
+CREATE FUNCTION coditect_internal.workflow_complete_step_as(p_execution uuid, p_step text, p_output jsonb DEFAULT '{}') RETURNS uuid
 LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
 DECLARE
     e    coditect.workflow_executions;
@@ -5221,7 +5467,7 @@ BEGIN
 END
 $$;
 
-CREATE FUNCTION coditect_internal.workflow_decide_as(p_approval uuid, p_decision text, p_comment text) RETURNS uuid
+CREATE FUNCTION coditect_internal.workflow_decide_as(p_approval uuid, p_decision text, p_comment text DEFAULT '') RETURNS uuid
 LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
 DECLARE
     a    coditect.workflow_approvals;
@@ -5640,41 +5886,6 @@ SELECT coditect_internal.register_resource('coditect.workflow_approval_states', 
                    "status": ["exact", "in"], "expires_at": ["gte", "lt"], "created_at": ["gte", "lt"]}',
     p_orderings => '{created_at,expires_at}');
 
--- Invoker-rights entry points: the engine (owner rights) moves the execution, then the answer
--- is read through the generated get, under the caller's row-level security (a statement of
--- its own: the get is STABLE and would not see the engine's rows within one statement).
-CREATE FUNCTION coditect.workflow_start(p_workflow uuid, p_context jsonb DEFAULT '{}') RETURNS jsonb
-LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
-DECLARE
-    id uuid := coditect_internal.workflow_start_manual(p_workflow, p_context);
-BEGIN
-    RETURN coditect.api_workflow_executions_get(id);
-END
-$$;
-CREATE FUNCTION coditect.workflow_complete_step(p_execution uuid, p_step text, p_output jsonb DEFAULT '{}') RETURNS jsonb
-LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
-DECLARE
-    id uuid := coditect_internal.workflow_complete_step_as(p_execution, p_step, p_output);
-BEGIN
-    RETURN coditect.api_workflow_executions_get(id);
-END
-$$;
-CREATE FUNCTION coditect.workflow_decide(p_approval uuid, p_decision text, p_comment text DEFAULT '') RETURNS jsonb
-LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
-DECLARE
-    id uuid := coditect_internal.workflow_decide_as(p_approval, p_decision, p_comment);
-BEGIN
-    RETURN coditect.api_workflow_approvals_get(id);
-END
-$$;
-CREATE FUNCTION coditect.workflow_cancel(p_execution uuid) RETURNS jsonb
-LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
-DECLARE
-    id uuid := coditect_internal.workflow_cancel_as(p_execution);
-BEGIN
-    RETURN coditect.api_workflow_executions_get(id);
-END
-$$;
 -- Publishing: the draft becomes the active version (the state machine stamps published_at).
 CREATE FUNCTION coditect.workflow_publish(p_id uuid) RETURNS jsonb
 LANGUAGE sql SET search_path = pg_catalog, pg_temp AS $$
@@ -5708,31 +5919,27 @@ BEGIN
     RETURN id;
 END
 $$;
-CREATE FUNCTION coditect.workflow_new_version(p_id uuid) RETURNS jsonb
-LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
-DECLARE
-    id uuid := coditect_internal.workflow_new_version_as(p_id);
-BEGIN
-    RETURN coditect.api_workflows_get(id);
-END
-$$;
 
+-- The actions that move an execution or make a version: the engine (owner rights) does the
+-- work and answers the row's id; the catalog writes the invoker function of each (p_as), which
+-- answers the row through the generated get, under the caller's row-level security.
 SELECT coditect_internal.register_action('workflow', 'publish', 'coditect.workflow_publish(uuid)',
     'POST', '/api/v1/workflows/{id}/publish/', '[{"from": "path", "name": "id"}]',
     p_permission => 'workflow.update', p_response => '{"resource": "workflow"}',
     p_summary => 'Publish a draft: it becomes the active version (immutable) and the previous active one is archived');
 SELECT coditect_internal.register_action('workflow', 'new_version', 'coditect.workflow_new_version(uuid)',
     'POST', '/api/v1/workflows/{id}/versions/', '[{"from": "path", "name": "id"}]',
-    p_permission => 'workflow.create', p_response => '{"resource": "workflow"}', p_status => 201,
+    p_permission => 'workflow.create', p_as => 'coditect_internal.workflow_new_version_as(uuid)', p_status => 201,
     p_summary => 'Make the next version of a workflow: a draft copying its latest version');
 SELECT coditect_internal.register_action('workflow', 'start', 'coditect.workflow_start(uuid, jsonb)',
     'POST', '/api/v1/workflows/{id}/start/',
     '[{"from": "path", "name": "id"}, {"from": "body_field", "name": "context"}]',
-    p_min_role => 'member', p_response => '{"resource": "workflow_execution"}', p_status => 201,
+    p_min_role => 'member', p_as => 'coditect_internal.workflow_start_manual(uuid, jsonb)',
+    p_answers => 'workflow_execution', p_status => 201,
     p_summary => 'Start the active version of a workflow by hand, with a context object');
 SELECT coditect_internal.register_action('workflow', 'rotate_secret', 'coditect.workflow_rotate_secret(uuid)',
     'POST', '/api/v1/workflows/{id}/webhook-secret/', '[{"from": "path", "name": "id"}]',
-    p_min_role => 'admin',
+    p_min_role => 'admin', p_secret => true,
     p_summary => 'A new secret for the workflow''s webhook trigger and signed notifications (shown once)');
 SELECT coditect_internal.register_action('workflow', 'webhook', 'coditect.workflow_webhook(uuid, text, bytea)',
     'POST', '/api/v1/workflows/{id}/webhook/',
@@ -5743,23 +5950,19 @@ SELECT coditect_internal.register_action('workflow', 'webhook', 'coditect.workfl
 SELECT coditect_internal.register_action('workflow_execution', 'complete_step', 'coditect.workflow_complete_step(uuid, text, jsonb)',
     'POST', '/api/v1/workflow-executions/{id}/complete/',
     '[{"from": "path", "name": "id"}, {"from": "body_field", "name": "step", "required": true}, {"from": "body_field", "name": "output"}]',
-    p_min_role => 'member', p_response => '{"resource": "workflow_execution"}',
+    p_min_role => 'member', p_as => 'coditect_internal.workflow_complete_step_as(uuid, text, jsonb)',
     p_summary => 'Complete the task step the execution waits at (step: its node id), with an output object');
 SELECT coditect_internal.register_action('workflow_execution', 'cancel', 'coditect.workflow_cancel(uuid)',
     'POST', '/api/v1/workflow-executions/{id}/cancel/', '[{"from": "path", "name": "id"}]',
-    p_min_role => 'member', p_response => '{"resource": "workflow_execution"}',
+    p_min_role => 'member', p_as => 'coditect_internal.workflow_cancel_as(uuid)',
     p_summary => 'Cancel a running execution (who started it, or an admin)');
 SELECT coditect_internal.register_action('workflow_approval', 'decide', 'coditect.workflow_decide(uuid, text, text)',
     'POST', '/api/v1/workflow-approvals/{id}/decide/',
     '[{"from": "path", "name": "id"}, {"from": "body_field", "name": "decision", "required": true},
       {"from": "body_field", "name": "comment"}]',
-    p_min_role => 'guest', p_response => '{"resource": "workflow_approval"}',
+    p_min_role => 'guest', p_as => 'coditect_internal.workflow_decide_as(uuid, text, text)',
     p_summary => 'Approve or reject (decision: approved | rejected); only an approver of the step, once');
-GRANT EXECUTE ON FUNCTION coditect_internal.workflow_start_manual(uuid, jsonb), coditect_internal.workflow_new_version_as(uuid),
-    coditect_internal.workflow_event_resource_type(text),
-    coditect_internal.workflow_complete_step_as(uuid, text, jsonb), coditect_internal.workflow_decide_as(uuid, text, text),
-    coditect_internal.workflow_cancel_as(uuid)
-    TO coditect_gateway, coditect_service;
+GRANT EXECUTE ON FUNCTION coditect_internal.workflow_event_resource_type(text) TO coditect_gateway, coditect_service;
 
 ------------------------------------------------------------------------------------------------
 -- 13. 56_compliance (as in sql/56_compliance.sql)
@@ -6196,6 +6399,11 @@ SELECT coditect_internal.register_action('compliance_report', 'pdf', 'coditect.c
 -- request runs as if it were the first. Refused requests therefore leave no key: nothing took
 -- effect, and a corrected retry may reuse the key. Keys older than 24 hours are absent to reads
 -- and to claims, and purged hourly (purge_idempotency_keys, 85_maintenance).
+--
+-- A tenant holds at most its quota of live keys (idempotency_quota): a claim beyond it is
+-- refused (CD429) before the POST runs. An answer that holds a secret shown once (an operation
+-- the catalog marks secret: a rotated signing secret, a share's token) is not kept: its key
+-- still stands for the effect, and a repeat is refused (CD409) instead of replayed.
 
 CREATE TABLE coditect_internal.idempotency_keys (
     tenant_id      uuid NOT NULL REFERENCES coditect.tenants (id) ON DELETE CASCADE,
@@ -6207,6 +6415,8 @@ CREATE TABLE coditect_internal.idempotency_keys (
     content_type   text,
     headers        jsonb CHECK (jsonb_typeof(headers) = 'array'),
     body           text,
+    -- The answer held a secret: status only, nothing of the answer kept.
+    secret         boolean NOT NULL DEFAULT false CHECK (NOT secret OR (content_type IS NULL AND headers IS NULL AND body IS NULL)),
     created_at     timestamptz NOT NULL DEFAULT now(),
     PRIMARY KEY (tenant_id, user_id, idem_key)
 );
@@ -6214,6 +6424,25 @@ COMMENT ON TABLE coditect_internal.idempotency_keys IS
     'Idempotency-Key of committed POSTs per tenant and user: the request''s SHA-256 and its first answer; 24 hours.';
 REVOKE ALL ON coditect_internal.idempotency_keys FROM PUBLIC;
 CREATE INDEX idempotency_keys_created_idx ON coditect_internal.idempotency_keys (created_at);
+-- A tenant's live keys, counted by each claim.
+CREATE INDEX idempotency_keys_tenant_created_idx ON coditect_internal.idempotency_keys (tenant_id, created_at);
+
+-- A tenant's quota of live keys other than the default (the DBA's: owner-only, kept by pg_dump).
+CREATE TABLE coditect_internal.idempotency_quotas (
+    tenant_id     uuid PRIMARY KEY REFERENCES coditect.tenants (id) ON DELETE CASCADE,
+    max_live_keys integer NOT NULL CHECK (max_live_keys > 0)
+);
+COMMENT ON TABLE coditect_internal.idempotency_quotas IS
+    'Per tenant, how many live Idempotency-Keys it may hold when not the default of idempotency_quota().';
+REVOKE ALL ON coditect_internal.idempotency_quotas FROM PUBLIC;
+SELECT pg_catalog.pg_extension_config_dump('coditect_internal.idempotency_quotas', '');
+
+-- The live keys a tenant may hold: its row in idempotency_quotas, else 10000.
+CREATE FUNCTION coditect_internal.idempotency_quota(p_tenant uuid) RETURNS integer
+LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp AS $$
+    SELECT coalesce((SELECT q.max_live_keys FROM coditect_internal.idempotency_quotas q WHERE q.tenant_id = p_tenant), 10000)
+$$;
+REVOKE ALL ON FUNCTION coditect_internal.idempotency_quota(uuid) FROM PUBLIC;
 
 CREATE FUNCTION coditect_internal.idempotency_scope(p_key text, p_request_sha256 text,
                                                     OUT tenant uuid, OUT usr uuid, OUT sha bytea)
@@ -6240,7 +6469,8 @@ REVOKE ALL ON FUNCTION coditect_internal.idempotency_scope(text, text) FROM PUBL
 
 -- The gateway, before running a POST with an Idempotency-Key: the stored first answer
 -- ({status, content_type, headers, body}) of this key, NULL when there is none (or it is older
--- than 24 hours); CD409 when the key was used for a different request.
+-- than 24 hours); CD409 when the key was used for a different request, or when the first
+-- answer held a secret (not kept).
 CREATE FUNCTION coditect.idempotency_lookup(p_key text, p_request_sha256 text) RETURNS jsonb
 LANGUAGE plpgsql STABLE SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
 DECLARE
@@ -6259,6 +6489,10 @@ BEGIN
         RAISE EXCEPTION 'this Idempotency-Key was used for a different request (method, path or body)'
             USING ERRCODE = 'CD409', HINT = 'Use a new key for a new request.';
     END IF;
+    IF s.secret THEN
+        RAISE EXCEPTION 'the request with this Idempotency-Key took effect, but its answer (status %) held a secret, which is not kept: it cannot be answered again', s.status
+            USING ERRCODE = 'CD409', HINT = 'Read the resource, or repeat the action with a new key to get a new secret.';
+    END IF;
     RETURN pg_catalog.jsonb_build_object('status', s.status, 'content_type', s.content_type,
                                          'headers', s.headers, 'body', s.body);
 END
@@ -6266,17 +6500,33 @@ $$;
 
 -- The gateway, in the POST's transaction before its function: takes the key. Waits for a
 -- concurrent transaction holding the same key; when that one committed, CD409 with the
--- constraint idempotency_key_taken (the gateway then replays its answer).
+-- constraint idempotency_key_taken (the gateway then replays its answer). CD429 when the tenant
+-- holds its quota of live keys (concurrent claims may pass it by the number in flight).
 CREATE FUNCTION coditect.idempotency_claim(p_key text, p_request_sha256 text) RETURNS boolean
 LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
 DECLARE
-    k record := coditect_internal.idempotency_scope(p_key, p_request_sha256);
+    k      record := coditect_internal.idempotency_scope(p_key, p_request_sha256);
+    quota  integer := coditect_internal.idempotency_quota(k.tenant);
+    live   bigint;
+    oldest timestamptz;
 BEGIN
     -- An expired key is absent: its slot is taken over.
     DELETE FROM coditect_internal.idempotency_keys x
      WHERE x.tenant_id OPERATOR(pg_catalog.=) k.tenant AND x.user_id OPERATOR(pg_catalog.=) k.usr
        AND x.idem_key OPERATOR(pg_catalog.=) p_key
        AND x.created_at OPERATOR(pg_catalog.<=) (pg_catalog.now() OPERATOR(pg_catalog.-) interval '24 hours');
+    SELECT pg_catalog.count(*), pg_catalog.min(x.created_at) INTO live, oldest
+      FROM (SELECT y.created_at FROM coditect_internal.idempotency_keys y
+             WHERE y.tenant_id OPERATOR(pg_catalog.=) k.tenant
+               AND y.created_at OPERATOR(pg_catalog.>) (pg_catalog.now() OPERATOR(pg_catalog.-) interval '24 hours')
+             ORDER BY y.created_at LIMIT quota) x;
+    IF live OPERATOR(pg_catalog.>=) quota THEN
+        RAISE EXCEPTION 'this tenant holds % live Idempotency-Keys, its quota: the request was not run', quota
+            USING ERRCODE = 'CD429',
+                  HINT = pg_catalog.format('Retry after %s (a key lives 24 hours), or send the request without an Idempotency-Key.',
+                                           pg_catalog.to_char((oldest OPERATOR(pg_catalog.+) interval '24 hours') AT TIME ZONE 'UTC',
+                                                              'YYYY-MM-DD"T"HH24:MI:SS"Z"'));
+    END IF;
     INSERT INTO coditect_internal.idempotency_keys (tenant_id, user_id, idem_key, request_sha256)
     VALUES (k.tenant, k.usr, p_key, k.sha)
     ON CONFLICT DO NOTHING;
@@ -6288,14 +6538,17 @@ BEGIN
 END
 $$;
 
--- The gateway, in the same transaction after the POST's function: the answer to replay.
+-- The gateway, in the same transaction after the POST's function: the answer to replay. With
+-- p_secret (the operation's answer holds a secret) only its status is kept.
 CREATE FUNCTION coditect.idempotency_finish(p_key text, p_status integer, p_content_type text,
-                                            p_headers jsonb, p_body text) RETURNS boolean
+                                            p_headers jsonb, p_body text, p_secret boolean) RETURNS boolean
 LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
 BEGIN
     UPDATE coditect_internal.idempotency_keys x
-       SET status = p_status, content_type = p_content_type,
-           headers = coalesce(p_headers, '[]'::jsonb), body = coalesce(p_body, '')
+       SET status = p_status, secret = coalesce(p_secret, false),
+           content_type = CASE WHEN p_secret THEN NULL ELSE p_content_type END,
+           headers = CASE WHEN p_secret THEN NULL ELSE coalesce(p_headers, '[]'::jsonb) END,
+           body = CASE WHEN p_secret THEN NULL ELSE coalesce(p_body, '') END
      WHERE x.tenant_id OPERATOR(pg_catalog.=) coditect.current_tenant_id()
        AND x.user_id OPERATOR(pg_catalog.=) coditect.current_user_id()
        AND x.idem_key OPERATOR(pg_catalog.=) p_key AND x.status IS NULL;
@@ -6320,9 +6573,9 @@ END
 $$;
 
 REVOKE ALL ON FUNCTION coditect.idempotency_lookup(text, text), coditect.idempotency_claim(text, text),
-    coditect.idempotency_finish(text, integer, text, jsonb, text), coditect.purge_idempotency_keys() FROM PUBLIC;
+    coditect.idempotency_finish(text, integer, text, jsonb, text, boolean), coditect.purge_idempotency_keys() FROM PUBLIC;
 GRANT EXECUTE ON FUNCTION coditect.idempotency_lookup(text, text), coditect.idempotency_claim(text, text),
-    coditect.idempotency_finish(text, integer, text, jsonb, text) TO coditect_gateway, coditect_service;
+    coditect.idempotency_finish(text, integer, text, jsonb, text, boolean) TO coditect_gateway, coditect_service;
 
 ------------------------------------------------------------------------------------------------
 -- 15. 59_stripe_webhooks (as in sql/59_stripe_webhooks.sql)
@@ -12630,7 +12883,8 @@ SELECT coditect_internal.declare_contact_entity(e, t)
 
 SELECT coditect_internal.declare_permission('contact.manage', 'Manage the contacts of any entity', 'admin');
 
--- Members write their own user's contacts (guard_contact); administrators everyone's.
+-- Members write their own user's contacts (guard_contact); administrators everyone's. Reads:
+-- contact_read below.
 SELECT coditect_internal.register_resource('coditect.addresses', 'address', p_plural => 'addresses',
     p_roles => '{"view": "member", "create": "member", "update": "member", "delete": "member"}',
     p_create => '{entity_type,entity_id,address_type,label,full_name,company_name,address_line1,address_line2,city,state_code,postal_code,country_code,latitude,longitude,phone,is_default}',
@@ -12660,6 +12914,19 @@ SELECT coditect_internal.register_resource('coditect.email_addresses', 'email_ad
                    "email": ["exact"], "is_default": ["exact"], "is_verified": ["exact"],
                    "created_at": ["gte", "lt"]}',
     p_example => '{"entity_type": "user", "email_type": "work", "email": "ada@example.com"}');
+
+-- Who reads (the tenant policy first): a user's contacts are that user's and contact.manage's
+-- (owners, administrators); the tenant's, teams' and projects' are every member's. A caller
+-- without a user (a service, an analyst) reads the tenant's all.
+CREATE POLICY contact_read ON coditect.addresses AS RESTRICTIVE FOR SELECT
+    USING (entity_type <> 'user' OR entity_id = (SELECT coditect.current_user_id())
+           OR (SELECT coditect.current_user_id()) IS NULL OR (SELECT coditect.has_permission('contact.manage')));
+CREATE POLICY contact_read ON coditect.phone_numbers AS RESTRICTIVE FOR SELECT
+    USING (entity_type <> 'user' OR entity_id = (SELECT coditect.current_user_id())
+           OR (SELECT coditect.current_user_id()) IS NULL OR (SELECT coditect.has_permission('contact.manage')));
+CREATE POLICY contact_read ON coditect.email_addresses AS RESTRICTIVE FOR SELECT
+    USING (entity_type <> 'user' OR entity_id = (SELECT coditect.current_user_id())
+           OR (SELECT coditect.current_user_id()) IS NULL OR (SELECT coditect.has_permission('contact.manage')));
 
 ------------------------------------------------------------------------------------------------
 -- 19. 82_products (as in sql/82_products.sql)

@@ -3,6 +3,16 @@
 -- creates its permissions and generates its API functions, whose SQL is static for that
 -- resource so that PostgreSQL keeps their plans. coditect.api_catalog() publishes the catalog;
 -- the gateway builds its routes and OpenAPI from it (and reloads on NOTIFY coditect_catalog).
+--
+-- Actions (register_action) name their function, or, for an action that changes a row and
+-- answers it, the SECURITY DEFINER coditect_internal.<x>_as(...) RETURNS uuid that does the work
+-- (p_as) and the resource answered (p_answers): the catalog then writes the invoker function
+-- coditect.<x> itself (generate_action_wrapper: _as's arguments and defaults, the answer read
+-- by the resource's generated get under the caller's RLS, pinned search_path, the grants) and
+-- records it, so regeneration writes it again. Converting a hand-written wrapper: delete it, put
+-- its defaults on _as, declare p_as (and p_answers), drop _as from the file's GRANT (README,
+-- Resource catalog). p_secret marks an answer that holds a secret shown once (never stored for
+-- an Idempotency-Key).
 
 ------------------------------------------------------------------------------------------------
 -- Permissions (global catalog, read-only to tenants)
@@ -153,6 +163,17 @@ CREATE TABLE coditect_internal.resource_operations (
     sql        text NOT NULL,
     -- A GET that writes (records a read): the gateway runs it in a read-write transaction.
     writes     boolean NOT NULL DEFAULT false,
+    -- An action the catalog wrote (register_action p_as): the invoker function named wrapper,
+    -- taking the arguments of wraps (owner rights, answers the id of the row it changed), and
+    -- answering that row of the resource answers through its generated get.
+    wraps      regprocedure,
+    answers    text,
+    wrapper    text,
+    -- The answer holds a secret shown once (a signing secret, a token): never kept, not even
+    -- for an Idempotency-Key's replay.
+    secret     boolean NOT NULL DEFAULT false,
+    CONSTRAINT resource_operations_wraps_check
+        CHECK ((wraps IS NULL) = (answers IS NULL) AND (wraps IS NULL) = (wrapper IS NULL) AND (wraps IS NULL OR kind = 'action')),
     PRIMARY KEY (resource, name),
     UNIQUE (method, path)
 );
@@ -856,6 +877,55 @@ $fn$$f$, g.fn, rtrim(g.par_arg || id_arg, ', '), coditect_internal.generated_pro
 END
 $gen$;
 
+-- The invoker function of an action the catalog writes (register_action p_as): p_wrapper
+-- (coditect.<name>) takes p_as's arguments as declared there (names and defaults), calls p_as
+-- (owner rights: it checks the permission and does the work, then answers the row's id) and
+-- answers that row through p_answers' generated get, under the caller's row-level security. The
+-- get is a statement of its own: it is STABLE and would not see p_as's rows within one
+-- statement. Created or replaced (regeneration); p_as is granted as the wrapper is.
+CREATE FUNCTION coditect_internal.generate_action_wrapper(p_wrapper text, p_as regprocedure, p_answers text)
+RETURNS regprocedure
+LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $gen$
+DECLARE
+    r    coditect_internal.resources;
+    p    pg_proc;
+    args text;
+    fn   regprocedure;
+BEGIN
+    SELECT * INTO r FROM coditect_internal.resources x WHERE x.name = p_answers;
+    IF r.name IS NULL OR r.singleton OR r.parent IS NOT NULL OR NOT r.roles ? 'view' THEN
+        RAISE EXCEPTION 'action %: the answered resource "%" must be a top-level resource with a get (view)', p_wrapper, p_answers
+            USING ERRCODE = 'CD400';
+    END IF;
+    SELECT * INTO p FROM pg_proc x WHERE x.oid = p_as;
+    IF p.prorettype <> 'uuid'::regtype OR p.proretset OR NOT p.prosecdef THEN
+        RAISE EXCEPTION 'action %: % must be SECURITY DEFINER and return the uuid of the row it changed', p_wrapper, p_as
+            USING ERRCODE = 'CD400';
+    END IF;
+    IF p_wrapper !~ '^coditect\.[a-z][a-z0-9_]*$' THEN
+        RAISE EXCEPTION 'action %: the function the catalog writes is coditect.<name>', p_wrapper USING ERRCODE = 'CD400';
+    END IF;
+    SELECT coalesce(string_agg(format('$%s', i), ', ' ORDER BY i), '') INTO args FROM generate_series(1, p.pronargs) i;
+    EXECUTE format($f$
+CREATE OR REPLACE FUNCTION %1$s(%2$s) RETURNS jsonb
+LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $fn$
+DECLARE
+    v_id uuid := %3$s(%4$s);
+BEGIN
+    RETURN coditect.api_%5$s_get(v_id);
+END
+$fn$$f$, p_wrapper, pg_get_function_arguments(p_as), p_as::regproc, args, r.plural);
+    fn := format('%s(%s)', p_wrapper,
+                 (SELECT coalesce(string_agg(format_type(t, NULL), ',' ORDER BY i), '')
+                    FROM unnest(p.proargtypes::oid[]) WITH ORDINALITY u(t, i)))::regprocedure;
+    EXECUTE format('COMMENT ON FUNCTION %s IS %L', fn,
+                   format('Written by the catalog (register_action): %s, then the %s it answers.', p_as, replace(r.name, '_', ' ')));
+    EXECUTE format('REVOKE ALL ON FUNCTION %s, %s FROM PUBLIC', fn, p_as);
+    EXECUTE format('GRANT EXECUTE ON FUNCTION %s, %s TO coditect_gateway, coditect_service', fn, p_as);
+    RETURN fn;
+END
+$gen$;
+
 -- (Re)creates the API functions of one resource from its catalog rows. Run again after a
 -- change of the table's columns or defaults (coditect_internal.regenerate_resources()).
 CREATE FUNCTION coditect_internal.generate_resource_functions(p_resource text) RETURNS void
@@ -865,6 +935,7 @@ DECLARE
     g     coditect_internal.resource_code;
     perms jsonb;
     f     regprocedure;
+    w     coditect_internal.resource_operations;
 BEGIN
     SELECT * INTO STRICT r FROM coditect_internal.resources WHERE name = p_resource;
     g := coditect_internal.resource_code(r);
@@ -878,6 +949,12 @@ BEGIN
         PERFORM coditect_internal.generate_list(r, g, perms ->> 'view');
     END IF;
     PERFORM coditect_internal.generate_row_functions(r, g, perms);
+    -- The actions whose functions the catalog writes, as recorded.
+    FOR w IN SELECT * FROM coditect_internal.resource_operations x WHERE x.resource = r.name AND x.wraps IS NOT NULL LOOP
+        f := coditect_internal.generate_action_wrapper(w.wrapper, w.wraps, w.answers);
+        UPDATE coditect_internal.resource_operations x SET function = f, sql = coditect_internal.operation_sql(f, w.result, w.etag)
+         WHERE x.resource = w.resource AND x.name = w.name;
+    END LOOP;
 END
 $$;
 
@@ -1018,10 +1095,19 @@ $$;
 -- comes from (params: [{"from": "body_field", "name": "key_string", "required": true}, ...],
 -- see README "Resource catalog"). p_min_role creates the permission <resource>.<name>;
 -- p_permission names an existing one. The function checks it itself.
+--
+-- An action that changes a row and answers it: give p_as, the SECURITY DEFINER function that
+-- checks the permission, does the work and returns the row's id, and p_answers, the resource
+-- whose row is answered (default p_resource; top-level, with a get). The catalog then writes
+-- p_function itself (coditect.<name>, or coditect.<name>(types) which must be p_as's argument
+-- types): an invoker function taking p_as's arguments as declared there (names and defaults),
+-- answering coditect.api_<plural>_get(id) under the caller's row-level security, granted with
+-- p_as to the gateway and services, and recorded so that regenerate_resources() writes it again.
+-- p_secret: the answer holds a secret shown once (never kept, not even by Idempotency-Key).
 CREATE FUNCTION coditect_internal.register_action(
     p_resource   text,
     p_name       text,
-    p_function   regprocedure,
+    p_function   text,
     p_method     text,
     p_path       text,
     p_params     jsonb DEFAULT '[]',
@@ -1031,22 +1117,44 @@ CREATE FUNCTION coditect_internal.register_action(
     p_status     int DEFAULT 200,
     p_auth       text DEFAULT 'bearer',
     p_summary    text DEFAULT NULL,
-    p_writes     boolean DEFAULT false
+    p_writes     boolean DEFAULT false,
+    p_as         regprocedure DEFAULT NULL,
+    p_answers    text DEFAULT NULL,
+    p_secret     boolean DEFAULT false
 ) RETURNS void
 LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
 DECLARE
-    perm text := p_permission;
-    res  text;
+    perm      text := p_permission;
+    res       text;
+    fn        regprocedure;
+    v_wrapper text := split_part(p_function, '(', 1);
 BEGIN
     IF p_min_role IS NOT NULL THEN
         perm := p_resource || '.' || p_name;
         PERFORM coditect_internal.declare_permission(perm, initcap(replace(p_name, '_', ' ')) || ' ' || p_resource, p_min_role);
     END IF;
+    IF p_as IS NULL THEN
+        IF p_answers IS NOT NULL THEN
+            RAISE EXCEPTION 'action %.%: p_answers goes with p_as', p_resource, p_name USING ERRCODE = 'CD400';
+        END IF;
+        fn := p_function::regprocedure;
+    ELSE
+        fn := coditect_internal.generate_action_wrapper(v_wrapper, p_as, coalesce(p_answers, p_resource));
+        IF p_function LIKE '%(%' AND to_regprocedure(p_function) IS DISTINCT FROM fn THEN
+            RAISE EXCEPTION 'action %.%: % is not the function written for % (%)', p_resource, p_name, p_function, p_as, fn
+                USING ERRCODE = 'CD400';
+        END IF;
+    END IF;
     SELECT CASE WHEN p.prorettype = 'void'::regtype THEN 'void' ELSE 'json' END INTO res
-      FROM pg_proc p WHERE p.oid = p_function;
-    PERFORM coditect_internal.record_operation(p_resource, p_name, 'action', p_method, p_path, p_function, perm,
-        p_params, res, CASE WHEN res = 'void' THEN 204 ELSE p_status END, false, NULL, p_response,
+      FROM pg_proc p WHERE p.oid = fn;
+    PERFORM coditect_internal.record_operation(p_resource, p_name, 'action', p_method, p_path, fn, perm,
+        p_params, res, CASE WHEN res = 'void' THEN 204 ELSE p_status END, false, NULL,
+        coalesce(p_response, CASE WHEN p_as IS NOT NULL THEN jsonb_build_object('resource', coalesce(p_answers, p_resource)) END),
         coalesce(p_summary, initcap(replace(p_name, '_', ' '))), p_auth, p_writes);
+    UPDATE coditect_internal.resource_operations o
+       SET wraps = p_as, answers = CASE WHEN p_as IS NOT NULL THEN coalesce(p_answers, p_resource) END,
+           wrapper = CASE WHEN p_as IS NOT NULL THEN v_wrapper END, secret = p_secret
+     WHERE o.resource = p_resource AND o.name = p_name;
     PERFORM pg_notify('coditect_catalog', 'reload');
 END
 $$;
@@ -1254,7 +1362,7 @@ LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp AS $$
                 'kind', CASE WHEN o.kind = 'restore' THEN 'action' ELSE o.kind END,
                 'method', o.method, 'path', o.path, 'summary', o.summary, 'auth', o.auth,
                 'permission', o.permission, 'sql', o.sql, 'params', o.params, 'result', o.result,
-                'status', o.status, 'etag', o.etag, 'writes', o.writes,
+                'status', o.status, 'etag', o.etag, 'writes', o.writes, 'secret', o.secret,
                 'request', coalesce(o.request, (
                     SELECT jsonb_build_object('fields', jsonb_agg(jsonb_build_object(
                                'name', p.value ->> 'name', 'required', coalesce((p.value ->> 'required')::boolean, false),

@@ -184,7 +184,7 @@ SELECT coditect_internal.register_action('document_share', 'create',
     'coditect.document_share_create(uuid, text, timestamptz, text)', 'POST', '/api/v1/documents/{document_id}/shares/',
     '[{"from": "path", "name": "document_id"}, {"from": "body_field", "name": "permission_level"},
       {"from": "body_field", "name": "expires_at"}, {"from": "body_field", "name": "password"}]',
-    p_min_role => 'member', p_status => 201, p_response => '{"type": "document_share_link"}',
+    p_min_role => 'member', p_status => 201, p_response => '{"type": "document_share_link"}', p_secret => true,
     p_summary => 'Share a document by a public link (admin level on it); the token is in this answer only');
 
 -- POST /api/v1/documents/{document_id}/shares/{id}/revoke/: the link stops working for good

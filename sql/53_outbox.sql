@@ -173,7 +173,7 @@ REVOKE ALL ON FUNCTION coditect.webhook_endpoint_rotate_secret(uuid) FROM PUBLIC
 GRANT EXECUTE ON FUNCTION coditect.webhook_endpoint_rotate_secret(uuid) TO coditect_gateway, coditect_service;
 SELECT coditect_internal.register_action('webhook_endpoint', 'rotate_secret', 'coditect.webhook_endpoint_rotate_secret(uuid)',
     'POST', '/api/v1/webhook-endpoints/{id}/rotate-secret/', '[{"from": "path", "name": "id"}]',
-    p_min_role => 'admin', p_response => '{"type": "webhook_endpoint_secret"}',
+    p_min_role => 'admin', p_response => '{"type": "webhook_endpoint_secret"}', p_secret => true,
     p_summary => 'A new signing secret for the endpoint (admins), shown in this answer only; the old one stops working');
 
 ------------------------------------------------------------------------------------------------

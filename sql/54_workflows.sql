@@ -742,7 +742,8 @@ BEGIN
 END
 $$;
 
-CREATE FUNCTION coditect_internal.workflow_start_manual(p_workflow uuid, p_context jsonb) RETURNS uuid
+-- The API's start (the action workflow.start: the catalog writes coditect.workflow_start around it).
+CREATE FUNCTION coditect_internal.workflow_start_manual(p_workflow uuid, p_context jsonb DEFAULT '{}') RETURNS uuid
 LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
 BEGIN
     PERFORM coditect.require_permission('workflow.start');
@@ -751,7 +752,7 @@ BEGIN
 END
 $$;
 
-CREATE FUNCTION coditect_internal.workflow_complete_step_as(p_execution uuid, p_step text, p_output jsonb) RETURNS uuid
+CREATE FUNCTION coditect_internal.workflow_complete_step_as(p_execution uuid, p_step text, p_output jsonb DEFAULT '{}') RETURNS uuid
 LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
 DECLARE
     e    coditect.workflow_executions;
@@ -783,7 +784,7 @@ BEGIN
 END
 $$;
 
-CREATE FUNCTION coditect_internal.workflow_decide_as(p_approval uuid, p_decision text, p_comment text) RETURNS uuid
+CREATE FUNCTION coditect_internal.workflow_decide_as(p_approval uuid, p_decision text, p_comment text DEFAULT '') RETURNS uuid
 LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
 DECLARE
     a    coditect.workflow_approvals;
@@ -1202,41 +1203,6 @@ SELECT coditect_internal.register_resource('coditect.workflow_approval_states', 
                    "status": ["exact", "in"], "expires_at": ["gte", "lt"], "created_at": ["gte", "lt"]}',
     p_orderings => '{created_at,expires_at}');
 
--- Invoker-rights entry points: the engine (owner rights) moves the execution, then the answer
--- is read through the generated get, under the caller's row-level security (a statement of
--- its own: the get is STABLE and would not see the engine's rows within one statement).
-CREATE FUNCTION coditect.workflow_start(p_workflow uuid, p_context jsonb DEFAULT '{}') RETURNS jsonb
-LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
-DECLARE
-    id uuid := coditect_internal.workflow_start_manual(p_workflow, p_context);
-BEGIN
-    RETURN coditect.api_workflow_executions_get(id);
-END
-$$;
-CREATE FUNCTION coditect.workflow_complete_step(p_execution uuid, p_step text, p_output jsonb DEFAULT '{}') RETURNS jsonb
-LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
-DECLARE
-    id uuid := coditect_internal.workflow_complete_step_as(p_execution, p_step, p_output);
-BEGIN
-    RETURN coditect.api_workflow_executions_get(id);
-END
-$$;
-CREATE FUNCTION coditect.workflow_decide(p_approval uuid, p_decision text, p_comment text DEFAULT '') RETURNS jsonb
-LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
-DECLARE
-    id uuid := coditect_internal.workflow_decide_as(p_approval, p_decision, p_comment);
-BEGIN
-    RETURN coditect.api_workflow_approvals_get(id);
-END
-$$;
-CREATE FUNCTION coditect.workflow_cancel(p_execution uuid) RETURNS jsonb
-LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
-DECLARE
-    id uuid := coditect_internal.workflow_cancel_as(p_execution);
-BEGIN
-    RETURN coditect.api_workflow_executions_get(id);
-END
-$$;
 -- Publishing: the draft becomes the active version (the state machine stamps published_at).
 CREATE FUNCTION coditect.workflow_publish(p_id uuid) RETURNS jsonb
 LANGUAGE sql SET search_path = pg_catalog, pg_temp AS $$
@@ -1270,31 +1236,27 @@ BEGIN
     RETURN id;
 END
 $$;
-CREATE FUNCTION coditect.workflow_new_version(p_id uuid) RETURNS jsonb
-LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
-DECLARE
-    id uuid := coditect_internal.workflow_new_version_as(p_id);
-BEGIN
-    RETURN coditect.api_workflows_get(id);
-END
-$$;
 
+-- The actions that move an execution or make a version: the engine (owner rights) does the
+-- work and answers the row's id; the catalog writes the invoker function of each (p_as), which
+-- answers the row through the generated get, under the caller's row-level security.
 SELECT coditect_internal.register_action('workflow', 'publish', 'coditect.workflow_publish(uuid)',
     'POST', '/api/v1/workflows/{id}/publish/', '[{"from": "path", "name": "id"}]',
     p_permission => 'workflow.update', p_response => '{"resource": "workflow"}',
     p_summary => 'Publish a draft: it becomes the active version (immutable) and the previous active one is archived');
 SELECT coditect_internal.register_action('workflow', 'new_version', 'coditect.workflow_new_version(uuid)',
     'POST', '/api/v1/workflows/{id}/versions/', '[{"from": "path", "name": "id"}]',
-    p_permission => 'workflow.create', p_response => '{"resource": "workflow"}', p_status => 201,
+    p_permission => 'workflow.create', p_as => 'coditect_internal.workflow_new_version_as(uuid)', p_status => 201,
     p_summary => 'Make the next version of a workflow: a draft copying its latest version');
 SELECT coditect_internal.register_action('workflow', 'start', 'coditect.workflow_start(uuid, jsonb)',
     'POST', '/api/v1/workflows/{id}/start/',
     '[{"from": "path", "name": "id"}, {"from": "body_field", "name": "context"}]',
-    p_min_role => 'member', p_response => '{"resource": "workflow_execution"}', p_status => 201,
+    p_min_role => 'member', p_as => 'coditect_internal.workflow_start_manual(uuid, jsonb)',
+    p_answers => 'workflow_execution', p_status => 201,
     p_summary => 'Start the active version of a workflow by hand, with a context object');
 SELECT coditect_internal.register_action('workflow', 'rotate_secret', 'coditect.workflow_rotate_secret(uuid)',
     'POST', '/api/v1/workflows/{id}/webhook-secret/', '[{"from": "path", "name": "id"}]',
-    p_min_role => 'admin',
+    p_min_role => 'admin', p_secret => true,
     p_summary => 'A new secret for the workflow''s webhook trigger and signed notifications (shown once)');
 SELECT coditect_internal.register_action('workflow', 'webhook', 'coditect.workflow_webhook(uuid, text, bytea)',
     'POST', '/api/v1/workflows/{id}/webhook/',
@@ -1305,20 +1267,16 @@ SELECT coditect_internal.register_action('workflow', 'webhook', 'coditect.workfl
 SELECT coditect_internal.register_action('workflow_execution', 'complete_step', 'coditect.workflow_complete_step(uuid, text, jsonb)',
     'POST', '/api/v1/workflow-executions/{id}/complete/',
     '[{"from": "path", "name": "id"}, {"from": "body_field", "name": "step", "required": true}, {"from": "body_field", "name": "output"}]',
-    p_min_role => 'member', p_response => '{"resource": "workflow_execution"}',
+    p_min_role => 'member', p_as => 'coditect_internal.workflow_complete_step_as(uuid, text, jsonb)',
     p_summary => 'Complete the task step the execution waits at (step: its node id), with an output object');
 SELECT coditect_internal.register_action('workflow_execution', 'cancel', 'coditect.workflow_cancel(uuid)',
     'POST', '/api/v1/workflow-executions/{id}/cancel/', '[{"from": "path", "name": "id"}]',
-    p_min_role => 'member', p_response => '{"resource": "workflow_execution"}',
+    p_min_role => 'member', p_as => 'coditect_internal.workflow_cancel_as(uuid)',
     p_summary => 'Cancel a running execution (who started it, or an admin)');
 SELECT coditect_internal.register_action('workflow_approval', 'decide', 'coditect.workflow_decide(uuid, text, text)',
     'POST', '/api/v1/workflow-approvals/{id}/decide/',
     '[{"from": "path", "name": "id"}, {"from": "body_field", "name": "decision", "required": true},
       {"from": "body_field", "name": "comment"}]',
-    p_min_role => 'guest', p_response => '{"resource": "workflow_approval"}',
+    p_min_role => 'guest', p_as => 'coditect_internal.workflow_decide_as(uuid, text, text)',
     p_summary => 'Approve or reject (decision: approved | rejected); only an approver of the step, once');
-GRANT EXECUTE ON FUNCTION coditect_internal.workflow_start_manual(uuid, jsonb), coditect_internal.workflow_new_version_as(uuid),
-    coditect_internal.workflow_event_resource_type(text),
-    coditect_internal.workflow_complete_step_as(uuid, text, jsonb), coditect_internal.workflow_decide_as(uuid, text, text),
-    coditect_internal.workflow_cancel_as(uuid)
-    TO coditect_gateway, coditect_service;
+GRANT EXECUTE ON FUNCTION coditect_internal.workflow_event_resource_type(text) TO coditect_gateway, coditect_service;

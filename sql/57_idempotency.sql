@@ -9,6 +9,11 @@
 -- request runs as if it were the first. Refused requests therefore leave no key: nothing took
 -- effect, and a corrected retry may reuse the key. Keys older than 24 hours are absent to reads
 -- and to claims, and purged hourly (purge_idempotency_keys, 85_maintenance).
+--
+-- A tenant holds at most its quota of live keys (idempotency_quota): a claim beyond it is
+-- refused (CD429) before the POST runs. An answer that holds a secret shown once (an operation
+-- the catalog marks secret: a rotated signing secret, a share's token) is not kept: its key
+-- still stands for the effect, and a repeat is refused (CD409) instead of replayed.
 
 CREATE TABLE coditect_internal.idempotency_keys (
     tenant_id      uuid NOT NULL REFERENCES coditect.tenants (id) ON DELETE CASCADE,
@@ -20,6 +25,8 @@ CREATE TABLE coditect_internal.idempotency_keys (
     content_type   text,
     headers        jsonb CHECK (jsonb_typeof(headers) = 'array'),
     body           text,
+    -- The answer held a secret: status only, nothing of the answer kept.
+    secret         boolean NOT NULL DEFAULT false CHECK (NOT secret OR (content_type IS NULL AND headers IS NULL AND body IS NULL)),
     created_at     timestamptz NOT NULL DEFAULT now(),
     PRIMARY KEY (tenant_id, user_id, idem_key)
 );
@@ -27,6 +34,25 @@ COMMENT ON TABLE coditect_internal.idempotency_keys IS
     'Idempotency-Key of committed POSTs per tenant and user: the request''s SHA-256 and its first answer; 24 hours.';
 REVOKE ALL ON coditect_internal.idempotency_keys FROM PUBLIC;
 CREATE INDEX idempotency_keys_created_idx ON coditect_internal.idempotency_keys (created_at);
+-- A tenant's live keys, counted by each claim.
+CREATE INDEX idempotency_keys_tenant_created_idx ON coditect_internal.idempotency_keys (tenant_id, created_at);
+
+-- A tenant's quota of live keys other than the default (the DBA's: owner-only, kept by pg_dump).
+CREATE TABLE coditect_internal.idempotency_quotas (
+    tenant_id     uuid PRIMARY KEY REFERENCES coditect.tenants (id) ON DELETE CASCADE,
+    max_live_keys integer NOT NULL CHECK (max_live_keys > 0)
+);
+COMMENT ON TABLE coditect_internal.idempotency_quotas IS
+    'Per tenant, how many live Idempotency-Keys it may hold when not the default of idempotency_quota().';
+REVOKE ALL ON coditect_internal.idempotency_quotas FROM PUBLIC;
+SELECT pg_catalog.pg_extension_config_dump('coditect_internal.idempotency_quotas', '');
+
+-- The live keys a tenant may hold: its row in idempotency_quotas, else 10000.
+CREATE FUNCTION coditect_internal.idempotency_quota(p_tenant uuid) RETURNS integer
+LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp AS $$
+    SELECT coalesce((SELECT q.max_live_keys FROM coditect_internal.idempotency_quotas q WHERE q.tenant_id = p_tenant), 10000)
+$$;
+REVOKE ALL ON FUNCTION coditect_internal.idempotency_quota(uuid) FROM PUBLIC;
 
 CREATE FUNCTION coditect_internal.idempotency_scope(p_key text, p_request_sha256 text,
                                                     OUT tenant uuid, OUT usr uuid, OUT sha bytea)
@@ -53,7 +79,8 @@ REVOKE ALL ON FUNCTION coditect_internal.idempotency_scope(text, text) FROM PUBL
 
 -- The gateway, before running a POST with an Idempotency-Key: the stored first answer
 -- ({status, content_type, headers, body}) of this key, NULL when there is none (or it is older
--- than 24 hours); CD409 when the key was used for a different request.
+-- than 24 hours); CD409 when the key was used for a different request, or when the first
+-- answer held a secret (not kept).
 CREATE FUNCTION coditect.idempotency_lookup(p_key text, p_request_sha256 text) RETURNS jsonb
 LANGUAGE plpgsql STABLE SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
 DECLARE
@@ -72,6 +99,10 @@ BEGIN
         RAISE EXCEPTION 'this Idempotency-Key was used for a different request (method, path or body)'
             USING ERRCODE = 'CD409', HINT = 'Use a new key for a new request.';
     END IF;
+    IF s.secret THEN
+        RAISE EXCEPTION 'the request with this Idempotency-Key took effect, but its answer (status %) held a secret, which is not kept: it cannot be answered again', s.status
+            USING ERRCODE = 'CD409', HINT = 'Read the resource, or repeat the action with a new key to get a new secret.';
+    END IF;
     RETURN pg_catalog.jsonb_build_object('status', s.status, 'content_type', s.content_type,
                                          'headers', s.headers, 'body', s.body);
 END
@@ -79,17 +110,33 @@ $$;
 
 -- The gateway, in the POST's transaction before its function: takes the key. Waits for a
 -- concurrent transaction holding the same key; when that one committed, CD409 with the
--- constraint idempotency_key_taken (the gateway then replays its answer).
+-- constraint idempotency_key_taken (the gateway then replays its answer). CD429 when the tenant
+-- holds its quota of live keys (concurrent claims may pass it by the number in flight).
 CREATE FUNCTION coditect.idempotency_claim(p_key text, p_request_sha256 text) RETURNS boolean
 LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
 DECLARE
-    k record := coditect_internal.idempotency_scope(p_key, p_request_sha256);
+    k      record := coditect_internal.idempotency_scope(p_key, p_request_sha256);
+    quota  integer := coditect_internal.idempotency_quota(k.tenant);
+    live   bigint;
+    oldest timestamptz;
 BEGIN
     -- An expired key is absent: its slot is taken over.
     DELETE FROM coditect_internal.idempotency_keys x
      WHERE x.tenant_id OPERATOR(pg_catalog.=) k.tenant AND x.user_id OPERATOR(pg_catalog.=) k.usr
        AND x.idem_key OPERATOR(pg_catalog.=) p_key
        AND x.created_at OPERATOR(pg_catalog.<=) (pg_catalog.now() OPERATOR(pg_catalog.-) interval '24 hours');
+    SELECT pg_catalog.count(*), pg_catalog.min(x.created_at) INTO live, oldest
+      FROM (SELECT y.created_at FROM coditect_internal.idempotency_keys y
+             WHERE y.tenant_id OPERATOR(pg_catalog.=) k.tenant
+               AND y.created_at OPERATOR(pg_catalog.>) (pg_catalog.now() OPERATOR(pg_catalog.-) interval '24 hours')
+             ORDER BY y.created_at LIMIT quota) x;
+    IF live OPERATOR(pg_catalog.>=) quota THEN
+        RAISE EXCEPTION 'this tenant holds % live Idempotency-Keys, its quota: the request was not run', quota
+            USING ERRCODE = 'CD429',
+                  HINT = pg_catalog.format('Retry after %s (a key lives 24 hours), or send the request without an Idempotency-Key.',
+                                           pg_catalog.to_char((oldest OPERATOR(pg_catalog.+) interval '24 hours') AT TIME ZONE 'UTC',
+                                                              'YYYY-MM-DD"T"HH24:MI:SS"Z"'));
+    END IF;
     INSERT INTO coditect_internal.idempotency_keys (tenant_id, user_id, idem_key, request_sha256)
     VALUES (k.tenant, k.usr, p_key, k.sha)
     ON CONFLICT DO NOTHING;
@@ -101,14 +148,17 @@ BEGIN
 END
 $$;
 
--- The gateway, in the same transaction after the POST's function: the answer to replay.
+-- The gateway, in the same transaction after the POST's function: the answer to replay. With
+-- p_secret (the operation's answer holds a secret) only its status is kept.
 CREATE FUNCTION coditect.idempotency_finish(p_key text, p_status integer, p_content_type text,
-                                            p_headers jsonb, p_body text) RETURNS boolean
+                                            p_headers jsonb, p_body text, p_secret boolean) RETURNS boolean
 LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
 BEGIN
     UPDATE coditect_internal.idempotency_keys x
-       SET status = p_status, content_type = p_content_type,
-           headers = coalesce(p_headers, '[]'::jsonb), body = coalesce(p_body, '')
+       SET status = p_status, secret = coalesce(p_secret, false),
+           content_type = CASE WHEN p_secret THEN NULL ELSE p_content_type END,
+           headers = CASE WHEN p_secret THEN NULL ELSE coalesce(p_headers, '[]'::jsonb) END,
+           body = CASE WHEN p_secret THEN NULL ELSE coalesce(p_body, '') END
      WHERE x.tenant_id OPERATOR(pg_catalog.=) coditect.current_tenant_id()
        AND x.user_id OPERATOR(pg_catalog.=) coditect.current_user_id()
        AND x.idem_key OPERATOR(pg_catalog.=) p_key AND x.status IS NULL;
@@ -133,6 +183,6 @@ END
 $$;
 
 REVOKE ALL ON FUNCTION coditect.idempotency_lookup(text, text), coditect.idempotency_claim(text, text),
-    coditect.idempotency_finish(text, integer, text, jsonb, text), coditect.purge_idempotency_keys() FROM PUBLIC;
+    coditect.idempotency_finish(text, integer, text, jsonb, text, boolean), coditect.purge_idempotency_keys() FROM PUBLIC;
 GRANT EXECUTE ON FUNCTION coditect.idempotency_lookup(text, text), coditect.idempotency_claim(text, text),
-    coditect.idempotency_finish(text, integer, text, jsonb, text) TO coditect_gateway, coditect_service;
+    coditect.idempotency_finish(text, integer, text, jsonb, text, boolean) TO coditect_gateway, coditect_service;

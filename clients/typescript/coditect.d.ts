@@ -8853,7 +8853,7 @@ export interface operations {
         parameters: {
             query?: never;
             header?: {
-                /** @description a retry with the same key and request answers the first answer (Idempotent-Replayed: true); another request with it 409; 24 hours */
+                /** @description the answer holds a secret, which is not kept: a retry with the same key is 409 and does nothing; 24 hours */
                 "Idempotency-Key"?: string;
             };
             path: {
@@ -18867,8 +18867,6 @@ export interface operations {
             header?: {
                 "Upload-Length"?: string;
                 "Upload-Metadata"?: string;
-                /** @description a retry with the same key and request answers the first answer (Idempotent-Replayed: true); another request with it 409; 24 hours */
-                "Idempotency-Key"?: string;
             };
             path?: never;
             cookie?: never;
@@ -20147,7 +20145,7 @@ export interface operations {
         parameters: {
             query?: never;
             header?: {
-                /** @description a retry with the same key and request answers the first answer (Idempotent-Replayed: true); another request with it 409; 24 hours */
+                /** @description the answer holds a secret, which is not kept: a retry with the same key is 409 and does nothing; 24 hours */
                 "Idempotency-Key"?: string;
             };
             path: {
@@ -21816,7 +21814,7 @@ export interface operations {
         parameters: {
             query?: never;
             header?: {
-                /** @description a retry with the same key and request answers the first answer (Idempotent-Replayed: true); another request with it 409; 24 hours */
+                /** @description the answer holds a secret, which is not kept: a retry with the same key is 409 and does nothing; 24 hours */
                 "Idempotency-Key"?: string;
             };
             path: {

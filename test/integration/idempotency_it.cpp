@@ -1,7 +1,9 @@
 // Integration tests over real HTTP of issue 12's Idempotency-Key and Stripe webhook: a repeated
 // POST answered with the first answer and no second effect, a different body refused, another
 // tenant's same key independent, concurrent duplicates making one effect, a refused request
-// leaving its key free; a signed Stripe event received once, bad and stale signatures refused,
+// leaving its key free, a secret's answer never kept (a repeat 409, no second effect), the
+// tenant's quota of live keys (429, nothing run), the key refused where it is not taken (400);
+// a signed Stripe event received once, bad and stale signatures refused,
 // a redelivered event changing nothing. Against the gateway and database that scripts/test.sh
 // starts; without the CODITECT_IT_* variables every test is skipped.
 #include <gtest/gtest.h>
@@ -151,6 +153,82 @@ TEST_F(IdempotencyIT, ConcurrentDuplicatesMakeOneEffect) {
   }
   EXPECT_EQ(fresh, 1);
   EXPECT_EQ(W().projects(W().tenant_a, name), "1");
+}
+
+TEST_F(IdempotencyIT, AnAnswerHoldingASecretIsNotKeptAndNotRunAgain) {
+  HttpResult made = W().post("/api/v1/webhook-endpoints/", a_,
+                             json{{"name", "idem " + W().suffix},
+                                  {"url", "https://hooks.example.com/idem"},
+                                  {"events", {"workflow.failed"}}}
+                                 .dump(),
+                             "");
+  ASSERT_EQ(made.status, 201) << made.body;
+  const std::string id = json::parse(made.body)["id"], key = "rotate-" + W().suffix;
+  const std::string target = "/api/v1/webhook-endpoints/" + id + "/rotate-secret/";
+  auto rotated_at = [&] {
+    return W().sql("SELECT secret_rotated_at FROM coditect.webhook_endpoints WHERE id = $1", {id});
+  };
+  HttpResult first = W().post(target, a_, "", key);
+  ASSERT_EQ(first.status, 200) << first.body;
+  const std::string secret = json::parse(first.body)["secret"];
+  EXPECT_FALSE(secret.empty());
+  const std::string at = rotated_at();
+  EXPECT_EQ(W().sql("SELECT concat_ws(' ', status, secret, body IS NULL, headers IS NULL) FROM "
+                    "coditect_internal.idempotency_keys WHERE idem_key = $1",
+                    {key}),
+            "200 t t t")
+      << "nothing of the answer is stored";
+  HttpResult again = W().post(target, a_, "", key);
+  ASSERT_EQ(again.status, 409) << again.body;
+  EXPECT_NE(again.body.find("held a secret, which is not kept"), std::string::npos) << again.body;
+  EXPECT_EQ(again.body.find(secret), std::string::npos);
+  EXPECT_EQ(rotated_at(), at) << "the key blocks a second rotation";
+}
+
+TEST_F(IdempotencyIT, BeyondTheTenantsQuotaAPostWithAKeyIs429AndNotRun) {
+  // Tenant B may hold one live key more than it holds now.
+  W().sql(
+      "INSERT INTO coditect_internal.idempotency_quotas (tenant_id, max_live_keys) "
+      "SELECT $1, count(*) + 1 FROM coditect_internal.idempotency_keys WHERE tenant_id = $1 "
+      "AND created_at > now() - interval '24 hours'",
+      {W().tenant_b});
+  const std::string name = "idem quota " + W().suffix;
+  HttpResult within =
+      W().post("/api/v1/projects/", b_, json{{"name", name}}.dump(), "quota-1-" + W().suffix);
+  EXPECT_EQ(within.status, 201) << within.body;
+  HttpResult beyond = W().post("/api/v1/projects/", b_, json{{"name", name + " 2"}}.dump(),
+                               "quota-2-" + W().suffix);
+  EXPECT_EQ(beyond.status, 429) << beyond.body;
+  json p = json::parse(beyond.body, nullptr, false);
+  EXPECT_EQ(p.value("code", ""), "CD429") << beyond.body;
+  EXPECT_NE(p.value("detail", "").find("live Idempotency-Keys, its quota"), std::string::npos);
+  EXPECT_NE(p.value("hint", "").find("Retry after"), std::string::npos) << beyond.body;
+  EXPECT_EQ(W().projects(W().tenant_b, name + " 2"), "0") << "a refused request was not run";
+  // A replay is no claim, and a request without a key is not counted.
+  EXPECT_EQ(W().post("/api/v1/projects/", b_, json{{"name", name}}.dump(), "quota-1-" + W().suffix)
+                .header("idempotent-replayed"),
+            "true");
+  EXPECT_EQ(W().post("/api/v1/projects/", b_, json{{"name", name + " 2"}}.dump(), "").status, 201);
+  W().sql("DELETE FROM coditect_internal.idempotency_quotas WHERE tenant_id = $1", {W().tenant_b});
+}
+
+TEST_F(IdempotencyIT, AKeyIsRefusedWhereItIsNotTaken) {
+  const Headers key = {{"Idempotency-Key", "nowhere-" + W().suffix}};
+  const std::string carts = "SELECT count(*) FROM coditect_internal.guest_carts";
+  const std::string before = W().sql(carts);
+  HttpResult guest = W().call("POST", "/api/v1/guest-carts/", "", "", key);
+  EXPECT_EQ(guest.status, 400) << guest.body;
+  EXPECT_NE(guest.body.find("does not take an Idempotency-Key"), std::string::npos) << guest.body;
+  EXPECT_EQ(W().sql(carts), before) << "nothing was run";
+  HttpResult stripe = W().call("POST", "/api/v1/webhooks/stripe", "", "{}", key);
+  EXPECT_EQ(stripe.status, 400) << stripe.body;
+  Headers tus = key;
+  tus.insert(tus.end(), {{"Tus-Resumable", "1.0.0"},
+                         {"Upload-Length", "3"},
+                         {"Upload-Metadata", "filename YS50eHQ=,filetype dGV4dC9wbGFpbg=="}});
+  HttpResult upload = W().call("POST", "/api/v1/uploads/", a_, "", tus);
+  EXPECT_EQ(upload.status, 400) << upload.body;
+  EXPECT_NE(upload.body.find("an upload"), std::string::npos) << upload.body;
 }
 
 class StripeWebhookIT : public ::testing::Test {

@@ -143,5 +143,115 @@ SELECT alike(pg_temp.as_user('owner', 'owner', tmpl), 'CD404:%', resource || ': 
 
 RESET ROLE;
 
+-- Actions whose functions the catalog writes (register_action p_as): each wrapper takes its _as
+-- function's arguments, runs as its caller (the _as as the owner) and answers the declared
+-- resource's row.
+SELECT is((SELECT p.proargtypes::oid[] FROM pg_proc p WHERE p.oid = o.function),
+          (SELECT p.proargtypes::oid[] FROM pg_proc p WHERE p.oid = o.wraps),
+          format('%s.%s: the written function takes the arguments of %s', o.resource, o.name, o.wraps))
+  FROM ops o WHERE o.wraps IS NOT NULL ORDER BY o.resource, o.name;
+SELECT ok((SELECT NOT w.prosecdef AND w.prorettype = 'jsonb'::regtype AND a.prosecdef
+                  AND w.proconfig = ARRAY['search_path=pg_catalog, pg_temp']
+             FROM pg_proc w, pg_proc a WHERE w.oid = o.function AND a.oid = o.wraps)
+          AND o.response = jsonb_build_object('resource', o.answers),
+          format('%s.%s: an invoker function (pinned search_path) around a definer, answering a %s', o.resource, o.name, o.answers))
+  FROM ops o WHERE o.wraps IS NOT NULL ORDER BY o.resource, o.name;
+SELECT cmp_ok((SELECT count(*)::int FROM ops WHERE wraps IS NOT NULL), '>=', 5, 'the workflows'' actions are written by the catalog');
+
+-- One declaration, here, on a resource of its own (an extension's functions are not to drop):
+-- a thing's "touch" (the _as refuses a guest, an unknown thing and a thing named "frozen"; its
+-- second argument has a default the written function keeps).
+CREATE TABLE coditect.tapthings (
+    tenant_id  uuid NOT NULL REFERENCES coditect.tenants (id) ON DELETE CASCADE,
+    id         uuid NOT NULL DEFAULT coditect.uuid_generate_v7(),
+    name       text NOT NULL,
+    note       text NOT NULL DEFAULT '',
+    created_at timestamptz NOT NULL DEFAULT now(),
+    updated_at timestamptz NOT NULL DEFAULT now(),
+    PRIMARY KEY (tenant_id, id)
+);
+SELECT coditect_internal.register_resource('coditect.tapthings', 'tapthing', p_roles => '{"view": "guest"}');
+CREATE FUNCTION coditect_internal.tap11_touch_as(p_id uuid, p_note text DEFAULT 'touched') RETURNS uuid
+LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+    found_id uuid;
+BEGIN
+    PERFORM coditect.require_permission('tapthing.touch');
+    UPDATE coditect.tapthings x SET note = p_note
+     WHERE x.tenant_id = coditect.current_tenant_id() AND x.id = p_id AND x.name <> 'frozen' RETURNING x.id INTO found_id;
+    IF found_id IS NULL THEN
+        RAISE EXCEPTION 'thing % not found or frozen', p_id USING ERRCODE = 'CD404';
+    END IF;
+    RETURN found_id;
+END
+$$;
+CREATE FUNCTION coditect_internal.tap11_invoker_as(p_id uuid) RETURNS uuid LANGUAGE sql AS $$ SELECT p_id $$;
+SELECT lives_ok($$SELECT coditect_internal.register_action('tapthing', 'touch', 'coditect.tap11_touch(uuid, text)',
+                      'POST', '/api/v1/tapthings/{id}/touch/', '[{"from": "path", "name": "id"}, {"from": "body_field", "name": "note"}]',
+                      p_min_role => 'member', p_as => 'coditect_internal.tap11_touch_as(uuid, text)')$$,
+                'an action declared with p_as');
+SELECT is(pg_get_function_arguments('coditect.tap11_touch(uuid, text)'::regprocedure), 'p_id uuid, p_note text DEFAULT ''touched''::text',
+          'the written function takes the _as function''s arguments, names and defaults');
+SELECT is((SELECT prosecdef FROM pg_proc WHERE oid = 'coditect.tap11_touch(uuid, text)'::regprocedure), false, 'it runs as its caller');
+SELECT is(concat_ws(',', CASE WHEN has_function_privilege('public', f, 'EXECUTE') THEN 'PUBLIC' END,
+                         CASE WHEN has_function_privilege('coditect_gateway', f, 'EXECUTE') THEN 'gateway' END,
+                         CASE WHEN has_function_privilege('coditect_service', f, 'EXECUTE') THEN 'service' END,
+                         CASE WHEN has_function_privilege('coditect_analyst', f, 'EXECUTE') THEN 'analyst' END),
+          'gateway,service', f::text || ': executable by the gateway and services only')
+  FROM unnest(ARRAY['coditect.tap11_touch(uuid, text)', 'coditect_internal.tap11_touch_as(uuid, text)']::regprocedure[]) f;
+SELECT is((SELECT jsonb_build_object('function', function::text, 'response', response, 'permission', permission, 'answers', answers)
+             FROM coditect_internal.resource_operations WHERE resource = 'tapthing' AND name = 'touch'),
+          '{"function": "coditect.tap11_touch(uuid,text)", "response": {"resource": "tapthing"}, "permission": "tapthing.touch",
+            "answers": "tapthing"}'::jsonb, 'recorded: its function, the row it answers, its permission');
+SELECT throws_ok($$SELECT coditect_internal.register_action('tapthing', 'bad', 'coditect.tap11_bad', 'POST',
+                       '/api/v1/tapthings/{id}/bad/', '[{"from": "path", "name": "id"}]', p_min_role => 'member',
+                       p_as => 'coditect_internal.tap11_invoker_as(uuid)')$$,
+                 'CD400', NULL, 'an _as function that is not SECURITY DEFINER is refused');
+SELECT throws_ok($$SELECT coditect_internal.register_action('tapthing', 'bad', 'coditect.tap11_bad', 'POST',
+                       '/api/v1/tapthings/{id}/bad/', '[{"from": "path", "name": "id"}, {"from": "body_field", "name": "note"}]',
+                       p_min_role => 'member', p_as => 'coditect_internal.tap11_touch_as(uuid, text)', p_answers => 'team_member')$$,
+                 'CD400', NULL, 'an answered resource without a get by id alone (nested) is refused');
+SELECT throws_ok($$SELECT coditect_internal.register_action('tapthing', 'bad', 'coditect.tap11_bad(uuid)', 'POST',
+                       '/api/v1/tapthings/{id}/bad/', '[{"from": "path", "name": "id"}, {"from": "body_field", "name": "note"}]',
+                       p_min_role => 'member', p_as => 'coditect_internal.tap11_touch_as(uuid, text)')$$,
+                 'CD400', NULL, 'a declared signature other than the _as function''s is refused');
+
+SELECT :'w'::jsonb ->> 'tenant_id' AS tw \gset
+INSERT INTO coditect.tapthings (tenant_id, name) VALUES (:'tw', 'Touchable') RETURNING id AS touchable \gset
+INSERT INTO coditect.tapthings (tenant_id, name) VALUES (:'tw', 'frozen') RETURNING id AS frozen \gset
+INSERT INTO coditect.users (tenant_id, email, role) VALUES (:'tw', 'guest@t11.test', 'guest') RETURNING id AS guest \gset
+INSERT INTO coditect.memberships (tenant_id, user_id, role) VALUES (:'tw', :'guest', 'guest');
+SELECT set_config('tap.user.guest', :'guest', false) \gset
+SELECT coditect.create_tenant('Other', 't11-other', 'other@t11.test', 'owner@other.t11.test') ->> 'tenant_id' AS other \gset
+INSERT INTO coditect.tapthings (tenant_id, name) VALUES (:'other', 'Theirs') RETURNING id AS theirs \gset
+-- As the superuser (RLS bypassed) the _as works but the answer's get refuses: it runs as the caller.
+SELECT is(pg_temp.as_user('owner', 'owner', format('SELECT coditect.tap11_touch(%L)::text', :'touchable')),
+          'CD403: the API works under row-level security, which postgres bypasses', 'the answer is read as the caller, under RLS');
+SET ROLE tap11_gateway;
+SELECT is(pg_temp.as_user('owner', 'owner', format('SELECT coditect.tap11_touch(%L)::text', :'touchable'))::jsonb
+            - '{updated_at}'::text[],
+          pg_temp.as_user('owner', 'owner', format('SELECT coditect.api_tapthings_get(%L)::text', :'touchable'))::jsonb - '{updated_at}'::text[],
+          'the written function answers the row as the resource''s get does');
+SELECT is(pg_temp.as_user('owner', 'owner', format('SELECT coditect.tap11_touch(%L, %L)::text', :'touchable', 'again'))::jsonb ->> 'note',
+          'again', 'it passes every argument on');
+SELECT is(pg_temp.as_user('guest', 'guest', format('SELECT coditect.tap11_touch(%L)::text', :'touchable')),
+          'CD403: permission denied: tapthing.touch needs a role that holds it (current role: guest)', 'it refuses what the _as refuses: a guest');
+SELECT alike(pg_temp.as_user('owner', 'owner', format('SELECT coditect.tap11_touch(%L)::text', :'frozen')),
+             'CD404: thing % not found or frozen', '... and a row the _as refuses');
+SELECT alike(pg_temp.as_user('owner', 'owner', format('SELECT coditect.tap11_touch(%L)::text', :'theirs')),
+             'CD404:%', '... and another tenant''s row');
+RESET ROLE;
+SELECT is((SELECT note FROM coditect.tapthings WHERE id = :'frozen'), '', 'a refused call changed nothing');
+
+-- Regeneration writes it again, as recorded.
+DROP FUNCTION coditect.tap11_touch(uuid, text);
+SELECT lives_ok($$SELECT coditect_internal.generate_resource_functions('tapthing')$$, 'the resource is generated again');
+SELECT is((SELECT function FROM coditect_internal.resource_operations WHERE resource = 'tapthing' AND name = 'touch'),
+          to_regprocedure('coditect.tap11_touch(uuid, text)'), 'the written function is back, recorded as the action''s');
+SET ROLE tap11_gateway;
+SELECT is(pg_temp.as_user('owner', 'owner', format('SELECT coditect.tap11_touch(%L)::text', :'touchable'))::jsonb ->> 'note',
+          'touched', 'and it works');
+RESET ROLE;
+
 SELECT * FROM finish();
 ROLLBACK;

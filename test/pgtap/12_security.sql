@@ -79,8 +79,10 @@ SELECT set_eq($$SELECT p.polrelid::regclass::text, p.polname::text, p.polcmd::te
                        ('coditect.document_activity', 'document_activity_read', 'r'),
                        ('coditect.carts', 'carts_own', '*'), ('coditect.cart_items', 'cart_items_own', '*'),
                        ('coditect.orders', 'orders_own', '*'), ('coditect.order_lines', 'order_lines_own', '*'),
-                       ('coditect.payments', 'payments_own', '*'), ('coditect.refunds', 'refunds_own', '*')$$,
-              'the restrictive policies are exactly the reviewed ones (reading documents by their grants; carts and orders their own)');
+                       ('coditect.payments', 'payments_own', '*'), ('coditect.refunds', 'refunds_own', '*'),
+                       ('coditect.addresses', 'contact_read', 'r'), ('coditect.phone_numbers', 'contact_read', 'r'),
+                       ('coditect.email_addresses', 'contact_read', 'r')$$,
+              'the restrictive policies are exactly the reviewed ones (reading documents by their grants; carts and orders their own; other users'' contacts for administrators)');
 
 -- Enum equality is leakproof here, so a filter on an enum column (a task's status) can be an
 -- index condition under RLS instead of a filter over all the tenant's rows.
@@ -237,6 +239,7 @@ INSERT INTO expected_execute VALUES
     ('coditect_internal.declare_permission(text,text,text)', ''),
     ('coditect_internal.enforce_transition()', ''),
     ('coditect_internal.etag_matches(text,jsonb)', 'gateway,service'),
+    ('coditect_internal.generate_action_wrapper(text,regprocedure,text)', ''),
     ('coditect_internal.generate_list(coditect_internal.resources,coditect_internal.resource_code,text)', ''),
     ('coditect_internal.generate_resource_functions(text)', ''),
     ('coditect_internal.generated_prologue(text,text)', ''),
@@ -281,7 +284,7 @@ INSERT INTO expected_execute VALUES
     ('coditect_internal.record_operation(text,text,text,text,text,regprocedure,text,jsonb,text,integer,boolean,jsonb,jsonb,text,text,boolean)', ''),
     ('coditect_internal.refuse_self_delete()', ''),
     ('coditect_internal.regenerate_resources()', ''),
-    ('coditect_internal.register_action(text,text,regprocedure,text,text,jsonb,text,text,jsonb,integer,text,text,boolean)', ''),
+    ('coditect_internal.register_action(text,text,text,text,text,jsonb,text,text,jsonb,integer,text,text,boolean,regprocedure,text,boolean)', ''),
     ('coditect_internal.register_resource(regclass,text,jsonb,text[],text[],text[],jsonb,text[],text,text[],text,text,text,name,boolean,integer,boolean,text,regprocedure,text[],text[],name,boolean,boolean,jsonb,regclass,jsonb)', ''),
     ('coditect_internal.register_computed_field(text,name,regprocedure)', ''),
     ('coditect_internal.register_state_machine(regclass,text,name)', ''),
@@ -308,7 +311,8 @@ INSERT INTO expected_execute VALUES
     ('coditect.workflow_webhook(uuid,text,bytea)', 'gateway,service'),
     ('coditect.idempotency_lookup(text,text)', 'gateway,service'),
     ('coditect.idempotency_claim(text,text)', 'gateway,service'),
-    ('coditect.idempotency_finish(text,integer,text,jsonb,text)', 'gateway,service'),
+    ('coditect.idempotency_finish(text,integer,text,jsonb,text,boolean)', 'gateway,service'),
+    ('coditect_internal.idempotency_quota(uuid)', ''),
     ('coditect.purge_idempotency_keys()', ''),
     ('coditect_internal.idempotency_scope(text,text)', ''),
     ('coditect.set_stripe_webhook_secret(text)', ''),

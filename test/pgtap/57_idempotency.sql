@@ -1,6 +1,7 @@
 -- Idempotency keys (sql/57_idempotency.sql): a key per tenant and user, the request's SHA-256
 -- compared, the first answer replayed, a failed request leaving no key, 24 hours of life, the
--- purge. (Concurrent duplicates through the gateway: GatewayIT.) Everything rolled back.
+-- purge, a tenant's quota of live keys, answers holding a secret not kept. (Concurrent
+-- duplicates through the gateway: IdempotencyIT.) Everything rolled back.
 BEGIN;
 SELECT no_plan();
 \ir lib/refs.psql
@@ -23,7 +24,7 @@ SELECT is(pg_temp.idem('member', format($$SELECT coditect.idempotency_lookup('k-
 SELECT is(pg_temp.idem('member', format($$SELECT coditect.idempotency_claim('k-1', %L)$$, :'h1')), 'true',
           'the first request claims the key');
 SELECT is(pg_temp.idem('member', $$SELECT coditect.idempotency_finish('k-1', 201, 'application/json',
-          '[["ETag", "\"abc\""]]', '{"id": 1}')$$), 'true', 'and records its answer');
+          '[["ETag", "\"abc\""]]', '{"id": 1}', false)$$), 'true', 'and records its answer');
 SELECT is(pg_temp.idem('member', format($$SELECT coditect.idempotency_lookup('k-1', %L)$$, :'h1'))::jsonb,
           '{"status": 201, "content_type": "application/json", "headers": [["ETag", "\"abc\""]], "body": "{\"id\": 1}"}',
           'the same request gets the first answer');
@@ -39,7 +40,7 @@ SELECT is(pg_temp.idem('member2', format($$SELECT coditect.idempotency_lookup('k
           'another user of the tenant does not see the key');
 SELECT is(pg_temp.idem('member2', format($$SELECT coditect.idempotency_claim('k-1', %L)$$, :'h1')), 'true',
           'and claims the same key for itself');
-SELECT is(pg_temp.idem('member2', $$SELECT coditect.idempotency_finish('k-1', 200, 'application/json', '[]', '{}')$$), 'true',
+SELECT is(pg_temp.idem('member2', $$SELECT coditect.idempotency_finish('k-1', 200, 'application/json', '[]', '{}', false)$$), 'true',
           'with its own answer');
 -- Tenant B's owner, the same key.
 SELECT set_config('tap.tenant', :'tb', false), set_config('tap.user.owner_b', :'owner_b', false) \gset
@@ -52,7 +53,7 @@ SELECT is(pg_temp.idem('member', format($$SELECT coditect.idempotency_claim('k-f
           '22012: division by zero', 'a request fails after its claim');
 SELECT is(pg_temp.idem('member', format($$SELECT coditect.idempotency_lookup('k-fail', %L)$$, :'h2')), 'done',
           'its key is free: a corrected request may use it');
-SELECT is(pg_temp.idem('member', $$SELECT coditect.idempotency_finish('k-none', 200, 'application/json', '[]', '{}')$$),
+SELECT is(pg_temp.idem('member', $$SELECT coditect.idempotency_finish('k-none', 200, 'application/json', '[]', '{}', false)$$),
           'CD409: no claim of this Idempotency-Key in this transaction', 'no answer is recorded without a claim');
 
 -- Keys: 1 to 255 printable ASCII characters; a request context.
@@ -76,7 +77,7 @@ SELECT is(pg_temp.idem('member', format($$SELECT coditect.idempotency_lookup('k-
           'a key older than 24 hours is absent');
 SELECT is(pg_temp.idem('member', format($$SELECT coditect.idempotency_claim('k-1', %L)$$, :'h2')), 'true',
           'and can be claimed for a new request');
-SELECT is(pg_temp.idem('member', $$SELECT coditect.idempotency_finish('k-1', 202, 'application/json', '[]', '{"n": 2}')$$), 'true',
+SELECT is(pg_temp.idem('member', $$SELECT coditect.idempotency_finish('k-1', 202, 'application/json', '[]', '{"n": 2}', false)$$), 'true',
           'with a new answer');
 SELECT is(pg_temp.idem('member', format($$SELECT coditect.idempotency_lookup('k-1', %L)->>'status'$$, :'h2')), '202',
           'which is replayed from then on');
@@ -87,6 +88,47 @@ SELECT is(coditect.purge_idempotency_keys(), 1::bigint, 'the purge deletes the k
 SELECT is((SELECT count(*) FROM coditect_internal.idempotency_keys WHERE idem_key = 'k-1'), 1::bigint, 'and keeps the others');
 SELECT is((SELECT count(*) FROM coditect.maintenance_jobs() WHERE jobname = 'coditect-purge-idempotency-keys'
               AND command = 'SELECT coditect.purge_idempotency_keys()'), 1::bigint, 'the purge is a scheduled job');
+
+-- An answer that holds a secret: its status only; a repeat is refused, never run again.
+SET ROLE tap57_gateway;
+SELECT is(pg_temp.idem('admin', format($$SELECT coditect.idempotency_claim('k-secret', %L)$$, :'h1')), 'true', 'a secret''s request claims its key');
+SELECT is(pg_temp.idem('admin', $$SELECT coditect.idempotency_finish('k-secret', 200, 'application/json', '[]', '{"secret": "whsec_1"}', true)$$),
+          'true', 'its answer is recorded as holding a secret');
+RESET ROLE;
+SELECT is((SELECT jsonb_build_object('status', status, 'secret', secret, 'content_type', content_type, 'headers', headers, 'body', body)
+             FROM coditect_internal.idempotency_keys WHERE idem_key = 'k-secret'),
+          '{"status": 200, "secret": true, "content_type": null, "headers": null, "body": null}', 'nothing of the answer is kept, its status is');
+SET ROLE tap57_gateway;
+SELECT is(pg_temp.idem('admin', format($$SELECT coditect.idempotency_lookup('k-secret', %L)$$, :'h1')),
+          'CD409: the request with this Idempotency-Key took effect, but its answer (status 200) held a secret, which is not kept: it cannot be answered again',
+          'a repeat is refused with why');
+SELECT is(pg_temp.idem('admin', format($$SELECT coditect.idempotency_claim('k-secret', %L)$$, :'h1')),
+          'CD409: a request with this Idempotency-Key completed meanwhile', 'and the key still blocks a second run');
+
+-- A tenant's quota of live keys: the claim beyond it is refused, and the request with it.
+RESET ROLE;
+INSERT INTO coditect_internal.idempotency_quotas (tenant_id, max_live_keys) VALUES (:'ta', 3);
+SELECT is((SELECT count(*)::int FROM coditect_internal.idempotency_keys WHERE tenant_id = :'ta'
+              AND created_at > now() - interval '24 hours'), 2, 'tenant A holds 2 live keys');
+SET ROLE tap57_gateway;
+SELECT is(pg_temp.idem('member', format($$SELECT coditect.idempotency_claim('k-q1', %L)$$, :'h1')), 'true', 'a claim within the quota');
+SELECT alike(pg_temp.idem('member2', format($$SELECT coditect.idempotency_claim('k-q2', %L)$$, :'h1')),
+             'CD429: this tenant holds 3 live Idempotency-Keys, its quota: the request was not run',
+             'the claim beyond the tenant''s quota is refused, whoever the user');
+SELECT is(pg_temp.idem('member2', format($$SELECT coditect.idempotency_lookup('k-q1', %L)$$, :'h1')), 'done',
+          'a lookup is not a claim (replays are never refused)');
+SELECT set_config('tap.tenant', :'tb', false) \gset
+SELECT is(pg_temp.as_user('owner_b', 'owner', format($$SELECT coditect.idempotency_claim('k-q2', %L)$$, :'h1')), 'true',
+          'another tenant''s quota is its own');
+SELECT set_config('tap.tenant', :'ta', false) \gset
+RESET ROLE;
+UPDATE coditect_internal.idempotency_keys SET created_at = now() - interval '24 hours 1 second'
+ WHERE tenant_id = :'ta' AND idem_key = 'k-secret';
+SET ROLE tap57_gateway;
+SELECT is(pg_temp.idem('member2', format($$SELECT coditect.idempotency_claim('k-q2', %L)$$, :'h1')), 'true',
+          'a key that expires frees its place');
+RESET ROLE;
+SELECT is(coditect_internal.idempotency_quota(:'tb'), 10000, 'the default quota is 10000 live keys');
 
 SELECT * FROM finish();
 ROLLBACK;

@@ -1,7 +1,7 @@
 -- Contacts (sql/62_contacts.sql): the polymorphic (entity_type, entity_id) reference checked by
 -- the database (same tenant, live, removed with its entity), phone numbers in E.164 for several
 -- countries, e-mails unique per entity, addresses' country and subdivision codes, one default
--- per entity, who writes whose contacts, and is_verified for the service role only; through
+-- per entity, who writes and who reads whose contacts, and is_verified for the service role only; through
 -- the generated API as a gateway login. Everything rolled back.
 BEGIN;
 SELECT no_plan();
@@ -10,8 +10,10 @@ SELECT no_plan();
 \ir lib/tenants.psql
 \ir lib/as_user.psql
 INSERT INTO coditect.projects (tenant_id, name, key) VALUES (:'ta', 'Web', 'WEB'), (:'tb', 'Secret', 'SEC');
-SELECT count(pg_temp.put('project_' || key, id)) AS _ FROM coditect.projects WHERE key IN ('WEB', 'SEC') \gset
+INSERT INTO coditect.projects (tenant_id, name, key) VALUES (:'ta', 'Site', 'SIT');
+SELECT count(pg_temp.put('project_' || key, id)) AS _ FROM coditect.projects WHERE key IN ('WEB', 'SEC', 'SIT') \gset
 INSERT INTO coditect.teams (tenant_id, name) VALUES (:'ta', 'Ops') RETURNING id AS team \gset
+INSERT INTO coditect.teams (tenant_id, name) VALUES (:'ta', 'Support') RETURNING id AS team2 \gset
 SELECT pg_temp.put('owner_b', :'owner_b') AS _ \gset
 
 SELECT is(ARRAY(SELECT entity_type::text FROM coditect_internal.contact_entity_types ORDER BY 1),
@@ -167,7 +169,7 @@ SELECT is(pg_temp.as_user('member2', 'member', format($$SELECT coditect.api_emai
                                               'email', 'spoof@x.test')))),
           'CD403: only administrators manage contacts other than their own user''s', 'a member cannot add to another user''s contacts');
 SELECT is(pg_temp.as_user('member2', 'member', $$UPDATE coditect.email_addresses SET label = 'x' WHERE email = 'Ada@example.com' AND entity_id = current_setting('tap.user.member')::uuid RETURNING 1$$),
-          'CD403: only administrators manage contacts other than their own user''s', 'nor change them');
+          'done', 'nor change them (they are not even seen)');
 SELECT is(pg_temp.as_user('member', 'member', $$SELECT coditect.api_email_addresses_create(('{"entity_type": "tenant", "entity_id": "' || current_setting('tap.tenant') || '", "email_type": "work", "email": "m@a.test"}')::jsonb)$$),
           'CD403: only administrators manage contacts other than their own user''s', 'nor the tenant''s');
 SELECT alike(pg_temp.as_user('member', 'member', $$SELECT coditect.api_email_addresses_create(('{"entity_type": "user", "entity_id": "' || current_setting('tap.user.member') || '", "email_type": "work", "email": "v@a.test", "is_verified": true}')::jsonb)$$),
@@ -192,9 +194,46 @@ SELECT is(pg_temp.as_user('member', 'member', $$UPDATE coditect.email_addresses 
           'true', 'a new label keeps the verification');
 SELECT is(pg_temp.as_user('member', 'member', $$UPDATE coditect.email_addresses SET email = 'ada@new.example' WHERE email = 'Ada@example.com' RETURNING is_verified::text$$),
           'false', 'a changed e-mail is no longer verified');
-SELECT is(pg_temp.as_user('member', 'member', $$SELECT count(*)::text FROM coditect.email_addresses$$), '3',
+SELECT is(pg_temp.as_user('admin', 'admin', $$SELECT count(*)::text FROM coditect.email_addresses$$), '3',
           'tenant A''s e-mails only (row-level security)');
+
+------------------------------------------------------------------------------------------------
+-- Who reads: a member the tenant's, teams', projects' and their own user's contacts; owners and
+-- administrators everyone's
+------------------------------------------------------------------------------------------------
+
+SELECT is(pg_temp.as_user('admin', 'admin', format($$SELECT count(coditect.api_phone_numbers_create(jsonb_build_object(
+              'entity_type', e.t, 'entity_id', e.id, 'phone_type', 'work', 'region_code', 'US', 'phone_number', e.n)))::text
+              FROM (VALUES ('tenant', %L::uuid, '2015550171'), ('team', %L, '2015550172'), ('project', %L, '2015550173'),
+                           ('user', %L, '2015550174')) e(t, id, n)$$, :'ta', :'team2', pg_temp.id('project_SIT'), pg_temp.id('member2'))),
+          '4', 'an administrator adds numbers of the tenant, a team, a project and member2');
+SELECT is(pg_temp.as_user('member', 'member', $$SELECT string_agg(entity_type, ',' ORDER BY entity_type) FROM coditect.phone_numbers
+                                                 WHERE phone_number LIKE '+1201555017_'$$),
+          'project,team,tenant', 'a member reads the tenant''s, a team''s and a project''s numbers, not another user''s');
+SELECT is(pg_temp.as_user('member2', 'member', $$SELECT string_agg(entity_type, ',' ORDER BY entity_type) FROM coditect.phone_numbers
+                                                  WHERE phone_number LIKE '+1201555017_'$$),
+          'project,team,tenant,user', 'the user''s own numbers are theirs to read');
+SELECT is(pg_temp.as_user('member', 'member', format($$SELECT coditect.api_phone_numbers_list(%L) ->> 'count'$$,
+              jsonb_build_object('entity_type', 'user', 'entity_id', pg_temp.id('member2')))),
+          '0', 'the API lists none of another user''s contacts');
+SELECT alike(pg_temp.as_user('member', 'member', format($$SELECT coditect.api_phone_numbers_get(%L)$$,
+              (SELECT id FROM coditect.phone_numbers WHERE phone_number = '+12015550174'))),
+             'CD404:%', 'nor gets one');
+SELECT ok(pg_temp.as_user('member', 'member', format($$SELECT coditect.api_phone_numbers_list(%L) ->> 'count'$$,
+              jsonb_build_object('entity_type', 'user', 'entity_id', pg_temp.id('member'))))::int > 0,
+          'a member lists their own');
+SELECT is(pg_temp.as_user('member2', 'member', format($$SELECT count(*)::text FROM %s WHERE entity_type = 'user'
+                                                        AND entity_id <> current_setting('tap.user.member2')::uuid$$, t)),
+          '0', t || ': a member reads no other user''s rows')
+  FROM unnest(ARRAY['coditect.addresses', 'coditect.phone_numbers', 'coditect.email_addresses']) t;
+SELECT ok(pg_temp.as_user(u, u, format($$SELECT count(*)::text FROM %s WHERE entity_type = 'user'
+                                         AND entity_id <> current_setting('tap.user.%s')::uuid$$, t, u))::int > 0,
+          t || ': the ' || u || ' reads other users'' rows')
+  FROM unnest(ARRAY['coditect.addresses', 'coditect.phone_numbers', 'coditect.email_addresses']) t, unnest(ARRAY['owner', 'admin']) u;
 RESET ROLE;
+SELECT is((SELECT count(*)::int FROM pg_policy WHERE polname = 'contact_read' AND NOT polpermissive AND polcmd = 'r'
+              AND polrelid IN ('coditect.addresses'::regclass, 'coditect.phone_numbers'::regclass, 'coditect.email_addresses'::regclass)),
+          3, 'the read rule is a restrictive policy of each contact table');
 
 ------------------------------------------------------------------------------------------------
 -- Billing addresses: the tenant's addresses of type billing (the seeds' BillingAddress), one

@@ -44,13 +44,36 @@ TEST(IdempotencyKey, OnlyAuthenticatedPostsWithTheHeaderTakeOne) {
   EXPECT_EQ(k->key, "order-1");
   EXPECT_EQ(k->request_sha256, request_sha256(post("order-1")));
   EXPECT_FALSE(key_of(op(), post(std::nullopt)));
-  EXPECT_FALSE(key_of(op(Auth::None), post("order-1")));  // a public POST (webhooks)
+  EXPECT_FALSE(key_of(op(Auth::None), post(std::nullopt)));  // a public POST without one
   HttpRequest patch = post("order-1");
   patch.method = "PATCH";
   EXPECT_FALSE(key_of(op(), patch));
   HttpRequest cased = post(std::nullopt);
   cased.headers.emplace_back("IDEMPOTENCY-KEY", "k");
   EXPECT_TRUE(key_of(op(), cased));  // header names in any case
+}
+
+TEST(IdempotencyKey, IsRefusedOnPostsThatDoNotTakeOne) {
+  Operation tus = op();
+  tus.protocol = Protocol::TusCreate;
+  Operation octets = op();
+  Param body;
+  body.from = Source::BodyOctets;
+  octets.params.push_back(body);
+  EXPECT_TRUE(takes_idempotency_key(op()));
+  for (const Operation& o : {op(Auth::None), op(Auth::Register), tus, octets}) {
+    EXPECT_FALSE(takes_idempotency_key(o));
+    EXPECT_EQ(refusal(o, post("order-1")), 400);  // never silently ignored
+    EXPECT_EQ(refusal(o, post(std::nullopt)), 0);
+  }
+  auto k = idempotency_key(op(Auth::None), post("order-1"));
+  ASSERT_TRUE(failed(k));
+  EXPECT_EQ(std::get<Failure>(k).problem.detail,
+            "this endpoint does not take an Idempotency-Key (a public or registration POST): send "
+            "the request without it");
+  Operation get = op();
+  get.method = "GET";
+  EXPECT_FALSE(takes_idempotency_key(get));
 }
 
 TEST(IdempotencyKey, Is1To255PrintableAsciiCharacters) {
@@ -108,15 +131,22 @@ TEST(IdempotencyCalls, CarryTheKeyTheFingerprintAndTheAnswer) {
   r.status = 201;
   r.body = R"({"id":"x"})";
   r.headers = {{"ETag", "\"e1\""}, {"Location", "/api/v1/projects/x/"}};
-  DbCall f = finish_call(k, r);
+  DbCall f = finish_call(k, r, false);
   EXPECT_EQ(f.statement, "gw:idempotency_finish");
-  ASSERT_EQ(f.params.size(), 5u);
+  EXPECT_NE(f.sql.find("$6::boolean"), std::string::npos);
+  ASSERT_EQ(f.params.size(), 6u);
   EXPECT_EQ(f.params[0], "order-1");
   EXPECT_EQ(f.params[1], "201");
   EXPECT_EQ(f.params[2], "application/json");
   EXPECT_EQ(nlohmann::json::parse(*f.params[3]),
             nlohmann::json::parse(R"([["ETag", "\"e1\""], ["Location", "/api/v1/projects/x/"]])"));
   EXPECT_EQ(f.params[4], r.body);
+  EXPECT_EQ(f.params[5], "false");
+  // An answer that holds a secret: its status only, nothing of it leaves the gateway.
+  r.body = R"({"secret":"whsec_1"})";
+  DbCall s = finish_call(k, r, true);
+  EXPECT_EQ(s.params, (std::vector<std::optional<std::string>>{
+                          "order-1", "201", std::nullopt, std::nullopt, std::nullopt, "true"}));
 }
 
 TEST(KeyTaken, IsTheClaimsOwnConflictOnly) {
@@ -140,7 +170,7 @@ TEST(Replayed, IsTheFirstAnswerMarkedAsReplayed) {
   first.status = 201;
   first.body = R"({"id":"x","name":"caf\u00e9"})";
   first.headers = {{"ETag", "\"e1\""}};
-  auto f = finish_call(IdempotentRequest{"k", std::string(64, 'a')}, first);
+  auto f = finish_call(IdempotentRequest{"k", std::string(64, 'a')}, first, false);
   nlohmann::json stored = {{"status", 201},
                            {"content_type", *f.params[2]},
                            {"headers", nlohmann::json::parse(*f.params[3])},
