@@ -2239,6 +2239,29 @@ CREATE TRIGGER audit_license_issue AFTER INSERT ON coditect.licenses
 ALTER TABLE coditect.licenses ENABLE ALWAYS TRIGGER audit_license_issue;
 
 ------------------------------------------------------------------------------------------------
+-- 5c-seats. Seat calls and seat triggers in C++ (as in sql/80_licenses.sql): license_acquire,
+-- license_heartbeat, license_release, count_license_seats and guard_license_session move to
+-- src_ext/pg_license_seats.cpp; their PL/pgSQL helpers are dropped
+------------------------------------------------------------------------------------------------
+
+CREATE OR REPLACE FUNCTION coditect_internal.count_license_seats() RETURNS trigger
+    AS 'MODULE_PATHNAME', 'coditect_count_license_seats' LANGUAGE C;
+CREATE OR REPLACE FUNCTION coditect_internal.guard_license_session() RETURNS trigger
+    AS 'MODULE_PATHNAME', 'coditect_guard_license_session' LANGUAGE C;
+CREATE OR REPLACE FUNCTION coditect.license_acquire(
+    p_key_string  text,
+    p_hardware_id text,
+    p_client_ip   inet DEFAULT NULL,
+    p_user_agent  text DEFAULT NULL
+) RETURNS jsonb AS 'MODULE_PATHNAME', 'coditect_license_acquire' LANGUAGE C VOLATILE;
+CREATE OR REPLACE FUNCTION coditect.license_heartbeat(p_session_id uuid) RETURNS jsonb
+    AS 'MODULE_PATHNAME', 'coditect_license_heartbeat' LANGUAGE C VOLATILE;
+CREATE OR REPLACE FUNCTION coditect.license_release(p_session_id uuid) RETURNS void
+    AS 'MODULE_PATHNAME', 'coditect_license_release' LANGUAGE C VOLATILE;
+DROP FUNCTION coditect_internal.zombify_overdue(uuid, uuid), coditect_internal.license_session_answer(uuid),
+    coditect_internal.lock_usable_license(uuid, uuid, text), coditect_internal.require_context();
+
+------------------------------------------------------------------------------------------------
 -- 6. 42_documents (as in sql/42_documents.sql)
 ------------------------------------------------------------------------------------------------
 
@@ -14015,8 +14038,9 @@ BEGIN
     RETURN CASE WHEN TG_OP = 'DELETE' THEN OLD ELSE NEW END;
 END
 $$;
-CREATE TRIGGER guard_entitled_license BEFORE UPDATE OR DELETE ON coditect.licenses
-    FOR EACH ROW EXECUTE FUNCTION coditect_internal.guard_entitled_license();
+-- Only updates that name a term fire it: the seat counter's (seats_in_use) does not.
+CREATE TRIGGER guard_entitled_license BEFORE UPDATE OF tier, features, seats_total, expiry_date, is_active OR DELETE
+    ON coditect.licenses FOR EACH ROW EXECUTE FUNCTION coditect_internal.guard_entitled_license();
 ALTER TABLE coditect.licenses ENABLE ALWAYS TRIGGER guard_entitled_license;
 
 ------------------------------------------------------------------------------------------------
