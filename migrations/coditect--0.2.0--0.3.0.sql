@@ -2241,8 +2241,25 @@ ALTER TABLE coditect.licenses ENABLE ALWAYS TRIGGER audit_license_issue;
 ------------------------------------------------------------------------------------------------
 -- 5c-seats. Seat calls and seat triggers in C++ (as in sql/80_licenses.sql): license_acquire,
 -- license_heartbeat, license_release, count_license_seats and guard_license_session move to
--- src_ext/pg_license_seats.cpp; their PL/pgSQL helpers are dropped
+-- src_ext/pg_license_seats.cpp; their PL/pgSQL helpers are dropped; the caches of the
+-- permission catalog and the state machines (src_ext/pg_table_cache.cpp)
 ------------------------------------------------------------------------------------------------
+
+-- Backend caches that outlive the transaction (src_ext/pg_table_cache.cpp): the permission
+-- catalog as the seat calls read it, and the state machines enforce_transition reads. Every
+-- write to these tables invalidates the caches in every backend.
+CREATE FUNCTION coditect_internal.invalidate_table_cache() RETURNS trigger
+    AS 'MODULE_PATHNAME', 'coditect_invalidate_table_cache' LANGUAGE C;
+CREATE TRIGGER invalidate_table_cache AFTER INSERT OR UPDATE OR DELETE OR TRUNCATE ON coditect.permissions
+    FOR EACH STATEMENT EXECUTE FUNCTION coditect_internal.invalidate_table_cache();
+CREATE TRIGGER invalidate_table_cache AFTER INSERT OR UPDATE OR DELETE OR TRUNCATE ON coditect.role_permissions
+    FOR EACH STATEMENT EXECUTE FUNCTION coditect_internal.invalidate_table_cache();
+CREATE TRIGGER invalidate_table_cache AFTER INSERT OR UPDATE OR DELETE OR TRUNCATE ON coditect.state_transitions
+    FOR EACH STATEMENT EXECUTE FUNCTION coditect_internal.invalidate_table_cache();
+ALTER TABLE coditect.permissions ENABLE ALWAYS TRIGGER invalidate_table_cache;
+ALTER TABLE coditect.role_permissions ENABLE ALWAYS TRIGGER invalidate_table_cache;
+ALTER TABLE coditect.state_transitions ENABLE ALWAYS TRIGGER invalidate_table_cache;
+REVOKE ALL ON FUNCTION coditect_internal.invalidate_table_cache() FROM PUBLIC;
 
 CREATE OR REPLACE FUNCTION coditect_internal.count_license_seats() RETURNS trigger
     AS 'MODULE_PATHNAME', 'coditect_count_license_seats' LANGUAGE C;

@@ -12,6 +12,7 @@
 #include "pg_context.hpp"
 #include "pg_guard.hpp"
 #include "pg_license.hpp"
+#include "pg_table_cache.hpp"
 
 extern "C" {
 #include "access/htup_details.h"
@@ -98,8 +99,30 @@ struct Caller {
 
 SPIPlanPtr g_permission_plan = nullptr;
 
+// has_permission's answers per (role, permission), kept across transactions until the
+// permission tables change (pg_table_cache.hpp): the calls then read neither table.
+struct HeldPermission {
+  char role[16];
+  char codename[64];
+  bool held;
+};
+HeldPermission g_held[16];
+int g_held_count = 0;
+uint64 g_held_epoch = 0;
+
 // coditect.has_permission(codename) for the request context's role.
 bool has_permission(const Caller* c, const char* codename) {
+  coditect::pg::table_cache_epoch("coditect", "permissions");
+  uint64 epoch = coditect::pg::table_cache_epoch("coditect", "role_permissions");
+  if (epoch != g_held_epoch) {
+    g_held_count = 0;
+    g_held_epoch = epoch;
+  }
+  for (int i = 0; i < g_held_count; ++i) {
+    if (strcmp(g_held[i].role, c->role) == 0 && strcmp(g_held[i].codename, codename) == 0) {
+      return g_held[i].held;
+    }
+  }
   Oid types[2] = {TEXTOID, TEXTOID};
   SPIPlanPtr plan = saved_plan(
       &g_permission_plan,
@@ -114,7 +137,15 @@ bool has_permission(const Caller* c, const char* codename) {
   if (SPI_processed == 0) {
     ereport(ERROR, (errcode(kCD400), errmsg("unknown permission \"%s\"", codename)));
   }
-  return DatumGetBool(column(1));
+  bool held = DatumGetBool(column(1));
+  if (g_held_count < 16 && strlen(c->role) < sizeof g_held[0].role &&
+      strlen(codename) < sizeof g_held[0].codename) {
+    HeldPermission* h = &g_held[g_held_count++];
+    strlcpy(h->role, c->role, sizeof h->role);
+    strlcpy(h->codename, codename, sizeof h->codename);
+    h->held = held;
+  }
+  return held;
 }
 
 void require_permission(const Caller* c, const char* codename) {

@@ -242,6 +242,7 @@ INSERT INTO expected_execute VALUES
     ('coditect_internal.generated_prologue(text,text)', ''),
     ('coditect_internal.generate_row_functions(coditect_internal.resources,coditect_internal.resource_code,jsonb)', ''),
     ('coditect_internal.guard_license_session()', ''),
+    ('coditect_internal.invalidate_table_cache()', ''),
     ('coditect_internal.guard_ownership()', ''),
     ('coditect_internal.guard_task_comment()', ''),
     ('coditect_internal.hard_delete_allowed()', 'gateway,service'),
