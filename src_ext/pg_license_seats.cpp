@@ -124,14 +124,14 @@ bool has_permission(const Caller* c, const char* codename) {
     }
   }
   Oid types[2] = {TEXTOID, TEXTOID};
-  SPIPlanPtr plan = saved_plan(
-      &g_permission_plan,
-      "SELECT EXISTS (SELECT 1 FROM coditect.role_permissions rp"
-      "                WHERE rp.permission_id OPERATOR(pg_catalog.=) p.id"
-      "                  AND CAST(rp.role AS pg_catalog.text) OPERATOR(pg_catalog.=) $2)"
-      "  FROM coditect.permissions p"
-      " WHERE CAST(p.codename AS pg_catalog.text) OPERATOR(pg_catalog.=) $1",
-      2, types);
+  SPIPlanPtr plan =
+      saved_plan(&g_permission_plan,
+                 "SELECT EXISTS (SELECT 1 FROM coditect.role_permissions rp"
+                 "                WHERE rp.permission_id OPERATOR(pg_catalog.=) p.id"
+                 "                  AND CAST(rp.role AS pg_catalog.text) OPERATOR(pg_catalog.=) $2)"
+                 "  FROM coditect.permissions p"
+                 " WHERE CAST(p.codename AS pg_catalog.text) OPERATOR(pg_catalog.=) $1",
+                 2, types);
   Datum values[2] = {CStringGetTextDatum(codename), CStringGetTextDatum(c->role)};
   execute(plan, values, 1);
   if (SPI_processed == 0) {
@@ -167,9 +167,10 @@ struct License {
   char* features;  // JSON text
 };
 
-#define LICENSE_COLUMNS                                                                      \
-  "l.id, l.is_active, l.expiry_date, l.seats_in_use, l.seats_total,"                         \
-  " CAST(l.tier AS pg_catalog.text), CAST(CAST(l.features AS pg_catalog.jsonb) AS pg_catalog.text)"
+#define LICENSE_COLUMNS                                                             \
+  "l.id, l.is_active, l.expiry_date, l.seats_in_use, l.seats_total,"                \
+  " CAST(l.tier AS pg_catalog.text), CAST(CAST(l.features AS pg_catalog.jsonb) AS " \
+  "pg_catalog.text)"
 
 // Columns 1-7 of the current row: LICENSE_COLUMNS.
 void read_license(License* l) {
@@ -204,13 +205,15 @@ bool license_by_key(const Caller* c, const char* key, bool lock, License* l) {
   Oid types[2] = {UUIDOID, TEXTOID};
   SPIPlanPtr plan =
       lock ? saved_plan(&g_lock_by_key_plan,
-                        "SELECT " LICENSE_COLUMNS " FROM coditect.licenses l"
+                        "SELECT " LICENSE_COLUMNS
+                        " FROM coditect.licenses l"
                         " WHERE l.tenant_id OPERATOR(pg_catalog.=) $1"
                         "   AND CAST(l.key_string AS pg_catalog.text) OPERATOR(pg_catalog.=) $2"
                         " FOR UPDATE SKIP LOCKED",
                         2, types)
            : saved_plan(&g_read_by_key_plan,
-                        "SELECT " LICENSE_COLUMNS " FROM coditect.licenses l"
+                        "SELECT " LICENSE_COLUMNS
+                        " FROM coditect.licenses l"
                         " WHERE l.tenant_id OPERATOR(pg_catalog.=) $1"
                         "   AND CAST(l.key_string AS pg_catalog.text) OPERATOR(pg_catalog.=) $2",
                         2, types);
@@ -225,7 +228,8 @@ bool license_by_key(const Caller* c, const char* key, bool lock, License* l) {
 bool lock_license(const Caller* c, const pg_uuid_t* id, License* l) {
   Oid types[2] = {UUIDOID, UUIDOID};
   SPIPlanPtr plan = saved_plan(&g_lock_by_id_plan,
-                               "SELECT " LICENSE_COLUMNS " FROM coditect.licenses l"
+                               "SELECT " LICENSE_COLUMNS
+                               " FROM coditect.licenses l"
                                " WHERE l.tenant_id OPERATOR(pg_catalog.=) $1"
                                "   AND l.id OPERATOR(pg_catalog.=) $2 FOR UPDATE",
                                2, types);
@@ -252,8 +256,7 @@ void check_usable(const License* l) {
     ereport(ERROR, (errcode(kCD403), errmsg("the license is inactive")));
   }
   if (l->expiry <= now_ts()) {
-    ereport(ERROR,
-            (errcode(kCD410), errmsg("the license expired on %s", utc_minute(l->expiry))));
+    ereport(ERROR, (errcode(kCD410), errmsg("the license expired on %s", utc_minute(l->expiry))));
   }
 }
 
@@ -325,8 +328,8 @@ struct Acquire {
 };
 
 void no_free_seat(const License* l) {
-  ereport(ERROR, (errcode(kCD409), errmsg("no free seat: %d of %d seats in use", l->seats_in_use,
-                                          l->seats_total)));
+  ereport(ERROR, (errcode(kCD409),
+                  errmsg("no free seat: %d of %d seats in use", l->seats_in_use, l->seats_total)));
 }
 
 void acquire_pg(void* arg) {
@@ -384,16 +387,16 @@ void acquire_pg(void* arg) {
   }
   if (l->seats_in_use >= l->seats_total) no_free_seat(l);
   Oid types[6] = {UUIDOID, UUIDOID, UUIDOID, TEXTOID, INETOID, TEXTOID};
-  SPIPlanPtr plan = saved_plan(
-      &g_insert_plan,
-      "INSERT INTO coditect.license_sessions"
-      " (tenant_id, license_id, user_id, hardware_id, ip_address, user_agent)"
-      " VALUES ($1, $2, $3, $4, $5, $6) RETURNING id",
-      6, types);
+  SPIPlanPtr plan =
+      saved_plan(&g_insert_plan,
+                 "INSERT INTO coditect.license_sessions"
+                 " (tenant_id, license_id, user_id, hardware_id, ip_address, user_agent)"
+                 " VALUES ($1, $2, $3, $4, $5, $6) RETURNING id",
+                 6, types);
   Datum agent = a->user_agent ? DirectFunctionCall2(text_left, a->user_agent, Int32GetDatum(500))
                               : CStringGetTextDatum("");
   Datum values[6] = {uuid_datum(&c->tenant), uuid_datum(&l->id), uuid_datum(&c->user),
-                     a->hardware_id,          a->client_ip,        agent};
+                     a->hardware_id,         a->client_ip,       agent};
   char nulls[6] = {' ', ' ', ' ', ' ', a->client_ip ? ' ' : 'n', ' '};
   int rc = SPI_execute_plan(plan, values, nulls, false, 1);
   if (rc != SPI_OK_INSERT_RETURNING || SPI_processed != 1) elog(ERROR, "session insert failed");
@@ -412,13 +415,10 @@ struct Heartbeat {
   char* hardware_id;  // out
 };
 
-void unknown_session() {
-  ereport(ERROR, (errcode(kCD404), errmsg("unknown license session")));
-}
+void unknown_session() { ereport(ERROR, (errcode(kCD404), errmsg("unknown license session"))); }
 
 void session_ended() {
-  ereport(ERROR,
-          (errcode(kCD410), errmsg("the license session has ended; acquire a new one")));
+  ereport(ERROR, (errcode(kCD410), errmsg("the license session has ended; acquire a new one")));
 }
 
 void heartbeat_pg(void* arg) {
@@ -474,11 +474,12 @@ void heartbeat_pg(void* arg) {
   }
   check_usable(l);
   zombify_overdue(c, l);
-  plan = saved_plan(&g_session_plan,
-                    "SELECT CAST(s.status AS pg_catalog.text), CAST(s.hardware_id AS pg_catalog.text)"
-                    "  FROM coditect.license_sessions s"
-                    " WHERE s.tenant_id OPERATOR(pg_catalog.=) $1 AND s.id OPERATOR(pg_catalog.=) $2",
-                    2, types);
+  plan =
+      saved_plan(&g_session_plan,
+                 "SELECT CAST(s.status AS pg_catalog.text), CAST(s.hardware_id AS pg_catalog.text)"
+                 "  FROM coditect.license_sessions s"
+                 " WHERE s.tenant_id OPERATOR(pg_catalog.=) $1 AND s.id OPERATOR(pg_catalog.=) $2",
+                 2, types);
   execute(plan, values, 1);
   if (SPI_processed == 0) unknown_session();
   char* status = text_column(1);
@@ -579,8 +580,8 @@ void add_key(StringInfo b, const char* key) {
 void add_time(StringInfo b, const char* key, TimestampTz t) {
   add_key(b, key);
   appendStringInfoChar(b, '"');
-  appendStringInfoString(b, JsonEncodeDateTime(nullptr, TimestampTzGetDatum(t), TIMESTAMPTZOID,
-                                               nullptr));
+  appendStringInfoString(
+      b, JsonEncodeDateTime(nullptr, TimestampTzGetDatum(t), TIMESTAMPTZOID, nullptr));
   appendStringInfoChar(b, '"');
 }
 
@@ -620,8 +621,7 @@ std::int64_t unix_seconds(TimestampTz ts) {
 
 // Signs once and builds the answer: the session's claims, valid until the heartbeat deadline
 // or the license's expiry, whichever is first.
-Datum answer(const Caller& c, const pg_uuid_t& session, const License& l,
-             const char* hardware_id) {
+Datum answer(const Caller& c, const pg_uuid_t& session, const License& l, const char* hardware_id) {
   using coditect::pg::pg_call;
   TimestampTz now = now_ts();
   TimestampTz deadline =
@@ -677,7 +677,6 @@ void count_seats_as_owner(void* arg) {
   Datum values[3] = {d->tenant, d->license, Int32GetDatum(d->delta)};
   execute(plan, values, 0);
 }
-
 
 // ------------------------------------------------------------------------------------------
 // The session guard: a session belongs to the user who acquired it
@@ -739,7 +738,6 @@ bool status_is(HeapTuple row, TupleDesc desc, int att, const char* status) {
   char* value = SPI_getvalue(row, desc, att);
   return value && strcmp(value, status) == 0;
 }
-
 
 }  // namespace
 
@@ -812,7 +810,8 @@ CODITECT_FUNCTION(coditect_count_license_seats) {
   if (tenant_att <= 0 || license_att <= 0 || status_att <= 0) {
     elog(ERROR, "count_license_seats: not a license_sessions table");
   }
-  HeapTuple old_row = TRIGGER_FIRED_BY_INSERT(trigdata->tg_event) ? nullptr : trigdata->tg_trigtuple;
+  HeapTuple old_row =
+      TRIGGER_FIRED_BY_INSERT(trigdata->tg_event) ? nullptr : trigdata->tg_trigtuple;
   HeapTuple new_row = TRIGGER_FIRED_BY_INSERT(trigdata->tg_event)   ? trigdata->tg_trigtuple
                       : TRIGGER_FIRED_BY_UPDATE(trigdata->tg_event) ? trigdata->tg_newtuple
                                                                     : nullptr;
@@ -824,8 +823,7 @@ CODITECT_FUNCTION(coditect_count_license_seats) {
     Datum nl = SPI_getbinval(new_row, desc, license_att, &isnull);
     if (!same_uuid(DatumGetUUIDP(ot), DatumGetUUIDP(nt)) ||
         !same_uuid(DatumGetUUIDP(ol), DatumGetUUIDP(nl))) {
-      ereport(ERROR,
-              (errcode(kCD422), errmsg("a license session cannot move to another license")));
+      ereport(ERROR, (errcode(kCD422), errmsg("a license session cannot move to another license")));
     }
   }
   SeatDelta d{0, 0, 0};
@@ -882,8 +880,7 @@ CODITECT_FUNCTION(coditect_guard_license_session) {
     if (!caller || guard_has_permission(caller, "license.manage")) {
       return PointerGetDatum(old_row);
     }
-    ereport(ERROR,
-            (errcode(kCD403), errmsg("only an administrator deletes license sessions")));
+    ereport(ERROR, (errcode(kCD403), errmsg("only an administrator deletes license sessions")));
   }
   const bool is_update = TRIGGER_FIRED_BY_UPDATE(trigdata->tg_event);
   HeapTuple row = is_update ? trigdata->tg_newtuple : trigdata->tg_trigtuple;
@@ -902,7 +899,8 @@ CODITECT_FUNCTION(coditect_guard_license_session) {
     Datum old_ended_by = heap_getattr(old_row, ended_by_att, desc, &old_ended_by_null);
     heap_getattr(row, ended_by_att, desc, &new_ended_by_null);
     static const char* const kButEndedBy[] = {"ended_by", "updated_at"};
-    if (status_is(row, desc, status_att, "ended") && !status_is(old_row, desc, status_att, "ended")) {
+    if (status_is(row, desc, status_att, "ended") &&
+        !status_is(old_row, desc, status_att, "ended")) {
       ended_by_null = caller == nullptr;
       if (caller) ended_by = uuid_datum(&me.user);
     } else if (new_ended_by_null && !old_ended_by_null &&
@@ -935,8 +933,9 @@ CODITECT_FUNCTION(coditect_guard_license_session) {
     static const char* const kButEnd[] = {"status", "ended_at", "ended_by", "updated_at"};
     bool null_heartbeat;
     Datum heartbeat = heap_getattr(old_row, heartbeat_att, desc, &null_heartbeat);
-    if (status_is(old_row, desc, status_att, "active") && status_is(row, desc, status_att, "zombie") &&
-        !null_heartbeat && DatumGetTimestampTz(heartbeat) < overdue_before() &&
+    if (status_is(old_row, desc, status_att, "active") &&
+        status_is(row, desc, status_att, "zombie") && !null_heartbeat &&
+        DatumGetTimestampTz(heartbeat) < overdue_before() &&
         same_but(desc, row, old_row, kButStatus, 2)) {
       return PointerGetDatum(row);
     }
@@ -947,6 +946,5 @@ CODITECT_FUNCTION(coditect_guard_license_session) {
       return PointerGetDatum(row);
     }
   }
-  ereport(ERROR,
-          (errcode(kCD403), errmsg("this license session belongs to another user")));
+  ereport(ERROR, (errcode(kCD403), errmsg("this license session belongs to another user")));
 }

@@ -73,8 +73,8 @@ void read_transitions(void* arg) {
 }
 
 const coditect::StateMachine& load_machine(const std::string& name) {
-  uint64 epoch = coditect::pg::pg_call(coditect::pg::table_cache_epoch, "coditect",
-                                       "state_transitions");
+  uint64 epoch =
+      coditect::pg::pg_call(coditect::pg::table_cache_epoch, "coditect", "state_transitions");
   if (epoch != g_cache_epoch) {
     g_machines.clear();
     g_cache_epoch = epoch;
