@@ -225,10 +225,13 @@ slice() {
   local perf_pid=
   if [ "$PERF" = 1 ] && [ "$cfg" = c64 ] && [ "$sys" = after_off ]; then
     # The backends of this slice, sampled after the warm-up (they connect at its start).
+    # (Attaching to pids counts nothing in some containers: the whole machine is recorded and
+    # the report keeps this slice's backends.)
     (sleep "$warm"
-      pids=$(sql -At -c "SELECT string_agg(pid::text, ',') FROM pg_stat_activity WHERE usename = 'bench_gw'")
-      exec perf record -q -F 499 -g -p "$pids" -o "$WORK/perf.$(date +%s%N).data" -- sleep "$secs") \
-      >/dev/null 2>&1 &
+      stamp=$(date +%s%N)
+      sql -At -c "SELECT string_agg(pid::text, ',') FROM pg_stat_activity WHERE usename = 'bench_gw'" \
+        >"$WORK/perf.$stamp.pids"
+      exec perf record -q -a -F 499 -g -o "$WORK/perf.$stamp.data" -- sleep "$secs") >/dev/null 2>&1 &
     perf_pid=$!
   fi
   if ! "$DRIVER" run "${args[@]}" >"$out" 2>"$out.err"; then
@@ -415,14 +418,15 @@ echo "In total $sessions license sessions and $audit_rows audit rows were writte
 
 if [ "$PERF" = 1 ] && ls "$WORK"/perf.*.data >/dev/null 2>&1; then
   echo
-  echo "Profile (perf record -F 499 -g of the 64 backends, during the 'after, sync off' slices of 64 clients over"
-  echo "$LICENSES licenses): the top symbols by self time, and the share of each part of a call."
+  echo "Profile (perf record -a -F 499 -g, kept to the 64 backends, during the 'after, sync off' slices"
+  echo "of 64 clients over $LICENSES licenses): self time by symbol, then by library."
   for f in "$WORK"/perf.*.data; do
-    perf report -i "$f" --no-children --sort comm,dso,symbol --stdio 2>/dev/null | grep -v '^#' | grep '%' | head -n 25
+    pids=$(cat "${f%.data}.pids")
+    perf report -i "$f" --pid "$pids" --no-children --sort dso,symbol --stdio 2>/dev/null |
+      grep -v '^#' | grep '%' | head -n 30 || true
+    perf report -i "$f" --pid "$pids" --no-children --sort dso --stdio 2>/dev/null |
+      grep -v '^#' | grep '%' | head -n 12 || true
+    cp "$f" "/tmp/seats-$(basename "$f")" && cp "${f%.data}.pids" "/tmp/seats-$(basename "${f%.data}").pids"
   done
-  for f in "$WORK"/perf.*.data; do
-    perf report -i "$f" --no-children --sort dso --stdio 2>/dev/null | grep -v '^#' | grep '%' | head -n 12
-  done
-  for f in "$WORK"/perf.*.data; do cp "$f" "/tmp/seats-$(basename "$f")"; done
-  echo "(raw profiles copied to /tmp/seats-perf.*.data)"
+  echo "(raw profiles and the backends' pids copied to /tmp/seats-perf.*)"
 fi
