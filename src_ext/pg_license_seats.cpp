@@ -183,7 +183,6 @@ void read_license(License* l) {
   l->features = text_column(7);
 }
 
-SPIPlanPtr g_lock_by_key_plan = nullptr;
 SPIPlanPtr g_read_by_key_plan = nullptr;
 SPIPlanPtr g_lock_by_id_plan = nullptr;
 SPIPlanPtr g_refusal_plan = nullptr;
@@ -199,24 +198,16 @@ SPIPlanPtr g_release_lookup_plan = nullptr;
 SPIPlanPtr g_end_plan = nullptr;
 SPIPlanPtr g_count_plan = nullptr;
 
-// The tenant's license by key: locked unless someone holds its lock (lock = SKIP LOCKED), or
-// read without a lock.
-bool license_by_key(const Caller* c, const char* key, bool lock, License* l) {
+// The tenant's license by key, read without a lock.
+bool license_by_key(const Caller* c, const char* key, License* l) {
   Oid types[2] = {UUIDOID, TEXTOID};
   SPIPlanPtr plan =
-      lock ? saved_plan(&g_lock_by_key_plan,
-                        "SELECT " LICENSE_COLUMNS
-                        " FROM coditect.licenses l"
-                        " WHERE l.tenant_id OPERATOR(pg_catalog.=) $1"
-                        "   AND CAST(l.key_string AS pg_catalog.text) OPERATOR(pg_catalog.=) $2"
-                        " FOR UPDATE SKIP LOCKED",
-                        2, types)
-           : saved_plan(&g_read_by_key_plan,
-                        "SELECT " LICENSE_COLUMNS
-                        " FROM coditect.licenses l"
-                        " WHERE l.tenant_id OPERATOR(pg_catalog.=) $1"
-                        "   AND CAST(l.key_string AS pg_catalog.text) OPERATOR(pg_catalog.=) $2",
-                        2, types);
+      saved_plan(&g_read_by_key_plan,
+                 "SELECT " LICENSE_COLUMNS
+                 " FROM coditect.licenses l"
+                 " WHERE l.tenant_id OPERATOR(pg_catalog.=) $1"
+                 "   AND CAST(l.key_string AS pg_catalog.text) OPERATOR(pg_catalog.=) $2",
+                 2, types);
   Datum values[2] = {uuid_datum(&c->tenant), CStringGetTextDatum(key)};
   execute(plan, values, 1);
   if (SPI_processed == 0) return false;
@@ -344,34 +335,33 @@ void acquire_pg(void* arg) {
     ereport(ERROR, (errcode(kCD400), errmsg("hardware id must be 1 to 255 characters")));
   }
   License* l = &a->license;
-  // The license row lock serialises the license's acquirers. Free (the usual case): one
-  // lookup takes it. Held by someone: a read without the lock first, so that a crowd at a full
-  // license is refused without queueing in front of its seat holders' heartbeats and releases.
-  // Only a refusal is decided without the lock; a seat is only ever taken under it.
-  if (!a->key || !license_by_key(c, a->key, true, l)) {
-    if (!a->key || !license_by_key(c, a->key, false, l)) {
-      ereport(ERROR, (errcode(kCD404), errmsg("unknown license key")));
-    }
-    if (l->is_active && l->expiry > now_ts() && l->seats_in_use >= l->seats_total) {
-      Oid types[4] = {UUIDOID, UUIDOID, TEXTOID, TIMESTAMPTZOID};
-      SPIPlanPtr plan = saved_plan(
-          &g_refusal_plan,
-          "SELECT EXISTS (SELECT 1 FROM coditect.license_sessions s"
-          " WHERE s.tenant_id OPERATOR(pg_catalog.=) $1"
-          "   AND s.license_id OPERATOR(pg_catalog.=) $2"
-          "   AND s.status OPERATOR(pg_catalog.=) CAST('active' AS coditect.license_session_status)"
-          "   AND (CAST(s.hardware_id AS pg_catalog.text) OPERATOR(pg_catalog.=) $3"
-          "        OR s.last_heartbeat_at OPERATOR(pg_catalog.<) $4))",
-          4, types);
-      Datum values[4] = {uuid_datum(&c->tenant), uuid_datum(&l->id), a->hardware_id,
-                         TimestampTzGetDatum(overdue_before())};
-      execute(plan, values, 1);
-      if (!DatumGetBool(column(1))) no_free_seat(l);
-    }
-    pg_uuid_t id = l->id;
-    if (!lock_license(c, &id, l)) {
-      ereport(ERROR, (errcode(kCD404), errmsg("unknown license key")));
-    }
+  // The license row lock serialises the license's acquirers. A read without it first refuses
+  // a full license, so that a crowd at a full license neither queues in front of its seat
+  // holders' heartbeats and releases nor holds the lock while being refused (taking the lock
+  // first, when free, starved the holders of a hot license). Only a refusal is decided
+  // without the lock; a seat is only ever taken under it, by the license's primary key.
+  if (!a->key || !license_by_key(c, a->key, l)) {
+    ereport(ERROR, (errcode(kCD404), errmsg("unknown license key")));
+  }
+  if (l->is_active && l->expiry > now_ts() && l->seats_in_use >= l->seats_total) {
+    Oid types[4] = {UUIDOID, UUIDOID, TEXTOID, TIMESTAMPTZOID};
+    SPIPlanPtr plan = saved_plan(
+        &g_refusal_plan,
+        "SELECT EXISTS (SELECT 1 FROM coditect.license_sessions s"
+        " WHERE s.tenant_id OPERATOR(pg_catalog.=) $1"
+        "   AND s.license_id OPERATOR(pg_catalog.=) $2"
+        "   AND s.status OPERATOR(pg_catalog.=) CAST('active' AS coditect.license_session_status)"
+        "   AND (CAST(s.hardware_id AS pg_catalog.text) OPERATOR(pg_catalog.=) $3"
+        "        OR s.last_heartbeat_at OPERATOR(pg_catalog.<) $4))",
+        4, types);
+    Datum values[4] = {uuid_datum(&c->tenant), uuid_datum(&l->id), a->hardware_id,
+                       TimestampTzGetDatum(overdue_before())};
+    execute(plan, values, 1);
+    if (!DatumGetBool(column(1))) no_free_seat(l);
+  }
+  pg_uuid_t id = l->id;
+  if (!lock_license(c, &id, l)) {
+    ereport(ERROR, (errcode(kCD404), errmsg("unknown license key")));
   }
   check_usable(l);
   zombify_overdue(c, l);
