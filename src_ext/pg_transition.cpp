@@ -73,6 +73,8 @@ void read_transitions(void* arg) {
 }
 
 const coditect::StateMachine& load_machine(const std::string& name) {
+  // Here, not only while loading: the machines now stay cached across transactions.
+  coditect::pg::fail_point("transition");
   uint64 epoch =
       coditect::pg::pg_call(coditect::pg::table_cache_epoch, "coditect", "state_transitions");
   if (epoch != g_cache_epoch) {
@@ -86,7 +88,6 @@ const coditect::StateMachine& load_machine(const std::string& name) {
   coditect::pg::pg_call(coditect::pg::spi_pinned, read_transitions, static_cast<void*>(&rows));
   coditect::StateMachine machine(name);
   for (uint64 i = 0; i < rows.count; ++i) {
-    coditect::pg::fail_point("transition");
     machine.add({rows.from[i], rows.to[i], rows.stamp[i]});
   }
   if (machine.empty()) {
