@@ -2,13 +2,16 @@
 # bench/seats.sh: throughput of concurrent-seat licensing, ours (coditect.license_acquire /
 # license_heartbeat / license_release in PostgreSQL) against the seed's design (a sorted-set
 # semaphore in Redis, three Lua scripts), driven by the same C++ client (bench/seats_driver.cpp).
+# Ours twice in the same run: "before", the PL/pgSQL calls and triggers as they were before
+# they moved to C++ (bench/seats_before.sql, loaded into this throw-away cluster only, the
+# triggers switched by seats_before.use() between slices), and "after", the extension's C++.
 #
 # One cycle = acquire -> heartbeat -> release of one seat by one client, with a hardware id
 # unique per cycle; a full license (CD409 / nil) is a "no seat" outcome, counted apart.
 # Configurations: 1, 8 and 64 clients over 1,000 licenses (a random license per cycle), and
 # 64 clients on one hot license; every license has 5 seats.
-#   ours (sync on)   synchronous_commit = on, the default: every call's commit is durable;
-#   ours (sync off)  synchronous_commit = off for the gateway's connections (an extra row);
+#   before / after (sync on)   synchronous_commit = on, the default: every commit is durable;
+#   before / after (sync off)  synchronous_commit = off for the gateway's connections;
 #   redis            Redis 7 without persistence (--save '' --appendonly no), the seed's cache.
 # A sampler thread counts the seats held per license every 100 ms during every run, and a
 # check after the run counts oversubscribed licenses and seats still held.
@@ -16,15 +19,20 @@
 #
 # Runs its own throw-away PostgreSQL cluster on port 55442 and its own redis-server on port
 # 56380; no timing assertions, only a report. Knobs (environment): LICENSES TENANTS SEATS
-# DURATION ROUNDS WARMUP PGBENCH_SECS.
+# DURATION ROUNDS WARMUP PGBENCH_SECS PORT REDIS_PORT SYSTEMS (a subset of the five below) and
+# PG_TREE (a private copy of Debian's PostgreSQL tree, usr/lib/postgresql/15 and
+# usr/share/postgresql/15 under one directory: the extension is installed there with DESTDIR
+# and the cluster runs from there, leaving the system's extension files alone) and
+# PERF=1 (a perf profile of the backends during the "after, sync off" slices of 64 clients,
+# summarised after the table; needs perf).
 HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 # shellcheck source=../scripts/lib.sh
 source "$HERE/../scripts/lib.sh"
 # shellcheck source=lib.sh
 source "$HERE/lib.sh"
 
-PORT=55442
-REDIS_PORT=56380
+PORT=${PORT:-55442}
+REDIS_PORT=${REDIS_PORT:-56380}
 DB=coditect_bench_seats
 LICENSES=${LICENSES:-1000}
 TENANTS=${TENANTS:-4}
@@ -35,14 +43,24 @@ WARMUP=${WARMUP:-2}        # seconds of warm-up (not counted) at the start of ev
 PGBENCH_SECS=${PGBENCH_SECS:-5}
 TTL=360                    # Redis session TTL, seconds (ours: coditect.license_session_ttl, 6 min)
 SLICE=$(((DURATION + ROUNDS - 1) / ROUNDS))
+if [ -n "${PG_TREE:-}" ]; then
+  PGBIN=$PG_TREE/usr/lib/postgresql/15/bin  # relocatable: finds its share and lib dirs there
+  build_extension() {
+    log "building the extension and installing it into $PG_TREE"
+    make -C "$ROOT" -j2 >/dev/null
+    make -C "$ROOT" install DESTDIR="$PG_TREE" >/dev/null
+  }
+fi
 PGBENCH=$PGBIN/pgbench
 
 CONFIGS=(c1 c8 c64 hot)
 declare -A CLIENTS_OF=([c1]=1 [c8]=8 [c64]=64 [hot]=64)
 declare -A LABEL_OF=([c1]="1 client, $LICENSES licenses" [c8]="8 clients, $LICENSES licenses"
   [c64]="64 clients, $LICENSES licenses" [hot]="64 clients, 1 hot license")
-SYSTEMS=(pg_on pg_off redis)
-declare -A SYSLABEL_OF=([pg_on]="ours (sync on)" [pg_off]="ours (sync off)" [redis]="redis (no persist.)")
+read -r -a SYSTEMS <<<"${SYSTEMS:-before_on after_on before_off after_off redis}"
+declare -A SYSLABEL_OF=([before_on]="before (sync on)" [after_on]="after (sync on)"
+  [before_off]="before (sync off)" [after_off]="after (sync off)" [redis]="redis (no persist.)")
+PERF=${PERF:-0}
 
 install_deps redis-server libhiredis-dev
 build_extension
@@ -80,6 +98,7 @@ setup_signing_key "$DATADIR" "$DB"
 
 sql() { psql -X -q -v ON_ERROR_STOP=1 -d "$DB" "$@"; }
 sql -c "CREATE EXTENSION pg_stat_statements"
+sql -f "$HERE/seats_before.sql"
 
 log "loading $LICENSES licenses of $SEATS seats over $TENANTS tenants"
 sql -v licenses="$LICENSES" -v tenants="$TENANTS" -v seats="$SEATS" <<'SQL'
@@ -172,7 +191,10 @@ echo "license gives exactly $SEATS seats, then CD409; every seat was released."
 
 PG_CONN="host=127.0.0.1 port=$PORT dbname=$DB user=bench_gw"
 ADMIN_CONN="host=127.0.0.1 port=$PORT dbname=$DB user=postgres"
-declare -A OPTS_OF=([pg_on]="options='-c synchronous_commit=on'" [pg_off]="options='-c synchronous_commit=off'")
+declare -A OPTS_OF=([before_on]="options='-c synchronous_commit=on'" [after_on]="options='-c synchronous_commit=on'"
+  [before_off]="options='-c synchronous_commit=off'" [after_off]="options='-c synchronous_commit=off'")
+declare -A SCHEMA_OF=([before_on]=seats_before [before_off]=seats_before [after_on]=coditect [after_off]=coditect)
+declare -A PATH_OF=([before_on]=before [before_off]=before [after_on]=after [after_off]=after)
 
 # pg_stats CELL: pg_stat_statements of the gateway's calls in the slice just run, added to
 # CELL's file as "pattern calls total_ms"; then reset.
@@ -194,19 +216,34 @@ slice() {
   if [ "$sys" = redis ]; then
     args=(redis "${args[@]}" --redis-port "$REDIS_PORT")
   else
-    args=(pg "${args[@]}" --pg "$PG_CONN ${OPTS_OF[$sys]}" --admin "$ADMIN_CONN")
+    args=(pg "${args[@]}" --pg "$PG_CONN ${OPTS_OF[$sys]}" --admin "$ADMIN_CONN" --schema "${SCHEMA_OF[$sys]}")
+    sql -o /dev/null -c "SELECT seats_before.use('${PATH_OF[$sys]}')"
     sql -c "CHECKPOINT"
     sql -o /dev/null -c "SELECT pg_stat_statements_reset()"
   fi
   log "$cfg $sys: ${warm}s warm-up + ${secs}s"
+  local perf_pid=
+  if [ "$PERF" = 1 ] && [ "$cfg" = c64 ] && [ "$sys" = after_off ]; then
+    # The backends of this slice, sampled after the warm-up (they connect at its start).
+    # (Attaching to pids counts nothing in some containers: the whole machine is recorded and
+    # the report keeps this slice's backends.)
+    (sleep "$warm"
+      stamp=$(date +%s%N)
+      sql -At -c "SELECT string_agg(pid::text, ',') FROM pg_stat_activity WHERE usename = 'bench_gw'" \
+        >"$WORK/perf.$stamp.pids"
+      exec perf record -q -a -F 499 -g -o "$WORK/perf.$stamp.data" -- sleep "$secs") >/dev/null 2>&1 &
+    perf_pid=$!
+  fi
   if ! "$DRIVER" run "${args[@]}" >"$out" 2>"$out.err"; then
     cat "$out.err" >&2
     echo "seats_driver $cfg $sys failed" >&2
     exit 1
   fi
+  if [ -n "$perf_pid" ]; then wait "$perf_pid" || true; fi
   if [ -s "$out.err" ]; then sed "s/^/    [$cfg $sys] /" "$out.err" >&2; fi
   if [ "$sys" != redis ]; then pg_stats "$cfg.$sys"; fi
 }
+sql -o /dev/null -c "SELECT seats_before.use('after')"
 
 # pgbench sanity runs: the cycle as a pgbench script, one transaction per call
 # (BEGIN; context; call; COMMIT), the PL/pgSQL wrapper turning CD409 into NULL.
@@ -255,7 +292,7 @@ done
 sql -o /dev/null -c "SELECT pg_stat_statements_reset()"
 
 # Warm-up inside every slice; ROUNDS interleaved slices, the order reversed every other round
-# (c1 pg_on, c1 pg_off, c1 redis, c8 ..., then backwards), so that drift of the machine and the
+# (c1 before_on, c1 after_on, ..., c1 redis, c8 ..., then backwards), so that drift of the machine and the
 # growth of license_sessions and audit_logs fall on every configuration alike.
 cells=()
 for cfg in "${CONFIGS[@]}"; do for sys in "${SYSTEMS[@]}"; do cells+=("$cfg.$sys"); done; done
@@ -287,6 +324,7 @@ echo "system $ROUNDS interleaved slices of ${SLICE}s, each after ${WARMUP}s of w
 echo "(figures add up the slices); $(nproc) CPUs; every client its own connection over TCP to 127.0.0.1."
 echo "  cycle     = acquire -> heartbeat -> release of one seat, hardware id unique per cycle; a"
 echo "              full license (CD409 / nil) is a 'no seat' attempt, counted apart"
+echo "  before    = the PL/pgSQL calls and triggers (bench/seats_before.sql); after = the C++ calls"
 echo "  ours      = bench_gw (coditect_gateway); per call one transaction, set_request_context(tenant,"
 echo "              owner, 'member') then the call, sent as one pipeline (Bind/Execute x2, Sync):"
 echo "              one round trip, committed at the Sync; acquire and heartbeat answer a signed token"
@@ -308,42 +346,45 @@ echo
     done
   done
 } >"$WORK/summary"
-awk -v seats="$SEATS" '
+awk -v seats="$SEATS" -v systems="${SYSTEMS[*]}" '
   BEGIN {
-    split("c1 c8 c64 hot", cfgs, " "); split("pg_on pg_off redis", syss, " ")
+    split("c1 c8 c64 hot", cfgs, " "); nsys = split(systems, syss, " ")
     lab["c1"] = "'"${LABEL_OF[c1]}"'"; lab["c8"] = "'"${LABEL_OF[c8]}"'"
     lab["c64"] = "'"${LABEL_OF[c64]}"'"; lab["hot"] = "'"${LABEL_OF[hot]}"'"
-    sl["pg_on"] = "ours (sync on)"; sl["pg_off"] = "ours (sync off)"; sl["redis"] = "redis (no persist.)"
+    sl["before_on"] = "before (sync on)"; sl["after_on"] = "after (sync on)"
+    sl["before_off"] = "before (sync off)"; sl["after_off"] = "after (sync off)"; sl["redis"] = "redis (no persist.)"
   }
   { for (i = 3; i < NF; i += 2) v[$1, $2, $i] = $(i + 1) }
   function rate(c, s, k) { return v[c, s, "secs"] > 0 ? v[c, s, k] / v[c, s, "secs"] : 0 }
   END {
-    f = "%-26s %-19s %9s %10s %9s %10s %12s %6s %5s %6s %6s\n"
-    printf f, "configuration", "system", "cycles/s", "no seat/s", "cycle ms", "ours/redis", "oversub.",
+    f = "%-26s %-19s %9s %10s %9s %10s %9s %12s %6s %5s %6s %6s\n"
+    printf f, "configuration", "system", "cycles/s", "no seat/s", "cycle ms", "ours/redis", "/before", "oversub.",
       "held", "left", "drift", "errors"
     printf f, "--------------------------", "-------------------", "---------", "----------", "---------",
-      "----------", "------------", "------", "-----", "------", "------"
+      "----------", "---------", "------------", "------", "-----", "------", "------"
     for (ci = 1; ci <= 4; ci++) {
       c = cfgs[ci]
-      for (si = 1; si <= 3; si++) {
+      for (si = 1; si <= nsys; si++) {
         s = syss[si]
         cyc = rate(c, s, "cycles"); ns = rate(c, s, "noseat")
         ms = v[c, s, "cycles"] > 0 ? v[c, s, "cycle_us"] / v[c, s, "cycles"] / 1000 : 0
         red = rate(c, "redis", "cycles")
         ratio = s == "redis" ? "-" : (red > 0 ? sprintf("%.3f", cyc / red) : "-")
+        b = s; sub(/^after/, "before", b); bef = rate(c, b, "cycles")
+        gain = (s ~ /^after/ && bef > 0) ? sprintf("%.2fx", cyc / bef) : "-"
         over = sprintf("%d + %d", v[c, s, "violations"], v[c, s, "final_violations"])
         drift = s == "redis" ? "-" : sprintf("%d", v[c, s, "mismatches"] + v[c, s, "final_mismatches"])
         printf f, si == 1 ? lab[c] : "", sl[s], sprintf("%.1f", cyc), sprintf("%.1f", ns), sprintf("%.3f", ms),
-          ratio, over, sprintf("%d/%d", v[c, s, "max_held"], seats), v[c, s, "leftover"], drift, v[c, s, "errors"]
+          ratio, gain, over, sprintf("%d/%d", v[c, s, "max_held"], seats), v[c, s, "leftover"], drift, v[c, s, "errors"]
       }
       if (ci < 4) print ""
     }
-    for (ci = 1; ci <= 4; ci++) for (si = 1; si <= 3; si++) n[syss[si] == "redis" ? "redis" : "ours"] += v[cfgs[ci], syss[si], "samples"]
+    for (ci = 1; ci <= 4; ci++) for (si = 1; si <= nsys; si++) n[syss[si] == "redis" ? "redis" : "ours"] += v[cfgs[ci], syss[si], "samples"]
     printf "\n(sampler: %d samples of ours, %d of redis, each over all licenses of the configuration)\n", n["ours"], n["redis"]
   }' "$WORK/summary"
 
 echo
-echo "pgbench sanity (sync on; -M prepared -j 2, ${PGBENCH_SECS}s, no warm-up; one transaction per call"
+echo "pgbench sanity (after, sync on; -M prepared -j 2, ${PGBENCH_SECS}s, no warm-up; one transaction per call"
 echo "as BEGIN; set_request_context; call; COMMIT, i.e. four round trips, plus the license lookup;"
 echo "CD409 turned into NULL by a PL/pgSQL wrapper):"
 for cfg in c8 hot; do
@@ -359,7 +400,8 @@ fmt="  %-28s %-16s %10s %10s %10s %10s\n"
 # shellcheck disable=SC2059
 printf "$fmt" "configuration" "system" "context" "acquire" "heartbeat" "release"
 for cfg in "${CONFIGS[@]}"; do
-  for sys in pg_on pg_off; do
+  for sys in "${SYSTEMS[@]}"; do
+    [ "$sys" = redis ] && continue
     awk -v l="${LABEL_OF[$cfg]}" -v s="${SYSLABEL_OF[$sys]}" -v fmt="$fmt" \
       '{c[$1] += $2; t[$1] += $3}
        function m(p) { return c[p] ? sprintf("%.4f", t[p] / c[p]) : "-" }
@@ -369,6 +411,22 @@ for cfg in "${CONFIGS[@]}"; do
 done
 
 echo
-echo "ours/redis is cycles/s of ours over redis' in the same configuration (goal >= 0.5). Ours must"
-echo "show 0 + 0 oversubscribed and 0 left; redis' figures are reported as measured."
+echo "ours/redis is cycles/s of ours over redis' in the same configuration (goal >= 0.5); /before is"
+echo "after's cycles/s over before's at the same synchronous_commit. Ours must show 0 + 0"
+echo "oversubscribed and 0 left; redis' figures are reported as measured."
 echo "In total $sessions license sessions and $audit_rows audit rows were written."
+
+if [ "$PERF" = 1 ] && ls "$WORK"/perf.*.data >/dev/null 2>&1; then
+  echo
+  echo "Profile (perf record -a -F 499 -g, kept to the 64 backends, during the 'after, sync off' slices"
+  echo "of 64 clients over $LICENSES licenses): self time by symbol, then by library."
+  for f in "$WORK"/perf.*.data; do
+    pids=$(cat "${f%.data}.pids")
+    perf report -i "$f" --pid "$pids" --no-children --sort dso,symbol --stdio 2>/dev/null |
+      grep -v '^#' | grep '%' | head -n 30 || true
+    perf report -i "$f" --pid "$pids" --no-children --sort dso --stdio 2>/dev/null |
+      grep -v '^#' | grep '%' | head -n 12 || true
+    cp "$f" "/tmp/seats-$(basename "$f")" && cp "${f%.data}.pids" "/tmp/seats-$(basename "${f%.data}").pids"
+  done
+  echo "(raw profiles and the backends' pids copied to /tmp/seats-perf.*)"
+fi

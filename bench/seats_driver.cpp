@@ -13,6 +13,8 @@
 //   --clients N --warmup S --duration S --licenses FILE (TSV: key, tenant id, user id, seats)
 //   --hot                 every cycle on the first license of FILE (else a random one per cycle)
 //   --pg CONNINFO         client logins (the gateway); --admin CONNINFO: the sampler (superuser)
+//   --schema NAME         schema of license_acquire / heartbeat / release (default coditect;
+//                         seats_before: the PL/pgSQL versions of bench/seats_before.sql)
 //   --redis-port P --ttl S (Redis session TTL, seconds) --sample-ms MS
 //
 // PostgreSQL, per call, in pipeline mode: Bind/Execute of the prepared
@@ -66,6 +68,7 @@ struct Options {
   std::string licenses_file;
   bool hot = false;
   std::string pg, admin;
+  std::string schema = "coditect";
   int redis_port = 56380;
   int ttl = 360;
   int sample_ms = 100;
@@ -130,13 +133,13 @@ struct PgOutcome {
 
 class PgClient {
  public:
-  explicit PgClient(const std::string& conninfo) {
+  PgClient(const std::string& conninfo, const std::string& schema) {
     c_ = PQconnectdb(conninfo.c_str());
     if (PQstatus(c_) != CONNECTION_OK) throw std::runtime_error(PQerrorMessage(c_));
     prepare("ctx", "SELECT coditect.set_request_context($1::uuid, $2::uuid, 'member')");
-    prepare("acquire", "SELECT coditect.license_acquire($1, $2)");
-    prepare("heartbeat", "SELECT coditect.license_heartbeat($1::uuid)");
-    prepare("release", "SELECT coditect.license_release($1::uuid)");
+    prepare("acquire", ("SELECT " + schema + ".license_acquire($1, $2)").c_str());
+    prepare("heartbeat", ("SELECT " + schema + ".license_heartbeat($1::uuid)").c_str());
+    prepare("release", ("SELECT " + schema + ".license_release($1::uuid)").c_str());
     if (PQenterPipelineMode(c_) != 1) throw std::runtime_error("cannot enter pipeline mode");
   }
   ~PgClient() { PQfinish(c_); }
@@ -217,7 +220,7 @@ std::string json_string_field(const std::string& json, const std::string& field)
 void pg_client(const Options& opt, const std::vector<License>& lics, int id, Counters& cnt) {
   std::unique_ptr<PgClient> pg;
   try {
-    pg = std::make_unique<PgClient>(opt.pg);
+    pg = std::make_unique<PgClient>(opt.pg, opt.schema);
   } catch (const std::exception& e) {
     note_error(std::string("connect: ") + e.what());
     g_failed.fetch_add(1);
@@ -654,6 +657,8 @@ int main(int argc, char** argv) {
       opt.pg = next();
     else if (a == "--admin")
       opt.admin = next();
+    else if (a == "--schema")
+      opt.schema = next();
     else if (a == "--redis-port")
       opt.redis_port = std::stoi(next());
     else if (a == "--ttl")

@@ -2484,6 +2484,46 @@ LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp AS $$
 $$;
 
 ------------------------------------------------------------------------------------------------
+-- 5c-seats. Seat calls and seat triggers in C++ (as in sql/80_licenses.sql): license_acquire,
+-- license_heartbeat, license_release, count_license_seats and guard_license_session move to
+-- src_ext/pg_license_seats.cpp; their PL/pgSQL helpers are dropped; the caches of the
+-- permission catalog and the state machines (src_ext/pg_table_cache.cpp)
+------------------------------------------------------------------------------------------------
+
+-- Backend caches that outlive the transaction (src_ext/pg_table_cache.cpp): the permission
+-- catalog as the seat calls read it, and the state machines enforce_transition reads. Every
+-- write to these tables invalidates the caches in every backend.
+CREATE FUNCTION coditect_internal.invalidate_table_cache() RETURNS trigger
+    AS 'MODULE_PATHNAME', 'coditect_invalidate_table_cache' LANGUAGE C;
+CREATE TRIGGER invalidate_table_cache AFTER INSERT OR UPDATE OR DELETE OR TRUNCATE ON coditect.permissions
+    FOR EACH STATEMENT EXECUTE FUNCTION coditect_internal.invalidate_table_cache();
+CREATE TRIGGER invalidate_table_cache AFTER INSERT OR UPDATE OR DELETE OR TRUNCATE ON coditect.role_permissions
+    FOR EACH STATEMENT EXECUTE FUNCTION coditect_internal.invalidate_table_cache();
+CREATE TRIGGER invalidate_table_cache AFTER INSERT OR UPDATE OR DELETE OR TRUNCATE ON coditect.state_transitions
+    FOR EACH STATEMENT EXECUTE FUNCTION coditect_internal.invalidate_table_cache();
+ALTER TABLE coditect.permissions ENABLE ALWAYS TRIGGER invalidate_table_cache;
+ALTER TABLE coditect.role_permissions ENABLE ALWAYS TRIGGER invalidate_table_cache;
+ALTER TABLE coditect.state_transitions ENABLE ALWAYS TRIGGER invalidate_table_cache;
+REVOKE ALL ON FUNCTION coditect_internal.invalidate_table_cache() FROM PUBLIC;
+
+CREATE OR REPLACE FUNCTION coditect_internal.count_license_seats() RETURNS trigger
+    AS 'MODULE_PATHNAME', 'coditect_count_license_seats' LANGUAGE C;
+CREATE OR REPLACE FUNCTION coditect_internal.guard_license_session() RETURNS trigger
+    AS 'MODULE_PATHNAME', 'coditect_guard_license_session' LANGUAGE C;
+CREATE OR REPLACE FUNCTION coditect.license_acquire(
+    p_key_string  text,
+    p_hardware_id text,
+    p_client_ip   inet DEFAULT NULL,
+    p_user_agent  text DEFAULT NULL
+) RETURNS jsonb AS 'MODULE_PATHNAME', 'coditect_license_acquire' LANGUAGE C VOLATILE;
+CREATE OR REPLACE FUNCTION coditect.license_heartbeat(p_session_id uuid) RETURNS jsonb
+    AS 'MODULE_PATHNAME', 'coditect_license_heartbeat' LANGUAGE C VOLATILE;
+CREATE OR REPLACE FUNCTION coditect.license_release(p_session_id uuid) RETURNS void
+    AS 'MODULE_PATHNAME', 'coditect_license_release' LANGUAGE C VOLATILE;
+DROP FUNCTION coditect_internal.zombify_overdue(uuid, uuid), coditect_internal.license_session_answer(uuid),
+    coditect_internal.lock_usable_license(uuid, uuid, text), coditect_internal.require_context();
+
+------------------------------------------------------------------------------------------------
 -- 6. 42_documents (as in sql/42_documents.sql)
 ------------------------------------------------------------------------------------------------
 
@@ -14702,8 +14742,9 @@ BEGIN
     RETURN CASE WHEN TG_OP = 'DELETE' THEN OLD ELSE NEW END;
 END
 $$;
-CREATE TRIGGER guard_entitled_license BEFORE UPDATE OR DELETE ON coditect.licenses
-    FOR EACH ROW EXECUTE FUNCTION coditect_internal.guard_entitled_license();
+-- Only updates that name a term fire it: the seat counter's (seats_in_use) does not.
+CREATE TRIGGER guard_entitled_license BEFORE UPDATE OF tier, features, seats_total, expiry_date, is_active OR DELETE
+    ON coditect.licenses FOR EACH ROW EXECUTE FUNCTION coditect_internal.guard_entitled_license();
 ALTER TABLE coditect.licenses ENABLE ALWAYS TRIGGER guard_entitled_license;
 
 ------------------------------------------------------------------------------------------------

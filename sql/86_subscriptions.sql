@@ -478,8 +478,9 @@ BEGIN
     RETURN CASE WHEN TG_OP = 'DELETE' THEN OLD ELSE NEW END;
 END
 $$;
-CREATE TRIGGER guard_entitled_license BEFORE UPDATE OR DELETE ON coditect.licenses
-    FOR EACH ROW EXECUTE FUNCTION coditect_internal.guard_entitled_license();
+-- Only updates that name a term fire it: the seat counter's (seats_in_use) does not.
+CREATE TRIGGER guard_entitled_license BEFORE UPDATE OF tier, features, seats_total, expiry_date, is_active OR DELETE
+    ON coditect.licenses FOR EACH ROW EXECUTE FUNCTION coditect_internal.guard_entitled_license();
 ALTER TABLE coditect.licenses ENABLE ALWAYS TRIGGER guard_entitled_license;
 
 ------------------------------------------------------------------------------------------------

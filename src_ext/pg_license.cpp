@@ -2,6 +2,7 @@
 // tokens signed with the private key named by a superuser-only setting.
 #include "license_key.hpp"
 #include "license_token.hpp"
+#include "pg_license.hpp"
 #include "pg_guard.hpp"
 
 extern "C" {
@@ -81,6 +82,13 @@ Datum jsonb_result(const std::string& json) {
 }  // namespace
 
 namespace coditect::pg {
+std::string sign_license_token(coditect::license_token::Claims& claims) {
+  claims.key_id = key_id();
+  return coditect::license_token::make_token(claims, signer());
+}
+
+int license_session_ttl_seconds() { return g_session_ttl_seconds; }
+
 void define_license_settings() {
   DefineCustomStringVariable("coditect.license_signing_key_file",
                              "PEM file with the Ed25519 private key that signs license tokens.",

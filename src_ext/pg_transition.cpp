@@ -1,8 +1,10 @@
 // coditect_internal.enforce_transition(machine [, status_column]): the one BEFORE INSERT OR
 // UPDATE trigger that checks status changes against coditect.state_transitions and stamps the
-// transition's column (started_at, ended_at, ...). Machines are loaded once per transaction.
+// transition's column (started_at, ended_at, ...). Machines are loaded once and kept until
+// state_transitions changes (pg_table_cache.hpp).
 #include "pg_context.hpp"
 #include "pg_guard.hpp"
+#include "pg_table_cache.hpp"
 #include "state_machine.hpp"
 
 extern "C" {
@@ -21,9 +23,9 @@ extern "C" {
 
 namespace {
 
-// Per-transaction cache of machines; the xact id tells a stale cache.
+// Cache of machines; the table's epoch tells a stale cache.
 std::map<std::string, coditect::StateMachine> g_machines;
-TransactionId g_cache_xid = InvalidTransactionId;
+uint64 g_cache_epoch = 0;
 SPIPlanPtr g_load_plan = nullptr;
 
 // The rows of one machine, copied out of SPI into the caller's memory context.
@@ -71,10 +73,13 @@ void read_transitions(void* arg) {
 }
 
 const coditect::StateMachine& load_machine(const std::string& name) {
-  TransactionId xid = coditect::pg::pg_call(GetTopTransactionId);
-  if (xid != g_cache_xid) {
+  // Here, not only while loading: the machines now stay cached across transactions.
+  coditect::pg::fail_point("transition");
+  uint64 epoch =
+      coditect::pg::pg_call(coditect::pg::table_cache_epoch, "coditect", "state_transitions");
+  if (epoch != g_cache_epoch) {
     g_machines.clear();
-    g_cache_xid = xid;
+    g_cache_epoch = epoch;
   }
   auto found = g_machines.find(name);
   if (found != g_machines.end()) return found->second;
@@ -83,7 +88,6 @@ const coditect::StateMachine& load_machine(const std::string& name) {
   coditect::pg::pg_call(coditect::pg::spi_pinned, read_transitions, static_cast<void*>(&rows));
   coditect::StateMachine machine(name);
   for (uint64 i = 0; i < rows.count; ++i) {
-    coditect::pg::fail_point("transition");
     machine.add({rows.from[i], rows.to[i], rows.stamp[i]});
   }
   if (machine.empty()) {

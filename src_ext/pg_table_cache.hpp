@@ -1,0 +1,20 @@
+// Backend caches of small, rarely written tables (permissions, role_permissions,
+// state_transitions) that stay valid across transactions. Every write to such a table fires the
+// statement trigger coditect_internal.invalidate_table_cache(), which queues a relcache
+// invalidation of the table; PostgreSQL delivers it to every backend (this one at the next
+// command, others at their next transaction start or lock), and the callback here moves the
+// table's epoch on. A cache keeps the epoch it was filled at and refills when it moved.
+// Shared helper (its own file): used by pg_license_seats.cpp and pg_transition.cpp.
+#pragma once
+
+extern "C" {
+#include "postgres.h"
+}
+
+namespace coditect::pg {
+
+// The epoch of coditect.<table> (or coditect_internal.<table>): changes whenever the table
+// may have changed. Plain C: may raise a PostgreSQL error (catalog lookup).
+uint64 table_cache_epoch(const char* schema, const char* table);
+
+}  // namespace coditect::pg
