@@ -14546,6 +14546,13 @@ LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp AS $$
                       AND x.status IN ('processed', 'skipped') AND split_part(x.event_type, '.', 1) = split_part(e.event_type, '.', 1))
 $$;
 
+-- Serialises the handling of one Stripe object (two deliveries of events of one new invoice or
+-- subscription would both insert it): a transaction lock on its id.
+CREATE FUNCTION coditect_internal.stripe_lock(e coditect_internal.stripe_events) RETURNS void
+LANGUAGE sql SET search_path = pg_catalog, pg_temp AS $$
+    SELECT pg_advisory_xact_lock(hashtextextended('coditect.stripe:' || e.object_id, 0))
+$$;
+
 -- The order an event names, of the tenant (locked), or a refusal.
 CREATE FUNCTION coditect_internal.stripe_order(e coditect_internal.stripe_events, p_tenant uuid, p_ref text)
 RETURNS coditect.orders
@@ -14708,8 +14715,9 @@ BEGIN
     SELECT * INTO pay FROM coditect.payments x WHERE x.tenant_id = t AND x.stripe_payment_intent_id = obj ->> 'id' FOR UPDATE;
     IF pay.id IS NOT NULL AND pay.order_id <> o.id THEN
         PERFORM coditect_internal.stripe_refuse(format('payment intent %s is of order %s, not %s', obj ->> 'id', pay.order_id, o.id));
-    ELSIF pay.status = 'failed' THEN
-        UPDATE coditect.payments x SET failure_code = code, failure_message = msg WHERE x.tenant_id = t AND x.id = pay.id;
+    ELSIF pay.status IN ('pending', 'processing', 'failed') THEN
+        UPDATE coditect.payments x SET status = 'failed', failure_code = code, failure_message = msg
+         WHERE x.tenant_id = t AND x.id = pay.id;
     ELSIF pay.id IS NOT NULL THEN
         PERFORM coditect_internal.stripe_outcome(e, 'skipped', format('payment intent %s is %s already', obj ->> 'id', pay.status));
         RETURN;
@@ -14753,7 +14761,8 @@ DECLARE
 BEGIN
     SELECT * INTO pay FROM coditect.payments x
      WHERE x.tenant_id = t AND (x.stripe_payment_intent_id = obj ->> 'payment_intent' OR x.stripe_charge_id = obj ->> 'id')
-     ORDER BY x.stripe_charge_id = obj ->> 'id' DESC NULLS LAST LIMIT 1;
+     ORDER BY x.stripe_charge_id = obj ->> 'id' DESC NULLS LAST LIMIT 1
+       FOR UPDATE;  -- a concurrent delivery of the charge's refunds waits, then finds them
     IF pay.id IS NULL THEN
         PERFORM coditect_internal.stripe_refuse(format('charge %s (payment intent %s) paid no payment of the customer''s tenant',
                                                        obj ->> 'id', coalesce(obj ->> 'payment_intent', 'none')));
@@ -14845,6 +14854,7 @@ BEGIN
         PERFORM coditect_internal.stripe_refuse(format('invoice %s has status %s', e.object_id, coalesce(obj ->> 'status', 'none')));
     END IF;
     st := (obj ->> 'status')::coditect.invoice_status;
+    PERFORM coditect_internal.stripe_lock(e);
     SELECT * INTO old FROM coditect.invoices x WHERE x.tenant_id = t AND x.stripe_invoice_id = e.object_id FOR UPDATE;
     IF old.status IN ('paid', 'void') THEN
         PERFORM coditect_internal.stripe_outcome(e, 'skipped', format('invoice %s is %s: it does not change', old.id, old.status));
@@ -14955,6 +14965,7 @@ DECLARE
                                     coditect_internal.stripe_time(item -> 'current_period_end'));
     qty     int := coalesce((item ->> 'quantity')::int, (obj ->> 'quantity')::int, 1);
 BEGIN
+    PERFORM coditect_internal.stripe_lock(e);
     IF coditect_internal.stripe_stale(e) THEN
         PERFORM coditect_internal.stripe_outcome(e, 'skipped', format('a later event of %s was applied already', e.object_id));
         RETURN;
@@ -15032,6 +15043,7 @@ REVOKE ALL ON FUNCTION coditect_internal.guard_invoice(), coditect_internal.stri
     coditect_internal.stripe_outcome(coditect_internal.stripe_events, text, text),
     coditect_internal.stripe_tenant(coditect_internal.stripe_events), coditect_internal.stripe_money(jsonb, text),
     coditect_internal.stripe_uuid(text), coditect_internal.stripe_time(jsonb), coditect_internal.stripe_stale(coditect_internal.stripe_events),
+    coditect_internal.stripe_lock(coditect_internal.stripe_events),
     coditect_internal.stripe_order(coditect_internal.stripe_events, uuid, text),
     coditect_internal.stripe_pay_order(coditect_internal.stripe_events, uuid, text, text, jsonb, text, text, text, text, text),
     coditect_internal.stripe_method(jsonb), coditect_internal.stripe_checkout_completed(coditect_internal.stripe_events),

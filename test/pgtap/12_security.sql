@@ -331,6 +331,7 @@ INSERT INTO expected_execute VALUES
     ('coditect_internal.stripe_payment_succeeded(coditect_internal.stripe_events)', ''),
     ('coditect_internal.stripe_refuse(text)', ''),
     ('coditect_internal.stripe_stale(coditect_internal.stripe_events)', ''),
+    ('coditect_internal.stripe_lock(coditect_internal.stripe_events)', ''),
     ('coditect_internal.stripe_subscription(coditect_internal.stripe_events)', ''),
     ('coditect_internal.stripe_tenant(coditect_internal.stripe_events)', ''),
     ('coditect_internal.stripe_time(jsonb)', ''),
