@@ -35,6 +35,33 @@ END
 $$;
 REVOKE ALL ON FUNCTION coditect.set_stripe_webhook_secret(text) FROM PUBLIC;
 
+-- The customer -> tenant mapping: Stripe's customer (cus_...) of a tenant is the seeds'
+-- tenants.stripe_customer_id (20_tenancy; unique across tenants through the global keys). Every
+-- handler finds its tenant from data.object.customer. The service role (at sign-up, when it
+-- makes the Stripe customer) or a DBA binds it; NULL unbinds. A customer bound to another
+-- tenant is refused (CD409): a customer's events reach one tenant.
+CREATE FUNCTION coditect.set_stripe_customer(p_tenant uuid, p_customer text) RETURNS void
+LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+    other uuid;
+BEGIN
+    IF p_customer IS NOT NULL AND p_customer !~ '^cus_[A-Za-z0-9_]{1,251}$' THEN
+        RAISE EXCEPTION 'a Stripe customer id is cus_ followed by letters and digits' USING ERRCODE = 'CD400';
+    END IF;
+    SELECT k.tenant_id INTO other FROM coditect_internal.global_keys k
+     WHERE k.kind OPERATOR(pg_catalog.=) 'tenants.stripe_customer_id' AND k.value OPERATOR(pg_catalog.=) p_customer;
+    IF other IS NOT NULL AND other OPERATOR(pg_catalog.<>) p_tenant THEN
+        RAISE EXCEPTION 'Stripe customer % is bound to another tenant', p_customer USING ERRCODE = 'CD409';
+    END IF;
+    UPDATE coditect.tenants t SET stripe_customer_id = p_customer WHERE t.id OPERATOR(pg_catalog.=) p_tenant;
+    IF NOT FOUND THEN
+        RAISE EXCEPTION 'tenant % not found', p_tenant USING ERRCODE = 'CD404';
+    END IF;
+END
+$$;
+REVOKE ALL ON FUNCTION coditect.set_stripe_customer(uuid, text) FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION coditect.set_stripe_customer(uuid, text) TO coditect_service;
+
 -- Every event received, once. data_object: the event's data.object (what handlers read).
 CREATE TABLE coditect_internal.stripe_events (
     event_id      text PRIMARY KEY CHECK (octet_length(event_id) BETWEEN 1 AND 255 AND event_id ~ '^[!-~]+$'),
@@ -43,19 +70,32 @@ CREATE TABLE coditect_internal.stripe_events (
     livemode      boolean NOT NULL,
     data_object   jsonb NOT NULL CHECK (jsonb_typeof(data_object) = 'object'),
     payload       jsonb NOT NULL,
-    status        text NOT NULL CHECK (status IN ('processed', 'ignored')),
+    -- processed: its handler applied it; skipped: its handler found nothing to do (already
+    -- applied, or older than what was applied of its object); refused: its handler changed
+    -- nothing, for the reason given (an unknown customer, an amount that is not the order's);
+    -- ignored: no handler.
+    status        text NOT NULL CHECK (status IN ('processed', 'skipped', 'refused', 'ignored')),
     handler       regprocedure,
     received_at   timestamptz NOT NULL DEFAULT now(),
-    CHECK ((status = 'processed') = (handler IS NOT NULL))
+    object_id     text,                   -- data.object.id (pi_..., in_..., sub_...)
+    tenant_id     uuid,                   -- the tenant of data.object.customer, once a handler found it
+    reason        text,
+    CHECK ((status = 'ignored') = (handler IS NULL)),
+    CHECK (status <> 'refused' OR reason IS NOT NULL)
 );
 COMMENT ON TABLE coditect_internal.stripe_events IS
     'Stripe webhook events received (unique by Stripe event id), with the processing status of each.';
 REVOKE ALL ON coditect_internal.stripe_events FROM PUBLIC;
 CREATE INDEX stripe_events_type_idx ON coditect_internal.stripe_events (event_type, received_at);
+-- The handlers' question: was a later event of this object applied already?
+CREATE INDEX stripe_events_object_idx ON coditect_internal.stripe_events (object_id, created);
 
 -- The dispatch: an exact event type ('charge.refunded') or a family ('invoice.*'); the exact
 -- type wins. A handler is f(coditect_internal.stripe_events) RETURNS void, run as the owner in
--- the delivery's transaction with the event row already stored.
+-- the delivery's transaction with the event row already stored. A handler refuses an event by
+-- raising SQLSTATE CDR01 (coditect_internal.stripe_refuse, 88_invoices): what it did is undone,
+-- the event stays stored as refused with the message as its reason, and Stripe is answered 200
+-- (a redelivery would be refused again). Any other error fails the delivery.
 CREATE TABLE coditect_internal.stripe_event_handlers (
     event_type text PRIMARY KEY CHECK (event_type ~ '^[a-z0-9_]+(\.[a-z0-9_]+)*(\.\*)?$'),
     handler    regprocedure NOT NULL
@@ -82,7 +122,7 @@ REVOKE ALL ON FUNCTION coditect_internal.declare_stripe_handler(text, regprocedu
 
 -- POST /api/v1/webhooks/stripe: verifies, parses and stores the event once, then dispatches it.
 -- 401: bad or stale signature; 400: not a Stripe event; 503: no secret configured. Answers
--- {received, event_id, type, status, already_received}.
+-- {received, event_id, type, status, already_received[, reason]}.
 CREATE FUNCTION coditect.stripe_webhook(p_signature text, p_body bytea) RETURNS jsonb
 LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
 DECLARE
@@ -134,6 +174,7 @@ BEGIN
     e.livemode := coalesce((ev OPERATOR(pg_catalog.->) 'livemode') OPERATOR(pg_catalog.=) 'true'::jsonb, false);
     e.data_object := ev OPERATOR(pg_catalog.#>) '{data,object}';
     e.payload := ev;
+    e.object_id := e.data_object OPERATOR(pg_catalog.->>) 'id';
     -- The exact type, else the longest family that covers it (customer.subscription.* before
     -- customer.*).
     SELECT x.handler INTO h FROM coditect_internal.stripe_event_handlers x
@@ -155,16 +196,25 @@ BEGIN
         SELECT pg_catalog.format('%I.%I', n.nspname, p.proname) INTO hname
           FROM pg_catalog.pg_proc p JOIN pg_catalog.pg_namespace n ON n.oid OPERATOR(pg_catalog.=) p.pronamespace
          WHERE p.oid OPERATOR(pg_catalog.=) h;
-        EXECUTE pg_catalog.format('SELECT %s($1)', hname) USING e;
+        BEGIN
+            EXECUTE pg_catalog.format('SELECT %s($1)', hname) USING e;
+        EXCEPTION WHEN SQLSTATE 'CDR01' THEN
+            UPDATE coditect_internal.stripe_events x SET status = 'refused', reason = pg_catalog.left(SQLERRM, 1000)
+             WHERE x.event_id OPERATOR(pg_catalog.=) e.event_id;
+        END;
+        SELECT x.status, x.reason INTO e.status, e.reason FROM coditect_internal.stripe_events x
+         WHERE x.event_id OPERATOR(pg_catalog.=) e.event_id;
     END IF;
     RETURN pg_catalog.jsonb_build_object('received', true, 'event_id', e.event_id, 'type', e.event_type,
-                                         'status', e.status, 'already_received', false);
+                                         'status', e.status, 'already_received', false)
+           OPERATOR(pg_catalog.||) pg_catalog.jsonb_strip_nulls(pg_catalog.jsonb_build_object('reason', e.reason));
 END
 $$;
 REVOKE ALL ON FUNCTION coditect.stripe_webhook(text, bytea) FROM PUBLIC;
 GRANT EXECUTE ON FUNCTION coditect.stripe_webhook(text, bytea) TO coditect_gateway, coditect_service;
 
 -- Billing belongs to the tenant resource until payments exist (the orders session moves it).
+-- (The handlers are 88_invoices'.)
 SELECT coditect_internal.register_action('tenant', 'stripe_webhook', 'coditect.stripe_webhook(text, bytea)',
     'POST', '/api/v1/webhooks/stripe',
     '[{"from": "header", "name": "Stripe-Signature"}, {"from": "body_octets"}]',

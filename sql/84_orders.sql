@@ -280,6 +280,9 @@ CREATE TABLE coditect.orders (
     billing_country_code varchar(2) NOT NULL REFERENCES coditect.countries (alpha_2),
     billing_state_code   varchar(6),
     billing_address      coditect.json_object NOT NULL DEFAULT '{}',
+    -- Stripe's ids (88_invoices' handlers): the PaymentIntent that paid it, its Checkout Session.
+    stripe_payment_intent_id   varchar(255),
+    stripe_checkout_session_id varchar(255),
     paid_at              timestamptz,
     cancelled_at         timestamptz,
     refunded_at          timestamptz,
@@ -299,6 +302,8 @@ CREATE UNIQUE INDEX orders_one_per_cart ON coditect.orders (tenant_id, cart_id);
 CREATE INDEX orders_tenant_created_idx ON coditect.orders (tenant_id, created_at DESC, id DESC);
 CREATE INDEX orders_user_idx ON coditect.orders (tenant_id, user_id, created_at DESC);
 CREATE INDEX orders_status_idx ON coditect.orders (tenant_id, status, created_at DESC);
+CREATE UNIQUE INDEX orders_stripe_payment_intent ON coditect.orders (tenant_id, stripe_payment_intent_id);
+CREATE UNIQUE INDEX orders_stripe_checkout_session ON coditect.orders (tenant_id, stripe_checkout_session_id);
 
 CREATE TABLE coditect.order_lines (
     tenant_id    uuid NOT NULL REFERENCES coditect.tenants (id) ON DELETE CASCADE,
@@ -376,7 +381,11 @@ BEGIN
        AND to_jsonb(NEW) - '{status,refunded_at,updated_at}'::text[] <> to_jsonb(OLD) - '{status,refunded_at,updated_at}'::text[]
        -- ON DELETE SET NULL (user_id): the user who placed it was deleted.
        AND NOT (NEW.user_id IS NULL AND OLD.user_id IS NOT NULL
-                AND to_jsonb(NEW) - '{user_id,updated_at}'::text[] = to_jsonb(OLD) - '{user_id,updated_at}'::text[]) THEN
+                AND to_jsonb(NEW) - '{user_id,updated_at}'::text[] = to_jsonb(OLD) - '{user_id,updated_at}'::text[])
+       -- Stripe's Checkout Session, told after its PaymentIntent paid the order: filled in once.
+       AND NOT (OLD.stripe_checkout_session_id IS NULL
+                AND to_jsonb(NEW) - '{stripe_checkout_session_id,updated_at}'::text[]
+                    = to_jsonb(OLD) - '{stripe_checkout_session_id,updated_at}'::text[]) THEN
         RAISE EXCEPTION 'order % is %: nothing in it can change', OLD.id, OLD.status USING ERRCODE = 'CD409';
     END IF;
     IF OLD.status <> 'pending' AND NEW.status = OLD.status AND NEW.refunded_at IS DISTINCT FROM OLD.refunded_at THEN
@@ -470,6 +479,7 @@ CREATE TABLE coditect.payments (
     tenant_id                uuid NOT NULL REFERENCES coditect.tenants (id) ON DELETE CASCADE,
     id                       uuid NOT NULL DEFAULT coditect.uuid_generate_v7(),
     order_id                 uuid NOT NULL,
+    invoice_id               uuid,  -- the invoice it paid (88_invoices: the foreign key, SET NULL)
     stripe_payment_intent_id varchar(255),
     stripe_charge_id         varchar(255),
     -- What a manual payment was (a bank transfer's reference).
@@ -494,6 +504,7 @@ CREATE TABLE coditect.payments (
 );
 CREATE INDEX payments_tenant_created_idx ON coditect.payments (tenant_id, created_at DESC, id DESC);
 CREATE INDEX payments_order_idx ON coditect.payments (tenant_id, order_id);
+CREATE INDEX payments_invoice_idx ON coditect.payments (tenant_id, invoice_id);
 CREATE INDEX payments_status_idx ON coditect.payments (tenant_id, status);
 -- An order is paid once: one payment that is not failed or cancelled.
 CREATE UNIQUE INDEX payments_one_live_per_order ON coditect.payments (tenant_id, order_id)

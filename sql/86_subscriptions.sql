@@ -387,7 +387,9 @@ SELECT coditect_internal.register_action('subscription', 'cancel', 'coditect.sub
 -- tenant's request context, marks a subscription's period paid with the payment's reference:
 -- incomplete, past_due or unpaid becomes active, and an active one renews for the next period.
 -- The same reference again changes nothing (a retried call pays no second period).
-CREATE FUNCTION coditect.subscription_activate(p_id uuid, p_reference text) RETURNS jsonb
+-- coditect_internal.subscription_pay is the path itself, for the tenant given (Stripe's
+-- invoice.paid, 88_invoices, runs without a request context).
+CREATE FUNCTION coditect_internal.subscription_pay(p_tenant uuid, p_id uuid, p_reference text) RETURNS jsonb
 LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
 DECLARE
     s coditect.subscriptions;
@@ -395,7 +397,7 @@ BEGIN
     IF p_reference IS NULL OR p_reference !~ '\S' OR char_length(p_reference) > 255 THEN
         RAISE EXCEPTION 'a payment reference (1 to 255 characters) names the payment' USING ERRCODE = 'CD400';
     END IF;
-    SELECT * INTO s FROM coditect.subscriptions x WHERE x.tenant_id = coditect.current_tenant_id() AND x.id = p_id FOR UPDATE;
+    SELECT * INTO s FROM coditect.subscriptions x WHERE x.tenant_id = p_tenant AND x.id = p_id FOR UPDATE;
     IF s.id IS NULL THEN
         RAISE EXCEPTION 'subscription % not found', p_id USING ERRCODE = 'CD404';
     END IF;
@@ -418,6 +420,11 @@ BEGIN
     RETURN (SELECT to_jsonb(x) FROM coditect.subscriptions x WHERE x.tenant_id = s.tenant_id AND x.id = s.id);
 END
 $$;
+CREATE FUNCTION coditect.subscription_activate(p_id uuid, p_reference text) RETURNS jsonb
+LANGUAGE sql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
+    SELECT coditect_internal.subscription_pay(coditect.current_tenant_id(), p_id, p_reference)
+$$;
+REVOKE ALL ON FUNCTION coditect_internal.subscription_pay(uuid, uuid, text) FROM PUBLIC;
 COMMENT ON FUNCTION coditect.subscription_activate(uuid, text) IS
     'The manual payment of a subscription''s period (services, in the tenant''s context): active from now, or renewed; idempotent by the payment reference';
 REVOKE ALL ON FUNCTION coditect.subscription_activate(uuid, text) FROM PUBLIC;

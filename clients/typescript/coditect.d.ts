@@ -865,6 +865,40 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/v1/invoices/": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** List invoices */
+        get: operations["invoices_list"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/invoices/{id}/": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** Get an invoice */
+        get: operations["invoices_get"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/v1/licenses/": {
         parameters: {
             query?: never;
@@ -3377,6 +3411,68 @@ export interface components {
             database?: string;
             status: string;
         };
+        /** @description Invoices (Stripe's, synced by the webhook's invoice.* handler): amounts in minor units that add up, a state machine, final once paid or void. */
+        Invoice: {
+            /** Format: int64 */
+            amount_due: number;
+            /** Format: int64 */
+            amount_paid: number;
+            /** Format: int64 */
+            amount_remaining: number;
+            /** Format: date-time */
+            created_at: string;
+            currency: string;
+            /** Format: int64 */
+            discount_amount: number;
+            /** Format: date-time */
+            due_date: string | null;
+            /** Format: date-time */
+            finalized_at: string | null;
+            /** Format: uri */
+            hosted_invoice_url: string | null;
+            /** Format: uuid */
+            id: string;
+            /** Format: date-time */
+            marked_uncollectible_at: string | null;
+            number: string | null;
+            /** Format: uuid */
+            order_id: string | null;
+            /** Format: date-time */
+            paid_at: string | null;
+            /** Format: date-time */
+            period_end: string | null;
+            /** Format: date-time */
+            period_start: string | null;
+            status: components["schemas"]["InvoiceStatus"];
+            stripe_invoice_id: string | null;
+            /** Format: uuid */
+            subscription_id: string | null;
+            /** Format: int64 */
+            subtotal_amount: number;
+            /** Format: int64 */
+            tax_amount: number;
+            /** Format: uuid */
+            tenant_id: string;
+            /** Format: int64 */
+            total_amount: number;
+            /** Format: date-time */
+            updated_at: string;
+            /** Format: date-time */
+            voided_at: string | null;
+        };
+        InvoiceList: {
+            count: number | null;
+            /** Format: uri */
+            next: string | null;
+            /** Format: uri */
+            previous: string | null;
+            results: components["schemas"]["Invoice"][];
+        };
+        /**
+         * @description Stripe's invoice statuses: draft -> open -> paid | void | uncollectible; uncollectible -> paid | void. Paid and void are final.
+         * @enum {string}
+         */
+        InvoiceStatus: "draft" | "open" | "paid" | "void" | "uncollectible";
         License: {
             /** Format: date-time */
             created_at: string;
@@ -3596,6 +3692,8 @@ export interface components {
             /** Format: date-time */
             refunded_at: string | null;
             status: components["schemas"]["OrderStatus"];
+            stripe_checkout_session_id: string | null;
+            stripe_payment_intent_id: string | null;
             /** Format: int64 */
             subtotal_amount: number;
             /** Format: int64 */
@@ -3683,6 +3781,8 @@ export interface components {
             failure_message: string | null;
             /** Format: uuid */
             id: string;
+            /** Format: uuid */
+            invoice_id: string | null;
             /** Format: uuid */
             order_id: string;
             payment_method: components["schemas"]["PaymentMethod"];
@@ -11190,6 +11290,189 @@ export interface operations {
                 };
                 content: {
                     "application/json": components["schemas"]["Cart"];
+                };
+            };
+            /** @description bad input */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description missing or invalid bearer token */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description forbidden (decided by the database) */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description not found (also another tenant's ids) */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description database unavailable */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description error */
+            default: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    invoices_list: {
+        parameters: {
+            query?: {
+                number?: string;
+                status?: components["schemas"]["InvoiceStatus"];
+                /** @description in filter on status */
+                status__in?: string;
+                currency?: string;
+                /** @description gte filter on period_start */
+                period_start__gte?: string;
+                /** @description lt filter on period_start */
+                period_start__lt?: string;
+                subscription_id?: string;
+                order_id?: string;
+                /** @description gte filter on due_date */
+                due_date__gte?: string;
+                /** @description lt filter on due_date */
+                due_date__lt?: string;
+                /** @description gte filter on paid_at */
+                paid_at__gte?: string;
+                /** @description lt filter on paid_at */
+                paid_at__lt?: string;
+                /** @description gte filter on created_at */
+                created_at__gte?: string;
+                /** @description lt filter on created_at */
+                created_at__lt?: string;
+                /** @description page number (default 1) */
+                page?: number;
+                page_size?: number;
+                /** @description keyset cursor from a previous page's next link */
+                cursor?: string;
+                /** @description comma-separated keys, '-' for descending; keys: created_at, total_amount (default -created_at) */
+                ordering?: string;
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description one page */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["InvoiceList"];
+                };
+            };
+            /** @description bad input */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description missing or invalid bearer token */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description forbidden (decided by the database) */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description not found (also another tenant's ids) */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description database unavailable */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description error */
+            default: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    invoices_get: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description ok */
+            200: {
+                headers: {
+                    /** @description the row's version, for If-Match */
+                    ETag: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Invoice"];
                 };
             };
             /** @description bad input */

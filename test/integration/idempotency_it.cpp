@@ -4,7 +4,8 @@
 // leaving its key free, a secret's answer never kept (a repeat 409, no second effect), the
 // tenant's quota of live keys (429, nothing run), the key refused where it is not taken (400);
 // a signed Stripe event received once, bad and stale signatures refused,
-// a redelivered event changing nothing. Against the gateway and database that scripts/test.sh
+// a redelivered event changing nothing; a purchase from a guest cart to a paid order and its
+// refund through Stripe's events. Against the gateway and database that scripts/test.sh
 // starts; without the CODITECT_IT_* variables every test is skipped.
 #include <gtest/gtest.h>
 #include <libpq-fe.h>
@@ -284,11 +285,13 @@ TEST_F(StripeWebhookIT, SignedEventsAreReceivedOnceAndBadSignaturesRefused) {
 
   HttpResult ok = deliver(body, coditect::webhook::sign(secret_, now, body));
   ASSERT_EQ(ok.status, 200) << ok.body;
+  // Its handler finds no customer in it: stored, refused with the reason.
   EXPECT_EQ(json::parse(ok.body),
             json::parse(R"({"received": true, "event_id": ")" + id +
-                        R"(", "type": "payment_intent.succeeded", "status": "ignored",
+                        R"(", "type": "payment_intent.succeeded", "status": "refused",
+                            "reason": "payment_intent pi_it_1 names no customer",
                             "already_received": false})"));
-  EXPECT_EQ(stored(id), "1 ignored 2000");
+  EXPECT_EQ(stored(id), "1 refused 2000");
 
   // Stripe redelivers (a new signature; here with a changed amount too): nothing changes.
   event["data"]["object"]["amount_received"] = 1;
@@ -296,10 +299,139 @@ TEST_F(StripeWebhookIT, SignedEventsAreReceivedOnceAndBadSignaturesRefused) {
   HttpResult again = deliver(changed, coditect::webhook::sign(secret_, now + 1, changed));
   ASSERT_EQ(again.status, 200) << again.body;
   EXPECT_EQ(json::parse(again.body)["already_received"], true);
-  EXPECT_EQ(stored(id), "1 ignored 2000");
+  EXPECT_EQ(stored(id), "1 refused 2000");
 
   const std::string broken = R"({"id": "evt_broken", )";
   EXPECT_EQ(deliver(broken, coditect::webhook::sign(secret_, now, broken)).status, 400);
+}
+
+// The purchase end to end: a guest cart, claimed at sign-in, checked out; Stripe's signed
+// payment_intent.succeeded pays the order (its license visible through the API); Stripe's
+// charge.refunded refunds it (the license switched off); the same webhook again changes nothing.
+TEST_F(StripeWebhookIT, GuestCartToPaidOrderToRefundThroughStripeEvents) {
+  const std::string customer = "cus_it_" + W().suffix;
+  W().sql("SELECT coditect.set_stripe_customer($1, $2)", {W().tenant_a, customer});
+  const std::string product = W().sql(
+      "INSERT INTO coditect.products (name, unit_amount, currency, grants_license, license_tier, "
+      "license_seats, license_duration_days) VALUES ($1, 2500, 'USD', true, 'PRO', 2, 365) "
+      "RETURNING id",
+      {"IT desktop " + W().suffix});
+  const std::string owner = W().token(W().owner_a, W().tenant_a, "owner");
+
+  HttpResult guest = W().call("POST", "/api/v1/guest-carts/", "");
+  ASSERT_EQ(guest.status, 201) << guest.body;
+  const std::string cart_token = json::parse(guest.body)["token"].get<std::string>();
+  HttpResult added = W().call("POST", "/api/v1/guest-carts/" + cart_token + "/add/", "",
+                              json{{"product_id", product}, {"quantity", 2}}.dump());
+  ASSERT_EQ(added.status, 200) << added.body;
+  HttpResult claimed = W().call("POST", "/api/v1/guest-carts/" + cart_token + "/claim/", owner);
+  ASSERT_EQ(claimed.status, 201) << claimed.body;
+  const std::string cart = json::parse(claimed.body)["id"].get<std::string>();
+  HttpResult placed = W().call("POST", "/api/v1/carts/" + cart + "/checkout/", owner,
+                               json{{"country_code", "US"}}.dump());
+  ASSERT_EQ(placed.status, 201) << placed.body;
+  const json order = json::parse(placed.body);
+  const std::string oid = order["id"].get<std::string>();
+  // 2 x 25.00 USD, and whatever tax another suite's rate adds in the US.
+  const long long total = order["total_amount"].get<long long>();
+  ASSERT_GE(total, 5000);
+  ASSERT_EQ(order["status"], "pending");
+
+  const std::string pi = "pi_it_" + W().suffix, charge = "ch_it_" + W().suffix;
+  std::time_t now = std::time(nullptr);
+  json paid = {{"id", "evt_it_paid_" + W().suffix},
+               {"object", "event"},
+               {"api_version", "2024-06-20"},
+               {"created", now},
+               {"livemode", false},
+               {"type", "payment_intent.succeeded"},
+               {"data",
+                {{"object",
+                  {{"id", pi},
+                   {"object", "payment_intent"},
+                   {"amount", total},
+                   {"amount_received", total},
+                   {"currency", "usd"},
+                   {"customer", customer},
+                   {"status", "succeeded"},
+                   {"latest_charge", charge},
+                   {"payment_method_types", {"card"}},
+                   {"metadata", {{"order_id", oid}}}}}}}};
+  const std::string paid_body = paid.dump();
+  HttpResult hook = deliver(paid_body, coditect::webhook::sign(secret_, now, paid_body));
+  ASSERT_EQ(hook.status, 200) << hook.body;
+  EXPECT_EQ(json::parse(hook.body)["status"], "processed") << hook.body;
+
+  HttpResult got = W().call("GET", "/api/v1/orders/" + oid + "/", owner);
+  ASSERT_EQ(got.status, 200) << got.body;
+  EXPECT_EQ(json::parse(got.body)["status"], "paid");
+  EXPECT_EQ(json::parse(got.body)["stripe_payment_intent_id"], pi);
+  HttpResult payments = W().call("GET", "/api/v1/payments/?order_id=" + oid, owner);
+  ASSERT_EQ(payments.status, 200) << payments.body;
+  ASSERT_EQ(json::parse(payments.body)["count"], 1);
+  EXPECT_EQ(json::parse(payments.body)["results"][0]["stripe_charge_id"], charge);
+  HttpResult ents =
+      W().call("GET", "/api/v1/entitlements/?source_type=order&product_id=" + product, owner);
+  ASSERT_EQ(ents.status, 200) << ents.body;
+  ASSERT_EQ(json::parse(ents.body)["count"], 1) << ents.body;
+  const std::string license = json::parse(ents.body)["results"][0]["license_id"].get<std::string>();
+  HttpResult lic = W().call("GET", "/api/v1/licenses/" + license + "/", owner);
+  ASSERT_EQ(lic.status, 200) << lic.body;
+  EXPECT_EQ(json::parse(lic.body)["tier"], "PRO");
+  EXPECT_EQ(json::parse(lic.body)["seats_total"], 4);
+  EXPECT_EQ(json::parse(lic.body)["is_active"], true);
+
+  json refunded = {{"id", "evt_it_refund_" + W().suffix},
+                   {"object", "event"},
+                   {"api_version", "2024-06-20"},
+                   {"created", now + 1},
+                   {"livemode", false},
+                   {"type", "charge.refunded"},
+                   {"data",
+                    {{"object",
+                      {{"id", charge},
+                       {"object", "charge"},
+                       {"amount", total},
+                       {"amount_refunded", total},
+                       {"currency", "usd"},
+                       {"customer", customer},
+                       {"payment_intent", pi},
+                       {"refunded", true},
+                       {"refunds",
+                        {{"object", "list"},
+                         {"data",
+                          {{{"id", "re_it_" + W().suffix},
+                            {"object", "refund"},
+                            {"amount", total},
+                            {"currency", "usd"},
+                            {"reason", "requested_by_customer"},
+                            {"status", "succeeded"}}}}}}}}}}};
+  const std::string refund_body = refunded.dump();
+  HttpResult refund = deliver(refund_body, coditect::webhook::sign(secret_, now, refund_body));
+  ASSERT_EQ(refund.status, 200) << refund.body;
+  EXPECT_EQ(json::parse(refund.body)["status"], "processed") << refund.body;
+  auto refunds = [&] {
+    HttpResult r = W().call("GET", "/api/v1/refunds/?order_id=" + oid, owner);
+    EXPECT_EQ(r.status, 200) << r.body;
+    return json::parse(r.body);
+  };
+  ASSERT_EQ(refunds()["count"], 1);
+  EXPECT_EQ(refunds()["results"][0]["stripe_refund_id"], "re_it_" + W().suffix);
+  EXPECT_EQ(refunds()["results"][0]["amount"], total);
+  EXPECT_EQ(json::parse(W().call("GET", "/api/v1/orders/" + oid + "/", owner).body)["status"],
+            "refunded");
+  EXPECT_EQ(
+      json::parse(W().call("GET", "/api/v1/licenses/" + license + "/", owner).body)["is_active"],
+      false);
+
+  // Stripe delivers the refund again (a new signature): nothing changes.
+  HttpResult again = deliver(refund_body, coditect::webhook::sign(secret_, now + 2, refund_body));
+  ASSERT_EQ(again.status, 200) << again.body;
+  EXPECT_EQ(json::parse(again.body)["already_received"], true);
+  EXPECT_EQ(refunds()["count"], 1);
+  EXPECT_EQ(W().sql("SELECT count(*) FROM coditect.refunds WHERE order_id = $1", {oid}), "1");
+  EXPECT_EQ(W().sql("SELECT amount_refunded FROM coditect.payments WHERE order_id = $1", {oid}),
+            std::to_string(total));
 }
 
 }  // namespace

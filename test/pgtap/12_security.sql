@@ -81,8 +81,8 @@ SELECT set_eq($$SELECT p.polrelid::regclass::text, p.polname::text, p.polcmd::te
                        ('coditect.orders', 'orders_own', '*'), ('coditect.order_lines', 'order_lines_own', '*'),
                        ('coditect.payments', 'payments_own', '*'), ('coditect.refunds', 'refunds_own', '*'),
                        ('coditect.addresses', 'contact_read', 'r'), ('coditect.phone_numbers', 'contact_read', 'r'),
-                       ('coditect.email_addresses', 'contact_read', 'r')$$,
-              'the restrictive policies are exactly the reviewed ones (reading documents by their grants; carts and orders their own; other users'' contacts for administrators)');
+                       ('coditect.email_addresses', 'contact_read', 'r'), ('coditect.invoices', 'invoices_own', '*')$$,
+              'the restrictive policies are exactly the reviewed ones (reading documents by their grants; carts, orders and invoices their own; other users'' contacts for administrators)');
 
 -- Enum equality is leakproof here, so a filter on an enum column (a task's status) can be an
 -- index condition under RLS instead of a filter over all the tenant's rows.
@@ -316,6 +316,27 @@ INSERT INTO expected_execute VALUES
     ('coditect.set_stripe_webhook_secret(text)', ''),
     ('coditect.stripe_webhook(text,bytea)', 'gateway,service'),
     ('coditect_internal.declare_stripe_handler(text,regprocedure)', ''),
+    ('coditect.set_stripe_customer(uuid,text)', 'service'),
+    ('coditect.stripe_amount(numeric,text)', 'gateway,service,analyst'),
+    ('coditect.stripe_currency_exponent(text)', 'gateway,service,analyst'),
+    ('coditect_internal.guard_invoice()', ''),
+    ('coditect_internal.stripe_charge_refunded(coditect_internal.stripe_events)', ''),
+    ('coditect_internal.stripe_checkout_completed(coditect_internal.stripe_events)', ''),
+    ('coditect_internal.stripe_invoice(coditect_internal.stripe_events)', ''),
+    ('coditect_internal.stripe_method(jsonb)', ''),
+    ('coditect_internal.stripe_money(jsonb,text)', ''),
+    ('coditect_internal.stripe_order(coditect_internal.stripe_events,uuid,text)', ''),
+    ('coditect_internal.stripe_outcome(coditect_internal.stripe_events,text,text)', ''),
+    ('coditect_internal.stripe_pay_order(coditect_internal.stripe_events,uuid,text,text,jsonb,text,text,text,text,text)', ''),
+    ('coditect_internal.stripe_payment_failed(coditect_internal.stripe_events)', ''),
+    ('coditect_internal.stripe_payment_succeeded(coditect_internal.stripe_events)', ''),
+    ('coditect_internal.stripe_refuse(text)', ''),
+    ('coditect_internal.stripe_stale(coditect_internal.stripe_events)', ''),
+    ('coditect_internal.stripe_lock(coditect_internal.stripe_events)', ''),
+    ('coditect_internal.stripe_subscription(coditect_internal.stripe_events)', ''),
+    ('coditect_internal.stripe_tenant(coditect_internal.stripe_events)', ''),
+    ('coditect_internal.stripe_time(jsonb)', ''),
+    ('coditect_internal.stripe_uuid(text)', ''),
     ('coditect_internal.check_workflow_definition(jsonb)', 'PUBLIC'),
     ('coditect_internal.check_workflow_triggers(jsonb)', 'PUBLIC'),
     ('coditect_internal.webhook_secret_text()', ''),
@@ -367,6 +388,7 @@ INSERT INTO expected_execute VALUES
     ('coditect_internal.guest_cart_of(uuid)', ''),
     ('coditect_internal.purge_guest_carts()', ''),
     ('coditect.subscription_activate(uuid,text)', 'service'),
+    ('coditect_internal.subscription_pay(uuid,uuid,text)', ''),
     ('coditect_internal.guard_entitled_license()', ''),
     ('coditect_internal.order_entitlements()', ''),
     ('coditect.subscription_cancel(uuid,boolean)', 'gateway,service'),
@@ -506,7 +528,7 @@ SELECT set_eq(
         ('cart_item.delete', '{owner,admin,member}'), ('order.view', '{owner,admin,member}'),
         ('order.cancel', '{owner,admin,member}'), ('order.refund', '{owner,admin}'), ('order.manage', '{owner,admin}'),
         ('order_line.view', '{owner,admin,member}'), ('payment.view', '{owner,admin,member}'),
-        ('refund.view', '{owner,admin,member}')
+        ('refund.view', '{owner,admin,member}'), ('invoice.view', '{owner,admin,member}')
       ) v(c, rs), unnest(rs::text[]) r$$,
     'role_permissions is exactly the reviewed codename x role matrix');
 

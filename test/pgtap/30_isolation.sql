@@ -113,6 +113,12 @@ VALUES ('Isolation plan', 1000, 'USD', 'month', 7);
 INSERT INTO coditect.subscriptions (tenant_id, product_id, current_period_end)
 SELECT tap.tid(k), (SELECT id FROM coditect.products WHERE name = 'Isolation plan'), now() + interval '1 day' FROM tap.ids;
 
+-- An invoice of the subscription, paid by the payment.
+INSERT INTO coditect.invoices (tenant_id, status, currency, subtotal_amount, tax_amount, total_amount, amount_due, amount_paid,
+                               amount_remaining, subscription_id, stripe_invoice_id)
+SELECT s.tenant_id, 'paid', 'USD', 1000, 0, 1000, 1000, 1000, 0, s.id, 'in_isolation_' || s.tenant_id FROM coditect.subscriptions s;
+UPDATE coditect.payments p SET invoice_id = i.id FROM coditect.invoices i WHERE i.tenant_id = p.tenant_id;
+
 -- Generic probes, run as the gateway login.
 CREATE FUNCTION tap.count_rows(t regclass, tenant uuid) RETURNS bigint LANGUAGE plpgsql AS $$
 DECLARE n bigint;
