@@ -860,7 +860,7 @@ $$;
 -- Applies a discount code to a cart (or, without a code, removes the cart's): the code must be
 -- one a checkout of the cart would redeem now (coupon_check). Owner rights (clients cannot read
 -- coupons), scoped to the request's tenant and to carts the caller may see.
-CREATE FUNCTION coditect_internal.cart_apply_discount_as(p_cart uuid, p_code text) RETURNS uuid
+CREATE FUNCTION coditect_internal.cart_apply_discount_as(p_cart uuid, p_code text DEFAULT NULL) RETURNS uuid
 LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
 DECLARE
     tenant uuid := coditect.current_tenant_id();
@@ -886,14 +886,6 @@ BEGIN
     RETURN c.id;
 END
 $$;
-CREATE FUNCTION coditect.cart_apply_discount(p_cart uuid, p_code text DEFAULT NULL) RETURNS jsonb
-LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
-DECLARE
-    id uuid := coditect_internal.cart_apply_discount_as(p_cart, p_code);
-BEGIN
-    RETURN coditect.api_carts_get(id);
-END
-$$;
 
 -- Checkout: the cart (locked: a second checkout waits, then finds it checked out) becomes an
 -- order with a line per item, priced from the products now, discounted by the cart's code
@@ -903,8 +895,8 @@ $$;
 -- free billing_address object), or the tenant's default billing address; its snapshot stays on
 -- the order. Owner rights (clients do not write orders), scoped to the request's tenant and to
 -- carts the caller may see.
-CREATE FUNCTION coditect_internal.cart_checkout_as(p_cart uuid, p_country text, p_state text, p_address jsonb,
-                                                   p_billing_address uuid)
+CREATE FUNCTION coditect_internal.cart_checkout_as(p_cart uuid, p_country text DEFAULT NULL, p_state text DEFAULT NULL,
+                                                   p_address jsonb DEFAULT NULL, p_billing_address uuid DEFAULT NULL)
 RETURNS uuid
 LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
 DECLARE
@@ -1031,16 +1023,6 @@ BEGIN
     RETURN v_order;
 END
 $$;
-CREATE FUNCTION coditect.cart_checkout(p_cart uuid, p_country text DEFAULT NULL, p_state text DEFAULT NULL,
-                                       p_address jsonb DEFAULT NULL, p_billing_address uuid DEFAULT NULL)
-RETURNS jsonb
-LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
-DECLARE
-    id uuid := coditect_internal.cart_checkout_as(p_cart, p_country, p_state, p_address, p_billing_address);
-BEGIN
-    RETURN coditect.api_orders_get(id);
-END
-$$;
 
 -- Cancels a pending order (its placer, or order.manage).
 CREATE FUNCTION coditect_internal.order_cancel_as(p_order uuid) RETURNS uuid
@@ -1061,14 +1043,6 @@ BEGIN
     END IF;
     UPDATE coditect.orders SET status = 'cancelled' WHERE tenant_id = o.tenant_id AND id = o.id;
     RETURN o.id;
-END
-$$;
-CREATE FUNCTION coditect.order_cancel(p_order uuid) RETURNS jsonb
-LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
-DECLARE
-    id uuid := coditect_internal.order_cancel_as(p_order);
-BEGIN
-    RETURN coditect.api_orders_get(id);
 END
 $$;
 
@@ -1099,7 +1073,7 @@ $$;
 
 -- A refund of part or all of an order's payment (order.refund: administrators). The cap is
 -- apply_refund's, under the payment's lock.
-CREATE FUNCTION coditect_internal.order_refund_as(p_order uuid, p_amount bigint, p_reason text) RETURNS uuid
+CREATE FUNCTION coditect_internal.order_refund_as(p_order uuid, p_amount bigint, p_reason text DEFAULT NULL) RETURNS uuid
 LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
 DECLARE
     tenant uuid := coditect.current_tenant_id();
@@ -1129,14 +1103,6 @@ BEGIN
     RETURN id;
 END
 $$;
-CREATE FUNCTION coditect.order_refund(p_order uuid, p_amount bigint, p_reason text DEFAULT NULL) RETURNS jsonb
-LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
-DECLARE
-    id uuid := coditect_internal.order_refund_as(p_order, p_amount, p_reason);
-BEGIN
-    RETURN coditect.api_refunds_get(id);
-END
-$$;
 
 SELECT coditect_internal.register_action('cart', 'add_item', 'coditect.cart_add_item(uuid, uuid, integer)',
     'POST', '/api/v1/carts/{id}/add/',
@@ -1147,33 +1113,32 @@ SELECT coditect_internal.register_action('cart', 'add_item', 'coditect.cart_add_
 SELECT coditect_internal.register_action('cart', 'apply_discount', 'coditect.cart_apply_discount(uuid, text)',
     'POST', '/api/v1/carts/{id}/discount/',
     '[{"from": "path", "name": "id"}, {"from": "body_field", "name": "code"}]',
-    p_min_role => 'member', p_response => '{"resource": "cart"}',
+    p_min_role => 'member', p_as => 'coditect_internal.cart_apply_discount_as(uuid, text)',
     p_summary => 'Apply a discount code to the cart (checked now and again at checkout); without a code, remove the cart''s');
 SELECT coditect_internal.register_action('cart', 'checkout', 'coditect.cart_checkout(uuid, text, text, jsonb, uuid)',
     'POST', '/api/v1/carts/{id}/checkout/',
     '[{"from": "path", "name": "id"}, {"from": "body_field", "name": "country_code"},
       {"from": "body_field", "name": "state_code"}, {"from": "body_field", "name": "billing_address"},
       {"from": "body_field", "name": "billing_address_id"}]',
-    p_min_role => 'member', p_response => '{"resource": "order"}', p_status => 201,
+    p_min_role => 'member', p_as => 'coditect_internal.cart_checkout_as(uuid, text, text, jsonb, uuid)',
+    p_answers => 'order', p_status => 201,
     p_summary => 'Place the order: prices, the discount, the billing address (given by id, by country and state, or the tenant''s default) and its tax rate are snapshotted; every product''s requirements must be in the cart');
 SELECT coditect_internal.register_action('order', 'cancel', 'coditect.order_cancel(uuid)',
     'POST', '/api/v1/orders/{id}/cancel/', '[{"from": "path", "name": "id"}]',
-    p_min_role => 'member', p_response => '{"resource": "order"}',
+    p_min_role => 'member', p_as => 'coditect_internal.order_cancel_as(uuid)',
     p_summary => 'Cancel a pending order (who placed it, or an administrator)');
 SELECT coditect_internal.register_action('order', 'refund', 'coditect.order_refund(uuid, bigint, text)',
     'POST', '/api/v1/orders/{id}/refunds/',
     '[{"from": "path", "name": "id"}, {"from": "body_field", "name": "amount", "required": true},
       {"from": "body_field", "name": "reason"}]',
-    p_min_role => 'admin', p_response => '{"resource": "refund"}', p_status => 201,
+    p_min_role => 'admin', p_as => 'coditect_internal.order_refund_as(uuid, bigint, text)',
+    p_answers => 'refund', p_status => 201,
     p_summary => 'Refund part or all of a paid order (minor units); refunds never exceed what was paid');
 
 REVOKE ALL ON FUNCTION coditect_internal.cart_checkout_as(uuid, text, text, jsonb, uuid), coditect_internal.order_cancel_as(uuid),
     coditect_internal.order_refund_as(uuid, bigint, text), coditect.order_mark_paid(uuid, text),
     coditect_internal.cart_apply_discount_as(uuid, text), coditect_internal.coupon_discounts(uuid, uuid[], bigint[]),
     coditect_internal.coupon_check(coditect.coupons, text, text, uuid[]), coditect.cart_discount_amount(coditect.carts) FROM PUBLIC;
-GRANT EXECUTE ON FUNCTION coditect_internal.cart_checkout_as(uuid, text, text, jsonb, uuid), coditect_internal.order_cancel_as(uuid),
-    coditect_internal.order_refund_as(uuid, bigint, text), coditect_internal.cart_apply_discount_as(uuid, text)
-    TO coditect_gateway, coditect_service;
 -- The computed field discount_amount of carts, for whoever reads carts.
 GRANT EXECUTE ON FUNCTION coditect.cart_discount_amount(coditect.carts), coditect_internal.coupon_discounts(uuid, uuid[], bigint[])
     TO coditect_gateway, coditect_service, coditect_analyst;

@@ -347,7 +347,7 @@ SELECT coditect_internal.register_resource('coditect.entitlements', 'entitlement
 
 -- POST /api/v1/subscriptions/{id}/cancel/ {"at_period_end": true}: at the period's end (access
 -- until then; the job cancels it), or now (access ends now).
-CREATE FUNCTION coditect_internal.subscription_cancel_as(p_id uuid, p_at_period_end boolean) RETURNS uuid
+CREATE FUNCTION coditect_internal.subscription_cancel_as(p_id uuid, p_at_period_end boolean DEFAULT true) RETURNS uuid
 LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
 DECLARE
     s coditect.subscriptions;
@@ -369,18 +369,10 @@ BEGIN
     RETURN s.id;
 END
 $$;
-CREATE FUNCTION coditect.subscription_cancel(p_id uuid, p_at_period_end boolean DEFAULT true) RETURNS jsonb
-LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
-DECLARE
-    id uuid := coditect_internal.subscription_cancel_as(p_id, p_at_period_end);
-BEGIN
-    RETURN coditect.api_subscriptions_get(id);
-END
-$$;
 SELECT coditect_internal.register_action('subscription', 'cancel', 'coditect.subscription_cancel(uuid, boolean)',
     'POST', '/api/v1/subscriptions/{id}/cancel/',
     '[{"from": "path", "name": "id"}, {"from": "body_field", "name": "at_period_end"}]',
-    p_min_role => 'admin', p_response => '{"resource": "subscription"}',
+    p_min_role => 'admin', p_as => 'coditect_internal.subscription_cancel_as(uuid, boolean)',
     p_summary => 'Cancel a subscription at its period''s end (default; entitled until then) or now');
 
 -- The manual payment path (local use; Stripe's invoice.paid will do the same): a service, in the
@@ -429,7 +421,6 @@ COMMENT ON FUNCTION coditect.subscription_activate(uuid, text) IS
     'The manual payment of a subscription''s period (services, in the tenant''s context): active from now, or renewed; idempotent by the payment reference';
 REVOKE ALL ON FUNCTION coditect.subscription_activate(uuid, text) FROM PUBLIC;
 GRANT EXECUTE ON FUNCTION coditect.subscription_activate(uuid, text) TO coditect_service;
-GRANT EXECUTE ON FUNCTION coditect_internal.subscription_cancel_as(uuid, boolean) TO coditect_gateway, coditect_service;
 
 -- The job (pg_cron, every 5 minutes; all tenants): subscriptions canceled at their period's end
 -- are canceled when it comes, trials that ended unpaid become past_due, subscriptions still

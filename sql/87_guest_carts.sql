@@ -122,15 +122,6 @@ BEGIN
     RETURN cart;
 END
 $$;
-CREATE FUNCTION coditect.guest_cart_claim(p_token uuid) RETURNS jsonb
-LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
-DECLARE
-    id uuid := coditect_internal.guest_cart_claim_as(p_token);
-BEGIN
-    RETURN coditect.api_carts_get(id);
-END
-$$;
-GRANT EXECUTE ON FUNCTION coditect_internal.guest_cart_claim_as(uuid) TO coditect_gateway, coditect_service;
 
 -- Maintenance (the cart job's, 84_orders' expire_carts): guest carts past their time go.
 CREATE FUNCTION coditect_internal.purge_guest_carts() RETURNS bigint
@@ -159,5 +150,5 @@ SELECT coditect_internal.register_action('cart', 'guest_add', 'coditect.guest_ca
     p_summary => 'Add a product to a guest cart (no login)');
 SELECT coditect_internal.register_action('cart', 'guest_claim', 'coditect.guest_cart_claim(uuid)',
     'POST', '/api/v1/guest-carts/{token}/claim/', '[{"from": "path", "name": "token", "secret": true}]',
-    p_permission => 'cart.create', p_response => '{"resource": "cart"}', p_status => 201,
+    p_permission => 'cart.create', p_as => 'coditect_internal.guest_cart_claim_as(uuid)', p_status => 201,
     p_summary => 'At sign-in: the guest cart becomes a cart of the caller''s tenant (priced anew); the token stops working');
