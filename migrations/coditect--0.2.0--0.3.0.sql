@@ -2239,6 +2239,39 @@ CREATE TRIGGER audit_license_issue AFTER INSERT ON coditect.licenses
 ALTER TABLE coditect.licenses ENABLE ALWAYS TRIGGER audit_license_issue;
 
 ------------------------------------------------------------------------------------------------
+-- 5c-ctxcache. set_request_context in C with a per-backend cache of its checks, and the triggers
+-- that invalidate that cache (as in sql/20_tenancy.sql)
+------------------------------------------------------------------------------------------------
+
+CREATE OR REPLACE FUNCTION coditect.set_request_context(
+    p_tenant_id      uuid,
+    p_user_id        uuid,
+    p_user_role      text,
+    p_client_ip      inet DEFAULT NULL,
+    p_user_agent     text DEFAULT NULL,
+    p_request_method text DEFAULT NULL,
+    p_request_path   text DEFAULT NULL,
+    p_request_id     text DEFAULT NULL
+) RETURNS void
+    AS 'MODULE_PATHNAME', 'coditect_set_request_context' LANGUAGE C VOLATILE PARALLEL UNSAFE;
+
+CREATE FUNCTION coditect_internal.context_cache_invalidate() RETURNS trigger
+    AS 'MODULE_PATHNAME', 'coditect_context_cache_invalidate' LANGUAGE C;
+CREATE TRIGGER context_cache_invalidate AFTER INSERT OR UPDATE OR DELETE OR TRUNCATE ON coditect.tenants
+    FOR EACH STATEMENT EXECUTE FUNCTION coditect_internal.context_cache_invalidate();
+CREATE TRIGGER context_cache_invalidate AFTER INSERT OR UPDATE OR DELETE OR TRUNCATE ON coditect.users
+    FOR EACH STATEMENT EXECUTE FUNCTION coditect_internal.context_cache_invalidate();
+CREATE TRIGGER context_cache_invalidate AFTER INSERT OR UPDATE OR DELETE OR TRUNCATE ON coditect.memberships
+    FOR EACH STATEMENT EXECUTE FUNCTION coditect_internal.context_cache_invalidate();
+CREATE TRIGGER context_cache_invalidate AFTER INSERT OR UPDATE OR DELETE OR TRUNCATE ON coditect_internal.analyst_bindings
+    FOR EACH STATEMENT EXECUTE FUNCTION coditect_internal.context_cache_invalidate();
+ALTER TABLE coditect.tenants ENABLE ALWAYS TRIGGER context_cache_invalidate;
+ALTER TABLE coditect.users ENABLE ALWAYS TRIGGER context_cache_invalidate;
+ALTER TABLE coditect.memberships ENABLE ALWAYS TRIGGER context_cache_invalidate;
+ALTER TABLE coditect_internal.analyst_bindings ENABLE ALWAYS TRIGGER context_cache_invalidate;
+REVOKE ALL ON FUNCTION coditect_internal.context_cache_invalidate() FROM PUBLIC;
+
+------------------------------------------------------------------------------------------------
 -- 6. 42_documents (as in sql/42_documents.sql)
 ------------------------------------------------------------------------------------------------
 
