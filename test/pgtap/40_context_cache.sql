@@ -57,12 +57,18 @@ END $$;
 CREATE FUNCTION pg_temp.ctx_error() RETURNS text LANGUAGE sql AS $$
     SELECT state || ' ' || msg FROM ctx_errors ORDER BY at DESC LIMIT 1
 $$;
+-- Whether a call answers from the cache. Any relcache invalidation of the four tables (an
+-- autovacuum's statistics too) empties it, so one of three calls in a row is enough: with no
+-- cache at all none would.
+CREATE FUNCTION pg_temp.from_cache(p_conn text, p_tenant uuid, p_user uuid, p_role text) RETURNS boolean
+LANGUAGE sql AS $$
+    SELECT bool_or(pg_temp.ctx_reads(p_conn, p_tenant, p_user, p_role) = 0) FROM generate_series(1, 3)
+$$;
 
 -- The cache at work.
 SELECT cmp_ok(pg_temp.ctx_reads('tcc_gw', :'ta', :'ma', 'member'), '>', 0::bigint,
               'the first check of a membership reads it');
-SELECT is(pg_temp.ctx_reads('tcc_gw', :'ta', :'ma', 'member'), 0::bigint,
-          'the next transaction''s check is answered from the backend''s cache');
+SELECT ok(pg_temp.from_cache('tcc_gw', :'ta', :'ma', 'member'), 'the next transaction''s check is answered from the backend''s cache');
 SELECT is(pg_temp.ctx_reads('tcc_gw', :'tb', :'ma', 'member'), NULL, 'a member of A gets no context in B');
 SELECT is(pg_temp.ctx_error(), 'CD403 user is not an active member of this tenant', '... refused as before');
 SELECT ok(pg_temp.ctx_reads('tcc_gw', :'tb', :'ob', 'owner') IS NOT NULL, 'B''s owner acts in B');
@@ -75,33 +81,33 @@ SELECT is(pg_temp.ctx_reads('tcc_gw', :'ta', :'ma', 'member'), NULL,
 SELECT is(pg_temp.ctx_error(), 'CD403 user is not an active member of this tenant', '... as not an active member');
 UPDATE coditect.memberships SET revoked_at = NULL WHERE tenant_id = :'ta' AND user_id = :'ma';
 SELECT cmp_ok(pg_temp.ctx_reads('tcc_gw', :'ta', :'ma', 'member'), '>', 0::bigint, 'restored, it is read again');
-SELECT is(pg_temp.ctx_reads('tcc_gw', :'ta', :'ma', 'member'), 0::bigint, '... and cached again');
+SELECT ok(pg_temp.from_cache('tcc_gw', :'ta', :'ma', 'member'), '... and cached again');
 
 -- A role change, down and then up.
 UPDATE coditect.memberships SET role = 'guest' WHERE tenant_id = :'ta' AND user_id = :'ma';
 SELECT is(pg_temp.ctx_reads('tcc_gw', :'ta', :'ma', 'member'), NULL, 'a member demoted to guest can no longer act as member');
 SELECT is(pg_temp.ctx_error(), 'CD403 role "member" exceeds the membership role "guest"', '... the new role is the one checked');
 SELECT ok(pg_temp.ctx_reads('tcc_gw', :'ta', :'ma', 'guest') IS NOT NULL, '... and acts as guest');
-SELECT is(pg_temp.ctx_reads('tcc_gw', :'ta', :'ma', 'guest'), 0::bigint, 'the guest membership is cached');
+SELECT ok(pg_temp.from_cache('tcc_gw', :'ta', :'ma', 'guest'), 'the guest membership is cached');
 UPDATE coditect.memberships SET role = 'admin' WHERE tenant_id = :'ta' AND user_id = :'ma';
 SELECT ok(pg_temp.ctx_reads('tcc_gw', :'ta', :'ma', 'admin') IS NOT NULL, 'promoted to admin, it acts as admin at once');
 UPDATE coditect.memberships SET role = 'member' WHERE tenant_id = :'ta' AND user_id = :'ma';
 
 -- A deactivated user, a deactivated tenant.
 SELECT ok(pg_temp.ctx_reads('tcc_gw', :'ta', :'ma', 'member') IS NOT NULL, 'the member acts as member');
-SELECT is(pg_temp.ctx_reads('tcc_gw', :'ta', :'ma', 'member'), 0::bigint, '... from the cache');
+SELECT ok(pg_temp.from_cache('tcc_gw', :'ta', :'ma', 'member'), '... from the cache');
 UPDATE coditect.users SET is_active = false WHERE tenant_id = :'ta' AND id = :'ma';
 SELECT is(pg_temp.ctx_reads('tcc_gw', :'ta', :'ma', 'member'), NULL, 'a deactivated user is refused at the next call');
 UPDATE coditect.users SET is_active = true WHERE tenant_id = :'ta' AND id = :'ma';
 SELECT ok(pg_temp.ctx_reads('tcc_gw', :'ta', :'oa', 'owner') IS NOT NULL, 'the owner of A acts');
-SELECT is(pg_temp.ctx_reads('tcc_gw', :'ta', :'oa', 'owner'), 0::bigint, '... from the cache');
+SELECT ok(pg_temp.from_cache('tcc_gw', :'ta', :'oa', 'owner'), '... from the cache');
 UPDATE coditect.tenants SET is_active = false WHERE id = :'ta';
 SELECT is(pg_temp.ctx_reads('tcc_gw', :'ta', :'oa', 'owner'), NULL, 'in a deactivated tenant nobody gets a context at the next call');
 UPDATE coditect.tenants SET is_active = true WHERE id = :'ta';
 
 -- A deleted user (its membership goes with it).
 SELECT ok(pg_temp.ctx_reads('tcc_gw', :'ta', :'la', 'member') IS NOT NULL, 'the leaver acts');
-SELECT is(pg_temp.ctx_reads('tcc_gw', :'ta', :'la', 'member'), 0::bigint, '... from the cache');
+SELECT ok(pg_temp.from_cache('tcc_gw', :'ta', :'la', 'member'), '... from the cache');
 DELETE FROM coditect.users WHERE tenant_id = :'ta' AND id = :'la';
 SELECT is(pg_temp.ctx_reads('tcc_gw', :'ta', :'la', 'member'), NULL, 'a deleted user is refused at the next call');
 
@@ -123,7 +129,7 @@ SELECT dblink_exec('tcc_writer', 'BEGIN');
 SELECT dblink_exec('tcc_writer', format('UPDATE coditect.memberships SET revoked_at = now() WHERE tenant_id = %L AND user_id = %L', :'ta', :'ra'));
 SELECT cmp_ok(pg_temp.ctx_reads('tcc_gw', :'ta', :'ra', 'member'), '>', 0::bigint,
               'a member checked while its revocation is uncommitted is still one (read)');
-SELECT is(pg_temp.ctx_reads('tcc_gw', :'ta', :'ra', 'member'), 0::bigint, '... and cached');
+SELECT ok(pg_temp.from_cache('tcc_gw', :'ta', :'ra', 'member'), '... and cached');
 SELECT dblink_exec('tcc_writer', 'COMMIT');
 SELECT is(pg_temp.ctx_reads('tcc_gw', :'ta', :'ra', 'member'), NULL, 'after the commit its next call is refused');
 -- A rolled-back revocation changes nothing.
@@ -148,7 +154,7 @@ SELECT throws_ok(format('SELECT * FROM dblink(%L, %L) AS r(x text)', 'tcc_writer
 
 -- An analyst binding made while a gateway login's backend holds its "not bound" answer.
 SELECT ok(pg_temp.ctx_reads('tcc_late', :'ta', :'oa', 'owner') IS NOT NULL, 'a gateway login sets a context');
-SELECT is(pg_temp.ctx_reads('tcc_late', :'ta', :'oa', 'owner'), 0::bigint, '... its checks answered from the cache');
+SELECT ok(pg_temp.from_cache('tcc_late', :'ta', :'oa', 'owner'), '... its checks answered from the cache');
 REVOKE coditect_gateway FROM tapcc_late_analyst;
 SELECT coditect.bind_analyst('tapcc_late_analyst', :'ta');
 GRANT coditect_gateway TO tapcc_late_analyst;
