@@ -370,21 +370,35 @@ GRANT EXECUTE ON FUNCTION coditect.set_request_context(uuid, uuid, text, inet, t
     TO coditect_gateway, coditect_service;
 
 -- Plain DML sends no relcache invalidation; this trigger makes every committed write to the
--- tables the context checks read send one, which empties every backend's cache of them.
+-- tables the context checks read send one, which empties every backend's cache of them. Row
+-- triggers (PostgreSQL keeps one invalidation per table and command), because logical
+-- replication's apply worker fires no statement triggers but TRUNCATE's.
 CREATE FUNCTION coditect_internal.context_cache_invalidate() RETURNS trigger
     AS 'MODULE_PATHNAME', 'coditect_context_cache_invalidate' LANGUAGE C;
-CREATE TRIGGER context_cache_invalidate AFTER INSERT OR UPDATE OR DELETE OR TRUNCATE ON coditect.tenants
+CREATE TRIGGER context_cache_invalidate BEFORE INSERT OR UPDATE OR DELETE ON coditect.tenants
+    FOR EACH ROW EXECUTE FUNCTION coditect_internal.context_cache_invalidate();
+CREATE TRIGGER context_cache_invalidate_truncate AFTER TRUNCATE ON coditect.tenants
     FOR EACH STATEMENT EXECUTE FUNCTION coditect_internal.context_cache_invalidate();
-CREATE TRIGGER context_cache_invalidate AFTER INSERT OR UPDATE OR DELETE OR TRUNCATE ON coditect.users
+ALTER TABLE coditect.tenants ENABLE ALWAYS TRIGGER context_cache_invalidate,
+    ENABLE ALWAYS TRIGGER context_cache_invalidate_truncate;
+CREATE TRIGGER context_cache_invalidate BEFORE INSERT OR UPDATE OR DELETE ON coditect.users
+    FOR EACH ROW EXECUTE FUNCTION coditect_internal.context_cache_invalidate();
+CREATE TRIGGER context_cache_invalidate_truncate AFTER TRUNCATE ON coditect.users
     FOR EACH STATEMENT EXECUTE FUNCTION coditect_internal.context_cache_invalidate();
-CREATE TRIGGER context_cache_invalidate AFTER INSERT OR UPDATE OR DELETE OR TRUNCATE ON coditect.memberships
+ALTER TABLE coditect.users ENABLE ALWAYS TRIGGER context_cache_invalidate,
+    ENABLE ALWAYS TRIGGER context_cache_invalidate_truncate;
+CREATE TRIGGER context_cache_invalidate BEFORE INSERT OR UPDATE OR DELETE ON coditect.memberships
+    FOR EACH ROW EXECUTE FUNCTION coditect_internal.context_cache_invalidate();
+CREATE TRIGGER context_cache_invalidate_truncate AFTER TRUNCATE ON coditect.memberships
     FOR EACH STATEMENT EXECUTE FUNCTION coditect_internal.context_cache_invalidate();
-CREATE TRIGGER context_cache_invalidate AFTER INSERT OR UPDATE OR DELETE OR TRUNCATE ON coditect_internal.analyst_bindings
+ALTER TABLE coditect.memberships ENABLE ALWAYS TRIGGER context_cache_invalidate,
+    ENABLE ALWAYS TRIGGER context_cache_invalidate_truncate;
+CREATE TRIGGER context_cache_invalidate BEFORE INSERT OR UPDATE OR DELETE ON coditect_internal.analyst_bindings
+    FOR EACH ROW EXECUTE FUNCTION coditect_internal.context_cache_invalidate();
+CREATE TRIGGER context_cache_invalidate_truncate AFTER TRUNCATE ON coditect_internal.analyst_bindings
     FOR EACH STATEMENT EXECUTE FUNCTION coditect_internal.context_cache_invalidate();
-ALTER TABLE coditect.tenants ENABLE ALWAYS TRIGGER context_cache_invalidate;
-ALTER TABLE coditect.users ENABLE ALWAYS TRIGGER context_cache_invalidate;
-ALTER TABLE coditect.memberships ENABLE ALWAYS TRIGGER context_cache_invalidate;
-ALTER TABLE coditect_internal.analyst_bindings ENABLE ALWAYS TRIGGER context_cache_invalidate;
+ALTER TABLE coditect_internal.analyst_bindings ENABLE ALWAYS TRIGGER context_cache_invalidate,
+    ENABLE ALWAYS TRIGGER context_cache_invalidate_truncate;
 REVOKE ALL ON FUNCTION coditect_internal.context_cache_invalidate() FROM PUBLIC;
 
 ------------------------------------------------------------------------------------------------

@@ -209,11 +209,16 @@ bool analyst_binding(Oid session_user, pg_uuid_t* tenant) {
 
 }  // namespace coditect::pg
 
-// coditect_internal.context_cache_invalidate(): AFTER ... FOR EACH STATEMENT on the tables the
-// cached checks read. A relcache invalidation of the table, sent to every backend at commit,
-// drops their cached answers (on_relcache_invalidation).
+// coditect_internal.context_cache_invalidate(): BEFORE ... FOR EACH ROW (and AFTER TRUNCATE) on
+// the tables the cached checks read. A relcache invalidation of the table, sent to every backend
+// at commit, drops their cached answers (on_relcache_invalidation); PostgreSQL keeps one per
+// table and command however many rows. Row-level, because logical replication's apply worker
+// fires row triggers only.
 CODITECT_FUNCTION(coditect_context_cache_invalidate) {
   if (!CALLED_AS_TRIGGER(fcinfo)) elog(ERROR, "context_cache_invalidate() is a trigger");
-  CacheInvalidateRelcache(reinterpret_cast<TriggerData*>(fcinfo->context)->tg_relation);
-  return PointerGetDatum(nullptr);
+  auto* trigger = reinterpret_cast<TriggerData*>(fcinfo->context);
+  CacheInvalidateRelcache(trigger->tg_relation);
+  if (!TRIGGER_FIRED_FOR_ROW(trigger->tg_event)) return PointerGetDatum(nullptr);
+  return PointerGetDatum(TRIGGER_FIRED_BY_UPDATE(trigger->tg_event) ? trigger->tg_newtuple
+                                                                    : trigger->tg_trigtuple);
 }
