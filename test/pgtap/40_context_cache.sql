@@ -166,4 +166,3 @@ SELECT * FROM finish();
 SELECT coditect.unbind_analyst('tapcc_late_analyst');
 SELECT coditect.purge_tenant(t) FROM unnest(ARRAY[:'ta', :'tb']::uuid[]) t;
 DROP ROLE tapcc_gateway, tapcc_late_analyst;
-DROP EXTENSION dblink;
