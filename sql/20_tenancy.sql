@@ -350,10 +350,10 @@ REVOKE ALL ON FUNCTION coditect.bind_analyst(name, uuid), coditect.unbind_analys
 -- it; a bound analyst login gets no context. In C and not SECURITY DEFINER: it reads memberships,
 -- users, tenants and analyst bindings itself, as their owner, with a pinned search path, and
 -- only when this backend has no answer cached. A cached answer lives until a write to one of
--- those tables commits: the statement trigger below sends a relcache invalidation of the table,
--- which every backend applies before its next transaction (and before each context call), so
--- a revoked membership, a deactivated user or tenant, a changed role or a deleted row is
--- refused from the next transaction on, in every backend.
+-- those tables commits: the trigger below sends a relcache invalidation of the table, which
+-- every backend applies before its next transaction and before each context call, so a revoked
+-- membership, a deactivated user or tenant, a changed role or a deleted row counts from the
+-- next call after the COMMIT, in every backend.
 CREATE FUNCTION coditect.set_request_context(
     p_tenant_id      uuid,
     p_user_id        uuid,
