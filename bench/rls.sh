@@ -9,17 +9,21 @@
 # Control:  login bench_ctl (member of coditect_gateway, but BYPASSRLS): ours' transaction,
 #           context call included, with the explicit filter instead of the policy; so
 #           ours vs control is the policy alone, control vs baseline the context call.
-# All three run on the same data in the same run, interleaved; see bench/README.md.
+# Each statement of those three is a round trip of its own. The gateway sends a request's
+# transaction as one libpq pipeline (gateway/db.hpp), so two more configurations send
+# BEGIN; [context;] list; COMMIT that way, after the same lookup:
+# Ours, pipelined (bench_gw) and baseline, pipelined (bench_bypass).
+# All five run on the same data in the same run, interleaved; see bench/README.md.
 #
-# Runs its own throw-away cluster on port 55440; no timing assertions, only a report.
-# Knobs (environment): TENANTS PROJECTS DURATION ROUNDS WARMUP CLIENTS.
+# Runs its own throw-away cluster on CODITECT_BENCH_PORT (55440); no timing assertions, only a
+# report. Knobs (environment): TENANTS PROJECTS DURATION ROUNDS WARMUP CLIENTS CODITECT_BENCH_PORT.
 HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 # shellcheck source=../scripts/lib.sh
 source "$HERE/../scripts/lib.sh"
 # shellcheck source=lib.sh
 source "$HERE/lib.sh"
 
-PORT=55440
+PORT=${CODITECT_BENCH_PORT:-55440}
 DB=coditect_bench_rls
 TENANTS=${TENANTS:-200}
 PROJECTS=${PROJECTS:-500}
@@ -106,7 +110,8 @@ EXPLAIN (ANALYZE, COSTS OFF) $LIST_SQL ORDER BY created_at DESC LIMIT 50;
 COMMIT;
 SQL
 
-# pgbench scripts: the same random tenant lookup in all three, inside the transaction.
+# pgbench scripts: the same random tenant lookup in all five; in the first three inside the
+# transaction.
 cat >"$WORK/ours.sql" <<SQL
 \\set n random(1, $TENANTS)
 BEGIN;
@@ -131,6 +136,28 @@ $LIST_SQL AND tenant_id = :tenant ORDER BY created_at DESC LIMIT 50;
 COMMIT;
 SQL
 
+# The pipelined two: the lookup first (the gateway knows tenant and user from the token), then
+# the transaction in one round trip.
+cat >"$WORK/ours_pipe.sql" <<SQL
+\\set n random(1, $TENANTS)
+SELECT tenant_id AS tenant, user_id AS uid FROM bench.bench_tenants WHERE n = :n \\gset
+\\startpipeline
+BEGIN;
+SELECT coditect.set_request_context(:tenant, :uid, 'owner', '127.0.0.1', 'bench', 'GET', '/api/v1/projects/');
+$LIST_SQL ORDER BY created_at DESC LIMIT 50;
+COMMIT;
+\\endpipeline
+SQL
+cat >"$WORK/base_pipe.sql" <<SQL
+\\set n random(1, $TENANTS)
+SELECT tenant_id AS tenant, user_id AS uid FROM bench.bench_tenants WHERE n = :n \\gset
+\\startpipeline
+BEGIN;
+$LIST_SQL AND tenant_id = :tenant ORDER BY created_at DESC LIMIT 50;
+COMMIT;
+\\endpipeline
+SQL
+
 # pgbench_once NAME USER SCRIPT SECONDS OUT: one pgbench run; fails loudly if pgbench does.
 pgbench_once() {
   local name=$1 user=$2 script=$3 secs=$4 out=$5
@@ -146,16 +173,17 @@ pgbench_once() {
 # Warm-up (discarded), then ROUNDS interleaved slices per configuration, in alternating
 # order (ours, baseline, control, control, baseline, ours, ...) so that drift of this
 # machine hits all alike.
-declare -A USER_OF=([ours]=bench_gw [baseline]=bench_bypass [control]=bench_ctl)
+declare -A USER_OF=([ours]=bench_gw [baseline]=bench_bypass [control]=bench_ctl
+  [ours_pipe]=bench_gw [base_pipe]=bench_bypass)
 if ((WARMUP > 0)); then
-  for c in ours baseline control; do
+  for c in ours baseline control ours_pipe base_pipe; do
     pgbench_once "$c warm-up" "${USER_OF[$c]}" "$WORK/$c.sql" "$WARMUP" "$WORK/warmup.out"
   done
 fi
 sql -o /dev/null -c "SELECT pg_stat_statements_reset()"
 for ((r = 1; r <= ROUNDS; r++)); do
-  order=(ours baseline control)
-  ((r % 2)) || order=(control baseline ours)
+  order=(ours baseline control ours_pipe base_pipe)
+  ((r % 2)) || order=(base_pipe ours_pipe control baseline ours)
   for c in "${order[@]}"; do
     pgbench_once "$c round $r/$ROUNDS" "${USER_OF[$c]}" "$WORK/$c.sql" "$SLICE" "$WORK/$c.$r.out"
   done
@@ -182,6 +210,8 @@ echo "RLS benchmark: $TENANTS tenants x $PROJECTS projects; pgbench -M prepared 
 echo "  ours     = bench_gw, RLS:              BEGIN; lookup; set_request_context(...); list; COMMIT"
 echo "  baseline = bench_bypass, BYPASSRLS:    BEGIN; lookup; list AND tenant_id = \$1; COMMIT"
 echo "  control  = bench_ctl, gateway+BYPASSRLS: BEGIN; lookup; set_request_context(...); list AND tenant_id = \$1; COMMIT"
+echo "  pipelined (row (c)): lookup, then one round trip: ours BEGIN; set_request_context(...); list; COMMIT"
+echo "                       against baseline BEGIN; list AND tenant_id = \$1; COMMIT (the gateway's shape)"
 echo "  list     = $LIST_SQL ORDER BY created_at DESC LIMIT 50"
 echo "  server = mean execution time in pg_stat_statements; client = pgbench -r average latency,"
 echo "  which adds the round trip and the time pgbench and the backends wait for a CPU."
@@ -190,11 +220,13 @@ echo
   echo "list_server $(for u in bench_gw bench_bypass bench_ctl; do server_ms $u 'FROM coditect.projects'; echo -n ' '; done)"
   echo "list_client $(for c in ours baseline control; do client_ms $c 'FROM coditect.projects'; echo -n ' '; done)"
   echo "tps $(for c in ours baseline control; do tps $c; echo -n ' '; done)"
+  echo "tps_pipe $(tps ours_pipe) $(tps base_pipe) -"
   echo "ctx_server $(server_ms bench_gw 'set_request_context') - $(server_ms bench_ctl 'set_request_context')"
   echo "ctx_client $(client_ms ours 'set_request_context') - $(client_ms control 'set_request_context')"
   echo "lookup_server $(for u in bench_gw bench_bypass bench_ctl; do server_ms $u 'FROM bench.bench_tenants'; echo -n ' '; done)"
   echo "lookup_client $(for c in ours baseline control; do client_ms $c 'FROM bench.bench_tenants'; echo -n ' '; done)"
   echo "txns $(for c in ours baseline control; do txns $c; echo -n ' '; done)"
+  echo "txns_pipe $(txns ours_pipe) $(txns base_pipe) -"
 } | awk '
   { v[$1, 1] = $2; v[$1, 2] = $3; v[$1, 3] = $4 }
   function fmtv(fmt, x) { return x == "-" ? "-" : sprintf(fmt, x) }
@@ -209,14 +241,16 @@ echo
       "ours/base", "ours/ctl", "note"
     printf "%-41s %10s %10s %10s %9s %9s  %s\n", "-----------------------------------------",
       "----------", "----------", "----------", "---------", "---------", "----"
-    row("(a) list statement, server mean (ms)", "list_server", "%.4f", "target ours/base <= 1.10")
+    row("(a) list statement, server mean (ms)", "list_server", "%.4f", "target ours/base <= 1.05")
     row("    list statement, client avg (ms)", "list_client", "%.4f", "")
     row("(b) whole transaction, tps", "tps", "%.1f", "ours includes the context call")
+    row("(c) whole transaction pipelined, tps", "tps_pipe", "%.1f", "target ours/base >= 0.9")
     row("    set_request_context, server (ms)", "ctx_server", "%.4f", "")
     row("    set_request_context, client (ms)", "ctx_client", "%.4f", "")
     row("    tenant lookup, server mean (ms)", "lookup_server", "%.4f", "same statement in all")
     row("    tenant lookup, client avg (ms)", "lookup_client", "%.4f", "same statement in all")
     row("    transactions measured", "txns", "%d", "", 1)
+    row("    transactions measured, pipelined", "txns_pipe", "%d", "", 1)
   }'
 echo
 echo "Ratios: ours / baseline and ours / control; for latencies lower is better for us, for tps"

@@ -2524,6 +2524,55 @@ DROP FUNCTION coditect_internal.zombify_overdue(uuid, uuid), coditect_internal.l
     coditect_internal.lock_usable_license(uuid, uuid, text), coditect_internal.require_context();
 
 ------------------------------------------------------------------------------------------------
+-- 5c-ctxcache. set_request_context in C with a per-backend cache of its checks, and the triggers
+-- that invalidate that cache (as in sql/20_tenancy.sql)
+------------------------------------------------------------------------------------------------
+
+CREATE OR REPLACE FUNCTION coditect.set_request_context(
+    p_tenant_id      uuid,
+    p_user_id        uuid,
+    p_user_role      text,
+    p_client_ip      inet DEFAULT NULL,
+    p_user_agent     text DEFAULT NULL,
+    p_request_method text DEFAULT NULL,
+    p_request_path   text DEFAULT NULL,
+    p_request_id     text DEFAULT NULL
+) RETURNS void
+    AS 'MODULE_PATHNAME', 'coditect_set_request_context' LANGUAGE C VOLATILE PARALLEL UNSAFE;
+
+-- Plain DML sends no relcache invalidation; this trigger makes every committed write to the
+-- tables the context checks read send one, which empties every backend's cache of them. Row
+-- triggers (PostgreSQL keeps one invalidation per table and command), because logical
+-- replication's apply worker fires no statement triggers but TRUNCATE's.
+CREATE FUNCTION coditect_internal.context_cache_invalidate() RETURNS trigger
+    AS 'MODULE_PATHNAME', 'coditect_context_cache_invalidate' LANGUAGE C;
+CREATE TRIGGER context_cache_invalidate BEFORE INSERT OR UPDATE OR DELETE ON coditect.tenants
+    FOR EACH ROW EXECUTE FUNCTION coditect_internal.context_cache_invalidate();
+CREATE TRIGGER context_cache_invalidate_truncate AFTER TRUNCATE ON coditect.tenants
+    FOR EACH STATEMENT EXECUTE FUNCTION coditect_internal.context_cache_invalidate();
+ALTER TABLE coditect.tenants ENABLE ALWAYS TRIGGER context_cache_invalidate,
+    ENABLE ALWAYS TRIGGER context_cache_invalidate_truncate;
+CREATE TRIGGER context_cache_invalidate BEFORE INSERT OR UPDATE OR DELETE ON coditect.users
+    FOR EACH ROW EXECUTE FUNCTION coditect_internal.context_cache_invalidate();
+CREATE TRIGGER context_cache_invalidate_truncate AFTER TRUNCATE ON coditect.users
+    FOR EACH STATEMENT EXECUTE FUNCTION coditect_internal.context_cache_invalidate();
+ALTER TABLE coditect.users ENABLE ALWAYS TRIGGER context_cache_invalidate,
+    ENABLE ALWAYS TRIGGER context_cache_invalidate_truncate;
+CREATE TRIGGER context_cache_invalidate BEFORE INSERT OR UPDATE OR DELETE ON coditect.memberships
+    FOR EACH ROW EXECUTE FUNCTION coditect_internal.context_cache_invalidate();
+CREATE TRIGGER context_cache_invalidate_truncate AFTER TRUNCATE ON coditect.memberships
+    FOR EACH STATEMENT EXECUTE FUNCTION coditect_internal.context_cache_invalidate();
+ALTER TABLE coditect.memberships ENABLE ALWAYS TRIGGER context_cache_invalidate,
+    ENABLE ALWAYS TRIGGER context_cache_invalidate_truncate;
+CREATE TRIGGER context_cache_invalidate BEFORE INSERT OR UPDATE OR DELETE ON coditect_internal.analyst_bindings
+    FOR EACH ROW EXECUTE FUNCTION coditect_internal.context_cache_invalidate();
+CREATE TRIGGER context_cache_invalidate_truncate AFTER TRUNCATE ON coditect_internal.analyst_bindings
+    FOR EACH STATEMENT EXECUTE FUNCTION coditect_internal.context_cache_invalidate();
+ALTER TABLE coditect_internal.analyst_bindings ENABLE ALWAYS TRIGGER context_cache_invalidate,
+    ENABLE ALWAYS TRIGGER context_cache_invalidate_truncate;
+REVOKE ALL ON FUNCTION coditect_internal.context_cache_invalidate() FROM PUBLIC;
+
+------------------------------------------------------------------------------------------------
 -- 6. 42_documents (as in sql/42_documents.sql)
 ------------------------------------------------------------------------------------------------
 

@@ -345,8 +345,15 @@ REVOKE ALL ON FUNCTION coditect.bind_analyst(name, uuid), coditect.unbind_analys
 -- Request context
 ------------------------------------------------------------------------------------------------
 
--- Sets who is calling for the rest of the transaction. The user must be an active member of an
--- active tenant; p_user_role may lower the membership's role, never raise it.
+-- Sets who is calling for the rest of the transaction (src_ext/pg_context.cpp). The user must be
+-- an active member of an active tenant; p_user_role may lower the membership's role, never raise
+-- it; a bound analyst login gets no context. In C and not SECURITY DEFINER: it reads memberships,
+-- users, tenants and analyst bindings itself, as their owner, with a pinned search path, and
+-- only when this backend has no answer cached. A cached answer lives until a write to one of
+-- those tables commits: the trigger below sends a relcache invalidation of the table, which
+-- every backend applies before its next transaction and before each context call, so a revoked
+-- membership, a deactivated user or tenant, a changed role or a deleted row counts from the
+-- next call after the COMMIT, in every backend.
 CREATE FUNCTION coditect.set_request_context(
     p_tenant_id      uuid,
     p_user_id        uuid,
@@ -357,50 +364,42 @@ CREATE FUNCTION coditect.set_request_context(
     p_request_path   text DEFAULT NULL,
     p_request_id     text DEFAULT NULL
 ) RETURNS void
-LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
-DECLARE
-    member_role text;
-BEGIN
-    IF p_tenant_id IS NULL OR p_user_id IS NULL OR p_user_role IS NULL THEN
-        RAISE EXCEPTION 'tenant, user and role are required' USING ERRCODE = 'CD400';
-    END IF;
-    IF coditect_internal.role_rank(p_user_role) IS NULL THEN
-        RAISE EXCEPTION 'unknown role "%": expected owner, admin, member or guest', p_user_role
-            USING ERRCODE = 'CD400';
-    END IF;
-    IF p_request_method IS NOT NULL AND p_request_method !~ '^[A-Z]{1,10}$' THEN
-        RAISE EXCEPTION 'request method must be 1 to 10 upper-case letters' USING ERRCODE = 'CD400';
-    END IF;
-    IF p_request_id IS NOT NULL AND p_request_id !~ '^[A-Za-z0-9._:-]{1,128}$' THEN
-        RAISE EXCEPTION 'request id must be 1 to 128 letters, digits or . _ : -' USING ERRCODE = 'CD400';
-    END IF;
-    IF EXISTS (SELECT 1 FROM coditect_internal.analyst_bindings
-                WHERE role_oid = to_regrole(quote_ident(session_user))::oid) THEN
-        RAISE EXCEPTION 'an analyst login cannot set a request context' USING ERRCODE = 'CD403';
-    END IF;
-
-    SELECT m.role INTO member_role
-      FROM coditect.memberships m
-      JOIN coditect.users u ON u.tenant_id = m.tenant_id AND u.id = m.user_id
-      JOIN coditect.tenants t ON t.id = m.tenant_id
-     WHERE m.tenant_id = p_tenant_id AND m.user_id = p_user_id
-       AND m.revoked_at IS NULL AND u.is_active AND t.is_active;
-    IF NOT FOUND THEN
-        RAISE EXCEPTION 'user is not an active member of this tenant' USING ERRCODE = 'CD403';
-    END IF;
-    IF coditect_internal.role_rank(p_user_role) > coditect_internal.role_rank(member_role) THEN
-        RAISE EXCEPTION 'role "%" exceeds the membership role "%"', p_user_role, member_role
-            USING ERRCODE = 'CD403';
-    END IF;
-
-    PERFORM coditect_internal.context_set(p_tenant_id, p_user_id, p_user_role, p_client_ip,
-                                          left(p_user_agent, 500), p_request_method,
-                                          left(p_request_path, 1000), p_request_id);
-END
-$$;
+    AS 'MODULE_PATHNAME', 'coditect_set_request_context' LANGUAGE C VOLATILE PARALLEL UNSAFE;
 REVOKE ALL ON FUNCTION coditect.set_request_context(uuid, uuid, text, inet, text, text, text, text) FROM PUBLIC;
 GRANT EXECUTE ON FUNCTION coditect.set_request_context(uuid, uuid, text, inet, text, text, text, text)
     TO coditect_gateway, coditect_service;
+
+-- Plain DML sends no relcache invalidation; this trigger makes every committed write to the
+-- tables the context checks read send one, which empties every backend's cache of them. Row
+-- triggers (PostgreSQL keeps one invalidation per table and command), because logical
+-- replication's apply worker fires no statement triggers but TRUNCATE's.
+CREATE FUNCTION coditect_internal.context_cache_invalidate() RETURNS trigger
+    AS 'MODULE_PATHNAME', 'coditect_context_cache_invalidate' LANGUAGE C;
+CREATE TRIGGER context_cache_invalidate BEFORE INSERT OR UPDATE OR DELETE ON coditect.tenants
+    FOR EACH ROW EXECUTE FUNCTION coditect_internal.context_cache_invalidate();
+CREATE TRIGGER context_cache_invalidate_truncate AFTER TRUNCATE ON coditect.tenants
+    FOR EACH STATEMENT EXECUTE FUNCTION coditect_internal.context_cache_invalidate();
+ALTER TABLE coditect.tenants ENABLE ALWAYS TRIGGER context_cache_invalidate,
+    ENABLE ALWAYS TRIGGER context_cache_invalidate_truncate;
+CREATE TRIGGER context_cache_invalidate BEFORE INSERT OR UPDATE OR DELETE ON coditect.users
+    FOR EACH ROW EXECUTE FUNCTION coditect_internal.context_cache_invalidate();
+CREATE TRIGGER context_cache_invalidate_truncate AFTER TRUNCATE ON coditect.users
+    FOR EACH STATEMENT EXECUTE FUNCTION coditect_internal.context_cache_invalidate();
+ALTER TABLE coditect.users ENABLE ALWAYS TRIGGER context_cache_invalidate,
+    ENABLE ALWAYS TRIGGER context_cache_invalidate_truncate;
+CREATE TRIGGER context_cache_invalidate BEFORE INSERT OR UPDATE OR DELETE ON coditect.memberships
+    FOR EACH ROW EXECUTE FUNCTION coditect_internal.context_cache_invalidate();
+CREATE TRIGGER context_cache_invalidate_truncate AFTER TRUNCATE ON coditect.memberships
+    FOR EACH STATEMENT EXECUTE FUNCTION coditect_internal.context_cache_invalidate();
+ALTER TABLE coditect.memberships ENABLE ALWAYS TRIGGER context_cache_invalidate,
+    ENABLE ALWAYS TRIGGER context_cache_invalidate_truncate;
+CREATE TRIGGER context_cache_invalidate BEFORE INSERT OR UPDATE OR DELETE ON coditect_internal.analyst_bindings
+    FOR EACH ROW EXECUTE FUNCTION coditect_internal.context_cache_invalidate();
+CREATE TRIGGER context_cache_invalidate_truncate AFTER TRUNCATE ON coditect_internal.analyst_bindings
+    FOR EACH STATEMENT EXECUTE FUNCTION coditect_internal.context_cache_invalidate();
+ALTER TABLE coditect_internal.analyst_bindings ENABLE ALWAYS TRIGGER context_cache_invalidate,
+    ENABLE ALWAYS TRIGGER context_cache_invalidate_truncate;
+REVOKE ALL ON FUNCTION coditect_internal.context_cache_invalidate() FROM PUBLIC;
 
 ------------------------------------------------------------------------------------------------
 -- Tenant creation (services and the registration flow): a tenant, its owner, the membership.

@@ -1,13 +1,16 @@
 // Request context, analyst binding lookup and the hard-delete (maintenance) switch.
 #include "pg_context.hpp"
 
+#include "pg_context_cache.hpp"
 #include "pg_guard.hpp"
+#include "request_context_rules.hpp"
 
 extern "C" {
 #include "access/xact.h"
 #include "catalog/namespace.h"
 #include "catalog/pg_class.h"
 #include "executor/spi.h"
+#include "mb/pg_wchar.h"
 #include "miscadmin.h"
 #include "utils/builtins.h"
 #include "utils/inet.h"
@@ -22,8 +25,8 @@ namespace {
 
 RequestContext g_context;
 
-// Analyst binding of session_user, looked up once per transaction (and again should
-// SET SESSION AUTHORIZATION change the session user).
+// Analyst binding of session_user, fixed for the transaction at its first use (and looked up
+// again should SET SESSION AUTHORIZATION change the session user).
 struct BindingCache {
   bool looked_up = false;
   Oid session_user = InvalidOid;
@@ -73,12 +76,44 @@ void on_subxact_event(SubXactEvent event, SubTransactionId, SubTransactionId, vo
   }
 }
 
-char* copy_text_arg(FunctionCallInfo fcinfo, int arg) {
-  if (PG_ARGISNULL(arg)) return nullptr;
-  char* s = text_to_cstring(PG_GETARG_TEXT_PP(arg));
-  char* copy = MemoryContextStrdup(TopTransactionContext, s);
-  pfree(s);
+// Argument `arg` (text) copied for the transaction, cut to its first max_chars characters
+// (as SQL's left() does) when max_chars > 0; nullptr when NULL or not passed.
+char* copy_text_arg(FunctionCallInfo fcinfo, int arg, int max_chars = 0) {
+  if (PG_NARGS() <= arg || PG_ARGISNULL(arg)) return nullptr;
+  text* t = PG_GETARG_TEXT_PP(arg);
+  const char* s = VARDATA_ANY(t);
+  int len = VARSIZE_ANY_EXHDR(t);
+  if (max_chars > 0) len = pg_mbcharcliplen(s, len, max_chars);
+  auto* copy = static_cast<char*>(MemoryContextAlloc(TopTransactionContext, len + 1));
+  memcpy(copy, s, len);
+  copy[len] = '\0';
   return copy;
+}
+
+// Makes arguments 0-7 of a context setter (tenant, user, role, ip, user agent, method, path,
+// request id; validated by the caller) the transaction's request context.
+void store_context(FunctionCallInfo fcinfo, int user_agent_chars, int path_chars) {
+  RequestContext ctx;
+  ctx.active = true;
+  ctx.tenant_id = *PG_GETARG_UUID_P(0);
+  ctx.user_id = *PG_GETARG_UUID_P(1);
+  text* role = PG_GETARG_TEXT_PP(2);
+  const size_t role_len = Min(sizeof ctx.user_role - 1, VARSIZE_ANY_EXHDR(role));
+  memcpy(ctx.user_role, VARDATA_ANY(role), role_len);
+  ctx.user_role[role_len] = '\0';
+  if (!PG_ARGISNULL(3)) {
+    inet* ip = PG_GETARG_INET_PP(3);
+    void* copy = MemoryContextAlloc(TopTransactionContext, VARSIZE_ANY(ip));
+    memcpy(copy, ip, VARSIZE_ANY(ip));
+    ctx.client_ip = PointerGetDatum(copy);
+  }
+  ctx.user_agent = copy_text_arg(fcinfo, 4, user_agent_chars);
+  ctx.request_method = copy_text_arg(fcinfo, 5);
+  ctx.request_path = copy_text_arg(fcinfo, 6, path_chars);
+  // An install script older than the library passes no request id.
+  ctx.request_id = copy_text_arg(fcinfo, 7);
+  ctx.nest_level = GetCurrentTransactionNestLevel();
+  g_context = ctx;
 }
 
 }  // namespace
@@ -143,37 +178,13 @@ void spi_as_owner_of(const char* schema, const char* name, void (*fn)(void*), vo
 
 namespace {
 
-SPIPlanPtr g_binding_plan = nullptr;
-
-// Runs as the owner of analyst_bindings (see spi_as_owner_of); fills the BindingCache.
-void read_binding(void* arg) {
-  auto* cache = static_cast<BindingCache*>(arg);
-  Oid types[1] = {OIDOID};
-  SPIPlanPtr plan = kept_plan(&g_binding_plan,
-                              "SELECT b.tenant_id FROM coditect_internal.analyst_bindings b"
-                              " WHERE b.role_oid OPERATOR(pg_catalog.=) $1",
-                              1, types);
-  Datum values[1] = {ObjectIdGetDatum(cache->session_user)};
-  if (SPI_execute_plan(plan, values, nullptr, true, 1) != SPI_OK_SELECT) {
-    elog(ERROR, "analyst binding lookup failed");
-  }
-  if (SPI_processed == 1) {
-    bool isnull;
-    Datum d = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull);
-    if (!isnull) {
-      cache->bound = true;
-      memcpy(&cache->tenant_id, DatumGetUUIDP(d), sizeof(pg_uuid_t));
-    }
-  }
-}
-
 // Tenant bound to session_user by coditect.bind_analyst(), or false.
 bool lookup_binding(pg_uuid_t* out) {
   if (!g_binding.looked_up || g_binding.session_user != GetSessionUserId()) {
     BindingCache cache;
     cache.looked_up = true;
     cache.session_user = GetSessionUserId();
-    spi_as_owner_of("coditect_internal", "analyst_bindings", read_binding, &cache);
+    cache.bound = analyst_binding(cache.session_user, &cache.tenant_id);
     g_binding = cache;
   }
   if (g_binding.bound) *out = g_binding.tenant_id;
@@ -191,6 +202,7 @@ Datum return_uuid(FunctionCallInfo fcinfo, const pg_uuid_t& u) {
 void register_context_callbacks() {
   RegisterXactCallback(on_xact_event, nullptr);
   RegisterSubXactCallback(on_subxact_event, nullptr);
+  register_context_cache_callback();
 }
 
 }  // namespace coditect::pg
@@ -198,34 +210,74 @@ void register_context_callbacks() {
 using coditect::pg::g_context;
 
 // coditect_internal.context_set(tenant, user, role, ip, user_agent, method, path, request id):
-// validated by
-// the SQL wrapper coditect.set_request_context(); not executable by anyone else.
+// what the install scripts before 0.3.0 call from their PL/pgSQL set_request_context(), which
+// validated the arguments; not executable by anyone else.
 CODITECT_FUNCTION(coditect_context_set) {
   using namespace coditect::pg;
   if (!IsTransactionState()) elog(ERROR, "no transaction");
   if (PG_ARGISNULL(0) || PG_ARGISNULL(1) || PG_ARGISNULL(2)) {
     throw UserError(CODITECT_SQLSTATE('4', '0', '0'), "tenant, user and role are required");
   }
-  RequestContext ctx;
-  ctx.active = true;
-  ctx.tenant_id = *PG_GETARG_UUID_P(0);
-  ctx.user_id = *PG_GETARG_UUID_P(1);
-  char* role = text_to_cstring(PG_GETARG_TEXT_PP(2));
-  strlcpy(ctx.user_role, role, sizeof ctx.user_role);
-  pfree(role);
-  if (!PG_ARGISNULL(3)) {
-    inet* ip = PG_GETARG_INET_PP(3);
-    void* copy = MemoryContextAlloc(TopTransactionContext, VARSIZE_ANY(ip));
-    memcpy(copy, ip, VARSIZE_ANY(ip));
-    ctx.client_ip = PointerGetDatum(copy);
+  store_context(fcinfo, 0, 0);
+  PG_RETURN_VOID();
+}
+
+// coditect.set_request_context(tenant, user, role, ip, user agent, method, path, request id):
+// sets who is calling for the rest of the transaction. The user must be an active member of an
+// active tenant; the role may lower the membership's role, never raise it; a bound analyst
+// login gets no context. The checks read as the tables' owner (what SECURITY DEFINER gave
+// the PL/pgSQL version), and their answers are cached per backend until a write to the
+// tables they read commits (pg_context_cache.hpp).
+CODITECT_FUNCTION(coditect_set_request_context) {
+  using namespace coditect::pg;
+  using coditect::context::role_name;
+  using coditect::context::role_rank;
+  if (!IsTransactionState()) elog(ERROR, "no transaction");
+  if (PG_ARGISNULL(0) || PG_ARGISNULL(1) || PG_ARGISNULL(2)) {
+    throw UserError(CODITECT_SQLSTATE('4', '0', '0'), "tenant, user and role are required");
   }
-  ctx.user_agent = copy_text_arg(fcinfo, 4);
-  ctx.request_method = copy_text_arg(fcinfo, 5);
-  ctx.request_path = copy_text_arg(fcinfo, 6);
-  // An install script older than the library passes no request id.
-  ctx.request_id = PG_NARGS() > 7 ? copy_text_arg(fcinfo, 7) : nullptr;
-  ctx.nest_level = GetCurrentTransactionNestLevel();
-  g_context = ctx;
+  const pg_uuid_t* tenant = PG_GETARG_UUID_P(0);
+  const pg_uuid_t* user = PG_GETARG_UUID_P(1);
+  text* role = PG_GETARG_TEXT_PP(2);
+  const int wanted = role_rank({VARDATA_ANY(role), VARSIZE_ANY_EXHDR(role)});
+  if (wanted == 0) {
+    ereport(ERROR, (errcode(CODITECT_SQLSTATE('4', '0', '0')),
+                    errmsg("unknown role \"%s\": expected owner, admin, member or guest",
+                           text_to_cstring(role))));
+  }
+  if (!PG_ARGISNULL(5)) {
+    text* method = PG_GETARG_TEXT_PP(5);
+    if (!coditect::context::valid_request_method(
+            {VARDATA_ANY(method), VARSIZE_ANY_EXHDR(method)})) {
+      throw UserError(CODITECT_SQLSTATE('4', '0', '0'),
+                      "request method must be 1 to 10 upper-case letters");
+    }
+  }
+  if (!PG_ARGISNULL(7)) {
+    text* id = PG_GETARG_TEXT_PP(7);
+    if (!coditect::context::valid_request_id({VARDATA_ANY(id), VARSIZE_ANY_EXHDR(id)})) {
+      throw UserError(CODITECT_SQLSTATE('4', '0', '0'),
+                      "request id must be 1 to 128 letters, digits or . _ : -");
+    }
+  }
+
+  context_cache_catch_up();
+  pg_uuid_t bound;
+  if (analyst_binding(GetSessionUserId(), &bound)) {
+    throw UserError(CODITECT_SQLSTATE('4', '0', '3'),
+                    "an analyst login cannot set a request context");
+  }
+  const int member = active_membership_rank(*tenant, *user);
+  if (member == 0) {
+    throw UserError(CODITECT_SQLSTATE('4', '0', '3'),
+                    "user is not an active member of this tenant");
+  }
+  if (wanted > member) {
+    ereport(ERROR, (errcode(CODITECT_SQLSTATE('4', '0', '3')),
+                    errmsg("role \"%s\" exceeds the membership role \"%s\"", role_name(wanted),
+                           role_name(member))));
+  }
+  store_context(fcinfo, 500, 1000);
   PG_RETURN_VOID();
 }
 

@@ -234,6 +234,7 @@ INSERT INTO expected_execute VALUES
     ('coditect_internal.check_task_hierarchy()', ''),
     ('coditect_internal.claim_global_key(regclass,name,name,name)', ''),
     ('coditect_internal.column_type(regclass,name)', ''),
+    ('coditect_internal.context_cache_invalidate()', ''),
     ('coditect_internal.context_set(uuid,uuid,text,inet,text,text,text,text)', ''),
     ('coditect_internal.count_license_seats()', ''),
     ('coditect_internal.declare_permission(text,text,text)', ''),
