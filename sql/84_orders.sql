@@ -847,7 +847,9 @@ BEGIN
     IF p_product IS NULL OR NOT EXISTS (SELECT 1 FROM coditect.products p WHERE p.id = p_product) THEN
         RAISE EXCEPTION 'product % not found', p_product USING ERRCODE = 'CD422';
     END IF;
-    IF p_quantity IS NULL OR p_quantity < 1 THEN
+    -- An absent body field arrives as NULL: the default, one.
+    p_quantity := coalesce(p_quantity, 1);
+    IF p_quantity < 1 THEN
         RAISE EXCEPTION 'quantity must be at least 1' USING ERRCODE = 'CD422';
     END IF;
     INSERT INTO coditect.cart_items AS i (tenant_id, cart_id, product_id, quantity)

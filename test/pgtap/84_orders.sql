@@ -37,8 +37,8 @@ SET ROLE tap84_gateway;
 SELECT pg_temp.put('cart', (pg_temp.as_user('member', 'member', $$SELECT coditect.api_carts_create('{}') ->> 'id'$$))::uuid) \gset
 SELECT is(pg_temp.as_user('member', 'member', format($$SELECT coditect.api_carts_get(%L) ->> 'user_id'$$, pg_temp.id('cart'))),
           current_setting('tap.user.member'), 'a cart is its maker''s');
-SELECT is(pg_temp.as_user('member', 'member', format($$SELECT coditect.cart_add_item(%L, %L, 1) ->> 'currency'$$, pg_temp.id('cart'), :'p_addon')),
-          'USD', 'the first item sets the cart''s currency');
+SELECT is(pg_temp.as_user('member', 'member', format($$SELECT coditect.cart_add_item(%L, %L, NULL) ->> 'currency'$$, pg_temp.id('cart'), :'p_addon')),
+          'USD', 'the first item sets the cart''s currency (no quantity given: one, as the line below shows)');
 SELECT is(pg_temp.as_user('member', 'member', format($$SELECT coditect.cart_add_item(%L, %L, 1)::text$$, pg_temp.id('cart'), :'p_jpy')),
           'CD422: product "Yen thing" is priced in JPY, this cart in USD: one currency per cart',
           'an item of another currency is refused, naming both');
