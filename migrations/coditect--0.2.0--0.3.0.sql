@@ -2487,24 +2487,33 @@ $$;
 -- 5c-seats. Seat calls and seat triggers in C++ (as in sql/80_licenses.sql): license_acquire,
 -- license_heartbeat, license_release, count_license_seats and guard_license_session move to
 -- src_ext/pg_license_seats.cpp; their PL/pgSQL helpers are dropped; the caches of the
--- permission catalog and the state machines (src_ext/pg_table_cache.cpp)
+-- permission catalog and the state machines (src_ext/pg_table_cache.cpp) and the one trigger
+-- that invalidates the backend caches (as in sql/00_base.sql and 06_catalog.sql)
 ------------------------------------------------------------------------------------------------
 
--- Backend caches that outlive the transaction (src_ext/pg_table_cache.cpp): the permission
--- catalog as the seat calls read it, and the state machines enforce_transition reads. Every
--- write to these tables invalidates the caches in every backend.
-CREATE FUNCTION coditect_internal.invalidate_table_cache() RETURNS trigger
-    AS 'MODULE_PATHNAME', 'coditect_invalidate_table_cache' LANGUAGE C;
-CREATE TRIGGER invalidate_table_cache AFTER INSERT OR UPDATE OR DELETE OR TRUNCATE ON coditect.permissions
-    FOR EACH STATEMENT EXECUTE FUNCTION coditect_internal.invalidate_table_cache();
-CREATE TRIGGER invalidate_table_cache AFTER INSERT OR UPDATE OR DELETE OR TRUNCATE ON coditect.role_permissions
-    FOR EACH STATEMENT EXECUTE FUNCTION coditect_internal.invalidate_table_cache();
-CREATE TRIGGER invalidate_table_cache AFTER INSERT OR UPDATE OR DELETE OR TRUNCATE ON coditect.state_transitions
-    FOR EACH STATEMENT EXECUTE FUNCTION coditect_internal.invalidate_table_cache();
-ALTER TABLE coditect.permissions ENABLE ALWAYS TRIGGER invalidate_table_cache;
-ALTER TABLE coditect.role_permissions ENABLE ALWAYS TRIGGER invalidate_table_cache;
-ALTER TABLE coditect.state_transitions ENABLE ALWAYS TRIGGER invalidate_table_cache;
-REVOKE ALL ON FUNCTION coditect_internal.invalidate_table_cache() FROM PUBLIC;
+-- The one invalidation trigger of the backend caches that outlive the transaction, for the
+-- permission catalog and state machines here and the request context's checks (5c-ctxcache),
+-- and its declaration (as in sql/00_base.sql).
+CREATE FUNCTION coditect_internal.invalidate_backend_caches() RETURNS trigger
+    AS 'MODULE_PATHNAME', 'coditect_invalidate_backend_caches' LANGUAGE C;
+CREATE FUNCTION coditect_internal.declare_backend_cache_source(p_table regclass) RETURNS void
+LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
+BEGIN
+    EXECUTE format('CREATE TRIGGER invalidate_backend_caches BEFORE INSERT OR UPDATE OR DELETE ON %s '
+                   'FOR EACH ROW EXECUTE FUNCTION coditect_internal.invalidate_backend_caches()', p_table);
+    EXECUTE format('CREATE TRIGGER invalidate_backend_caches_truncate AFTER TRUNCATE ON %s '
+                   'FOR EACH STATEMENT EXECUTE FUNCTION coditect_internal.invalidate_backend_caches()', p_table);
+    EXECUTE format('ALTER TABLE %s ENABLE ALWAYS TRIGGER invalidate_backend_caches, '
+                   'ENABLE ALWAYS TRIGGER invalidate_backend_caches_truncate', p_table);
+END
+$$;
+REVOKE ALL ON FUNCTION coditect_internal.invalidate_backend_caches(),
+    coditect_internal.declare_backend_cache_source(regclass) FROM PUBLIC;
+-- The permission catalog as the seat calls read it, and the state machines enforce_transition
+-- reads (as in sql/00_base.sql and 06_catalog.sql).
+SELECT coditect_internal.declare_backend_cache_source('coditect.state_transitions');
+SELECT coditect_internal.declare_backend_cache_source('coditect.permissions');
+SELECT coditect_internal.declare_backend_cache_source('coditect.role_permissions');
 
 CREATE OR REPLACE FUNCTION coditect_internal.count_license_seats() RETURNS trigger
     AS 'MODULE_PATHNAME', 'coditect_count_license_seats' LANGUAGE C;
@@ -2540,37 +2549,11 @@ CREATE OR REPLACE FUNCTION coditect.set_request_context(
 ) RETURNS void
     AS 'MODULE_PATHNAME', 'coditect_set_request_context' LANGUAGE C VOLATILE PARALLEL UNSAFE;
 
--- Plain DML sends no relcache invalidation; this trigger makes every committed write to the
--- tables the context checks read send one, which empties every backend's cache of them. Row
--- triggers (PostgreSQL keeps one invalidation per table and command), because logical
--- replication's apply worker fires no statement triggers but TRUNCATE's.
-CREATE FUNCTION coditect_internal.context_cache_invalidate() RETURNS trigger
-    AS 'MODULE_PATHNAME', 'coditect_context_cache_invalidate' LANGUAGE C;
-CREATE TRIGGER context_cache_invalidate BEFORE INSERT OR UPDATE OR DELETE ON coditect.tenants
-    FOR EACH ROW EXECUTE FUNCTION coditect_internal.context_cache_invalidate();
-CREATE TRIGGER context_cache_invalidate_truncate AFTER TRUNCATE ON coditect.tenants
-    FOR EACH STATEMENT EXECUTE FUNCTION coditect_internal.context_cache_invalidate();
-ALTER TABLE coditect.tenants ENABLE ALWAYS TRIGGER context_cache_invalidate,
-    ENABLE ALWAYS TRIGGER context_cache_invalidate_truncate;
-CREATE TRIGGER context_cache_invalidate BEFORE INSERT OR UPDATE OR DELETE ON coditect.users
-    FOR EACH ROW EXECUTE FUNCTION coditect_internal.context_cache_invalidate();
-CREATE TRIGGER context_cache_invalidate_truncate AFTER TRUNCATE ON coditect.users
-    FOR EACH STATEMENT EXECUTE FUNCTION coditect_internal.context_cache_invalidate();
-ALTER TABLE coditect.users ENABLE ALWAYS TRIGGER context_cache_invalidate,
-    ENABLE ALWAYS TRIGGER context_cache_invalidate_truncate;
-CREATE TRIGGER context_cache_invalidate BEFORE INSERT OR UPDATE OR DELETE ON coditect.memberships
-    FOR EACH ROW EXECUTE FUNCTION coditect_internal.context_cache_invalidate();
-CREATE TRIGGER context_cache_invalidate_truncate AFTER TRUNCATE ON coditect.memberships
-    FOR EACH STATEMENT EXECUTE FUNCTION coditect_internal.context_cache_invalidate();
-ALTER TABLE coditect.memberships ENABLE ALWAYS TRIGGER context_cache_invalidate,
-    ENABLE ALWAYS TRIGGER context_cache_invalidate_truncate;
-CREATE TRIGGER context_cache_invalidate BEFORE INSERT OR UPDATE OR DELETE ON coditect_internal.analyst_bindings
-    FOR EACH ROW EXECUTE FUNCTION coditect_internal.context_cache_invalidate();
-CREATE TRIGGER context_cache_invalidate_truncate AFTER TRUNCATE ON coditect_internal.analyst_bindings
-    FOR EACH STATEMENT EXECUTE FUNCTION coditect_internal.context_cache_invalidate();
-ALTER TABLE coditect_internal.analyst_bindings ENABLE ALWAYS TRIGGER context_cache_invalidate,
-    ENABLE ALWAYS TRIGGER context_cache_invalidate_truncate;
-REVOKE ALL ON FUNCTION coditect_internal.context_cache_invalidate() FROM PUBLIC;
+-- The tables the context checks read invalidate the backend caches (declared in 5c-seats).
+SELECT coditect_internal.declare_backend_cache_source('coditect.tenants');
+SELECT coditect_internal.declare_backend_cache_source('coditect.users');
+SELECT coditect_internal.declare_backend_cache_source('coditect.memberships');
+SELECT coditect_internal.declare_backend_cache_source('coditect_internal.analyst_bindings');
 
 ------------------------------------------------------------------------------------------------
 -- 6. 42_documents (as in sql/42_documents.sql)

@@ -77,6 +77,8 @@ CREATE FUNCTION coditect_internal.audit_row_change() RETURNS trigger
     AS 'MODULE_PATHNAME', 'coditect_audit_row_change' LANGUAGE C;
 CREATE FUNCTION coditect_internal.enforce_transition() RETURNS trigger
     AS 'MODULE_PATHNAME', 'coditect_enforce_transition' LANGUAGE C;
+CREATE FUNCTION coditect_internal.invalidate_backend_caches() RETURNS trigger
+    AS 'MODULE_PATHNAME', 'coditect_invalidate_backend_caches' LANGUAGE C;
 
 REVOKE ALL ON ALL FUNCTIONS IN SCHEMA coditect_internal FROM PUBLIC;
 GRANT EXECUTE ON FUNCTION coditect.current_tenant_id(), coditect.current_user_id(),
@@ -186,6 +188,28 @@ END
 $$;
 
 ------------------------------------------------------------------------------------------------
+-- Backend caches that outlive the transaction (src_ext/pg_context_cache.cpp, pg_table_cache.cpp)
+-- must hear of every committed write to the tables they read, and plain DML sends no relcache
+-- invalidation. Each such table is declared once, where it is made: the trigger
+-- invalidate_backend_caches then queues one of the table, delivered at commit to every backend,
+-- whose caches' relcache callbacks keep the relations they read. Row triggers (PostgreSQL keeps
+-- one invalidation per table and command), because logical replication's apply worker fires no
+-- statement triggers but TRUNCATE's; ENABLE ALWAYS so session_replication_role skips none.
+------------------------------------------------------------------------------------------------
+
+CREATE FUNCTION coditect_internal.declare_backend_cache_source(p_table regclass) RETURNS void
+LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
+BEGIN
+    EXECUTE format('CREATE TRIGGER invalidate_backend_caches BEFORE INSERT OR UPDATE OR DELETE ON %s '
+                   'FOR EACH ROW EXECUTE FUNCTION coditect_internal.invalidate_backend_caches()', p_table);
+    EXECUTE format('CREATE TRIGGER invalidate_backend_caches_truncate AFTER TRUNCATE ON %s '
+                   'FOR EACH STATEMENT EXECUTE FUNCTION coditect_internal.invalidate_backend_caches()', p_table);
+    EXECUTE format('ALTER TABLE %s ENABLE ALWAYS TRIGGER invalidate_backend_caches, '
+                   'ENABLE ALWAYS TRIGGER invalidate_backend_caches_truncate', p_table);
+END
+$$;
+
+------------------------------------------------------------------------------------------------
 -- State machines as data. One C++ trigger (enforce_transition) checks every status change of a
 -- registered table against these rows and stamps the transition's column. A NULL from_status
 -- is a state a new row may start in. Global and read-only to tenants.
@@ -200,6 +224,7 @@ CREATE TABLE coditect.state_transitions (
 );
 REVOKE ALL ON coditect.state_transitions FROM PUBLIC;
 GRANT SELECT ON coditect.state_transitions TO coditect_gateway, coditect_service, coditect_analyst;
+SELECT coditect_internal.declare_backend_cache_source('coditect.state_transitions');  -- enforce_transition's cache
 
 CREATE FUNCTION coditect_internal.register_state_machine(
     p_table regclass, p_machine text, p_status_column name DEFAULT 'status'

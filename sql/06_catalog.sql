@@ -41,6 +41,9 @@ CREATE TRIGGER stamp_timestamps BEFORE INSERT OR UPDATE ON coditect.role_permiss
 REVOKE ALL ON coditect.permissions, coditect.role_permissions FROM PUBLIC;
 GRANT SELECT ON coditect.permissions, coditect.role_permissions
     TO coditect_gateway, coditect_service, coditect_analyst;
+-- Cached by the seat calls (src_ext/pg_license_seats.cpp).
+SELECT coditect_internal.declare_backend_cache_source('coditect.permissions');
+SELECT coditect_internal.declare_backend_cache_source('coditect.role_permissions');
 
 -- Roles from the least to the most privileged: the enum's order.
 CREATE FUNCTION coditect_internal.role_rank(p_role text) RETURNS int

@@ -39,6 +39,8 @@ CREATE TABLE coditect.tenants (
 SELECT coditect_internal.claim_global_key('coditect.tenants', 'slug', 'tenants_slug_key', 'id');
 SELECT coditect_internal.claim_global_key('coditect.tenants', 'stripe_customer_id', 'tenants_stripe_customer_key', 'id');
 SELECT coditect_internal.claim_global_key('coditect.tenants', 'stripe_subscription_id', 'tenants_stripe_subscription_key', 'id');
+-- tenants, users, memberships and analyst_bindings are read by set_request_context's cache.
+SELECT coditect_internal.declare_backend_cache_source('coditect.tenants');
 
 CREATE TABLE coditect.users (
     tenant_id                uuid NOT NULL REFERENCES coditect.tenants (id) ON DELETE CASCADE,
@@ -69,6 +71,7 @@ CREATE INDEX users_oauth_idx ON coditect.users (tenant_id, oauth_provider, oauth
 -- A Firebase uid names one user across all tenants (the gateway resolves a token's sub by it).
 SELECT coditect_internal.claim_global_key('coditect.users', 'firebase_uid', 'users_firebase_uid_key');
 CREATE INDEX users_role_idx ON coditect.users (tenant_id, role);
+SELECT coditect_internal.declare_backend_cache_source('coditect.users');
 
 CREATE TABLE coditect.memberships (
     tenant_id  uuid NOT NULL REFERENCES coditect.tenants (id) ON DELETE CASCADE,
@@ -85,6 +88,7 @@ CREATE TABLE coditect.memberships (
     CONSTRAINT memberships_revoked_after_joined CHECK (revoked_at IS NULL OR revoked_at >= joined_at)
 );
 CREATE INDEX memberships_active_idx ON coditect.memberships (tenant_id, user_id) WHERE revoked_at IS NULL;
+SELECT coditect_internal.declare_backend_cache_source('coditect.memberships');
 
 CREATE TABLE coditect.teams (
     tenant_id   uuid NOT NULL REFERENCES coditect.tenants (id) ON DELETE CASCADE,
@@ -288,6 +292,7 @@ CREATE TABLE coditect_internal.analyst_bindings (
     tenant_id uuid NOT NULL REFERENCES coditect.tenants (id) ON DELETE CASCADE,
     bound_at  timestamptz NOT NULL DEFAULT now()
 );
+SELECT coditect_internal.declare_backend_cache_source('coditect_internal.analyst_bindings');
 
 CREATE FUNCTION coditect.bind_analyst(p_role name, p_tenant_id uuid) RETURNS void
 LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
@@ -350,10 +355,10 @@ REVOKE ALL ON FUNCTION coditect.bind_analyst(name, uuid), coditect.unbind_analys
 -- it; a bound analyst login gets no context. In C and not SECURITY DEFINER: it reads memberships,
 -- users, tenants and analyst bindings itself, as their owner, with a pinned search path, and
 -- only when this backend has no answer cached. A cached answer lives until a write to one of
--- those tables commits: the trigger below sends a relcache invalidation of the table, which
--- every backend applies before its next transaction and before each context call, so a revoked
--- membership, a deactivated user or tenant, a changed role or a deleted row counts from the
--- next call after the COMMIT, in every backend.
+-- those tables commits: their trigger invalidate_backend_caches (00_base) sends a relcache
+-- invalidation of the table, which every backend applies before its next transaction and before
+-- each context call, so a revoked membership, a deactivated user or tenant, a changed role or a
+-- deleted row counts from the next call after the COMMIT, in every backend.
 CREATE FUNCTION coditect.set_request_context(
     p_tenant_id      uuid,
     p_user_id        uuid,
@@ -368,38 +373,6 @@ CREATE FUNCTION coditect.set_request_context(
 REVOKE ALL ON FUNCTION coditect.set_request_context(uuid, uuid, text, inet, text, text, text, text) FROM PUBLIC;
 GRANT EXECUTE ON FUNCTION coditect.set_request_context(uuid, uuid, text, inet, text, text, text, text)
     TO coditect_gateway, coditect_service;
-
--- Plain DML sends no relcache invalidation; this trigger makes every committed write to the
--- tables the context checks read send one, which empties every backend's cache of them. Row
--- triggers (PostgreSQL keeps one invalidation per table and command), because logical
--- replication's apply worker fires no statement triggers but TRUNCATE's.
-CREATE FUNCTION coditect_internal.context_cache_invalidate() RETURNS trigger
-    AS 'MODULE_PATHNAME', 'coditect_context_cache_invalidate' LANGUAGE C;
-CREATE TRIGGER context_cache_invalidate BEFORE INSERT OR UPDATE OR DELETE ON coditect.tenants
-    FOR EACH ROW EXECUTE FUNCTION coditect_internal.context_cache_invalidate();
-CREATE TRIGGER context_cache_invalidate_truncate AFTER TRUNCATE ON coditect.tenants
-    FOR EACH STATEMENT EXECUTE FUNCTION coditect_internal.context_cache_invalidate();
-ALTER TABLE coditect.tenants ENABLE ALWAYS TRIGGER context_cache_invalidate,
-    ENABLE ALWAYS TRIGGER context_cache_invalidate_truncate;
-CREATE TRIGGER context_cache_invalidate BEFORE INSERT OR UPDATE OR DELETE ON coditect.users
-    FOR EACH ROW EXECUTE FUNCTION coditect_internal.context_cache_invalidate();
-CREATE TRIGGER context_cache_invalidate_truncate AFTER TRUNCATE ON coditect.users
-    FOR EACH STATEMENT EXECUTE FUNCTION coditect_internal.context_cache_invalidate();
-ALTER TABLE coditect.users ENABLE ALWAYS TRIGGER context_cache_invalidate,
-    ENABLE ALWAYS TRIGGER context_cache_invalidate_truncate;
-CREATE TRIGGER context_cache_invalidate BEFORE INSERT OR UPDATE OR DELETE ON coditect.memberships
-    FOR EACH ROW EXECUTE FUNCTION coditect_internal.context_cache_invalidate();
-CREATE TRIGGER context_cache_invalidate_truncate AFTER TRUNCATE ON coditect.memberships
-    FOR EACH STATEMENT EXECUTE FUNCTION coditect_internal.context_cache_invalidate();
-ALTER TABLE coditect.memberships ENABLE ALWAYS TRIGGER context_cache_invalidate,
-    ENABLE ALWAYS TRIGGER context_cache_invalidate_truncate;
-CREATE TRIGGER context_cache_invalidate BEFORE INSERT OR UPDATE OR DELETE ON coditect_internal.analyst_bindings
-    FOR EACH ROW EXECUTE FUNCTION coditect_internal.context_cache_invalidate();
-CREATE TRIGGER context_cache_invalidate_truncate AFTER TRUNCATE ON coditect_internal.analyst_bindings
-    FOR EACH STATEMENT EXECUTE FUNCTION coditect_internal.context_cache_invalidate();
-ALTER TABLE coditect_internal.analyst_bindings ENABLE ALWAYS TRIGGER context_cache_invalidate,
-    ENABLE ALWAYS TRIGGER context_cache_invalidate_truncate;
-REVOKE ALL ON FUNCTION coditect_internal.context_cache_invalidate() FROM PUBLIC;
 
 ------------------------------------------------------------------------------------------------
 -- Tenant creation (services and the registration flow): a tenant, its owner, the membership.

@@ -22,22 +22,6 @@ REVOKE ALL ON FUNCTION coditect_internal.license_token_sign(uuid, uuid, text, js
     coditect_internal.license_signing_public_key(), coditect_internal.license_token_check(text, text, timestamptz)
     FROM PUBLIC;
 
--- Backend caches that outlive the transaction (src_ext/pg_table_cache.cpp): the permission
--- catalog as the seat calls read it, and the state machines enforce_transition reads. Every
--- write to these tables invalidates the caches in every backend.
-CREATE FUNCTION coditect_internal.invalidate_table_cache() RETURNS trigger
-    AS 'MODULE_PATHNAME', 'coditect_invalidate_table_cache' LANGUAGE C;
-CREATE TRIGGER invalidate_table_cache AFTER INSERT OR UPDATE OR DELETE OR TRUNCATE ON coditect.permissions
-    FOR EACH STATEMENT EXECUTE FUNCTION coditect_internal.invalidate_table_cache();
-CREATE TRIGGER invalidate_table_cache AFTER INSERT OR UPDATE OR DELETE OR TRUNCATE ON coditect.role_permissions
-    FOR EACH STATEMENT EXECUTE FUNCTION coditect_internal.invalidate_table_cache();
-CREATE TRIGGER invalidate_table_cache AFTER INSERT OR UPDATE OR DELETE OR TRUNCATE ON coditect.state_transitions
-    FOR EACH STATEMENT EXECUTE FUNCTION coditect_internal.invalidate_table_cache();
-ALTER TABLE coditect.permissions ENABLE ALWAYS TRIGGER invalidate_table_cache;
-ALTER TABLE coditect.role_permissions ENABLE ALWAYS TRIGGER invalidate_table_cache;
-ALTER TABLE coditect.state_transitions ENABLE ALWAYS TRIGGER invalidate_table_cache;
-REVOKE ALL ON FUNCTION coditect_internal.invalidate_table_cache() FROM PUBLIC;
-
 ------------------------------------------------------------------------------------------------
 -- Tables
 ------------------------------------------------------------------------------------------------

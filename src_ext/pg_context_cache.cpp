@@ -10,7 +10,6 @@ extern "C" {
 #include "access/parallel.h"
 #include "catalog/namespace.h"
 #include "catalog/pg_type.h"
-#include "commands/trigger.h"
 #include "executor/spi.h"
 #include "utils/hsearch.h"
 #include "utils/inval.h"
@@ -208,17 +207,3 @@ bool analyst_binding(Oid session_user, pg_uuid_t* tenant) {
 }
 
 }  // namespace coditect::pg
-
-// coditect_internal.context_cache_invalidate(): BEFORE ... FOR EACH ROW (and AFTER TRUNCATE) on
-// the tables the cached checks read. A relcache invalidation of the table, sent to every backend
-// at commit, drops their cached answers (on_relcache_invalidation); PostgreSQL keeps one per
-// table and command however many rows. Row-level, because logical replication's apply worker
-// fires row triggers only.
-CODITECT_FUNCTION(coditect_context_cache_invalidate) {
-  if (!CALLED_AS_TRIGGER(fcinfo)) elog(ERROR, "context_cache_invalidate() is a trigger");
-  auto* trigger = reinterpret_cast<TriggerData*>(fcinfo->context);
-  CacheInvalidateRelcache(trigger->tg_relation);
-  if (!TRIGGER_FIRED_FOR_ROW(trigger->tg_event)) return PointerGetDatum(nullptr);
-  return PointerGetDatum(TRIGGER_FIRED_BY_UPDATE(trigger->tg_event) ? trigger->tg_newtuple
-                                                                    : trigger->tg_trigtuple);
-}

@@ -3,7 +3,7 @@
 //
 // A cached answer stays true exactly as long as the rows it was read from are unchanged: a
 // trigger on coditect.tenants, users, memberships and coditect_internal.analyst_bindings
-// (coditect_internal.context_cache_invalidate, per row and on TRUNCATE) queues a
+// (coditect_internal.invalidate_backend_caches, pg_backend_caches.cpp) queues a
 // relcache invalidation of its table, which PostgreSQL delivers at commit to every backend
 // (and to the writer itself at once, and again on rollback). The relcache callback registered
 // here then drops every cached answer. Plain DML sends no relcache invalidation of its own,

@@ -5,7 +5,6 @@
 #include "pg_guard.hpp"
 
 extern "C" {
-#include "commands/trigger.h"
 #include "utils/inval.h"
 #include "utils/rel.h"
 }
@@ -74,14 +73,3 @@ uint64 table_cache_epoch(const char* schema, const char* table) {
 }
 
 }  // namespace coditect::pg
-
-// coditect_internal.invalidate_table_cache(): AFTER ... FOR EACH STATEMENT on a cached table;
-// every backend's caches of it are refilled before their next use.
-CODITECT_FUNCTION(coditect_invalidate_table_cache) {
-  auto* trigdata = reinterpret_cast<TriggerData*>(fcinfo->context);
-  if (!CALLED_AS_TRIGGER(fcinfo) || !TRIGGER_FIRED_AFTER(trigdata->tg_event)) {
-    elog(ERROR, "invalidate_table_cache must be an AFTER trigger");
-  }
-  CacheInvalidateRelcache(trigdata->tg_relation);
-  return PointerGetDatum(nullptr);
-}

@@ -1,8 +1,8 @@
 // Backend caches of small, rarely written tables (permissions, role_permissions,
 // state_transitions) that stay valid across transactions. Every write to such a table fires the
-// statement trigger coditect_internal.invalidate_table_cache(), which queues a relcache
-// invalidation of the table; PostgreSQL delivers it to every backend (this one at the next
-// command, others at their next transaction start or lock), and the callback here moves the
+// trigger coditect_internal.invalidate_backend_caches() (pg_backend_caches.cpp), which queues a
+// relcache invalidation of the table; PostgreSQL delivers it to every backend (this one at the
+// next command, others at their next transaction start or lock), and the callback here moves the
 // table's epoch on. A cache keeps the epoch it was filled at and refills when it moved.
 // Shared helper (its own file): used by pg_license_seats.cpp and pg_transition.cpp.
 #pragma once
