@@ -19,7 +19,7 @@ SELECT i, (r ->> 'tenant_id')::uuid, (r ->> 'user_id')::uuid, 'cus_' || replace(
   FROM generate_series(0, :tenants) AS i,
        LATERAL coditect.create_tenant('Shop ' || i, 'bench-shop-' || i, 'shop' || i || '@bench.example',
                                       'owner' || i || '@bench.example') AS r;
--- The baseline's binding of customers to tenants (ours: coditect.set_stripe_customer, if present).
+-- The baseline's binding of customers to tenants (ours: tenants.stripe_customer_id).
 CREATE TABLE bench.stripe_customers AS SELECT customer, tenant_id FROM bench.tenants;
 ALTER TABLE bench.stripe_customers ADD PRIMARY KEY (customer);
 

@@ -6692,16 +6692,26 @@ REVOKE ALL ON FUNCTION coditect.set_stripe_webhook_secret(text) FROM PUBLIC;
 
 -- The customer -> tenant mapping: Stripe's customer (cus_...) of a tenant is the seeds'
 -- tenants.stripe_customer_id (20_tenancy; unique across tenants through the global keys). Every
--- handler finds its tenant from data.object.customer. The service role (at sign-up, when it
--- makes the Stripe customer) or a DBA binds it; NULL unbinds. A customer bound to another
--- tenant is refused (CD409): a customer's events reach one tenant.
+-- handler finds its tenant from data.object.customer. The service role, when it makes the
+-- Stripe customer at sign-up, binds it for its request's tenant, once. Rebinding and unbinding
+-- are a DBA's (UPDATE coditect.tenants as superuser). A customer bound to another tenant is
+-- refused (CD409): a customer's events reach one tenant. (Owner rights: without the context
+-- check a service login could move another tenant's customer, and its payments, to its own.)
 CREATE FUNCTION coditect.set_stripe_customer(p_tenant uuid, p_customer text) RETURNS void
 LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
 DECLARE
     other uuid;
+    bound text;
 BEGIN
-    IF p_customer IS NOT NULL AND p_customer !~ '^cus_[A-Za-z0-9_]{1,251}$' THEN
+    IF p_customer IS NULL OR p_customer !~ '^cus_[A-Za-z0-9_]{1,251}$' THEN
         RAISE EXCEPTION 'a Stripe customer id is cus_ followed by letters and digits' USING ERRCODE = 'CD400';
+    END IF;
+    IF p_tenant IS NULL OR p_tenant IS DISTINCT FROM coditect.current_tenant_id() THEN
+        RAISE EXCEPTION 'a Stripe customer is bound for the request''s tenant only' USING ERRCODE = 'CD403';
+    END IF;
+    SELECT t.stripe_customer_id INTO bound FROM coditect.tenants t WHERE t.id OPERATOR(pg_catalog.=) p_tenant FOR UPDATE;
+    IF bound OPERATOR(pg_catalog.<>) p_customer THEN
+        RAISE EXCEPTION 'tenant % is bound to Stripe customer %: rebinding is a DBA''s', p_tenant, bound USING ERRCODE = 'CD409';
     END IF;
     SELECT k.tenant_id INTO other FROM coditect_internal.global_keys k
      WHERE k.kind OPERATOR(pg_catalog.=) 'tenants.stripe_customer_id' AND k.value OPERATOR(pg_catalog.=) p_customer;
@@ -6709,9 +6719,6 @@ BEGIN
         RAISE EXCEPTION 'Stripe customer % is bound to another tenant', p_customer USING ERRCODE = 'CD409';
     END IF;
     UPDATE coditect.tenants t SET stripe_customer_id = p_customer WHERE t.id OPERATOR(pg_catalog.=) p_tenant;
-    IF NOT FOUND THEN
-        RAISE EXCEPTION 'tenant % not found', p_tenant USING ERRCODE = 'CD404';
-    END IF;
 END
 $$;
 REVOKE ALL ON FUNCTION coditect.set_stripe_customer(uuid, text) FROM PUBLIC;

@@ -133,7 +133,8 @@ bool has_permission(const Caller* c, const char* codename) {
                  " WHERE CAST(p.codename AS pg_catalog.text) OPERATOR(pg_catalog.=) $1",
                  2, types);
   Datum values[2] = {CStringGetTextDatum(codename), CStringGetTextDatum(c->role)};
-  execute(plan, values, 1);
+  int rc = coditect::pg::table_cache_fill(plan, values, 1);
+  if (rc < 0) elog(ERROR, "seat statement failed: %s", SPI_result_code_string(rc));
   if (SPI_processed == 0) {
     ereport(ERROR, (errcode(kCD400), errmsg("unknown permission \"%s\"", codename)));
   }

@@ -5,8 +5,10 @@
 #include "pg_guard.hpp"
 
 extern "C" {
+#include "access/parallel.h"
 #include "utils/inval.h"
 #include "utils/rel.h"
+#include "utils/snapmgr.h"
 }
 
 namespace {
@@ -70,6 +72,12 @@ uint64 table_cache_epoch(const char* schema, const char* table) {
     w->relid = relid;
   }
   return g_epoch;
+}
+
+int table_cache_fill(SPIPlanPtr plan, Datum* values, long count) {
+  // (A parallel worker cannot take a snapshot of its own: it keeps the leader's.)
+  Snapshot latest = IsInParallelMode() ? InvalidSnapshot : GetLatestSnapshot();
+  return SPI_execute_snapshot(plan, values, nullptr, latest, InvalidSnapshot, true, false, count);
 }
 
 }  // namespace coditect::pg

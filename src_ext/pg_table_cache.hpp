@@ -9,6 +9,8 @@
 
 extern "C" {
 #include "postgres.h"
+
+#include "executor/spi.h"
 }
 
 namespace coditect::pg {
@@ -16,5 +18,12 @@ namespace coditect::pg {
 // The epoch of coditect.<table> (or coditect_internal.<table>): changes whenever the table
 // may have changed. Plain C: may raise a PostgreSQL error (catalog lookup).
 uint64 table_cache_epoch(const char* schema, const char* table);
+
+// Runs a saved read-only plan that fills such a cache, under the latest snapshot rather than the
+// transaction's: under REPEATABLE READ the transaction's snapshot may predate a write whose
+// invalidation was already taken in, and a row read from it would be kept under the new epoch
+// (a revoked permission honoured until the next write). Read the epoch first, then this.
+// Returns SPI_execute_snapshot's code. Plain C: may raise a PostgreSQL error.
+int table_cache_fill(SPIPlanPtr plan, Datum* values, long count);
 
 }  // namespace coditect::pg

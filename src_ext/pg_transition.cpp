@@ -56,7 +56,7 @@ void read_transitions(void* arg) {
       " FROM coditect.state_transitions t WHERE t.machine OPERATOR(pg_catalog.=) $1",
       1, types);
   Datum args[1] = {CStringGetTextDatum(rows->machine)};
-  if (SPI_execute_plan(plan, args, nullptr, true, 0) != SPI_OK_SELECT) {
+  if (coditect::pg::table_cache_fill(plan, args, 0) != SPI_OK_SELECT) {
     elog(ERROR, "transition lookup failed");
   }
   rows->count = SPI_processed;

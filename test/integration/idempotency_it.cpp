@@ -310,7 +310,7 @@ TEST_F(StripeWebhookIT, SignedEventsAreReceivedOnceAndBadSignaturesRefused) {
 // charge.refunded refunds it (the license switched off); the same webhook again changes nothing.
 TEST_F(StripeWebhookIT, GuestCartToPaidOrderToRefundThroughStripeEvents) {
   const std::string customer = "cus_it_" + W().suffix;
-  W().sql("SELECT coditect.set_stripe_customer($1, $2)", {W().tenant_a, customer});
+  W().sql("UPDATE coditect.tenants SET stripe_customer_id = $2 WHERE id = $1", {W().tenant_a, customer});
   const std::string product = W().sql(
       "INSERT INTO coditect.products (name, unit_amount, currency, grants_license, license_tier, "
       "license_seats, license_duration_days) VALUES ($1, 2500, 'USD', true, 'PRO', 2, 365) "

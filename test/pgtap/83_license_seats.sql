@@ -4,7 +4,7 @@
 -- those tables. Runs in committed transactions (the lock count is per transaction); fixtures are
 -- purged at the end.
 \set ON_ERROR_STOP 1
-SELECT plan(14);
+SELECT plan(16);
 
 CREATE ROLE tap83_gateway LOGIN IN ROLE coditect_gateway;
 SELECT coditect.create_tenant('Seats C', 't83-seats', 's@t83.test', 'owner@t83.test') AS j \gset
@@ -119,6 +119,34 @@ SELECT is(pg_temp.as_user('owner', 'member', format('SELECT coditect.license_rel
           'rolled back: the release goes through');
 RESET ROLE;
 SELECT is((SELECT seats_in_use FROM coditect.licenses WHERE tenant_id = :'tid'), 1, 'one seat is held (perm-1)');
+
+-- A cache is filled from the latest committed state, never from an older transaction snapshot:
+-- a gateway backend in a REPEATABLE READ transaction whose snapshot predates a revoke (committed
+-- by this session meanwhile) must not read the old grant and keep it, in that transaction or the
+-- next ones. A fresh backend, so that its permission cache is empty.
+CREATE EXTENSION IF NOT EXISTS dblink;
+SELECT dblink_connect('t83_rr', format('host=%s port=%s dbname=%s user=tap83_gateway',
+                                       split_part(current_setting('unix_socket_directories'), ',', 1),
+                                       current_setting('port'), current_database())) \g /dev/null
+SELECT dblink_exec('t83_rr', 'BEGIN ISOLATION LEVEL REPEATABLE READ') \g /dev/null
+SELECT * FROM dblink('t83_rr', 'SELECT 1') AS t(n int) \g /dev/null
+SELECT rp.role AS rp_role, rp.permission_id AS rp_perm FROM coditect.role_permissions rp
+  JOIN coditect.permissions p ON p.id = rp.permission_id WHERE rp.role = 'member' AND p.codename = 'license.use' \gset
+DELETE FROM coditect.role_permissions WHERE role = :'rp_role' AND permission_id = :'rp_perm';
+CREATE FUNCTION pg_temp.rr_acquire(p_hw text) RETURNS text LANGUAGE plpgsql AS $$
+BEGIN
+    RETURN (SELECT a FROM dblink('t83_rr', format('SELECT coditect.set_request_context(%L, %L, ''member'')::text || coditect.license_acquire(%L, %L)::text',
+                                                  current_setting('tap83.tid'), current_setting('tap83.uid'), current_setting('tap83.key'), p_hw)) AS t(a text));
+EXCEPTION WHEN OTHERS THEN
+    RETURN regexp_replace(SQLERRM, '^.*(permission denied: [a-z._]+).*$', '\1');
+END $$;
+SELECT set_config('tap83.tid', :'tid', false), set_config('tap83.uid', :'uid', false) \g /dev/null
+SELECT is(pg_temp.rr_acquire('rr-1'), 'permission denied: license.use',
+          'a REPEATABLE READ transaction older than a revoke does not read the old grant');
+SELECT dblink_exec('t83_rr', 'ROLLBACK') \g /dev/null
+SELECT is(pg_temp.rr_acquire('rr-2'), 'permission denied: license.use', '... nor keeps it for the next transaction');
+INSERT INTO coditect.role_permissions (role, permission_id) VALUES (:'rp_role', :'rp_perm');
+SELECT dblink_disconnect('t83_rr') \g /dev/null
 
 SELECT * FROM finish();
 

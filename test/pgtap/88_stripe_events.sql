@@ -107,15 +107,35 @@ SELECT is(pg_temp.try($$SELECT coditect.stripe_amount(100, 'xyz')$$),
 SET ROLE tap88_gateway;
 SELECT is(pg_temp.try(format($$SELECT coditect.set_stripe_customer(%L, 'cus_t88a')$$, :'ta')), '42501: permission denied for function set_stripe_customer',
           'the gateway does not bind customers');
+-- B's owner's context, then the binding (as the service).
+CREATE FUNCTION pg_temp.bind_b(p_customer text) RETURNS text LANGUAGE plpgsql AS $$
+BEGIN
+    PERFORM coditect.set_request_context(current_setting('tap88.tb')::uuid, current_setting('tap88.owner_b')::uuid, 'owner');
+    PERFORM coditect.set_stripe_customer(current_setting('tap88.tb')::uuid, p_customer);
+    RETURN 'done';
+EXCEPTION WHEN OTHERS THEN
+    RETURN SQLSTATE || ': ' || SQLERRM;
+END $$;
+SELECT set_config('tap88.tb', :'tb', false), set_config('tap88.owner_b', :'owner_b', false) \g /dev/null
 SET ROLE tap88_service;
-SELECT is(pg_temp.try(format($$SELECT coditect.set_stripe_customer(%L, 'cus_t88a')$$, :'ta')), 'ok', 'the service role binds a customer to a tenant');
-RESET ROLE;
-SELECT is(pg_temp.try(format($$SELECT coditect.set_stripe_customer(%L, 'cus_t88a')$$, :'tb')), 'CD409: Stripe customer cus_t88a is bound to another tenant',
+SELECT is(pg_temp.try(format($$SELECT coditect.set_stripe_customer(%L, 'cus_t88a')$$, :'ta')),
+          'CD403: a Stripe customer is bound for the request''s tenant only', 'the service role needs a request context');
+SELECT is(pg_temp.as_user('owner', 'owner', format($$SELECT coditect.set_stripe_customer(%L, 'cus_t88a')$$, :'tb')),
+          'CD403: a Stripe customer is bound for the request''s tenant only', '... and binds no other tenant''s customer');
+SELECT is(pg_temp.as_user('owner', 'owner', format($$SELECT coditect.set_stripe_customer(%L, 'cus_t88a')$$, :'ta')), 'done',
+          'the service role binds the customer of its request''s tenant');
+SELECT is(pg_temp.as_user('owner', 'owner', format($$SELECT coditect.set_stripe_customer(%L, 'cus_t88a')$$, :'ta')), 'done',
+          '... again the same, harmlessly');
+SELECT is(pg_temp.as_user('owner', 'owner', format($$SELECT coditect.set_stripe_customer(%L, 'cus_t88z')$$, :'ta')),
+          format('CD409: tenant %s is bound to Stripe customer cus_t88a: rebinding is a DBA''s', :'ta'), '... but does not rebind it');
+SELECT is(pg_temp.as_user('owner', 'owner', format($$SELECT coditect.set_stripe_customer(%L, NULL)$$, :'ta')),
+          'CD400: a Stripe customer id is cus_ followed by letters and digits', '... nor unbinds it');
+SELECT is(pg_temp.bind_b('cus_t88a'), 'CD409: Stripe customer cus_t88a is bound to another tenant',
           'a customer bound to another tenant is refused');
-SELECT is(pg_temp.try(format($$SELECT coditect.set_stripe_customer(%L, 'customer 1')$$, :'tb')), 'CD400: a Stripe customer id is cus_ followed by letters and digits',
+SELECT is(pg_temp.bind_b('customer 1'), 'CD400: a Stripe customer id is cus_ followed by letters and digits',
           'a customer id is checked');
-SELECT is(pg_temp.try(format($$SELECT coditect.set_stripe_customer(%L, 'cus_t88b')$$, :'tb')), 'ok', 'a DBA binds another');
-SELECT is(pg_temp.try(format($$SELECT coditect.set_stripe_customer(%L, 'cus_t88a')$$, :'ta')), 'ok', 'binding the same again is fine');
+SELECT is(pg_temp.bind_b('cus_t88b'), 'done', 'another tenant binds its own');
+RESET ROLE;
 SELECT is((SELECT string_agg(stripe_customer_id, ',' ORDER BY slug) FROM coditect.tenants WHERE id IN (:'ta', :'tb')), 'cus_t88a,cus_t88b',
           'tenants.stripe_customer_id');
 
