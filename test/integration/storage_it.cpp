@@ -14,6 +14,7 @@
 #include <cstdlib>
 #include <random>
 #include <string>
+#include <thread>
 
 #include <nlohmann/json.hpp>
 
@@ -646,6 +647,14 @@ TEST_F(ShareIT, DocumentActivityOverHttp) {
   HttpResult d = W().call("GET", "/api/v1/documents/" + doc + "/content", member_,
                           {{"User-Agent", "it-reader/2"}});
   ASSERT_EQ(d.status, 200);
+  // The download's activity commits with its read transaction, just after the last byte went
+  // out: wait for it (bounded) before the edit, so that the order below is the requests' order.
+  for (int i = 0; i < 100; ++i) {
+    HttpResult seen =
+        W().call("GET", "/api/v1/documents/" + doc + "/activity/?action=downloaded", member_, {});
+    if (seen.status == 200 && !json::parse(seen.body)["results"].empty()) break;
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  }
   HttpResult p = W().call("PATCH", "/api/v1/documents/" + doc + "/", member_,
                           {{"Content-Type", "application/json"}, {"User-Agent", "it-editor/3"}},
                           R"({"title": "Activity"})");
