@@ -22,7 +22,7 @@ std::shared_ptr<const TokenVerifier> make_verifier(const Config& c) {
 
 DbCall fixed_call(const std::string& name, std::vector<std::optional<std::string>> params) {
   for (const auto& [n, sql] : fixed_statements())
-    if (n == name) return DbCall{n, sql, std::move(params)};
+    if (n == name) return DbCall{n, sql, std::move(params), {}};
   throw std::logic_error("no statement " + name);
 }
 

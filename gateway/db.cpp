@@ -350,8 +350,8 @@ DbOutcome Database::execute(const std::vector<DbCall>& calls, size_t value_index
 DbOutcome Database::transaction(bool read_only, const std::vector<DbCall>& calls,
                                 std::uint64_t generation) {
   // "gw:" names: no operation_id can take them.
-  static const DbCall begin_rw{"gw:begin_rw", "BEGIN", {}},
-      begin_ro{"gw:begin_ro", "BEGIN READ ONLY", {}}, commit{"gw:commit", "COMMIT", {}};
+  static const DbCall begin_rw{"gw:begin_rw", "BEGIN", {}, {}},
+      begin_ro{"gw:begin_ro", "BEGIN READ ONLY", {}, {}}, commit{"gw:commit", "COMMIT", {}, {}};
   std::vector<DbCall> all;
   all.reserve(calls.size() + 2);
   all.push_back(read_only ? begin_ro : begin_rw);

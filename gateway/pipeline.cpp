@@ -384,7 +384,7 @@ Step<Context> context_call(const TokenClaims& claims, const std::optional<json>&
   c.tenant = *tenant;
   const auto& fixed = fixed_statements();
   for (const auto& [name, sql] : fixed)
-    if (name == "gw:set_context") c.call = DbCall{name, sql, {}};
+    if (name == "gw:set_context") c.call = DbCall{name, sql, {}, {}};
   c.call.params = {
       tenant,
       user,

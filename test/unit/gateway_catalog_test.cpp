@@ -175,8 +175,11 @@ TEST(GatewayCatalog, WritesNullAnswerAndSecretParams) {
   json s = fixture_catalog();
   op(s, "projects_get")["params"][0]["secret"] = true;
   Catalog with_secret = parse_catalog(s);
-  for (const auto& o : with_secret.operations)
-    if (o.operation_id == "projects_get") EXPECT_TRUE(o.params[0].secret);
+  for (const auto& o : with_secret.operations) {
+    if (o.operation_id == "projects_get") {
+      EXPECT_TRUE(o.params[0].secret);
+    }
+  }
 
   EXPECT_NE(error_of([](json& j) {
               op(j, "projects_get")["writes"] = "yes";
