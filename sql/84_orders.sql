@@ -365,18 +365,25 @@ BEGIN
 END
 $$;
 
+-- Money rows are kept: orders, payments, refunds and invoices are deleted only with their tenant
+-- (purge, hard_delete_allowed). One BEFORE DELETE trigger for all of them; its argument is the
+-- refusal, with %s for the row's id.
+CREATE FUNCTION coditect_internal.keep_rows() RETURNS trigger
+LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
+BEGIN
+    IF coditect_internal.hard_delete_allowed() THEN
+        RETURN OLD;
+    END IF;
+    RAISE EXCEPTION '%', format(TG_ARGV[0], OLD.id) USING ERRCODE = 'CD409';
+END
+$$;
+
 -- Once an order is paid (or cancelled) nothing in it changes but its status along the machine
 -- (refunds) and the stamps that go with it. A pending order may change, its totals checked at
--- commit. Orders are deleted only with their tenant.
+-- commit.
 CREATE FUNCTION coditect_internal.guard_order() RETURNS trigger
 LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
 BEGIN
-    IF TG_OP = 'DELETE' THEN
-        IF coditect_internal.hard_delete_allowed() THEN
-            RETURN OLD;
-        END IF;
-        RAISE EXCEPTION 'orders are kept: cancel order % instead', OLD.id USING ERRCODE = 'CD409';
-    END IF;
     IF OLD.status <> 'pending'
        AND to_jsonb(NEW) - '{status,refunded_at,updated_at}'::text[] <> to_jsonb(OLD) - '{status,refunded_at,updated_at}'::text[]
        -- ON DELETE SET NULL (user_id): the user who placed it was deleted.
@@ -394,9 +401,11 @@ BEGIN
     RETURN NEW;
 END
 $$;
-CREATE TRIGGER guard_order BEFORE UPDATE OR DELETE ON coditect.orders
+CREATE TRIGGER guard_order BEFORE UPDATE ON coditect.orders
     FOR EACH ROW EXECUTE FUNCTION coditect_internal.guard_order();
-ALTER TABLE coditect.orders ENABLE ALWAYS TRIGGER guard_order;
+CREATE TRIGGER keep_rows BEFORE DELETE ON coditect.orders
+    FOR EACH ROW EXECUTE FUNCTION coditect_internal.keep_rows('orders are kept: cancel order %s instead');
+ALTER TABLE coditect.orders ENABLE ALWAYS TRIGGER guard_order, ENABLE ALWAYS TRIGGER keep_rows;
 
 CREATE FUNCTION coditect_internal.guard_order_line() RETURNS trigger
 LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
@@ -560,12 +569,6 @@ LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
 DECLARE
     o coditect.orders;
 BEGIN
-    IF TG_OP = 'DELETE' THEN
-        IF coditect_internal.hard_delete_allowed() THEN
-            RETURN OLD;
-        END IF;
-        RAISE EXCEPTION 'payments are kept' USING ERRCODE = 'CD409';
-    END IF;
     IF TG_OP = 'UPDATE' THEN
         IF (NEW.tenant_id, NEW.order_id, NEW.amount, NEW.currency, NEW.payment_method)
            IS DISTINCT FROM (OLD.tenant_id, OLD.order_id, OLD.amount, OLD.currency, OLD.payment_method) THEN
@@ -589,9 +592,11 @@ BEGIN
     RETURN NEW;
 END
 $$;
-CREATE TRIGGER guard_payment BEFORE INSERT OR UPDATE OR DELETE ON coditect.payments
+CREATE TRIGGER guard_payment BEFORE INSERT OR UPDATE ON coditect.payments
     FOR EACH ROW EXECUTE FUNCTION coditect_internal.guard_payment();
-ALTER TABLE coditect.payments ENABLE ALWAYS TRIGGER guard_payment;
+CREATE TRIGGER keep_rows BEFORE DELETE ON coditect.payments
+    FOR EACH ROW EXECUTE FUNCTION coditect_internal.keep_rows('payments are kept');
+ALTER TABLE coditect.payments ENABLE ALWAYS TRIGGER guard_payment, ENABLE ALWAYS TRIGGER keep_rows;
 
 CREATE FUNCTION coditect_internal.payment_pays_order() RETURNS trigger
 LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
@@ -615,12 +620,6 @@ DECLARE
     p coditect.payments;
     delta bigint := 0;
 BEGIN
-    IF TG_OP = 'DELETE' THEN
-        IF coditect_internal.hard_delete_allowed() THEN
-            RETURN OLD;
-        END IF;
-        RAISE EXCEPTION 'refunds are kept' USING ERRCODE = 'CD409';
-    END IF;
     SELECT * INTO p FROM coditect.payments WHERE tenant_id = NEW.tenant_id AND id = NEW.payment_id FOR UPDATE;
     IF p.id IS NULL THEN
         RETURN NEW;  -- the foreign key refuses it
@@ -666,9 +665,11 @@ BEGIN
     RETURN NEW;
 END
 $$;
-CREATE TRIGGER apply_refund BEFORE INSERT OR UPDATE OR DELETE ON coditect.refunds
+CREATE TRIGGER apply_refund BEFORE INSERT OR UPDATE ON coditect.refunds
     FOR EACH ROW EXECUTE FUNCTION coditect_internal.apply_refund();
-ALTER TABLE coditect.refunds ENABLE ALWAYS TRIGGER apply_refund;
+CREATE TRIGGER keep_rows BEFORE DELETE ON coditect.refunds
+    FOR EACH ROW EXECUTE FUNCTION coditect_internal.keep_rows('refunds are kept');
+ALTER TABLE coditect.refunds ENABLE ALWAYS TRIGGER apply_refund, ENABLE ALWAYS TRIGGER keep_rows;
 
 ------------------------------------------------------------------------------------------------
 -- Discounts

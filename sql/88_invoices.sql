@@ -138,25 +138,22 @@ INSERT INTO coditect.state_transitions (machine, from_status, to_status, stamp_c
     -- Stripe gives a trial at checkout to a product we bill without one.
     ('subscription', 'incomplete', 'trialing',    NULL);
 
--- Once paid or void, nothing in an invoice changes; invoices are deleted only with their tenant.
+-- Once paid or void, nothing in an invoice changes; invoices are deleted only with their tenant
+-- (keep_rows, 84_orders).
 CREATE FUNCTION coditect_internal.guard_invoice() RETURNS trigger
 LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
 BEGIN
-    IF TG_OP = 'DELETE' THEN
-        IF coditect_internal.hard_delete_allowed() THEN
-            RETURN OLD;
-        END IF;
-        RAISE EXCEPTION 'invoices are kept: void invoice % instead', OLD.id USING ERRCODE = 'CD409';
-    END IF;
     IF OLD.status IN ('paid', 'void') AND to_jsonb(NEW) - 'updated_at' <> to_jsonb(OLD) - 'updated_at' THEN
         RAISE EXCEPTION 'invoice % is %: nothing in it can change', OLD.id, OLD.status USING ERRCODE = 'CD409';
     END IF;
     RETURN NEW;
 END
 $$;
-CREATE TRIGGER guard_invoice BEFORE UPDATE OR DELETE ON coditect.invoices
+CREATE TRIGGER guard_invoice BEFORE UPDATE ON coditect.invoices
     FOR EACH ROW EXECUTE FUNCTION coditect_internal.guard_invoice();
-ALTER TABLE coditect.invoices ENABLE ALWAYS TRIGGER guard_invoice;
+CREATE TRIGGER keep_rows BEFORE DELETE ON coditect.invoices
+    FOR EACH ROW EXECUTE FUNCTION coditect_internal.keep_rows('invoices are kept: void invoice %s instead');
+ALTER TABLE coditect.invoices ENABLE ALWAYS TRIGGER guard_invoice, ENABLE ALWAYS TRIGGER keep_rows;
 
 -- Read like orders: owners and administrators (order.manage) every invoice of the tenant,
 -- members the invoices of their own orders (orders_own decides), no request user (an analyst

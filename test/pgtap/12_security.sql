@@ -443,6 +443,7 @@ INSERT INTO expected_execute VALUES
     ('coditect_internal.guard_order()', ''),
     ('coditect_internal.guard_order_line()', ''),
     ('coditect_internal.guard_payment()', ''),
+    ('coditect_internal.keep_rows()', ''),
     ('coditect_internal.order_cancel_as(uuid)', 'gateway,service'),
     ('coditect_internal.order_refund_as(uuid,bigint,text)', 'gateway,service'),
     ('coditect_internal.payment_pays_order()', ''),

@@ -226,7 +226,9 @@ SELECT throws_ok(format($$INSERT INTO coditect.order_lines (tenant_id, order_id,
                           VALUES (%L, %L, %L, 'x', 1, 1, 0, 0, 0, 0)$$, current_setting('tap.tenant'), pg_temp.id('order'), :'p_base'),
                  'CD409', NULL, 'a paid order takes no line');
 SELECT throws_ok(format($$DELETE FROM coditect.orders WHERE id = %L$$, pg_temp.id('order')),
-                 'CD409', NULL, 'orders are not deleted');
+                 'CD409', format('orders are kept: cancel order %s instead', pg_temp.id('order')), 'orders are not deleted');
+SELECT throws_ok(format($$DELETE FROM coditect.payments WHERE order_id = %L$$, pg_temp.id('order')),
+                 'CD409', 'payments are kept', 'payments are not deleted');
 SELECT throws_ok(format($$UPDATE coditect.payments SET amount = 1 WHERE order_id = %L$$, pg_temp.id('order')),
                  'CD409', NULL, 'a payment''s amount does not change');
 
@@ -265,6 +267,8 @@ SELECT throws_ok(format($$INSERT INTO coditect.refunds (tenant_id, payment_id, o
                  'CD409', NULL, 'the cap holds for every writer');
 SELECT throws_ok(format($$UPDATE coditect.refunds SET amount = 1 WHERE order_id = %L$$, pg_temp.id('order')),
                  'CD409', NULL, 'a refund''s amount does not change');
+SELECT throws_ok(format($$DELETE FROM coditect.refunds WHERE order_id = %L$$, pg_temp.id('order')),
+                 'CD409', 'refunds are kept', 'refunds are not deleted');
 SELECT throws_ok($$UPDATE coditect.payments SET amount_refunded = amount + 1$$, '23514', NULL,
                  'a payment never has more refunded than paid (CHECK)');
 
