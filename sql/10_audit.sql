@@ -73,14 +73,26 @@ LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
 DECLARE
     part regclass;
 BEGIN
+    -- On Citus (coditect.distribute) the partitions are distributed tables: a trigger on them
+    -- needs citus.enable_unsafe_triggers (this guard acts on its own rows only), and only what
+    -- is not in place yet is altered (a partition's clone of the row trigger is named after its
+    -- parent's shard there, so altering it by name fails on the shards; PostgreSQL clones it
+    -- ENABLE ALWAYS).
+    IF pg_catalog.to_regproc('pg_catalog.citus_is_coordinator') IS NOT NULL THEN
+        PERFORM pg_catalog.set_config('citus.enable_unsafe_triggers', 'on', true);
+    END IF;
     FOR part IN SELECT inhrelid::regclass FROM pg_inherits
                  WHERE inhparent = 'coditect.audit_logs'::regclass LOOP
         IF NOT EXISTS (SELECT 1 FROM pg_trigger WHERE tgrelid = part AND tgname = 'audit_logs_immutable') THEN
             EXECUTE format('CREATE TRIGGER audit_logs_immutable BEFORE UPDATE OR DELETE OR TRUNCATE ON %s '
                            'FOR EACH STATEMENT EXECUTE FUNCTION coditect_internal.reject_audit_change()', part);
         END IF;
-        EXECUTE format('ALTER TABLE %s ENABLE ALWAYS TRIGGER audit_logs_immutable', part);
-        EXECUTE format('ALTER TABLE %s ENABLE ALWAYS TRIGGER audit_logs_immutable_row', part);
+        IF EXISTS (SELECT 1 FROM pg_trigger WHERE tgrelid = part AND tgname = 'audit_logs_immutable' AND tgenabled <> 'A') THEN
+            EXECUTE format('ALTER TABLE %s ENABLE ALWAYS TRIGGER audit_logs_immutable', part);
+        END IF;
+        IF EXISTS (SELECT 1 FROM pg_trigger WHERE tgrelid = part AND tgname = 'audit_logs_immutable_row' AND tgenabled <> 'A') THEN
+            EXECUTE format('ALTER TABLE %s ENABLE ALWAYS TRIGGER audit_logs_immutable_row', part);
+        END IF;
         EXECUTE format('REVOKE ALL ON %s FROM PUBLIC', part);
     END LOOP;
 END

@@ -101,6 +101,7 @@ INSERT INTO expected_execute VALUES
     ('coditect.audit_maintenance()', 'service'),
     ('coditect.audit_retention()', 'service'),
     ('coditect.audit_seal()', ''),
+    ('coditect.distribute(integer)', ''),
     ('coditect.audit_verify(timestamp with time zone,timestamp with time zone)', 'service'),
     ('coditect_internal.audit_row_canonical(coditect.audit_logs)', ''),
     ('coditect_internal.audit_seal_hash(bytea,bytea,timestamp with time zone,timestamp with time zone,bigint)', ''),

@@ -1,0 +1,115 @@
+-- Run by scripts/test-citus.sh on the coordinator of a Citus cluster after coditect.distribute():
+-- every table of the extension is distributed (tenant tables by tenant in tenants' colocation
+-- group) or a reference table, the foreign keys are those of the single-node schema, no local
+-- rows are left behind; a re-run converts nothing (test-citus.sh adds a table the way an
+-- extension update would, and checks that the next run converts it alone); the maintenance jobs run on the coordinator against the distributed tables: audit
+-- partitions are made distributed and protected, the audit trail (rows on every node) is sealed
+-- and verified, a changed row on a shard is reported. One transaction, rolled back.
+\set ON_ERROR_STOP 1
+BEGIN;
+SELECT plan(18);
+SET LOCAL client_min_messages = warning;
+
+CREATE TEMP TABLE ext_tables AS
+SELECT c.oid::regclass AS relid FROM pg_class c
+  JOIN pg_depend d ON d.classid = 'pg_class'::regclass AND d.objid = c.oid AND d.deptype = 'e'
+  JOIN pg_extension e ON e.oid = d.refobjid AND e.extname = 'coditect'
+ WHERE c.relkind IN ('r', 'p') AND NOT c.relispartition
+   AND c.relnamespace IN ('coditect'::regnamespace, 'coditect_internal'::regnamespace);
+
+-- 1. What is distributed how.
+SELECT cmp_ok((SELECT count(*)::int FROM ext_tables), '>=', 80, 'the walk finds the extension''s tables');
+SELECT is(ARRAY(SELECT relid::text FROM ext_tables
+                 WHERE relid NOT IN (SELECT logicalrelid FROM pg_dist_partition) ORDER BY 1), '{}',
+          'every table of the extension is a Citus table');
+SELECT is((SELECT column_to_column_name(logicalrelid, partkey) FROM pg_dist_partition
+            WHERE logicalrelid = 'coditect.tenants'::regclass), 'id', 'tenants are distributed by id');
+SELECT is(ARRAY(SELECT tt.relid::text FROM coditect_internal.tenant_tables tt
+                  JOIN pg_class c ON c.oid = tt.relid AND c.relkind IN ('r', 'p')
+                  LEFT JOIN pg_dist_partition p ON p.logicalrelid = tt.relid
+                  LEFT JOIN coditect_internal.resources r ON r.relid = tt.relid
+                 WHERE p.partmethod IS DISTINCT FROM 'h'
+                    OR column_to_column_name(p.logicalrelid, p.partkey) <> coalesce(r.tenant_column, 'tenant_id')
+                    OR p.colocationid <> (SELECT colocationid FROM pg_dist_partition
+                                           WHERE logicalrelid = 'coditect.tenants'::regclass)
+                 ORDER BY 1), '{}',
+          'every registered tenant table is distributed by its tenant column, colocated with tenants');
+SELECT is((SELECT count(DISTINCT colocationid)::int FROM pg_dist_partition WHERE partmethod = 'h'), 1,
+          'one colocation group for all hash-distributed tables (audit partitions included)');
+SELECT is(ARRAY(SELECT relid::text FROM ext_tables t JOIN pg_dist_partition p ON p.logicalrelid = t.relid
+                 WHERE p.partmethod = 'n' AND EXISTS (SELECT 1 FROM pg_attribute a WHERE a.attrelid = t.relid
+                                                        AND a.attname = 'tenant_id' AND NOT a.attisdropped)
+                 ORDER BY 1),
+          ARRAY['coditect_internal.analyst_bindings', 'coditect_internal.global_keys', 'coditect_internal.stripe_events'],
+          'the only global tables with a tenant column: analyst bindings, global keys, Stripe events');
+SELECT is(ARRAY(SELECT inhrelid::regclass::text FROM pg_inherits WHERE inhparent = 'coditect.audit_logs'::regclass
+                   AND inhrelid NOT IN (SELECT logicalrelid FROM pg_dist_partition) ORDER BY 1), '{}',
+          'the audit partitions are distributed with their parent');
+
+-- 2. The foreign keys are the single-node schema's (saved by test-citus.sh before distribute()).
+SELECT set_eq($$SELECT conrelid::regclass::text, conname::text, pg_get_constraintdef(oid) FROM pg_constraint
+                 WHERE contype = 'f' AND conparentid = 0
+                   AND connamespace IN ('coditect'::regnamespace, 'coditect_internal'::regnamespace)
+                   AND conrelid IN (SELECT logicalrelid FROM pg_dist_partition)$$,
+              $$SELECT tbl, conname, def FROM citus_check.fks_before$$,
+              'the foreign keys after distribute() are exactly those before it');
+SELECT is((SELECT count(*)::int FROM run_command_on_placements('coditect.tasks',
+              $$SELECT count(*) FROM pg_constraint WHERE contype = 'f' AND conrelid = '%s'::regclass$$)
+            WHERE result::int <> (SELECT count(*) FROM pg_constraint WHERE contype = 'f' AND conparentid = 0
+                                   AND conrelid = 'coditect.tasks'::regclass)), 0,
+          'every shard of tasks has the foreign keys of tasks');
+
+-- 3. The coordinator kept no local copy of the rows it moved into shards.
+SELECT is(ARRAY(SELECT relid::text FROM ext_tables WHERE pg_relation_size(relid) > 0 ORDER BY 1), '{}',
+          'no local rows are left on the coordinator');
+
+-- 4. Re-runs.
+SELECT is(coditect.distribute(8) - 'seconds', '{"distributed": 0, "reference": 0, "foreign_keys": 0}',
+          'a second distribute() converts nothing');
+SELECT is((SELECT partmethod::text FROM pg_dist_partition WHERE logicalrelid = 'citus_check.fks_before'::regclass),
+          NULL, 'a table outside the extension and its registries is left alone');
+
+-- 5. Maintenance on the coordinator (test-citus.sh runs every job's command first, each in its own
+-- transaction as pg_cron does).
+-- Partitions made by maintenance are distributed and protected on every shard.
+SELECT format('UPDATE %I.part_config SET premake = premake + 2 WHERE parent_table = %L',
+              coditect_internal.partman_schema(), 'coditect.audit_logs') \gexec
+SELECT count(*)::int AS parts_before FROM pg_inherits WHERE inhparent = 'coditect.audit_logs'::regclass \gset
+SELECT lives_ok('SELECT coditect.audit_maintenance()', 'audit maintenance makes partitions ahead');
+SELECT cmp_ok((SELECT count(*)::int FROM pg_inherits WHERE inhparent = 'coditect.audit_logs'::regclass), '>', :parts_before,
+              'it made new partitions');
+SELECT is(ARRAY(SELECT p.result FROM pg_inherits i,
+                LATERAL run_command_on_placements(i.inhrelid::regclass,
+                    $$SELECT count(*) FROM pg_trigger WHERE tgrelid = '%s'::regclass
+                        AND tgname IN ('audit_logs_immutable', 'audit_logs_immutable_row') AND tgenabled = 'A'$$) p
+                 WHERE i.inhparent = 'coditect.audit_logs'::regclass AND p.result <> '2'), '{}',
+          'every shard of every audit partition carries both immutability triggers, enabled always');
+
+-- 6. Seal and verify a trail spread over the nodes: rows of tenants on different workers.
+SELECT array_agg(t.id) AS tenants FROM (
+    SELECT DISTINCT ON (p.nodeport) t.id FROM coditect.tenants t
+      JOIN pg_dist_shard s ON s.logicalrelid = 'coditect.tenants'::regclass
+                          AND s.shardid = get_shard_id_for_distribution_column('coditect.tenants', t.id)
+      JOIN pg_dist_shard_placement p ON p.shardid = s.shardid
+     ORDER BY p.nodeport, t.id) t \gset
+SELECT cmp_ok(cardinality(:'tenants'::uuid[]), '>=', 2, 'tenants live on at least two nodes');
+ALTER TABLE coditect_internal.audit_seals DISABLE TRIGGER ALL;
+DELETE FROM coditect_internal.audit_seals;
+ALTER TABLE coditect_internal.audit_seals ENABLE TRIGGER ALL;
+INSERT INTO coditect.audit_logs (tenant_id, action, resource_type, created_at)
+SELECT t, 'citus.check', 'Check', date_trunc('hour', now()) - interval '3 hours' + n * interval '7 minutes'
+  FROM unnest(:'tenants'::uuid[]) t, generate_series(1, 12) n;
+SELECT cmp_ok(coditect.audit_seal(), '>=', 2, 'audit_seal() seals the complete hours of all nodes'' rows');
+SELECT is(coditect.audit_verify(date_trunc('hour', now()) - interval '3 hours', now())->>'intact', 'true',
+          'audit_verify() finds the trail intact');
+ALTER TABLE coditect.audit_logs DISABLE TRIGGER audit_logs_immutable_row;
+ALTER TABLE coditect.audit_logs DISABLE TRIGGER audit_logs_immutable;
+UPDATE coditect.audit_logs SET action = 'citus.forged'
+ WHERE tenant_id = (:'tenants'::uuid[])[2] AND action = 'citus.check'
+   AND created_at = date_trunc('hour', now()) - interval '3 hours' + interval '7 minutes';
+SELECT is((SELECT string_agg(p ->> 'problem', ',') FROM jsonb_array_elements(
+              coditect.audit_verify(date_trunc('hour', now()) - interval '3 hours', now())->'problems') p),
+          'rows_altered', 'a row changed on a worker''s shard is reported');
+
+SELECT * FROM finish();
+ROLLBACK;
