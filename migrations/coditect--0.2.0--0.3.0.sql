@@ -4110,8 +4110,13 @@ BEGIN
     period_end := p_from + interval '1 hour';
     row_count := 0;
     st := NULL;
+    -- The row is passed as a coditect.audit_logs built from its columns, not as `a`: on Citus the
+    -- query runs on the shards, whose row type is the shard's (audit_logs_102008), not the table's.
     FOR r IN SELECT a.created_at,
-                    pg_catalog.sha256(pg_catalog.convert_to(coditect_internal.audit_row_canonical(a), 'UTF8')) AS h
+                    pg_catalog.sha256(pg_catalog.convert_to(coditect_internal.audit_row_canonical(
+                        ROW(a.id, a.tenant_id, a.user_id, a.action, a.resource_type, a.resource_id, a.ip_address,
+                            a.user_agent, a.request_method, a.request_path, a.request_id, a.changes, a.metadata,
+                            a.severity, a.created_at)::coditect.audit_logs), 'UTF8')) AS h
                FROM coditect.audit_logs a
               WHERE a.created_at >= p_from AND a.created_at < p_to
               ORDER BY a.created_at, a.id LOOP

@@ -35,11 +35,11 @@ stop_all() {
 if [ "${1:-}" = stop ]; then
   stop_all
   for n in "${NAMES[@]}"; do rm -rf "$(dir "$n")"; done
-  rm -f "$PREFIX-license-signing.pem" "$PREFIX-install.err"
+  rm -f "$PREFIX-license-signing.pem" "$PREFIX-install.err" "$PREFIX-job.err"
   exit 0
 fi
 if [ "${CODITECT_CITUS_KEEP:-}" != 1 ]; then
-  trap 'stop_all; for n in "${NAMES[@]}"; do rm -rf "$(dir "$n")"; done; rm -f "$PREFIX-license-signing.pem" "$PREFIX-install.err"; rmdir "$(dirname "$PREFIX")" 2>/dev/null || true' EXIT
+  trap 'stop_all; for n in "${NAMES[@]}"; do rm -rf "$(dir "$n")"; done; rm -f "$PREFIX-license-signing.pem" "$PREFIX-install.err" "$PREFIX-job.err"; rmdir "$(dirname "$PREFIX")" 2>/dev/null || true' EXIT
 fi
 
 # on NODE psql-args...: psql as postgres into $DB on that node.
@@ -122,6 +122,7 @@ if ! C -c "SET client_min_messages = warning" -c "CREATE EXTENSION coditect CASC
   # each node with DDL propagation off instead.
   grep -q 'LISTEN, UNLISTEN, or NOTIFY' "$PREFIX-install.err" || { cat "$PREFIX-install.err" >&2; exit 1; }
   log "TEMPORARY (B1): installing coditect on each node with DDL propagation off"
+  INSTALL_PER_NODE=1
   for n in c w1 w2; do
     on "$n" -c "SET client_min_messages = warning" -c "SET citus.enable_ddl_propagation = off" \
       -c "CREATE EXTENSION coditect CASCADE"
@@ -154,19 +155,95 @@ C -tA -c "SET client_min_messages = warning" -c "SELECT coditect.distribute(8)"
 T_DISTRIBUTE=$(secs "$T")
 C -o /dev/null -c "SELECT coditect.publish_license_signing_key()"
 
+# router_check: the generated list and get of a resource run as router queries, one task on one
+# node, also once PL/pgSQL uses its generic plan (from the sixth call). auto_explain reports
+# every statement's plan, nested ones included, to the client.
+router_check() {
+  local t u p out counts
+  read -r t u < <(Cval -F ' ' -c "SELECT t.id, m.user_id FROM coditect.tenants t
+      JOIN coditect.memberships m ON m.tenant_id = t.id AND m.role = 'owner' WHERE t.slug = 'citus-router'")
+  if [ -z "$t" ]; then
+    read -r t u < <(Cval -F ' ' -c "SELECT j->>'tenant_id', j->>'user_id' FROM coditect.create_tenant('Router',
+        'citus-router', 'router@router.test', 'owner@router.test') j")
+  fi
+  p=$(Cval -c "INSERT INTO coditect.projects (tenant_id, name) VALUES ('$t', 'Routed') RETURNING id")
+  out=$(C -c "LOAD 'auto_explain'" -c "SET auto_explain.log_min_duration = 0" \
+    -c "SET auto_explain.log_nested_statements = on" -c "SET auto_explain.log_level = notice" \
+    -c "BEGIN" -c "SET LOCAL ROLE citus_gw" -c "SELECT coditect.set_request_context('$t', '$u', 'owner')" \
+    -o /dev/null -c "SELECT coditect.api_projects_list(), coditect.api_projects_get('$p') FROM generate_series(1, 7)" \
+    -c "COMMIT" 2>&1) || {
+    echo "router plans: the calls failed: $(grep -m1 -A3 ERROR <<<"$out")" >&2
+    return 1
+  }
+  counts=$(grep -o 'Task Count: [0-9]*' <<<"$out" | sort | uniq -c | tr -s ' ' | paste -sd ',')
+  if [ -z "$counts" ] || grep -q 'Task Count: \([02-9]\|1[0-9]\)' <<<"$out"; then
+    echo "router plans: not all one task: ${counts:-no Citus plan seen}" >&2
+    grep -B3 -A12 'Task Count: \([02-9]\|1[0-9]\)' <<<"$out" | head -60 >&2
+    return 1
+  fi
+  echo "router plans of api_projects_list and api_projects_get (7 calls each): ${counts}"
+}
+
+# maintenance_check: every maintenance job's command, each in its own transaction on the
+# coordinator, as pg_cron runs it there.
+maintenance_check() {
+  local job cmd failed=0 n=0
+  # One more month ahead, so that audit maintenance makes a partition of the distributed table.
+  C -o /dev/null -c "UPDATE partman.part_config SET premake = premake + 1 WHERE parent_table = 'coditect.audit_logs'"
+  while IFS='|' read -r job cmd; do
+    n=$((n + 1))
+    if ! C -o /dev/null -c "$cmd" 2>"$PREFIX-job.err"; then
+      echo "maintenance job $job failed: $(head -3 "$PREFIX-job.err" | tr '\n' ' ')" >&2
+      failed=$((failed + 1))
+    fi
+  done < <(Cval -c "SELECT jobname, command FROM coditect.maintenance_jobs()")
+  echo "maintenance jobs on the coordinator: $((n - failed)) passed, $failed failed"
+  ((failed == 0))
+}
+
 # checks ROUND: every check, through the coordinator.
 checks() {
-  local round=$1
+  local round=$1 status=0
   log "checks ($round)"
+  maintenance_check || status=1
+  router_check || status=1
   PGHOST=$(dir c) PGPORT=$PORT PGUSER=postgres pg_prove -d "$DB" --ext .sql \
-    "$ROOT"/test/citus/*.sql "$ROOT/test/pgtap/30_isolation.sql" "$ROOT/test/pgtap/40_context.sql"
+    "$ROOT"/test/citus/*.sql "$ROOT/test/pgtap/30_isolation.sql" "$ROOT/test/pgtap/40_context.sql" || status=1
   # The seat race: a fresh race tenant each round (the last round's keeps its rows, renamed).
   C -o /dev/null -c "UPDATE coditect.tenants SET slug = 'race-' || left(id::text, 8) WHERE slug = 'race'" \
     -c "DROP SCHEMA IF EXISTS race CASCADE" -c "DROP ROLE IF EXISTS race_gateway"
-  PGHOST=$(dir c) PGPORT=$PORT PGUSER=postgres "$ROOT/scripts/license_race.sh" "$DB"
-  PGHOST=$(dir c) PGPORT=$PORT PGUSER=postgres pg_prove -d "$DB" --ext .sql "$ROOT/test/pgtap/85_license_race.sql"
+  PGHOST=$(dir c) PGPORT=$PORT PGUSER=postgres "$ROOT/scripts/license_race.sh" "$DB" || status=1
+  PGHOST=$(dir c) PGPORT=$PORT PGUSER=postgres pg_prove -d "$DB" --ext .sql "$ROOT/test/pgtap/85_license_race.sql" || status=1
+  return $status
 }
-checks "after distribute"
+FAILED=()
+checks "after distribute" || FAILED+=("after distribute")
+
+log "a tenant table added as an extension update adds one (on every node, an extension member), then distribute() again"
+for n in c w1 w2; do
+  on "$n" -o /dev/null -c "SET citus.enable_ddl_propagation = off" -c "CREATE TABLE coditect.citus_late (
+      tenant_id uuid NOT NULL REFERENCES coditect.tenants (id) ON DELETE CASCADE,
+      id uuid NOT NULL DEFAULT coditect.uuid_generate_v7(), note text, PRIMARY KEY (tenant_id, id))"
+done
+C -o /dev/null -c "SELECT coditect_internal.register_tenant_table('coditect.citus_late', 'citus_late')"
+for n in c w1 w2; do
+  on "$n" -o /dev/null -c "SET citus.enable_ddl_propagation = off" -c "ALTER EXTENSION coditect ADD TABLE coditect.citus_late"
+done
+late=$(Cval -c "SET client_min_messages = warning" -c "SELECT coditect.distribute(8) - 'seconds'")
+if [ "$(Cval -c "SELECT '$late'::jsonb = '{\"distributed\": 1, \"reference\": 0, \"foreign_keys\": 1}'
+                   AND (SELECT colocationid FROM pg_dist_partition WHERE logicalrelid = 'coditect.citus_late'::regclass)
+                     = (SELECT colocationid FROM pg_dist_partition WHERE logicalrelid = 'coditect.tenants'::regclass)")" = t ]; then
+  echo "distribute() after the new table: $late (colocated with tenants): 1 passed"
+else
+  echo "distribute() after the new table: $late, expected only it distributed and colocated, its key kept" >&2
+  FAILED+=("new table")
+fi
+# Removed again (the isolation suite wants fixtures for every tenant table).
+C -o /dev/null -c "DELETE FROM coditect_internal.tenant_tables WHERE relid = 'coditect.citus_late'::regclass"
+for n in c w1 w2; do
+  on "$n" -o /dev/null -c "SET citus.enable_ddl_propagation = off" -c "ALTER EXTENSION coditect DROP TABLE coditect.citus_late"
+done
+C -o /dev/null -c "DROP TABLE coditect.citus_late"
 
 log "isolate_tenant_to_new_shard and citus_move_shard_placement of one tenant"
 TENANT=$(Cval -c "SELECT id FROM coditect.tenants WHERE slug = 'race'")
@@ -181,10 +258,16 @@ C -o /dev/null -c "SELECT citus_move_shard_placement($SHARD, '127.0.0.1', $FROM_
 T_MOVE=$(secs "$T")
 [ "$(Cval -c "SELECT nodeport FROM pg_dist_shard_placement WHERE shardid = $SHARD")" = "$TO_PORT" ]
 echo "tenant $TENANT: shard $SHARD isolated (${T_ISOLATE} s), moved $FROM_PORT -> $TO_PORT (${T_MOVE} s)"
-checks "after isolate and move"
+checks "after isolate and move" || FAILED+=("after isolate and move")
 
 log "a third worker ($(port w3)) and a rebalance"
 node_start w3
+if [ -n "${INSTALL_PER_NODE:-}" ]; then
+  # TEMPORARY (B1, B6): as for the first workers; Citus adds what it propagated itself.
+  on w3 -c "SET client_min_messages = warning" -c "SET citus.enable_ddl_propagation = off" \
+    -c "CREATE SCHEMA partman" -c "CREATE EXTENSION pg_partman SCHEMA partman" -c "CREATE EXTENSION coditect CASCADE" \
+    -c "ALTER FUNCTION coditect_internal.sync_global_key() SET citus.allow_nested_distributed_execution = on"
+fi
 T=$(date +%s.%N)
 C -o /dev/null -c "SELECT citus_add_node('127.0.0.1', $(port w3))"
 C -o /dev/null -c "SELECT citus_rebalance_start(shard_transfer_mode => 'block_writes')" -c "SELECT citus_rebalance_wait()"
@@ -192,6 +275,10 @@ T_ADD=$(secs "$T")
 N3=$(Cval -c "SELECT count(*) FROM pg_dist_shard_placement WHERE nodeport = $(port w3)")
 ((N3 > 0)) || { echo "the rebalance moved no shard to the new worker" >&2; exit 1; }
 echo "worker $(port w3) added and rebalanced in ${T_ADD} s: it holds $N3 shard placements"
-checks "after adding a worker"
+checks "after adding a worker" || FAILED+=("after adding a worker")
 
 echo "citus: distribute ${T_DISTRIBUTE} s, isolate ${T_ISOLATE} s, move ${T_MOVE} s, add node + rebalance ${T_ADD} s, total $(secs "$T_ALL") s"
+if ((${#FAILED[@]})); then
+  printf 'citus checks failed: %s\n' "${FAILED[@]}" >&2
+  exit 1
+fi

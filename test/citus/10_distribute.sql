@@ -4,10 +4,10 @@
 -- rows are left behind; a re-run converts nothing (test-citus.sh adds a table the way an
 -- extension update would, and checks that the next run converts it alone); the maintenance jobs run on the coordinator against the distributed tables: audit
 -- partitions are made distributed and protected, the audit trail (rows on every node) is sealed
--- and verified, a changed row on a shard is reported. One transaction, rolled back.
+-- and verified, a row added on a shard into a sealed hour is reported. One transaction, rolled back.
 \set ON_ERROR_STOP 1
 BEGIN;
-SELECT plan(18);
+SELECT plan(21);
 SET LOCAL client_min_messages = warning;
 
 CREATE TEMP TABLE ext_tables AS
@@ -69,25 +69,40 @@ SELECT is(coditect.distribute(8) - 'seconds', '{"distributed": 0, "reference": 0
 SELECT is((SELECT partmethod::text FROM pg_dist_partition WHERE logicalrelid = 'citus_check.fks_before'::regclass),
           NULL, 'a table outside the extension and its registries is left alone');
 
+CREATE TEMP TABLE all_tenants AS SELECT id FROM coditect.tenants;
+
 -- 5. Maintenance on the coordinator (test-citus.sh runs every job's command first, each in its own
 -- transaction as pg_cron does).
--- Partitions made by maintenance are distributed and protected on every shard.
-SELECT format('UPDATE %I.part_config SET premake = premake + 2 WHERE parent_table = %L',
-              coditect_internal.partman_schema(), 'coditect.audit_logs') \gexec
-SELECT count(*)::int AS parts_before FROM pg_inherits WHERE inhparent = 'coditect.audit_logs'::regclass \gset
-SELECT lives_ok('SELECT coditect.audit_maintenance()', 'audit maintenance makes partitions ahead');
-SELECT cmp_ok((SELECT count(*)::int FROM pg_inherits WHERE inhparent = 'coditect.audit_logs'::regclass), '>', :parts_before,
-              'it made new partitions');
-SELECT is(ARRAY(SELECT p.result FROM pg_inherits i,
+-- Partitions made by that maintenance (test-citus.sh asks for one more month ahead each round)
+-- are distributed and protected on every shard.
+SELECT is(ARRAY(SELECT inhrelid::regclass::text FROM pg_inherits WHERE inhparent = 'coditect.audit_logs'::regclass
+                   AND inhrelid NOT IN (SELECT logicalrelid FROM pg_dist_partition) ORDER BY 1), '{}',
+          'the audit partitions maintenance made are distributed');
+SELECT is(ARRAY(SELECT i.inhrelid::regclass || ': ' || p.result FROM pg_inherits i,
                 LATERAL run_command_on_placements(i.inhrelid::regclass,
                     $$SELECT count(*) FROM pg_trigger WHERE tgrelid = '%s'::regclass
-                        AND tgname IN ('audit_logs_immutable', 'audit_logs_immutable_row') AND tgenabled = 'A'$$) p
-                 WHERE i.inhparent = 'coditect.audit_logs'::regclass AND p.result <> '2'), '{}',
-          'every shard of every audit partition carries both immutability triggers, enabled always');
+                        AND tgname ~ '^audit_logs_immutable_row_[0-9]+$' AND tgenabled = 'A'$$) p
+                 WHERE i.inhparent = 'coditect.audit_logs'::regclass AND p.result <> '1'), '{}',
+          'every shard of every audit partition carries the row guard, enabled always');
+-- Citus propagates a statement trigger made on a partition after distribution to the workers'
+-- tables, not to the shards: what guards the newest partition through the coordinator is its
+-- shards' row guard (UPDATE, DELETE) and the coordinator's statement guard (TRUNCATE runs there).
+SELECT inhrelid::regclass AS newest FROM pg_inherits WHERE inhparent = 'coditect.audit_logs'::regclass
+ ORDER BY inhrelid::regclass::text DESC LIMIT 1 \gset
+ALTER TABLE coditect.audit_logs DISABLE TRIGGER workflow_events;
+SELECT (regexp_match(pg_get_expr(relpartbound, oid), 'FROM \(''([^'']+)''\)'))[1] AS newest_from
+  FROM pg_class WHERE oid = :'newest'::regclass \gset
+INSERT INTO coditect.audit_logs (tenant_id, action, resource_type, created_at)
+SELECT id, 'citus.future', 'Check', :'newest_from'::timestamptz + interval '1 day' FROM all_tenants LIMIT 1;
+SELECT throws_ok(format('UPDATE %s SET action = %L', :'newest', 'x'), 'CD403', NULL,
+                 'the newest partition refuses UPDATE through the coordinator');
+SELECT throws_ok(format('DELETE FROM %s', :'newest'), 'CD403', NULL, 'and DELETE');
+SELECT throws_ok(format('TRUNCATE %s', :'newest'), 'CD403', NULL, 'and TRUNCATE');
+ALTER TABLE coditect.audit_logs ENABLE TRIGGER workflow_events;
 
 -- 6. Seal and verify a trail spread over the nodes: rows of tenants on different workers.
 SELECT array_agg(t.id) AS tenants FROM (
-    SELECT DISTINCT ON (p.nodeport) t.id FROM coditect.tenants t
+    SELECT DISTINCT ON (p.nodeport) t.id FROM all_tenants t
       JOIN pg_dist_shard s ON s.logicalrelid = 'coditect.tenants'::regclass
                           AND s.shardid = get_shard_id_for_distribution_column('coditect.tenants', t.id)
       JOIN pg_dist_shard_placement p ON p.shardid = s.shardid
@@ -96,20 +111,21 @@ SELECT cmp_ok(cardinality(:'tenants'::uuid[]), '>=', 2, 'tenants live on at leas
 ALTER TABLE coditect_internal.audit_seals DISABLE TRIGGER ALL;
 DELETE FROM coditect_internal.audit_seals;
 ALTER TABLE coditect_internal.audit_seals ENABLE TRIGGER ALL;
+-- (Its workflow trigger's condition reads the workflow subscriptions from the shard: a nested
+-- distributed query Citus refuses in a task sent by the coordinator. Off for these rows.)
+ALTER TABLE coditect.audit_logs DISABLE TRIGGER workflow_events;
 INSERT INTO coditect.audit_logs (tenant_id, action, resource_type, created_at)
 SELECT t, 'citus.check', 'Check', date_trunc('hour', now()) - interval '3 hours' + n * interval '7 minutes'
   FROM unnest(:'tenants'::uuid[]) t, generate_series(1, 12) n;
 SELECT cmp_ok(coditect.audit_seal(), '>=', 2, 'audit_seal() seals the complete hours of all nodes'' rows');
 SELECT is(coditect.audit_verify(date_trunc('hour', now()) - interval '3 hours', now())->>'intact', 'true',
           'audit_verify() finds the trail intact');
-ALTER TABLE coditect.audit_logs DISABLE TRIGGER audit_logs_immutable_row;
-ALTER TABLE coditect.audit_logs DISABLE TRIGGER audit_logs_immutable;
-UPDATE coditect.audit_logs SET action = 'citus.forged'
- WHERE tenant_id = (:'tenants'::uuid[])[2] AND action = 'citus.check'
-   AND created_at = date_trunc('hour', now()) - interval '3 hours' + interval '7 minutes';
+-- A row slipped into a sealed hour on one worker's shard after sealing.
+INSERT INTO coditect.audit_logs (tenant_id, action, resource_type, created_at)
+VALUES ((:'tenants'::uuid[])[2], 'citus.late', 'Check', date_trunc('hour', now()) - interval '3 hours' + interval '1 minute');
 SELECT is((SELECT string_agg(p ->> 'problem', ',') FROM jsonb_array_elements(
               coditect.audit_verify(date_trunc('hour', now()) - interval '3 hours', now())->'problems') p),
-          'rows_altered', 'a row changed on a worker''s shard is reported');
+          'rows_added', 'a row added on a worker''s shard into a sealed hour is reported');
 
 SELECT * FROM finish();
 ROLLBACK;
