@@ -82,8 +82,13 @@ CONF
       echo "shared_preload_libraries = 'citus'" >>"$d/postgresql.conf"
     fi
   fi
-  runuser -u postgres -- "$PGBIN/pg_ctl" -D "$d" status >/dev/null 2>&1 ||
-    runuser -u postgres -- "$PGBIN/pg_ctl" -D "$d" -l "$d/server.log" -w start >/dev/null
+  local try
+  for try in 1 2 3; do  # a port just released may still be busy for a moment
+    runuser -u postgres -- "$PGBIN/pg_ctl" -D "$d" status >/dev/null 2>&1 && break
+    runuser -u postgres -- "$PGBIN/pg_ctl" -D "$d" -l "$d/server.log" -w start >/dev/null && break
+    ((try < 3)) || return 1
+    sleep 2
+  done
   psql -X -q -h "$d" -p "$p" -U postgres -d postgres -c "SET client_min_messages = warning" \
     -c "DROP DATABASE IF EXISTS $DB WITH (FORCE)" -c "CREATE DATABASE $DB"
   on "$n" -c "CREATE EXTENSION citus"

@@ -92,8 +92,9 @@ SELECT inhrelid::regclass AS newest FROM pg_inherits WHERE inhparent = 'coditect
 ALTER TABLE coditect.audit_logs DISABLE TRIGGER workflow_events;
 SELECT (regexp_match(pg_get_expr(relpartbound, oid), 'FROM \(''([^'']+)''\)'))[1] AS newest_from
   FROM pg_class WHERE oid = :'newest'::regclass \gset
+SELECT id AS one_tenant FROM all_tenants LIMIT 1 \gset
 INSERT INTO coditect.audit_logs (tenant_id, action, resource_type, created_at)
-SELECT id, 'citus.future', 'Check', :'newest_from'::timestamptz + interval '1 day' FROM all_tenants LIMIT 1;
+VALUES (:'one_tenant', 'citus.future', 'Check', :'newest_from'::timestamptz + interval '1 day');
 SELECT throws_ok(format('UPDATE %s SET action = %L', :'newest', 'x'), 'CD403', NULL,
                  'the newest partition refuses UPDATE through the coordinator');
 SELECT throws_ok(format('DELETE FROM %s', :'newest'), 'CD403', NULL, 'and DELETE');
