@@ -481,15 +481,23 @@ CREATE FUNCTION coditect.purge_upload_sessions(p_completed_age interval DEFAULT 
 LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
 DECLARE
     n int := 0;
+    c record;
     s record;
 BEGIN
     IF p_completed_age IS NULL OR p_completed_age < interval '0' THEN
         RAISE EXCEPTION 'p_completed_age must be a non-negative interval' USING ERRCODE = 'CD400';
     END IF;
-    FOR s IN SELECT u.tenant_id, u.id, u.blob_id, u.status FROM coditect.upload_sessions u
+    -- The candidates are read without a lock, then each is locked by its tenant and id and
+    -- checked again: on Citus a row lock must name the distribution column (one shard).
+    FOR c IN SELECT u.tenant_id, u.id FROM coditect.upload_sessions u
               WHERE (u.status = 'uploading' AND u.expires_at <= now())
-                 OR (u.status = 'completed' AND u.target_kind IS NULL AND u.completed_at <= now() - p_completed_age)
-              FOR UPDATE SKIP LOCKED LOOP
+                 OR (u.status = 'completed' AND u.target_kind IS NULL AND u.completed_at <= now() - p_completed_age) LOOP
+        SELECT u.tenant_id, u.id, u.blob_id, u.status INTO s FROM coditect.upload_sessions u
+         WHERE u.tenant_id = c.tenant_id AND u.id = c.id
+           AND ((u.status = 'uploading' AND u.expires_at <= now())
+                OR (u.status = 'completed' AND u.target_kind IS NULL AND u.completed_at <= now() - p_completed_age))
+           FOR UPDATE SKIP LOCKED;
+        CONTINUE WHEN NOT FOUND;
         DELETE FROM coditect.upload_sessions WHERE tenant_id = s.tenant_id AND id = s.id;
         IF s.status = 'uploading' THEN
             DELETE FROM coditect.storage_blobs WHERE tenant_id = s.tenant_id AND id = s.blob_id AND status = 'pending';
