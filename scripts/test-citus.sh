@@ -160,33 +160,42 @@ C -tA -c "SET client_min_messages = warning" -c "SELECT coditect.distribute(8)"
 T_DISTRIBUTE=$(secs "$T")
 C -o /dev/null -c "SELECT coditect.publish_license_signing_key()"
 
-# router_check: the generated list and get of a resource run as router queries, one task on one
-# node, also once PL/pgSQL uses its generic plan (from the sixth call). auto_explain reports
-# every statement's plan, nested ones included, to the client.
+# router_check: the generated list and get of a resource, seven calls each (PL/pgSQL switches to
+# its generic plan at the sixth), and set_request_context, as a gateway login: every command
+# Citus sends to a node (citus.log_remote_commands) names shards of the tenant's shard group
+# only, so each query was routed to that tenant's node, none fanned out over the shards.
 router_check() {
-  local t u p out counts
+  local t u p out ids groups
   read -r t u < <(Cval -F ' ' -c "SELECT t.id, m.user_id FROM coditect.tenants t
       JOIN coditect.memberships m ON m.tenant_id = t.id AND m.role = 'owner' WHERE t.slug = 'citus-router'")
   if [ -z "$t" ]; then
     read -r t u < <(Cval -F ' ' -c "SELECT j->>'tenant_id', j->>'user_id' FROM coditect.create_tenant('Router',
         'citus-router', 'router@router.test', 'owner@router.test') j")
   fi
-  p=$(Cval -c "INSERT INTO coditect.projects (tenant_id, name) VALUES ('$t', 'Routed') RETURNING id")
-  out=$(C -c "LOAD 'auto_explain'" -c "SET auto_explain.log_min_duration = 0" \
-    -c "SET auto_explain.log_nested_statements = on" -c "SET auto_explain.log_level = notice" \
+  p=$(Cval -c "INSERT INTO coditect.projects (tenant_id, name) VALUES ('$t', 'Routed ' || clock_timestamp()) RETURNING id")
+  out=$(C -c "SET citus.log_remote_commands = on" -c "SET client_min_messages = notice" \
     -c "BEGIN" -c "SET LOCAL ROLE citus_gw" -c "SELECT coditect.set_request_context('$t', '$u', 'owner')" \
     -o /dev/null -c "SELECT coditect.api_projects_list(), coditect.api_projects_get('$p') FROM generate_series(1, 7)" \
     -c "COMMIT" 2>&1) || {
     echo "router plans: the calls failed: $(grep -m1 -A3 ERROR <<<"$out")" >&2
     return 1
   }
-  counts=$(grep -o 'Task Count: [0-9]*' <<<"$out" | sort | uniq -c | tr -s ' ' | paste -sd ',')
-  if [ -z "$counts" ] || grep -q 'Task Count: \([02-9]\|1[0-9]\)' <<<"$out"; then
-    echo "router plans: not all one task: ${counts:-no Citus plan seen}" >&2
-    grep -B3 -A12 'Task Count: \([02-9]\|1[0-9]\)' <<<"$out" | head -60 >&2
+  ids=$(grep -o 'issuing .*' <<<"$out" | grep -oE '_[0-9]{6,}\b' | tr -d _ | sort -u | paste -sd, -)
+  if [ -z "$ids" ]; then
+    echo "router plans: no command reached a shard" >&2
     return 1
   fi
-  echo "router plans of api_projects_list and api_projects_get (7 calls each): ${counts}"
+  # Shard groups (hash ranges) of the distributed tables' shards named, and whether the only one
+  # is the tenant's.
+  groups=$(Cval -c "SELECT count(DISTINCT s.shardminvalue) || ' ' || bool_and(s.shardminvalue = (SELECT shardminvalue FROM pg_dist_shard
+             WHERE shardid = get_shard_id_for_distribution_column('coditect.tenants', '$t'::uuid)))
+             FROM pg_dist_shard s JOIN pg_dist_partition d USING (logicalrelid) WHERE d.partmethod = 'h' AND s.shardid IN ($ids)")
+  if [ "$groups" != "1 true" ]; then
+    echo "router plans: the API's queries reached other shard groups than the tenant's ($groups)" >&2
+    grep 'issuing' <<<"$out" | head -20 >&2
+    return 1
+  fi
+  echo "router plans: $(grep -c 'issuing' <<<"$out") commands of 14 API calls, all on the tenant's shard group: 1 passed"
 }
 
 # maintenance_check: every maintenance job's command, each in its own transaction on the
