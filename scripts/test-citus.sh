@@ -83,11 +83,13 @@ CONF
     fi
   fi
   local try
-  for try in 1 2 3; do  # a port just released may still be busy for a moment
+  # The port may be busy for a while: just released, or the local end of some client's
+  # connection (the ephemeral range includes it).
+  for try in $(seq 10); do
     runuser -u postgres -- "$PGBIN/pg_ctl" -D "$d" status >/dev/null 2>&1 && break
-    runuser -u postgres -- "$PGBIN/pg_ctl" -D "$d" -l "$d/server.log" -w start >/dev/null && break
-    ((try < 3)) || return 1
-    sleep 2
+    runuser -u postgres -- "$PGBIN/pg_ctl" -D "$d" -l "$d/server.log" -w start >/dev/null 2>&1 && break
+    ((try < 10)) || { tail -3 "$d/server.log" >&2; return 1; }
+    sleep 3
   done
   psql -X -q -h "$d" -p "$p" -U postgres -d postgres -c "SET client_min_messages = warning" \
     -c "DROP DATABASE IF EXISTS $DB WITH (FORCE)" -c "CREATE DATABASE $DB"
