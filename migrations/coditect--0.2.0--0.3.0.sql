@@ -2829,11 +2829,15 @@ CREATE INDEX document_versions_blob_idx ON coditect.document_versions (tenant_id
 -- the document shows the new file. AFTER DELETE: the version's hold on its bytes goes.
 CREATE FUNCTION coditect_internal.number_document_version() RETURNS trigger
 LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+    -- A variable, not the call inside coalesce: Citus refuses a non-immutable function in a
+    -- CASE or COALESCE of a statement it routes (this one runs on the document's shard).
+    v_user uuid := coditect.current_user_id();
 BEGIN
     UPDATE coditect.documents d
        SET version = d.version + 1, file_path = NEW.file_path, file_name = NEW.file_name,
            file_size_bytes = NEW.file_size_bytes, mime_type = NEW.mime_type, checksum = NEW.checksum,
-           updated_by = coalesce(coditect.current_user_id(), d.updated_by)
+           updated_by = coalesce(v_user, d.updated_by)
      WHERE d.tenant_id OPERATOR(pg_catalog.=) NEW.tenant_id AND d.id OPERATOR(pg_catalog.=) NEW.document_id
     RETURNING d.version INTO NEW.version_number;
     IF NOT FOUND THEN
