@@ -346,19 +346,21 @@ void acquire_pg(void* arg) {
   }
   if (l->is_active && l->expiry > now_ts() && l->seats_in_use >= l->seats_total) {
     Oid types[4] = {UUIDOID, UUIDOID, TEXTOID, TIMESTAMPTZOID};
+    // A row or none, not SELECT EXISTS (...): Citus cannot route a generic plan's subquery.
     SPIPlanPtr plan = saved_plan(
         &g_refusal_plan,
-        "SELECT EXISTS (SELECT 1 FROM coditect.license_sessions s"
+        "SELECT 1 FROM coditect.license_sessions s"
         " WHERE s.tenant_id OPERATOR(pg_catalog.=) $1"
         "   AND s.license_id OPERATOR(pg_catalog.=) $2"
         "   AND s.status OPERATOR(pg_catalog.=) CAST('active' AS coditect.license_session_status)"
         "   AND (CAST(s.hardware_id AS pg_catalog.text) OPERATOR(pg_catalog.=) $3"
-        "        OR s.last_heartbeat_at OPERATOR(pg_catalog.<) $4))",
+        "        OR s.last_heartbeat_at OPERATOR(pg_catalog.<) $4)"
+        " LIMIT 1",
         4, types);
     Datum values[4] = {uuid_datum(&c->tenant), uuid_datum(&l->id), a->hardware_id,
                        TimestampTzGetDatum(overdue_before())};
     execute(plan, values, 1);
-    if (!DatumGetBool(column(1))) no_free_seat(l);
+    if (SPI_processed == 0) no_free_seat(l);
   }
   pg_uuid_t id = l->id;
   if (!lock_license(c, &id, l)) {
