@@ -2,15 +2,17 @@
 # Concurrency test of seat counting, run by test.sh before pg_prove (test/pgtap/85_license_race.sql
 # then asserts the outcome): 32 clients race for a 5-seat license with distinct hardware ids,
 # then for another 5-seat license all with the same hardware id. Usage: license_race.sh DB
+# (RACE_SLUG names the race's tenant, default race: test-citus.sh races once per round.)
 source "$(dirname "$0")/lib.sh"
 DB=$1
+SLUG=${RACE_SLUG:-race}
 
-psql -X -q -1 -d "$DB" -v ON_ERROR_STOP=1 <<'SQL'
+psql -X -q -1 -d "$DB" -v ON_ERROR_STOP=1 -v slug="$SLUG" <<'SQL'
 CREATE ROLE race_gateway LOGIN IN ROLE coditect_gateway;
 CREATE SCHEMA race;
 GRANT USAGE ON SCHEMA race TO race_gateway;
 CREATE TABLE race.ids AS
-SELECT coditect.create_tenant('Race', 'race', 'race@race.test', 'owner@race.test') AS j;
+SELECT coditect.create_tenant('Race', :'slug', 'race@race.test', 'owner@race.test') AS j;
 CREATE TABLE race.licenses (name text PRIMARY KEY, id uuid, key_string text);
 INSERT INTO coditect.licenses (tenant_id, expiry_date, seats_total)
 SELECT (j->>'tenant_id')::uuid, now() + interval '1 day', 5 FROM race.ids, generate_series(1, 2);

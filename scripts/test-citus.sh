@@ -247,10 +247,12 @@ checks() {
   router_check || status=1
   PGHOST=$(dir c) PGPORT=$PORT PGUSER=postgres pg_prove -d "$DB" --ext .sql \
     "$ROOT"/test/citus/*.sql "$ISOLATION" || status=1
-  # The seat race: a fresh race tenant each round (the last round's keeps its rows, renamed).
-  C -o /dev/null -c "UPDATE coditect.tenants SET slug = 'race-' || left(id::text, 8) WHERE slug = 'race'" \
-    -c "DROP SCHEMA IF EXISTS race CASCADE" -c "DROP ROLE IF EXISTS race_gateway"
-  PGHOST=$(dir c) PGPORT=$PORT PGUSER=postgres "$ROOT/scripts/license_race.sh" "$DB" || status=1
+  # The seat race: a fresh race tenant each round (the last round's keeps its rows).
+  ROUND=$((${ROUND:-0} + 1))
+  wait_nodes
+  C -o /dev/null -c "SET client_min_messages = warning" -c "DROP SCHEMA IF EXISTS race CASCADE" \
+    -c "DROP ROLE IF EXISTS race_gateway"
+  PGHOST=$(dir c) PGPORT=$PORT PGUSER=postgres RACE_SLUG=race-$ROUND "$ROOT/scripts/license_race.sh" "$DB" || status=1
   PGHOST=$(dir c) PGPORT=$PORT PGUSER=postgres pg_prove -d "$DB" --ext .sql "$ROOT/test/pgtap/85_license_race.sql" || status=1
   wait_nodes
   return $status
@@ -285,7 +287,7 @@ done
 C -o /dev/null -c "DROP TABLE coditect.citus_late"
 
 log "isolate_tenant_to_new_shard and citus_move_shard_placement of one tenant"
-TENANT=$(Cval -c "SELECT id FROM coditect.tenants WHERE slug = 'race'")
+TENANT=$(Cval -c "SELECT id FROM coditect.tenants WHERE slug = 'race-1'")
 T=$(date +%s.%N)
 SHARD=$(Cval -c "SELECT isolate_tenant_to_new_shard('coditect.tenants', '$TENANT'::uuid, 'CASCADE', shard_transfer_mode => 'block_writes')")
 T_ISOLATE=$(secs "$T")
