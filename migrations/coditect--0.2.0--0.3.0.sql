@@ -2564,8 +2564,9 @@ SELECT coditect_internal.declare_backend_cache_source('coditect.memberships');
 SELECT coditect_internal.declare_backend_cache_source('coditect_internal.analyst_bindings');
 
 ------------------------------------------------------------------------------------------------
--- 5c-infra. The audit partitions' guards on Citus: citus.enable_unsafe_triggers, and only what
--- is not in place yet is altered (as in sql/10_audit.sql)
+-- 5c-infra. Citus (issue 13): the audit partitions' guards (citus.enable_unsafe_triggers, only
+-- what is not in place is altered; as in sql/10_audit.sql); triggers name their table without
+-- the shard suffix (trigger_table_name; as in sql/00_base.sql and sql/20_tenancy.sql)
 ------------------------------------------------------------------------------------------------
 
 CREATE OR REPLACE FUNCTION coditect_internal.protect_audit_partitions() RETURNS void
@@ -2595,6 +2596,85 @@ BEGIN
         END IF;
         EXECUTE format('REVOKE ALL ON %s FROM PUBLIC', part);
     END LOOP;
+END
+$$;
+
+-- The name of the table a row trigger fired for. On Citus a trigger fires on a worker's shard,
+-- named after its table and shard id (users_102008); the table's name is answered then.
+CREATE FUNCTION coditect_internal.trigger_table_name(p_name name) RETURNS name
+LANGUAGE plpgsql STABLE SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+    v name;
+BEGIN
+    IF p_name !~ '_[0-9]+$' OR pg_catalog.to_regclass('pg_catalog.pg_dist_shard') IS NULL THEN
+        RETURN p_name;
+    END IF;
+    EXECUTE 'SELECT c.relname FROM pg_catalog.pg_dist_shard s JOIN pg_catalog.pg_class c ON c.oid = s.logicalrelid '
+            'WHERE s.shardid = $1 AND $2 = c.relname::text || ''_'' || s.shardid::text'
+       INTO v USING pg_catalog.substring(p_name::text, '_([0-9]+)$')::bigint, p_name::text;
+    RETURN coalesce(v, p_name);
+END
+$$;
+REVOKE ALL ON FUNCTION coditect_internal.trigger_table_name(name) FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION coditect_internal.trigger_table_name(name) TO coditect_gateway, coditect_service;
+
+CREATE OR REPLACE FUNCTION coditect_internal.sync_global_key() RETURNS trigger
+LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+    col      text := TG_ARGV[0];
+    v_kind   text := coditect_internal.trigger_table_name(TG_TABLE_NAME) || '.' || TG_ARGV[0];
+    old_row  jsonb;
+    new_row  jsonb;
+BEGIN
+    IF TG_OP <> 'INSERT' THEN
+        old_row := to_jsonb(OLD);
+    END IF;
+    IF TG_OP <> 'DELETE' THEN
+        new_row := to_jsonb(NEW);
+    END IF;
+    IF (old_row ->> col, old_row ->> TG_ARGV[2], old_row ->> 'id')
+       IS NOT DISTINCT FROM (new_row ->> col, new_row ->> TG_ARGV[2], new_row ->> 'id') THEN
+        RETURN NULL;
+    END IF;
+    IF old_row ->> col IS NOT NULL THEN
+        DELETE FROM coditect_internal.global_keys WHERE kind = v_kind AND value = old_row ->> col;
+    END IF;
+    IF new_row ->> col IS NOT NULL THEN
+        BEGIN
+            INSERT INTO coditect_internal.global_keys (kind, value, tenant_id, row_id)
+            VALUES (v_kind, new_row ->> col, (new_row ->> TG_ARGV[2])::uuid, (new_row ->> 'id')::uuid);
+        EXCEPTION WHEN unique_violation THEN
+            RAISE EXCEPTION '% is already taken', col USING ERRCODE = 'unique_violation',
+                CONSTRAINT = TG_ARGV[1], COLUMN = col, TABLE = coditect_internal.trigger_table_name(TG_TABLE_NAME),
+                SCHEMA = TG_TABLE_SCHEMA;
+        END;
+    END IF;
+    RETURN NULL;
+END
+$$;
+
+CREATE OR REPLACE FUNCTION coditect_internal.guard_ownership() RETURNS trigger
+LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+    tbl name := coditect_internal.trigger_table_name(TG_TABLE_NAME);
+BEGIN
+    IF tbl = 'memberships' AND TG_OP = 'UPDATE' THEN
+        IF NEW.user_id IS DISTINCT FROM OLD.user_id THEN
+            RAISE EXCEPTION 'a membership cannot move to another user' USING ERRCODE = 'CD422';
+        END IF;
+    END IF;
+    IF coditect.current_user_id() IS NOT NULL THEN
+        -- Decided after the tenant lock, on what is committed: a concurrent promotion of this
+        -- user is seen.
+        PERFORM coditect_internal.lock_tenant_for_ownership(coalesce(NEW.tenant_id, OLD.tenant_id));
+        IF coditect.current_user_role() IS DISTINCT FROM 'owner'
+           AND (coditect_internal.is_owner_row(tbl, CASE WHEN TG_OP <> 'INSERT' THEN to_jsonb(OLD) END)
+                OR coditect_internal.is_owner_row(tbl, CASE WHEN TG_OP <> 'DELETE' THEN to_jsonb(NEW) END)) THEN
+            RAISE EXCEPTION 'only an owner can grant or take the owner role, or change an owner account'
+                USING ERRCODE = 'CD403';
+        END IF;
+    END IF;
+    RETURN CASE WHEN TG_OP = 'DELETE' THEN OLD ELSE NEW END;
 END
 $$;
 
@@ -3734,10 +3814,10 @@ DECLARE
     act coditect.document_activity_action;
     me  uuid := CASE WHEN NEW.tenant_id = coditect.current_tenant_id() THEN coditect.current_user_id() END;
 BEGIN
-    IF TG_TABLE_NAME = 'document_versions' THEN
+    IF coditect_internal.trigger_table_name(TG_TABLE_NAME) = 'document_versions' THEN
         PERFORM coditect_internal.document_activity_add(NEW.tenant_id, NEW.document_id, me, 'uploaded', NULL,
             NEW.version_number, coditect_internal.context_client_ip(), coditect_internal.context_user_agent());
-    ELSIF TG_TABLE_NAME = 'document_shares' THEN
+    ELSIF coditect_internal.trigger_table_name(TG_TABLE_NAME) = 'document_shares' THEN
         PERFORM coditect_internal.document_activity_add(NEW.tenant_id, NEW.document_id, me, 'shared', NEW.id,
             NULL, coditect_internal.context_client_ip(), coditect_internal.context_user_agent());
     ELSE
@@ -5169,7 +5249,7 @@ BEGIN
     IF coditect.current_tenant_id() IS NOT NULL AND NEW.tenant_id IS DISTINCT FROM coditect.current_tenant_id() THEN
         RETURN NEW;
     END IF;
-    IF TG_TABLE_NAME = 'workflow_executions' THEN
+    IF coditect_internal.trigger_table_name(TG_TABLE_NAME) = 'workflow_executions' THEN
         IF TG_OP = 'UPDATE' AND NEW.workflow_id IS DISTINCT FROM OLD.workflow_id THEN
             RAISE EXCEPTION 'an execution stays on the workflow version it started on' USING ERRCODE = 'CD422';
         END IF;
@@ -13662,7 +13742,7 @@ DECLARE
     tax bigint;
     dis bigint;
 BEGIN
-    IF TG_TABLE_NAME = 'orders' THEN
+    IF coditect_internal.trigger_table_name(TG_TABLE_NAME) = 'orders' THEN
         tenant := NEW.tenant_id;
         ord := NEW.id;
     ELSIF TG_OP = 'DELETE' THEN

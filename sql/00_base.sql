@@ -257,13 +257,32 @@ CREATE INDEX global_keys_row_idx ON coditect_internal.global_keys (tenant_id, ro
 REVOKE ALL ON coditect_internal.global_keys FROM PUBLIC;
 -- Not dumped: derived from the tables it indexes, whose triggers rebuild it when they are restored.
 
+-- The name of the table a row trigger fired for. On Citus a trigger fires on a worker's shard,
+-- named after its table and shard id (users_102008); the table's name is answered then.
+CREATE FUNCTION coditect_internal.trigger_table_name(p_name name) RETURNS name
+LANGUAGE plpgsql STABLE SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+    v name;
+BEGIN
+    IF p_name !~ '_[0-9]+$' OR pg_catalog.to_regclass('pg_catalog.pg_dist_shard') IS NULL THEN
+        RETURN p_name;
+    END IF;
+    EXECUTE 'SELECT c.relname FROM pg_catalog.pg_dist_shard s JOIN pg_catalog.pg_class c ON c.oid = s.logicalrelid '
+            'WHERE s.shardid = $1 AND $2 = c.relname::text || ''_'' || s.shardid::text'
+       INTO v USING pg_catalog.substring(p_name::text, '_([0-9]+)$')::bigint, p_name::text;
+    RETURN coalesce(v, p_name);
+END
+$$;
+REVOKE ALL ON FUNCTION coditect_internal.trigger_table_name(name) FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION coditect_internal.trigger_table_name(name) TO coditect_gateway, coditect_service;
+
 -- AFTER ROW trigger; arguments: column, constraint name reported on a clash, tenant column.
 -- A claim follows its row: a changed value, tenant or id moves it.
 CREATE FUNCTION coditect_internal.sync_global_key() RETURNS trigger
 LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
 DECLARE
     col      text := TG_ARGV[0];
-    v_kind   text := TG_TABLE_NAME || '.' || TG_ARGV[0];
+    v_kind   text := coditect_internal.trigger_table_name(TG_TABLE_NAME) || '.' || TG_ARGV[0];
     old_row  jsonb;
     new_row  jsonb;
 BEGIN
@@ -286,7 +305,8 @@ BEGIN
             VALUES (v_kind, new_row ->> col, (new_row ->> TG_ARGV[2])::uuid, (new_row ->> 'id')::uuid);
         EXCEPTION WHEN unique_violation THEN
             RAISE EXCEPTION '% is already taken', col USING ERRCODE = 'unique_violation',
-                CONSTRAINT = TG_ARGV[1], COLUMN = col, TABLE = TG_TABLE_NAME, SCHEMA = TG_TABLE_SCHEMA;
+                CONSTRAINT = TG_ARGV[1], COLUMN = col, TABLE = coditect_internal.trigger_table_name(TG_TABLE_NAME),
+                SCHEMA = TG_TABLE_SCHEMA;
         END;
     END IF;
     RETURN NULL;

@@ -200,8 +200,10 @@ $$;
 -- membership never moves to another user.
 CREATE FUNCTION coditect_internal.guard_ownership() RETURNS trigger
 LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+    tbl name := coditect_internal.trigger_table_name(TG_TABLE_NAME);
 BEGIN
-    IF TG_TABLE_NAME = 'memberships' AND TG_OP = 'UPDATE' THEN
+    IF tbl = 'memberships' AND TG_OP = 'UPDATE' THEN
         IF NEW.user_id IS DISTINCT FROM OLD.user_id THEN
             RAISE EXCEPTION 'a membership cannot move to another user' USING ERRCODE = 'CD422';
         END IF;
@@ -211,8 +213,8 @@ BEGIN
         -- user is seen.
         PERFORM coditect_internal.lock_tenant_for_ownership(coalesce(NEW.tenant_id, OLD.tenant_id));
         IF coditect.current_user_role() IS DISTINCT FROM 'owner'
-           AND (coditect_internal.is_owner_row(TG_TABLE_NAME, CASE WHEN TG_OP <> 'INSERT' THEN to_jsonb(OLD) END)
-                OR coditect_internal.is_owner_row(TG_TABLE_NAME, CASE WHEN TG_OP <> 'DELETE' THEN to_jsonb(NEW) END)) THEN
+           AND (coditect_internal.is_owner_row(tbl, CASE WHEN TG_OP <> 'INSERT' THEN to_jsonb(OLD) END)
+                OR coditect_internal.is_owner_row(tbl, CASE WHEN TG_OP <> 'DELETE' THEN to_jsonb(NEW) END)) THEN
             RAISE EXCEPTION 'only an owner can grant or take the owner role, or change an owner account'
                 USING ERRCODE = 'CD403';
         END IF;

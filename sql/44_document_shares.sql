@@ -333,10 +333,10 @@ DECLARE
     act coditect.document_activity_action;
     me  uuid := CASE WHEN NEW.tenant_id = coditect.current_tenant_id() THEN coditect.current_user_id() END;
 BEGIN
-    IF TG_TABLE_NAME = 'document_versions' THEN
+    IF coditect_internal.trigger_table_name(TG_TABLE_NAME) = 'document_versions' THEN
         PERFORM coditect_internal.document_activity_add(NEW.tenant_id, NEW.document_id, me, 'uploaded', NULL,
             NEW.version_number, coditect_internal.context_client_ip(), coditect_internal.context_user_agent());
-    ELSIF TG_TABLE_NAME = 'document_shares' THEN
+    ELSIF coditect_internal.trigger_table_name(TG_TABLE_NAME) = 'document_shares' THEN
         PERFORM coditect_internal.document_activity_add(NEW.tenant_id, NEW.document_id, me, 'shared', NEW.id,
             NULL, coditect_internal.context_client_ip(), coditect_internal.context_user_agent());
     ELSE

@@ -362,7 +362,7 @@ BEGIN
     IF coditect.current_tenant_id() IS NOT NULL AND NEW.tenant_id IS DISTINCT FROM coditect.current_tenant_id() THEN
         RETURN NEW;
     END IF;
-    IF TG_TABLE_NAME = 'workflow_executions' THEN
+    IF coditect_internal.trigger_table_name(TG_TABLE_NAME) = 'workflow_executions' THEN
         IF TG_OP = 'UPDATE' AND NEW.workflow_id IS DISTINCT FROM OLD.workflow_id THEN
             RAISE EXCEPTION 'an execution stays on the workflow version it started on' USING ERRCODE = 'CD422';
         END IF;

@@ -446,7 +446,7 @@ DECLARE
     tax bigint;
     dis bigint;
 BEGIN
-    IF TG_TABLE_NAME = 'orders' THEN
+    IF coditect_internal.trigger_table_name(TG_TABLE_NAME) = 'orders' THEN
         tenant := NEW.tenant_id;
         ord := NEW.id;
     ELSIF TG_OP = 'DELETE' THEN

@@ -252,6 +252,7 @@ INSERT INTO expected_execute VALUES
     ('coditect_internal.guard_task_comment()', ''),
     ('coditect_internal.hard_delete_allowed()', 'gateway,service'),
     ('coditect_internal.is_owner_row(name,jsonb)', 'gateway,service'),
+    ('coditect_internal.trigger_table_name(name)', 'gateway,service'),
     ('coditect_internal.json_type_of(oid,integer)', 'gateway,service'),
     ('coditect_internal.keep_project_key()', ''),
     ('coditect_internal.license_signing_public_key()', ''),
