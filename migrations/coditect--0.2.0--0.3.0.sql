@@ -2556,6 +2556,102 @@ SELECT coditect_internal.declare_backend_cache_source('coditect.memberships');
 SELECT coditect_internal.declare_backend_cache_source('coditect_internal.analyst_bindings');
 
 ------------------------------------------------------------------------------------------------
+-- 5c-policies. Policies without subqueries, which Citus refuses (as in sql/00_base.sql and
+-- sql/10_audit.sql): register_tenant_table's tenant_isolation, and that of every tenant table
+-- made so far and of the audit trail, compare with coditect.current_tenant_id() itself instead of
+-- an initplan over it. Tables registered by the sections below get the new form from the start.
+------------------------------------------------------------------------------------------------
+
+CREATE OR REPLACE FUNCTION coditect_internal.register_tenant_table(
+    p_table         regclass,
+    p_resource      text,
+    p_redact        text[] DEFAULT '{}',
+    p_exclude       text[] DEFAULT '{}',
+    p_tenant_column name DEFAULT 'tenant_id',
+    p_writable      boolean DEFAULT true
+) RETURNS void
+LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+    has_col  boolean;
+    soft     boolean;
+    args     text[] := ARRAY['resource=' || p_resource];
+    col      text;
+BEGIN
+    SELECT EXISTS (SELECT 1 FROM pg_attribute WHERE attrelid = p_table AND attname = 'deleted_at' AND NOT attisdropped)
+      INTO soft;
+
+    EXECUTE format('ALTER TABLE %s ENABLE ROW LEVEL SECURITY, FORCE ROW LEVEL SECURITY', p_table);
+    EXECUTE format('CREATE POLICY tenant_isolation ON %s USING (%I = coditect.current_tenant_id()) '
+                   'WITH CHECK (%I = coditect.current_tenant_id())', p_table, p_tenant_column, p_tenant_column);
+
+    EXECUTE format('REVOKE ALL ON %s FROM PUBLIC', p_table);
+    EXECUTE format('GRANT SELECT ON %s TO coditect_gateway, coditect_service, coditect_analyst', p_table);
+    IF p_writable THEN
+        EXECUTE format('GRANT INSERT, UPDATE, DELETE ON %s TO coditect_gateway, coditect_service', p_table);
+    END IF;
+
+    SELECT EXISTS (SELECT 1 FROM pg_attribute WHERE attrelid = p_table
+                     AND attname IN ('created_at', 'updated_at') AND NOT attisdropped)
+      INTO has_col;
+    IF has_col THEN
+        EXECUTE format('CREATE TRIGGER stamp_timestamps BEFORE INSERT OR UPDATE ON %s '
+                       'FOR EACH ROW EXECUTE FUNCTION coditect_internal.stamp_timestamps()', p_table);
+    END IF;
+    IF soft THEN
+        EXECUTE format('CREATE TRIGGER soft_delete_row BEFORE DELETE ON %s '
+                       'FOR EACH ROW EXECUTE FUNCTION coditect_internal.soft_delete_row()', p_table);
+        args := args || 'soft_delete=deleted_at'::text;
+    END IF;
+
+    IF p_tenant_column <> 'tenant_id' THEN
+        args := args || ('tenant_column=' || p_tenant_column);
+    END IF;
+    IF EXISTS (SELECT 1 FROM pg_attribute WHERE attrelid = p_table AND attname = 'updated_at' AND NOT attisdropped) THEN
+        p_exclude := p_exclude || 'updated_at'::text;
+    END IF;
+    FOREACH col IN ARRAY p_exclude LOOP
+        args := args || ('exclude=' || col);
+    END LOOP;
+    FOREACH col IN ARRAY p_redact LOOP
+        args := args || ('redact=' || col);
+    END LOOP;
+    EXECUTE format('CREATE TRIGGER audit_row_change AFTER INSERT OR UPDATE OR DELETE ON %s '
+                   'FOR EACH ROW EXECUTE FUNCTION coditect_internal.audit_row_change(%s)',
+                   p_table, (SELECT string_agg(quote_literal(a), ', ') FROM unnest(args) a));
+    EXECUTE format('ALTER TABLE %s ENABLE ALWAYS TRIGGER audit_row_change', p_table);
+
+    INSERT INTO coditect_internal.tenant_tables (relid, resource, soft_delete)
+    VALUES (p_table, p_resource, soft);
+    -- Tables created by an extension script are extension members, whose rows pg_dump skips
+    -- unless they are marked as configuration tables. (A table of one's own is dumped anyway.)
+    IF EXISTS (SELECT 1 FROM pg_depend WHERE classid = 'pg_class'::regclass AND objid = p_table AND deptype = 'e') THEN
+        PERFORM pg_catalog.pg_extension_config_dump(p_table, '');
+    END IF;
+END
+$$;
+
+DO $$
+DECLARE
+    p        record;
+    initplan CONSTANT text := '( SELECT coditect.current_tenant_id() AS current_tenant_id)';
+BEGIN
+    FOR p IN SELECT pol.polrelid::regclass AS tbl, pg_get_expr(pol.polqual, pol.polrelid) AS qual,
+                    pg_get_expr(pol.polwithcheck, pol.polrelid) AS with_check
+               FROM pg_catalog.pg_policy pol
+              WHERE pol.polname = 'tenant_isolation'
+    LOOP
+        IF strpos(p.qual, initplan) > 0 THEN
+            EXECUTE format('ALTER POLICY tenant_isolation ON %s USING (%s)', p.tbl, replace(p.qual, initplan, 'coditect.current_tenant_id()'));
+        END IF;
+        IF strpos(p.with_check, initplan) > 0 THEN
+            EXECUTE format('ALTER POLICY tenant_isolation ON %s WITH CHECK (%s)', p.tbl,
+                           replace(p.with_check, initplan, 'coditect.current_tenant_id()'));
+        END IF;
+    END LOOP;
+END
+$$;
+
+------------------------------------------------------------------------------------------------
 -- 6. 42_documents (as in sql/42_documents.sql)
 ------------------------------------------------------------------------------------------------
 
@@ -2924,8 +3020,8 @@ LANGUAGE sql STABLE SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
                       WHERE d.tenant_id OPERATOR(pg_catalog.=) p_tenant AND d.id OPERATOR(pg_catalog.=) p_document), 0)
 $$;
 
--- What the caller's grants reach, as sets a query computes once (the read policies' initplans)
--- instead of per row: the documents with grants of their own (for anyone), those of them whose
+-- What the caller's grants reach, as sets a query computes once (through the read policies' *_granted
+-- functions below) instead of per row: the documents with grants of their own (for anyone), those of them whose
 -- grants name the caller or a team of the caller, and the folders whose nearest folder with
 -- grants (itself or above) names the caller or a team of the caller. The same rule as
 -- document_grant(); any grant gives at least view. Unexpired grants only; the context's tenant.
@@ -2957,28 +3053,38 @@ LANGUAGE sql STABLE SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
      WHERE f.tenant_id = coditect.current_tenant_id() AND nearest.mine
 $$;
 
+-- The read policies' tests on those sets, a function call per row (policies hold no subquery:
+-- Citus refuses them) that still reads each set once per query: C, keeping the sets of its first
+-- call in the query's memory (src_ext/pg_granted.cpp). folder_granted: the folder is in
+-- granted_folders(); document_granted: the document is in granted_documents(true), or its folder
+-- in granted_folders() and it is not in granted_documents(false). False for another tenant's row.
+CREATE FUNCTION coditect_internal.folder_granted(p_tenant uuid, p_folder uuid) RETURNS boolean
+    AS 'MODULE_PATHNAME', 'coditect_folder_granted' LANGUAGE C STABLE;
+CREATE FUNCTION coditect_internal.document_granted(p_tenant uuid, p_document uuid, p_folder uuid) RETURNS boolean
+    AS 'MODULE_PATHNAME', 'coditect_document_granted' LANGUAGE C STABLE;
+
 -- The policies call these as whoever reads or writes.
 GRANT EXECUTE ON FUNCTION coditect_internal.document_grant(uuid, uuid, uuid, uuid), coditect_internal.folder_level(uuid, uuid),
     coditect_internal.document_level(uuid, uuid), coditect_internal.my_teams(), coditect_internal.granted_documents(boolean),
-    coditect_internal.granted_folders() TO coditect_gateway, coditect_service, coditect_analyst;
+    coditect_internal.granted_folders(), coditect_internal.folder_granted(uuid, uuid),
+    coditect_internal.document_granted(uuid, uuid, uuid) TO coditect_gateway, coditect_service, coditect_analyst;
 
 -- Reading: row-level security beyond the tenant (restrictive policies, ANDed with
 -- tenant_isolation) shows a row to whoever holds the view level on it. Writing: the triggers
 -- below ask for the level each change needs and refuse with CD403 naming it (a policy would
 -- make a refused UPDATE or DELETE silently change nothing).
 ALTER TABLE coditect.folders ENABLE ROW LEVEL SECURITY, FORCE ROW LEVEL SECURITY;
--- The rule of document_grant(), with the grants' reach computed once per query (initplans).
+-- The rule of document_grant(), with the grants' reach computed once per query (the *_granted
+-- functions above).
 CREATE POLICY folder_read ON coditect.folders AS RESTRICTIVE FOR SELECT
     USING (coditect.current_user_role() IN ('owner', 'admin') OR coditect.current_user_id() IS NULL
            OR created_by = coditect.current_user_id()
-           OR id = ANY ((SELECT coditect_internal.granted_folders())::uuid[]));
+           OR coditect_internal.folder_granted(tenant_id, id));
 ALTER TABLE coditect.documents ENABLE ROW LEVEL SECURITY, FORCE ROW LEVEL SECURITY;
 CREATE POLICY document_read ON coditect.documents AS RESTRICTIVE FOR SELECT
     USING (coditect.current_user_role() IN ('owner', 'admin') OR coditect.current_user_id() IS NULL
            OR owner_id = coditect.current_user_id()
-           OR id = ANY ((SELECT coditect_internal.granted_documents(true))::uuid[])
-           OR (folder_id = ANY ((SELECT coditect_internal.granted_folders())::uuid[])
-               AND id <> ALL ((SELECT coditect_internal.granted_documents(false))::uuid[])));
+           OR coditect_internal.document_granted(tenant_id, id, folder_id));
 ALTER TABLE coditect.document_versions ENABLE ROW LEVEL SECURITY, FORCE ROW LEVEL SECURITY;
 CREATE POLICY document_version_read ON coditect.document_versions AS RESTRICTIVE FOR SELECT
     USING (coditect.current_user_role() IN ('owner', 'admin') OR coditect_internal.document_level(tenant_id, document_id) >= 1);
@@ -12818,8 +12924,10 @@ CREATE UNIQUE INDEX email_addresses_one_default ON coditect.email_addresses (ten
 ------------------------------------------------------------------------------------------------
 
 -- Links one contact table to one entity type: the column ref_<type> (entity_id when
--- entity_type is <type>), its foreign key to the entity ON DELETE CASCADE (the tenant in it;
--- for the tenant itself, equal to tenant_id), and the index the cascade looks rows up by.
+-- entity_type is <type>), its foreign key to the entity ON DELETE CASCADE (the tenant in it),
+-- and the index the cascade looks rows up by. For the tenant itself, no key but a CHECK that it
+-- is the row's tenant: tenant_id's own key then guarantees it exists and cascades, and Citus
+-- refuses a key from ref_tenant (not the distribution column) to tenants (id).
 CREATE FUNCTION coditect_internal.link_contact_entity(p_contacts regclass, p_type text, p_entity regclass)
 RETURNS void
 LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
@@ -12834,13 +12942,12 @@ BEGIN
     IF tenanted THEN
         EXECUTE format('ALTER TABLE %s ADD CONSTRAINT %I FOREIGN KEY (tenant_id, %I) REFERENCES %s (tenant_id, id) '
                        'ON DELETE CASCADE', p_contacts, tbl || '_' || col || '_fkey', col, p_entity);
+        EXECUTE format('CREATE INDEX %I ON %s (tenant_id, %I) WHERE %I IS NOT NULL', tbl || '_' || col || '_idx',
+                       p_contacts, col, col);
     ELSE
-        EXECUTE format('ALTER TABLE %s ADD CONSTRAINT %I FOREIGN KEY (%I) REFERENCES %s (id) ON DELETE CASCADE, '
-                       'ADD CONSTRAINT %I CHECK (%I = tenant_id)',
-                       p_contacts, tbl || '_' || col || '_fkey', col, p_entity, tbl || '_' || col || '_own_tenant', col);
+        EXECUTE format('ALTER TABLE %s ADD CONSTRAINT %I CHECK (%I IS NULL OR %I = tenant_id)',
+                       p_contacts, tbl || '_' || col || '_own_tenant', col, col);
     END IF;
-    EXECUTE format('CREATE INDEX %I ON %s (tenant_id, %I) WHERE %I IS NOT NULL', tbl || '_' || col || '_idx',
-                   p_contacts, col, col);
     -- Internal: hidden from the API (a declaration after the resource's regenerates it).
     IF EXISTS (SELECT 1 FROM coditect_internal.resources r WHERE r.relid = p_contacts) THEN
         INSERT INTO coditect_internal.resource_columns (resource, column_name, readable, on_create, on_update)
@@ -13048,14 +13155,14 @@ SELECT coditect_internal.register_resource('coditect.email_addresses', 'email_ad
 -- (owners, administrators); the tenant's, teams' and projects' are every member's. A caller
 -- without a user (a service, an analyst) reads the tenant's all.
 CREATE POLICY contact_read ON coditect.addresses AS RESTRICTIVE FOR SELECT
-    USING (entity_type <> 'user' OR entity_id = (SELECT coditect.current_user_id())
-           OR (SELECT coditect.current_user_id()) IS NULL OR (SELECT coditect.has_permission('contact.manage')));
+    USING (entity_type <> 'user' OR entity_id = coditect.current_user_id()
+           OR coditect.current_user_id() IS NULL OR coditect.has_permission('contact.manage'));
 CREATE POLICY contact_read ON coditect.phone_numbers AS RESTRICTIVE FOR SELECT
-    USING (entity_type <> 'user' OR entity_id = (SELECT coditect.current_user_id())
-           OR (SELECT coditect.current_user_id()) IS NULL OR (SELECT coditect.has_permission('contact.manage')));
+    USING (entity_type <> 'user' OR entity_id = coditect.current_user_id()
+           OR coditect.current_user_id() IS NULL OR coditect.has_permission('contact.manage'));
 CREATE POLICY contact_read ON coditect.email_addresses AS RESTRICTIVE FOR SELECT
-    USING (entity_type <> 'user' OR entity_id = (SELECT coditect.current_user_id())
-           OR (SELECT coditect.current_user_id()) IS NULL OR (SELECT coditect.has_permission('contact.manage')));
+    USING (entity_type <> 'user' OR entity_id = coditect.current_user_id()
+           OR coditect.current_user_id() IS NULL OR coditect.has_permission('contact.manage'));
 
 ------------------------------------------------------------------------------------------------
 -- 19. 82_products (as in sql/82_products.sql)
@@ -13981,20 +14088,32 @@ SELECT coditect_internal.register_resource('coditect.refunds', 'refund', p_state
     p_filters => '{"order_id": ["exact"], "payment_id": ["exact"], "status": ["exact", "in"], "created_at": ["gte", "lt"]}',
     p_orderings => '{created_at}');
 
+-- A cart's or an order's rows (items, lines, payments, refunds, invoices) are read with it: these
+-- say whether the caller sees the cart or order (its policies decide: invoker rights). A function
+-- call rather than an EXISTS in the policy, which Citus refuses (no subqueries in policies).
+CREATE FUNCTION coditect_internal.cart_visible(p_tenant uuid, p_cart uuid) RETURNS boolean
+LANGUAGE sql STABLE
+RETURN EXISTS (SELECT 1 FROM coditect.carts c WHERE c.tenant_id = p_tenant AND c.id = p_cart);
+CREATE FUNCTION coditect_internal.order_visible(p_tenant uuid, p_order uuid) RETURNS boolean
+LANGUAGE sql STABLE
+RETURN EXISTS (SELECT 1 FROM coditect.orders o WHERE o.tenant_id = p_tenant AND o.id = p_order);
+GRANT EXECUTE ON FUNCTION coditect_internal.cart_visible(uuid, uuid), coditect_internal.order_visible(uuid, uuid)
+    TO coditect_gateway, coditect_service, coditect_analyst;
+
 CREATE POLICY carts_own ON coditect.carts AS RESTRICTIVE
-    USING ((SELECT coditect.current_user_id()) IS NULL OR user_id = (SELECT coditect.current_user_id())
-           OR (SELECT coditect.has_permission('order.manage')));
+    USING (coditect.current_user_id() IS NULL OR user_id = coditect.current_user_id()
+           OR coditect.has_permission('order.manage'));
 CREATE POLICY cart_items_own ON coditect.cart_items AS RESTRICTIVE
-    USING (EXISTS (SELECT 1 FROM coditect.carts c WHERE c.tenant_id = cart_items.tenant_id AND c.id = cart_items.cart_id));
+    USING (coditect_internal.cart_visible(tenant_id, cart_id));
 CREATE POLICY orders_own ON coditect.orders AS RESTRICTIVE
-    USING ((SELECT coditect.current_user_id()) IS NULL OR user_id = (SELECT coditect.current_user_id())
-           OR (SELECT coditect.has_permission('order.manage')));
+    USING (coditect.current_user_id() IS NULL OR user_id = coditect.current_user_id()
+           OR coditect.has_permission('order.manage'));
 CREATE POLICY order_lines_own ON coditect.order_lines AS RESTRICTIVE
-    USING (EXISTS (SELECT 1 FROM coditect.orders o WHERE o.tenant_id = order_lines.tenant_id AND o.id = order_lines.order_id));
+    USING (coditect_internal.order_visible(tenant_id, order_id));
 CREATE POLICY payments_own ON coditect.payments AS RESTRICTIVE
-    USING (EXISTS (SELECT 1 FROM coditect.orders o WHERE o.tenant_id = payments.tenant_id AND o.id = payments.order_id));
+    USING (coditect_internal.order_visible(tenant_id, order_id));
 CREATE POLICY refunds_own ON coditect.refunds AS RESTRICTIVE
-    USING (EXISTS (SELECT 1 FROM coditect.orders o WHERE o.tenant_id = refunds.tenant_id AND o.id = refunds.order_id));
+    USING (coditect_internal.order_visible(tenant_id, order_id));
 
 ------------------------------------------------------------------------------------------------
 -- Actions
@@ -15174,8 +15293,8 @@ SELECT coditect_internal.register_resource('coditect.invoices', 'invoice', p_sta
                    "period_start": ["gte", "lt"]}',
     p_orderings => '{created_at,total_amount}');
 CREATE POLICY invoices_own ON coditect.invoices AS RESTRICTIVE
-    USING ((SELECT coditect.current_user_id()) IS NULL OR (SELECT coditect.has_permission('order.manage'))
-           OR EXISTS (SELECT 1 FROM coditect.orders o WHERE o.tenant_id = invoices.tenant_id AND o.id = invoices.order_id));
+    USING (coditect.current_user_id() IS NULL OR coditect.has_permission('order.manage')
+           OR coditect_internal.order_visible(tenant_id, order_id));
 GRANT INSERT, UPDATE ON coditect.invoices TO coditect_service;
 
 ------------------------------------------------------------------------------------------------

@@ -363,8 +363,8 @@ LANGUAGE sql STABLE SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
                       WHERE d.tenant_id OPERATOR(pg_catalog.=) p_tenant AND d.id OPERATOR(pg_catalog.=) p_document), 0)
 $$;
 
--- What the caller's grants reach, as sets a query computes once (the read policies' initplans)
--- instead of per row: the documents with grants of their own (for anyone), those of them whose
+-- What the caller's grants reach, as sets a query computes once (through the read policies' *_granted
+-- functions below) instead of per row: the documents with grants of their own (for anyone), those of them whose
 -- grants name the caller or a team of the caller, and the folders whose nearest folder with
 -- grants (itself or above) names the caller or a team of the caller. The same rule as
 -- document_grant(); any grant gives at least view. Unexpired grants only; the context's tenant.
@@ -396,28 +396,38 @@ LANGUAGE sql STABLE SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
      WHERE f.tenant_id = coditect.current_tenant_id() AND nearest.mine
 $$;
 
+-- The read policies' tests on those sets, a function call per row (policies hold no subquery:
+-- Citus refuses them) that still reads each set once per query: C, keeping the sets of its first
+-- call in the query's memory (src_ext/pg_granted.cpp). folder_granted: the folder is in
+-- granted_folders(); document_granted: the document is in granted_documents(true), or its folder
+-- in granted_folders() and it is not in granted_documents(false). False for another tenant's row.
+CREATE FUNCTION coditect_internal.folder_granted(p_tenant uuid, p_folder uuid) RETURNS boolean
+    AS 'MODULE_PATHNAME', 'coditect_folder_granted' LANGUAGE C STABLE;
+CREATE FUNCTION coditect_internal.document_granted(p_tenant uuid, p_document uuid, p_folder uuid) RETURNS boolean
+    AS 'MODULE_PATHNAME', 'coditect_document_granted' LANGUAGE C STABLE;
+
 -- The policies call these as whoever reads or writes.
 GRANT EXECUTE ON FUNCTION coditect_internal.document_grant(uuid, uuid, uuid, uuid), coditect_internal.folder_level(uuid, uuid),
     coditect_internal.document_level(uuid, uuid), coditect_internal.my_teams(), coditect_internal.granted_documents(boolean),
-    coditect_internal.granted_folders() TO coditect_gateway, coditect_service, coditect_analyst;
+    coditect_internal.granted_folders(), coditect_internal.folder_granted(uuid, uuid),
+    coditect_internal.document_granted(uuid, uuid, uuid) TO coditect_gateway, coditect_service, coditect_analyst;
 
 -- Reading: row-level security beyond the tenant (restrictive policies, ANDed with
 -- tenant_isolation) shows a row to whoever holds the view level on it. Writing: the triggers
 -- below ask for the level each change needs and refuse with CD403 naming it (a policy would
 -- make a refused UPDATE or DELETE silently change nothing).
 ALTER TABLE coditect.folders ENABLE ROW LEVEL SECURITY, FORCE ROW LEVEL SECURITY;
--- The rule of document_grant(), with the grants' reach computed once per query (initplans).
+-- The rule of document_grant(), with the grants' reach computed once per query (the *_granted
+-- functions above).
 CREATE POLICY folder_read ON coditect.folders AS RESTRICTIVE FOR SELECT
     USING (coditect.current_user_role() IN ('owner', 'admin') OR coditect.current_user_id() IS NULL
            OR created_by = coditect.current_user_id()
-           OR id = ANY ((SELECT coditect_internal.granted_folders())::uuid[]));
+           OR coditect_internal.folder_granted(tenant_id, id));
 ALTER TABLE coditect.documents ENABLE ROW LEVEL SECURITY, FORCE ROW LEVEL SECURITY;
 CREATE POLICY document_read ON coditect.documents AS RESTRICTIVE FOR SELECT
     USING (coditect.current_user_role() IN ('owner', 'admin') OR coditect.current_user_id() IS NULL
            OR owner_id = coditect.current_user_id()
-           OR id = ANY ((SELECT coditect_internal.granted_documents(true))::uuid[])
-           OR (folder_id = ANY ((SELECT coditect_internal.granted_folders())::uuid[])
-               AND id <> ALL ((SELECT coditect_internal.granted_documents(false))::uuid[])));
+           OR coditect_internal.document_granted(tenant_id, id, folder_id));
 ALTER TABLE coditect.document_versions ENABLE ROW LEVEL SECURITY, FORCE ROW LEVEL SECURITY;
 CREATE POLICY document_version_read ON coditect.document_versions AS RESTRICTIVE FOR SELECT
     USING (coditect.current_user_role() IN ('owner', 'admin') OR coditect_internal.document_level(tenant_id, document_id) >= 1);

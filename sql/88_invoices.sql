@@ -166,8 +166,8 @@ SELECT coditect_internal.register_resource('coditect.invoices', 'invoice', p_sta
                    "period_start": ["gte", "lt"]}',
     p_orderings => '{created_at,total_amount}');
 CREATE POLICY invoices_own ON coditect.invoices AS RESTRICTIVE
-    USING ((SELECT coditect.current_user_id()) IS NULL OR (SELECT coditect.has_permission('order.manage'))
-           OR EXISTS (SELECT 1 FROM coditect.orders o WHERE o.tenant_id = invoices.tenant_id AND o.id = invoices.order_id));
+    USING (coditect.current_user_id() IS NULL OR coditect.has_permission('order.manage')
+           OR coditect_internal.order_visible(tenant_id, order_id));
 GRANT INSERT, UPDATE ON coditect.invoices TO coditect_service;
 
 ------------------------------------------------------------------------------------------------
