@@ -13,7 +13,7 @@ SELECT plan(11);
 -- The policies of tables in p_schemas that hold a subquery: a SubLink node in the stored
 -- expression, or SELECT / EXISTS in its text.
 CREATE FUNCTION pg_temp.subquery_policies(p_schemas name[]) RETURNS SETOF text LANGUAGE sql AS $$
-    SELECT format('%s.%s: %s', n.nspname, c.relname, p.polname)
+    SELECT format('%s.%s: %s', n.nspname, c.relname, p.polname) COLLATE "C"
       FROM pg_policy p
       JOIN pg_class c ON c.oid = p.polrelid
       JOIN pg_namespace n ON n.oid = c.relnamespace
@@ -37,9 +37,9 @@ CREATE POLICY any_ ON tap14_probe.t USING (id = ANY ((SELECT coditect_internal.g
 CREATE POLICY check_ ON tap14_probe.t WITH CHECK (tenant_id = (SELECT coditect.current_tenant_id()));
 CREATE POLICY call ON tap14_probe.t USING (tenant_id = coditect.current_tenant_id()
                                            AND coditect_internal.folder_granted(tenant_id, id));
-SELECT results_eq($$SELECT * FROM pg_temp.subquery_policies('{tap14_probe}')$$,
-                  ARRAY['tap14_probe.t: any_', 'tap14_probe.t: check_', 'tap14_probe.t: exists_', 'tap14_probe.t: initplan'],
-                  'the detector finds an initplan, an EXISTS, an ANY over a subquery and a subquery in WITH CHECK');
+SELECT is(ARRAY(SELECT pg_temp.subquery_policies('{tap14_probe}')),
+          ARRAY['tap14_probe.t: any_', 'tap14_probe.t: check_', 'tap14_probe.t: exists_', 'tap14_probe.t: initplan'],
+          'the detector finds an initplan, an EXISTS, an ANY over a subquery and a subquery in WITH CHECK');
 
 SELECT cmp_ok((SELECT count(*) FROM pg_policy p JOIN pg_class c ON c.oid = p.polrelid
                 WHERE c.relnamespace IN ('coditect'::regnamespace, 'coditect_internal'::regnamespace)), '>', 60::bigint,
@@ -83,8 +83,8 @@ SET ROLE tap14_gateway;
 SELECT pg_temp.as_user('member', 'member', 'SELECT count(*) FROM coditect.folders') AS member_folders \gset
 SELECT pg_temp.as_user('member', 'member', 'SELECT count(*) FROM coditect.documents') AS member_documents \gset
 RESET ROLE;
-SELECT is(:'member_folders', '40', 'the member sees the 40 folders granted to its team');
-SELECT is(:'member_documents', '40',
+SELECT is(:'member_folders'::text, '40', 'the member sees the 40 folders granted to its team');
+SELECT is(:'member_documents'::text, '40',
           'and their documents but the one with grants of its own for someone else, plus its own grant''s');
 SELECT is((SELECT calls FROM pg_stat_xact_user_functions WHERE schemaname = 'coditect_internal' AND funcname = 'granted_folders'),
           2::bigint, 'granted_folders() ran once per query (two queries over 200 folders and 200 documents)');
@@ -107,11 +107,11 @@ SELECT is_empty($$SELECT c.conname FROM pg_constraint c
                                              WHERE a.attrelid = c.conrelid AND a.attname = 'tenant_id')]$$,
                 'contacts: no foreign key to tenants but tenant_id''s (Citus refuses one from ref_tenant)');
 -- The guarantee holds with the guard off: the database, not only the trigger.
-ALTER TABLE coditect.phone_numbers DISABLE TRIGGER guard_contact;
-SELECT throws_ok(format($$INSERT INTO coditect.phone_numbers (tenant_id, entity_type, entity_id, phone_type, phone_number)
-                          VALUES (%L, 'tenant', %L, 'work', '+442079460958')$$, :'ta', :'tb'),
+ALTER TABLE coditect.email_addresses DISABLE TRIGGER guard_contact;
+SELECT throws_ok(format($$INSERT INTO coditect.email_addresses (tenant_id, entity_type, entity_id, email_type, email)
+                          VALUES (%L, 'tenant', %L, 'work', 'x@x.test')$$, :'ta', :'tb'),
                  '23514', NULL, 'a contact cannot name another tenant, even without the triggers');
-ALTER TABLE coditect.phone_numbers ENABLE ALWAYS TRIGGER guard_contact;
+ALTER TABLE coditect.email_addresses ENABLE ALWAYS TRIGGER guard_contact;
 
 SELECT * FROM finish();
 ROLLBACK;
