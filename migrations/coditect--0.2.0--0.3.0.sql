@@ -2630,22 +2630,22 @@ BEGIN
 END
 $$;
 
+-- (The column is the first word of the deparsed qual, "(<column> = ...": the text of the rest
+-- depends on the search_path the update runs under.)
 DO $$
 DECLARE
-    p        record;
-    initplan CONSTANT text := '( SELECT coditect.current_tenant_id() AS current_tenant_id)';
+    p   record;
+    col text;
 BEGIN
     FOR p IN SELECT pol.polrelid::regclass AS tbl, pg_get_expr(pol.polqual, pol.polrelid) AS qual,
-                    pg_get_expr(pol.polwithcheck, pol.polrelid) AS with_check
+                    pol.polwithcheck IS NOT NULL AS has_check
                FROM pg_catalog.pg_policy pol
-              WHERE pol.polname = 'tenant_isolation'
+              WHERE pol.polname = 'tenant_isolation' AND pol.polqual::text LIKE '%{SUBLINK%'
     LOOP
-        IF strpos(p.qual, initplan) > 0 THEN
-            EXECUTE format('ALTER POLICY tenant_isolation ON %s USING (%s)', p.tbl, replace(p.qual, initplan, 'coditect.current_tenant_id()'));
-        END IF;
-        IF strpos(p.with_check, initplan) > 0 THEN
-            EXECUTE format('ALTER POLICY tenant_isolation ON %s WITH CHECK (%s)', p.tbl,
-                           replace(p.with_check, initplan, 'coditect.current_tenant_id()'));
+        col := substring(p.qual FROM '^\((\w+) = ');
+        EXECUTE format('ALTER POLICY tenant_isolation ON %s USING (%I = coditect.current_tenant_id())', p.tbl, col);
+        IF p.has_check THEN
+            EXECUTE format('ALTER POLICY tenant_isolation ON %s WITH CHECK (%I = coditect.current_tenant_id())', p.tbl, col);
         END IF;
     END LOOP;
 END
