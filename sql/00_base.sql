@@ -224,8 +224,9 @@ $$;
 ------------------------------------------------------------------------------------------------
 
 -- A C trigger (src_ext/pg_null_references.cpp): it queues the update's own triggers to the
--- outer statement, as the built-in action does. Arguments: the referencing table, the UPDATE,
--- the referenced columns that fill its parameters.
+-- outer statement, as the built-in action does, and under Citus updates the colocated shard.
+-- Arguments: the referencing table, the update's SET ... WHERE ..., the referenced columns that
+-- fill its parameters.
 CREATE FUNCTION coditect_internal.null_references() RETURNS trigger
     AS 'MODULE_PATHNAME', 'coditect_null_references' LANGUAGE C;
 
@@ -253,7 +254,7 @@ BEGIN
       FROM unnest(fk.confkey) WITH ORDINALITY AS k(n, i)
       JOIN pg_attribute a ON a.attrelid = fk.confrelid AND a.attnum = k.n;
     -- Qualified names and operators: the trigger runs under a search_path of pg_catalog alone.
-    upd := format('UPDATE %s SET %s WHERE %s', p_table,
+    upd := format('SET %s WHERE %s',
                   (SELECT string_agg(format('%I = NULL', c), ', ') FROM unnest(p_set_null) c),
                   (SELECT string_agg(format('%I OPERATOR(pg_catalog.=) $%s', k.n, k.i), ' AND ')
                      FROM unnest(p_key) WITH ORDINALITY AS k(n, i)));

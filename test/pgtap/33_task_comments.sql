@@ -63,7 +63,7 @@ SELECT is((SELECT c.confdeltype::text || ' ' || pg_get_triggerdef(t.oid)
             WHERE c.conrelid = 'coditect.task_comments'::regclass AND c.confrelid = 'coditect.users'::regclass),
           'a CREATE TRIGGER "FK_set_null_task_comments_tenant_id_author_id_fkey" AFTER DELETE ON coditect.users '
           'FOR EACH ROW EXECUTE FUNCTION coditect_internal.null_references(''coditect.task_comments'', '
-          '''UPDATE coditect.task_comments SET author_id = NULL WHERE tenant_id OPERATOR(pg_catalog.=) $1 '
+          '''SET author_id = NULL WHERE tenant_id OPERATOR(pg_catalog.=) $1 '
           'AND author_id OPERATOR(pg_catalog.=) $2'', ''tenant_id'', ''id'')',
           'a user''s removal sets the author to NULL, and only the author (NO ACTION + declare_null_on_delete)');
 SELECT is((SELECT pg_get_indexdef('coditect.task_comments_task_created_idx'::regclass)),
