@@ -2652,6 +2652,129 @@ END
 $$;
 
 ------------------------------------------------------------------------------------------------
+-- 5c-keys. Keys Citus accepts (issue 13): ON DELETE SET NULL foreign keys carrying tenant_id become
+-- NO ACTION with coditect_internal.declare_null_on_delete() (as in sql/00_base.sql, 30_pm.sql,
+-- 32_task_comments.sql and 80_licenses.sql); analyst_bindings without its foreign key to the tenants
+-- (as in sql/20_tenancy.sql)
+------------------------------------------------------------------------------------------------
+
+-- A C trigger (src_ext/pg_null_references.cpp): it queues the update's own triggers to the
+-- outer statement, as the built-in action does, and under Citus updates the colocated shard.
+-- Arguments: the referencing table, the update's SET ... WHERE ..., the referenced columns that
+-- fill its parameters.
+CREATE FUNCTION coditect_internal.null_references() RETURNS trigger
+    AS 'MODULE_PATHNAME', 'coditect_null_references' LANGUAGE C;
+
+-- Declares that deleting the row p_table's foreign key (p_key) references sets p_set_null (key
+-- columns other than tenant_id) to NULL. The foreign key must exist and be ON DELETE NO ACTION.
+CREATE FUNCTION coditect_internal.declare_null_on_delete(p_table regclass, p_key name[], p_set_null name[])
+RETURNS void
+LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+    fk       pg_constraint%ROWTYPE;
+    ref_cols name[];
+    upd      text;
+BEGIN
+    SELECT c.* INTO fk FROM pg_constraint c
+     WHERE c.conrelid = p_table AND c.contype = 'f'
+       AND c.conkey = (SELECT array_agg(a.attnum ORDER BY k.i) FROM unnest(p_key) WITH ORDINALITY AS k(n, i)
+                         JOIN pg_attribute a ON a.attrelid = p_table AND a.attname = k.n);
+    IF NOT FOUND OR fk.confdeltype <> 'a' THEN
+        RAISE EXCEPTION '% has no foreign key (%) ON DELETE NO ACTION', p_table, array_to_string(p_key, ', ');
+    END IF;
+    IF NOT p_set_null <@ p_key OR 'tenant_id' = ANY (p_set_null) OR cardinality(p_set_null) = 0 THEN
+        RAISE EXCEPTION 'the columns set to NULL must be key columns other than tenant_id';
+    END IF;
+    SELECT array_agg(a.attname ORDER BY k.i) INTO ref_cols
+      FROM unnest(fk.confkey) WITH ORDINALITY AS k(n, i)
+      JOIN pg_attribute a ON a.attrelid = fk.confrelid AND a.attnum = k.n;
+    -- Qualified names and operators: the trigger runs under a search_path of pg_catalog alone.
+    upd := format('SET %s WHERE %s',
+                  (SELECT string_agg(format('%I = NULL', c), ', ') FROM unnest(p_set_null) c),
+                  (SELECT string_agg(format('%I OPERATOR(pg_catalog.=) $%s', k.n, k.i), ' AND ')
+                     FROM unnest(p_key) WITH ORDINALITY AS k(n, i)));
+    EXECUTE format('CREATE TRIGGER %I AFTER DELETE ON %s FOR EACH ROW '
+                   'EXECUTE FUNCTION coditect_internal.null_references(%L, %L, %s)',
+                   left('FK_set_null_' || fk.conname, 63), fk.confrelid::regclass, p_table, upd,
+                   (SELECT string_agg(quote_literal(c), ', ') FROM unnest(ref_cols) c));
+END
+$$;
+
+ALTER TABLE coditect.tasks DROP CONSTRAINT tasks_tenant_id_assignee_id_fkey,
+    ADD CONSTRAINT tasks_tenant_id_assignee_id_fkey FOREIGN KEY (tenant_id, assignee_id) REFERENCES coditect.users (tenant_id, id);
+SELECT coditect_internal.declare_null_on_delete('coditect.tasks', '{tenant_id,assignee_id}', '{assignee_id}');
+ALTER TABLE coditect.tasks DROP CONSTRAINT tasks_tenant_id_reporter_id_fkey,
+    ADD CONSTRAINT tasks_tenant_id_reporter_id_fkey FOREIGN KEY (tenant_id, reporter_id) REFERENCES coditect.users (tenant_id, id);
+SELECT coditect_internal.declare_null_on_delete('coditect.tasks', '{tenant_id,reporter_id}', '{reporter_id}');
+ALTER TABLE coditect.tasks DROP CONSTRAINT tasks_tenant_id_project_id_sprint_id_fkey,
+    ADD CONSTRAINT tasks_tenant_id_project_id_sprint_id_fkey FOREIGN KEY (tenant_id, project_id, sprint_id) REFERENCES coditect.sprints (tenant_id, project_id, id);
+SELECT coditect_internal.declare_null_on_delete('coditect.tasks', '{tenant_id,project_id,sprint_id}', '{sprint_id}');
+ALTER TABLE coditect.tasks DROP CONSTRAINT tasks_tenant_id_project_id_milestone_id_fkey,
+    ADD CONSTRAINT tasks_tenant_id_project_id_milestone_id_fkey FOREIGN KEY (tenant_id, project_id, milestone_id) REFERENCES coditect.milestones (tenant_id, project_id, id);
+SELECT coditect_internal.declare_null_on_delete('coditect.tasks', '{tenant_id,project_id,milestone_id}', '{milestone_id}');
+ALTER TABLE coditect.tasks DROP CONSTRAINT tasks_tenant_id_project_id_parent_task_id_fkey,
+    ADD CONSTRAINT tasks_tenant_id_project_id_parent_task_id_fkey FOREIGN KEY (tenant_id, project_id, parent_task_id) REFERENCES coditect.tasks (tenant_id, project_id, id);
+SELECT coditect_internal.declare_null_on_delete('coditect.tasks', '{tenant_id,project_id,parent_task_id}', '{parent_task_id}');
+ALTER TABLE coditect.task_comments DROP CONSTRAINT task_comments_tenant_id_author_id_fkey,
+    ADD CONSTRAINT task_comments_tenant_id_author_id_fkey FOREIGN KEY (tenant_id, author_id) REFERENCES coditect.users (tenant_id, id);
+SELECT coditect_internal.declare_null_on_delete('coditect.task_comments', '{tenant_id,author_id}', '{author_id}');
+ALTER TABLE coditect.licenses DROP CONSTRAINT licenses_tenant_id_created_by_fkey,
+    ADD CONSTRAINT licenses_tenant_id_created_by_fkey FOREIGN KEY (tenant_id, created_by) REFERENCES coditect.users (tenant_id, id);
+SELECT coditect_internal.declare_null_on_delete('coditect.licenses', '{tenant_id,created_by}', '{created_by}');
+ALTER TABLE coditect.license_sessions DROP CONSTRAINT license_sessions_tenant_id_ended_by_fkey,
+    ADD CONSTRAINT license_sessions_tenant_id_ended_by_fkey FOREIGN KEY (tenant_id, ended_by) REFERENCES coditect.users (tenant_id, id);
+SELECT coditect_internal.declare_null_on_delete('coditect.license_sessions', '{tenant_id,ended_by}', '{ended_by}');
+
+ALTER TABLE coditect_internal.analyst_bindings DROP CONSTRAINT analyst_bindings_tenant_id_fkey;
+CREATE INDEX analyst_bindings_tenant_idx ON coditect_internal.analyst_bindings (tenant_id);
+CREATE OR REPLACE FUNCTION coditect.purge_tenant(p_tenant_id uuid) RETURNS void
+LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
+BEGIN
+    PERFORM coditect_internal.allow_hard_delete(true);
+    DELETE FROM coditect.tenants WHERE id = p_tenant_id;
+    IF NOT FOUND THEN
+        RAISE EXCEPTION 'tenant % does not exist', p_tenant_id USING ERRCODE = 'CD404';
+    END IF;
+    -- After the tenant's row is gone (a bind_analyst in progress holds it: waited for above).
+    DELETE FROM coditect_internal.analyst_bindings b WHERE b.tenant_id = p_tenant_id;
+    PERFORM coditect_internal.allow_hard_delete(false);
+END
+$$;
+
+CREATE OR REPLACE FUNCTION coditect.bind_analyst(p_role name, p_tenant_id uuid) RETURNS void
+LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+    r pg_roles%ROWTYPE;
+BEGIN
+    SELECT * INTO r FROM pg_roles WHERE rolname = p_role;
+    IF NOT FOUND THEN
+        RAISE EXCEPTION 'role "%" does not exist', p_role USING ERRCODE = 'CD404';
+    END IF;
+    IF r.rolsuper OR r.rolbypassrls THEN
+        RAISE EXCEPTION 'role "%" bypasses row-level security and cannot be bound to a tenant', p_role
+            USING ERRCODE = 'CD400';
+    END IF;
+    IF pg_has_role(p_role, 'coditect_gateway', 'MEMBER') OR pg_has_role(p_role, 'coditect_service', 'MEMBER') THEN
+        RAISE EXCEPTION 'role "%" is a gateway or service role; an analyst login must be a separate role', p_role
+            USING ERRCODE = 'CD400';
+    END IF;
+    -- FOR KEY SHARE, as the foreign key's check would: a purge_tenant running now waits for
+    -- this transaction, then removes the binding; one that ran first leaves no row here.
+    PERFORM FROM coditect.tenants t WHERE t.id = p_tenant_id FOR KEY SHARE;
+    IF NOT FOUND THEN
+        RAISE EXCEPTION 'tenant % does not exist', p_tenant_id USING ERRCODE = 'CD404';
+    END IF;
+    INSERT INTO coditect_internal.analyst_bindings (role_oid, role_name, tenant_id)
+    VALUES (r.oid, p_role, p_tenant_id)
+    ON CONFLICT (role_oid) DO UPDATE SET tenant_id = EXCLUDED.tenant_id, role_name = EXCLUDED.role_name,
+                                         bound_at = now();
+    IF NOT pg_has_role(p_role, 'coditect_analyst', 'MEMBER') THEN
+        EXECUTE format('GRANT coditect_analyst TO %I', p_role);
+    END IF;
+END
+$$;
+
+------------------------------------------------------------------------------------------------
 -- 6. 42_documents (as in sql/42_documents.sql)
 ------------------------------------------------------------------------------------------------
 
@@ -2688,10 +2811,13 @@ CREATE TABLE coditect.folders (
     updated_at  timestamptz NOT NULL DEFAULT now(),
     deleted_at  timestamptz,
     PRIMARY KEY (tenant_id, id),
-    FOREIGN KEY (tenant_id, project_id) REFERENCES coditect.projects (tenant_id, id) ON DELETE SET NULL (project_id),
-    FOREIGN KEY (tenant_id, parent_id) REFERENCES coditect.folders (tenant_id, id) ON DELETE SET NULL (parent_id),
-    FOREIGN KEY (tenant_id, created_by) REFERENCES coditect.users (tenant_id, id) ON DELETE SET NULL (created_by)
+    FOREIGN KEY (tenant_id, project_id) REFERENCES coditect.projects (tenant_id, id),
+    FOREIGN KEY (tenant_id, parent_id) REFERENCES coditect.folders (tenant_id, id),
+    FOREIGN KEY (tenant_id, created_by) REFERENCES coditect.users (tenant_id, id)
 );
+SELECT coditect_internal.declare_null_on_delete('coditect.folders', '{tenant_id,project_id}', '{project_id}');
+SELECT coditect_internal.declare_null_on_delete('coditect.folders', '{tenant_id,parent_id}', '{parent_id}');
+SELECT coditect_internal.declare_null_on_delete('coditect.folders', '{tenant_id,created_by}', '{created_by}');
 COMMENT ON TABLE coditect.folders IS 'Folders of documents, a tree at most 10 deep.';
 COMMENT ON COLUMN coditect.folders.path IS 'The names from the top folder down, "/Engineering/Specs"; computed.';
 COMMENT ON COLUMN coditect.folders.depth IS '1 for a top folder, at most 10; computed.';
@@ -2831,12 +2957,17 @@ CREATE TABLE coditect.documents (
     updated_at      timestamptz NOT NULL DEFAULT now(),
     deleted_at      timestamptz,
     PRIMARY KEY (tenant_id, id),
-    FOREIGN KEY (tenant_id, project_id) REFERENCES coditect.projects (tenant_id, id) ON DELETE SET NULL (project_id),
-    FOREIGN KEY (tenant_id, folder_id) REFERENCES coditect.folders (tenant_id, id) ON DELETE SET NULL (folder_id),
-    FOREIGN KEY (tenant_id, owner_id) REFERENCES coditect.users (tenant_id, id) ON DELETE SET NULL (owner_id),
-    FOREIGN KEY (tenant_id, created_by) REFERENCES coditect.users (tenant_id, id) ON DELETE SET NULL (created_by),
-    FOREIGN KEY (tenant_id, updated_by) REFERENCES coditect.users (tenant_id, id) ON DELETE SET NULL (updated_by)
+    FOREIGN KEY (tenant_id, project_id) REFERENCES coditect.projects (tenant_id, id),
+    FOREIGN KEY (tenant_id, folder_id) REFERENCES coditect.folders (tenant_id, id),
+    FOREIGN KEY (tenant_id, owner_id) REFERENCES coditect.users (tenant_id, id),
+    FOREIGN KEY (tenant_id, created_by) REFERENCES coditect.users (tenant_id, id),
+    FOREIGN KEY (tenant_id, updated_by) REFERENCES coditect.users (tenant_id, id)
 );
+SELECT coditect_internal.declare_null_on_delete('coditect.documents', '{tenant_id,project_id}', '{project_id}');
+SELECT coditect_internal.declare_null_on_delete('coditect.documents', '{tenant_id,folder_id}', '{folder_id}');
+SELECT coditect_internal.declare_null_on_delete('coditect.documents', '{tenant_id,owner_id}', '{owner_id}');
+SELECT coditect_internal.declare_null_on_delete('coditect.documents', '{tenant_id,created_by}', '{created_by}');
+SELECT coditect_internal.declare_null_on_delete('coditect.documents', '{tenant_id,updated_by}', '{updated_by}');
 COMMENT ON TABLE coditect.documents IS 'Documents: a file with its versions, in a folder (or at the top).';
 COMMENT ON COLUMN coditect.documents.version IS 'The current version number (0 until the first file).';
 COMMENT ON COLUMN coditect.documents.checksum IS 'SHA-256 of the current version (hex).';
@@ -2872,8 +3003,9 @@ CREATE TABLE coditect.document_versions (
     CONSTRAINT document_versions_number_key UNIQUE (tenant_id, document_id, version_number),
     FOREIGN KEY (tenant_id, document_id) REFERENCES coditect.documents (tenant_id, id) ON DELETE CASCADE,
     FOREIGN KEY (tenant_id, blob_id) REFERENCES coditect.storage_blobs (tenant_id, id),
-    FOREIGN KEY (tenant_id, created_by) REFERENCES coditect.users (tenant_id, id) ON DELETE SET NULL (created_by)
+    FOREIGN KEY (tenant_id, created_by) REFERENCES coditect.users (tenant_id, id)
 );
+SELECT coditect_internal.declare_null_on_delete('coditect.document_versions', '{tenant_id,created_by}', '{created_by}');
 COMMENT ON TABLE coditect.document_versions IS 'Every file a document has had, numbered 1, 2, 3, ... without gaps.';
 CREATE INDEX document_versions_blob_idx ON coditect.document_versions (tenant_id, blob_id);
 
@@ -2922,8 +3054,9 @@ CREATE TABLE coditect.document_permissions (
     FOREIGN KEY (tenant_id, folder_id) REFERENCES coditect.folders (tenant_id, id) ON DELETE CASCADE,
     FOREIGN KEY (tenant_id, user_id) REFERENCES coditect.users (tenant_id, id) ON DELETE CASCADE,
     FOREIGN KEY (tenant_id, team_id) REFERENCES coditect.teams (tenant_id, id) ON DELETE CASCADE,
-    FOREIGN KEY (tenant_id, granted_by) REFERENCES coditect.users (tenant_id, id) ON DELETE SET NULL (granted_by)
+    FOREIGN KEY (tenant_id, granted_by) REFERENCES coditect.users (tenant_id, id)
 );
+SELECT coditect_internal.declare_null_on_delete('coditect.document_permissions', '{tenant_id,granted_by}', '{granted_by}');
 COMMENT ON TABLE coditect.document_permissions IS
     'Grants on a document or a folder (inherited by what it holds) to a user or a team, until expires_at.';
 -- One grant per target and grantee; the seeds' (document, user) and (folder, team) indexes.
@@ -3540,8 +3673,9 @@ CREATE TABLE coditect.document_shares (
     updated_at       timestamptz NOT NULL DEFAULT now(),
     PRIMARY KEY (tenant_id, id),
     FOREIGN KEY (tenant_id, document_id) REFERENCES coditect.documents (tenant_id, id) ON DELETE CASCADE,
-    FOREIGN KEY (tenant_id, created_by) REFERENCES coditect.users (tenant_id, id) ON DELETE SET NULL (created_by)
+    FOREIGN KEY (tenant_id, created_by) REFERENCES coditect.users (tenant_id, id)
 );
+SELECT coditect_internal.declare_null_on_delete('coditect.document_shares', '{tenant_id,created_by}', '{created_by}');
 COMMENT ON TABLE coditect.document_shares IS
     'Public links to a document: a token (stored as its SHA-256), an expiry, an optional password, view or download.';
 COMMENT ON COLUMN coditect.document_shares.share_token_hash IS 'SHA-256 (hex) of the token; the token is shown once, at creation.';
@@ -3721,9 +3855,11 @@ CREATE TABLE coditect.document_activity (
     created_at     timestamptz NOT NULL DEFAULT now(),
     PRIMARY KEY (tenant_id, id),
     FOREIGN KEY (tenant_id, document_id) REFERENCES coditect.documents (tenant_id, id) ON DELETE CASCADE,
-    FOREIGN KEY (tenant_id, user_id) REFERENCES coditect.users (tenant_id, id) ON DELETE SET NULL (user_id),
-    FOREIGN KEY (tenant_id, share_id) REFERENCES coditect.document_shares (tenant_id, id) ON DELETE SET NULL (share_id)
+    FOREIGN KEY (tenant_id, user_id) REFERENCES coditect.users (tenant_id, id),
+    FOREIGN KEY (tenant_id, share_id) REFERENCES coditect.document_shares (tenant_id, id)
 );
+SELECT coditect_internal.declare_null_on_delete('coditect.document_activity', '{tenant_id,user_id}', '{user_id}');
+SELECT coditect_internal.declare_null_on_delete('coditect.document_activity', '{tenant_id,share_id}', '{share_id}');
 COMMENT ON TABLE coditect.document_activity IS
     'What happened to a document, by whom, from where: reads recorded explicitly, changes by triggers.';
 COMMENT ON COLUMN coditect.document_activity.user_id IS 'Who; none for a public share''s reader (share_id says which link).';
@@ -4008,9 +4144,10 @@ CREATE TABLE coditect.task_attachments (
     created_at      timestamptz NOT NULL DEFAULT now(),
     PRIMARY KEY (tenant_id, id),
     FOREIGN KEY (tenant_id, task_id) REFERENCES coditect.tasks (tenant_id, id) ON DELETE CASCADE,
-    FOREIGN KEY (tenant_id, uploader_id) REFERENCES coditect.users (tenant_id, id) ON DELETE SET NULL (uploader_id),
+    FOREIGN KEY (tenant_id, uploader_id) REFERENCES coditect.users (tenant_id, id),
     FOREIGN KEY (tenant_id, blob_id) REFERENCES coditect.storage_blobs (tenant_id, id)
 );
+SELECT coditect_internal.declare_null_on_delete('coditect.task_attachments', '{tenant_id,uploader_id}', '{uploader_id}');
 COMMENT ON TABLE coditect.task_attachments IS 'Files attached to a task, newest first; made by uploads.';
 COMMENT ON COLUMN coditect.task_attachments.file_path IS 'Where the bytes are: "db:<sha256>" (stored in PostgreSQL).';
 COMMENT ON COLUMN coditect.task_attachments.uploader_id IS 'Who attached it; null once that user is removed.';
@@ -4487,8 +4624,9 @@ CREATE TABLE coditect.webhook_endpoints (
     updated_at        timestamptz NOT NULL DEFAULT now(),
     PRIMARY KEY (tenant_id, id),
     CONSTRAINT webhook_endpoints_name_key UNIQUE (tenant_id, name),
-    FOREIGN KEY (tenant_id, created_by) REFERENCES coditect.users (tenant_id, id) ON DELETE SET NULL (created_by)
+    FOREIGN KEY (tenant_id, created_by) REFERENCES coditect.users (tenant_id, id)
 );
+SELECT coditect_internal.declare_null_on_delete('coditect.webhook_endpoints', '{tenant_id,created_by}', '{created_by}');
 COMMENT ON TABLE coditect.webhook_endpoints IS
     'Where the tenant''s notifications are POSTed, signed with the endpoint''s secret (Coditect-Signature).';
 COMMENT ON COLUMN coditect.webhook_endpoints.name IS
@@ -4615,8 +4753,9 @@ CREATE TABLE coditect.webhook_deliveries (
     created_at       timestamptz NOT NULL DEFAULT now(),
     updated_at       timestamptz NOT NULL DEFAULT now(),
     PRIMARY KEY (tenant_id, id),
-    FOREIGN KEY (tenant_id, endpoint_id) REFERENCES coditect.webhook_endpoints (tenant_id, id) ON DELETE SET NULL (endpoint_id)
+    FOREIGN KEY (tenant_id, endpoint_id) REFERENCES coditect.webhook_endpoints (tenant_id, id)
 );
+SELECT coditect_internal.declare_null_on_delete('coditect.webhook_deliveries', '{tenant_id,endpoint_id}', '{endpoint_id}');
 COMMENT ON TABLE coditect.webhook_deliveries IS
     'The outbox: each notification for one URL, its attempts and outcome (read-only; written by the engine and the worker).';
 COMMENT ON COLUMN coditect.webhook_deliveries.id IS 'Sent as Idempotency-Key, the same on every attempt.';
@@ -5011,9 +5150,11 @@ CREATE TABLE coditect.workflows (
     PRIMARY KEY (tenant_id, id),
     CONSTRAINT workflows_lineage_version_key UNIQUE (tenant_id, lineage_id, version),
     CONSTRAINT workflows_published_check CHECK ((status = 'draft') = (published_at IS NULL)),
-    FOREIGN KEY (tenant_id, project_id) REFERENCES coditect.projects (tenant_id, id) ON DELETE SET NULL (project_id),
-    FOREIGN KEY (tenant_id, created_by) REFERENCES coditect.users (tenant_id, id) ON DELETE SET NULL (created_by)
+    FOREIGN KEY (tenant_id, project_id) REFERENCES coditect.projects (tenant_id, id),
+    FOREIGN KEY (tenant_id, created_by) REFERENCES coditect.users (tenant_id, id)
 );
+SELECT coditect_internal.declare_null_on_delete('coditect.workflows', '{tenant_id,project_id}', '{project_id}');
+SELECT coditect_internal.declare_null_on_delete('coditect.workflows', '{tenant_id,created_by}', '{created_by}');
 COMMENT ON TABLE coditect.workflows IS
     'Workflow versions: a draft is edited, a published version (active, paused, archived) never changes; versions of one workflow share lineage_id.';
 COMMENT ON COLUMN coditect.workflows.definition IS
@@ -5043,8 +5184,9 @@ CREATE TABLE coditect.workflow_executions (
     -- NO ACTION, not the seeds' CASCADE: a version that ran keeps its history (archive it); a
     -- tenant's purge removes both in one statement.
     FOREIGN KEY (tenant_id, workflow_id) REFERENCES coditect.workflows (tenant_id, id),
-    FOREIGN KEY (tenant_id, triggered_by) REFERENCES coditect.users (tenant_id, id) ON DELETE SET NULL (triggered_by)
+    FOREIGN KEY (tenant_id, triggered_by) REFERENCES coditect.users (tenant_id, id)
 );
+SELECT coditect_internal.declare_null_on_delete('coditect.workflow_executions', '{tenant_id,triggered_by}', '{triggered_by}');
 CREATE INDEX workflow_executions_workflow_started_idx ON coditect.workflow_executions (tenant_id, workflow_id, started_at DESC);
 CREATE INDEX workflow_executions_tenant_status_idx ON coditect.workflow_executions (tenant_id, status);
 CREATE INDEX workflow_executions_tenant_created_idx ON coditect.workflow_executions (tenant_id, created_at DESC, id DESC);
@@ -5086,9 +5228,11 @@ CREATE TABLE coditect.workflow_approvals (
     PRIMARY KEY (tenant_id, id),
     FOREIGN KEY (tenant_id, step_id) REFERENCES coditect.workflow_steps (tenant_id, id) ON DELETE CASCADE,
     FOREIGN KEY (tenant_id, execution_id) REFERENCES coditect.workflow_executions (tenant_id, id) ON DELETE CASCADE,
-    FOREIGN KEY (tenant_id, approver_id) REFERENCES coditect.users (tenant_id, id) ON DELETE SET NULL (approver_id),
-    FOREIGN KEY (tenant_id, decided_by) REFERENCES coditect.users (tenant_id, id) ON DELETE SET NULL (decided_by)
+    FOREIGN KEY (tenant_id, approver_id) REFERENCES coditect.users (tenant_id, id),
+    FOREIGN KEY (tenant_id, decided_by) REFERENCES coditect.users (tenant_id, id)
 );
+SELECT coditect_internal.declare_null_on_delete('coditect.workflow_approvals', '{tenant_id,approver_id}', '{approver_id}');
+SELECT coditect_internal.declare_null_on_delete('coditect.workflow_approvals', '{tenant_id,decided_by}', '{decided_by}');
 CREATE INDEX workflow_approvals_approver_status_idx ON coditect.workflow_approvals (tenant_id, approver_id, status);
 CREATE INDEX workflow_approvals_step_status_idx ON coditect.workflow_approvals (tenant_id, step_id, status);
 CREATE INDEX workflow_approvals_tenant_created_idx ON coditect.workflow_approvals (tenant_id, created_at DESC, id DESC);
@@ -5306,18 +5450,21 @@ RETURNS text
 COMMENT ON FUNCTION coditect_internal.webhook_verify(bytea, text, bytea, int) IS
     'valid, malformed, mismatch or expired: the header "t=<unix seconds>,v1=<hex HMAC-SHA256(secret, "<t>.<body>")>" against the body, now() within the tolerance';
 
--- Keyed by the lineage alone: an owner-only table (no policy to leak past), read by the public
--- webhook endpoint, which knows the workflow but not yet its tenant.
+-- An owner-only table (no policy to leak past), keyed like every tenant table (on Citus it is
+-- distributed with the workflows) and also looked up by the lineage alone: the public webhook
+-- endpoint knows the workflow but not yet its tenant.
 -- Two secrets, so that what the workflow signs cannot start it: `secret` checks the webhook
 -- trigger's requests, `notification_secret` signs the notifications it posts to URLs.
 CREATE TABLE coditect_internal.workflow_secrets (
-    lineage_id          uuid PRIMARY KEY,
+    lineage_id          uuid NOT NULL,
     tenant_id           uuid NOT NULL,
     secret              bytea NOT NULL,
     notification_secret bytea NOT NULL,
     created_at          timestamptz NOT NULL DEFAULT now(),
+    PRIMARY KEY (tenant_id, lineage_id),
     FOREIGN KEY (tenant_id, lineage_id) REFERENCES coditect.workflows (tenant_id, id) ON DELETE CASCADE
 );
+CREATE INDEX workflow_secrets_lineage_idx ON coditect_internal.workflow_secrets (lineage_id);
 REVOKE ALL ON coditect_internal.workflow_secrets FROM PUBLIC;
 SELECT pg_catalog.pg_extension_config_dump('coditect_internal.workflow_secrets', '');
 
@@ -5342,7 +5489,7 @@ BEGIN
     IF s IS NULL THEN
         INSERT INTO coditect_internal.workflow_secrets (lineage_id, tenant_id, secret, notification_secret)
         VALUES (p_lineage, p_tenant, coditect_internal.webhook_secret_text(), coditect_internal.webhook_secret_text())
-        ON CONFLICT (lineage_id) DO NOTHING;
+        ON CONFLICT (tenant_id, lineage_id) DO NOTHING;
         SELECT x.notification_secret INTO STRICT s FROM coditect_internal.workflow_secrets x
          WHERE x.lineage_id = p_lineage AND x.tenant_id = p_tenant;
     END IF;
@@ -5943,7 +6090,13 @@ DECLARE
     body    jsonb;
     started uuid;
 BEGIN
-    SELECT * INTO sec FROM coditect_internal.workflow_secrets x WHERE x.lineage_id = p_workflow;
+    -- Ids are the server's (uuid v7), so one tenant at most; should two ever hold it, neither is
+    -- chosen (TOO_MANY_ROWS: no request starts a workflow of a tenant picked at random).
+    BEGIN
+        SELECT * INTO STRICT sec FROM coditect_internal.workflow_secrets x WHERE x.lineage_id = p_workflow;
+    EXCEPTION WHEN no_data_found OR too_many_rows THEN
+        RETURN NULL;
+    END;
     SELECT * INTO w FROM coditect.workflows x
      WHERE x.tenant_id = sec.tenant_id AND x.lineage_id = p_workflow AND x.status = 'active';
     IF sec.lineage_id IS NULL OR w.id IS NULL OR NOT w.triggers @> '[{"type": "webhook"}]' THEN
@@ -5995,12 +6148,8 @@ BEGIN
     END IF;
     INSERT INTO coditect_internal.workflow_secrets AS x (lineage_id, tenant_id, secret, notification_secret)
     VALUES (lineage, coditect.current_tenant_id(), s, ns)
-    ON CONFLICT (lineage_id) DO UPDATE SET secret = excluded.secret, notification_secret = excluded.notification_secret,
-                                           created_at = now()
-        WHERE x.tenant_id = excluded.tenant_id;  -- never another tenant's row (ids are not clients' to choose)
-    IF NOT FOUND THEN
-        RAISE EXCEPTION 'workflow % not found', p_id USING ERRCODE = 'CD404';
-    END IF;
+    ON CONFLICT (tenant_id, lineage_id) DO UPDATE SET secret = excluded.secret, notification_secret = excluded.notification_secret,
+                                                      created_at = now();
     RETURN jsonb_build_object('secret', convert_from(s, 'UTF8'), 'notification_secret', convert_from(ns, 'UTF8'),
                               'webhook_path', '/api/v1/workflows/' || lineage || '/webhook/',
                               'signature_header', 'Coditect-Signature');
@@ -6177,10 +6326,11 @@ CREATE TABLE coditect.audit_reviews (
     updated_at       timestamptz NOT NULL DEFAULT now(),
     completed_at     timestamptz,
     PRIMARY KEY (tenant_id, id),
-    FOREIGN KEY (tenant_id, reviewer_id) REFERENCES coditect.users (tenant_id, id) ON DELETE SET NULL (reviewer_id),
+    FOREIGN KEY (tenant_id, reviewer_id) REFERENCES coditect.users (tenant_id, id),
     CONSTRAINT audit_reviews_scope_check CHECK (scope_end_date >= scope_start_date),
     CONSTRAINT audit_reviews_completed_check CHECK ((status = 'completed') = (completed_at IS NOT NULL))
 );
+SELECT coditect_internal.declare_null_on_delete('coditect.audit_reviews', '{tenant_id,reviewer_id}', '{reviewer_id}');
 COMMENT ON TABLE coditect.audit_reviews IS
     'Manual reviews of the audit trail over a period: in_progress, then completed (with findings) or cancelled, then closed.';
 COMMENT ON COLUMN coditect.audit_reviews.reviewer_id IS
@@ -6260,12 +6410,13 @@ CREATE TABLE coditect.compliance_reports (
     generated_by  uuid DEFAULT coditect.current_user_id(),
     created_at    timestamptz NOT NULL DEFAULT now(),
     PRIMARY KEY (tenant_id, id),
-    FOREIGN KEY (tenant_id, generated_by) REFERENCES coditect.users (tenant_id, id) ON DELETE SET NULL (generated_by),
+    FOREIGN KEY (tenant_id, generated_by) REFERENCES coditect.users (tenant_id, id),
     FOREIGN KEY (tenant_id, blob_id) REFERENCES coditect.storage_blobs (tenant_id, id),
     CONSTRAINT compliance_reports_period_check CHECK (period_end >= period_start),
     CONSTRAINT compliance_reports_file_check CHECK ((status = 'completed') = (blob_id IS NOT NULL AND file_path IS NOT NULL)),
     CONSTRAINT compliance_reports_error_check CHECK ((status = 'failed') = (error_message IS NOT NULL))
 );
+SELECT coditect_internal.declare_null_on_delete('coditect.compliance_reports', '{tenant_id,generated_by}', '{generated_by}');
 COMMENT ON TABLE coditect.compliance_reports IS
     'Compliance reports computed from the audit trail (coditect.generate_compliance_report); immutable once generated.';
 COMMENT ON COLUMN coditect.compliance_reports.report_data IS
@@ -13382,8 +13533,9 @@ CREATE TABLE coditect.carts (
     created_at     timestamptz NOT NULL DEFAULT now(),
     updated_at     timestamptz NOT NULL DEFAULT now(),
     PRIMARY KEY (tenant_id, id),
-    FOREIGN KEY (tenant_id, user_id) REFERENCES coditect.users (tenant_id, id) ON DELETE SET NULL (user_id)
+    FOREIGN KEY (tenant_id, user_id) REFERENCES coditect.users (tenant_id, id)
 );
+SELECT coditect_internal.declare_null_on_delete('coditect.carts', '{tenant_id,user_id}', '{user_id}');
 CREATE INDEX carts_tenant_created_idx ON coditect.carts (tenant_id, created_at DESC, id DESC);
 CREATE INDEX carts_user_idx ON coditect.carts (tenant_id, user_id, status);
 -- The expiry job's scan of open carts past their time.
@@ -13561,13 +13713,14 @@ CREATE TABLE coditect.orders (
     updated_at           timestamptz NOT NULL DEFAULT now(),
     PRIMARY KEY (tenant_id, id),
     FOREIGN KEY (tenant_id, cart_id) REFERENCES coditect.carts (tenant_id, id),
-    FOREIGN KEY (tenant_id, user_id) REFERENCES coditect.users (tenant_id, id) ON DELETE SET NULL (user_id),
+    FOREIGN KEY (tenant_id, user_id) REFERENCES coditect.users (tenant_id, id),
     FOREIGN KEY (billing_country_code, billing_state_code) REFERENCES coditect.subdivisions (country_code, code),
     CONSTRAINT orders_total CHECK (total_amount = subtotal_amount + tax_amount - discount_amount),
     CONSTRAINT orders_tax_rate_snapshot CHECK (tax_rate_id IS NOT NULL OR tax_percentage = 0),
     CONSTRAINT orders_discount_coupon CHECK ((coupon_id IS NULL) = (discount_code IS NULL)
                                              AND (discount_amount = 0 OR coupon_id IS NOT NULL))
 );
+SELECT coditect_internal.declare_null_on_delete('coditect.orders', '{tenant_id,user_id}', '{user_id}');
 -- One order per cart.
 CREATE UNIQUE INDEX orders_one_per_cart ON coditect.orders (tenant_id, cart_id);
 CREATE INDEX orders_tenant_created_idx ON coditect.orders (tenant_id, created_at DESC, id DESC);
@@ -13809,8 +13962,9 @@ CREATE TABLE coditect.refunds (
     PRIMARY KEY (tenant_id, id),
     FOREIGN KEY (tenant_id, payment_id) REFERENCES coditect.payments (tenant_id, id) ON DELETE CASCADE,
     FOREIGN KEY (tenant_id, order_id) REFERENCES coditect.orders (tenant_id, id),
-    FOREIGN KEY (tenant_id, refunded_by) REFERENCES coditect.users (tenant_id, id) ON DELETE SET NULL (refunded_by)
+    FOREIGN KEY (tenant_id, refunded_by) REFERENCES coditect.users (tenant_id, id)
 );
+SELECT coditect_internal.declare_null_on_delete('coditect.refunds', '{tenant_id,refunded_by}', '{refunded_by}');
 CREATE INDEX refunds_payment_idx ON coditect.refunds (tenant_id, payment_id, created_at DESC);
 CREATE INDEX refunds_order_idx ON coditect.refunds (tenant_id, order_id);
 CREATE INDEX refunds_tenant_created_idx ON coditect.refunds (tenant_id, created_at DESC, id DESC);
@@ -14503,8 +14657,9 @@ CREATE TABLE coditect.subscriptions (
     PRIMARY KEY (tenant_id, id),
     CONSTRAINT subscriptions_period_check CHECK (current_period_end > current_period_start),
     CONSTRAINT subscriptions_trial_check CHECK ((trial_start IS NULL) = (trial_end IS NULL) AND (trial_end IS NULL OR trial_end > trial_start)),
-    FOREIGN KEY (tenant_id, created_by) REFERENCES coditect.users (tenant_id, id) ON DELETE SET NULL (created_by)
+    FOREIGN KEY (tenant_id, created_by) REFERENCES coditect.users (tenant_id, id)
 );
+SELECT coditect_internal.declare_null_on_delete('coditect.subscriptions', '{tenant_id,created_by}', '{created_by}');
 CREATE INDEX subscriptions_tenant_status_idx ON coditect.subscriptions (tenant_id, status);
 CREATE INDEX subscriptions_tenant_created_idx ON coditect.subscriptions (tenant_id, created_at DESC, id DESC);
 CREATE UNIQUE INDEX subscriptions_tenant_stripe_key ON coditect.subscriptions (tenant_id, stripe_subscription_id);
@@ -14533,10 +14688,11 @@ CREATE TABLE coditect.entitlements (
     updated_at      timestamptz NOT NULL DEFAULT now(),
     PRIMARY KEY (tenant_id, id),
     FOREIGN KEY (tenant_id, subscription_id) REFERENCES coditect.subscriptions (tenant_id, id) ON DELETE CASCADE,
-    FOREIGN KEY (tenant_id, license_id) REFERENCES coditect.licenses (tenant_id, id) ON DELETE SET NULL (license_id),
+    FOREIGN KEY (tenant_id, license_id) REFERENCES coditect.licenses (tenant_id, id),
     CONSTRAINT entitlements_subscription_check CHECK ((source_type = 'subscription') = (subscription_id IS NOT NULL)
                                                       AND (subscription_id IS NULL OR subscription_id = source_id))
 );
+SELECT coditect_internal.declare_null_on_delete('coditect.entitlements', '{tenant_id,license_id}', '{license_id}');
 -- One live entitlement per source and product: granting twice (a replayed event) grants once.
 CREATE UNIQUE INDEX entitlements_one_live_key ON coditect.entitlements (tenant_id, source_type, source_id, product_id)
     WHERE status = 'active';
@@ -15243,8 +15399,8 @@ CREATE UNIQUE INDEX invoices_stripe_invoice ON coditect.invoices (tenant_id, str
 CREATE UNIQUE INDEX invoices_number ON coditect.invoices (tenant_id, number);
 
 -- A payment names the invoice it paid (the seeds' Payment.invoice, SET NULL).
-ALTER TABLE coditect.payments ADD FOREIGN KEY (tenant_id, invoice_id)
-    REFERENCES coditect.invoices (tenant_id, id) ON DELETE SET NULL (invoice_id);
+ALTER TABLE coditect.payments ADD FOREIGN KEY (tenant_id, invoice_id) REFERENCES coditect.invoices (tenant_id, id);
+SELECT coditect_internal.declare_null_on_delete('coditect.payments', '{tenant_id,invoice_id}', '{invoice_id}');
 
 -- The first status seen may be any (Stripe makes, finalizes and pays an automatic invoice at
 -- once; an event may come late); afterwards only Stripe's moves.

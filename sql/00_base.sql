@@ -211,6 +211,62 @@ END
 $$;
 
 ------------------------------------------------------------------------------------------------
+-- ON DELETE SET NULL without the constraint action. Citus refuses SET NULL / SET DEFAULT on a
+-- foreign key that carries the distribution column (tenant_id), so such a key is declared
+-- ON DELETE NO ACTION and coditect_internal.declare_null_on_delete() gives it the same effect:
+-- an AFTER DELETE row trigger on the referenced table that nulls the referencing columns in the
+-- referencing rows, which are in the deleted row's tenant (on Citus, in the same shard group).
+-- AFTER, not BEFORE: a BEFORE trigger's update of a row the same DELETE then removes (a folder
+-- and its subfolder purged together) is an error. The trigger is named "FK_set_null_<constraint>"
+-- because the triggers of one row event fire in bytewise name order and the NO ACTION check is
+-- PostgreSQL's "RI_ConstraintTrigger_a_<oid>": nulling first, then the check finds nothing.
+-- Like the constraint action it replaces, it fires the referencing table's triggers and is
+-- skipped under session_replication_role = replica.
+------------------------------------------------------------------------------------------------
+
+-- A C trigger (src_ext/pg_null_references.cpp): it queues the update's own triggers to the
+-- outer statement, as the built-in action does, and under Citus updates the colocated shard.
+-- Arguments: the referencing table, the update's SET ... WHERE ..., the referenced columns that
+-- fill its parameters.
+CREATE FUNCTION coditect_internal.null_references() RETURNS trigger
+    AS 'MODULE_PATHNAME', 'coditect_null_references' LANGUAGE C;
+
+-- Declares that deleting the row p_table's foreign key (p_key) references sets p_set_null (key
+-- columns other than tenant_id) to NULL. The foreign key must exist and be ON DELETE NO ACTION.
+CREATE FUNCTION coditect_internal.declare_null_on_delete(p_table regclass, p_key name[], p_set_null name[])
+RETURNS void
+LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+    fk       pg_constraint%ROWTYPE;
+    ref_cols name[];
+    upd      text;
+BEGIN
+    SELECT c.* INTO fk FROM pg_constraint c
+     WHERE c.conrelid = p_table AND c.contype = 'f'
+       AND c.conkey = (SELECT array_agg(a.attnum ORDER BY k.i) FROM unnest(p_key) WITH ORDINALITY AS k(n, i)
+                         JOIN pg_attribute a ON a.attrelid = p_table AND a.attname = k.n);
+    IF NOT FOUND OR fk.confdeltype <> 'a' THEN
+        RAISE EXCEPTION '% has no foreign key (%) ON DELETE NO ACTION', p_table, array_to_string(p_key, ', ');
+    END IF;
+    IF NOT p_set_null <@ p_key OR 'tenant_id' = ANY (p_set_null) OR cardinality(p_set_null) = 0 THEN
+        RAISE EXCEPTION 'the columns set to NULL must be key columns other than tenant_id';
+    END IF;
+    SELECT array_agg(a.attname ORDER BY k.i) INTO ref_cols
+      FROM unnest(fk.confkey) WITH ORDINALITY AS k(n, i)
+      JOIN pg_attribute a ON a.attrelid = fk.confrelid AND a.attnum = k.n;
+    -- Qualified names and operators: the trigger runs under a search_path of pg_catalog alone.
+    upd := format('SET %s WHERE %s',
+                  (SELECT string_agg(format('%I = NULL', c), ', ') FROM unnest(p_set_null) c),
+                  (SELECT string_agg(format('%I OPERATOR(pg_catalog.=) $%s', k.n, k.i), ' AND ')
+                     FROM unnest(p_key) WITH ORDINALITY AS k(n, i)));
+    EXECUTE format('CREATE TRIGGER %I AFTER DELETE ON %s FOR EACH ROW '
+                   'EXECUTE FUNCTION coditect_internal.null_references(%L, %L, %s)',
+                   left('FK_set_null_' || fk.conname, 63), fk.confrelid::regclass, p_table, upd,
+                   (SELECT string_agg(quote_literal(c), ', ') FROM unnest(ref_cols) c));
+END
+$$;
+
+------------------------------------------------------------------------------------------------
 -- State machines as data. One C++ trigger (enforce_transition) checks every status change of a
 -- registered table against these rows and stamps the transition's column. A NULL from_status
 -- is a state a new row may start in. Global and read-only to tenants.

@@ -31,10 +31,13 @@ CREATE TABLE coditect.folders (
     updated_at  timestamptz NOT NULL DEFAULT now(),
     deleted_at  timestamptz,
     PRIMARY KEY (tenant_id, id),
-    FOREIGN KEY (tenant_id, project_id) REFERENCES coditect.projects (tenant_id, id) ON DELETE SET NULL (project_id),
-    FOREIGN KEY (tenant_id, parent_id) REFERENCES coditect.folders (tenant_id, id) ON DELETE SET NULL (parent_id),
-    FOREIGN KEY (tenant_id, created_by) REFERENCES coditect.users (tenant_id, id) ON DELETE SET NULL (created_by)
+    FOREIGN KEY (tenant_id, project_id) REFERENCES coditect.projects (tenant_id, id),
+    FOREIGN KEY (tenant_id, parent_id) REFERENCES coditect.folders (tenant_id, id),
+    FOREIGN KEY (tenant_id, created_by) REFERENCES coditect.users (tenant_id, id)
 );
+SELECT coditect_internal.declare_null_on_delete('coditect.folders', '{tenant_id,project_id}', '{project_id}');
+SELECT coditect_internal.declare_null_on_delete('coditect.folders', '{tenant_id,parent_id}', '{parent_id}');
+SELECT coditect_internal.declare_null_on_delete('coditect.folders', '{tenant_id,created_by}', '{created_by}');
 COMMENT ON TABLE coditect.folders IS 'Folders of documents, a tree at most 10 deep.';
 COMMENT ON COLUMN coditect.folders.path IS 'The names from the top folder down, "/Engineering/Specs"; computed.';
 COMMENT ON COLUMN coditect.folders.depth IS '1 for a top folder, at most 10; computed.';
@@ -174,12 +177,17 @@ CREATE TABLE coditect.documents (
     updated_at      timestamptz NOT NULL DEFAULT now(),
     deleted_at      timestamptz,
     PRIMARY KEY (tenant_id, id),
-    FOREIGN KEY (tenant_id, project_id) REFERENCES coditect.projects (tenant_id, id) ON DELETE SET NULL (project_id),
-    FOREIGN KEY (tenant_id, folder_id) REFERENCES coditect.folders (tenant_id, id) ON DELETE SET NULL (folder_id),
-    FOREIGN KEY (tenant_id, owner_id) REFERENCES coditect.users (tenant_id, id) ON DELETE SET NULL (owner_id),
-    FOREIGN KEY (tenant_id, created_by) REFERENCES coditect.users (tenant_id, id) ON DELETE SET NULL (created_by),
-    FOREIGN KEY (tenant_id, updated_by) REFERENCES coditect.users (tenant_id, id) ON DELETE SET NULL (updated_by)
+    FOREIGN KEY (tenant_id, project_id) REFERENCES coditect.projects (tenant_id, id),
+    FOREIGN KEY (tenant_id, folder_id) REFERENCES coditect.folders (tenant_id, id),
+    FOREIGN KEY (tenant_id, owner_id) REFERENCES coditect.users (tenant_id, id),
+    FOREIGN KEY (tenant_id, created_by) REFERENCES coditect.users (tenant_id, id),
+    FOREIGN KEY (tenant_id, updated_by) REFERENCES coditect.users (tenant_id, id)
 );
+SELECT coditect_internal.declare_null_on_delete('coditect.documents', '{tenant_id,project_id}', '{project_id}');
+SELECT coditect_internal.declare_null_on_delete('coditect.documents', '{tenant_id,folder_id}', '{folder_id}');
+SELECT coditect_internal.declare_null_on_delete('coditect.documents', '{tenant_id,owner_id}', '{owner_id}');
+SELECT coditect_internal.declare_null_on_delete('coditect.documents', '{tenant_id,created_by}', '{created_by}');
+SELECT coditect_internal.declare_null_on_delete('coditect.documents', '{tenant_id,updated_by}', '{updated_by}');
 COMMENT ON TABLE coditect.documents IS 'Documents: a file with its versions, in a folder (or at the top).';
 COMMENT ON COLUMN coditect.documents.version IS 'The current version number (0 until the first file).';
 COMMENT ON COLUMN coditect.documents.checksum IS 'SHA-256 of the current version (hex).';
@@ -215,8 +223,9 @@ CREATE TABLE coditect.document_versions (
     CONSTRAINT document_versions_number_key UNIQUE (tenant_id, document_id, version_number),
     FOREIGN KEY (tenant_id, document_id) REFERENCES coditect.documents (tenant_id, id) ON DELETE CASCADE,
     FOREIGN KEY (tenant_id, blob_id) REFERENCES coditect.storage_blobs (tenant_id, id),
-    FOREIGN KEY (tenant_id, created_by) REFERENCES coditect.users (tenant_id, id) ON DELETE SET NULL (created_by)
+    FOREIGN KEY (tenant_id, created_by) REFERENCES coditect.users (tenant_id, id)
 );
+SELECT coditect_internal.declare_null_on_delete('coditect.document_versions', '{tenant_id,created_by}', '{created_by}');
 COMMENT ON TABLE coditect.document_versions IS 'Every file a document has had, numbered 1, 2, 3, ... without gaps.';
 CREATE INDEX document_versions_blob_idx ON coditect.document_versions (tenant_id, blob_id);
 
@@ -265,8 +274,9 @@ CREATE TABLE coditect.document_permissions (
     FOREIGN KEY (tenant_id, folder_id) REFERENCES coditect.folders (tenant_id, id) ON DELETE CASCADE,
     FOREIGN KEY (tenant_id, user_id) REFERENCES coditect.users (tenant_id, id) ON DELETE CASCADE,
     FOREIGN KEY (tenant_id, team_id) REFERENCES coditect.teams (tenant_id, id) ON DELETE CASCADE,
-    FOREIGN KEY (tenant_id, granted_by) REFERENCES coditect.users (tenant_id, id) ON DELETE SET NULL (granted_by)
+    FOREIGN KEY (tenant_id, granted_by) REFERENCES coditect.users (tenant_id, id)
 );
+SELECT coditect_internal.declare_null_on_delete('coditect.document_permissions', '{tenant_id,granted_by}', '{granted_by}');
 COMMENT ON TABLE coditect.document_permissions IS
     'Grants on a document or a folder (inherited by what it holds) to a user or a team, until expires_at.';
 -- One grant per target and grantee; the seeds' (document, user) and (folder, team) indexes.

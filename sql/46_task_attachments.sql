@@ -18,9 +18,10 @@ CREATE TABLE coditect.task_attachments (
     created_at      timestamptz NOT NULL DEFAULT now(),
     PRIMARY KEY (tenant_id, id),
     FOREIGN KEY (tenant_id, task_id) REFERENCES coditect.tasks (tenant_id, id) ON DELETE CASCADE,
-    FOREIGN KEY (tenant_id, uploader_id) REFERENCES coditect.users (tenant_id, id) ON DELETE SET NULL (uploader_id),
+    FOREIGN KEY (tenant_id, uploader_id) REFERENCES coditect.users (tenant_id, id),
     FOREIGN KEY (tenant_id, blob_id) REFERENCES coditect.storage_blobs (tenant_id, id)
 );
+SELECT coditect_internal.declare_null_on_delete('coditect.task_attachments', '{tenant_id,uploader_id}', '{uploader_id}');
 COMMENT ON TABLE coditect.task_attachments IS 'Files attached to a task, newest first; made by uploads.';
 COMMENT ON COLUMN coditect.task_attachments.file_path IS 'Where the bytes are: "db:<sha256>" (stored in PostgreSQL).';
 COMMENT ON COLUMN coditect.task_attachments.uploader_id IS 'Who attached it; null once that user is removed.';

@@ -70,8 +70,9 @@ CREATE TABLE coditect.webhook_endpoints (
     updated_at        timestamptz NOT NULL DEFAULT now(),
     PRIMARY KEY (tenant_id, id),
     CONSTRAINT webhook_endpoints_name_key UNIQUE (tenant_id, name),
-    FOREIGN KEY (tenant_id, created_by) REFERENCES coditect.users (tenant_id, id) ON DELETE SET NULL (created_by)
+    FOREIGN KEY (tenant_id, created_by) REFERENCES coditect.users (tenant_id, id)
 );
+SELECT coditect_internal.declare_null_on_delete('coditect.webhook_endpoints', '{tenant_id,created_by}', '{created_by}');
 COMMENT ON TABLE coditect.webhook_endpoints IS
     'Where the tenant''s notifications are POSTed, signed with the endpoint''s secret (Coditect-Signature).';
 COMMENT ON COLUMN coditect.webhook_endpoints.name IS
@@ -198,8 +199,9 @@ CREATE TABLE coditect.webhook_deliveries (
     created_at       timestamptz NOT NULL DEFAULT now(),
     updated_at       timestamptz NOT NULL DEFAULT now(),
     PRIMARY KEY (tenant_id, id),
-    FOREIGN KEY (tenant_id, endpoint_id) REFERENCES coditect.webhook_endpoints (tenant_id, id) ON DELETE SET NULL (endpoint_id)
+    FOREIGN KEY (tenant_id, endpoint_id) REFERENCES coditect.webhook_endpoints (tenant_id, id)
 );
+SELECT coditect_internal.declare_null_on_delete('coditect.webhook_deliveries', '{tenant_id,endpoint_id}', '{endpoint_id}');
 COMMENT ON TABLE coditect.webhook_deliveries IS
     'The outbox: each notification for one URL, its attempts and outcome (read-only; written by the engine and the worker).';
 COMMENT ON COLUMN coditect.webhook_deliveries.id IS 'Sent as Idempotency-Key, the same on every attempt.';

@@ -111,8 +111,9 @@ CREATE TABLE coditect.carts (
     created_at     timestamptz NOT NULL DEFAULT now(),
     updated_at     timestamptz NOT NULL DEFAULT now(),
     PRIMARY KEY (tenant_id, id),
-    FOREIGN KEY (tenant_id, user_id) REFERENCES coditect.users (tenant_id, id) ON DELETE SET NULL (user_id)
+    FOREIGN KEY (tenant_id, user_id) REFERENCES coditect.users (tenant_id, id)
 );
+SELECT coditect_internal.declare_null_on_delete('coditect.carts', '{tenant_id,user_id}', '{user_id}');
 CREATE INDEX carts_tenant_created_idx ON coditect.carts (tenant_id, created_at DESC, id DESC);
 CREATE INDEX carts_user_idx ON coditect.carts (tenant_id, user_id, status);
 -- The expiry job's scan of open carts past their time.
@@ -290,13 +291,14 @@ CREATE TABLE coditect.orders (
     updated_at           timestamptz NOT NULL DEFAULT now(),
     PRIMARY KEY (tenant_id, id),
     FOREIGN KEY (tenant_id, cart_id) REFERENCES coditect.carts (tenant_id, id),
-    FOREIGN KEY (tenant_id, user_id) REFERENCES coditect.users (tenant_id, id) ON DELETE SET NULL (user_id),
+    FOREIGN KEY (tenant_id, user_id) REFERENCES coditect.users (tenant_id, id),
     FOREIGN KEY (billing_country_code, billing_state_code) REFERENCES coditect.subdivisions (country_code, code),
     CONSTRAINT orders_total CHECK (total_amount = subtotal_amount + tax_amount - discount_amount),
     CONSTRAINT orders_tax_rate_snapshot CHECK (tax_rate_id IS NOT NULL OR tax_percentage = 0),
     CONSTRAINT orders_discount_coupon CHECK ((coupon_id IS NULL) = (discount_code IS NULL)
                                              AND (discount_amount = 0 OR coupon_id IS NOT NULL))
 );
+SELECT coditect_internal.declare_null_on_delete('coditect.orders', '{tenant_id,user_id}', '{user_id}');
 -- One order per cart.
 CREATE UNIQUE INDEX orders_one_per_cart ON coditect.orders (tenant_id, cart_id);
 CREATE INDEX orders_tenant_created_idx ON coditect.orders (tenant_id, created_at DESC, id DESC);
@@ -538,8 +540,9 @@ CREATE TABLE coditect.refunds (
     PRIMARY KEY (tenant_id, id),
     FOREIGN KEY (tenant_id, payment_id) REFERENCES coditect.payments (tenant_id, id) ON DELETE CASCADE,
     FOREIGN KEY (tenant_id, order_id) REFERENCES coditect.orders (tenant_id, id),
-    FOREIGN KEY (tenant_id, refunded_by) REFERENCES coditect.users (tenant_id, id) ON DELETE SET NULL (refunded_by)
+    FOREIGN KEY (tenant_id, refunded_by) REFERENCES coditect.users (tenant_id, id)
 );
+SELECT coditect_internal.declare_null_on_delete('coditect.refunds', '{tenant_id,refunded_by}', '{refunded_by}');
 CREATE INDEX refunds_payment_idx ON coditect.refunds (tenant_id, payment_id, created_at DESC);
 CREATE INDEX refunds_order_idx ON coditect.refunds (tenant_id, order_id);
 CREATE INDEX refunds_tenant_created_idx ON coditect.refunds (tenant_id, created_at DESC, id DESC);

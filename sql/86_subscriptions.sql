@@ -50,8 +50,9 @@ CREATE TABLE coditect.subscriptions (
     PRIMARY KEY (tenant_id, id),
     CONSTRAINT subscriptions_period_check CHECK (current_period_end > current_period_start),
     CONSTRAINT subscriptions_trial_check CHECK ((trial_start IS NULL) = (trial_end IS NULL) AND (trial_end IS NULL OR trial_end > trial_start)),
-    FOREIGN KEY (tenant_id, created_by) REFERENCES coditect.users (tenant_id, id) ON DELETE SET NULL (created_by)
+    FOREIGN KEY (tenant_id, created_by) REFERENCES coditect.users (tenant_id, id)
 );
+SELECT coditect_internal.declare_null_on_delete('coditect.subscriptions', '{tenant_id,created_by}', '{created_by}');
 CREATE INDEX subscriptions_tenant_status_idx ON coditect.subscriptions (tenant_id, status);
 CREATE INDEX subscriptions_tenant_created_idx ON coditect.subscriptions (tenant_id, created_at DESC, id DESC);
 CREATE UNIQUE INDEX subscriptions_tenant_stripe_key ON coditect.subscriptions (tenant_id, stripe_subscription_id);
@@ -80,10 +81,11 @@ CREATE TABLE coditect.entitlements (
     updated_at      timestamptz NOT NULL DEFAULT now(),
     PRIMARY KEY (tenant_id, id),
     FOREIGN KEY (tenant_id, subscription_id) REFERENCES coditect.subscriptions (tenant_id, id) ON DELETE CASCADE,
-    FOREIGN KEY (tenant_id, license_id) REFERENCES coditect.licenses (tenant_id, id) ON DELETE SET NULL (license_id),
+    FOREIGN KEY (tenant_id, license_id) REFERENCES coditect.licenses (tenant_id, id),
     CONSTRAINT entitlements_subscription_check CHECK ((source_type = 'subscription') = (subscription_id IS NOT NULL)
                                                       AND (subscription_id IS NULL OR subscription_id = source_id))
 );
+SELECT coditect_internal.declare_null_on_delete('coditect.entitlements', '{tenant_id,license_id}', '{license_id}');
 -- One live entitlement per source and product: granting twice (a replayed event) grants once.
 CREATE UNIQUE INDEX entitlements_one_live_key ON coditect.entitlements (tenant_id, source_type, source_id, product_id)
     WHERE status = 'active';

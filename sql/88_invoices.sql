@@ -114,8 +114,8 @@ CREATE UNIQUE INDEX invoices_stripe_invoice ON coditect.invoices (tenant_id, str
 CREATE UNIQUE INDEX invoices_number ON coditect.invoices (tenant_id, number);
 
 -- A payment names the invoice it paid (the seeds' Payment.invoice, SET NULL).
-ALTER TABLE coditect.payments ADD FOREIGN KEY (tenant_id, invoice_id)
-    REFERENCES coditect.invoices (tenant_id, id) ON DELETE SET NULL (invoice_id);
+ALTER TABLE coditect.payments ADD FOREIGN KEY (tenant_id, invoice_id) REFERENCES coditect.invoices (tenant_id, id);
+SELECT coditect_internal.declare_null_on_delete('coditect.payments', '{tenant_id,invoice_id}', '{invoice_id}');
 
 -- The first status seen may be any (Stripe makes, finalizes and pays an automatic invoice at
 -- once; an event may come late); afterwards only Stripe's moves.

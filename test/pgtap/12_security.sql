@@ -237,6 +237,8 @@ INSERT INTO expected_execute VALUES
     ('coditect_internal.context_set(uuid,uuid,text,inet,text,text,text,text)', ''),
     ('coditect_internal.count_license_seats()', ''),
     ('coditect_internal.declare_backend_cache_source(regclass)', ''),
+    ('coditect_internal.declare_null_on_delete(regclass,name[],name[])', ''),
+    ('coditect_internal.null_references()', ''),
     ('coditect_internal.declare_permission(text,text,text)', ''),
     ('coditect_internal.enforce_transition()', ''),
     ('coditect_internal.etag_matches(text,jsonb)', 'gateway,service'),
