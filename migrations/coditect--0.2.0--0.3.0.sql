@@ -2556,6 +2556,319 @@ SELECT coditect_internal.declare_backend_cache_source('coditect.memberships');
 SELECT coditect_internal.declare_backend_cache_source('coditect_internal.analyst_bindings');
 
 ------------------------------------------------------------------------------------------------
+-- 5c-catalog-citus. The catalog's code for Citus (as in sql/06_catalog.sql): every NOTIFY through
+-- coditect_internal.notify (nothing on a Citus worker), the generated functions name the tenant
+-- as a parameter (router queries) and call computed fields on ROW(t.*)::table; every generated
+-- function made again
+------------------------------------------------------------------------------------------------
+
+-- Whether this backend runs on a Citus worker (a node whose group is not the coordinator's, 0).
+-- Read through EXECUTE so that a one-node install needs no Citus (no such table: false).
+CREATE FUNCTION coditect_internal.is_citus_worker() RETURNS boolean
+LANGUAGE plpgsql STABLE SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+    grp int;
+BEGIN
+    IF pg_catalog.to_regclass('pg_catalog.pg_dist_local_group') IS NULL THEN
+        RETURN false;
+    END IF;
+    EXECUTE 'SELECT groupid FROM pg_catalog.pg_dist_local_group' INTO grp;
+    RETURN grp <> 0;
+END
+$$;
+
+-- Every NOTIFY of the extension (coditect_catalog, coditect_outbox) goes through here. On a Citus
+-- worker it does nothing: a NOTIFY inside Citus's two-phase commit fails at PREPARE, and no one
+-- listens there (the gateway and coditect-worker talk to the coordinator; the worker also polls).
+CREATE FUNCTION coditect_internal.notify(p_channel text, p_payload text) RETURNS void
+LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
+BEGIN
+    IF NOT coditect_internal.is_citus_worker() THEN
+        PERFORM pg_catalog.pg_notify(p_channel, p_payload);
+    END IF;
+END
+$$;
+REVOKE ALL ON FUNCTION coditect_internal.is_citus_worker(), coditect_internal.notify(text, text) FROM PUBLIC;
+
+CREATE OR REPLACE FUNCTION coditect_internal.resource_code(r coditect_internal.resources) RETURNS coditect_internal.resource_code
+LANGUAGE plpgsql STABLE SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+    g   coditect_internal.resource_code;
+    par coditect_internal.resources;
+BEGIN
+    g.fn := 'coditect.api_' || CASE WHEN r.singleton THEN r.name ELSE r.plural END;
+    g.tbl := r.relid::text;
+    g.label := replace(r.name, '_', ' ');
+    g.par_arg := '';
+    g.par_check := '';
+    g.par_param := '[]';
+    -- The tenant as a parameter (v_tenant) besides the policy's coditect.current_tenant_id():
+    -- Citus routes a statement to one node only on a constant or parameter of the distribution
+    -- column. Both are conditions of the same index column, so one node pays nothing for it.
+    -- A caller that bypasses row-level security is refused (generated_prologue).
+    g.scope := format('t.%I = v_tenant', r.tenant_column);
+    IF r.parent IS NOT NULL THEN
+        SELECT * INTO STRICT par FROM coditect_internal.resources WHERE name = r.parent;
+        g.par_arg := format('p_%s_id uuid, ', par.name);
+        g.scope := g.scope || format(' AND t.%I = p_%s_id', r.parent_column, par.name);
+        g.par_check := format(E'\n    PERFORM 1 FROM %s pt WHERE pt.%I = v_tenant AND pt.id = p_%s_id%s;'
+                              || E'\n    IF NOT FOUND THEN'
+                              || E'\n        RAISE EXCEPTION ''%s %% not found'', p_%s_id USING ERRCODE = ''CD404'';'
+                              || E'\n    END IF;',
+                              par.relid, par.tenant_column, par.name, CASE WHEN par.soft_delete THEN ' AND pt.deleted_at IS NULL' ELSE '' END,
+                              replace(par.name, '_', ' '), par.name);
+        g.par_param := jsonb_build_array(jsonb_build_object('from', 'path', 'name', par.name || '_id'));
+    END IF;
+    IF r.soft_delete THEN
+        g.scope := g.scope || ' AND t.deleted_at IS NULL';
+    END IF;
+    g.key_where := CASE WHEN r.singleton THEN g.scope ELSE 't.id = p_id AND ' || g.scope END;
+    SELECT coalesce(' - ARRAY[' || string_agg(quote_literal(column_name), ', ' ORDER BY column_name) || ']::text[]', '')
+      INTO g.hidden FROM coditect_internal.resource_columns WHERE resource = r.name AND NOT readable;
+    g.item_path := CASE WHEN r.singleton THEN r.path ELSE r.path || '{id}/' END;
+    g.rls_tbl := coalesce(r.rls_relid, r.relid)::text;
+    -- f(ROW(t.*)::table), not f(t): Citus runs a routed statement on a shard, where t's row type
+    -- is the shard's (projects_102195) and f(t) does not exist; the row built of t's columns
+    -- has the table's type on every node.
+    SELECT coalesce(string_agg(format(' || jsonb_build_object(%L, %s(ROW(t.*)::%s))', c.name, c.function::regproc, r.relid),
+                               '' ORDER BY c.name), ''),
+           coalesce(string_agg(format(', %s(ROW(t.*)::%s) AS %I', c.function::regproc, r.relid, c.name), '' ORDER BY c.name), '')
+      INTO g.computed, g.computed_cols
+      FROM coditect_internal.resource_computed c WHERE c.resource = r.name;
+    RETURN g;
+END
+$$;
+
+CREATE OR REPLACE FUNCTION coditect_internal.regenerate_resources() RETURNS void
+LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+    n text;
+BEGIN
+    FOR n IN SELECT name FROM coditect_internal.resources ORDER BY parent NULLS FIRST, name LOOP
+        PERFORM coditect_internal.generate_resource_functions(n);
+    END LOOP;
+    PERFORM coditect_internal.notify('coditect_catalog', 'reload');
+END
+$$;
+
+CREATE OR REPLACE FUNCTION coditect_internal.register_resource(
+    p_table            regclass,
+    p_name             text,
+    p_roles            jsonb,
+    p_create           text[] DEFAULT '{}',
+    p_update           text[] DEFAULT '{}',
+    p_hidden           text[] DEFAULT '{}',
+    p_filters          jsonb DEFAULT '{}',
+    p_orderings        text[] DEFAULT '{created_at}',
+    p_default_ordering text DEFAULT '-created_at',
+    p_search           text[] DEFAULT '{}',
+    p_plural           text DEFAULT NULL,
+    p_path             text DEFAULT NULL,
+    p_parent           text DEFAULT NULL,
+    p_parent_column    name DEFAULT NULL,
+    p_singleton        boolean DEFAULT false,
+    p_page_size        int DEFAULT 20,
+    p_keyset           boolean DEFAULT false,
+    p_state_machine    text DEFAULT NULL,
+    p_after_create     regprocedure DEFAULT NULL,
+    p_redact           text[] DEFAULT '{}',
+    p_audit_exclude    text[] DEFAULT '{}',
+    p_tenant_column    name DEFAULT 'tenant_id',
+    p_writable         boolean DEFAULT true,
+    p_mechanisms       boolean DEFAULT true,
+    p_example          jsonb DEFAULT NULL,
+    p_rls_table        regclass DEFAULT NULL,
+    p_also_under       jsonb DEFAULT '{}'
+) RETURNS void
+LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+    cols    text[] := ARRAY(SELECT attname::text FROM pg_attribute
+                             WHERE attrelid = p_table AND attnum > 0 AND NOT attisdropped);
+    bad     text;
+    verb    text;
+    plural  text := coalesce(p_plural, p_name || 's');
+    par     coditect_internal.resources;
+    path    text := p_path;
+    view    boolean;
+BEGIN
+    SELECT string_agg(c, ', ') INTO bad
+      FROM unnest(p_create || p_update || p_hidden || p_orderings || p_search
+                  || ARRAY(SELECT jsonb_object_keys(p_filters))) c
+     WHERE c <> ALL (cols);
+    IF bad IS NOT NULL THEN
+        RAISE EXCEPTION 'resource %: % has no column(s) %', p_name, p_table, bad USING ERRCODE = 'CD400';
+    END IF;
+    -- A view (read-only, e.g. a feed derived from the audit trail) takes no table mechanisms
+    -- and names the table whose row-level security scopes it; its columns carry no NOT NULL,
+    -- so its orderings are the declaration's word.
+    view := (SELECT relkind = 'v' FROM pg_class WHERE oid = p_table);
+    IF view AND (p_mechanisms OR p_rls_table IS NULL OR p_roles - 'view' <> '{}') THEN
+        RAISE EXCEPTION 'resource %: a view is read-only (p_roles: view only), takes no mechanisms and needs p_rls_table', p_name
+            USING ERRCODE = 'CD400';
+    END IF;
+    SELECT string_agg(a.attname, ', ') INTO bad FROM pg_attribute a
+     WHERE a.attrelid = p_table AND a.attname::text = ANY (p_orderings) AND NOT a.attnotnull AND NOT view;
+    IF bad IS NOT NULL OR 'id' <> ALL (cols) THEN
+        RAISE EXCEPTION 'resource %: orderings need NOT NULL columns and an id column (%)', p_name, coalesce(bad, 'id')
+            USING ERRCODE = 'CD400';
+    END IF;
+    SELECT string_agg(k, ', ') INTO bad FROM jsonb_object_keys(p_roles) k
+     WHERE k NOT IN ('view', 'create', 'update', 'delete', 'restore');
+    IF bad IS NOT NULL THEN
+        RAISE EXCEPTION 'resource %: unknown verb(s) %', p_name, bad USING ERRCODE = 'CD400';
+    END IF;
+    SELECT string_agg(k, ', ') INTO bad FROM jsonb_object_keys(coalesce(p_example, '{}')) k WHERE k <> ALL (p_create);
+    IF bad IS NOT NULL THEN
+        RAISE EXCEPTION 'resource %: the example has field(s) % that are not create fields', p_name, bad USING ERRCODE = 'CD400';
+    END IF;
+    IF p_parent IS NOT NULL THEN
+        SELECT * INTO STRICT par FROM coditect_internal.resources WHERE name = p_parent;
+        path := coalesce(path, par.path || '{' || par.name || '_id}/' || replace(plural, '_', '-') || '/');
+    END IF;
+    SELECT string_agg(u.key, ', ') INTO bad FROM jsonb_each(p_also_under) u
+     WHERE p_parent IS NOT NULL OR jsonb_typeof(u.value) <> 'string'
+        OR NOT EXISTS (SELECT 1 FROM coditect_internal.resources x WHERE x.name = u.key)
+        OR NOT coalesce(p_filters -> (u.value #>> '{}') ? 'exact', false);
+    IF bad IS NOT NULL THEN
+        RAISE EXCEPTION 'resource %: also_under % must name a resource and a column with an exact filter (top-level resources only)',
+            p_name, bad USING ERRCODE = 'CD400';
+    END IF;
+    path := coalesce(path, '/api/v1/' || replace(plural, '_', '-') || '/');
+
+    IF p_mechanisms THEN
+        PERFORM coditect_internal.register_tenant_table(p_table, p_name, p_redact || p_hidden, p_audit_exclude,
+                                                        p_tenant_column, p_writable);
+        IF p_state_machine IS NOT NULL THEN
+            PERFORM coditect_internal.register_state_machine(p_table, p_state_machine);
+        END IF;
+    END IF;
+
+    INSERT INTO coditect_internal.resources
+        (name, plural, relid, path, parent, parent_column, singleton, soft_delete, search, orderings,
+         default_ordering, page_size, keyset_default, state_machine, after_create, tenant_column, roles, example,
+         rls_relid, also_under)
+    VALUES (p_name, plural, p_table, path, p_parent, p_parent_column, p_singleton, 'deleted_at' = ANY (cols),
+            p_search, p_orderings, p_default_ordering, p_page_size, p_keyset, p_state_machine, p_after_create,
+            p_tenant_column, p_roles, p_example, p_rls_table, p_also_under);
+    INSERT INTO coditect_internal.resource_columns (resource, column_name, readable, on_create, on_update, filter_ops)
+    SELECT p_name, c, c <> ALL (p_hidden), c = ANY (p_create), c = ANY (p_update),
+           coalesce(ARRAY(SELECT jsonb_array_elements_text(p_filters -> c)), '{}')
+      FROM unnest(cols) c;
+
+    FOR verb IN SELECT jsonb_object_keys(p_roles) LOOP
+        PERFORM coditect_internal.declare_permission(p_name || '.' || verb,
+            initcap(verb) || ' ' || replace(plural, '_', ' '), p_roles ->> verb);
+    END LOOP;
+    PERFORM coditect_internal.generate_resource_functions(p_name);
+    PERFORM coditect_internal.notify('coditect_catalog', 'reload');
+END
+$$;
+
+CREATE OR REPLACE FUNCTION coditect_internal.register_action(
+    p_resource   text,
+    p_name       text,
+    p_function   text,
+    p_method     text,
+    p_path       text,
+    p_params     jsonb DEFAULT '[]',
+    p_permission text DEFAULT NULL,
+    p_min_role   text DEFAULT NULL,
+    p_response   jsonb DEFAULT NULL,
+    p_status     int DEFAULT 200,
+    p_auth       text DEFAULT 'bearer',
+    p_summary    text DEFAULT NULL,
+    p_writes     boolean DEFAULT false,
+    p_as         regprocedure DEFAULT NULL,
+    p_answers    text DEFAULT NULL,
+    p_secret     boolean DEFAULT false
+) RETURNS void
+LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+    perm      text := p_permission;
+    res       text;
+    fn        regprocedure;
+    v_wrapper text := split_part(p_function, '(', 1);
+BEGIN
+    IF p_min_role IS NOT NULL THEN
+        perm := p_resource || '.' || p_name;
+        PERFORM coditect_internal.declare_permission(perm, initcap(replace(p_name, '_', ' ')) || ' ' || p_resource, p_min_role);
+    END IF;
+    IF p_as IS NULL THEN
+        IF p_answers IS NOT NULL THEN
+            RAISE EXCEPTION 'action %.%: p_answers goes with p_as', p_resource, p_name USING ERRCODE = 'CD400';
+        END IF;
+        fn := p_function::regprocedure;
+    ELSE
+        fn := coditect_internal.generate_action_wrapper(v_wrapper, p_as, coalesce(p_answers, p_resource));
+        IF p_function LIKE '%(%' AND to_regprocedure(p_function) IS DISTINCT FROM fn THEN
+            RAISE EXCEPTION 'action %.%: % is not the function written for % (%)', p_resource, p_name, p_function, p_as, fn
+                USING ERRCODE = 'CD400';
+        END IF;
+    END IF;
+    SELECT CASE WHEN p.prorettype = 'void'::regtype THEN 'void' ELSE 'json' END INTO res
+      FROM pg_proc p WHERE p.oid = fn;
+    PERFORM coditect_internal.record_operation(p_resource, p_name, 'action', p_method, p_path, fn, perm,
+        p_params, res, CASE WHEN res = 'void' THEN 204 ELSE p_status END, false, NULL,
+        coalesce(p_response, CASE WHEN p_as IS NOT NULL THEN jsonb_build_object('resource', coalesce(p_answers, p_resource)) END),
+        coalesce(p_summary, initcap(replace(p_name, '_', ' '))), p_auth, p_writes);
+    UPDATE coditect_internal.resource_operations o
+       SET wraps = p_as, answers = CASE WHEN p_as IS NOT NULL THEN coalesce(p_answers, p_resource) END,
+           wrapper = CASE WHEN p_as IS NOT NULL THEN v_wrapper END, secret = p_secret
+     WHERE o.resource = p_resource AND o.name = p_name;
+    PERFORM coditect_internal.notify('coditect_catalog', 'reload');
+END
+$$;
+
+CREATE OR REPLACE FUNCTION coditect_internal.register_computed_field(p_resource text, p_name name, p_function regprocedure)
+RETURNS void
+LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+    r coditect_internal.resources;
+BEGIN
+    SELECT * INTO STRICT r FROM coditect_internal.resources WHERE name = p_resource;
+    IF NOT EXISTS (SELECT 1 FROM pg_proc p JOIN pg_class c ON c.oid = r.relid
+                    WHERE p.oid = p_function AND p.pronargs = 1 AND p.proargtypes[0] = c.reltype
+                      AND NOT p.proretset AND p.provolatile <> 'v') THEN
+        RAISE EXCEPTION 'computed field %.%: % must take one % row and return one value (STABLE)',
+            p_resource, p_name, p_function, r.relid USING ERRCODE = 'CD400';
+    END IF;
+    IF EXISTS (SELECT 1 FROM pg_attribute WHERE attrelid = r.relid AND attname = p_name AND NOT attisdropped) THEN
+        RAISE EXCEPTION 'computed field %.%: the table has a column of that name', p_resource, p_name USING ERRCODE = 'CD400';
+    END IF;
+    INSERT INTO coditect_internal.resource_computed (resource, name, function) VALUES (p_resource, p_name, p_function);
+    EXECUTE format('REVOKE ALL ON FUNCTION %s FROM PUBLIC', p_function);
+    EXECUTE format('GRANT EXECUTE ON FUNCTION %s TO coditect_gateway, coditect_service, coditect_analyst', p_function);
+    PERFORM coditect_internal.generate_resource_functions(p_resource);
+    PERFORM coditect_internal.notify('coditect_catalog', 'reload');
+END
+$$;
+
+CREATE OR REPLACE FUNCTION coditect_internal.register_get_hook(p_resource text, p_function regprocedure) RETURNS void
+LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
+BEGIN
+    IF NOT EXISTS (SELECT 1 FROM pg_proc p WHERE p.oid = p_function AND p.pronargs = 1
+                      AND p.proargtypes[0] = 'uuid'::regtype AND p.prorettype = 'void'::regtype AND NOT p.proretset) THEN
+        RAISE EXCEPTION 'get hook of %: % must take the row''s id (uuid) and return void', p_resource, p_function
+            USING ERRCODE = 'CD400';
+    END IF;
+    UPDATE coditect_internal.resources SET after_get = p_function WHERE name = p_resource;
+    IF NOT FOUND THEN
+        RAISE EXCEPTION 'unknown resource "%"', p_resource USING ERRCODE = 'CD400';
+    END IF;
+    PERFORM coditect_internal.generate_resource_functions(p_resource);
+    PERFORM coditect_internal.notify('coditect_catalog', 'reload');
+END
+$$;
+
+CREATE OR REPLACE FUNCTION coditect_internal.register_api_schema(p_name text, p_function regprocedure) RETURNS void
+LANGUAGE sql SET search_path = pg_catalog, pg_temp AS $$
+    INSERT INTO coditect_internal.api_schemas (name, function) VALUES (p_name, p_function);
+    SELECT coditect_internal.notify('coditect_catalog', 'reload');
+$$;
+
+SELECT coditect_internal.regenerate_resources();
+
+------------------------------------------------------------------------------------------------
 -- 6. 42_documents (as in sql/42_documents.sql)
 ------------------------------------------------------------------------------------------------
 
@@ -4560,7 +4873,8 @@ SELECT pg_catalog.pg_extension_config_dump('coditect_internal.webhook_delivery_s
 --   else: one per active endpoint of the tenant subscribed to p_event (or '*'), and with
 --   p_channel only the endpoint of that name. None is no error.
 -- NOTIFY coditect_outbox (delivered at commit, never after a rollback) wakes the worker; its
--- payload is empty so that no other login listening learns a tenant's id.
+-- payload is empty so that no other login listening learns a tenant's id. On a Citus worker node
+-- coditect_internal.notify sends nothing: the worker's poll (CODITECT_WORKER_POLL_MS) delivers.
 -- Owner-context only: the engine's definer functions call it (no login may).
 CREATE FUNCTION coditect_internal.outbox_emit(p_tenant uuid, p_event text, p_payload jsonb,
                                               p_channel text DEFAULT NULL, p_url text DEFAULT NULL,
@@ -4604,7 +4918,7 @@ BEGIN
         GET DIAGNOSTICS n = ROW_COUNT;
     END IF;
     IF n > 0 THEN
-        PERFORM pg_notify('coditect_outbox', '');
+        PERFORM coditect_internal.notify('coditect_outbox', '');
     END IF;
     RETURN n;
 END

@@ -15,6 +15,38 @@
 -- an Idempotency-Key).
 
 ------------------------------------------------------------------------------------------------
+-- Notifications
+------------------------------------------------------------------------------------------------
+
+-- Whether this backend runs on a Citus worker (a node whose group is not the coordinator's, 0).
+-- Read through EXECUTE so that a one-node install needs no Citus (no such table: false).
+CREATE FUNCTION coditect_internal.is_citus_worker() RETURNS boolean
+LANGUAGE plpgsql STABLE SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+    grp int;
+BEGIN
+    IF pg_catalog.to_regclass('pg_catalog.pg_dist_local_group') IS NULL THEN
+        RETURN false;
+    END IF;
+    EXECUTE 'SELECT groupid FROM pg_catalog.pg_dist_local_group' INTO grp;
+    RETURN grp <> 0;
+END
+$$;
+
+-- Every NOTIFY of the extension (coditect_catalog, coditect_outbox) goes through here. On a Citus
+-- worker it does nothing: a NOTIFY inside Citus's two-phase commit fails at PREPARE, and no one
+-- listens there (the gateway and coditect-worker talk to the coordinator; the worker also polls).
+CREATE FUNCTION coditect_internal.notify(p_channel text, p_payload text) RETURNS void
+LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
+BEGIN
+    IF NOT coditect_internal.is_citus_worker() THEN
+        PERFORM pg_catalog.pg_notify(p_channel, p_payload);
+    END IF;
+END
+$$;
+REVOKE ALL ON FUNCTION coditect_internal.is_citus_worker(), coditect_internal.notify(text, text) FROM PUBLIC;
+
+------------------------------------------------------------------------------------------------
 -- Permissions (global catalog, read-only to tenants)
 ------------------------------------------------------------------------------------------------
 
@@ -415,8 +447,8 @@ CREATE TYPE coditect_internal.resource_code AS (
     hidden    text,   -- " - ARRAY['a']::text[]" or ''
     item_path text,
     rls_tbl   text,   -- whose row-level security scopes the rows (a view's: its table's)
-    computed  text,   -- " || jsonb_build_object('n', f(t))": the computed fields of a row
-    computed_cols text  -- ", f(t) AS n": the same as columns of a list's select
+    computed  text,   -- " || jsonb_build_object('n', f(ROW(t.*)::tbl))": the computed fields of a row
+    computed_cols text  -- ", f(ROW(t.*)::tbl) AS n": the same as columns of a list's select
 );
 
 CREATE FUNCTION coditect_internal.resource_code(r coditect_internal.resources) RETURNS coditect_internal.resource_code
@@ -431,13 +463,17 @@ BEGIN
     g.par_arg := '';
     g.par_check := '';
     g.par_param := '[]';
-    -- The tenant is the policy's to add: naming it too would cost a filter (or a gating node)
-    -- per row of a count. Instead a caller that bypasses row-level security is refused.
-    g.scope := 'true';
+    -- The tenant as a parameter (v_tenant) besides the policy's coditect.current_tenant_id():
+    -- Citus routes a statement to one node only on a constant or parameter of the distribution
+    -- column. Both are conditions of the same index column, so one node pays nothing for it.
+    -- A caller that bypasses row-level security is refused (generated_prologue). A global
+    -- catalog (products, tax rates: no tenant column) is a Citus reference table: no filter.
+    g.scope := CASE WHEN coditect_internal.column_type(r.relid, r.tenant_column) IS NULL THEN 'true'
+                    ELSE format('t.%I = v_tenant', r.tenant_column) END;
     IF r.parent IS NOT NULL THEN
         SELECT * INTO STRICT par FROM coditect_internal.resources WHERE name = r.parent;
         g.par_arg := format('p_%s_id uuid, ', par.name);
-        g.scope := format('t.%I = p_%s_id', r.parent_column, par.name);
+        g.scope := g.scope || format(' AND t.%I = p_%s_id', r.parent_column, par.name);
         g.par_check := format(E'\n    PERFORM 1 FROM %s pt WHERE pt.%I = v_tenant AND pt.id = p_%s_id%s;'
                               || E'\n    IF NOT FOUND THEN'
                               || E'\n        RAISE EXCEPTION ''%s %% not found'', p_%s_id USING ERRCODE = ''CD404'';'
@@ -449,14 +485,17 @@ BEGIN
     IF r.soft_delete THEN
         g.scope := g.scope || ' AND t.deleted_at IS NULL';
     END IF;
-    g.key_where := CASE WHEN r.singleton THEN format('t.%I = v_tenant', r.tenant_column) ELSE 't.id = p_id' END
-                   || CASE WHEN g.scope = 'true' THEN '' ELSE ' AND ' || g.scope END;
+    g.key_where := CASE WHEN r.singleton THEN g.scope ELSE 't.id = p_id AND ' || g.scope END;
     SELECT coalesce(' - ARRAY[' || string_agg(quote_literal(column_name), ', ' ORDER BY column_name) || ']::text[]', '')
       INTO g.hidden FROM coditect_internal.resource_columns WHERE resource = r.name AND NOT readable;
     g.item_path := CASE WHEN r.singleton THEN r.path ELSE r.path || '{id}/' END;
     g.rls_tbl := coalesce(r.rls_relid, r.relid)::text;
-    SELECT coalesce(string_agg(format(' || jsonb_build_object(%L, %s(t))', c.name, c.function::regproc), '' ORDER BY c.name), ''),
-           coalesce(string_agg(format(', %s(t) AS %I', c.function::regproc, c.name), '' ORDER BY c.name), '')
+    -- f(ROW(t.*)::table), not f(t): Citus runs a routed statement on a shard, where t's row type
+    -- is the shard's (projects_102195) and f(t) does not exist; the row built of t's columns
+    -- has the table's type on every node.
+    SELECT coalesce(string_agg(format(' || jsonb_build_object(%L, %s(ROW(t.*)::%s))', c.name, c.function::regproc, r.relid),
+                               '' ORDER BY c.name), ''),
+           coalesce(string_agg(format(', %s(ROW(t.*)::%s) AS %I', c.function::regproc, r.relid, c.name), '' ORDER BY c.name), '')
       INTO g.computed, g.computed_cols
       FROM coditect_internal.resource_computed c WHERE c.resource = r.name;
     RETURN g;
@@ -969,7 +1008,7 @@ BEGIN
     FOR n IN SELECT name FROM coditect_internal.resources ORDER BY parent NULLS FIRST, name LOOP
         PERFORM coditect_internal.generate_resource_functions(n);
     END LOOP;
-    PERFORM pg_notify('coditect_catalog', 'reload');
+    PERFORM coditect_internal.notify('coditect_catalog', 'reload');
 END
 $$;
 
@@ -1090,7 +1129,7 @@ BEGIN
             initcap(verb) || ' ' || replace(plural, '_', ' '), p_roles ->> verb);
     END LOOP;
     PERFORM coditect_internal.generate_resource_functions(p_name);
-    PERFORM pg_notify('coditect_catalog', 'reload');
+    PERFORM coditect_internal.notify('coditect_catalog', 'reload');
 END
 $$;
 
@@ -1158,7 +1197,7 @@ BEGIN
        SET wraps = p_as, answers = CASE WHEN p_as IS NOT NULL THEN coalesce(p_answers, p_resource) END,
            wrapper = CASE WHEN p_as IS NOT NULL THEN v_wrapper END, secret = p_secret
      WHERE o.resource = p_resource AND o.name = p_name;
-    PERFORM pg_notify('coditect_catalog', 'reload');
+    PERFORM coditect_internal.notify('coditect_catalog', 'reload');
 END
 $$;
 
@@ -1184,7 +1223,7 @@ BEGIN
     EXECUTE format('REVOKE ALL ON FUNCTION %s FROM PUBLIC', p_function);
     EXECUTE format('GRANT EXECUTE ON FUNCTION %s TO coditect_gateway, coditect_service, coditect_analyst', p_function);
     PERFORM coditect_internal.generate_resource_functions(p_resource);
-    PERFORM pg_notify('coditect_catalog', 'reload');
+    PERFORM coditect_internal.notify('coditect_catalog', 'reload');
 END
 $$;
 
@@ -1205,7 +1244,7 @@ BEGIN
         RAISE EXCEPTION 'unknown resource "%"', p_resource USING ERRCODE = 'CD400';
     END IF;
     PERFORM coditect_internal.generate_resource_functions(p_resource);
-    PERFORM pg_notify('coditect_catalog', 'reload');
+    PERFORM coditect_internal.notify('coditect_catalog', 'reload');
 END
 $$;
 
@@ -1296,7 +1335,7 @@ $$;
 CREATE FUNCTION coditect_internal.register_api_schema(p_name text, p_function regprocedure) RETURNS void
 LANGUAGE sql SET search_path = pg_catalog, pg_temp AS $$
     INSERT INTO coditect_internal.api_schemas (name, function) VALUES (p_name, p_function);
-    SELECT pg_notify('coditect_catalog', 'reload');
+    SELECT coditect_internal.notify('coditect_catalog', 'reload');
 $$;
 
 CREATE FUNCTION coditect.api_catalog() RETURNS jsonb
