@@ -1205,6 +1205,7 @@ COMMENT ON TYPE coditect.board_view IS
 CREATE FUNCTION coditect.board_view(p_id uuid, p_limit int DEFAULT 50) RETURNS jsonb
 LANGUAGE plpgsql STABLE SET search_path = pg_catalog, pg_temp SET TimeZone = 'UTC' AS $$
 DECLARE
+    v_tenant uuid := coditect.current_tenant_id();  -- a parameter: Citus routes on it
     b      jsonb := coditect.api_boards_get(p_id);
     sprint uuid;
     cols   jsonb;
@@ -1215,7 +1216,7 @@ BEGIN
     END IF;
     IF b ->> 'board_type' = 'scrum' THEN
         SELECT s.id INTO sprint FROM coditect.sprints s
-         WHERE s.tenant_id = coditect.current_tenant_id() AND s.project_id = (b ->> 'project_id')::uuid
+         WHERE s.tenant_id = v_tenant AND s.project_id = (b ->> 'project_id')::uuid
            AND s.status = 'active' AND s.deleted_at IS NULL;
     END IF;
     SELECT jsonb_agg(c.value || jsonb_build_object('count', coalesce(l -> 'count', '0'), 'tasks', coalesce(l -> 'results', '[]'))
@@ -3520,12 +3521,13 @@ COMMENT ON TYPE coditect.document_access_grant IS
 CREATE FUNCTION coditect.document_access(p_document uuid) RETURNS jsonb
 LANGUAGE plpgsql STABLE SET search_path = pg_catalog, pg_temp AS $$
 DECLARE
+    v_tenant uuid := coditect.current_tenant_id();  -- a parameter: Citus routes on it
     d record;
     g record;
 BEGIN
     PERFORM coditect.require_permission('document.view');
     SELECT x.tenant_id, x.id, x.folder_id, x.owner_id INTO d FROM coditect.documents x
-     WHERE x.id = p_document AND x.deleted_at IS NULL;
+     WHERE x.tenant_id = v_tenant AND x.id = p_document AND x.deleted_at IS NULL;
     IF NOT FOUND THEN
         RAISE EXCEPTION 'document % not found', p_document USING ERRCODE = 'CD404';
     END IF;
@@ -4262,10 +4264,12 @@ ALTER TABLE coditect.task_attachments ENABLE ALWAYS TRIGGER task_attachment_rule
 -- the caller needs task_attachment.create; on completion the file becomes its attachment.
 CREATE FUNCTION coditect_internal.task_attachment_upload_check(p_id uuid, p_metadata jsonb) RETURNS void
 LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+    v_tenant uuid := coditect.current_tenant_id();  -- a parameter: Citus routes on it
 BEGIN
     PERFORM coditect.require_permission('task_attachment.create');
     IF p_id IS NULL OR NOT EXISTS (SELECT 1 FROM coditect.tasks t
-                                    WHERE t.tenant_id = coditect.current_tenant_id() AND t.id = p_id AND t.deleted_at IS NULL) THEN
+                                    WHERE t.tenant_id = v_tenant AND t.id = p_id AND t.deleted_at IS NULL) THEN
         RAISE EXCEPTION 'task % not found', p_id USING ERRCODE = 'CD404';
     END IF;
 END
@@ -4295,12 +4299,13 @@ SELECT coditect_internal.register_upload_target('task', 'coditect_internal.task_
 CREATE FUNCTION coditect.task_attachment_download(p_task_id uuid, p_id uuid) RETURNS jsonb
 LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
 DECLARE
+    v_tenant uuid := coditect.current_tenant_id();  -- a parameter: Citus routes on it
     a coditect.task_attachments;
 BEGIN
     PERFORM coditect.require_permission('task_attachment.view');
     SELECT x.* INTO a FROM coditect.task_attachments x
       JOIN coditect.tasks t ON t.tenant_id = x.tenant_id AND t.id = x.task_id AND t.deleted_at IS NULL
-     WHERE x.task_id = p_task_id AND x.id = p_id;
+     WHERE x.tenant_id = v_tenant AND x.task_id = p_task_id AND x.id = p_id;
     IF NOT FOUND THEN
         RAISE EXCEPTION 'task attachment % not found', p_id USING ERRCODE = 'CD404';
     END IF;
@@ -5800,10 +5805,11 @@ $$;
 CREATE FUNCTION coditect_internal.workflow_execution_for_update(p_execution uuid) RETURNS coditect.workflow_executions
 LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
 DECLARE
+    v_tenant uuid := coditect.current_tenant_id();  -- a parameter: Citus routes on it
     e coditect.workflow_executions;
 BEGIN
     SELECT * INTO e FROM coditect.workflow_executions x
-     WHERE x.tenant_id = coditect.current_tenant_id() AND x.id = p_execution FOR UPDATE;
+     WHERE x.tenant_id = v_tenant AND x.id = p_execution FOR UPDATE;
     IF e.id IS NULL THEN
         RAISE EXCEPTION 'workflow execution % not found', p_execution USING ERRCODE = 'CD404';
     END IF;
@@ -5856,6 +5862,7 @@ $$;
 CREATE FUNCTION coditect_internal.workflow_decide_as(p_approval uuid, p_decision text, p_comment text DEFAULT '') RETURNS uuid
 LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
 DECLARE
+    v_tenant uuid := coditect.current_tenant_id();  -- a parameter: Citus routes on it
     a    coditect.workflow_approvals;
     e    coditect.workflow_executions;
     me   uuid := coditect.current_user_id();
@@ -5865,7 +5872,7 @@ BEGIN
     IF p_decision IS NULL OR p_decision NOT IN ('approved', 'rejected') THEN
         RAISE EXCEPTION 'decision must be approved or rejected' USING ERRCODE = 'CD400';
     END IF;
-    SELECT * INTO a FROM coditect.workflow_approvals x WHERE x.tenant_id = coditect.current_tenant_id() AND x.id = p_approval;
+    SELECT * INTO a FROM coditect.workflow_approvals x WHERE x.tenant_id = v_tenant AND x.id = p_approval;
     IF a.id IS NULL THEN
         RAISE EXCEPTION 'workflow approval % not found', p_approval USING ERRCODE = 'CD404';
     END IF;
@@ -6192,12 +6199,13 @@ $$;
 CREATE FUNCTION coditect.workflow_rotate_secret(p_id uuid) RETURNS jsonb
 LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
 DECLARE
+    v_tenant uuid := coditect.current_tenant_id();  -- a parameter: Citus routes on it
     lineage uuid;
     s       bytea := coditect_internal.webhook_secret_text();
     ns      bytea := coditect_internal.webhook_secret_text();
 BEGIN
     PERFORM coditect.require_permission('workflow.rotate_secret');
-    SELECT w.lineage_id INTO lineage FROM coditect.workflows w WHERE w.tenant_id = coditect.current_tenant_id() AND w.id = p_id;
+    SELECT w.lineage_id INTO lineage FROM coditect.workflows w WHERE w.tenant_id = v_tenant AND w.id = p_id;
     IF lineage IS NULL THEN
         RAISE EXCEPTION 'workflow % not found', p_id USING ERRCODE = 'CD404';
     END IF;
@@ -6282,13 +6290,14 @@ $$;
 CREATE FUNCTION coditect_internal.workflow_new_version_as(p_id uuid) RETURNS uuid
 LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
 DECLARE
+    v_tenant uuid := coditect.current_tenant_id();  -- a parameter: Citus routes on it
     src coditect.workflows;
     id  uuid;
 BEGIN
     PERFORM coditect.require_permission('workflow.create');
     SELECT l.* INTO src FROM coditect.workflows w
       JOIN coditect.workflows l ON l.tenant_id = w.tenant_id AND l.lineage_id = w.lineage_id
-     WHERE w.tenant_id = coditect.current_tenant_id() AND w.id = p_id
+     WHERE w.tenant_id = v_tenant AND w.id = p_id
      ORDER BY l.version DESC LIMIT 1;
     -- (tenant_id is the context's: this owner-rights code writes no other tenant's rows.)
     IF src.id IS NULL THEN
@@ -6651,10 +6660,12 @@ CREATE FUNCTION coditect_internal.compliance_report_pdf(jsonb) RETURNS bytea
 -- only inside its generator's transaction, so no other upload can reach one.
 CREATE FUNCTION coditect_internal.compliance_report_upload_check(p_id uuid, p_metadata jsonb) RETURNS void
 LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+    v_tenant uuid := coditect.current_tenant_id();  -- a parameter: Citus routes on it
 BEGIN
     PERFORM coditect.require_permission('compliance_report.generate');
     IF p_id IS NULL OR NOT EXISTS (SELECT 1 FROM coditect.compliance_reports r
-                                    WHERE r.tenant_id = coditect.current_tenant_id() AND r.id = p_id
+                                    WHERE r.tenant_id = v_tenant AND r.id = p_id
                                       AND r.status = 'generating' AND r.blob_id IS NULL) THEN
         RAISE EXCEPTION 'no compliance report % is being generated', p_id USING ERRCODE = 'CD404';
     END IF;
@@ -6929,13 +6940,15 @@ $$;
 CREATE FUNCTION coditect.idempotency_finish(p_key text, p_status integer, p_content_type text,
                                             p_headers jsonb, p_body text, p_secret boolean) RETURNS boolean
 LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+    v_tenant uuid := coditect.current_tenant_id();  -- a parameter: Citus routes on it
 BEGIN
     UPDATE coditect_internal.idempotency_keys x
        SET status = p_status, secret = coalesce(p_secret, false),
            content_type = CASE WHEN p_secret THEN NULL ELSE p_content_type END,
            headers = CASE WHEN p_secret THEN NULL ELSE coalesce(p_headers, '[]'::jsonb) END,
            body = CASE WHEN p_secret THEN NULL ELSE coalesce(p_body, '') END
-     WHERE x.tenant_id OPERATOR(pg_catalog.=) coditect.current_tenant_id()
+     WHERE x.tenant_id OPERATOR(pg_catalog.=) v_tenant
        AND x.user_id OPERATOR(pg_catalog.=) coditect.current_user_id()
        AND x.idem_key OPERATOR(pg_catalog.=) p_key AND x.status IS NULL;
     IF NOT FOUND THEN
@@ -14318,9 +14331,11 @@ CREATE POLICY refunds_own ON coditect.refunds AS RESTRICTIVE
 -- Invoker rights: the cart must be visible to the caller (its own, or order.manage).
 CREATE FUNCTION coditect.cart_add_item(p_cart uuid, p_product uuid, p_quantity integer DEFAULT 1) RETURNS jsonb
 LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+    v_tenant uuid := coditect.current_tenant_id();  -- a parameter: Citus routes on it
 BEGIN
     PERFORM coditect.require_permission('cart.add_item');
-    IF NOT EXISTS (SELECT 1 FROM coditect.carts c WHERE c.tenant_id = coditect.current_tenant_id() AND c.id = p_cart) THEN
+    IF NOT EXISTS (SELECT 1 FROM coditect.carts c WHERE c.tenant_id = v_tenant AND c.id = p_cart) THEN
         RAISE EXCEPTION 'cart % not found', p_cart USING ERRCODE = 'CD404';
     END IF;
     IF p_product IS NULL OR NOT EXISTS (SELECT 1 FROM coditect.products p WHERE p.id = p_product) THEN
@@ -14332,7 +14347,7 @@ BEGIN
         RAISE EXCEPTION 'quantity must be at least 1' USING ERRCODE = 'CD422';
     END IF;
     INSERT INTO coditect.cart_items AS i (tenant_id, cart_id, product_id, quantity)
-    VALUES (coditect.current_tenant_id(), p_cart, p_product, p_quantity)
+    VALUES (v_tenant, p_cart, p_product, p_quantity)
     ON CONFLICT (tenant_id, cart_id, product_id) DO UPDATE SET quantity = i.quantity + excluded.quantity;
     RETURN coditect.api_carts_get(p_cart);
 END
@@ -14509,11 +14524,12 @@ $$;
 CREATE FUNCTION coditect_internal.order_cancel_as(p_order uuid) RETURNS uuid
 LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
 DECLARE
+    v_tenant uuid := coditect.current_tenant_id();  -- a parameter: Citus routes on it
     o coditect.orders;
 BEGIN
     PERFORM coditect.require_permission('order.cancel');
     SELECT * INTO o FROM coditect.orders
-     WHERE tenant_id = coditect.current_tenant_id() AND id = p_order
+     WHERE tenant_id = v_tenant AND id = p_order
        AND (user_id = coditect.current_user_id() OR coditect.has_permission('order.manage'))
        FOR UPDATE;
     IF o.id IS NULL THEN
@@ -14532,10 +14548,11 @@ $$;
 CREATE FUNCTION coditect.order_mark_paid(p_order uuid, p_reference text DEFAULT NULL) RETURNS jsonb
 LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
 DECLARE
+    v_tenant uuid := coditect.current_tenant_id();  -- a parameter: Citus routes on it
     o coditect.orders;
     pay coditect.payments;
 BEGIN
-    SELECT * INTO o FROM coditect.orders WHERE tenant_id = coditect.current_tenant_id() AND id = p_order FOR UPDATE;
+    SELECT * INTO o FROM coditect.orders WHERE tenant_id = v_tenant AND id = p_order FOR UPDATE;
     IF o.id IS NULL THEN
         RAISE EXCEPTION 'order % not found', p_order USING ERRCODE = 'CD404';
     END IF;
@@ -14996,10 +15013,11 @@ SELECT coditect_internal.register_resource('coditect.entitlements', 'entitlement
 CREATE FUNCTION coditect_internal.subscription_cancel_as(p_id uuid, p_at_period_end boolean DEFAULT true) RETURNS uuid
 LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
 DECLARE
+    v_tenant uuid := coditect.current_tenant_id();  -- a parameter: Citus routes on it
     s coditect.subscriptions;
 BEGIN
     PERFORM coditect.require_permission('subscription.cancel');
-    SELECT * INTO s FROM coditect.subscriptions x WHERE x.tenant_id = coditect.current_tenant_id() AND x.id = p_id FOR UPDATE;
+    SELECT * INTO s FROM coditect.subscriptions x WHERE x.tenant_id = v_tenant AND x.id = p_id FOR UPDATE;
     IF s.id IS NULL THEN
         RAISE EXCEPTION 'subscription % not found', p_id USING ERRCODE = 'CD404';
     END IF;

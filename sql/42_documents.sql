@@ -646,12 +646,13 @@ COMMENT ON TYPE coditect.document_access_grant IS
 CREATE FUNCTION coditect.document_access(p_document uuid) RETURNS jsonb
 LANGUAGE plpgsql STABLE SET search_path = pg_catalog, pg_temp AS $$
 DECLARE
+    v_tenant uuid := coditect.current_tenant_id();  -- a parameter: Citus routes on it
     d record;
     g record;
 BEGIN
     PERFORM coditect.require_permission('document.view');
     SELECT x.tenant_id, x.id, x.folder_id, x.owner_id INTO d FROM coditect.documents x
-     WHERE x.id = p_document AND x.deleted_at IS NULL;
+     WHERE x.tenant_id = v_tenant AND x.id = p_document AND x.deleted_at IS NULL;
     IF NOT FOUND THEN
         RAISE EXCEPTION 'document % not found', p_document USING ERRCODE = 'CD404';
     END IF;

@@ -840,9 +840,11 @@ CREATE POLICY refunds_own ON coditect.refunds AS RESTRICTIVE
 -- Invoker rights: the cart must be visible to the caller (its own, or order.manage).
 CREATE FUNCTION coditect.cart_add_item(p_cart uuid, p_product uuid, p_quantity integer DEFAULT 1) RETURNS jsonb
 LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+    v_tenant uuid := coditect.current_tenant_id();  -- a parameter: Citus routes on it
 BEGIN
     PERFORM coditect.require_permission('cart.add_item');
-    IF NOT EXISTS (SELECT 1 FROM coditect.carts c WHERE c.tenant_id = coditect.current_tenant_id() AND c.id = p_cart) THEN
+    IF NOT EXISTS (SELECT 1 FROM coditect.carts c WHERE c.tenant_id = v_tenant AND c.id = p_cart) THEN
         RAISE EXCEPTION 'cart % not found', p_cart USING ERRCODE = 'CD404';
     END IF;
     IF p_product IS NULL OR NOT EXISTS (SELECT 1 FROM coditect.products p WHERE p.id = p_product) THEN
@@ -854,7 +856,7 @@ BEGIN
         RAISE EXCEPTION 'quantity must be at least 1' USING ERRCODE = 'CD422';
     END IF;
     INSERT INTO coditect.cart_items AS i (tenant_id, cart_id, product_id, quantity)
-    VALUES (coditect.current_tenant_id(), p_cart, p_product, p_quantity)
+    VALUES (v_tenant, p_cart, p_product, p_quantity)
     ON CONFLICT (tenant_id, cart_id, product_id) DO UPDATE SET quantity = i.quantity + excluded.quantity;
     RETURN coditect.api_carts_get(p_cart);
 END
@@ -1031,11 +1033,12 @@ $$;
 CREATE FUNCTION coditect_internal.order_cancel_as(p_order uuid) RETURNS uuid
 LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
 DECLARE
+    v_tenant uuid := coditect.current_tenant_id();  -- a parameter: Citus routes on it
     o coditect.orders;
 BEGIN
     PERFORM coditect.require_permission('order.cancel');
     SELECT * INTO o FROM coditect.orders
-     WHERE tenant_id = coditect.current_tenant_id() AND id = p_order
+     WHERE tenant_id = v_tenant AND id = p_order
        AND (user_id = coditect.current_user_id() OR coditect.has_permission('order.manage'))
        FOR UPDATE;
     IF o.id IS NULL THEN
@@ -1054,10 +1057,11 @@ $$;
 CREATE FUNCTION coditect.order_mark_paid(p_order uuid, p_reference text DEFAULT NULL) RETURNS jsonb
 LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
 DECLARE
+    v_tenant uuid := coditect.current_tenant_id();  -- a parameter: Citus routes on it
     o coditect.orders;
     pay coditect.payments;
 BEGIN
-    SELECT * INTO o FROM coditect.orders WHERE tenant_id = coditect.current_tenant_id() AND id = p_order FOR UPDATE;
+    SELECT * INTO o FROM coditect.orders WHERE tenant_id = v_tenant AND id = p_order FOR UPDATE;
     IF o.id IS NULL THEN
         RAISE EXCEPTION 'order % not found', p_order USING ERRCODE = 'CD404';
     END IF;

@@ -25,6 +25,23 @@ SELECT is((SELECT string_agg(resource || '.' || name, ', ' ORDER BY resource, na
                   <> (SELECT count(*) FROM regexp_matches(prosrc, format('\mt\.%s = v_tenant', tenant_column), 'g'))),
           NULL, 'every statement of a generated list names the tenant');
 
+-- The hand-written API functions that read a tenant table name the tenant as a variable too.
+SELECT is((SELECT string_agg(f::text, ', ' ORDER BY f::text)
+             FROM unnest(ARRAY['coditect.board_view(uuid,integer)', 'coditect.document_access(uuid)',
+                               'coditect.task_attachment_download(uuid,uuid)',
+                               'coditect_internal.task_attachment_upload_check(uuid,jsonb)',
+                               'coditect_internal.workflow_execution_for_update(uuid)',
+                               'coditect_internal.workflow_decide_as(uuid,text,text)', 'coditect.workflow_rotate_secret(uuid)',
+                               'coditect_internal.workflow_new_version_as(uuid)',
+                               'coditect_internal.compliance_report_upload_check(uuid,jsonb)',
+                               'coditect.idempotency_finish(text,integer,text,jsonb,text,boolean)',
+                               'coditect.cart_add_item(uuid,uuid,integer)', 'coditect_internal.order_cancel_as(uuid)',
+                               'coditect.order_mark_paid(uuid,text)', 'coditect_internal.subscription_cancel_as(uuid,boolean)']::regprocedure[]) f
+             JOIN pg_proc p ON p.oid = f
+            WHERE p.prosrc !~ 'tenant_id (=|OPERATOR\(pg_catalog\.=\)) v_tenant'
+               OR p.prosrc ~ 'tenant_id (=|OPERATOR\(pg_catalog\.=\)) coditect\.current_tenant_id\(\)'),
+          NULL, 'the hand-written API functions filter by the tenant as a variable');
+
 -- The filter does the scoping even where the policies would let more through: with a policy that
 -- admits every row (rolled back), the owner of one tenant still gets only that tenant's rows.
 SELECT coditect.create_tenant('Router A', 't29-a', 'a@t29.test', 'owner@a.t29.test') AS a \gset
