@@ -2559,8 +2559,8 @@ SELECT coditect_internal.declare_backend_cache_source('coditect_internal.analyst
 ------------------------------------------------------------------------------------------------
 -- 5c-catalog-citus. The catalog's code for Citus (as in sql/06_catalog.sql): every NOTIFY through
 -- coditect_internal.notify (nothing on a Citus worker), the generated functions name the tenant
--- as a parameter (router queries) and call computed fields on ROW(t.*)::table; every generated
--- function made again
+-- as a parameter (router queries) and call computed fields outside their statements; every generated
+-- function made again, its computed fields called outside the statement
 ------------------------------------------------------------------------------------------------
 
 -- Whether this backend runs on a Citus worker (a node whose group is not the coordinator's, 0).
@@ -2591,6 +2591,426 @@ END
 $$;
 REVOKE ALL ON FUNCTION coditect_internal.is_citus_worker(), coditect_internal.notify(text, text) FROM PUBLIC;
 
+-- A statement that answers one row into r: p_head || <the row> || p_tail. With computed fields
+-- the row goes into v_row first, and r is made from it outside the statement (resource_code).
+CREATE FUNCTION coditect_internal.generated_answer(p_head text, p_tail text, p_hidden text, p_computed text) RETURNS text
+LANGUAGE sql IMMUTABLE SET search_path = pg_catalog, pg_temp AS $$
+    SELECT CASE WHEN p_computed = '' THEN p_head || 'to_jsonb(t)' || p_hidden || ' INTO r' || p_tail || ';'
+                ELSE p_head || 't.* INTO v_row' || p_tail || E';\n    IF FOUND THEN\n        r := to_jsonb(v_row)'
+                     || p_hidden || p_computed || E';\n    END IF;' END
+$$;
+
+CREATE OR REPLACE FUNCTION coditect_internal.generate_list(r coditect_internal.resources, g coditect_internal.resource_code,
+                                                p_permission text) RETURNS void
+LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $gen$
+DECLARE
+    names    text[] := '{}';
+    decl     text := '';
+    assign   text := '';
+    preds    text := '';
+    branches text := '';
+    multi    text := '';
+    cursors  text := '';
+    c        record;
+    f        text;
+    o        name;
+    dir      text;
+    k        int;
+    np       int := jsonb_array_length(g.par_param);
+    sig      text;
+    nosearch text := '';
+BEGIN
+    FOR c IN SELECT rc.column_name AS col, x.op, coditect_internal.column_type(r.relid, rc.column_name) AS typ,
+                    (SELECT typcategory = 'A' FROM pg_type WHERE oid = a.atttypid) AS is_array
+               FROM coditect_internal.resource_columns rc
+               JOIN pg_attribute a ON a.attrelid = r.relid AND a.attname = rc.column_name
+              CROSS JOIN LATERAL unnest(rc.filter_ops) x(op)
+              WHERE rc.resource = r.name
+              ORDER BY a.attnum, array_position('{exact,in,isnull,gt,gte,lt,lte,contains}'::text[], x.op) LOOP
+        f := CASE c.op WHEN 'exact' THEN c.col ELSE c.col || '__' || c.op END;
+        names := names || f;
+        IF c.op = 'in' THEN
+            decl := decl || format(E'\n    %I %s[];', 'f_' || f, c.typ);
+            assign := assign || format(E'\n            %I := coditect_internal.api_filter_values(p_filters -> %L);', 'f_' || f, f);
+            preds := preds || format(E'\n                   AND (%1$I IS NULL OR t.%2$I = ANY (%1$I))', 'f_' || f, c.col);
+        ELSIF c.op = 'contains' THEN
+            decl := decl || format(E'\n    %I %s;', 'f_' || f, c.typ);
+            assign := assign || format(E'\n            %I := %s;', 'f_' || f,
+                CASE WHEN c.is_array THEN format('coditect_internal.api_filter_values(p_filters -> %L)::%s', f, c.typ)
+                     ELSE format('to_jsonb(coditect_internal.api_filter_values(p_filters -> %L))', f) END);
+            preds := preds || format(E'\n                   AND (%1$I IS NULL OR t.%2$I @> %1$I)', 'f_' || f, c.col);
+        ELSIF c.op = 'isnull' THEN
+            decl := decl || format(E'\n    %I boolean;', 'f_' || f);
+            assign := assign || format(E'\n            %I := coditect_internal.api_filter_bool(%L, p_filters -> %L);', 'f_' || f, f, f);
+            preds := preds || format(E'\n                   AND (%1$I IS NULL OR (t.%2$I IS NULL) = %1$I)', 'f_' || f, c.col);
+        ELSE
+            decl := decl || format(E'\n    %I %s;', 'f_' || f, c.typ);
+            assign := assign || format(E'\n            %I := p_filters ->> %L;', 'f_' || f, f);
+            preds := preds || format(E'\n                   AND (%1$I IS NULL OR t.%2$I %3$s %1$I)', 'f_' || f, c.col,
+                                     CASE c.op WHEN 'exact' THEN '=' WHEN 'gt' THEN '>' WHEN 'gte' THEN '>='
+                                               WHEN 'lt' THEN '<' ELSE '<=' END);
+        END IF;
+    END LOOP;
+    IF cardinality(r.search) = 0 THEN
+        nosearch := E'\n    IF p_search IS NOT NULL THEN\n        RAISE EXCEPTION ''% has no search'', ' || quote_literal(replace(r.plural, '_', ' '))
+                    || E' USING ERRCODE = ''CD400'';\n    END IF;';
+    ELSE
+        preds := preds || format(E'\n                   AND (p_search IS NULL OR to_tsvector(''simple'', concat_ws('' '', %s))'
+                                 ' @@ websearch_to_tsquery(''simple'', p_search))',
+                                 (SELECT string_agg('t.' || quote_ident(s), ', ') FROM unnest(r.search) s));
+    END IF;
+
+    -- Without filters or search (the common call) the statements are the plain ones, whose
+    -- generic plans are those of hand-written SQL; with them, each filter is `(v IS NULL OR ...)`.
+    FOREACH o IN ARRAY r.orderings LOOP
+        decl := decl || format(E'\n    %I %s;', 'c_' || o, coditect_internal.column_type(r.relid, o));
+        cursors := cursors || format(E'\n            IF q.keys[1] IN (%L, %L) THEN %I := q.cursor_value; END IF;', o, '-' || o, 'c_' || o);
+        FOREACH dir IN ARRAY ARRAY['ASC', 'DESC'] LOOP
+            branches := branches || format($f$
+    ELSIF single AND q.keys[1] = %1$L THEN
+        IF q.cursor_id IS NULL AND plain THEN
+            SELECT coalesce(jsonb_agg(to_jsonb(t)), '[]') INTO rows FROM (
+                SELECT t.*%9$s FROM %2$s t
+                 WHERE %3$s
+                 ORDER BY t.%5$I %6$s, t.id %6$s LIMIT lim OFFSET off) t;
+        ELSIF q.cursor_id IS NULL THEN
+            SELECT coalesce(jsonb_agg(to_jsonb(t)), '[]') INTO rows FROM (
+                SELECT t.*%9$s FROM %2$s t
+                 WHERE %3$s%4$s
+                 ORDER BY t.%5$I %6$s, t.id %6$s LIMIT lim OFFSET off) t;
+        ELSIF plain THEN
+            SELECT coalesce(jsonb_agg(to_jsonb(t)), '[]') INTO rows FROM (
+                SELECT t.*%9$s FROM %2$s t
+                 WHERE %3$s AND (t.%5$I, t.id) %7$s (%8$I, q.cursor_id)
+                 ORDER BY t.%5$I %6$s, t.id %6$s LIMIT lim) t;
+        ELSE
+            SELECT coalesce(jsonb_agg(to_jsonb(t)), '[]') INTO rows FROM (
+                SELECT t.*%9$s FROM %2$s t
+                 WHERE %3$s AND (t.%5$I, t.id) %7$s (%8$I, q.cursor_id)%4$s
+                 ORDER BY t.%5$I %6$s, t.id %6$s LIMIT lim) t;
+        END IF;$f$,
+                CASE WHEN dir = 'DESC' THEN '-' ELSE '' END || o, g.tbl, g.scope, preds, o, dir,
+                CASE WHEN dir = 'DESC' THEN '<' ELSE '>' END, 'c_' || o, '');
+        END LOOP;
+    END LOOP;
+    FOR k IN 1..3 LOOP
+        FOREACH o IN ARRAY r.orderings LOOP
+            multi := multi || format(E'\n                 CASE WHEN q.keys[%1$s] = %2$L THEN t.%3$I END ASC,'
+                                     || E' CASE WHEN q.keys[%1$s] = %4$L THEN t.%3$I END DESC,', k, o, o, '-' || o);
+        END LOOP;
+    END LOOP;
+
+    EXECUTE format($f$
+CREATE FUNCTION %1$s_list(%2$sp_filters jsonb DEFAULT '{}', p_page int DEFAULT %3$s, p_page_size int DEFAULT %4$s,
+                          p_cursor text DEFAULT NULL, p_ordering text DEFAULT NULL, p_search text DEFAULT NULL)
+RETURNS jsonb
+LANGUAGE plpgsql STABLE SET search_path = pg_catalog, pg_temp SET TimeZone = 'UTC' AS $fn$
+DECLARE
+    v_tenant uuid := coditect.current_tenant_id();
+    q      coditect_internal.list_request;
+    single boolean;
+    plain  boolean;
+    total  bigint;
+    rows   jsonb;
+    lim    int;
+    off    bigint;
+    last   jsonb;%5$s
+BEGIN
+    %6$s
+    p_page_size := coalesce(p_page_size, %4$s);
+    p_search := nullif(btrim(p_search), '');%20$s
+    plain := (p_filters IS NULL OR p_filters = '{}') AND p_search IS NULL;
+    IF plain AND p_cursor IS NULL AND p_ordering IS NULL AND p_page_size BETWEEN 1 AND %10$s
+       AND (p_page IS NULL OR p_page >= 1) THEN
+        q := ROW(ARRAY[%9$L], p_page, p_page_size, NULL, NULL);   -- the common call, valid as it is
+    ELSE
+        q := coditect_internal.api_list_request(p_filters, p_page, p_page_size, p_cursor, p_ordering,
+                                                %7$L, %8$L, %9$L, %10$s);
+    END IF;
+    single := cardinality(q.keys) = 1;%11$s
+    IF NOT plain THEN
+        BEGIN%12$s
+        EXCEPTION WHEN data_exception OR integrity_constraint_violation THEN
+            RAISE EXCEPTION 'invalid filter value: %%', SQLERRM USING ERRCODE = 'CD400';
+        END;
+    END IF;
+    IF q.cursor_id IS NOT NULL THEN
+        BEGIN%13$s
+        EXCEPTION WHEN data_exception THEN
+            RAISE EXCEPTION 'invalid cursor' USING ERRCODE = 'CD400';
+        END;
+    END IF;
+    IF q.page IS NOT NULL AND plain THEN
+        SELECT count(*) INTO total FROM %14$s t
+         WHERE %19$s;
+    ELSIF q.page IS NOT NULL THEN
+        SELECT count(*) INTO total FROM %14$s t
+         WHERE %19$s%15$s;
+    END IF;
+    IF q.page IS NOT NULL THEN
+        lim := q.size;
+        off := (q.page - 1)::bigint * q.size;
+    ELSE
+        lim := q.size + 1;
+        off := 0;
+    END IF;
+    IF false THEN
+        NULL;%16$s
+    ELSE
+        SELECT coalesce(jsonb_agg(to_jsonb(t)), '[]') INTO rows FROM (
+            SELECT t.* FROM %14$s t
+             WHERE %19$s%15$s
+             ORDER BY %17$s t.id LIMIT lim OFFSET off) t;
+    END IF;
+    IF q.page IS NULL AND jsonb_array_length(rows) > q.size THEN
+        last := rows -> (q.size - 1);
+        rows := rows - q.size;
+    END IF;%21$s
+    RETURN jsonb_build_object(
+        'count', total,
+        'results', %18$s,
+        'next_cursor', CASE WHEN last IS NOT NULL THEN coditect_internal.api_cursor_encode(
+                                 q.keys[1], last ->> ltrim(q.keys[1], '-'), (last ->> 'id')::uuid) END);
+END
+$fn$$f$,
+        g.fn, g.par_arg, CASE WHEN r.keyset_default THEN 'NULL' ELSE '1' END, r.page_size, decl,
+        coditect_internal.generated_prologue(p_permission, g.rls_tbl),
+        names, r.orderings, r.default_ordering, r.max_page_size, g.par_check, assign,
+        cursors, g.tbl, preds, branches, multi,
+        CASE WHEN g.hidden = '' THEN 'rows'
+             ELSE format('(SELECT coalesce(jsonb_agg(e%s ORDER BY n), ''[]'') FROM jsonb_array_elements(rows) WITH ORDINALITY x(e, n))', g.hidden) END,
+        g.scope, nosearch,
+        CASE WHEN g.computed_cols = '' THEN '' ELSE format($c$
+    IF rows <> '[]' THEN
+        SELECT jsonb_agg(e%s ORDER BY n) INTO rows
+          FROM jsonb_array_elements(rows) WITH ORDINALITY a(e, n)
+         CROSS JOIN LATERAL (SELECT jsonb_populate_record(NULL::%s, e) AS v) x;
+    END IF;$c$, g.computed_cols, g.tbl) END);
+
+    sig := format('%s_list(%sjsonb, int, int, text, text, text)', g.fn, repeat('uuid, ', np));
+    PERFORM coditect_internal.record_operation(r.name, 'list', 'list', 'GET', r.path, sig::regprocedure, p_permission,
+        g.par_param || '[{"from": "filters"}, {"from": "page"}, {"from": "page_size"}, {"from": "cursor"}, {"from": "ordering"}, {"from": "search"}]',
+        'list', 200, false, NULL, jsonb_build_object('resource', r.name), 'List ' || replace(r.plural, '_', ' '));
+
+    -- The same list under another collection (also_under): /projects/{project_id}/tasks/ is
+    -- /tasks/?project_id=..., and a 404 when the project is not there.
+    FOR c IN SELECT p.*, u.value #>> '{}' AS col
+               FROM jsonb_each(r.also_under) u JOIN coditect_internal.resources p ON p.name = u.key LOOP
+        EXECUTE format($f$
+CREATE FUNCTION %1$s_list_by_%2$s(p_%2$s_id uuid, p_filters jsonb DEFAULT '{}', p_page int DEFAULT %3$s,
+                          p_page_size int DEFAULT %4$s, p_cursor text DEFAULT NULL, p_ordering text DEFAULT NULL,
+                          p_search text DEFAULT NULL)
+RETURNS jsonb
+LANGUAGE plpgsql STABLE SET search_path = pg_catalog, pg_temp SET TimeZone = 'UTC' AS $fn$
+DECLARE
+    v_tenant uuid := coditect.current_tenant_id();
+BEGIN
+    %5$s
+    PERFORM 1 FROM %6$s pt WHERE pt.%7$I = v_tenant AND pt.id = p_%2$s_id%8$s;
+    IF NOT FOUND THEN
+        RAISE EXCEPTION '%9$s %% not found', p_%2$s_id USING ERRCODE = 'CD404';
+    END IF;
+    RETURN %1$s_list(coalesce(p_filters, '{}') || jsonb_build_object(%10$L, p_%2$s_id), p_page, p_page_size,
+                     p_cursor, p_ordering, p_search);
+END
+$fn$$f$,
+            g.fn, c.name, CASE WHEN r.keyset_default THEN 'NULL' ELSE '1' END, r.page_size,
+            coditect_internal.generated_prologue(p_permission, g.rls_tbl), c.relid, c.tenant_column,
+            CASE WHEN c.soft_delete THEN ' AND pt.deleted_at IS NULL' ELSE '' END, replace(c.name, '_', ' '), c.col);
+        PERFORM coditect_internal.record_operation(r.name, 'list_by_' || c.name, 'list', 'GET',
+            c.path || '{' || c.name || '_id}/' || replace(r.plural, '_', '-') || '/',
+            format('%s_list_by_%s(uuid, jsonb, int, int, text, text, text)', g.fn, c.name)::regprocedure, p_permission,
+            jsonb_build_array(jsonb_build_object('from', 'path', 'name', c.name || '_id'))
+            || '[{"from": "filters"}, {"from": "page"}, {"from": "page_size"}, {"from": "cursor"}, {"from": "ordering"}, {"from": "search"}]',
+            'list', 200, false, NULL, jsonb_build_object('resource', r.name),
+            format('List the %s of a %s', replace(r.plural, '_', ' '), replace(c.name, '_', ' ')));
+    END LOOP;
+END
+$gen$;
+
+CREATE OR REPLACE FUNCTION coditect_internal.generate_row_functions(r coditect_internal.resources, g coditect_internal.resource_code,
+                                                         p_perms jsonb) RETURNS void
+LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $gen$
+DECLARE
+    np      int := jsonb_array_length(g.par_param);
+    id_arg  text := CASE WHEN r.singleton THEN '' ELSE 'p_id uuid, ' END;
+    id_par  jsonb := CASE WHEN r.singleton THEN '[]' ELSE '[{"from": "path", "name": "id"}]' END;
+    id_sig  text := repeat('uuid, ', np + CASE WHEN r.singleton THEN 0 ELSE 1 END);
+    missing text;
+    article text := CASE WHEN g.label ~ '^[aeiou]' THEN 'an ' ELSE 'a ' END;
+    cols    text[];
+    vals    text;
+    sets    text;
+    -- The row a computed field is called on (generated_answer).
+    v_decl  text := CASE WHEN g.computed = '' THEN '' ELSE format(E'\n    v_row %s;', g.tbl) END;
+BEGIN
+    -- A child of a parent that is gone (soft-deleted) is gone too.
+    missing := g.par_check || format(E'\n    IF r IS NULL THEN\n        RAISE EXCEPTION ''%s%s not found''%s USING ERRCODE = ''CD404'';\n    END IF;',
+                      g.label, CASE WHEN r.singleton THEN '' ELSE ' %' END,
+                      CASE WHEN r.singleton THEN '' ELSE ', p_id' END);
+    IF p_perms ? 'view' THEN
+        EXECUTE format($f$
+CREATE FUNCTION %1$s_get(%2$s) RETURNS jsonb
+LANGUAGE plpgsql %8$s SET search_path = pg_catalog, pg_temp SET TimeZone = 'UTC' AS $fn$
+DECLARE
+    v_tenant uuid := coditect.current_tenant_id();
+    r jsonb;%10$s
+BEGIN
+    %3$s
+    %4$s%7$s%9$s
+    RETURN r;
+END
+$fn$$f$, g.fn, rtrim(g.par_arg || id_arg, ', '), coditect_internal.generated_prologue(p_perms ->> 'view', g.rls_tbl),
+            coditect_internal.generated_answer('SELECT ', format(' FROM %s t WHERE %s', g.tbl, g.key_where), g.hidden, g.computed),
+            g.tbl, g.key_where, missing,
+            CASE WHEN r.after_get IS NULL THEN 'STABLE' ELSE 'VOLATILE' END,
+            CASE WHEN r.after_get IS NULL THEN ''
+                 ELSE format(E'\n    PERFORM %s((r ->> ''id'')::uuid);', (SELECT p.oid::regproc::text FROM pg_proc p WHERE p.oid = r.after_get)) END, v_decl);
+        PERFORM coditect_internal.record_operation(r.name, 'get', 'get', 'GET', g.item_path,
+            format('%s_get(%s)', g.fn, rtrim(id_sig, ', '))::regprocedure, p_perms ->> 'view', g.par_param || id_par,
+            'row', 200, true, NULL, jsonb_build_object('resource', r.name), 'Get ' || article || g.label
+            || CASE WHEN r.after_get IS NULL THEN '' ELSE ' (recorded as read)' END, 'bearer', r.after_get IS NOT NULL);
+    END IF;
+
+    IF p_perms ? 'create' THEN
+        SELECT array_agg(quote_ident(a.attname) ORDER BY a.attnum),
+               string_agg(CASE WHEN a.atthasdef
+                               THEN format(E'\n               CASE WHEN p_body ? %L THEN p.%I ELSE %s END', a.attname, a.attname,
+                                           pg_get_expr(d.adbin, d.adrelid))
+                               ELSE format(E'\n               p.%I', a.attname) END, ', ' ORDER BY a.attnum)
+          INTO cols, vals
+          FROM coditect_internal.resource_columns rc
+          JOIN pg_attribute a ON a.attrelid = r.relid AND a.attname = rc.column_name
+          LEFT JOIN pg_attrdef d ON d.adrelid = a.attrelid AND d.adnum = a.attnum
+         WHERE rc.resource = r.name AND rc.on_create;
+        EXECUTE format($f$
+CREATE FUNCTION %1$s_create(%2$sp_body jsonb) RETURNS jsonb
+LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp SET TimeZone = 'UTC' AS $fn$
+DECLARE
+    v_tenant uuid := coditect.current_tenant_id();
+    r jsonb;%12$s
+BEGIN
+    %3$s
+    PERFORM coditect_internal.api_check_fields(p_body, %4$L);
+    PERFORM coditect_internal.api_check_values(%5$L, p_body, %4$L);%6$s
+    INSERT INTO %5$s AS t (%7$s)
+    SELECT %8$s
+      FROM jsonb_populate_record(NULL::%5$s, p_body) p
+    RETURNING %11$s%9$s
+    RETURN r%10$s;
+END
+$fn$$f$, g.fn, g.par_arg, coditect_internal.generated_prologue(p_perms ->> 'create', g.rls_tbl),
+            ARRAY(SELECT rc.column_name::text FROM coditect_internal.resource_columns rc WHERE rc.resource = r.name AND rc.on_create ORDER BY 1),
+            g.tbl, g.par_check,
+            array_to_string(ARRAY[quote_ident(r.tenant_column)]
+                            || CASE WHEN r.parent IS NULL THEN '{}'::text[] ELSE ARRAY[quote_ident(r.parent_column)] END
+                            || coalesce(cols, '{}'), ', '),
+            array_to_string(ARRAY['v_tenant']
+                            || CASE WHEN r.parent IS NULL THEN '{}'::text[] ELSE ARRAY[format('p_%s_id', r.parent)] END
+                            || CASE WHEN vals IS NULL THEN '{}'::text[] ELSE ARRAY[vals] END, ', '),
+            CASE WHEN r.after_create IS NULL THEN ''
+                 ELSE format(E'\n    PERFORM %s(r);', (SELECT p.oid::regproc::text FROM pg_proc p WHERE p.oid = r.after_create)) END,
+            g.hidden, coditect_internal.generated_answer('', '', '', g.computed), v_decl);
+        PERFORM coditect_internal.record_operation(r.name, 'create', 'create', 'POST', r.path,
+            format('%s_create(%sjsonb)', g.fn, repeat('uuid, ', np))::regprocedure, p_perms ->> 'create',
+            g.par_param || '[{"from": "body"}]', 'row', 201, true,
+            jsonb_build_object('resource', r.name, 'mode', 'create'), jsonb_build_object('resource', r.name),
+            'Create ' || article || g.label);
+    END IF;
+
+    IF p_perms ? 'update' THEN
+        SELECT string_agg(format(E'\n           %1$I = CASE WHEN p_body ? %1$L THEN p.%1$I ELSE t.%1$I END', rc.column_name), ','
+                          ORDER BY a.attnum)
+          INTO sets
+          FROM coditect_internal.resource_columns rc
+          JOIN pg_attribute a ON a.attrelid = r.relid AND a.attname = rc.column_name
+         WHERE rc.resource = r.name AND rc.on_update;
+        EXECUTE format($f$
+CREATE FUNCTION %1$s_update(%2$sp_body jsonb, p_if_match text DEFAULT NULL) RETURNS jsonb
+LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp SET TimeZone = 'UTC' AS $fn$
+DECLARE
+    v_tenant uuid := coditect.current_tenant_id();
+    r jsonb;%13$s
+BEGIN
+    %3$s
+    PERFORM coditect_internal.api_check_fields(p_body, %4$L);
+    PERFORM coditect_internal.api_check_values(%5$L, p_body);
+    %11$s%8$s
+    IF p_if_match IS NOT NULL AND NOT coditect_internal.etag_matches(p_if_match, r) THEN
+        RAISE EXCEPTION '%9$s changed since it was read (If-Match)' USING ERRCODE = 'CD412';
+    END IF;
+    IF p_body = '{}' THEN
+        RETURN r;
+    END IF;
+    UPDATE %5$s AS t SET%10$s
+      FROM jsonb_populate_record(NULL::%5$s, p_body) p
+     WHERE %7$s
+    RETURNING %12$s
+    RETURN r;
+END
+$fn$$f$, g.fn, g.par_arg || id_arg, coditect_internal.generated_prologue(p_perms ->> 'update', g.rls_tbl),
+            ARRAY(SELECT rc.column_name::text FROM coditect_internal.resource_columns rc WHERE rc.resource = r.name AND rc.on_update ORDER BY 1),
+            g.tbl, NULL, g.key_where, missing, 'the ' || g.label, sets,
+            coditect_internal.generated_answer('SELECT ', format(' FROM %s t WHERE %s FOR NO KEY UPDATE', g.tbl, g.key_where), g.hidden, g.computed),
+            coditect_internal.generated_answer('', '', g.hidden, g.computed), v_decl);
+        PERFORM coditect_internal.record_operation(r.name, 'update', 'update', 'PATCH', g.item_path,
+            format('%s_update(%sjsonb, text)', g.fn, id_sig)::regprocedure, p_perms ->> 'update',
+            g.par_param || id_par || '[{"from": "body"}, {"from": "if_match"}]', 'row', 200, true,
+            jsonb_build_object('resource', r.name, 'mode', 'update'), jsonb_build_object('resource', r.name),
+            'Update ' || CASE WHEN r.singleton THEN 'the ' ELSE article END || g.label);
+    END IF;
+
+    IF p_perms ? 'delete' THEN
+        EXECUTE format($f$
+CREATE FUNCTION %1$s_delete(%2$sp_if_match text DEFAULT NULL) RETURNS void
+LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp SET TimeZone = 'UTC' AS $fn$
+DECLARE
+    v_tenant uuid := coditect.current_tenant_id();
+    r jsonb;%9$s
+BEGIN
+    %3$s
+    %4$s%7$s
+    IF p_if_match IS NOT NULL AND NOT coditect_internal.etag_matches(p_if_match, r) THEN
+        RAISE EXCEPTION '%8$s changed since it was read (If-Match)' USING ERRCODE = 'CD412';
+    END IF;
+    DELETE FROM %5$s AS t WHERE %6$s;
+END
+$fn$$f$, g.fn, g.par_arg || id_arg, coditect_internal.generated_prologue(p_perms ->> 'delete', g.rls_tbl),
+            coditect_internal.generated_answer('SELECT ', format(' FROM %s t WHERE %s FOR UPDATE', g.tbl, g.key_where), g.hidden, g.computed),
+            g.tbl, g.key_where, missing, 'the ' || g.label, v_decl);
+        PERFORM coditect_internal.record_operation(r.name, 'delete', 'delete', 'DELETE', g.item_path,
+            format('%s_delete(%stext)', g.fn, id_sig)::regprocedure, p_perms ->> 'delete',
+            g.par_param || id_par || '[{"from": "if_match"}]', 'void', 204, false, NULL, NULL,
+            'Delete ' || article || g.label || CASE WHEN r.soft_delete THEN ' (soft delete)' ELSE '' END);
+    END IF;
+
+    IF p_perms ? 'restore' THEN
+        EXECUTE format($f$
+CREATE FUNCTION %1$s_restore(%2$s) RETURNS jsonb
+LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp SET TimeZone = 'UTC' AS $fn$
+DECLARE
+    v_tenant uuid := coditect.current_tenant_id();
+    r jsonb;%10$s
+BEGIN
+    %3$s%9$s
+    UPDATE %4$s AS t SET deleted_at = NULL
+     WHERE t.id = p_id AND t.deleted_at IS NOT NULL AND t.%8$I = v_tenant%5$s
+    RETURNING %6$s
+    IF r IS NULL THEN
+        RAISE EXCEPTION 'no deleted %7$s %%', p_id USING ERRCODE = 'CD404';
+    END IF;
+    RETURN r;
+END
+$fn$$f$, g.fn, rtrim(g.par_arg || id_arg, ', '), coditect_internal.generated_prologue(p_perms ->> 'restore', g.rls_tbl), g.tbl,
+            CASE WHEN r.parent IS NULL THEN '' ELSE format(' AND t.%I = p_%s_id', r.parent_column, r.parent) END,
+            coditect_internal.generated_answer('', '', g.hidden, g.computed), g.label, r.tenant_column, g.par_check, v_decl);
+        PERFORM coditect_internal.record_operation(r.name, 'restore', 'restore', 'POST', g.item_path || 'restore/',
+            format('%s_restore(%s)', g.fn, rtrim(id_sig, ', '))::regprocedure, p_perms ->> 'restore', g.par_param || id_par,
+            'row', 200, true, NULL, jsonb_build_object('resource', r.name), 'Restore a deleted ' || g.label);
+    END IF;
+END
+$gen$;
+
 CREATE OR REPLACE FUNCTION coditect_internal.resource_code(r coditect_internal.resources) RETURNS coditect_internal.resource_code
 LANGUAGE plpgsql STABLE SET search_path = pg_catalog, pg_temp AS $$
 DECLARE
@@ -2606,8 +3026,10 @@ BEGIN
     -- The tenant as a parameter (v_tenant) besides the policy's coditect.current_tenant_id():
     -- Citus routes a statement to one node only on a constant or parameter of the distribution
     -- column. Both are conditions of the same index column, so one node pays nothing for it.
-    -- A caller that bypasses row-level security is refused (generated_prologue).
-    g.scope := format('t.%I = v_tenant', r.tenant_column);
+    -- A caller that bypasses row-level security is refused (generated_prologue). A global
+    -- catalog (products, tax rates: no tenant column) is a Citus reference table: no filter.
+    g.scope := CASE WHEN coditect_internal.column_type(r.relid, r.tenant_column) IS NULL THEN 'true'
+                    ELSE format('t.%I = v_tenant', r.tenant_column) END;
     IF r.parent IS NOT NULL THEN
         SELECT * INTO STRICT par FROM coditect_internal.resources WHERE name = r.parent;
         g.par_arg := format('p_%s_id uuid, ', par.name);
@@ -2628,12 +3050,12 @@ BEGIN
       INTO g.hidden FROM coditect_internal.resource_columns WHERE resource = r.name AND NOT readable;
     g.item_path := CASE WHEN r.singleton THEN r.path ELSE r.path || '{id}/' END;
     g.rls_tbl := coalesce(r.rls_relid, r.relid)::text;
-    -- f(ROW(t.*)::table), not f(t): Citus runs a routed statement on a shard, where t's row type
-    -- is the shard's (projects_102195) and f(t) does not exist; the row built of t's columns
-    -- has the table's type on every node.
-    SELECT coalesce(string_agg(format(' || jsonb_build_object(%L, %s(ROW(t.*)::%s))', c.name, c.function::regproc, r.relid),
-                               '' ORDER BY c.name), ''),
-           coalesce(string_agg(format(', %s(ROW(t.*)::%s) AS %I', c.function::regproc, r.relid, c.name), '' ORDER BY c.name), '')
+    -- Computed fields are called on the row the statement answered (v_row, or x.v for a list's),
+    -- never inside it: Citus runs a routed statement on a shard, where f(t) would take the
+    -- shard's row type, refuses non-IMMUTABLE functions in RETURNING, and f's own query would be
+    -- a distributed query from a shard.
+    SELECT coalesce(string_agg(format(' || jsonb_build_object(%L, %s(v_row))', c.name, c.function::regproc), '' ORDER BY c.name), ''),
+           coalesce(string_agg(format(' || jsonb_build_object(%L, %s(x.v))', c.name, c.function::regproc), '' ORDER BY c.name), '')
       INTO g.computed, g.computed_cols
       FROM coditect_internal.resource_computed c WHERE c.resource = r.name;
     RETURN g;
@@ -2865,6 +3287,17 @@ CREATE OR REPLACE FUNCTION coditect_internal.register_api_schema(p_name text, p_
 LANGUAGE sql SET search_path = pg_catalog, pg_temp AS $$
     INSERT INTO coditect_internal.api_schemas (name, function) VALUES (p_name, p_function);
     SELECT coditect_internal.notify('coditect_catalog', 'reload');
+$$;
+
+-- Computed fields in PL/pgSQL: Citus cannot route a SQL function's statement on its parameters
+-- (as in sql/30_pm.sql).
+CREATE OR REPLACE FUNCTION coditect_internal.project_tasks_count(p coditect.projects) RETURNS bigint
+LANGUAGE plpgsql STABLE SET search_path = pg_catalog, pg_temp AS $$
+BEGIN
+    RETURN (SELECT count(*) FROM coditect.tasks t
+             WHERE t.tenant_id OPERATOR(pg_catalog.=) p.tenant_id AND t.project_id OPERATOR(pg_catalog.=) p.id
+               AND t.deleted_at IS NULL);
+END
 $$;
 
 SELECT coditect_internal.regenerate_resources();
@@ -3493,11 +3926,14 @@ GRANT INSERT (tenant_id, id, document_id, folder_id, user_id, team_id, permissio
 
 -- Detail answers of projects carry documents_count (the seeds' frontend contract): the live
 -- documents of the project the caller may see.
+-- PL/pgSQL, not SQL: Citus cannot route a SQL function's statement on its parameters.
 CREATE FUNCTION coditect_internal.project_documents_count(p coditect.projects) RETURNS bigint
-LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp AS $$
-    SELECT count(*) FROM coditect.documents d
-     WHERE d.tenant_id OPERATOR(pg_catalog.=) p.tenant_id AND d.project_id OPERATOR(pg_catalog.=) p.id
-       AND d.deleted_at IS NULL
+LANGUAGE plpgsql STABLE SET search_path = pg_catalog, pg_temp AS $$
+BEGIN
+    RETURN (SELECT count(*) FROM coditect.documents d
+             WHERE d.tenant_id OPERATOR(pg_catalog.=) p.tenant_id AND d.project_id OPERATOR(pg_catalog.=) p.id
+               AND d.deleted_at IS NULL);
+END
 $$;
 COMMENT ON FUNCTION coditect_internal.project_documents_count(coditect.projects) IS
     'The project''s live documents that the caller may see.';
@@ -14244,17 +14680,21 @@ $$;
 
 -- A cart's discount as it stands (the computed field discount_amount): its items, under the
 -- caller's row-level security, through coupon_discounts. Checkout may still refuse the code.
+-- PL/pgSQL, not SQL: Citus cannot route a SQL function's statement on its parameters.
 CREATE FUNCTION coditect.cart_discount_amount(p_cart coditect.carts) RETURNS bigint
-LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp AS $$
-    SELECT CASE WHEN p_cart.coupon_id IS NULL THEN 0 ELSE
-           (SELECT coalesce(sum(x), 0)::bigint
+LANGUAGE plpgsql STABLE SET search_path = pg_catalog, pg_temp AS $$
+BEGIN
+    IF p_cart.coupon_id IS NULL THEN
+        RETURN 0;
+    END IF;
+    RETURN (SELECT coalesce(sum(x), 0)::bigint
               FROM unnest(coditect_internal.coupon_discounts(
                        p_cart.coupon_id,
                        ARRAY(SELECT i.product_id FROM coditect.cart_items i
                               WHERE i.tenant_id = p_cart.tenant_id AND i.cart_id = p_cart.id ORDER BY i.created_at, i.id),
                        ARRAY(SELECT i.unit_amount * i.quantity FROM coditect.cart_items i
-                              WHERE i.tenant_id = p_cart.tenant_id AND i.cart_id = p_cart.id ORDER BY i.created_at, i.id))) x)
-           END
+                              WHERE i.tenant_id = p_cart.tenant_id AND i.cart_id = p_cart.id ORDER BY i.created_at, i.id))) x);
+END
 $$;
 
 ------------------------------------------------------------------------------------------------

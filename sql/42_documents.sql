@@ -618,11 +618,14 @@ GRANT INSERT (tenant_id, id, document_id, folder_id, user_id, team_id, permissio
 
 -- Detail answers of projects carry documents_count (the seeds' frontend contract): the live
 -- documents of the project the caller may see.
+-- PL/pgSQL, not SQL: Citus cannot route a SQL function's statement on its parameters.
 CREATE FUNCTION coditect_internal.project_documents_count(p coditect.projects) RETURNS bigint
-LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp AS $$
-    SELECT count(*) FROM coditect.documents d
-     WHERE d.tenant_id OPERATOR(pg_catalog.=) p.tenant_id AND d.project_id OPERATOR(pg_catalog.=) p.id
-       AND d.deleted_at IS NULL
+LANGUAGE plpgsql STABLE SET search_path = pg_catalog, pg_temp AS $$
+BEGIN
+    RETURN (SELECT count(*) FROM coditect.documents d
+             WHERE d.tenant_id OPERATOR(pg_catalog.=) p.tenant_id AND d.project_id OPERATOR(pg_catalog.=) p.id
+               AND d.deleted_at IS NULL);
+END
 $$;
 COMMENT ON FUNCTION coditect_internal.project_documents_count(coditect.projects) IS
     'The project''s live documents that the caller may see.';

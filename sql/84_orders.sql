@@ -753,17 +753,21 @@ $$;
 
 -- A cart's discount as it stands (the computed field discount_amount): its items, under the
 -- caller's row-level security, through coupon_discounts. Checkout may still refuse the code.
+-- PL/pgSQL, not SQL: Citus cannot route a SQL function's statement on its parameters.
 CREATE FUNCTION coditect.cart_discount_amount(p_cart coditect.carts) RETURNS bigint
-LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp AS $$
-    SELECT CASE WHEN p_cart.coupon_id IS NULL THEN 0 ELSE
-           (SELECT coalesce(sum(x), 0)::bigint
+LANGUAGE plpgsql STABLE SET search_path = pg_catalog, pg_temp AS $$
+BEGIN
+    IF p_cart.coupon_id IS NULL THEN
+        RETURN 0;
+    END IF;
+    RETURN (SELECT coalesce(sum(x), 0)::bigint
               FROM unnest(coditect_internal.coupon_discounts(
                        p_cart.coupon_id,
                        ARRAY(SELECT i.product_id FROM coditect.cart_items i
                               WHERE i.tenant_id = p_cart.tenant_id AND i.cart_id = p_cart.id ORDER BY i.created_at, i.id),
                        ARRAY(SELECT i.unit_amount * i.quantity FROM coditect.cart_items i
-                              WHERE i.tenant_id = p_cart.tenant_id AND i.cart_id = p_cart.id ORDER BY i.created_at, i.id))) x)
-           END
+                              WHERE i.tenant_id = p_cart.tenant_id AND i.cart_id = p_cart.id ORDER BY i.created_at, i.id))) x);
+END
 $$;
 
 ------------------------------------------------------------------------------------------------

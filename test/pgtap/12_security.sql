@@ -285,6 +285,7 @@ INSERT INTO expected_execute VALUES
     ('coditect_internal.refuse_self_delete()', ''),
     ('coditect_internal.regenerate_resources()', ''),
     ('coditect_internal.notify(text,text)', ''),
+    ('coditect_internal.generated_answer(text,text,text,text)', ''),
     ('coditect_internal.is_citus_worker()', ''),
     ('coditect_internal.register_action(text,text,text,text,text,jsonb,text,text,jsonb,integer,text,text,boolean,regprocedure,text,boolean)', ''),
     ('coditect_internal.register_resource(regclass,text,jsonb,text[],text[],text[],jsonb,text[],text,text[],text,text,text,name,boolean,integer,boolean,text,regprocedure,text[],text[],name,boolean,boolean,jsonb,regclass,jsonb)', ''),
