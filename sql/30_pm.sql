@@ -357,11 +357,14 @@ SELECT coditect_internal.register_action('task', 'move_to_sprint', 'coditect.tas
 
 -- Detail answers of projects carry tasks_count (the seeds' frontend contract): the live tasks,
 -- subtasks and cancelled ones included, counted under the caller's row-level security.
+-- PL/pgSQL, not SQL: Citus cannot route a SQL function's statement on its parameters.
 CREATE FUNCTION coditect_internal.project_tasks_count(p coditect.projects) RETURNS bigint
-LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp AS $$
-    SELECT count(*) FROM coditect.tasks t
-     WHERE t.tenant_id OPERATOR(pg_catalog.=) p.tenant_id AND t.project_id OPERATOR(pg_catalog.=) p.id
-       AND t.deleted_at IS NULL
+LANGUAGE plpgsql STABLE SET search_path = pg_catalog, pg_temp AS $$
+BEGIN
+    RETURN (SELECT count(*) FROM coditect.tasks t
+             WHERE t.tenant_id OPERATOR(pg_catalog.=) p.tenant_id AND t.project_id OPERATOR(pg_catalog.=) p.id
+               AND t.deleted_at IS NULL);
+END
 $$;
 COMMENT ON FUNCTION coditect_internal.project_tasks_count(coditect.projects) IS
     'The project''s live tasks (subtasks and cancelled ones included).';

@@ -638,11 +638,14 @@ GRANT INSERT (tenant_id, id, document_id, folder_id, user_id, team_id, permissio
 
 -- Detail answers of projects carry documents_count (the seeds' frontend contract): the live
 -- documents of the project the caller may see.
+-- PL/pgSQL, not SQL: Citus cannot route a SQL function's statement on its parameters.
 CREATE FUNCTION coditect_internal.project_documents_count(p coditect.projects) RETURNS bigint
-LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp AS $$
-    SELECT count(*) FROM coditect.documents d
-     WHERE d.tenant_id OPERATOR(pg_catalog.=) p.tenant_id AND d.project_id OPERATOR(pg_catalog.=) p.id
-       AND d.deleted_at IS NULL
+LANGUAGE plpgsql STABLE SET search_path = pg_catalog, pg_temp AS $$
+BEGIN
+    RETURN (SELECT count(*) FROM coditect.documents d
+             WHERE d.tenant_id OPERATOR(pg_catalog.=) p.tenant_id AND d.project_id OPERATOR(pg_catalog.=) p.id
+               AND d.deleted_at IS NULL);
+END
 $$;
 COMMENT ON FUNCTION coditect_internal.project_documents_count(coditect.projects) IS
     'The project''s live documents that the caller may see.';
@@ -666,12 +669,13 @@ COMMENT ON TYPE coditect.document_access_grant IS
 CREATE FUNCTION coditect.document_access(p_document uuid) RETURNS jsonb
 LANGUAGE plpgsql STABLE SET search_path = pg_catalog, pg_temp AS $$
 DECLARE
+    v_tenant uuid := coditect.current_tenant_id();  -- a parameter: Citus routes on it
     d record;
     g record;
 BEGIN
     PERFORM coditect.require_permission('document.view');
     SELECT x.tenant_id, x.id, x.folder_id, x.owner_id INTO d FROM coditect.documents x
-     WHERE x.id = p_document AND x.deleted_at IS NULL;
+     WHERE x.tenant_id = v_tenant AND x.id = p_document AND x.deleted_at IS NULL;
     IF NOT FOUND THEN
         RAISE EXCEPTION 'document % not found', p_document USING ERRCODE = 'CD404';
     END IF;

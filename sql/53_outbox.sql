@@ -251,7 +251,8 @@ SELECT pg_catalog.pg_extension_config_dump('coditect_internal.webhook_delivery_s
 --   else: one per active endpoint of the tenant subscribed to p_event (or '*'), and with
 --   p_channel only the endpoint of that name. None is no error.
 -- NOTIFY coditect_outbox (delivered at commit, never after a rollback) wakes the worker; its
--- payload is empty so that no other login listening learns a tenant's id.
+-- payload is empty so that no other login listening learns a tenant's id. On a Citus worker node
+-- coditect_internal.notify sends nothing: the worker's poll (CODITECT_WORKER_POLL_MS) delivers.
 -- Owner-context only: the engine's definer functions call it (no login may).
 CREATE FUNCTION coditect_internal.outbox_emit(p_tenant uuid, p_event text, p_payload jsonb,
                                               p_channel text DEFAULT NULL, p_url text DEFAULT NULL,
@@ -295,7 +296,7 @@ BEGIN
         GET DIAGNOSTICS n = ROW_COUNT;
     END IF;
     IF n > 0 THEN
-        PERFORM pg_notify('coditect_outbox', '');
+        PERFORM coditect_internal.notify('coditect_outbox', '');
     END IF;
     RETURN n;
 END

@@ -739,10 +739,11 @@ $$;
 CREATE FUNCTION coditect_internal.workflow_execution_for_update(p_execution uuid) RETURNS coditect.workflow_executions
 LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
 DECLARE
+    v_tenant uuid := coditect.current_tenant_id();  -- a parameter: Citus routes on it
     e coditect.workflow_executions;
 BEGIN
     SELECT * INTO e FROM coditect.workflow_executions x
-     WHERE x.tenant_id = coditect.current_tenant_id() AND x.id = p_execution FOR UPDATE;
+     WHERE x.tenant_id = v_tenant AND x.id = p_execution FOR UPDATE;
     IF e.id IS NULL THEN
         RAISE EXCEPTION 'workflow execution % not found', p_execution USING ERRCODE = 'CD404';
     END IF;
@@ -795,6 +796,7 @@ $$;
 CREATE FUNCTION coditect_internal.workflow_decide_as(p_approval uuid, p_decision text, p_comment text DEFAULT '') RETURNS uuid
 LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
 DECLARE
+    v_tenant uuid := coditect.current_tenant_id();  -- a parameter: Citus routes on it
     a    coditect.workflow_approvals;
     e    coditect.workflow_executions;
     me   uuid := coditect.current_user_id();
@@ -804,7 +806,7 @@ BEGIN
     IF p_decision IS NULL OR p_decision NOT IN ('approved', 'rejected') THEN
         RAISE EXCEPTION 'decision must be approved or rejected' USING ERRCODE = 'CD400';
     END IF;
-    SELECT * INTO a FROM coditect.workflow_approvals x WHERE x.tenant_id = coditect.current_tenant_id() AND x.id = p_approval;
+    SELECT * INTO a FROM coditect.workflow_approvals x WHERE x.tenant_id = v_tenant AND x.id = p_approval;
     IF a.id IS NULL THEN
         RAISE EXCEPTION 'workflow approval % not found', p_approval USING ERRCODE = 'CD404';
     END IF;
@@ -1137,12 +1139,13 @@ $$;
 CREATE FUNCTION coditect.workflow_rotate_secret(p_id uuid) RETURNS jsonb
 LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
 DECLARE
+    v_tenant uuid := coditect.current_tenant_id();  -- a parameter: Citus routes on it
     lineage uuid;
     s       bytea := coditect_internal.webhook_secret_text();
     ns      bytea := coditect_internal.webhook_secret_text();
 BEGIN
     PERFORM coditect.require_permission('workflow.rotate_secret');
-    SELECT w.lineage_id INTO lineage FROM coditect.workflows w WHERE w.tenant_id = coditect.current_tenant_id() AND w.id = p_id;
+    SELECT w.lineage_id INTO lineage FROM coditect.workflows w WHERE w.tenant_id = v_tenant AND w.id = p_id;
     IF lineage IS NULL THEN
         RAISE EXCEPTION 'workflow % not found', p_id USING ERRCODE = 'CD404';
     END IF;
@@ -1223,13 +1226,14 @@ $$;
 CREATE FUNCTION coditect_internal.workflow_new_version_as(p_id uuid) RETURNS uuid
 LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
 DECLARE
+    v_tenant uuid := coditect.current_tenant_id();  -- a parameter: Citus routes on it
     src coditect.workflows;
     id  uuid;
 BEGIN
     PERFORM coditect.require_permission('workflow.create');
     SELECT l.* INTO src FROM coditect.workflows w
       JOIN coditect.workflows l ON l.tenant_id = w.tenant_id AND l.lineage_id = w.lineage_id
-     WHERE w.tenant_id = coditect.current_tenant_id() AND w.id = p_id
+     WHERE w.tenant_id = v_tenant AND w.id = p_id
      ORDER BY l.version DESC LIMIT 1;
     -- (tenant_id is the context's: this owner-rights code writes no other tenant's rows.)
     IF src.id IS NULL THEN

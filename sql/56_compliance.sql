@@ -297,10 +297,12 @@ CREATE FUNCTION coditect_internal.compliance_report_pdf(jsonb) RETURNS bytea
 -- only inside its generator's transaction, so no other upload can reach one.
 CREATE FUNCTION coditect_internal.compliance_report_upload_check(p_id uuid, p_metadata jsonb) RETURNS void
 LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+    v_tenant uuid := coditect.current_tenant_id();  -- a parameter: Citus routes on it
 BEGIN
     PERFORM coditect.require_permission('compliance_report.generate');
     IF p_id IS NULL OR NOT EXISTS (SELECT 1 FROM coditect.compliance_reports r
-                                    WHERE r.tenant_id = coditect.current_tenant_id() AND r.id = p_id
+                                    WHERE r.tenant_id = v_tenant AND r.id = p_id
                                       AND r.status = 'generating' AND r.blob_id IS NULL) THEN
         RAISE EXCEPTION 'no compliance report % is being generated', p_id USING ERRCODE = 'CD404';
     END IF;

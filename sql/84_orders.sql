@@ -756,17 +756,21 @@ $$;
 
 -- A cart's discount as it stands (the computed field discount_amount): its items, under the
 -- caller's row-level security, through coupon_discounts. Checkout may still refuse the code.
+-- PL/pgSQL, not SQL: Citus cannot route a SQL function's statement on its parameters.
 CREATE FUNCTION coditect.cart_discount_amount(p_cart coditect.carts) RETURNS bigint
-LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp AS $$
-    SELECT CASE WHEN p_cart.coupon_id IS NULL THEN 0 ELSE
-           (SELECT coalesce(sum(x), 0)::bigint
+LANGUAGE plpgsql STABLE SET search_path = pg_catalog, pg_temp AS $$
+BEGIN
+    IF p_cart.coupon_id IS NULL THEN
+        RETURN 0;
+    END IF;
+    RETURN (SELECT coalesce(sum(x), 0)::bigint
               FROM unnest(coditect_internal.coupon_discounts(
                        p_cart.coupon_id,
                        ARRAY(SELECT i.product_id FROM coditect.cart_items i
                               WHERE i.tenant_id = p_cart.tenant_id AND i.cart_id = p_cart.id ORDER BY i.created_at, i.id),
                        ARRAY(SELECT i.unit_amount * i.quantity FROM coditect.cart_items i
-                              WHERE i.tenant_id = p_cart.tenant_id AND i.cart_id = p_cart.id ORDER BY i.created_at, i.id))) x)
-           END
+                              WHERE i.tenant_id = p_cart.tenant_id AND i.cart_id = p_cart.id ORDER BY i.created_at, i.id))) x);
+END
 $$;
 
 ------------------------------------------------------------------------------------------------
@@ -857,9 +861,11 @@ CREATE POLICY refunds_own ON coditect.refunds AS RESTRICTIVE
 -- Invoker rights: the cart must be visible to the caller (its own, or order.manage).
 CREATE FUNCTION coditect.cart_add_item(p_cart uuid, p_product uuid, p_quantity integer DEFAULT 1) RETURNS jsonb
 LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+    v_tenant uuid := coditect.current_tenant_id();  -- a parameter: Citus routes on it
 BEGIN
     PERFORM coditect.require_permission('cart.add_item');
-    IF NOT EXISTS (SELECT 1 FROM coditect.carts c WHERE c.tenant_id = coditect.current_tenant_id() AND c.id = p_cart) THEN
+    IF NOT EXISTS (SELECT 1 FROM coditect.carts c WHERE c.tenant_id = v_tenant AND c.id = p_cart) THEN
         RAISE EXCEPTION 'cart % not found', p_cart USING ERRCODE = 'CD404';
     END IF;
     IF p_product IS NULL OR NOT EXISTS (SELECT 1 FROM coditect.products p WHERE p.id = p_product) THEN
@@ -871,7 +877,7 @@ BEGIN
         RAISE EXCEPTION 'quantity must be at least 1' USING ERRCODE = 'CD422';
     END IF;
     INSERT INTO coditect.cart_items AS i (tenant_id, cart_id, product_id, quantity)
-    VALUES (coditect.current_tenant_id(), p_cart, p_product, p_quantity)
+    VALUES (v_tenant, p_cart, p_product, p_quantity)
     ON CONFLICT (tenant_id, cart_id, product_id) DO UPDATE SET quantity = i.quantity + excluded.quantity;
     RETURN coditect.api_carts_get(p_cart);
 END
@@ -1048,11 +1054,12 @@ $$;
 CREATE FUNCTION coditect_internal.order_cancel_as(p_order uuid) RETURNS uuid
 LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
 DECLARE
+    v_tenant uuid := coditect.current_tenant_id();  -- a parameter: Citus routes on it
     o coditect.orders;
 BEGIN
     PERFORM coditect.require_permission('order.cancel');
     SELECT * INTO o FROM coditect.orders
-     WHERE tenant_id = coditect.current_tenant_id() AND id = p_order
+     WHERE tenant_id = v_tenant AND id = p_order
        AND (user_id = coditect.current_user_id() OR coditect.has_permission('order.manage'))
        FOR UPDATE;
     IF o.id IS NULL THEN
@@ -1071,10 +1078,11 @@ $$;
 CREATE FUNCTION coditect.order_mark_paid(p_order uuid, p_reference text DEFAULT NULL) RETURNS jsonb
 LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
 DECLARE
+    v_tenant uuid := coditect.current_tenant_id();  -- a parameter: Citus routes on it
     o coditect.orders;
     pay coditect.payments;
 BEGIN
-    SELECT * INTO o FROM coditect.orders WHERE tenant_id = coditect.current_tenant_id() AND id = p_order FOR UPDATE;
+    SELECT * INTO o FROM coditect.orders WHERE tenant_id = v_tenant AND id = p_order FOR UPDATE;
     IF o.id IS NULL THEN
         RAISE EXCEPTION 'order % not found', p_order USING ERRCODE = 'CD404';
     END IF;
