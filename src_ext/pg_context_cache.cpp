@@ -171,6 +171,10 @@ int active_membership_rank(const pg_uuid_t& tenant, const pg_uuid_t& user) {
   MemberRead read{};
   read.key.tenant = tenant;
   read.key.user = user;
+  if (citus_present()) {
+    spi_as_owner_of_nested("coditect", "memberships", read_membership, &read);
+    return read.rank;
+  }
   bool found;
   auto* hit = static_cast<MemberEntry*>(hash_search(members_table(), &read.key, HASH_FIND, &found));
   if (found) return hit->rank;
@@ -187,6 +191,13 @@ int active_membership_rank(const pg_uuid_t& tenant, const pg_uuid_t& user) {
 }
 
 bool analyst_binding(Oid session_user, pg_uuid_t* tenant) {
+  if (citus_present()) {
+    BindingRead read{};
+    read.session_user = session_user;
+    spi_as_owner_of_nested("coditect_internal", "analyst_bindings", read_binding, &read);
+    if (read.bound) *tenant = read.tenant;
+    return read.bound;
+  }
   if (g_binding.generation != g_generation || g_binding.session_user != session_user) {
     BindingRead read{};
     read.session_user = session_user;
