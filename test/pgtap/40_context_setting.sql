@@ -127,8 +127,6 @@ RESET SESSION AUTHORIZATION;
 REVOKE coditect_gateway FROM tapcs_analyst;
 
 -- 3. Malformed values: CD400, whatever the bytes.
-BEGIN;
-SET LOCAL ROLE tapcs_gateway;
 CREATE FUNCTION pg_temp.refusal(p_value text) RETURNS text LANGUAGE plpgsql AS $$
 BEGIN
     PERFORM set_config('coditect.request', p_value, true);
@@ -137,6 +135,8 @@ BEGIN
 EXCEPTION WHEN OTHERS THEN
     RETURN SQLSTATE || ' ' || SQLERRM;
 END $$;
+BEGIN;
+SET LOCAL ROLE tapcs_gateway;
 SELECT is(pg_temp.refusal('garbage'), 'CD400 malformed coditect.request: not a version 1 request (expected "v1;" first)',
           'a value that is not a request');
 SELECT is(pg_temp.refusal(format('v1;t=%s;r=owner', :'ta')), 'CD400 malformed coditect.request: field u is missing',
