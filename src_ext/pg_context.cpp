@@ -53,6 +53,9 @@ int g_hard_delete_level = 0;  // subtransaction level that allowed it
 char* g_request_setting = nullptr;
 uint64 g_setting_version = 1;
 bool g_filling = false;  // reading coditect.request's checks: no context meanwhile
+// The setting version found to name a tenant whose shards are on another Citus node: no
+// context here, and no new look until the setting changes.
+uint64 g_remote_version = 0;
 
 // citus_present() for the transaction: -1 unknown.
 int g_citus = -1;
@@ -71,6 +74,7 @@ void on_xact_event(XactEvent event, void*) {
       g_hard_delete_allowed = false;
       g_filling = false;
       g_citus = -1;
+      g_remote_version = 0;
       break;
     default:
       break;
@@ -82,7 +86,10 @@ void on_subxact_event(SubXactEvent event, SubTransactionId, SubTransactionId, vo
   if (event != SUBXACT_EVENT_COMMIT_SUB && event != SUBXACT_EVENT_ABORT_SUB) return;
   const int level = GetCurrentTransactionNestLevel();
   const bool commit = event == SUBXACT_EVENT_COMMIT_SUB;
-  if (!commit) g_filling = false;  // a check that failed inside it
+  if (!commit) {
+    g_filling = false;  // a check that failed inside it
+    g_remote_version = 0;
+  }
   if (g_context.active && g_context.nest_level >= level) {
     if (commit) {
       g_context.nest_level = level - 1;
@@ -312,6 +319,52 @@ void check_may_set_context() {
   }
 }
 
+// Whether `tenant`'s rows are on this node: always on one node, on a Citus coordinator (its
+// reads are distributed queries of its own) and where coditect.tenants is not distributed; on
+// a Citus worker, whether it holds the tenant's shard (colocated with its users and
+// memberships). A worker runs the checks only there: reading another node's shard from inside
+// a shard query would open a connection of its own within the coordinator's 2PC transaction,
+// which Citus 13.2 cannot commit (segfault at COMMIT PREPARED, seen on the scratch cluster).
+struct LocalRead {
+  pg_uuid_t tenant;
+  bool local;
+};
+SPIPlanPtr g_local_plan = nullptr;
+
+void read_tenant_local(void* arg) {
+  auto* read = static_cast<LocalRead*>(arg);
+  Oid types[1] = {UUIDOID};
+  SPIPlanPtr plan = kept_plan(
+      &g_local_plan,
+      "SELECT CASE"
+      " WHEN NOT EXISTS (SELECT FROM pg_catalog.pg_dist_partition d"
+      "   WHERE d.logicalrelid OPERATOR(pg_catalog.=) 'coditect.tenants'::pg_catalog.regclass)"
+      "  THEN true"
+      " WHEN (SELECT g.groupid FROM pg_catalog.pg_dist_local_group g) OPERATOR(pg_catalog.=) 0"
+      "  THEN true"
+      " ELSE EXISTS (SELECT FROM pg_catalog.pg_dist_placement p"
+      "   WHERE p.shardid OPERATOR(pg_catalog.=) pg_catalog.get_shard_id_for_distribution_column("
+      "     'coditect.tenants'::pg_catalog.regclass, $1)"
+      "   AND p.groupid OPERATOR(pg_catalog.=) (SELECT g.groupid FROM "
+      "pg_catalog.pg_dist_local_group g))"
+      " END",
+      1, types);
+  Datum values[1] = {UUIDPGetDatum(&read->tenant)};
+  if (SPI_execute_plan(plan, values, nullptr, true, 1) != SPI_OK_SELECT || SPI_processed != 1) {
+    elog(ERROR, "shard placement lookup failed");
+  }
+  bool isnull;
+  Datum d = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull);
+  read->local = !isnull && DatumGetBool(d);
+}
+
+bool tenant_is_local(const pg_uuid_t& tenant) {
+  if (!citus_present()) return true;
+  LocalRead read{tenant, false};
+  spi_as_owner_of("coditect", "tenants", read_tenant_local, &read);
+  return read.local;
+}
+
 // coditect.request decoded into `a`, its strings in `buffer` (at least strlen(text) + 1
 // bytes: no decoded value is longer than its encoding). C++ only, no PostgreSQL call: false
 // with `error` filled when the text is malformed.
@@ -376,6 +429,12 @@ void fill_from_setting(const char* text) {
     a.client_ip = DirectFunctionCall1(inet_in, CStringGetDatum(DatumGetPointer(a.client_ip)));
   }
   check_may_set_context();
+  if (!tenant_is_local(a.tenant)) {
+    // This node holds none of the tenant's rows: no context, so its shards show and accept
+    // none, as the tenant's own node decides for the rows that are there.
+    g_remote_version = g_setting_version;
+    return;
+  }
   check_request(a);
   store_context(a, 500, 1000);
   g_context.from_setting = true;
@@ -402,7 +461,8 @@ const RequestContext& request_context() {
     clear_context();
   }
   // A parallel worker has no context of its own: the context functions are parallel restricted.
-  if (!text || !*text || g_filling || !IsTransactionState() || IsParallelWorker()) {
+  if (!text || !*text || g_filling || g_remote_version == g_setting_version ||
+      !IsTransactionState() || IsParallelWorker()) {
     return g_context;
   }
   // The checks read tables as their owner (no policy calls us back); the flag makes sure.
