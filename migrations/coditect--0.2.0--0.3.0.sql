@@ -2556,6 +2556,41 @@ SELECT coditect_internal.declare_backend_cache_source('coditect.memberships');
 SELECT coditect_internal.declare_backend_cache_source('coditect_internal.analyst_bindings');
 
 ------------------------------------------------------------------------------------------------
+-- 5c-cx-context. bind_analyst's upsert without now() in ON CONFLICT DO UPDATE, which Citus
+-- refuses on a reference table (as in sql/20_tenancy.sql)
+------------------------------------------------------------------------------------------------
+
+CREATE OR REPLACE FUNCTION coditect.bind_analyst(p_role name, p_tenant_id uuid) RETURNS void
+LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+    r pg_roles%ROWTYPE;
+BEGIN
+    SELECT * INTO r FROM pg_roles WHERE rolname = p_role;
+    IF NOT FOUND THEN
+        RAISE EXCEPTION 'role "%" does not exist', p_role USING ERRCODE = 'CD404';
+    END IF;
+    IF r.rolsuper OR r.rolbypassrls THEN
+        RAISE EXCEPTION 'role "%" bypasses row-level security and cannot be bound to a tenant', p_role
+            USING ERRCODE = 'CD400';
+    END IF;
+    IF pg_has_role(p_role, 'coditect_gateway', 'MEMBER') OR pg_has_role(p_role, 'coditect_service', 'MEMBER') THEN
+        RAISE EXCEPTION 'role "%" is a gateway or service role; an analyst login must be a separate role', p_role
+            USING ERRCODE = 'CD400';
+    END IF;
+    IF NOT EXISTS (SELECT 1 FROM coditect.tenants WHERE id = p_tenant_id) THEN
+        RAISE EXCEPTION 'tenant % does not exist', p_tenant_id USING ERRCODE = 'CD404';
+    END IF;
+    INSERT INTO coditect_internal.analyst_bindings (role_oid, role_name, tenant_id)
+    VALUES (r.oid, p_role, p_tenant_id)
+    ON CONFLICT (role_oid) DO UPDATE SET tenant_id = EXCLUDED.tenant_id, role_name = EXCLUDED.role_name,
+                                         bound_at = EXCLUDED.bound_at;  -- no now() here: Citus refuses it
+    IF NOT pg_has_role(p_role, 'coditect_analyst', 'MEMBER') THEN
+        EXECUTE format('GRANT coditect_analyst TO %I', p_role);
+    END IF;
+END
+$$;
+
+------------------------------------------------------------------------------------------------
 -- 6. 42_documents (as in sql/42_documents.sql)
 ------------------------------------------------------------------------------------------------
 
