@@ -1,13 +1,17 @@
 -- The request context on a Citus cluster (issue 13, item 2): run on the coordinator as a
--- superuser, after coditect.distribute() (tenants by id, tenant tables colocated, analyst_bindings
--- a reference table), with pgtap and dblink installed, workers reachable on 127.0.0.1 with trust
--- authentication for the logins below. A gateway login's set_request_context reaches every
--- worker as coditect.request (SET LOCAL replayed by Citus), where the same checks run again:
--- lists, a write with its audit row, license_acquire, a second context in the same transaction;
--- a direct login on a worker with a forged setting is refused; a bound analyst sees its tenant
--- through the coordinator and nothing else. Roles are removed at the end.
+-- superuser (pg_prove -d <db> test/citus/context.sql), after coditect.distribute() (tenants by
+-- id, tenant tables colocated, analyst_bindings a reference table without its FK to tenants),
+-- with pgtap and dblink installed, workers reachable on 127.0.0.1 with trust authentication for
+-- the logins below. A gateway login's set_request_context reaches every worker as
+-- coditect.request (SET LOCAL replayed by Citus), where the same checks run again, on the
+-- worker holding the tenant's shard: lists (multi-shard and router), a write with its audit row,
+-- license_acquire, a two-phase update, a second context in the same transaction; a direct login
+-- on a worker with a forged setting is refused with set_request_context's errors; a worker
+-- without the tenant's shard takes no context; a bound analyst sees its tenant through the
+-- coordinator and nothing else. The tenants stay (purge_tenant is not distributed yet); roles
+-- are removed at the end. Passed 28/28 on a coordinator + 2 workers (Citus 13.2.2, PG 15.20).
 \set ON_ERROR_STOP 1
-SELECT plan(27);
+SELECT plan(28);
 
 CREATE ROLE tapcx_gw LOGIN IN ROLE coditect_gateway;
 CREATE ROLE tapcx_analyst LOGIN;
@@ -33,14 +37,13 @@ INSERT INTO coditect.projects (tenant_id, name) VALUES (:'tb', 'B1');
 :nested INSERT INTO coditect.licenses (tenant_id, expiry_date, seats_total) VALUES (:'ta', now() + interval '1 year', 2)
 RETURNING key_string AS key_a \gset
 COMMIT;
-INSERT INTO coditect_internal.analyst_bindings (role_oid, role_name, tenant_id)
-VALUES ('tapcx_analyst'::regrole::oid, 'tapcx_analyst', :'ta');
-GRANT coditect_analyst TO tapcx_analyst;
+SELECT coditect.bind_analyst('tapcx_analyst', :'ta');
 -- The workers holding A's and B's shards, and a connection string for a login there.
 SELECT n.nodename AS host_a, n.nodeport AS port_a FROM pg_dist_placement p JOIN pg_dist_node n USING (groupid)
  WHERE p.shardid = get_shard_id_for_distribution_column('coditect.tenants', :'ta') \gset
 SELECT n.nodeport AS port_b FROM pg_dist_placement p JOIN pg_dist_node n USING (groupid)
  WHERE p.shardid = get_shard_id_for_distribution_column('coditect.tenants', :'tb') \gset
+SELECT min(nodeport) AS port_other FROM pg_dist_node WHERE groupid <> 0 AND nodeport <> :port_a \gset
 CREATE FUNCTION pg_temp.on_worker(p_port int, p_login text, p_setting text, p_sql text) RETURNS text
 LANGUAGE plpgsql AS $$
 DECLARE
@@ -121,6 +124,9 @@ SELECT is(pg_temp.on_worker(:port_a, 'tapcx_analyst', format('v1;t=%s;u=%s;r=own
           '42501 permission denied for function set_request_context', 'an analyst''s setting is refused');
 SELECT is(pg_temp.on_worker(:port_a, 'tapcx_gw', 'v1;t=garbage', 'SELECT coditect.current_tenant_id()::text'),
           'CD400 malformed coditect.request: tenant is not a uuid', 'a malformed setting is CD400');
+SELECT is(pg_temp.on_worker(:port_other, 'tapcx_gw', format('v1;t=%s;u=%s;r=owner', :'ta', :'oa'),
+                            $$SELECT coalesce(coditect.current_tenant_id()::text, 'none')$$),
+          'none', 'a worker without A''s shard takes no context for A (its shards hold none of A''s rows)');
 SELECT is(pg_temp.on_worker(:port_a, 'tapcx_gw', '', 'SELECT count(*)::text FROM coditect.projects'),
           '0', 'no setting: no context, nothing visible');
 
@@ -153,6 +159,6 @@ SELECT * FROM finish();
 
 -- The tenants stay (purge_tenant is not distributed yet: its DELETE guard refuses on the
 -- workers); a run's slugs are its own.
-DELETE FROM coditect_internal.analyst_bindings WHERE role_name = 'tapcx_analyst';
+SELECT coditect.unbind_analyst('tapcx_analyst');
 DROP OWNED BY tapcx_gw, tapcx_analyst, tapcx_other;
 DROP ROLE tapcx_gw, tapcx_analyst, tapcx_other;
