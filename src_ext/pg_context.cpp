@@ -59,6 +59,10 @@ uint64 g_remote_version = 0;
 
 // citus_present() for the transaction: -1 unknown.
 int g_citus = -1;
+// Whether this is the coordinator of a cluster where coditect.tenants is distributed (for the
+// transaction; -1 unknown): the membership is then checked on the tenant's node, where the rows
+// are (verify_on_tenant_node).
+int g_distributed_coordinator = -1;
 
 void clear_context() { g_context = RequestContext{}; }
 
@@ -74,6 +78,7 @@ void on_xact_event(XactEvent event, void*) {
       g_hard_delete_allowed = false;
       g_filling = false;
       g_citus = -1;
+      g_distributed_coordinator = -1;
       g_remote_version = 0;
       break;
     default:
@@ -157,8 +162,8 @@ char* copy_for_transaction(const char* s, int len, int max_chars) {
   return copy;
 }
 
-// Makes `a` (validated by the caller) the transaction's request context.
-void store_context(const RequestArgs& a, int user_agent_chars, int path_chars) {
+// `a` (validated by the caller) as a request context of this transaction.
+RequestContext build_context(const RequestArgs& a, int user_agent_chars, int path_chars) {
   RequestContext ctx;
   ctx.active = true;
   ctx.tenant_id = a.tenant;
@@ -177,7 +182,12 @@ void store_context(const RequestArgs& a, int user_agent_chars, int path_chars) {
   ctx.request_path = copy_for_transaction(a.path, a.path_len, path_chars);
   ctx.request_id = copy_for_transaction(a.request_id, a.request_id_len, 0);
   ctx.nest_level = GetCurrentTransactionNestLevel();
-  g_context = ctx;
+  return ctx;
+}
+
+// Makes `a` (validated by the caller) the transaction's request context.
+void store_context(const RequestArgs& a, int user_agent_chars, int path_chars) {
+  g_context = build_context(a, user_agent_chars, path_chars);
 }
 
 }  // namespace
@@ -276,7 +286,7 @@ const int kCD403 = CODITECT_SQLSTATE('4', '0', '3');
 // the arguments' shapes, then as the tables' owner (cached per backend, pg_context_cache.hpp):
 // no bound analyst login, an active membership of an active user in an active tenant, a role
 // at most the membership's. Raises set_request_context's errors.
-void check_request(const RequestArgs& a) {
+void check_request(const RequestArgs& a, bool membership_here = true) {
   using coditect::context::role_name;
   using coditect::context::role_rank;
   const int wanted = role_rank({a.role, static_cast<size_t>(a.role_len)});
@@ -298,6 +308,7 @@ void check_request(const RequestArgs& a) {
   if (analyst_binding(GetSessionUserId(), &bound)) {
     refuse(kCD403, "an analyst login cannot set a request context");
   }
+  if (!membership_here) return;  // read where the tenant's rows are (verify_on_tenant_node)
   const int member = active_membership_rank(a.tenant, a.user);
   if (member == 0) refuse(kCD403, "user is not an active member of this tenant");
   if (wanted > member) {
@@ -407,6 +418,9 @@ bool decode_setting(const char* text, char* buffer, RequestArgs* a, char* error,
   }
 }
 
+bool distributed_coordinator();
+void verify_on_tenant_node(const pg_uuid_t& tenant);
+
 // Fills the context from coditect.request: decoded, checked like set_request_context's call
 // (its EXECUTE privilege included), then stored for the transaction. Raises the error that
 // call would raise, or CD400 for a malformed setting.
@@ -435,7 +449,12 @@ void fill_from_setting(const char* text) {
     g_remote_version = g_setting_version;
     return;
   }
-  check_request(a);
+  if (distributed_coordinator()) {
+    check_request(a, false);
+    verify_on_tenant_node(a.tenant);  // g_filling is set: no recursion here
+  } else {
+    check_request(a);
+  }
   store_context(a, 500, 1000);
   g_context.from_setting = true;
   g_context.setting_version = g_setting_version;
@@ -497,8 +516,7 @@ Datum return_uuid(FunctionCallInfo fcinfo, const pg_uuid_t& u) {
 // SET LOCAL through SPI (so that Citus records it) with citus.propagate_set_commands = 'local',
 // which makes Citus send both at BEGIN on every worker connection of this transaction (and at
 // once on those already open). Each worker runs the same checks on it (request_context()).
-char* encoded_context() {
-  const RequestContext& c = g_context;
+char* encoded_context(const RequestContext& c) {
   const char* ip =
       c.client_ip ? DatumGetCString(DirectFunctionCall1(inet_out, c.client_ip)) : nullptr;
   size_t bound = 200 + 3 * strlen(c.user_role);
@@ -529,15 +547,79 @@ char* encoded_context() {
   return out;
 }
 
-void propagate_context() {
+void propagate_context(const RequestContext& c) {
   const char* sql =
-      psprintf("SET LOCAL coditect.request = %s", quote_literal_cstr(encoded_context()));
+      psprintf("SET LOCAL coditect.request = %s", quote_literal_cstr(encoded_context(c)));
   if (SPI_connect() != SPI_OK_CONNECT) elog(ERROR, "SPI_connect failed");
   if (SPI_execute("SET LOCAL citus.propagate_set_commands = 'local'", false, 0) != SPI_OK_UTILITY ||
       SPI_execute(sql, false, 0) != SPI_OK_UTILITY) {
     elog(ERROR, "could not set coditect.request");
   }
   SPI_finish();
+}
+
+SPIPlanPtr g_coordinator_plan = nullptr;
+
+void read_coordinator(void* arg) {
+  SPIPlanPtr plan = kept_plan(
+      &g_coordinator_plan,
+      "SELECT (SELECT g.groupid FROM pg_catalog.pg_dist_local_group g) OPERATOR(pg_catalog.=) 0"
+      " AND EXISTS (SELECT FROM pg_catalog.pg_dist_partition d"
+      "  WHERE d.logicalrelid OPERATOR(pg_catalog.=) 'coditect.tenants'::pg_catalog.regclass)",
+      0, nullptr);
+  if (SPI_execute_plan(plan, nullptr, nullptr, true, 1) != SPI_OK_SELECT || SPI_processed != 1) {
+    elog(ERROR, "Citus node lookup failed");
+  }
+  bool isnull;
+  Datum d = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull);
+  *static_cast<bool*>(arg) = !isnull && DatumGetBool(d);
+}
+
+bool distributed_coordinator() {
+  if (!citus_present()) return false;
+  if (g_distributed_coordinator < 0) {
+    bool yes = false;
+    spi_as_owner_of("coditect", "tenants", read_coordinator, &yes);
+    g_distributed_coordinator = yes;
+  }
+  return g_distributed_coordinator == 1;
+}
+
+// On a Citus coordinator, after coditect.request is set: a router query to the tenant's shard,
+// as the caller (the connection its next queries use), whose current_tenant_id() runs the
+// checks there (request_context(): EXECUTE, analyst, membership, role) and raises their errors.
+// Reading as the tables' owner from here instead would need a connection of its own, which
+// Citus refuses after the caller's writes in the transaction.
+struct Verify {
+  pg_uuid_t tenant;
+  bool confirmed;
+};
+SPIPlanPtr g_verify_plan = nullptr;
+
+void verify_on_node(void* arg) {
+  auto* v = static_cast<Verify*>(arg);
+  Oid types[1] = {UUIDOID};
+  SPIPlanPtr plan = kept_plan(&g_verify_plan,
+                              "SELECT coditect.current_tenant_id() FROM coditect.tenants t"
+                              " WHERE t.id OPERATOR(pg_catalog.=) $1",
+                              1, types);
+  Datum values[1] = {UUIDPGetDatum(&v->tenant)};
+  if (SPI_execute_plan(plan, values, nullptr, true, 1) != SPI_OK_SELECT) {
+    elog(ERROR, "request context check on the tenant's node failed");
+  }
+  v->confirmed = false;
+  if (SPI_processed == 1) {
+    bool isnull;
+    Datum d = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull);
+    v->confirmed = !isnull && memcmp(DatumGetUUIDP(d)->data, v->tenant.data, 16) == 0;
+  }
+}
+
+void verify_on_tenant_node(const pg_uuid_t& tenant) {
+  Verify v{tenant, false};
+  spi_pinned(verify_on_node, &v);
+  // No row: no such tenant (its node ran no check).
+  if (!v.confirmed) refuse(kCD403, "user is not an active member of this tenant");
 }
 
 }  // namespace
@@ -588,9 +670,18 @@ CODITECT_FUNCTION(coditect_set_request_context) {
     throw UserError(CODITECT_SQLSTATE('4', '0', '0'), "tenant, user and role are required");
   }
   const RequestArgs args = args_of_call(fcinfo);
-  check_request(args);
-  store_context(args, 500, 1000);
-  if (citus_present()) propagate_context();
+  const bool coordinator = distributed_coordinator();
+  check_request(args, !coordinator);
+  const RequestContext ctx = build_context(args, 500, 1000);
+  if (citus_present()) propagate_context(ctx);
+  if (coordinator) {
+    // Meanwhile no context here from the new setting: the check runs on the tenant's node.
+    const bool was_filling = g_filling;
+    g_filling = true;
+    verify_on_tenant_node(args.tenant);
+    g_filling = was_filling;
+  }
+  g_context = ctx;  // only once checked: a refusal leaves the context as it was
   PG_RETURN_VOID();
 }
 

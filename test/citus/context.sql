@@ -11,7 +11,7 @@
 -- coordinator and nothing else. The tenants stay (purge_tenant is not distributed yet); roles
 -- are removed at the end. Passed 28/28 on a coordinator + 2 workers (Citus 13.2.2, PG 15.20).
 \set ON_ERROR_STOP 1
-SELECT plan(28);
+SELECT plan(32);
 
 CREATE ROLE tapcx_gw LOGIN IN ROLE coditect_gateway;
 CREATE ROLE tapcx_analyst LOGIN;
@@ -80,13 +80,17 @@ SELECT lives_ok(format($$SELECT coditect.license_acquire(%L, 'hw-tcx')$$, :'key_
 SELECT (SELECT count(*)::int FROM coditect.license_sessions WHERE tenant_id = :'ta' AND user_id = :'oa' AND status = 'active') AS v \gset
 SELECT is(:'v'::text, '1'::text,
           '... with a session of A''s owner');
-COMMIT;
--- A second context in the same transaction reaches the worker connections already open. (Not
--- after a write: Citus refuses set_request_context's reads as the tables' owner on placements
--- another user modified in the transaction.)
-BEGIN;
-SELECT coditect.set_request_context(:'ta', :'oa', 'owner');
-SELECT (SELECT count(*)::int FROM coditect.projects) AS v \gset
+-- Refusals come from the tenant's node, with set_request_context's errors, and leave the
+-- context as it was.
+SELECT throws_ok(format($$SELECT coditect.set_request_context(%L, %L, 'owner')$$, :'ta', :'ob'), 'CD403',
+                 'user is not an active member of this tenant', 'the coordinator refuses B''s owner in A');
+SELECT throws_ok(format($$SELECT coditect.set_request_context(%L, %L, 'admin')$$, :'ta', :'ma'), 'CD403',
+                 'role "admin" exceeds the membership role "member"', '... a raised role');
+SELECT throws_ok(format($$SELECT coditect.set_request_context(%L, %L, 'owner')$$, coditect.uuid_generate_v7(), :'oa'),
+                 'CD403', 'user is not an active member of this tenant', '... an unknown tenant');
+SELECT is(coditect.current_tenant_id(), :'ta'::uuid, 'after the refusals the context is still A');
+-- A second context in the same transaction, after writes, reaches the worker connections
+-- already open (the check runs as the caller, on the connection that wrote).
 SELECT coditect.set_request_context(:'tb', :'ob', 'owner');
 SELECT (SELECT array_agg(name::text) FROM coditect.projects) AS v \gset
 SELECT is(:'v'::text, (ARRAY['B1'])::text, 'a second context in the transaction: B''s rows only');
