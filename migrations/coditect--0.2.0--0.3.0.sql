@@ -2768,7 +2768,7 @@ BEGIN
     INSERT INTO coditect_internal.analyst_bindings (role_oid, role_name, tenant_id)
     VALUES (r.oid, p_role, p_tenant_id)
     ON CONFLICT (role_oid) DO UPDATE SET tenant_id = EXCLUDED.tenant_id, role_name = EXCLUDED.role_name,
-                                         bound_at = now();
+                                         bound_at = EXCLUDED.bound_at;  -- no now() here: Citus refuses it
     IF NOT pg_has_role(p_role, 'coditect_analyst', 'MEMBER') THEN
         EXECUTE format('GRANT coditect_analyst TO %I', p_role);
     END IF;

@@ -326,7 +326,7 @@ BEGIN
     INSERT INTO coditect_internal.analyst_bindings (role_oid, role_name, tenant_id)
     VALUES (r.oid, p_role, p_tenant_id)
     ON CONFLICT (role_oid) DO UPDATE SET tenant_id = EXCLUDED.tenant_id, role_name = EXCLUDED.role_name,
-                                         bound_at = now();
+                                         bound_at = EXCLUDED.bound_at;  -- no now() here: Citus refuses it
     IF NOT pg_has_role(p_role, 'coditect_analyst', 'MEMBER') THEN
         EXECUTE format('GRANT coditect_analyst TO %I', p_role);
     END IF;
@@ -367,7 +367,10 @@ REVOKE ALL ON FUNCTION coditect.bind_analyst(name, uuid), coditect.unbind_analys
 -- those tables commits: their trigger invalidate_backend_caches (00_base) sends a relcache
 -- invalidation of the table, which every backend applies before its next transaction and before
 -- each context call, so a revoked membership, a deactivated user or tenant, a changed role or a
--- deleted row counts from the next call after the COMMIT, in every backend.
+-- deleted row counts from the next call after the COMMIT, in every backend. On a Citus
+-- coordinator it then SET LOCALs coditect.request for the workers; a backend without a context
+-- reads that setting and runs these same checks (EXECUTE on this function included) before
+-- taking it (README, "How the context reaches the node that runs a query").
 CREATE FUNCTION coditect.set_request_context(
     p_tenant_id      uuid,
     p_user_id        uuid,
