@@ -2,7 +2,7 @@
 # bench/rls.sh: cost of row-level security on the tenant-scoped project list.
 #
 # Ours:     login bench_gw (member of coditect_gateway), RLS enforced by the policy
-#           tenant_id = (SELECT coditect.current_tenant_id()), context set per transaction
+#           tenant_id = coditect.current_tenant_id(), context set per transaction
 #           with coditect.set_request_context().
 # Baseline: login bench_bypass (BYPASSRLS), the same query with an explicit
 #           `AND tenant_id = $1`, no request context.

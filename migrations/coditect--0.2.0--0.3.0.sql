@@ -1205,6 +1205,7 @@ COMMENT ON TYPE coditect.board_view IS
 CREATE FUNCTION coditect.board_view(p_id uuid, p_limit int DEFAULT 50) RETURNS jsonb
 LANGUAGE plpgsql STABLE SET search_path = pg_catalog, pg_temp SET TimeZone = 'UTC' AS $$
 DECLARE
+    v_tenant uuid := coditect.current_tenant_id();  -- a parameter: Citus routes on it
     b      jsonb := coditect.api_boards_get(p_id);
     sprint uuid;
     cols   jsonb;
@@ -1215,7 +1216,7 @@ BEGIN
     END IF;
     IF b ->> 'board_type' = 'scrum' THEN
         SELECT s.id INTO sprint FROM coditect.sprints s
-         WHERE s.tenant_id = coditect.current_tenant_id() AND s.project_id = (b ->> 'project_id')::uuid
+         WHERE s.tenant_id = v_tenant AND s.project_id = (b ->> 'project_id')::uuid
            AND s.status = 'active' AND s.deleted_at IS NULL;
     END IF;
     SELECT jsonb_agg(c.value || jsonb_build_object('count', coalesce(l -> 'count', '0'), 'tasks', coalesce(l -> 'results', '[]'))
@@ -2564,6 +2565,971 @@ SELECT coditect_internal.declare_backend_cache_source('coditect.memberships');
 SELECT coditect_internal.declare_backend_cache_source('coditect_internal.analyst_bindings');
 
 ------------------------------------------------------------------------------------------------
+-- 5c-policies. Policies without subqueries, which Citus refuses (as in sql/00_base.sql and
+-- sql/10_audit.sql): register_tenant_table's tenant_isolation, and that of every tenant table
+-- made so far and of the audit trail, compare with coditect.current_tenant_id() itself instead of
+-- an initplan over it. Tables registered by the sections below get the new form from the start.
+------------------------------------------------------------------------------------------------
+
+CREATE OR REPLACE FUNCTION coditect_internal.register_tenant_table(
+    p_table         regclass,
+    p_resource      text,
+    p_redact        text[] DEFAULT '{}',
+    p_exclude       text[] DEFAULT '{}',
+    p_tenant_column name DEFAULT 'tenant_id',
+    p_writable      boolean DEFAULT true
+) RETURNS void
+LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+    has_col  boolean;
+    soft     boolean;
+    args     text[] := ARRAY['resource=' || p_resource];
+    col      text;
+BEGIN
+    SELECT EXISTS (SELECT 1 FROM pg_attribute WHERE attrelid = p_table AND attname = 'deleted_at' AND NOT attisdropped)
+      INTO soft;
+
+    EXECUTE format('ALTER TABLE %s ENABLE ROW LEVEL SECURITY, FORCE ROW LEVEL SECURITY', p_table);
+    EXECUTE format('CREATE POLICY tenant_isolation ON %s USING (%I = coditect.current_tenant_id()) '
+                   'WITH CHECK (%I = coditect.current_tenant_id())', p_table, p_tenant_column, p_tenant_column);
+
+    EXECUTE format('REVOKE ALL ON %s FROM PUBLIC', p_table);
+    EXECUTE format('GRANT SELECT ON %s TO coditect_gateway, coditect_service, coditect_analyst', p_table);
+    IF p_writable THEN
+        EXECUTE format('GRANT INSERT, UPDATE, DELETE ON %s TO coditect_gateway, coditect_service', p_table);
+    END IF;
+
+    SELECT EXISTS (SELECT 1 FROM pg_attribute WHERE attrelid = p_table
+                     AND attname IN ('created_at', 'updated_at') AND NOT attisdropped)
+      INTO has_col;
+    IF has_col THEN
+        EXECUTE format('CREATE TRIGGER stamp_timestamps BEFORE INSERT OR UPDATE ON %s '
+                       'FOR EACH ROW EXECUTE FUNCTION coditect_internal.stamp_timestamps()', p_table);
+    END IF;
+    IF soft THEN
+        EXECUTE format('CREATE TRIGGER soft_delete_row BEFORE DELETE ON %s '
+                       'FOR EACH ROW EXECUTE FUNCTION coditect_internal.soft_delete_row()', p_table);
+        args := args || 'soft_delete=deleted_at'::text;
+    END IF;
+
+    IF p_tenant_column <> 'tenant_id' THEN
+        args := args || ('tenant_column=' || p_tenant_column);
+    END IF;
+    IF EXISTS (SELECT 1 FROM pg_attribute WHERE attrelid = p_table AND attname = 'updated_at' AND NOT attisdropped) THEN
+        p_exclude := p_exclude || 'updated_at'::text;
+    END IF;
+    FOREACH col IN ARRAY p_exclude LOOP
+        args := args || ('exclude=' || col);
+    END LOOP;
+    FOREACH col IN ARRAY p_redact LOOP
+        args := args || ('redact=' || col);
+    END LOOP;
+    EXECUTE format('CREATE TRIGGER audit_row_change AFTER INSERT OR UPDATE OR DELETE ON %s '
+                   'FOR EACH ROW EXECUTE FUNCTION coditect_internal.audit_row_change(%s)',
+                   p_table, (SELECT string_agg(quote_literal(a), ', ') FROM unnest(args) a));
+    EXECUTE format('ALTER TABLE %s ENABLE ALWAYS TRIGGER audit_row_change', p_table);
+
+    INSERT INTO coditect_internal.tenant_tables (relid, resource, soft_delete)
+    VALUES (p_table, p_resource, soft);
+    -- Tables created by an extension script are extension members, whose rows pg_dump skips
+    -- unless they are marked as configuration tables. (A table of one's own is dumped anyway.)
+    IF EXISTS (SELECT 1 FROM pg_depend WHERE classid = 'pg_class'::regclass AND objid = p_table AND deptype = 'e') THEN
+        PERFORM pg_catalog.pg_extension_config_dump(p_table, '');
+    END IF;
+END
+$$;
+
+-- (The column is the first word of the deparsed qual, "(<column> = ...": the text of the rest
+-- depends on the search_path the update runs under.)
+DO $$
+DECLARE
+    p   record;
+    col text;
+BEGIN
+    FOR p IN SELECT pol.polrelid::regclass AS tbl, pg_get_expr(pol.polqual, pol.polrelid) AS qual,
+                    pol.polwithcheck IS NOT NULL AS has_check
+               FROM pg_catalog.pg_policy pol
+              WHERE pol.polname = 'tenant_isolation' AND pol.polqual::text LIKE '%{SUBLINK%'
+    LOOP
+        col := substring(p.qual FROM '^\((\w+) = ');
+        EXECUTE format('ALTER POLICY tenant_isolation ON %s USING (%I = coditect.current_tenant_id())', p.tbl, col);
+        IF p.has_check THEN
+            EXECUTE format('ALTER POLICY tenant_isolation ON %s WITH CHECK (%I = coditect.current_tenant_id())', p.tbl, col);
+        END IF;
+    END LOOP;
+END
+$$;
+
+------------------------------------------------------------------------------------------------
+-- 5c-keys. Keys Citus accepts (issue 13): ON DELETE SET NULL foreign keys carrying tenant_id become
+-- NO ACTION with coditect_internal.declare_null_on_delete() (as in sql/00_base.sql, 30_pm.sql,
+-- 32_task_comments.sql and 80_licenses.sql); analyst_bindings without its foreign key to the tenants
+-- (as in sql/20_tenancy.sql)
+------------------------------------------------------------------------------------------------
+
+-- A C trigger (src_ext/pg_null_references.cpp): it queues the update's own triggers to the
+-- outer statement, as the built-in action does, and under Citus updates the colocated shard.
+-- Arguments: the referencing table, the update's SET ... WHERE ..., the referenced columns that
+-- fill its parameters.
+CREATE FUNCTION coditect_internal.null_references() RETURNS trigger
+    AS 'MODULE_PATHNAME', 'coditect_null_references' LANGUAGE C;
+
+-- Declares that deleting the row p_table's foreign key (p_key) references sets p_set_null (key
+-- columns other than tenant_id) to NULL. The foreign key must exist and be ON DELETE NO ACTION.
+CREATE FUNCTION coditect_internal.declare_null_on_delete(p_table regclass, p_key name[], p_set_null name[])
+RETURNS void
+LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+    fk       pg_constraint%ROWTYPE;
+    ref_cols name[];
+    upd      text;
+BEGIN
+    SELECT c.* INTO fk FROM pg_constraint c
+     WHERE c.conrelid = p_table AND c.contype = 'f'
+       AND c.conkey = (SELECT array_agg(a.attnum ORDER BY k.i) FROM unnest(p_key) WITH ORDINALITY AS k(n, i)
+                         JOIN pg_attribute a ON a.attrelid = p_table AND a.attname = k.n);
+    IF NOT FOUND OR fk.confdeltype <> 'a' THEN
+        RAISE EXCEPTION '% has no foreign key (%) ON DELETE NO ACTION', p_table, array_to_string(p_key, ', ');
+    END IF;
+    IF NOT p_set_null <@ p_key OR 'tenant_id' = ANY (p_set_null) OR cardinality(p_set_null) = 0 THEN
+        RAISE EXCEPTION 'the columns set to NULL must be key columns other than tenant_id';
+    END IF;
+    SELECT array_agg(a.attname ORDER BY k.i) INTO ref_cols
+      FROM unnest(fk.confkey) WITH ORDINALITY AS k(n, i)
+      JOIN pg_attribute a ON a.attrelid = fk.confrelid AND a.attnum = k.n;
+    -- Qualified names and operators: the trigger runs under a search_path of pg_catalog alone.
+    upd := format('SET %s WHERE %s',
+                  (SELECT string_agg(format('%I = NULL', c), ', ') FROM unnest(p_set_null) c),
+                  (SELECT string_agg(format('%I OPERATOR(pg_catalog.=) $%s', k.n, k.i), ' AND ')
+                     FROM unnest(p_key) WITH ORDINALITY AS k(n, i)));
+    EXECUTE format('CREATE TRIGGER %I AFTER DELETE ON %s FOR EACH ROW '
+                   'EXECUTE FUNCTION coditect_internal.null_references(%L, %L, %s)',
+                   left('FK_set_null_' || fk.conname, 63), fk.confrelid::regclass, p_table, upd,
+                   (SELECT string_agg(quote_literal(c), ', ') FROM unnest(ref_cols) c));
+END
+$$;
+
+ALTER TABLE coditect.tasks DROP CONSTRAINT tasks_tenant_id_assignee_id_fkey,
+    ADD CONSTRAINT tasks_tenant_id_assignee_id_fkey FOREIGN KEY (tenant_id, assignee_id) REFERENCES coditect.users (tenant_id, id);
+SELECT coditect_internal.declare_null_on_delete('coditect.tasks', '{tenant_id,assignee_id}', '{assignee_id}');
+ALTER TABLE coditect.tasks DROP CONSTRAINT tasks_tenant_id_reporter_id_fkey,
+    ADD CONSTRAINT tasks_tenant_id_reporter_id_fkey FOREIGN KEY (tenant_id, reporter_id) REFERENCES coditect.users (tenant_id, id);
+SELECT coditect_internal.declare_null_on_delete('coditect.tasks', '{tenant_id,reporter_id}', '{reporter_id}');
+ALTER TABLE coditect.tasks DROP CONSTRAINT tasks_tenant_id_project_id_sprint_id_fkey,
+    ADD CONSTRAINT tasks_tenant_id_project_id_sprint_id_fkey FOREIGN KEY (tenant_id, project_id, sprint_id) REFERENCES coditect.sprints (tenant_id, project_id, id);
+SELECT coditect_internal.declare_null_on_delete('coditect.tasks', '{tenant_id,project_id,sprint_id}', '{sprint_id}');
+ALTER TABLE coditect.tasks DROP CONSTRAINT tasks_tenant_id_project_id_milestone_id_fkey,
+    ADD CONSTRAINT tasks_tenant_id_project_id_milestone_id_fkey FOREIGN KEY (tenant_id, project_id, milestone_id) REFERENCES coditect.milestones (tenant_id, project_id, id);
+SELECT coditect_internal.declare_null_on_delete('coditect.tasks', '{tenant_id,project_id,milestone_id}', '{milestone_id}');
+ALTER TABLE coditect.tasks DROP CONSTRAINT tasks_tenant_id_project_id_parent_task_id_fkey,
+    ADD CONSTRAINT tasks_tenant_id_project_id_parent_task_id_fkey FOREIGN KEY (tenant_id, project_id, parent_task_id) REFERENCES coditect.tasks (tenant_id, project_id, id);
+SELECT coditect_internal.declare_null_on_delete('coditect.tasks', '{tenant_id,project_id,parent_task_id}', '{parent_task_id}');
+ALTER TABLE coditect.task_comments DROP CONSTRAINT task_comments_tenant_id_author_id_fkey,
+    ADD CONSTRAINT task_comments_tenant_id_author_id_fkey FOREIGN KEY (tenant_id, author_id) REFERENCES coditect.users (tenant_id, id);
+SELECT coditect_internal.declare_null_on_delete('coditect.task_comments', '{tenant_id,author_id}', '{author_id}');
+ALTER TABLE coditect.licenses DROP CONSTRAINT licenses_tenant_id_created_by_fkey,
+    ADD CONSTRAINT licenses_tenant_id_created_by_fkey FOREIGN KEY (tenant_id, created_by) REFERENCES coditect.users (tenant_id, id);
+SELECT coditect_internal.declare_null_on_delete('coditect.licenses', '{tenant_id,created_by}', '{created_by}');
+ALTER TABLE coditect.license_sessions DROP CONSTRAINT license_sessions_tenant_id_ended_by_fkey,
+    ADD CONSTRAINT license_sessions_tenant_id_ended_by_fkey FOREIGN KEY (tenant_id, ended_by) REFERENCES coditect.users (tenant_id, id);
+SELECT coditect_internal.declare_null_on_delete('coditect.license_sessions', '{tenant_id,ended_by}', '{ended_by}');
+
+ALTER TABLE coditect_internal.analyst_bindings DROP CONSTRAINT analyst_bindings_tenant_id_fkey;
+CREATE INDEX analyst_bindings_tenant_idx ON coditect_internal.analyst_bindings (tenant_id);
+CREATE OR REPLACE FUNCTION coditect.purge_tenant(p_tenant_id uuid) RETURNS void
+LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
+BEGIN
+    PERFORM coditect_internal.allow_hard_delete(true);
+    DELETE FROM coditect.tenants WHERE id = p_tenant_id;
+    IF NOT FOUND THEN
+        RAISE EXCEPTION 'tenant % does not exist', p_tenant_id USING ERRCODE = 'CD404';
+    END IF;
+    -- After the tenant's row is gone (a bind_analyst in progress holds it: waited for above).
+    DELETE FROM coditect_internal.analyst_bindings b WHERE b.tenant_id = p_tenant_id;
+    PERFORM coditect_internal.allow_hard_delete(false);
+END
+$$;
+
+CREATE OR REPLACE FUNCTION coditect.bind_analyst(p_role name, p_tenant_id uuid) RETURNS void
+LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+    r pg_roles%ROWTYPE;
+BEGIN
+    SELECT * INTO r FROM pg_roles WHERE rolname = p_role;
+    IF NOT FOUND THEN
+        RAISE EXCEPTION 'role "%" does not exist', p_role USING ERRCODE = 'CD404';
+    END IF;
+    IF r.rolsuper OR r.rolbypassrls THEN
+        RAISE EXCEPTION 'role "%" bypasses row-level security and cannot be bound to a tenant', p_role
+            USING ERRCODE = 'CD400';
+    END IF;
+    IF pg_has_role(p_role, 'coditect_gateway', 'MEMBER') OR pg_has_role(p_role, 'coditect_service', 'MEMBER') THEN
+        RAISE EXCEPTION 'role "%" is a gateway or service role; an analyst login must be a separate role', p_role
+            USING ERRCODE = 'CD400';
+    END IF;
+    -- FOR KEY SHARE, as the foreign key's check would: a purge_tenant running now waits for
+    -- this transaction, then removes the binding; one that ran first leaves no row here.
+    PERFORM FROM coditect.tenants t WHERE t.id = p_tenant_id FOR KEY SHARE;
+    IF NOT FOUND THEN
+        RAISE EXCEPTION 'tenant % does not exist', p_tenant_id USING ERRCODE = 'CD404';
+    END IF;
+    INSERT INTO coditect_internal.analyst_bindings (role_oid, role_name, tenant_id)
+    VALUES (r.oid, p_role, p_tenant_id)
+    ON CONFLICT (role_oid) DO UPDATE SET tenant_id = EXCLUDED.tenant_id, role_name = EXCLUDED.role_name,
+                                         bound_at = EXCLUDED.bound_at;  -- no now() here: Citus refuses it
+    IF NOT pg_has_role(p_role, 'coditect_analyst', 'MEMBER') THEN
+        EXECUTE format('GRANT coditect_analyst TO %I', p_role);
+    END IF;
+END
+$$;
+
+------------------------------------------------------------------------------------------------
+-- 5c-catalog-citus. The catalog's code for Citus (as in sql/06_catalog.sql): every NOTIFY through
+-- coditect_internal.notify (nothing on a Citus worker), the generated functions name the tenant
+-- as a parameter (router queries) and call computed fields outside their statements; every generated
+-- function made again, its computed fields called outside the statement
+------------------------------------------------------------------------------------------------
+
+-- Whether this backend runs on a Citus worker (a node whose group is not the coordinator's, 0).
+-- Read through EXECUTE so that a one-node install needs no Citus (no such table: false).
+CREATE FUNCTION coditect_internal.is_citus_worker() RETURNS boolean
+LANGUAGE plpgsql STABLE SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+    grp int;
+BEGIN
+    IF pg_catalog.to_regclass('pg_catalog.pg_dist_local_group') IS NULL THEN
+        RETURN false;
+    END IF;
+    EXECUTE 'SELECT groupid FROM pg_catalog.pg_dist_local_group' INTO grp;
+    RETURN grp <> 0;
+END
+$$;
+
+-- Every NOTIFY of the extension (coditect_catalog, coditect_outbox) goes through here. On a Citus
+-- worker it does nothing: a NOTIFY inside Citus's two-phase commit fails at PREPARE, and no one
+-- listens there (the gateway and coditect-worker talk to the coordinator; the worker also polls).
+CREATE FUNCTION coditect_internal.notify(p_channel text, p_payload text) RETURNS void
+LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
+BEGIN
+    IF NOT coditect_internal.is_citus_worker() THEN
+        PERFORM pg_catalog.pg_notify(p_channel, p_payload);
+    END IF;
+END
+$$;
+REVOKE ALL ON FUNCTION coditect_internal.is_citus_worker(), coditect_internal.notify(text, text) FROM PUBLIC;
+
+-- A statement that answers one row into r: p_head || <the row> || p_tail. With computed fields
+-- the row goes into v_row first, and r is made from it outside the statement (resource_code).
+CREATE FUNCTION coditect_internal.generated_answer(p_head text, p_tail text, p_hidden text, p_computed text) RETURNS text
+LANGUAGE sql IMMUTABLE SET search_path = pg_catalog, pg_temp AS $$
+    SELECT CASE WHEN p_computed = '' THEN p_head || 'to_jsonb(t)' || p_hidden || ' INTO r' || p_tail || ';'
+                ELSE p_head || 't.* INTO v_row' || p_tail || E';\n    IF FOUND THEN\n        r := to_jsonb(v_row)'
+                     || p_hidden || p_computed || E';\n    END IF;' END
+$$;
+
+CREATE OR REPLACE FUNCTION coditect_internal.generate_list(r coditect_internal.resources, g coditect_internal.resource_code,
+                                                p_permission text) RETURNS void
+LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $gen$
+DECLARE
+    names    text[] := '{}';
+    decl     text := '';
+    assign   text := '';
+    preds    text := '';
+    branches text := '';
+    multi    text := '';
+    cursors  text := '';
+    c        record;
+    f        text;
+    o        name;
+    dir      text;
+    k        int;
+    np       int := jsonb_array_length(g.par_param);
+    sig      text;
+    nosearch text := '';
+BEGIN
+    FOR c IN SELECT rc.column_name AS col, x.op, coditect_internal.column_type(r.relid, rc.column_name) AS typ,
+                    (SELECT typcategory = 'A' FROM pg_type WHERE oid = a.atttypid) AS is_array
+               FROM coditect_internal.resource_columns rc
+               JOIN pg_attribute a ON a.attrelid = r.relid AND a.attname = rc.column_name
+              CROSS JOIN LATERAL unnest(rc.filter_ops) x(op)
+              WHERE rc.resource = r.name
+              ORDER BY a.attnum, array_position('{exact,in,isnull,gt,gte,lt,lte,contains}'::text[], x.op) LOOP
+        f := CASE c.op WHEN 'exact' THEN c.col ELSE c.col || '__' || c.op END;
+        names := names || f;
+        IF c.op = 'in' THEN
+            decl := decl || format(E'\n    %I %s[];', 'f_' || f, c.typ);
+            assign := assign || format(E'\n            %I := coditect_internal.api_filter_values(p_filters -> %L);', 'f_' || f, f);
+            preds := preds || format(E'\n                   AND (%1$I IS NULL OR t.%2$I = ANY (%1$I))', 'f_' || f, c.col);
+        ELSIF c.op = 'contains' THEN
+            decl := decl || format(E'\n    %I %s;', 'f_' || f, c.typ);
+            assign := assign || format(E'\n            %I := %s;', 'f_' || f,
+                CASE WHEN c.is_array THEN format('coditect_internal.api_filter_values(p_filters -> %L)::%s', f, c.typ)
+                     ELSE format('to_jsonb(coditect_internal.api_filter_values(p_filters -> %L))', f) END);
+            preds := preds || format(E'\n                   AND (%1$I IS NULL OR t.%2$I @> %1$I)', 'f_' || f, c.col);
+        ELSIF c.op = 'isnull' THEN
+            decl := decl || format(E'\n    %I boolean;', 'f_' || f);
+            assign := assign || format(E'\n            %I := coditect_internal.api_filter_bool(%L, p_filters -> %L);', 'f_' || f, f, f);
+            preds := preds || format(E'\n                   AND (%1$I IS NULL OR (t.%2$I IS NULL) = %1$I)', 'f_' || f, c.col);
+        ELSE
+            decl := decl || format(E'\n    %I %s;', 'f_' || f, c.typ);
+            assign := assign || format(E'\n            %I := p_filters ->> %L;', 'f_' || f, f);
+            preds := preds || format(E'\n                   AND (%1$I IS NULL OR t.%2$I %3$s %1$I)', 'f_' || f, c.col,
+                                     CASE c.op WHEN 'exact' THEN '=' WHEN 'gt' THEN '>' WHEN 'gte' THEN '>='
+                                               WHEN 'lt' THEN '<' ELSE '<=' END);
+        END IF;
+    END LOOP;
+    IF cardinality(r.search) = 0 THEN
+        nosearch := E'\n    IF p_search IS NOT NULL THEN\n        RAISE EXCEPTION ''% has no search'', ' || quote_literal(replace(r.plural, '_', ' '))
+                    || E' USING ERRCODE = ''CD400'';\n    END IF;';
+    ELSE
+        preds := preds || format(E'\n                   AND (p_search IS NULL OR to_tsvector(''simple'', concat_ws('' '', %s))'
+                                 ' @@ websearch_to_tsquery(''simple'', p_search))',
+                                 (SELECT string_agg('t.' || quote_ident(s), ', ') FROM unnest(r.search) s));
+    END IF;
+
+    -- Without filters or search (the common call) the statements are the plain ones, whose
+    -- generic plans are those of hand-written SQL; with them, each filter is `(v IS NULL OR ...)`.
+    FOREACH o IN ARRAY r.orderings LOOP
+        decl := decl || format(E'\n    %I %s;', 'c_' || o, coditect_internal.column_type(r.relid, o));
+        cursors := cursors || format(E'\n            IF q.keys[1] IN (%L, %L) THEN %I := q.cursor_value; END IF;', o, '-' || o, 'c_' || o);
+        FOREACH dir IN ARRAY ARRAY['ASC', 'DESC'] LOOP
+            branches := branches || format($f$
+    ELSIF single AND q.keys[1] = %1$L THEN
+        IF q.cursor_id IS NULL AND plain THEN
+            SELECT coalesce(jsonb_agg(to_jsonb(t)), '[]') INTO rows FROM (
+                SELECT t.*%9$s FROM %2$s t
+                 WHERE %3$s
+                 ORDER BY t.%5$I %6$s, t.id %6$s LIMIT lim OFFSET off) t;
+        ELSIF q.cursor_id IS NULL THEN
+            SELECT coalesce(jsonb_agg(to_jsonb(t)), '[]') INTO rows FROM (
+                SELECT t.*%9$s FROM %2$s t
+                 WHERE %3$s%4$s
+                 ORDER BY t.%5$I %6$s, t.id %6$s LIMIT lim OFFSET off) t;
+        ELSIF plain THEN
+            SELECT coalesce(jsonb_agg(to_jsonb(t)), '[]') INTO rows FROM (
+                SELECT t.*%9$s FROM %2$s t
+                 WHERE %3$s AND (t.%5$I, t.id) %7$s (%8$I, q.cursor_id)
+                 ORDER BY t.%5$I %6$s, t.id %6$s LIMIT lim) t;
+        ELSE
+            SELECT coalesce(jsonb_agg(to_jsonb(t)), '[]') INTO rows FROM (
+                SELECT t.*%9$s FROM %2$s t
+                 WHERE %3$s AND (t.%5$I, t.id) %7$s (%8$I, q.cursor_id)%4$s
+                 ORDER BY t.%5$I %6$s, t.id %6$s LIMIT lim) t;
+        END IF;$f$,
+                CASE WHEN dir = 'DESC' THEN '-' ELSE '' END || o, g.tbl, g.scope, preds, o, dir,
+                CASE WHEN dir = 'DESC' THEN '<' ELSE '>' END, 'c_' || o, '');
+        END LOOP;
+    END LOOP;
+    FOR k IN 1..3 LOOP
+        FOREACH o IN ARRAY r.orderings LOOP
+            multi := multi || format(E'\n                 CASE WHEN q.keys[%1$s] = %2$L THEN t.%3$I END ASC,'
+                                     || E' CASE WHEN q.keys[%1$s] = %4$L THEN t.%3$I END DESC,', k, o, o, '-' || o);
+        END LOOP;
+    END LOOP;
+
+    EXECUTE format($f$
+CREATE FUNCTION %1$s_list(%2$sp_filters jsonb DEFAULT '{}', p_page int DEFAULT %3$s, p_page_size int DEFAULT %4$s,
+                          p_cursor text DEFAULT NULL, p_ordering text DEFAULT NULL, p_search text DEFAULT NULL)
+RETURNS jsonb
+LANGUAGE plpgsql STABLE SET search_path = pg_catalog, pg_temp SET TimeZone = 'UTC' AS $fn$
+DECLARE
+    v_tenant uuid := coditect.current_tenant_id();
+    q      coditect_internal.list_request;
+    single boolean;
+    plain  boolean;
+    total  bigint;
+    rows   jsonb;
+    lim    int;
+    off    bigint;
+    last   jsonb;%5$s
+BEGIN
+    %6$s
+    p_page_size := coalesce(p_page_size, %4$s);
+    p_search := nullif(btrim(p_search), '');%20$s
+    plain := (p_filters IS NULL OR p_filters = '{}') AND p_search IS NULL;
+    IF plain AND p_cursor IS NULL AND p_ordering IS NULL AND p_page_size BETWEEN 1 AND %10$s
+       AND (p_page IS NULL OR p_page >= 1) THEN
+        q := ROW(ARRAY[%9$L], p_page, p_page_size, NULL, NULL);   -- the common call, valid as it is
+    ELSE
+        q := coditect_internal.api_list_request(p_filters, p_page, p_page_size, p_cursor, p_ordering,
+                                                %7$L, %8$L, %9$L, %10$s);
+    END IF;
+    single := cardinality(q.keys) = 1;%11$s
+    IF NOT plain THEN
+        BEGIN%12$s
+        EXCEPTION WHEN data_exception OR integrity_constraint_violation THEN
+            RAISE EXCEPTION 'invalid filter value: %%', SQLERRM USING ERRCODE = 'CD400';
+        END;
+    END IF;
+    IF q.cursor_id IS NOT NULL THEN
+        BEGIN%13$s
+        EXCEPTION WHEN data_exception THEN
+            RAISE EXCEPTION 'invalid cursor' USING ERRCODE = 'CD400';
+        END;
+    END IF;
+    IF q.page IS NOT NULL AND plain THEN
+        SELECT count(*) INTO total FROM %14$s t
+         WHERE %19$s;
+    ELSIF q.page IS NOT NULL THEN
+        SELECT count(*) INTO total FROM %14$s t
+         WHERE %19$s%15$s;
+    END IF;
+    IF q.page IS NOT NULL THEN
+        lim := q.size;
+        off := (q.page - 1)::bigint * q.size;
+    ELSE
+        lim := q.size + 1;
+        off := 0;
+    END IF;
+    IF false THEN
+        NULL;%16$s
+    ELSE
+        SELECT coalesce(jsonb_agg(to_jsonb(t)), '[]') INTO rows FROM (
+            SELECT t.* FROM %14$s t
+             WHERE %19$s%15$s
+             ORDER BY %17$s t.id LIMIT lim OFFSET off) t;
+    END IF;
+    IF q.page IS NULL AND jsonb_array_length(rows) > q.size THEN
+        last := rows -> (q.size - 1);
+        rows := rows - q.size;
+    END IF;%21$s
+    RETURN jsonb_build_object(
+        'count', total,
+        'results', %18$s,
+        'next_cursor', CASE WHEN last IS NOT NULL THEN coditect_internal.api_cursor_encode(
+                                 q.keys[1], last ->> ltrim(q.keys[1], '-'), (last ->> 'id')::uuid) END);
+END
+$fn$$f$,
+        g.fn, g.par_arg, CASE WHEN r.keyset_default THEN 'NULL' ELSE '1' END, r.page_size, decl,
+        coditect_internal.generated_prologue(p_permission, g.rls_tbl),
+        names, r.orderings, r.default_ordering, r.max_page_size, g.par_check, assign,
+        cursors, g.tbl, preds, branches, multi,
+        CASE WHEN g.hidden = '' THEN 'rows'
+             ELSE format('(SELECT coalesce(jsonb_agg(e%s ORDER BY n), ''[]'') FROM jsonb_array_elements(rows) WITH ORDINALITY x(e, n))', g.hidden) END,
+        g.scope, nosearch,
+        CASE WHEN g.computed_cols = '' THEN '' ELSE format($c$
+    IF rows <> '[]' THEN
+        SELECT jsonb_agg(e%s ORDER BY n) INTO rows
+          FROM jsonb_array_elements(rows) WITH ORDINALITY a(e, n)
+         CROSS JOIN LATERAL (SELECT jsonb_populate_record(NULL::%s, e) AS v) x;
+    END IF;$c$, g.computed_cols, g.tbl) END);
+
+    sig := format('%s_list(%sjsonb, int, int, text, text, text)', g.fn, repeat('uuid, ', np));
+    PERFORM coditect_internal.record_operation(r.name, 'list', 'list', 'GET', r.path, sig::regprocedure, p_permission,
+        g.par_param || '[{"from": "filters"}, {"from": "page"}, {"from": "page_size"}, {"from": "cursor"}, {"from": "ordering"}, {"from": "search"}]',
+        'list', 200, false, NULL, jsonb_build_object('resource', r.name), 'List ' || replace(r.plural, '_', ' '));
+
+    -- The same list under another collection (also_under): /projects/{project_id}/tasks/ is
+    -- /tasks/?project_id=..., and a 404 when the project is not there.
+    FOR c IN SELECT p.*, u.value #>> '{}' AS col
+               FROM jsonb_each(r.also_under) u JOIN coditect_internal.resources p ON p.name = u.key LOOP
+        EXECUTE format($f$
+CREATE FUNCTION %1$s_list_by_%2$s(p_%2$s_id uuid, p_filters jsonb DEFAULT '{}', p_page int DEFAULT %3$s,
+                          p_page_size int DEFAULT %4$s, p_cursor text DEFAULT NULL, p_ordering text DEFAULT NULL,
+                          p_search text DEFAULT NULL)
+RETURNS jsonb
+LANGUAGE plpgsql STABLE SET search_path = pg_catalog, pg_temp SET TimeZone = 'UTC' AS $fn$
+DECLARE
+    v_tenant uuid := coditect.current_tenant_id();
+BEGIN
+    %5$s
+    PERFORM 1 FROM %6$s pt WHERE pt.%7$I = v_tenant AND pt.id = p_%2$s_id%8$s;
+    IF NOT FOUND THEN
+        RAISE EXCEPTION '%9$s %% not found', p_%2$s_id USING ERRCODE = 'CD404';
+    END IF;
+    RETURN %1$s_list(coalesce(p_filters, '{}') || jsonb_build_object(%10$L, p_%2$s_id), p_page, p_page_size,
+                     p_cursor, p_ordering, p_search);
+END
+$fn$$f$,
+            g.fn, c.name, CASE WHEN r.keyset_default THEN 'NULL' ELSE '1' END, r.page_size,
+            coditect_internal.generated_prologue(p_permission, g.rls_tbl), c.relid, c.tenant_column,
+            CASE WHEN c.soft_delete THEN ' AND pt.deleted_at IS NULL' ELSE '' END, replace(c.name, '_', ' '), c.col);
+        PERFORM coditect_internal.record_operation(r.name, 'list_by_' || c.name, 'list', 'GET',
+            c.path || '{' || c.name || '_id}/' || replace(r.plural, '_', '-') || '/',
+            format('%s_list_by_%s(uuid, jsonb, int, int, text, text, text)', g.fn, c.name)::regprocedure, p_permission,
+            jsonb_build_array(jsonb_build_object('from', 'path', 'name', c.name || '_id'))
+            || '[{"from": "filters"}, {"from": "page"}, {"from": "page_size"}, {"from": "cursor"}, {"from": "ordering"}, {"from": "search"}]',
+            'list', 200, false, NULL, jsonb_build_object('resource', r.name),
+            format('List the %s of a %s', replace(r.plural, '_', ' '), replace(c.name, '_', ' ')));
+    END LOOP;
+END
+$gen$;
+
+CREATE OR REPLACE FUNCTION coditect_internal.generate_row_functions(r coditect_internal.resources, g coditect_internal.resource_code,
+                                                         p_perms jsonb) RETURNS void
+LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $gen$
+DECLARE
+    np      int := jsonb_array_length(g.par_param);
+    id_arg  text := CASE WHEN r.singleton THEN '' ELSE 'p_id uuid, ' END;
+    id_par  jsonb := CASE WHEN r.singleton THEN '[]' ELSE '[{"from": "path", "name": "id"}]' END;
+    id_sig  text := repeat('uuid, ', np + CASE WHEN r.singleton THEN 0 ELSE 1 END);
+    missing text;
+    article text := CASE WHEN g.label ~ '^[aeiou]' THEN 'an ' ELSE 'a ' END;
+    cols    text[];
+    vals    text;
+    sets    text;
+    -- The row a computed field is called on (generated_answer).
+    v_decl  text := CASE WHEN g.computed = '' THEN '' ELSE format(E'\n    v_row %s;', g.tbl) END;
+BEGIN
+    -- A child of a parent that is gone (soft-deleted) is gone too.
+    missing := g.par_check || format(E'\n    IF r IS NULL THEN\n        RAISE EXCEPTION ''%s%s not found''%s USING ERRCODE = ''CD404'';\n    END IF;',
+                      g.label, CASE WHEN r.singleton THEN '' ELSE ' %' END,
+                      CASE WHEN r.singleton THEN '' ELSE ', p_id' END);
+    IF p_perms ? 'view' THEN
+        EXECUTE format($f$
+CREATE FUNCTION %1$s_get(%2$s) RETURNS jsonb
+LANGUAGE plpgsql %8$s SET search_path = pg_catalog, pg_temp SET TimeZone = 'UTC' AS $fn$
+DECLARE
+    v_tenant uuid := coditect.current_tenant_id();
+    r jsonb;%10$s
+BEGIN
+    %3$s
+    %4$s%7$s%9$s
+    RETURN r;
+END
+$fn$$f$, g.fn, rtrim(g.par_arg || id_arg, ', '), coditect_internal.generated_prologue(p_perms ->> 'view', g.rls_tbl),
+            coditect_internal.generated_answer('SELECT ', format(' FROM %s t WHERE %s', g.tbl, g.key_where), g.hidden, g.computed),
+            g.tbl, g.key_where, missing,
+            CASE WHEN r.after_get IS NULL THEN 'STABLE' ELSE 'VOLATILE' END,
+            CASE WHEN r.after_get IS NULL THEN ''
+                 ELSE format(E'\n    PERFORM %s((r ->> ''id'')::uuid);', (SELECT p.oid::regproc::text FROM pg_proc p WHERE p.oid = r.after_get)) END, v_decl);
+        PERFORM coditect_internal.record_operation(r.name, 'get', 'get', 'GET', g.item_path,
+            format('%s_get(%s)', g.fn, rtrim(id_sig, ', '))::regprocedure, p_perms ->> 'view', g.par_param || id_par,
+            'row', 200, true, NULL, jsonb_build_object('resource', r.name), 'Get ' || article || g.label
+            || CASE WHEN r.after_get IS NULL THEN '' ELSE ' (recorded as read)' END, 'bearer', r.after_get IS NOT NULL);
+    END IF;
+
+    IF p_perms ? 'create' THEN
+        SELECT array_agg(quote_ident(a.attname) ORDER BY a.attnum),
+               string_agg(CASE WHEN a.atthasdef
+                               THEN format(E'\n               CASE WHEN p_body ? %L THEN p.%I ELSE %s END', a.attname, a.attname,
+                                           pg_get_expr(d.adbin, d.adrelid))
+                               ELSE format(E'\n               p.%I', a.attname) END, ', ' ORDER BY a.attnum)
+          INTO cols, vals
+          FROM coditect_internal.resource_columns rc
+          JOIN pg_attribute a ON a.attrelid = r.relid AND a.attname = rc.column_name
+          LEFT JOIN pg_attrdef d ON d.adrelid = a.attrelid AND d.adnum = a.attnum
+         WHERE rc.resource = r.name AND rc.on_create;
+        EXECUTE format($f$
+CREATE FUNCTION %1$s_create(%2$sp_body jsonb) RETURNS jsonb
+LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp SET TimeZone = 'UTC' AS $fn$
+DECLARE
+    v_tenant uuid := coditect.current_tenant_id();
+    r jsonb;%12$s
+BEGIN
+    %3$s
+    PERFORM coditect_internal.api_check_fields(p_body, %4$L);
+    PERFORM coditect_internal.api_check_values(%5$L, p_body, %4$L);%6$s
+    INSERT INTO %5$s AS t (%7$s)
+    SELECT %8$s
+      FROM jsonb_populate_record(NULL::%5$s, p_body) p
+    RETURNING %11$s%9$s
+    RETURN r%10$s;
+END
+$fn$$f$, g.fn, g.par_arg, coditect_internal.generated_prologue(p_perms ->> 'create', g.rls_tbl),
+            ARRAY(SELECT rc.column_name::text FROM coditect_internal.resource_columns rc WHERE rc.resource = r.name AND rc.on_create ORDER BY 1),
+            g.tbl, g.par_check,
+            array_to_string(ARRAY[quote_ident(r.tenant_column)]
+                            || CASE WHEN r.parent IS NULL THEN '{}'::text[] ELSE ARRAY[quote_ident(r.parent_column)] END
+                            || coalesce(cols, '{}'), ', '),
+            array_to_string(ARRAY['v_tenant']
+                            || CASE WHEN r.parent IS NULL THEN '{}'::text[] ELSE ARRAY[format('p_%s_id', r.parent)] END
+                            || CASE WHEN vals IS NULL THEN '{}'::text[] ELSE ARRAY[vals] END, ', '),
+            CASE WHEN r.after_create IS NULL THEN ''
+                 ELSE format(E'\n    PERFORM %s(r);', (SELECT p.oid::regproc::text FROM pg_proc p WHERE p.oid = r.after_create)) END,
+            g.hidden, coditect_internal.generated_answer('', '', '', g.computed), v_decl);
+        PERFORM coditect_internal.record_operation(r.name, 'create', 'create', 'POST', r.path,
+            format('%s_create(%sjsonb)', g.fn, repeat('uuid, ', np))::regprocedure, p_perms ->> 'create',
+            g.par_param || '[{"from": "body"}]', 'row', 201, true,
+            jsonb_build_object('resource', r.name, 'mode', 'create'), jsonb_build_object('resource', r.name),
+            'Create ' || article || g.label);
+    END IF;
+
+    IF p_perms ? 'update' THEN
+        SELECT string_agg(format(E'\n           %1$I = CASE WHEN p_body ? %1$L THEN p.%1$I ELSE t.%1$I END', rc.column_name), ','
+                          ORDER BY a.attnum)
+          INTO sets
+          FROM coditect_internal.resource_columns rc
+          JOIN pg_attribute a ON a.attrelid = r.relid AND a.attname = rc.column_name
+         WHERE rc.resource = r.name AND rc.on_update;
+        EXECUTE format($f$
+CREATE FUNCTION %1$s_update(%2$sp_body jsonb, p_if_match text DEFAULT NULL) RETURNS jsonb
+LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp SET TimeZone = 'UTC' AS $fn$
+DECLARE
+    v_tenant uuid := coditect.current_tenant_id();
+    r jsonb;%13$s
+BEGIN
+    %3$s
+    PERFORM coditect_internal.api_check_fields(p_body, %4$L);
+    PERFORM coditect_internal.api_check_values(%5$L, p_body);
+    %11$s%8$s
+    IF p_if_match IS NOT NULL AND NOT coditect_internal.etag_matches(p_if_match, r) THEN
+        RAISE EXCEPTION '%9$s changed since it was read (If-Match)' USING ERRCODE = 'CD412';
+    END IF;
+    IF p_body = '{}' THEN
+        RETURN r;
+    END IF;
+    UPDATE %5$s AS t SET%10$s
+      FROM jsonb_populate_record(NULL::%5$s, p_body) p
+     WHERE %7$s
+    RETURNING %12$s
+    RETURN r;
+END
+$fn$$f$, g.fn, g.par_arg || id_arg, coditect_internal.generated_prologue(p_perms ->> 'update', g.rls_tbl),
+            ARRAY(SELECT rc.column_name::text FROM coditect_internal.resource_columns rc WHERE rc.resource = r.name AND rc.on_update ORDER BY 1),
+            g.tbl, NULL, g.key_where, missing, 'the ' || g.label, sets,
+            coditect_internal.generated_answer('SELECT ', format(' FROM %s t WHERE %s FOR NO KEY UPDATE', g.tbl, g.key_where), g.hidden, g.computed),
+            coditect_internal.generated_answer('', '', g.hidden, g.computed), v_decl);
+        PERFORM coditect_internal.record_operation(r.name, 'update', 'update', 'PATCH', g.item_path,
+            format('%s_update(%sjsonb, text)', g.fn, id_sig)::regprocedure, p_perms ->> 'update',
+            g.par_param || id_par || '[{"from": "body"}, {"from": "if_match"}]', 'row', 200, true,
+            jsonb_build_object('resource', r.name, 'mode', 'update'), jsonb_build_object('resource', r.name),
+            'Update ' || CASE WHEN r.singleton THEN 'the ' ELSE article END || g.label);
+    END IF;
+
+    IF p_perms ? 'delete' THEN
+        EXECUTE format($f$
+CREATE FUNCTION %1$s_delete(%2$sp_if_match text DEFAULT NULL) RETURNS void
+LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp SET TimeZone = 'UTC' AS $fn$
+DECLARE
+    v_tenant uuid := coditect.current_tenant_id();
+    r jsonb;%9$s
+BEGIN
+    %3$s
+    %4$s%7$s
+    IF p_if_match IS NOT NULL AND NOT coditect_internal.etag_matches(p_if_match, r) THEN
+        RAISE EXCEPTION '%8$s changed since it was read (If-Match)' USING ERRCODE = 'CD412';
+    END IF;
+    DELETE FROM %5$s AS t WHERE %6$s;
+END
+$fn$$f$, g.fn, g.par_arg || id_arg, coditect_internal.generated_prologue(p_perms ->> 'delete', g.rls_tbl),
+            coditect_internal.generated_answer('SELECT ', format(' FROM %s t WHERE %s FOR UPDATE', g.tbl, g.key_where), g.hidden, g.computed),
+            g.tbl, g.key_where, missing, 'the ' || g.label, v_decl);
+        PERFORM coditect_internal.record_operation(r.name, 'delete', 'delete', 'DELETE', g.item_path,
+            format('%s_delete(%stext)', g.fn, id_sig)::regprocedure, p_perms ->> 'delete',
+            g.par_param || id_par || '[{"from": "if_match"}]', 'void', 204, false, NULL, NULL,
+            'Delete ' || article || g.label || CASE WHEN r.soft_delete THEN ' (soft delete)' ELSE '' END);
+    END IF;
+
+    IF p_perms ? 'restore' THEN
+        EXECUTE format($f$
+CREATE FUNCTION %1$s_restore(%2$s) RETURNS jsonb
+LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp SET TimeZone = 'UTC' AS $fn$
+DECLARE
+    v_tenant uuid := coditect.current_tenant_id();
+    r jsonb;%10$s
+BEGIN
+    %3$s%9$s
+    UPDATE %4$s AS t SET deleted_at = NULL
+     WHERE t.id = p_id AND t.deleted_at IS NOT NULL AND t.%8$I = v_tenant%5$s
+    RETURNING %6$s
+    IF r IS NULL THEN
+        RAISE EXCEPTION 'no deleted %7$s %%', p_id USING ERRCODE = 'CD404';
+    END IF;
+    RETURN r;
+END
+$fn$$f$, g.fn, rtrim(g.par_arg || id_arg, ', '), coditect_internal.generated_prologue(p_perms ->> 'restore', g.rls_tbl), g.tbl,
+            CASE WHEN r.parent IS NULL THEN '' ELSE format(' AND t.%I = p_%s_id', r.parent_column, r.parent) END,
+            coditect_internal.generated_answer('', '', g.hidden, g.computed), g.label, r.tenant_column, g.par_check, v_decl);
+        PERFORM coditect_internal.record_operation(r.name, 'restore', 'restore', 'POST', g.item_path || 'restore/',
+            format('%s_restore(%s)', g.fn, rtrim(id_sig, ', '))::regprocedure, p_perms ->> 'restore', g.par_param || id_par,
+            'row', 200, true, NULL, jsonb_build_object('resource', r.name), 'Restore a deleted ' || g.label);
+    END IF;
+END
+$gen$;
+
+CREATE OR REPLACE FUNCTION coditect_internal.resource_code(r coditect_internal.resources) RETURNS coditect_internal.resource_code
+LANGUAGE plpgsql STABLE SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+    g   coditect_internal.resource_code;
+    par coditect_internal.resources;
+BEGIN
+    g.fn := 'coditect.api_' || CASE WHEN r.singleton THEN r.name ELSE r.plural END;
+    g.tbl := r.relid::text;
+    g.label := replace(r.name, '_', ' ');
+    g.par_arg := '';
+    g.par_check := '';
+    g.par_param := '[]';
+    -- The tenant as a parameter (v_tenant) besides the policy's coditect.current_tenant_id():
+    -- Citus routes a statement to one node only on a constant or parameter of the distribution
+    -- column. Both are conditions of the same index column, so one node pays nothing for it.
+    -- A caller that bypasses row-level security is refused (generated_prologue). A global
+    -- catalog (products, tax rates: no tenant column) is a Citus reference table: no filter.
+    g.scope := CASE WHEN coditect_internal.column_type(r.relid, r.tenant_column) IS NULL THEN 'true'
+                    ELSE format('t.%I = v_tenant', r.tenant_column) END;
+    IF r.parent IS NOT NULL THEN
+        SELECT * INTO STRICT par FROM coditect_internal.resources WHERE name = r.parent;
+        g.par_arg := format('p_%s_id uuid, ', par.name);
+        g.scope := g.scope || format(' AND t.%I = p_%s_id', r.parent_column, par.name);
+        g.par_check := format(E'\n    PERFORM 1 FROM %s pt WHERE pt.%I = v_tenant AND pt.id = p_%s_id%s;'
+                              || E'\n    IF NOT FOUND THEN'
+                              || E'\n        RAISE EXCEPTION ''%s %% not found'', p_%s_id USING ERRCODE = ''CD404'';'
+                              || E'\n    END IF;',
+                              par.relid, par.tenant_column, par.name, CASE WHEN par.soft_delete THEN ' AND pt.deleted_at IS NULL' ELSE '' END,
+                              replace(par.name, '_', ' '), par.name);
+        g.par_param := jsonb_build_array(jsonb_build_object('from', 'path', 'name', par.name || '_id'));
+    END IF;
+    IF r.soft_delete THEN
+        g.scope := g.scope || ' AND t.deleted_at IS NULL';
+    END IF;
+    g.key_where := CASE WHEN r.singleton THEN g.scope ELSE 't.id = p_id AND ' || g.scope END;
+    SELECT coalesce(' - ARRAY[' || string_agg(quote_literal(column_name), ', ' ORDER BY column_name) || ']::text[]', '')
+      INTO g.hidden FROM coditect_internal.resource_columns WHERE resource = r.name AND NOT readable;
+    g.item_path := CASE WHEN r.singleton THEN r.path ELSE r.path || '{id}/' END;
+    g.rls_tbl := coalesce(r.rls_relid, r.relid)::text;
+    -- Computed fields are called on the row the statement answered (v_row, or x.v for a list's),
+    -- never inside it: Citus runs a routed statement on a shard, where f(t) would take the
+    -- shard's row type, refuses non-IMMUTABLE functions in RETURNING, and f's own query would be
+    -- a distributed query from a shard.
+    SELECT coalesce(string_agg(format(' || jsonb_build_object(%L, %s(v_row))', c.name, c.function::regproc), '' ORDER BY c.name), ''),
+           coalesce(string_agg(format(' || jsonb_build_object(%L, %s(x.v))', c.name, c.function::regproc), '' ORDER BY c.name), '')
+      INTO g.computed, g.computed_cols
+      FROM coditect_internal.resource_computed c WHERE c.resource = r.name;
+    RETURN g;
+END
+$$;
+
+CREATE OR REPLACE FUNCTION coditect_internal.regenerate_resources() RETURNS void
+LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+    n text;
+BEGIN
+    FOR n IN SELECT name FROM coditect_internal.resources ORDER BY parent NULLS FIRST, name LOOP
+        PERFORM coditect_internal.generate_resource_functions(n);
+    END LOOP;
+    PERFORM coditect_internal.notify('coditect_catalog', 'reload');
+END
+$$;
+
+CREATE OR REPLACE FUNCTION coditect_internal.register_resource(
+    p_table            regclass,
+    p_name             text,
+    p_roles            jsonb,
+    p_create           text[] DEFAULT '{}',
+    p_update           text[] DEFAULT '{}',
+    p_hidden           text[] DEFAULT '{}',
+    p_filters          jsonb DEFAULT '{}',
+    p_orderings        text[] DEFAULT '{created_at}',
+    p_default_ordering text DEFAULT '-created_at',
+    p_search           text[] DEFAULT '{}',
+    p_plural           text DEFAULT NULL,
+    p_path             text DEFAULT NULL,
+    p_parent           text DEFAULT NULL,
+    p_parent_column    name DEFAULT NULL,
+    p_singleton        boolean DEFAULT false,
+    p_page_size        int DEFAULT 20,
+    p_keyset           boolean DEFAULT false,
+    p_state_machine    text DEFAULT NULL,
+    p_after_create     regprocedure DEFAULT NULL,
+    p_redact           text[] DEFAULT '{}',
+    p_audit_exclude    text[] DEFAULT '{}',
+    p_tenant_column    name DEFAULT 'tenant_id',
+    p_writable         boolean DEFAULT true,
+    p_mechanisms       boolean DEFAULT true,
+    p_example          jsonb DEFAULT NULL,
+    p_rls_table        regclass DEFAULT NULL,
+    p_also_under       jsonb DEFAULT '{}'
+) RETURNS void
+LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+    cols    text[] := ARRAY(SELECT attname::text FROM pg_attribute
+                             WHERE attrelid = p_table AND attnum > 0 AND NOT attisdropped);
+    bad     text;
+    verb    text;
+    plural  text := coalesce(p_plural, p_name || 's');
+    par     coditect_internal.resources;
+    path    text := p_path;
+    view    boolean;
+BEGIN
+    SELECT string_agg(c, ', ') INTO bad
+      FROM unnest(p_create || p_update || p_hidden || p_orderings || p_search
+                  || ARRAY(SELECT jsonb_object_keys(p_filters))) c
+     WHERE c <> ALL (cols);
+    IF bad IS NOT NULL THEN
+        RAISE EXCEPTION 'resource %: % has no column(s) %', p_name, p_table, bad USING ERRCODE = 'CD400';
+    END IF;
+    -- A view (read-only, e.g. a feed derived from the audit trail) takes no table mechanisms
+    -- and names the table whose row-level security scopes it; its columns carry no NOT NULL,
+    -- so its orderings are the declaration's word.
+    view := (SELECT relkind = 'v' FROM pg_class WHERE oid = p_table);
+    IF view AND (p_mechanisms OR p_rls_table IS NULL OR p_roles - 'view' <> '{}') THEN
+        RAISE EXCEPTION 'resource %: a view is read-only (p_roles: view only), takes no mechanisms and needs p_rls_table', p_name
+            USING ERRCODE = 'CD400';
+    END IF;
+    SELECT string_agg(a.attname, ', ') INTO bad FROM pg_attribute a
+     WHERE a.attrelid = p_table AND a.attname::text = ANY (p_orderings) AND NOT a.attnotnull AND NOT view;
+    IF bad IS NOT NULL OR 'id' <> ALL (cols) THEN
+        RAISE EXCEPTION 'resource %: orderings need NOT NULL columns and an id column (%)', p_name, coalesce(bad, 'id')
+            USING ERRCODE = 'CD400';
+    END IF;
+    SELECT string_agg(k, ', ') INTO bad FROM jsonb_object_keys(p_roles) k
+     WHERE k NOT IN ('view', 'create', 'update', 'delete', 'restore');
+    IF bad IS NOT NULL THEN
+        RAISE EXCEPTION 'resource %: unknown verb(s) %', p_name, bad USING ERRCODE = 'CD400';
+    END IF;
+    SELECT string_agg(k, ', ') INTO bad FROM jsonb_object_keys(coalesce(p_example, '{}')) k WHERE k <> ALL (p_create);
+    IF bad IS NOT NULL THEN
+        RAISE EXCEPTION 'resource %: the example has field(s) % that are not create fields', p_name, bad USING ERRCODE = 'CD400';
+    END IF;
+    IF p_parent IS NOT NULL THEN
+        SELECT * INTO STRICT par FROM coditect_internal.resources WHERE name = p_parent;
+        path := coalesce(path, par.path || '{' || par.name || '_id}/' || replace(plural, '_', '-') || '/');
+    END IF;
+    SELECT string_agg(u.key, ', ') INTO bad FROM jsonb_each(p_also_under) u
+     WHERE p_parent IS NOT NULL OR jsonb_typeof(u.value) <> 'string'
+        OR NOT EXISTS (SELECT 1 FROM coditect_internal.resources x WHERE x.name = u.key)
+        OR NOT coalesce(p_filters -> (u.value #>> '{}') ? 'exact', false);
+    IF bad IS NOT NULL THEN
+        RAISE EXCEPTION 'resource %: also_under % must name a resource and a column with an exact filter (top-level resources only)',
+            p_name, bad USING ERRCODE = 'CD400';
+    END IF;
+    path := coalesce(path, '/api/v1/' || replace(plural, '_', '-') || '/');
+
+    IF p_mechanisms THEN
+        PERFORM coditect_internal.register_tenant_table(p_table, p_name, p_redact || p_hidden, p_audit_exclude,
+                                                        p_tenant_column, p_writable);
+        IF p_state_machine IS NOT NULL THEN
+            PERFORM coditect_internal.register_state_machine(p_table, p_state_machine);
+        END IF;
+    END IF;
+
+    INSERT INTO coditect_internal.resources
+        (name, plural, relid, path, parent, parent_column, singleton, soft_delete, search, orderings,
+         default_ordering, page_size, keyset_default, state_machine, after_create, tenant_column, roles, example,
+         rls_relid, also_under)
+    VALUES (p_name, plural, p_table, path, p_parent, p_parent_column, p_singleton, 'deleted_at' = ANY (cols),
+            p_search, p_orderings, p_default_ordering, p_page_size, p_keyset, p_state_machine, p_after_create,
+            p_tenant_column, p_roles, p_example, p_rls_table, p_also_under);
+    INSERT INTO coditect_internal.resource_columns (resource, column_name, readable, on_create, on_update, filter_ops)
+    SELECT p_name, c, c <> ALL (p_hidden), c = ANY (p_create), c = ANY (p_update),
+           coalesce(ARRAY(SELECT jsonb_array_elements_text(p_filters -> c)), '{}')
+      FROM unnest(cols) c;
+
+    FOR verb IN SELECT jsonb_object_keys(p_roles) LOOP
+        PERFORM coditect_internal.declare_permission(p_name || '.' || verb,
+            initcap(verb) || ' ' || replace(plural, '_', ' '), p_roles ->> verb);
+    END LOOP;
+    PERFORM coditect_internal.generate_resource_functions(p_name);
+    PERFORM coditect_internal.notify('coditect_catalog', 'reload');
+END
+$$;
+
+CREATE OR REPLACE FUNCTION coditect_internal.register_action(
+    p_resource   text,
+    p_name       text,
+    p_function   text,
+    p_method     text,
+    p_path       text,
+    p_params     jsonb DEFAULT '[]',
+    p_permission text DEFAULT NULL,
+    p_min_role   text DEFAULT NULL,
+    p_response   jsonb DEFAULT NULL,
+    p_status     int DEFAULT 200,
+    p_auth       text DEFAULT 'bearer',
+    p_summary    text DEFAULT NULL,
+    p_writes     boolean DEFAULT false,
+    p_as         regprocedure DEFAULT NULL,
+    p_answers    text DEFAULT NULL,
+    p_secret     boolean DEFAULT false
+) RETURNS void
+LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+    perm      text := p_permission;
+    res       text;
+    fn        regprocedure;
+    v_wrapper text := split_part(p_function, '(', 1);
+BEGIN
+    IF p_min_role IS NOT NULL THEN
+        perm := p_resource || '.' || p_name;
+        PERFORM coditect_internal.declare_permission(perm, initcap(replace(p_name, '_', ' ')) || ' ' || p_resource, p_min_role);
+    END IF;
+    IF p_as IS NULL THEN
+        IF p_answers IS NOT NULL THEN
+            RAISE EXCEPTION 'action %.%: p_answers goes with p_as', p_resource, p_name USING ERRCODE = 'CD400';
+        END IF;
+        fn := p_function::regprocedure;
+    ELSE
+        fn := coditect_internal.generate_action_wrapper(v_wrapper, p_as, coalesce(p_answers, p_resource));
+        IF p_function LIKE '%(%' AND to_regprocedure(p_function) IS DISTINCT FROM fn THEN
+            RAISE EXCEPTION 'action %.%: % is not the function written for % (%)', p_resource, p_name, p_function, p_as, fn
+                USING ERRCODE = 'CD400';
+        END IF;
+    END IF;
+    SELECT CASE WHEN p.prorettype = 'void'::regtype THEN 'void' ELSE 'json' END INTO res
+      FROM pg_proc p WHERE p.oid = fn;
+    PERFORM coditect_internal.record_operation(p_resource, p_name, 'action', p_method, p_path, fn, perm,
+        p_params, res, CASE WHEN res = 'void' THEN 204 ELSE p_status END, false, NULL,
+        coalesce(p_response, CASE WHEN p_as IS NOT NULL THEN jsonb_build_object('resource', coalesce(p_answers, p_resource)) END),
+        coalesce(p_summary, initcap(replace(p_name, '_', ' '))), p_auth, p_writes);
+    UPDATE coditect_internal.resource_operations o
+       SET wraps = p_as, answers = CASE WHEN p_as IS NOT NULL THEN coalesce(p_answers, p_resource) END,
+           wrapper = CASE WHEN p_as IS NOT NULL THEN v_wrapper END, secret = p_secret
+     WHERE o.resource = p_resource AND o.name = p_name;
+    PERFORM coditect_internal.notify('coditect_catalog', 'reload');
+END
+$$;
+
+CREATE OR REPLACE FUNCTION coditect_internal.register_computed_field(p_resource text, p_name name, p_function regprocedure)
+RETURNS void
+LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+    r coditect_internal.resources;
+BEGIN
+    SELECT * INTO STRICT r FROM coditect_internal.resources WHERE name = p_resource;
+    IF NOT EXISTS (SELECT 1 FROM pg_proc p JOIN pg_class c ON c.oid = r.relid
+                    WHERE p.oid = p_function AND p.pronargs = 1 AND p.proargtypes[0] = c.reltype
+                      AND NOT p.proretset AND p.provolatile <> 'v') THEN
+        RAISE EXCEPTION 'computed field %.%: % must take one % row and return one value (STABLE)',
+            p_resource, p_name, p_function, r.relid USING ERRCODE = 'CD400';
+    END IF;
+    IF EXISTS (SELECT 1 FROM pg_attribute WHERE attrelid = r.relid AND attname = p_name AND NOT attisdropped) THEN
+        RAISE EXCEPTION 'computed field %.%: the table has a column of that name', p_resource, p_name USING ERRCODE = 'CD400';
+    END IF;
+    INSERT INTO coditect_internal.resource_computed (resource, name, function) VALUES (p_resource, p_name, p_function);
+    EXECUTE format('REVOKE ALL ON FUNCTION %s FROM PUBLIC', p_function);
+    EXECUTE format('GRANT EXECUTE ON FUNCTION %s TO coditect_gateway, coditect_service, coditect_analyst', p_function);
+    PERFORM coditect_internal.generate_resource_functions(p_resource);
+    PERFORM coditect_internal.notify('coditect_catalog', 'reload');
+END
+$$;
+
+CREATE OR REPLACE FUNCTION coditect_internal.register_get_hook(p_resource text, p_function regprocedure) RETURNS void
+LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
+BEGIN
+    IF NOT EXISTS (SELECT 1 FROM pg_proc p WHERE p.oid = p_function AND p.pronargs = 1
+                      AND p.proargtypes[0] = 'uuid'::regtype AND p.prorettype = 'void'::regtype AND NOT p.proretset) THEN
+        RAISE EXCEPTION 'get hook of %: % must take the row''s id (uuid) and return void', p_resource, p_function
+            USING ERRCODE = 'CD400';
+    END IF;
+    UPDATE coditect_internal.resources SET after_get = p_function WHERE name = p_resource;
+    IF NOT FOUND THEN
+        RAISE EXCEPTION 'unknown resource "%"', p_resource USING ERRCODE = 'CD400';
+    END IF;
+    PERFORM coditect_internal.generate_resource_functions(p_resource);
+    PERFORM coditect_internal.notify('coditect_catalog', 'reload');
+END
+$$;
+
+CREATE OR REPLACE FUNCTION coditect_internal.register_api_schema(p_name text, p_function regprocedure) RETURNS void
+LANGUAGE sql SET search_path = pg_catalog, pg_temp AS $$
+    INSERT INTO coditect_internal.api_schemas (name, function) VALUES (p_name, p_function);
+    SELECT coditect_internal.notify('coditect_catalog', 'reload');
+$$;
+
+-- Computed fields in PL/pgSQL: Citus cannot route a SQL function's statement on its parameters
+-- (as in sql/30_pm.sql).
+CREATE OR REPLACE FUNCTION coditect_internal.project_tasks_count(p coditect.projects) RETURNS bigint
+LANGUAGE plpgsql STABLE SET search_path = pg_catalog, pg_temp AS $$
+BEGIN
+    RETURN (SELECT count(*) FROM coditect.tasks t
+             WHERE t.tenant_id OPERATOR(pg_catalog.=) p.tenant_id AND t.project_id OPERATOR(pg_catalog.=) p.id
+               AND t.deleted_at IS NULL);
+END
+$$;
+
+SELECT coditect_internal.regenerate_resources();
+
+------------------------------------------------------------------------------------------------
 -- 5c-infra. Citus (issue 13): the audit partitions' guards (citus.enable_unsafe_triggers, only
 -- what is not in place is altered; as in sql/10_audit.sql); triggers name their table without
 -- the shard suffix (trigger_table_name; as in sql/00_base.sql and sql/20_tenancy.sql)
@@ -2715,10 +3681,13 @@ CREATE TABLE coditect.folders (
     updated_at  timestamptz NOT NULL DEFAULT now(),
     deleted_at  timestamptz,
     PRIMARY KEY (tenant_id, id),
-    FOREIGN KEY (tenant_id, project_id) REFERENCES coditect.projects (tenant_id, id) ON DELETE SET NULL (project_id),
-    FOREIGN KEY (tenant_id, parent_id) REFERENCES coditect.folders (tenant_id, id) ON DELETE SET NULL (parent_id),
-    FOREIGN KEY (tenant_id, created_by) REFERENCES coditect.users (tenant_id, id) ON DELETE SET NULL (created_by)
+    FOREIGN KEY (tenant_id, project_id) REFERENCES coditect.projects (tenant_id, id),
+    FOREIGN KEY (tenant_id, parent_id) REFERENCES coditect.folders (tenant_id, id),
+    FOREIGN KEY (tenant_id, created_by) REFERENCES coditect.users (tenant_id, id)
 );
+SELECT coditect_internal.declare_null_on_delete('coditect.folders', '{tenant_id,project_id}', '{project_id}');
+SELECT coditect_internal.declare_null_on_delete('coditect.folders', '{tenant_id,parent_id}', '{parent_id}');
+SELECT coditect_internal.declare_null_on_delete('coditect.folders', '{tenant_id,created_by}', '{created_by}');
 COMMENT ON TABLE coditect.folders IS 'Folders of documents, a tree at most 10 deep.';
 COMMENT ON COLUMN coditect.folders.path IS 'The names from the top folder down, "/Engineering/Specs"; computed.';
 COMMENT ON COLUMN coditect.folders.depth IS '1 for a top folder, at most 10; computed.';
@@ -2858,12 +3827,17 @@ CREATE TABLE coditect.documents (
     updated_at      timestamptz NOT NULL DEFAULT now(),
     deleted_at      timestamptz,
     PRIMARY KEY (tenant_id, id),
-    FOREIGN KEY (tenant_id, project_id) REFERENCES coditect.projects (tenant_id, id) ON DELETE SET NULL (project_id),
-    FOREIGN KEY (tenant_id, folder_id) REFERENCES coditect.folders (tenant_id, id) ON DELETE SET NULL (folder_id),
-    FOREIGN KEY (tenant_id, owner_id) REFERENCES coditect.users (tenant_id, id) ON DELETE SET NULL (owner_id),
-    FOREIGN KEY (tenant_id, created_by) REFERENCES coditect.users (tenant_id, id) ON DELETE SET NULL (created_by),
-    FOREIGN KEY (tenant_id, updated_by) REFERENCES coditect.users (tenant_id, id) ON DELETE SET NULL (updated_by)
+    FOREIGN KEY (tenant_id, project_id) REFERENCES coditect.projects (tenant_id, id),
+    FOREIGN KEY (tenant_id, folder_id) REFERENCES coditect.folders (tenant_id, id),
+    FOREIGN KEY (tenant_id, owner_id) REFERENCES coditect.users (tenant_id, id),
+    FOREIGN KEY (tenant_id, created_by) REFERENCES coditect.users (tenant_id, id),
+    FOREIGN KEY (tenant_id, updated_by) REFERENCES coditect.users (tenant_id, id)
 );
+SELECT coditect_internal.declare_null_on_delete('coditect.documents', '{tenant_id,project_id}', '{project_id}');
+SELECT coditect_internal.declare_null_on_delete('coditect.documents', '{tenant_id,folder_id}', '{folder_id}');
+SELECT coditect_internal.declare_null_on_delete('coditect.documents', '{tenant_id,owner_id}', '{owner_id}');
+SELECT coditect_internal.declare_null_on_delete('coditect.documents', '{tenant_id,created_by}', '{created_by}');
+SELECT coditect_internal.declare_null_on_delete('coditect.documents', '{tenant_id,updated_by}', '{updated_by}');
 COMMENT ON TABLE coditect.documents IS 'Documents: a file with its versions, in a folder (or at the top).';
 COMMENT ON COLUMN coditect.documents.version IS 'The current version number (0 until the first file).';
 COMMENT ON COLUMN coditect.documents.checksum IS 'SHA-256 of the current version (hex).';
@@ -2899,8 +3873,9 @@ CREATE TABLE coditect.document_versions (
     CONSTRAINT document_versions_number_key UNIQUE (tenant_id, document_id, version_number),
     FOREIGN KEY (tenant_id, document_id) REFERENCES coditect.documents (tenant_id, id) ON DELETE CASCADE,
     FOREIGN KEY (tenant_id, blob_id) REFERENCES coditect.storage_blobs (tenant_id, id),
-    FOREIGN KEY (tenant_id, created_by) REFERENCES coditect.users (tenant_id, id) ON DELETE SET NULL (created_by)
+    FOREIGN KEY (tenant_id, created_by) REFERENCES coditect.users (tenant_id, id)
 );
+SELECT coditect_internal.declare_null_on_delete('coditect.document_versions', '{tenant_id,created_by}', '{created_by}');
 COMMENT ON TABLE coditect.document_versions IS 'Every file a document has had, numbered 1, 2, 3, ... without gaps.';
 CREATE INDEX document_versions_blob_idx ON coditect.document_versions (tenant_id, blob_id);
 
@@ -2953,8 +3928,9 @@ CREATE TABLE coditect.document_permissions (
     FOREIGN KEY (tenant_id, folder_id) REFERENCES coditect.folders (tenant_id, id) ON DELETE CASCADE,
     FOREIGN KEY (tenant_id, user_id) REFERENCES coditect.users (tenant_id, id) ON DELETE CASCADE,
     FOREIGN KEY (tenant_id, team_id) REFERENCES coditect.teams (tenant_id, id) ON DELETE CASCADE,
-    FOREIGN KEY (tenant_id, granted_by) REFERENCES coditect.users (tenant_id, id) ON DELETE SET NULL (granted_by)
+    FOREIGN KEY (tenant_id, granted_by) REFERENCES coditect.users (tenant_id, id)
 );
+SELECT coditect_internal.declare_null_on_delete('coditect.document_permissions', '{tenant_id,granted_by}', '{granted_by}');
 COMMENT ON TABLE coditect.document_permissions IS
     'Grants on a document or a folder (inherited by what it holds) to a user or a team, until expires_at.';
 -- One grant per target and grantee; the seeds' (document, user) and (folder, team) indexes.
@@ -3051,8 +4027,8 @@ LANGUAGE sql STABLE SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
                       WHERE d.tenant_id OPERATOR(pg_catalog.=) p_tenant AND d.id OPERATOR(pg_catalog.=) p_document), 0)
 $$;
 
--- What the caller's grants reach, as sets a query computes once (the read policies' initplans)
--- instead of per row: the documents with grants of their own (for anyone), those of them whose
+-- What the caller's grants reach, as sets a query computes once (through the read policies' *_granted
+-- functions below) instead of per row: the documents with grants of their own (for anyone), those of them whose
 -- grants name the caller or a team of the caller, and the folders whose nearest folder with
 -- grants (itself or above) names the caller or a team of the caller. The same rule as
 -- document_grant(); any grant gives at least view. Unexpired grants only; the context's tenant.
@@ -3084,28 +4060,38 @@ LANGUAGE sql STABLE SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
      WHERE f.tenant_id = coditect.current_tenant_id() AND nearest.mine
 $$;
 
+-- The read policies' tests on those sets, a function call per row (policies hold no subquery:
+-- Citus refuses them) that still reads each set once per query: C, keeping the sets of its first
+-- call in the query's memory (src_ext/pg_granted.cpp). folder_granted: the folder is in
+-- granted_folders(); document_granted: the document is in granted_documents(true), or its folder
+-- in granted_folders() and it is not in granted_documents(false). False for another tenant's row.
+CREATE FUNCTION coditect_internal.folder_granted(p_tenant uuid, p_folder uuid) RETURNS boolean
+    AS 'MODULE_PATHNAME', 'coditect_folder_granted' LANGUAGE C STABLE;
+CREATE FUNCTION coditect_internal.document_granted(p_tenant uuid, p_document uuid, p_folder uuid) RETURNS boolean
+    AS 'MODULE_PATHNAME', 'coditect_document_granted' LANGUAGE C STABLE;
+
 -- The policies call these as whoever reads or writes.
 GRANT EXECUTE ON FUNCTION coditect_internal.document_grant(uuid, uuid, uuid, uuid), coditect_internal.folder_level(uuid, uuid),
     coditect_internal.document_level(uuid, uuid), coditect_internal.my_teams(), coditect_internal.granted_documents(boolean),
-    coditect_internal.granted_folders() TO coditect_gateway, coditect_service, coditect_analyst;
+    coditect_internal.granted_folders(), coditect_internal.folder_granted(uuid, uuid),
+    coditect_internal.document_granted(uuid, uuid, uuid) TO coditect_gateway, coditect_service, coditect_analyst;
 
 -- Reading: row-level security beyond the tenant (restrictive policies, ANDed with
 -- tenant_isolation) shows a row to whoever holds the view level on it. Writing: the triggers
 -- below ask for the level each change needs and refuse with CD403 naming it (a policy would
 -- make a refused UPDATE or DELETE silently change nothing).
 ALTER TABLE coditect.folders ENABLE ROW LEVEL SECURITY, FORCE ROW LEVEL SECURITY;
--- The rule of document_grant(), with the grants' reach computed once per query (initplans).
+-- The rule of document_grant(), with the grants' reach computed once per query (the *_granted
+-- functions above).
 CREATE POLICY folder_read ON coditect.folders AS RESTRICTIVE FOR SELECT
     USING (coditect.current_user_role() IN ('owner', 'admin') OR coditect.current_user_id() IS NULL
            OR created_by = coditect.current_user_id()
-           OR id = ANY ((SELECT coditect_internal.granted_folders())::uuid[]));
+           OR coditect_internal.folder_granted(tenant_id, id));
 ALTER TABLE coditect.documents ENABLE ROW LEVEL SECURITY, FORCE ROW LEVEL SECURITY;
 CREATE POLICY document_read ON coditect.documents AS RESTRICTIVE FOR SELECT
     USING (coditect.current_user_role() IN ('owner', 'admin') OR coditect.current_user_id() IS NULL
            OR owner_id = coditect.current_user_id()
-           OR id = ANY ((SELECT coditect_internal.granted_documents(true))::uuid[])
-           OR (folder_id = ANY ((SELECT coditect_internal.granted_folders())::uuid[])
-               AND id <> ALL ((SELECT coditect_internal.granted_documents(false))::uuid[])));
+           OR coditect_internal.document_granted(tenant_id, id, folder_id));
 ALTER TABLE coditect.document_versions ENABLE ROW LEVEL SECURITY, FORCE ROW LEVEL SECURITY;
 CREATE POLICY document_version_read ON coditect.document_versions AS RESTRICTIVE FOR SELECT
     USING (coditect.current_user_role() IN ('owner', 'admin') OR coditect_internal.document_level(tenant_id, document_id) >= 1);
@@ -3306,11 +4292,14 @@ GRANT INSERT (tenant_id, id, document_id, folder_id, user_id, team_id, permissio
 
 -- Detail answers of projects carry documents_count (the seeds' frontend contract): the live
 -- documents of the project the caller may see.
+-- PL/pgSQL, not SQL: Citus cannot route a SQL function's statement on its parameters.
 CREATE FUNCTION coditect_internal.project_documents_count(p coditect.projects) RETURNS bigint
-LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp AS $$
-    SELECT count(*) FROM coditect.documents d
-     WHERE d.tenant_id OPERATOR(pg_catalog.=) p.tenant_id AND d.project_id OPERATOR(pg_catalog.=) p.id
-       AND d.deleted_at IS NULL
+LANGUAGE plpgsql STABLE SET search_path = pg_catalog, pg_temp AS $$
+BEGIN
+    RETURN (SELECT count(*) FROM coditect.documents d
+             WHERE d.tenant_id OPERATOR(pg_catalog.=) p.tenant_id AND d.project_id OPERATOR(pg_catalog.=) p.id
+               AND d.deleted_at IS NULL);
+END
 $$;
 COMMENT ON FUNCTION coditect_internal.project_documents_count(coditect.projects) IS
     'The project''s live documents that the caller may see.';
@@ -3334,12 +4323,13 @@ COMMENT ON TYPE coditect.document_access_grant IS
 CREATE FUNCTION coditect.document_access(p_document uuid) RETURNS jsonb
 LANGUAGE plpgsql STABLE SET search_path = pg_catalog, pg_temp AS $$
 DECLARE
+    v_tenant uuid := coditect.current_tenant_id();  -- a parameter: Citus routes on it
     d record;
     g record;
 BEGIN
     PERFORM coditect.require_permission('document.view');
     SELECT x.tenant_id, x.id, x.folder_id, x.owner_id INTO d FROM coditect.documents x
-     WHERE x.id = p_document AND x.deleted_at IS NULL;
+     WHERE x.tenant_id = v_tenant AND x.id = p_document AND x.deleted_at IS NULL;
     IF NOT FOUND THEN
         RAISE EXCEPTION 'document % not found', p_document USING ERRCODE = 'CD404';
     END IF;
@@ -3561,8 +4551,9 @@ CREATE TABLE coditect.document_shares (
     updated_at       timestamptz NOT NULL DEFAULT now(),
     PRIMARY KEY (tenant_id, id),
     FOREIGN KEY (tenant_id, document_id) REFERENCES coditect.documents (tenant_id, id) ON DELETE CASCADE,
-    FOREIGN KEY (tenant_id, created_by) REFERENCES coditect.users (tenant_id, id) ON DELETE SET NULL (created_by)
+    FOREIGN KEY (tenant_id, created_by) REFERENCES coditect.users (tenant_id, id)
 );
+SELECT coditect_internal.declare_null_on_delete('coditect.document_shares', '{tenant_id,created_by}', '{created_by}');
 COMMENT ON TABLE coditect.document_shares IS
     'Public links to a document: a token (stored as its SHA-256), an expiry, an optional password, view or download.';
 COMMENT ON COLUMN coditect.document_shares.share_token_hash IS 'SHA-256 (hex) of the token; the token is shown once, at creation.';
@@ -3742,9 +4733,11 @@ CREATE TABLE coditect.document_activity (
     created_at     timestamptz NOT NULL DEFAULT now(),
     PRIMARY KEY (tenant_id, id),
     FOREIGN KEY (tenant_id, document_id) REFERENCES coditect.documents (tenant_id, id) ON DELETE CASCADE,
-    FOREIGN KEY (tenant_id, user_id) REFERENCES coditect.users (tenant_id, id) ON DELETE SET NULL (user_id),
-    FOREIGN KEY (tenant_id, share_id) REFERENCES coditect.document_shares (tenant_id, id) ON DELETE SET NULL (share_id)
+    FOREIGN KEY (tenant_id, user_id) REFERENCES coditect.users (tenant_id, id),
+    FOREIGN KEY (tenant_id, share_id) REFERENCES coditect.document_shares (tenant_id, id)
 );
+SELECT coditect_internal.declare_null_on_delete('coditect.document_activity', '{tenant_id,user_id}', '{user_id}');
+SELECT coditect_internal.declare_null_on_delete('coditect.document_activity', '{tenant_id,share_id}', '{share_id}');
 COMMENT ON TABLE coditect.document_activity IS
     'What happened to a document, by whom, from where: reads recorded explicitly, changes by triggers.';
 COMMENT ON COLUMN coditect.document_activity.user_id IS 'Who; none for a public share''s reader (share_id says which link).';
@@ -4029,9 +5022,10 @@ CREATE TABLE coditect.task_attachments (
     created_at      timestamptz NOT NULL DEFAULT now(),
     PRIMARY KEY (tenant_id, id),
     FOREIGN KEY (tenant_id, task_id) REFERENCES coditect.tasks (tenant_id, id) ON DELETE CASCADE,
-    FOREIGN KEY (tenant_id, uploader_id) REFERENCES coditect.users (tenant_id, id) ON DELETE SET NULL (uploader_id),
+    FOREIGN KEY (tenant_id, uploader_id) REFERENCES coditect.users (tenant_id, id),
     FOREIGN KEY (tenant_id, blob_id) REFERENCES coditect.storage_blobs (tenant_id, id)
 );
+SELECT coditect_internal.declare_null_on_delete('coditect.task_attachments', '{tenant_id,uploader_id}', '{uploader_id}');
 COMMENT ON TABLE coditect.task_attachments IS 'Files attached to a task, newest first; made by uploads.';
 COMMENT ON COLUMN coditect.task_attachments.file_path IS 'Where the bytes are: "db:<sha256>" (stored in PostgreSQL).';
 COMMENT ON COLUMN coditect.task_attachments.uploader_id IS 'Who attached it; null once that user is removed.';
@@ -4076,10 +5070,12 @@ ALTER TABLE coditect.task_attachments ENABLE ALWAYS TRIGGER task_attachment_rule
 -- the caller needs task_attachment.create; on completion the file becomes its attachment.
 CREATE FUNCTION coditect_internal.task_attachment_upload_check(p_id uuid, p_metadata jsonb) RETURNS void
 LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+    v_tenant uuid := coditect.current_tenant_id();  -- a parameter: Citus routes on it
 BEGIN
     PERFORM coditect.require_permission('task_attachment.create');
     IF p_id IS NULL OR NOT EXISTS (SELECT 1 FROM coditect.tasks t
-                                    WHERE t.tenant_id = coditect.current_tenant_id() AND t.id = p_id AND t.deleted_at IS NULL) THEN
+                                    WHERE t.tenant_id = v_tenant AND t.id = p_id AND t.deleted_at IS NULL) THEN
         RAISE EXCEPTION 'task % not found', p_id USING ERRCODE = 'CD404';
     END IF;
 END
@@ -4109,12 +5105,13 @@ SELECT coditect_internal.register_upload_target('task', 'coditect_internal.task_
 CREATE FUNCTION coditect.task_attachment_download(p_task_id uuid, p_id uuid) RETURNS jsonb
 LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
 DECLARE
+    v_tenant uuid := coditect.current_tenant_id();  -- a parameter: Citus routes on it
     a coditect.task_attachments;
 BEGIN
     PERFORM coditect.require_permission('task_attachment.view');
     SELECT x.* INTO a FROM coditect.task_attachments x
       JOIN coditect.tasks t ON t.tenant_id = x.tenant_id AND t.id = x.task_id AND t.deleted_at IS NULL
-     WHERE x.task_id = p_task_id AND x.id = p_id;
+     WHERE x.tenant_id = v_tenant AND x.task_id = p_task_id AND x.id = p_id;
     IF NOT FOUND THEN
         RAISE EXCEPTION 'task attachment % not found', p_id USING ERRCODE = 'CD404';
     END IF;
@@ -4513,8 +5510,9 @@ CREATE TABLE coditect.webhook_endpoints (
     updated_at        timestamptz NOT NULL DEFAULT now(),
     PRIMARY KEY (tenant_id, id),
     CONSTRAINT webhook_endpoints_name_key UNIQUE (tenant_id, name),
-    FOREIGN KEY (tenant_id, created_by) REFERENCES coditect.users (tenant_id, id) ON DELETE SET NULL (created_by)
+    FOREIGN KEY (tenant_id, created_by) REFERENCES coditect.users (tenant_id, id)
 );
+SELECT coditect_internal.declare_null_on_delete('coditect.webhook_endpoints', '{tenant_id,created_by}', '{created_by}');
 COMMENT ON TABLE coditect.webhook_endpoints IS
     'Where the tenant''s notifications are POSTed, signed with the endpoint''s secret (Coditect-Signature).';
 COMMENT ON COLUMN coditect.webhook_endpoints.name IS
@@ -4641,8 +5639,9 @@ CREATE TABLE coditect.webhook_deliveries (
     created_at       timestamptz NOT NULL DEFAULT now(),
     updated_at       timestamptz NOT NULL DEFAULT now(),
     PRIMARY KEY (tenant_id, id),
-    FOREIGN KEY (tenant_id, endpoint_id) REFERENCES coditect.webhook_endpoints (tenant_id, id) ON DELETE SET NULL (endpoint_id)
+    FOREIGN KEY (tenant_id, endpoint_id) REFERENCES coditect.webhook_endpoints (tenant_id, id)
 );
+SELECT coditect_internal.declare_null_on_delete('coditect.webhook_deliveries', '{tenant_id,endpoint_id}', '{endpoint_id}');
 COMMENT ON TABLE coditect.webhook_deliveries IS
     'The outbox: each notification for one URL, its attempts and outcome (read-only; written by the engine and the worker).';
 COMMENT ON COLUMN coditect.webhook_deliveries.id IS 'Sent as Idempotency-Key, the same on every attempt.';
@@ -4692,7 +5691,8 @@ SELECT pg_catalog.pg_extension_config_dump('coditect_internal.webhook_delivery_s
 --   else: one per active endpoint of the tenant subscribed to p_event (or '*'), and with
 --   p_channel only the endpoint of that name. None is no error.
 -- NOTIFY coditect_outbox (delivered at commit, never after a rollback) wakes the worker; its
--- payload is empty so that no other login listening learns a tenant's id.
+-- payload is empty so that no other login listening learns a tenant's id. On a Citus worker node
+-- coditect_internal.notify sends nothing: the worker's poll (CODITECT_WORKER_POLL_MS) delivers.
 -- Owner-context only: the engine's definer functions call it (no login may).
 CREATE FUNCTION coditect_internal.outbox_emit(p_tenant uuid, p_event text, p_payload jsonb,
                                               p_channel text DEFAULT NULL, p_url text DEFAULT NULL,
@@ -4736,7 +5736,7 @@ BEGIN
         GET DIAGNOSTICS n = ROW_COUNT;
     END IF;
     IF n > 0 THEN
-        PERFORM pg_notify('coditect_outbox', '');
+        PERFORM coditect_internal.notify('coditect_outbox', '');
     END IF;
     RETURN n;
 END
@@ -5037,9 +6037,11 @@ CREATE TABLE coditect.workflows (
     PRIMARY KEY (tenant_id, id),
     CONSTRAINT workflows_lineage_version_key UNIQUE (tenant_id, lineage_id, version),
     CONSTRAINT workflows_published_check CHECK ((status = 'draft') = (published_at IS NULL)),
-    FOREIGN KEY (tenant_id, project_id) REFERENCES coditect.projects (tenant_id, id) ON DELETE SET NULL (project_id),
-    FOREIGN KEY (tenant_id, created_by) REFERENCES coditect.users (tenant_id, id) ON DELETE SET NULL (created_by)
+    FOREIGN KEY (tenant_id, project_id) REFERENCES coditect.projects (tenant_id, id),
+    FOREIGN KEY (tenant_id, created_by) REFERENCES coditect.users (tenant_id, id)
 );
+SELECT coditect_internal.declare_null_on_delete('coditect.workflows', '{tenant_id,project_id}', '{project_id}');
+SELECT coditect_internal.declare_null_on_delete('coditect.workflows', '{tenant_id,created_by}', '{created_by}');
 COMMENT ON TABLE coditect.workflows IS
     'Workflow versions: a draft is edited, a published version (active, paused, archived) never changes; versions of one workflow share lineage_id.';
 COMMENT ON COLUMN coditect.workflows.definition IS
@@ -5069,8 +6071,9 @@ CREATE TABLE coditect.workflow_executions (
     -- NO ACTION, not the seeds' CASCADE: a version that ran keeps its history (archive it); a
     -- tenant's purge removes both in one statement.
     FOREIGN KEY (tenant_id, workflow_id) REFERENCES coditect.workflows (tenant_id, id),
-    FOREIGN KEY (tenant_id, triggered_by) REFERENCES coditect.users (tenant_id, id) ON DELETE SET NULL (triggered_by)
+    FOREIGN KEY (tenant_id, triggered_by) REFERENCES coditect.users (tenant_id, id)
 );
+SELECT coditect_internal.declare_null_on_delete('coditect.workflow_executions', '{tenant_id,triggered_by}', '{triggered_by}');
 CREATE INDEX workflow_executions_workflow_started_idx ON coditect.workflow_executions (tenant_id, workflow_id, started_at DESC);
 CREATE INDEX workflow_executions_tenant_status_idx ON coditect.workflow_executions (tenant_id, status);
 CREATE INDEX workflow_executions_tenant_created_idx ON coditect.workflow_executions (tenant_id, created_at DESC, id DESC);
@@ -5112,9 +6115,11 @@ CREATE TABLE coditect.workflow_approvals (
     PRIMARY KEY (tenant_id, id),
     FOREIGN KEY (tenant_id, step_id) REFERENCES coditect.workflow_steps (tenant_id, id) ON DELETE CASCADE,
     FOREIGN KEY (tenant_id, execution_id) REFERENCES coditect.workflow_executions (tenant_id, id) ON DELETE CASCADE,
-    FOREIGN KEY (tenant_id, approver_id) REFERENCES coditect.users (tenant_id, id) ON DELETE SET NULL (approver_id),
-    FOREIGN KEY (tenant_id, decided_by) REFERENCES coditect.users (tenant_id, id) ON DELETE SET NULL (decided_by)
+    FOREIGN KEY (tenant_id, approver_id) REFERENCES coditect.users (tenant_id, id),
+    FOREIGN KEY (tenant_id, decided_by) REFERENCES coditect.users (tenant_id, id)
 );
+SELECT coditect_internal.declare_null_on_delete('coditect.workflow_approvals', '{tenant_id,approver_id}', '{approver_id}');
+SELECT coditect_internal.declare_null_on_delete('coditect.workflow_approvals', '{tenant_id,decided_by}', '{decided_by}');
 CREATE INDEX workflow_approvals_approver_status_idx ON coditect.workflow_approvals (tenant_id, approver_id, status);
 CREATE INDEX workflow_approvals_step_status_idx ON coditect.workflow_approvals (tenant_id, step_id, status);
 CREATE INDEX workflow_approvals_tenant_created_idx ON coditect.workflow_approvals (tenant_id, created_at DESC, id DESC);
@@ -5332,18 +6337,21 @@ RETURNS text
 COMMENT ON FUNCTION coditect_internal.webhook_verify(bytea, text, bytea, int) IS
     'valid, malformed, mismatch or expired: the header "t=<unix seconds>,v1=<hex HMAC-SHA256(secret, "<t>.<body>")>" against the body, now() within the tolerance';
 
--- Keyed by the lineage alone: an owner-only table (no policy to leak past), read by the public
--- webhook endpoint, which knows the workflow but not yet its tenant.
+-- An owner-only table (no policy to leak past), keyed like every tenant table (on Citus it is
+-- distributed with the workflows) and also looked up by the lineage alone: the public webhook
+-- endpoint knows the workflow but not yet its tenant.
 -- Two secrets, so that what the workflow signs cannot start it: `secret` checks the webhook
 -- trigger's requests, `notification_secret` signs the notifications it posts to URLs.
 CREATE TABLE coditect_internal.workflow_secrets (
-    lineage_id          uuid PRIMARY KEY,
+    lineage_id          uuid NOT NULL,
     tenant_id           uuid NOT NULL,
     secret              bytea NOT NULL,
     notification_secret bytea NOT NULL,
     created_at          timestamptz NOT NULL DEFAULT now(),
+    PRIMARY KEY (tenant_id, lineage_id),
     FOREIGN KEY (tenant_id, lineage_id) REFERENCES coditect.workflows (tenant_id, id) ON DELETE CASCADE
 );
+CREATE INDEX workflow_secrets_lineage_idx ON coditect_internal.workflow_secrets (lineage_id);
 REVOKE ALL ON coditect_internal.workflow_secrets FROM PUBLIC;
 SELECT pg_catalog.pg_extension_config_dump('coditect_internal.workflow_secrets', '');
 
@@ -5368,7 +6376,7 @@ BEGIN
     IF s IS NULL THEN
         INSERT INTO coditect_internal.workflow_secrets (lineage_id, tenant_id, secret, notification_secret)
         VALUES (p_lineage, p_tenant, coditect_internal.webhook_secret_text(), coditect_internal.webhook_secret_text())
-        ON CONFLICT (lineage_id) DO NOTHING;
+        ON CONFLICT (tenant_id, lineage_id) DO NOTHING;
         SELECT x.notification_secret INTO STRICT s FROM coditect_internal.workflow_secrets x
          WHERE x.lineage_id = p_lineage AND x.tenant_id = p_tenant;
     END IF;
@@ -5618,10 +6626,11 @@ $$;
 CREATE FUNCTION coditect_internal.workflow_execution_for_update(p_execution uuid) RETURNS coditect.workflow_executions
 LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
 DECLARE
+    v_tenant uuid := coditect.current_tenant_id();  -- a parameter: Citus routes on it
     e coditect.workflow_executions;
 BEGIN
     SELECT * INTO e FROM coditect.workflow_executions x
-     WHERE x.tenant_id = coditect.current_tenant_id() AND x.id = p_execution FOR UPDATE;
+     WHERE x.tenant_id = v_tenant AND x.id = p_execution FOR UPDATE;
     IF e.id IS NULL THEN
         RAISE EXCEPTION 'workflow execution % not found', p_execution USING ERRCODE = 'CD404';
     END IF;
@@ -5674,6 +6683,7 @@ $$;
 CREATE FUNCTION coditect_internal.workflow_decide_as(p_approval uuid, p_decision text, p_comment text DEFAULT '') RETURNS uuid
 LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
 DECLARE
+    v_tenant uuid := coditect.current_tenant_id();  -- a parameter: Citus routes on it
     a    coditect.workflow_approvals;
     e    coditect.workflow_executions;
     me   uuid := coditect.current_user_id();
@@ -5683,7 +6693,7 @@ BEGIN
     IF p_decision IS NULL OR p_decision NOT IN ('approved', 'rejected') THEN
         RAISE EXCEPTION 'decision must be approved or rejected' USING ERRCODE = 'CD400';
     END IF;
-    SELECT * INTO a FROM coditect.workflow_approvals x WHERE x.tenant_id = coditect.current_tenant_id() AND x.id = p_approval;
+    SELECT * INTO a FROM coditect.workflow_approvals x WHERE x.tenant_id = v_tenant AND x.id = p_approval;
     IF a.id IS NULL THEN
         RAISE EXCEPTION 'workflow approval % not found', p_approval USING ERRCODE = 'CD404';
     END IF;
@@ -5969,7 +6979,13 @@ DECLARE
     body    jsonb;
     started uuid;
 BEGIN
-    SELECT * INTO sec FROM coditect_internal.workflow_secrets x WHERE x.lineage_id = p_workflow;
+    -- Ids are the server's (uuid v7), so one tenant at most; should two ever hold it, neither is
+    -- chosen (TOO_MANY_ROWS: no request starts a workflow of a tenant picked at random).
+    BEGIN
+        SELECT * INTO STRICT sec FROM coditect_internal.workflow_secrets x WHERE x.lineage_id = p_workflow;
+    EXCEPTION WHEN no_data_found OR too_many_rows THEN
+        RETURN NULL;
+    END;
     SELECT * INTO w FROM coditect.workflows x
      WHERE x.tenant_id = sec.tenant_id AND x.lineage_id = p_workflow AND x.status = 'active';
     IF sec.lineage_id IS NULL OR w.id IS NULL OR NOT w.triggers @> '[{"type": "webhook"}]' THEN
@@ -6010,23 +7026,20 @@ $$;
 CREATE FUNCTION coditect.workflow_rotate_secret(p_id uuid) RETURNS jsonb
 LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
 DECLARE
+    v_tenant uuid := coditect.current_tenant_id();  -- a parameter: Citus routes on it
     lineage uuid;
     s       bytea := coditect_internal.webhook_secret_text();
     ns      bytea := coditect_internal.webhook_secret_text();
 BEGIN
     PERFORM coditect.require_permission('workflow.rotate_secret');
-    SELECT w.lineage_id INTO lineage FROM coditect.workflows w WHERE w.tenant_id = coditect.current_tenant_id() AND w.id = p_id;
+    SELECT w.lineage_id INTO lineage FROM coditect.workflows w WHERE w.tenant_id = v_tenant AND w.id = p_id;
     IF lineage IS NULL THEN
         RAISE EXCEPTION 'workflow % not found', p_id USING ERRCODE = 'CD404';
     END IF;
     INSERT INTO coditect_internal.workflow_secrets AS x (lineage_id, tenant_id, secret, notification_secret)
     VALUES (lineage, coditect.current_tenant_id(), s, ns)
-    ON CONFLICT (lineage_id) DO UPDATE SET secret = excluded.secret, notification_secret = excluded.notification_secret,
-                                           created_at = now()
-        WHERE x.tenant_id = excluded.tenant_id;  -- never another tenant's row (ids are not clients' to choose)
-    IF NOT FOUND THEN
-        RAISE EXCEPTION 'workflow % not found', p_id USING ERRCODE = 'CD404';
-    END IF;
+    ON CONFLICT (tenant_id, lineage_id) DO UPDATE SET secret = excluded.secret, notification_secret = excluded.notification_secret,
+                                                      created_at = now();
     RETURN jsonb_build_object('secret', convert_from(s, 'UTF8'), 'notification_secret', convert_from(ns, 'UTF8'),
                               'webhook_path', '/api/v1/workflows/' || lineage || '/webhook/',
                               'signature_header', 'Coditect-Signature');
@@ -6100,13 +7113,14 @@ $$;
 CREATE FUNCTION coditect_internal.workflow_new_version_as(p_id uuid) RETURNS uuid
 LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
 DECLARE
+    v_tenant uuid := coditect.current_tenant_id();  -- a parameter: Citus routes on it
     src coditect.workflows;
     id  uuid;
 BEGIN
     PERFORM coditect.require_permission('workflow.create');
     SELECT l.* INTO src FROM coditect.workflows w
       JOIN coditect.workflows l ON l.tenant_id = w.tenant_id AND l.lineage_id = w.lineage_id
-     WHERE w.tenant_id = coditect.current_tenant_id() AND w.id = p_id
+     WHERE w.tenant_id = v_tenant AND w.id = p_id
      ORDER BY l.version DESC LIMIT 1;
     -- (tenant_id is the context's: this owner-rights code writes no other tenant's rows.)
     IF src.id IS NULL THEN
@@ -6203,10 +7217,11 @@ CREATE TABLE coditect.audit_reviews (
     updated_at       timestamptz NOT NULL DEFAULT now(),
     completed_at     timestamptz,
     PRIMARY KEY (tenant_id, id),
-    FOREIGN KEY (tenant_id, reviewer_id) REFERENCES coditect.users (tenant_id, id) ON DELETE SET NULL (reviewer_id),
+    FOREIGN KEY (tenant_id, reviewer_id) REFERENCES coditect.users (tenant_id, id),
     CONSTRAINT audit_reviews_scope_check CHECK (scope_end_date >= scope_start_date),
     CONSTRAINT audit_reviews_completed_check CHECK ((status = 'completed') = (completed_at IS NOT NULL))
 );
+SELECT coditect_internal.declare_null_on_delete('coditect.audit_reviews', '{tenant_id,reviewer_id}', '{reviewer_id}');
 COMMENT ON TABLE coditect.audit_reviews IS
     'Manual reviews of the audit trail over a period: in_progress, then completed (with findings) or cancelled, then closed.';
 COMMENT ON COLUMN coditect.audit_reviews.reviewer_id IS
@@ -6286,12 +7301,13 @@ CREATE TABLE coditect.compliance_reports (
     generated_by  uuid DEFAULT coditect.current_user_id(),
     created_at    timestamptz NOT NULL DEFAULT now(),
     PRIMARY KEY (tenant_id, id),
-    FOREIGN KEY (tenant_id, generated_by) REFERENCES coditect.users (tenant_id, id) ON DELETE SET NULL (generated_by),
+    FOREIGN KEY (tenant_id, generated_by) REFERENCES coditect.users (tenant_id, id),
     FOREIGN KEY (tenant_id, blob_id) REFERENCES coditect.storage_blobs (tenant_id, id),
     CONSTRAINT compliance_reports_period_check CHECK (period_end >= period_start),
     CONSTRAINT compliance_reports_file_check CHECK ((status = 'completed') = (blob_id IS NOT NULL AND file_path IS NOT NULL)),
     CONSTRAINT compliance_reports_error_check CHECK ((status = 'failed') = (error_message IS NOT NULL))
 );
+SELECT coditect_internal.declare_null_on_delete('coditect.compliance_reports', '{tenant_id,generated_by}', '{generated_by}');
 COMMENT ON TABLE coditect.compliance_reports IS
     'Compliance reports computed from the audit trail (coditect.generate_compliance_report); immutable once generated.';
 COMMENT ON COLUMN coditect.compliance_reports.report_data IS
@@ -6469,10 +7485,12 @@ CREATE FUNCTION coditect_internal.compliance_report_pdf(jsonb) RETURNS bytea
 -- only inside its generator's transaction, so no other upload can reach one.
 CREATE FUNCTION coditect_internal.compliance_report_upload_check(p_id uuid, p_metadata jsonb) RETURNS void
 LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+    v_tenant uuid := coditect.current_tenant_id();  -- a parameter: Citus routes on it
 BEGIN
     PERFORM coditect.require_permission('compliance_report.generate');
     IF p_id IS NULL OR NOT EXISTS (SELECT 1 FROM coditect.compliance_reports r
-                                    WHERE r.tenant_id = coditect.current_tenant_id() AND r.id = p_id
+                                    WHERE r.tenant_id = v_tenant AND r.id = p_id
                                       AND r.status = 'generating' AND r.blob_id IS NULL) THEN
         RAISE EXCEPTION 'no compliance report % is being generated', p_id USING ERRCODE = 'CD404';
     END IF;
@@ -6747,13 +7765,15 @@ $$;
 CREATE FUNCTION coditect.idempotency_finish(p_key text, p_status integer, p_content_type text,
                                             p_headers jsonb, p_body text, p_secret boolean) RETURNS boolean
 LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+    v_tenant uuid := coditect.current_tenant_id();  -- a parameter: Citus routes on it
 BEGIN
     UPDATE coditect_internal.idempotency_keys x
        SET status = p_status, secret = coalesce(p_secret, false),
            content_type = CASE WHEN p_secret THEN NULL ELSE p_content_type END,
            headers = CASE WHEN p_secret THEN NULL ELSE coalesce(p_headers, '[]'::jsonb) END,
            body = CASE WHEN p_secret THEN NULL ELSE coalesce(p_body, '') END
-     WHERE x.tenant_id OPERATOR(pg_catalog.=) coditect.current_tenant_id()
+     WHERE x.tenant_id OPERATOR(pg_catalog.=) v_tenant
        AND x.user_id OPERATOR(pg_catalog.=) coditect.current_user_id()
        AND x.idem_key OPERATOR(pg_catalog.=) p_key AND x.status IS NULL;
     IF NOT FOUND THEN
@@ -12950,8 +13970,10 @@ CREATE UNIQUE INDEX email_addresses_one_default ON coditect.email_addresses (ten
 ------------------------------------------------------------------------------------------------
 
 -- Links one contact table to one entity type: the column ref_<type> (entity_id when
--- entity_type is <type>), its foreign key to the entity ON DELETE CASCADE (the tenant in it;
--- for the tenant itself, equal to tenant_id), and the index the cascade looks rows up by.
+-- entity_type is <type>), its foreign key to the entity ON DELETE CASCADE (the tenant in it),
+-- and the index the cascade looks rows up by. For the tenant itself, no key but a CHECK that it
+-- is the row's tenant: tenant_id's own key then guarantees it exists and cascades, and Citus
+-- refuses a key from ref_tenant (not the distribution column) to tenants (id).
 CREATE FUNCTION coditect_internal.link_contact_entity(p_contacts regclass, p_type text, p_entity regclass)
 RETURNS void
 LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
@@ -12966,13 +13988,12 @@ BEGIN
     IF tenanted THEN
         EXECUTE format('ALTER TABLE %s ADD CONSTRAINT %I FOREIGN KEY (tenant_id, %I) REFERENCES %s (tenant_id, id) '
                        'ON DELETE CASCADE', p_contacts, tbl || '_' || col || '_fkey', col, p_entity);
+        EXECUTE format('CREATE INDEX %I ON %s (tenant_id, %I) WHERE %I IS NOT NULL', tbl || '_' || col || '_idx',
+                       p_contacts, col, col);
     ELSE
-        EXECUTE format('ALTER TABLE %s ADD CONSTRAINT %I FOREIGN KEY (%I) REFERENCES %s (id) ON DELETE CASCADE, '
-                       'ADD CONSTRAINT %I CHECK (%I = tenant_id)',
-                       p_contacts, tbl || '_' || col || '_fkey', col, p_entity, tbl || '_' || col || '_own_tenant', col);
+        EXECUTE format('ALTER TABLE %s ADD CONSTRAINT %I CHECK (%I IS NULL OR %I = tenant_id)',
+                       p_contacts, tbl || '_' || col || '_own_tenant', col, col);
     END IF;
-    EXECUTE format('CREATE INDEX %I ON %s (tenant_id, %I) WHERE %I IS NOT NULL', tbl || '_' || col || '_idx',
-                   p_contacts, col, col);
     -- Internal: hidden from the API (a declaration after the resource's regenerates it).
     IF EXISTS (SELECT 1 FROM coditect_internal.resources r WHERE r.relid = p_contacts) THEN
         INSERT INTO coditect_internal.resource_columns (resource, column_name, readable, on_create, on_update)
@@ -13180,14 +14201,14 @@ SELECT coditect_internal.register_resource('coditect.email_addresses', 'email_ad
 -- (owners, administrators); the tenant's, teams' and projects' are every member's. A caller
 -- without a user (a service, an analyst) reads the tenant's all.
 CREATE POLICY contact_read ON coditect.addresses AS RESTRICTIVE FOR SELECT
-    USING (entity_type <> 'user' OR entity_id = (SELECT coditect.current_user_id())
-           OR (SELECT coditect.current_user_id()) IS NULL OR (SELECT coditect.has_permission('contact.manage')));
+    USING (entity_type <> 'user' OR entity_id = coditect.current_user_id()
+           OR coditect.current_user_id() IS NULL OR coditect.has_permission('contact.manage'));
 CREATE POLICY contact_read ON coditect.phone_numbers AS RESTRICTIVE FOR SELECT
-    USING (entity_type <> 'user' OR entity_id = (SELECT coditect.current_user_id())
-           OR (SELECT coditect.current_user_id()) IS NULL OR (SELECT coditect.has_permission('contact.manage')));
+    USING (entity_type <> 'user' OR entity_id = coditect.current_user_id()
+           OR coditect.current_user_id() IS NULL OR coditect.has_permission('contact.manage'));
 CREATE POLICY contact_read ON coditect.email_addresses AS RESTRICTIVE FOR SELECT
-    USING (entity_type <> 'user' OR entity_id = (SELECT coditect.current_user_id())
-           OR (SELECT coditect.current_user_id()) IS NULL OR (SELECT coditect.has_permission('contact.manage')));
+    USING (entity_type <> 'user' OR entity_id = coditect.current_user_id()
+           OR coditect.current_user_id() IS NULL OR coditect.has_permission('contact.manage'));
 
 ------------------------------------------------------------------------------------------------
 -- 19. 82_products (as in sql/82_products.sql)
@@ -13407,8 +14428,9 @@ CREATE TABLE coditect.carts (
     created_at     timestamptz NOT NULL DEFAULT now(),
     updated_at     timestamptz NOT NULL DEFAULT now(),
     PRIMARY KEY (tenant_id, id),
-    FOREIGN KEY (tenant_id, user_id) REFERENCES coditect.users (tenant_id, id) ON DELETE SET NULL (user_id)
+    FOREIGN KEY (tenant_id, user_id) REFERENCES coditect.users (tenant_id, id)
 );
+SELECT coditect_internal.declare_null_on_delete('coditect.carts', '{tenant_id,user_id}', '{user_id}');
 CREATE INDEX carts_tenant_created_idx ON coditect.carts (tenant_id, created_at DESC, id DESC);
 CREATE INDEX carts_user_idx ON coditect.carts (tenant_id, user_id, status);
 -- The expiry job's scan of open carts past their time.
@@ -13586,13 +14608,14 @@ CREATE TABLE coditect.orders (
     updated_at           timestamptz NOT NULL DEFAULT now(),
     PRIMARY KEY (tenant_id, id),
     FOREIGN KEY (tenant_id, cart_id) REFERENCES coditect.carts (tenant_id, id),
-    FOREIGN KEY (tenant_id, user_id) REFERENCES coditect.users (tenant_id, id) ON DELETE SET NULL (user_id),
+    FOREIGN KEY (tenant_id, user_id) REFERENCES coditect.users (tenant_id, id),
     FOREIGN KEY (billing_country_code, billing_state_code) REFERENCES coditect.subdivisions (country_code, code),
     CONSTRAINT orders_total CHECK (total_amount = subtotal_amount + tax_amount - discount_amount),
     CONSTRAINT orders_tax_rate_snapshot CHECK (tax_rate_id IS NOT NULL OR tax_percentage = 0),
     CONSTRAINT orders_discount_coupon CHECK ((coupon_id IS NULL) = (discount_code IS NULL)
                                              AND (discount_amount = 0 OR coupon_id IS NOT NULL))
 );
+SELECT coditect_internal.declare_null_on_delete('coditect.orders', '{tenant_id,user_id}', '{user_id}');
 -- One order per cart.
 CREATE UNIQUE INDEX orders_one_per_cart ON coditect.orders (tenant_id, cart_id);
 CREATE INDEX orders_tenant_created_idx ON coditect.orders (tenant_id, created_at DESC, id DESC);
@@ -13834,8 +14857,9 @@ CREATE TABLE coditect.refunds (
     PRIMARY KEY (tenant_id, id),
     FOREIGN KEY (tenant_id, payment_id) REFERENCES coditect.payments (tenant_id, id) ON DELETE CASCADE,
     FOREIGN KEY (tenant_id, order_id) REFERENCES coditect.orders (tenant_id, id),
-    FOREIGN KEY (tenant_id, refunded_by) REFERENCES coditect.users (tenant_id, id) ON DELETE SET NULL (refunded_by)
+    FOREIGN KEY (tenant_id, refunded_by) REFERENCES coditect.users (tenant_id, id)
 );
+SELECT coditect_internal.declare_null_on_delete('coditect.refunds', '{tenant_id,refunded_by}', '{refunded_by}');
 CREATE INDEX refunds_payment_idx ON coditect.refunds (tenant_id, payment_id, created_at DESC);
 CREATE INDEX refunds_order_idx ON coditect.refunds (tenant_id, order_id);
 CREATE INDEX refunds_tenant_created_idx ON coditect.refunds (tenant_id, created_at DESC, id DESC);
@@ -14049,17 +15073,21 @@ $$;
 
 -- A cart's discount as it stands (the computed field discount_amount): its items, under the
 -- caller's row-level security, through coupon_discounts. Checkout may still refuse the code.
+-- PL/pgSQL, not SQL: Citus cannot route a SQL function's statement on its parameters.
 CREATE FUNCTION coditect.cart_discount_amount(p_cart coditect.carts) RETURNS bigint
-LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp AS $$
-    SELECT CASE WHEN p_cart.coupon_id IS NULL THEN 0 ELSE
-           (SELECT coalesce(sum(x), 0)::bigint
+LANGUAGE plpgsql STABLE SET search_path = pg_catalog, pg_temp AS $$
+BEGIN
+    IF p_cart.coupon_id IS NULL THEN
+        RETURN 0;
+    END IF;
+    RETURN (SELECT coalesce(sum(x), 0)::bigint
               FROM unnest(coditect_internal.coupon_discounts(
                        p_cart.coupon_id,
                        ARRAY(SELECT i.product_id FROM coditect.cart_items i
                               WHERE i.tenant_id = p_cart.tenant_id AND i.cart_id = p_cart.id ORDER BY i.created_at, i.id),
                        ARRAY(SELECT i.unit_amount * i.quantity FROM coditect.cart_items i
-                              WHERE i.tenant_id = p_cart.tenant_id AND i.cart_id = p_cart.id ORDER BY i.created_at, i.id))) x)
-           END
+                              WHERE i.tenant_id = p_cart.tenant_id AND i.cart_id = p_cart.id ORDER BY i.created_at, i.id))) x);
+END
 $$;
 
 ------------------------------------------------------------------------------------------------
@@ -14113,20 +15141,34 @@ SELECT coditect_internal.register_resource('coditect.refunds', 'refund', p_state
     p_filters => '{"order_id": ["exact"], "payment_id": ["exact"], "status": ["exact", "in"], "created_at": ["gte", "lt"]}',
     p_orderings => '{created_at}');
 
+-- A cart's or an order's rows (items, lines, payments, refunds, invoices) are read with it: these
+-- say whether the caller sees the cart or order (its policies decide: invoker rights). A function
+-- call rather than an EXISTS in the policy, which Citus refuses (no subqueries in policies).
+CREATE FUNCTION coditect_internal.cart_visible(p_tenant uuid, p_cart uuid) RETURNS boolean
+LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp AS $$
+    SELECT EXISTS (SELECT 1 FROM coditect.carts c WHERE c.tenant_id = p_tenant AND c.id = p_cart)
+$$;
+CREATE FUNCTION coditect_internal.order_visible(p_tenant uuid, p_order uuid) RETURNS boolean
+LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp AS $$
+    SELECT EXISTS (SELECT 1 FROM coditect.orders o WHERE o.tenant_id = p_tenant AND o.id = p_order)
+$$;
+GRANT EXECUTE ON FUNCTION coditect_internal.cart_visible(uuid, uuid), coditect_internal.order_visible(uuid, uuid)
+    TO coditect_gateway, coditect_service, coditect_analyst;
+
 CREATE POLICY carts_own ON coditect.carts AS RESTRICTIVE
-    USING ((SELECT coditect.current_user_id()) IS NULL OR user_id = (SELECT coditect.current_user_id())
-           OR (SELECT coditect.has_permission('order.manage')));
+    USING (coditect.current_user_id() IS NULL OR user_id = coditect.current_user_id()
+           OR coditect.has_permission('order.manage'));
 CREATE POLICY cart_items_own ON coditect.cart_items AS RESTRICTIVE
-    USING (EXISTS (SELECT 1 FROM coditect.carts c WHERE c.tenant_id = cart_items.tenant_id AND c.id = cart_items.cart_id));
+    USING (coditect_internal.cart_visible(tenant_id, cart_id));
 CREATE POLICY orders_own ON coditect.orders AS RESTRICTIVE
-    USING ((SELECT coditect.current_user_id()) IS NULL OR user_id = (SELECT coditect.current_user_id())
-           OR (SELECT coditect.has_permission('order.manage')));
+    USING (coditect.current_user_id() IS NULL OR user_id = coditect.current_user_id()
+           OR coditect.has_permission('order.manage'));
 CREATE POLICY order_lines_own ON coditect.order_lines AS RESTRICTIVE
-    USING (EXISTS (SELECT 1 FROM coditect.orders o WHERE o.tenant_id = order_lines.tenant_id AND o.id = order_lines.order_id));
+    USING (coditect_internal.order_visible(tenant_id, order_id));
 CREATE POLICY payments_own ON coditect.payments AS RESTRICTIVE
-    USING (EXISTS (SELECT 1 FROM coditect.orders o WHERE o.tenant_id = payments.tenant_id AND o.id = payments.order_id));
+    USING (coditect_internal.order_visible(tenant_id, order_id));
 CREATE POLICY refunds_own ON coditect.refunds AS RESTRICTIVE
-    USING (EXISTS (SELECT 1 FROM coditect.orders o WHERE o.tenant_id = refunds.tenant_id AND o.id = refunds.order_id));
+    USING (coditect_internal.order_visible(tenant_id, order_id));
 
 ------------------------------------------------------------------------------------------------
 -- Actions
@@ -14136,9 +15178,11 @@ CREATE POLICY refunds_own ON coditect.refunds AS RESTRICTIVE
 -- Invoker rights: the cart must be visible to the caller (its own, or order.manage).
 CREATE FUNCTION coditect.cart_add_item(p_cart uuid, p_product uuid, p_quantity integer DEFAULT 1) RETURNS jsonb
 LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+    v_tenant uuid := coditect.current_tenant_id();  -- a parameter: Citus routes on it
 BEGIN
     PERFORM coditect.require_permission('cart.add_item');
-    IF NOT EXISTS (SELECT 1 FROM coditect.carts c WHERE c.tenant_id = coditect.current_tenant_id() AND c.id = p_cart) THEN
+    IF NOT EXISTS (SELECT 1 FROM coditect.carts c WHERE c.tenant_id = v_tenant AND c.id = p_cart) THEN
         RAISE EXCEPTION 'cart % not found', p_cart USING ERRCODE = 'CD404';
     END IF;
     IF p_product IS NULL OR NOT EXISTS (SELECT 1 FROM coditect.products p WHERE p.id = p_product) THEN
@@ -14150,7 +15194,7 @@ BEGIN
         RAISE EXCEPTION 'quantity must be at least 1' USING ERRCODE = 'CD422';
     END IF;
     INSERT INTO coditect.cart_items AS i (tenant_id, cart_id, product_id, quantity)
-    VALUES (coditect.current_tenant_id(), p_cart, p_product, p_quantity)
+    VALUES (v_tenant, p_cart, p_product, p_quantity)
     ON CONFLICT (tenant_id, cart_id, product_id) DO UPDATE SET quantity = i.quantity + excluded.quantity;
     RETURN coditect.api_carts_get(p_cart);
 END
@@ -14327,11 +15371,12 @@ $$;
 CREATE FUNCTION coditect_internal.order_cancel_as(p_order uuid) RETURNS uuid
 LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
 DECLARE
+    v_tenant uuid := coditect.current_tenant_id();  -- a parameter: Citus routes on it
     o coditect.orders;
 BEGIN
     PERFORM coditect.require_permission('order.cancel');
     SELECT * INTO o FROM coditect.orders
-     WHERE tenant_id = coditect.current_tenant_id() AND id = p_order
+     WHERE tenant_id = v_tenant AND id = p_order
        AND (user_id = coditect.current_user_id() OR coditect.has_permission('order.manage'))
        FOR UPDATE;
     IF o.id IS NULL THEN
@@ -14350,10 +15395,11 @@ $$;
 CREATE FUNCTION coditect.order_mark_paid(p_order uuid, p_reference text DEFAULT NULL) RETURNS jsonb
 LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
 DECLARE
+    v_tenant uuid := coditect.current_tenant_id();  -- a parameter: Citus routes on it
     o coditect.orders;
     pay coditect.payments;
 BEGIN
-    SELECT * INTO o FROM coditect.orders WHERE tenant_id = coditect.current_tenant_id() AND id = p_order FOR UPDATE;
+    SELECT * INTO o FROM coditect.orders WHERE tenant_id = v_tenant AND id = p_order FOR UPDATE;
     IF o.id IS NULL THEN
         RAISE EXCEPTION 'order % not found', p_order USING ERRCODE = 'CD404';
     END IF;
@@ -14514,8 +15560,9 @@ CREATE TABLE coditect.subscriptions (
     PRIMARY KEY (tenant_id, id),
     CONSTRAINT subscriptions_period_check CHECK (current_period_end > current_period_start),
     CONSTRAINT subscriptions_trial_check CHECK ((trial_start IS NULL) = (trial_end IS NULL) AND (trial_end IS NULL OR trial_end > trial_start)),
-    FOREIGN KEY (tenant_id, created_by) REFERENCES coditect.users (tenant_id, id) ON DELETE SET NULL (created_by)
+    FOREIGN KEY (tenant_id, created_by) REFERENCES coditect.users (tenant_id, id)
 );
+SELECT coditect_internal.declare_null_on_delete('coditect.subscriptions', '{tenant_id,created_by}', '{created_by}');
 CREATE INDEX subscriptions_tenant_status_idx ON coditect.subscriptions (tenant_id, status);
 CREATE INDEX subscriptions_tenant_created_idx ON coditect.subscriptions (tenant_id, created_at DESC, id DESC);
 CREATE UNIQUE INDEX subscriptions_tenant_stripe_key ON coditect.subscriptions (tenant_id, stripe_subscription_id);
@@ -14544,10 +15591,11 @@ CREATE TABLE coditect.entitlements (
     updated_at      timestamptz NOT NULL DEFAULT now(),
     PRIMARY KEY (tenant_id, id),
     FOREIGN KEY (tenant_id, subscription_id) REFERENCES coditect.subscriptions (tenant_id, id) ON DELETE CASCADE,
-    FOREIGN KEY (tenant_id, license_id) REFERENCES coditect.licenses (tenant_id, id) ON DELETE SET NULL (license_id),
+    FOREIGN KEY (tenant_id, license_id) REFERENCES coditect.licenses (tenant_id, id),
     CONSTRAINT entitlements_subscription_check CHECK ((source_type = 'subscription') = (subscription_id IS NOT NULL)
                                                       AND (subscription_id IS NULL OR subscription_id = source_id))
 );
+SELECT coditect_internal.declare_null_on_delete('coditect.entitlements', '{tenant_id,license_id}', '{license_id}');
 -- One live entitlement per source and product: granting twice (a replayed event) grants once.
 CREATE UNIQUE INDEX entitlements_one_live_key ON coditect.entitlements (tenant_id, source_type, source_id, product_id)
     WHERE status = 'active';
@@ -14814,10 +15862,11 @@ SELECT coditect_internal.register_resource('coditect.entitlements', 'entitlement
 CREATE FUNCTION coditect_internal.subscription_cancel_as(p_id uuid, p_at_period_end boolean DEFAULT true) RETURNS uuid
 LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
 DECLARE
+    v_tenant uuid := coditect.current_tenant_id();  -- a parameter: Citus routes on it
     s coditect.subscriptions;
 BEGIN
     PERFORM coditect.require_permission('subscription.cancel');
-    SELECT * INTO s FROM coditect.subscriptions x WHERE x.tenant_id = coditect.current_tenant_id() AND x.id = p_id FOR UPDATE;
+    SELECT * INTO s FROM coditect.subscriptions x WHERE x.tenant_id = v_tenant AND x.id = p_id FOR UPDATE;
     IF s.id IS NULL THEN
         RAISE EXCEPTION 'subscription % not found', p_id USING ERRCODE = 'CD404';
     END IF;
@@ -15254,8 +16303,8 @@ CREATE UNIQUE INDEX invoices_stripe_invoice ON coditect.invoices (tenant_id, str
 CREATE UNIQUE INDEX invoices_number ON coditect.invoices (tenant_id, number);
 
 -- A payment names the invoice it paid (the seeds' Payment.invoice, SET NULL).
-ALTER TABLE coditect.payments ADD FOREIGN KEY (tenant_id, invoice_id)
-    REFERENCES coditect.invoices (tenant_id, id) ON DELETE SET NULL (invoice_id);
+ALTER TABLE coditect.payments ADD FOREIGN KEY (tenant_id, invoice_id) REFERENCES coditect.invoices (tenant_id, id);
+SELECT coditect_internal.declare_null_on_delete('coditect.payments', '{tenant_id,invoice_id}', '{invoice_id}');
 
 -- The first status seen may be any (Stripe makes, finalizes and pays an automatic invoice at
 -- once; an event may come late); afterwards only Stripe's moves.
@@ -15306,8 +16355,8 @@ SELECT coditect_internal.register_resource('coditect.invoices', 'invoice', p_sta
                    "period_start": ["gte", "lt"]}',
     p_orderings => '{created_at,total_amount}');
 CREATE POLICY invoices_own ON coditect.invoices AS RESTRICTIVE
-    USING ((SELECT coditect.current_user_id()) IS NULL OR (SELECT coditect.has_permission('order.manage'))
-           OR EXISTS (SELECT 1 FROM coditect.orders o WHERE o.tenant_id = invoices.tenant_id AND o.id = invoices.order_id));
+    USING (coditect.current_user_id() IS NULL OR coditect.has_permission('order.manage')
+           OR coditect_internal.order_visible(tenant_id, order_id));
 GRANT INSERT, UPDATE ON coditect.invoices TO coditect_service;
 
 ------------------------------------------------------------------------------------------------

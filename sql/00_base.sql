@@ -114,7 +114,8 @@ CREATE TABLE coditect_internal.tenant_tables (
 );
 
 -- Applies, to a table with a tenant column:
---   * RLS enabled and forced, one policy on tenant = (SELECT coditect.current_tenant_id());
+--   * RLS enabled and forced, one policy on tenant = coditect.current_tenant_id() (no subquery,
+--     which Citus refuses in a policy; STABLE, so an index condition still calls it once per scan);
 --   * grants: read/write to gateway and service, read to analysts (no TRUNCATE for anyone);
 --   * the created_at / updated_at trigger, the soft-delete trigger when it has deleted_at;
 --   * the audit trigger, ENABLE ALWAYS so session_replication_role cannot skip it.
@@ -138,8 +139,8 @@ BEGIN
       INTO soft;
 
     EXECUTE format('ALTER TABLE %s ENABLE ROW LEVEL SECURITY, FORCE ROW LEVEL SECURITY', p_table);
-    EXECUTE format('CREATE POLICY tenant_isolation ON %s USING (%I = (SELECT coditect.current_tenant_id())) '
-                   'WITH CHECK (%I = (SELECT coditect.current_tenant_id()))', p_table, p_tenant_column, p_tenant_column);
+    EXECUTE format('CREATE POLICY tenant_isolation ON %s USING (%I = coditect.current_tenant_id()) '
+                   'WITH CHECK (%I = coditect.current_tenant_id())', p_table, p_tenant_column, p_tenant_column);
 
     EXECUTE format('REVOKE ALL ON %s FROM PUBLIC', p_table);
     EXECUTE format('GRANT SELECT ON %s TO coditect_gateway, coditect_service, coditect_analyst', p_table);
@@ -206,6 +207,62 @@ BEGIN
                    'FOR EACH STATEMENT EXECUTE FUNCTION coditect_internal.invalidate_backend_caches()', p_table);
     EXECUTE format('ALTER TABLE %s ENABLE ALWAYS TRIGGER invalidate_backend_caches, '
                    'ENABLE ALWAYS TRIGGER invalidate_backend_caches_truncate', p_table);
+END
+$$;
+
+------------------------------------------------------------------------------------------------
+-- ON DELETE SET NULL without the constraint action. Citus refuses SET NULL / SET DEFAULT on a
+-- foreign key that carries the distribution column (tenant_id), so such a key is declared
+-- ON DELETE NO ACTION and coditect_internal.declare_null_on_delete() gives it the same effect:
+-- an AFTER DELETE row trigger on the referenced table that nulls the referencing columns in the
+-- referencing rows, which are in the deleted row's tenant (on Citus, in the same shard group).
+-- AFTER, not BEFORE: a BEFORE trigger's update of a row the same DELETE then removes (a folder
+-- and its subfolder purged together) is an error. The trigger is named "FK_set_null_<constraint>"
+-- because the triggers of one row event fire in bytewise name order and the NO ACTION check is
+-- PostgreSQL's "RI_ConstraintTrigger_a_<oid>": nulling first, then the check finds nothing.
+-- Like the constraint action it replaces, it fires the referencing table's triggers and is
+-- skipped under session_replication_role = replica.
+------------------------------------------------------------------------------------------------
+
+-- A C trigger (src_ext/pg_null_references.cpp): it queues the update's own triggers to the
+-- outer statement, as the built-in action does, and under Citus updates the colocated shard.
+-- Arguments: the referencing table, the update's SET ... WHERE ..., the referenced columns that
+-- fill its parameters.
+CREATE FUNCTION coditect_internal.null_references() RETURNS trigger
+    AS 'MODULE_PATHNAME', 'coditect_null_references' LANGUAGE C;
+
+-- Declares that deleting the row p_table's foreign key (p_key) references sets p_set_null (key
+-- columns other than tenant_id) to NULL. The foreign key must exist and be ON DELETE NO ACTION.
+CREATE FUNCTION coditect_internal.declare_null_on_delete(p_table regclass, p_key name[], p_set_null name[])
+RETURNS void
+LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+    fk       pg_constraint%ROWTYPE;
+    ref_cols name[];
+    upd      text;
+BEGIN
+    SELECT c.* INTO fk FROM pg_constraint c
+     WHERE c.conrelid = p_table AND c.contype = 'f'
+       AND c.conkey = (SELECT array_agg(a.attnum ORDER BY k.i) FROM unnest(p_key) WITH ORDINALITY AS k(n, i)
+                         JOIN pg_attribute a ON a.attrelid = p_table AND a.attname = k.n);
+    IF NOT FOUND OR fk.confdeltype <> 'a' THEN
+        RAISE EXCEPTION '% has no foreign key (%) ON DELETE NO ACTION', p_table, array_to_string(p_key, ', ');
+    END IF;
+    IF NOT p_set_null <@ p_key OR 'tenant_id' = ANY (p_set_null) OR cardinality(p_set_null) = 0 THEN
+        RAISE EXCEPTION 'the columns set to NULL must be key columns other than tenant_id';
+    END IF;
+    SELECT array_agg(a.attname ORDER BY k.i) INTO ref_cols
+      FROM unnest(fk.confkey) WITH ORDINALITY AS k(n, i)
+      JOIN pg_attribute a ON a.attrelid = fk.confrelid AND a.attnum = k.n;
+    -- Qualified names and operators: the trigger runs under a search_path of pg_catalog alone.
+    upd := format('SET %s WHERE %s',
+                  (SELECT string_agg(format('%I = NULL', c), ', ') FROM unnest(p_set_null) c),
+                  (SELECT string_agg(format('%I OPERATOR(pg_catalog.=) $%s', k.n, k.i), ' AND ')
+                     FROM unnest(p_key) WITH ORDINALITY AS k(n, i)));
+    EXECUTE format('CREATE TRIGGER %I AFTER DELETE ON %s FOR EACH ROW '
+                   'EXECUTE FUNCTION coditect_internal.null_references(%L, %L, %s)',
+                   left('FK_set_null_' || fk.conname, 63), fk.confrelid::regclass, p_table, upd,
+                   (SELECT string_agg(quote_literal(c), ', ') FROM unnest(ref_cols) c));
 END
 $$;
 

@@ -15,6 +15,38 @@
 -- an Idempotency-Key).
 
 ------------------------------------------------------------------------------------------------
+-- Notifications
+------------------------------------------------------------------------------------------------
+
+-- Whether this backend runs on a Citus worker (a node whose group is not the coordinator's, 0).
+-- Read through EXECUTE so that a one-node install needs no Citus (no such table: false).
+CREATE FUNCTION coditect_internal.is_citus_worker() RETURNS boolean
+LANGUAGE plpgsql STABLE SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+    grp int;
+BEGIN
+    IF pg_catalog.to_regclass('pg_catalog.pg_dist_local_group') IS NULL THEN
+        RETURN false;
+    END IF;
+    EXECUTE 'SELECT groupid FROM pg_catalog.pg_dist_local_group' INTO grp;
+    RETURN grp <> 0;
+END
+$$;
+
+-- Every NOTIFY of the extension (coditect_catalog, coditect_outbox) goes through here. On a Citus
+-- worker it does nothing: a NOTIFY inside Citus's two-phase commit fails at PREPARE, and no one
+-- listens there (the gateway and coditect-worker talk to the coordinator; the worker also polls).
+CREATE FUNCTION coditect_internal.notify(p_channel text, p_payload text) RETURNS void
+LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
+BEGIN
+    IF NOT coditect_internal.is_citus_worker() THEN
+        PERFORM pg_catalog.pg_notify(p_channel, p_payload);
+    END IF;
+END
+$$;
+REVOKE ALL ON FUNCTION coditect_internal.is_citus_worker(), coditect_internal.notify(text, text) FROM PUBLIC;
+
+------------------------------------------------------------------------------------------------
 -- Permissions (global catalog, read-only to tenants)
 ------------------------------------------------------------------------------------------------
 
@@ -415,8 +447,8 @@ CREATE TYPE coditect_internal.resource_code AS (
     hidden    text,   -- " - ARRAY['a']::text[]" or ''
     item_path text,
     rls_tbl   text,   -- whose row-level security scopes the rows (a view's: its table's)
-    computed  text,   -- " || jsonb_build_object('n', f(t))": the computed fields of a row
-    computed_cols text  -- ", f(t) AS n": the same as columns of a list's select
+    computed  text,   -- " || jsonb_build_object('n', f(v_row))": the computed fields of a row
+    computed_cols text  -- " || jsonb_build_object('n', f(x.v))": the same for a list's row x.v
 );
 
 CREATE FUNCTION coditect_internal.resource_code(r coditect_internal.resources) RETURNS coditect_internal.resource_code
@@ -431,13 +463,17 @@ BEGIN
     g.par_arg := '';
     g.par_check := '';
     g.par_param := '[]';
-    -- The tenant is the policy's to add: naming it too would cost a filter (or a gating node)
-    -- per row of a count. Instead a caller that bypasses row-level security is refused.
-    g.scope := 'true';
+    -- The tenant as a parameter (v_tenant) besides the policy's coditect.current_tenant_id():
+    -- Citus routes a statement to one node only on a constant or parameter of the distribution
+    -- column. Both are conditions of the same index column, so one node pays nothing for it.
+    -- A caller that bypasses row-level security is refused (generated_prologue). A global
+    -- catalog (products, tax rates: no tenant column) is a Citus reference table: no filter.
+    g.scope := CASE WHEN coditect_internal.column_type(r.relid, r.tenant_column) IS NULL THEN 'true'
+                    ELSE format('t.%I = v_tenant', r.tenant_column) END;
     IF r.parent IS NOT NULL THEN
         SELECT * INTO STRICT par FROM coditect_internal.resources WHERE name = r.parent;
         g.par_arg := format('p_%s_id uuid, ', par.name);
-        g.scope := format('t.%I = p_%s_id', r.parent_column, par.name);
+        g.scope := g.scope || format(' AND t.%I = p_%s_id', r.parent_column, par.name);
         g.par_check := format(E'\n    PERFORM 1 FROM %s pt WHERE pt.%I = v_tenant AND pt.id = p_%s_id%s;'
                               || E'\n    IF NOT FOUND THEN'
                               || E'\n        RAISE EXCEPTION ''%s %% not found'', p_%s_id USING ERRCODE = ''CD404'';'
@@ -449,14 +485,17 @@ BEGIN
     IF r.soft_delete THEN
         g.scope := g.scope || ' AND t.deleted_at IS NULL';
     END IF;
-    g.key_where := CASE WHEN r.singleton THEN format('t.%I = v_tenant', r.tenant_column) ELSE 't.id = p_id' END
-                   || CASE WHEN g.scope = 'true' THEN '' ELSE ' AND ' || g.scope END;
+    g.key_where := CASE WHEN r.singleton THEN g.scope ELSE 't.id = p_id AND ' || g.scope END;
     SELECT coalesce(' - ARRAY[' || string_agg(quote_literal(column_name), ', ' ORDER BY column_name) || ']::text[]', '')
       INTO g.hidden FROM coditect_internal.resource_columns WHERE resource = r.name AND NOT readable;
     g.item_path := CASE WHEN r.singleton THEN r.path ELSE r.path || '{id}/' END;
     g.rls_tbl := coalesce(r.rls_relid, r.relid)::text;
-    SELECT coalesce(string_agg(format(' || jsonb_build_object(%L, %s(t))', c.name, c.function::regproc), '' ORDER BY c.name), ''),
-           coalesce(string_agg(format(', %s(t) AS %I', c.function::regproc, c.name), '' ORDER BY c.name), '')
+    -- Computed fields are called on the row the statement answered (v_row, or x.v for a list's),
+    -- never inside it: Citus runs a routed statement on a shard, where f(t) would take the
+    -- shard's row type, refuses non-IMMUTABLE functions in RETURNING, and f's own query would be
+    -- a distributed query from a shard.
+    SELECT coalesce(string_agg(format(' || jsonb_build_object(%L, %s(v_row))', c.name, c.function::regproc), '' ORDER BY c.name), ''),
+           coalesce(string_agg(format(' || jsonb_build_object(%L, %s(x.v))', c.name, c.function::regproc), '' ORDER BY c.name), '')
       INTO g.computed, g.computed_cols
       FROM coditect_internal.resource_computed c WHERE c.resource = r.name;
     RETURN g;
@@ -570,7 +609,7 @@ BEGIN
                  ORDER BY t.%5$I %6$s, t.id %6$s LIMIT lim) t;
         END IF;$f$,
                 CASE WHEN dir = 'DESC' THEN '-' ELSE '' END || o, g.tbl, g.scope, preds, o, dir,
-                CASE WHEN dir = 'DESC' THEN '<' ELSE '>' END, 'c_' || o, g.computed_cols);
+                CASE WHEN dir = 'DESC' THEN '<' ELSE '>' END, 'c_' || o, '');
         END LOOP;
     END LOOP;
     FOR k IN 1..3 LOOP
@@ -638,14 +677,14 @@ BEGIN
         NULL;%16$s
     ELSE
         SELECT coalesce(jsonb_agg(to_jsonb(t)), '[]') INTO rows FROM (
-            SELECT t.*%21$s FROM %14$s t
+            SELECT t.* FROM %14$s t
              WHERE %19$s%15$s
              ORDER BY %17$s t.id LIMIT lim OFFSET off) t;
     END IF;
     IF q.page IS NULL AND jsonb_array_length(rows) > q.size THEN
         last := rows -> (q.size - 1);
         rows := rows - q.size;
-    END IF;
+    END IF;%21$s
     RETURN jsonb_build_object(
         'count', total,
         'results', %18$s,
@@ -659,7 +698,13 @@ $fn$$f$,
         cursors, g.tbl, preds, branches, multi,
         CASE WHEN g.hidden = '' THEN 'rows'
              ELSE format('(SELECT coalesce(jsonb_agg(e%s ORDER BY n), ''[]'') FROM jsonb_array_elements(rows) WITH ORDINALITY x(e, n))', g.hidden) END,
-        g.scope, nosearch, g.computed_cols);
+        g.scope, nosearch,
+        CASE WHEN g.computed_cols = '' THEN '' ELSE format($c$
+    IF rows <> '[]' THEN
+        SELECT jsonb_agg(e%s ORDER BY n) INTO rows
+          FROM jsonb_array_elements(rows) WITH ORDINALITY a(e, n)
+         CROSS JOIN LATERAL (SELECT jsonb_populate_record(NULL::%s, e) AS v) x;
+    END IF;$c$, g.computed_cols, g.tbl) END);
 
     sig := format('%s_list(%sjsonb, int, int, text, text, text)', g.fn, repeat('uuid, ', np));
     PERFORM coditect_internal.record_operation(r.name, 'list', 'list', 'GET', r.path, sig::regprocedure, p_permission,
@@ -702,6 +747,15 @@ $fn$$f$,
 END
 $gen$;
 
+-- A statement that answers one row into r: p_head || <the row> || p_tail. With computed fields
+-- the row goes into v_row first, and r is made from it outside the statement (resource_code).
+CREATE FUNCTION coditect_internal.generated_answer(p_head text, p_tail text, p_hidden text, p_computed text) RETURNS text
+LANGUAGE sql IMMUTABLE SET search_path = pg_catalog, pg_temp AS $$
+    SELECT CASE WHEN p_computed = '' THEN p_head || 'to_jsonb(t)' || p_hidden || ' INTO r' || p_tail || ';'
+                ELSE p_head || 't.* INTO v_row' || p_tail || E';\n    IF FOUND THEN\n        r := to_jsonb(v_row)'
+                     || p_hidden || p_computed || E';\n    END IF;' END
+$$;
+
 -- get, create, update, delete and restore: one row each, by id (and parent), live rows only.
 CREATE FUNCTION coditect_internal.generate_row_functions(r coditect_internal.resources, g coditect_internal.resource_code,
                                                          p_perms jsonb) RETURNS void
@@ -716,6 +770,8 @@ DECLARE
     cols    text[];
     vals    text;
     sets    text;
+    -- The row a computed field is called on (generated_answer).
+    v_decl  text := CASE WHEN g.computed = '' THEN '' ELSE format(E'\n    v_row %s;', g.tbl) END;
 BEGIN
     -- A child of a parent that is gone (soft-deleted) is gone too.
     missing := g.par_check || format(E'\n    IF r IS NULL THEN\n        RAISE EXCEPTION ''%s%s not found''%s USING ERRCODE = ''CD404'';\n    END IF;',
@@ -727,17 +783,18 @@ CREATE FUNCTION %1$s_get(%2$s) RETURNS jsonb
 LANGUAGE plpgsql %8$s SET search_path = pg_catalog, pg_temp SET TimeZone = 'UTC' AS $fn$
 DECLARE
     v_tenant uuid := coditect.current_tenant_id();
-    r jsonb;
+    r jsonb;%10$s
 BEGIN
     %3$s
-    SELECT to_jsonb(t)%4$s INTO r FROM %5$s t WHERE %6$s;%7$s%9$s
+    %4$s%7$s%9$s
     RETURN r;
 END
 $fn$$f$, g.fn, rtrim(g.par_arg || id_arg, ', '), coditect_internal.generated_prologue(p_perms ->> 'view', g.rls_tbl),
-            g.hidden || g.computed, g.tbl, g.key_where, missing,
+            coditect_internal.generated_answer('SELECT ', format(' FROM %s t WHERE %s', g.tbl, g.key_where), g.hidden, g.computed),
+            g.tbl, g.key_where, missing,
             CASE WHEN r.after_get IS NULL THEN 'STABLE' ELSE 'VOLATILE' END,
             CASE WHEN r.after_get IS NULL THEN ''
-                 ELSE format(E'\n    PERFORM %s((r ->> ''id'')::uuid);', (SELECT p.oid::regproc::text FROM pg_proc p WHERE p.oid = r.after_get)) END);
+                 ELSE format(E'\n    PERFORM %s((r ->> ''id'')::uuid);', (SELECT p.oid::regproc::text FROM pg_proc p WHERE p.oid = r.after_get)) END, v_decl);
         PERFORM coditect_internal.record_operation(r.name, 'get', 'get', 'GET', g.item_path,
             format('%s_get(%s)', g.fn, rtrim(id_sig, ', '))::regprocedure, p_perms ->> 'view', g.par_param || id_par,
             'row', 200, true, NULL, jsonb_build_object('resource', r.name), 'Get ' || article || g.label
@@ -760,7 +817,7 @@ CREATE FUNCTION %1$s_create(%2$sp_body jsonb) RETURNS jsonb
 LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp SET TimeZone = 'UTC' AS $fn$
 DECLARE
     v_tenant uuid := coditect.current_tenant_id();
-    r jsonb;
+    r jsonb;%12$s
 BEGIN
     %3$s
     PERFORM coditect_internal.api_check_fields(p_body, %4$L);
@@ -768,7 +825,7 @@ BEGIN
     INSERT INTO %5$s AS t (%7$s)
     SELECT %8$s
       FROM jsonb_populate_record(NULL::%5$s, p_body) p
-    RETURNING to_jsonb(t)%11$s INTO r;%9$s
+    RETURNING %11$s%9$s
     RETURN r%10$s;
 END
 $fn$$f$, g.fn, g.par_arg, coditect_internal.generated_prologue(p_perms ->> 'create', g.rls_tbl),
@@ -782,7 +839,7 @@ $fn$$f$, g.fn, g.par_arg, coditect_internal.generated_prologue(p_perms ->> 'crea
                             || CASE WHEN vals IS NULL THEN '{}'::text[] ELSE ARRAY[vals] END, ', '),
             CASE WHEN r.after_create IS NULL THEN ''
                  ELSE format(E'\n    PERFORM %s(r);', (SELECT p.oid::regproc::text FROM pg_proc p WHERE p.oid = r.after_create)) END,
-            g.hidden, g.computed);
+            g.hidden, coditect_internal.generated_answer('', '', '', g.computed), v_decl);
         PERFORM coditect_internal.record_operation(r.name, 'create', 'create', 'POST', r.path,
             format('%s_create(%sjsonb)', g.fn, repeat('uuid, ', np))::regprocedure, p_perms ->> 'create',
             g.par_param || '[{"from": "body"}]', 'row', 201, true,
@@ -802,12 +859,12 @@ CREATE FUNCTION %1$s_update(%2$sp_body jsonb, p_if_match text DEFAULT NULL) RETU
 LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp SET TimeZone = 'UTC' AS $fn$
 DECLARE
     v_tenant uuid := coditect.current_tenant_id();
-    r jsonb;
+    r jsonb;%13$s
 BEGIN
     %3$s
     PERFORM coditect_internal.api_check_fields(p_body, %4$L);
     PERFORM coditect_internal.api_check_values(%5$L, p_body);
-    SELECT to_jsonb(t)%6$s INTO r FROM %5$s t WHERE %7$s FOR NO KEY UPDATE;%8$s
+    %11$s%8$s
     IF p_if_match IS NOT NULL AND NOT coditect_internal.etag_matches(p_if_match, r) THEN
         RAISE EXCEPTION '%9$s changed since it was read (If-Match)' USING ERRCODE = 'CD412';
     END IF;
@@ -817,12 +874,14 @@ BEGIN
     UPDATE %5$s AS t SET%10$s
       FROM jsonb_populate_record(NULL::%5$s, p_body) p
      WHERE %7$s
-    RETURNING to_jsonb(t)%6$s INTO r;
+    RETURNING %12$s
     RETURN r;
 END
 $fn$$f$, g.fn, g.par_arg || id_arg, coditect_internal.generated_prologue(p_perms ->> 'update', g.rls_tbl),
             ARRAY(SELECT rc.column_name::text FROM coditect_internal.resource_columns rc WHERE rc.resource = r.name AND rc.on_update ORDER BY 1),
-            g.tbl, g.hidden || g.computed, g.key_where, missing, 'the ' || g.label, sets);
+            g.tbl, NULL, g.key_where, missing, 'the ' || g.label, sets,
+            coditect_internal.generated_answer('SELECT ', format(' FROM %s t WHERE %s FOR NO KEY UPDATE', g.tbl, g.key_where), g.hidden, g.computed),
+            coditect_internal.generated_answer('', '', g.hidden, g.computed), v_decl);
         PERFORM coditect_internal.record_operation(r.name, 'update', 'update', 'PATCH', g.item_path,
             format('%s_update(%sjsonb, text)', g.fn, id_sig)::regprocedure, p_perms ->> 'update',
             g.par_param || id_par || '[{"from": "body"}, {"from": "if_match"}]', 'row', 200, true,
@@ -836,17 +895,18 @@ CREATE FUNCTION %1$s_delete(%2$sp_if_match text DEFAULT NULL) RETURNS void
 LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp SET TimeZone = 'UTC' AS $fn$
 DECLARE
     v_tenant uuid := coditect.current_tenant_id();
-    r jsonb;
+    r jsonb;%9$s
 BEGIN
     %3$s
-    SELECT to_jsonb(t)%4$s INTO r FROM %5$s t WHERE %6$s FOR UPDATE;%7$s
+    %4$s%7$s
     IF p_if_match IS NOT NULL AND NOT coditect_internal.etag_matches(p_if_match, r) THEN
         RAISE EXCEPTION '%8$s changed since it was read (If-Match)' USING ERRCODE = 'CD412';
     END IF;
     DELETE FROM %5$s AS t WHERE %6$s;
 END
 $fn$$f$, g.fn, g.par_arg || id_arg, coditect_internal.generated_prologue(p_perms ->> 'delete', g.rls_tbl),
-            g.hidden || g.computed, g.tbl, g.key_where, missing, 'the ' || g.label);
+            coditect_internal.generated_answer('SELECT ', format(' FROM %s t WHERE %s FOR UPDATE', g.tbl, g.key_where), g.hidden, g.computed),
+            g.tbl, g.key_where, missing, 'the ' || g.label, v_decl);
         PERFORM coditect_internal.record_operation(r.name, 'delete', 'delete', 'DELETE', g.item_path,
             format('%s_delete(%stext)', g.fn, id_sig)::regprocedure, p_perms ->> 'delete',
             g.par_param || id_par || '[{"from": "if_match"}]', 'void', 204, false, NULL, NULL,
@@ -859,12 +919,12 @@ CREATE FUNCTION %1$s_restore(%2$s) RETURNS jsonb
 LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp SET TimeZone = 'UTC' AS $fn$
 DECLARE
     v_tenant uuid := coditect.current_tenant_id();
-    r jsonb;
+    r jsonb;%10$s
 BEGIN
     %3$s%9$s
     UPDATE %4$s AS t SET deleted_at = NULL
      WHERE t.id = p_id AND t.deleted_at IS NOT NULL AND t.%8$I = v_tenant%5$s
-    RETURNING to_jsonb(t)%6$s INTO r;
+    RETURNING %6$s
     IF r IS NULL THEN
         RAISE EXCEPTION 'no deleted %7$s %%', p_id USING ERRCODE = 'CD404';
     END IF;
@@ -872,7 +932,7 @@ BEGIN
 END
 $fn$$f$, g.fn, rtrim(g.par_arg || id_arg, ', '), coditect_internal.generated_prologue(p_perms ->> 'restore', g.rls_tbl), g.tbl,
             CASE WHEN r.parent IS NULL THEN '' ELSE format(' AND t.%I = p_%s_id', r.parent_column, r.parent) END,
-            g.hidden || g.computed, g.label, r.tenant_column, g.par_check);
+            coditect_internal.generated_answer('', '', g.hidden, g.computed), g.label, r.tenant_column, g.par_check, v_decl);
         PERFORM coditect_internal.record_operation(r.name, 'restore', 'restore', 'POST', g.item_path || 'restore/',
             format('%s_restore(%s)', g.fn, rtrim(id_sig, ', '))::regprocedure, p_perms ->> 'restore', g.par_param || id_par,
             'row', 200, true, NULL, jsonb_build_object('resource', r.name), 'Restore a deleted ' || g.label);
@@ -969,7 +1029,7 @@ BEGIN
     FOR n IN SELECT name FROM coditect_internal.resources ORDER BY parent NULLS FIRST, name LOOP
         PERFORM coditect_internal.generate_resource_functions(n);
     END LOOP;
-    PERFORM pg_notify('coditect_catalog', 'reload');
+    PERFORM coditect_internal.notify('coditect_catalog', 'reload');
 END
 $$;
 
@@ -1090,7 +1150,7 @@ BEGIN
             initcap(verb) || ' ' || replace(plural, '_', ' '), p_roles ->> verb);
     END LOOP;
     PERFORM coditect_internal.generate_resource_functions(p_name);
-    PERFORM pg_notify('coditect_catalog', 'reload');
+    PERFORM coditect_internal.notify('coditect_catalog', 'reload');
 END
 $$;
 
@@ -1158,7 +1218,7 @@ BEGIN
        SET wraps = p_as, answers = CASE WHEN p_as IS NOT NULL THEN coalesce(p_answers, p_resource) END,
            wrapper = CASE WHEN p_as IS NOT NULL THEN v_wrapper END, secret = p_secret
      WHERE o.resource = p_resource AND o.name = p_name;
-    PERFORM pg_notify('coditect_catalog', 'reload');
+    PERFORM coditect_internal.notify('coditect_catalog', 'reload');
 END
 $$;
 
@@ -1184,7 +1244,7 @@ BEGIN
     EXECUTE format('REVOKE ALL ON FUNCTION %s FROM PUBLIC', p_function);
     EXECUTE format('GRANT EXECUTE ON FUNCTION %s TO coditect_gateway, coditect_service, coditect_analyst', p_function);
     PERFORM coditect_internal.generate_resource_functions(p_resource);
-    PERFORM pg_notify('coditect_catalog', 'reload');
+    PERFORM coditect_internal.notify('coditect_catalog', 'reload');
 END
 $$;
 
@@ -1205,7 +1265,7 @@ BEGIN
         RAISE EXCEPTION 'unknown resource "%"', p_resource USING ERRCODE = 'CD400';
     END IF;
     PERFORM coditect_internal.generate_resource_functions(p_resource);
-    PERFORM pg_notify('coditect_catalog', 'reload');
+    PERFORM coditect_internal.notify('coditect_catalog', 'reload');
 END
 $$;
 
@@ -1296,7 +1356,7 @@ $$;
 CREATE FUNCTION coditect_internal.register_api_schema(p_name text, p_function regprocedure) RETURNS void
 LANGUAGE sql SET search_path = pg_catalog, pg_temp AS $$
     INSERT INTO coditect_internal.api_schemas (name, function) VALUES (p_name, p_function);
-    SELECT pg_notify('coditect_catalog', 'reload');
+    SELECT coditect_internal.notify('coditect_catalog', 'reload');
 $$;
 
 CREATE FUNCTION coditect.api_catalog() RETURNS jsonb

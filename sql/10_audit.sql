@@ -40,7 +40,7 @@ CREATE INDEX audit_logs_severity_idx ON coditect.audit_logs (tenant_id, severity
 
 ALTER TABLE coditect.audit_logs ENABLE ROW LEVEL SECURITY, FORCE ROW LEVEL SECURITY;
 CREATE POLICY tenant_isolation ON coditect.audit_logs FOR SELECT
-    USING (tenant_id = (SELECT coditect.current_tenant_id()));
+    USING (tenant_id = coditect.current_tenant_id());
 REVOKE ALL ON coditect.audit_logs FROM PUBLIC;
 GRANT SELECT ON coditect.audit_logs TO coditect_gateway, coditect_service, coditect_analyst;
 

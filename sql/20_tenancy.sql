@@ -279,6 +279,8 @@ BEGIN
     IF NOT FOUND THEN
         RAISE EXCEPTION 'tenant % does not exist', p_tenant_id USING ERRCODE = 'CD404';
     END IF;
+    -- After the tenant's row is gone (a bind_analyst in progress holds it: waited for above).
+    DELETE FROM coditect_internal.analyst_bindings b WHERE b.tenant_id = p_tenant_id;
     PERFORM coditect_internal.allow_hard_delete(false);
 END
 $$;
@@ -291,9 +293,13 @@ REVOKE ALL ON FUNCTION coditect.purge_tenant(uuid) FROM PUBLIC;
 CREATE TABLE coditect_internal.analyst_bindings (
     role_oid  oid PRIMARY KEY,
     role_name name NOT NULL,
-    tenant_id uuid NOT NULL REFERENCES coditect.tenants (id) ON DELETE CASCADE,
+    -- No foreign key: a global table (a Citus reference table) cannot reference the tenants
+    -- (distributed). bind_analyst checks the tenant under a lock purge_tenant waits for, and
+    -- purge_tenant removes the tenant's bindings.
+    tenant_id uuid NOT NULL,
     bound_at  timestamptz NOT NULL DEFAULT now()
 );
+CREATE INDEX analyst_bindings_tenant_idx ON coditect_internal.analyst_bindings (tenant_id);
 SELECT coditect_internal.declare_backend_cache_source('coditect_internal.analyst_bindings');
 
 CREATE FUNCTION coditect.bind_analyst(p_role name, p_tenant_id uuid) RETURNS void
@@ -313,13 +319,16 @@ BEGIN
         RAISE EXCEPTION 'role "%" is a gateway or service role; an analyst login must be a separate role', p_role
             USING ERRCODE = 'CD400';
     END IF;
-    IF NOT EXISTS (SELECT 1 FROM coditect.tenants WHERE id = p_tenant_id) THEN
+    -- FOR KEY SHARE, as the foreign key's check would: a purge_tenant running now waits for
+    -- this transaction, then removes the binding; one that ran first leaves no row here.
+    PERFORM FROM coditect.tenants t WHERE t.id = p_tenant_id FOR KEY SHARE;
+    IF NOT FOUND THEN
         RAISE EXCEPTION 'tenant % does not exist', p_tenant_id USING ERRCODE = 'CD404';
     END IF;
     INSERT INTO coditect_internal.analyst_bindings (role_oid, role_name, tenant_id)
     VALUES (r.oid, p_role, p_tenant_id)
     ON CONFLICT (role_oid) DO UPDATE SET tenant_id = EXCLUDED.tenant_id, role_name = EXCLUDED.role_name,
-                                         bound_at = now();
+                                         bound_at = EXCLUDED.bound_at;  -- no now() here: Citus refuses it
     IF NOT pg_has_role(p_role, 'coditect_analyst', 'MEMBER') THEN
         EXECUTE format('GRANT coditect_analyst TO %I', p_role);
     END IF;
@@ -360,7 +369,10 @@ REVOKE ALL ON FUNCTION coditect.bind_analyst(name, uuid), coditect.unbind_analys
 -- those tables commits: their trigger invalidate_backend_caches (00_base) sends a relcache
 -- invalidation of the table, which every backend applies before its next transaction and before
 -- each context call, so a revoked membership, a deactivated user or tenant, a changed role or a
--- deleted row counts from the next call after the COMMIT, in every backend.
+-- deleted row counts from the next call after the COMMIT, in every backend. On a Citus
+-- coordinator it then SET LOCALs coditect.request for the workers; a backend without a context
+-- reads that setting and runs these same checks (EXECUTE on this function included) before
+-- taking it (README, "How the context reaches the node that runs a query").
 CREATE FUNCTION coditect.set_request_context(
     p_tenant_id      uuid,
     p_user_id        uuid,

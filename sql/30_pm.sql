@@ -124,16 +124,18 @@ CREATE TABLE coditect.tasks (
     CONSTRAINT tasks_tenant_project_id_key UNIQUE (tenant_id, project_id, id),
     CONSTRAINT tasks_project_number_key UNIQUE (tenant_id, project_id, number),
     FOREIGN KEY (tenant_id, project_id) REFERENCES coditect.projects (tenant_id, id) ON DELETE CASCADE,
-    FOREIGN KEY (tenant_id, assignee_id) REFERENCES coditect.users (tenant_id, id) ON DELETE SET NULL (assignee_id),
-    FOREIGN KEY (tenant_id, reporter_id) REFERENCES coditect.users (tenant_id, id) ON DELETE SET NULL (reporter_id),
+    FOREIGN KEY (tenant_id, assignee_id) REFERENCES coditect.users (tenant_id, id),
+    FOREIGN KEY (tenant_id, reporter_id) REFERENCES coditect.users (tenant_id, id),
     -- With the project in the key, a sprint, milestone or parent of another project is refused.
-    FOREIGN KEY (tenant_id, project_id, sprint_id) REFERENCES coditect.sprints (tenant_id, project_id, id)
-        ON DELETE SET NULL (sprint_id),
-    FOREIGN KEY (tenant_id, project_id, milestone_id) REFERENCES coditect.milestones (tenant_id, project_id, id)
-        ON DELETE SET NULL (milestone_id),
+    FOREIGN KEY (tenant_id, project_id, sprint_id) REFERENCES coditect.sprints (tenant_id, project_id, id),
+    FOREIGN KEY (tenant_id, project_id, milestone_id) REFERENCES coditect.milestones (tenant_id, project_id, id),
     FOREIGN KEY (tenant_id, project_id, parent_task_id) REFERENCES coditect.tasks (tenant_id, project_id, id)
-        ON DELETE SET NULL (parent_task_id)
 );
+SELECT coditect_internal.declare_null_on_delete('coditect.tasks', '{tenant_id,assignee_id}', '{assignee_id}');
+SELECT coditect_internal.declare_null_on_delete('coditect.tasks', '{tenant_id,reporter_id}', '{reporter_id}');
+SELECT coditect_internal.declare_null_on_delete('coditect.tasks', '{tenant_id,project_id,sprint_id}', '{sprint_id}');
+SELECT coditect_internal.declare_null_on_delete('coditect.tasks', '{tenant_id,project_id,milestone_id}', '{milestone_id}');
+SELECT coditect_internal.declare_null_on_delete('coditect.tasks', '{tenant_id,project_id,parent_task_id}', '{parent_task_id}');
 CREATE UNIQUE INDEX tasks_tenant_key_key ON coditect.tasks (tenant_id, key);
 -- A project's tasks of a status, newest first (the board's and the list's common call): the page
 -- is read in index order and the count needs no sort; the seeds' (project, status) is its prefix.
@@ -355,11 +357,14 @@ SELECT coditect_internal.register_action('task', 'move_to_sprint', 'coditect.tas
 
 -- Detail answers of projects carry tasks_count (the seeds' frontend contract): the live tasks,
 -- subtasks and cancelled ones included, counted under the caller's row-level security.
+-- PL/pgSQL, not SQL: Citus cannot route a SQL function's statement on its parameters.
 CREATE FUNCTION coditect_internal.project_tasks_count(p coditect.projects) RETURNS bigint
-LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp AS $$
-    SELECT count(*) FROM coditect.tasks t
-     WHERE t.tenant_id OPERATOR(pg_catalog.=) p.tenant_id AND t.project_id OPERATOR(pg_catalog.=) p.id
-       AND t.deleted_at IS NULL
+LANGUAGE plpgsql STABLE SET search_path = pg_catalog, pg_temp AS $$
+BEGIN
+    RETURN (SELECT count(*) FROM coditect.tasks t
+             WHERE t.tenant_id OPERATOR(pg_catalog.=) p.tenant_id AND t.project_id OPERATOR(pg_catalog.=) p.id
+               AND t.deleted_at IS NULL);
+END
 $$;
 COMMENT ON FUNCTION coditect_internal.project_tasks_count(coditect.projects) IS
     'The project''s live tasks (subtasks and cancelled ones included).';

@@ -15,8 +15,9 @@ CREATE TABLE coditect.task_comments (
     deleted_at timestamptz,
     PRIMARY KEY (tenant_id, id),
     FOREIGN KEY (tenant_id, task_id) REFERENCES coditect.tasks (tenant_id, id) ON DELETE CASCADE,
-    FOREIGN KEY (tenant_id, author_id) REFERENCES coditect.users (tenant_id, id) ON DELETE SET NULL (author_id)
+    FOREIGN KEY (tenant_id, author_id) REFERENCES coditect.users (tenant_id, id)
 );
+SELECT coditect_internal.declare_null_on_delete('coditect.task_comments', '{tenant_id,author_id}', '{author_id}');
 COMMENT ON TABLE coditect.task_comments IS 'Comments on a task, newest first.';
 COMMENT ON COLUMN coditect.task_comments.author_id IS
     'The user who wrote the comment (the caller); null once that user is removed.';

@@ -133,6 +133,7 @@ COMMENT ON TYPE coditect.board_view IS
 CREATE FUNCTION coditect.board_view(p_id uuid, p_limit int DEFAULT 50) RETURNS jsonb
 LANGUAGE plpgsql STABLE SET search_path = pg_catalog, pg_temp SET TimeZone = 'UTC' AS $$
 DECLARE
+    v_tenant uuid := coditect.current_tenant_id();  -- a parameter: Citus routes on it
     b      jsonb := coditect.api_boards_get(p_id);
     sprint uuid;
     cols   jsonb;
@@ -143,7 +144,7 @@ BEGIN
     END IF;
     IF b ->> 'board_type' = 'scrum' THEN
         SELECT s.id INTO sprint FROM coditect.sprints s
-         WHERE s.tenant_id = coditect.current_tenant_id() AND s.project_id = (b ->> 'project_id')::uuid
+         WHERE s.tenant_id = v_tenant AND s.project_id = (b ->> 'project_id')::uuid
            AND s.status = 'active' AND s.deleted_at IS NULL;
     END IF;
     SELECT jsonb_agg(c.value || jsonb_build_object('count', coalesce(l -> 'count', '0'), 'tasks', coalesce(l -> 'results', '[]'))

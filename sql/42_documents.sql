@@ -31,10 +31,13 @@ CREATE TABLE coditect.folders (
     updated_at  timestamptz NOT NULL DEFAULT now(),
     deleted_at  timestamptz,
     PRIMARY KEY (tenant_id, id),
-    FOREIGN KEY (tenant_id, project_id) REFERENCES coditect.projects (tenant_id, id) ON DELETE SET NULL (project_id),
-    FOREIGN KEY (tenant_id, parent_id) REFERENCES coditect.folders (tenant_id, id) ON DELETE SET NULL (parent_id),
-    FOREIGN KEY (tenant_id, created_by) REFERENCES coditect.users (tenant_id, id) ON DELETE SET NULL (created_by)
+    FOREIGN KEY (tenant_id, project_id) REFERENCES coditect.projects (tenant_id, id),
+    FOREIGN KEY (tenant_id, parent_id) REFERENCES coditect.folders (tenant_id, id),
+    FOREIGN KEY (tenant_id, created_by) REFERENCES coditect.users (tenant_id, id)
 );
+SELECT coditect_internal.declare_null_on_delete('coditect.folders', '{tenant_id,project_id}', '{project_id}');
+SELECT coditect_internal.declare_null_on_delete('coditect.folders', '{tenant_id,parent_id}', '{parent_id}');
+SELECT coditect_internal.declare_null_on_delete('coditect.folders', '{tenant_id,created_by}', '{created_by}');
 COMMENT ON TABLE coditect.folders IS 'Folders of documents, a tree at most 10 deep.';
 COMMENT ON COLUMN coditect.folders.path IS 'The names from the top folder down, "/Engineering/Specs"; computed.';
 COMMENT ON COLUMN coditect.folders.depth IS '1 for a top folder, at most 10; computed.';
@@ -174,12 +177,17 @@ CREATE TABLE coditect.documents (
     updated_at      timestamptz NOT NULL DEFAULT now(),
     deleted_at      timestamptz,
     PRIMARY KEY (tenant_id, id),
-    FOREIGN KEY (tenant_id, project_id) REFERENCES coditect.projects (tenant_id, id) ON DELETE SET NULL (project_id),
-    FOREIGN KEY (tenant_id, folder_id) REFERENCES coditect.folders (tenant_id, id) ON DELETE SET NULL (folder_id),
-    FOREIGN KEY (tenant_id, owner_id) REFERENCES coditect.users (tenant_id, id) ON DELETE SET NULL (owner_id),
-    FOREIGN KEY (tenant_id, created_by) REFERENCES coditect.users (tenant_id, id) ON DELETE SET NULL (created_by),
-    FOREIGN KEY (tenant_id, updated_by) REFERENCES coditect.users (tenant_id, id) ON DELETE SET NULL (updated_by)
+    FOREIGN KEY (tenant_id, project_id) REFERENCES coditect.projects (tenant_id, id),
+    FOREIGN KEY (tenant_id, folder_id) REFERENCES coditect.folders (tenant_id, id),
+    FOREIGN KEY (tenant_id, owner_id) REFERENCES coditect.users (tenant_id, id),
+    FOREIGN KEY (tenant_id, created_by) REFERENCES coditect.users (tenant_id, id),
+    FOREIGN KEY (tenant_id, updated_by) REFERENCES coditect.users (tenant_id, id)
 );
+SELECT coditect_internal.declare_null_on_delete('coditect.documents', '{tenant_id,project_id}', '{project_id}');
+SELECT coditect_internal.declare_null_on_delete('coditect.documents', '{tenant_id,folder_id}', '{folder_id}');
+SELECT coditect_internal.declare_null_on_delete('coditect.documents', '{tenant_id,owner_id}', '{owner_id}');
+SELECT coditect_internal.declare_null_on_delete('coditect.documents', '{tenant_id,created_by}', '{created_by}');
+SELECT coditect_internal.declare_null_on_delete('coditect.documents', '{tenant_id,updated_by}', '{updated_by}');
 COMMENT ON TABLE coditect.documents IS 'Documents: a file with its versions, in a folder (or at the top).';
 COMMENT ON COLUMN coditect.documents.version IS 'The current version number (0 until the first file).';
 COMMENT ON COLUMN coditect.documents.checksum IS 'SHA-256 of the current version (hex).';
@@ -215,8 +223,9 @@ CREATE TABLE coditect.document_versions (
     CONSTRAINT document_versions_number_key UNIQUE (tenant_id, document_id, version_number),
     FOREIGN KEY (tenant_id, document_id) REFERENCES coditect.documents (tenant_id, id) ON DELETE CASCADE,
     FOREIGN KEY (tenant_id, blob_id) REFERENCES coditect.storage_blobs (tenant_id, id),
-    FOREIGN KEY (tenant_id, created_by) REFERENCES coditect.users (tenant_id, id) ON DELETE SET NULL (created_by)
+    FOREIGN KEY (tenant_id, created_by) REFERENCES coditect.users (tenant_id, id)
 );
+SELECT coditect_internal.declare_null_on_delete('coditect.document_versions', '{tenant_id,created_by}', '{created_by}');
 COMMENT ON TABLE coditect.document_versions IS 'Every file a document has had, numbered 1, 2, 3, ... without gaps.';
 CREATE INDEX document_versions_blob_idx ON coditect.document_versions (tenant_id, blob_id);
 
@@ -269,8 +278,9 @@ CREATE TABLE coditect.document_permissions (
     FOREIGN KEY (tenant_id, folder_id) REFERENCES coditect.folders (tenant_id, id) ON DELETE CASCADE,
     FOREIGN KEY (tenant_id, user_id) REFERENCES coditect.users (tenant_id, id) ON DELETE CASCADE,
     FOREIGN KEY (tenant_id, team_id) REFERENCES coditect.teams (tenant_id, id) ON DELETE CASCADE,
-    FOREIGN KEY (tenant_id, granted_by) REFERENCES coditect.users (tenant_id, id) ON DELETE SET NULL (granted_by)
+    FOREIGN KEY (tenant_id, granted_by) REFERENCES coditect.users (tenant_id, id)
 );
+SELECT coditect_internal.declare_null_on_delete('coditect.document_permissions', '{tenant_id,granted_by}', '{granted_by}');
 COMMENT ON TABLE coditect.document_permissions IS
     'Grants on a document or a folder (inherited by what it holds) to a user or a team, until expires_at.';
 -- One grant per target and grantee; the seeds' (document, user) and (folder, team) indexes.
@@ -367,8 +377,8 @@ LANGUAGE sql STABLE SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
                       WHERE d.tenant_id OPERATOR(pg_catalog.=) p_tenant AND d.id OPERATOR(pg_catalog.=) p_document), 0)
 $$;
 
--- What the caller's grants reach, as sets a query computes once (the read policies' initplans)
--- instead of per row: the documents with grants of their own (for anyone), those of them whose
+-- What the caller's grants reach, as sets a query computes once (through the read policies' *_granted
+-- functions below) instead of per row: the documents with grants of their own (for anyone), those of them whose
 -- grants name the caller or a team of the caller, and the folders whose nearest folder with
 -- grants (itself or above) names the caller or a team of the caller. The same rule as
 -- document_grant(); any grant gives at least view. Unexpired grants only; the context's tenant.
@@ -400,28 +410,38 @@ LANGUAGE sql STABLE SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
      WHERE f.tenant_id = coditect.current_tenant_id() AND nearest.mine
 $$;
 
+-- The read policies' tests on those sets, a function call per row (policies hold no subquery:
+-- Citus refuses them) that still reads each set once per query: C, keeping the sets of its first
+-- call in the query's memory (src_ext/pg_granted.cpp). folder_granted: the folder is in
+-- granted_folders(); document_granted: the document is in granted_documents(true), or its folder
+-- in granted_folders() and it is not in granted_documents(false). False for another tenant's row.
+CREATE FUNCTION coditect_internal.folder_granted(p_tenant uuid, p_folder uuid) RETURNS boolean
+    AS 'MODULE_PATHNAME', 'coditect_folder_granted' LANGUAGE C STABLE;
+CREATE FUNCTION coditect_internal.document_granted(p_tenant uuid, p_document uuid, p_folder uuid) RETURNS boolean
+    AS 'MODULE_PATHNAME', 'coditect_document_granted' LANGUAGE C STABLE;
+
 -- The policies call these as whoever reads or writes.
 GRANT EXECUTE ON FUNCTION coditect_internal.document_grant(uuid, uuid, uuid, uuid), coditect_internal.folder_level(uuid, uuid),
     coditect_internal.document_level(uuid, uuid), coditect_internal.my_teams(), coditect_internal.granted_documents(boolean),
-    coditect_internal.granted_folders() TO coditect_gateway, coditect_service, coditect_analyst;
+    coditect_internal.granted_folders(), coditect_internal.folder_granted(uuid, uuid),
+    coditect_internal.document_granted(uuid, uuid, uuid) TO coditect_gateway, coditect_service, coditect_analyst;
 
 -- Reading: row-level security beyond the tenant (restrictive policies, ANDed with
 -- tenant_isolation) shows a row to whoever holds the view level on it. Writing: the triggers
 -- below ask for the level each change needs and refuse with CD403 naming it (a policy would
 -- make a refused UPDATE or DELETE silently change nothing).
 ALTER TABLE coditect.folders ENABLE ROW LEVEL SECURITY, FORCE ROW LEVEL SECURITY;
--- The rule of document_grant(), with the grants' reach computed once per query (initplans).
+-- The rule of document_grant(), with the grants' reach computed once per query (the *_granted
+-- functions above).
 CREATE POLICY folder_read ON coditect.folders AS RESTRICTIVE FOR SELECT
     USING (coditect.current_user_role() IN ('owner', 'admin') OR coditect.current_user_id() IS NULL
            OR created_by = coditect.current_user_id()
-           OR id = ANY ((SELECT coditect_internal.granted_folders())::uuid[]));
+           OR coditect_internal.folder_granted(tenant_id, id));
 ALTER TABLE coditect.documents ENABLE ROW LEVEL SECURITY, FORCE ROW LEVEL SECURITY;
 CREATE POLICY document_read ON coditect.documents AS RESTRICTIVE FOR SELECT
     USING (coditect.current_user_role() IN ('owner', 'admin') OR coditect.current_user_id() IS NULL
            OR owner_id = coditect.current_user_id()
-           OR id = ANY ((SELECT coditect_internal.granted_documents(true))::uuid[])
-           OR (folder_id = ANY ((SELECT coditect_internal.granted_folders())::uuid[])
-               AND id <> ALL ((SELECT coditect_internal.granted_documents(false))::uuid[])));
+           OR coditect_internal.document_granted(tenant_id, id, folder_id));
 ALTER TABLE coditect.document_versions ENABLE ROW LEVEL SECURITY, FORCE ROW LEVEL SECURITY;
 CREATE POLICY document_version_read ON coditect.document_versions AS RESTRICTIVE FOR SELECT
     USING (coditect.current_user_role() IN ('owner', 'admin') OR coditect_internal.document_level(tenant_id, document_id) >= 1);
@@ -622,11 +642,14 @@ GRANT INSERT (tenant_id, id, document_id, folder_id, user_id, team_id, permissio
 
 -- Detail answers of projects carry documents_count (the seeds' frontend contract): the live
 -- documents of the project the caller may see.
+-- PL/pgSQL, not SQL: Citus cannot route a SQL function's statement on its parameters.
 CREATE FUNCTION coditect_internal.project_documents_count(p coditect.projects) RETURNS bigint
-LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp AS $$
-    SELECT count(*) FROM coditect.documents d
-     WHERE d.tenant_id OPERATOR(pg_catalog.=) p.tenant_id AND d.project_id OPERATOR(pg_catalog.=) p.id
-       AND d.deleted_at IS NULL
+LANGUAGE plpgsql STABLE SET search_path = pg_catalog, pg_temp AS $$
+BEGIN
+    RETURN (SELECT count(*) FROM coditect.documents d
+             WHERE d.tenant_id OPERATOR(pg_catalog.=) p.tenant_id AND d.project_id OPERATOR(pg_catalog.=) p.id
+               AND d.deleted_at IS NULL);
+END
 $$;
 COMMENT ON FUNCTION coditect_internal.project_documents_count(coditect.projects) IS
     'The project''s live documents that the caller may see.';
@@ -650,12 +673,13 @@ COMMENT ON TYPE coditect.document_access_grant IS
 CREATE FUNCTION coditect.document_access(p_document uuid) RETURNS jsonb
 LANGUAGE plpgsql STABLE SET search_path = pg_catalog, pg_temp AS $$
 DECLARE
+    v_tenant uuid := coditect.current_tenant_id();  -- a parameter: Citus routes on it
     d record;
     g record;
 BEGIN
     PERFORM coditect.require_permission('document.view');
     SELECT x.tenant_id, x.id, x.folder_id, x.owner_id INTO d FROM coditect.documents x
-     WHERE x.id = p_document AND x.deleted_at IS NULL;
+     WHERE x.tenant_id = v_tenant AND x.id = p_document AND x.deleted_at IS NULL;
     IF NOT FOUND THEN
         RAISE EXCEPTION 'document % not found', p_document USING ERRCODE = 'CD404';
     END IF;

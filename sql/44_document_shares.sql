@@ -80,8 +80,9 @@ CREATE TABLE coditect.document_shares (
     updated_at       timestamptz NOT NULL DEFAULT now(),
     PRIMARY KEY (tenant_id, id),
     FOREIGN KEY (tenant_id, document_id) REFERENCES coditect.documents (tenant_id, id) ON DELETE CASCADE,
-    FOREIGN KEY (tenant_id, created_by) REFERENCES coditect.users (tenant_id, id) ON DELETE SET NULL (created_by)
+    FOREIGN KEY (tenant_id, created_by) REFERENCES coditect.users (tenant_id, id)
 );
+SELECT coditect_internal.declare_null_on_delete('coditect.document_shares', '{tenant_id,created_by}', '{created_by}');
 COMMENT ON TABLE coditect.document_shares IS
     'Public links to a document: a token (stored as its SHA-256), an expiry, an optional password, view or download.';
 COMMENT ON COLUMN coditect.document_shares.share_token_hash IS 'SHA-256 (hex) of the token; the token is shown once, at creation.';
@@ -261,9 +262,11 @@ CREATE TABLE coditect.document_activity (
     created_at     timestamptz NOT NULL DEFAULT now(),
     PRIMARY KEY (tenant_id, id),
     FOREIGN KEY (tenant_id, document_id) REFERENCES coditect.documents (tenant_id, id) ON DELETE CASCADE,
-    FOREIGN KEY (tenant_id, user_id) REFERENCES coditect.users (tenant_id, id) ON DELETE SET NULL (user_id),
-    FOREIGN KEY (tenant_id, share_id) REFERENCES coditect.document_shares (tenant_id, id) ON DELETE SET NULL (share_id)
+    FOREIGN KEY (tenant_id, user_id) REFERENCES coditect.users (tenant_id, id),
+    FOREIGN KEY (tenant_id, share_id) REFERENCES coditect.document_shares (tenant_id, id)
 );
+SELECT coditect_internal.declare_null_on_delete('coditect.document_activity', '{tenant_id,user_id}', '{user_id}');
+SELECT coditect_internal.declare_null_on_delete('coditect.document_activity', '{tenant_id,share_id}', '{share_id}');
 COMMENT ON TABLE coditect.document_activity IS
     'What happened to a document, by whom, from where: reads recorded explicitly, changes by triggers.';
 COMMENT ON COLUMN coditect.document_activity.user_id IS 'Who; none for a public share''s reader (share_id says which link).';

@@ -18,9 +18,10 @@ CREATE TABLE coditect.task_attachments (
     created_at      timestamptz NOT NULL DEFAULT now(),
     PRIMARY KEY (tenant_id, id),
     FOREIGN KEY (tenant_id, task_id) REFERENCES coditect.tasks (tenant_id, id) ON DELETE CASCADE,
-    FOREIGN KEY (tenant_id, uploader_id) REFERENCES coditect.users (tenant_id, id) ON DELETE SET NULL (uploader_id),
+    FOREIGN KEY (tenant_id, uploader_id) REFERENCES coditect.users (tenant_id, id),
     FOREIGN KEY (tenant_id, blob_id) REFERENCES coditect.storage_blobs (tenant_id, id)
 );
+SELECT coditect_internal.declare_null_on_delete('coditect.task_attachments', '{tenant_id,uploader_id}', '{uploader_id}');
 COMMENT ON TABLE coditect.task_attachments IS 'Files attached to a task, newest first; made by uploads.';
 COMMENT ON COLUMN coditect.task_attachments.file_path IS 'Where the bytes are: "db:<sha256>" (stored in PostgreSQL).';
 COMMENT ON COLUMN coditect.task_attachments.uploader_id IS 'Who attached it; null once that user is removed.';
@@ -65,10 +66,12 @@ ALTER TABLE coditect.task_attachments ENABLE ALWAYS TRIGGER task_attachment_rule
 -- the caller needs task_attachment.create; on completion the file becomes its attachment.
 CREATE FUNCTION coditect_internal.task_attachment_upload_check(p_id uuid, p_metadata jsonb) RETURNS void
 LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+    v_tenant uuid := coditect.current_tenant_id();  -- a parameter: Citus routes on it
 BEGIN
     PERFORM coditect.require_permission('task_attachment.create');
     IF p_id IS NULL OR NOT EXISTS (SELECT 1 FROM coditect.tasks t
-                                    WHERE t.tenant_id = coditect.current_tenant_id() AND t.id = p_id AND t.deleted_at IS NULL) THEN
+                                    WHERE t.tenant_id = v_tenant AND t.id = p_id AND t.deleted_at IS NULL) THEN
         RAISE EXCEPTION 'task % not found', p_id USING ERRCODE = 'CD404';
     END IF;
 END
@@ -98,12 +101,13 @@ SELECT coditect_internal.register_upload_target('task', 'coditect_internal.task_
 CREATE FUNCTION coditect.task_attachment_download(p_task_id uuid, p_id uuid) RETURNS jsonb
 LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
 DECLARE
+    v_tenant uuid := coditect.current_tenant_id();  -- a parameter: Citus routes on it
     a coditect.task_attachments;
 BEGIN
     PERFORM coditect.require_permission('task_attachment.view');
     SELECT x.* INTO a FROM coditect.task_attachments x
       JOIN coditect.tasks t ON t.tenant_id = x.tenant_id AND t.id = x.task_id AND t.deleted_at IS NULL
-     WHERE x.task_id = p_task_id AND x.id = p_id;
+     WHERE x.tenant_id = v_tenant AND x.task_id = p_task_id AND x.id = p_id;
     IF NOT FOUND THEN
         RAISE EXCEPTION 'task attachment % not found', p_id USING ERRCODE = 'CD404';
     END IF;

@@ -70,8 +70,9 @@ CREATE TABLE coditect.webhook_endpoints (
     updated_at        timestamptz NOT NULL DEFAULT now(),
     PRIMARY KEY (tenant_id, id),
     CONSTRAINT webhook_endpoints_name_key UNIQUE (tenant_id, name),
-    FOREIGN KEY (tenant_id, created_by) REFERENCES coditect.users (tenant_id, id) ON DELETE SET NULL (created_by)
+    FOREIGN KEY (tenant_id, created_by) REFERENCES coditect.users (tenant_id, id)
 );
+SELECT coditect_internal.declare_null_on_delete('coditect.webhook_endpoints', '{tenant_id,created_by}', '{created_by}');
 COMMENT ON TABLE coditect.webhook_endpoints IS
     'Where the tenant''s notifications are POSTed, signed with the endpoint''s secret (Coditect-Signature).';
 COMMENT ON COLUMN coditect.webhook_endpoints.name IS
@@ -198,8 +199,9 @@ CREATE TABLE coditect.webhook_deliveries (
     created_at       timestamptz NOT NULL DEFAULT now(),
     updated_at       timestamptz NOT NULL DEFAULT now(),
     PRIMARY KEY (tenant_id, id),
-    FOREIGN KEY (tenant_id, endpoint_id) REFERENCES coditect.webhook_endpoints (tenant_id, id) ON DELETE SET NULL (endpoint_id)
+    FOREIGN KEY (tenant_id, endpoint_id) REFERENCES coditect.webhook_endpoints (tenant_id, id)
 );
+SELECT coditect_internal.declare_null_on_delete('coditect.webhook_deliveries', '{tenant_id,endpoint_id}', '{endpoint_id}');
 COMMENT ON TABLE coditect.webhook_deliveries IS
     'The outbox: each notification for one URL, its attempts and outcome (read-only; written by the engine and the worker).';
 COMMENT ON COLUMN coditect.webhook_deliveries.id IS 'Sent as Idempotency-Key, the same on every attempt.';
@@ -249,7 +251,8 @@ SELECT pg_catalog.pg_extension_config_dump('coditect_internal.webhook_delivery_s
 --   else: one per active endpoint of the tenant subscribed to p_event (or '*'), and with
 --   p_channel only the endpoint of that name. None is no error.
 -- NOTIFY coditect_outbox (delivered at commit, never after a rollback) wakes the worker; its
--- payload is empty so that no other login listening learns a tenant's id.
+-- payload is empty so that no other login listening learns a tenant's id. On a Citus worker node
+-- coditect_internal.notify sends nothing: the worker's poll (CODITECT_WORKER_POLL_MS) delivers.
 -- Owner-context only: the engine's definer functions call it (no login may).
 CREATE FUNCTION coditect_internal.outbox_emit(p_tenant uuid, p_event text, p_payload jsonb,
                                               p_channel text DEFAULT NULL, p_url text DEFAULT NULL,
@@ -293,7 +296,7 @@ BEGIN
         GET DIAGNOSTICS n = ROW_COUNT;
     END IF;
     IF n > 0 THEN
-        PERFORM pg_notify('coditect_outbox', '');
+        PERFORM coditect_internal.notify('coditect_outbox', '');
     END IF;
     RETURN n;
 END

@@ -150,9 +150,11 @@ CREATE TABLE coditect.workflows (
     PRIMARY KEY (tenant_id, id),
     CONSTRAINT workflows_lineage_version_key UNIQUE (tenant_id, lineage_id, version),
     CONSTRAINT workflows_published_check CHECK ((status = 'draft') = (published_at IS NULL)),
-    FOREIGN KEY (tenant_id, project_id) REFERENCES coditect.projects (tenant_id, id) ON DELETE SET NULL (project_id),
-    FOREIGN KEY (tenant_id, created_by) REFERENCES coditect.users (tenant_id, id) ON DELETE SET NULL (created_by)
+    FOREIGN KEY (tenant_id, project_id) REFERENCES coditect.projects (tenant_id, id),
+    FOREIGN KEY (tenant_id, created_by) REFERENCES coditect.users (tenant_id, id)
 );
+SELECT coditect_internal.declare_null_on_delete('coditect.workflows', '{tenant_id,project_id}', '{project_id}');
+SELECT coditect_internal.declare_null_on_delete('coditect.workflows', '{tenant_id,created_by}', '{created_by}');
 COMMENT ON TABLE coditect.workflows IS
     'Workflow versions: a draft is edited, a published version (active, paused, archived) never changes; versions of one workflow share lineage_id.';
 COMMENT ON COLUMN coditect.workflows.definition IS
@@ -182,8 +184,9 @@ CREATE TABLE coditect.workflow_executions (
     -- NO ACTION, not the seeds' CASCADE: a version that ran keeps its history (archive it); a
     -- tenant's purge removes both in one statement.
     FOREIGN KEY (tenant_id, workflow_id) REFERENCES coditect.workflows (tenant_id, id),
-    FOREIGN KEY (tenant_id, triggered_by) REFERENCES coditect.users (tenant_id, id) ON DELETE SET NULL (triggered_by)
+    FOREIGN KEY (tenant_id, triggered_by) REFERENCES coditect.users (tenant_id, id)
 );
+SELECT coditect_internal.declare_null_on_delete('coditect.workflow_executions', '{tenant_id,triggered_by}', '{triggered_by}');
 CREATE INDEX workflow_executions_workflow_started_idx ON coditect.workflow_executions (tenant_id, workflow_id, started_at DESC);
 CREATE INDEX workflow_executions_tenant_status_idx ON coditect.workflow_executions (tenant_id, status);
 CREATE INDEX workflow_executions_tenant_created_idx ON coditect.workflow_executions (tenant_id, created_at DESC, id DESC);
@@ -225,9 +228,11 @@ CREATE TABLE coditect.workflow_approvals (
     PRIMARY KEY (tenant_id, id),
     FOREIGN KEY (tenant_id, step_id) REFERENCES coditect.workflow_steps (tenant_id, id) ON DELETE CASCADE,
     FOREIGN KEY (tenant_id, execution_id) REFERENCES coditect.workflow_executions (tenant_id, id) ON DELETE CASCADE,
-    FOREIGN KEY (tenant_id, approver_id) REFERENCES coditect.users (tenant_id, id) ON DELETE SET NULL (approver_id),
-    FOREIGN KEY (tenant_id, decided_by) REFERENCES coditect.users (tenant_id, id) ON DELETE SET NULL (decided_by)
+    FOREIGN KEY (tenant_id, approver_id) REFERENCES coditect.users (tenant_id, id),
+    FOREIGN KEY (tenant_id, decided_by) REFERENCES coditect.users (tenant_id, id)
 );
+SELECT coditect_internal.declare_null_on_delete('coditect.workflow_approvals', '{tenant_id,approver_id}', '{approver_id}');
+SELECT coditect_internal.declare_null_on_delete('coditect.workflow_approvals', '{tenant_id,decided_by}', '{decided_by}');
 CREATE INDEX workflow_approvals_approver_status_idx ON coditect.workflow_approvals (tenant_id, approver_id, status);
 CREATE INDEX workflow_approvals_step_status_idx ON coditect.workflow_approvals (tenant_id, step_id, status);
 CREATE INDEX workflow_approvals_tenant_created_idx ON coditect.workflow_approvals (tenant_id, created_at DESC, id DESC);
@@ -445,18 +450,21 @@ RETURNS text
 COMMENT ON FUNCTION coditect_internal.webhook_verify(bytea, text, bytea, int) IS
     'valid, malformed, mismatch or expired: the header "t=<unix seconds>,v1=<hex HMAC-SHA256(secret, "<t>.<body>")>" against the body, now() within the tolerance';
 
--- Keyed by the lineage alone: an owner-only table (no policy to leak past), read by the public
--- webhook endpoint, which knows the workflow but not yet its tenant.
+-- An owner-only table (no policy to leak past), keyed like every tenant table (on Citus it is
+-- distributed with the workflows) and also looked up by the lineage alone: the public webhook
+-- endpoint knows the workflow but not yet its tenant.
 -- Two secrets, so that what the workflow signs cannot start it: `secret` checks the webhook
 -- trigger's requests, `notification_secret` signs the notifications it posts to URLs.
 CREATE TABLE coditect_internal.workflow_secrets (
-    lineage_id          uuid PRIMARY KEY,
+    lineage_id          uuid NOT NULL,
     tenant_id           uuid NOT NULL,
     secret              bytea NOT NULL,
     notification_secret bytea NOT NULL,
     created_at          timestamptz NOT NULL DEFAULT now(),
+    PRIMARY KEY (tenant_id, lineage_id),
     FOREIGN KEY (tenant_id, lineage_id) REFERENCES coditect.workflows (tenant_id, id) ON DELETE CASCADE
 );
+CREATE INDEX workflow_secrets_lineage_idx ON coditect_internal.workflow_secrets (lineage_id);
 REVOKE ALL ON coditect_internal.workflow_secrets FROM PUBLIC;
 SELECT pg_catalog.pg_extension_config_dump('coditect_internal.workflow_secrets', '');
 
@@ -481,7 +489,7 @@ BEGIN
     IF s IS NULL THEN
         INSERT INTO coditect_internal.workflow_secrets (lineage_id, tenant_id, secret, notification_secret)
         VALUES (p_lineage, p_tenant, coditect_internal.webhook_secret_text(), coditect_internal.webhook_secret_text())
-        ON CONFLICT (lineage_id) DO NOTHING;
+        ON CONFLICT (tenant_id, lineage_id) DO NOTHING;
         SELECT x.notification_secret INTO STRICT s FROM coditect_internal.workflow_secrets x
          WHERE x.lineage_id = p_lineage AND x.tenant_id = p_tenant;
     END IF;
@@ -731,10 +739,11 @@ $$;
 CREATE FUNCTION coditect_internal.workflow_execution_for_update(p_execution uuid) RETURNS coditect.workflow_executions
 LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
 DECLARE
+    v_tenant uuid := coditect.current_tenant_id();  -- a parameter: Citus routes on it
     e coditect.workflow_executions;
 BEGIN
     SELECT * INTO e FROM coditect.workflow_executions x
-     WHERE x.tenant_id = coditect.current_tenant_id() AND x.id = p_execution FOR UPDATE;
+     WHERE x.tenant_id = v_tenant AND x.id = p_execution FOR UPDATE;
     IF e.id IS NULL THEN
         RAISE EXCEPTION 'workflow execution % not found', p_execution USING ERRCODE = 'CD404';
     END IF;
@@ -787,6 +796,7 @@ $$;
 CREATE FUNCTION coditect_internal.workflow_decide_as(p_approval uuid, p_decision text, p_comment text DEFAULT '') RETURNS uuid
 LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
 DECLARE
+    v_tenant uuid := coditect.current_tenant_id();  -- a parameter: Citus routes on it
     a    coditect.workflow_approvals;
     e    coditect.workflow_executions;
     me   uuid := coditect.current_user_id();
@@ -796,7 +806,7 @@ BEGIN
     IF p_decision IS NULL OR p_decision NOT IN ('approved', 'rejected') THEN
         RAISE EXCEPTION 'decision must be approved or rejected' USING ERRCODE = 'CD400';
     END IF;
-    SELECT * INTO a FROM coditect.workflow_approvals x WHERE x.tenant_id = coditect.current_tenant_id() AND x.id = p_approval;
+    SELECT * INTO a FROM coditect.workflow_approvals x WHERE x.tenant_id = v_tenant AND x.id = p_approval;
     IF a.id IS NULL THEN
         RAISE EXCEPTION 'workflow approval % not found', p_approval USING ERRCODE = 'CD404';
     END IF;
@@ -1082,7 +1092,13 @@ DECLARE
     body    jsonb;
     started uuid;
 BEGIN
-    SELECT * INTO sec FROM coditect_internal.workflow_secrets x WHERE x.lineage_id = p_workflow;
+    -- Ids are the server's (uuid v7), so one tenant at most; should two ever hold it, neither is
+    -- chosen (TOO_MANY_ROWS: no request starts a workflow of a tenant picked at random).
+    BEGIN
+        SELECT * INTO STRICT sec FROM coditect_internal.workflow_secrets x WHERE x.lineage_id = p_workflow;
+    EXCEPTION WHEN no_data_found OR too_many_rows THEN
+        RETURN NULL;
+    END;
     SELECT * INTO w FROM coditect.workflows x
      WHERE x.tenant_id = sec.tenant_id AND x.lineage_id = p_workflow AND x.status = 'active';
     IF sec.lineage_id IS NULL OR w.id IS NULL OR NOT w.triggers @> '[{"type": "webhook"}]' THEN
@@ -1123,23 +1139,20 @@ $$;
 CREATE FUNCTION coditect.workflow_rotate_secret(p_id uuid) RETURNS jsonb
 LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
 DECLARE
+    v_tenant uuid := coditect.current_tenant_id();  -- a parameter: Citus routes on it
     lineage uuid;
     s       bytea := coditect_internal.webhook_secret_text();
     ns      bytea := coditect_internal.webhook_secret_text();
 BEGIN
     PERFORM coditect.require_permission('workflow.rotate_secret');
-    SELECT w.lineage_id INTO lineage FROM coditect.workflows w WHERE w.tenant_id = coditect.current_tenant_id() AND w.id = p_id;
+    SELECT w.lineage_id INTO lineage FROM coditect.workflows w WHERE w.tenant_id = v_tenant AND w.id = p_id;
     IF lineage IS NULL THEN
         RAISE EXCEPTION 'workflow % not found', p_id USING ERRCODE = 'CD404';
     END IF;
     INSERT INTO coditect_internal.workflow_secrets AS x (lineage_id, tenant_id, secret, notification_secret)
     VALUES (lineage, coditect.current_tenant_id(), s, ns)
-    ON CONFLICT (lineage_id) DO UPDATE SET secret = excluded.secret, notification_secret = excluded.notification_secret,
-                                           created_at = now()
-        WHERE x.tenant_id = excluded.tenant_id;  -- never another tenant's row (ids are not clients' to choose)
-    IF NOT FOUND THEN
-        RAISE EXCEPTION 'workflow % not found', p_id USING ERRCODE = 'CD404';
-    END IF;
+    ON CONFLICT (tenant_id, lineage_id) DO UPDATE SET secret = excluded.secret, notification_secret = excluded.notification_secret,
+                                                      created_at = now();
     RETURN jsonb_build_object('secret', convert_from(s, 'UTF8'), 'notification_secret', convert_from(ns, 'UTF8'),
                               'webhook_path', '/api/v1/workflows/' || lineage || '/webhook/',
                               'signature_header', 'Coditect-Signature');
@@ -1213,13 +1226,14 @@ $$;
 CREATE FUNCTION coditect_internal.workflow_new_version_as(p_id uuid) RETURNS uuid
 LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
 DECLARE
+    v_tenant uuid := coditect.current_tenant_id();  -- a parameter: Citus routes on it
     src coditect.workflows;
     id  uuid;
 BEGIN
     PERFORM coditect.require_permission('workflow.create');
     SELECT l.* INTO src FROM coditect.workflows w
       JOIN coditect.workflows l ON l.tenant_id = w.tenant_id AND l.lineage_id = w.lineage_id
-     WHERE w.tenant_id = coditect.current_tenant_id() AND w.id = p_id
+     WHERE w.tenant_id = v_tenant AND w.id = p_id
      ORDER BY l.version DESC LIMIT 1;
     -- (tenant_id is the context's: this owner-rights code writes no other tenant's rows.)
     IF src.id IS NULL THEN

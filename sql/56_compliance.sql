@@ -29,10 +29,11 @@ CREATE TABLE coditect.audit_reviews (
     updated_at       timestamptz NOT NULL DEFAULT now(),
     completed_at     timestamptz,
     PRIMARY KEY (tenant_id, id),
-    FOREIGN KEY (tenant_id, reviewer_id) REFERENCES coditect.users (tenant_id, id) ON DELETE SET NULL (reviewer_id),
+    FOREIGN KEY (tenant_id, reviewer_id) REFERENCES coditect.users (tenant_id, id),
     CONSTRAINT audit_reviews_scope_check CHECK (scope_end_date >= scope_start_date),
     CONSTRAINT audit_reviews_completed_check CHECK ((status = 'completed') = (completed_at IS NOT NULL))
 );
+SELECT coditect_internal.declare_null_on_delete('coditect.audit_reviews', '{tenant_id,reviewer_id}', '{reviewer_id}');
 COMMENT ON TABLE coditect.audit_reviews IS
     'Manual reviews of the audit trail over a period: in_progress, then completed (with findings) or cancelled, then closed.';
 COMMENT ON COLUMN coditect.audit_reviews.reviewer_id IS
@@ -112,12 +113,13 @@ CREATE TABLE coditect.compliance_reports (
     generated_by  uuid DEFAULT coditect.current_user_id(),
     created_at    timestamptz NOT NULL DEFAULT now(),
     PRIMARY KEY (tenant_id, id),
-    FOREIGN KEY (tenant_id, generated_by) REFERENCES coditect.users (tenant_id, id) ON DELETE SET NULL (generated_by),
+    FOREIGN KEY (tenant_id, generated_by) REFERENCES coditect.users (tenant_id, id),
     FOREIGN KEY (tenant_id, blob_id) REFERENCES coditect.storage_blobs (tenant_id, id),
     CONSTRAINT compliance_reports_period_check CHECK (period_end >= period_start),
     CONSTRAINT compliance_reports_file_check CHECK ((status = 'completed') = (blob_id IS NOT NULL AND file_path IS NOT NULL)),
     CONSTRAINT compliance_reports_error_check CHECK ((status = 'failed') = (error_message IS NOT NULL))
 );
+SELECT coditect_internal.declare_null_on_delete('coditect.compliance_reports', '{tenant_id,generated_by}', '{generated_by}');
 COMMENT ON TABLE coditect.compliance_reports IS
     'Compliance reports computed from the audit trail (coditect.generate_compliance_report); immutable once generated.';
 COMMENT ON COLUMN coditect.compliance_reports.report_data IS
@@ -295,10 +297,12 @@ CREATE FUNCTION coditect_internal.compliance_report_pdf(jsonb) RETURNS bytea
 -- only inside its generator's transaction, so no other upload can reach one.
 CREATE FUNCTION coditect_internal.compliance_report_upload_check(p_id uuid, p_metadata jsonb) RETURNS void
 LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+    v_tenant uuid := coditect.current_tenant_id();  -- a parameter: Citus routes on it
 BEGIN
     PERFORM coditect.require_permission('compliance_report.generate');
     IF p_id IS NULL OR NOT EXISTS (SELECT 1 FROM coditect.compliance_reports r
-                                    WHERE r.tenant_id = coditect.current_tenant_id() AND r.id = p_id
+                                    WHERE r.tenant_id = v_tenant AND r.id = p_id
                                       AND r.status = 'generating' AND r.blob_id IS NULL) THEN
         RAISE EXCEPTION 'no compliance report % is being generated', p_id USING ERRCODE = 'CD404';
     END IF;

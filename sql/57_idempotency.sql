@@ -153,13 +153,15 @@ $$;
 CREATE FUNCTION coditect.idempotency_finish(p_key text, p_status integer, p_content_type text,
                                             p_headers jsonb, p_body text, p_secret boolean) RETURNS boolean
 LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+    v_tenant uuid := coditect.current_tenant_id();  -- a parameter: Citus routes on it
 BEGIN
     UPDATE coditect_internal.idempotency_keys x
        SET status = p_status, secret = coalesce(p_secret, false),
            content_type = CASE WHEN p_secret THEN NULL ELSE p_content_type END,
            headers = CASE WHEN p_secret THEN NULL ELSE coalesce(p_headers, '[]'::jsonb) END,
            body = CASE WHEN p_secret THEN NULL ELSE coalesce(p_body, '') END
-     WHERE x.tenant_id OPERATOR(pg_catalog.=) coditect.current_tenant_id()
+     WHERE x.tenant_id OPERATOR(pg_catalog.=) v_tenant
        AND x.user_id OPERATOR(pg_catalog.=) coditect.current_user_id()
        AND x.idem_key OPERATOR(pg_catalog.=) p_key AND x.status IS NULL;
     IF NOT FOUND THEN

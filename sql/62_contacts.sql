@@ -120,8 +120,10 @@ CREATE UNIQUE INDEX email_addresses_one_default ON coditect.email_addresses (ten
 ------------------------------------------------------------------------------------------------
 
 -- Links one contact table to one entity type: the column ref_<type> (entity_id when
--- entity_type is <type>), its foreign key to the entity ON DELETE CASCADE (the tenant in it;
--- for the tenant itself, equal to tenant_id), and the index the cascade looks rows up by.
+-- entity_type is <type>), its foreign key to the entity ON DELETE CASCADE (the tenant in it),
+-- and the index the cascade looks rows up by. For the tenant itself, no key but a CHECK that it
+-- is the row's tenant: tenant_id's own key then guarantees it exists and cascades, and Citus
+-- refuses a key from ref_tenant (not the distribution column) to tenants (id).
 CREATE FUNCTION coditect_internal.link_contact_entity(p_contacts regclass, p_type text, p_entity regclass)
 RETURNS void
 LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
@@ -136,13 +138,12 @@ BEGIN
     IF tenanted THEN
         EXECUTE format('ALTER TABLE %s ADD CONSTRAINT %I FOREIGN KEY (tenant_id, %I) REFERENCES %s (tenant_id, id) '
                        'ON DELETE CASCADE', p_contacts, tbl || '_' || col || '_fkey', col, p_entity);
+        EXECUTE format('CREATE INDEX %I ON %s (tenant_id, %I) WHERE %I IS NOT NULL', tbl || '_' || col || '_idx',
+                       p_contacts, col, col);
     ELSE
-        EXECUTE format('ALTER TABLE %s ADD CONSTRAINT %I FOREIGN KEY (%I) REFERENCES %s (id) ON DELETE CASCADE, '
-                       'ADD CONSTRAINT %I CHECK (%I = tenant_id)',
-                       p_contacts, tbl || '_' || col || '_fkey', col, p_entity, tbl || '_' || col || '_own_tenant', col);
+        EXECUTE format('ALTER TABLE %s ADD CONSTRAINT %I CHECK (%I IS NULL OR %I = tenant_id)',
+                       p_contacts, tbl || '_' || col || '_own_tenant', col, col);
     END IF;
-    EXECUTE format('CREATE INDEX %I ON %s (tenant_id, %I) WHERE %I IS NOT NULL', tbl || '_' || col || '_idx',
-                   p_contacts, col, col);
     -- Internal: hidden from the API (a declaration after the resource's regenerates it).
     IF EXISTS (SELECT 1 FROM coditect_internal.resources r WHERE r.relid = p_contacts) THEN
         INSERT INTO coditect_internal.resource_columns (resource, column_name, readable, on_create, on_update)
@@ -350,11 +351,11 @@ SELECT coditect_internal.register_resource('coditect.email_addresses', 'email_ad
 -- (owners, administrators); the tenant's, teams' and projects' are every member's. A caller
 -- without a user (a service, an analyst) reads the tenant's all.
 CREATE POLICY contact_read ON coditect.addresses AS RESTRICTIVE FOR SELECT
-    USING (entity_type <> 'user' OR entity_id = (SELECT coditect.current_user_id())
-           OR (SELECT coditect.current_user_id()) IS NULL OR (SELECT coditect.has_permission('contact.manage')));
+    USING (entity_type <> 'user' OR entity_id = coditect.current_user_id()
+           OR coditect.current_user_id() IS NULL OR coditect.has_permission('contact.manage'));
 CREATE POLICY contact_read ON coditect.phone_numbers AS RESTRICTIVE FOR SELECT
-    USING (entity_type <> 'user' OR entity_id = (SELECT coditect.current_user_id())
-           OR (SELECT coditect.current_user_id()) IS NULL OR (SELECT coditect.has_permission('contact.manage')));
+    USING (entity_type <> 'user' OR entity_id = coditect.current_user_id()
+           OR coditect.current_user_id() IS NULL OR coditect.has_permission('contact.manage'));
 CREATE POLICY contact_read ON coditect.email_addresses AS RESTRICTIVE FOR SELECT
-    USING (entity_type <> 'user' OR entity_id = (SELECT coditect.current_user_id())
-           OR (SELECT coditect.current_user_id()) IS NULL OR (SELECT coditect.has_permission('contact.manage')));
+    USING (entity_type <> 'user' OR entity_id = coditect.current_user_id()
+           OR coditect.current_user_id() IS NULL OR coditect.has_permission('contact.manage'));

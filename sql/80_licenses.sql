@@ -51,8 +51,9 @@ CREATE TABLE coditect.licenses (
     -- Keys are unique across tenants through global_keys; this serves the tenant's lookups.
     CONSTRAINT licenses_tenant_key_string_key UNIQUE (tenant_id, key_string),
     CONSTRAINT licenses_seats_within_total CHECK (seats_in_use >= 0 AND seats_in_use <= seats_total),
-    FOREIGN KEY (tenant_id, created_by) REFERENCES coditect.users (tenant_id, id) ON DELETE SET NULL (created_by)
+    FOREIGN KEY (tenant_id, created_by) REFERENCES coditect.users (tenant_id, id)
 );
+SELECT coditect_internal.declare_null_on_delete('coditect.licenses', '{tenant_id,created_by}', '{created_by}');
 CREATE INDEX licenses_tenant_created_idx ON coditect.licenses (tenant_id, created_at DESC, id DESC);
 COMMENT ON COLUMN coditect.licenses.seats_in_use IS
     'Active sessions, kept by a trigger on license_sessions; never written by clients.';
@@ -75,9 +76,10 @@ CREATE TABLE coditect.license_sessions (
     PRIMARY KEY (tenant_id, id),
     FOREIGN KEY (tenant_id, license_id) REFERENCES coditect.licenses (tenant_id, id) ON DELETE CASCADE,
     FOREIGN KEY (tenant_id, user_id) REFERENCES coditect.users (tenant_id, id) ON DELETE CASCADE,
-    FOREIGN KEY (tenant_id, ended_by) REFERENCES coditect.users (tenant_id, id) ON DELETE SET NULL (ended_by),
+    FOREIGN KEY (tenant_id, ended_by) REFERENCES coditect.users (tenant_id, id),
     CONSTRAINT license_sessions_ended_at CHECK ((status = 'ended') = (ended_at IS NOT NULL))
 );
+SELECT coditect_internal.declare_null_on_delete('coditect.license_sessions', '{tenant_id,ended_by}', '{ended_by}');
 -- One active session per license and machine: no seat sharing.
 CREATE UNIQUE INDEX license_sessions_one_active_per_hardware
     ON coditect.license_sessions (tenant_id, license_id, hardware_id) WHERE status = 'active';

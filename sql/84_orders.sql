@@ -111,8 +111,9 @@ CREATE TABLE coditect.carts (
     created_at     timestamptz NOT NULL DEFAULT now(),
     updated_at     timestamptz NOT NULL DEFAULT now(),
     PRIMARY KEY (tenant_id, id),
-    FOREIGN KEY (tenant_id, user_id) REFERENCES coditect.users (tenant_id, id) ON DELETE SET NULL (user_id)
+    FOREIGN KEY (tenant_id, user_id) REFERENCES coditect.users (tenant_id, id)
 );
+SELECT coditect_internal.declare_null_on_delete('coditect.carts', '{tenant_id,user_id}', '{user_id}');
 CREATE INDEX carts_tenant_created_idx ON coditect.carts (tenant_id, created_at DESC, id DESC);
 CREATE INDEX carts_user_idx ON coditect.carts (tenant_id, user_id, status);
 -- The expiry job's scan of open carts past their time.
@@ -290,13 +291,14 @@ CREATE TABLE coditect.orders (
     updated_at           timestamptz NOT NULL DEFAULT now(),
     PRIMARY KEY (tenant_id, id),
     FOREIGN KEY (tenant_id, cart_id) REFERENCES coditect.carts (tenant_id, id),
-    FOREIGN KEY (tenant_id, user_id) REFERENCES coditect.users (tenant_id, id) ON DELETE SET NULL (user_id),
+    FOREIGN KEY (tenant_id, user_id) REFERENCES coditect.users (tenant_id, id),
     FOREIGN KEY (billing_country_code, billing_state_code) REFERENCES coditect.subdivisions (country_code, code),
     CONSTRAINT orders_total CHECK (total_amount = subtotal_amount + tax_amount - discount_amount),
     CONSTRAINT orders_tax_rate_snapshot CHECK (tax_rate_id IS NOT NULL OR tax_percentage = 0),
     CONSTRAINT orders_discount_coupon CHECK ((coupon_id IS NULL) = (discount_code IS NULL)
                                              AND (discount_amount = 0 OR coupon_id IS NOT NULL))
 );
+SELECT coditect_internal.declare_null_on_delete('coditect.orders', '{tenant_id,user_id}', '{user_id}');
 -- One order per cart.
 CREATE UNIQUE INDEX orders_one_per_cart ON coditect.orders (tenant_id, cart_id);
 CREATE INDEX orders_tenant_created_idx ON coditect.orders (tenant_id, created_at DESC, id DESC);
@@ -538,8 +540,9 @@ CREATE TABLE coditect.refunds (
     PRIMARY KEY (tenant_id, id),
     FOREIGN KEY (tenant_id, payment_id) REFERENCES coditect.payments (tenant_id, id) ON DELETE CASCADE,
     FOREIGN KEY (tenant_id, order_id) REFERENCES coditect.orders (tenant_id, id),
-    FOREIGN KEY (tenant_id, refunded_by) REFERENCES coditect.users (tenant_id, id) ON DELETE SET NULL (refunded_by)
+    FOREIGN KEY (tenant_id, refunded_by) REFERENCES coditect.users (tenant_id, id)
 );
+SELECT coditect_internal.declare_null_on_delete('coditect.refunds', '{tenant_id,refunded_by}', '{refunded_by}');
 CREATE INDEX refunds_payment_idx ON coditect.refunds (tenant_id, payment_id, created_at DESC);
 CREATE INDEX refunds_order_idx ON coditect.refunds (tenant_id, order_id);
 CREATE INDEX refunds_tenant_created_idx ON coditect.refunds (tenant_id, created_at DESC, id DESC);
@@ -753,17 +756,21 @@ $$;
 
 -- A cart's discount as it stands (the computed field discount_amount): its items, under the
 -- caller's row-level security, through coupon_discounts. Checkout may still refuse the code.
+-- PL/pgSQL, not SQL: Citus cannot route a SQL function's statement on its parameters.
 CREATE FUNCTION coditect.cart_discount_amount(p_cart coditect.carts) RETURNS bigint
-LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp AS $$
-    SELECT CASE WHEN p_cart.coupon_id IS NULL THEN 0 ELSE
-           (SELECT coalesce(sum(x), 0)::bigint
+LANGUAGE plpgsql STABLE SET search_path = pg_catalog, pg_temp AS $$
+BEGIN
+    IF p_cart.coupon_id IS NULL THEN
+        RETURN 0;
+    END IF;
+    RETURN (SELECT coalesce(sum(x), 0)::bigint
               FROM unnest(coditect_internal.coupon_discounts(
                        p_cart.coupon_id,
                        ARRAY(SELECT i.product_id FROM coditect.cart_items i
                               WHERE i.tenant_id = p_cart.tenant_id AND i.cart_id = p_cart.id ORDER BY i.created_at, i.id),
                        ARRAY(SELECT i.unit_amount * i.quantity FROM coditect.cart_items i
-                              WHERE i.tenant_id = p_cart.tenant_id AND i.cart_id = p_cart.id ORDER BY i.created_at, i.id))) x)
-           END
+                              WHERE i.tenant_id = p_cart.tenant_id AND i.cart_id = p_cart.id ORDER BY i.created_at, i.id))) x);
+END
 $$;
 
 ------------------------------------------------------------------------------------------------
@@ -817,20 +824,34 @@ SELECT coditect_internal.register_resource('coditect.refunds', 'refund', p_state
     p_filters => '{"order_id": ["exact"], "payment_id": ["exact"], "status": ["exact", "in"], "created_at": ["gte", "lt"]}',
     p_orderings => '{created_at}');
 
+-- A cart's or an order's rows (items, lines, payments, refunds, invoices) are read with it: these
+-- say whether the caller sees the cart or order (its policies decide: invoker rights). A function
+-- call rather than an EXISTS in the policy, which Citus refuses (no subqueries in policies).
+CREATE FUNCTION coditect_internal.cart_visible(p_tenant uuid, p_cart uuid) RETURNS boolean
+LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp AS $$
+    SELECT EXISTS (SELECT 1 FROM coditect.carts c WHERE c.tenant_id = p_tenant AND c.id = p_cart)
+$$;
+CREATE FUNCTION coditect_internal.order_visible(p_tenant uuid, p_order uuid) RETURNS boolean
+LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp AS $$
+    SELECT EXISTS (SELECT 1 FROM coditect.orders o WHERE o.tenant_id = p_tenant AND o.id = p_order)
+$$;
+GRANT EXECUTE ON FUNCTION coditect_internal.cart_visible(uuid, uuid), coditect_internal.order_visible(uuid, uuid)
+    TO coditect_gateway, coditect_service, coditect_analyst;
+
 CREATE POLICY carts_own ON coditect.carts AS RESTRICTIVE
-    USING ((SELECT coditect.current_user_id()) IS NULL OR user_id = (SELECT coditect.current_user_id())
-           OR (SELECT coditect.has_permission('order.manage')));
+    USING (coditect.current_user_id() IS NULL OR user_id = coditect.current_user_id()
+           OR coditect.has_permission('order.manage'));
 CREATE POLICY cart_items_own ON coditect.cart_items AS RESTRICTIVE
-    USING (EXISTS (SELECT 1 FROM coditect.carts c WHERE c.tenant_id = cart_items.tenant_id AND c.id = cart_items.cart_id));
+    USING (coditect_internal.cart_visible(tenant_id, cart_id));
 CREATE POLICY orders_own ON coditect.orders AS RESTRICTIVE
-    USING ((SELECT coditect.current_user_id()) IS NULL OR user_id = (SELECT coditect.current_user_id())
-           OR (SELECT coditect.has_permission('order.manage')));
+    USING (coditect.current_user_id() IS NULL OR user_id = coditect.current_user_id()
+           OR coditect.has_permission('order.manage'));
 CREATE POLICY order_lines_own ON coditect.order_lines AS RESTRICTIVE
-    USING (EXISTS (SELECT 1 FROM coditect.orders o WHERE o.tenant_id = order_lines.tenant_id AND o.id = order_lines.order_id));
+    USING (coditect_internal.order_visible(tenant_id, order_id));
 CREATE POLICY payments_own ON coditect.payments AS RESTRICTIVE
-    USING (EXISTS (SELECT 1 FROM coditect.orders o WHERE o.tenant_id = payments.tenant_id AND o.id = payments.order_id));
+    USING (coditect_internal.order_visible(tenant_id, order_id));
 CREATE POLICY refunds_own ON coditect.refunds AS RESTRICTIVE
-    USING (EXISTS (SELECT 1 FROM coditect.orders o WHERE o.tenant_id = refunds.tenant_id AND o.id = refunds.order_id));
+    USING (coditect_internal.order_visible(tenant_id, order_id));
 
 ------------------------------------------------------------------------------------------------
 -- Actions
@@ -840,9 +861,11 @@ CREATE POLICY refunds_own ON coditect.refunds AS RESTRICTIVE
 -- Invoker rights: the cart must be visible to the caller (its own, or order.manage).
 CREATE FUNCTION coditect.cart_add_item(p_cart uuid, p_product uuid, p_quantity integer DEFAULT 1) RETURNS jsonb
 LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+    v_tenant uuid := coditect.current_tenant_id();  -- a parameter: Citus routes on it
 BEGIN
     PERFORM coditect.require_permission('cart.add_item');
-    IF NOT EXISTS (SELECT 1 FROM coditect.carts c WHERE c.tenant_id = coditect.current_tenant_id() AND c.id = p_cart) THEN
+    IF NOT EXISTS (SELECT 1 FROM coditect.carts c WHERE c.tenant_id = v_tenant AND c.id = p_cart) THEN
         RAISE EXCEPTION 'cart % not found', p_cart USING ERRCODE = 'CD404';
     END IF;
     IF p_product IS NULL OR NOT EXISTS (SELECT 1 FROM coditect.products p WHERE p.id = p_product) THEN
@@ -854,7 +877,7 @@ BEGIN
         RAISE EXCEPTION 'quantity must be at least 1' USING ERRCODE = 'CD422';
     END IF;
     INSERT INTO coditect.cart_items AS i (tenant_id, cart_id, product_id, quantity)
-    VALUES (coditect.current_tenant_id(), p_cart, p_product, p_quantity)
+    VALUES (v_tenant, p_cart, p_product, p_quantity)
     ON CONFLICT (tenant_id, cart_id, product_id) DO UPDATE SET quantity = i.quantity + excluded.quantity;
     RETURN coditect.api_carts_get(p_cart);
 END
@@ -1031,11 +1054,12 @@ $$;
 CREATE FUNCTION coditect_internal.order_cancel_as(p_order uuid) RETURNS uuid
 LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
 DECLARE
+    v_tenant uuid := coditect.current_tenant_id();  -- a parameter: Citus routes on it
     o coditect.orders;
 BEGIN
     PERFORM coditect.require_permission('order.cancel');
     SELECT * INTO o FROM coditect.orders
-     WHERE tenant_id = coditect.current_tenant_id() AND id = p_order
+     WHERE tenant_id = v_tenant AND id = p_order
        AND (user_id = coditect.current_user_id() OR coditect.has_permission('order.manage'))
        FOR UPDATE;
     IF o.id IS NULL THEN
@@ -1054,10 +1078,11 @@ $$;
 CREATE FUNCTION coditect.order_mark_paid(p_order uuid, p_reference text DEFAULT NULL) RETURNS jsonb
 LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
 DECLARE
+    v_tenant uuid := coditect.current_tenant_id();  -- a parameter: Citus routes on it
     o coditect.orders;
     pay coditect.payments;
 BEGIN
-    SELECT * INTO o FROM coditect.orders WHERE tenant_id = coditect.current_tenant_id() AND id = p_order FOR UPDATE;
+    SELECT * INTO o FROM coditect.orders WHERE tenant_id = v_tenant AND id = p_order FOR UPDATE;
     IF o.id IS NULL THEN
         RAISE EXCEPTION 'order % not found', p_order USING ERRCODE = 'CD404';
     END IF;

@@ -50,8 +50,9 @@ CREATE TABLE coditect.subscriptions (
     PRIMARY KEY (tenant_id, id),
     CONSTRAINT subscriptions_period_check CHECK (current_period_end > current_period_start),
     CONSTRAINT subscriptions_trial_check CHECK ((trial_start IS NULL) = (trial_end IS NULL) AND (trial_end IS NULL OR trial_end > trial_start)),
-    FOREIGN KEY (tenant_id, created_by) REFERENCES coditect.users (tenant_id, id) ON DELETE SET NULL (created_by)
+    FOREIGN KEY (tenant_id, created_by) REFERENCES coditect.users (tenant_id, id)
 );
+SELECT coditect_internal.declare_null_on_delete('coditect.subscriptions', '{tenant_id,created_by}', '{created_by}');
 CREATE INDEX subscriptions_tenant_status_idx ON coditect.subscriptions (tenant_id, status);
 CREATE INDEX subscriptions_tenant_created_idx ON coditect.subscriptions (tenant_id, created_at DESC, id DESC);
 CREATE UNIQUE INDEX subscriptions_tenant_stripe_key ON coditect.subscriptions (tenant_id, stripe_subscription_id);
@@ -80,10 +81,11 @@ CREATE TABLE coditect.entitlements (
     updated_at      timestamptz NOT NULL DEFAULT now(),
     PRIMARY KEY (tenant_id, id),
     FOREIGN KEY (tenant_id, subscription_id) REFERENCES coditect.subscriptions (tenant_id, id) ON DELETE CASCADE,
-    FOREIGN KEY (tenant_id, license_id) REFERENCES coditect.licenses (tenant_id, id) ON DELETE SET NULL (license_id),
+    FOREIGN KEY (tenant_id, license_id) REFERENCES coditect.licenses (tenant_id, id),
     CONSTRAINT entitlements_subscription_check CHECK ((source_type = 'subscription') = (subscription_id IS NOT NULL)
                                                       AND (subscription_id IS NULL OR subscription_id = source_id))
 );
+SELECT coditect_internal.declare_null_on_delete('coditect.entitlements', '{tenant_id,license_id}', '{license_id}');
 -- One live entitlement per source and product: granting twice (a replayed event) grants once.
 CREATE UNIQUE INDEX entitlements_one_live_key ON coditect.entitlements (tenant_id, source_type, source_id, product_id)
     WHERE status = 'active';
@@ -350,10 +352,11 @@ SELECT coditect_internal.register_resource('coditect.entitlements', 'entitlement
 CREATE FUNCTION coditect_internal.subscription_cancel_as(p_id uuid, p_at_period_end boolean DEFAULT true) RETURNS uuid
 LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
 DECLARE
+    v_tenant uuid := coditect.current_tenant_id();  -- a parameter: Citus routes on it
     s coditect.subscriptions;
 BEGIN
     PERFORM coditect.require_permission('subscription.cancel');
-    SELECT * INTO s FROM coditect.subscriptions x WHERE x.tenant_id = coditect.current_tenant_id() AND x.id = p_id FOR UPDATE;
+    SELECT * INTO s FROM coditect.subscriptions x WHERE x.tenant_id = v_tenant AND x.id = p_id FOR UPDATE;
     IF s.id IS NULL THEN
         RAISE EXCEPTION 'subscription % not found', p_id USING ERRCODE = 'CD404';
     END IF;

@@ -114,8 +114,8 @@ CREATE UNIQUE INDEX invoices_stripe_invoice ON coditect.invoices (tenant_id, str
 CREATE UNIQUE INDEX invoices_number ON coditect.invoices (tenant_id, number);
 
 -- A payment names the invoice it paid (the seeds' Payment.invoice, SET NULL).
-ALTER TABLE coditect.payments ADD FOREIGN KEY (tenant_id, invoice_id)
-    REFERENCES coditect.invoices (tenant_id, id) ON DELETE SET NULL (invoice_id);
+ALTER TABLE coditect.payments ADD FOREIGN KEY (tenant_id, invoice_id) REFERENCES coditect.invoices (tenant_id, id);
+SELECT coditect_internal.declare_null_on_delete('coditect.payments', '{tenant_id,invoice_id}', '{invoice_id}');
 
 -- The first status seen may be any (Stripe makes, finalizes and pays an automatic invoice at
 -- once; an event may come late); afterwards only Stripe's moves.
@@ -166,8 +166,8 @@ SELECT coditect_internal.register_resource('coditect.invoices', 'invoice', p_sta
                    "period_start": ["gte", "lt"]}',
     p_orderings => '{created_at,total_amount}');
 CREATE POLICY invoices_own ON coditect.invoices AS RESTRICTIVE
-    USING ((SELECT coditect.current_user_id()) IS NULL OR (SELECT coditect.has_permission('order.manage'))
-           OR EXISTS (SELECT 1 FROM coditect.orders o WHERE o.tenant_id = invoices.tenant_id AND o.id = invoices.order_id));
+    USING (coditect.current_user_id() IS NULL OR coditect.has_permission('order.manage')
+           OR coditect_internal.order_visible(tenant_id, order_id));
 GRANT INSERT, UPDATE ON coditect.invoices TO coditect_service;
 
 ------------------------------------------------------------------------------------------------

@@ -1,5 +1,8 @@
-// Request context of the current transaction, kept in backend memory (never in a GUC, which any
-// role could SET). Set by coditect.set_request_context(), cleared when the transaction ends.
+// Request context of the current transaction, kept in backend memory. Set by
+// coditect.set_request_context(), cleared when the transaction ends. A backend that has none
+// reads the setting coditect.request (which the coordinator of a Citus cluster sets for its
+// workers, and which any role can SET) and runs set_request_context's checks on it first: the
+// setting is a request, never a proof (request_codec.hpp).
 #pragma once
 
 extern "C" {
@@ -22,9 +25,20 @@ struct RequestContext {
   char* request_path = nullptr;
   char* request_id = nullptr;  // the gateway's, to join audit rows to its log lines
   int nest_level = 0;          // subtransaction level that set it
+  // Filled from coditect.request (rather than by set_request_context in this backend): follows
+  // the setting, checked again when it changes.
+  bool from_setting = false;
+  uint64 setting_version = 0;
+  char* setting_text = nullptr;
 };
 
+// The transaction's context. With none yet and coditect.request set, fills it from the setting
+// after set_request_context's checks, so it may read tables and raise their errors (CD400,
+// CD403, 42501): call it where a PostgreSQL error may be raised.
 const RequestContext& request_context();
+
+// Whether Citus is loaded and installed in this database (answer kept for the transaction).
+bool citus_present();
 
 Oid relation_owner(Oid relid);
 Oid internal_relid(const char* schema, const char* name);
@@ -47,5 +61,10 @@ SPIPlanPtr kept_plan(SPIPlanPtr* slot, const char* sql, int nargs, Oid* argtypes
 // RI triggers run their queries, so internal reads and writes do not depend on the caller's
 // grants; also a security-restricted operation (no SET ROLE, no temp tables inside).
 void spi_as_owner_of(const char* schema, const char* name, void (*fn)(void*), void* arg);
+
+// spi_as_owner_of for reads of distributed or reference tables that may run inside a shard
+// query on a Citus node (the context checks on a worker): citus.allow_nested_distributed_execution
+// is on for the block only, when Citus defines it.
+void spi_as_owner_of_nested(const char* schema, const char* name, void (*fn)(void*), void* arg);
 
 }  // namespace coditect::pg

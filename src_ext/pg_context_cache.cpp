@@ -127,11 +127,13 @@ struct Binding {
 
 struct BindingRead {
   Oid session_user;
+  bool by_name;
   bool kept;
   bool bound;
   pg_uuid_t tenant;
 };
 SPIPlanPtr g_binding_plan = nullptr;
+SPIPlanPtr g_binding_by_name_plan = nullptr;
 
 // Runs as the owner of analyst_bindings (spi_as_owner_of).
 void read_binding(void* arg) {
@@ -142,6 +144,17 @@ void read_binding(void* arg) {
                               " WHERE b.role_oid OPERATOR(pg_catalog.=) $1",
                               1, types);
   Datum values[1] = {ObjectIdGetDatum(read->session_user)};
+  if (read->by_name) {
+    // On Citus a role has another OID on every node (CREATE ROLE is replayed): the binding is
+    // found by name there, and only for a member of coditect_analyst (which binding grants),
+    // so that a role later created under a dropped bound role's name is not bound.
+    plan = kept_plan(&g_binding_by_name_plan,
+                     "SELECT b.tenant_id FROM coditect_internal.analyst_bindings b"
+                     " JOIN pg_catalog.pg_roles r ON r.rolname OPERATOR(pg_catalog.=) b.role_name"
+                     " WHERE r.oid OPERATOR(pg_catalog.=) $1"
+                     "  AND pg_catalog.pg_has_role(r.oid, 'coditect_analyst', 'MEMBER')",
+                     1, types);
+  }
   Snapshot snapshot = read_snapshot();
   read->kept = snapshot != InvalidSnapshot;
   if (SPI_execute_snapshot(plan, values, nullptr, snapshot, InvalidSnapshot, true, false, 1) !=
@@ -171,6 +184,10 @@ int active_membership_rank(const pg_uuid_t& tenant, const pg_uuid_t& user) {
   MemberRead read{};
   read.key.tenant = tenant;
   read.key.user = user;
+  if (citus_present()) {
+    spi_as_owner_of_nested("coditect", "memberships", read_membership, &read);
+    return read.rank;
+  }
   bool found;
   auto* hit = static_cast<MemberEntry*>(hash_search(members_table(), &read.key, HASH_FIND, &found));
   if (found) return hit->rank;
@@ -187,6 +204,14 @@ int active_membership_rank(const pg_uuid_t& tenant, const pg_uuid_t& user) {
 }
 
 bool analyst_binding(Oid session_user, pg_uuid_t* tenant) {
+  if (citus_present()) {
+    BindingRead read{};
+    read.session_user = session_user;
+    read.by_name = true;
+    spi_as_owner_of_nested("coditect_internal", "analyst_bindings", read_binding, &read);
+    if (read.bound) *tenant = read.tenant;
+    return read.bound;
+  }
   if (g_binding.generation != g_generation || g_binding.session_user != session_user) {
     BindingRead read{};
     read.session_user = session_user;

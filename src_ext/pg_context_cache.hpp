@@ -8,6 +8,11 @@
 // (and to the writer itself at once, and again on rollback). The relcache callback registered
 // here then drops every cached answer. Plain DML sends no relcache invalidation of its own,
 // hence the trigger.
+//
+// Not on a Citus node (citus_present()): there the rows live in shards, whose triggers fire on
+// the node holding the shard (for the shard's relation, not the table read here), never on the
+// coordinator nor on a node the shard moves away from and back to; so every check reads, from
+// inside a shard query too (spi_as_owner_of_nested).
 #pragma once
 
 extern "C" {

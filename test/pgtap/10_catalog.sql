@@ -17,10 +17,10 @@ SELECT ok(c.relrowsecurity AND c.relforcerowsecurity, t.name || ': row-level sec
 
 SELECT ok(EXISTS (SELECT 1 FROM pg_policy p
                    WHERE p.polrelid = t.rel
-                     AND pg_get_expr(p.polqual, p.polrelid) LIKE '%tenant_id = ( SELECT coditect.current_tenant_id()%'
-                     AND (p.polcmd = '*' AND pg_get_expr(p.polwithcheck, p.polrelid) LIKE '%tenant_id = ( SELECT coditect.current_tenant_id()%'
+                     AND pg_get_expr(p.polqual, p.polrelid) = '(tenant_id = coditect.current_tenant_id())'
+                     AND (p.polcmd = '*' AND pg_get_expr(p.polwithcheck, p.polrelid) = '(tenant_id = coditect.current_tenant_id())'
                           OR p.polcmd = 'r' AND t.name = 'audit_logs')),
-          t.name || ': a tenant policy on (SELECT coditect.current_tenant_id())')
+          t.name || ': a tenant policy on coditect.current_tenant_id() (no subquery)')
   FROM tenant_tables t ORDER BY t.name;
 
 SELECT is((SELECT a.attname::text FROM pg_constraint k
@@ -73,8 +73,8 @@ SELECT ok(NOT has_table_privilege(r, c.oid, 'SELECT') AND NOT has_table_privileg
 SELECT ok((SELECT relrowsecurity AND relforcerowsecurity FROM pg_class WHERE oid = 'coditect.tenants'::regclass),
           'tenants: row-level security enabled and forced');
 SELECT ok(EXISTS (SELECT 1 FROM pg_policy p WHERE p.polrelid = 'coditect.tenants'::regclass
-                     AND pg_get_expr(p.polqual, p.polrelid) LIKE '%id = ( SELECT coditect.current_tenant_id()%'),
-          'tenants: policy on id = (SELECT coditect.current_tenant_id())');
+                     AND pg_get_expr(p.polqual, p.polrelid) = '(id = coditect.current_tenant_id())'),
+          'tenants: policy on id = coditect.current_tenant_id()');
 
 -- Every table registered through register_tenant_table is one the walk above checked.
 SELECT is((SELECT count(*)::int FROM coditect_internal.tenant_tables r

@@ -199,11 +199,11 @@ INSERT INTO t31.fks VALUES
     ('sprints',    'FOREIGN KEY (tenant_id, project_id) REFERENCES coditect.projects(tenant_id, id) ON DELETE CASCADE'),
     ('milestones', 'FOREIGN KEY (tenant_id, project_id) REFERENCES coditect.projects(tenant_id, id) ON DELETE CASCADE'),
     ('tasks',      'FOREIGN KEY (tenant_id, project_id) REFERENCES coditect.projects(tenant_id, id) ON DELETE CASCADE'),
-    ('tasks',      'FOREIGN KEY (tenant_id, assignee_id) REFERENCES coditect.users(tenant_id, id) ON DELETE SET NULL (assignee_id)'),
-    ('tasks',      'FOREIGN KEY (tenant_id, reporter_id) REFERENCES coditect.users(tenant_id, id) ON DELETE SET NULL (reporter_id)'),
-    ('tasks',      'FOREIGN KEY (tenant_id, project_id, sprint_id) REFERENCES coditect.sprints(tenant_id, project_id, id) ON DELETE SET NULL (sprint_id)'),
-    ('tasks',      'FOREIGN KEY (tenant_id, project_id, milestone_id) REFERENCES coditect.milestones(tenant_id, project_id, id) ON DELETE SET NULL (milestone_id)'),
-    ('tasks',      'FOREIGN KEY (tenant_id, project_id, parent_task_id) REFERENCES coditect.tasks(tenant_id, project_id, id) ON DELETE SET NULL (parent_task_id)');
+    ('tasks',      'FOREIGN KEY (tenant_id, assignee_id) REFERENCES coditect.users(tenant_id, id)'),
+    ('tasks',      'FOREIGN KEY (tenant_id, reporter_id) REFERENCES coditect.users(tenant_id, id)'),
+    ('tasks',      'FOREIGN KEY (tenant_id, project_id, sprint_id) REFERENCES coditect.sprints(tenant_id, project_id, id)'),
+    ('tasks',      'FOREIGN KEY (tenant_id, project_id, milestone_id) REFERENCES coditect.milestones(tenant_id, project_id, id)'),
+    ('tasks',      'FOREIGN KEY (tenant_id, project_id, parent_task_id) REFERENCES coditect.tasks(tenant_id, project_id, id)');
 SELECT ok(EXISTS (SELECT 1 FROM pg_constraint c WHERE c.conrelid = ('coditect.' || f.tbl)::regclass AND c.contype = 'f'
                      AND pg_get_constraintdef(c.oid) = f.def),
           f.tbl || ': ' || f.def)

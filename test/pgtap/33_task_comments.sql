@@ -58,10 +58,14 @@ SELECT fk_ok('coditect', 'task_comments', ARRAY['tenant_id', 'author_id'], 'codi
              'a comment references its author within the tenant');
 SELECT is((SELECT confdeltype::text FROM pg_constraint WHERE conrelid = 'coditect.task_comments'::regclass AND confrelid = 'coditect.tasks'::regclass),
           'c', 'a task''s removal removes its comments (CASCADE)');
-SELECT is((SELECT confdeltype::text || ':' || (SELECT string_agg(attname, ',') FROM pg_attribute
-                                                WHERE attrelid = conrelid AND attnum = ANY (confdelsetcols))
-             FROM pg_constraint WHERE conrelid = 'coditect.task_comments'::regclass AND confrelid = 'coditect.users'::regclass),
-          'n:author_id', 'a user''s removal sets the author to NULL, and only the author (SET NULL (author_id))');
+SELECT is((SELECT c.confdeltype::text || ' ' || pg_get_triggerdef(t.oid)
+             FROM pg_constraint c JOIN pg_trigger t ON t.tgrelid = c.confrelid AND t.tgname = 'FK_set_null_' || c.conname
+            WHERE c.conrelid = 'coditect.task_comments'::regclass AND c.confrelid = 'coditect.users'::regclass),
+          'a CREATE TRIGGER "FK_set_null_task_comments_tenant_id_author_id_fkey" AFTER DELETE ON coditect.users '
+          'FOR EACH ROW EXECUTE FUNCTION coditect_internal.null_references(''coditect.task_comments'', '
+          '''SET author_id = NULL WHERE tenant_id OPERATOR(pg_catalog.=) $1 '
+          'AND author_id OPERATOR(pg_catalog.=) $2'', ''tenant_id'', ''id'')',
+          'a user''s removal sets the author to NULL, and only the author (NO ACTION + declare_null_on_delete)');
 SELECT is((SELECT pg_get_indexdef('coditect.task_comments_task_created_idx'::regclass)),
           'CREATE INDEX task_comments_task_created_idx ON coditect.task_comments USING btree (tenant_id, task_id, created_at DESC, id DESC)',
           'index (tenant_id, task_id, created_at DESC, id DESC): a task''s comments, newest first');

@@ -19,8 +19,11 @@ SELECT pg_temp.put('owner_b', :'owner_b') AS _ \gset
 SELECT is(ARRAY(SELECT entity_type::text FROM coditect_internal.contact_entity_types ORDER BY 1),
           ARRAY['project', 'team', 'tenant', 'user'], 'contacts name tenants, users, teams and projects');
 SELECT is((SELECT count(*)::int FROM pg_constraint c JOIN coditect_internal.contact_tables t ON t.relid = c.conrelid
-            WHERE c.contype = 'f' AND c.confdeltype = 'c' AND c.conname ~ '_ref_'), 12,
-          'one cascading foreign key per contact table and entity type, made by the declarations');
+            WHERE c.contype = 'f' AND c.confdeltype = 'c' AND c.conname ~ '_ref_'), 9,
+          'one cascading foreign key per contact table and entity type but the tenant, made by the declarations');
+SELECT is((SELECT count(*)::int FROM pg_constraint c JOIN coditect_internal.contact_tables t ON t.relid = c.conrelid
+            WHERE c.contype = 'c' AND pg_get_constraintdef(c.oid) = 'CHECK (((ref_tenant IS NULL) OR (ref_tenant = tenant_id)))'), 3,
+          'for the tenant, a CHECK that it is the row''s (tenant_id''s key cascades; Citus refuses a key from ref_tenant)');
 
 CREATE ROLE tap62_gateway LOGIN IN ROLE coditect_gateway;
 CREATE ROLE tap62_service LOGIN IN ROLE coditect_service;
