@@ -35,11 +35,11 @@ stop_all() {
 if [ "${1:-}" = stop ]; then
   stop_all
   for n in "${NAMES[@]}"; do rm -rf "$(dir "$n")"; done
-  rm -f "$PREFIX-license-signing.pem" "$PREFIX-install.err" "$PREFIX-job.err" "$PREFIX-30_isolation.sql"
+  rm -f "$PREFIX-license-signing.pem" "$PREFIX-job.err" "$PREFIX-30_isolation.sql"
   exit 0
 fi
 if [ "${CODITECT_CITUS_KEEP:-}" != 1 ]; then
-  trap 'stop_all; for n in "${NAMES[@]}"; do rm -rf "$(dir "$n")"; done; rm -f "$PREFIX-license-signing.pem" "$PREFIX-install.err" "$PREFIX-job.err" "$PREFIX-30_isolation.sql"; rmdir "$(dirname "$PREFIX")" 2>/dev/null || true' EXIT
+  trap 'stop_all; for n in "${NAMES[@]}"; do rm -rf "$(dir "$n")"; done; rm -f "$PREFIX-license-signing.pem" "$PREFIX-job.err" "$PREFIX-30_isolation.sql"; rmdir "$(dirname "$PREFIX")" 2>/dev/null || true' EXIT
 fi
 
 # on NODE psql-args...: psql as postgres into $DB on that node.
@@ -123,19 +123,7 @@ C -o /dev/null -c "SELECT citus_set_coordinator_host('127.0.0.1', $PORT)" \
 
 log "installing pg_partman and coditect on the coordinator (Citus propagates them to the workers)"
 C -c "CREATE SCHEMA partman" -c "CREATE EXTENSION pg_partman SCHEMA partman"
-if ! C -c "SET client_min_messages = warning" -c "CREATE EXTENSION coditect CASCADE" 2>"$PREFIX-install.err"; then
-  # TEMPORARY (until the notify helper of cx-catalog is merged, issue 13 B1): the install
-  # script's pg_notify cannot run inside Citus's two-phase commit to the workers. Install on
-  # each node with DDL propagation off instead.
-  grep -q 'LISTEN, UNLISTEN, or NOTIFY' "$PREFIX-install.err" || { cat "$PREFIX-install.err" >&2; exit 1; }
-  log "TEMPORARY (B1): installing coditect on each node with DDL propagation off"
-  INSTALL_PER_NODE=1
-  for n in c w1 w2; do
-    on "$n" -c "SET client_min_messages = warning" -c "SET citus.enable_ddl_propagation = off" \
-      -c "CREATE EXTENSION coditect CASCADE"
-  done
-fi
-
+C -c "SET client_min_messages = warning" -c "CREATE EXTENSION coditect CASCADE"
 C -c "SET client_min_messages = warning" -c "CREATE EXTENSION pgtap" -c "CREATE EXTENSION dblink"
 log "login roles (Citus connects to the workers as the current user)"
 C -o /dev/null <<'SQL'
@@ -145,8 +133,7 @@ CREATE ROLE citus_analyst LOGIN IN ROLE coditect_analyst;
 SQL
 
 if [ -f "$ROOT/test/citus/workarounds.psql" ]; then
-  # TEMPORARY: the schema changes of the parallel branches (policies without subqueries, keys
-  # Citus accepts), applied on the coordinator only until they are merged (issue 13).
+  # TEMPORARY (B6, see the file).
   log "TEMPORARY: applying test/citus/workarounds.psql"
   C -o /dev/null -f "$ROOT/test/citus/workarounds.psql"
 fi
@@ -303,11 +290,6 @@ checks "after isolate and move" || FAILED+=("after isolate and move")
 
 log "a third worker ($(port w3)) and a rebalance"
 node_start w3
-if [ -n "${INSTALL_PER_NODE:-}" ]; then
-  # TEMPORARY (B1, B6): as for the first workers; Citus adds what it propagated itself.
-  on w3 -c "SET client_min_messages = warning" -c "SET citus.enable_ddl_propagation = off" \
-    -c "CREATE SCHEMA partman" -c "CREATE EXTENSION pg_partman SCHEMA partman" -c "CREATE EXTENSION coditect CASCADE"
-fi
 T=$(date +%s.%N)
 C -o /dev/null -c "SELECT citus_add_node('127.0.0.1', $(port w3))"
 if [ -f "$ROOT/test/citus/workarounds.psql" ]; then
