@@ -1,7 +1,7 @@
 -- 85_maintenance: the purge of ended license sessions and the pg_cron schedule of the
 -- extension's maintenance (zombie reaping, audit partitions, that purge, the purge of
 -- abandoned uploads, the audit seals, the purge of finished webhook deliveries and of idempotency
--- keys). Before 89/90 so that
+-- keys, the reaping of stale global-key claims). Before 89/90 so that
 -- it runs with the install script's own search_path (90_partitions resets it).
 
 -- Maintenance (DBA and its pg_cron job): really deletes the license sessions of every tenant
