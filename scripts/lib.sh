@@ -162,3 +162,64 @@ worker_stop() {
   fi
   rm -f "$pidfile"
 }
+
+# citus_node_start DATADIR PORT DB [coordinator]: initdb (once) and start one Citus node (a
+# private cluster like cluster_start's, Citus preloaded; pg_cron too on the coordinator, which
+# runs the maintenance jobs), then DB made again with the citus extension.
+citus_node_start() {
+  local d=$1 p=$2 db=$3 role=${4:-worker} try
+  mkdir -p "$d"
+  chown postgres:postgres "$d"
+  chmod 700 "$d"
+  if [ ! -f "$d/PG_VERSION" ]; then
+    runuser -u postgres -- "$PGBIN/initdb" -D "$d" -U postgres --auth=trust --encoding=UTF8 \
+      --locale=C.UTF-8 >/dev/null
+    cat >>"$d/postgresql.conf" <<CONF
+listen_addresses = '127.0.0.1'
+port = $p
+unix_socket_directories = '$d'
+max_connections = 300
+shared_buffers = 128MB
+max_prepared_transactions = 300
+wal_level = logical
+CONF
+    if [ "$role" = coordinator ]; then
+      printf "shared_preload_libraries = 'citus,pg_cron'\ncron.database_name = '%s'\ncron.host = '%s'\n" \
+        "$db" "$d" >>"$d/postgresql.conf"
+    else
+      echo "shared_preload_libraries = 'citus'" >>"$d/postgresql.conf"
+    fi
+  fi
+  # The port may be busy for a while: just released, or the local end of some client's
+  # connection (the ephemeral range includes it).
+  for try in $(seq 10); do
+    runuser -u postgres -- "$PGBIN/pg_ctl" -D "$d" status >/dev/null 2>&1 && break
+    runuser -u postgres -- "$PGBIN/pg_ctl" -D "$d" -l "$d/server.log" -w start >/dev/null 2>&1 && break
+    ((try < 10)) || { tail -3 "$d/server.log" >&2; return 1; }
+    sleep 3
+  done
+  psql -X -q -h "$d" -p "$p" -U postgres -d postgres -v ON_ERROR_STOP=1 -c "SET client_min_messages = warning" \
+    -c "DROP DATABASE IF EXISTS \"$db\" WITH (FORCE)" -c "CREATE DATABASE \"$db\""
+  psql -X -q -h "$d" -p "$p" -U postgres -d "$db" -v ON_ERROR_STOP=1 -c "CREATE EXTENSION citus"
+}
+
+# citus_cluster_start PORT DB COORDINATOR_DIR WORKER_DIR...: a coordinator on PORT and workers on
+# the next ports, the workers added to it.
+citus_cluster_start() {
+  local port=$1 db=$2 c=$3 i=1 w
+  shift 3
+  citus_node_start "$c" "$port" "$db" coordinator
+  psql -X -q -h "$c" -p "$port" -U postgres -d "$db" -v ON_ERROR_STOP=1 -o /dev/null \
+    -c "SELECT citus_set_coordinator_host('127.0.0.1', $port)"
+  for w in "$@"; do
+    citus_node_start "$w" $((port + i)) "$db"
+    psql -X -q -h "$c" -p "$port" -U postgres -d "$db" -v ON_ERROR_STOP=1 -o /dev/null \
+      -c "SELECT citus_add_node('127.0.0.1', $((port + i)))"
+    i=$((i + 1))
+  done
+}
+
+citus_cluster_stop() {
+  local d
+  for d in "$@"; do cluster_stop "$d"; done
+}

@@ -66,7 +66,7 @@ BEGIN
     PERFORM pg_catalog.set_config('citus.multi_shard_modify_mode', 'sequential', true);
 
     -- The tables still to convert, with their kind and distribution column.
-    DROP TABLE IF EXISTS pg_temp.citus_plan, pg_temp.citus_guards;
+    DROP TABLE IF EXISTS pg_temp.citus_plan, pg_temp.citus_guards, pg_temp.citus_triggers;
     CREATE TEMP TABLE pg_temp.citus_plan ON COMMIT DROP AS
     WITH candidates AS (
         SELECT c.oid::regclass AS relid
@@ -161,6 +161,19 @@ BEGIN
         END LOOP;
     END IF;
 
+    -- Citus copies a table's rows into its shards with COPY, which fires the shards' row
+    -- triggers: the state machine would refuse rows past their first state, timestamps would be
+    -- stamped again and every row audited again. Our triggers are off for the conversion (the
+    -- shards are made with that state) and restored to their exact state after it, below.
+    CREATE TEMP TABLE pg_temp.citus_triggers ON COMMIT DROP AS
+    SELECT t.tgrelid::regclass AS tbl, t.tgname, t.tgenabled
+      FROM pg_catalog.pg_trigger t
+     WHERE NOT t.tgisinternal AND t.tgparentid = 0 AND t.tgenabled <> 'D'
+       AND t.tgrelid IN (SELECT relid FROM pg_temp.citus_plan);
+    FOR r IN SELECT * FROM pg_temp.citus_triggers LOOP
+        EXECUTE format('ALTER TABLE %s DISABLE TRIGGER %I', r.tbl, r.tgname);
+    END LOOP;
+
     -- Convert: tenants first (the colocation group), then the tenant tables, then the rest.
     FOR r IN SELECT * FROM pg_temp.citus_plan
               ORDER BY kind <> 'tenants', kind <> 'tenant', relid::text LOOP
@@ -176,6 +189,12 @@ BEGIN
             EXECUTE 'SELECT pg_catalog.create_reference_table($1)' USING r.relid;
             n_ref := n_ref + 1;
         END IF;
+    END LOOP;
+
+    FOR r IN SELECT * FROM pg_temp.citus_triggers LOOP
+        EXECUTE format('ALTER TABLE %s %s TRIGGER %I', r.tbl,
+                       CASE r.tgenabled WHEN 'A' THEN 'ENABLE ALWAYS' WHEN 'R' THEN 'ENABLE REPLICA' ELSE 'ENABLE' END,
+                       r.tgname);
     END LOOP;
 
     -- The coordinator's local copies of the converted tables' rows (now in the shards). The
