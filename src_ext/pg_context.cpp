@@ -49,6 +49,9 @@ struct BindingCache {
 bool g_hard_delete_allowed = false;
 int g_hard_delete_level = 0;         // subtransaction level that allowed it
 bool g_hard_delete_setting = false;  // coditect.hard_delete (set on Citus workers)
+// Whether the library was loaded at backend start (shared_ or session_preload_libraries), so
+// that no client SET of coditect.hard_delete ever went unchecked as a placeholder.
+bool g_preloaded = false;
 
 // coditect.request, and a count of its assignments (SET, SET LOCAL, their end or rollback).
 char* g_request_setting = nullptr;
@@ -661,6 +664,9 @@ bool hard_delete_setting_check(bool* value, void**, GucSource) {
 }  // namespace
 
 void define_request_setting() {
+  // At backend start: while InitPostgres runs (session_preload_libraries), or after it.
+  g_preloaded = process_shared_preload_libraries_in_progress || !IsNormalProcessingMode() ||
+                !IsTransactionState();
   DefineCustomBoolVariable(
       "coditect.hard_delete", "Hard deletes allowed (maintenance functions, on Citus workers).",
       "Set by coditect_internal.allow_hard_delete on a Citus coordinator for its workers.",
@@ -753,10 +759,20 @@ CODITECT_FUNCTION(coditect_current_user_role) {
 // to real deletes for the rest of the transaction. The flag is this backend's; on a Citus
 // coordinator the switch also goes to the workers, whose shard triggers decide, as
 // coditect.hard_delete (SET LOCAL through SPI with citus.propagate_set_commands = 'local', like
-// coditect.request), which only the extension's owner can set (hard_delete_setting_check).
+// coditect.request), which only the extension's owner can set (hard_delete_setting_check) and
+// a node honours only with the library preloaded (else a client's placeholder SET LOCAL, made
+// before the library loaded, would have been forwarded unchecked): a cluster where purges work
+// preloads it on every node, so no node takes a client's SET unchecked.
 CODITECT_FUNCTION(coditect_allow_hard_delete) {
   const bool allow = PG_GETARG_BOOL(0);
   if (coditect::pg::citus_present()) {
+    // Before the library loads, coditect.hard_delete is a placeholder anyone may SET LOCAL, and
+    // Citus would forward it unchecked to connections a definer function opens as the owner.
+    if (allow && !coditect::pg::g_preloaded) {
+      ereport(ERROR, (errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+                      errmsg("hard deletes on Citus need the coditect library preloaded"),
+                      errhint("Set session_preload_libraries = 'coditect' on every node.")));
+    }
     if (SPI_connect() != SPI_OK_CONNECT) elog(ERROR, "SPI_connect failed");
     if (SPI_execute("SET LOCAL citus.propagate_set_commands = 'local'", false, 0) !=
             SPI_OK_UTILITY ||
@@ -774,5 +790,6 @@ CODITECT_FUNCTION(coditect_allow_hard_delete) {
 
 CODITECT_FUNCTION(coditect_hard_delete_allowed) {
   PG_RETURN_BOOL(coditect::pg::g_hard_delete_allowed ||
-                 (coditect::pg::g_hard_delete_setting && coditect::pg::is_maintainer()));
+                 (coditect::pg::g_hard_delete_setting && coditect::pg::g_preloaded &&
+                  coditect::pg::is_maintainer()));
 }

@@ -1,6 +1,7 @@
 -- Backend caches and hard deletes on a Citus cluster (issue 13): run on the coordinator as a
 -- superuser (pg_prove -d <db> test/citus/caches.sql), after coditect.distribute(), with pgtap
--- and dblink installed, workers reachable on 127.0.0.1 with trust authentication.
+-- and dblink installed, workers reachable on 127.0.0.1 with trust authentication, and
+-- session_preload_libraries = 'coditect' on every node (hard deletes on Citus need it).
 -- 1. A permission revoked, and 2. a state transition removed, stop working at the gateway
 -- login's next transaction (the permission and state-machine caches are off on Citus nodes:
 -- the tables' writes fire their trigger on each node's placement, which names no watched table).
@@ -132,7 +133,8 @@ SELECT is(:'v'::text, 'true'::text, '... the project is soft-deleted, still ther
 
 -- 3. Hard deletes by the maintenance functions, through the coordinator.
 INSERT INTO coditect.projects (tenant_id, name) VALUES (:'tp', 'P1'), (:'tp', 'P2');
-INSERT INTO coditect.projects (tenant_id, name, deleted_at) VALUES (:'tb', 'B gone', now() - interval '1 day');
+INSERT INTO coditect.projects (tenant_id, name) VALUES (:'tb', 'B gone');
+DELETE FROM coditect.projects WHERE tenant_id = :'tb' AND name = 'B gone';  -- soft
 SELECT lives_ok(format($$SELECT coditect.purge_deleted('coditect.projects', interval '0')$$),
                 'purge_deleted hard-deletes soft-deleted projects on every worker');
 SELECT (SELECT count(*)::int FROM coditect.projects WHERE tenant_id IN (:'ta', :'tb') AND deleted_at IS NOT NULL) AS v \gset
