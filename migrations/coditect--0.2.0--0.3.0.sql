@@ -3861,6 +3861,115 @@ END
 $$;
 
 ------------------------------------------------------------------------------------------------
+-- 5c-caches. Hard deletes on Citus (as in sql/00_base.sql and sql/20_tenancy.sql): global keys
+-- removed by the purges themselves (sync_global_key leaves them to hard deletes; on Citus it
+-- fires on a shard), purge_tenant's deletes routed on the tenant.
+CREATE OR REPLACE FUNCTION coditect_internal.sync_global_key() RETURNS trigger
+LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+    col      text := TG_ARGV[0];
+    tbl      text := coditect_internal.trigger_table_name(TG_TABLE_NAME);
+    on_shard boolean := tbl <> TG_TABLE_NAME;  -- fired on a Citus shard (<table>_<shard id>)
+    v_kind   text := tbl || '.' || TG_ARGV[0];
+    old_row  jsonb;
+    new_row  jsonb;
+    holder   record;
+    nested   text;
+BEGIN
+    IF TG_OP <> 'INSERT' THEN
+        old_row := to_jsonb(OLD);
+    END IF;
+    IF TG_OP <> 'DELETE' THEN
+        new_row := to_jsonb(NEW);
+    END IF;
+    IF (old_row ->> col, old_row ->> TG_ARGV[2], old_row ->> 'id')
+       IS NOT DISTINCT FROM (new_row ->> col, new_row ->> TG_ARGV[2], new_row ->> 'id') THEN
+        RETURN NULL;
+    END IF;
+    -- Hard deletes (purge_tenant, purge_deleted) remove their rows' claims themselves: on Citus
+    -- this trigger fires on a shard, which cannot write the reference table.
+    IF TG_OP = 'DELETE' AND coditect_internal.hard_delete_allowed() THEN
+        RETURN NULL;
+    END IF;
+    IF on_shard THEN
+        IF new_row ->> col IS NOT NULL THEN
+            -- The read of the reference table's local placement is a nested distributed
+            -- execution here: allowed for this read only.
+            nested := pg_catalog.current_setting('citus.allow_nested_distributed_execution');
+            PERFORM pg_catalog.set_config('citus.allow_nested_distributed_execution', 'on', true);
+            SELECT g.tenant_id, g.row_id INTO holder FROM coditect_internal.global_keys g
+             WHERE g.kind = v_kind AND g.value = new_row ->> col;
+            PERFORM pg_catalog.set_config('citus.allow_nested_distributed_execution', nested, true);
+            IF holder.tenant_id IS NULL THEN
+                RAISE EXCEPTION '% of %.% is not claimed: on Citus, claim it first with coditect_internal.global_key_claim() on the coordinator',
+                    col, TG_TABLE_SCHEMA, tbl USING ERRCODE = 'CD409', COLUMN = col, TABLE = tbl, SCHEMA = TG_TABLE_SCHEMA;
+            ELSIF (holder.tenant_id, holder.row_id) IS DISTINCT FROM ((new_row ->> TG_ARGV[2])::uuid, (new_row ->> 'id')::uuid) THEN
+                RAISE EXCEPTION '% is already taken', col USING ERRCODE = 'unique_violation',
+                    CONSTRAINT = TG_ARGV[1], COLUMN = col, TABLE = tbl, SCHEMA = TG_TABLE_SCHEMA;
+            END IF;
+        END IF;
+        RETURN NULL;
+    END IF;
+    IF old_row ->> col IS NOT NULL THEN
+        DELETE FROM coditect_internal.global_keys
+         WHERE kind = v_kind AND value = old_row ->> col
+           AND tenant_id = (old_row ->> TG_ARGV[2])::uuid AND row_id = (old_row ->> 'id')::uuid;
+    END IF;
+    PERFORM coditect_internal.global_key_claim(v_kind, new_row ->> col, (new_row ->> TG_ARGV[2])::uuid,
+                                               (new_row ->> 'id')::uuid);
+    RETURN NULL;
+END
+$$;
+
+CREATE OR REPLACE FUNCTION coditect.purge_deleted(p_table regclass, p_older_than interval DEFAULT '30 days')
+RETURNS bigint
+LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+    n bigint;
+    v_tenants uuid[];
+    v_ids uuid[];
+    v_table text;
+BEGIN
+    IF NOT EXISTS (SELECT 1 FROM coditect_internal.tenant_tables WHERE relid = p_table AND soft_delete) THEN
+        RAISE EXCEPTION '% is not a soft-delete table', p_table USING ERRCODE = 'CD400';
+    END IF;
+    IF p_older_than IS NULL OR p_older_than < interval '0' THEN
+        RAISE EXCEPTION 'p_older_than must be a non-negative interval' USING ERRCODE = 'CD400';
+    END IF;
+    PERFORM coditect_internal.allow_hard_delete(true);
+    EXECUTE format('WITH d AS (DELETE FROM %s WHERE deleted_at <= now() - $1 RETURNING tenant_id, id)'
+                   ' SELECT count(*), array_agg(tenant_id), array_agg(id) FROM d', p_table)
+        USING p_older_than INTO n, v_tenants, v_ids;
+    -- Their global keys (sync_global_key leaves them to hard deletes).
+    IF n > 0 THEN
+        v_table := (SELECT c.relname::text FROM pg_catalog.pg_class c WHERE c.oid = p_table);
+        DELETE FROM coditect_internal.global_keys g
+         USING unnest(v_tenants, v_ids) AS d(tenant_id, id)
+         WHERE g.tenant_id = d.tenant_id AND g.row_id = d.id AND split_part(g.kind, '.', 1) = v_table;
+    END IF;
+    PERFORM coditect_internal.allow_hard_delete(false);
+    RETURN n;
+END
+$$;
+
+CREATE OR REPLACE FUNCTION coditect.purge_tenant(p_tenant_id uuid) RETURNS void
+LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
+BEGIN
+    PERFORM coditect_internal.allow_hard_delete(true);
+    -- Router queries on the tenant (a parameter). Its global keys first: sync_global_key leaves
+    -- them to hard deletes (on Citus it fires on a shard, which cannot write a reference table).
+    DELETE FROM coditect_internal.global_keys g WHERE g.tenant_id = p_tenant_id;
+    DELETE FROM coditect.tenants WHERE id = p_tenant_id;
+    IF NOT FOUND THEN
+        RAISE EXCEPTION 'tenant % does not exist', p_tenant_id USING ERRCODE = 'CD404';
+    END IF;
+    -- After the tenant's row is gone (a bind_analyst in progress holds it: waited for above).
+    DELETE FROM coditect_internal.analyst_bindings b WHERE b.tenant_id = p_tenant_id;
+    PERFORM coditect_internal.allow_hard_delete(false);
+END
+$$;
+
+------------------------------------------------------------------------------------------------
 -- 6. 42_documents (as in sql/42_documents.sql)
 ------------------------------------------------------------------------------------------------
 

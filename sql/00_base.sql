@@ -363,6 +363,11 @@ BEGIN
        IS NOT DISTINCT FROM (new_row ->> col, new_row ->> TG_ARGV[2], new_row ->> 'id') THEN
         RETURN NULL;
     END IF;
+    -- Hard deletes (purge_tenant, purge_deleted) remove their rows' claims themselves: on Citus
+    -- this trigger fires on a shard, which cannot write the reference table.
+    IF TG_OP = 'DELETE' AND coditect_internal.hard_delete_allowed() THEN
+        RETURN NULL;
+    END IF;
     IF on_shard THEN
         IF new_row ->> col IS NOT NULL THEN
             -- The read of the reference table's local placement is a nested distributed
@@ -562,6 +567,9 @@ RETURNS bigint
 LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
 DECLARE
     n bigint;
+    v_tenants uuid[];
+    v_ids uuid[];
+    v_table text;
 BEGIN
     IF NOT EXISTS (SELECT 1 FROM coditect_internal.tenant_tables WHERE relid = p_table AND soft_delete) THEN
         RAISE EXCEPTION '% is not a soft-delete table', p_table USING ERRCODE = 'CD400';
@@ -570,8 +578,16 @@ BEGIN
         RAISE EXCEPTION 'p_older_than must be a non-negative interval' USING ERRCODE = 'CD400';
     END IF;
     PERFORM coditect_internal.allow_hard_delete(true);
-    EXECUTE format('DELETE FROM %s WHERE deleted_at <= now() - $1', p_table) USING p_older_than;
-    GET DIAGNOSTICS n = ROW_COUNT;
+    EXECUTE format('WITH d AS (DELETE FROM %s WHERE deleted_at <= now() - $1 RETURNING tenant_id, id)'
+                   ' SELECT count(*), array_agg(tenant_id), array_agg(id) FROM d', p_table)
+        USING p_older_than INTO n, v_tenants, v_ids;
+    -- Their global keys (sync_global_key leaves them to hard deletes).
+    IF n > 0 THEN
+        v_table := (SELECT c.relname::text FROM pg_catalog.pg_class c WHERE c.oid = p_table);
+        DELETE FROM coditect_internal.global_keys g
+         USING unnest(v_tenants, v_ids) AS d(tenant_id, id)
+         WHERE g.tenant_id = d.tenant_id AND g.row_id = d.id AND split_part(g.kind, '.', 1) = v_table;
+    END IF;
     PERFORM coditect_internal.allow_hard_delete(false);
     RETURN n;
 END

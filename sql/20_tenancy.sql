@@ -275,6 +275,9 @@ CREATE FUNCTION coditect.purge_tenant(p_tenant_id uuid) RETURNS void
 LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
 BEGIN
     PERFORM coditect_internal.allow_hard_delete(true);
+    -- Router queries on the tenant (a parameter). Its global keys first: sync_global_key leaves
+    -- them to hard deletes (on Citus it fires on a shard, which cannot write a reference table).
+    DELETE FROM coditect_internal.global_keys g WHERE g.tenant_id = p_tenant_id;
     DELETE FROM coditect.tenants WHERE id = p_tenant_id;
     IF NOT FOUND THEN
         RAISE EXCEPTION 'tenant % does not exist', p_tenant_id USING ERRCODE = 'CD404';

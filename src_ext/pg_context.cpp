@@ -47,7 +47,11 @@ struct BindingCache {
 } g_binding;
 
 bool g_hard_delete_allowed = false;
-int g_hard_delete_level = 0;  // subtransaction level that allowed it
+int g_hard_delete_level = 0;         // subtransaction level that allowed it
+bool g_hard_delete_setting = false;  // coditect.hard_delete (set on Citus workers)
+// Whether the library was loaded at backend start (shared_ or session_preload_libraries), so
+// that no client SET of coditect.hard_delete ever went unchecked as a placeholder.
+bool g_preloaded = false;
 
 // coditect.request, and a count of its assignments (SET, SET LOCAL, their end or rollback).
 char* g_request_setting = nullptr;
@@ -226,13 +230,7 @@ void spi_run(Oid user, void (*fn)(void*), void* arg, bool nested = false) {
   Oid save_user;
   int save_sec;
   GetUserIdAndSecContext(&save_user, &save_sec);
-  int guc_level = 0;
-  if (nested && GetConfigOption(kNestedSetting, true, false)) {
-    // As a function's SET clause does: undone below, or by the (sub)transaction's abort.
-    guc_level = NewGUCNestLevel();
-    (void)set_config_option(kNestedSetting, "on", PGC_USERSET, PGC_S_SESSION, GUC_ACTION_SAVE, true,
-                            0, false);
-  }
+  const int guc_level = nested ? nested_execution_begin() : 0;
   if (OidIsValid(user)) {
     SetUserIdAndSecContext(user,
                            save_sec | SECURITY_LOCAL_USERID_CHANGE | SECURITY_RESTRICTED_OPERATION);
@@ -247,10 +245,23 @@ void spi_run(Oid user, void (*fn)(void*), void* arg, bool nested = false) {
   SPI_finish();
   PopOverrideSearchPath();
   SetUserIdAndSecContext(save_user, save_sec);
-  if (guc_level) AtEOXact_GUC(true, guc_level);
+  nested_execution_end(guc_level);
 }
 
 }  // namespace
+
+int nested_execution_begin() {
+  if (!GetConfigOption(kNestedSetting, true, false)) return 0;
+  // As a function's SET clause does: undone by nested_execution_end, or by the abort.
+  const int level = NewGUCNestLevel();
+  (void)set_config_option(kNestedSetting, "on", PGC_USERSET, PGC_S_SESSION, GUC_ACTION_SAVE, true,
+                          0, false);
+  return level;
+}
+
+void nested_execution_end(int level) {
+  if (level) AtEOXact_GUC(true, level);
+}
 
 void spi_pinned(void (*fn)(void*), void* arg) { spi_run(InvalidOid, fn, arg); }
 
@@ -624,7 +635,43 @@ void verify_on_tenant_node(const pg_uuid_t& tenant) {
 
 }  // namespace
 
+// Whether both the login (session user) and the current user are a superuser or the owner of
+// the extension's tables: true for the maintenance functions' worker connections on Citus
+// (SECURITY DEFINER: Citus connects as the owner), never for a client login, even inside a
+// definer function. Needs a transaction (catalog lookups).
+bool is_maintainer() {
+  if (!IsTransactionState()) return false;
+  const Oid owner = relation_owner(internal_relid("coditect", "tenants"));
+  const Oid users[2] = {GetSessionUserId(), GetUserId()};
+  for (Oid u : users) {
+    if (u != owner && !superuser_arg(u)) return false;
+  }
+  return true;
+}
+
+namespace {
+
+// coditect.hard_delete may be turned on by a maintainer only (any role may turn it off): a
+// client login's SET, ALTER ROLE ... SET or connection option is refused (a placeholder's
+// value is checked when the library loads, as whoever is the session user then).
+bool hard_delete_setting_check(bool* value, void**, GucSource) {
+  if (!*value || is_maintainer()) return true;
+  GUC_check_errcode(ERRCODE_INSUFFICIENT_PRIVILEGE);
+  GUC_check_errmsg("coditect.hard_delete is set by the maintenance functions only");
+  return false;
+}
+
+}  // namespace
+
 void define_request_setting() {
+  // At backend start: while InitPostgres runs (session_preload_libraries), or after it.
+  g_preloaded = process_shared_preload_libraries_in_progress || !IsNormalProcessingMode() ||
+                !IsTransactionState();
+  DefineCustomBoolVariable(
+      "coditect.hard_delete", "Hard deletes allowed (maintenance functions, on Citus workers).",
+      "Set by coditect_internal.allow_hard_delete on a Citus coordinator for its workers.",
+      &g_hard_delete_setting, false, PGC_USERSET, GUC_NOT_IN_SAMPLE | GUC_DISALLOW_IN_FILE,
+      hard_delete_setting_check, nullptr, nullptr);
   DefineCustomStringVariable(
       "coditect.request",
       "The request context for a backend that has none: checked like set_request_context.",
@@ -709,13 +756,40 @@ CODITECT_FUNCTION(coditect_current_user_role) {
 }
 
 // coditect_internal.allow_hard_delete(bool): maintenance functions switch soft-delete tables
-// to real deletes for the rest of the transaction.
+// to real deletes for the rest of the transaction. The flag is this backend's; on a Citus
+// coordinator the switch also goes to the workers, whose shard triggers decide, as
+// coditect.hard_delete (SET LOCAL through SPI with citus.propagate_set_commands = 'local', like
+// coditect.request), which only the extension's owner can set (hard_delete_setting_check) and
+// a node honours only with the library preloaded (else a client's placeholder SET LOCAL, made
+// before the library loaded, would have been forwarded unchecked): a cluster where purges work
+// preloads it on every node, so no node takes a client's SET unchecked.
 CODITECT_FUNCTION(coditect_allow_hard_delete) {
-  coditect::pg::g_hard_delete_allowed = PG_GETARG_BOOL(0);
+  const bool allow = PG_GETARG_BOOL(0);
+  if (coditect::pg::citus_present()) {
+    // Before the library loads, coditect.hard_delete is a placeholder anyone may SET LOCAL, and
+    // Citus would forward it unchecked to connections a definer function opens as the owner.
+    if (allow && !coditect::pg::g_preloaded) {
+      ereport(ERROR, (errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+                      errmsg("hard deletes on Citus need the coditect library preloaded"),
+                      errhint("Set session_preload_libraries = 'coditect' on every node.")));
+    }
+    if (SPI_connect() != SPI_OK_CONNECT) elog(ERROR, "SPI_connect failed");
+    if (SPI_execute("SET LOCAL citus.propagate_set_commands = 'local'", false, 0) !=
+            SPI_OK_UTILITY ||
+        SPI_execute(
+            allow ? "SET LOCAL coditect.hard_delete = on" : "SET LOCAL coditect.hard_delete = off",
+            false, 0) != SPI_OK_UTILITY) {
+      elog(ERROR, "could not set coditect.hard_delete");
+    }
+    SPI_finish();
+  }
+  coditect::pg::g_hard_delete_allowed = allow;
   coditect::pg::g_hard_delete_level = GetCurrentTransactionNestLevel();
   PG_RETURN_VOID();
 }
 
 CODITECT_FUNCTION(coditect_hard_delete_allowed) {
-  PG_RETURN_BOOL(coditect::pg::g_hard_delete_allowed);
+  PG_RETURN_BOOL(coditect::pg::g_hard_delete_allowed ||
+                 (coditect::pg::g_hard_delete_setting && coditect::pg::g_preloaded &&
+                  coditect::pg::is_maintainer()));
 }

@@ -41,6 +41,10 @@ const RequestContext& request_context();
 bool citus_present();
 
 Oid relation_owner(Oid relid);
+
+// Whether the session user and the current user are both a superuser or the owner of the
+// extension's tables (maintenance code, never a client login). Needs a transaction.
+bool is_maintainer();
 Oid internal_relid(const char* schema, const char* name);
 
 // Internal SPI work, independent of the caller's search_path: `fn(arg)` runs inside an SPI
@@ -66,5 +70,11 @@ void spi_as_owner_of(const char* schema, const char* name, void (*fn)(void*), vo
 // query on a Citus node (the context checks on a worker): citus.allow_nested_distributed_execution
 // is on for the block only, when Citus defines it.
 void spi_as_owner_of_nested(const char* schema, const char* name, void (*fn)(void*), void* arg);
+
+// citus.allow_nested_distributed_execution on until nested_execution_end(level), when Citus
+// defines it (else returns 0 and does nothing), as a function's SET clause does: an error in
+// between leaves it to the (sub)transaction's abort. For one SPI read inside a shard query.
+int nested_execution_begin();
+void nested_execution_end(int level);
 
 }  // namespace coditect::pg

@@ -48,6 +48,7 @@ void on_relcache_inval(Datum, Oid relid) {
 namespace coditect::pg {
 
 uint64 table_cache_epoch(const char* schema, const char* table) {
+  if (citus_present()) return ++g_epoch;  // no cache on a Citus node (pg_table_cache.hpp)
   if (!g_registered) {
     CacheRegisterRelcacheCallback(on_relcache_inval, 0);
     g_registered = true;
@@ -75,6 +76,12 @@ uint64 table_cache_epoch(const char* schema, const char* table) {
 }
 
 int table_cache_fill(SPIPlanPtr plan, Datum* values, long count) {
+  if (citus_present()) {
+    const int level = nested_execution_begin();
+    const int rc = SPI_execute_plan(plan, values, nullptr, true, count);
+    nested_execution_end(level);
+    return rc;
+  }
   // (A parallel worker cannot take a snapshot of its own: it keeps the leader's.)
   Snapshot latest = IsInParallelMode() ? InvalidSnapshot : GetLatestSnapshot();
   return SPI_execute_snapshot(plan, values, nullptr, latest, InvalidSnapshot, true, false, count);

@@ -4,7 +4,7 @@
 -- ended license sessions, and who may call what. Committed transactions (pgTAP's counters are
 -- transactional); fixtures are purged at the end.
 \set ON_ERROR_STOP 1
-SELECT plan(99);
+SELECT plan(104);
 
 CREATE ROLE tap95_gateway LOGIN IN ROLE coditect_gateway;
 CREATE ROLE tap95_service LOGIN IN ROLE coditect_service;
@@ -199,6 +199,22 @@ SELECT throws_ok($$SELECT coditect.purge_ended_license_sessions('0 seconds')$$, 
 RESET ROLE;
 SELECT is((SELECT count(*)::int FROM fx f JOIN coditect.license_sessions s USING (tenant_id, id)), 4,
           'the refused calls deleted nothing');
+-- coditect.hard_delete (allow_hard_delete's switch for Citus workers): only a session whose
+-- login and current role are both the extension's owner or a superuser may turn it on, and it
+-- counts only where the library is preloaded (not here: the flag of allow_hard_delete decides).
+SET SESSION AUTHORIZATION tap95_gateway;
+SELECT throws_ok($$SET coditect.hard_delete = on$$, '42501', 'coditect.hard_delete is set by the maintenance functions only',
+                 'a gateway login cannot turn coditect.hard_delete on');
+SELECT lives_ok($$SET coditect.hard_delete = off$$, '... any role may turn it off');
+RESET SESSION AUTHORIZATION;
+BEGIN;
+SELECT lives_ok($$SET LOCAL coditect.hard_delete = on$$, 'a superuser session may turn it on');
+SELECT is(coditect_internal.hard_delete_allowed(), false, '... which allows nothing without the library preloaded');
+SET LOCAL ROLE tap95_gateway;
+SELECT throws_ok($$SET LOCAL coditect.hard_delete = on$$, '42501', NULL,
+                 'a superuser session acting as a client role cannot turn it on');
+RESET ROLE;
+COMMIT;
 -- Every SECURITY DEFINER function of this file pins search_path with pg_temp last.
 SELECT is((SELECT array_agg(p.oid::regprocedure::text ORDER BY p.proname) FROM pg_proc p
             WHERE p.pronamespace = 'coditect'::regnamespace AND p.prosecdef
