@@ -3839,8 +3839,8 @@ CREATE OR REPLACE FUNCTION coditect.create_tenant(
 ) RETURNS jsonb
 LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
 DECLARE
-    t uuid := gen_random_uuid();
-    u uuid := gen_random_uuid();
+    t uuid := coditect.uuid_generate_v7();
+    u uuid := coditect.uuid_generate_v7();
     m uuid;
 BEGIN
     -- Global keys are claimed here, on the coordinator under Citus (00_base, global keys).
@@ -4943,7 +4943,7 @@ DECLARE
     expiry   timestamptz;
     tok      uuid;
     s        coditect.document_shares;
-    v_id     uuid := gen_random_uuid();
+    v_id     uuid := coditect.uuid_generate_v7();
 BEGIN
     PERFORM coditect.require_permission('document_share.create');
     -- Definer rights read past row-level security: the tenant and the level are checked here.
@@ -15985,7 +15985,7 @@ BEGIN
         RETURN e.id;
     END IF;
     IF p.grants_license THEN
-        lic := gen_random_uuid();
+        lic := coditect.uuid_generate_v7();
         v_key := coditect.license_key_generate();
         PERFORM coditect_internal.global_key_claim('licenses.key_string', v_key, p_tenant, lic);
         INSERT INTO coditect.licenses (tenant_id, id, key_string, tier, features, seats_total, expiry_date, created_by)

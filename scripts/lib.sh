@@ -182,6 +182,9 @@ max_connections = 300
 shared_buffers = 128MB
 max_prepared_transactions = 300
 wal_level = logical
+# Hard deletes reach the workers only from sessions that loaded the library at start
+# (coditect.hard_delete, README: Running on Citus).
+session_preload_libraries = 'coditect'
 CONF
     if [ "$role" = coordinator ]; then
       printf "shared_preload_libraries = 'citus,pg_cron'\ncron.database_name = '%s'\ncron.host = '%s'\n" \

@@ -405,8 +405,8 @@ CREATE FUNCTION coditect.create_tenant(
 ) RETURNS jsonb
 LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
 DECLARE
-    t uuid := gen_random_uuid();
-    u uuid := gen_random_uuid();
+    t uuid := coditect.uuid_generate_v7();
+    u uuid := coditect.uuid_generate_v7();
     m uuid;
 BEGIN
     -- Global keys are claimed here, on the coordinator under Citus (00_base, global keys).

@@ -147,7 +147,7 @@ DECLARE
     expiry   timestamptz;
     tok      uuid;
     s        coditect.document_shares;
-    v_id     uuid := gen_random_uuid();
+    v_id     uuid := coditect.uuid_generate_v7();
 BEGIN
     PERFORM coditect.require_permission('document_share.create');
     -- Definer rights read past row-level security: the tenant and the level are checked here.

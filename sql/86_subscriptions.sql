@@ -143,7 +143,7 @@ BEGIN
         RETURN e.id;
     END IF;
     IF p.grants_license THEN
-        lic := gen_random_uuid();
+        lic := coditect.uuid_generate_v7();
         v_key := coditect.license_key_generate();
         PERFORM coditect_internal.global_key_claim('licenses.key_string', v_key, p_tenant, lic);
         INSERT INTO coditect.licenses (tenant_id, id, key_string, tier, features, seats_total, expiry_date, created_by)
