@@ -14,8 +14,15 @@ GRANT USAGE ON SCHEMA race TO race_gateway;
 CREATE TABLE race.ids AS
 SELECT coditect.create_tenant('Race', :'slug', 'race@race.test', 'owner@race.test') AS j;
 CREATE TABLE race.licenses (name text PRIMARY KEY, id uuid, key_string text);
-INSERT INTO coditect.licenses (tenant_id, expiry_date, seats_total)
-SELECT (j->>'tenant_id')::uuid, now() + interval '1 day', 5 FROM race.ids, generate_series(1, 2);
+-- Keys claimed first, as on Citus the licenses' shard trigger only checks the claim.
+CREATE TABLE race.new_licenses AS
+SELECT (j->>'tenant_id')::uuid AS tenant_id, gen_random_uuid() AS id, coditect.license_key_generate() AS key_string
+  FROM race.ids, generate_series(1, 2);
+DO $$ BEGIN
+    PERFORM coditect_internal.global_key_claim('licenses.key_string', n.key_string, n.tenant_id, n.id) FROM race.new_licenses n;
+END $$;
+INSERT INTO coditect.licenses (tenant_id, id, key_string, expiry_date, seats_total)
+SELECT tenant_id, id, key_string, now() + interval '1 day', 5 FROM race.new_licenses;
 INSERT INTO race.licenses
 SELECT CASE row_number() OVER (ORDER BY id) WHEN 1 THEN 'distinct' ELSE 'same' END, id, key_string
   FROM coditect.licenses WHERE tenant_id = (SELECT (j->>'tenant_id')::uuid FROM race.ids);

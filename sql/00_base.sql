@@ -334,14 +334,24 @@ REVOKE ALL ON FUNCTION coditect_internal.trigger_table_name(name) FROM PUBLIC;
 GRANT EXECUTE ON FUNCTION coditect_internal.trigger_table_name(name) TO coditect_gateway, coditect_service;
 
 -- AFTER ROW trigger; arguments: column, constraint name reported on a clash, tenant column.
--- A claim follows its row: a changed value, tenant or id moves it.
+-- A claim follows its row: a changed value, tenant or id moves it. The extension's own write
+-- paths claim before they write (global_key_claim) and release after (global_key_release), on
+-- the coordinator under Citus; on one node this trigger then finds the claim its row already
+-- holds. On a Citus shard (the trigger fires on a worker, where a write to the reference table
+-- global_keys is refused and a nested one crashes Citus 13.2.2 at COMMIT PREPARED) it only
+-- checks that the new value is claimed by this row; old values of direct SQL writers there are
+-- left to reap_global_keys().
 CREATE FUNCTION coditect_internal.sync_global_key() RETURNS trigger
 LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
 DECLARE
     col      text := TG_ARGV[0];
-    v_kind   text := coditect_internal.trigger_table_name(TG_TABLE_NAME) || '.' || TG_ARGV[0];
+    tbl      text := TG_TABLE_NAME;
+    on_shard boolean := false;
+    v_kind   text;
     old_row  jsonb;
     new_row  jsonb;
+    holder   record;
+    nested   text;
 BEGIN
     IF TG_OP <> 'INSERT' THEN
         old_row := to_jsonb(OLD);
@@ -353,22 +363,164 @@ BEGIN
        IS NOT DISTINCT FROM (new_row ->> col, new_row ->> TG_ARGV[2], new_row ->> 'id') THEN
         RETURN NULL;
     END IF;
+    -- A Citus shard is named <table>_<shard id>; its kind is the table's.
+    IF tbl ~ '_[0-9]+$' AND pg_catalog.to_regclass('pg_catalog.pg_dist_shard') IS NOT NULL THEN
+        EXECUTE 'SELECT EXISTS (SELECT 1 FROM pg_catalog.pg_dist_shard WHERE shardid = $1 AND logicalrelid = $2::regclass)'
+           INTO on_shard
+          USING substring(tbl FROM '_([0-9]+)$')::bigint,
+                pg_catalog.format('%I.%I', TG_TABLE_SCHEMA, substring(tbl FROM '^(.*)_[0-9]+$'));
+        IF on_shard THEN
+            tbl := substring(tbl FROM '^(.*)_[0-9]+$');
+        END IF;
+    END IF;
+    v_kind := tbl || '.' || col;
+    IF on_shard THEN
+        IF new_row ->> col IS NOT NULL THEN
+            -- The read of the reference table's local placement is a nested distributed
+            -- execution here: allowed for this read only.
+            nested := pg_catalog.current_setting('citus.allow_nested_distributed_execution');
+            PERFORM pg_catalog.set_config('citus.allow_nested_distributed_execution', 'on', true);
+            SELECT g.tenant_id, g.row_id INTO holder FROM coditect_internal.global_keys g
+             WHERE g.kind = v_kind AND g.value = new_row ->> col;
+            PERFORM pg_catalog.set_config('citus.allow_nested_distributed_execution', nested, true);
+            IF holder.tenant_id IS NULL THEN
+                RAISE EXCEPTION '% of %.% is not claimed: on Citus, claim it first with coditect_internal.global_key_claim() on the coordinator',
+                    col, TG_TABLE_SCHEMA, tbl USING ERRCODE = 'CD409', COLUMN = col, TABLE = tbl, SCHEMA = TG_TABLE_SCHEMA;
+            ELSIF (holder.tenant_id, holder.row_id) IS DISTINCT FROM ((new_row ->> TG_ARGV[2])::uuid, (new_row ->> 'id')::uuid) THEN
+                RAISE EXCEPTION '% is already taken', col USING ERRCODE = 'unique_violation',
+                    CONSTRAINT = TG_ARGV[1], COLUMN = col, TABLE = tbl, SCHEMA = TG_TABLE_SCHEMA;
+            END IF;
+        END IF;
+        RETURN NULL;
+    END IF;
     IF old_row ->> col IS NOT NULL THEN
-        DELETE FROM coditect_internal.global_keys WHERE kind = v_kind AND value = old_row ->> col;
+        DELETE FROM coditect_internal.global_keys
+         WHERE kind = v_kind AND value = old_row ->> col
+           AND tenant_id = (old_row ->> TG_ARGV[2])::uuid AND row_id = (old_row ->> 'id')::uuid;
     END IF;
-    IF new_row ->> col IS NOT NULL THEN
-        BEGIN
-            INSERT INTO coditect_internal.global_keys (kind, value, tenant_id, row_id)
-            VALUES (v_kind, new_row ->> col, (new_row ->> TG_ARGV[2])::uuid, (new_row ->> 'id')::uuid);
-        EXCEPTION WHEN unique_violation THEN
-            RAISE EXCEPTION '% is already taken', col USING ERRCODE = 'unique_violation',
-                CONSTRAINT = TG_ARGV[1], COLUMN = col, TABLE = coditect_internal.trigger_table_name(TG_TABLE_NAME),
-                SCHEMA = TG_TABLE_SCHEMA;
-        END;
-    END IF;
+    PERFORM coditect_internal.global_key_claim(v_kind, new_row ->> col, (new_row ->> TG_ARGV[2])::uuid,
+                                               (new_row ->> 'id')::uuid);
     RETURN NULL;
 END
 $$;
+
+-- What a kind ('<table>.<column>') is: its table, column, the constraint its clash names and
+-- its tenant column, read from the trigger claim_global_key() made.
+CREATE FUNCTION coditect_internal.global_key_kind(p_kind text,
+    OUT tbl regclass, OUT col text, OUT constraint_name text, OUT tenant_column text)
+LANGUAGE plpgsql STABLE SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+    args text[];
+BEGIN
+    SELECT t.tgrelid, string_to_array(encode(t.tgargs, 'escape'), '\000') INTO tbl, args
+      FROM pg_catalog.pg_trigger t
+     WHERE t.tgrelid = pg_catalog.to_regclass(pg_catalog.format('coditect.%I', split_part(p_kind, '.', 1)))
+       AND t.tgname = 'global_key_' || split_part(p_kind, '.', 2)
+       AND t.tgfoid = 'coditect_internal.sync_global_key()'::regprocedure;
+    IF tbl IS NULL THEN
+        RAISE EXCEPTION 'unknown global key %', p_kind USING ERRCODE = 'CD400';
+    END IF;
+    col := args[1];
+    constraint_name := args[2];
+    tenant_column := args[3];
+END
+$$;
+
+-- Claims p_value of a kind for the row (p_tenant, p_row); a claim the row already holds is
+-- accepted, another row's is a unique_violation naming the constraint (as the trigger's). NULL
+-- claims nothing. Write paths call it before writing the row, in the same transaction.
+CREATE FUNCTION coditect_internal.global_key_claim(p_kind text, p_value text, p_tenant uuid, p_row uuid)
+RETURNS void
+LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+    k record;
+    d record;
+BEGIN
+    IF p_value IS NULL THEN
+        RETURN;
+    END IF;
+    IF p_tenant IS NULL OR p_row IS NULL THEN
+        RAISE EXCEPTION 'a global key is claimed for a tenant and a row' USING ERRCODE = 'CD400';
+    END IF;
+    LOOP
+        INSERT INTO coditect_internal.global_keys (kind, value, tenant_id, row_id)
+        VALUES (p_kind, p_value, p_tenant, p_row) ON CONFLICT (kind, value) DO NOTHING;
+        IF FOUND THEN
+            RETURN;
+        END IF;
+        SELECT g.tenant_id, g.row_id INTO k FROM coditect_internal.global_keys g
+         WHERE g.kind = p_kind AND g.value = p_value;
+        EXIT WHEN FOUND;  -- else released meanwhile: try again
+    END LOOP;
+    IF (k.tenant_id, k.row_id) = (p_tenant, p_row) THEN
+        RETURN;
+    END IF;
+    d := coditect_internal.global_key_kind(p_kind);
+    RAISE EXCEPTION '% is already taken', d.col USING ERRCODE = 'unique_violation',
+        CONSTRAINT = d.constraint_name, COLUMN = d.col, TABLE = split_part(p_kind, '.', 1), SCHEMA = 'coditect';
+END
+$$;
+
+-- Removes the claim of p_value by (p_tenant, p_row) if that row no longer carries the value
+-- (moved, cleared or deleted). Write paths call it after the write that changed the value.
+CREATE FUNCTION coditect_internal.global_key_release(p_kind text, p_value text, p_tenant uuid, p_row uuid)
+RETURNS boolean
+LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+    d       record;
+    carried boolean;
+BEGIN
+    IF p_value IS NULL THEN
+        RETURN false;
+    END IF;
+    d := coditect_internal.global_key_kind(p_kind);
+    EXECUTE pg_catalog.format('SELECT EXISTS (SELECT 1 FROM %s t WHERE t.%I OPERATOR(pg_catalog.=) $1 '
+                              'AND t.id OPERATOR(pg_catalog.=) $2 AND t.%I::text OPERATOR(pg_catalog.=) $3)',
+                              d.tbl, d.tenant_column, d.col)
+       INTO carried USING p_tenant, p_row, p_value;
+    IF carried THEN
+        RETURN false;
+    END IF;
+    DELETE FROM coditect_internal.global_keys g
+     WHERE g.kind = p_kind AND g.value = p_value AND g.tenant_id = p_tenant AND g.row_id = p_row;
+    RETURN FOUND;
+END
+$$;
+
+-- Maintenance: removes the claims whose row no longer carries the value. On one node the trigger
+-- releases them at once and this finds none; on Citus, direct SQL writers (a DBA's UPDATE or
+-- DELETE on the coordinator, tenant purges) leave the old value claimed until this job runs.
+CREATE FUNCTION coditect.reap_global_keys() RETURNS bigint
+LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+    kinds text[];
+    v     text;
+    d     record;
+    stale record;
+    n     bigint := 0;
+BEGIN
+    SELECT array_agg(DISTINCT g.kind) INTO kinds FROM coditect_internal.global_keys g;
+    FOREACH v IN ARRAY coalesce(kinds, '{}') LOOP
+        d := coditect_internal.global_key_kind(v);
+        -- Read first, remove after: Citus refuses a reference-table write that reads a
+        -- distributed table.
+        FOR stale IN EXECUTE pg_catalog.format(
+            'SELECT g.value, g.tenant_id, g.row_id FROM coditect_internal.global_keys g WHERE g.kind OPERATOR(pg_catalog.=) $1 '
+            'EXCEPT SELECT t.%2$I::text, t.%3$I, t.id FROM %1$s t WHERE t.%2$I IS NOT NULL', d.tbl, d.col, d.tenant_column)
+            USING v LOOP
+            -- Checked again by release, row by row: on Citus the first read may have seen a
+            -- claim whose row's commit had not yet reached its worker.
+            IF coditect_internal.global_key_release(v, stale.value, stale.tenant_id, stale.row_id) THEN
+                n := n + 1;
+            END IF;
+        END LOOP;
+    END LOOP;
+    RETURN n;
+END
+$$;
+REVOKE ALL ON FUNCTION coditect_internal.global_key_kind(text), coditect_internal.global_key_claim(text, text, uuid, uuid),
+    coditect_internal.global_key_release(text, text, uuid, uuid), coditect.reap_global_keys()
+    FROM PUBLIC;
 
 -- Declares p_column of p_table globally unique (NULLs allowed, many of them).
 CREATE FUNCTION coditect_internal.claim_global_key(p_table regclass, p_column name, p_constraint name,

@@ -402,14 +402,17 @@ CREATE FUNCTION coditect.create_tenant(
 ) RETURNS jsonb
 LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
 DECLARE
-    t uuid;
-    u uuid;
+    t uuid := gen_random_uuid();
+    u uuid := gen_random_uuid();
     m uuid;
 BEGIN
-    INSERT INTO coditect.tenants (name, slug, email, license_tier)
-    VALUES (p_name, p_slug, p_email, p_license_tier::coditect.tenant_tier) RETURNING id INTO t;
-    INSERT INTO coditect.users (tenant_id, email, firebase_uid, role)
-    VALUES (t, p_owner_email, p_owner_firebase_uid, 'owner') RETURNING id INTO u;
+    -- Global keys are claimed here, on the coordinator under Citus (00_base, global keys).
+    PERFORM coditect_internal.global_key_claim('tenants.slug', p_slug, t, t);
+    PERFORM coditect_internal.global_key_claim('users.firebase_uid', p_owner_firebase_uid, t, u);
+    INSERT INTO coditect.tenants (id, name, slug, email, license_tier)
+    VALUES (t, p_name, p_slug, p_email, p_license_tier::coditect.tenant_tier);
+    INSERT INTO coditect.users (tenant_id, id, email, firebase_uid, role)
+    VALUES (t, u, p_owner_email, p_owner_firebase_uid, 'owner');
     INSERT INTO coditect.memberships (tenant_id, user_id, role)
     VALUES (t, u, 'owner') RETURNING id INTO m;
     -- Every sign-up path comes through here (api_register and the service's own).

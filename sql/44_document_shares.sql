@@ -147,6 +147,7 @@ DECLARE
     expiry   timestamptz;
     tok      uuid;
     s        coditect.document_shares;
+    v_id     uuid := gen_random_uuid();
 BEGIN
     PERFORM coditect.require_permission('document_share.create');
     -- Definer rights read past row-level security: the tenant and the level are checked here.
@@ -174,8 +175,11 @@ BEGIN
         RAISE EXCEPTION 'a share''s password is 8 to 1024 characters' USING ERRCODE = 'CD400';
     END IF;
     tok := coditect_internal.share_token_generate();
-    INSERT INTO coditect.document_shares (tenant_id, document_id, share_token_hash, permission_level, expires_at, password_hash)
-    VALUES (v_tenant, d.id, coditect_internal.share_token_hash(tok), lvl, expiry,
+    -- Claimed here, on the coordinator under Citus (00_base, global keys).
+    PERFORM coditect_internal.global_key_claim('document_shares.share_token_hash', coditect_internal.share_token_hash(tok),
+                                               v_tenant, v_id);
+    INSERT INTO coditect.document_shares (tenant_id, id, document_id, share_token_hash, permission_level, expires_at, password_hash)
+    VALUES (v_tenant, v_id, d.id, coditect_internal.share_token_hash(tok), lvl, expiry,
             CASE WHEN p_password IS NOT NULL THEN coditect_internal.share_password_hash(p_password) END)
     RETURNING * INTO s;
     RETURN jsonb_build_object('token', tok, 'path', '/s/' || tok || '/', 'share', coditect_internal.document_share_json(s));

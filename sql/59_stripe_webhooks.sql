@@ -63,6 +63,9 @@ BEGIN
     IF other IS NOT NULL AND other OPERATOR(pg_catalog.<>) p_tenant THEN
         RAISE EXCEPTION 'Stripe customer % is bound to another tenant', p_customer USING ERRCODE = 'CD409';
     END IF;
+    -- Claimed here, on the coordinator under Citus (00_base, global keys); no old value to
+    -- release: rebinding is refused above.
+    PERFORM coditect_internal.global_key_claim('tenants.stripe_customer_id', p_customer, p_tenant, p_tenant);
     UPDATE coditect.tenants t SET stripe_customer_id = p_customer WHERE t.id OPERATOR(pg_catalog.=) p_tenant;
 END
 $$;

@@ -1,7 +1,7 @@
 -- 85_maintenance: the purge of ended license sessions and the pg_cron schedule of the
 -- extension's maintenance (zombie reaping, audit partitions, that purge, the purge of
 -- abandoned uploads, the audit seals, the purge of finished webhook deliveries and of idempotency
--- keys). Before 89/90 so that
+-- keys, the reaping of stale global-key claims). Before 89/90 so that
 -- it runs with the install script's own search_path (90_partitions resets it).
 
 -- Maintenance (DBA and its pg_cron job): really deletes the license sessions of every tenant
@@ -30,7 +30,8 @@ $$;
 -- after their last heartbeat, so reaping every minute frees a seat at most a minute late. The
 -- audit seal job closes each UTC hour of the audit trail soon after it (and its margin) ended;
 -- a run with nothing to seal reads no audit row. Approvals expire within a minute of their deadline;
--- carts are marked expired within five minutes of theirs (they read as expired at once).
+-- carts are marked expired within five minutes of theirs (they read as expired at once). Claims
+-- of global keys their rows no longer carry (Citus, direct SQL writers) last at most an hour.
 CREATE FUNCTION coditect.maintenance_jobs()
 RETURNS TABLE (jobname text, schedule text, command text)
 LANGUAGE sql IMMUTABLE SET search_path = pg_catalog, pg_temp AS $$
@@ -44,7 +45,8 @@ LANGUAGE sql IMMUTABLE SET search_path = pg_catalog, pg_temp AS $$
            ('coditect-purge-webhook-deliveries', '15 4 * * *', 'SELECT coditect.purge_webhook_deliveries()'),
            ('coditect-purge-idempotency-keys', '25 * * * *', 'SELECT coditect.purge_idempotency_keys()'),
            ('coditect-subscriptions', '*/5 * * * *', 'SELECT coditect.subscription_maintenance()'),
-           ('coditect-expire-carts', '*/5 * * * *', 'SELECT coditect.expire_carts()')
+           ('coditect-expire-carts', '*/5 * * * *', 'SELECT coditect.expire_carts()'),
+           ('coditect-reap-global-keys', '50 * * * *', 'SELECT coditect.reap_global_keys()')
 $$;
 
 -- DBA: registers (or puts back) the jobs of maintenance_jobs() with pg_cron, to run in this

@@ -128,6 +128,7 @@ DECLARE
     p   coditect.products;
     e   coditect.entitlements;
     lic uuid;
+    v_key text;
 BEGIN
     SELECT * INTO STRICT p FROM coditect.products x WHERE x.id = p_product;
     SELECT * INTO e FROM coditect.entitlements x
@@ -142,10 +143,12 @@ BEGIN
         RETURN e.id;
     END IF;
     IF p.grants_license THEN
-        INSERT INTO coditect.licenses (tenant_id, tier, features, seats_total, expiry_date, created_by)
-        VALUES (p_tenant, p.license_tier, p.license_features, p.license_seats * p_quantity,
-                coalesce(p_ends_at, 'infinity'), NULL)
-        RETURNING id INTO lic;
+        lic := gen_random_uuid();
+        v_key := coditect.license_key_generate();
+        PERFORM coditect_internal.global_key_claim('licenses.key_string', v_key, p_tenant, lic);
+        INSERT INTO coditect.licenses (tenant_id, id, key_string, tier, features, seats_total, expiry_date, created_by)
+        VALUES (p_tenant, lic, v_key, p.license_tier, p.license_features, p.license_seats * p_quantity,
+                coalesce(p_ends_at, 'infinity'), NULL);
     END IF;
     INSERT INTO coditect.entitlements (tenant_id, product_id, source_type, source_id, subscription_id, license_id, ends_at)
     VALUES (p_tenant, p_product, p_source, p_source_id, CASE WHEN p_source = 'subscription' THEN p_source_id END, lic, p_ends_at)

@@ -17,25 +17,22 @@ CREATE ROLE tapcx_gw LOGIN IN ROLE coditect_gateway;
 CREATE ROLE tapcx_analyst LOGIN;
 CREATE ROLE tapcx_other LOGIN;
 GRANT USAGE ON SCHEMA coditect TO tapcx_other;
--- Tenant, user and license creation write the global keys (a reference table) from a shard
--- trigger (plan B6): allowed here for the fixtures only, one statement per transaction (a
--- worker that ran such a nested write in a transaction with more 2PC work crashed Citus 13.2.2
--- at COMMIT PREPARED on the scratch cluster).
-\set nested 'BEGIN; SET LOCAL citus.propagate_set_commands = local; SET LOCAL citus.allow_nested_distributed_execution = on;'
+-- Global keys are claimed on the coordinator (create_tenant does; the license below is claimed
+-- by hand first): the shard's trigger only checks them (test/citus/global_keys.sql).
 SELECT 'tcx-' || substr(md5(random()::text), 1, 8) AS run \gset
-:nested SELECT coditect.create_tenant('Cx A', :'run' || '-a', 'a@tcx.test', 'owner@a.' || :'run' || '.test') AS ja \gset
-COMMIT;
-:nested SELECT coditect.create_tenant('Cx B', :'run' || '-b', 'b@tcx.test', 'owner@b.' || :'run' || '.test') AS jb \gset
-COMMIT;
+SELECT coditect.create_tenant('Cx A', :'run' || '-a', 'a@tcx.test', 'owner@a.' || :'run' || '.test') AS ja \gset
+SELECT coditect.create_tenant('Cx B', :'run' || '-b', 'b@tcx.test', 'owner@b.' || :'run' || '.test') AS jb \gset
 SELECT :'ja'::jsonb ->> 'tenant_id' AS ta, :'ja'::jsonb ->> 'user_id' AS oa,
        :'jb'::jsonb ->> 'tenant_id' AS tb, :'jb'::jsonb ->> 'user_id' AS ob \gset
-:nested INSERT INTO coditect.users (tenant_id, email) VALUES (:'ta', 'member@a.' || :'run' || '.test') RETURNING id AS ma \gset
-COMMIT;
+INSERT INTO coditect.users (tenant_id, email) VALUES (:'ta', 'member@a.' || :'run' || '.test') RETURNING id AS ma \gset
 INSERT INTO coditect.memberships (tenant_id, user_id, role) VALUES (:'ta', :'ma', 'member');
 INSERT INTO coditect.projects (tenant_id, name) VALUES (:'ta', 'A1'), (:'ta', 'A2');
 INSERT INTO coditect.projects (tenant_id, name) VALUES (:'tb', 'B1');
-:nested INSERT INTO coditect.licenses (tenant_id, expiry_date, seats_total) VALUES (:'ta', now() + interval '1 year', 2)
-RETURNING key_string AS key_a \gset
+SELECT gen_random_uuid() AS lic_a, coditect.license_key_generate() AS key_a \gset
+BEGIN;
+SELECT coditect_internal.global_key_claim('licenses.key_string', :'key_a', :'ta', :'lic_a');
+INSERT INTO coditect.licenses (tenant_id, id, key_string, expiry_date, seats_total)
+VALUES (:'ta', :'lic_a', :'key_a', now() + interval '1 year', 2);
 COMMIT;
 SELECT coditect.bind_analyst('tapcx_analyst', :'ta');
 -- The workers holding A's and B's shards, and a connection string for a login there.

@@ -4,7 +4,7 @@
 -- ended license sessions, and who may call what. Committed transactions (pgTAP's counters are
 -- transactional); fixtures are purged at the end.
 \set ON_ERROR_STOP 1
-SELECT plan(92);
+SELECT plan(99);
 
 CREATE ROLE tap95_gateway LOGIN IN ROLE coditect_gateway;
 CREATE ROLE tap95_service LOGIN IN ROLE coditect_service;
@@ -23,7 +23,8 @@ INSERT INTO expected_jobs VALUES
     ('coditect-purge-webhook-deliveries', '15 4 * * *', 'SELECT coditect.purge_webhook_deliveries()'),
     ('coditect-purge-idempotency-keys', '25 * * * *', 'SELECT coditect.purge_idempotency_keys()'),
     ('coditect-subscriptions', '*/5 * * * *', 'SELECT coditect.subscription_maintenance()'),
-    ('coditect-expire-carts', '*/5 * * * *', 'SELECT coditect.expire_carts()');
+    ('coditect-expire-carts', '*/5 * * * *', 'SELECT coditect.expire_carts()'),
+    ('coditect-reap-global-keys', '50 * * * *', 'SELECT coditect.reap_global_keys()');
 CREATE TEMP VIEW jobs AS
 SELECT jobid, jobname::text, schedule, command, database, username, active FROM cron.job
  WHERE jobname LIKE 'coditect-%';
@@ -40,7 +41,7 @@ SELECT cron.alter_job(jobid, active => true) FROM cron.job WHERE jobname LIKE 'c
 SELECT has_extension('pg_cron', 'pg_cron is installed in the test database');
 SELECT set_eq($$SELECT jobname, schedule, command, database, username, active FROM jobs$$,
               format($$SELECT jobname, schedule, command, current_database()::text, %L::text, true FROM expected_jobs$$, :'owner'),
-              'the eleven maintenance jobs are registered: names, schedules, commands, this database, the extension owner, active');
+              'the twelve maintenance jobs are registered: names, schedules, commands, this database, the extension owner, active');
 SELECT set_eq($$SELECT jobname, schedule, command FROM coditect.maintenance_jobs()$$,
               $$SELECT jobname, schedule, command FROM expected_jobs$$, 'maintenance_jobs() lists them');
 CREATE TEMP TABLE first_ids AS SELECT jobname, jobid FROM jobs;
@@ -51,7 +52,7 @@ SELECT set_eq($$SELECT jobid, jobname, schedule, command, database FROM coditect
 SET ROLE tap95_dba;
 SELECT lives_ok($$SELECT coditect.schedule_maintenance()$$, 'another superuser may run it too');
 RESET ROLE;
-SELECT is((SELECT count(*)::int FROM jobs), 11, 'running it twice more made no duplicates');
+SELECT is((SELECT count(*)::int FROM jobs), 12, 'running it twice more made no duplicates');
 SELECT set_eq($$SELECT jobname, jobid FROM jobs$$, $$SELECT jobname, jobid FROM first_ids$$,
               'the jobs kept their ids');
 SELECT is((SELECT count(*)::int FROM cron.job WHERE username = 'tap95_dba'), 0,
@@ -69,12 +70,12 @@ SELECT set_eq($$SELECT jobid, jobname, schedule, command, database, active FROM 
               'puts the changed job back as it was, under the same id');
 
 -- Unschedule and schedule again.
-SELECT is(coditect.unschedule_maintenance(), 11, 'unschedule_maintenance() removes the eleven jobs');
+SELECT is(coditect.unschedule_maintenance(), 12, 'unschedule_maintenance() removes the twelve jobs');
 SELECT is((SELECT count(*)::int FROM jobs), 0, 'none is left');
 SELECT is(coditect.unschedule_maintenance(), 0, 'removing them again does nothing');
-SELECT is((SELECT count(*)::int FROM coditect.schedule_maintenance()), 11, 'schedule_maintenance() registers them anew');
+SELECT is((SELECT count(*)::int FROM coditect.schedule_maintenance()), 12, 'schedule_maintenance() registers them anew');
 SELECT set_eq($$SELECT jobname, schedule, command FROM jobs$$, $$SELECT jobname, schedule, command FROM expected_jobs$$,
-              'the same eleven jobs');
+              'the same twelve jobs');
 
 -- Without pg_cron in the database (the drop is rolled back with the block).
 CREATE FUNCTION pg_temp.without_pg_cron(p_sql text) RETURNS text LANGUAGE plpgsql AS $$
@@ -114,6 +115,8 @@ SELECT lives_ok($$SELECT pg_temp.run_job('coditect-purge-webhook-deliveries')$$,
                 'the webhook deliveries purge job''s command runs (test/pgtap/53_outbox.sql checks what it deletes)');
 SELECT lives_ok($$SELECT pg_temp.run_job('coditect-expire-carts')$$,
                 'the cart expiry job''s command runs (test/pgtap/84_orders.sql checks what it marks and deletes)');
+SELECT lives_ok($$SELECT pg_temp.run_job('coditect-reap-global-keys')$$,
+                'the global keys reaper job''s command runs (test/pgtap/21_global_keys.sql checks what it removes)');
 
 -- Purge of ended license sessions: two tenants, sessions in every state.
 SELECT coditect.create_tenant('Maint A', 't95-a', 'a@a95.test', 'owner@a95.test') AS ja \gset
@@ -179,7 +182,7 @@ SELECT ok(NOT has_function_privilege(r, f, 'EXECUTE'), r || ' cannot execute ' |
   FROM unnest(ARRAY['public', 'coditect_gateway', 'coditect_service', 'coditect_analyst']) r,
        unnest(ARRAY['coditect.purge_ended_license_sessions(interval)', 'coditect.purge_webhook_deliveries(interval)',
                     'coditect.purge_idempotency_keys()', 'coditect.schedule_maintenance()',
-                    'coditect.unschedule_maintenance()', 'coditect.maintenance_jobs()']) f
+                    'coditect.unschedule_maintenance()', 'coditect.maintenance_jobs()', 'coditect.reap_global_keys()']) f
  ORDER BY f, r;
 SELECT ok(NOT has_schema_privilege(r, 'cron', 'USAGE'), r || ' has no access to pg_cron (schema cron)')
   FROM unnest(ARRAY['public', 'coditect_gateway', 'coditect_service', 'coditect_analyst']) r ORDER BY r;
