@@ -4,7 +4,7 @@
 # private clusters, installs pg_partman + coditect on the coordinator, distributes with
 # coditect.distribute(), then runs the checks: every maintenance job on the coordinator, router
 # plans of the generated API, test/citus/*.sql (distribution, audit maintenance, sealing; the
-# request context on the workers as gateway and analyst logins), the isolation suite through the
+# request context on the workers as gateway and analyst logins; global keys; every shard's policies), the isolation suite through the
 # coordinator as a gateway login, the license seat race. Then it isolates a tenant to its own shard and moves that shard, and adds a third worker
 # and rebalances, each followed by the same checks. Exits non-zero on any failure.
 # Environment: CODITECT_CITUS_PORT (coordinator, default 54461; workers the next three ports),
