@@ -58,43 +58,7 @@ node_start() {
   local n=$1 d p
   d=$(dir "$n")
   p=$(port "$n")
-  mkdir -p "$d"
-  chown postgres:postgres "$d"
-  chmod 700 "$d"
-  if [ ! -f "$d/PG_VERSION" ]; then
-    runuser -u postgres -- "$PGBIN/initdb" -D "$d" -U postgres --auth=trust --encoding=UTF8 \
-      --locale=C.UTF-8 >/dev/null
-    cat >>"$d/postgresql.conf" <<CONF
-listen_addresses = '127.0.0.1'
-port = $p
-unix_socket_directories = '$d'
-max_connections = 300
-shared_buffers = 128MB
-max_prepared_transactions = 300
-wal_level = logical
-CONF
-    if [ "$n" = c ]; then
-      cat >>"$d/postgresql.conf" <<CONF
-shared_preload_libraries = 'citus,pg_cron'
-cron.database_name = '$DB'
-cron.host = '$d'
-CONF
-    else
-      echo "shared_preload_libraries = 'citus'" >>"$d/postgresql.conf"
-    fi
-  fi
-  local try
-  # The port may be busy for a while: just released, or the local end of some client's
-  # connection (the ephemeral range includes it).
-  for try in $(seq 10); do
-    runuser -u postgres -- "$PGBIN/pg_ctl" -D "$d" status >/dev/null 2>&1 && break
-    runuser -u postgres -- "$PGBIN/pg_ctl" -D "$d" -l "$d/server.log" -w start >/dev/null 2>&1 && break
-    ((try < 10)) || { tail -3 "$d/server.log" >&2; return 1; }
-    sleep 3
-  done
-  psql -X -q -h "$d" -p "$p" -U postgres -d postgres -c "SET client_min_messages = warning" \
-    -c "DROP DATABASE IF EXISTS $DB WITH (FORCE)" -c "CREATE DATABASE $DB"
-  on "$n" -c "CREATE EXTENSION citus"
+  citus_node_start "$d" "$p" "$DB" "$([ "$n" = c ] && echo coordinator || echo worker)"
   # The license signing key (one file for the cluster): seats and keys are made on the node
   # that holds the tenant's shards. PostgreSQL 15 accepts ALTER SYSTEM for loaded settings only.
   psql -X -q -h "$d" -p "$p" -U postgres -d postgres -v ON_ERROR_STOP=1 -c "LOAD 'coditect'" \
