@@ -1445,16 +1445,19 @@ END
 $$;
 
 -- What an upload session is answered as.
+-- PL/pgSQL: Citus cannot plan a SQL function's statement on a distributed table.
 CREATE FUNCTION coditect_internal.upload_answer(s coditect.upload_sessions) RETURNS jsonb
-LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp AS $$
-    SELECT jsonb_build_object(
+LANGUAGE plpgsql STABLE SET search_path = pg_catalog, pg_temp AS $$
+BEGIN
+    RETURN jsonb_build_object(
         'id', s.id, 'upload_offset', s.upload_offset, 'upload_length', s.upload_length,
         'status', s.status, 'filename', s.filename, 'content_type', s.content_type,
         'expires_at', to_char(s.expires_at AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS"Z"'),
         'blob', CASE WHEN s.status = 'completed' THEN (
                     SELECT jsonb_build_object('id', b.id, 'sha256', encode(b.sha256, 'hex'), 'size', b.size_bytes,
                                               'content_type', s.content_type)
-                      FROM coditect.storage_blobs b WHERE b.tenant_id = s.tenant_id AND b.id = s.blob_id) END)
+                      FROM coditect.storage_blobs b WHERE b.tenant_id = s.tenant_id AND b.id = s.blob_id) END);
+END
 $$;
 
 -- Declares an upload of p_length bytes. Metadata (strings): filename (or name), content_type
@@ -2818,11 +2821,12 @@ END
 $$;
 REVOKE ALL ON FUNCTION coditect_internal.is_citus_worker(), coditect_internal.notify(text, text) FROM PUBLIC;
 
--- A statement that answers one row into r: p_head || <the row> || p_tail. With computed fields
--- the row goes into v_row first, and r is made from it outside the statement (resource_code).
+-- A statement that answers one row into r: p_head || <the row> || p_tail. With computed fields,
+-- and in a RETURNING clause (no p_head), the row goes into v_row first and r is made from it
+-- outside the statement (resource_code): Citus refuses to_jsonb (STABLE) in an UPDATE's RETURNING.
 CREATE FUNCTION coditect_internal.generated_answer(p_head text, p_tail text, p_hidden text, p_computed text) RETURNS text
 LANGUAGE sql IMMUTABLE SET search_path = pg_catalog, pg_temp AS $$
-    SELECT CASE WHEN p_computed = '' THEN p_head || 'to_jsonb(t)' || p_hidden || ' INTO r' || p_tail || ';'
+    SELECT CASE WHEN p_computed = '' AND p_head <> '' THEN p_head || 'to_jsonb(t)' || p_hidden || ' INTO r' || p_tail || ';'
                 ELSE p_head || 't.* INTO v_row' || p_tail || E';\n    IF FOUND THEN\n        r := to_jsonb(v_row)'
                      || p_hidden || p_computed || E';\n    END IF;' END
 $$;
@@ -3068,8 +3072,8 @@ DECLARE
     cols    text[];
     vals    text;
     sets    text;
-    -- The row a computed field is called on (generated_answer).
-    v_decl  text := CASE WHEN g.computed = '' THEN '' ELSE format(E'\n    v_row %s;', g.tbl) END;
+    -- The row a computed field is called on, or a RETURNING clause answered (generated_answer).
+    v_decl  text := format(E'\n    v_row %s;', g.tbl);
 BEGIN
     -- A child of a parent that is gone (soft-deleted) is gone too.
     missing := g.par_check || format(E'\n    IF r IS NULL THEN\n        RAISE EXCEPTION ''%s%s not found''%s USING ERRCODE = ''CD404'';\n    END IF;',
@@ -7660,9 +7664,12 @@ REVOKE ALL ON coditect_internal.idempotency_quotas FROM PUBLIC;
 SELECT pg_catalog.pg_extension_config_dump('coditect_internal.idempotency_quotas', '');
 
 -- The live keys a tenant may hold: its row in idempotency_quotas, else 10000.
+-- PL/pgSQL: Citus cannot plan a SQL function's statement on a distributed table.
 CREATE FUNCTION coditect_internal.idempotency_quota(p_tenant uuid) RETURNS integer
-LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp AS $$
-    SELECT coalesce((SELECT q.max_live_keys FROM coditect_internal.idempotency_quotas q WHERE q.tenant_id = p_tenant), 10000)
+LANGUAGE plpgsql STABLE SET search_path = pg_catalog, pg_temp AS $$
+BEGIN
+    RETURN coalesce((SELECT q.max_live_keys FROM coditect_internal.idempotency_quotas q WHERE q.tenant_id = p_tenant), 10000);
+END
 $$;
 REVOKE ALL ON FUNCTION coditect_internal.idempotency_quota(uuid) FROM PUBLIC;
 
@@ -7836,8 +7843,9 @@ BEGIN
     IF octet_length(p_secret) NOT BETWEEN 16 AND 255 OR p_secret !~ '^[!-~]+$' THEN
         RAISE EXCEPTION 'a Stripe webhook secret is 16 to 255 printable characters (whsec_...)' USING ERRCODE = 'CD400';
     END IF;
-    INSERT INTO coditect_internal.stripe_webhook_secret AS s (singleton, secret) VALUES (true, p_secret)
-    ON CONFLICT (singleton) DO UPDATE SET secret = excluded.secret, updated_at = pg_catalog.now();
+    INSERT INTO coditect_internal.stripe_webhook_secret AS s (singleton, secret, updated_at)
+    VALUES (true, p_secret, pg_catalog.now())
+    ON CONFLICT (singleton) DO UPDATE SET secret = excluded.secret, updated_at = excluded.updated_at;  -- no now() here: Citus refuses it
 END
 $$;
 REVOKE ALL ON FUNCTION coditect.set_stripe_webhook_secret(text) FROM PUBLIC;

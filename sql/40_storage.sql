@@ -201,16 +201,19 @@ END
 $$;
 
 -- What an upload session is answered as.
+-- PL/pgSQL: Citus cannot plan a SQL function's statement on a distributed table.
 CREATE FUNCTION coditect_internal.upload_answer(s coditect.upload_sessions) RETURNS jsonb
-LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp AS $$
-    SELECT jsonb_build_object(
+LANGUAGE plpgsql STABLE SET search_path = pg_catalog, pg_temp AS $$
+BEGIN
+    RETURN jsonb_build_object(
         'id', s.id, 'upload_offset', s.upload_offset, 'upload_length', s.upload_length,
         'status', s.status, 'filename', s.filename, 'content_type', s.content_type,
         'expires_at', to_char(s.expires_at AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS"Z"'),
         'blob', CASE WHEN s.status = 'completed' THEN (
                     SELECT jsonb_build_object('id', b.id, 'sha256', encode(b.sha256, 'hex'), 'size', b.size_bytes,
                                               'content_type', s.content_type)
-                      FROM coditect.storage_blobs b WHERE b.tenant_id = s.tenant_id AND b.id = s.blob_id) END)
+                      FROM coditect.storage_blobs b WHERE b.tenant_id = s.tenant_id AND b.id = s.blob_id) END);
+END
 $$;
 
 -- Declares an upload of p_length bytes. Metadata (strings): filename (or name), content_type
