@@ -1858,11 +1858,14 @@ $$;
 
 -- Whether the caller may read a blob: owners and admins any of the tenant's, members those
 -- they uploaded. (The document layer decides by its own permissions and reads the same way.)
+-- PL/pgSQL: Citus cannot plan a SQL function's statement on a distributed table.
 CREATE FUNCTION coditect_internal.blob_readable(p_tenant uuid, p_user uuid, p_blob uuid) RETURNS boolean
-LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp AS $$
-    SELECT coditect.current_user_role() IN ('owner', 'admin')
+LANGUAGE plpgsql STABLE SET search_path = pg_catalog, pg_temp AS $$
+BEGIN
+    RETURN coditect.current_user_role() IN ('owner', 'admin')
         OR EXISTS (SELECT 1 FROM coditect.upload_sessions u
-                    WHERE u.tenant_id = p_tenant AND u.blob_id = p_blob AND u.user_id = p_user AND u.status = 'completed')
+                    WHERE u.tenant_id = p_tenant AND u.blob_id = p_blob AND u.user_id = p_user AND u.status = 'completed');
+END
 $$;
 
 -- What a download's access decision answers the gateway's "content" protocol: the blob to read
@@ -4024,11 +4027,21 @@ LANGUAGE sql STABLE SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
 $$;
 
 -- The caller's level on a document, by its id (for policies on what a document has).
+-- PL/pgSQL, the grant computed outside the statement: Citus cannot plan a SQL function's
+-- statement on a distributed table, and would run document_grant's own reads on the shard.
 CREATE FUNCTION coditect_internal.document_level(p_tenant uuid, p_document uuid) RETURNS int
-LANGUAGE sql STABLE SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
-    SELECT coalesce((SELECT (coditect_internal.document_grant(d.tenant_id, d.id, d.folder_id, d.owner_id)).level
-                       FROM coditect.documents d
-                      WHERE d.tenant_id OPERATOR(pg_catalog.=) p_tenant AND d.id OPERATOR(pg_catalog.=) p_document), 0)
+LANGUAGE plpgsql STABLE SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+    v_folder uuid;
+    v_owner  uuid;
+BEGIN
+    SELECT d.folder_id, d.owner_id INTO v_folder, v_owner FROM coditect.documents d
+     WHERE d.tenant_id OPERATOR(pg_catalog.=) p_tenant AND d.id OPERATOR(pg_catalog.=) p_document;
+    IF NOT FOUND THEN
+        RETURN 0;
+    END IF;
+    RETURN coalesce((coditect_internal.document_grant(p_tenant, p_document, v_folder, v_owner)).level, 0);
+END
 $$;
 
 -- What the caller's grants reach, as sets a query computes once (through the read policies' *_granted

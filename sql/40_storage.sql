@@ -614,11 +614,14 @@ $$;
 
 -- Whether the caller may read a blob: owners and admins any of the tenant's, members those
 -- they uploaded. (The document layer decides by its own permissions and reads the same way.)
+-- PL/pgSQL: Citus cannot plan a SQL function's statement on a distributed table.
 CREATE FUNCTION coditect_internal.blob_readable(p_tenant uuid, p_user uuid, p_blob uuid) RETURNS boolean
-LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp AS $$
-    SELECT coditect.current_user_role() IN ('owner', 'admin')
+LANGUAGE plpgsql STABLE SET search_path = pg_catalog, pg_temp AS $$
+BEGIN
+    RETURN coditect.current_user_role() IN ('owner', 'admin')
         OR EXISTS (SELECT 1 FROM coditect.upload_sessions u
-                    WHERE u.tenant_id = p_tenant AND u.blob_id = p_blob AND u.user_id = p_user AND u.status = 'completed')
+                    WHERE u.tenant_id = p_tenant AND u.blob_id = p_blob AND u.user_id = p_user AND u.status = 'completed');
+END
 $$;
 
 -- What a download's access decision answers the gateway's "content" protocol: the blob to read
