@@ -1447,16 +1447,19 @@ END
 $$;
 
 -- What an upload session is answered as.
+-- PL/pgSQL: Citus cannot plan a SQL function's statement on a distributed table.
 CREATE FUNCTION coditect_internal.upload_answer(s coditect.upload_sessions) RETURNS jsonb
-LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp AS $$
-    SELECT jsonb_build_object(
+LANGUAGE plpgsql STABLE SET search_path = pg_catalog, pg_temp AS $$
+BEGIN
+    RETURN jsonb_build_object(
         'id', s.id, 'upload_offset', s.upload_offset, 'upload_length', s.upload_length,
         'status', s.status, 'filename', s.filename, 'content_type', s.content_type,
         'expires_at', to_char(s.expires_at AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS"Z"'),
         'blob', CASE WHEN s.status = 'completed' THEN (
                     SELECT jsonb_build_object('id', b.id, 'sha256', encode(b.sha256, 'hex'), 'size', b.size_bytes,
                                               'content_type', s.content_type)
-                      FROM coditect.storage_blobs b WHERE b.tenant_id = s.tenant_id AND b.id = s.blob_id) END)
+                      FROM coditect.storage_blobs b WHERE b.tenant_id = s.tenant_id AND b.id = s.blob_id) END);
+END
 $$;
 
 -- Declares an upload of p_length bytes. Metadata (strings): filename (or name), content_type
@@ -1857,11 +1860,14 @@ $$;
 
 -- Whether the caller may read a blob: owners and admins any of the tenant's, members those
 -- they uploaded. (The document layer decides by its own permissions and reads the same way.)
+-- PL/pgSQL: Citus cannot plan a SQL function's statement on a distributed table.
 CREATE FUNCTION coditect_internal.blob_readable(p_tenant uuid, p_user uuid, p_blob uuid) RETURNS boolean
-LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp AS $$
-    SELECT coditect.current_user_role() IN ('owner', 'admin')
+LANGUAGE plpgsql STABLE SET search_path = pg_catalog, pg_temp AS $$
+BEGIN
+    RETURN coditect.current_user_role() IN ('owner', 'admin')
         OR EXISTS (SELECT 1 FROM coditect.upload_sessions u
-                    WHERE u.tenant_id = p_tenant AND u.blob_id = p_blob AND u.user_id = p_user AND u.status = 'completed')
+                    WHERE u.tenant_id = p_tenant AND u.blob_id = p_blob AND u.user_id = p_user AND u.status = 'completed');
+END
 $$;
 
 -- What a download's access decision answers the gateway's "content" protocol: the blob to read
@@ -2820,11 +2826,12 @@ END
 $$;
 REVOKE ALL ON FUNCTION coditect_internal.is_citus_worker(), coditect_internal.notify(text, text) FROM PUBLIC;
 
--- A statement that answers one row into r: p_head || <the row> || p_tail. With computed fields
--- the row goes into v_row first, and r is made from it outside the statement (resource_code).
+-- A statement that answers one row into r: p_head || <the row> || p_tail. With computed fields,
+-- and in a RETURNING clause (no p_head), the row goes into v_row first and r is made from it
+-- outside the statement (resource_code): Citus refuses to_jsonb (STABLE) in an UPDATE's RETURNING.
 CREATE FUNCTION coditect_internal.generated_answer(p_head text, p_tail text, p_hidden text, p_computed text) RETURNS text
 LANGUAGE sql IMMUTABLE SET search_path = pg_catalog, pg_temp AS $$
-    SELECT CASE WHEN p_computed = '' THEN p_head || 'to_jsonb(t)' || p_hidden || ' INTO r' || p_tail || ';'
+    SELECT CASE WHEN p_computed = '' AND p_head <> '' THEN p_head || 'to_jsonb(t)' || p_hidden || ' INTO r' || p_tail || ';'
                 ELSE p_head || 't.* INTO v_row' || p_tail || E';\n    IF FOUND THEN\n        r := to_jsonb(v_row)'
                      || p_hidden || p_computed || E';\n    END IF;' END
 $$;
@@ -3070,8 +3077,8 @@ DECLARE
     cols    text[];
     vals    text;
     sets    text;
-    -- The row a computed field is called on (generated_answer).
-    v_decl  text := CASE WHEN g.computed = '' THEN '' ELSE format(E'\n    v_row %s;', g.tbl) END;
+    -- The row a computed field is called on, or a RETURNING clause answered (generated_answer).
+    v_decl  text := format(E'\n    v_row %s;', g.tbl);
 BEGIN
     -- A child of a parent that is gone (soft-deleted) is gone too.
     missing := g.par_check || format(E'\n    IF r IS NULL THEN\n        RAISE EXCEPTION ''%s%s not found''%s USING ERRCODE = ''CD404'';\n    END IF;',
@@ -4345,11 +4352,21 @@ LANGUAGE sql STABLE SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
 $$;
 
 -- The caller's level on a document, by its id (for policies on what a document has).
+-- PL/pgSQL, the grant computed outside the statement: Citus cannot plan a SQL function's
+-- statement on a distributed table, and would run document_grant's own reads on the shard.
 CREATE FUNCTION coditect_internal.document_level(p_tenant uuid, p_document uuid) RETURNS int
-LANGUAGE sql STABLE SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
-    SELECT coalesce((SELECT (coditect_internal.document_grant(d.tenant_id, d.id, d.folder_id, d.owner_id)).level
-                       FROM coditect.documents d
-                      WHERE d.tenant_id OPERATOR(pg_catalog.=) p_tenant AND d.id OPERATOR(pg_catalog.=) p_document), 0)
+LANGUAGE plpgsql STABLE SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+    v_folder uuid;
+    v_owner  uuid;
+BEGIN
+    SELECT d.folder_id, d.owner_id INTO v_folder, v_owner FROM coditect.documents d
+     WHERE d.tenant_id OPERATOR(pg_catalog.=) p_tenant AND d.id OPERATOR(pg_catalog.=) p_document;
+    IF NOT FOUND THEN
+        RETURN 0;
+    END IF;
+    RETURN coalesce((coditect_internal.document_grant(p_tenant, p_document, v_folder, v_owner)).level, 0);
+END
 $$;
 
 -- What the caller's grants reach, as sets a query computes once (through the read policies' *_granted
@@ -7989,9 +8006,12 @@ REVOKE ALL ON coditect_internal.idempotency_quotas FROM PUBLIC;
 SELECT pg_catalog.pg_extension_config_dump('coditect_internal.idempotency_quotas', '');
 
 -- The live keys a tenant may hold: its row in idempotency_quotas, else 10000.
+-- PL/pgSQL: Citus cannot plan a SQL function's statement on a distributed table.
 CREATE FUNCTION coditect_internal.idempotency_quota(p_tenant uuid) RETURNS integer
-LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp AS $$
-    SELECT coalesce((SELECT q.max_live_keys FROM coditect_internal.idempotency_quotas q WHERE q.tenant_id = p_tenant), 10000)
+LANGUAGE plpgsql STABLE SET search_path = pg_catalog, pg_temp AS $$
+BEGIN
+    RETURN coalesce((SELECT q.max_live_keys FROM coditect_internal.idempotency_quotas q WHERE q.tenant_id = p_tenant), 10000);
+END
 $$;
 REVOKE ALL ON FUNCTION coditect_internal.idempotency_quota(uuid) FROM PUBLIC;
 
@@ -8165,8 +8185,9 @@ BEGIN
     IF octet_length(p_secret) NOT BETWEEN 16 AND 255 OR p_secret !~ '^[!-~]+$' THEN
         RAISE EXCEPTION 'a Stripe webhook secret is 16 to 255 printable characters (whsec_...)' USING ERRCODE = 'CD400';
     END IF;
-    INSERT INTO coditect_internal.stripe_webhook_secret AS s (singleton, secret) VALUES (true, p_secret)
-    ON CONFLICT (singleton) DO UPDATE SET secret = excluded.secret, updated_at = pg_catalog.now();
+    INSERT INTO coditect_internal.stripe_webhook_secret AS s (singleton, secret, updated_at)
+    VALUES (true, p_secret, pg_catalog.now())
+    ON CONFLICT (singleton) DO UPDATE SET secret = excluded.secret, updated_at = excluded.updated_at;  -- no now() here: Citus refuses it
 END
 $$;
 REVOKE ALL ON FUNCTION coditect.set_stripe_webhook_secret(text) FROM PUBLIC;
@@ -16421,10 +16442,20 @@ $$;
 
 -- GET /api/v1/guest-carts/{token}/: the cart; NULL (404) for any token but a live cart's.
 -- (A read: no lock, so that it runs in the gateway's read-only transaction of a GET.)
+-- The row first, then its answer: on Citus a function of a scanned row would be pushed to the
+-- shards, where the row's type is the shard's.
 CREATE FUNCTION coditect.guest_cart_view(p_token uuid) RETURNS jsonb
-LANGUAGE sql STABLE SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
-    SELECT coditect_internal.guest_cart_json(g) FROM coditect_internal.guest_carts g
-     WHERE g.token_hash = coditect_internal.share_token_hash(p_token) AND g.expires_at > now()
+LANGUAGE plpgsql STABLE SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+    g coditect_internal.guest_carts;
+BEGIN
+    SELECT x.* INTO g FROM coditect_internal.guest_carts x
+     WHERE x.token_hash = coditect_internal.share_token_hash(p_token) AND x.expires_at > now();
+    IF NOT FOUND THEN
+        RETURN NULL;
+    END IF;
+    RETURN coditect_internal.guest_cart_json(g);
+END
 $$;
 
 -- POST /api/v1/guest-carts/{token}/add/ {"product_id", "quantity"}: adds to the quantity of an

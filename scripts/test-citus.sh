@@ -33,14 +33,18 @@ stop_all() {
   local n
   for n in "${NAMES[@]}"; do cluster_stop "$(dir "$n")"; done
 }
+# The files the script writes beside the nodes.
+remove_files() {
+  rm -f "$PREFIX-license-signing.pem" "$PREFIX-job.err" "$PREFIX-30_isolation.sql" "$PREFIX-30_isolation_fixtures.sql" "$PREFIX"-gateway* "$PREFIX-worker.log"; rm -rf "$PREFIX-gw-keys"
+}
 if [ "${1:-}" = stop ]; then
   stop_all
   for n in "${NAMES[@]}"; do rm -rf "$(dir "$n")"; done
-  rm -f "$PREFIX-license-signing.pem" "$PREFIX-job.err" "$PREFIX-30_isolation.sql" "$PREFIX-30_isolation_fixtures.sql"
+  remove_files
   exit 0
 fi
 if [ "${CODITECT_CITUS_KEEP:-}" != 1 ]; then
-  trap 'stop_all; for n in "${NAMES[@]}"; do rm -rf "$(dir "$n")"; done; rm -f "$PREFIX-license-signing.pem" "$PREFIX-job.err" "$PREFIX-30_isolation.sql" "$PREFIX-30_isolation_fixtures.sql"; rmdir "$(dirname "$PREFIX")" 2>/dev/null || true' EXIT
+  trap 'stop_all; for n in "${NAMES[@]}"; do rm -rf "$(dir "$n")"; done; remove_files; rmdir "$(dirname "$PREFIX")" 2>/dev/null || true' EXIT
 fi
 
 # on NODE psql-args...: psql as postgres into $DB on that node.
@@ -312,6 +316,86 @@ N3=$(Cval -c "SELECT count(*) FROM pg_dist_shard_placement WHERE nodeport = $(po
 ((N3 > 0)) || { echo "the rebalance moved no shard to the new worker" >&2; exit 1; }
 echo "worker $(port w3) added and rebalanced in ${T_ADD} s: it holds $N3 shard placements"
 checks "after adding a worker" || FAILED+=("after adding a worker")
+
+# gateway_it: the gateway's integration tests (test/integration, as scripts/test.sh runs them)
+# with the gateway and the outbox worker connected to the coordinator as LOGIN roles (Citus
+# connects to the workers as them), in this database: the tests make their own tenants with
+# random slugs. CODITECT_IT_PG_STOP/START stop and start the coordinator. Prints the counts and
+# each failing test; non-zero when one failed or the gateway did not stop cleanly.
+GW_LOG=$PREFIX-gateway.log
+WK_LOG=$PREFIX-worker.log
+GW_KEYS=$PREFIX-gw-keys
+gateway_it() {
+  local d gw_port p secret gw_pid status=0 out
+  d=$(dir c)
+  log "gateway integration tests with the gateway on the coordinator"
+  cmake -S "$ROOT" -B "$ROOT/build" -DCMAKE_BUILD_TYPE=Release >/dev/null
+  cmake --build "$ROOT/build" -j2 --target coditect-gateway coditect_gateway_it coditect-worker >/dev/null
+  C -o /dev/null <<'SQL'
+SELECT 'CREATE ROLE citus_wk LOGIN IN ROLE coditect_worker'
+ WHERE NOT EXISTS (SELECT FROM pg_roles WHERE rolname = 'citus_wk') \gexec
+SQL
+  gw_port=${CODITECT_CITUS_GATEWAY_PORT:-}
+  if [ -z "$gw_port" ]; then
+    for p in $(seq $((PORT + 9)) $((PORT + 108))); do
+      if ! (exec 3<>"/dev/tcp/127.0.0.1/$p") 2>/dev/null; then
+        gw_port=$p
+        break
+      fi
+    done
+  fi
+  secret=$(openssl rand -hex 32)
+  mkdir -p "$GW_KEYS"
+  "$ROOT/build/coditect_gateway_it" --write-keys "$GW_KEYS"
+  CODITECT_DATABASE_URL="host=$d port=$PORT dbname=$DB user=citus_gw" \
+    CODITECT_LISTEN="127.0.0.1:$gw_port" CODITECT_JWT_SECRET="$secret" \
+    CODITECT_JWKS_FILE="$GW_KEYS/jwks.json" CODITECT_JWT_ISSUER=https://auth.coditect.test \
+    CODITECT_JWT_AUDIENCE=coditect-it CODITECT_THREADS=4 CODITECT_MAX_REQUEST_BYTES=262144 \
+    CODITECT_TIMEOUT_MS=3000 "$ROOT/build/coditect-gateway" 2>"$GW_LOG" &
+  gw_pid=$!
+  for _ in $(seq 100); do
+    curl -fsS "http://127.0.0.1:$gw_port/health/" >/dev/null 2>&1 && break
+    if ! kill -0 "$gw_pid" 2>/dev/null; then
+      echo "the gateway did not start:" >&2
+      cat "$GW_LOG" >&2
+      return 1
+    fi
+    sleep 0.1
+  done
+  out=$(CODITECT_IT_URL="http://127.0.0.1:$gw_port" CODITECT_IT_JWT_SECRET="$secret" \
+    CODITECT_IT_KEYS_DIR="$GW_KEYS" CODITECT_IT_JWT_ISSUER=https://auth.coditect.test \
+    CODITECT_IT_JWT_AUDIENCE=coditect-it CODITECT_IT_MAX_REQUEST_BYTES=262144 CODITECT_IT_TIMEOUT_MS=3000 \
+    CODITECT_IT_DATABASE_URL="host=$d port=$PORT dbname=$DB user=postgres" \
+    CODITECT_IT_GATEWAY_DATABASE_URL="host=$d port=$PORT dbname=$DB user=citus_gw" \
+    CODITECT_IT_PG_STOP="runuser -u postgres -- $PGBIN/pg_ctl -D $d -m fast -w stop >/dev/null" \
+    CODITECT_IT_PG_START="runuser -u postgres -- $PGBIN/pg_ctl -D $d -l $d/server.log -w start >/dev/null" \
+    CODITECT_IT_GATEWAY_PID="$gw_pid" \
+    CODITECT_IT_WORKER_DATABASE_URL="host=$d port=$PORT dbname=$DB user=citus_wk" \
+    CODITECT_IT_WORKER_LOG="$WK_LOG" \
+    "$ROOT/build/coditect_gateway_it" ${CODITECT_CITUS_IT_FILTER:+--gtest_filter="$CODITECT_CITUS_IT_FILTER"} 2>&1) || status=1
+  printf '%s\n' "$out" >"$PREFIX-gateway_it.out"
+  # The last test sent SIGTERM with a request in flight: the gateway answers it and exits 0.
+  kill -TERM "$gw_pid" 2>/dev/null || true
+  wait "$gw_pid" || status=1
+  grep -q "coditect-gateway: stopped" "$GW_LOG" || { status=1; echo "the gateway did not stop cleanly" >&2; }
+  wait_nodes
+  local passed failed total
+  passed=$(grep -c '^\[       OK \]' <<<"$out" || true)
+  failed=$(grep -c '^\[  FAILED  \] [A-Za-z].*(' <<<"$out" || true)
+  total=$(grep -oE '^\[==========\] Running [0-9]+' <<<"$out" | grep -oE '[0-9]+$' || echo 0)
+  echo "gateway integration tests through the coordinator: $passed passed, $failed failed of $total (output in $PREFIX-gateway_it.out)"
+  if ((passed + failed < total)); then
+    # The binary ended early (a crash): the test it was in, and how many never ran.
+    echo "  the test binary ended in $(grep '^\[ RUN      \]' <<<"$out" | tail -1 | awk '{print $NF}'); $((total - passed - failed)) tests did not finish" >&2
+  fi
+  grep '^\[  FAILED  \] [A-Za-z].*(' <<<"$out" | sed 's/^\[  FAILED  \] /  failed: /' >&2 || true
+  return $status
+}
+# Not all pass on Citus yet (README, Running on Citus): the step reports, and fails the script
+# only with CODITECT_CITUS_IT_GATE=1.
+if ! gateway_it && [ "${CODITECT_CITUS_IT_GATE:-}" = 1 ]; then
+  FAILED+=("gateway integration tests")
+fi
 
 echo "citus: distribute ${T_DISTRIBUTE} s, isolate ${T_ISOLATE} s, move ${T_MOVE} s, add node + rebalance ${T_ADD} s, total $(secs "$T_ALL") s"
 if ((${#FAILED[@]})); then

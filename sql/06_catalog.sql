@@ -747,11 +747,12 @@ $fn$$f$,
 END
 $gen$;
 
--- A statement that answers one row into r: p_head || <the row> || p_tail. With computed fields
--- the row goes into v_row first, and r is made from it outside the statement (resource_code).
+-- A statement that answers one row into r: p_head || <the row> || p_tail. With computed fields,
+-- and in a RETURNING clause (no p_head), the row goes into v_row first and r is made from it
+-- outside the statement (resource_code): Citus refuses to_jsonb (STABLE) in an UPDATE's RETURNING.
 CREATE FUNCTION coditect_internal.generated_answer(p_head text, p_tail text, p_hidden text, p_computed text) RETURNS text
 LANGUAGE sql IMMUTABLE SET search_path = pg_catalog, pg_temp AS $$
-    SELECT CASE WHEN p_computed = '' THEN p_head || 'to_jsonb(t)' || p_hidden || ' INTO r' || p_tail || ';'
+    SELECT CASE WHEN p_computed = '' AND p_head <> '' THEN p_head || 'to_jsonb(t)' || p_hidden || ' INTO r' || p_tail || ';'
                 ELSE p_head || 't.* INTO v_row' || p_tail || E';\n    IF FOUND THEN\n        r := to_jsonb(v_row)'
                      || p_hidden || p_computed || E';\n    END IF;' END
 $$;
@@ -770,8 +771,8 @@ DECLARE
     cols    text[];
     vals    text;
     sets    text;
-    -- The row a computed field is called on (generated_answer).
-    v_decl  text := CASE WHEN g.computed = '' THEN '' ELSE format(E'\n    v_row %s;', g.tbl) END;
+    -- The row a computed field is called on, or a RETURNING clause answered (generated_answer).
+    v_decl  text := format(E'\n    v_row %s;', g.tbl);
 BEGIN
     -- A child of a parent that is gone (soft-deleted) is gone too.
     missing := g.par_check || format(E'\n    IF r IS NULL THEN\n        RAISE EXCEPTION ''%s%s not found''%s USING ERRCODE = ''CD404'';\n    END IF;',

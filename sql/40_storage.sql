@@ -201,16 +201,19 @@ END
 $$;
 
 -- What an upload session is answered as.
+-- PL/pgSQL: Citus cannot plan a SQL function's statement on a distributed table.
 CREATE FUNCTION coditect_internal.upload_answer(s coditect.upload_sessions) RETURNS jsonb
-LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp AS $$
-    SELECT jsonb_build_object(
+LANGUAGE plpgsql STABLE SET search_path = pg_catalog, pg_temp AS $$
+BEGIN
+    RETURN jsonb_build_object(
         'id', s.id, 'upload_offset', s.upload_offset, 'upload_length', s.upload_length,
         'status', s.status, 'filename', s.filename, 'content_type', s.content_type,
         'expires_at', to_char(s.expires_at AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS"Z"'),
         'blob', CASE WHEN s.status = 'completed' THEN (
                     SELECT jsonb_build_object('id', b.id, 'sha256', encode(b.sha256, 'hex'), 'size', b.size_bytes,
                                               'content_type', s.content_type)
-                      FROM coditect.storage_blobs b WHERE b.tenant_id = s.tenant_id AND b.id = s.blob_id) END)
+                      FROM coditect.storage_blobs b WHERE b.tenant_id = s.tenant_id AND b.id = s.blob_id) END);
+END
 $$;
 
 -- Declares an upload of p_length bytes. Metadata (strings): filename (or name), content_type
@@ -611,11 +614,14 @@ $$;
 
 -- Whether the caller may read a blob: owners and admins any of the tenant's, members those
 -- they uploaded. (The document layer decides by its own permissions and reads the same way.)
+-- PL/pgSQL: Citus cannot plan a SQL function's statement on a distributed table.
 CREATE FUNCTION coditect_internal.blob_readable(p_tenant uuid, p_user uuid, p_blob uuid) RETURNS boolean
-LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp AS $$
-    SELECT coditect.current_user_role() IN ('owner', 'admin')
+LANGUAGE plpgsql STABLE SET search_path = pg_catalog, pg_temp AS $$
+BEGIN
+    RETURN coditect.current_user_role() IN ('owner', 'admin')
         OR EXISTS (SELECT 1 FROM coditect.upload_sessions u
-                    WHERE u.tenant_id = p_tenant AND u.blob_id = p_blob AND u.user_id = p_user AND u.status = 'completed')
+                    WHERE u.tenant_id = p_tenant AND u.blob_id = p_blob AND u.user_id = p_user AND u.status = 'completed');
+END
 $$;
 
 -- What a download's access decision answers the gateway's "content" protocol: the blob to read

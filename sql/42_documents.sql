@@ -370,11 +370,21 @@ LANGUAGE sql STABLE SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
 $$;
 
 -- The caller's level on a document, by its id (for policies on what a document has).
+-- PL/pgSQL, the grant computed outside the statement: Citus cannot plan a SQL function's
+-- statement on a distributed table, and would run document_grant's own reads on the shard.
 CREATE FUNCTION coditect_internal.document_level(p_tenant uuid, p_document uuid) RETURNS int
-LANGUAGE sql STABLE SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
-    SELECT coalesce((SELECT (coditect_internal.document_grant(d.tenant_id, d.id, d.folder_id, d.owner_id)).level
-                       FROM coditect.documents d
-                      WHERE d.tenant_id OPERATOR(pg_catalog.=) p_tenant AND d.id OPERATOR(pg_catalog.=) p_document), 0)
+LANGUAGE plpgsql STABLE SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+    v_folder uuid;
+    v_owner  uuid;
+BEGIN
+    SELECT d.folder_id, d.owner_id INTO v_folder, v_owner FROM coditect.documents d
+     WHERE d.tenant_id OPERATOR(pg_catalog.=) p_tenant AND d.id OPERATOR(pg_catalog.=) p_document;
+    IF NOT FOUND THEN
+        RETURN 0;
+    END IF;
+    RETURN coalesce((coditect_internal.document_grant(p_tenant, p_document, v_folder, v_owner)).level, 0);
+END
 $$;
 
 -- What the caller's grants reach, as sets a query computes once (through the read policies' *_granted

@@ -48,9 +48,12 @@ REVOKE ALL ON coditect_internal.idempotency_quotas FROM PUBLIC;
 SELECT pg_catalog.pg_extension_config_dump('coditect_internal.idempotency_quotas', '');
 
 -- The live keys a tenant may hold: its row in idempotency_quotas, else 10000.
+-- PL/pgSQL: Citus cannot plan a SQL function's statement on a distributed table.
 CREATE FUNCTION coditect_internal.idempotency_quota(p_tenant uuid) RETURNS integer
-LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp AS $$
-    SELECT coalesce((SELECT q.max_live_keys FROM coditect_internal.idempotency_quotas q WHERE q.tenant_id = p_tenant), 10000)
+LANGUAGE plpgsql STABLE SET search_path = pg_catalog, pg_temp AS $$
+BEGIN
+    RETURN coalesce((SELECT q.max_live_keys FROM coditect_internal.idempotency_quotas q WHERE q.tenant_id = p_tenant), 10000);
+END
 $$;
 REVOKE ALL ON FUNCTION coditect_internal.idempotency_quota(uuid) FROM PUBLIC;
 

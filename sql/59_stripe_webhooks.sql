@@ -29,8 +29,9 @@ BEGIN
     IF octet_length(p_secret) NOT BETWEEN 16 AND 255 OR p_secret !~ '^[!-~]+$' THEN
         RAISE EXCEPTION 'a Stripe webhook secret is 16 to 255 printable characters (whsec_...)' USING ERRCODE = 'CD400';
     END IF;
-    INSERT INTO coditect_internal.stripe_webhook_secret AS s (singleton, secret) VALUES (true, p_secret)
-    ON CONFLICT (singleton) DO UPDATE SET secret = excluded.secret, updated_at = pg_catalog.now();
+    INSERT INTO coditect_internal.stripe_webhook_secret AS s (singleton, secret, updated_at)
+    VALUES (true, p_secret, pg_catalog.now())
+    ON CONFLICT (singleton) DO UPDATE SET secret = excluded.secret, updated_at = excluded.updated_at;  -- no now() here: Citus refuses it
 END
 $$;
 REVOKE ALL ON FUNCTION coditect.set_stripe_webhook_secret(text) FROM PUBLIC;

@@ -56,10 +56,20 @@ $$;
 
 -- GET /api/v1/guest-carts/{token}/: the cart; NULL (404) for any token but a live cart's.
 -- (A read: no lock, so that it runs in the gateway's read-only transaction of a GET.)
+-- The row first, then its answer: on Citus a function of a scanned row would be pushed to the
+-- shards, where the row's type is the shard's.
 CREATE FUNCTION coditect.guest_cart_view(p_token uuid) RETURNS jsonb
-LANGUAGE sql STABLE SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
-    SELECT coditect_internal.guest_cart_json(g) FROM coditect_internal.guest_carts g
-     WHERE g.token_hash = coditect_internal.share_token_hash(p_token) AND g.expires_at > now()
+LANGUAGE plpgsql STABLE SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+    g coditect_internal.guest_carts;
+BEGIN
+    SELECT x.* INTO g FROM coditect_internal.guest_carts x
+     WHERE x.token_hash = coditect_internal.share_token_hash(p_token) AND x.expires_at > now();
+    IF NOT FOUND THEN
+        RETURN NULL;
+    END IF;
+    RETURN coditect_internal.guest_cart_json(g);
+END
 $$;
 
 -- POST /api/v1/guest-carts/{token}/add/ {"product_id", "quantity"}: adds to the quantity of an

@@ -103,6 +103,15 @@ SELECT cmp_ok((SELECT count(DISTINCT o.function)::int FROM coditect_internal.res
 SELECT is((SELECT string_agg(c.function::text, ', ') FROM coditect_internal.resource_computed c JOIN pg_proc p ON p.oid = c.function
             WHERE p.prolang = (SELECT oid FROM pg_language WHERE lanname = 'sql') AND p.prosrc ~* '\mfrom\s+coditect'),
           NULL, 'a computed field that reads a table is PL/pgSQL (Citus cannot route a SQL function''s statement)');
+-- Citus refuses a STABLE function (to_jsonb) in an UPDATE's RETURNING: the generated create,
+-- update and restore return the row into v_row and make the answer outside the statement.
+SELECT is((SELECT string_agg(DISTINCT p.oid::regproc::text, ', ')
+             FROM coditect_internal.resource_operations o JOIN pg_proc p ON p.oid = o.function
+            WHERE o.name IN ('create', 'update', 'restore') AND p.prosrc ~* '\mreturning\M[^;(]*\('),
+          NULL, 'no generated create, update or restore calls a function in a RETURNING clause');
+SELECT cmp_ok((SELECT count(*)::int FROM coditect_internal.resource_operations o JOIN pg_proc p ON p.oid = o.function
+                WHERE o.name IN ('update', 'create') AND p.prosrc ~* 'returning t\.\* into v_row'), '>=', 20,
+              'the generated creates and updates return t.* INTO v_row');
 SET ROLE tap29_gateway;
 SELECT is(pg_temp.as_user('owner', 'owner', format('SELECT coditect.api_projects_get(%L)', :'pa'))::jsonb ->> 'tasks_count', '1',
           'the project get answers its tasks_count');
