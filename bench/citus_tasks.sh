@@ -87,7 +87,7 @@ for c in "${CONFIGS[@]}"; do
 done
 
 # Sanity as bench_gw with tenant 1's context, on both: the list's count is tenant 1's live todo
-# tasks and its page 50 of them.
+# tasks (there are some) and its page holds 50 of them, or all.
 for c in "${CONFIGS[@]}"; do
   read -r T1 U1 P1 < <(on "$c" -At -F ' ' -c "SELECT tenant_id, user_id, project_id FROM bench.bench_tenants WHERE n = 1")
   expect=$(on "$c" -At -c "SELECT count(*) FROM coditect.tasks WHERE tenant_id = '$T1' AND project_id = '$P1' AND status = 'todo' AND deleted_at IS NULL")
@@ -102,7 +102,7 @@ COMMIT;
 SQL
   )
   echo "Check $c (bench_gw, tenant 1): count $seen of $expect live todo tasks, $n_results results" >&2
-  if [ "$seen" != "$expect" ] || [ "$n_results" != 50 ]; then
+  if [ "$seen" != "$expect" ] || [ "$n_results" != $((expect < 50 ? expect : 50)) ] || [ "$expect" = 0 ]; then
     echo "the list does not answer as expected on $c; not benchmarking" >&2
     exit 1
   fi
