@@ -44,6 +44,7 @@ DECLARE
     n_ref     int := 0;
     v_col     name;
     bad       text;
+    has_rows  boolean;
 BEGIN
     IF NOT (SELECT rolsuper FROM pg_catalog.pg_roles WHERE rolname = current_user) THEN
         RAISE EXCEPTION 'coditect.distribute() needs a superuser' USING ERRCODE = '42501';
@@ -165,11 +166,17 @@ BEGIN
     -- triggers: the state machine would refuse rows past their first state, timestamps would be
     -- stamped again and every row audited again. Our triggers are off for the conversion (the
     -- shards are made with that state) and restored to their exact state after it, below.
-    CREATE TEMP TABLE pg_temp.citus_triggers ON COMMIT DROP AS
-    SELECT t.tgrelid::regclass AS tbl, t.tgname, t.tgenabled
-      FROM pg_catalog.pg_trigger t
-     WHERE NOT t.tgisinternal AND t.tgparentid = 0 AND t.tgenabled <> 'D'
-       AND t.tgrelid IN (SELECT relid FROM pg_temp.citus_plan);
+    -- Only tables with rows: an empty one copies nothing.
+    CREATE TEMP TABLE pg_temp.citus_triggers (tbl regclass, tgname name, tgenabled "char") ON COMMIT DROP;
+    FOR r IN SELECT relid FROM pg_temp.citus_plan LOOP
+        EXECUTE format('SELECT EXISTS (SELECT 1 FROM %s)', r.relid) INTO has_rows;
+        IF has_rows THEN
+            INSERT INTO pg_temp.citus_triggers
+            SELECT t.tgrelid::regclass, t.tgname, t.tgenabled
+              FROM pg_catalog.pg_trigger t
+             WHERE t.tgrelid = r.relid AND NOT t.tgisinternal AND t.tgparentid = 0 AND t.tgenabled <> 'D';
+        END IF;
+    END LOOP;
     FOR r IN SELECT * FROM pg_temp.citus_triggers LOOP
         EXECUTE format('ALTER TABLE %s DISABLE TRIGGER %I', r.tbl, r.tgname);
     END LOOP;

@@ -13,7 +13,7 @@ SELECT plan(18);
 
 CREATE ROLE tapcc_gw LOGIN IN ROLE coditect_gateway;
 -- Fixtures write the global keys from a shard trigger (plan B6): one statement per transaction.
-\set nested 'BEGIN; SET LOCAL citus.propagate_set_commands = local; SET LOCAL citus.allow_nested_distributed_execution = on;'
+\set nested 'BEGIN;'
 SELECT 'tcc-' || substr(md5(random()::text), 1, 8) AS run \gset
 :nested SELECT coditect.create_tenant('Cc A', :'run' || '-a', 'a@tcc.test', 'owner@a.' || :'run' || '.test') AS ja \gset
 COMMIT;
@@ -26,8 +26,11 @@ SELECT :'ja'::jsonb ->> 'tenant_id' AS ta, :'ja'::jsonb ->> 'user_id' AS oa,
 :nested INSERT INTO coditect.users (tenant_id, email) VALUES (:'ta', 'member@a.' || :'run' || '.test') RETURNING id AS ma \gset
 COMMIT;
 INSERT INTO coditect.memberships (tenant_id, user_id, role) VALUES (:'ta', :'ma', 'member');
-:nested INSERT INTO coditect.licenses (tenant_id, expiry_date, seats_total) VALUES (:'ta', now() + interval '1 year', 5)
-RETURNING key_string AS key_a \gset
+SELECT gen_random_uuid() AS lic_a, coditect.license_key_generate() AS key_a \gset
+BEGIN;
+SELECT coditect_internal.global_key_claim('licenses.key_string', :'key_a', :'ta', :'lic_a') \gset
+INSERT INTO coditect.licenses (tenant_id, id, key_string, expiry_date, seats_total)
+VALUES (:'ta', :'lic_a', :'key_a', now() + interval '1 year', 5);
 COMMIT;
 INSERT INTO coditect.projects (tenant_id, name) VALUES (:'ta', 'A1') RETURNING id AS pa \gset
 SELECT n.nodeport AS port_a FROM pg_dist_placement p JOIN pg_dist_node n USING (groupid)
