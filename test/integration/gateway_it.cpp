@@ -118,16 +118,24 @@ struct World {
               {tenant_a, user_a[role], role});
     }
     fb_member_a = "fb-it-member-" + suffix;
+    // Global keys are claimed before the row is written, as the extension's own write paths do
+    // (on Citus the shard's trigger only checks the claim).
+    sql("SELECT coditect_internal.global_key_claim('users.firebase_uid', $1, $2, $3)",
+        {fb_member_a, tenant_a, user_a["member"]});
     sql("UPDATE coditect.users SET firebase_uid = $1 WHERE tenant_id = $2 AND id = $3",
         {fb_member_a, tenant_a, user_a["member"]});
-    license_key_a =
-        sql("INSERT INTO coditect.licenses (tenant_id, tier, expiry_date, seats_total) "
-            "VALUES ($1, 'PRO', now() + interval '1 year', 1000) RETURNING key_string",
-            {tenant_a});
-    license_key_one_seat =
-        sql("INSERT INTO coditect.licenses (tenant_id, tier, expiry_date, seats_total) "
-            "VALUES ($1, 'BASIC', now() + interval '1 year', 1) RETURNING key_string",
-            {tenant_a});
+    auto license = [&](const std::string& tier, const std::string& seats) {
+      std::string id = sql("SELECT coditect.uuid_generate_v7()");
+      std::string key = sql("SELECT coditect.license_key_generate()");
+      sql("SELECT coditect_internal.global_key_claim('licenses.key_string', $1, $2, $3)",
+          {key, tenant_a, id});
+      sql("INSERT INTO coditect.licenses (tenant_id, id, key_string, tier, expiry_date, "
+          "seats_total) VALUES ($1, $2, $3, $4, now() + interval '1 year', $5)",
+          {tenant_a, id, key, tier, seats});
+      return key;
+    };
+    license_key_a = license("PRO", "1000");
+    license_key_one_seat = license("BASIC", "1");
 
     json b =
         json::parse(sql("SELECT coditect.create_tenant('IT B', $1, 'b@it.test', "
