@@ -124,18 +124,19 @@ struct World {
         {fb_member_a, tenant_a, user_a["member"]});
     sql("UPDATE coditect.users SET firebase_uid = $1 WHERE tenant_id = $2 AND id = $3",
         {fb_member_a, tenant_a, user_a["member"]});
-    auto license = [&](const std::string& tier, const std::string& seats) {
+    auto license = [&](const std::string& tenant, const std::string& tier,
+                       const std::string& seats) {
       std::string id = sql("SELECT coditect.uuid_generate_v7()");
       std::string key = sql("SELECT coditect.license_key_generate()");
       sql("SELECT coditect_internal.global_key_claim('licenses.key_string', $1, $2, $3)",
-          {key, tenant_a, id});
+          {key, tenant, id});
       sql("INSERT INTO coditect.licenses (tenant_id, id, key_string, tier, expiry_date, "
           "seats_total) VALUES ($1, $2, $3, $4, now() + interval '1 year', $5)",
-          {tenant_a, id, key, tier, seats});
+          {tenant, id, key, tier, seats});
       return key;
     };
-    license_key_a = license("PRO", "1000");
-    license_key_one_seat = license("BASIC", "1");
+    license_key_a = license(tenant_a, "PRO", "1000");
+    license_key_one_seat = license(tenant_a, "BASIC", "1");
 
     json b =
         json::parse(sql("SELECT coditect.create_tenant('IT B', $1, 'b@it.test', "
@@ -150,10 +151,7 @@ struct World {
             {tenant_b});
     team_b = sql("INSERT INTO coditect.teams (tenant_id, name) VALUES ($1, 'B team') RETURNING id",
                  {tenant_b});
-    license_key_b =
-        sql("INSERT INTO coditect.licenses (tenant_id, expiry_date, seats_total) "
-            "VALUES ($1, now() + interval '1 year', 10) RETURNING key_string",
-            {tenant_b});
+    license_key_b = license(tenant_b, "BASIC", "10");
     ready = true;
   }
 
