@@ -40,6 +40,22 @@ build_extension() {
   make -C "$ROOT" install >/dev/null
 }
 
+# cluster_init DATADIR PORT [SETTING...]: a private cluster's data directory, made once (initdb
+# as postgres), listening on 127.0.0.1:PORT and on a socket inside DATADIR, with the given
+# postgresql.conf lines; nothing when the directory holds a cluster already.
+cluster_init() {
+  local datadir=$1 port=$2
+  shift 2
+  mkdir -p "$datadir"
+  chown postgres:postgres "$datadir"
+  chmod 700 "$datadir"
+  if [ -f "$datadir/PG_VERSION" ]; then return 0; fi
+  runuser -u postgres -- "$PGBIN/initdb" -D "$datadir" -U postgres --auth=trust \
+    --encoding=UTF8 --locale=C.UTF-8 >/dev/null
+  printf '%s\n' "listen_addresses = '127.0.0.1'" "port = $port" "unix_socket_directories = '$datadir'" \
+    "$@" >>"$datadir/postgresql.conf"
+}
+
 # cluster_start DATADIR PORT [CRON_DB]: initdb (once) and start a private cluster listening on
 # 127.0.0.1:PORT and on a socket inside DATADIR. Sets PGHOST/PGPORT/PGUSER for psql.
 # With CRON_DB, pg_cron is preloaded and schedules from database CRON_DB, its jobs connecting
@@ -47,20 +63,7 @@ build_extension() {
 # once when the setting changes).
 cluster_start() {
   local datadir=$1 port=$2 cron_db=${3:-} restart=
-  mkdir -p "$datadir"
-  chown postgres:postgres "$datadir"
-  chmod 700 "$datadir"
-  if [ ! -f "$datadir/PG_VERSION" ]; then
-    runuser -u postgres -- "$PGBIN/initdb" -D "$datadir" -U postgres --auth=trust \
-      --encoding=UTF8 --locale=C.UTF-8 >/dev/null
-    cat >>"$datadir/postgresql.conf" <<CONF
-listen_addresses = '127.0.0.1'
-port = $port
-unix_socket_directories = '$datadir'
-max_connections = 200
-shared_buffers = 256MB
-CONF
-  fi
+  cluster_init "$datadir" "$port" "max_connections = 200" "shared_buffers = 256MB"
   if [ -n "$cron_db" ]; then
     local cron_conf="shared_preload_libraries = 'pg_cron'
 cron.database_name = '$cron_db'
@@ -167,32 +170,14 @@ worker_stop() {
 # private cluster like cluster_start's, Citus preloaded; pg_cron too on the coordinator, which
 # runs the maintenance jobs), then DB made again with the citus extension.
 citus_node_start() {
-  local d=$1 p=$2 db=$3 role=${4:-worker} try
-  mkdir -p "$d"
-  chown postgres:postgres "$d"
-  chmod 700 "$d"
-  if [ ! -f "$d/PG_VERSION" ]; then
-    runuser -u postgres -- "$PGBIN/initdb" -D "$d" -U postgres --auth=trust --encoding=UTF8 \
-      --locale=C.UTF-8 >/dev/null
-    cat >>"$d/postgresql.conf" <<CONF
-listen_addresses = '127.0.0.1'
-port = $p
-unix_socket_directories = '$d'
-max_connections = 300
-shared_buffers = 128MB
-max_prepared_transactions = 300
-wal_level = logical
-# Hard deletes reach the workers only from sessions that loaded the library at start
-# (coditect.hard_delete, README: Running on Citus).
-session_preload_libraries = 'coditect'
-CONF
-    if [ "$role" = coordinator ]; then
-      printf "shared_preload_libraries = 'citus,pg_cron'\ncron.database_name = '%s'\ncron.host = '%s'\n" \
-        "$db" "$d" >>"$d/postgresql.conf"
-    else
-      echo "shared_preload_libraries = 'citus'" >>"$d/postgresql.conf"
-    fi
+  local d=$1 p=$2 db=$3 role=${4:-worker} try preload=("shared_preload_libraries = 'citus'")
+  if [ "$role" = coordinator ]; then
+    preload=("shared_preload_libraries = 'citus,pg_cron'" "cron.database_name = '$db'" "cron.host = '$d'")
   fi
+  # session_preload_libraries: hard deletes reach the workers only from sessions that loaded the
+  # library at start (coditect.hard_delete, README: Running on Citus).
+  cluster_init "$d" "$p" "max_connections = 300" "shared_buffers = 128MB" "max_prepared_transactions = 300" \
+    "wal_level = logical" "session_preload_libraries = 'coditect'" "${preload[@]}"
   # The port may be busy for a while: just released, or the local end of some client's
   # connection (the ephemeral range includes it).
   for try in $(seq 10); do
