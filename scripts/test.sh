@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
-# Runs every test: C++ unit tests (ctest) and the pgTAP suite (pg_prove) against a private,
-# temporary PostgreSQL cluster. Exits non-zero on any failure.
+# Runs every test: C++ unit tests (ctest), the gateway's integration tests and the pgTAP suite
+# (pg_prove) against a private, temporary PostgreSQL cluster, then the Citus suite
+# (scripts/test-citus.sh) when Citus is there, unless CODITECT_SKIP_CITUS=1. Exits non-zero on
+# any failure (a Citus one only when CITUS_GATE is 1, scripts/lib.sh).
 source "$(dirname "$0")/lib.sh"
 
 install_deps
@@ -69,51 +71,16 @@ ensure_login coditect_gw coditect_gateway
 # The outbox test (OutboxIT) starts coditect-worker itself, with this login.
 ensure_login coditect_wk coditect_worker
 # A free port from PORT+51 (54380 by default) on, so that test runs side by side do not collide.
-GW_PORT=${CODITECT_TEST_GATEWAY_PORT:-}
-if [ -z "$GW_PORT" ]; then
-  for p in $(seq $((PORT + 51)) $((PORT + 150))); do
-    if ! (exec 3<>"/dev/tcp/127.0.0.1/$p") 2>/dev/null; then
-      GW_PORT=$p
-      break
-    fi
-  done
-fi
-GW_SECRET=$(openssl rand -hex 32)
-mkdir -p "$DATADIR/gw-keys"
-"$ROOT/build/coditect_gateway_it" --write-keys "$DATADIR/gw-keys"
-CODITECT_DATABASE_URL="host=$DATADIR port=$PORT dbname=coditect_it user=coditect_gw" \
-  CODITECT_LISTEN="127.0.0.1:$GW_PORT" CODITECT_JWT_SECRET="$GW_SECRET" \
-  CODITECT_JWKS_FILE="$DATADIR/gw-keys/jwks.json" CODITECT_JWT_ISSUER=https://auth.coditect.test \
-  CODITECT_JWT_AUDIENCE=coditect-it CODITECT_THREADS=4 CODITECT_MAX_REQUEST_BYTES=262144 \
-  CODITECT_TIMEOUT_MS=3000 "$ROOT/build/coditect-gateway" 2>"$DATADIR/gateway.log" &
-GW_PID=$!
-trap 'kill "$GW_PID" 2>/dev/null || true; cluster_stop "$DATADIR"; rm -rf "$DATADIR"' EXIT
-for _ in $(seq 100); do
-  curl -fsS "http://127.0.0.1:$GW_PORT/health/" >/dev/null 2>&1 && break
-  if ! kill -0 "$GW_PID" 2>/dev/null; then
-    echo "the gateway did not start:" >&2
-    cat "$DATADIR/gateway.log" >&2
-    exit 1
-  fi
-  sleep 0.1
-done
+GW_PORT=${CODITECT_TEST_GATEWAY_PORT:-$(free_port $((PORT + 51)) || true)}
+trap 'kill "${GW_PID:-}" 2>/dev/null || true; cluster_stop "$DATADIR"; rm -rf "$DATADIR"' EXIT
+gateway_start "$DATADIR" "$PORT" coditect_it coditect_gw "$GW_PORT" "$DATADIR/gw-keys" "$DATADIR/gateway.log" || exit 1
 # The TypeScript types from this gateway's OpenAPI document, before the integration tests (their
 # last test stops the gateway); a failure is reported at the end, after the other suites ran.
 log "TypeScript types (scripts/typescript.sh check against this gateway)"
 ts_status=0
 "$ROOT/scripts/typescript.sh" check --url "http://127.0.0.1:$GW_PORT/api/schema/" || ts_status=$?
 gw_status=0
-CODITECT_IT_URL="http://127.0.0.1:$GW_PORT" CODITECT_IT_JWT_SECRET="$GW_SECRET" \
-  CODITECT_IT_KEYS_DIR="$DATADIR/gw-keys" CODITECT_IT_JWT_ISSUER=https://auth.coditect.test \
-  CODITECT_IT_JWT_AUDIENCE=coditect-it CODITECT_IT_MAX_REQUEST_BYTES=262144 CODITECT_IT_TIMEOUT_MS=3000 \
-  CODITECT_IT_DATABASE_URL="host=$DATADIR port=$PORT dbname=coditect_it user=postgres" \
-  CODITECT_IT_GATEWAY_DATABASE_URL="host=$DATADIR port=$PORT dbname=coditect_it user=coditect_gw" \
-  CODITECT_IT_PG_STOP="runuser -u postgres -- $PGBIN/pg_ctl -D $DATADIR -m fast -w stop >/dev/null" \
-  CODITECT_IT_PG_START="runuser -u postgres -- $PGBIN/pg_ctl -D $DATADIR -l $DATADIR/server.log -w start >/dev/null" \
-  CODITECT_IT_GATEWAY_PID="$GW_PID" \
-  CODITECT_IT_WORKER_DATABASE_URL="host=$DATADIR port=$PORT dbname=coditect_it user=coditect_wk" \
-  CODITECT_IT_WORKER_LOG="$DATADIR/worker.log" \
-  "$ROOT/build/coditect_gateway_it" || gw_status=$?
+run_gateway_it "$DATADIR" "$PORT" coditect_it coditect_gw coditect_wk "$DATADIR/worker.log" || gw_status=$?
 # The last test sent SIGTERM with a request in flight: the gateway answers it and exits 0.
 kill -TERM "$GW_PID" 2>/dev/null || true
 wait "$GW_PID" || gw_status=$?
@@ -142,7 +109,33 @@ psql -X -q -d coditect_test -v ON_ERROR_STOP=1 -o /dev/null \
 
 log "pgTAP (pg_prove)"
 pg_prove -d coditect_test --ext .sql -r "$ROOT/test/pgtap"
+
+# The Citus suite (scripts/test-citus.sh; README, Tests) when Citus 13.2.2 is installed or its
+# source is at hand (scripts/citus_build.sh builds it), unless CODITECT_SKIP_CITUS=1. Its nodes
+# on CODITECT_CITUS_PORT, default this suite's port + 200 (and the next three). It fails this
+# script only when CITUS_GATE is 1 (scripts/lib.sh); its counts are the last lines it prints.
+citus_status=skipped
+if [ "${CODITECT_SKIP_CITUS:-}" = 1 ]; then
+  echo "citus suite skipped (CODITECT_SKIP_CITUS=1)"
+elif ! "$ROOT/scripts/citus_build.sh" --check; then
+  echo "citus suite skipped: neither installed nor buildable (see above)"
+else
+  log "the Citus suite (scripts/test-citus.sh; gating: CITUS_GATE=$CITUS_GATE)"
+  cluster_stop "$DATADIR" # done with it: the memory goes to the four Citus nodes
+  citus_status=passed
+  CODITECT_CITUS_PORT=${CODITECT_CITUS_PORT:-$((PORT + 200))} "$ROOT/scripts/test-citus.sh" || citus_status=failed
+fi
+
 if ((ts_status != 0)); then
   echo "typescript check failed (see its output above, before the gateway integration tests)" >&2
   exit 1
+fi
+if [ "$citus_status" = failed ]; then
+  if [ "$CITUS_GATE" = 1 ]; then
+    echo "the Citus suite failed (its counts above)" >&2
+    exit 1
+  fi
+  echo "the Citus suite failed (its counts above); not gating: CITUS_GATE=0 (scripts/lib.sh, CODITECT_CITUS_GATE)"
+else
+  echo "citus suite: $citus_status"
 fi
