@@ -3977,6 +3977,57 @@ END
 $$;
 
 ------------------------------------------------------------------------------------------------
+-- 5c-colgrants. Columns that are the database's on INSERT, one trigger instead of column-level
+-- INSERT grants, which Citus refuses on the shards (as in sql/00_base.sql, 30_pm.sql and 80_licenses.sql)
+------------------------------------------------------------------------------------------------
+
+CREATE FUNCTION coditect_internal.protect_columns() RETURNS trigger
+    AS 'MODULE_PATHNAME', 'coditect_protect_columns' LANGUAGE C;
+
+CREATE FUNCTION coditect_internal.protect_insert_columns(p_table regclass, p_columns name[])
+RETURNS void
+LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+    bad text;
+BEGIN
+    SELECT string_agg(c, ', ') INTO bad FROM unnest(p_columns) c
+     WHERE NOT EXISTS (SELECT 1 FROM pg_attribute a WHERE a.attrelid = p_table AND a.attname = c AND a.attnum > 0
+                          AND NOT a.attisdropped)
+        OR c IN ('tenant_id', 'created_at', 'updated_at');
+    IF bad IS NOT NULL OR cardinality(p_columns) = 0 THEN
+        RAISE EXCEPTION '%: no such column or not one to protect (tenant_id routes the row, stamp_timestamps owns created_at and updated_at): %',
+            p_table, coalesce(bad, 'none given');
+    END IF;
+    SELECT string_agg(a.attname, ', ') INTO bad
+      FROM pg_attribute a JOIN pg_attrdef d ON d.adrelid = a.attrelid AND d.adnum = a.attnum
+     WHERE a.attrelid = p_table AND a.attname = ANY (p_columns)
+       AND (a.attname = 'id' OR pg_get_expr(d.adbin, d.adrelid) ~* '\m(now|clock_timestamp|statement_timestamp|transaction_timestamp|random|gen_random_uuid|uuid_generate_v7|current_timestamp|localtimestamp)\M');
+    IF bad IS NOT NULL THEN
+        RAISE EXCEPTION '%: the default of % is not the same on a Citus shard as on the coordinator (an id has none: the trigger gives it)',
+            p_table, bad;
+    END IF;
+    EXECUTE format('CREATE TRIGGER a_protect_columns BEFORE INSERT ON %s FOR EACH ROW '
+                   'EXECUTE FUNCTION coditect_internal.protect_columns(%L, %s)', p_table, p_table,
+                   (SELECT string_agg(quote_literal(c), ', ') FROM unnest(p_columns) c));
+    EXECUTE format('ALTER TABLE %s ENABLE ALWAYS TRIGGER a_protect_columns', p_table);
+END
+$$;
+
+-- The declared columns of a table (tests and tools read the declaration, not the trigger).
+CREATE FUNCTION coditect_internal.protected_insert_columns(p_table regclass) RETURNS name[]
+LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp AS $$
+    SELECT array_agg(a.arg::name ORDER BY a.i)
+      FROM pg_trigger t,
+           unnest(string_to_array(regexp_replace(encode(t.tgargs, 'escape'), '\\000$', ''), '\000')) WITH ORDINALITY a (arg, i)
+     WHERE t.tgrelid = p_table AND t.tgname = 'a_protect_columns' AND a.i > 1
+$$;
+
+REVOKE INSERT ON coditect.milestones, coditect.licenses FROM coditect_gateway, coditect_service;
+GRANT INSERT ON coditect.milestones, coditect.licenses TO coditect_gateway, coditect_service;
+SELECT coditect_internal.protect_insert_columns('coditect.milestones', '{progress_percent}');
+SELECT coditect_internal.protect_insert_columns('coditect.licenses', '{seats_in_use}');
+
+------------------------------------------------------------------------------------------------
 -- 6. 42_documents (as in sql/42_documents.sql)
 ------------------------------------------------------------------------------------------------
 
@@ -4564,11 +4615,11 @@ SELECT coditect_internal.register_resource('coditect.folders', 'folder',
                    "depth": ["exact", "lte"], "ancestors": ["contains"], "created_at": ["gte", "lt"]}',
     p_orderings => '{created_at,name,path}', p_search => '{name,description}',
     p_example => '{"name": "Specs", "description": "Design documents"}');
--- path, depth and ancestors are the tree trigger's.
+-- path, depth and ancestors are the tree trigger's (on insert: protect_insert_columns, 00_base).
 REVOKE INSERT, UPDATE ON coditect.folders FROM coditect_gateway, coditect_service;
-GRANT INSERT (tenant_id, id, project_id, parent_id, name, description, created_by, deleted_at),
-      UPDATE (project_id, parent_id, name, description, deleted_at)
+GRANT INSERT, UPDATE (project_id, parent_id, name, description, deleted_at)
     ON coditect.folders TO coditect_gateway, coditect_service;
+SELECT coditect_internal.protect_insert_columns('coditect.folders', '{path,depth,ancestors}');
 CREATE TRIGGER folder_tree BEFORE INSERT OR UPDATE ON coditect.folders
     FOR EACH ROW EXECUTE FUNCTION coditect_internal.folder_tree();
 CREATE TRIGGER folder_subtree AFTER UPDATE ON coditect.folders
@@ -4586,11 +4637,13 @@ SELECT coditect_internal.register_resource('coditect.documents', 'document', p_s
     p_orderings => '{created_at,updated_at,title}', p_search => '{title,description,tags}',
     p_also_under => '{"project": "project_id", "folder": "folder_id"}',
     p_example => '{"title": "Architecture overview", "description": "How the pieces fit", "tags": ["design"]}');
--- The file fields and version are the versions' (uploads); the people fields the database's.
+-- The file fields and version are the versions' (uploads); the people fields the database's
+-- (on insert: protect_insert_columns, 00_base).
 REVOKE INSERT, UPDATE ON coditect.documents FROM coditect_gateway, coditect_service;
-GRANT INSERT (tenant_id, id, project_id, folder_id, title, description, status, tags, metadata, deleted_at),
-      UPDATE (project_id, folder_id, title, description, status, owner_id, tags, metadata, deleted_at)
+GRANT INSERT, UPDATE (project_id, folder_id, title, description, status, owner_id, tags, metadata, deleted_at)
     ON coditect.documents TO coditect_gateway, coditect_service;
+SELECT coditect_internal.protect_insert_columns('coditect.documents',
+    '{file_path,file_name,file_size_bytes,mime_type,checksum,version,owner_id,created_by,updated_by}');
 CREATE TRIGGER document_rules BEFORE INSERT OR UPDATE ON coditect.documents
     FOR EACH ROW EXECUTE FUNCTION coditect_internal.document_rules();
 ALTER TABLE coditect.documents ENABLE ALWAYS TRIGGER document_rules;
@@ -4628,9 +4681,10 @@ CREATE TRIGGER audit_grant_change
     ON coditect.document_permissions
     FOR EACH ROW EXECUTE FUNCTION coditect_internal.audit_grant_change('document_grant');
 ALTER TABLE coditect.document_permissions ENABLE ALWAYS TRIGGER audit_grant_change;
-GRANT INSERT (tenant_id, id, document_id, folder_id, user_id, team_id, permission_level, expires_at),
-      UPDATE (permission_level, expires_at)
+-- granted_by is the database's (on insert: protect_insert_columns, 00_base).
+GRANT INSERT, UPDATE (permission_level, expires_at)
     ON coditect.document_permissions TO coditect_gateway, coditect_service;
+SELECT coditect_internal.protect_insert_columns('coditect.document_permissions', '{granted_by}');
 
 -- Detail answers of projects carry documents_count (the seeds' frontend contract): the live
 -- documents of the project the caller may see.
@@ -6361,7 +6415,7 @@ $$;
 
 CREATE TABLE coditect.workflows (
     tenant_id             uuid NOT NULL REFERENCES coditect.tenants (id) ON DELETE CASCADE,
-    id                    uuid NOT NULL DEFAULT coditect.uuid_generate_v7(),
+    id                    uuid NOT NULL,  -- given by protect_columns (no default: see 00_base)
     lineage_id            uuid NOT NULL,  -- the first version's id, shared by all versions
     project_id            uuid,
     name                  varchar(255) NOT NULL CHECK (name ~ '\S'),
@@ -7419,11 +7473,11 @@ SELECT coditect_internal.register_resource('coditect.workflows', 'workflow', p_s
 -- Versions, states and publication are the database's: clients write the draft's fields and
 -- the status (publishing, pausing, archiving go through the state machine).
 REVOKE INSERT, UPDATE ON coditect.workflows FROM coditect_gateway, coditect_service;
--- Not id or lineage_id: ids are the database's (the secrets and webhook paths are keyed by them).
-GRANT INSERT (tenant_id, project_id, name, description, workflow_type, definition, triggers,
-              approval_expiry_hours, created_by),
-      UPDATE (project_id, name, description, workflow_type, definition, triggers, approval_expiry_hours, status)
+-- Not id or lineage_id: ids are the database's (the secrets and webhook paths are keyed by them;
+-- protect_insert_columns, 00_base, gives the id).
+GRANT INSERT, UPDATE (project_id, name, description, workflow_type, definition, triggers, approval_expiry_hours, status)
     ON coditect.workflows TO coditect_gateway, coditect_service;
+SELECT coditect_internal.protect_insert_columns('coditect.workflows', '{id,lineage_id,version,status,published_at}');
 
 SELECT coditect_internal.register_resource('coditect.workflow_executions', 'workflow_execution',
     p_state_machine => 'workflow_execution', p_writable => false,
@@ -7620,11 +7674,12 @@ SELECT coditect_internal.register_resource('coditect.audit_reviews', 'audit_revi
     p_orderings => '{created_at,scope_start_date}', p_search => '{findings,recommendations}',
     p_example => '{"review_type": "access", "scope_start_date": "2026-01-01", "scope_end_date": "2026-03-31",
                    "findings": "", "recommendations": ""}');
--- completed_at is the state machine's.
+-- completed_at is the state machine's; a review starts in progress (on insert:
+-- protect_insert_columns, 00_base).
 REVOKE INSERT, UPDATE ON coditect.audit_reviews FROM coditect_gateway, coditect_service;
-GRANT INSERT (tenant_id, id, reviewer_id, review_type, scope_start_date, scope_end_date, findings, recommendations),
-      UPDATE (reviewer_id, review_type, scope_start_date, scope_end_date, status, findings, recommendations)
+GRANT INSERT, UPDATE (reviewer_id, review_type, scope_start_date, scope_end_date, status, findings, recommendations)
     ON coditect.audit_reviews TO coditect_gateway, coditect_service;
+SELECT coditect_internal.protect_insert_columns('coditect.audit_reviews', '{status,completed_at}');
 CREATE TRIGGER audit_review_rules BEFORE INSERT OR UPDATE ON coditect.audit_reviews
     FOR EACH ROW EXECUTE FUNCTION coditect_internal.audit_review_rules();
 ALTER TABLE coditect.audit_reviews ENABLE ALWAYS TRIGGER audit_review_rules;
@@ -14765,7 +14820,7 @@ SELECT pg_catalog.pg_extension_config_dump('coditect.coupons', '');
 
 CREATE TABLE coditect.carts (
     tenant_id      uuid NOT NULL REFERENCES coditect.tenants (id) ON DELETE CASCADE,
-    id             uuid NOT NULL DEFAULT coditect.uuid_generate_v7(),
+    id             uuid NOT NULL,  -- given by protect_columns (no default: see 00_base)
     -- Whose cart: the member who made it (guard_cart sets it from the request context); NULL
     -- once that user is deleted (the cart, and its order, stay).
     user_id        uuid,
@@ -14791,7 +14846,7 @@ CREATE INDEX carts_active_expiry_idx ON coditect.carts (tenant_id, expires_at) W
 
 CREATE TABLE coditect.cart_items (
     tenant_id   uuid NOT NULL REFERENCES coditect.tenants (id) ON DELETE CASCADE,
-    id          uuid NOT NULL DEFAULT coditect.uuid_generate_v7(),
+    id          uuid NOT NULL,  -- given by protect_columns (no default: see 00_base)
     cart_id     uuid NOT NULL,
     product_id  uuid NOT NULL REFERENCES coditect.products (id),
     quantity    integer NOT NULL CHECK (quantity > 0 AND quantity <= 10000),
@@ -15461,8 +15516,11 @@ SELECT coditect_internal.register_resource('coditect.carts', 'cart', p_state_mac
 SELECT coditect_internal.register_computed_field('cart', 'effective_status', 'coditect.cart_effective_status(coditect.carts)');
 SELECT coditect_internal.register_computed_field('cart', 'discount_amount', 'coditect.cart_discount_amount(coditect.carts)');
 REVOKE INSERT, UPDATE ON coditect.carts FROM coditect_gateway, coditect_service;
--- (UPDATE of currency: an empty cart's may change; the generated delete locks the row.)
-GRANT INSERT (tenant_id, currency), UPDATE (currency) ON coditect.carts TO coditect_gateway, coditect_service;
+-- (UPDATE of currency: an empty cart's may change; the generated delete locks the row.) On
+-- insert clients give the currency alone (protect_insert_columns, 00_base, which gives the id;
+-- expires_at is guard_cart's).
+GRANT INSERT, UPDATE (currency) ON coditect.carts TO coditect_gateway, coditect_service;
+SELECT coditect_internal.protect_insert_columns('coditect.carts', '{id,user_id,status,coupon_id,discount_code,checked_out_at}');
 
 SELECT coditect_internal.register_resource('coditect.cart_items', 'cart_item',
     p_parent => 'cart', p_parent_column => 'cart_id', p_path => '/api/v1/carts/{cart_id}/items/',
@@ -15471,8 +15529,10 @@ SELECT coditect_internal.register_resource('coditect.cart_items', 'cart_item',
     p_filters => '{"product_id": ["exact"]}',
     p_orderings => '{created_at}', p_default_ordering => 'created_at', p_page_size => 100);
 REVOKE INSERT, UPDATE ON coditect.cart_items FROM coditect_gateway, coditect_service;
-GRANT INSERT (tenant_id, cart_id, product_id, quantity), UPDATE (quantity) ON coditect.cart_items
-    TO coditect_gateway, coditect_service;
+-- On insert clients give the cart, product and quantity (protect_insert_columns, 00_base,
+-- which gives the id; the price is guard_cart_item's).
+GRANT INSERT, UPDATE (quantity) ON coditect.cart_items TO coditect_gateway, coditect_service;
+SELECT coditect_internal.protect_insert_columns('coditect.cart_items', '{id,unit_amount,currency}');
 
 SELECT coditect_internal.register_resource('coditect.orders', 'order', p_state_machine => 'order',
     p_roles => '{"view": "member"}', p_writable => false,
@@ -16204,8 +16264,11 @@ SELECT coditect_internal.register_resource('coditect.subscriptions', 'subscripti
 -- The period, the status and Stripe's id are the database's and the billing side's: clients
 -- subscribe (choosing the product and quantity) and cancel, through the action.
 REVOKE INSERT, UPDATE, DELETE ON coditect.subscriptions FROM coditect_gateway, coditect_service;
-GRANT INSERT (tenant_id, id, product_id, quantity, billing_cycle_anchor, created_by) ON coditect.subscriptions
-    TO coditect_gateway, coditect_service;
+-- (On insert: protect_insert_columns, 00_base; current_period_start is subscription_rules'.)
+GRANT INSERT ON coditect.subscriptions TO coditect_gateway, coditect_service;
+SELECT coditect_internal.protect_insert_columns('coditect.subscriptions',
+    '{status,unit_amount,currency,recurring_interval,recurring_interval_count,current_period_end,trial_start,trial_end,
+      cancel_at_period_end,canceled_at,ended_at,stripe_subscription_id,last_payment_reference}');
 
 SELECT coditect_internal.register_resource('coditect.entitlements', 'entitlement', p_state_machine => 'entitlement',
     p_writable => false, p_roles => '{"view": "member"}',

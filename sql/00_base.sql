@@ -267,6 +267,62 @@ END
 $$;
 
 ------------------------------------------------------------------------------------------------
+-- Columns that are the database's on INSERT (server-managed: ids, computed paths, totals, states
+-- a trigger or the state machine owns). Writers hold INSERT on the whole table and one C trigger
+-- (src_ext/pg_protect_columns.cpp) refuses, with 42501 naming the column, a declared column
+-- whose value is not what the database would put there (its default here, NULL without one),
+-- unless the writer is the table's owner (SECURITY DEFINER code) or a superuser. Column-level
+-- INSERT grants would do it on one node but refuse every insert on Citus: the coordinator sends
+-- every column, defaults evaluated, and the shard checks the caller's privileges on all of them.
+-- For the shard to judge a value sent by the coordinator, a declared column's default must give
+-- the same value there: a constant or the request context (coditect.current_user_id()), never
+-- now() (refused below: leave such a column to the trigger that computes it) nor a volatile
+-- function. A declared `id` has no default: the trigger gives the row a UUIDv7 when it has
+-- none. Named to fire first among the BEFORE triggers: it judges what the writer sent.
+------------------------------------------------------------------------------------------------
+
+CREATE FUNCTION coditect_internal.protect_columns() RETURNS trigger
+    AS 'MODULE_PATHNAME', 'coditect_protect_columns' LANGUAGE C;
+
+CREATE FUNCTION coditect_internal.protect_insert_columns(p_table regclass, p_columns name[])
+RETURNS void
+LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+    bad text;
+BEGIN
+    SELECT string_agg(c, ', ') INTO bad FROM unnest(p_columns) c
+     WHERE NOT EXISTS (SELECT 1 FROM pg_attribute a WHERE a.attrelid = p_table AND a.attname = c AND a.attnum > 0
+                          AND NOT a.attisdropped)
+        OR c IN ('tenant_id', 'created_at', 'updated_at');
+    IF bad IS NOT NULL OR cardinality(p_columns) = 0 THEN
+        RAISE EXCEPTION '%: no such column or not one to protect (tenant_id routes the row, stamp_timestamps owns created_at and updated_at): %',
+            p_table, coalesce(bad, 'none given');
+    END IF;
+    SELECT string_agg(a.attname, ', ') INTO bad
+      FROM pg_attribute a JOIN pg_attrdef d ON d.adrelid = a.attrelid AND d.adnum = a.attnum
+     WHERE a.attrelid = p_table AND a.attname = ANY (p_columns)
+       AND (a.attname = 'id' OR pg_get_expr(d.adbin, d.adrelid) ~* '\m(now|clock_timestamp|statement_timestamp|transaction_timestamp|random|gen_random_uuid|uuid_generate_v7|current_timestamp|localtimestamp)\M');
+    IF bad IS NOT NULL THEN
+        RAISE EXCEPTION '%: the default of % is not the same on a Citus shard as on the coordinator (an id has none: the trigger gives it)',
+            p_table, bad;
+    END IF;
+    EXECUTE format('CREATE TRIGGER a_protect_columns BEFORE INSERT ON %s FOR EACH ROW '
+                   'EXECUTE FUNCTION coditect_internal.protect_columns(%L, %s)', p_table, p_table,
+                   (SELECT string_agg(quote_literal(c), ', ') FROM unnest(p_columns) c));
+    EXECUTE format('ALTER TABLE %s ENABLE ALWAYS TRIGGER a_protect_columns', p_table);
+END
+$$;
+
+-- The declared columns of a table (tests and tools read the declaration, not the trigger).
+CREATE FUNCTION coditect_internal.protected_insert_columns(p_table regclass) RETURNS name[]
+LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp AS $$
+    SELECT array_agg(a.arg::name ORDER BY a.i)
+      FROM pg_trigger t,
+           unnest(string_to_array(regexp_replace(encode(t.tgargs, 'escape'), '\\000$', ''), '\000')) WITH ORDINALITY a (arg, i)
+     WHERE t.tgrelid = p_table AND t.tgname = 'a_protect_columns' AND a.i > 1
+$$;
+
+------------------------------------------------------------------------------------------------
 -- State machines as data. One C++ trigger (enforce_transition) checks every status change of a
 -- registered table against these rows and stamps the transition's column. A NULL from_status
 -- is a state a new row may start in. Global and read-only to tenants.

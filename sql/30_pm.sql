@@ -314,11 +314,11 @@ SELECT coditect_internal.register_resource('coditect.milestones', 'milestone', p
     p_filters => '{"project_id": ["exact"], "status": ["exact", "in"], "due_date": ["gte", "lt", "isnull"], "created_at": ["gte", "lt"]}',
     p_orderings => '{created_at,title}', p_audit_exclude => '{progress_percent}',
     p_example => '{"title": "Public beta", "due_date": "2027-03-31"}');
--- progress_percent is the trigger's alone.
+-- progress_percent is the trigger's alone (on insert: protect_insert_columns, 00_base).
 REVOKE INSERT, UPDATE ON coditect.milestones FROM coditect_gateway, coditect_service;
-GRANT INSERT (tenant_id, id, project_id, title, description, status, due_date, completed_at, deleted_at),
-      UPDATE (project_id, title, description, status, due_date, completed_at, deleted_at)
+GRANT INSERT, UPDATE (project_id, title, description, status, due_date, completed_at, deleted_at)
     ON coditect.milestones TO coditect_gateway, coditect_service;
+SELECT coditect_internal.protect_insert_columns('coditect.milestones', '{progress_percent}');
 
 SELECT coditect_internal.register_resource('coditect.tasks', 'task', p_state_machine => 'task',
     p_roles => '{"view": "guest", "create": "member", "update": "member", "delete": "admin", "restore": "admin"}',

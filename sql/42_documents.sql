@@ -582,11 +582,11 @@ SELECT coditect_internal.register_resource('coditect.folders', 'folder',
                    "depth": ["exact", "lte"], "ancestors": ["contains"], "created_at": ["gte", "lt"]}',
     p_orderings => '{created_at,name,path}', p_search => '{name,description}',
     p_example => '{"name": "Specs", "description": "Design documents"}');
--- path, depth and ancestors are the tree trigger's.
+-- path, depth and ancestors are the tree trigger's (on insert: protect_insert_columns, 00_base).
 REVOKE INSERT, UPDATE ON coditect.folders FROM coditect_gateway, coditect_service;
-GRANT INSERT (tenant_id, id, project_id, parent_id, name, description, created_by, deleted_at),
-      UPDATE (project_id, parent_id, name, description, deleted_at)
+GRANT INSERT, UPDATE (project_id, parent_id, name, description, deleted_at)
     ON coditect.folders TO coditect_gateway, coditect_service;
+SELECT coditect_internal.protect_insert_columns('coditect.folders', '{path,depth,ancestors}');
 CREATE TRIGGER folder_tree BEFORE INSERT OR UPDATE ON coditect.folders
     FOR EACH ROW EXECUTE FUNCTION coditect_internal.folder_tree();
 CREATE TRIGGER folder_subtree AFTER UPDATE ON coditect.folders
@@ -604,11 +604,13 @@ SELECT coditect_internal.register_resource('coditect.documents', 'document', p_s
     p_orderings => '{created_at,updated_at,title}', p_search => '{title,description,tags}',
     p_also_under => '{"project": "project_id", "folder": "folder_id"}',
     p_example => '{"title": "Architecture overview", "description": "How the pieces fit", "tags": ["design"]}');
--- The file fields and version are the versions' (uploads); the people fields the database's.
+-- The file fields and version are the versions' (uploads); the people fields the database's
+-- (on insert: protect_insert_columns, 00_base).
 REVOKE INSERT, UPDATE ON coditect.documents FROM coditect_gateway, coditect_service;
-GRANT INSERT (tenant_id, id, project_id, folder_id, title, description, status, tags, metadata, deleted_at),
-      UPDATE (project_id, folder_id, title, description, status, owner_id, tags, metadata, deleted_at)
+GRANT INSERT, UPDATE (project_id, folder_id, title, description, status, owner_id, tags, metadata, deleted_at)
     ON coditect.documents TO coditect_gateway, coditect_service;
+SELECT coditect_internal.protect_insert_columns('coditect.documents',
+    '{file_path,file_name,file_size_bytes,mime_type,checksum,version,owner_id,created_by,updated_by}');
 CREATE TRIGGER document_rules BEFORE INSERT OR UPDATE ON coditect.documents
     FOR EACH ROW EXECUTE FUNCTION coditect_internal.document_rules();
 ALTER TABLE coditect.documents ENABLE ALWAYS TRIGGER document_rules;
@@ -646,9 +648,10 @@ CREATE TRIGGER audit_grant_change
     ON coditect.document_permissions
     FOR EACH ROW EXECUTE FUNCTION coditect_internal.audit_grant_change('document_grant');
 ALTER TABLE coditect.document_permissions ENABLE ALWAYS TRIGGER audit_grant_change;
-GRANT INSERT (tenant_id, id, document_id, folder_id, user_id, team_id, permission_level, expires_at),
-      UPDATE (permission_level, expires_at)
+-- granted_by is the database's (on insert: protect_insert_columns, 00_base).
+GRANT INSERT, UPDATE (permission_level, expires_at)
     ON coditect.document_permissions TO coditect_gateway, coditect_service;
+SELECT coditect_internal.protect_insert_columns('coditect.document_permissions', '{granted_by}');
 
 -- Detail answers of projects carry documents_count (the seeds' frontend contract): the live
 -- documents of the project the caller may see.

@@ -128,7 +128,7 @@ $$;
 
 CREATE TABLE coditect.workflows (
     tenant_id             uuid NOT NULL REFERENCES coditect.tenants (id) ON DELETE CASCADE,
-    id                    uuid NOT NULL DEFAULT coditect.uuid_generate_v7(),
+    id                    uuid NOT NULL,  -- given by protect_columns (no default: see 00_base)
     lineage_id            uuid NOT NULL,  -- the first version's id, shared by all versions
     project_id            uuid,
     name                  varchar(255) NOT NULL CHECK (name ~ '\S'),
@@ -1186,11 +1186,11 @@ SELECT coditect_internal.register_resource('coditect.workflows', 'workflow', p_s
 -- Versions, states and publication are the database's: clients write the draft's fields and
 -- the status (publishing, pausing, archiving go through the state machine).
 REVOKE INSERT, UPDATE ON coditect.workflows FROM coditect_gateway, coditect_service;
--- Not id or lineage_id: ids are the database's (the secrets and webhook paths are keyed by them).
-GRANT INSERT (tenant_id, project_id, name, description, workflow_type, definition, triggers,
-              approval_expiry_hours, created_by),
-      UPDATE (project_id, name, description, workflow_type, definition, triggers, approval_expiry_hours, status)
+-- Not id or lineage_id: ids are the database's (the secrets and webhook paths are keyed by them;
+-- protect_insert_columns, 00_base, gives the id).
+GRANT INSERT, UPDATE (project_id, name, description, workflow_type, definition, triggers, approval_expiry_hours, status)
     ON coditect.workflows TO coditect_gateway, coditect_service;
+SELECT coditect_internal.protect_insert_columns('coditect.workflows', '{id,lineage_id,version,status,published_at}');
 
 SELECT coditect_internal.register_resource('coditect.workflow_executions', 'workflow_execution',
     p_state_machine => 'workflow_execution', p_writable => false,

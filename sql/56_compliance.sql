@@ -86,11 +86,12 @@ SELECT coditect_internal.register_resource('coditect.audit_reviews', 'audit_revi
     p_orderings => '{created_at,scope_start_date}', p_search => '{findings,recommendations}',
     p_example => '{"review_type": "access", "scope_start_date": "2026-01-01", "scope_end_date": "2026-03-31",
                    "findings": "", "recommendations": ""}');
--- completed_at is the state machine's.
+-- completed_at is the state machine's; a review starts in progress (on insert:
+-- protect_insert_columns, 00_base).
 REVOKE INSERT, UPDATE ON coditect.audit_reviews FROM coditect_gateway, coditect_service;
-GRANT INSERT (tenant_id, id, reviewer_id, review_type, scope_start_date, scope_end_date, findings, recommendations),
-      UPDATE (reviewer_id, review_type, scope_start_date, scope_end_date, status, findings, recommendations)
+GRANT INSERT, UPDATE (reviewer_id, review_type, scope_start_date, scope_end_date, status, findings, recommendations)
     ON coditect.audit_reviews TO coditect_gateway, coditect_service;
+SELECT coditect_internal.protect_insert_columns('coditect.audit_reviews', '{status,completed_at}');
 CREATE TRIGGER audit_review_rules BEFORE INSERT OR UPDATE ON coditect.audit_reviews
     FOR EACH ROW EXECUTE FUNCTION coditect_internal.audit_review_rules();
 ALTER TABLE coditect.audit_reviews ENABLE ALWAYS TRIGGER audit_review_rules;

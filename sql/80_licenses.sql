@@ -141,9 +141,10 @@ REVOKE INSERT, UPDATE ON coditect.licenses FROM coditect_gateway, coditect_servi
 CREATE TRIGGER audit_license_issue AFTER INSERT ON coditect.licenses
     FOR EACH ROW EXECUTE FUNCTION coditect_internal.audit_license_issue();
 ALTER TABLE coditect.licenses ENABLE ALWAYS TRIGGER audit_license_issue;
-GRANT INSERT (tenant_id, id, key_string, tier, features, expiry_date, seats_total, is_active, created_by),
-      UPDATE (tier, features, expiry_date, seats_total, is_active)
+-- (On insert: protect_insert_columns, 00_base.)
+GRANT INSERT, UPDATE (tier, features, expiry_date, seats_total, is_active)
     ON coditect.licenses TO coditect_gateway, coditect_service;
+SELECT coditect_internal.protect_insert_columns('coditect.licenses', '{seats_in_use}');
 
 ------------------------------------------------------------------------------------------------
 -- Signing keys: public halves published for offline verification, several at once for rotation.

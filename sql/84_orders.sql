@@ -95,7 +95,7 @@ SELECT pg_catalog.pg_extension_config_dump('coditect.coupons', '');
 
 CREATE TABLE coditect.carts (
     tenant_id      uuid NOT NULL REFERENCES coditect.tenants (id) ON DELETE CASCADE,
-    id             uuid NOT NULL DEFAULT coditect.uuid_generate_v7(),
+    id             uuid NOT NULL,  -- given by protect_columns (no default: see 00_base)
     -- Whose cart: the member who made it (guard_cart sets it from the request context); NULL
     -- once that user is deleted (the cart, and its order, stay).
     user_id        uuid,
@@ -121,7 +121,7 @@ CREATE INDEX carts_active_expiry_idx ON coditect.carts (tenant_id, expires_at) W
 
 CREATE TABLE coditect.cart_items (
     tenant_id   uuid NOT NULL REFERENCES coditect.tenants (id) ON DELETE CASCADE,
-    id          uuid NOT NULL DEFAULT coditect.uuid_generate_v7(),
+    id          uuid NOT NULL,  -- given by protect_columns (no default: see 00_base)
     cart_id     uuid NOT NULL,
     product_id  uuid NOT NULL REFERENCES coditect.products (id),
     quantity    integer NOT NULL CHECK (quantity > 0 AND quantity <= 10000),
@@ -791,8 +791,11 @@ SELECT coditect_internal.register_resource('coditect.carts', 'cart', p_state_mac
 SELECT coditect_internal.register_computed_field('cart', 'effective_status', 'coditect.cart_effective_status(coditect.carts)');
 SELECT coditect_internal.register_computed_field('cart', 'discount_amount', 'coditect.cart_discount_amount(coditect.carts)');
 REVOKE INSERT, UPDATE ON coditect.carts FROM coditect_gateway, coditect_service;
--- (UPDATE of currency: an empty cart's may change; the generated delete locks the row.)
-GRANT INSERT (tenant_id, currency), UPDATE (currency) ON coditect.carts TO coditect_gateway, coditect_service;
+-- (UPDATE of currency: an empty cart's may change; the generated delete locks the row.) On
+-- insert clients give the currency alone (protect_insert_columns, 00_base, which gives the id;
+-- expires_at is guard_cart's).
+GRANT INSERT, UPDATE (currency) ON coditect.carts TO coditect_gateway, coditect_service;
+SELECT coditect_internal.protect_insert_columns('coditect.carts', '{id,user_id,status,coupon_id,discount_code,checked_out_at}');
 
 SELECT coditect_internal.register_resource('coditect.cart_items', 'cart_item',
     p_parent => 'cart', p_parent_column => 'cart_id', p_path => '/api/v1/carts/{cart_id}/items/',
@@ -801,8 +804,10 @@ SELECT coditect_internal.register_resource('coditect.cart_items', 'cart_item',
     p_filters => '{"product_id": ["exact"]}',
     p_orderings => '{created_at}', p_default_ordering => 'created_at', p_page_size => 100);
 REVOKE INSERT, UPDATE ON coditect.cart_items FROM coditect_gateway, coditect_service;
-GRANT INSERT (tenant_id, cart_id, product_id, quantity), UPDATE (quantity) ON coditect.cart_items
-    TO coditect_gateway, coditect_service;
+-- On insert clients give the cart, product and quantity (protect_insert_columns, 00_base,
+-- which gives the id; the price is guard_cart_item's).
+GRANT INSERT, UPDATE (quantity) ON coditect.cart_items TO coditect_gateway, coditect_service;
+SELECT coditect_internal.protect_insert_columns('coditect.cart_items', '{id,unit_amount,currency}');
 
 SELECT coditect_internal.register_resource('coditect.orders', 'order', p_state_machine => 'order',
     p_roles => '{"view": "member"}', p_writable => false,

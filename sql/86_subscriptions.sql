@@ -341,8 +341,11 @@ SELECT coditect_internal.register_resource('coditect.subscriptions', 'subscripti
 -- The period, the status and Stripe's id are the database's and the billing side's: clients
 -- subscribe (choosing the product and quantity) and cancel, through the action.
 REVOKE INSERT, UPDATE, DELETE ON coditect.subscriptions FROM coditect_gateway, coditect_service;
-GRANT INSERT (tenant_id, id, product_id, quantity, billing_cycle_anchor, created_by) ON coditect.subscriptions
-    TO coditect_gateway, coditect_service;
+-- (On insert: protect_insert_columns, 00_base; current_period_start is subscription_rules'.)
+GRANT INSERT ON coditect.subscriptions TO coditect_gateway, coditect_service;
+SELECT coditect_internal.protect_insert_columns('coditect.subscriptions',
+    '{status,unit_amount,currency,recurring_interval,recurring_interval_count,current_period_end,trial_start,trial_end,
+      cancel_at_period_end,canceled_at,ended_at,stripe_subscription_id,last_payment_reference}');
 
 SELECT coditect_internal.register_resource('coditect.entitlements', 'entitlement', p_state_machine => 'entitlement',
     p_writable => false, p_roles => '{"view": "member"}',

@@ -126,9 +126,12 @@ BEGIN
     EXECUTE format('SELECT count(*) FROM %s WHERE tenant_id = $1', t) USING tenant INTO n;
     RETURN n;
 END $$;
+CREATE TABLE tap.protected AS
+SELECT relid AS t, coditect_internal.protected_insert_columns(relid) AS cols FROM coditect_internal.tenant_tables;
+GRANT SELECT ON tap.protected TO PUBLIC;
 -- Copies one row of `src` visible to the caller into tenant `dst`, writing only the columns the
--- gateway may insert (so that column privileges cannot be what stops it); returns 'ok' or
--- 'SQLSTATE: message'.
+-- gateway may insert (so that column privileges and the columns that are the database's on
+-- insert cannot be what stops it); returns 'ok' or 'SQLSTATE: message'.
 CREATE FUNCTION tap.insert_copy(t regclass, src uuid, dst uuid) RETURNS text LANGUAGE plpgsql AS $$
 DECLARE
     r jsonb;
@@ -139,7 +142,8 @@ BEGIN
     r := r || jsonb_build_object('tenant_id', dst, 'id', coditect.uuid_generate_v7());
     SELECT string_agg(quote_ident(attname), ', ') INTO cols FROM pg_attribute
      WHERE attrelid = t AND attnum > 0 AND NOT attisdropped
-       AND has_column_privilege('coditect_gateway', t, attname, 'INSERT') AND attgenerated = '';
+       AND has_column_privilege('coditect_gateway', t, attname, 'INSERT') AND attgenerated = ''
+       AND attname <> ALL (coalesce((SELECT p.cols FROM tap.protected p WHERE p.t = insert_copy.t), '{}'));
     EXECUTE format('INSERT INTO %s (%s) SELECT %s FROM jsonb_populate_record(NULL::%s, $1)', t, cols, cols, t) USING r;
     RETURN 'ok';
 EXCEPTION WHEN OTHERS THEN

@@ -90,7 +90,7 @@ SELECT is((SELECT array_agg(machine::text || ':' || coalesce(from_status, '-') |
 SET ROLE tap54_gateway;
 SELECT is(pg_temp.as_user('admin', 'admin', format($$INSERT INTO coditect.workflows (tenant_id, id, name, definition) VALUES (%L, %L, 'Mine', '{}')$$,
                                                   current_setting('tap.tenant'), :'owner_b')),
-          '42501: permission denied for table workflows', 'a client cannot choose a workflow''s id (secrets and webhook paths are keyed by it)');
+          '42501: permission denied for column "id" of table coditect.workflows', 'a client cannot choose a workflow''s id (secrets and webhook paths are keyed by it)');
 SELECT is(pg_temp.try(format('INSERT INTO coditect.%I (tenant_id) VALUES (%L)', t, current_setting('tap.tenant'))),
           '42501: permission denied for table ' || t, 'a gateway login cannot write ' || t)
   FROM unnest(ARRAY['workflow_executions', 'workflow_steps', 'workflow_approvals']) t;
