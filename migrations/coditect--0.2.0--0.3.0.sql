@@ -4028,6 +4028,84 @@ SELECT coditect_internal.protect_insert_columns('coditect.milestones', '{progres
 SELECT coditect_internal.protect_insert_columns('coditect.licenses', '{seats_in_use}');
 
 ------------------------------------------------------------------------------------------------
+-- 5c-upg. Updates on Citus (as in sql/00_base.sql): register_tenant_table writes the registry's
+-- row on the coordinator only, so that an update script's run on every node makes a new table's
+-- mechanisms there (README, Running on Citus, Upgrading the extension).
+------------------------------------------------------------------------------------------------
+
+CREATE OR REPLACE FUNCTION coditect_internal.register_tenant_table(
+    p_table         regclass,
+    p_resource      text,
+    p_redact        text[] DEFAULT '{}',
+    p_exclude       text[] DEFAULT '{}',
+    p_tenant_column name DEFAULT 'tenant_id',
+    p_writable      boolean DEFAULT true
+) RETURNS void
+LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+    has_col  boolean;
+    soft     boolean;
+    args     text[] := ARRAY['resource=' || p_resource];
+    col      text;
+BEGIN
+    SELECT EXISTS (SELECT 1 FROM pg_attribute WHERE attrelid = p_table AND attname = 'deleted_at' AND NOT attisdropped)
+      INTO soft;
+
+    EXECUTE format('ALTER TABLE %s ENABLE ROW LEVEL SECURITY, FORCE ROW LEVEL SECURITY', p_table);
+    EXECUTE format('CREATE POLICY tenant_isolation ON %s USING (%I = coditect.current_tenant_id()) '
+                   'WITH CHECK (%I = coditect.current_tenant_id())', p_table, p_tenant_column, p_tenant_column);
+
+    EXECUTE format('REVOKE ALL ON %s FROM PUBLIC', p_table);
+    EXECUTE format('GRANT SELECT ON %s TO coditect_gateway, coditect_service, coditect_analyst', p_table);
+    IF p_writable THEN
+        EXECUTE format('GRANT INSERT, UPDATE, DELETE ON %s TO coditect_gateway, coditect_service', p_table);
+    END IF;
+
+    SELECT EXISTS (SELECT 1 FROM pg_attribute WHERE attrelid = p_table
+                     AND attname IN ('created_at', 'updated_at') AND NOT attisdropped)
+      INTO has_col;
+    IF has_col THEN
+        EXECUTE format('CREATE TRIGGER stamp_timestamps BEFORE INSERT OR UPDATE ON %s '
+                       'FOR EACH ROW EXECUTE FUNCTION coditect_internal.stamp_timestamps()', p_table);
+    END IF;
+    IF soft THEN
+        EXECUTE format('CREATE TRIGGER soft_delete_row BEFORE DELETE ON %s '
+                       'FOR EACH ROW EXECUTE FUNCTION coditect_internal.soft_delete_row()', p_table);
+        args := args || 'soft_delete=deleted_at'::text;
+    END IF;
+
+    IF p_tenant_column <> 'tenant_id' THEN
+        args := args || ('tenant_column=' || p_tenant_column);
+    END IF;
+    IF EXISTS (SELECT 1 FROM pg_attribute WHERE attrelid = p_table AND attname = 'updated_at' AND NOT attisdropped) THEN
+        p_exclude := p_exclude || 'updated_at'::text;
+    END IF;
+    FOREACH col IN ARRAY p_exclude LOOP
+        args := args || ('exclude=' || col);
+    END LOOP;
+    FOREACH col IN ARRAY p_redact LOOP
+        args := args || ('redact=' || col);
+    END LOOP;
+    EXECUTE format('CREATE TRIGGER audit_row_change AFTER INSERT OR UPDATE OR DELETE ON %s '
+                   'FOR EACH ROW EXECUTE FUNCTION coditect_internal.audit_row_change(%s)',
+                   p_table, (SELECT string_agg(quote_literal(a), ', ') FROM unnest(args) a));
+    EXECUTE format('ALTER TABLE %s ENABLE ALWAYS TRIGGER audit_row_change', p_table);
+
+    -- The registry is a reference table on Citus: in an update every node makes the table's
+    -- mechanisms above, the coordinator alone writes its row (README, Running on Citus).
+    IF NOT coditect_internal.is_citus_worker() THEN
+        INSERT INTO coditect_internal.tenant_tables (relid, resource, soft_delete)
+        VALUES (p_table, p_resource, soft);
+    END IF;
+    -- Tables created by an extension script are extension members, whose rows pg_dump skips
+    -- unless they are marked as configuration tables. (A table of one's own is dumped anyway.)
+    IF EXISTS (SELECT 1 FROM pg_depend WHERE classid = 'pg_class'::regclass AND objid = p_table AND deptype = 'e') THEN
+        PERFORM pg_catalog.pg_extension_config_dump(p_table, '');
+    END IF;
+END
+$$;
+
+------------------------------------------------------------------------------------------------
 -- 6. 42_documents (as in sql/42_documents.sql)
 ------------------------------------------------------------------------------------------------
 
@@ -17391,7 +17469,6 @@ SELECT coditect_internal.declare_stripe_handler('customer.subscription.*',
 
 ------------------------------------------------------------------------------------------------
 -- 23c. 92_citus (as in sql/92_citus.sql)
-------------------------------------------------------------------------------------------------
 
 -- 92_citus: going distributed on Citus (issue 13). One routine, run by a superuser on the
 -- coordinator after CREATE EXTENSION citus, citus_add_node of the workers, and CREATE EXTENSION
@@ -17636,6 +17713,83 @@ $$;
 REVOKE ALL ON FUNCTION coditect.distribute(int) FROM PUBLIC;
 COMMENT ON FUNCTION coditect.distribute(int) IS
     'Citus coordinator, superuser: distributes every tenant table by tenant (one colocation group with tenants), makes the other tables reference tables; re-runnable.';
+
+-- Upgrades on Citus (README, Running on Citus: upgrading the extension). ALTER EXTENSION coditect
+-- UPDATE on the coordinator runs the update script there first, then Citus sends the same ALTER
+-- EXTENSION to every worker (DDL propagation off there), which runs the script on its own
+-- objects. Functions, types and new tables are each node's own (Citus makes none of an
+-- extension's on the workers), so those statements are plain and run on every node. DDL on
+-- existing tables goes through alter_table, catalog writes through on_coordinator. Citus sends
+-- the coordinator's catalog writes (rows of reference tables) to the workers as it runs them,
+-- before the workers' run of the script: a row naming an object new in the update (a new table
+-- registered, a new column filled) fails there. Such writes go in a second update step, its
+-- own ALTER EXTENSION after the first's, in the same transaction.
+
+-- DDL on an existing table (ALTER TABLE, CREATE INDEX, CREATE / ALTER POLICY, CREATE TRIGGER,
+-- GRANT), one schema-qualified command on p_table each: every node applies it to its own copy
+-- of the table and to the shard placements it holds (Citus's worker_apply_shard_ddl_command
+-- names them as Citus does), Citus's propagation off, so that every placement gets it once,
+-- from its node, after that node's run made what the statement uses (a new function, say).
+-- Left to Citus, the coordinator's statement would reach the shards before the workers' run
+-- made those; and Citus sends a statement of an extension script as the script's whole text
+-- ("cannot insert multiple commands into a prepared statement"). One node, or a table Citus
+-- does not manage: the statements run, as any other.
+CREATE FUNCTION coditect_internal.alter_table(p_table regclass, VARIADIC p_statements text[]) RETURNS void
+LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+    s      text;
+    shard  bigint;
+    shards bigint[] := '{}';
+    old    text;
+    nsp    name := (SELECT n.nspname FROM pg_catalog.pg_class c
+                      JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace WHERE c.oid = p_table);
+BEGIN
+    IF pg_catalog.to_regclass('pg_catalog.pg_dist_placement') IS NOT NULL THEN
+        EXECUTE 'SELECT coalesce(array_agg(s.shardid ORDER BY s.shardid), ''{}'')
+                   FROM pg_catalog.pg_dist_shard s JOIN pg_catalog.pg_dist_placement p ON p.shardid = s.shardid
+                  WHERE s.logicalrelid = $1 AND p.groupid = (SELECT groupid FROM pg_catalog.pg_dist_local_group)'
+            INTO shards USING p_table;
+        -- Restored below: it would outlast this function, and an ALTER EXTENSION after it in
+        -- the transaction would not reach the workers.
+        old := pg_catalog.current_setting('citus.enable_ddl_propagation');
+        PERFORM pg_catalog.set_config('citus.enable_ddl_propagation', 'off', true);
+    END IF;
+    FOREACH s IN ARRAY p_statements LOOP
+        EXECUTE s;
+        FOREACH shard IN ARRAY shards LOOP
+            EXECUTE 'SELECT pg_catalog.worker_apply_shard_ddl_command($1, $2, $3)' USING shard, nsp::text, s;
+        END LOOP;
+    END LOOP;
+    IF old IS NOT NULL THEN
+        PERFORM pg_catalog.set_config('citus.enable_ddl_propagation', old, true);
+    END IF;
+END
+$$;
+
+-- Writes to the catalog (rows of global tables, which are reference tables on Citus:
+-- register_resource, register_action, declare_permission, resource_columns, ...) and the
+-- generated functions made from it: once, on the coordinator, whose writes Citus carries to
+-- every node's placement in the same transaction. A worker's run would write them a second time
+-- (or wait on the coordinator's locks: a distributed deadlock). On a worker this does nothing;
+-- elsewhere it runs the statements, one EXECUTE each (schema-qualified).
+CREATE FUNCTION coditect_internal.on_coordinator(VARIADIC p_statements text[]) RETURNS void
+LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+    s text;
+BEGIN
+    IF coditect_internal.is_citus_worker() THEN
+        RETURN;
+    END IF;
+    FOREACH s IN ARRAY p_statements LOOP
+        EXECUTE s;
+    END LOOP;
+END
+$$;
+REVOKE ALL ON FUNCTION coditect_internal.alter_table(regclass, text[]), coditect_internal.on_coordinator(text[]) FROM PUBLIC;
+COMMENT ON FUNCTION coditect_internal.alter_table(regclass, text[]) IS
+    'Update scripts: DDL on an existing table, applied by every node to its copy and the shard placements it holds.';
+COMMENT ON FUNCTION coditect_internal.on_coordinator(text[]) IS
+    'Update scripts: catalog writes and registrations, run on the coordinator (or the one node), skipped on Citus workers.';
 
 ------------------------------------------------------------------------------------------------
 -- 24. Grants (as in sql/89_api_grants.sql): nothing new for PUBLIC but the pure helpers CHECK constraints call

@@ -83,6 +83,10 @@ install_deps
 "$ROOT/scripts/citus_build.sh"
 build_extension
 
+# An extension update on a distributed cluster, on nodes of its own on these ports, before this
+# script's nodes start (scripts/citus_upgrade_test.sh; a failure is reported at the end).
+CODITECT_CITUS_PORT=$PORT "$ROOT/scripts/citus_upgrade_test.sh" || UPGRADE_FAILED=1
+
 mkdir -p "$(dirname "$PREFIX")"
 KEY=$PREFIX-license-signing.pem
 [ -f "$KEY" ] || openssl genpkey -algorithm ed25519 -out "$KEY" 2>/dev/null
@@ -401,6 +405,7 @@ fi
 echo "== citus summary"
 printf '%s\n' "${SUMMARY[@]}"
 echo "citus: distribute ${T_DISTRIBUTE} s, isolate ${T_ISOLATE} s, move ${T_MOVE} s, add node + rebalance ${T_ADD} s, total $(secs "$T_ALL") s"
+[ -z "${UPGRADE_FAILED:-}" ] || FAILED+=("extension upgrade")
 if ((${#FAILED[@]})); then
   printf 'citus checks failed: %s\n' "${FAILED[@]}" >&2
   exit 1

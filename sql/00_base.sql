@@ -178,8 +178,12 @@ BEGIN
                    p_table, (SELECT string_agg(quote_literal(a), ', ') FROM unnest(args) a));
     EXECUTE format('ALTER TABLE %s ENABLE ALWAYS TRIGGER audit_row_change', p_table);
 
-    INSERT INTO coditect_internal.tenant_tables (relid, resource, soft_delete)
-    VALUES (p_table, p_resource, soft);
+    -- The registry is a reference table on Citus: in an update every node makes the table's
+    -- mechanisms above, the coordinator alone writes its row (README, Running on Citus).
+    IF NOT coditect_internal.is_citus_worker() THEN
+        INSERT INTO coditect_internal.tenant_tables (relid, resource, soft_delete)
+        VALUES (p_table, p_resource, soft);
+    END IF;
     -- Tables created by an extension script are extension members, whose rows pg_dump skips
     -- unless they are marked as configuration tables. (A table of one's own is dumped anyway.)
     IF EXISTS (SELECT 1 FROM pg_depend WHERE classid = 'pg_class'::regclass AND objid = p_table AND deptype = 'e') THEN

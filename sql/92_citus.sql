@@ -241,3 +241,80 @@ $$;
 REVOKE ALL ON FUNCTION coditect.distribute(int) FROM PUBLIC;
 COMMENT ON FUNCTION coditect.distribute(int) IS
     'Citus coordinator, superuser: distributes every tenant table by tenant (one colocation group with tenants), makes the other tables reference tables; re-runnable.';
+
+-- Upgrades on Citus (README, Running on Citus: upgrading the extension). ALTER EXTENSION coditect
+-- UPDATE on the coordinator runs the update script there first, then Citus sends the same ALTER
+-- EXTENSION to every worker (DDL propagation off there), which runs the script on its own
+-- objects. Functions, types and new tables are each node's own (Citus makes none of an
+-- extension's on the workers), so those statements are plain and run on every node. DDL on
+-- existing tables goes through alter_table, catalog writes through on_coordinator. Citus sends
+-- the coordinator's catalog writes (rows of reference tables) to the workers as it runs them,
+-- before the workers' run of the script: a row naming an object new in the update (a new table
+-- registered, a new column filled) fails there. Such writes go in a second update step, its
+-- own ALTER EXTENSION after the first's, in the same transaction.
+
+-- DDL on an existing table (ALTER TABLE, CREATE INDEX, CREATE / ALTER POLICY, CREATE TRIGGER,
+-- GRANT), one schema-qualified command on p_table each: every node applies it to its own copy
+-- of the table and to the shard placements it holds (Citus's worker_apply_shard_ddl_command
+-- names them as Citus does), Citus's propagation off, so that every placement gets it once,
+-- from its node, after that node's run made what the statement uses (a new function, say).
+-- Left to Citus, the coordinator's statement would reach the shards before the workers' run
+-- made those; and Citus sends a statement of an extension script as the script's whole text
+-- ("cannot insert multiple commands into a prepared statement"). One node, or a table Citus
+-- does not manage: the statements run, as any other.
+CREATE FUNCTION coditect_internal.alter_table(p_table regclass, VARIADIC p_statements text[]) RETURNS void
+LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+    s      text;
+    shard  bigint;
+    shards bigint[] := '{}';
+    old    text;
+    nsp    name := (SELECT n.nspname FROM pg_catalog.pg_class c
+                      JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace WHERE c.oid = p_table);
+BEGIN
+    IF pg_catalog.to_regclass('pg_catalog.pg_dist_placement') IS NOT NULL THEN
+        EXECUTE 'SELECT coalesce(array_agg(s.shardid ORDER BY s.shardid), ''{}'')
+                   FROM pg_catalog.pg_dist_shard s JOIN pg_catalog.pg_dist_placement p ON p.shardid = s.shardid
+                  WHERE s.logicalrelid = $1 AND p.groupid = (SELECT groupid FROM pg_catalog.pg_dist_local_group)'
+            INTO shards USING p_table;
+        -- Restored below: it would outlast this function, and an ALTER EXTENSION after it in
+        -- the transaction would not reach the workers.
+        old := pg_catalog.current_setting('citus.enable_ddl_propagation');
+        PERFORM pg_catalog.set_config('citus.enable_ddl_propagation', 'off', true);
+    END IF;
+    FOREACH s IN ARRAY p_statements LOOP
+        EXECUTE s;
+        FOREACH shard IN ARRAY shards LOOP
+            EXECUTE 'SELECT pg_catalog.worker_apply_shard_ddl_command($1, $2, $3)' USING shard, nsp::text, s;
+        END LOOP;
+    END LOOP;
+    IF old IS NOT NULL THEN
+        PERFORM pg_catalog.set_config('citus.enable_ddl_propagation', old, true);
+    END IF;
+END
+$$;
+
+-- Writes to the catalog (rows of global tables, which are reference tables on Citus:
+-- register_resource, register_action, declare_permission, resource_columns, ...) and the
+-- generated functions made from it: once, on the coordinator, whose writes Citus carries to
+-- every node's placement in the same transaction. A worker's run would write them a second time
+-- (or wait on the coordinator's locks: a distributed deadlock). On a worker this does nothing;
+-- elsewhere it runs the statements, one EXECUTE each (schema-qualified).
+CREATE FUNCTION coditect_internal.on_coordinator(VARIADIC p_statements text[]) RETURNS void
+LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+    s text;
+BEGIN
+    IF coditect_internal.is_citus_worker() THEN
+        RETURN;
+    END IF;
+    FOREACH s IN ARRAY p_statements LOOP
+        EXECUTE s;
+    END LOOP;
+END
+$$;
+REVOKE ALL ON FUNCTION coditect_internal.alter_table(regclass, text[]), coditect_internal.on_coordinator(text[]) FROM PUBLIC;
+COMMENT ON FUNCTION coditect_internal.alter_table(regclass, text[]) IS
+    'Update scripts: DDL on an existing table, applied by every node to its copy and the shard placements it holds.';
+COMMENT ON FUNCTION coditect_internal.on_coordinator(text[]) IS
+    'Update scripts: catalog writes and registrations, run on the coordinator (or the one node), skipped on Citus workers.';

@@ -138,8 +138,28 @@ SET LOCAL allow_system_table_mods = on;
 CREATE TABLE pg_catalog.pg_dist_local_group (groupid int NOT NULL);
 INSERT INTO pg_catalog.pg_dist_local_group VALUES (2);
 SELECT is(coditect_internal.is_citus_worker(), true, 'a node of group 2: a Citus worker');
+-- Update scripts on a worker (README, Running on Citus, Upgrading the extension): catalog writes
+-- are the coordinator's, a new table's mechanisms every node's own.
+CREATE TABLE coditect.tap_upg (tenant_id uuid NOT NULL, id uuid NOT NULL, PRIMARY KEY (tenant_id, id));
+SELECT coditect_internal.on_coordinator($$INSERT INTO coditect.permissions (codename, name) VALUES ('tap_upg.view', 'x')$$);
+SELECT is((SELECT count(*)::int FROM coditect.permissions WHERE codename = 'tap_upg.view'), 0,
+          'on a worker, on_coordinator runs nothing');
+SELECT coditect_internal.register_tenant_table('coditect.tap_upg', 'tap_upg');
+SELECT is((SELECT count(*)::int FROM coditect_internal.tenant_tables WHERE relid = 'coditect.tap_upg'::regclass), 0,
+          'on a worker, register_tenant_table writes no registry row');
+SELECT is((SELECT count(*)::int FROM pg_policy WHERE polrelid = 'coditect.tap_upg'::regclass), 1,
+          'but makes the table''s policy');
 UPDATE pg_catalog.pg_dist_local_group SET groupid = 0;
 SELECT is(coditect_internal.is_citus_worker(), false, 'the coordinator (group 0): not a worker');
+SELECT coditect_internal.on_coordinator($$INSERT INTO coditect.permissions (codename, name) VALUES ('tap_upg.view', 'x')$$);
+SELECT is((SELECT count(*)::int FROM coditect.permissions WHERE codename = 'tap_upg.view'), 1,
+          'on the coordinator (or one node), on_coordinator runs its statements');
+-- alter_table on one node (no Citus placements): the statements, as any other.
+SELECT coditect_internal.alter_table('coditect.tap_upg', $$ALTER TABLE coditect.tap_upg ADD COLUMN note text DEFAULT 'n'$$,
+                                     'CREATE INDEX tap_upg_note_idx ON coditect.tap_upg (tenant_id, note)');
+SELECT is((SELECT count(*)::int FROM pg_attribute WHERE attrelid = 'coditect.tap_upg'::regclass AND attname = 'note')
+          + (SELECT count(*)::int FROM pg_class WHERE relname = 'tap_upg_note_idx'), 2,
+          'alter_table on one node runs each statement on the table');
 DROP TABLE pg_catalog.pg_dist_local_group;
 RESET allow_system_table_mods;
 
