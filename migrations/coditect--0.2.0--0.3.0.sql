@@ -1655,12 +1655,15 @@ END
 $$;
 
 -- Up to one chunk's size of a blob's bytes from p_offset (fewer at the end; none past it).
--- Invoker rights: it reads what the caller may read under RLS, nothing more. Callers decide
--- access first (blob_download, the document layer's download) in the same transaction. Without
--- a request context (a public share's download), only the one blob that the share's decision
--- granted to the transaction is read (coditect_internal.storage_read_granted, 44_document_shares.sql).
+-- It reads the request tenant's chunks, what the caller may read under RLS (tenant isolation),
+-- nothing more. Callers decide access first (blob_download, the document layer's download) in
+-- the same transaction. Owner's rights: those download functions record the download as the
+-- owner, and on Citus a shard written as one user cannot be read as another in the same
+-- transaction. Without a request context (a public share's download), only the one blob that
+-- the share's decision granted to the transaction is read (coditect_internal.storage_read_granted,
+-- 44_document_shares.sql).
 CREATE FUNCTION coditect.storage_read(p_blob uuid, p_offset bigint, p_length int) RETURNS bytea
-LANGUAGE plpgsql STABLE SET search_path = pg_catalog, pg_temp AS $$
+LANGUAGE plpgsql STABLE SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
 DECLARE
     tenant uuid := coditect.current_tenant_id();
 BEGIN
@@ -3977,6 +3980,127 @@ END
 $$;
 
 ------------------------------------------------------------------------------------------------
+-- 5c-it2. Answers of the actions the catalog writes when Citus refuses the caller's read of the row
+-- the action wrote as the owner (as in sql/06_catalog.sql): action_answer, the wrapper's fallback
+------------------------------------------------------------------------------------------------
+
+-- The answer of an action wrapper (below) when its caller may not read the row p_as wrote: on
+-- Citus, a tenant's shard written as the owner in a transaction cannot be read as another user
+-- in it (25001). Owner's rights, the generated get's answer otherwise: the request's tenant, the
+-- resource's view permission, the policies of its table on SELECT applied as predicates (they
+-- hold no subqueries), hidden fields removed, computed ones added. Refused (25001, as Citus
+-- refused the read): a policy for a particular role (the caller's role is unknown here), and a
+-- policy calling a function other than the request context's (current_tenant_id, ...,
+-- has_permission): one reading a table under the caller's RLS (order_visible) would read it
+-- as the owner here.
+CREATE FUNCTION coditect_internal.action_answer(p_resource text, p_id uuid) RETURNS jsonb
+LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+    v_tenant uuid := coditect.current_tenant_id();
+    tz       text := current_setting('TimeZone');
+    r        coditect_internal.resources;
+    g        coditect_internal.resource_code;
+    allow    text;
+    must     text;
+    roles    boolean;
+    full_row jsonb;
+    answer   jsonb;
+BEGIN
+    SELECT * INTO r FROM coditect_internal.resources x WHERE x.name = p_resource;
+    IF r.name IS NULL OR r.singleton OR r.parent IS NOT NULL OR NOT r.roles ? 'view' THEN
+        RAISE EXCEPTION 'resource % has no answer by id', p_resource USING ERRCODE = 'CD400';
+    END IF;
+    PERFORM coditect.require_permission(r.name || '.view');
+    g := coditect_internal.resource_code(r);
+    SELECT string_agg('(' || pg_get_expr(p.polqual, p.polrelid) || ')', ' OR ') FILTER (WHERE p.polpermissive),
+           string_agg('(' || pg_get_expr(p.polqual, p.polrelid) || ')', ' AND ') FILTER (WHERE NOT p.polpermissive),
+           bool_or(p.polroles <> '{0}')
+      INTO allow, must, roles
+      FROM pg_policy p WHERE p.polrelid = g.rls_tbl::regclass AND p.polcmd IN ('*', 'r') AND p.polqual IS NOT NULL;
+    IF roles OR EXISTS (SELECT 1 FROM regexp_matches(concat_ws(' ', allow, must), '([a-z_][a-z0-9_]*)\.([a-z_][a-z0-9_]*)\(', 'g') m
+                         WHERE m[1] || '.' || m[2] NOT IN ('coditect.current_tenant_id', 'coditect.current_user_id',
+                                                           'coditect.current_user_role', 'coditect.has_permission')) THEN
+        RAISE EXCEPTION 'the answer (%) needs the caller''s read of the row the action wrote as the owner', g.rls_tbl
+            USING ERRCODE = 'active_sql_transaction';
+    END IF;
+    -- Timestamps in UTC, as the get answers them (a definer pins only its search_path).
+    PERFORM set_config('TimeZone', 'UTC', true);
+    IF v_tenant IS NOT NULL AND allow IS NOT NULL THEN
+        EXECUTE format('SELECT to_jsonb(t) FROM %s t WHERE %s AND (%s) AND %s', g.tbl,
+                       regexp_replace(regexp_replace(g.key_where, '\mp_id\M', '$1', 'g'), '\mv_tenant\M', '$2', 'g'),
+                       allow, coalesce(must, 'true'))
+           INTO full_row USING p_id, v_tenant;
+    END IF;
+    IF full_row IS NULL THEN
+        PERFORM set_config('TimeZone', tz, true);
+        RAISE EXCEPTION '% % not found', g.label, p_id USING ERRCODE = 'CD404';
+    END IF;
+    -- Hidden and computed fields as the get makes them, on the row rebuilt from its fields.
+    EXECUTE format('SELECT $1%s%s FROM jsonb_populate_record(NULL::%s, $1) v_row', g.hidden, g.computed, g.tbl)
+       INTO answer USING full_row;
+    PERFORM set_config('TimeZone', tz, true);
+    IF r.after_get IS NOT NULL THEN
+        EXECUTE format('SELECT %s($1)', r.after_get::regproc) USING p_id;
+    END IF;
+    RETURN answer;
+END
+$$;
+REVOKE ALL ON FUNCTION coditect_internal.action_answer(text, uuid) FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION coditect_internal.action_answer(text, uuid) TO coditect_gateway, coditect_service;
+
+-- The invoker function of an action the catalog writes (register_action p_as): p_wrapper
+-- (coditect.<name>) takes p_as's arguments as declared there (names and defaults), calls p_as
+-- (owner rights: it checks the permission and does the work, then answers the row's id) and
+-- answers that row through p_answers' generated get, under the caller's row-level security. The
+-- get is a statement of its own: it is STABLE and would not see p_as's rows within one
+-- statement. Created or replaced (regeneration); p_as is granted as the wrapper is.
+CREATE OR REPLACE FUNCTION coditect_internal.generate_action_wrapper(p_wrapper text, p_as regprocedure, p_answers text)
+RETURNS regprocedure
+LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $gen$
+DECLARE
+    r    coditect_internal.resources;
+    p    pg_proc;
+    args text;
+    fn   regprocedure;
+BEGIN
+    SELECT * INTO r FROM coditect_internal.resources x WHERE x.name = p_answers;
+    IF r.name IS NULL OR r.singleton OR r.parent IS NOT NULL OR NOT r.roles ? 'view' THEN
+        RAISE EXCEPTION 'action %: the answered resource "%" must be a top-level resource with a get (view)', p_wrapper, p_answers
+            USING ERRCODE = 'CD400';
+    END IF;
+    SELECT * INTO p FROM pg_proc x WHERE x.oid = p_as;
+    IF p.prorettype <> 'uuid'::regtype OR p.proretset OR NOT p.prosecdef THEN
+        RAISE EXCEPTION 'action %: % must be SECURITY DEFINER and return the uuid of the row it changed', p_wrapper, p_as
+            USING ERRCODE = 'CD400';
+    END IF;
+    IF p_wrapper !~ '^coditect\.[a-z][a-z0-9_]*$' THEN
+        RAISE EXCEPTION 'action %: the function the catalog writes is coditect.<name>', p_wrapper USING ERRCODE = 'CD400';
+    END IF;
+    SELECT coalesce(string_agg(format('$%s', i), ', ' ORDER BY i), '') INTO args FROM generate_series(1, p.pronargs) i;
+    EXECUTE format($f$
+CREATE OR REPLACE FUNCTION %1$s(%2$s) RETURNS jsonb
+LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $fn$
+DECLARE
+    v_id uuid := %3$s(%4$s);
+BEGIN
+    RETURN coditect.api_%5$s_get(v_id);
+EXCEPTION WHEN active_sql_transaction THEN
+    -- Citus: the row's shard was written as the owner, the caller may not read it (25001).
+    RETURN coditect_internal.action_answer(%6$L, v_id);
+END
+$fn$$f$, p_wrapper, pg_get_function_arguments(p_as), p_as::regproc, args, r.plural, r.name);
+    fn := format('%s(%s)', p_wrapper,
+                 (SELECT coalesce(string_agg(format_type(t, NULL), ',' ORDER BY i), '')
+                    FROM unnest(p.proargtypes::oid[]) WITH ORDINALITY u(t, i)))::regprocedure;
+    EXECUTE format('COMMENT ON FUNCTION %s IS %L', fn,
+                   format('Written by the catalog (register_action): %s, then the %s it answers.', p_as, replace(r.name, '_', ' ')));
+    EXECUTE format('REVOKE ALL ON FUNCTION %s, %s FROM PUBLIC', fn, p_as);
+    EXECUTE format('GRANT EXECUTE ON FUNCTION %s, %s TO coditect_gateway, coditect_service', fn, p_as);
+    RETURN fn;
+END
+$gen$;
+
+------------------------------------------------------------------------------------------------
 -- 6. 42_documents (as in sql/42_documents.sql)
 ------------------------------------------------------------------------------------------------
 
@@ -5223,11 +5347,13 @@ BEGIN
     END IF;
     IF s.password_hash IS NOT NULL THEN
         IF p_password IS NULL OR NOT coditect_internal.share_password_verify(p_password, s.password_hash) THEN
-            UPDATE coditect.document_shares x
-               SET failed_attempts = x.failed_attempts + 1,
-                   locked_until = CASE WHEN x.failed_attempts + 1 >= 5
-                                       THEN now() + least(interval '1 minute' * power(2, least(x.failed_attempts + 1 - 5, 10)),
-                                                          interval '1 hour') END
+            -- Computed from the locked row outside the statement: Citus refuses now() in a CASE
+            -- of an UPDATE on a distributed table.
+            s.failed_attempts := s.failed_attempts + 1;
+            s.locked_until := CASE WHEN s.failed_attempts >= 5
+                                   THEN now() + least(interval '1 minute' * power(2, least(s.failed_attempts - 5, 10)),
+                                                      interval '1 hour') END;
+            UPDATE coditect.document_shares x SET failed_attempts = s.failed_attempts, locked_until = s.locked_until
              WHERE x.tenant_id = s.tenant_id AND x.id = s.id;
             RETURN NULL;
         END IF;
@@ -7382,10 +7508,10 @@ BEGIN
     IF lineage IS NULL THEN
         RAISE EXCEPTION 'workflow % not found', p_id USING ERRCODE = 'CD404';
     END IF;
-    INSERT INTO coditect_internal.workflow_secrets AS x (lineage_id, tenant_id, secret, notification_secret)
-    VALUES (lineage, coditect.current_tenant_id(), s, ns)
+    INSERT INTO coditect_internal.workflow_secrets AS x (lineage_id, tenant_id, secret, notification_secret, created_at)
+    VALUES (lineage, v_tenant, s, ns, now())
     ON CONFLICT (tenant_id, lineage_id) DO UPDATE SET secret = excluded.secret, notification_secret = excluded.notification_secret,
-                                                      created_at = now();
+                                                      created_at = excluded.created_at;  -- no now() here: Citus refuses it
     RETURN jsonb_build_object('secret', convert_from(s, 'UTF8'), 'notification_secret', convert_from(ns, 'UTF8'),
                               'webhook_path', '/api/v1/workflows/' || lineage || '/webhook/',
                               'signature_header', 'Coditect-Signature');
@@ -7766,10 +7892,14 @@ INSERT INTO coditect_internal.compliance_report_sections (report_type, position,
 ------------------------------------------------------------------------------------------------
 
 -- The figures of a report over the tenant's audit rows from p_start to p_end (whole UTC days,
--- both included). Owner's rights (it reads the trail, the tenant given explicitly).
+-- both included). Owner's rights (it reads the trail, the tenant given explicitly). PL/pgSQL:
+-- Citus cannot plan a SQL function's statement on a distributed table with its parameters.
 CREATE FUNCTION coditect_internal.compliance_report_data(p_tenant uuid, p_type coditect.compliance_report_type,
                                                          p_start date, p_end date) RETURNS jsonb
-LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp AS $$
+LANGUAGE plpgsql STABLE SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+    v jsonb;
+BEGIN
     -- One pass over the period's rows (the (tenant_id, created_at) index, the months' partitions);
     -- each figure is then a grouping of that set, not another scan per section or per day.
     WITH logs AS MATERIALIZED (
@@ -7820,6 +7950,9 @@ LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp AS $$
         'activity', (SELECT jsonb_agg(jsonb_build_object('date', d.day, 'count', coalesce(p.n, 0)) ORDER BY d.day)
                        FROM (SELECT g::date AS day FROM generate_series(p_start::timestamp, p_end::timestamp, interval '1 day') g) d
                        LEFT JOIN per_day p ON p.day = d.day))
+      INTO v;
+    RETURN v;
+END
 $$;
 
 -- The PDF of report_data (src_ext/pg_compliance_pdf.cpp).
@@ -15426,20 +15559,24 @@ $$;
 
 -- A cart's discount as it stands (the computed field discount_amount): its items, under the
 -- caller's row-level security, through coupon_discounts. Checkout may still refuse the code.
--- PL/pgSQL, not SQL: Citus cannot route a SQL function's statement on its parameters.
+-- PL/pgSQL, not SQL: Citus cannot route a SQL function's statement on its parameters. The items
+-- are read first, coupon_discounts called on them in a statement of its own: in one statement
+-- with the items' reads, Citus would run it on the shard, where its read of coupons (a reference
+-- table) is a distributed query from a shard.
 CREATE FUNCTION coditect.cart_discount_amount(p_cart coditect.carts) RETURNS bigint
 LANGUAGE plpgsql STABLE SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+    products uuid[];
+    amounts  bigint[];
 BEGIN
     IF p_cart.coupon_id IS NULL THEN
         RETURN 0;
     END IF;
-    RETURN (SELECT coalesce(sum(x), 0)::bigint
-              FROM unnest(coditect_internal.coupon_discounts(
-                       p_cart.coupon_id,
-                       ARRAY(SELECT i.product_id FROM coditect.cart_items i
-                              WHERE i.tenant_id = p_cart.tenant_id AND i.cart_id = p_cart.id ORDER BY i.created_at, i.id),
-                       ARRAY(SELECT i.unit_amount * i.quantity FROM coditect.cart_items i
-                              WHERE i.tenant_id = p_cart.tenant_id AND i.cart_id = p_cart.id ORDER BY i.created_at, i.id))) x);
+    SELECT coalesce(array_agg(i.product_id ORDER BY i.created_at, i.id), '{}'),
+           coalesce(array_agg(i.unit_amount * i.quantity ORDER BY i.created_at, i.id), '{}')
+      INTO products, amounts
+      FROM coditect.cart_items i WHERE i.tenant_id = p_cart.tenant_id AND i.cart_id = p_cart.id;
+    RETURN (SELECT coalesce(sum(x), 0)::bigint FROM unnest(coditect_internal.coupon_discounts(p_cart.coupon_id, products, amounts)) x);
 END
 $$;
 

@@ -941,6 +941,70 @@ $fn$$f$, g.fn, rtrim(g.par_arg || id_arg, ', '), coditect_internal.generated_pro
 END
 $gen$;
 
+-- The answer of an action wrapper (below) when its caller may not read the row p_as wrote: on
+-- Citus, a tenant's shard written as the owner in a transaction cannot be read as another user
+-- in it (25001). Owner's rights, the generated get's answer otherwise: the request's tenant, the
+-- resource's view permission, the policies of its table on SELECT applied as predicates (they
+-- hold no subqueries), hidden fields removed, computed ones added. Refused (25001, as Citus
+-- refused the read): a policy for a particular role (the caller's role is unknown here), and a
+-- policy calling a function other than the request context's (current_tenant_id, ...,
+-- has_permission): one reading a table under the caller's RLS (order_visible) would read it
+-- as the owner here.
+CREATE FUNCTION coditect_internal.action_answer(p_resource text, p_id uuid) RETURNS jsonb
+LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+    v_tenant uuid := coditect.current_tenant_id();
+    tz       text := current_setting('TimeZone');
+    r        coditect_internal.resources;
+    g        coditect_internal.resource_code;
+    allow    text;
+    must     text;
+    roles    boolean;
+    full_row jsonb;
+    answer   jsonb;
+BEGIN
+    SELECT * INTO r FROM coditect_internal.resources x WHERE x.name = p_resource;
+    IF r.name IS NULL OR r.singleton OR r.parent IS NOT NULL OR NOT r.roles ? 'view' THEN
+        RAISE EXCEPTION 'resource % has no answer by id', p_resource USING ERRCODE = 'CD400';
+    END IF;
+    PERFORM coditect.require_permission(r.name || '.view');
+    g := coditect_internal.resource_code(r);
+    SELECT string_agg('(' || pg_get_expr(p.polqual, p.polrelid) || ')', ' OR ') FILTER (WHERE p.polpermissive),
+           string_agg('(' || pg_get_expr(p.polqual, p.polrelid) || ')', ' AND ') FILTER (WHERE NOT p.polpermissive),
+           bool_or(p.polroles <> '{0}')
+      INTO allow, must, roles
+      FROM pg_policy p WHERE p.polrelid = g.rls_tbl::regclass AND p.polcmd IN ('*', 'r') AND p.polqual IS NOT NULL;
+    IF roles OR EXISTS (SELECT 1 FROM regexp_matches(concat_ws(' ', allow, must), '([a-z_][a-z0-9_]*)\.([a-z_][a-z0-9_]*)\(', 'g') m
+                         WHERE m[1] || '.' || m[2] NOT IN ('coditect.current_tenant_id', 'coditect.current_user_id',
+                                                           'coditect.current_user_role', 'coditect.has_permission')) THEN
+        RAISE EXCEPTION 'the answer (%) needs the caller''s read of the row the action wrote as the owner', g.rls_tbl
+            USING ERRCODE = 'active_sql_transaction';
+    END IF;
+    -- Timestamps in UTC, as the get answers them (a definer pins only its search_path).
+    PERFORM set_config('TimeZone', 'UTC', true);
+    IF v_tenant IS NOT NULL AND allow IS NOT NULL THEN
+        EXECUTE format('SELECT to_jsonb(t) FROM %s t WHERE %s AND (%s) AND %s', g.tbl,
+                       regexp_replace(regexp_replace(g.key_where, '\mp_id\M', '$1', 'g'), '\mv_tenant\M', '$2', 'g'),
+                       allow, coalesce(must, 'true'))
+           INTO full_row USING p_id, v_tenant;
+    END IF;
+    IF full_row IS NULL THEN
+        PERFORM set_config('TimeZone', tz, true);
+        RAISE EXCEPTION '% % not found', g.label, p_id USING ERRCODE = 'CD404';
+    END IF;
+    -- Hidden and computed fields as the get makes them, on the row rebuilt from its fields.
+    EXECUTE format('SELECT $1%s%s FROM jsonb_populate_record(NULL::%s, $1) v_row', g.hidden, g.computed, g.tbl)
+       INTO answer USING full_row;
+    PERFORM set_config('TimeZone', tz, true);
+    IF r.after_get IS NOT NULL THEN
+        EXECUTE format('SELECT %s($1)', r.after_get::regproc) USING p_id;
+    END IF;
+    RETURN answer;
+END
+$$;
+REVOKE ALL ON FUNCTION coditect_internal.action_answer(text, uuid) FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION coditect_internal.action_answer(text, uuid) TO coditect_gateway, coditect_service;
+
 -- The invoker function of an action the catalog writes (register_action p_as): p_wrapper
 -- (coditect.<name>) takes p_as's arguments as declared there (names and defaults), calls p_as
 -- (owner rights: it checks the permission and does the work, then answers the row's id) and
@@ -977,8 +1041,11 @@ DECLARE
     v_id uuid := %3$s(%4$s);
 BEGIN
     RETURN coditect.api_%5$s_get(v_id);
+EXCEPTION WHEN active_sql_transaction THEN
+    -- Citus: the row's shard was written as the owner, the caller may not read it (25001).
+    RETURN coditect_internal.action_answer(%6$L, v_id);
 END
-$fn$$f$, p_wrapper, pg_get_function_arguments(p_as), p_as::regproc, args, r.plural);
+$fn$$f$, p_wrapper, pg_get_function_arguments(p_as), p_as::regproc, args, r.plural, r.name);
     fn := format('%s(%s)', p_wrapper,
                  (SELECT coalesce(string_agg(format_type(t, NULL), ',' ORDER BY i), '')
                     FROM unnest(p.proargtypes::oid[]) WITH ORDINALITY u(t, i)))::regprocedure;

@@ -240,6 +240,28 @@ SELECT alike(pg_temp.as_user('owner', 'owner', format('SELECT coditect.tap11_tou
              'CD404: thing % not found or frozen', '... and a row the _as refuses');
 SELECT alike(pg_temp.as_user('owner', 'owner', format('SELECT coditect.tap11_touch(%L)::text', :'theirs')),
              'CD404:%', '... and another tenant''s row');
+-- The answer as the owner (on Citus, when the caller may not read the row the _as wrote): the
+-- get's answer, under the table's policies as predicates.
+SELECT is(pg_temp.as_user('owner', 'owner', format('SELECT coditect_internal.action_answer(%L, %L)::text', 'tapthing', :'touchable'))::jsonb,
+          pg_temp.as_user('owner', 'owner', format('SELECT coditect.api_tapthings_get(%L)::text', :'touchable'))::jsonb,
+          'action_answer: the row as the resource''s get answers it');
+SELECT alike(pg_temp.as_user('owner', 'owner', format('SELECT coditect_internal.action_answer(%L, %L)::text', 'tapthing', :'theirs')),
+             'CD404:%', 'action_answer: another tenant''s row is not found');
+RESET ROLE;
+INSERT INTO coditect.users (tenant_id, email, role) VALUES (:'tw', 'member@t11.test', 'member') RETURNING id AS member \gset
+INSERT INTO coditect.memberships (tenant_id, user_id, role) VALUES (:'tw', :'member', 'member');
+SELECT set_config('tap.user.member', :'member', false) \gset
+INSERT INTO coditect.carts (tenant_id, user_id) VALUES (:'tw', (:'w'::jsonb ->> 'user_id')::uuid) RETURNING id AS owners_cart \gset
+SET ROLE tap11_gateway;
+SELECT is(pg_temp.as_user('owner', 'owner', format('SELECT coditect_internal.action_answer(%L, %L)::text', 'cart', :'owners_cart'))::jsonb,
+          pg_temp.as_user('owner', 'owner', format('SELECT coditect.api_carts_get(%L)::text', :'owners_cart'))::jsonb,
+          'action_answer: with the computed fields the get adds');
+SELECT alike(pg_temp.as_user('member', 'member', format('SELECT coditect_internal.action_answer(%L, %L)::text', 'cart', :'owners_cart')),
+             'CD404:%', 'action_answer: a row a restrictive policy hides from the caller (another member''s cart) is not found');
+SELECT alike(pg_temp.as_user('owner', 'owner', format('SELECT coditect_internal.action_answer(%L, %L)::text', 'refund', :'owners_cart')),
+             '25001:%', 'action_answer: refused for a table whose policy reads another table under the caller''s RLS');
+SELECT alike(pg_temp.as_user('guest', 'guest', format('SELECT coditect_internal.action_answer(%L, %L)::text', 'cart', :'owners_cart')),
+             'CD403:%', 'action_answer: the resource''s view permission is required');
 RESET ROLE;
 SELECT is((SELECT note FROM coditect.tapthings WHERE id = :'frozen'), '', 'a refused call changed nothing');
 

@@ -145,6 +145,7 @@ INSERT INTO expected_execute VALUES
     ('coditect.compliance_report_download(uuid)', 'gateway,service'),
     ('coditect.generate_compliance_report(text,date,date)', 'gateway,service'),
     ('coditect_internal.audit_review_rules()', ''),
+    ('coditect_internal.action_answer(text,uuid)', 'gateway,service'),
     ('coditect_internal.compliance_report_answer(coditect.compliance_reports)', ''),
     ('coditect_internal.compliance_report_data(uuid,coditect.compliance_report_type,date,date)', ''),
     ('coditect_internal.compliance_report_immutable()', ''),
