@@ -1655,12 +1655,15 @@ END
 $$;
 
 -- Up to one chunk's size of a blob's bytes from p_offset (fewer at the end; none past it).
--- Invoker rights: it reads what the caller may read under RLS, nothing more. Callers decide
--- access first (blob_download, the document layer's download) in the same transaction. Without
--- a request context (a public share's download), only the one blob that the share's decision
--- granted to the transaction is read (coditect_internal.storage_read_granted, 44_document_shares.sql).
+-- It reads the request tenant's chunks, what the caller may read under RLS (tenant isolation),
+-- nothing more. Callers decide access first (blob_download, the document layer's download) in
+-- the same transaction. Owner's rights: those download functions record the download as the
+-- owner, and on Citus a shard written as one user cannot be read as another in the same
+-- transaction. Without a request context (a public share's download), only the one blob that
+-- the share's decision granted to the transaction is read (coditect_internal.storage_read_granted,
+-- 44_document_shares.sql).
 CREATE FUNCTION coditect.storage_read(p_blob uuid, p_offset bigint, p_length int) RETURNS bytea
-LANGUAGE plpgsql STABLE SET search_path = pg_catalog, pg_temp AS $$
+LANGUAGE plpgsql STABLE SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
 DECLARE
     tenant uuid := coditect.current_tenant_id();
 BEGIN
@@ -5355,11 +5358,13 @@ BEGIN
     END IF;
     IF s.password_hash IS NOT NULL THEN
         IF p_password IS NULL OR NOT coditect_internal.share_password_verify(p_password, s.password_hash) THEN
-            UPDATE coditect.document_shares x
-               SET failed_attempts = x.failed_attempts + 1,
-                   locked_until = CASE WHEN x.failed_attempts + 1 >= 5
-                                       THEN now() + least(interval '1 minute' * power(2, least(x.failed_attempts + 1 - 5, 10)),
-                                                          interval '1 hour') END
+            -- Computed from the locked row outside the statement: Citus refuses now() in a CASE
+            -- of an UPDATE on a distributed table.
+            s.failed_attempts := s.failed_attempts + 1;
+            s.locked_until := CASE WHEN s.failed_attempts >= 5
+                                   THEN now() + least(interval '1 minute' * power(2, least(s.failed_attempts - 5, 10)),
+                                                      interval '1 hour') END;
+            UPDATE coditect.document_shares x SET failed_attempts = s.failed_attempts, locked_until = s.locked_until
              WHERE x.tenant_id = s.tenant_id AND x.id = s.id;
             RETURN NULL;
         END IF;
@@ -7514,10 +7519,10 @@ BEGIN
     IF lineage IS NULL THEN
         RAISE EXCEPTION 'workflow % not found', p_id USING ERRCODE = 'CD404';
     END IF;
-    INSERT INTO coditect_internal.workflow_secrets AS x (lineage_id, tenant_id, secret, notification_secret)
-    VALUES (lineage, coditect.current_tenant_id(), s, ns)
+    INSERT INTO coditect_internal.workflow_secrets AS x (lineage_id, tenant_id, secret, notification_secret, created_at)
+    VALUES (lineage, v_tenant, s, ns, now())
     ON CONFLICT (tenant_id, lineage_id) DO UPDATE SET secret = excluded.secret, notification_secret = excluded.notification_secret,
-                                                      created_at = now();
+                                                      created_at = excluded.created_at;  -- no now() here: Citus refuses it
     RETURN jsonb_build_object('secret', convert_from(s, 'UTF8'), 'notification_secret', convert_from(ns, 'UTF8'),
                               'webhook_path', '/api/v1/workflows/' || lineage || '/webhook/',
                               'signature_header', 'Coditect-Signature');
@@ -7899,10 +7904,14 @@ INSERT INTO coditect_internal.compliance_report_sections (report_type, position,
 ------------------------------------------------------------------------------------------------
 
 -- The figures of a report over the tenant's audit rows from p_start to p_end (whole UTC days,
--- both included). Owner's rights (it reads the trail, the tenant given explicitly).
+-- both included). Owner's rights (it reads the trail, the tenant given explicitly). PL/pgSQL:
+-- Citus cannot plan a SQL function's statement on a distributed table with its parameters.
 CREATE FUNCTION coditect_internal.compliance_report_data(p_tenant uuid, p_type coditect.compliance_report_type,
                                                          p_start date, p_end date) RETURNS jsonb
-LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp AS $$
+LANGUAGE plpgsql STABLE SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+    v jsonb;
+BEGIN
     -- One pass over the period's rows (the (tenant_id, created_at) index, the months' partitions);
     -- each figure is then a grouping of that set, not another scan per section or per day.
     WITH logs AS MATERIALIZED (
@@ -7953,6 +7962,9 @@ LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp AS $$
         'activity', (SELECT jsonb_agg(jsonb_build_object('date', d.day, 'count', coalesce(p.n, 0)) ORDER BY d.day)
                        FROM (SELECT g::date AS day FROM generate_series(p_start::timestamp, p_end::timestamp, interval '1 day') g) d
                        LEFT JOIN per_day p ON p.day = d.day))
+      INTO v;
+    RETURN v;
+END
 $$;
 
 -- The PDF of report_data (src_ext/pg_compliance_pdf.cpp).
@@ -15559,20 +15571,24 @@ $$;
 
 -- A cart's discount as it stands (the computed field discount_amount): its items, under the
 -- caller's row-level security, through coupon_discounts. Checkout may still refuse the code.
--- PL/pgSQL, not SQL: Citus cannot route a SQL function's statement on its parameters.
+-- PL/pgSQL, not SQL: Citus cannot route a SQL function's statement on its parameters. The items
+-- are read first, coupon_discounts called on them in a statement of its own: in one statement
+-- with the items' reads, Citus would run it on the shard, where its read of coupons (a reference
+-- table) is a distributed query from a shard.
 CREATE FUNCTION coditect.cart_discount_amount(p_cart coditect.carts) RETURNS bigint
 LANGUAGE plpgsql STABLE SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+    products uuid[];
+    amounts  bigint[];
 BEGIN
     IF p_cart.coupon_id IS NULL THEN
         RETURN 0;
     END IF;
-    RETURN (SELECT coalesce(sum(x), 0)::bigint
-              FROM unnest(coditect_internal.coupon_discounts(
-                       p_cart.coupon_id,
-                       ARRAY(SELECT i.product_id FROM coditect.cart_items i
-                              WHERE i.tenant_id = p_cart.tenant_id AND i.cart_id = p_cart.id ORDER BY i.created_at, i.id),
-                       ARRAY(SELECT i.unit_amount * i.quantity FROM coditect.cart_items i
-                              WHERE i.tenant_id = p_cart.tenant_id AND i.cart_id = p_cart.id ORDER BY i.created_at, i.id))) x);
+    SELECT coalesce(array_agg(i.product_id ORDER BY i.created_at, i.id), '{}'),
+           coalesce(array_agg(i.unit_amount * i.quantity ORDER BY i.created_at, i.id), '{}')
+      INTO products, amounts
+      FROM coditect.cart_items i WHERE i.tenant_id = p_cart.tenant_id AND i.cart_id = p_cart.id;
+    RETURN (SELECT coalesce(sum(x), 0)::bigint FROM unnest(coditect_internal.coupon_discounts(p_cart.coupon_id, products, amounts)) x);
 END
 $$;
 

@@ -409,12 +409,15 @@ END
 $$;
 
 -- Up to one chunk's size of a blob's bytes from p_offset (fewer at the end; none past it).
--- Invoker rights: it reads what the caller may read under RLS, nothing more. Callers decide
--- access first (blob_download, the document layer's download) in the same transaction. Without
--- a request context (a public share's download), only the one blob that the share's decision
--- granted to the transaction is read (coditect_internal.storage_read_granted, 44_document_shares.sql).
+-- It reads the request tenant's chunks, what the caller may read under RLS (tenant isolation),
+-- nothing more. Callers decide access first (blob_download, the document layer's download) in
+-- the same transaction. Owner's rights: those download functions record the download as the
+-- owner, and on Citus a shard written as one user cannot be read as another in the same
+-- transaction. Without a request context (a public share's download), only the one blob that
+-- the share's decision granted to the transaction is read (coditect_internal.storage_read_granted,
+-- 44_document_shares.sql).
 CREATE FUNCTION coditect.storage_read(p_blob uuid, p_offset bigint, p_length int) RETURNS bytea
-LANGUAGE plpgsql STABLE SET search_path = pg_catalog, pg_temp AS $$
+LANGUAGE plpgsql STABLE SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
 DECLARE
     tenant uuid := coditect.current_tenant_id();
 BEGIN

@@ -410,11 +410,13 @@ BEGIN
     END IF;
     IF s.password_hash IS NOT NULL THEN
         IF p_password IS NULL OR NOT coditect_internal.share_password_verify(p_password, s.password_hash) THEN
-            UPDATE coditect.document_shares x
-               SET failed_attempts = x.failed_attempts + 1,
-                   locked_until = CASE WHEN x.failed_attempts + 1 >= 5
-                                       THEN now() + least(interval '1 minute' * power(2, least(x.failed_attempts + 1 - 5, 10)),
-                                                          interval '1 hour') END
+            -- Computed from the locked row outside the statement: Citus refuses now() in a CASE
+            -- of an UPDATE on a distributed table.
+            s.failed_attempts := s.failed_attempts + 1;
+            s.locked_until := CASE WHEN s.failed_attempts >= 5
+                                   THEN now() + least(interval '1 minute' * power(2, least(s.failed_attempts - 5, 10)),
+                                                      interval '1 hour') END;
+            UPDATE coditect.document_shares x SET failed_attempts = s.failed_attempts, locked_until = s.locked_until
              WHERE x.tenant_id = s.tenant_id AND x.id = s.id;
             RETURN NULL;
         END IF;

@@ -233,10 +233,14 @@ INSERT INTO coditect_internal.compliance_report_sections (report_type, position,
 ------------------------------------------------------------------------------------------------
 
 -- The figures of a report over the tenant's audit rows from p_start to p_end (whole UTC days,
--- both included). Owner's rights (it reads the trail, the tenant given explicitly).
+-- both included). Owner's rights (it reads the trail, the tenant given explicitly). PL/pgSQL:
+-- Citus cannot plan a SQL function's statement on a distributed table with its parameters.
 CREATE FUNCTION coditect_internal.compliance_report_data(p_tenant uuid, p_type coditect.compliance_report_type,
                                                          p_start date, p_end date) RETURNS jsonb
-LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp AS $$
+LANGUAGE plpgsql STABLE SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+    v jsonb;
+BEGIN
     -- One pass over the period's rows (the (tenant_id, created_at) index, the months' partitions);
     -- each figure is then a grouping of that set, not another scan per section or per day.
     WITH logs AS MATERIALIZED (
@@ -287,6 +291,9 @@ LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp AS $$
         'activity', (SELECT jsonb_agg(jsonb_build_object('date', d.day, 'count', coalesce(p.n, 0)) ORDER BY d.day)
                        FROM (SELECT g::date AS day FROM generate_series(p_start::timestamp, p_end::timestamp, interval '1 day') g) d
                        LEFT JOIN per_day p ON p.day = d.day))
+      INTO v;
+    RETURN v;
+END
 $$;
 
 -- The PDF of report_data (src_ext/pg_compliance_pdf.cpp).

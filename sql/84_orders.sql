@@ -756,20 +756,24 @@ $$;
 
 -- A cart's discount as it stands (the computed field discount_amount): its items, under the
 -- caller's row-level security, through coupon_discounts. Checkout may still refuse the code.
--- PL/pgSQL, not SQL: Citus cannot route a SQL function's statement on its parameters.
+-- PL/pgSQL, not SQL: Citus cannot route a SQL function's statement on its parameters. The items
+-- are read first, coupon_discounts called on them in a statement of its own: in one statement
+-- with the items' reads, Citus would run it on the shard, where its read of coupons (a reference
+-- table) is a distributed query from a shard.
 CREATE FUNCTION coditect.cart_discount_amount(p_cart coditect.carts) RETURNS bigint
 LANGUAGE plpgsql STABLE SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+    products uuid[];
+    amounts  bigint[];
 BEGIN
     IF p_cart.coupon_id IS NULL THEN
         RETURN 0;
     END IF;
-    RETURN (SELECT coalesce(sum(x), 0)::bigint
-              FROM unnest(coditect_internal.coupon_discounts(
-                       p_cart.coupon_id,
-                       ARRAY(SELECT i.product_id FROM coditect.cart_items i
-                              WHERE i.tenant_id = p_cart.tenant_id AND i.cart_id = p_cart.id ORDER BY i.created_at, i.id),
-                       ARRAY(SELECT i.unit_amount * i.quantity FROM coditect.cart_items i
-                              WHERE i.tenant_id = p_cart.tenant_id AND i.cart_id = p_cart.id ORDER BY i.created_at, i.id))) x);
+    SELECT coalesce(array_agg(i.product_id ORDER BY i.created_at, i.id), '{}'),
+           coalesce(array_agg(i.unit_amount * i.quantity ORDER BY i.created_at, i.id), '{}')
+      INTO products, amounts
+      FROM coditect.cart_items i WHERE i.tenant_id = p_cart.tenant_id AND i.cart_id = p_cart.id;
+    RETURN (SELECT coalesce(sum(x), 0)::bigint FROM unnest(coditect_internal.coupon_discounts(p_cart.coupon_id, products, amounts)) x);
 END
 $$;
 

@@ -126,11 +126,19 @@ TEST_F(OrdersIT, PurchasePaymentAndRefunds) {
       W().call("POST", "/api/v1/orders/" + oid + "/refunds/", admin, json{{"amount", 100}}.dump());
   EXPECT_EQ(early.status, 409) << early.body;
 
-  // The manual payment: the service's function, in its request context.
-  W().sql(
-      "SELECT coditect.order_mark_paid($1::uuid, 'wire') "
-      "FROM (SELECT coditect.set_request_context($2::uuid, $3::uuid, 'owner')) c",
-      {oid, W().tenant, W().owner});
+  // The manual payment: the service's function, in its request context, in a transaction block
+  // (on Citus the context reaches the workers with one: README, Running on Citus).
+  W().sql("BEGIN");
+  try {
+    W().sql(
+        "SELECT coditect.order_mark_paid($1::uuid, 'wire') "
+        "FROM (SELECT coditect.set_request_context($2::uuid, $3::uuid, 'owner')) c",
+        {oid, W().tenant, W().owner});
+  } catch (...) {
+    W().sql("ROLLBACK");
+    throw;
+  }
+  W().sql("COMMIT");
   HttpResult paid = W().call("GET", "/api/v1/orders/" + oid + "/", member);
   ASSERT_EQ(paid.status, 200) << paid.body;
   EXPECT_EQ(json::parse(paid.body)["status"], "paid");
