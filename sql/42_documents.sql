@@ -436,25 +436,25 @@ GRANT EXECUTE ON FUNCTION coditect_internal.document_grant(uuid, uuid, uuid, uui
     coditect_internal.granted_folders(), coditect_internal.folder_granted(uuid, uuid),
     coditect_internal.document_granted(uuid, uuid, uuid) TO coditect_gateway, coditect_service, coditect_analyst;
 
--- Reading: row-level security beyond the tenant (restrictive policies, ANDed with
--- tenant_isolation) shows a row to whoever holds the view level on it. Writing: the triggers
+-- Reading: row-level security beyond the tenant (the tenant policy narrowed for SELECT by
+-- narrow_tenant_policy, sql/00_base.sql) shows a row to whoever holds the view level on it. Writing: the triggers
 -- below ask for the level each change needs and refuse with CD403 naming it (a policy would
 -- make a refused UPDATE or DELETE silently change nothing).
 ALTER TABLE coditect.folders ENABLE ROW LEVEL SECURITY, FORCE ROW LEVEL SECURITY;
 -- The rule of document_grant(), with the grants' reach computed once per query (the *_granted
 -- functions above).
-CREATE POLICY folder_read ON coditect.folders AS RESTRICTIVE FOR SELECT
-    USING (coditect.current_user_role() IN ('owner', 'admin') OR coditect.current_user_id() IS NULL
-           OR created_by = coditect.current_user_id()
-           OR coditect_internal.folder_granted(tenant_id, id));
+SELECT coditect_internal.narrow_tenant_policy('coditect.folders', 'SELECT',
+    $$coditect.current_user_role() IN ('owner', 'admin') OR coditect.current_user_id() IS NULL
+      OR created_by = coditect.current_user_id()
+      OR coditect_internal.folder_granted(tenant_id, id)$$);
 ALTER TABLE coditect.documents ENABLE ROW LEVEL SECURITY, FORCE ROW LEVEL SECURITY;
-CREATE POLICY document_read ON coditect.documents AS RESTRICTIVE FOR SELECT
-    USING (coditect.current_user_role() IN ('owner', 'admin') OR coditect.current_user_id() IS NULL
-           OR owner_id = coditect.current_user_id()
-           OR coditect_internal.document_granted(tenant_id, id, folder_id));
+SELECT coditect_internal.narrow_tenant_policy('coditect.documents', 'SELECT',
+    $$coditect.current_user_role() IN ('owner', 'admin') OR coditect.current_user_id() IS NULL
+      OR owner_id = coditect.current_user_id()
+      OR coditect_internal.document_granted(tenant_id, id, folder_id)$$);
 ALTER TABLE coditect.document_versions ENABLE ROW LEVEL SECURITY, FORCE ROW LEVEL SECURITY;
-CREATE POLICY document_version_read ON coditect.document_versions AS RESTRICTIVE FOR SELECT
-    USING (coditect.current_user_role() IN ('owner', 'admin') OR coditect_internal.document_level(tenant_id, document_id) >= 1);
+SELECT coditect_internal.narrow_tenant_policy('coditect.document_versions', 'SELECT',
+    $$coditect.current_user_role() IN ('owner', 'admin') OR coditect_internal.document_level(tenant_id, document_id) >= 1$$);
 
 -- The level a grant's target gives the caller.
 CREATE FUNCTION coditect_internal.grant_target_level(p_tenant uuid, p_document uuid, p_folder uuid) RETURNS int
@@ -465,9 +465,9 @@ $$;
 GRANT EXECUTE ON FUNCTION coditect_internal.grant_target_level(uuid, uuid, uuid)
     TO coditect_gateway, coditect_service, coditect_analyst;
 ALTER TABLE coditect.document_permissions ENABLE ROW LEVEL SECURITY, FORCE ROW LEVEL SECURITY;
-CREATE POLICY document_permission_read ON coditect.document_permissions AS RESTRICTIVE FOR SELECT
-    USING (coditect.current_user_role() IN ('owner', 'admin')
-           OR coditect_internal.grant_target_level(tenant_id, document_id, folder_id) >= 1);
+SELECT coditect_internal.narrow_tenant_policy('coditect.document_permissions', 'SELECT',
+    $$coditect.current_user_role() IN ('owner', 'admin')
+      OR coditect_internal.grant_target_level(tenant_id, document_id, folder_id) >= 1$$);
 
 -- Refuses, for a caller with a request context, a change that needs more than p_have.
 CREATE FUNCTION coditect_internal.require_level(p_have int, p_need int, p_what text) RETURNS void

@@ -165,9 +165,9 @@ SELECT coditect_internal.register_resource('coditect.invoices', 'invoice', p_sta
                    "number": ["exact"], "created_at": ["gte", "lt"], "due_date": ["gte", "lt"], "paid_at": ["gte", "lt"],
                    "period_start": ["gte", "lt"]}',
     p_orderings => '{created_at,total_amount}');
-CREATE POLICY invoices_own ON coditect.invoices AS RESTRICTIVE
-    USING (coditect.current_user_id() IS NULL OR coditect.has_permission('order.manage')
-           OR coditect_internal.order_visible(tenant_id, order_id));
+SELECT coditect_internal.narrow_tenant_policy('coditect.invoices', 'ALL',
+    $$coditect.current_user_id() IS NULL OR coditect.has_permission('order.manage')
+      OR coditect_internal.order_visible(tenant_id, order_id)$$);
 GRANT INSERT, UPDATE ON coditect.invoices TO coditect_service;
 
 ------------------------------------------------------------------------------------------------
