@@ -14657,7 +14657,7 @@ SELECT coditect_internal.declare_contact_entity(e, t)
 SELECT coditect_internal.declare_permission('contact.manage', 'Manage the contacts of any entity', 'admin');
 
 -- Members write their own user's contacts (guard_contact); administrators everyone's. Reads:
--- contact_read below.
+-- the read rule below.
 SELECT coditect_internal.register_resource('coditect.addresses', 'address', p_plural => 'addresses',
     p_roles => '{"view": "member", "create": "member", "update": "member", "delete": "member"}',
     p_create => '{entity_type,entity_id,address_type,label,full_name,company_name,address_line1,address_line2,city,state_code,postal_code,country_code,latitude,longitude,phone,is_default}',
@@ -16849,7 +16849,7 @@ CREATE TRIGGER keep_rows BEFORE DELETE ON coditect.invoices
 ALTER TABLE coditect.invoices ENABLE ALWAYS TRIGGER guard_invoice, ENABLE ALWAYS TRIGGER keep_rows;
 
 -- Read like orders: owners and administrators (order.manage) every invoice of the tenant,
--- members the invoices of their own orders (orders_own decides), no request user (an analyst
+-- members the invoices of their own orders (the orders' rule decides), no request user (an analyst
 -- bound to the tenant) the tenant's. Clients write none: the service role (in its tenant's
 -- context) and the webhook's handlers do.
 SELECT coditect_internal.register_resource('coditect.invoices', 'invoice', p_state_machine => 'invoice',

@@ -316,7 +316,7 @@ SELECT coditect_internal.declare_contact_entity(e, t)
 SELECT coditect_internal.declare_permission('contact.manage', 'Manage the contacts of any entity', 'admin');
 
 -- Members write their own user's contacts (guard_contact); administrators everyone's. Reads:
--- contact_read below.
+-- the read rule below.
 SELECT coditect_internal.register_resource('coditect.addresses', 'address', p_plural => 'addresses',
     p_roles => '{"view": "member", "create": "member", "update": "member", "delete": "member"}',
     p_create => '{entity_type,entity_id,address_type,label,full_name,company_name,address_line1,address_line2,city,state_code,postal_code,country_code,latitude,longitude,phone,is_default}',

@@ -156,7 +156,7 @@ CREATE TRIGGER keep_rows BEFORE DELETE ON coditect.invoices
 ALTER TABLE coditect.invoices ENABLE ALWAYS TRIGGER guard_invoice, ENABLE ALWAYS TRIGGER keep_rows;
 
 -- Read like orders: owners and administrators (order.manage) every invoice of the tenant,
--- members the invoices of their own orders (orders_own decides), no request user (an analyst
+-- members the invoices of their own orders (the orders' rule decides), no request user (an analyst
 -- bound to the tenant) the tenant's. Clients write none: the service role (in its tenant's
 -- context) and the webhook's handlers do.
 SELECT coditect_internal.register_resource('coditect.invoices', 'invoice', p_state_machine => 'invoice',
