@@ -4106,6 +4106,142 @@ BEGIN
         PERFORM pg_catalog.pg_extension_config_dump(p_table, '');
     END IF;
 END
+------------------------------------------------------------------------------------------------
+-- 5c-restrictive. No restrictive policy (as in sql/00_base.sql and sql/06_catalog.sql): Citus makes
+-- a shard's policies permissive, so a tenant table's rows are narrowed by narrow_tenant_policy
+-- (used by the sections below instead of CREATE POLICY ... AS RESTRICTIVE), and the catalog's
+-- row_access reads its marker (tenant_rows_narrowed).
+------------------------------------------------------------------------------------------------
+
+-- Narrows a tenant table's rows beyond the tenant: the one way to add a row rule to a tenant
+-- table. Citus (13.2.2) creates a shard's policies without AS RESTRICTIVE, also for shards made
+-- later by moves, splits and rebalancing, so a restrictive policy would be ORed with the tenant's
+-- there (every tenant's rows and a caller without context seeing them). Every policy is therefore
+-- permissive and carries the tenant condition t (register_tenant_table's), with the semantics a
+-- restrictive policy X had beside tenant_isolation on one node:
+--   * p_command 'ALL': tenant_isolation becomes tenant_isolation_narrowed, USING and WITH CHECK
+--     (t AND (X)) (a restrictive FOR ALL without WITH CHECK checks new rows with X);
+--   * p_command 'SELECT': tenant_isolation_narrowed FOR SELECT USING (t AND (X)), and t alone
+--     for the writes: tenant_isolation_insert / _update / _delete. An UPDATE or DELETE that reads
+--     rows (and INSERT ... RETURNING) gets the SELECT policy too, as it got the restrictive one.
+-- The catalog's row_access reads the name tenant_isolation_narrowed (tenant_rows_narrowed below).
+CREATE FUNCTION coditect_internal.narrow_tenant_policy(p_table regclass, p_command text, p_using text) RETURNS void
+LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+    qual text;
+    t    text;
+BEGIN
+    SELECT pg_get_expr(p.polqual, p.polrelid) INTO qual
+      FROM pg_policy p WHERE p.polrelid = p_table AND p.polname = 'tenant_isolation' AND p.polcmd = '*';
+    IF qual IS NULL OR EXISTS (SELECT 1 FROM pg_policy p WHERE p.polrelid = p_table AND p.polname <> 'tenant_isolation') THEN
+        RAISE EXCEPTION 'narrow_tenant_policy: % must have register_tenant_table''s tenant_isolation as its only policy', p_table;
+    END IF;
+    -- The column is the first word of the deparsed qual, "(<column> = coditect.current_tenant_id())".
+    t := format('%I = coditect.current_tenant_id()', substring(qual FROM '^\((\w+) = '));
+    EXECUTE format('DROP POLICY tenant_isolation ON %s', p_table);
+    IF p_command = 'ALL' THEN
+        EXECUTE format('CREATE POLICY tenant_isolation_narrowed ON %s USING (%s AND (%s)) WITH CHECK (%s AND (%s))',
+                       p_table, t, p_using, t, p_using);
+    ELSIF p_command = 'SELECT' THEN
+        EXECUTE format('CREATE POLICY tenant_isolation_narrowed ON %s FOR SELECT USING (%s AND (%s))', p_table, t, p_using);
+        EXECUTE format('CREATE POLICY tenant_isolation_insert ON %s FOR INSERT WITH CHECK (%s)', p_table, t);
+        EXECUTE format('CREATE POLICY tenant_isolation_update ON %s FOR UPDATE USING (%s) WITH CHECK (%s)', p_table, t, t);
+        EXECUTE format('CREATE POLICY tenant_isolation_delete ON %s FOR DELETE USING (%s)', p_table, t);
+    ELSE
+        RAISE EXCEPTION 'narrow_tenant_policy: command must be ALL or SELECT, not %', p_command;
+    END IF;
+END
+$$;
+
+-- Whether a table's rows are narrowed beyond the tenant (the catalog's row_access): who sees a
+-- row depends on more than the tenant.
+CREATE FUNCTION coditect_internal.tenant_rows_narrowed(p_table regclass) RETURNS boolean
+LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp AS $$
+    SELECT EXISTS (SELECT 1 FROM pg_policy p WHERE p.polrelid = p_table AND p.polname = 'tenant_isolation_narrowed')
+$$;
+REVOKE ALL ON FUNCTION coditect_internal.narrow_tenant_policy(regclass, text, text),
+    coditect_internal.tenant_rows_narrowed(regclass) FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION coditect_internal.tenant_rows_narrowed(regclass) TO coditect_gateway, coditect_service;
+
+CREATE OR REPLACE FUNCTION coditect.api_catalog() RETURNS jsonb
+LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp AS $$
+    SELECT jsonb_build_object(
+        'version', (SELECT extversion FROM pg_extension WHERE extname = 'coditect'),
+        'schemas', coditect_internal.api_schemas_json(),
+        'types', (
+            SELECT coalesce(jsonb_agg(x ORDER BY x ->> 'name'), '[]') FROM (
+                SELECT jsonb_build_object('name', t.typname, 'kind', 'enum', 'description', obj_description(t.oid, 'pg_type'),
+                                          'values', (SELECT jsonb_agg(e.enumlabel ORDER BY e.enumsortorder)
+                                                       FROM pg_enum e WHERE e.enumtypid = t.oid)) AS x
+                  FROM pg_type t WHERE t.typnamespace = 'coditect'::regnamespace AND t.typtype = 'e'
+                UNION ALL
+                SELECT jsonb_build_object('name', t.typname, 'kind', 'composite', 'description', obj_description(t.oid, 'pg_type'),
+                                          'attributes', (SELECT jsonb_agg(coditect_internal.catalog_attribute(a.attrelid, a.attnum) ORDER BY a.attnum)
+                                                           FROM pg_attribute a WHERE a.attrelid = t.typrelid AND a.attnum > 0 AND NOT a.attisdropped))
+                  FROM pg_type t JOIN pg_class c ON c.oid = t.typrelid
+                 WHERE t.typnamespace = 'coditect'::regnamespace AND t.typtype = 'c' AND c.relkind = 'c') s),
+        'resources', (
+            SELECT coalesce(jsonb_agg(jsonb_build_object(
+                'name', r.name, 'plural', r.plural,
+                'schema_name', replace(initcap(replace(r.name, '_', ' ')), ' ', ''),
+                'path', r.path, 'item_path', CASE WHEN r.singleton THEN NULL ELSE r.path || '{id}/' END,
+                'singleton', r.singleton,
+                'parent', CASE WHEN r.parent IS NOT NULL THEN jsonb_build_object('resource', r.parent,
+                               'param', r.parent || '_id', 'column', r.parent_column) END,
+                'description', obj_description(r.relid, 'pg_class'),
+                'soft_delete', r.soft_delete, 'state_machine', r.state_machine,
+                'columns', (SELECT jsonb_agg(coditect_internal.catalog_attribute(r.relid, a.attnum)
+                                             || jsonb_build_object('read', rc.readable, 'create', rc.on_create,
+                                                                   'update', rc.on_update,
+                                                                   'required', rc.on_create AND a.attnotnull AND NOT a.atthasdef)
+                                             ORDER BY a.attnum)
+                              FROM coditect_internal.resource_columns rc
+                              JOIN pg_attribute a ON a.attrelid = r.relid AND a.attname = rc.column_name
+                             WHERE rc.resource = r.name)
+                           || (SELECT coalesce(jsonb_agg(jsonb_build_object(
+                                          'name', c.name, 'nullable', false, 'description', obj_description(p.oid, 'pg_proc'),
+                                          'has_default', false, 'json_type', NULL, 'format', NULL, 'max_length', NULL,
+                                          'enum_type', NULL, 'items', NULL)
+                                      || coditect_internal.json_type_of(p.prorettype, -1)
+                                      || '{"read": true, "create": false, "update": false, "required": false, "computed": true}'
+                                      ORDER BY c.name), '[]')
+                                 FROM coditect_internal.resource_computed c JOIN pg_proc p ON p.oid = c.function
+                                WHERE c.resource = r.name),
+                'filters', (SELECT coalesce(jsonb_agg(jsonb_build_object(
+                                       'name', CASE x.op WHEN 'exact' THEN rc.column_name::text ELSE rc.column_name || '__' || x.op END,
+                                       'column', rc.column_name, 'op', x.op)
+                                   ORDER BY a.attnum, array_position('{exact,in,isnull,gt,gte,lt,lte,contains}'::text[], x.op)), '[]')
+                              FROM coditect_internal.resource_columns rc
+                              JOIN pg_attribute a ON a.attrelid = r.relid AND a.attname = rc.column_name
+                             CROSS JOIN LATERAL unnest(rc.filter_ops) x(op)
+                             WHERE rc.resource = r.name),
+                'orderings', to_jsonb(r.orderings), 'default_ordering', r.default_ordering,
+                'search', cardinality(r.search) > 0,
+                'page_size', r.page_size, 'max_page_size', r.max_page_size, 'keyset_default', r.keyset_default,
+                'example', r.example,
+                -- Rows seen by grants beyond the tenant (its policy narrowed): who sees a row depends on it.
+                'row_access', coditect_internal.tenant_rows_narrowed(coalesce(r.rls_relid, r.relid)))
+                ORDER BY r.name), '[]')
+              FROM coditect_internal.resources r),
+        'operations', (
+            SELECT coalesce(jsonb_agg(jsonb_build_object(
+                'operation_id', r.plural || '_' || o.name, 'resource', o.resource,
+                'kind', CASE WHEN o.kind = 'restore' THEN 'action' ELSE o.kind END,
+                'method', o.method, 'path', o.path, 'summary', o.summary, 'auth', o.auth,
+                'permission', o.permission, 'sql', o.sql, 'params', o.params, 'result', o.result,
+                'status', o.status, 'etag', o.etag, 'writes', o.writes, 'secret', o.secret,
+                'request', coalesce(o.request, (
+                    SELECT jsonb_build_object('fields', jsonb_agg(jsonb_build_object(
+                               'name', p.value ->> 'name', 'required', coalesce((p.value ->> 'required')::boolean, false),
+                               'also_query', coalesce((p.value ->> 'also_query')::boolean, false))
+                               || coditect_internal.json_type_of((SELECT u.t FROM unnest(f.proargtypes::oid[]) WITH ORDINALITY u(t, i)
+                                                                   WHERE u.i = p.n), -1) ORDER BY p.n))
+                      FROM pg_proc f, jsonb_array_elements(o.params) WITH ORDINALITY p(value, n)
+                     WHERE f.oid = o.function AND p.value ->> 'from' = 'body_field')),
+                'response', o.response)
+                ORDER BY o.path, o.method), '[]')
+              FROM coditect_internal.resource_operations o
+              JOIN coditect_internal.resources r ON r.name = o.resource))
 $$;
 
 ------------------------------------------------------------------------------------------------
@@ -4550,25 +4686,11 @@ GRANT EXECUTE ON FUNCTION coditect_internal.document_grant(uuid, uuid, uuid, uui
     coditect_internal.granted_folders(), coditect_internal.folder_granted(uuid, uuid),
     coditect_internal.document_granted(uuid, uuid, uuid) TO coditect_gateway, coditect_service, coditect_analyst;
 
--- Reading: row-level security beyond the tenant (restrictive policies, ANDed with
--- tenant_isolation) shows a row to whoever holds the view level on it. Writing: the triggers
--- below ask for the level each change needs and refuse with CD403 naming it (a policy would
--- make a refused UPDATE or DELETE silently change nothing).
-ALTER TABLE coditect.folders ENABLE ROW LEVEL SECURITY, FORCE ROW LEVEL SECURITY;
--- The rule of document_grant(), with the grants' reach computed once per query (the *_granted
--- functions above).
-CREATE POLICY folder_read ON coditect.folders AS RESTRICTIVE FOR SELECT
-    USING (coditect.current_user_role() IN ('owner', 'admin') OR coditect.current_user_id() IS NULL
-           OR created_by = coditect.current_user_id()
-           OR coditect_internal.folder_granted(tenant_id, id));
-ALTER TABLE coditect.documents ENABLE ROW LEVEL SECURITY, FORCE ROW LEVEL SECURITY;
-CREATE POLICY document_read ON coditect.documents AS RESTRICTIVE FOR SELECT
-    USING (coditect.current_user_role() IN ('owner', 'admin') OR coditect.current_user_id() IS NULL
-           OR owner_id = coditect.current_user_id()
-           OR coditect_internal.document_granted(tenant_id, id, folder_id));
-ALTER TABLE coditect.document_versions ENABLE ROW LEVEL SECURITY, FORCE ROW LEVEL SECURITY;
-CREATE POLICY document_version_read ON coditect.document_versions AS RESTRICTIVE FOR SELECT
-    USING (coditect.current_user_role() IN ('owner', 'admin') OR coditect_internal.document_level(tenant_id, document_id) >= 1);
+-- Reading: row-level security beyond the tenant (the tenant policy narrowed for SELECT by
+-- narrow_tenant_policy, sql/00_base.sql, after each table's register_resource below) shows a
+-- row to whoever holds the view level on it. Writing: the triggers below ask for the level each
+-- change needs and refuse with CD403 naming it (a policy would make a refused UPDATE or DELETE
+-- silently change nothing).
 
 -- The level a grant's target gives the caller.
 CREATE FUNCTION coditect_internal.grant_target_level(p_tenant uuid, p_document uuid, p_folder uuid) RETURNS int
@@ -4578,10 +4700,6 @@ LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp AS $$
 $$;
 GRANT EXECUTE ON FUNCTION coditect_internal.grant_target_level(uuid, uuid, uuid)
     TO coditect_gateway, coditect_service, coditect_analyst;
-ALTER TABLE coditect.document_permissions ENABLE ROW LEVEL SECURITY, FORCE ROW LEVEL SECURITY;
-CREATE POLICY document_permission_read ON coditect.document_permissions AS RESTRICTIVE FOR SELECT
-    USING (coditect.current_user_role() IN ('owner', 'admin')
-           OR coditect_internal.grant_target_level(tenant_id, document_id, folder_id) >= 1);
 
 -- Refuses, for a caller with a request context, a change that needs more than p_have.
 CREATE FUNCTION coditect_internal.require_level(p_have int, p_need int, p_what text) RETURNS void
@@ -4696,6 +4814,12 @@ SELECT coditect_internal.register_resource('coditect.folders', 'folder',
                    "depth": ["exact", "lte"], "ancestors": ["contains"], "created_at": ["gte", "lt"]}',
     p_orderings => '{created_at,name,path}', p_search => '{name,description}',
     p_example => '{"name": "Specs", "description": "Design documents"}');
+-- The rule of document_grant(), with the grants' reach computed once per query (the *_granted
+-- functions above).
+SELECT coditect_internal.narrow_tenant_policy('coditect.folders', 'SELECT',
+    $$coditect.current_user_role() IN ('owner', 'admin') OR coditect.current_user_id() IS NULL
+      OR created_by = coditect.current_user_id()
+      OR coditect_internal.folder_granted(tenant_id, id)$$);
 -- path, depth and ancestors are the tree trigger's (on insert: protect_insert_columns, 00_base).
 REVOKE INSERT, UPDATE ON coditect.folders FROM coditect_gateway, coditect_service;
 GRANT INSERT, UPDATE (project_id, parent_id, name, description, deleted_at)
@@ -4718,6 +4842,10 @@ SELECT coditect_internal.register_resource('coditect.documents', 'document', p_s
     p_orderings => '{created_at,updated_at,title}', p_search => '{title,description,tags}',
     p_also_under => '{"project": "project_id", "folder": "folder_id"}',
     p_example => '{"title": "Architecture overview", "description": "How the pieces fit", "tags": ["design"]}');
+SELECT coditect_internal.narrow_tenant_policy('coditect.documents', 'SELECT',
+    $$coditect.current_user_role() IN ('owner', 'admin') OR coditect.current_user_id() IS NULL
+      OR owner_id = coditect.current_user_id()
+      OR coditect_internal.document_granted(tenant_id, id, folder_id)$$);
 -- The file fields and version are the versions' (uploads); the people fields the database's
 -- (on insert: protect_insert_columns, 00_base).
 REVOKE INSERT, UPDATE ON coditect.documents FROM coditect_gateway, coditect_service;
@@ -4734,6 +4862,8 @@ SELECT coditect_internal.register_resource('coditect.document_versions', 'docume
     p_roles => '{"view": "guest"}', p_writable => false,
     p_filters => '{"version_number": ["exact", "gte", "lte"], "checksum": ["exact"], "created_at": ["gte", "lt"]}',
     p_orderings => '{version_number,created_at}', p_default_ordering => '-version_number');
+SELECT coditect_internal.narrow_tenant_policy('coditect.document_versions', 'SELECT',
+    $$coditect.current_user_role() IN ('owner', 'admin') OR coditect_internal.document_level(tenant_id, document_id) >= 1$$);
 CREATE TRIGGER number_document_version BEFORE INSERT ON coditect.document_versions
     FOR EACH ROW EXECUTE FUNCTION coditect_internal.number_document_version();
 CREATE TRIGGER release_held_blob AFTER DELETE ON coditect.document_versions
@@ -4752,6 +4882,9 @@ SELECT coditect_internal.register_resource('coditect.document_permissions', 'doc
     p_orderings => '{created_at}',
     p_example => '{"document_id": "0190a6e5-7b1c-7cc3-9b2e-1234567890ab", "user_id": "0190a6e5-7b1c-7cc3-9b2e-1234567890ac",
                    "permission_level": "edit", "expires_at": "2027-12-31T00:00:00Z"}');
+SELECT coditect_internal.narrow_tenant_policy('coditect.document_permissions', 'SELECT',
+    $$coditect.current_user_role() IN ('owner', 'admin')
+      OR coditect_internal.grant_target_level(tenant_id, document_id, folder_id) >= 1$$);
 REVOKE INSERT, UPDATE ON coditect.document_permissions FROM coditect_gateway, coditect_service;
 CREATE TRIGGER document_permission_rules BEFORE INSERT OR UPDATE OR DELETE ON coditect.document_permissions
     FOR EACH ROW EXECUTE FUNCTION coditect_internal.document_permission_rules();
@@ -5052,8 +5185,8 @@ SELECT coditect_internal.register_resource('coditect.document_shares', 'document
 SELECT coditect_internal.claim_global_key('coditect.document_shares', 'share_token_hash', 'document_shares_share_token_hash_key');
 
 -- Who may manage a document's shares sees them: the admin level on it (analysts: all of theirs).
-CREATE POLICY document_share_read ON coditect.document_shares AS RESTRICTIVE FOR SELECT
-    USING (coditect.current_user_id() IS NULL OR coditect_internal.document_level(tenant_id, document_id) >= 4);
+SELECT coditect_internal.narrow_tenant_policy('coditect.document_shares', 'SELECT',
+    $$coditect.current_user_id() IS NULL OR coditect_internal.document_level(tenant_id, document_id) >= 4$$);
 
 CREATE FUNCTION coditect_internal.document_share_has_password(s coditect.document_shares) RETURNS boolean
 LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp AS $$
@@ -5235,8 +5368,8 @@ SELECT coditect_internal.register_resource('coditect.document_activity', 'docume
     p_filters => '{"action": ["exact", "in"], "user_id": ["exact"], "share_id": ["exact"], "created_at": ["gte", "lt"]}',
     p_page_size => 50, p_keyset => true);
 -- Whoever reads the document reads its activity.
-CREATE POLICY document_activity_read ON coditect.document_activity AS RESTRICTIVE FOR SELECT
-    USING (coditect_internal.document_level(tenant_id, document_id) >= 1);
+SELECT coditect_internal.narrow_tenant_policy('coditect.document_activity', 'SELECT',
+    $$coditect_internal.document_level(tenant_id, document_id) >= 1$$);
 
 -- One entry. Not executable by any login: the definer functions below call it as the owner.
 CREATE FUNCTION coditect_internal.document_activity_add(p_tenant uuid, p_document uuid, p_user uuid,
@@ -14664,7 +14797,7 @@ SELECT coditect_internal.declare_contact_entity(e, t)
 SELECT coditect_internal.declare_permission('contact.manage', 'Manage the contacts of any entity', 'admin');
 
 -- Members write their own user's contacts (guard_contact); administrators everyone's. Reads:
--- contact_read below.
+-- the read rule below.
 SELECT coditect_internal.register_resource('coditect.addresses', 'address', p_plural => 'addresses',
     p_roles => '{"view": "member", "create": "member", "update": "member", "delete": "member"}',
     p_create => '{entity_type,entity_id,address_type,label,full_name,company_name,address_line1,address_line2,city,state_code,postal_code,country_code,latitude,longitude,phone,is_default}',
@@ -14698,15 +14831,15 @@ SELECT coditect_internal.register_resource('coditect.email_addresses', 'email_ad
 -- Who reads (the tenant policy first): a user's contacts are that user's and contact.manage's
 -- (owners, administrators); the tenant's, teams' and projects' are every member's. A caller
 -- without a user (a service, an analyst) reads the tenant's all.
-CREATE POLICY contact_read ON coditect.addresses AS RESTRICTIVE FOR SELECT
-    USING (entity_type <> 'user' OR entity_id = coditect.current_user_id()
-           OR coditect.current_user_id() IS NULL OR coditect.has_permission('contact.manage'));
-CREATE POLICY contact_read ON coditect.phone_numbers AS RESTRICTIVE FOR SELECT
-    USING (entity_type <> 'user' OR entity_id = coditect.current_user_id()
-           OR coditect.current_user_id() IS NULL OR coditect.has_permission('contact.manage'));
-CREATE POLICY contact_read ON coditect.email_addresses AS RESTRICTIVE FOR SELECT
-    USING (entity_type <> 'user' OR entity_id = coditect.current_user_id()
-           OR coditect.current_user_id() IS NULL OR coditect.has_permission('contact.manage'));
+SELECT coditect_internal.narrow_tenant_policy('coditect.addresses', 'SELECT',
+    $$entity_type <> 'user' OR entity_id = coditect.current_user_id()
+      OR coditect.current_user_id() IS NULL OR coditect.has_permission('contact.manage')$$);
+SELECT coditect_internal.narrow_tenant_policy('coditect.phone_numbers', 'SELECT',
+    $$entity_type <> 'user' OR entity_id = coditect.current_user_id()
+      OR coditect.current_user_id() IS NULL OR coditect.has_permission('contact.manage')$$);
+SELECT coditect_internal.narrow_tenant_policy('coditect.email_addresses', 'SELECT',
+    $$entity_type <> 'user' OR entity_id = coditect.current_user_id()
+      OR coditect.current_user_id() IS NULL OR coditect.has_permission('contact.manage')$$);
 
 ------------------------------------------------------------------------------------------------
 -- 19. 82_products (as in sql/82_products.sql)
@@ -15594,8 +15727,8 @@ $$;
 
 ------------------------------------------------------------------------------------------------
 -- Resources: members see their own carts and orders, order.manage (administrators) all of the
--- tenant's (restrictive policies narrowing the tenant policy; lines, payments and refunds follow
--- their order). No request user (an analyst bound to the tenant, maintenance): the tenant's.
+-- tenant's (the tenant policy narrowed by narrow_tenant_policy, for reads and writes; lines,
+-- payments and refunds follow their order). No request user (an analyst bound to the tenant, maintenance): the tenant's.
 ------------------------------------------------------------------------------------------------
 
 SELECT coditect_internal.declare_permission('order.manage', 'Read and manage every cart and order of the tenant', 'admin');
@@ -15662,20 +15795,20 @@ $$;
 GRANT EXECUTE ON FUNCTION coditect_internal.cart_visible(uuid, uuid), coditect_internal.order_visible(uuid, uuid)
     TO coditect_gateway, coditect_service, coditect_analyst;
 
-CREATE POLICY carts_own ON coditect.carts AS RESTRICTIVE
-    USING (coditect.current_user_id() IS NULL OR user_id = coditect.current_user_id()
-           OR coditect.has_permission('order.manage'));
-CREATE POLICY cart_items_own ON coditect.cart_items AS RESTRICTIVE
-    USING (coditect_internal.cart_visible(tenant_id, cart_id));
-CREATE POLICY orders_own ON coditect.orders AS RESTRICTIVE
-    USING (coditect.current_user_id() IS NULL OR user_id = coditect.current_user_id()
-           OR coditect.has_permission('order.manage'));
-CREATE POLICY order_lines_own ON coditect.order_lines AS RESTRICTIVE
-    USING (coditect_internal.order_visible(tenant_id, order_id));
-CREATE POLICY payments_own ON coditect.payments AS RESTRICTIVE
-    USING (coditect_internal.order_visible(tenant_id, order_id));
-CREATE POLICY refunds_own ON coditect.refunds AS RESTRICTIVE
-    USING (coditect_internal.order_visible(tenant_id, order_id));
+SELECT coditect_internal.narrow_tenant_policy('coditect.carts', 'ALL',
+    $$coditect.current_user_id() IS NULL OR user_id = coditect.current_user_id()
+      OR coditect.has_permission('order.manage')$$);
+SELECT coditect_internal.narrow_tenant_policy('coditect.cart_items', 'ALL',
+    $$coditect_internal.cart_visible(tenant_id, cart_id)$$);
+SELECT coditect_internal.narrow_tenant_policy('coditect.orders', 'ALL',
+    $$coditect.current_user_id() IS NULL OR user_id = coditect.current_user_id()
+      OR coditect.has_permission('order.manage')$$);
+SELECT coditect_internal.narrow_tenant_policy('coditect.order_lines', 'ALL',
+    $$coditect_internal.order_visible(tenant_id, order_id)$$);
+SELECT coditect_internal.narrow_tenant_policy('coditect.payments', 'ALL',
+    $$coditect_internal.order_visible(tenant_id, order_id)$$);
+SELECT coditect_internal.narrow_tenant_policy('coditect.refunds', 'ALL',
+    $$coditect_internal.order_visible(tenant_id, order_id)$$);
 
 ------------------------------------------------------------------------------------------------
 -- Actions
@@ -16868,7 +17001,7 @@ CREATE TRIGGER keep_rows BEFORE DELETE ON coditect.invoices
 ALTER TABLE coditect.invoices ENABLE ALWAYS TRIGGER guard_invoice, ENABLE ALWAYS TRIGGER keep_rows;
 
 -- Read like orders: owners and administrators (order.manage) every invoice of the tenant,
--- members the invoices of their own orders (orders_own decides), no request user (an analyst
+-- members the invoices of their own orders (the orders' rule decides), no request user (an analyst
 -- bound to the tenant) the tenant's. Clients write none: the service role (in its tenant's
 -- context) and the webhook's handlers do.
 SELECT coditect_internal.register_resource('coditect.invoices', 'invoice', p_state_machine => 'invoice',
@@ -16877,9 +17010,9 @@ SELECT coditect_internal.register_resource('coditect.invoices', 'invoice', p_sta
                    "number": ["exact"], "created_at": ["gte", "lt"], "due_date": ["gte", "lt"], "paid_at": ["gte", "lt"],
                    "period_start": ["gte", "lt"]}',
     p_orderings => '{created_at,total_amount}');
-CREATE POLICY invoices_own ON coditect.invoices AS RESTRICTIVE
-    USING (coditect.current_user_id() IS NULL OR coditect.has_permission('order.manage')
-           OR coditect_internal.order_visible(tenant_id, order_id));
+SELECT coditect_internal.narrow_tenant_policy('coditect.invoices', 'ALL',
+    $$coditect.current_user_id() IS NULL OR coditect.has_permission('order.manage')
+      OR coditect_internal.order_visible(tenant_id, order_id)$$);
 GRANT INSERT, UPDATE ON coditect.invoices TO coditect_service;
 
 ------------------------------------------------------------------------------------------------
@@ -17485,6 +17618,7 @@ SELECT coditect_internal.declare_stripe_handler('customer.subscription.*',
 
 ------------------------------------------------------------------------------------------------
 -- 23c. 92_citus (as in sql/92_citus.sql)
+------------------------------------------------------------------------------------------------
 
 -- 92_citus: going distributed on Citus (issue 13). One routine, run by a superuser on the
 -- coordinator after CREATE EXTENSION citus, citus_add_node of the workers, and CREATE EXTENSION

@@ -115,7 +115,8 @@ CREATE TABLE coditect_internal.tenant_tables (
 
 -- Applies, to a table with a tenant column:
 --   * RLS enabled and forced, one policy on tenant = coditect.current_tenant_id() (no subquery,
---     which Citus refuses in a policy; STABLE, so an index condition still calls it once per scan);
+--     which Citus refuses in a policy; STABLE, so an index condition still calls it once per scan),
+--     which narrow_tenant_policy (below) alone may narrow further;
 --   * grants: read/write to gateway and service, read to analysts (no TRUNCATE for anyone);
 --   * the created_at / updated_at trigger, the soft-delete trigger when it has deleted_at;
 --   * the audit trigger, ENABLE ALWAYS so session_replication_role cannot skip it.
@@ -191,6 +192,56 @@ BEGIN
     END IF;
 END
 $$;
+
+-- Narrows a tenant table's rows beyond the tenant: the one way to add a row rule to a tenant
+-- table. Citus (13.2.2) creates a shard's policies without AS RESTRICTIVE, also for shards made
+-- later by moves, splits and rebalancing, so a restrictive policy would be ORed with the tenant's
+-- there (every tenant's rows and a caller without context seeing them). Every policy is therefore
+-- permissive and carries the tenant condition t (register_tenant_table's), with the semantics a
+-- restrictive policy X had beside tenant_isolation on one node:
+--   * p_command 'ALL': tenant_isolation becomes tenant_isolation_narrowed, USING and WITH CHECK
+--     (t AND (X)) (a restrictive FOR ALL without WITH CHECK checks new rows with X);
+--   * p_command 'SELECT': tenant_isolation_narrowed FOR SELECT USING (t AND (X)), and t alone
+--     for the writes: tenant_isolation_insert / _update / _delete. An UPDATE or DELETE that reads
+--     rows (and INSERT ... RETURNING) gets the SELECT policy too, as it got the restrictive one.
+-- The catalog's row_access reads the name tenant_isolation_narrowed (tenant_rows_narrowed below).
+CREATE FUNCTION coditect_internal.narrow_tenant_policy(p_table regclass, p_command text, p_using text) RETURNS void
+LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+    qual text;
+    t    text;
+BEGIN
+    SELECT pg_get_expr(p.polqual, p.polrelid) INTO qual
+      FROM pg_policy p WHERE p.polrelid = p_table AND p.polname = 'tenant_isolation' AND p.polcmd = '*';
+    IF qual IS NULL OR EXISTS (SELECT 1 FROM pg_policy p WHERE p.polrelid = p_table AND p.polname <> 'tenant_isolation') THEN
+        RAISE EXCEPTION 'narrow_tenant_policy: % must have register_tenant_table''s tenant_isolation as its only policy', p_table;
+    END IF;
+    -- The column is the first word of the deparsed qual, "(<column> = coditect.current_tenant_id())".
+    t := format('%I = coditect.current_tenant_id()', substring(qual FROM '^\((\w+) = '));
+    EXECUTE format('DROP POLICY tenant_isolation ON %s', p_table);
+    IF p_command = 'ALL' THEN
+        EXECUTE format('CREATE POLICY tenant_isolation_narrowed ON %s USING (%s AND (%s)) WITH CHECK (%s AND (%s))',
+                       p_table, t, p_using, t, p_using);
+    ELSIF p_command = 'SELECT' THEN
+        EXECUTE format('CREATE POLICY tenant_isolation_narrowed ON %s FOR SELECT USING (%s AND (%s))', p_table, t, p_using);
+        EXECUTE format('CREATE POLICY tenant_isolation_insert ON %s FOR INSERT WITH CHECK (%s)', p_table, t);
+        EXECUTE format('CREATE POLICY tenant_isolation_update ON %s FOR UPDATE USING (%s) WITH CHECK (%s)', p_table, t, t);
+        EXECUTE format('CREATE POLICY tenant_isolation_delete ON %s FOR DELETE USING (%s)', p_table, t);
+    ELSE
+        RAISE EXCEPTION 'narrow_tenant_policy: command must be ALL or SELECT, not %', p_command;
+    END IF;
+END
+$$;
+
+-- Whether a table's rows are narrowed beyond the tenant (the catalog's row_access): who sees a
+-- row depends on more than the tenant.
+CREATE FUNCTION coditect_internal.tenant_rows_narrowed(p_table regclass) RETURNS boolean
+LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp AS $$
+    SELECT EXISTS (SELECT 1 FROM pg_policy p WHERE p.polrelid = p_table AND p.polname = 'tenant_isolation_narrowed')
+$$;
+REVOKE ALL ON FUNCTION coditect_internal.narrow_tenant_policy(regclass, text, text),
+    coditect_internal.tenant_rows_narrowed(regclass) FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION coditect_internal.tenant_rows_narrowed(regclass) TO coditect_gateway, coditect_service;
 
 ------------------------------------------------------------------------------------------------
 -- Backend caches that outlive the transaction (src_ext/pg_context_cache.cpp, pg_table_cache.cpp)

@@ -1416,8 +1416,8 @@ LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp AS $$
                 'search', cardinality(r.search) > 0,
                 'page_size', r.page_size, 'max_page_size', r.max_page_size, 'keyset_default', r.keyset_default,
                 'example', r.example,
-                -- Rows seen by grants beyond the tenant (a restrictive policy): who sees a row depends on it.
-                'row_access', EXISTS (SELECT 1 FROM pg_policy p WHERE p.polrelid = coalesce(r.rls_relid, r.relid) AND NOT p.polpermissive))
+                -- Rows seen by grants beyond the tenant (its policy narrowed): who sees a row depends on it.
+                'row_access', coditect_internal.tenant_rows_narrowed(coalesce(r.rls_relid, r.relid)))
                 ORDER BY r.name), '[]')
               FROM coditect_internal.resources r),
         'operations', (

@@ -436,25 +436,11 @@ GRANT EXECUTE ON FUNCTION coditect_internal.document_grant(uuid, uuid, uuid, uui
     coditect_internal.granted_folders(), coditect_internal.folder_granted(uuid, uuid),
     coditect_internal.document_granted(uuid, uuid, uuid) TO coditect_gateway, coditect_service, coditect_analyst;
 
--- Reading: row-level security beyond the tenant (restrictive policies, ANDed with
--- tenant_isolation) shows a row to whoever holds the view level on it. Writing: the triggers
--- below ask for the level each change needs and refuse with CD403 naming it (a policy would
--- make a refused UPDATE or DELETE silently change nothing).
-ALTER TABLE coditect.folders ENABLE ROW LEVEL SECURITY, FORCE ROW LEVEL SECURITY;
--- The rule of document_grant(), with the grants' reach computed once per query (the *_granted
--- functions above).
-CREATE POLICY folder_read ON coditect.folders AS RESTRICTIVE FOR SELECT
-    USING (coditect.current_user_role() IN ('owner', 'admin') OR coditect.current_user_id() IS NULL
-           OR created_by = coditect.current_user_id()
-           OR coditect_internal.folder_granted(tenant_id, id));
-ALTER TABLE coditect.documents ENABLE ROW LEVEL SECURITY, FORCE ROW LEVEL SECURITY;
-CREATE POLICY document_read ON coditect.documents AS RESTRICTIVE FOR SELECT
-    USING (coditect.current_user_role() IN ('owner', 'admin') OR coditect.current_user_id() IS NULL
-           OR owner_id = coditect.current_user_id()
-           OR coditect_internal.document_granted(tenant_id, id, folder_id));
-ALTER TABLE coditect.document_versions ENABLE ROW LEVEL SECURITY, FORCE ROW LEVEL SECURITY;
-CREATE POLICY document_version_read ON coditect.document_versions AS RESTRICTIVE FOR SELECT
-    USING (coditect.current_user_role() IN ('owner', 'admin') OR coditect_internal.document_level(tenant_id, document_id) >= 1);
+-- Reading: row-level security beyond the tenant (the tenant policy narrowed for SELECT by
+-- narrow_tenant_policy, sql/00_base.sql, after each table's register_resource below) shows a
+-- row to whoever holds the view level on it. Writing: the triggers below ask for the level each
+-- change needs and refuse with CD403 naming it (a policy would make a refused UPDATE or DELETE
+-- silently change nothing).
 
 -- The level a grant's target gives the caller.
 CREATE FUNCTION coditect_internal.grant_target_level(p_tenant uuid, p_document uuid, p_folder uuid) RETURNS int
@@ -464,10 +450,6 @@ LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp AS $$
 $$;
 GRANT EXECUTE ON FUNCTION coditect_internal.grant_target_level(uuid, uuid, uuid)
     TO coditect_gateway, coditect_service, coditect_analyst;
-ALTER TABLE coditect.document_permissions ENABLE ROW LEVEL SECURITY, FORCE ROW LEVEL SECURITY;
-CREATE POLICY document_permission_read ON coditect.document_permissions AS RESTRICTIVE FOR SELECT
-    USING (coditect.current_user_role() IN ('owner', 'admin')
-           OR coditect_internal.grant_target_level(tenant_id, document_id, folder_id) >= 1);
 
 -- Refuses, for a caller with a request context, a change that needs more than p_have.
 CREATE FUNCTION coditect_internal.require_level(p_have int, p_need int, p_what text) RETURNS void
@@ -582,6 +564,12 @@ SELECT coditect_internal.register_resource('coditect.folders', 'folder',
                    "depth": ["exact", "lte"], "ancestors": ["contains"], "created_at": ["gte", "lt"]}',
     p_orderings => '{created_at,name,path}', p_search => '{name,description}',
     p_example => '{"name": "Specs", "description": "Design documents"}');
+-- The rule of document_grant(), with the grants' reach computed once per query (the *_granted
+-- functions above).
+SELECT coditect_internal.narrow_tenant_policy('coditect.folders', 'SELECT',
+    $$coditect.current_user_role() IN ('owner', 'admin') OR coditect.current_user_id() IS NULL
+      OR created_by = coditect.current_user_id()
+      OR coditect_internal.folder_granted(tenant_id, id)$$);
 -- path, depth and ancestors are the tree trigger's (on insert: protect_insert_columns, 00_base).
 REVOKE INSERT, UPDATE ON coditect.folders FROM coditect_gateway, coditect_service;
 GRANT INSERT, UPDATE (project_id, parent_id, name, description, deleted_at)
@@ -604,6 +592,10 @@ SELECT coditect_internal.register_resource('coditect.documents', 'document', p_s
     p_orderings => '{created_at,updated_at,title}', p_search => '{title,description,tags}',
     p_also_under => '{"project": "project_id", "folder": "folder_id"}',
     p_example => '{"title": "Architecture overview", "description": "How the pieces fit", "tags": ["design"]}');
+SELECT coditect_internal.narrow_tenant_policy('coditect.documents', 'SELECT',
+    $$coditect.current_user_role() IN ('owner', 'admin') OR coditect.current_user_id() IS NULL
+      OR owner_id = coditect.current_user_id()
+      OR coditect_internal.document_granted(tenant_id, id, folder_id)$$);
 -- The file fields and version are the versions' (uploads); the people fields the database's
 -- (on insert: protect_insert_columns, 00_base).
 REVOKE INSERT, UPDATE ON coditect.documents FROM coditect_gateway, coditect_service;
@@ -620,6 +612,8 @@ SELECT coditect_internal.register_resource('coditect.document_versions', 'docume
     p_roles => '{"view": "guest"}', p_writable => false,
     p_filters => '{"version_number": ["exact", "gte", "lte"], "checksum": ["exact"], "created_at": ["gte", "lt"]}',
     p_orderings => '{version_number,created_at}', p_default_ordering => '-version_number');
+SELECT coditect_internal.narrow_tenant_policy('coditect.document_versions', 'SELECT',
+    $$coditect.current_user_role() IN ('owner', 'admin') OR coditect_internal.document_level(tenant_id, document_id) >= 1$$);
 CREATE TRIGGER number_document_version BEFORE INSERT ON coditect.document_versions
     FOR EACH ROW EXECUTE FUNCTION coditect_internal.number_document_version();
 CREATE TRIGGER release_held_blob AFTER DELETE ON coditect.document_versions
@@ -638,6 +632,9 @@ SELECT coditect_internal.register_resource('coditect.document_permissions', 'doc
     p_orderings => '{created_at}',
     p_example => '{"document_id": "0190a6e5-7b1c-7cc3-9b2e-1234567890ab", "user_id": "0190a6e5-7b1c-7cc3-9b2e-1234567890ac",
                    "permission_level": "edit", "expires_at": "2027-12-31T00:00:00Z"}');
+SELECT coditect_internal.narrow_tenant_policy('coditect.document_permissions', 'SELECT',
+    $$coditect.current_user_role() IN ('owner', 'admin')
+      OR coditect_internal.grant_target_level(tenant_id, document_id, folder_id) >= 1$$);
 REVOKE INSERT, UPDATE ON coditect.document_permissions FROM coditect_gateway, coditect_service;
 CREATE TRIGGER document_permission_rules BEFORE INSERT OR UPDATE OR DELETE ON coditect.document_permissions
     FOR EACH ROW EXECUTE FUNCTION coditect_internal.document_permission_rules();

@@ -104,8 +104,8 @@ SELECT coditect_internal.register_resource('coditect.document_shares', 'document
 SELECT coditect_internal.claim_global_key('coditect.document_shares', 'share_token_hash', 'document_shares_share_token_hash_key');
 
 -- Who may manage a document's shares sees them: the admin level on it (analysts: all of theirs).
-CREATE POLICY document_share_read ON coditect.document_shares AS RESTRICTIVE FOR SELECT
-    USING (coditect.current_user_id() IS NULL OR coditect_internal.document_level(tenant_id, document_id) >= 4);
+SELECT coditect_internal.narrow_tenant_policy('coditect.document_shares', 'SELECT',
+    $$coditect.current_user_id() IS NULL OR coditect_internal.document_level(tenant_id, document_id) >= 4$$);
 
 CREATE FUNCTION coditect_internal.document_share_has_password(s coditect.document_shares) RETURNS boolean
 LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp AS $$
@@ -287,8 +287,8 @@ SELECT coditect_internal.register_resource('coditect.document_activity', 'docume
     p_filters => '{"action": ["exact", "in"], "user_id": ["exact"], "share_id": ["exact"], "created_at": ["gte", "lt"]}',
     p_page_size => 50, p_keyset => true);
 -- Whoever reads the document reads its activity.
-CREATE POLICY document_activity_read ON coditect.document_activity AS RESTRICTIVE FOR SELECT
-    USING (coditect_internal.document_level(tenant_id, document_id) >= 1);
+SELECT coditect_internal.narrow_tenant_policy('coditect.document_activity', 'SELECT',
+    $$coditect_internal.document_level(tenant_id, document_id) >= 1$$);
 
 -- One entry. Not executable by any login: the definer functions below call it as the owner.
 CREATE FUNCTION coditect_internal.document_activity_add(p_tenant uuid, p_document uuid, p_user uuid,

@@ -316,7 +316,7 @@ SELECT coditect_internal.declare_contact_entity(e, t)
 SELECT coditect_internal.declare_permission('contact.manage', 'Manage the contacts of any entity', 'admin');
 
 -- Members write their own user's contacts (guard_contact); administrators everyone's. Reads:
--- contact_read below.
+-- the read rule below.
 SELECT coditect_internal.register_resource('coditect.addresses', 'address', p_plural => 'addresses',
     p_roles => '{"view": "member", "create": "member", "update": "member", "delete": "member"}',
     p_create => '{entity_type,entity_id,address_type,label,full_name,company_name,address_line1,address_line2,city,state_code,postal_code,country_code,latitude,longitude,phone,is_default}',
@@ -350,12 +350,12 @@ SELECT coditect_internal.register_resource('coditect.email_addresses', 'email_ad
 -- Who reads (the tenant policy first): a user's contacts are that user's and contact.manage's
 -- (owners, administrators); the tenant's, teams' and projects' are every member's. A caller
 -- without a user (a service, an analyst) reads the tenant's all.
-CREATE POLICY contact_read ON coditect.addresses AS RESTRICTIVE FOR SELECT
-    USING (entity_type <> 'user' OR entity_id = coditect.current_user_id()
-           OR coditect.current_user_id() IS NULL OR coditect.has_permission('contact.manage'));
-CREATE POLICY contact_read ON coditect.phone_numbers AS RESTRICTIVE FOR SELECT
-    USING (entity_type <> 'user' OR entity_id = coditect.current_user_id()
-           OR coditect.current_user_id() IS NULL OR coditect.has_permission('contact.manage'));
-CREATE POLICY contact_read ON coditect.email_addresses AS RESTRICTIVE FOR SELECT
-    USING (entity_type <> 'user' OR entity_id = coditect.current_user_id()
-           OR coditect.current_user_id() IS NULL OR coditect.has_permission('contact.manage'));
+SELECT coditect_internal.narrow_tenant_policy('coditect.addresses', 'SELECT',
+    $$entity_type <> 'user' OR entity_id = coditect.current_user_id()
+      OR coditect.current_user_id() IS NULL OR coditect.has_permission('contact.manage')$$);
+SELECT coditect_internal.narrow_tenant_policy('coditect.phone_numbers', 'SELECT',
+    $$entity_type <> 'user' OR entity_id = coditect.current_user_id()
+      OR coditect.current_user_id() IS NULL OR coditect.has_permission('contact.manage')$$);
+SELECT coditect_internal.narrow_tenant_policy('coditect.email_addresses', 'SELECT',
+    $$entity_type <> 'user' OR entity_id = coditect.current_user_id()
+      OR coditect.current_user_id() IS NULL OR coditect.has_permission('contact.manage')$$);

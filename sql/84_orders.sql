@@ -779,8 +779,8 @@ $$;
 
 ------------------------------------------------------------------------------------------------
 -- Resources: members see their own carts and orders, order.manage (administrators) all of the
--- tenant's (restrictive policies narrowing the tenant policy; lines, payments and refunds follow
--- their order). No request user (an analyst bound to the tenant, maintenance): the tenant's.
+-- tenant's (the tenant policy narrowed by narrow_tenant_policy, for reads and writes; lines,
+-- payments and refunds follow their order). No request user (an analyst bound to the tenant, maintenance): the tenant's.
 ------------------------------------------------------------------------------------------------
 
 SELECT coditect_internal.declare_permission('order.manage', 'Read and manage every cart and order of the tenant', 'admin');
@@ -847,20 +847,20 @@ $$;
 GRANT EXECUTE ON FUNCTION coditect_internal.cart_visible(uuid, uuid), coditect_internal.order_visible(uuid, uuid)
     TO coditect_gateway, coditect_service, coditect_analyst;
 
-CREATE POLICY carts_own ON coditect.carts AS RESTRICTIVE
-    USING (coditect.current_user_id() IS NULL OR user_id = coditect.current_user_id()
-           OR coditect.has_permission('order.manage'));
-CREATE POLICY cart_items_own ON coditect.cart_items AS RESTRICTIVE
-    USING (coditect_internal.cart_visible(tenant_id, cart_id));
-CREATE POLICY orders_own ON coditect.orders AS RESTRICTIVE
-    USING (coditect.current_user_id() IS NULL OR user_id = coditect.current_user_id()
-           OR coditect.has_permission('order.manage'));
-CREATE POLICY order_lines_own ON coditect.order_lines AS RESTRICTIVE
-    USING (coditect_internal.order_visible(tenant_id, order_id));
-CREATE POLICY payments_own ON coditect.payments AS RESTRICTIVE
-    USING (coditect_internal.order_visible(tenant_id, order_id));
-CREATE POLICY refunds_own ON coditect.refunds AS RESTRICTIVE
-    USING (coditect_internal.order_visible(tenant_id, order_id));
+SELECT coditect_internal.narrow_tenant_policy('coditect.carts', 'ALL',
+    $$coditect.current_user_id() IS NULL OR user_id = coditect.current_user_id()
+      OR coditect.has_permission('order.manage')$$);
+SELECT coditect_internal.narrow_tenant_policy('coditect.cart_items', 'ALL',
+    $$coditect_internal.cart_visible(tenant_id, cart_id)$$);
+SELECT coditect_internal.narrow_tenant_policy('coditect.orders', 'ALL',
+    $$coditect.current_user_id() IS NULL OR user_id = coditect.current_user_id()
+      OR coditect.has_permission('order.manage')$$);
+SELECT coditect_internal.narrow_tenant_policy('coditect.order_lines', 'ALL',
+    $$coditect_internal.order_visible(tenant_id, order_id)$$);
+SELECT coditect_internal.narrow_tenant_policy('coditect.payments', 'ALL',
+    $$coditect_internal.order_visible(tenant_id, order_id)$$);
+SELECT coditect_internal.narrow_tenant_policy('coditect.refunds', 'ALL',
+    $$coditect_internal.order_visible(tenant_id, order_id)$$);
 
 ------------------------------------------------------------------------------------------------
 -- Actions

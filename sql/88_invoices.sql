@@ -156,7 +156,7 @@ CREATE TRIGGER keep_rows BEFORE DELETE ON coditect.invoices
 ALTER TABLE coditect.invoices ENABLE ALWAYS TRIGGER guard_invoice, ENABLE ALWAYS TRIGGER keep_rows;
 
 -- Read like orders: owners and administrators (order.manage) every invoice of the tenant,
--- members the invoices of their own orders (orders_own decides), no request user (an analyst
+-- members the invoices of their own orders (the orders' rule decides), no request user (an analyst
 -- bound to the tenant) the tenant's. Clients write none: the service role (in its tenant's
 -- context) and the webhook's handlers do.
 SELECT coditect_internal.register_resource('coditect.invoices', 'invoice', p_state_machine => 'invoice',
@@ -165,9 +165,9 @@ SELECT coditect_internal.register_resource('coditect.invoices', 'invoice', p_sta
                    "number": ["exact"], "created_at": ["gte", "lt"], "due_date": ["gte", "lt"], "paid_at": ["gte", "lt"],
                    "period_start": ["gte", "lt"]}',
     p_orderings => '{created_at,total_amount}');
-CREATE POLICY invoices_own ON coditect.invoices AS RESTRICTIVE
-    USING (coditect.current_user_id() IS NULL OR coditect.has_permission('order.manage')
-           OR coditect_internal.order_visible(tenant_id, order_id));
+SELECT coditect_internal.narrow_tenant_policy('coditect.invoices', 'ALL',
+    $$coditect.current_user_id() IS NULL OR coditect.has_permission('order.manage')
+      OR coditect_internal.order_visible(tenant_id, order_id)$$);
 GRANT INSERT, UPDATE ON coditect.invoices TO coditect_service;
 
 ------------------------------------------------------------------------------------------------

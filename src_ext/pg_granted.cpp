@@ -1,5 +1,5 @@
 // The document read policies' sets, computed once per query without a subquery in the policy.
-// Citus refuses policies holding subqueries, so folder_read and document_read
+// Citus refuses policies holding subqueries, so the folders' and documents' read policies
 // (sql/42_documents.sql) no longer say `id = ANY ((SELECT coditect_internal.granted_folders()))`
 // (an initplan: once per query) but call these per row. Each call site keeps, in its FmgrInfo's
 // fn_extra (memory of the executing query), the sets granted_folders() / granted_documents(bool)

@@ -15,12 +15,17 @@ SELECT cmp_ok((SELECT count(*)::int FROM tenant_tables), '>=', 6, 'the catalog w
 SELECT ok(c.relrowsecurity AND c.relforcerowsecurity, t.name || ': row-level security enabled and forced')
   FROM tenant_tables t JOIN pg_class c ON c.oid = t.rel ORDER BY t.name;
 
+-- (t, or t narrowed further: (t AND ...), coditect_internal.narrow_tenant_policy.)
 SELECT ok(EXISTS (SELECT 1 FROM pg_policy p
-                   WHERE p.polrelid = t.rel
-                     AND pg_get_expr(p.polqual, p.polrelid) = '(tenant_id = coditect.current_tenant_id())'
-                     AND (p.polcmd = '*' AND pg_get_expr(p.polwithcheck, p.polrelid) = '(tenant_id = coditect.current_tenant_id())'
-                          OR p.polcmd = 'r' AND t.name = 'audit_logs')),
-          t.name || ': a tenant policy on coditect.current_tenant_id() (no subquery)')
+                   WHERE p.polrelid = t.rel AND p.polcmd IN ('*', 'r')
+                     AND (pg_get_expr(p.polqual, p.polrelid) = '(tenant_id = coditect.current_tenant_id())'
+                          OR starts_with(pg_get_expr(p.polqual, p.polrelid), '((tenant_id = coditect.current_tenant_id()) AND ')))
+          AND (t.name = 'audit_logs'
+               OR EXISTS (SELECT 1 FROM pg_policy p
+                           WHERE p.polrelid = t.rel AND p.polcmd IN ('*', 'a')
+                             AND (pg_get_expr(p.polwithcheck, p.polrelid) = '(tenant_id = coditect.current_tenant_id())'
+                                  OR starts_with(pg_get_expr(p.polwithcheck, p.polrelid), '((tenant_id = coditect.current_tenant_id()) AND ')))),
+          t.name || ': a tenant policy on coditect.current_tenant_id() for reads and inserts (no subquery)')
   FROM tenant_tables t ORDER BY t.name;
 
 SELECT is((SELECT a.attname::text FROM pg_constraint k

@@ -62,7 +62,8 @@ SELECT r.name, r.relid, s.relrowsecurity, s.relforcerowsecurity, s.oid AS rls_re
   FROM coditect_internal.resources r JOIN pg_class c ON c.oid = r.relid
   JOIN pg_class s ON s.oid = coalesce(r.rls_relid, r.relid);
 SELECT ok(relrowsecurity AND relforcerowsecurity, name || ': row-level security enabled and forced') FROM rels ORDER BY name;
-SELECT ok(EXISTS (SELECT 1 FROM pg_policy WHERE polrelid = rls_relid AND polname = 'tenant_isolation'), name || ': has the tenant policy')
+SELECT ok(EXISTS (SELECT 1 FROM pg_policy WHERE polrelid = rls_relid AND polname IN ('tenant_isolation', 'tenant_isolation_narrowed')),
+          name || ': has the tenant policy (or it narrowed)')
   FROM rels WHERE tenanted ORDER BY name;
 -- A global catalog (products, tax rates: no tenant column) is read by every tenant and written
 -- by the service role alone: its only writing policies are the service's.

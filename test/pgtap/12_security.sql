@@ -4,7 +4,8 @@
 --     so does every SQL / PL/pgSQL function of the extension (one reviewed exception);
 --   * every index of a tenant table leads with its tenant column; EXPLAIN ANALYZE of a bound
 --     analyst tells nothing about another tenant's values;
---   * the tenant policy is the only permissive policy of each tenant table (others only narrow it);
+--   * no restrictive policy (Citus makes them permissive on shards); every policy of a tenant
+--     table carries the tenant condition (narrow_tenant_policy narrows it: the reviewed tables);
 --   * who may execute each function of the extension, and the permission x role matrix, are
 --     pinned here as literal data (a grant added by mistake turns this file red);
 --   * (13_owner_attack.sql attacks every owner-rights path with hostile logins.)
@@ -61,28 +62,74 @@ SELECT is((SELECT a.attname::text FROM pg_attribute a WHERE a.attrelid = i.indre
   FROM tenant_rels t JOIN pg_index i ON i.indrelid = t.rel
  ORDER BY i.indexrelid::regclass::text;
 
-SELECT is((SELECT array_agg(p.polname::text || ':' || p.polpermissive::text || ':' || p.polroles::text)
-             FROM pg_policy p WHERE p.polrelid = t.rel AND p.polpermissive),
-          ARRAY['tenant_isolation:true:{0}'], t.rel || ': the tenant policy is its only permissive policy')
-  FROM tenant_rels t WHERE NOT t.relispartition ORDER BY t.rel::text;
--- Other policies may only narrow it (restrictive, for every role): the documents' access rules.
-SELECT is(array_agg(p.polname::text ORDER BY p.polname), NULL, t.rel || ': any other policy is restrictive and for every role')
+-- No restrictive policy anywhere: Citus (13.2.2) makes a shard's policies permissive, which
+-- would OR a restrictive one with the tenant's (test/citus/policies.sql reads every shard).
+SELECT is_empty($$SELECT c.oid::regclass::text, p.polname::text FROM pg_policy p JOIN pg_class c ON c.oid = p.polrelid
+                   WHERE NOT p.polpermissive$$,
+                'no table has a restrictive policy');
+-- Every policy of a tenant table is for every role and carries the tenant condition t: its USING
+-- and WITH CHECK are each absent, t, or (t AND ...) (pg_get_expr prints an AND whose first
+-- operand is t so; an OR or a comparison over it does not start that way).
+CREATE FUNCTION pg_temp.tenant_conditioned(p_expr text, p_col text) RETURNS boolean LANGUAGE sql AS $$
+    SELECT p_expr IS NULL OR p_expr = format('(%s = coditect.current_tenant_id())', p_col)
+           OR starts_with(p_expr, format('((%s = coditect.current_tenant_id()) AND ', p_col))
+$$;
+SELECT ok(NOT pg_temp.tenant_conditioned('(tenant_id = coditect.current_tenant_id())', 'id')
+          AND NOT pg_temp.tenant_conditioned('(((tenant_id = coditect.current_tenant_id()) AND a) OR b)', 'tenant_id')
+          AND NOT pg_temp.tenant_conditioned('((tenant_id = coditect.current_tenant_id()) OR b)', 'tenant_id')
+          AND pg_temp.tenant_conditioned('((tenant_id = coditect.current_tenant_id()) AND (a OR b))', 'tenant_id'),
+          'the tenant-condition check refuses another column, an OR over (t AND a), t OR b; accepts (t AND (a OR b))');
+SELECT is(array_agg(p.polname::text ORDER BY p.polname), NULL,
+          t.rel || ': every policy is for every role and carries the tenant condition in USING and WITH CHECK')
   FROM tenant_rels t JOIN pg_policy p ON p.polrelid = t.rel
- WHERE NOT t.relispartition AND p.polname <> 'tenant_isolation' AND (p.polpermissive OR p.polroles <> '{0}')
+ WHERE NOT t.relispartition
+   AND NOT (p.polroles = '{0}' AND (p.polqual IS NOT NULL OR p.polwithcheck IS NOT NULL)
+            AND pg_temp.tenant_conditioned(pg_get_expr(p.polqual, p.polrelid), t.tcol)
+            AND pg_temp.tenant_conditioned(pg_get_expr(p.polwithcheck, p.polrelid), t.tcol))
  GROUP BY t.rel;
+SELECT ok(EXISTS (SELECT 1 FROM pg_policy p WHERE p.polrelid = t.rel), t.rel || ': has a policy')
+  FROM tenant_rels t WHERE NOT t.relispartition ORDER BY t.rel::text;
+-- Beside the plain tenant_isolation (t for every command), the tables whose rows are narrowed
+-- further (coditect_internal.narrow_tenant_policy): reads only (documents by their grants, other
+-- users' contacts for administrators; writes t), or reads and writes (carts, orders, invoices their own).
 SELECT set_eq($$SELECT p.polrelid::regclass::text, p.polname::text, p.polcmd::text FROM pg_policy p JOIN tenant_rels t ON t.rel = p.polrelid
-                  WHERE NOT p.polpermissive$$,
-              $$VALUES ('coditect.folders', 'folder_read', 'r'), ('coditect.documents', 'document_read', 'r'),
-                       ('coditect.document_versions', 'document_version_read', 'r'),
-                       ('coditect.document_permissions', 'document_permission_read', 'r'),
-                       ('coditect.document_shares', 'document_share_read', 'r'),
-                       ('coditect.document_activity', 'document_activity_read', 'r'),
-                       ('coditect.carts', 'carts_own', '*'), ('coditect.cart_items', 'cart_items_own', '*'),
-                       ('coditect.orders', 'orders_own', '*'), ('coditect.order_lines', 'order_lines_own', '*'),
-                       ('coditect.payments', 'payments_own', '*'), ('coditect.refunds', 'refunds_own', '*'),
-                       ('coditect.addresses', 'contact_read', 'r'), ('coditect.phone_numbers', 'contact_read', 'r'),
-                       ('coditect.email_addresses', 'contact_read', 'r'), ('coditect.invoices', 'invoices_own', '*')$$,
-              'the restrictive policies are exactly the reviewed ones (reading documents by their grants; carts, orders and invoices their own; other users'' contacts for administrators)');
+                  WHERE p.polname <> 'tenant_isolation'$$,
+              $$SELECT 'coditect.' || t, n, c
+                  FROM unnest(ARRAY['folders', 'documents', 'document_versions', 'document_permissions', 'document_shares',
+                                    'document_activity', 'addresses', 'phone_numbers', 'email_addresses']) t,
+                       (VALUES ('tenant_isolation_narrowed', 'r'), ('tenant_isolation_insert', 'a'),
+                               ('tenant_isolation_update', 'w'), ('tenant_isolation_delete', 'd')) v(n, c)
+                UNION ALL
+                SELECT 'coditect.' || t, 'tenant_isolation_narrowed', '*'
+                  FROM unnest(ARRAY['carts', 'cart_items', 'orders', 'order_lines', 'payments', 'refunds', 'invoices']) t$$,
+              'the narrowed tables are exactly the reviewed ones');
+-- The catalog's row_access (who sees a row depends on more than the tenant) is the resources
+-- over these tables.
+SELECT set_eq($$SELECT r ->> 'name' FROM jsonb_array_elements(coditect.api_catalog() -> 'resources') r
+                  WHERE (r ->> 'row_access')::boolean$$,
+              $$SELECT r.name FROM coditect_internal.resources r
+                 WHERE coalesce(r.rls_relid, r.relid)::text IN ('coditect.folders', 'coditect.documents', 'coditect.document_versions',
+                           'coditect.document_permissions', 'coditect.document_shares', 'coditect.document_activity',
+                           'coditect.addresses', 'coditect.phone_numbers', 'coditect.email_addresses', 'coditect.carts',
+                           'coditect.cart_items', 'coditect.orders', 'coditect.order_lines', 'coditect.payments',
+                           'coditect.refunds', 'coditect.invoices')$$,
+              'api_catalog: row_access exactly for the resources over narrowed tables');
+SELECT is_empty($$SELECT p.polrelid::regclass::text, p.polname::text FROM pg_policy p JOIN tenant_rels t ON t.rel = p.polrelid
+                   WHERE p.polname ~ '^tenant_isolation(_insert|_update|_delete)?$'
+                     AND (coalesce(pg_get_expr(p.polqual, p.polrelid), format('(%s = coditect.current_tenant_id())', t.tcol))
+                            <> format('(%s = coditect.current_tenant_id())', t.tcol)
+                          OR coalesce(pg_get_expr(p.polwithcheck, p.polrelid), format('(%s = coditect.current_tenant_id())', t.tcol))
+                            <> format('(%s = coditect.current_tenant_id())', t.tcol))$$,
+                'tenant_isolation and the write policies of tables narrowed for reads are the tenant condition alone');
+-- The mechanism refuses what it cannot express, and a table narrowed already.
+SELECT throws_ok($$SELECT coditect_internal.narrow_tenant_policy('coditect.projects', 'UPDATE', 'true')$$,
+                 'P0001', 'narrow_tenant_policy: command must be ALL or SELECT, not UPDATE', 'narrow_tenant_policy: ALL or SELECT only');
+SELECT throws_ok($$SELECT coditect_internal.narrow_tenant_policy('coditect.carts', 'ALL', 'true')$$,
+                 'P0001', 'narrow_tenant_policy: coditect.carts must have register_tenant_table''s tenant_isolation as its only policy',
+                 'narrow_tenant_policy: a table narrowed already is refused');
+SELECT ok(NOT coditect_internal.tenant_rows_narrowed('coditect.projects') AND coditect_internal.tenant_rows_narrowed('coditect.carts')
+          AND coditect_internal.tenant_rows_narrowed('coditect.addresses'),
+          'tenant_rows_narrowed: carts and addresses narrowed, projects not');
 
 -- Enum equality is leakproof here, so a filter on an enum column (a task's status) can be an
 -- index condition under RLS instead of a filter over all the tenant's rows.
@@ -307,6 +354,8 @@ INSERT INTO expected_execute VALUES
     ('coditect_internal.register_computed_field(text,name,regprocedure)', ''),
     ('coditect_internal.register_state_machine(regclass,text,name)', ''),
     ('coditect_internal.register_tenant_table(regclass,text,text[],text[],name,boolean)', ''),
+    ('coditect_internal.narrow_tenant_policy(regclass,text,text)', ''),
+    ('coditect_internal.tenant_rows_narrowed(regclass)', 'gateway,service'),
     ('coditect_internal.reject_audit_change()', ''),
     ('coditect_internal.reopen_task()', ''),
     ('coditect_internal.require_active_owner()', ''),

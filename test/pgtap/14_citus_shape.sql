@@ -1,10 +1,10 @@
 -- The schema's shape that Citus needs, in the one schema of one-node and Citus installs (issue 13):
 -- no policy holds a subquery (Citus refuses them on distributed tables: no `(SELECT f())`
--- initplan, no EXISTS, no `= ANY ((SELECT ...))`); the document read policies still read the
+-- initplan, no EXISTS, no `= ANY ((SELECT ...))`); no policy is restrictive; the document read policies still read the
 -- grant sets once per query, not once per row; a contact's tenant reference is a CHECK, not a
 -- foreign key from a column other than tenant_id to tenants (id). Everything rolled back.
 BEGIN;
-SELECT plan(11);
+SELECT plan(12);
 \ir lib/refs.psql
 \set fx t14
 \ir lib/tenants.psql
@@ -50,6 +50,12 @@ SELECT is_empty($$SELECT c.oid::regclass::text FROM pg_policy p JOIN pg_class c 
                    WHERE p.polname = 'tenant_isolation'
                      AND pg_get_expr(p.polqual, p.polrelid) !~ '^\(\w+ = coditect\.current_tenant_id\(\)\)$'$$,
                 'every tenant_isolation policy is <tenant column> = coditect.current_tenant_id()');
+-- Citus 13.2.2 creates a shard's policies without AS RESTRICTIVE (ORing a restrictive policy with
+-- the tenant's there): rows are narrowed by permissive policies carrying the tenant condition
+-- (coditect_internal.narrow_tenant_policy; test/citus/policies.sql reads the shards).
+SELECT is_empty($$SELECT c.oid::regclass::text, p.polname::text FROM pg_policy p JOIN pg_class c ON c.oid = p.polrelid
+                   WHERE NOT p.polpermissive$$,
+                'no policy is restrictive (Citus makes a shard''s policies permissive)');
 
 ------------------------------------------------------------------------------------------------
 -- The document read policies read each grant set once per query

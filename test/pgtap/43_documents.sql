@@ -61,8 +61,9 @@ SELECT ok(EXISTS (SELECT 1 FROM pg_index i WHERE i.indrelid = 'coditect.folders'
 SELECT ok(EXISTS (SELECT 1 FROM pg_constraint c WHERE c.conrelid = 'coditect.document_versions'::regclass AND c.contype = 'u'
                      AND pg_get_constraintdef(c.oid) = 'UNIQUE (tenant_id, document_id, version_number)'),
           'document_versions: (document, version_number) unique');
-SELECT is((SELECT array_agg(polname::text ORDER BY polname) FROM pg_policy WHERE polrelid = 'coditect.documents'::regclass AND NOT polpermissive),
-          '{document_read}', 'documents: a restrictive read policy beside the tenant''s (writes: the triggers)');
+SELECT is((SELECT array_agg(polname || ':' || polcmd::text || ':' || polpermissive ORDER BY polname) FROM pg_policy WHERE polrelid = 'coditect.documents'::regclass),
+          '{tenant_isolation_delete:d:true,tenant_isolation_insert:a:true,tenant_isolation_narrowed:r:true,tenant_isolation_update:w:true}',
+          'documents: the tenant policy narrowed for reads, the tenant''s alone for writes (writes: the triggers)');
 
 -- Analysts: everything of their tenant, nothing of another (before any request context: in this
 -- transaction one would stand in for the binding).

@@ -234,9 +234,9 @@ SELECT ok(pg_temp.as_user(u, u, format($$SELECT count(*)::text FROM %s WHERE ent
           t || ': the ' || u || ' reads other users'' rows')
   FROM unnest(ARRAY['coditect.addresses', 'coditect.phone_numbers', 'coditect.email_addresses']) t, unnest(ARRAY['owner', 'admin']) u;
 RESET ROLE;
-SELECT is((SELECT count(*)::int FROM pg_policy WHERE polname = 'contact_read' AND NOT polpermissive AND polcmd = 'r'
+SELECT is((SELECT count(*)::int FROM pg_policy WHERE polname = 'tenant_isolation_narrowed' AND polpermissive AND polcmd = 'r'
               AND polrelid IN ('coditect.addresses'::regclass, 'coditect.phone_numbers'::regclass, 'coditect.email_addresses'::regclass)),
-          3, 'the read rule is a restrictive policy of each contact table');
+          3, 'the read rule narrows the tenant policy for reads on each contact table');
 
 ------------------------------------------------------------------------------------------------
 -- Billing addresses: the tenant's addresses of type billing (the seeds' BillingAddress), one
