@@ -4106,6 +4106,8 @@ BEGIN
         PERFORM pg_catalog.pg_extension_config_dump(p_table, '');
     END IF;
 END
+$$;
+
 ------------------------------------------------------------------------------------------------
 -- 5c-restrictive. No restrictive policy (as in sql/00_base.sql and sql/06_catalog.sql): Citus makes
 -- a shard's policies permissive, so a tenant table's rows are narrowed by narrow_tenant_policy
