@@ -3977,6 +3977,30 @@ END
 $$;
 
 ------------------------------------------------------------------------------------------------
+-- 5c-it1. resolve_firebase_user in PL/pgSQL (as in sql/20_tenancy.sql)
+------------------------------------------------------------------------------------------------
+
+-- The user a Firebase uid belongs to (the gateway's lookup of a token's "sub").
+-- PL/pgSQL, the key first, then the membership by its tenant: on Citus a router query on the
+-- tenant's shard (Citus cannot plan a SQL function's parameters, nor route the join).
+CREATE OR REPLACE FUNCTION coditect.resolve_firebase_user(p_firebase_uid text) RETURNS jsonb
+LANGUAGE plpgsql STABLE SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+    k coditect_internal.global_keys;
+    v_role coditect.member_role;
+BEGIN
+    SELECT * INTO k FROM coditect_internal.global_keys x
+     WHERE x.kind = 'users.firebase_uid' AND x.value = p_firebase_uid;
+    IF NOT FOUND THEN
+        RETURN NULL;
+    END IF;
+    SELECT m.role INTO v_role FROM coditect.memberships m
+     WHERE m.tenant_id = k.tenant_id AND m.user_id = k.row_id AND m.revoked_at IS NULL;
+    RETURN jsonb_build_object('tenant_id', k.tenant_id, 'user_id', k.row_id, 'role', v_role);
+END
+$$;
+
+------------------------------------------------------------------------------------------------
 -- 6. 42_documents (as in sql/42_documents.sql)
 ------------------------------------------------------------------------------------------------
 
@@ -5835,6 +5859,37 @@ LANGUAGE sql VOLATILE SET search_path = pg_catalog, pg_temp AS $$
     SELECT convert_to('whsec_' || encode(coditect_internal.webhook_secret_generate(), 'hex'), 'UTF8')
 $$;
 
+-- Owner-rights functions the gateway calls in a query on the request's tenant row (the
+-- webhook secret's rotation here, the Idempotency-Key's calls in 57_idempotency): on Citus that
+-- query runs on the tenant's node through the caller's own connection, and the function reads
+-- and writes the tenant's shard group there, local to it. (Citus refuses a shard group written
+-- over two logins' connections in one transaction: the owner's, then the caller's.) Inside a
+-- shard's query Citus refuses a query of a distributed table unless nested execution is
+-- allowed: nested_begin allows it on a Citus worker and answers the setting that nested_end
+-- restores; on one node both do nothing.
+CREATE FUNCTION coditect_internal.nested_begin() RETURNS text
+LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+    was text;
+BEGIN
+    IF NOT coditect_internal.is_citus_worker() THEN
+        RETURN NULL;
+    END IF;
+    was := pg_catalog.current_setting('citus.allow_nested_distributed_execution');
+    PERFORM pg_catalog.set_config('citus.allow_nested_distributed_execution', 'on', true);
+    RETURN was;
+END
+$$;
+CREATE FUNCTION coditect_internal.nested_end(p_was text) RETURNS void
+LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
+BEGIN
+    IF p_was IS NOT NULL THEN
+        PERFORM pg_catalog.set_config('citus.allow_nested_distributed_execution', p_was, true);
+    END IF;
+END
+$$;
+REVOKE ALL ON FUNCTION coditect_internal.nested_begin(), coditect_internal.nested_end(text) FROM PUBLIC;
+
 ------------------------------------------------------------------------------------------------
 -- Webhook endpoints
 ------------------------------------------------------------------------------------------------
@@ -5937,15 +5992,17 @@ LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp SET TimeZone = 'UTC' A
     SELECT to_jsonb(e)
 $$;
 
-CREATE FUNCTION coditect.webhook_endpoint_rotate_secret(p_id uuid) RETURNS jsonb
+CREATE FUNCTION coditect_internal.webhook_endpoint_rotate_secret_as(p_id uuid) RETURNS jsonb
 LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
 DECLARE
     v_tenant uuid := coditect.current_tenant_id();
     s        bytea := coditect_internal.webhook_secret_text();
+    v_now    timestamptz := clock_timestamp();  -- a value: Citus refuses clock_timestamp() in an UPDATE
+    nested   text := coditect_internal.nested_begin();
     e        coditect.webhook_endpoints;
 BEGIN
     PERFORM coditect.require_permission('webhook_endpoint.rotate_secret');
-    UPDATE coditect.webhook_endpoints x SET secret_rotated_at = clock_timestamp()
+    UPDATE coditect.webhook_endpoints x SET secret_rotated_at = v_now
      WHERE x.tenant_id = v_tenant AND x.id = p_id
     RETURNING * INTO e;
     IF e.id IS NULL THEN
@@ -5953,11 +6010,27 @@ BEGIN
     END IF;
     UPDATE coditect_internal.webhook_endpoint_secrets x SET secret = s
      WHERE x.tenant_id = v_tenant AND x.endpoint_id = e.id;
+    PERFORM coditect_internal.nested_end(nested);
     RETURN jsonb_build_object('secret', convert_from(s, 'UTF8'), 'endpoint', coditect_internal.webhook_endpoint_json(e));
 END
 $$;
-REVOKE ALL ON FUNCTION coditect.webhook_endpoint_rotate_secret(uuid) FROM PUBLIC;
-GRANT EXECUTE ON FUNCTION coditect.webhook_endpoint_rotate_secret(uuid) TO coditect_gateway, coditect_service;
+-- The gateway's call: the function above in a query on the tenant's row (nested_begin).
+CREATE FUNCTION coditect.webhook_endpoint_rotate_secret(p_id uuid) RETURNS jsonb
+LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+    v_tenant uuid := coditect.current_tenant_id();  -- a parameter: Citus routes on it
+    r        jsonb;
+BEGIN
+    SELECT coditect_internal.webhook_endpoint_rotate_secret_as(p_id) INTO r FROM coditect.tenants t WHERE t.id = v_tenant;
+    IF NOT FOUND THEN
+        r := coditect_internal.webhook_endpoint_rotate_secret_as(p_id);
+    END IF;
+    RETURN r;
+END
+$$;
+REVOKE ALL ON FUNCTION coditect.webhook_endpoint_rotate_secret(uuid), coditect_internal.webhook_endpoint_rotate_secret_as(uuid) FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION coditect.webhook_endpoint_rotate_secret(uuid), coditect_internal.webhook_endpoint_rotate_secret_as(uuid)
+    TO coditect_gateway, coditect_service;
 SELECT coditect_internal.register_action('webhook_endpoint', 'rotate_secret', 'coditect.webhook_endpoint_rotate_secret(uuid)',
     'POST', '/api/v1/webhook-endpoints/{id}/rotate-secret/', '[{"from": "path", "name": "id"}]',
     p_min_role => 'admin', p_response => '{"type": "webhook_endpoint_secret"}', p_secret => true,
@@ -8042,17 +8115,19 @@ REVOKE ALL ON FUNCTION coditect_internal.idempotency_scope(text, text) FROM PUBL
 -- ({status, content_type, headers, body}) of this key, NULL when there is none (or it is older
 -- than 24 hours); CD409 when the key was used for a different request, or when the first
 -- answer held a secret (not kept).
-CREATE FUNCTION coditect.idempotency_lookup(p_key text, p_request_sha256 text) RETURNS jsonb
+CREATE FUNCTION coditect_internal.idempotency_lookup_as(p_key text, p_request_sha256 text) RETURNS jsonb
 LANGUAGE plpgsql STABLE SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
 DECLARE
     s coditect_internal.idempotency_keys;
     k record := coditect_internal.idempotency_scope(p_key, p_request_sha256);
+    nested text := coditect_internal.nested_begin();
 BEGIN
     SELECT * INTO s FROM coditect_internal.idempotency_keys x
      WHERE x.tenant_id OPERATOR(pg_catalog.=) k.tenant AND x.user_id OPERATOR(pg_catalog.=) k.usr
        AND x.idem_key OPERATOR(pg_catalog.=) p_key
        AND x.created_at OPERATOR(pg_catalog.>) (pg_catalog.now() OPERATOR(pg_catalog.-) interval '24 hours')
        AND x.status IS NOT NULL;
+    PERFORM coditect_internal.nested_end(nested);
     IF s.idem_key IS NULL THEN
         RETURN NULL;
     END IF;
@@ -8070,16 +8145,19 @@ END
 $$;
 
 -- The gateway, in the POST's transaction before its function: takes the key. Waits for a
--- concurrent transaction holding the same key; when that one committed, CD409 with the
--- constraint idempotency_key_taken (the gateway then replays its answer). CD429 when the tenant
+-- concurrent transaction holding the same key; when that one committed, false (the caller,
+-- idempotency_claim, raises CD409 with the constraint idempotency_key_taken; the gateway then
+-- replays its answer). CD429 when the tenant
 -- holds its quota of live keys (concurrent claims may pass it by the number in flight).
-CREATE FUNCTION coditect.idempotency_claim(p_key text, p_request_sha256 text) RETURNS boolean
+CREATE FUNCTION coditect_internal.idempotency_claim_as(p_key text, p_request_sha256 text) RETURNS boolean
 LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
 DECLARE
     k      record := coditect_internal.idempotency_scope(p_key, p_request_sha256);
+    nested text := coditect_internal.nested_begin();
     quota  integer := coditect_internal.idempotency_quota(k.tenant);
     live   bigint;
     oldest timestamptz;
+    taken  boolean;
 BEGIN
     -- An expired key is absent: its slot is taken over.
     DELETE FROM coditect_internal.idempotency_keys x
@@ -8101,21 +8179,20 @@ BEGIN
     INSERT INTO coditect_internal.idempotency_keys (tenant_id, user_id, idem_key, request_sha256)
     VALUES (k.tenant, k.usr, p_key, k.sha)
     ON CONFLICT DO NOTHING;
-    IF NOT FOUND THEN
-        RAISE EXCEPTION 'a request with this Idempotency-Key completed meanwhile'
-            USING ERRCODE = 'CD409', CONSTRAINT = 'idempotency_key_taken';
-    END IF;
-    RETURN true;
+    taken := NOT FOUND;
+    PERFORM coditect_internal.nested_end(nested);
+    RETURN NOT taken;
 END
 $$;
 
 -- The gateway, in the same transaction after the POST's function: the answer to replay. With
 -- p_secret (the operation's answer holds a secret) only its status is kept.
-CREATE FUNCTION coditect.idempotency_finish(p_key text, p_status integer, p_content_type text,
-                                            p_headers jsonb, p_body text, p_secret boolean) RETURNS boolean
+CREATE FUNCTION coditect_internal.idempotency_finish_as(p_key text, p_status integer, p_content_type text,
+                                                     p_headers jsonb, p_body text, p_secret boolean) RETURNS boolean
 LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
 DECLARE
     v_tenant uuid := coditect.current_tenant_id();  -- a parameter: Citus routes on it
+    nested   text := coditect_internal.nested_begin();
 BEGIN
     UPDATE coditect_internal.idempotency_keys x
        SET status = p_status, secret = coalesce(p_secret, false),
@@ -8128,6 +8205,7 @@ BEGIN
     IF NOT FOUND THEN
         RAISE EXCEPTION 'no claim of this Idempotency-Key in this transaction' USING ERRCODE = 'CD409';
     END IF;
+    PERFORM coditect_internal.nested_end(nested);
     RETURN true;
 END
 $$;
@@ -8145,10 +8223,70 @@ BEGIN
 END
 $$;
 
+-- The gateway's calls: each runs its owner-rights function above in a query on the request's
+-- tenant row, so that on Citus it runs on the tenant's node through the caller's own connection
+-- (reading and writing the key's shard there, local to it). Citus refuses a shard group written
+-- over two logins' connections in one transaction: the owner's claim, then the caller's POST.
+-- On one node the same call, one primary-key read more. Without a context (or a tenant row in
+-- sight) the owner function is called as is, to refuse it (CD403).
+CREATE FUNCTION coditect.idempotency_lookup(p_key text, p_request_sha256 text) RETURNS jsonb
+LANGUAGE plpgsql STABLE SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+    v_tenant uuid := coditect.current_tenant_id();  -- a parameter: Citus routes on it
+    r jsonb;
+BEGIN
+    SELECT coditect_internal.idempotency_lookup_as(p_key, p_request_sha256) INTO r FROM coditect.tenants t WHERE t.id = v_tenant;
+    IF NOT FOUND THEN
+        r := coditect_internal.idempotency_lookup_as(p_key, p_request_sha256);
+    END IF;
+    RETURN r;
+END
+$$;
+
+CREATE FUNCTION coditect.idempotency_claim(p_key text, p_request_sha256 text) RETURNS boolean
+LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+    v_tenant uuid := coditect.current_tenant_id();  -- a parameter: Citus routes on it
+    r boolean;
+BEGIN
+    SELECT coditect_internal.idempotency_claim_as(p_key, p_request_sha256) INTO r FROM coditect.tenants t WHERE t.id = v_tenant;
+    IF NOT FOUND THEN
+        r := coditect_internal.idempotency_claim_as(p_key, p_request_sha256);
+    END IF;
+    -- Raised here, on the node the gateway talks to: Citus relays a worker's error without its
+    -- constraint name, which the gateway reads.
+    IF NOT r THEN
+        RAISE EXCEPTION 'a request with this Idempotency-Key completed meanwhile'
+            USING ERRCODE = 'CD409', CONSTRAINT = 'idempotency_key_taken';
+    END IF;
+    RETURN true;
+END
+$$;
+
+CREATE FUNCTION coditect.idempotency_finish(p_key text, p_status integer, p_content_type text,
+                                            p_headers jsonb, p_body text, p_secret boolean) RETURNS boolean
+LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+    v_tenant uuid := coditect.current_tenant_id();  -- a parameter: Citus routes on it
+    r boolean;
+BEGIN
+    SELECT coditect_internal.idempotency_finish_as(p_key, p_status, p_content_type, p_headers, p_body, p_secret) INTO r
+      FROM coditect.tenants t WHERE t.id = v_tenant;
+    IF NOT FOUND THEN
+        r := coditect_internal.idempotency_finish_as(p_key, p_status, p_content_type, p_headers, p_body, p_secret);
+    END IF;
+    RETURN r;
+END
+$$;
+
 REVOKE ALL ON FUNCTION coditect.idempotency_lookup(text, text), coditect.idempotency_claim(text, text),
-    coditect.idempotency_finish(text, integer, text, jsonb, text, boolean), coditect.purge_idempotency_keys() FROM PUBLIC;
+    coditect.idempotency_finish(text, integer, text, jsonb, text, boolean), coditect.purge_idempotency_keys(),
+    coditect_internal.idempotency_lookup_as(text, text), coditect_internal.idempotency_claim_as(text, text),
+    coditect_internal.idempotency_finish_as(text, integer, text, jsonb, text, boolean) FROM PUBLIC;
 GRANT EXECUTE ON FUNCTION coditect.idempotency_lookup(text, text), coditect.idempotency_claim(text, text),
-    coditect.idempotency_finish(text, integer, text, jsonb, text, boolean) TO coditect_gateway, coditect_service;
+    coditect.idempotency_finish(text, integer, text, jsonb, text, boolean),
+    coditect_internal.idempotency_lookup_as(text, text), coditect_internal.idempotency_claim_as(text, text),
+    coditect_internal.idempotency_finish_as(text, integer, text, jsonb, text, boolean) TO coditect_gateway, coditect_service;
 
 ------------------------------------------------------------------------------------------------
 -- 15. 59_stripe_webhooks (as in sql/59_stripe_webhooks.sql)

@@ -49,6 +49,37 @@ LANGUAGE sql VOLATILE SET search_path = pg_catalog, pg_temp AS $$
     SELECT convert_to('whsec_' || encode(coditect_internal.webhook_secret_generate(), 'hex'), 'UTF8')
 $$;
 
+-- Owner-rights functions the gateway calls in a query on the request's tenant row (the
+-- webhook secret's rotation here, the Idempotency-Key's calls in 57_idempotency): on Citus that
+-- query runs on the tenant's node through the caller's own connection, and the function reads
+-- and writes the tenant's shard group there, local to it. (Citus refuses a shard group written
+-- over two logins' connections in one transaction: the owner's, then the caller's.) Inside a
+-- shard's query Citus refuses a query of a distributed table unless nested execution is
+-- allowed: nested_begin allows it on a Citus worker and answers the setting that nested_end
+-- restores; on one node both do nothing.
+CREATE FUNCTION coditect_internal.nested_begin() RETURNS text
+LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+    was text;
+BEGIN
+    IF NOT coditect_internal.is_citus_worker() THEN
+        RETURN NULL;
+    END IF;
+    was := pg_catalog.current_setting('citus.allow_nested_distributed_execution');
+    PERFORM pg_catalog.set_config('citus.allow_nested_distributed_execution', 'on', true);
+    RETURN was;
+END
+$$;
+CREATE FUNCTION coditect_internal.nested_end(p_was text) RETURNS void
+LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
+BEGIN
+    IF p_was IS NOT NULL THEN
+        PERFORM pg_catalog.set_config('citus.allow_nested_distributed_execution', p_was, true);
+    END IF;
+END
+$$;
+REVOKE ALL ON FUNCTION coditect_internal.nested_begin(), coditect_internal.nested_end(text) FROM PUBLIC;
+
 ------------------------------------------------------------------------------------------------
 -- Webhook endpoints
 ------------------------------------------------------------------------------------------------
@@ -151,15 +182,17 @@ LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp SET TimeZone = 'UTC' A
     SELECT to_jsonb(e)
 $$;
 
-CREATE FUNCTION coditect.webhook_endpoint_rotate_secret(p_id uuid) RETURNS jsonb
+CREATE FUNCTION coditect_internal.webhook_endpoint_rotate_secret_as(p_id uuid) RETURNS jsonb
 LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
 DECLARE
     v_tenant uuid := coditect.current_tenant_id();
     s        bytea := coditect_internal.webhook_secret_text();
+    v_now    timestamptz := clock_timestamp();  -- a value: Citus refuses clock_timestamp() in an UPDATE
+    nested   text := coditect_internal.nested_begin();
     e        coditect.webhook_endpoints;
 BEGIN
     PERFORM coditect.require_permission('webhook_endpoint.rotate_secret');
-    UPDATE coditect.webhook_endpoints x SET secret_rotated_at = clock_timestamp()
+    UPDATE coditect.webhook_endpoints x SET secret_rotated_at = v_now
      WHERE x.tenant_id = v_tenant AND x.id = p_id
     RETURNING * INTO e;
     IF e.id IS NULL THEN
@@ -167,11 +200,27 @@ BEGIN
     END IF;
     UPDATE coditect_internal.webhook_endpoint_secrets x SET secret = s
      WHERE x.tenant_id = v_tenant AND x.endpoint_id = e.id;
+    PERFORM coditect_internal.nested_end(nested);
     RETURN jsonb_build_object('secret', convert_from(s, 'UTF8'), 'endpoint', coditect_internal.webhook_endpoint_json(e));
 END
 $$;
-REVOKE ALL ON FUNCTION coditect.webhook_endpoint_rotate_secret(uuid) FROM PUBLIC;
-GRANT EXECUTE ON FUNCTION coditect.webhook_endpoint_rotate_secret(uuid) TO coditect_gateway, coditect_service;
+-- The gateway's call: the function above in a query on the tenant's row (nested_begin).
+CREATE FUNCTION coditect.webhook_endpoint_rotate_secret(p_id uuid) RETURNS jsonb
+LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+    v_tenant uuid := coditect.current_tenant_id();  -- a parameter: Citus routes on it
+    r        jsonb;
+BEGIN
+    SELECT coditect_internal.webhook_endpoint_rotate_secret_as(p_id) INTO r FROM coditect.tenants t WHERE t.id = v_tenant;
+    IF NOT FOUND THEN
+        r := coditect_internal.webhook_endpoint_rotate_secret_as(p_id);
+    END IF;
+    RETURN r;
+END
+$$;
+REVOKE ALL ON FUNCTION coditect.webhook_endpoint_rotate_secret(uuid), coditect_internal.webhook_endpoint_rotate_secret_as(uuid) FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION coditect.webhook_endpoint_rotate_secret(uuid), coditect_internal.webhook_endpoint_rotate_secret_as(uuid)
+    TO coditect_gateway, coditect_service;
 SELECT coditect_internal.register_action('webhook_endpoint', 'rotate_secret', 'coditect.webhook_endpoint_rotate_secret(uuid)',
     'POST', '/api/v1/webhook-endpoints/{id}/rotate-secret/', '[{"from": "path", "name": "id"}]',
     p_min_role => 'admin', p_response => '{"type": "webhook_endpoint_secret"}', p_secret => true,
