@@ -6170,27 +6170,78 @@ REVOKE ALL ON FUNCTION coditect_internal.outbox_emit(uuid, text, jsonb, text, te
 -- moves to the lease's end, so a worker that dies holding them gives them back then. SKIP
 -- LOCKED: workers side by side claim different rows. Each row comes with what the POST needs,
 -- the secret included. A delivery whose endpoint was deleted or switched off dies here.
+-- On Citus (the outbox distributed) a row lock over every shard is refused: the due rows are
+-- read without it (over the shards, oldest first, a page of p_limit at a time), and each is then
+-- locked by its tenant and id (a router query on its node) with SKIP LOCKED, due and pending
+-- checked again under the lock; a page whose rows other workers took is followed by the next.
+-- On one node the one query with its row locks, as before.
 CREATE FUNCTION coditect.outbox_claim(p_limit int DEFAULT 10, p_lease_seconds int DEFAULT 60)
 RETURNS TABLE (id uuid, tenant_id uuid, event text, url text, payload jsonb, created_at text,
                attempts int, secret bytea)
 LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
 DECLARE
-    r        record;
-    v_url    text;
-    v_secret bytea;
-    why      text;
+    r         record;
+    c         record;
+    due       refcursor;
+    v_url     text;
+    v_secret  bytea;
+    why       text;
+    sharded   boolean := false;
+    seen      int;
+    t_ids     uuid[] := '{}';
+    d_ids     uuid[] := '{}';
+    after_at  timestamptz;
+    after_id  uuid;
 BEGIN
     IF p_limit IS NULL OR p_limit NOT BETWEEN 1 AND 1000 THEN
         RAISE EXCEPTION 'p_limit must be 1 to 1000' USING ERRCODE = 'CD400';
     ELSIF p_lease_seconds IS NULL OR p_lease_seconds NOT BETWEEN 1 AND 3600 THEN
         RAISE EXCEPTION 'p_lease_seconds must be 1 to 3600' USING ERRCODE = 'CD400';
     END IF;
-    FOR r IN SELECT d.tenant_id, d.id, d.endpoint_id, d.event, d.url, d.payload, d.created_at, d.attempts
-               FROM coditect.webhook_deliveries d
-              WHERE d.status = 'pending' AND d.next_attempt_at <= now()
-              ORDER BY d.next_attempt_at, d.id
-              LIMIT p_limit
-                FOR UPDATE OF d SKIP LOCKED LOOP
+    IF pg_catalog.to_regclass('pg_catalog.pg_dist_partition') IS NOT NULL THEN
+        EXECUTE 'SELECT EXISTS (SELECT 1 FROM pg_catalog.pg_dist_partition WHERE logicalrelid = $1)'
+            INTO sharded USING 'coditect.webhook_deliveries'::regclass;
+    END IF;
+    IF NOT sharded THEN
+        OPEN due FOR SELECT d.tenant_id, d.id, d.endpoint_id, d.event, d.url, d.payload, d.created_at, d.attempts
+                       FROM coditect.webhook_deliveries d
+                      WHERE d.status = 'pending' AND d.next_attempt_at <= now()
+                      ORDER BY d.next_attempt_at, d.id
+                      LIMIT p_limit
+                        FOR UPDATE OF d SKIP LOCKED;
+    ELSE
+        LOOP
+            seen := 0;
+            FOR c IN SELECT d.tenant_id, d.id, d.next_attempt_at FROM coditect.webhook_deliveries d
+                      WHERE d.status = 'pending' AND d.next_attempt_at <= now()
+                        AND (after_at IS NULL OR (d.next_attempt_at, d.id) > (after_at, after_id))
+                      ORDER BY d.next_attempt_at, d.id
+                      LIMIT p_limit LOOP
+                seen := seen + 1;
+                after_at := c.next_attempt_at;
+                after_id := c.id;
+                PERFORM 1 FROM coditect.webhook_deliveries d
+                  WHERE d.tenant_id = c.tenant_id AND d.id = c.id
+                    AND d.status = 'pending' AND d.next_attempt_at <= now()
+                    FOR UPDATE SKIP LOCKED;
+                IF FOUND THEN
+                    t_ids := t_ids || c.tenant_id;
+                    d_ids := d_ids || c.id;
+                    EXIT WHEN cardinality(d_ids) >= p_limit;
+                END IF;
+            END LOOP;
+            EXIT WHEN cardinality(d_ids) >= p_limit OR seen < p_limit;
+        END LOOP;
+        -- The rows locked above (read over their shards; locked already).
+        OPEN due FOR SELECT d.tenant_id, d.id, d.endpoint_id, d.event, d.url, d.payload, d.created_at, d.attempts
+                       FROM coditect.webhook_deliveries d
+                      WHERE d.tenant_id = ANY (t_ids) AND d.id = ANY (d_ids)
+                        AND t_ids[array_position(d_ids, d.id)] = d.tenant_id
+                      ORDER BY d.next_attempt_at, d.id;
+    END IF;
+    LOOP
+        FETCH due INTO r;
+        EXIT WHEN NOT FOUND;
         why := NULL;
         SELECT e.url, s.secret INTO v_url, v_secret
           FROM coditect.webhook_endpoints e
@@ -6222,6 +6273,7 @@ BEGIN
         secret := v_secret;
         RETURN NEXT;
     END LOOP;
+    CLOSE due;
 END
 $$;
 
