@@ -8199,8 +8199,8 @@ $$;
 -- The gateway, in the POST's transaction before its function: takes the key. Waits for a
 -- concurrent transaction holding the same key; when that one committed, false (the caller,
 -- idempotency_claim, raises CD409 with the constraint idempotency_key_taken; the gateway then
--- replays its answer). CD429 when the tenant
--- holds its quota of live keys (concurrent claims may pass it by the number in flight).
+-- replays its answer). CD429 when the tenant holds its quota of live keys (concurrent claims
+-- may pass it by the number in flight).
 CREATE FUNCTION coditect_internal.idempotency_claim_as(p_key text, p_request_sha256 text) RETURNS boolean
 LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
 DECLARE
