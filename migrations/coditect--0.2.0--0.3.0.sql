@@ -4247,6 +4247,30 @@ LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp AS $$
 $$;
 
 ------------------------------------------------------------------------------------------------
+-- 5c-it1. resolve_firebase_user in PL/pgSQL (as in sql/20_tenancy.sql)
+------------------------------------------------------------------------------------------------
+
+-- The user a Firebase uid belongs to (the gateway's lookup of a token's "sub").
+-- PL/pgSQL, the key first, then the membership by its tenant: on Citus a router query on the
+-- tenant's shard (Citus cannot plan a SQL function's parameters, nor route the join).
+CREATE OR REPLACE FUNCTION coditect.resolve_firebase_user(p_firebase_uid text) RETURNS jsonb
+LANGUAGE plpgsql STABLE SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+    k coditect_internal.global_keys;
+    v_role coditect.member_role;
+BEGIN
+    SELECT * INTO k FROM coditect_internal.global_keys x
+     WHERE x.kind = 'users.firebase_uid' AND x.value = p_firebase_uid;
+    IF NOT FOUND THEN
+        RETURN NULL;
+    END IF;
+    SELECT m.role INTO v_role FROM coditect.memberships m
+     WHERE m.tenant_id = k.tenant_id AND m.user_id = k.row_id AND m.revoked_at IS NULL;
+    RETURN jsonb_build_object('tenant_id', k.tenant_id, 'user_id', k.row_id, 'role', v_role);
+END
+$$;
+
+------------------------------------------------------------------------------------------------
 -- 6. 42_documents (as in sql/42_documents.sql)
 ------------------------------------------------------------------------------------------------
 
@@ -6107,6 +6131,37 @@ LANGUAGE sql VOLATILE SET search_path = pg_catalog, pg_temp AS $$
     SELECT convert_to('whsec_' || encode(coditect_internal.webhook_secret_generate(), 'hex'), 'UTF8')
 $$;
 
+-- Owner-rights functions the gateway calls in a query on the request's tenant row (the
+-- webhook secret's rotation here, the Idempotency-Key's calls in 57_idempotency): on Citus that
+-- query runs on the tenant's node through the caller's own connection, and the function reads
+-- and writes the tenant's shard group there, local to it. (Citus refuses a shard group written
+-- over two logins' connections in one transaction: the owner's, then the caller's.) Inside a
+-- shard's query Citus refuses a query of a distributed table unless nested execution is
+-- allowed: nested_begin allows it on a Citus worker and answers the setting that nested_end
+-- restores; on one node both do nothing.
+CREATE FUNCTION coditect_internal.nested_begin() RETURNS text
+LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+    was text;
+BEGIN
+    IF NOT coditect_internal.is_citus_worker() THEN
+        RETURN NULL;
+    END IF;
+    was := pg_catalog.current_setting('citus.allow_nested_distributed_execution');
+    PERFORM pg_catalog.set_config('citus.allow_nested_distributed_execution', 'on', true);
+    RETURN was;
+END
+$$;
+CREATE FUNCTION coditect_internal.nested_end(p_was text) RETURNS void
+LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
+BEGIN
+    IF p_was IS NOT NULL THEN
+        PERFORM pg_catalog.set_config('citus.allow_nested_distributed_execution', p_was, true);
+    END IF;
+END
+$$;
+REVOKE ALL ON FUNCTION coditect_internal.nested_begin(), coditect_internal.nested_end(text) FROM PUBLIC;
+
 ------------------------------------------------------------------------------------------------
 -- Webhook endpoints
 ------------------------------------------------------------------------------------------------
@@ -6209,15 +6264,17 @@ LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp SET TimeZone = 'UTC' A
     SELECT to_jsonb(e)
 $$;
 
-CREATE FUNCTION coditect.webhook_endpoint_rotate_secret(p_id uuid) RETURNS jsonb
+CREATE FUNCTION coditect_internal.webhook_endpoint_rotate_secret_as(p_id uuid) RETURNS jsonb
 LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
 DECLARE
     v_tenant uuid := coditect.current_tenant_id();
     s        bytea := coditect_internal.webhook_secret_text();
+    v_now    timestamptz := clock_timestamp();  -- a value: Citus refuses clock_timestamp() in an UPDATE
+    nested   text := coditect_internal.nested_begin();
     e        coditect.webhook_endpoints;
 BEGIN
     PERFORM coditect.require_permission('webhook_endpoint.rotate_secret');
-    UPDATE coditect.webhook_endpoints x SET secret_rotated_at = clock_timestamp()
+    UPDATE coditect.webhook_endpoints x SET secret_rotated_at = v_now
      WHERE x.tenant_id = v_tenant AND x.id = p_id
     RETURNING * INTO e;
     IF e.id IS NULL THEN
@@ -6225,11 +6282,27 @@ BEGIN
     END IF;
     UPDATE coditect_internal.webhook_endpoint_secrets x SET secret = s
      WHERE x.tenant_id = v_tenant AND x.endpoint_id = e.id;
+    PERFORM coditect_internal.nested_end(nested);
     RETURN jsonb_build_object('secret', convert_from(s, 'UTF8'), 'endpoint', coditect_internal.webhook_endpoint_json(e));
 END
 $$;
-REVOKE ALL ON FUNCTION coditect.webhook_endpoint_rotate_secret(uuid) FROM PUBLIC;
-GRANT EXECUTE ON FUNCTION coditect.webhook_endpoint_rotate_secret(uuid) TO coditect_gateway, coditect_service;
+-- The gateway's call: the function above in a query on the tenant's row (nested_begin).
+CREATE FUNCTION coditect.webhook_endpoint_rotate_secret(p_id uuid) RETURNS jsonb
+LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+    v_tenant uuid := coditect.current_tenant_id();  -- a parameter: Citus routes on it
+    r        jsonb;
+BEGIN
+    SELECT coditect_internal.webhook_endpoint_rotate_secret_as(p_id) INTO r FROM coditect.tenants t WHERE t.id = v_tenant;
+    IF NOT FOUND THEN
+        r := coditect_internal.webhook_endpoint_rotate_secret_as(p_id);
+    END IF;
+    RETURN r;
+END
+$$;
+REVOKE ALL ON FUNCTION coditect.webhook_endpoint_rotate_secret(uuid), coditect_internal.webhook_endpoint_rotate_secret_as(uuid) FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION coditect.webhook_endpoint_rotate_secret(uuid), coditect_internal.webhook_endpoint_rotate_secret_as(uuid)
+    TO coditect_gateway, coditect_service;
 SELECT coditect_internal.register_action('webhook_endpoint', 'rotate_secret', 'coditect.webhook_endpoint_rotate_secret(uuid)',
     'POST', '/api/v1/webhook-endpoints/{id}/rotate-secret/', '[{"from": "path", "name": "id"}]',
     p_min_role => 'admin', p_response => '{"type": "webhook_endpoint_secret"}', p_secret => true,
@@ -6369,27 +6442,78 @@ REVOKE ALL ON FUNCTION coditect_internal.outbox_emit(uuid, text, jsonb, text, te
 -- moves to the lease's end, so a worker that dies holding them gives them back then. SKIP
 -- LOCKED: workers side by side claim different rows. Each row comes with what the POST needs,
 -- the secret included. A delivery whose endpoint was deleted or switched off dies here.
+-- On Citus (the outbox distributed) a row lock over every shard is refused: the due rows are
+-- read without it (over the shards, oldest first, a page of p_limit at a time), and each is then
+-- locked by its tenant and id (a router query on its node) with SKIP LOCKED, due and pending
+-- checked again under the lock; a page whose rows other workers took is followed by the next.
+-- On one node the one query with its row locks, as before.
 CREATE FUNCTION coditect.outbox_claim(p_limit int DEFAULT 10, p_lease_seconds int DEFAULT 60)
 RETURNS TABLE (id uuid, tenant_id uuid, event text, url text, payload jsonb, created_at text,
                attempts int, secret bytea)
 LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
 DECLARE
-    r        record;
-    v_url    text;
-    v_secret bytea;
-    why      text;
+    r         record;
+    c         record;
+    due       refcursor;
+    v_url     text;
+    v_secret  bytea;
+    why       text;
+    sharded   boolean := false;
+    seen      int;
+    t_ids     uuid[] := '{}';
+    d_ids     uuid[] := '{}';
+    after_at  timestamptz;
+    after_id  uuid;
 BEGIN
     IF p_limit IS NULL OR p_limit NOT BETWEEN 1 AND 1000 THEN
         RAISE EXCEPTION 'p_limit must be 1 to 1000' USING ERRCODE = 'CD400';
     ELSIF p_lease_seconds IS NULL OR p_lease_seconds NOT BETWEEN 1 AND 3600 THEN
         RAISE EXCEPTION 'p_lease_seconds must be 1 to 3600' USING ERRCODE = 'CD400';
     END IF;
-    FOR r IN SELECT d.tenant_id, d.id, d.endpoint_id, d.event, d.url, d.payload, d.created_at, d.attempts
-               FROM coditect.webhook_deliveries d
-              WHERE d.status = 'pending' AND d.next_attempt_at <= now()
-              ORDER BY d.next_attempt_at, d.id
-              LIMIT p_limit
-                FOR UPDATE OF d SKIP LOCKED LOOP
+    IF pg_catalog.to_regclass('pg_catalog.pg_dist_partition') IS NOT NULL THEN
+        EXECUTE 'SELECT EXISTS (SELECT 1 FROM pg_catalog.pg_dist_partition WHERE logicalrelid = $1)'
+            INTO sharded USING 'coditect.webhook_deliveries'::regclass;
+    END IF;
+    IF NOT sharded THEN
+        OPEN due FOR SELECT d.tenant_id, d.id, d.endpoint_id, d.event, d.url, d.payload, d.created_at, d.attempts
+                       FROM coditect.webhook_deliveries d
+                      WHERE d.status = 'pending' AND d.next_attempt_at <= now()
+                      ORDER BY d.next_attempt_at, d.id
+                      LIMIT p_limit
+                        FOR UPDATE OF d SKIP LOCKED;
+    ELSE
+        LOOP
+            seen := 0;
+            FOR c IN SELECT d.tenant_id, d.id, d.next_attempt_at FROM coditect.webhook_deliveries d
+                      WHERE d.status = 'pending' AND d.next_attempt_at <= now()
+                        AND (after_at IS NULL OR (d.next_attempt_at, d.id) > (after_at, after_id))
+                      ORDER BY d.next_attempt_at, d.id
+                      LIMIT p_limit LOOP
+                seen := seen + 1;
+                after_at := c.next_attempt_at;
+                after_id := c.id;
+                PERFORM 1 FROM coditect.webhook_deliveries d
+                  WHERE d.tenant_id = c.tenant_id AND d.id = c.id
+                    AND d.status = 'pending' AND d.next_attempt_at <= now()
+                    FOR UPDATE SKIP LOCKED;
+                IF FOUND THEN
+                    t_ids := t_ids || c.tenant_id;
+                    d_ids := d_ids || c.id;
+                    EXIT WHEN cardinality(d_ids) >= p_limit;
+                END IF;
+            END LOOP;
+            EXIT WHEN cardinality(d_ids) >= p_limit OR seen < p_limit;
+        END LOOP;
+        -- The rows locked above (read over their shards; locked already).
+        OPEN due FOR SELECT d.tenant_id, d.id, d.endpoint_id, d.event, d.url, d.payload, d.created_at, d.attempts
+                       FROM coditect.webhook_deliveries d
+                      WHERE d.tenant_id = ANY (t_ids) AND d.id = ANY (d_ids)
+                        AND t_ids[array_position(d_ids, d.id)] = d.tenant_id
+                      ORDER BY d.next_attempt_at, d.id;
+    END IF;
+    LOOP
+        FETCH due INTO r;
+        EXIT WHEN NOT FOUND;
         why := NULL;
         SELECT e.url, s.secret INTO v_url, v_secret
           FROM coditect.webhook_endpoints e
@@ -6421,6 +6545,7 @@ BEGIN
         secret := v_secret;
         RETURN NEXT;
     END LOOP;
+    CLOSE due;
 END
 $$;
 
@@ -8322,17 +8447,19 @@ REVOKE ALL ON FUNCTION coditect_internal.idempotency_scope(text, text) FROM PUBL
 -- ({status, content_type, headers, body}) of this key, NULL when there is none (or it is older
 -- than 24 hours); CD409 when the key was used for a different request, or when the first
 -- answer held a secret (not kept).
-CREATE FUNCTION coditect.idempotency_lookup(p_key text, p_request_sha256 text) RETURNS jsonb
+CREATE FUNCTION coditect_internal.idempotency_lookup_as(p_key text, p_request_sha256 text) RETURNS jsonb
 LANGUAGE plpgsql STABLE SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
 DECLARE
     s coditect_internal.idempotency_keys;
     k record := coditect_internal.idempotency_scope(p_key, p_request_sha256);
+    nested text := coditect_internal.nested_begin();
 BEGIN
     SELECT * INTO s FROM coditect_internal.idempotency_keys x
      WHERE x.tenant_id OPERATOR(pg_catalog.=) k.tenant AND x.user_id OPERATOR(pg_catalog.=) k.usr
        AND x.idem_key OPERATOR(pg_catalog.=) p_key
        AND x.created_at OPERATOR(pg_catalog.>) (pg_catalog.now() OPERATOR(pg_catalog.-) interval '24 hours')
        AND x.status IS NOT NULL;
+    PERFORM coditect_internal.nested_end(nested);
     IF s.idem_key IS NULL THEN
         RETURN NULL;
     END IF;
@@ -8350,16 +8477,19 @@ END
 $$;
 
 -- The gateway, in the POST's transaction before its function: takes the key. Waits for a
--- concurrent transaction holding the same key; when that one committed, CD409 with the
--- constraint idempotency_key_taken (the gateway then replays its answer). CD429 when the tenant
--- holds its quota of live keys (concurrent claims may pass it by the number in flight).
-CREATE FUNCTION coditect.idempotency_claim(p_key text, p_request_sha256 text) RETURNS boolean
+-- concurrent transaction holding the same key; when that one committed, false (the caller,
+-- idempotency_claim, raises CD409 with the constraint idempotency_key_taken; the gateway then
+-- replays its answer). CD429 when the tenant holds its quota of live keys (concurrent claims
+-- may pass it by the number in flight).
+CREATE FUNCTION coditect_internal.idempotency_claim_as(p_key text, p_request_sha256 text) RETURNS boolean
 LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
 DECLARE
     k      record := coditect_internal.idempotency_scope(p_key, p_request_sha256);
+    nested text := coditect_internal.nested_begin();
     quota  integer := coditect_internal.idempotency_quota(k.tenant);
     live   bigint;
     oldest timestamptz;
+    taken  boolean;
 BEGIN
     -- An expired key is absent: its slot is taken over.
     DELETE FROM coditect_internal.idempotency_keys x
@@ -8381,21 +8511,20 @@ BEGIN
     INSERT INTO coditect_internal.idempotency_keys (tenant_id, user_id, idem_key, request_sha256)
     VALUES (k.tenant, k.usr, p_key, k.sha)
     ON CONFLICT DO NOTHING;
-    IF NOT FOUND THEN
-        RAISE EXCEPTION 'a request with this Idempotency-Key completed meanwhile'
-            USING ERRCODE = 'CD409', CONSTRAINT = 'idempotency_key_taken';
-    END IF;
-    RETURN true;
+    taken := NOT FOUND;
+    PERFORM coditect_internal.nested_end(nested);
+    RETURN NOT taken;
 END
 $$;
 
 -- The gateway, in the same transaction after the POST's function: the answer to replay. With
 -- p_secret (the operation's answer holds a secret) only its status is kept.
-CREATE FUNCTION coditect.idempotency_finish(p_key text, p_status integer, p_content_type text,
-                                            p_headers jsonb, p_body text, p_secret boolean) RETURNS boolean
+CREATE FUNCTION coditect_internal.idempotency_finish_as(p_key text, p_status integer, p_content_type text,
+                                                     p_headers jsonb, p_body text, p_secret boolean) RETURNS boolean
 LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
 DECLARE
     v_tenant uuid := coditect.current_tenant_id();  -- a parameter: Citus routes on it
+    nested   text := coditect_internal.nested_begin();
 BEGIN
     UPDATE coditect_internal.idempotency_keys x
        SET status = p_status, secret = coalesce(p_secret, false),
@@ -8408,6 +8537,7 @@ BEGIN
     IF NOT FOUND THEN
         RAISE EXCEPTION 'no claim of this Idempotency-Key in this transaction' USING ERRCODE = 'CD409';
     END IF;
+    PERFORM coditect_internal.nested_end(nested);
     RETURN true;
 END
 $$;
@@ -8425,10 +8555,70 @@ BEGIN
 END
 $$;
 
+-- The gateway's calls: each runs its owner-rights function above in a query on the request's
+-- tenant row, so that on Citus it runs on the tenant's node through the caller's own connection
+-- (reading and writing the key's shard there, local to it). Citus refuses a shard group written
+-- over two logins' connections in one transaction: the owner's claim, then the caller's POST.
+-- On one node the same call, one primary-key read more. Without a context (or a tenant row in
+-- sight) the owner function is called as is, to refuse it (CD403).
+CREATE FUNCTION coditect.idempotency_lookup(p_key text, p_request_sha256 text) RETURNS jsonb
+LANGUAGE plpgsql STABLE SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+    v_tenant uuid := coditect.current_tenant_id();  -- a parameter: Citus routes on it
+    r jsonb;
+BEGIN
+    SELECT coditect_internal.idempotency_lookup_as(p_key, p_request_sha256) INTO r FROM coditect.tenants t WHERE t.id = v_tenant;
+    IF NOT FOUND THEN
+        r := coditect_internal.idempotency_lookup_as(p_key, p_request_sha256);
+    END IF;
+    RETURN r;
+END
+$$;
+
+CREATE FUNCTION coditect.idempotency_claim(p_key text, p_request_sha256 text) RETURNS boolean
+LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+    v_tenant uuid := coditect.current_tenant_id();  -- a parameter: Citus routes on it
+    r boolean;
+BEGIN
+    SELECT coditect_internal.idempotency_claim_as(p_key, p_request_sha256) INTO r FROM coditect.tenants t WHERE t.id = v_tenant;
+    IF NOT FOUND THEN
+        r := coditect_internal.idempotency_claim_as(p_key, p_request_sha256);
+    END IF;
+    -- Raised here, on the node the gateway talks to: Citus relays a worker's error without its
+    -- constraint name, which the gateway reads.
+    IF NOT r THEN
+        RAISE EXCEPTION 'a request with this Idempotency-Key completed meanwhile'
+            USING ERRCODE = 'CD409', CONSTRAINT = 'idempotency_key_taken';
+    END IF;
+    RETURN true;
+END
+$$;
+
+CREATE FUNCTION coditect.idempotency_finish(p_key text, p_status integer, p_content_type text,
+                                            p_headers jsonb, p_body text, p_secret boolean) RETURNS boolean
+LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+    v_tenant uuid := coditect.current_tenant_id();  -- a parameter: Citus routes on it
+    r boolean;
+BEGIN
+    SELECT coditect_internal.idempotency_finish_as(p_key, p_status, p_content_type, p_headers, p_body, p_secret) INTO r
+      FROM coditect.tenants t WHERE t.id = v_tenant;
+    IF NOT FOUND THEN
+        r := coditect_internal.idempotency_finish_as(p_key, p_status, p_content_type, p_headers, p_body, p_secret);
+    END IF;
+    RETURN r;
+END
+$$;
+
 REVOKE ALL ON FUNCTION coditect.idempotency_lookup(text, text), coditect.idempotency_claim(text, text),
-    coditect.idempotency_finish(text, integer, text, jsonb, text, boolean), coditect.purge_idempotency_keys() FROM PUBLIC;
+    coditect.idempotency_finish(text, integer, text, jsonb, text, boolean), coditect.purge_idempotency_keys(),
+    coditect_internal.idempotency_lookup_as(text, text), coditect_internal.idempotency_claim_as(text, text),
+    coditect_internal.idempotency_finish_as(text, integer, text, jsonb, text, boolean) FROM PUBLIC;
 GRANT EXECUTE ON FUNCTION coditect.idempotency_lookup(text, text), coditect.idempotency_claim(text, text),
-    coditect.idempotency_finish(text, integer, text, jsonb, text, boolean) TO coditect_gateway, coditect_service;
+    coditect.idempotency_finish(text, integer, text, jsonb, text, boolean),
+    coditect_internal.idempotency_lookup_as(text, text), coditect_internal.idempotency_claim_as(text, text),
+    coditect_internal.idempotency_finish_as(text, integer, text, jsonb, text, boolean) TO coditect_gateway, coditect_service;
 
 ------------------------------------------------------------------------------------------------
 -- 15. 59_stripe_webhooks (as in sql/59_stripe_webhooks.sql)
@@ -8632,8 +8822,14 @@ BEGIN
     e.handler := h;
     e.status := CASE WHEN h IS NULL THEN 'ignored' ELSE 'processed' END;
     e.received_at := pg_catalog.now();
-    -- A concurrent delivery of the same event waits here until the first one ends.
-    INSERT INTO coditect_internal.stripe_events SELECT (e).* ON CONFLICT (event_id) DO NOTHING;
+    -- A concurrent delivery of the same event waits here until the first one ends. VALUES, not
+    -- INSERT ... SELECT: Citus runs the latter through the coordinator and counts the rows
+    -- selected, so a redelivery would look new.
+    INSERT INTO coditect_internal.stripe_events (event_id, event_type, created, livemode, data_object, payload,
+                                                 status, handler, received_at, object_id, tenant_id, reason)
+    VALUES (e.event_id, e.event_type, e.created, e.livemode, e.data_object, e.payload,
+            e.status, e.handler, e.received_at, e.object_id, e.tenant_id, e.reason)
+    ON CONFLICT (event_id) DO NOTHING;
     IF NOT FOUND THEN
         RETURN (SELECT pg_catalog.jsonb_build_object('received', true, 'event_id', x.event_id, 'type', x.event_type,
                                                      'status', x.status, 'already_received', true)
@@ -16788,28 +16984,63 @@ END
 $$;
 
 -- POST /api/v1/guest-carts/{token}/claim/ (signed in): the guest cart becomes a cart of the
--- caller's tenant, its items priced anew; the token stops working.
-CREATE FUNCTION coditect_internal.guest_cart_claim_as(p_token uuid) RETURNS uuid
+-- caller's tenant, its items priced anew; the token stops working. Answers the cart (its get,
+-- under the caller's row-level security). In two owner-rights steps, each where its rows are:
+-- guest_cart_take_as takes the guest cart (the global table); guest_cart_fill_as makes the
+-- tenant's cart, called in a query on the tenant's row, so that on Citus it runs on the
+-- tenant's node through the caller's own connection (see nested_begin, 53_outbox), as the get
+-- after it does (Citus refuses a shard group written over two logins' connections).
+CREATE FUNCTION coditect_internal.guest_cart_take_as(p_token uuid) RETURNS coditect_internal.guest_carts
 LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
 DECLARE
-    g    coditect_internal.guest_carts;
-    cart uuid;
+    g coditect_internal.guest_carts;
 BEGIN
     PERFORM coditect.require_permission('cart.create');
     g := coditect_internal.guest_cart_of(p_token);
     IF g.id IS NULL THEN
         RAISE EXCEPTION 'guest cart not found' USING ERRCODE = 'CD404';
     END IF;
+    DELETE FROM coditect_internal.guest_carts x WHERE x.id = g.id;
+    RETURN g;
+END
+$$;
+
+CREATE FUNCTION coditect_internal.guest_cart_fill_as(p_currency varchar, p_items jsonb) RETURNS uuid
+LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+    v_tenant uuid := coditect.current_tenant_id();
+    nested   text := coditect_internal.nested_begin();
+    cart     uuid;
+BEGIN
+    PERFORM coditect.require_permission('cart.create');
     INSERT INTO coditect.carts (tenant_id, user_id, currency)
-    VALUES (coditect.current_tenant_id(), coditect.current_user_id(), g.currency)
+    VALUES (v_tenant, coditect.current_user_id(), p_currency)
     RETURNING id INTO cart;
     INSERT INTO coditect.cart_items (tenant_id, cart_id, product_id, quantity, unit_amount, currency)
-    SELECT coditect.current_tenant_id(), cart, p.id, (i ->> 'quantity')::int, p.unit_amount, p.currency
-      FROM jsonb_array_elements(g.items) i JOIN coditect.products p ON p.id = (i ->> 'product_id')::uuid;
-    DELETE FROM coditect_internal.guest_carts x WHERE x.id = g.id;
+    SELECT v_tenant, cart, p.id, (i ->> 'quantity')::int, p.unit_amount, p.currency
+      FROM jsonb_array_elements(p_items) i JOIN coditect.products p ON p.id = (i ->> 'product_id')::uuid;
+    PERFORM coditect_internal.nested_end(nested);
     RETURN cart;
 END
 $$;
+
+CREATE FUNCTION coditect.guest_cart_claim(p_token uuid) RETURNS jsonb
+LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+    v_tenant uuid := coditect.current_tenant_id();  -- a parameter: Citus routes on it
+    g        coditect_internal.guest_carts := coditect_internal.guest_cart_take_as(p_token);
+    cart     uuid;
+BEGIN
+    SELECT coditect_internal.guest_cart_fill_as(g.currency, g.items) INTO cart FROM coditect.tenants t WHERE t.id = v_tenant;
+    IF NOT FOUND THEN
+        cart := coditect_internal.guest_cart_fill_as(g.currency, g.items);
+    END IF;
+    RETURN coditect.api_carts_get(cart);
+END
+$$;
+REVOKE ALL ON FUNCTION coditect_internal.guest_cart_take_as(uuid), coditect_internal.guest_cart_fill_as(varchar, jsonb) FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION coditect_internal.guest_cart_take_as(uuid), coditect_internal.guest_cart_fill_as(varchar, jsonb)
+    TO coditect_gateway, coditect_service;
 
 -- Maintenance (the cart job's, 84_orders' expire_carts): guest carts past their time go.
 CREATE FUNCTION coditect_internal.purge_guest_carts() RETURNS bigint
@@ -16838,7 +17069,7 @@ SELECT coditect_internal.register_action('cart', 'guest_add', 'coditect.guest_ca
     p_summary => 'Add a product to a guest cart (no login)');
 SELECT coditect_internal.register_action('cart', 'guest_claim', 'coditect.guest_cart_claim(uuid)',
     'POST', '/api/v1/guest-carts/{token}/claim/', '[{"from": "path", "name": "token", "secret": true}]',
-    p_permission => 'cart.create', p_as => 'coditect_internal.guest_cart_claim_as(uuid)', p_status => 201,
+    p_permission => 'cart.create', p_response => '{"resource": "cart"}', p_status => 201,
     p_summary => 'At sign-in: the guest cart becomes a cart of the caller''s tenant (priced anew); the token stops working');
 
 ------------------------------------------------------------------------------------------------

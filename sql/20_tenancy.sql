@@ -539,11 +539,22 @@ REVOKE ALL ON FUNCTION coditect.api_register(text, text, text, text) FROM PUBLIC
 GRANT EXECUTE ON FUNCTION coditect.api_register(text, text, text, text) TO coditect_gateway, coditect_service;
 
 -- The user a Firebase uid belongs to (the gateway's lookup of a token's "sub").
+-- PL/pgSQL, the key first, then the membership by its tenant: on Citus a router query on the
+-- tenant's shard (Citus cannot plan a SQL function's parameters, nor route the join).
 CREATE FUNCTION coditect.resolve_firebase_user(p_firebase_uid text) RETURNS jsonb
-LANGUAGE sql STABLE SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
-    SELECT jsonb_build_object('tenant_id', k.tenant_id, 'user_id', k.row_id, 'role', m.role)
-      FROM coditect_internal.global_keys k
-      LEFT JOIN coditect.memberships m ON m.tenant_id = k.tenant_id AND m.user_id = k.row_id AND m.revoked_at IS NULL
-     WHERE k.kind = 'users.firebase_uid' AND k.value = p_firebase_uid
+LANGUAGE plpgsql STABLE SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+    k coditect_internal.global_keys;
+    v_role coditect.member_role;
+BEGIN
+    SELECT * INTO k FROM coditect_internal.global_keys x
+     WHERE x.kind = 'users.firebase_uid' AND x.value = p_firebase_uid;
+    IF NOT FOUND THEN
+        RETURN NULL;
+    END IF;
+    SELECT m.role INTO v_role FROM coditect.memberships m
+     WHERE m.tenant_id = k.tenant_id AND m.user_id = k.row_id AND m.revoked_at IS NULL;
+    RETURN jsonb_build_object('tenant_id', k.tenant_id, 'user_id', k.row_id, 'role', v_role);
+END
 $$;
 

@@ -49,6 +49,37 @@ LANGUAGE sql VOLATILE SET search_path = pg_catalog, pg_temp AS $$
     SELECT convert_to('whsec_' || encode(coditect_internal.webhook_secret_generate(), 'hex'), 'UTF8')
 $$;
 
+-- Owner-rights functions the gateway calls in a query on the request's tenant row (the
+-- webhook secret's rotation here, the Idempotency-Key's calls in 57_idempotency): on Citus that
+-- query runs on the tenant's node through the caller's own connection, and the function reads
+-- and writes the tenant's shard group there, local to it. (Citus refuses a shard group written
+-- over two logins' connections in one transaction: the owner's, then the caller's.) Inside a
+-- shard's query Citus refuses a query of a distributed table unless nested execution is
+-- allowed: nested_begin allows it on a Citus worker and answers the setting that nested_end
+-- restores; on one node both do nothing.
+CREATE FUNCTION coditect_internal.nested_begin() RETURNS text
+LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+    was text;
+BEGIN
+    IF NOT coditect_internal.is_citus_worker() THEN
+        RETURN NULL;
+    END IF;
+    was := pg_catalog.current_setting('citus.allow_nested_distributed_execution');
+    PERFORM pg_catalog.set_config('citus.allow_nested_distributed_execution', 'on', true);
+    RETURN was;
+END
+$$;
+CREATE FUNCTION coditect_internal.nested_end(p_was text) RETURNS void
+LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
+BEGIN
+    IF p_was IS NOT NULL THEN
+        PERFORM pg_catalog.set_config('citus.allow_nested_distributed_execution', p_was, true);
+    END IF;
+END
+$$;
+REVOKE ALL ON FUNCTION coditect_internal.nested_begin(), coditect_internal.nested_end(text) FROM PUBLIC;
+
 ------------------------------------------------------------------------------------------------
 -- Webhook endpoints
 ------------------------------------------------------------------------------------------------
@@ -151,15 +182,17 @@ LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp SET TimeZone = 'UTC' A
     SELECT to_jsonb(e)
 $$;
 
-CREATE FUNCTION coditect.webhook_endpoint_rotate_secret(p_id uuid) RETURNS jsonb
+CREATE FUNCTION coditect_internal.webhook_endpoint_rotate_secret_as(p_id uuid) RETURNS jsonb
 LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
 DECLARE
     v_tenant uuid := coditect.current_tenant_id();
     s        bytea := coditect_internal.webhook_secret_text();
+    v_now    timestamptz := clock_timestamp();  -- a value: Citus refuses clock_timestamp() in an UPDATE
+    nested   text := coditect_internal.nested_begin();
     e        coditect.webhook_endpoints;
 BEGIN
     PERFORM coditect.require_permission('webhook_endpoint.rotate_secret');
-    UPDATE coditect.webhook_endpoints x SET secret_rotated_at = clock_timestamp()
+    UPDATE coditect.webhook_endpoints x SET secret_rotated_at = v_now
      WHERE x.tenant_id = v_tenant AND x.id = p_id
     RETURNING * INTO e;
     IF e.id IS NULL THEN
@@ -167,11 +200,27 @@ BEGIN
     END IF;
     UPDATE coditect_internal.webhook_endpoint_secrets x SET secret = s
      WHERE x.tenant_id = v_tenant AND x.endpoint_id = e.id;
+    PERFORM coditect_internal.nested_end(nested);
     RETURN jsonb_build_object('secret', convert_from(s, 'UTF8'), 'endpoint', coditect_internal.webhook_endpoint_json(e));
 END
 $$;
-REVOKE ALL ON FUNCTION coditect.webhook_endpoint_rotate_secret(uuid) FROM PUBLIC;
-GRANT EXECUTE ON FUNCTION coditect.webhook_endpoint_rotate_secret(uuid) TO coditect_gateway, coditect_service;
+-- The gateway's call: the function above in a query on the tenant's row (nested_begin).
+CREATE FUNCTION coditect.webhook_endpoint_rotate_secret(p_id uuid) RETURNS jsonb
+LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+    v_tenant uuid := coditect.current_tenant_id();  -- a parameter: Citus routes on it
+    r        jsonb;
+BEGIN
+    SELECT coditect_internal.webhook_endpoint_rotate_secret_as(p_id) INTO r FROM coditect.tenants t WHERE t.id = v_tenant;
+    IF NOT FOUND THEN
+        r := coditect_internal.webhook_endpoint_rotate_secret_as(p_id);
+    END IF;
+    RETURN r;
+END
+$$;
+REVOKE ALL ON FUNCTION coditect.webhook_endpoint_rotate_secret(uuid), coditect_internal.webhook_endpoint_rotate_secret_as(uuid) FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION coditect.webhook_endpoint_rotate_secret(uuid), coditect_internal.webhook_endpoint_rotate_secret_as(uuid)
+    TO coditect_gateway, coditect_service;
 SELECT coditect_internal.register_action('webhook_endpoint', 'rotate_secret', 'coditect.webhook_endpoint_rotate_secret(uuid)',
     'POST', '/api/v1/webhook-endpoints/{id}/rotate-secret/', '[{"from": "path", "name": "id"}]',
     p_min_role => 'admin', p_response => '{"type": "webhook_endpoint_secret"}', p_secret => true,
@@ -311,27 +360,78 @@ REVOKE ALL ON FUNCTION coditect_internal.outbox_emit(uuid, text, jsonb, text, te
 -- moves to the lease's end, so a worker that dies holding them gives them back then. SKIP
 -- LOCKED: workers side by side claim different rows. Each row comes with what the POST needs,
 -- the secret included. A delivery whose endpoint was deleted or switched off dies here.
+-- On Citus (the outbox distributed) a row lock over every shard is refused: the due rows are
+-- read without it (over the shards, oldest first, a page of p_limit at a time), and each is then
+-- locked by its tenant and id (a router query on its node) with SKIP LOCKED, due and pending
+-- checked again under the lock; a page whose rows other workers took is followed by the next.
+-- On one node the one query with its row locks, as before.
 CREATE FUNCTION coditect.outbox_claim(p_limit int DEFAULT 10, p_lease_seconds int DEFAULT 60)
 RETURNS TABLE (id uuid, tenant_id uuid, event text, url text, payload jsonb, created_at text,
                attempts int, secret bytea)
 LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
 DECLARE
-    r        record;
-    v_url    text;
-    v_secret bytea;
-    why      text;
+    r         record;
+    c         record;
+    due       refcursor;
+    v_url     text;
+    v_secret  bytea;
+    why       text;
+    sharded   boolean := false;
+    seen      int;
+    t_ids     uuid[] := '{}';
+    d_ids     uuid[] := '{}';
+    after_at  timestamptz;
+    after_id  uuid;
 BEGIN
     IF p_limit IS NULL OR p_limit NOT BETWEEN 1 AND 1000 THEN
         RAISE EXCEPTION 'p_limit must be 1 to 1000' USING ERRCODE = 'CD400';
     ELSIF p_lease_seconds IS NULL OR p_lease_seconds NOT BETWEEN 1 AND 3600 THEN
         RAISE EXCEPTION 'p_lease_seconds must be 1 to 3600' USING ERRCODE = 'CD400';
     END IF;
-    FOR r IN SELECT d.tenant_id, d.id, d.endpoint_id, d.event, d.url, d.payload, d.created_at, d.attempts
-               FROM coditect.webhook_deliveries d
-              WHERE d.status = 'pending' AND d.next_attempt_at <= now()
-              ORDER BY d.next_attempt_at, d.id
-              LIMIT p_limit
-                FOR UPDATE OF d SKIP LOCKED LOOP
+    IF pg_catalog.to_regclass('pg_catalog.pg_dist_partition') IS NOT NULL THEN
+        EXECUTE 'SELECT EXISTS (SELECT 1 FROM pg_catalog.pg_dist_partition WHERE logicalrelid = $1)'
+            INTO sharded USING 'coditect.webhook_deliveries'::regclass;
+    END IF;
+    IF NOT sharded THEN
+        OPEN due FOR SELECT d.tenant_id, d.id, d.endpoint_id, d.event, d.url, d.payload, d.created_at, d.attempts
+                       FROM coditect.webhook_deliveries d
+                      WHERE d.status = 'pending' AND d.next_attempt_at <= now()
+                      ORDER BY d.next_attempt_at, d.id
+                      LIMIT p_limit
+                        FOR UPDATE OF d SKIP LOCKED;
+    ELSE
+        LOOP
+            seen := 0;
+            FOR c IN SELECT d.tenant_id, d.id, d.next_attempt_at FROM coditect.webhook_deliveries d
+                      WHERE d.status = 'pending' AND d.next_attempt_at <= now()
+                        AND (after_at IS NULL OR (d.next_attempt_at, d.id) > (after_at, after_id))
+                      ORDER BY d.next_attempt_at, d.id
+                      LIMIT p_limit LOOP
+                seen := seen + 1;
+                after_at := c.next_attempt_at;
+                after_id := c.id;
+                PERFORM 1 FROM coditect.webhook_deliveries d
+                  WHERE d.tenant_id = c.tenant_id AND d.id = c.id
+                    AND d.status = 'pending' AND d.next_attempt_at <= now()
+                    FOR UPDATE SKIP LOCKED;
+                IF FOUND THEN
+                    t_ids := t_ids || c.tenant_id;
+                    d_ids := d_ids || c.id;
+                    EXIT WHEN cardinality(d_ids) >= p_limit;
+                END IF;
+            END LOOP;
+            EXIT WHEN cardinality(d_ids) >= p_limit OR seen < p_limit;
+        END LOOP;
+        -- The rows locked above (read over their shards; locked already).
+        OPEN due FOR SELECT d.tenant_id, d.id, d.endpoint_id, d.event, d.url, d.payload, d.created_at, d.attempts
+                       FROM coditect.webhook_deliveries d
+                      WHERE d.tenant_id = ANY (t_ids) AND d.id = ANY (d_ids)
+                        AND t_ids[array_position(d_ids, d.id)] = d.tenant_id
+                      ORDER BY d.next_attempt_at, d.id;
+    END IF;
+    LOOP
+        FETCH due INTO r;
+        EXIT WHEN NOT FOUND;
         why := NULL;
         SELECT e.url, s.secret INTO v_url, v_secret
           FROM coditect.webhook_endpoints e
@@ -363,6 +463,7 @@ BEGIN
         secret := v_secret;
         RETURN NEXT;
     END LOOP;
+    CLOSE due;
 END
 $$;
 

@@ -84,17 +84,19 @@ REVOKE ALL ON FUNCTION coditect_internal.idempotency_scope(text, text) FROM PUBL
 -- ({status, content_type, headers, body}) of this key, NULL when there is none (or it is older
 -- than 24 hours); CD409 when the key was used for a different request, or when the first
 -- answer held a secret (not kept).
-CREATE FUNCTION coditect.idempotency_lookup(p_key text, p_request_sha256 text) RETURNS jsonb
+CREATE FUNCTION coditect_internal.idempotency_lookup_as(p_key text, p_request_sha256 text) RETURNS jsonb
 LANGUAGE plpgsql STABLE SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
 DECLARE
     s coditect_internal.idempotency_keys;
     k record := coditect_internal.idempotency_scope(p_key, p_request_sha256);
+    nested text := coditect_internal.nested_begin();
 BEGIN
     SELECT * INTO s FROM coditect_internal.idempotency_keys x
      WHERE x.tenant_id OPERATOR(pg_catalog.=) k.tenant AND x.user_id OPERATOR(pg_catalog.=) k.usr
        AND x.idem_key OPERATOR(pg_catalog.=) p_key
        AND x.created_at OPERATOR(pg_catalog.>) (pg_catalog.now() OPERATOR(pg_catalog.-) interval '24 hours')
        AND x.status IS NOT NULL;
+    PERFORM coditect_internal.nested_end(nested);
     IF s.idem_key IS NULL THEN
         RETURN NULL;
     END IF;
@@ -112,16 +114,19 @@ END
 $$;
 
 -- The gateway, in the POST's transaction before its function: takes the key. Waits for a
--- concurrent transaction holding the same key; when that one committed, CD409 with the
--- constraint idempotency_key_taken (the gateway then replays its answer). CD429 when the tenant
--- holds its quota of live keys (concurrent claims may pass it by the number in flight).
-CREATE FUNCTION coditect.idempotency_claim(p_key text, p_request_sha256 text) RETURNS boolean
+-- concurrent transaction holding the same key; when that one committed, false (the caller,
+-- idempotency_claim, raises CD409 with the constraint idempotency_key_taken; the gateway then
+-- replays its answer). CD429 when the tenant holds its quota of live keys (concurrent claims
+-- may pass it by the number in flight).
+CREATE FUNCTION coditect_internal.idempotency_claim_as(p_key text, p_request_sha256 text) RETURNS boolean
 LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
 DECLARE
     k      record := coditect_internal.idempotency_scope(p_key, p_request_sha256);
+    nested text := coditect_internal.nested_begin();
     quota  integer := coditect_internal.idempotency_quota(k.tenant);
     live   bigint;
     oldest timestamptz;
+    taken  boolean;
 BEGIN
     -- An expired key is absent: its slot is taken over.
     DELETE FROM coditect_internal.idempotency_keys x
@@ -143,21 +148,20 @@ BEGIN
     INSERT INTO coditect_internal.idempotency_keys (tenant_id, user_id, idem_key, request_sha256)
     VALUES (k.tenant, k.usr, p_key, k.sha)
     ON CONFLICT DO NOTHING;
-    IF NOT FOUND THEN
-        RAISE EXCEPTION 'a request with this Idempotency-Key completed meanwhile'
-            USING ERRCODE = 'CD409', CONSTRAINT = 'idempotency_key_taken';
-    END IF;
-    RETURN true;
+    taken := NOT FOUND;
+    PERFORM coditect_internal.nested_end(nested);
+    RETURN NOT taken;
 END
 $$;
 
 -- The gateway, in the same transaction after the POST's function: the answer to replay. With
 -- p_secret (the operation's answer holds a secret) only its status is kept.
-CREATE FUNCTION coditect.idempotency_finish(p_key text, p_status integer, p_content_type text,
-                                            p_headers jsonb, p_body text, p_secret boolean) RETURNS boolean
+CREATE FUNCTION coditect_internal.idempotency_finish_as(p_key text, p_status integer, p_content_type text,
+                                                     p_headers jsonb, p_body text, p_secret boolean) RETURNS boolean
 LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
 DECLARE
     v_tenant uuid := coditect.current_tenant_id();  -- a parameter: Citus routes on it
+    nested   text := coditect_internal.nested_begin();
 BEGIN
     UPDATE coditect_internal.idempotency_keys x
        SET status = p_status, secret = coalesce(p_secret, false),
@@ -170,6 +174,7 @@ BEGIN
     IF NOT FOUND THEN
         RAISE EXCEPTION 'no claim of this Idempotency-Key in this transaction' USING ERRCODE = 'CD409';
     END IF;
+    PERFORM coditect_internal.nested_end(nested);
     RETURN true;
 END
 $$;
@@ -187,7 +192,67 @@ BEGIN
 END
 $$;
 
+-- The gateway's calls: each runs its owner-rights function above in a query on the request's
+-- tenant row, so that on Citus it runs on the tenant's node through the caller's own connection
+-- (reading and writing the key's shard there, local to it). Citus refuses a shard group written
+-- over two logins' connections in one transaction: the owner's claim, then the caller's POST.
+-- On one node the same call, one primary-key read more. Without a context (or a tenant row in
+-- sight) the owner function is called as is, to refuse it (CD403).
+CREATE FUNCTION coditect.idempotency_lookup(p_key text, p_request_sha256 text) RETURNS jsonb
+LANGUAGE plpgsql STABLE SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+    v_tenant uuid := coditect.current_tenant_id();  -- a parameter: Citus routes on it
+    r jsonb;
+BEGIN
+    SELECT coditect_internal.idempotency_lookup_as(p_key, p_request_sha256) INTO r FROM coditect.tenants t WHERE t.id = v_tenant;
+    IF NOT FOUND THEN
+        r := coditect_internal.idempotency_lookup_as(p_key, p_request_sha256);
+    END IF;
+    RETURN r;
+END
+$$;
+
+CREATE FUNCTION coditect.idempotency_claim(p_key text, p_request_sha256 text) RETURNS boolean
+LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+    v_tenant uuid := coditect.current_tenant_id();  -- a parameter: Citus routes on it
+    r boolean;
+BEGIN
+    SELECT coditect_internal.idempotency_claim_as(p_key, p_request_sha256) INTO r FROM coditect.tenants t WHERE t.id = v_tenant;
+    IF NOT FOUND THEN
+        r := coditect_internal.idempotency_claim_as(p_key, p_request_sha256);
+    END IF;
+    -- Raised here, on the node the gateway talks to: Citus relays a worker's error without its
+    -- constraint name, which the gateway reads.
+    IF NOT r THEN
+        RAISE EXCEPTION 'a request with this Idempotency-Key completed meanwhile'
+            USING ERRCODE = 'CD409', CONSTRAINT = 'idempotency_key_taken';
+    END IF;
+    RETURN true;
+END
+$$;
+
+CREATE FUNCTION coditect.idempotency_finish(p_key text, p_status integer, p_content_type text,
+                                            p_headers jsonb, p_body text, p_secret boolean) RETURNS boolean
+LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+    v_tenant uuid := coditect.current_tenant_id();  -- a parameter: Citus routes on it
+    r boolean;
+BEGIN
+    SELECT coditect_internal.idempotency_finish_as(p_key, p_status, p_content_type, p_headers, p_body, p_secret) INTO r
+      FROM coditect.tenants t WHERE t.id = v_tenant;
+    IF NOT FOUND THEN
+        r := coditect_internal.idempotency_finish_as(p_key, p_status, p_content_type, p_headers, p_body, p_secret);
+    END IF;
+    RETURN r;
+END
+$$;
+
 REVOKE ALL ON FUNCTION coditect.idempotency_lookup(text, text), coditect.idempotency_claim(text, text),
-    coditect.idempotency_finish(text, integer, text, jsonb, text, boolean), coditect.purge_idempotency_keys() FROM PUBLIC;
+    coditect.idempotency_finish(text, integer, text, jsonb, text, boolean), coditect.purge_idempotency_keys(),
+    coditect_internal.idempotency_lookup_as(text, text), coditect_internal.idempotency_claim_as(text, text),
+    coditect_internal.idempotency_finish_as(text, integer, text, jsonb, text, boolean) FROM PUBLIC;
 GRANT EXECUTE ON FUNCTION coditect.idempotency_lookup(text, text), coditect.idempotency_claim(text, text),
-    coditect.idempotency_finish(text, integer, text, jsonb, text, boolean) TO coditect_gateway, coditect_service;
+    coditect.idempotency_finish(text, integer, text, jsonb, text, boolean),
+    coditect_internal.idempotency_lookup_as(text, text), coditect_internal.idempotency_claim_as(text, text),
+    coditect_internal.idempotency_finish_as(text, integer, text, jsonb, text, boolean) TO coditect_gateway, coditect_service;

@@ -196,8 +196,14 @@ BEGIN
     e.handler := h;
     e.status := CASE WHEN h IS NULL THEN 'ignored' ELSE 'processed' END;
     e.received_at := pg_catalog.now();
-    -- A concurrent delivery of the same event waits here until the first one ends.
-    INSERT INTO coditect_internal.stripe_events SELECT (e).* ON CONFLICT (event_id) DO NOTHING;
+    -- A concurrent delivery of the same event waits here until the first one ends. VALUES, not
+    -- INSERT ... SELECT: Citus runs the latter through the coordinator and counts the rows
+    -- selected, so a redelivery would look new.
+    INSERT INTO coditect_internal.stripe_events (event_id, event_type, created, livemode, data_object, payload,
+                                                 status, handler, received_at, object_id, tenant_id, reason)
+    VALUES (e.event_id, e.event_type, e.created, e.livemode, e.data_object, e.payload,
+            e.status, e.handler, e.received_at, e.object_id, e.tenant_id, e.reason)
+    ON CONFLICT (event_id) DO NOTHING;
     IF NOT FOUND THEN
         RETURN (SELECT pg_catalog.jsonb_build_object('received', true, 'event_id', x.event_id, 'type', x.event_type,
                                                      'status', x.status, 'already_received', true)

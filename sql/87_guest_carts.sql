@@ -110,28 +110,63 @@ END
 $$;
 
 -- POST /api/v1/guest-carts/{token}/claim/ (signed in): the guest cart becomes a cart of the
--- caller's tenant, its items priced anew; the token stops working.
-CREATE FUNCTION coditect_internal.guest_cart_claim_as(p_token uuid) RETURNS uuid
+-- caller's tenant, its items priced anew; the token stops working. Answers the cart (its get,
+-- under the caller's row-level security). In two owner-rights steps, each where its rows are:
+-- guest_cart_take_as takes the guest cart (the global table); guest_cart_fill_as makes the
+-- tenant's cart, called in a query on the tenant's row, so that on Citus it runs on the
+-- tenant's node through the caller's own connection (see nested_begin, 53_outbox), as the get
+-- after it does (Citus refuses a shard group written over two logins' connections).
+CREATE FUNCTION coditect_internal.guest_cart_take_as(p_token uuid) RETURNS coditect_internal.guest_carts
 LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
 DECLARE
-    g    coditect_internal.guest_carts;
-    cart uuid;
+    g coditect_internal.guest_carts;
 BEGIN
     PERFORM coditect.require_permission('cart.create');
     g := coditect_internal.guest_cart_of(p_token);
     IF g.id IS NULL THEN
         RAISE EXCEPTION 'guest cart not found' USING ERRCODE = 'CD404';
     END IF;
+    DELETE FROM coditect_internal.guest_carts x WHERE x.id = g.id;
+    RETURN g;
+END
+$$;
+
+CREATE FUNCTION coditect_internal.guest_cart_fill_as(p_currency varchar, p_items jsonb) RETURNS uuid
+LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+    v_tenant uuid := coditect.current_tenant_id();
+    nested   text := coditect_internal.nested_begin();
+    cart     uuid;
+BEGIN
+    PERFORM coditect.require_permission('cart.create');
     INSERT INTO coditect.carts (tenant_id, user_id, currency)
-    VALUES (coditect.current_tenant_id(), coditect.current_user_id(), g.currency)
+    VALUES (v_tenant, coditect.current_user_id(), p_currency)
     RETURNING id INTO cart;
     INSERT INTO coditect.cart_items (tenant_id, cart_id, product_id, quantity, unit_amount, currency)
-    SELECT coditect.current_tenant_id(), cart, p.id, (i ->> 'quantity')::int, p.unit_amount, p.currency
-      FROM jsonb_array_elements(g.items) i JOIN coditect.products p ON p.id = (i ->> 'product_id')::uuid;
-    DELETE FROM coditect_internal.guest_carts x WHERE x.id = g.id;
+    SELECT v_tenant, cart, p.id, (i ->> 'quantity')::int, p.unit_amount, p.currency
+      FROM jsonb_array_elements(p_items) i JOIN coditect.products p ON p.id = (i ->> 'product_id')::uuid;
+    PERFORM coditect_internal.nested_end(nested);
     RETURN cart;
 END
 $$;
+
+CREATE FUNCTION coditect.guest_cart_claim(p_token uuid) RETURNS jsonb
+LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+    v_tenant uuid := coditect.current_tenant_id();  -- a parameter: Citus routes on it
+    g        coditect_internal.guest_carts := coditect_internal.guest_cart_take_as(p_token);
+    cart     uuid;
+BEGIN
+    SELECT coditect_internal.guest_cart_fill_as(g.currency, g.items) INTO cart FROM coditect.tenants t WHERE t.id = v_tenant;
+    IF NOT FOUND THEN
+        cart := coditect_internal.guest_cart_fill_as(g.currency, g.items);
+    END IF;
+    RETURN coditect.api_carts_get(cart);
+END
+$$;
+REVOKE ALL ON FUNCTION coditect_internal.guest_cart_take_as(uuid), coditect_internal.guest_cart_fill_as(varchar, jsonb) FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION coditect_internal.guest_cart_take_as(uuid), coditect_internal.guest_cart_fill_as(varchar, jsonb)
+    TO coditect_gateway, coditect_service;
 
 -- Maintenance (the cart job's, 84_orders' expire_carts): guest carts past their time go.
 CREATE FUNCTION coditect_internal.purge_guest_carts() RETURNS bigint
@@ -160,5 +195,5 @@ SELECT coditect_internal.register_action('cart', 'guest_add', 'coditect.guest_ca
     p_summary => 'Add a product to a guest cart (no login)');
 SELECT coditect_internal.register_action('cart', 'guest_claim', 'coditect.guest_cart_claim(uuid)',
     'POST', '/api/v1/guest-carts/{token}/claim/', '[{"from": "path", "name": "token", "secret": true}]',
-    p_permission => 'cart.create', p_as => 'coditect_internal.guest_cart_claim_as(uuid)', p_status => 201,
+    p_permission => 'cart.create', p_response => '{"resource": "cart"}', p_status => 201,
     p_summary => 'At sign-in: the guest cart becomes a cart of the caller''s tenant (priced anew); the token stops working');

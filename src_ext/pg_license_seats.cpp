@@ -81,6 +81,16 @@ char* text_column(int n) {
   return out;
 }
 
+// A copy of a column's text output (any type) in the caller's memory context.
+char* output_column(int n) {
+  char* v = SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, n);
+  if (v == nullptr) elog(ERROR, "seat statement: column %d is null", n);
+  size_t len = strlen(v);
+  char* out = static_cast<char*>(SPI_palloc(len + 1));
+  memcpy(out, v, len + 1);
+  return out;
+}
+
 TimestampTz now_ts() { return GetCurrentTransactionStartTimestamp(); }
 
 TimestampTz overdue_before() {
@@ -168,10 +178,11 @@ struct License {
   char* features;  // JSON text
 };
 
-#define LICENSE_COLUMNS                                                             \
-  "l.id, l.is_active, l.expiry_date, l.seats_in_use, l.seats_total,"                \
-  " CAST(l.tier AS pg_catalog.text), CAST(CAST(l.features AS pg_catalog.jsonb) AS " \
-  "pg_catalog.text)"
+// The tier as the enum itself: its cast to text is STABLE (enum_out), which Citus refuses in the
+// heartbeat's RETURNING; read_license makes its text.
+#define LICENSE_COLUMNS                                              \
+  "l.id, l.is_active, l.expiry_date, l.seats_in_use, l.seats_total," \
+  " l.tier, CAST(CAST(l.features AS pg_catalog.jsonb) AS pg_catalog.text)"
 
 // Columns 1-7 of the current row: LICENSE_COLUMNS.
 void read_license(License* l) {
@@ -180,7 +191,7 @@ void read_license(License* l) {
   l->expiry = DatumGetTimestampTz(column(3));
   l->seats_in_use = DatumGetInt32(column(4));
   l->seats_total = DatumGetInt32(column(5));
-  l->tier = text_column(6);
+  l->tier = output_column(6);
   l->features = text_column(7);
 }
 

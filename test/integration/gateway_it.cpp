@@ -1219,10 +1219,25 @@ TEST_F(GatewayIT, BadInputsAreClear4xxNever500) {
 // demand; a sequence counts the attempts, since it is not rolled back with them.
 TEST_F(GatewayIT, SerializationFailuresAreRetried) {
   auto& w = W();
-  w.sql("CREATE TABLE public.it_fail_conf (fails int NOT NULL)");
-  w.sql("INSERT INTO public.it_fail_conf VALUES (0)");
-  w.sql("CREATE SEQUENCE public.it_fail_seq");
-  w.sql(R"(CREATE FUNCTION public.it_fail() RETURNS trigger LANGUAGE plpgsql SECURITY DEFINER
+  // On Citus the trigger fires on the node of the tenant's shard: its function, table and
+  // sequence are made on every node (each a local object there, DDL not propagated), and the
+  // attempts counted are the sum over the nodes (a SELECT's answer: its first value per node).
+  const bool citus =
+      w.sql("SELECT to_regproc('pg_catalog.run_command_on_all_nodes') IS NOT NULL") == "t";
+  auto everywhere = [&](const std::string& cmd) {
+    if (!citus) return w.sql(cmd);
+    std::string r = w.sql(
+        "SELECT coalesce(string_agg(result, '; ') FILTER (WHERE NOT success), '') || '|' || "
+        "coalesce(sum(result::bigint) FILTER (WHERE success AND result ~ '^-?[0-9]+$'), 0) FROM "
+        "run_command_on_all_nodes($1)",
+        {(cmd.rfind("SELECT", 0) == 0 ? "" : "SET citus.enable_ddl_propagation = off; ") + cmd});
+    if (r[0] != '|') throw std::runtime_error(cmd + ": " + r);
+    return r.substr(1);
+  };
+  everywhere("CREATE TABLE public.it_fail_conf (fails int NOT NULL)");
+  everywhere("INSERT INTO public.it_fail_conf VALUES (0)");
+  everywhere("CREATE SEQUENCE public.it_fail_seq");
+  everywhere(R"(CREATE FUNCTION public.it_fail() RETURNS trigger LANGUAGE plpgsql SECURITY DEFINER
            SET search_path = pg_catalog AS $$
            DECLARE
                attempt bigint;
@@ -1236,15 +1251,18 @@ TEST_F(GatewayIT, SerializationFailuresAreRetried) {
                END IF;
                RETURN NEW;
            END $$)");
+  w.sql("BEGIN");
+  if (citus) w.sql("SET LOCAL citus.enable_unsafe_triggers = on");
   w.sql(
       "CREATE TRIGGER it_fail BEFORE INSERT ON coditect.projects FOR EACH ROW "
       "EXECUTE FUNCTION public.it_fail()");
+  w.sql("COMMIT");
   std::string t = w.token_a("member");
   auto attempts = [&](const std::string& name, int fails) {
-    w.sql("UPDATE public.it_fail_conf SET fails = $1", {std::to_string(fails)});
-    w.sql("SELECT setval('public.it_fail_seq', 1, false)");
+    everywhere("UPDATE public.it_fail_conf SET fails = " + std::to_string(fails));
+    everywhere("SELECT setval('public.it_fail_seq', 1, false)");
     auto r = w.call("POST", "/api/v1/projects/", t, json{{"name", name}}.dump());
-    int n = std::atoi(w.sql("SELECT nextval('public.it_fail_seq') - 1").c_str());
+    int n = std::atoi(everywhere("SELECT nextval('public.it_fail_seq') - 1").c_str());
     return std::make_pair(r, n);
   };
   auto [ok, n_ok] = attempts("retry-" + w.suffix, 3);
@@ -1257,10 +1275,13 @@ TEST_F(GatewayIT, SerializationFailuresAreRetried) {
   EXPECT_EQ(
       w.sql("SELECT count(*) FROM coditect.projects WHERE name = $1", {"retry-busy-" + w.suffix}),
       "0");
+  w.sql("BEGIN");
+  if (citus) w.sql("SET LOCAL citus.enable_unsafe_triggers = on");
   w.sql("DROP TRIGGER it_fail ON coditect.projects");
-  w.sql("DROP FUNCTION public.it_fail()");
-  w.sql("DROP SEQUENCE public.it_fail_seq");
-  w.sql("DROP TABLE public.it_fail_conf");
+  w.sql("COMMIT");
+  everywhere("DROP FUNCTION IF EXISTS public.it_fail()");
+  everywhere("DROP SEQUENCE public.it_fail_seq");
+  everywhere("DROP TABLE public.it_fail_conf");
 }
 
 // A statement that runs into the gateway's timeout (statement_timeout = CODITECT_TIMEOUT_MS)
@@ -1270,7 +1291,9 @@ TEST_F(GatewayIT, StatementTimeoutIs504) {
   long timeout_ms = std::atol(env("CODITECT_IT_TIMEOUT_MS").c_str());
   if (timeout_ms <= 0 || timeout_ms > 10000) GTEST_SKIP() << "CODITECT_IT_TIMEOUT_MS not set";
   w.sql("BEGIN");
-  w.sql("SELECT 1 FROM coditect.licenses WHERE key_string = $1 FOR UPDATE", {w.license_key_a});
+  // By tenant and key: one row lock on the tenant's shard (Citus refuses FOR UPDATE over all).
+  w.sql("SELECT 1 FROM coditect.licenses WHERE tenant_id = $1 AND key_string = $2 FOR UPDATE",
+        {w.tenant_a, w.license_key_a});
   auto t0 = std::chrono::steady_clock::now();
   auto r = w.call("POST", "/api/v1/licenses/acquire", w.token_a("member"),
                   json{{"key_string", w.license_key_a}, {"hardware_id", "waits"}}.dump(),
@@ -1886,7 +1909,9 @@ TEST_F(GatewayIT, ZZShutdownWithARequestInFlight) {
   std::string t = w.token_a("member");
   // Hold the license's row lock, so that an acquire waits in the database.
   w.sql("BEGIN");
-  w.sql("SELECT 1 FROM coditect.licenses WHERE key_string = $1 FOR UPDATE", {w.license_key_a});
+  // By tenant and key: one row lock on the tenant's shard (Citus refuses FOR UPDATE over all).
+  w.sql("SELECT 1 FROM coditect.licenses WHERE tenant_id = $1 AND key_string = $2 FOR UPDATE",
+        {w.tenant_a, w.license_key_a});
   HttpResult in_flight;
   std::thread client([&] {
     in_flight = w.call("POST", "/api/v1/licenses/acquire", t,

@@ -312,7 +312,11 @@ TEST_F(StripeWebhookIT, SignedEventsAreReceivedOnceAndBadSignaturesRefused) {
 // charge.refunded refunds it (the license switched off); the same webhook again changes nothing.
 TEST_F(StripeWebhookIT, GuestCartToPaidOrderToRefundThroughStripeEvents) {
   const std::string customer = "cus_it_" + W().suffix;
-  W().sql("UPDATE coditect.tenants SET stripe_customer_id = $2 WHERE id = $1", {W().tenant_a, customer});
+  // Claimed first, as set_stripe_customer does (on Citus the shard's trigger only checks it).
+  W().sql("SELECT coditect_internal.global_key_claim('tenants.stripe_customer_id', $2, $1, $1)",
+          {W().tenant_a, customer});
+  W().sql("UPDATE coditect.tenants SET stripe_customer_id = $2 WHERE id = $1",
+          {W().tenant_a, customer});
   const std::string product = W().sql(
       "INSERT INTO coditect.products (name, unit_amount, currency, grants_license, license_tier, "
       "license_seats, license_duration_days) VALUES ($1, 2500, 'USD', true, 'PRO', 2, 365) "

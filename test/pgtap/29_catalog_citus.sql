@@ -34,7 +34,7 @@ SELECT is((SELECT string_agg(f::text, ', ' ORDER BY f::text)
                                'coditect_internal.workflow_decide_as(uuid,text,text)', 'coditect.workflow_rotate_secret(uuid)',
                                'coditect_internal.workflow_new_version_as(uuid)',
                                'coditect_internal.compliance_report_upload_check(uuid,jsonb)',
-                               'coditect.idempotency_finish(text,integer,text,jsonb,text,boolean)',
+                               'coditect_internal.idempotency_finish_as(text,integer,text,jsonb,text,boolean)',
                                'coditect.cart_add_item(uuid,uuid,integer)', 'coditect_internal.order_cancel_as(uuid)',
                                'coditect.order_mark_paid(uuid,text)', 'coditect_internal.subscription_cancel_as(uuid,boolean)']::regprocedure[]) f
              JOIN pg_proc p ON p.oid = f
