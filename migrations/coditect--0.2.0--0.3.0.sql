@@ -4271,6 +4271,31 @@ END
 $$;
 
 ------------------------------------------------------------------------------------------------
+-- 5c-nested. Policy helpers that read other tables run on a Citus worker inside the shard query
+-- (as in sql/06_catalog.sql): has_permission in C calling its PL/pgSQL body (the helpers of
+-- 42_documents and 84_orders are made so in their sections)
+------------------------------------------------------------------------------------------------
+
+CREATE FUNCTION coditect_internal.has_permission_body(p_codename text) RETURNS boolean
+LANGUAGE plpgsql STABLE SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+    held boolean;
+BEGIN
+    -- One lookup: NULL when the codename does not exist, else whether the role holds it.
+    SELECT EXISTS (SELECT 1 FROM coditect.role_permissions rp
+                    WHERE rp.permission_id = p.id AND rp.role::text = coditect.current_user_role())
+      INTO held
+      FROM coditect.permissions p WHERE p.codename = p_codename;
+    IF held IS NULL THEN
+        RAISE EXCEPTION 'unknown permission "%"', p_codename USING ERRCODE = 'CD400';
+    END IF;
+    RETURN held;
+END
+$$;
+CREATE OR REPLACE FUNCTION coditect.has_permission(p_codename text) RETURNS boolean
+    AS 'MODULE_PATHNAME', 'coditect_has_permission' LANGUAGE C STABLE;
+
+------------------------------------------------------------------------------------------------
 -- 6. 42_documents (as in sql/42_documents.sql)
 ------------------------------------------------------------------------------------------------
 
@@ -4637,18 +4662,25 @@ BEGIN
 END
 $$;
 
--- The caller's level on a folder, by its id (for policies on what a folder holds).
-CREATE FUNCTION coditect_internal.folder_level(p_tenant uuid, p_folder uuid) RETURNS int
-LANGUAGE sql STABLE SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
-    SELECT coalesce((SELECT (coditect_internal.document_grant(f.tenant_id, NULL, f.id, f.created_by)).level
-                       FROM coditect.folders f
-                      WHERE f.tenant_id OPERATOR(pg_catalog.=) p_tenant AND f.id OPERATOR(pg_catalog.=) p_folder), 0)
+-- The caller's level on a folder or a document, by its id (for policies and triggers on what a
+-- folder holds or a document has). C (src_ext/pg_nested_read.cpp) calling the PL/pgSQL *_body,
+-- so that on a Citus worker the reads run inside the shard query. PL/pgSQL, the grant computed
+-- outside the statement: Citus cannot plan a SQL function's statement on a distributed table
+-- (its parameters), and would run document_grant's own reads on the shard.
+CREATE FUNCTION coditect_internal.folder_level_body(p_tenant uuid, p_folder uuid) RETURNS int
+LANGUAGE plpgsql STABLE SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+    v_owner uuid;
+BEGIN
+    SELECT f.created_by INTO v_owner FROM coditect.folders f
+     WHERE f.tenant_id OPERATOR(pg_catalog.=) p_tenant AND f.id OPERATOR(pg_catalog.=) p_folder;
+    IF NOT FOUND THEN
+        RETURN 0;
+    END IF;
+    RETURN coalesce((coditect_internal.document_grant(p_tenant, NULL, p_folder, v_owner)).level, 0);
+END
 $$;
-
--- The caller's level on a document, by its id (for policies on what a document has).
--- PL/pgSQL, the grant computed outside the statement: Citus cannot plan a SQL function's
--- statement on a distributed table, and would run document_grant's own reads on the shard.
-CREATE FUNCTION coditect_internal.document_level(p_tenant uuid, p_document uuid) RETURNS int
+CREATE FUNCTION coditect_internal.document_level_body(p_tenant uuid, p_document uuid) RETURNS int
 LANGUAGE plpgsql STABLE SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
 DECLARE
     v_folder uuid;
@@ -4662,38 +4694,80 @@ BEGIN
     RETURN coalesce((coditect_internal.document_grant(p_tenant, p_document, v_folder, v_owner)).level, 0);
 END
 $$;
+CREATE FUNCTION coditect_internal.folder_level(p_tenant uuid, p_folder uuid) RETURNS int
+    AS 'MODULE_PATHNAME', 'coditect_folder_level' LANGUAGE C STABLE;
+CREATE FUNCTION coditect_internal.document_level(p_tenant uuid, p_document uuid) RETURNS int
+    AS 'MODULE_PATHNAME', 'coditect_document_level' LANGUAGE C STABLE;
 
 -- What the caller's grants reach, as sets a query computes once (through the read policies' *_granted
 -- functions below) instead of per row: the documents with grants of their own (for anyone), those of them whose
 -- grants name the caller or a team of the caller, and the folders whose nearest folder with
 -- grants (itself or above) names the caller or a team of the caller. The same rule as
 -- document_grant(); any grant gives at least view. Unexpired grants only; the context's tenant.
+-- PL/pgSQL, the context's tenant in a variable: on a Citus worker (inside a shard query) Citus
+-- routes each read to the tenant's shard here by that value (a function call in the statement
+-- would send it to every shard; a SQL function's parameter it cannot plan).
 CREATE FUNCTION coditect_internal.my_teams() RETURNS uuid[]
-LANGUAGE sql STABLE SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
-    SELECT coalesce(array_agg(tm.team_id), '{}') FROM coditect.team_members tm
-     WHERE tm.tenant_id = coditect.current_tenant_id() AND tm.user_id = coditect.current_user_id()
+LANGUAGE plpgsql STABLE SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+    v_tenant uuid := coditect.current_tenant_id();
+    v_user   uuid := coditect.current_user_id();
+    v_teams  uuid[];
+BEGIN
+    IF v_tenant IS NULL THEN
+        RETURN '{}';
+    END IF;
+    SELECT coalesce(array_agg(tm.team_id), '{}') INTO v_teams FROM coditect.team_members tm
+     WHERE tm.tenant_id = v_tenant AND tm.user_id = v_user;
+    RETURN v_teams;
+END
 $$;
 CREATE FUNCTION coditect_internal.granted_documents(p_mine boolean) RETURNS uuid[]
-LANGUAGE sql STABLE SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
-    SELECT coalesce(array_agg(DISTINCT p.document_id), '{}') FROM coditect.document_permissions p
-     WHERE p.tenant_id = coditect.current_tenant_id() AND p.document_id IS NOT NULL
+LANGUAGE plpgsql STABLE SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+    v_tenant uuid := coditect.current_tenant_id();
+    v_user   uuid := coditect.current_user_id();
+    v_teams  uuid[];
+    v_ids    uuid[];
+BEGIN
+    IF v_tenant IS NULL THEN
+        RETURN '{}';
+    END IF;
+    IF p_mine THEN
+        v_teams := coditect_internal.my_teams();
+    END IF;
+    SELECT coalesce(array_agg(DISTINCT p.document_id), '{}') INTO v_ids FROM coditect.document_permissions p
+     WHERE p.tenant_id = v_tenant AND p.document_id IS NOT NULL
        AND (p.expires_at IS NULL OR p.expires_at > now())
-       AND (NOT p_mine OR p.user_id = coditect.current_user_id() OR p.team_id = ANY (coditect_internal.my_teams()))
+       AND (NOT p_mine OR p.user_id = v_user OR p.team_id = ANY (v_teams));
+    RETURN v_ids;
+END
 $$;
 CREATE FUNCTION coditect_internal.granted_folders() RETURNS uuid[]
-LANGUAGE sql STABLE SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
-    WITH teams AS (SELECT coditect_internal.my_teams() AS ids),
-    granted AS (
-        SELECT p.folder_id, bool_or(p.user_id = coditect.current_user_id() OR p.team_id = ANY (teams.ids)) AS mine
-          FROM coditect.document_permissions p, teams
-         WHERE p.tenant_id = coditect.current_tenant_id() AND p.folder_id IS NOT NULL
+LANGUAGE plpgsql STABLE SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+    v_tenant uuid := coditect.current_tenant_id();
+    v_user   uuid := coditect.current_user_id();
+    v_teams  uuid[];
+    v_ids    uuid[];
+BEGIN
+    IF v_tenant IS NULL THEN
+        RETURN '{}';
+    END IF;
+    v_teams := coditect_internal.my_teams();
+    WITH granted AS (
+        SELECT p.folder_id, bool_or(p.user_id = v_user OR p.team_id = ANY (v_teams)) AS mine
+          FROM coditect.document_permissions p
+         WHERE p.tenant_id = v_tenant AND p.folder_id IS NOT NULL
            AND (p.expires_at IS NULL OR p.expires_at > now())
          GROUP BY p.folder_id)
-    SELECT coalesce(array_agg(f.id), '{}')
+    SELECT coalesce(array_agg(f.id), '{}') INTO v_ids
       FROM coditect.folders f
      CROSS JOIN LATERAL (SELECT g.mine FROM unnest(f.ancestors || f.id) WITH ORDINALITY a(id, n)
                            JOIN granted g ON g.folder_id = a.id ORDER BY a.n DESC LIMIT 1) nearest
-     WHERE f.tenant_id = coditect.current_tenant_id() AND nearest.mine
+     WHERE f.tenant_id = v_tenant AND nearest.mine;
+    RETURN v_ids;
+END
 $$;
 
 -- The read policies' tests on those sets, a function call per row (policies hold no subquery:
@@ -15981,15 +16055,27 @@ SELECT coditect_internal.register_resource('coditect.refunds', 'refund', p_state
 
 -- A cart's or an order's rows (items, lines, payments, refunds, invoices) are read with it: these
 -- say whether the caller sees the cart or order (its policies decide: invoker rights). A function
--- call rather than an EXISTS in the policy, which Citus refuses (no subqueries in policies).
+-- call rather than an EXISTS in the policy, which Citus refuses (no subqueries in policies). C
+-- (src_ext/pg_nested_read.cpp) calling the PL/pgSQL *_body, so that on a Citus worker the read
+-- runs inside the shard query (Citus refuses a SQL function's parameters there).
+CREATE FUNCTION coditect_internal.cart_visible_body(p_tenant uuid, p_cart uuid) RETURNS boolean
+LANGUAGE plpgsql STABLE SET search_path = pg_catalog, pg_temp AS $$
+BEGIN
+    RETURN EXISTS (SELECT 1 FROM coditect.carts c
+                    WHERE c.tenant_id OPERATOR(pg_catalog.=) p_tenant AND c.id OPERATOR(pg_catalog.=) p_cart);
+END
+$$;
+CREATE FUNCTION coditect_internal.order_visible_body(p_tenant uuid, p_order uuid) RETURNS boolean
+LANGUAGE plpgsql STABLE SET search_path = pg_catalog, pg_temp AS $$
+BEGIN
+    RETURN EXISTS (SELECT 1 FROM coditect.orders o
+                    WHERE o.tenant_id OPERATOR(pg_catalog.=) p_tenant AND o.id OPERATOR(pg_catalog.=) p_order);
+END
+$$;
 CREATE FUNCTION coditect_internal.cart_visible(p_tenant uuid, p_cart uuid) RETURNS boolean
-LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp AS $$
-    SELECT EXISTS (SELECT 1 FROM coditect.carts c WHERE c.tenant_id = p_tenant AND c.id = p_cart)
-$$;
+    AS 'MODULE_PATHNAME', 'coditect_cart_visible' LANGUAGE C STABLE;
 CREATE FUNCTION coditect_internal.order_visible(p_tenant uuid, p_order uuid) RETURNS boolean
-LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp AS $$
-    SELECT EXISTS (SELECT 1 FROM coditect.orders o WHERE o.tenant_id = p_tenant AND o.id = p_order)
-$$;
+    AS 'MODULE_PATHNAME', 'coditect_order_visible' LANGUAGE C STABLE;
 GRANT EXECUTE ON FUNCTION coditect_internal.cart_visible(uuid, uuid), coditect_internal.order_visible(uuid, uuid)
     TO coditect_gateway, coditect_service, coditect_analyst;
 

@@ -101,7 +101,9 @@ END
 $$;
 
 -- Whether the context's role holds a permission; an unknown codename is a programming error.
-CREATE FUNCTION coditect.has_permission(p_codename text) RETURNS boolean
+-- Policies call it: C (src_ext/pg_nested_read.cpp) calling the PL/pgSQL body, so that on a Citus
+-- worker its reads of the reference tables run inside the shard query.
+CREATE FUNCTION coditect_internal.has_permission_body(p_codename text) RETURNS boolean
 LANGUAGE plpgsql STABLE SET search_path = pg_catalog, pg_temp AS $$
 DECLARE
     held boolean;
@@ -117,6 +119,8 @@ BEGIN
     RETURN held;
 END
 $$;
+CREATE FUNCTION coditect.has_permission(p_codename text) RETURNS boolean
+    AS 'MODULE_PATHNAME', 'coditect_has_permission' LANGUAGE C STABLE;
 
 CREATE FUNCTION coditect.require_permission(p_codename text) RETURNS void
 LANGUAGE plpgsql STABLE SET search_path = pg_catalog, pg_temp AS $$

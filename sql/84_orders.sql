@@ -835,15 +835,27 @@ SELECT coditect_internal.register_resource('coditect.refunds', 'refund', p_state
 
 -- A cart's or an order's rows (items, lines, payments, refunds, invoices) are read with it: these
 -- say whether the caller sees the cart or order (its policies decide: invoker rights). A function
--- call rather than an EXISTS in the policy, which Citus refuses (no subqueries in policies).
+-- call rather than an EXISTS in the policy, which Citus refuses (no subqueries in policies). C
+-- (src_ext/pg_nested_read.cpp) calling the PL/pgSQL *_body, so that on a Citus worker the read
+-- runs inside the shard query (Citus refuses a SQL function's parameters there).
+CREATE FUNCTION coditect_internal.cart_visible_body(p_tenant uuid, p_cart uuid) RETURNS boolean
+LANGUAGE plpgsql STABLE SET search_path = pg_catalog, pg_temp AS $$
+BEGIN
+    RETURN EXISTS (SELECT 1 FROM coditect.carts c
+                    WHERE c.tenant_id OPERATOR(pg_catalog.=) p_tenant AND c.id OPERATOR(pg_catalog.=) p_cart);
+END
+$$;
+CREATE FUNCTION coditect_internal.order_visible_body(p_tenant uuid, p_order uuid) RETURNS boolean
+LANGUAGE plpgsql STABLE SET search_path = pg_catalog, pg_temp AS $$
+BEGIN
+    RETURN EXISTS (SELECT 1 FROM coditect.orders o
+                    WHERE o.tenant_id OPERATOR(pg_catalog.=) p_tenant AND o.id OPERATOR(pg_catalog.=) p_order);
+END
+$$;
 CREATE FUNCTION coditect_internal.cart_visible(p_tenant uuid, p_cart uuid) RETURNS boolean
-LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp AS $$
-    SELECT EXISTS (SELECT 1 FROM coditect.carts c WHERE c.tenant_id = p_tenant AND c.id = p_cart)
-$$;
+    AS 'MODULE_PATHNAME', 'coditect_cart_visible' LANGUAGE C STABLE;
 CREATE FUNCTION coditect_internal.order_visible(p_tenant uuid, p_order uuid) RETURNS boolean
-LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp AS $$
-    SELECT EXISTS (SELECT 1 FROM coditect.orders o WHERE o.tenant_id = p_tenant AND o.id = p_order)
-$$;
+    AS 'MODULE_PATHNAME', 'coditect_order_visible' LANGUAGE C STABLE;
 GRANT EXECUTE ON FUNCTION coditect_internal.cart_visible(uuid, uuid), coditect_internal.order_visible(uuid, uuid)
     TO coditect_gateway, coditect_service, coditect_analyst;
 

@@ -6,6 +6,7 @@
 // returned on its first call, sorted: later rows of the same query do a binary search and run no
 // query. The sets live exactly as long as an initplan's result did (one execution of the query), so
 // nothing can make them stale that did not make the initplan stale.
+#include "pg_context.hpp"
 #include "pg_guard.hpp"
 
 extern "C" {
@@ -70,6 +71,9 @@ const UuidSet* query_set(FunctionCallInfo fcinfo, QuerySets* q, Set which) {
   UuidSet* s = &q->sets[which];
   if (s->filled) return s;
   Datum result;
+  // Inside a shard query on a Citus worker, a read of other distributed tables (as in
+  // pg_nested_read.cpp): the tenant's colocated shards, here, in this transaction.
+  const int level = coditect::pg::citus_present() ? coditect::pg::nested_execution_begin() : 0;
   if (which == kFolders) {
     result = OidFunctionCall0(function_oid("coditect_internal", "granted_folders", 0, nullptr));
   } else {
@@ -77,6 +81,7 @@ const UuidSet* query_set(FunctionCallInfo fcinfo, QuerySets* q, Set which) {
     result = OidFunctionCall1(function_oid("coditect_internal", "granted_documents", 1, types),
                               BoolGetDatum(which == kDocumentsMine));
   }
+  coditect::pg::nested_execution_end(level);
   Datum* elems;
   bool* nulls;
   int n;

@@ -4,7 +4,7 @@
 -- grant sets once per query, not once per row; a contact's tenant reference is a CHECK, not a
 -- foreign key from a column other than tenant_id to tenants (id). Everything rolled back.
 BEGIN;
-SELECT plan(12);
+SELECT plan(13);
 \ir lib/refs.psql
 \set fx t14
 \ir lib/tenants.psql
@@ -56,6 +56,18 @@ SELECT is_empty($$SELECT c.oid::regclass::text FROM pg_policy p JOIN pg_class c 
 SELECT is_empty($$SELECT c.oid::regclass::text, p.polname::text FROM pg_policy p JOIN pg_class c ON c.oid = p.polrelid
                    WHERE NOT p.polpermissive$$,
                 'no policy is restrictive (Citus makes a shard''s policies permissive)');
+-- A policy's helper that reads a table runs inside the shard query on a Citus worker, where
+-- Citus refuses a SQL function's parameters and any nested read unless allowed: the functions
+-- the policies call are C (src_ext/pg_nested_read.cpp and the context readers), or SQL reading
+-- no table (FROM nowhere in their body).
+SELECT is_empty($$SELECT DISTINCT d.refobjid::regprocedure::text
+                    FROM pg_policy p
+                    JOIN pg_depend d ON d.classid = 'pg_policy'::regclass AND d.objid = p.oid AND d.refclassid = 'pg_proc'::regclass
+                    JOIN pg_proc f ON f.oid = d.refobjid JOIN pg_language l ON l.oid = f.prolang
+                   WHERE p.polrelid IN (SELECT c.oid FROM pg_class c
+                                         WHERE c.relnamespace IN ('coditect'::regnamespace, 'coditect_internal'::regnamespace))
+                     AND l.lanname <> 'c' AND NOT (l.lanname = 'sql' AND f.prosrc !~* '\mfrom\M')$$,
+                'every function a policy calls is C, or SQL reading no table');
 
 ------------------------------------------------------------------------------------------------
 -- The document read policies read each grant set once per query

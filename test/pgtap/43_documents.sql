@@ -67,14 +67,18 @@ SELECT is((SELECT array_agg(polname || ':' || polcmd::text || ':' || polpermissi
 
 -- Analysts: everything of their tenant, nothing of another (before any request context: in this
 -- transaction one would stand in for the binding).
-INSERT INTO coditect.documents (tenant_id, title) VALUES (:'tb', 'B secret');
+INSERT INTO coditect.documents (tenant_id, title) VALUES (:'tb', 'B secret') RETURNING id AS b_secret \gset
+INSERT INTO coditect.document_activity (tenant_id, document_id, action) VALUES (:'tb', :'b_secret', 'viewed');
 CREATE ROLE tap43_analyst LOGIN;
 SELECT coditect.bind_analyst('tap43_analyst', :'tb') IS NOT NULL AS _ \gset
 SET SESSION AUTHORIZATION tap43_analyst;
 SELECT count(*) FILTER (WHERE tenant_id = :'tb') AS an_own, count(*) FILTER (WHERE tenant_id <> :'tb') AS an_foreign FROM coditect.documents \gset
+-- (document_level in the activity's policy, for a login without USAGE on coditect_internal.)
+SELECT count(*) AS an_activity FROM coditect.document_activity WHERE document_id = :'b_secret' \gset
 RESET SESSION AUTHORIZATION;
 SELECT is(:an_own::int, 1, 'an analyst bound to B sees B''s document');
 SELECT is(:an_foreign::int, 0, '... and none of A''s');
+SELECT is(:an_activity::int, 1, '... and its activity (the policy''s document_level)');
 
 
 ------------------------------------------------------------------------------------------------
