@@ -4296,6 +4296,95 @@ CREATE OR REPLACE FUNCTION coditect.has_permission(p_codename text) RETURNS bool
     AS 'MODULE_PATHNAME', 'coditect_has_permission' LANGUAGE C STABLE;
 
 ------------------------------------------------------------------------------------------------
+-- 5c-nestedsql. One bracket for SQL code's nested reads on a Citus worker (as in sql/06_catalog.sql
+-- and sql/00_base.sql): nested_begin/nested_end, used by sync_global_key and the sections below
+------------------------------------------------------------------------------------------------
+
+-- Inside a shard's query on a Citus worker (a policy, a trigger, a function routed to the
+-- tenant's node), Citus refuses a query of a distributed or reference table unless nested
+-- execution is allowed. SQL code brackets such a read with nested_begin, which allows it on a
+-- worker and answers the setting that nested_end restores; on one node both do nothing. (C code:
+-- nested_execution_begin, src_ext/pg_context.cpp.)
+CREATE FUNCTION coditect_internal.nested_begin() RETURNS text
+LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+    was text;
+BEGIN
+    IF NOT coditect_internal.is_citus_worker() THEN
+        RETURN NULL;
+    END IF;
+    was := pg_catalog.current_setting('citus.allow_nested_distributed_execution');
+    PERFORM pg_catalog.set_config('citus.allow_nested_distributed_execution', 'on', true);
+    RETURN was;
+END
+$$;
+CREATE FUNCTION coditect_internal.nested_end(p_was text) RETURNS void
+LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
+BEGIN
+    IF p_was IS NOT NULL THEN
+        PERFORM pg_catalog.set_config('citus.allow_nested_distributed_execution', p_was, true);
+    END IF;
+END
+$$;
+REVOKE ALL ON FUNCTION coditect_internal.nested_begin(), coditect_internal.nested_end(text) FROM PUBLIC;
+
+CREATE OR REPLACE FUNCTION coditect_internal.sync_global_key() RETURNS trigger
+LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+    col      text := TG_ARGV[0];
+    tbl      text := coditect_internal.trigger_table_name(TG_TABLE_NAME);
+    on_shard boolean := tbl <> TG_TABLE_NAME;  -- fired on a Citus shard (<table>_<shard id>)
+    v_kind   text := tbl || '.' || TG_ARGV[0];
+    old_row  jsonb;
+    new_row  jsonb;
+    holder   record;
+    nested   text;
+BEGIN
+    IF TG_OP <> 'INSERT' THEN
+        old_row := to_jsonb(OLD);
+    END IF;
+    IF TG_OP <> 'DELETE' THEN
+        new_row := to_jsonb(NEW);
+    END IF;
+    IF (old_row ->> col, old_row ->> TG_ARGV[2], old_row ->> 'id')
+       IS NOT DISTINCT FROM (new_row ->> col, new_row ->> TG_ARGV[2], new_row ->> 'id') THEN
+        RETURN NULL;
+    END IF;
+    -- Hard deletes (purge_tenant, purge_deleted) remove their rows' claims themselves: on Citus
+    -- this trigger fires on a shard, which cannot write the reference table.
+    IF TG_OP = 'DELETE' AND coditect_internal.hard_delete_allowed() THEN
+        RETURN NULL;
+    END IF;
+    IF on_shard THEN
+        IF new_row ->> col IS NOT NULL THEN
+            -- The read of the reference table's local placement is a nested distributed
+            -- execution here: allowed for this read only.
+            nested := coditect_internal.nested_begin();
+            SELECT g.tenant_id, g.row_id INTO holder FROM coditect_internal.global_keys g
+             WHERE g.kind = v_kind AND g.value = new_row ->> col;
+            PERFORM coditect_internal.nested_end(nested);
+            IF holder.tenant_id IS NULL THEN
+                RAISE EXCEPTION '% of %.% is not claimed: on Citus, claim it first with coditect_internal.global_key_claim() on the coordinator',
+                    col, TG_TABLE_SCHEMA, tbl USING ERRCODE = 'CD409', COLUMN = col, TABLE = tbl, SCHEMA = TG_TABLE_SCHEMA;
+            ELSIF (holder.tenant_id, holder.row_id) IS DISTINCT FROM ((new_row ->> TG_ARGV[2])::uuid, (new_row ->> 'id')::uuid) THEN
+                RAISE EXCEPTION '% is already taken', col USING ERRCODE = 'unique_violation',
+                    CONSTRAINT = TG_ARGV[1], COLUMN = col, TABLE = tbl, SCHEMA = TG_TABLE_SCHEMA;
+            END IF;
+        END IF;
+        RETURN NULL;
+    END IF;
+    IF old_row ->> col IS NOT NULL THEN
+        DELETE FROM coditect_internal.global_keys
+         WHERE kind = v_kind AND value = old_row ->> col
+           AND tenant_id = (old_row ->> TG_ARGV[2])::uuid AND row_id = (old_row ->> 'id')::uuid;
+    END IF;
+    PERFORM coditect_internal.global_key_claim(v_kind, new_row ->> col, (new_row ->> TG_ARGV[2])::uuid,
+                                               (new_row ->> 'id')::uuid);
+    RETURN NULL;
+END
+$$;
+
+------------------------------------------------------------------------------------------------
 -- 6. 42_documents (as in sql/42_documents.sql)
 ------------------------------------------------------------------------------------------------
 
@@ -6208,33 +6297,9 @@ $$;
 -- Owner-rights functions the gateway calls in a query on the request's tenant row (the
 -- webhook secret's rotation here, the Idempotency-Key's calls in 57_idempotency): on Citus that
 -- query runs on the tenant's node through the caller's own connection, and the function reads
--- and writes the tenant's shard group there, local to it. (Citus refuses a shard group written
--- over two logins' connections in one transaction: the owner's, then the caller's.) Inside a
--- shard's query Citus refuses a query of a distributed table unless nested execution is
--- allowed: nested_begin allows it on a Citus worker and answers the setting that nested_end
--- restores; on one node both do nothing.
-CREATE FUNCTION coditect_internal.nested_begin() RETURNS text
-LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
-DECLARE
-    was text;
-BEGIN
-    IF NOT coditect_internal.is_citus_worker() THEN
-        RETURN NULL;
-    END IF;
-    was := pg_catalog.current_setting('citus.allow_nested_distributed_execution');
-    PERFORM pg_catalog.set_config('citus.allow_nested_distributed_execution', 'on', true);
-    RETURN was;
-END
-$$;
-CREATE FUNCTION coditect_internal.nested_end(p_was text) RETURNS void
-LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
-BEGIN
-    IF p_was IS NOT NULL THEN
-        PERFORM pg_catalog.set_config('citus.allow_nested_distributed_execution', p_was, true);
-    END IF;
-END
-$$;
-REVOKE ALL ON FUNCTION coditect_internal.nested_begin(), coditect_internal.nested_end(text) FROM PUBLIC;
+-- and writes the tenant's shard group there, local to it, between nested_begin and nested_end
+-- (06_catalog). (Citus refuses a shard group written over two logins' connections in one
+-- transaction: the owner's, then the caller's.)
 
 ------------------------------------------------------------------------------------------------
 -- Webhook endpoints

@@ -483,11 +483,10 @@ BEGIN
         IF new_row ->> col IS NOT NULL THEN
             -- The read of the reference table's local placement is a nested distributed
             -- execution here: allowed for this read only.
-            nested := pg_catalog.current_setting('citus.allow_nested_distributed_execution');
-            PERFORM pg_catalog.set_config('citus.allow_nested_distributed_execution', 'on', true);
+            nested := coditect_internal.nested_begin();
             SELECT g.tenant_id, g.row_id INTO holder FROM coditect_internal.global_keys g
              WHERE g.kind = v_kind AND g.value = new_row ->> col;
-            PERFORM pg_catalog.set_config('citus.allow_nested_distributed_execution', nested, true);
+            PERFORM coditect_internal.nested_end(nested);
             IF holder.tenant_id IS NULL THEN
                 RAISE EXCEPTION '% of %.% is not claimed: on Citus, claim it first with coditect_internal.global_key_claim() on the coordinator',
                     col, TG_TABLE_SCHEMA, tbl USING ERRCODE = 'CD409', COLUMN = col, TABLE = tbl, SCHEMA = TG_TABLE_SCHEMA;

@@ -46,6 +46,34 @@ END
 $$;
 REVOKE ALL ON FUNCTION coditect_internal.is_citus_worker(), coditect_internal.notify(text, text) FROM PUBLIC;
 
+-- Inside a shard's query on a Citus worker (a policy, a trigger, a function routed to the
+-- tenant's node), Citus refuses a query of a distributed or reference table unless nested
+-- execution is allowed. SQL code brackets such a read with nested_begin, which allows it on a
+-- worker and answers the setting that nested_end restores; on one node both do nothing. (C code:
+-- nested_execution_begin, src_ext/pg_context.cpp.)
+CREATE FUNCTION coditect_internal.nested_begin() RETURNS text
+LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+    was text;
+BEGIN
+    IF NOT coditect_internal.is_citus_worker() THEN
+        RETURN NULL;
+    END IF;
+    was := pg_catalog.current_setting('citus.allow_nested_distributed_execution');
+    PERFORM pg_catalog.set_config('citus.allow_nested_distributed_execution', 'on', true);
+    RETURN was;
+END
+$$;
+CREATE FUNCTION coditect_internal.nested_end(p_was text) RETURNS void
+LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
+BEGIN
+    IF p_was IS NOT NULL THEN
+        PERFORM pg_catalog.set_config('citus.allow_nested_distributed_execution', p_was, true);
+    END IF;
+END
+$$;
+REVOKE ALL ON FUNCTION coditect_internal.nested_begin(), coditect_internal.nested_end(text) FROM PUBLIC;
+
 ------------------------------------------------------------------------------------------------
 -- Permissions (global catalog, read-only to tenants)
 ------------------------------------------------------------------------------------------------

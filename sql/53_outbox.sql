@@ -52,33 +52,9 @@ $$;
 -- Owner-rights functions the gateway calls in a query on the request's tenant row (the
 -- webhook secret's rotation here, the Idempotency-Key's calls in 57_idempotency): on Citus that
 -- query runs on the tenant's node through the caller's own connection, and the function reads
--- and writes the tenant's shard group there, local to it. (Citus refuses a shard group written
--- over two logins' connections in one transaction: the owner's, then the caller's.) Inside a
--- shard's query Citus refuses a query of a distributed table unless nested execution is
--- allowed: nested_begin allows it on a Citus worker and answers the setting that nested_end
--- restores; on one node both do nothing.
-CREATE FUNCTION coditect_internal.nested_begin() RETURNS text
-LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
-DECLARE
-    was text;
-BEGIN
-    IF NOT coditect_internal.is_citus_worker() THEN
-        RETURN NULL;
-    END IF;
-    was := pg_catalog.current_setting('citus.allow_nested_distributed_execution');
-    PERFORM pg_catalog.set_config('citus.allow_nested_distributed_execution', 'on', true);
-    RETURN was;
-END
-$$;
-CREATE FUNCTION coditect_internal.nested_end(p_was text) RETURNS void
-LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
-BEGIN
-    IF p_was IS NOT NULL THEN
-        PERFORM pg_catalog.set_config('citus.allow_nested_distributed_execution', p_was, true);
-    END IF;
-END
-$$;
-REVOKE ALL ON FUNCTION coditect_internal.nested_begin(), coditect_internal.nested_end(text) FROM PUBLIC;
+-- and writes the tenant's shard group there, local to it, between nested_begin and nested_end
+-- (06_catalog). (Citus refuses a shard group written over two logins' connections in one
+-- transaction: the owner's, then the caller's.)
 
 ------------------------------------------------------------------------------------------------
 -- Webhook endpoints
