@@ -8,12 +8,9 @@
 -- and documents, folders, versions, grants, shares and activity; each helper is also asked in
 -- the WHERE clause of the shard query, where the document helpers' answers (owner's rights) are
 -- the member's rows exactly; the helpers see rows written earlier in the same transaction.
--- Restrictive policies: Citus 13.2.2 makes them permissive on shards (ORed with tenant_isolation,
--- and true on a node without the tenant's shard for `current_user_id() IS NULL OR ...`; README),
--- so while a distributed table keeps one, reads are checked on A's shard (WHERE tenant_id = A)
--- for what holds either way: the member's rows are there, the owner's and the analyst's are all
--- of A's. Once no restrictive policy is left, the exact checks run too: the member sees only
--- their rows, nobody sees another tenant's.
+-- Reads are checked on A's shard (WHERE tenant_id = A: the member's rows are there, the owner's
+-- and the analyst's are all of A's) and over every shard (the member sees only their rows,
+-- nobody sees another tenant's).
 \set ON_ERROR_STOP 1
 SELECT plan(73);
 
@@ -29,8 +26,6 @@ SELECT :'ja'::jsonb ->> 'tenant_id' AS ta, :'ja'::jsonb ->> 'user_id' AS oa,
 INSERT INTO coditect.users (tenant_id, email) VALUES (:'ta', 'member@a.' || :'run' || '.test') RETURNING id AS ma \gset
 INSERT INTO coditect.memberships (tenant_id, user_id, role) VALUES (:'ta', :'ma', 'member');
 SELECT coditect.bind_analyst(:'analyst', :'ta');
-SELECT (SELECT count(*) FROM pg_policy p JOIN pg_dist_partition d ON d.logicalrelid = p.polrelid
-         WHERE NOT p.polpermissive) = 0 AS exact \gset
 
 -- Carts and orders: the member's, the owner's (A) and B's owner's, each with an item, a line and
 -- a payment (one transaction: an order's lines are checked at commit).
@@ -147,13 +142,9 @@ SELECT ok(string_to_array(seen_a, ',') @> string_to_array(mine, ',') AND string_
 -- shard is the member's set exactly, whatever the shards' policies.
 SELECT is(by_helper, mine, 'member: ' || tbl || ', the policy''s helper on the shard passes the member''s rows only')
   FROM seen_member WHERE tbl LIKE 'document%' OR tbl = 'folders' ORDER BY tbl;
-\if :exact
 SELECT is(seen_all, mine, 'member: ' || tbl || ' shows the member''s rows only') FROM seen_member ORDER BY tbl;
 SELECT is(by_helper, mine, 'member: ' || tbl || ', the policy''s helper on the shard passes the member''s rows only')
   FROM seen_member WHERE tbl IN ('cart_items', 'order_lines', 'payments') ORDER BY tbl;
-\else
-SELECT skip('a distributed table keeps a restrictive policy (permissive on its shards, README)', 14);
-\endif
 
 -- 2. A's owner: all of A's rows, and the helpers on the shard pass them.
 BEGIN;
@@ -168,11 +159,7 @@ SELECT is(seen_a, all_a, 'owner: ' || tbl || ' shows all of A''s rows') FROM see
 SELECT is(by_helper, all_a, 'owner: ' || tbl || ', the policy''s helper on the shard passes all of A''s rows')
   FROM seen_owner WHERE tbl IN ('cart_items', 'order_lines', 'payments', 'document_versions', 'document_permissions',
                                 'document_shares', 'document_activity') ORDER BY tbl;
-\if :exact
 SELECT is(seen_all, all_a, 'owner: ' || tbl || ' shows A''s rows only') FROM seen_owner ORDER BY tbl;
-\else
-SELECT skip('a distributed table keeps a restrictive policy (permissive on its shards, README)', 11);
-\endif
 RESET SESSION AUTHORIZATION;
 
 -- 3. A context without a user (a bound analyst of A): all of A's documents, folders, versions,
@@ -185,11 +172,7 @@ SELECT e.tbl, pg_temp.ids(format('SELECT id FROM coditect.%I WHERE tenant_id = %
        pg_temp.ids(format('SELECT id FROM coditect.%I', e.tbl)) AS seen_all, e.all_a
   FROM expected e WHERE e.tbl IN ('documents', 'folders', 'document_versions', 'document_shares', 'document_activity');
 SELECT is(seen_a, all_a, 'no user (analyst of A): ' || tbl || ' shows all of A''s rows') FROM seen_analyst ORDER BY tbl;
-\if :exact
 SELECT is(seen_all, all_a, 'no user (analyst of A): ' || tbl || ' shows A''s rows only') FROM seen_analyst ORDER BY tbl;
-\else
-SELECT skip('a distributed table keeps a restrictive policy (permissive on its shards, README)', 5);
-\endif
 RESET SESSION AUTHORIZATION;
 
 -- 4. In one transaction, the helpers on the shard see the transaction's own rows: a new cart and
