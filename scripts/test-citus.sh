@@ -11,8 +11,8 @@
 # CODITECT_CITUS_DIR (data directory prefix, default a new /tmp/coditect-citus.XXXXXX/n),
 # CODITECT_CITUS_KEEP=1 keeps the clusters running (for debugging; stop them with
 # `scripts/test-citus.sh stop`), CODITECT_CITUS_IT_FILTER (a gtest filter for the gateway step),
-# CODITECT_CITUS_GATE (scripts/lib.sh, CITUS_GATE: whether a failing gateway test fails the
-# script). Ends with a summary of every step's counts. Run under the suite lock, like test.sh
+# CODITECT_CITUS_IT_GATE (scripts/lib.sh, CITUS_IT_GATE: whether a failing gateway test fails
+# the script). Ends with a summary of every step's counts. Run under the suite lock, like test.sh
 # (it runs `make install`); scripts/test.sh runs it when Citus is there.
 source "$(dirname "$0")/lib.sh"
 
@@ -391,14 +391,14 @@ SQL
   grep '^\[  FAILED  \] [A-Za-z].*(' <<<"$out" | sed 's/^\[  FAILED  \] /  failed: /' >&2 || true
   return $status
 }
-# They fail the script only when CITUS_GATE is 1 (scripts/lib.sh): not all pass on Citus yet
+# They fail the script only when CITUS_IT_GATE is 1 (scripts/lib.sh): not all pass on Citus yet
 # (README, Running on Citus).
 STEP="gateway"
 if ! gateway_it; then
-  if [ "$CITUS_GATE" = 1 ]; then
+  if [ "$CITUS_IT_GATE" = 1 ]; then
     FAILED+=("gateway integration tests")
   else
-    echo "gateway integration tests: not gating (CITUS_GATE=0)"
+    echo "gateway integration tests: not gating (CITUS_IT_GATE=0)"
   fi
 fi
 

@@ -141,15 +141,16 @@ BEGIN
     EXECUTE format('SELECT to_jsonb(x) FROM %s x WHERE tenant_id = $1 LIMIT 1', t) USING src INTO r;
     IF r IS NULL THEN RETURN 'no source row'; END IF;
     r := r || jsonb_build_object('id', coditect.uuid_generate_v7());
-    -- The tenant as a parameter, as the generated creates write it: Citus routes the INSERT to
-    -- its shard (a tenant read from the record would make it a COPY, refused under RLS).
+    -- A VALUES row with the tenant as a parameter: Citus routes it to the tenant's shard (an
+    -- INSERT ... SELECT from the record is run as a COPY there, refused under RLS).
     SELECT string_agg(quote_ident(attname), ', ' ORDER BY attnum),
-           string_agg(CASE WHEN attname = 'tenant_id' THEN '$2' ELSE quote_ident(attname) END, ', ' ORDER BY attnum)
+           string_agg(CASE WHEN attname = 'tenant_id' THEN '$2'
+                           ELSE format('(jsonb_populate_record(NULL::%s, $1)).%I', t, attname) END, ', ' ORDER BY attnum)
       INTO cols, vals FROM pg_attribute
      WHERE attrelid = t AND attnum > 0 AND NOT attisdropped
        AND has_column_privilege('coditect_gateway', t, attname, 'INSERT') AND attgenerated = ''
        AND attname <> ALL (coalesce((SELECT p.cols FROM tap.protected p WHERE p.t = insert_copy.t), '{}'));
-    EXECUTE format('INSERT INTO %s (%s) SELECT %s FROM jsonb_populate_record(NULL::%s, $1)', t, cols, vals, t) USING r, dst;
+    EXECUTE format('INSERT INTO %s (%s) VALUES (%s)', t, cols, vals) USING r, dst;
     RETURN 'ok';
 EXCEPTION WHEN OTHERS THEN
     RETURN SQLSTATE || ': ' || SQLERRM;
