@@ -4385,6 +4385,506 @@ END
 $$;
 
 ------------------------------------------------------------------------------------------------
+-- 5c-routed. Actions run on the tenant's node, keys claimed by the login that writes the row
+-- (issue 13; as in sql/06_catalog.sql and sql/00_base.sql): generate_action_wrapper runs p_as in a
+-- query on the request's tenant row (nested execution allowed for p_as) after the action's global
+-- part (register_action p_global, resource_operations.global_part); global_key_claim runs as its
+-- caller, under a policy on global_keys; the generated creates claim the keys of their rows.
+------------------------------------------------------------------------------------------------
+
+ALTER TABLE coditect_internal.resource_operations ADD COLUMN global_part regprocedure,
+    DROP CONSTRAINT resource_operations_wraps_check,
+    ADD CONSTRAINT resource_operations_wraps_check
+        CHECK ((wraps IS NULL) = (answers IS NULL) AND (wraps IS NULL) = (wrapper IS NULL) AND (wraps IS NULL OR kind = 'action')
+               AND (global_part IS NULL OR wraps IS NOT NULL));
+DROP FUNCTION coditect_internal.register_action(text, text, text, text, text, jsonb, text, text, jsonb, integer, text, text,
+                                                boolean, regprocedure, text, boolean);
+DROP FUNCTION coditect_internal.generate_action_wrapper(text, regprocedure, text);
+
+-- get, create, update, delete and restore: one row each, by id (and parent), live rows only.
+CREATE OR REPLACE FUNCTION coditect_internal.generate_row_functions(r coditect_internal.resources, g coditect_internal.resource_code,
+                                                         p_perms jsonb) RETURNS void
+LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $gen$
+DECLARE
+    np      int := jsonb_array_length(g.par_param);
+    id_arg  text := CASE WHEN r.singleton THEN '' ELSE 'p_id uuid, ' END;
+    id_par  jsonb := CASE WHEN r.singleton THEN '[]' ELSE '[{"from": "path", "name": "id"}]' END;
+    id_sig  text := repeat('uuid, ', np + CASE WHEN r.singleton THEN 0 ELSE 1 END);
+    missing text;
+    article text := CASE WHEN g.label ~ '^[aeiou]' THEN 'an ' ELSE 'a ' END;
+    cols    text[];
+    vals    text[];
+    sets    text;
+    gk      text[];  -- the table's global keys (claim_global_key)
+    k       text;
+    pre     text := '';
+    -- The row a computed field is called on, or a RETURNING clause answered (generated_answer).
+    v_decl  text := format(E'\n    v_row %s;', g.tbl);
+BEGIN
+    -- A child of a parent that is gone (soft-deleted) is gone too.
+    missing := g.par_check || format(E'\n    IF r IS NULL THEN\n        RAISE EXCEPTION ''%s%s not found''%s USING ERRCODE = ''CD404'';\n    END IF;',
+                      g.label, CASE WHEN r.singleton THEN '' ELSE ' %' END,
+                      CASE WHEN r.singleton THEN '' ELSE ', p_id' END);
+    IF p_perms ? 'view' THEN
+        EXECUTE format($f$
+CREATE OR REPLACE FUNCTION %1$s_get(%2$s) RETURNS jsonb
+LANGUAGE plpgsql %8$s SET search_path = pg_catalog, pg_temp SET TimeZone = 'UTC' AS $fn$
+DECLARE
+    v_tenant uuid := coditect.current_tenant_id();
+    r jsonb;%10$s
+BEGIN
+    %3$s
+    %4$s%7$s%9$s
+    RETURN r;
+END
+$fn$$f$, g.fn, rtrim(g.par_arg || id_arg, ', '), coditect_internal.generated_prologue(p_perms ->> 'view', g.rls_tbl),
+            coditect_internal.generated_answer('SELECT ', format(' FROM %s t WHERE %s', g.tbl, g.key_where), g.hidden, g.computed),
+            g.tbl, g.key_where, missing,
+            CASE WHEN r.after_get IS NULL THEN 'STABLE' ELSE 'VOLATILE' END,
+            CASE WHEN r.after_get IS NULL THEN ''
+                 ELSE format(E'\n    PERFORM %s((r ->> ''id'')::uuid);', (SELECT p.oid::regproc::text FROM pg_proc p WHERE p.oid = r.after_get)) END, v_decl);
+        PERFORM coditect_internal.record_operation(r.name, 'get', 'get', 'GET', g.item_path,
+            format('%s_get(%s)', g.fn, rtrim(id_sig, ', '))::regprocedure, p_perms ->> 'view', g.par_param || id_par,
+            'row', 200, true, NULL, jsonb_build_object('resource', r.name), 'Get ' || article || g.label
+            || CASE WHEN r.after_get IS NULL THEN '' ELSE ' (recorded as read)' END, 'bearer', r.after_get IS NOT NULL);
+    END IF;
+
+    IF p_perms ? 'create' THEN
+        SELECT coalesce(array_agg(a.attname::text ORDER BY a.attnum), '{}'),
+               coalesce(array_agg(CASE WHEN a.atthasdef
+                                       THEN format('CASE WHEN p_body ? %L THEN p.%I ELSE %s END', a.attname, a.attname,
+                                                   pg_get_expr(d.adbin, d.adrelid))
+                                       ELSE format('p.%I', a.attname) END ORDER BY a.attnum), '{}')
+          INTO cols, vals
+          FROM coditect_internal.resource_columns rc
+          JOIN pg_attribute a ON a.attrelid = r.relid AND a.attname = rc.column_name
+          LEFT JOIN pg_attrdef d ON d.adrelid = a.attrelid AND d.adnum = a.attnum
+         WHERE rc.resource = r.name AND rc.on_create;
+        -- A table with global keys: the row's id and keys are computed first and claimed as the
+        -- caller (global_key_claim), then written; on Citus the shard's trigger only checks the
+        -- claim, which must come over the caller's connection.
+        -- (A key the create leaves NULL, written on create or by a default, claims nothing.)
+        SELECT array_agg(x.args[1] ORDER BY x.args[1]) INTO gk
+          FROM (SELECT string_to_array(encode(t.tgargs, 'escape'), '\000') AS args FROM pg_trigger t
+                 WHERE t.tgrelid = r.relid AND t.tgfoid = 'coditect_internal.sync_global_key()'::regprocedure) x
+         WHERE x.args[1] = ANY (cols)
+            OR EXISTS (SELECT 1 FROM pg_attribute a WHERE a.attrelid = r.relid AND a.attname = x.args[1] AND a.atthasdef);
+        IF gk IS NOT NULL THEN
+            IF EXISTS (SELECT 1 FROM pg_trigger t
+                        WHERE t.tgrelid = r.relid AND t.tgfoid = 'coditect_internal.sync_global_key()'::regprocedure
+                          AND (string_to_array(encode(t.tgargs, 'escape'), '\000'))[3] <> r.tenant_column) THEN
+                RAISE EXCEPTION 'resource %: a global key held by another column than the tenant column', r.name USING ERRCODE = 'CD400';
+            END IF;
+            FOREACH k IN ARRAY ARRAY['id'] || gk LOOP
+                IF k::name = ANY (coditect_internal.protected_insert_columns(r.relid)) THEN
+                    RAISE EXCEPTION 'resource %: %, a protected column, is computed before the insert of a row with global keys',
+                        r.name, k USING ERRCODE = 'CD400';
+                END IF;
+                IF NOT k = ANY (cols) THEN
+                    cols := cols || k;
+                    vals := vals || (SELECT pg_get_expr(d.adbin, d.adrelid) FROM pg_attribute a
+                                       JOIN pg_attrdef d ON d.adrelid = a.attrelid AND d.adnum = a.attnum
+                                      WHERE a.attrelid = r.relid AND a.attname = k);
+                    IF vals[cardinality(vals)] IS NULL THEN
+                        RAISE EXCEPTION 'resource %: its id has no default', r.name USING ERRCODE = 'CD400';
+                    END IF;
+                END IF;
+            END LOOP;
+            pre := format(E'\n    SELECT %s\n      INTO %s\n      FROM jsonb_populate_record(NULL::%s, p_body) p;',
+                          (SELECT string_agg(vals[array_position(cols, c)], ', ' ORDER BY o) FROM unnest(ARRAY['id'] || gk) WITH ORDINALITY u(c, o)),
+                          (SELECT string_agg(format('v_new.%I', c), ', ' ORDER BY o) FROM unnest(ARRAY['id'] || gk) WITH ORDINALITY u(c, o)),
+                          g.tbl)
+                || (SELECT string_agg(format(E'\n    PERFORM coditect_internal.global_key_claim(%L, to_jsonb(v_new.%I) #>> ''{}'', v_tenant, v_new.id);',
+                                             (SELECT c.relname FROM pg_class c WHERE c.oid = r.relid) || '.' || c, c), '' ORDER BY c)
+                      FROM unnest(gk) c);
+            SELECT array_agg(CASE WHEN c = 'id' OR c = ANY (gk) THEN format('v_new.%I', c) ELSE vals[o] END ORDER BY o) INTO vals
+              FROM unnest(cols) WITH ORDINALITY u(c, o);
+            v_decl := v_decl || format(E'\n    v_new %s;', g.tbl);
+        END IF;
+        EXECUTE format($f$
+CREATE OR REPLACE FUNCTION %1$s_create(%2$sp_body jsonb) RETURNS jsonb
+LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp SET TimeZone = 'UTC' AS $fn$
+DECLARE
+    v_tenant uuid := coditect.current_tenant_id();
+    r jsonb;%12$s
+BEGIN
+    %3$s
+    PERFORM coditect_internal.api_check_fields(p_body, %4$L);
+    PERFORM coditect_internal.api_check_values(%5$L, p_body, %4$L);%6$s%13$s
+    INSERT INTO %5$s AS t (%7$s)
+    SELECT %8$s
+      FROM jsonb_populate_record(NULL::%5$s, p_body) p
+    RETURNING %11$s%9$s
+    RETURN r%10$s;
+END
+$fn$$f$, g.fn, g.par_arg, coditect_internal.generated_prologue(p_perms ->> 'create', g.rls_tbl),
+            ARRAY(SELECT rc.column_name::text FROM coditect_internal.resource_columns rc WHERE rc.resource = r.name AND rc.on_create ORDER BY 1),
+            g.tbl, g.par_check,
+            array_to_string(ARRAY[quote_ident(r.tenant_column)]
+                            || CASE WHEN r.parent IS NULL THEN '{}'::text[] ELSE ARRAY[quote_ident(r.parent_column)] END
+                            || ARRAY(SELECT quote_ident(c) FROM unnest(cols) WITH ORDINALITY u(c, o) ORDER BY o), ', '),
+            array_to_string(ARRAY['v_tenant']
+                            || CASE WHEN r.parent IS NULL THEN '{}'::text[] ELSE ARRAY[format('p_%s_id', r.parent)] END
+                            || ARRAY(SELECT E'\n               ' || v FROM unnest(vals) WITH ORDINALITY u(v, o) ORDER BY o), ', '),
+            CASE WHEN r.after_create IS NULL THEN ''
+                 ELSE format(E'\n    PERFORM %s(r);', (SELECT p.oid::regproc::text FROM pg_proc p WHERE p.oid = r.after_create)) END,
+            g.hidden, coditect_internal.generated_answer('', '', '', g.computed), v_decl, pre);
+        PERFORM coditect_internal.record_operation(r.name, 'create', 'create', 'POST', r.path,
+            format('%s_create(%sjsonb)', g.fn, repeat('uuid, ', np))::regprocedure, p_perms ->> 'create',
+            g.par_param || '[{"from": "body"}]', 'row', 201, true,
+            jsonb_build_object('resource', r.name, 'mode', 'create'), jsonb_build_object('resource', r.name),
+            'Create ' || article || g.label);
+    END IF;
+
+    IF p_perms ? 'update' THEN
+        SELECT string_agg(format(E'\n           %1$I = CASE WHEN p_body ? %1$L THEN p.%1$I ELSE t.%1$I END', rc.column_name), ','
+                          ORDER BY a.attnum)
+          INTO sets
+          FROM coditect_internal.resource_columns rc
+          JOIN pg_attribute a ON a.attrelid = r.relid AND a.attname = rc.column_name
+         WHERE rc.resource = r.name AND rc.on_update;
+        EXECUTE format($f$
+CREATE OR REPLACE FUNCTION %1$s_update(%2$sp_body jsonb, p_if_match text DEFAULT NULL) RETURNS jsonb
+LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp SET TimeZone = 'UTC' AS $fn$
+DECLARE
+    v_tenant uuid := coditect.current_tenant_id();
+    r jsonb;%13$s
+BEGIN
+    %3$s
+    PERFORM coditect_internal.api_check_fields(p_body, %4$L);
+    PERFORM coditect_internal.api_check_values(%5$L, p_body);
+    %11$s%8$s
+    IF p_if_match IS NOT NULL AND NOT coditect_internal.etag_matches(p_if_match, r) THEN
+        RAISE EXCEPTION '%9$s changed since it was read (If-Match)' USING ERRCODE = 'CD412';
+    END IF;
+    IF p_body = '{}' THEN
+        RETURN r;
+    END IF;
+    UPDATE %5$s AS t SET%10$s
+      FROM jsonb_populate_record(NULL::%5$s, p_body) p
+     WHERE %7$s
+    RETURNING %12$s
+    RETURN r;
+END
+$fn$$f$, g.fn, g.par_arg || id_arg, coditect_internal.generated_prologue(p_perms ->> 'update', g.rls_tbl),
+            ARRAY(SELECT rc.column_name::text FROM coditect_internal.resource_columns rc WHERE rc.resource = r.name AND rc.on_update ORDER BY 1),
+            g.tbl, NULL, g.key_where, missing, 'the ' || g.label, sets,
+            coditect_internal.generated_answer('SELECT ', format(' FROM %s t WHERE %s FOR NO KEY UPDATE', g.tbl, g.key_where), g.hidden, g.computed),
+            coditect_internal.generated_answer('', '', g.hidden, g.computed), v_decl);
+        PERFORM coditect_internal.record_operation(r.name, 'update', 'update', 'PATCH', g.item_path,
+            format('%s_update(%sjsonb, text)', g.fn, id_sig)::regprocedure, p_perms ->> 'update',
+            g.par_param || id_par || '[{"from": "body"}, {"from": "if_match"}]', 'row', 200, true,
+            jsonb_build_object('resource', r.name, 'mode', 'update'), jsonb_build_object('resource', r.name),
+            'Update ' || CASE WHEN r.singleton THEN 'the ' ELSE article END || g.label);
+    END IF;
+
+    IF p_perms ? 'delete' THEN
+        EXECUTE format($f$
+CREATE OR REPLACE FUNCTION %1$s_delete(%2$sp_if_match text DEFAULT NULL) RETURNS void
+LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp SET TimeZone = 'UTC' AS $fn$
+DECLARE
+    v_tenant uuid := coditect.current_tenant_id();
+    r jsonb;%9$s
+BEGIN
+    %3$s
+    %4$s%7$s
+    IF p_if_match IS NOT NULL AND NOT coditect_internal.etag_matches(p_if_match, r) THEN
+        RAISE EXCEPTION '%8$s changed since it was read (If-Match)' USING ERRCODE = 'CD412';
+    END IF;
+    DELETE FROM %5$s AS t WHERE %6$s;
+END
+$fn$$f$, g.fn, g.par_arg || id_arg, coditect_internal.generated_prologue(p_perms ->> 'delete', g.rls_tbl),
+            coditect_internal.generated_answer('SELECT ', format(' FROM %s t WHERE %s FOR UPDATE', g.tbl, g.key_where), g.hidden, g.computed),
+            g.tbl, g.key_where, missing, 'the ' || g.label, v_decl);
+        PERFORM coditect_internal.record_operation(r.name, 'delete', 'delete', 'DELETE', g.item_path,
+            format('%s_delete(%stext)', g.fn, id_sig)::regprocedure, p_perms ->> 'delete',
+            g.par_param || id_par || '[{"from": "if_match"}]', 'void', 204, false, NULL, NULL,
+            'Delete ' || article || g.label || CASE WHEN r.soft_delete THEN ' (soft delete)' ELSE '' END);
+    END IF;
+
+    IF p_perms ? 'restore' THEN
+        EXECUTE format($f$
+CREATE OR REPLACE FUNCTION %1$s_restore(%2$s) RETURNS jsonb
+LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp SET TimeZone = 'UTC' AS $fn$
+DECLARE
+    v_tenant uuid := coditect.current_tenant_id();
+    r jsonb;%10$s
+BEGIN
+    %3$s%9$s
+    UPDATE %4$s AS t SET deleted_at = NULL
+     WHERE t.id = p_id AND t.deleted_at IS NOT NULL AND t.%8$I = v_tenant%5$s
+    RETURNING %6$s
+    IF r IS NULL THEN
+        RAISE EXCEPTION 'no deleted %7$s %%', p_id USING ERRCODE = 'CD404';
+    END IF;
+    RETURN r;
+END
+$fn$$f$, g.fn, rtrim(g.par_arg || id_arg, ', '), coditect_internal.generated_prologue(p_perms ->> 'restore', g.rls_tbl), g.tbl,
+            CASE WHEN r.parent IS NULL THEN '' ELSE format(' AND t.%I = p_%s_id', r.parent_column, r.parent) END,
+            coditect_internal.generated_answer('', '', g.hidden, g.computed), g.label, r.tenant_column, g.par_check, v_decl);
+        PERFORM coditect_internal.record_operation(r.name, 'restore', 'restore', 'POST', g.item_path || 'restore/',
+            format('%s_restore(%s)', g.fn, rtrim(id_sig, ', '))::regprocedure, p_perms ->> 'restore', g.par_param || id_par,
+            'row', 200, true, NULL, jsonb_build_object('resource', r.name), 'Restore a deleted ' || g.label);
+    END IF;
+END
+$gen$;
+
+-- The invoker function of an action the catalog writes (register_action p_as): p_wrapper
+-- (coditect.<name>) takes p_as's arguments as declared there (names and defaults), calls p_as
+-- (owner rights: it checks the permission and does the work, then answers the row's id) and
+-- answers that row through p_answers' generated get, under the caller's row-level security. The
+-- get is a statement of its own: it is STABLE and would not see p_as's rows within one
+-- statement. Created or replaced (regeneration); p_as is granted as the wrapper is.
+-- p_as runs in a query on the request's tenant row, so that on Citus it runs on the tenant's node
+-- through the caller's own connection, reading and writing the tenant's shards there (local to
+-- it, with nested execution allowed for p_as alone): Citus refuses a shard group written over
+-- two logins' connections in one transaction (the owner's write, then the caller's get). On one
+-- node it is the same call, after one primary-key read. Without a context (or a tenant row in
+-- sight) p_as is called as is, to refuse it. p_global, when given, runs first, as the caller, on
+-- the node the caller talks to: the action's writes of global tables, which p_as cannot make on
+-- a worker (Citus refuses a reference table's write there, and a nested one crashed it at
+-- COMMIT PREPARED); p_as then sees them through the same connection.
+CREATE FUNCTION coditect_internal.generate_action_wrapper(p_wrapper text, p_as regprocedure, p_answers text,
+                                                          p_global regprocedure DEFAULT NULL)
+RETURNS regprocedure
+LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $gen$
+DECLARE
+    r    coditect_internal.resources;
+    p    pg_proc;
+    args text;
+    fn   regprocedure;
+BEGIN
+    SELECT * INTO r FROM coditect_internal.resources x WHERE x.name = p_answers;
+    IF r.name IS NULL OR r.singleton OR r.parent IS NOT NULL OR NOT r.roles ? 'view' THEN
+        RAISE EXCEPTION 'action %: the answered resource "%" must be a top-level resource with a get (view)', p_wrapper, p_answers
+            USING ERRCODE = 'CD400';
+    END IF;
+    SELECT * INTO p FROM pg_proc x WHERE x.oid = p_as;
+    IF p.prorettype <> 'uuid'::regtype OR p.proretset OR NOT p.prosecdef THEN
+        RAISE EXCEPTION 'action %: % must be SECURITY DEFINER and return the uuid of the row it changed', p_wrapper, p_as
+            USING ERRCODE = 'CD400';
+    END IF;
+    IF p_global IS NOT NULL AND NOT EXISTS (
+        SELECT 1 FROM pg_proc g WHERE g.oid = p_global AND g.proargtypes = p.proargtypes
+           AND g.prorettype = 'void'::regtype AND NOT g.proretset AND NOT g.prosecdef) THEN
+        -- (A definer's writes would go over the owner's connection, unseen by p_as on Citus.)
+        RAISE EXCEPTION 'action %: % must take the arguments of %, return void and run as the caller (not SECURITY DEFINER)',
+            p_wrapper, p_global, p_as USING ERRCODE = 'CD400';
+    END IF;
+    IF p_wrapper !~ '^coditect\.[a-z][a-z0-9_]*$' THEN
+        RAISE EXCEPTION 'action %: the function the catalog writes is coditect.<name>', p_wrapper USING ERRCODE = 'CD400';
+    END IF;
+    SELECT coalesce(string_agg(format('$%s', i), ', ' ORDER BY i), '') INTO args FROM generate_series(1, p.pronargs) i;
+    EXECUTE format($f$
+CREATE OR REPLACE FUNCTION %1$s(%2$s) RETURNS jsonb
+LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $fn$
+DECLARE
+    v_tenant uuid := coditect.current_tenant_id();  -- a parameter: Citus routes on it
+    v_id     uuid;
+BEGIN%6$s
+    SELECT %3$s(%4$s) INTO v_id FROM coditect.tenants t WHERE t.id = v_tenant;
+    IF NOT FOUND THEN
+        v_id := %3$s(%4$s);
+    END IF;
+    RETURN coditect.api_%5$s_get(v_id);
+END
+$fn$$f$, p_wrapper, pg_get_function_arguments(p_as), p_as::regproc, args, r.plural,
+             CASE WHEN p_global IS NOT NULL THEN format(E'\n    PERFORM %s(%s);', p_global::regproc, args) ELSE '' END);
+    -- On a Citus worker p_as reads and writes the tenant's shards from inside the shard query.
+    EXECUTE format('ALTER FUNCTION %s SET citus.allow_nested_distributed_execution = on', p_as);
+    fn := format('%s(%s)', p_wrapper,
+                 (SELECT coalesce(string_agg(format_type(t, NULL), ',' ORDER BY i), '')
+                    FROM unnest(p.proargtypes::oid[]) WITH ORDINALITY u(t, i)))::regprocedure;
+    EXECUTE format('COMMENT ON FUNCTION %s IS %L', fn,
+                   format('Written by the catalog (register_action): %s%s, then the %s it answers.',
+                          CASE WHEN p_global IS NOT NULL THEN p_global::text || ', ' ELSE '' END, p_as, replace(r.name, '_', ' ')));
+    EXECUTE format('REVOKE ALL ON FUNCTION %s, %s FROM PUBLIC', fn, p_as);
+    EXECUTE format('GRANT EXECUTE ON FUNCTION %s, %s TO coditect_gateway, coditect_service', fn, p_as);
+    IF p_global IS NOT NULL THEN
+        EXECUTE format('REVOKE ALL ON FUNCTION %s FROM PUBLIC', p_global);
+        EXECUTE format('GRANT EXECUTE ON FUNCTION %s TO coditect_gateway, coditect_service', p_global);
+    END IF;
+    RETURN fn;
+END
+$gen$;
+
+-- (Re)creates the API functions of one resource from its catalog rows. Run again after a
+-- change of the table's columns or defaults (coditect_internal.regenerate_resources()).
+CREATE OR REPLACE FUNCTION coditect_internal.generate_resource_functions(p_resource text) RETURNS void
+LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+    r     coditect_internal.resources;
+    g     coditect_internal.resource_code;
+    perms jsonb;
+    f     regprocedure;
+    w     coditect_internal.resource_operations;
+BEGIN
+    SELECT * INTO STRICT r FROM coditect_internal.resources WHERE name = p_resource;
+    g := coditect_internal.resource_code(r);
+    FOR f IN SELECT o.function FROM coditect_internal.resource_operations o
+              WHERE o.resource = r.name AND o.kind <> 'action' LOOP
+        EXECUTE format('DROP FUNCTION %s', f);
+    END LOOP;
+    DELETE FROM coditect_internal.resource_operations WHERE resource = r.name AND kind <> 'action';
+    SELECT coalesce(jsonb_object_agg(v, r.name || '.' || v), '{}') INTO perms FROM jsonb_object_keys(r.roles) v;
+    IF perms ? 'view' AND NOT r.singleton THEN
+        PERFORM coditect_internal.generate_list(r, g, perms ->> 'view');
+    END IF;
+    PERFORM coditect_internal.generate_row_functions(r, g, perms);
+    -- The actions whose functions the catalog writes, as recorded.
+    FOR w IN SELECT * FROM coditect_internal.resource_operations x WHERE x.resource = r.name AND x.wraps IS NOT NULL LOOP
+        f := coditect_internal.generate_action_wrapper(w.wrapper, w.wraps, w.answers, w.global_part);
+        UPDATE coditect_internal.resource_operations x SET function = f, sql = coditect_internal.operation_sql(f, w.result, w.etag)
+         WHERE x.resource = w.resource AND x.name = w.name;
+    END LOOP;
+END
+$$;
+
+-- Declares a custom action of a resource: a stored function and where each of its arguments
+-- comes from (params: [{"from": "body_field", "name": "key_string", "required": true}, ...],
+-- see README "Resource catalog"). p_min_role creates the permission <resource>.<name>;
+-- p_permission names an existing one. The function checks it itself.
+--
+-- An action that changes a row and answers it: give p_as, the SECURITY DEFINER function that
+-- checks the permission, does the work and returns the row's id, and p_answers, the resource
+-- whose row is answered (default p_resource; top-level, with a get). The catalog then writes
+-- p_function itself (coditect.<name>, or coditect.<name>(types) which must be p_as's argument
+-- types): an invoker function taking p_as's arguments as declared there (names and defaults),
+-- answering coditect.api_<plural>_get(id) under the caller's row-level security, granted with
+-- p_as to the gateway and services, and recorded so that regenerate_resources() writes it again.
+-- p_secret: the answer holds a secret shown once (never kept, not even by Idempotency-Key).
+-- p_global (with p_as): the action's writes of global tables, an invoker function taking p_as's
+-- arguments, run first (generate_action_wrapper says why).
+CREATE FUNCTION coditect_internal.register_action(
+    p_resource   text,
+    p_name       text,
+    p_function   text,
+    p_method     text,
+    p_path       text,
+    p_params     jsonb DEFAULT '[]',
+    p_permission text DEFAULT NULL,
+    p_min_role   text DEFAULT NULL,
+    p_response   jsonb DEFAULT NULL,
+    p_status     int DEFAULT 200,
+    p_auth       text DEFAULT 'bearer',
+    p_summary    text DEFAULT NULL,
+    p_writes     boolean DEFAULT false,
+    p_as         regprocedure DEFAULT NULL,
+    p_answers    text DEFAULT NULL,
+    p_secret     boolean DEFAULT false,
+    p_global     regprocedure DEFAULT NULL
+) RETURNS void
+LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+    perm      text := p_permission;
+    res       text;
+    fn        regprocedure;
+    v_wrapper text := split_part(p_function, '(', 1);
+BEGIN
+    IF p_min_role IS NOT NULL THEN
+        perm := p_resource || '.' || p_name;
+        PERFORM coditect_internal.declare_permission(perm, initcap(replace(p_name, '_', ' ')) || ' ' || p_resource, p_min_role);
+    END IF;
+    IF p_as IS NULL THEN
+        IF p_answers IS NOT NULL OR p_global IS NOT NULL THEN
+            RAISE EXCEPTION 'action %.%: p_answers and p_global go with p_as', p_resource, p_name USING ERRCODE = 'CD400';
+        END IF;
+        fn := p_function::regprocedure;
+    ELSE
+        fn := coditect_internal.generate_action_wrapper(v_wrapper, p_as, coalesce(p_answers, p_resource), p_global);
+        IF p_function LIKE '%(%' AND to_regprocedure(p_function) IS DISTINCT FROM fn THEN
+            RAISE EXCEPTION 'action %.%: % is not the function written for % (%)', p_resource, p_name, p_function, p_as, fn
+                USING ERRCODE = 'CD400';
+        END IF;
+    END IF;
+    SELECT CASE WHEN p.prorettype = 'void'::regtype THEN 'void' ELSE 'json' END INTO res
+      FROM pg_proc p WHERE p.oid = fn;
+    PERFORM coditect_internal.record_operation(p_resource, p_name, 'action', p_method, p_path, fn, perm,
+        p_params, res, CASE WHEN res = 'void' THEN 204 ELSE p_status END, false, NULL,
+        coalesce(p_response, CASE WHEN p_as IS NOT NULL THEN jsonb_build_object('resource', coalesce(p_answers, p_resource)) END),
+        coalesce(p_summary, initcap(replace(p_name, '_', ' '))), p_auth, p_writes);
+    UPDATE coditect_internal.resource_operations o
+       SET wraps = p_as, answers = CASE WHEN p_as IS NOT NULL THEN coalesce(p_answers, p_resource) END,
+           wrapper = CASE WHEN p_as IS NOT NULL THEN v_wrapper END, secret = p_secret, global_part = p_global
+     WHERE o.resource = p_resource AND o.name = p_name;
+    PERFORM coditect_internal.notify('coditect_catalog', 'reload');
+END
+$$;
+
+GRANT EXECUTE ON FUNCTION coditect_internal.is_citus_worker() TO coditect_gateway, coditect_service;
+ALTER TABLE coditect_internal.global_keys ENABLE ROW LEVEL SECURITY;
+CREATE POLICY global_keys_read ON coditect_internal.global_keys FOR SELECT TO coditect_gateway, coditect_service
+    USING (tenant_id = coditect.current_tenant_id());
+CREATE POLICY global_keys_claim ON coditect_internal.global_keys FOR INSERT TO coditect_gateway, coditect_service
+    WITH CHECK (tenant_id = coditect.current_tenant_id() OR coditect_internal.is_citus_worker());
+GRANT SELECT, INSERT ON coditect_internal.global_keys TO coditect_gateway, coditect_service;
+
+-- Claims p_value of a kind for the row (p_tenant, p_row); a claim the row already holds is
+-- accepted, another row's is a unique_violation naming the constraint (as the trigger's). NULL
+-- claims nothing. Write paths call it before writing the row, in the same transaction, as the
+-- login that writes the row: owner paths from their definer functions, the generated creates as
+-- the caller (under the policy above, for the request's tenant).
+CREATE OR REPLACE FUNCTION coditect_internal.global_key_claim(p_kind text, p_value text, p_tenant uuid, p_row uuid)
+RETURNS void
+LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+    k record;
+    d record;
+BEGIN
+    IF p_value IS NULL THEN
+        RETURN;
+    END IF;
+    IF p_tenant IS NULL OR p_row IS NULL THEN
+        RAISE EXCEPTION 'a global key is claimed for a tenant and a row' USING ERRCODE = 'CD400';
+    END IF;
+    LOOP
+        -- (Not ON CONFLICT: on Citus an upsert of a reference table locks its placements in a
+        -- mode that a caller with INSERT alone may not take.)
+        BEGIN
+            INSERT INTO coditect_internal.global_keys (kind, value, tenant_id, row_id)
+            VALUES (p_kind, p_value, p_tenant, p_row);
+            RETURN;
+        EXCEPTION WHEN unique_violation THEN
+            NULL;
+        END;
+        SELECT g.tenant_id, g.row_id INTO k FROM coditect_internal.global_keys g
+         WHERE g.kind = p_kind AND g.value = p_value;
+        -- Else released meanwhile: try again; a caller under the policy sees no other tenant's
+        -- claim, which is then the clash.
+        EXIT WHEN FOUND OR pg_catalog.row_security_active('coditect_internal.global_keys'::regclass);
+    END LOOP;
+    IF (k.tenant_id, k.row_id) = (p_tenant, p_row) THEN
+        RETURN;
+    END IF;
+    d := coditect_internal.global_key_kind(p_kind);
+    RAISE EXCEPTION '% is already taken', d.col USING ERRCODE = 'unique_violation',
+        CONSTRAINT = d.constraint_name, COLUMN = d.col, TABLE = split_part(p_kind, '.', 1), SCHEMA = 'coditect';
+END
+$$;
+
+-- Declares p_column of p_table globally unique (NULLs allowed, many of them).
+CREATE OR REPLACE FUNCTION coditect_internal.claim_global_key(p_table regclass, p_column name, p_constraint name,
+                                                   p_tenant_column name DEFAULT 'tenant_id') RETURNS void
+LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
+BEGIN
+    EXECUTE format('CREATE TRIGGER %I AFTER INSERT OR UPDATE OF %s OR DELETE ON %s FOR EACH ROW '
+                   'EXECUTE FUNCTION coditect_internal.sync_global_key(%L, %L, %L)',
+                   'global_key_' || p_column,
+                   (SELECT string_agg(DISTINCT quote_ident(c), ', ') FROM unnest(ARRAY[p_column, p_tenant_column, 'id']) c),
+                   p_table, p_column, p_constraint, p_tenant_column);
+    EXECUTE format('ALTER TABLE %s ENABLE ALWAYS TRIGGER %I', p_table, 'global_key_' || p_column);
+    -- A resource's generated create claims its keys before it writes (generate_row_functions).
+    IF pg_catalog.to_regclass('coditect_internal.resources') IS NOT NULL THEN
+        PERFORM coditect_internal.generate_resource_functions(x.name) FROM coditect_internal.resources x WHERE x.relid = p_table;
+    END IF;
+END
+$$;
+
+GRANT EXECUTE ON FUNCTION coditect_internal.global_key_kind(text), coditect_internal.global_key_claim(text, text, uuid, uuid)
+    TO coditect_gateway, coditect_service;
+SELECT coditect_internal.regenerate_resources();
+
+------------------------------------------------------------------------------------------------
 -- 6. 42_documents (as in sql/42_documents.sql)
 ------------------------------------------------------------------------------------------------
 

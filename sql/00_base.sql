@@ -414,6 +414,24 @@ $$;
 -- DEFINER functions read, by one trigger declared with coditect_internal.claim_global_key().
 ------------------------------------------------------------------------------------------------
 
+-- Whether this backend runs on a Citus worker (a node whose group is not the coordinator's, 0).
+-- Read through EXECUTE so that a one-node install needs no Citus (no such table: false).
+CREATE FUNCTION coditect_internal.is_citus_worker() RETURNS boolean
+LANGUAGE plpgsql STABLE SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+    grp int;
+BEGIN
+    IF pg_catalog.to_regclass('pg_catalog.pg_dist_local_group') IS NULL THEN
+        RETURN false;
+    END IF;
+    EXECUTE 'SELECT groupid FROM pg_catalog.pg_dist_local_group' INTO grp;
+    RETURN grp <> 0;
+END
+$$;
+REVOKE ALL ON FUNCTION coditect_internal.is_citus_worker() FROM PUBLIC;
+-- (The policy below calls it as the gateway or a service.)
+GRANT EXECUTE ON FUNCTION coditect_internal.is_citus_worker() TO coditect_gateway, coditect_service;
+
 CREATE TABLE coditect_internal.global_keys (
     kind      varchar(100) NOT NULL,  -- '<table>.<column>'
     value     text NOT NULL,
@@ -423,6 +441,18 @@ CREATE TABLE coditect_internal.global_keys (
 );
 CREATE INDEX global_keys_row_idx ON coditect_internal.global_keys (tenant_id, row_id);
 REVOKE ALL ON coditect_internal.global_keys FROM PUBLIC;
+-- The gateway and services claim the keys of the rows they write themselves (global_key_claim
+-- runs as its caller): on Citus the claim must travel over the connection that writes the row,
+-- for the shard's trigger to see it. They see and claim their tenant's claims only; another
+-- tenant's claim is a clash (23505), as it always was. On Citus a claim is written to every
+-- node's placement, and a worker that holds none of the tenant's rows has no context: the
+-- coordinator's placement, written in the same statement, checks the tenant there.
+ALTER TABLE coditect_internal.global_keys ENABLE ROW LEVEL SECURITY;
+CREATE POLICY global_keys_read ON coditect_internal.global_keys FOR SELECT TO coditect_gateway, coditect_service
+    USING (tenant_id = coditect.current_tenant_id());
+CREATE POLICY global_keys_claim ON coditect_internal.global_keys FOR INSERT TO coditect_gateway, coditect_service
+    WITH CHECK (tenant_id = coditect.current_tenant_id() OR coditect_internal.is_citus_worker());
+GRANT SELECT, INSERT ON coditect_internal.global_keys TO coditect_gateway, coditect_service;
 -- Not dumped: derived from the tables it indexes, whose triggers rebuild it when they are restored.
 
 -- The name of the table a row trigger fired for. On Citus a trigger fires on a worker's shard,
@@ -532,10 +562,12 @@ $$;
 
 -- Claims p_value of a kind for the row (p_tenant, p_row); a claim the row already holds is
 -- accepted, another row's is a unique_violation naming the constraint (as the trigger's). NULL
--- claims nothing. Write paths call it before writing the row, in the same transaction.
+-- claims nothing. Write paths call it before writing the row, in the same transaction, as the
+-- login that writes the row: owner paths from their definer functions, the generated creates as
+-- the caller (under the policy above, for the request's tenant).
 CREATE FUNCTION coditect_internal.global_key_claim(p_kind text, p_value text, p_tenant uuid, p_row uuid)
 RETURNS void
-LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
+LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
 DECLARE
     k record;
     d record;
@@ -547,14 +579,20 @@ BEGIN
         RAISE EXCEPTION 'a global key is claimed for a tenant and a row' USING ERRCODE = 'CD400';
     END IF;
     LOOP
-        INSERT INTO coditect_internal.global_keys (kind, value, tenant_id, row_id)
-        VALUES (p_kind, p_value, p_tenant, p_row) ON CONFLICT (kind, value) DO NOTHING;
-        IF FOUND THEN
+        -- (Not ON CONFLICT: on Citus an upsert of a reference table locks its placements in a
+        -- mode that a caller with INSERT alone may not take.)
+        BEGIN
+            INSERT INTO coditect_internal.global_keys (kind, value, tenant_id, row_id)
+            VALUES (p_kind, p_value, p_tenant, p_row);
             RETURN;
-        END IF;
+        EXCEPTION WHEN unique_violation THEN
+            NULL;
+        END;
         SELECT g.tenant_id, g.row_id INTO k FROM coditect_internal.global_keys g
          WHERE g.kind = p_kind AND g.value = p_value;
-        EXIT WHEN FOUND;  -- else released meanwhile: try again
+        -- Else released meanwhile: try again; a caller under the policy sees no other tenant's
+        -- claim, which is then the clash.
+        EXIT WHEN FOUND OR pg_catalog.row_security_active('coditect_internal.global_keys'::regclass);
     END LOOP;
     IF (k.tenant_id, k.row_id) = (p_tenant, p_row) THEN
         RETURN;
@@ -625,6 +663,8 @@ $$;
 REVOKE ALL ON FUNCTION coditect_internal.global_key_kind(text), coditect_internal.global_key_claim(text, text, uuid, uuid),
     coditect_internal.global_key_release(text, text, uuid, uuid), coditect.reap_global_keys()
     FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION coditect_internal.global_key_kind(text), coditect_internal.global_key_claim(text, text, uuid, uuid)
+    TO coditect_gateway, coditect_service;
 
 -- Declares p_column of p_table globally unique (NULLs allowed, many of them).
 CREATE FUNCTION coditect_internal.claim_global_key(p_table regclass, p_column name, p_constraint name,
@@ -637,6 +677,10 @@ BEGIN
                    (SELECT string_agg(DISTINCT quote_ident(c), ', ') FROM unnest(ARRAY[p_column, p_tenant_column, 'id']) c),
                    p_table, p_column, p_constraint, p_tenant_column);
     EXECUTE format('ALTER TABLE %s ENABLE ALWAYS TRIGGER %I', p_table, 'global_key_' || p_column);
+    -- A resource's generated create claims its keys before it writes (generate_row_functions).
+    IF pg_catalog.to_regclass('coditect_internal.resources') IS NOT NULL THEN
+        PERFORM coditect_internal.generate_resource_functions(x.name) FROM coditect_internal.resources x WHERE x.relid = p_table;
+    END IF;
 END
 $$;
 

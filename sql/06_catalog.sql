@@ -18,21 +18,6 @@
 -- Notifications
 ------------------------------------------------------------------------------------------------
 
--- Whether this backend runs on a Citus worker (a node whose group is not the coordinator's, 0).
--- Read through EXECUTE so that a one-node install needs no Citus (no such table: false).
-CREATE FUNCTION coditect_internal.is_citus_worker() RETURNS boolean
-LANGUAGE plpgsql STABLE SET search_path = pg_catalog, pg_temp AS $$
-DECLARE
-    grp int;
-BEGIN
-    IF pg_catalog.to_regclass('pg_catalog.pg_dist_local_group') IS NULL THEN
-        RETURN false;
-    END IF;
-    EXECUTE 'SELECT groupid FROM pg_catalog.pg_dist_local_group' INTO grp;
-    RETURN grp <> 0;
-END
-$$;
-
 -- Every NOTIFY of the extension (coditect_catalog, coditect_outbox) goes through here. On a Citus
 -- worker it does nothing: a NOTIFY inside Citus's two-phase commit fails at PREPARE, and no one
 -- listens there (the gateway and coditect-worker talk to the coordinator; the worker also polls).
@@ -44,7 +29,7 @@ BEGIN
     END IF;
 END
 $$;
-REVOKE ALL ON FUNCTION coditect_internal.is_citus_worker(), coditect_internal.notify(text, text) FROM PUBLIC;
+REVOKE ALL ON FUNCTION coditect_internal.notify(text, text) FROM PUBLIC;
 
 -- Inside a shard's query on a Citus worker (a policy, a trigger, a function routed to the
 -- tenant's node), Citus refuses a query of a distributed or reference table unless nested
@@ -239,8 +224,11 @@ CREATE TABLE coditect_internal.resource_operations (
     -- The answer holds a secret shown once (a signing secret, a token): never kept, not even
     -- for an Idempotency-Key's replay.
     secret     boolean NOT NULL DEFAULT false,
+    -- Its global part (register_action p_global), run first as the caller.
+    global_part regprocedure,
     CONSTRAINT resource_operations_wraps_check
-        CHECK ((wraps IS NULL) = (answers IS NULL) AND (wraps IS NULL) = (wrapper IS NULL) AND (wraps IS NULL OR kind = 'action')),
+        CHECK ((wraps IS NULL) = (answers IS NULL) AND (wraps IS NULL) = (wrapper IS NULL) AND (wraps IS NULL OR kind = 'action')
+               AND (global_part IS NULL OR wraps IS NOT NULL)),
     PRIMARY KEY (resource, name),
     UNIQUE (method, path)
 );
@@ -801,8 +789,11 @@ DECLARE
     missing text;
     article text := CASE WHEN g.label ~ '^[aeiou]' THEN 'an ' ELSE 'a ' END;
     cols    text[];
-    vals    text;
+    vals    text[];
     sets    text;
+    gk      text[];  -- the table's global keys (claim_global_key)
+    k       text;
+    pre     text := '';
     -- The row a computed field is called on, or a RETURNING clause answered (generated_answer).
     v_decl  text := format(E'\n    v_row %s;', g.tbl);
 BEGIN
@@ -835,16 +826,57 @@ $fn$$f$, g.fn, rtrim(g.par_arg || id_arg, ', '), coditect_internal.generated_pro
     END IF;
 
     IF p_perms ? 'create' THEN
-        SELECT array_agg(quote_ident(a.attname) ORDER BY a.attnum),
-               string_agg(CASE WHEN a.atthasdef
-                               THEN format(E'\n               CASE WHEN p_body ? %L THEN p.%I ELSE %s END', a.attname, a.attname,
-                                           pg_get_expr(d.adbin, d.adrelid))
-                               ELSE format(E'\n               p.%I', a.attname) END, ', ' ORDER BY a.attnum)
+        SELECT coalesce(array_agg(a.attname::text ORDER BY a.attnum), '{}'),
+               coalesce(array_agg(CASE WHEN a.atthasdef
+                                       THEN format('CASE WHEN p_body ? %L THEN p.%I ELSE %s END', a.attname, a.attname,
+                                                   pg_get_expr(d.adbin, d.adrelid))
+                                       ELSE format('p.%I', a.attname) END ORDER BY a.attnum), '{}')
           INTO cols, vals
           FROM coditect_internal.resource_columns rc
           JOIN pg_attribute a ON a.attrelid = r.relid AND a.attname = rc.column_name
           LEFT JOIN pg_attrdef d ON d.adrelid = a.attrelid AND d.adnum = a.attnum
          WHERE rc.resource = r.name AND rc.on_create;
+        -- A table with global keys: the row's id and keys are computed first and claimed as the
+        -- caller (global_key_claim), then written; on Citus the shard's trigger only checks the
+        -- claim, which must come over the caller's connection.
+        -- (A key the create leaves NULL, written on create or by a default, claims nothing.)
+        SELECT array_agg(x.args[1] ORDER BY x.args[1]) INTO gk
+          FROM (SELECT string_to_array(encode(t.tgargs, 'escape'), '\000') AS args FROM pg_trigger t
+                 WHERE t.tgrelid = r.relid AND t.tgfoid = 'coditect_internal.sync_global_key()'::regprocedure) x
+         WHERE x.args[1] = ANY (cols)
+            OR EXISTS (SELECT 1 FROM pg_attribute a WHERE a.attrelid = r.relid AND a.attname = x.args[1] AND a.atthasdef);
+        IF gk IS NOT NULL THEN
+            IF EXISTS (SELECT 1 FROM pg_trigger t
+                        WHERE t.tgrelid = r.relid AND t.tgfoid = 'coditect_internal.sync_global_key()'::regprocedure
+                          AND (string_to_array(encode(t.tgargs, 'escape'), '\000'))[3] <> r.tenant_column) THEN
+                RAISE EXCEPTION 'resource %: a global key held by another column than the tenant column', r.name USING ERRCODE = 'CD400';
+            END IF;
+            FOREACH k IN ARRAY ARRAY['id'] || gk LOOP
+                IF k::name = ANY (coditect_internal.protected_insert_columns(r.relid)) THEN
+                    RAISE EXCEPTION 'resource %: %, a protected column, is computed before the insert of a row with global keys',
+                        r.name, k USING ERRCODE = 'CD400';
+                END IF;
+                IF NOT k = ANY (cols) THEN
+                    cols := cols || k;
+                    vals := vals || (SELECT pg_get_expr(d.adbin, d.adrelid) FROM pg_attribute a
+                                       JOIN pg_attrdef d ON d.adrelid = a.attrelid AND d.adnum = a.attnum
+                                      WHERE a.attrelid = r.relid AND a.attname = k);
+                    IF vals[cardinality(vals)] IS NULL THEN
+                        RAISE EXCEPTION 'resource %: its id has no default', r.name USING ERRCODE = 'CD400';
+                    END IF;
+                END IF;
+            END LOOP;
+            pre := format(E'\n    SELECT %s\n      INTO %s\n      FROM jsonb_populate_record(NULL::%s, p_body) p;',
+                          (SELECT string_agg(vals[array_position(cols, c)], ', ' ORDER BY o) FROM unnest(ARRAY['id'] || gk) WITH ORDINALITY u(c, o)),
+                          (SELECT string_agg(format('v_new.%I', c), ', ' ORDER BY o) FROM unnest(ARRAY['id'] || gk) WITH ORDINALITY u(c, o)),
+                          g.tbl)
+                || (SELECT string_agg(format(E'\n    PERFORM coditect_internal.global_key_claim(%L, to_jsonb(v_new.%I) #>> ''{}'', v_tenant, v_new.id);',
+                                             (SELECT c.relname FROM pg_class c WHERE c.oid = r.relid) || '.' || c, c), '' ORDER BY c)
+                      FROM unnest(gk) c);
+            SELECT array_agg(CASE WHEN c = 'id' OR c = ANY (gk) THEN format('v_new.%I', c) ELSE vals[o] END ORDER BY o) INTO vals
+              FROM unnest(cols) WITH ORDINALITY u(c, o);
+            v_decl := v_decl || format(E'\n    v_new %s;', g.tbl);
+        END IF;
         EXECUTE format($f$
 CREATE FUNCTION %1$s_create(%2$sp_body jsonb) RETURNS jsonb
 LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp SET TimeZone = 'UTC' AS $fn$
@@ -854,7 +886,7 @@ DECLARE
 BEGIN
     %3$s
     PERFORM coditect_internal.api_check_fields(p_body, %4$L);
-    PERFORM coditect_internal.api_check_values(%5$L, p_body, %4$L);%6$s
+    PERFORM coditect_internal.api_check_values(%5$L, p_body, %4$L);%6$s%13$s
     INSERT INTO %5$s AS t (%7$s)
     SELECT %8$s
       FROM jsonb_populate_record(NULL::%5$s, p_body) p
@@ -866,13 +898,13 @@ $fn$$f$, g.fn, g.par_arg, coditect_internal.generated_prologue(p_perms ->> 'crea
             g.tbl, g.par_check,
             array_to_string(ARRAY[quote_ident(r.tenant_column)]
                             || CASE WHEN r.parent IS NULL THEN '{}'::text[] ELSE ARRAY[quote_ident(r.parent_column)] END
-                            || coalesce(cols, '{}'), ', '),
+                            || ARRAY(SELECT quote_ident(c) FROM unnest(cols) WITH ORDINALITY u(c, o) ORDER BY o), ', '),
             array_to_string(ARRAY['v_tenant']
                             || CASE WHEN r.parent IS NULL THEN '{}'::text[] ELSE ARRAY[format('p_%s_id', r.parent)] END
-                            || CASE WHEN vals IS NULL THEN '{}'::text[] ELSE ARRAY[vals] END, ', '),
+                            || ARRAY(SELECT E'\n               ' || v FROM unnest(vals) WITH ORDINALITY u(v, o) ORDER BY o), ', '),
             CASE WHEN r.after_create IS NULL THEN ''
                  ELSE format(E'\n    PERFORM %s(r);', (SELECT p.oid::regproc::text FROM pg_proc p WHERE p.oid = r.after_create)) END,
-            g.hidden, coditect_internal.generated_answer('', '', '', g.computed), v_decl);
+            g.hidden, coditect_internal.generated_answer('', '', '', g.computed), v_decl, pre);
         PERFORM coditect_internal.record_operation(r.name, 'create', 'create', 'POST', r.path,
             format('%s_create(%sjsonb)', g.fn, repeat('uuid, ', np))::regprocedure, p_perms ->> 'create',
             g.par_param || '[{"from": "body"}]', 'row', 201, true,
@@ -979,7 +1011,17 @@ $gen$;
 -- answers that row through p_answers' generated get, under the caller's row-level security. The
 -- get is a statement of its own: it is STABLE and would not see p_as's rows within one
 -- statement. Created or replaced (regeneration); p_as is granted as the wrapper is.
-CREATE FUNCTION coditect_internal.generate_action_wrapper(p_wrapper text, p_as regprocedure, p_answers text)
+-- p_as runs in a query on the request's tenant row, so that on Citus it runs on the tenant's node
+-- through the caller's own connection, reading and writing the tenant's shards there (local to
+-- it, with nested execution allowed for p_as alone): Citus refuses a shard group written over
+-- two logins' connections in one transaction (the owner's write, then the caller's get). On one
+-- node it is the same call, after one primary-key read. Without a context (or a tenant row in
+-- sight) p_as is called as is, to refuse it. p_global, when given, runs first, as the caller, on
+-- the node the caller talks to: the action's writes of global tables, which p_as cannot make on
+-- a worker (Citus refuses a reference table's write there, and a nested one crashed it at
+-- COMMIT PREPARED); p_as then sees them through the same connection.
+CREATE FUNCTION coditect_internal.generate_action_wrapper(p_wrapper text, p_as regprocedure, p_answers text,
+                                                          p_global regprocedure DEFAULT NULL)
 RETURNS regprocedure
 LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $gen$
 DECLARE
@@ -998,6 +1040,13 @@ BEGIN
         RAISE EXCEPTION 'action %: % must be SECURITY DEFINER and return the uuid of the row it changed', p_wrapper, p_as
             USING ERRCODE = 'CD400';
     END IF;
+    IF p_global IS NOT NULL AND NOT EXISTS (
+        SELECT 1 FROM pg_proc g WHERE g.oid = p_global AND g.proargtypes = p.proargtypes
+           AND g.prorettype = 'void'::regtype AND NOT g.proretset AND NOT g.prosecdef) THEN
+        -- (A definer's writes would go over the owner's connection, unseen by p_as on Citus.)
+        RAISE EXCEPTION 'action %: % must take the arguments of %, return void and run as the caller (not SECURITY DEFINER)',
+            p_wrapper, p_global, p_as USING ERRCODE = 'CD400';
+    END IF;
     IF p_wrapper !~ '^coditect\.[a-z][a-z0-9_]*$' THEN
         RAISE EXCEPTION 'action %: the function the catalog writes is coditect.<name>', p_wrapper USING ERRCODE = 'CD400';
     END IF;
@@ -1006,18 +1055,31 @@ BEGIN
 CREATE OR REPLACE FUNCTION %1$s(%2$s) RETURNS jsonb
 LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $fn$
 DECLARE
-    v_id uuid := %3$s(%4$s);
-BEGIN
+    v_tenant uuid := coditect.current_tenant_id();  -- a parameter: Citus routes on it
+    v_id     uuid;
+BEGIN%6$s
+    SELECT %3$s(%4$s) INTO v_id FROM coditect.tenants t WHERE t.id = v_tenant;
+    IF NOT FOUND THEN
+        v_id := %3$s(%4$s);
+    END IF;
     RETURN coditect.api_%5$s_get(v_id);
 END
-$fn$$f$, p_wrapper, pg_get_function_arguments(p_as), p_as::regproc, args, r.plural);
+$fn$$f$, p_wrapper, pg_get_function_arguments(p_as), p_as::regproc, args, r.plural,
+             CASE WHEN p_global IS NOT NULL THEN format(E'\n    PERFORM %s(%s);', p_global::regproc, args) ELSE '' END);
+    -- On a Citus worker p_as reads and writes the tenant's shards from inside the shard query.
+    EXECUTE format('ALTER FUNCTION %s SET citus.allow_nested_distributed_execution = on', p_as);
     fn := format('%s(%s)', p_wrapper,
                  (SELECT coalesce(string_agg(format_type(t, NULL), ',' ORDER BY i), '')
                     FROM unnest(p.proargtypes::oid[]) WITH ORDINALITY u(t, i)))::regprocedure;
     EXECUTE format('COMMENT ON FUNCTION %s IS %L', fn,
-                   format('Written by the catalog (register_action): %s, then the %s it answers.', p_as, replace(r.name, '_', ' ')));
+                   format('Written by the catalog (register_action): %s%s, then the %s it answers.',
+                          CASE WHEN p_global IS NOT NULL THEN p_global::text || ', ' ELSE '' END, p_as, replace(r.name, '_', ' ')));
     EXECUTE format('REVOKE ALL ON FUNCTION %s, %s FROM PUBLIC', fn, p_as);
     EXECUTE format('GRANT EXECUTE ON FUNCTION %s, %s TO coditect_gateway, coditect_service', fn, p_as);
+    IF p_global IS NOT NULL THEN
+        EXECUTE format('REVOKE ALL ON FUNCTION %s FROM PUBLIC', p_global);
+        EXECUTE format('GRANT EXECUTE ON FUNCTION %s TO coditect_gateway, coditect_service', p_global);
+    END IF;
     RETURN fn;
 END
 $gen$;
@@ -1047,7 +1109,7 @@ BEGIN
     PERFORM coditect_internal.generate_row_functions(r, g, perms);
     -- The actions whose functions the catalog writes, as recorded.
     FOR w IN SELECT * FROM coditect_internal.resource_operations x WHERE x.resource = r.name AND x.wraps IS NOT NULL LOOP
-        f := coditect_internal.generate_action_wrapper(w.wrapper, w.wraps, w.answers);
+        f := coditect_internal.generate_action_wrapper(w.wrapper, w.wraps, w.answers, w.global_part);
         UPDATE coditect_internal.resource_operations x SET function = f, sql = coditect_internal.operation_sql(f, w.result, w.etag)
          WHERE x.resource = w.resource AND x.name = w.name;
     END LOOP;
@@ -1200,6 +1262,8 @@ $$;
 -- answering coditect.api_<plural>_get(id) under the caller's row-level security, granted with
 -- p_as to the gateway and services, and recorded so that regenerate_resources() writes it again.
 -- p_secret: the answer holds a secret shown once (never kept, not even by Idempotency-Key).
+-- p_global (with p_as): the action's writes of global tables, an invoker function taking p_as's
+-- arguments, run first (generate_action_wrapper says why).
 CREATE FUNCTION coditect_internal.register_action(
     p_resource   text,
     p_name       text,
@@ -1216,7 +1280,8 @@ CREATE FUNCTION coditect_internal.register_action(
     p_writes     boolean DEFAULT false,
     p_as         regprocedure DEFAULT NULL,
     p_answers    text DEFAULT NULL,
-    p_secret     boolean DEFAULT false
+    p_secret     boolean DEFAULT false,
+    p_global     regprocedure DEFAULT NULL
 ) RETURNS void
 LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
 DECLARE
@@ -1230,12 +1295,12 @@ BEGIN
         PERFORM coditect_internal.declare_permission(perm, initcap(replace(p_name, '_', ' ')) || ' ' || p_resource, p_min_role);
     END IF;
     IF p_as IS NULL THEN
-        IF p_answers IS NOT NULL THEN
-            RAISE EXCEPTION 'action %.%: p_answers goes with p_as', p_resource, p_name USING ERRCODE = 'CD400';
+        IF p_answers IS NOT NULL OR p_global IS NOT NULL THEN
+            RAISE EXCEPTION 'action %.%: p_answers and p_global go with p_as', p_resource, p_name USING ERRCODE = 'CD400';
         END IF;
         fn := p_function::regprocedure;
     ELSE
-        fn := coditect_internal.generate_action_wrapper(v_wrapper, p_as, coalesce(p_answers, p_resource));
+        fn := coditect_internal.generate_action_wrapper(v_wrapper, p_as, coalesce(p_answers, p_resource), p_global);
         IF p_function LIKE '%(%' AND to_regprocedure(p_function) IS DISTINCT FROM fn THEN
             RAISE EXCEPTION 'action %.%: % is not the function written for % (%)', p_resource, p_name, p_function, p_as, fn
                 USING ERRCODE = 'CD400';
@@ -1249,7 +1314,7 @@ BEGIN
         coalesce(p_summary, initcap(replace(p_name, '_', ' '))), p_auth, p_writes);
     UPDATE coditect_internal.resource_operations o
        SET wraps = p_as, answers = CASE WHEN p_as IS NOT NULL THEN coalesce(p_answers, p_resource) END,
-           wrapper = CASE WHEN p_as IS NOT NULL THEN v_wrapper END, secret = p_secret
+           wrapper = CASE WHEN p_as IS NOT NULL THEN v_wrapper END, secret = p_secret, global_part = p_global
      WHERE o.resource = p_resource AND o.name = p_name;
     PERFORM coditect_internal.notify('coditect_catalog', 'reload');
 END

@@ -3,7 +3,7 @@
 -- row already holds), the paths refusing duplicates, and the reaper of claims whose row no
 -- longer carries the value. (On a Citus shard the trigger only checks: test/citus/global_keys.sql.)
 BEGIN;
-SELECT plan(35);
+SELECT plan(44);
 
 SELECT coditect.create_tenant('Keys A', 't21-a', 'a@t21.test', 'owner@a.t21.test', 'fb-t21-a') AS ja \gset
 SELECT coditect.create_tenant('Keys B', 't21-b', 'b@t21.test', 'owner@b.t21.test') AS jb \gset
@@ -94,6 +94,40 @@ SELECT is(pg_temp.bind(:'tb', :'ub', 'cus_t21a'), 'CD409 Stripe customer cus_t21
 SELECT is(pg_temp.holder('tenants.stripe_customer_id', 'cus_t21a'), :'ta' || '/' || :'ta', 'and stays the first tenant''s');
 RESET ROLE;
 
+-- Claims as the caller (the generated creates claim the keys of their rows as the gateway or a
+-- service: on Citus the claim must come over the connection that writes the row). Under the
+-- policies of global_keys: the request's tenant only, its claims alone visible, no change.
+CREATE ROLE tap21_gw LOGIN IN ROLE coditect_gateway;
+CREATE FUNCTION pg_temp.as_gw(p_tenant uuid, p_user uuid, p_sql text) RETURNS text LANGUAGE plpgsql AS $$
+DECLARE
+    r text;
+BEGIN
+    SET LOCAL ROLE tap21_gw;
+    PERFORM coditect.set_request_context(p_tenant, p_user, 'owner');
+    r := pg_temp.err(p_sql);
+    RESET ROLE;
+    RETURN r;
+END $$;
+SELECT is(pg_temp.as_gw(:'ta', :'ua', format($$SELECT coditect_internal.global_key_claim('licenses.key_string', 't21-gw', %L, %L)$$, :'ta', :'ua')),
+          'ok', 'a gateway login claims a key for its request''s tenant');
+SELECT is(pg_temp.holder('licenses.key_string', 't21-gw'), :'ta' || '/' || :'ua', '... held by that row');
+SELECT is(pg_temp.as_gw(:'ta', :'ua', format($$SELECT coditect_internal.global_key_claim('licenses.key_string', 't21-gw2', %L, %L)$$, :'tb', :'ub')),
+          '42501 - new row violates row-level security policy for table "global_keys"', 'not for another tenant');
+SELECT is(pg_temp.as_gw(:'ta', :'ua', $$SELECT coditect_internal.global_key_claim('tenants.slug', 't21-b', gen_random_uuid(), gen_random_uuid())$$),
+          '42501 - new row violates row-level security policy for table "global_keys"', 'nor for no tenant');
+SELECT is(pg_temp.as_gw(:'ta', :'ua', format($$SELECT coditect_internal.global_key_claim('tenants.slug', 't21-b', %L, %L)$$, :'ta', :'ta')),
+          '23505 tenants_slug_key slug is already taken', 'another tenant''s claim (unseen by the caller) is the clash');
+SELECT is(pg_temp.as_gw(:'ta', :'ua', $$SELECT CASE WHEN count(*) > 0 AND bool_and(tenant_id = coditect.current_tenant_id()) THEN 'ok' ELSE count(*)::text END FROM coditect_internal.global_keys$$),
+          'ok', 'the caller sees its tenant''s claims only');
+SELECT is(pg_temp.as_gw(:'ta', :'ua', $$DELETE FROM coditect_internal.global_keys$$),
+          '42501 - permission denied for table global_keys', 'and removes none');
+SELECT is(pg_temp.as_gw(:'ta', :'ua', $$SELECT coditect.api_licenses_create('{"expiry_date": "2031-01-01T00:00:00Z"}') ->> 'id'$$),
+          'ok', 'the generated create of a license, as the gateway');
+SELECT is((SELECT pg_temp.holder('licenses.key_string', l.key_string) FROM coditect.licenses l
+            WHERE l.tenant_id = :'ta' AND l.expiry_date = '2031-01-01T00:00:00Z'),
+          (SELECT :'ta' || '/' || l.id FROM coditect.licenses l WHERE l.tenant_id = :'ta' AND l.expiry_date = '2031-01-01T00:00:00Z'),
+          '... claimed its key for the new row before writing it');
+
 -- global_key_release removes a claim only when its row no longer carries the value.
 SELECT is(coditect_internal.global_key_release('tenants.slug', 't21-a2', :'ta', :'ta'), false,
           'release keeps a value its row still carries');
@@ -109,9 +143,9 @@ SELECT is(pg_temp.holder('tenants.slug', 't21-stale'), NULL, '... gone');
 INSERT INTO coditect_internal.global_keys VALUES ('tenants.slug', 't21-ghost', :'ta', :'ta'),
     ('users.firebase_uid', 'fb-t21-ghost', :'tb', gen_random_uuid()), ('licenses.key_string', 'ghost-key', :'ta', :'la');
 SELECT (SELECT count(*) FROM coditect_internal.global_keys) AS before \gset
-SELECT is(coditect.reap_global_keys(), 4::bigint,
-          'reap_global_keys removes the three stale claims and the claim no row took (t21-held)');
-SELECT is((SELECT count(*)::int FROM coditect_internal.global_keys), :before - 4, 'and nothing else');
+SELECT is(coditect.reap_global_keys(), 5::bigint,
+          'reap_global_keys removes the three stale claims and the two claims no row took (t21-held, t21-gw)');
+SELECT is((SELECT count(*)::int FROM coditect_internal.global_keys), :before - 5, 'and nothing else');
 SELECT is(pg_temp.holder('tenants.slug', 't21-held'), NULL, 'an unused claim is reaped');
 SELECT is(pg_temp.holder('tenants.slug', 't21-a2') || ' ' || pg_temp.holder('licenses.key_string', :'key_a')
           || ' ' || pg_temp.holder('users.firebase_uid', 'fb-t21-a'),
