@@ -4837,6 +4837,12 @@ BEGIN
     IF p_tenant IS NULL OR p_row IS NULL THEN
         RAISE EXCEPTION 'a global key is claimed for a tenant and a row' USING ERRCODE = 'CD400';
     END IF;
+    -- On a Citus worker the claim would be a write of a reference table from there: refused
+    -- inside a shard's query, and a nested one crashed Citus 13.2.2 at COMMIT PREPARED.
+    IF coditect_internal.is_citus_worker() THEN
+        RAISE EXCEPTION 'a global key (%) is claimed on the Citus coordinator, before the row is written on its worker', p_kind
+            USING ERRCODE = 'CD409', HINT = 'Claim it first in the same transaction on the coordinator (README, Global keys on Citus).';
+    END IF;
     LOOP
         -- (Not ON CONFLICT: on Citus an upsert of a reference table locks its placements in a
         -- mode that a caller with INSERT alone may not take.)
@@ -15829,16 +15835,14 @@ CREATE TABLE coditect.coupons (
     applies_to_products uuid[] NOT NULL DEFAULT '{}',
     valid_from          timestamptz,
     valid_until         timestamptz,   -- Stripe's redeem_by
+    -- Redemptions (coupon_redemptions) count up to it.
     max_redemptions     integer CHECK (max_redemptions >= 1),
-    -- Orders placed with it (checkout counts, under the coupon's row lock).
-    times_redeemed      integer NOT NULL DEFAULT 0 CHECK (times_redeemed >= 0),
     active              boolean NOT NULL DEFAULT true,
     metadata            coditect.json_object NOT NULL DEFAULT '{}',
     created_at          timestamptz NOT NULL DEFAULT now(),
     updated_at          timestamptz NOT NULL DEFAULT now(),
     CONSTRAINT coupons_kind CHECK ((percent_off IS NULL) <> (amount_off IS NULL) AND (amount_off IS NULL) = (currency IS NULL)),
-    CONSTRAINT coupons_validity CHECK (valid_from < valid_until),
-    CONSTRAINT coupons_redemptions CHECK (times_redeemed <= max_redemptions)
+    CONSTRAINT coupons_validity CHECK (valid_from < valid_until)
 );
 CREATE UNIQUE INDEX coupons_code_key ON coditect.coupons (upper(code));
 CREATE INDEX coupons_created_idx ON coditect.coupons (created_at DESC, id DESC);
@@ -15873,6 +15877,45 @@ CREATE POLICY coupons_service ON coditect.coupons TO coditect_service USING (tru
 REVOKE ALL ON coditect.coupons FROM PUBLIC;
 GRANT SELECT, INSERT, UPDATE ON coditect.coupons TO coditect_service;
 SELECT pg_catalog.pg_extension_config_dump('coditect.coupons', '');
+
+-- Redemptions: each checkout with a code takes one of its coupon's numbered slots (the key: of
+-- two checkouts racing for the last slot the second is refused); the slots up to the coupon's
+-- max_redemptions count, and a checkout holds one of those. Global like coupons, and written by
+-- the checkout's global part as the caller (cart_checkout_redeem): on Citus a reference table is
+-- written from the coordinator, over the connection that then runs the checkout on the tenant's
+-- node, which reads the cart's slot there (a write from there crashed Citus 13.2.2). A caller
+-- sees and takes its tenant's slots only. (No foreign key to coupons: Citus would have the
+-- caller lock the coupon's placements, which needs a right to write coupons.)
+CREATE TABLE coditect_internal.coupon_redemptions (
+    coupon_id   uuid NOT NULL,
+    slot        integer NOT NULL CHECK (slot >= 1),
+    tenant_id   uuid NOT NULL,
+    cart_id     uuid NOT NULL,
+    redeemed_at timestamptz NOT NULL DEFAULT now(),
+    PRIMARY KEY (coupon_id, slot)
+);
+-- One per cart (the checkout's); the tenant's own, first.
+CREATE UNIQUE INDEX coupon_redemptions_cart_key ON coditect_internal.coupon_redemptions (tenant_id, cart_id);
+ALTER TABLE coditect_internal.coupon_redemptions ENABLE ROW LEVEL SECURITY;
+-- (On Citus a worker that holds none of the tenant's rows has no context: the coordinator's
+-- placement, written in the same statement, checks the tenant there; as global_keys.)
+CREATE POLICY coupon_redemptions_read ON coditect_internal.coupon_redemptions FOR SELECT TO coditect_gateway, coditect_service
+    USING (tenant_id = coditect.current_tenant_id());
+CREATE POLICY coupon_redemptions_take ON coditect_internal.coupon_redemptions FOR INSERT TO coditect_gateway, coditect_service
+    WITH CHECK (tenant_id = coditect.current_tenant_id() OR coditect_internal.is_citus_worker());
+REVOKE ALL ON coditect_internal.coupon_redemptions FROM PUBLIC;
+GRANT SELECT, INSERT ON coditect_internal.coupon_redemptions TO coditect_gateway, coditect_service;
+SELECT pg_catalog.pg_extension_config_dump('coditect_internal.coupon_redemptions', '');
+
+-- How many times a coupon was redeemed (its slots taken, up to its cap), for the service's reads.
+CREATE FUNCTION coditect.coupon_times_redeemed(p_coupon coditect.coupons) RETURNS integer
+LANGUAGE sql STABLE SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
+    SELECT count(*)::integer FROM coditect_internal.coupon_redemptions r
+     WHERE r.coupon_id OPERATOR(pg_catalog.=) p_coupon.id
+       AND (p_coupon.max_redemptions IS NULL OR r.slot OPERATOR(pg_catalog.<=) p_coupon.max_redemptions)
+$$;
+REVOKE ALL ON FUNCTION coditect.coupon_times_redeemed(coditect.coupons) FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION coditect.coupon_times_redeemed(coditect.coupons) TO coditect_service;
 
 ------------------------------------------------------------------------------------------------
 -- Carts
@@ -16508,9 +16551,11 @@ BEGIN
 END
 $$;
 
--- Whether coupon p_coupon (found by p_code) may be redeemed now by a cart in p_currency holding
--- p_products: CD422 saying why not. The same check when a code is applied and at checkout.
-CREATE FUNCTION coditect_internal.coupon_check(p_coupon coditect.coupons, p_code text, p_currency text, p_products uuid[])
+-- Whether coupon p_coupon (found by p_code) may be redeemed now by cart p_cart in p_currency
+-- holding p_products: CD422 saying why not. The same check when a code is applied and at
+-- checkout (where the cart's own slot is not counted against it).
+CREATE FUNCTION coditect_internal.coupon_check(p_coupon coditect.coupons, p_code text, p_currency text, p_products uuid[],
+                                               p_cart uuid)
 RETURNS void
 LANGUAGE plpgsql STABLE SET search_path = pg_catalog, pg_temp AS $$
 BEGIN
@@ -16523,7 +16568,8 @@ BEGIN
     IF p_coupon.valid_until <= now() THEN
         RAISE EXCEPTION 'discount code "%" expired at %', p_coupon.code, p_coupon.valid_until USING ERRCODE = 'CD422';
     END IF;
-    IF p_coupon.times_redeemed >= p_coupon.max_redemptions THEN
+    IF (SELECT count(*) FROM coditect_internal.coupon_redemptions r
+         WHERE r.coupon_id = p_coupon.id AND r.slot <= p_coupon.max_redemptions AND r.cart_id <> p_cart) >= p_coupon.max_redemptions THEN
         RAISE EXCEPTION 'discount code "%" has been redeemed its % times', p_coupon.code, p_coupon.max_redemptions
             USING ERRCODE = 'CD422';
     END IF;
@@ -16712,7 +16758,7 @@ BEGIN
     END IF;
     SELECT * INTO cp FROM coditect.coupons x WHERE upper(x.code) = upper(btrim(p_code));
     PERFORM coditect_internal.coupon_check(cp, left(btrim(p_code), 50), c.currency,
-        ARRAY(SELECT i.product_id FROM coditect.cart_items i WHERE i.tenant_id = tenant AND i.cart_id = c.id));
+        ARRAY(SELECT i.product_id FROM coditect.cart_items i WHERE i.tenant_id = tenant AND i.cart_id = c.id), c.id);
     -- (guard_cart refuses a closed or expired cart.)
     UPDATE coditect.carts SET coupon_id = cp.id, discount_code = cp.code WHERE tenant_id = tenant AND id = c.id;
     RETURN c.id;
@@ -16824,11 +16870,16 @@ BEGIN
       FROM coditect.cart_items i JOIN coditect.products p ON p.id = i.product_id
      WHERE i.tenant_id = tenant AND i.cart_id = c.id;
     IF c.coupon_id IS NOT NULL THEN
-        -- Checked again now, and redeemed: the lock serialises two checkouts racing for the
-        -- last redemption.
-        SELECT * INTO cp FROM coditect.coupons x WHERE x.id = c.coupon_id FOR UPDATE;
-        PERFORM coditect_internal.coupon_check(cp, c.discount_code, c.currency, v_products);
-        UPDATE coditect.coupons x SET times_redeemed = x.times_redeemed + 1 WHERE x.id = cp.id;
+        -- Checked again now; redeemed by the checkout's global part (cart_checkout_redeem), which
+        -- took this cart a slot of the coupon.
+        SELECT * INTO cp FROM coditect.coupons x WHERE x.id = c.coupon_id;
+        PERFORM coditect_internal.coupon_check(cp, c.discount_code, c.currency, v_products, c.id);
+        IF NOT EXISTS (SELECT 1 FROM coditect_internal.coupon_redemptions r
+                        WHERE r.tenant_id = tenant AND r.cart_id = c.id AND r.coupon_id = cp.id
+                          AND (cp.max_redemptions IS NULL OR r.slot <= cp.max_redemptions)) THEN
+            RAISE EXCEPTION 'the discount code of cart % is not redeemed (its code changed meanwhile, or checkout skipped coditect.cart_checkout): check out again', c.id
+                USING ERRCODE = 'CD409';
+        END IF;
         v_discounts := coditect_internal.coupon_discounts(cp.id, v_products, v_amounts);
     ELSE
         v_discounts := ARRAY(SELECT 0::bigint FROM unnest(v_amounts));
@@ -16898,6 +16949,8 @@ BEGIN
     IF o.total_amount = 0 THEN
         RAISE EXCEPTION 'order % costs nothing: there is nothing to pay', o.id USING ERRCODE = 'CD422';
     END IF;
+    -- The licenses the payment issues (order_entitlements, on the tenant's node): keys first.
+    PERFORM coditect_internal.order_license_keys_claim(o.tenant_id, o.id);
     INSERT INTO coditect.payments (tenant_id, order_id, reference, amount, currency, status, payment_method)
     VALUES (o.tenant_id, o.id, left(p_reference, 255), o.total_amount, o.currency, 'succeeded', 'manual')
     RETURNING * INTO pay;
@@ -16938,6 +16991,56 @@ BEGIN
 END
 $$;
 
+-- Checkout's global part (register_action p_global), as the caller before cart_checkout_as: the
+-- cart's code takes the coupon's next free slot (coupon_redemptions). The slots taken and the
+-- cap (NULL: none) are read with owner rights (coupon_slots): callers see their tenant's slots only.
+CREATE FUNCTION coditect_internal.coupon_slots(p_coupon uuid, OUT taken integer, OUT cap integer)
+LANGUAGE sql STABLE SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
+    SELECT coditect.coupon_times_redeemed(c), c.max_redemptions FROM coditect.coupons c WHERE c.id OPERATOR(pg_catalog.=) p_coupon
+$$;
+CREATE FUNCTION coditect_internal.cart_checkout_redeem(p_cart uuid, p_country text DEFAULT NULL, p_state text DEFAULT NULL,
+                                                       p_address jsonb DEFAULT NULL, p_billing_address uuid DEFAULT NULL)
+RETURNS void
+LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+    v_tenant uuid := coditect.current_tenant_id();
+    c        record;
+    s        record;
+    v_slot   integer;
+BEGIN
+    PERFORM coditect.require_permission('cart.checkout');
+    -- The cart as the caller sees it; the checkout refuses what is not there.
+    SELECT x.id, x.coupon_id, x.discount_code INTO c FROM coditect.carts x
+     WHERE x.tenant_id = v_tenant AND x.id = p_cart AND x.status = 'active';
+    IF c.coupon_id IS NULL OR EXISTS (SELECT 1 FROM coditect_internal.coupon_redemptions r
+                                       WHERE r.tenant_id = v_tenant AND r.cart_id = c.id) THEN
+        RETURN;
+    END IF;
+    s := coditect_internal.coupon_slots(c.coupon_id);
+    v_slot := s.taken + 1;
+    LOOP
+        IF v_slot > s.cap THEN
+            RAISE EXCEPTION 'discount code "%" has been redeemed its % times', c.discount_code, s.cap USING ERRCODE = 'CD422';
+        END IF;
+        BEGIN
+            INSERT INTO coditect_internal.coupon_redemptions (coupon_id, slot, tenant_id, cart_id)
+            VALUES (c.coupon_id, v_slot, v_tenant, c.id);
+            RETURN;
+        EXCEPTION
+            WHEN unique_violation THEN
+                -- The slot was taken meanwhile: the next one; unless this cart was redeemed
+                -- meanwhile (its checkout then finds it checked out).
+                IF EXISTS (SELECT 1 FROM coditect_internal.coupon_redemptions r WHERE r.tenant_id = v_tenant AND r.cart_id = c.id) THEN
+                    RETURN;
+                END IF;
+                v_slot := v_slot + 1;
+        END;
+    END LOOP;
+END
+$$;
+REVOKE ALL ON FUNCTION coditect_internal.coupon_slots(uuid) FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION coditect_internal.coupon_slots(uuid) TO coditect_gateway, coditect_service;
+
 SELECT coditect_internal.register_action('cart', 'add_item', 'coditect.cart_add_item(uuid, uuid, integer)',
     'POST', '/api/v1/carts/{id}/add/',
     '[{"from": "path", "name": "id"}, {"from": "body_field", "name": "product_id", "required": true},
@@ -16955,6 +17058,7 @@ SELECT coditect_internal.register_action('cart', 'checkout', 'coditect.cart_chec
       {"from": "body_field", "name": "state_code"}, {"from": "body_field", "name": "billing_address"},
       {"from": "body_field", "name": "billing_address_id"}]',
     p_min_role => 'member', p_as => 'coditect_internal.cart_checkout_as(uuid, text, text, jsonb, uuid)',
+    p_global => 'coditect_internal.cart_checkout_redeem(uuid, text, text, jsonb, uuid)',
     p_answers => 'order', p_status => 201,
     p_summary => 'Place the order: prices, the discount, the billing address (given by id, by country and state, or the tenant''s default) and its tax rate are snapshotted; every product''s requirements must be in the cart');
 SELECT coditect_internal.register_action('order', 'cancel', 'coditect.order_cancel(uuid)',
@@ -16972,7 +17076,7 @@ SELECT coditect_internal.register_action('order', 'refund', 'coditect.order_refu
 REVOKE ALL ON FUNCTION coditect_internal.cart_checkout_as(uuid, text, text, jsonb, uuid), coditect_internal.order_cancel_as(uuid),
     coditect_internal.order_refund_as(uuid, bigint, text), coditect.order_mark_paid(uuid, text),
     coditect_internal.cart_apply_discount_as(uuid, text), coditect_internal.coupon_discounts(uuid, uuid[], bigint[]),
-    coditect_internal.coupon_check(coditect.coupons, text, text, uuid[]), coditect.cart_discount_amount(coditect.carts) FROM PUBLIC;
+    coditect_internal.coupon_check(coditect.coupons, text, text, uuid[], uuid), coditect.cart_discount_amount(coditect.carts) FROM PUBLIC;
 -- The computed field discount_amount of carts, for whoever reads carts.
 GRANT EXECUTE ON FUNCTION coditect.cart_discount_amount(coditect.carts), coditect_internal.coupon_discounts(uuid, uuid[], bigint[])
     TO coditect_gateway, coditect_service, coditect_analyst;
@@ -17115,6 +17219,96 @@ INSERT INTO coditect.state_transitions (machine, from_status, to_status, stamp_c
 -- Entitlements: the one way in and out
 ------------------------------------------------------------------------------------------------
 
+-- License keys where licenses are issued. entitlement_grant runs in triggers, where the tenant's
+-- rows are: on Citus a worker's shard, where a global key cannot be claimed (global_key_claim).
+-- So the writes that issue licenses claim their keys first, on the coordinator, in the same
+-- transaction and as the same login (license_keys_claim, order_license_keys_claim),
+-- and entitlement_grant takes an unused claim of the tenant (license_key_take); on one node it
+-- claims one itself when there is none. Over-claimed keys are used by the tenant's next license,
+-- or reaped (reap_global_keys).
+-- Claims a key for each (source, product) pair whose product grants a license and which the
+-- source does not hold yet (no live entitlement of that source and product; a NULL source is a
+-- new one). Answers how many.
+CREATE FUNCTION coditect_internal.license_keys_claim(p_tenant uuid, p_source coditect.entitlement_source, p_sources uuid[],
+                                                     p_products uuid[]) RETURNS integer
+LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+    n int := 0;
+BEGIN
+    -- (One statement per table: on Citus the entitlements are the tenant's shard, the products a
+    -- reference table.)
+    FOR i IN 1 .. coalesce(cardinality(p_products), 0) LOOP
+        CONTINUE WHEN NOT EXISTS (SELECT 1 FROM coditect.products p WHERE p.id = p_products[i] AND p.grants_license);
+        CONTINUE WHEN EXISTS (SELECT 1 FROM coditect.entitlements x
+                               WHERE x.tenant_id = p_tenant AND x.source_type = p_source AND x.source_id = p_sources[i]
+                                 AND x.product_id = p_products[i] AND x.status = 'active');
+        PERFORM coditect_internal.global_key_claim('licenses.key_string', coditect.license_key_generate(), p_tenant,
+                                                   coditect.uuid_generate_v7());
+        n := n + 1;
+    END LOOP;
+    RETURN n;
+END
+$$;
+
+-- The keys a payment of order p_order issues: its lines of products without a recurring price
+-- (order_entitlements).
+-- (PL/pgSQL, not SQL: Citus routes a statement on the tenant as a parameter of PL/pgSQL.)
+CREATE FUNCTION coditect_internal.order_license_keys_claim(p_tenant uuid, p_order uuid) RETURNS integer
+LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+    lines    uuid[];
+    products uuid[];
+BEGIN
+    SELECT coalesce(array_agg(l.id), '{}'), coalesce(array_agg(l.product_id), '{}') INTO lines, products
+      FROM coditect.order_lines l WHERE l.tenant_id = p_tenant AND l.order_id = p_order;
+    -- (Lines of a recurring price entitle through their subscription: order_entitlements.)
+    SELECT coalesce(array_agg(u.line), '{}'), coalesce(array_agg(u.product), '{}') INTO lines, products
+      FROM unnest(lines, products) u(line, product) JOIN coditect.products p ON p.id = u.product
+     WHERE p.recurring_interval IS NULL;
+    RETURN coditect_internal.license_keys_claim(p_tenant, 'order', lines, products);
+END
+$$;
+
+-- An unused license key claim of the tenant (its value and the id of the license to write),
+-- else (not on a Citus worker) a new one. Per tenant under a lock: two issuers never take the
+-- same claim.
+CREATE FUNCTION coditect_internal.license_key_take(p_tenant uuid, OUT id uuid, OUT key_string text)
+LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+    nested text;
+    ids    uuid[];
+    keys   text[];
+BEGIN
+    PERFORM pg_advisory_xact_lock(hashtext('coditect.license_key_take'), hashtext(p_tenant::text));
+    nested := coditect_internal.nested_begin();
+    SELECT array_agg(g.row_id ORDER BY g.row_id), array_agg(g.value ORDER BY g.row_id) INTO ids, keys
+      FROM coditect_internal.global_keys g WHERE g.tenant_id = p_tenant AND g.kind = 'licenses.key_string';
+    FOR i IN 1 .. coalesce(cardinality(ids), 0) LOOP
+        IF NOT EXISTS (SELECT 1 FROM coditect.licenses l WHERE l.tenant_id = p_tenant AND l.id = ids[i]) THEN
+            id := ids[i];
+            key_string := keys[i];
+            EXIT;
+        END IF;
+    END LOOP;
+    PERFORM coditect_internal.nested_end(nested);
+    IF id IS NULL THEN
+        IF coditect_internal.is_citus_worker() THEN
+            RAISE EXCEPTION 'no license key claimed for tenant %: on Citus a license is issued on the tenant''s worker, where keys cannot be claimed', p_tenant
+                USING ERRCODE = 'CD409',
+                      HINT = 'Claim them first in the same transaction on the coordinator: coditect_internal.license_keys_claim(tenant, products).';
+        END IF;
+        id := coditect.uuid_generate_v7();
+        key_string := coditect.license_key_generate();
+        PERFORM coditect_internal.global_key_claim('licenses.key_string', key_string, p_tenant, id);
+    END IF;
+END
+$$;
+REVOKE ALL ON FUNCTION coditect_internal.license_keys_claim(uuid, coditect.entitlement_source, uuid[], uuid[]),
+    coditect_internal.order_license_keys_claim(uuid, uuid), coditect_internal.license_key_take(uuid) FROM PUBLIC;
+-- (Services paying orders or subscriptions in SQL on Citus claim first.)
+GRANT EXECUTE ON FUNCTION coditect_internal.license_keys_claim(uuid, coditect.entitlement_source, uuid[], uuid[]),
+    coditect_internal.order_license_keys_claim(uuid, uuid) TO coditect_service;
+
 -- Grants the product to the tenant from the source, until p_ends_at (NULL: no end); issues the
 -- product's license (tier, features, seats x p_quantity, expiring with the entitlement) when it
 -- grants one. A source already entitled to the product is extended instead. Returns the
@@ -17142,9 +17336,7 @@ BEGIN
         RETURN e.id;
     END IF;
     IF p.grants_license THEN
-        lic := coditect.uuid_generate_v7();
-        v_key := coditect.license_key_generate();
-        PERFORM coditect_internal.global_key_claim('licenses.key_string', v_key, p_tenant, lic);
+        SELECT k.id, k.key_string INTO lic, v_key FROM coditect_internal.license_key_take(p_tenant) k;
         INSERT INTO coditect.licenses (tenant_id, id, key_string, tier, features, seats_total, expiry_date, created_by)
         VALUES (p_tenant, lic, v_key, p.license_tier, p.license_features, p.license_seats * p_quantity,
                 coalesce(p_ends_at, 'infinity'), NULL);
@@ -17163,14 +17355,15 @@ CREATE FUNCTION coditect_internal.entitlement_end(p_tenant uuid, p_source codite
 RETURNS integer
 LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
 DECLARE
-    n int;
+    n     int;
+    ended boolean := p_at <= now();  -- (a parameter: Citus refuses now() inside an UPDATE's CASE)
 BEGIN
     UPDATE coditect.entitlements x SET ends_at = p_at,
-           status = CASE WHEN p_at <= now() THEN 'ended'::coditect.entitlement_status ELSE x.status END
+           status = CASE WHEN ended THEN 'ended'::coditect.entitlement_status ELSE x.status END
      WHERE x.tenant_id = p_tenant AND x.source_type = p_source AND x.source_id = p_source_id AND x.status = 'active';
     GET DIAGNOSTICS n = ROW_COUNT;
     UPDATE coditect.licenses l SET expiry_date = LEAST(l.expiry_date, p_at),
-           is_active = l.is_active AND p_at > now()
+           is_active = l.is_active AND NOT ended
       FROM coditect.entitlements x
      WHERE x.tenant_id = p_tenant AND x.source_type = p_source AND x.source_id = p_source_id
        AND l.tenant_id = x.tenant_id AND l.id = x.license_id;
@@ -17401,6 +17594,9 @@ BEGIN
     IF s.id IS NULL THEN
         RAISE EXCEPTION 'subscription % not found', p_id USING ERRCODE = 'CD404';
     END IF;
+    -- The license the subscription issues (subscription_entitlements, on the tenant's node): its
+    -- key first.
+    PERFORM coditect_internal.license_keys_claim(s.tenant_id, 'subscription', ARRAY[s.id], ARRAY[s.product_id]);
     IF s.last_payment_reference IS NOT DISTINCT FROM p_reference THEN
         NULL;  -- already applied
     ELSIF s.status IN ('canceled', 'incomplete_expired') THEN
@@ -18055,6 +18251,8 @@ BEGIN
             coalesce(coditect.money_format(amount, cur), 'nothing'), o.id, coditect.money_format(o.total_amount, o.currency)));
     END IF;
     SELECT x.id INTO inv FROM coditect.invoices x WHERE x.tenant_id = p_tenant AND x.stripe_invoice_id = p_invoice;
+    -- The licenses the payment issues (order_entitlements, on the tenant's node): keys first.
+    PERFORM coditect_internal.order_license_keys_claim(p_tenant, o.id);
     UPDATE coditect.orders x SET stripe_payment_intent_id = p_intent,
            stripe_checkout_session_id = coalesce(x.stripe_checkout_session_id, p_session)
      WHERE x.tenant_id = p_tenant AND x.id = o.id;
@@ -18394,6 +18592,7 @@ DECLARE
     p       coditect.products;
     s       coditect.subscriptions;
     target  coditect.subscription_status;
+    v_ended timestamptz;
     p_start timestamptz := coalesce(coditect_internal.stripe_time(obj -> 'current_period_start'),
                                     coditect_internal.stripe_time(item -> 'current_period_start'));
     p_end   timestamptz := coalesce(coditect_internal.stripe_time(obj -> 'current_period_end'),
@@ -18435,6 +18634,7 @@ BEGIN
             RETURNING * INTO s;
         ELSE
             BEGIN
+                PERFORM coditect_internal.license_keys_claim(t, 'subscription', ARRAY[NULL::uuid], ARRAY[p.id]);
                 INSERT INTO coditect.subscriptions (tenant_id, product_id, quantity, stripe_subscription_id)
                 VALUES (t, p.id, qty, e.object_id) RETURNING * INTO s;
             EXCEPTION WHEN unique_violation OR check_violation OR SQLSTATE 'CD422' THEN
@@ -18455,6 +18655,11 @@ BEGIN
                                                        s.id, s.status, obj ->> 'status'));
     END IF;
     BEGIN
+        IF target IN ('trialing', 'active', 'past_due') THEN
+            PERFORM coditect_internal.license_keys_claim(t, 'subscription', ARRAY[s.id], ARRAY[s.product_id]);
+        END IF;
+        -- (Computed here: Citus refuses now() inside a CASE or COALESCE of an UPDATE.)
+        v_ended := CASE WHEN target = 'canceled' THEN coalesce(coditect_internal.stripe_time(obj -> 'ended_at'), now()) END;
         UPDATE coditect.subscriptions x
            SET status = target,
                quantity = qty,
@@ -18465,7 +18670,7 @@ BEGIN
                -- Deleted: ended now, whatever was asked for the period's end.
                cancel_at_period_end = CASE WHEN target = 'canceled' THEN false
                                            ELSE coalesce((obj ->> 'cancel_at_period_end')::boolean, x.cancel_at_period_end) END,
-               ended_at = CASE WHEN target = 'canceled' THEN coalesce(coditect_internal.stripe_time(obj -> 'ended_at'), now()) END
+               ended_at = v_ended
          WHERE x.tenant_id = t AND x.id = s.id;
     EXCEPTION WHEN check_violation OR SQLSTATE 'CD409' OR SQLSTATE 'CD422' THEN
         PERFORM coditect_internal.stripe_refuse(format('subscription %s: %s', e.object_id, SQLERRM));

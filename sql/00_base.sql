@@ -578,6 +578,12 @@ BEGIN
     IF p_tenant IS NULL OR p_row IS NULL THEN
         RAISE EXCEPTION 'a global key is claimed for a tenant and a row' USING ERRCODE = 'CD400';
     END IF;
+    -- On a Citus worker the claim would be a write of a reference table from there: refused
+    -- inside a shard's query, and a nested one crashed Citus 13.2.2 at COMMIT PREPARED.
+    IF coditect_internal.is_citus_worker() THEN
+        RAISE EXCEPTION 'a global key (%) is claimed on the Citus coordinator, before the row is written on its worker', p_kind
+            USING ERRCODE = 'CD409', HINT = 'Claim it first in the same transaction on the coordinator (README, Global keys on Citus).';
+    END IF;
     LOOP
         -- (Not ON CONFLICT: on Citus an upsert of a reference table locks its placements in a
         -- mode that a caller with INSERT alone may not take.)

@@ -44,16 +44,14 @@ CREATE TABLE coditect.coupons (
     applies_to_products uuid[] NOT NULL DEFAULT '{}',
     valid_from          timestamptz,
     valid_until         timestamptz,   -- Stripe's redeem_by
+    -- Redemptions (coupon_redemptions) count up to it.
     max_redemptions     integer CHECK (max_redemptions >= 1),
-    -- Orders placed with it (checkout counts, under the coupon's row lock).
-    times_redeemed      integer NOT NULL DEFAULT 0 CHECK (times_redeemed >= 0),
     active              boolean NOT NULL DEFAULT true,
     metadata            coditect.json_object NOT NULL DEFAULT '{}',
     created_at          timestamptz NOT NULL DEFAULT now(),
     updated_at          timestamptz NOT NULL DEFAULT now(),
     CONSTRAINT coupons_kind CHECK ((percent_off IS NULL) <> (amount_off IS NULL) AND (amount_off IS NULL) = (currency IS NULL)),
-    CONSTRAINT coupons_validity CHECK (valid_from < valid_until),
-    CONSTRAINT coupons_redemptions CHECK (times_redeemed <= max_redemptions)
+    CONSTRAINT coupons_validity CHECK (valid_from < valid_until)
 );
 CREATE UNIQUE INDEX coupons_code_key ON coditect.coupons (upper(code));
 CREATE INDEX coupons_created_idx ON coditect.coupons (created_at DESC, id DESC);
@@ -88,6 +86,45 @@ CREATE POLICY coupons_service ON coditect.coupons TO coditect_service USING (tru
 REVOKE ALL ON coditect.coupons FROM PUBLIC;
 GRANT SELECT, INSERT, UPDATE ON coditect.coupons TO coditect_service;
 SELECT pg_catalog.pg_extension_config_dump('coditect.coupons', '');
+
+-- Redemptions: each checkout with a code takes one of its coupon's numbered slots (the key: of
+-- two checkouts racing for the last slot the second is refused); the slots up to the coupon's
+-- max_redemptions count, and a checkout holds one of those. Global like coupons, and written by
+-- the checkout's global part as the caller (cart_checkout_redeem): on Citus a reference table is
+-- written from the coordinator, over the connection that then runs the checkout on the tenant's
+-- node, which reads the cart's slot there (a write from there crashed Citus 13.2.2). A caller
+-- sees and takes its tenant's slots only. (No foreign key to coupons: Citus would have the
+-- caller lock the coupon's placements, which needs a right to write coupons.)
+CREATE TABLE coditect_internal.coupon_redemptions (
+    coupon_id   uuid NOT NULL,
+    slot        integer NOT NULL CHECK (slot >= 1),
+    tenant_id   uuid NOT NULL,
+    cart_id     uuid NOT NULL,
+    redeemed_at timestamptz NOT NULL DEFAULT now(),
+    PRIMARY KEY (coupon_id, slot)
+);
+-- One per cart (the checkout's); the tenant's own, first.
+CREATE UNIQUE INDEX coupon_redemptions_cart_key ON coditect_internal.coupon_redemptions (tenant_id, cart_id);
+ALTER TABLE coditect_internal.coupon_redemptions ENABLE ROW LEVEL SECURITY;
+-- (On Citus a worker that holds none of the tenant's rows has no context: the coordinator's
+-- placement, written in the same statement, checks the tenant there; as global_keys.)
+CREATE POLICY coupon_redemptions_read ON coditect_internal.coupon_redemptions FOR SELECT TO coditect_gateway, coditect_service
+    USING (tenant_id = coditect.current_tenant_id());
+CREATE POLICY coupon_redemptions_take ON coditect_internal.coupon_redemptions FOR INSERT TO coditect_gateway, coditect_service
+    WITH CHECK (tenant_id = coditect.current_tenant_id() OR coditect_internal.is_citus_worker());
+REVOKE ALL ON coditect_internal.coupon_redemptions FROM PUBLIC;
+GRANT SELECT, INSERT ON coditect_internal.coupon_redemptions TO coditect_gateway, coditect_service;
+SELECT pg_catalog.pg_extension_config_dump('coditect_internal.coupon_redemptions', '');
+
+-- How many times a coupon was redeemed (its slots taken, up to its cap), for the service's reads.
+CREATE FUNCTION coditect.coupon_times_redeemed(p_coupon coditect.coupons) RETURNS integer
+LANGUAGE sql STABLE SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
+    SELECT count(*)::integer FROM coditect_internal.coupon_redemptions r
+     WHERE r.coupon_id OPERATOR(pg_catalog.=) p_coupon.id
+       AND (p_coupon.max_redemptions IS NULL OR r.slot OPERATOR(pg_catalog.<=) p_coupon.max_redemptions)
+$$;
+REVOKE ALL ON FUNCTION coditect.coupon_times_redeemed(coditect.coupons) FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION coditect.coupon_times_redeemed(coditect.coupons) TO coditect_service;
 
 ------------------------------------------------------------------------------------------------
 -- Carts
@@ -723,9 +760,11 @@ BEGIN
 END
 $$;
 
--- Whether coupon p_coupon (found by p_code) may be redeemed now by a cart in p_currency holding
--- p_products: CD422 saying why not. The same check when a code is applied and at checkout.
-CREATE FUNCTION coditect_internal.coupon_check(p_coupon coditect.coupons, p_code text, p_currency text, p_products uuid[])
+-- Whether coupon p_coupon (found by p_code) may be redeemed now by cart p_cart in p_currency
+-- holding p_products: CD422 saying why not. The same check when a code is applied and at
+-- checkout (where the cart's own slot is not counted against it).
+CREATE FUNCTION coditect_internal.coupon_check(p_coupon coditect.coupons, p_code text, p_currency text, p_products uuid[],
+                                               p_cart uuid)
 RETURNS void
 LANGUAGE plpgsql STABLE SET search_path = pg_catalog, pg_temp AS $$
 BEGIN
@@ -738,7 +777,8 @@ BEGIN
     IF p_coupon.valid_until <= now() THEN
         RAISE EXCEPTION 'discount code "%" expired at %', p_coupon.code, p_coupon.valid_until USING ERRCODE = 'CD422';
     END IF;
-    IF p_coupon.times_redeemed >= p_coupon.max_redemptions THEN
+    IF (SELECT count(*) FROM coditect_internal.coupon_redemptions r
+         WHERE r.coupon_id = p_coupon.id AND r.slot <= p_coupon.max_redemptions AND r.cart_id <> p_cart) >= p_coupon.max_redemptions THEN
         RAISE EXCEPTION 'discount code "%" has been redeemed its % times', p_coupon.code, p_coupon.max_redemptions
             USING ERRCODE = 'CD422';
     END IF;
@@ -927,7 +967,7 @@ BEGIN
     END IF;
     SELECT * INTO cp FROM coditect.coupons x WHERE upper(x.code) = upper(btrim(p_code));
     PERFORM coditect_internal.coupon_check(cp, left(btrim(p_code), 50), c.currency,
-        ARRAY(SELECT i.product_id FROM coditect.cart_items i WHERE i.tenant_id = tenant AND i.cart_id = c.id));
+        ARRAY(SELECT i.product_id FROM coditect.cart_items i WHERE i.tenant_id = tenant AND i.cart_id = c.id), c.id);
     -- (guard_cart refuses a closed or expired cart.)
     UPDATE coditect.carts SET coupon_id = cp.id, discount_code = cp.code WHERE tenant_id = tenant AND id = c.id;
     RETURN c.id;
@@ -1039,11 +1079,16 @@ BEGIN
       FROM coditect.cart_items i JOIN coditect.products p ON p.id = i.product_id
      WHERE i.tenant_id = tenant AND i.cart_id = c.id;
     IF c.coupon_id IS NOT NULL THEN
-        -- Checked again now, and redeemed: the lock serialises two checkouts racing for the
-        -- last redemption.
-        SELECT * INTO cp FROM coditect.coupons x WHERE x.id = c.coupon_id FOR UPDATE;
-        PERFORM coditect_internal.coupon_check(cp, c.discount_code, c.currency, v_products);
-        UPDATE coditect.coupons x SET times_redeemed = x.times_redeemed + 1 WHERE x.id = cp.id;
+        -- Checked again now; redeemed by the checkout's global part (cart_checkout_redeem), which
+        -- took this cart a slot of the coupon.
+        SELECT * INTO cp FROM coditect.coupons x WHERE x.id = c.coupon_id;
+        PERFORM coditect_internal.coupon_check(cp, c.discount_code, c.currency, v_products, c.id);
+        IF NOT EXISTS (SELECT 1 FROM coditect_internal.coupon_redemptions r
+                        WHERE r.tenant_id = tenant AND r.cart_id = c.id AND r.coupon_id = cp.id
+                          AND (cp.max_redemptions IS NULL OR r.slot <= cp.max_redemptions)) THEN
+            RAISE EXCEPTION 'the discount code of cart % is not redeemed (its code changed meanwhile, or checkout skipped coditect.cart_checkout): check out again', c.id
+                USING ERRCODE = 'CD409';
+        END IF;
         v_discounts := coditect_internal.coupon_discounts(cp.id, v_products, v_amounts);
     ELSE
         v_discounts := ARRAY(SELECT 0::bigint FROM unnest(v_amounts));
@@ -1113,6 +1158,8 @@ BEGIN
     IF o.total_amount = 0 THEN
         RAISE EXCEPTION 'order % costs nothing: there is nothing to pay', o.id USING ERRCODE = 'CD422';
     END IF;
+    -- The licenses the payment issues (order_entitlements, on the tenant's node): keys first.
+    PERFORM coditect_internal.order_license_keys_claim(o.tenant_id, o.id);
     INSERT INTO coditect.payments (tenant_id, order_id, reference, amount, currency, status, payment_method)
     VALUES (o.tenant_id, o.id, left(p_reference, 255), o.total_amount, o.currency, 'succeeded', 'manual')
     RETURNING * INTO pay;
@@ -1153,6 +1200,56 @@ BEGIN
 END
 $$;
 
+-- Checkout's global part (register_action p_global), as the caller before cart_checkout_as: the
+-- cart's code takes the coupon's next free slot (coupon_redemptions). The slots taken and the
+-- cap (NULL: none) are read with owner rights (coupon_slots): callers see their tenant's slots only.
+CREATE FUNCTION coditect_internal.coupon_slots(p_coupon uuid, OUT taken integer, OUT cap integer)
+LANGUAGE sql STABLE SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
+    SELECT coditect.coupon_times_redeemed(c), c.max_redemptions FROM coditect.coupons c WHERE c.id OPERATOR(pg_catalog.=) p_coupon
+$$;
+CREATE FUNCTION coditect_internal.cart_checkout_redeem(p_cart uuid, p_country text DEFAULT NULL, p_state text DEFAULT NULL,
+                                                       p_address jsonb DEFAULT NULL, p_billing_address uuid DEFAULT NULL)
+RETURNS void
+LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+    v_tenant uuid := coditect.current_tenant_id();
+    c        record;
+    s        record;
+    v_slot   integer;
+BEGIN
+    PERFORM coditect.require_permission('cart.checkout');
+    -- The cart as the caller sees it; the checkout refuses what is not there.
+    SELECT x.id, x.coupon_id, x.discount_code INTO c FROM coditect.carts x
+     WHERE x.tenant_id = v_tenant AND x.id = p_cart AND x.status = 'active';
+    IF c.coupon_id IS NULL OR EXISTS (SELECT 1 FROM coditect_internal.coupon_redemptions r
+                                       WHERE r.tenant_id = v_tenant AND r.cart_id = c.id) THEN
+        RETURN;
+    END IF;
+    s := coditect_internal.coupon_slots(c.coupon_id);
+    v_slot := s.taken + 1;
+    LOOP
+        IF v_slot > s.cap THEN
+            RAISE EXCEPTION 'discount code "%" has been redeemed its % times', c.discount_code, s.cap USING ERRCODE = 'CD422';
+        END IF;
+        BEGIN
+            INSERT INTO coditect_internal.coupon_redemptions (coupon_id, slot, tenant_id, cart_id)
+            VALUES (c.coupon_id, v_slot, v_tenant, c.id);
+            RETURN;
+        EXCEPTION
+            WHEN unique_violation THEN
+                -- The slot was taken meanwhile: the next one; unless this cart was redeemed
+                -- meanwhile (its checkout then finds it checked out).
+                IF EXISTS (SELECT 1 FROM coditect_internal.coupon_redemptions r WHERE r.tenant_id = v_tenant AND r.cart_id = c.id) THEN
+                    RETURN;
+                END IF;
+                v_slot := v_slot + 1;
+        END;
+    END LOOP;
+END
+$$;
+REVOKE ALL ON FUNCTION coditect_internal.coupon_slots(uuid) FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION coditect_internal.coupon_slots(uuid) TO coditect_gateway, coditect_service;
+
 SELECT coditect_internal.register_action('cart', 'add_item', 'coditect.cart_add_item(uuid, uuid, integer)',
     'POST', '/api/v1/carts/{id}/add/',
     '[{"from": "path", "name": "id"}, {"from": "body_field", "name": "product_id", "required": true},
@@ -1170,6 +1267,7 @@ SELECT coditect_internal.register_action('cart', 'checkout', 'coditect.cart_chec
       {"from": "body_field", "name": "state_code"}, {"from": "body_field", "name": "billing_address"},
       {"from": "body_field", "name": "billing_address_id"}]',
     p_min_role => 'member', p_as => 'coditect_internal.cart_checkout_as(uuid, text, text, jsonb, uuid)',
+    p_global => 'coditect_internal.cart_checkout_redeem(uuid, text, text, jsonb, uuid)',
     p_answers => 'order', p_status => 201,
     p_summary => 'Place the order: prices, the discount, the billing address (given by id, by country and state, or the tenant''s default) and its tax rate are snapshotted; every product''s requirements must be in the cart');
 SELECT coditect_internal.register_action('order', 'cancel', 'coditect.order_cancel(uuid)',
@@ -1187,7 +1285,7 @@ SELECT coditect_internal.register_action('order', 'refund', 'coditect.order_refu
 REVOKE ALL ON FUNCTION coditect_internal.cart_checkout_as(uuid, text, text, jsonb, uuid), coditect_internal.order_cancel_as(uuid),
     coditect_internal.order_refund_as(uuid, bigint, text), coditect.order_mark_paid(uuid, text),
     coditect_internal.cart_apply_discount_as(uuid, text), coditect_internal.coupon_discounts(uuid, uuid[], bigint[]),
-    coditect_internal.coupon_check(coditect.coupons, text, text, uuid[]), coditect.cart_discount_amount(coditect.carts) FROM PUBLIC;
+    coditect_internal.coupon_check(coditect.coupons, text, text, uuid[], uuid), coditect.cart_discount_amount(coditect.carts) FROM PUBLIC;
 -- The computed field discount_amount of carts, for whoever reads carts.
 GRANT EXECUTE ON FUNCTION coditect.cart_discount_amount(coditect.carts), coditect_internal.coupon_discounts(uuid, uuid[], bigint[])
     TO coditect_gateway, coditect_service, coditect_analyst;

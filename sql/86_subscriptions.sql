@@ -116,6 +116,96 @@ INSERT INTO coditect.state_transitions (machine, from_status, to_status, stamp_c
 -- Entitlements: the one way in and out
 ------------------------------------------------------------------------------------------------
 
+-- License keys where licenses are issued. entitlement_grant runs in triggers, where the tenant's
+-- rows are: on Citus a worker's shard, where a global key cannot be claimed (global_key_claim).
+-- So the writes that issue licenses claim their keys first, on the coordinator, in the same
+-- transaction and as the same login (license_keys_claim, order_license_keys_claim),
+-- and entitlement_grant takes an unused claim of the tenant (license_key_take); on one node it
+-- claims one itself when there is none. Over-claimed keys are used by the tenant's next license,
+-- or reaped (reap_global_keys).
+-- Claims a key for each (source, product) pair whose product grants a license and which the
+-- source does not hold yet (no live entitlement of that source and product; a NULL source is a
+-- new one). Answers how many.
+CREATE FUNCTION coditect_internal.license_keys_claim(p_tenant uuid, p_source coditect.entitlement_source, p_sources uuid[],
+                                                     p_products uuid[]) RETURNS integer
+LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+    n int := 0;
+BEGIN
+    -- (One statement per table: on Citus the entitlements are the tenant's shard, the products a
+    -- reference table.)
+    FOR i IN 1 .. coalesce(cardinality(p_products), 0) LOOP
+        CONTINUE WHEN NOT EXISTS (SELECT 1 FROM coditect.products p WHERE p.id = p_products[i] AND p.grants_license);
+        CONTINUE WHEN EXISTS (SELECT 1 FROM coditect.entitlements x
+                               WHERE x.tenant_id = p_tenant AND x.source_type = p_source AND x.source_id = p_sources[i]
+                                 AND x.product_id = p_products[i] AND x.status = 'active');
+        PERFORM coditect_internal.global_key_claim('licenses.key_string', coditect.license_key_generate(), p_tenant,
+                                                   coditect.uuid_generate_v7());
+        n := n + 1;
+    END LOOP;
+    RETURN n;
+END
+$$;
+
+-- The keys a payment of order p_order issues: its lines of products without a recurring price
+-- (order_entitlements).
+-- (PL/pgSQL, not SQL: Citus routes a statement on the tenant as a parameter of PL/pgSQL.)
+CREATE FUNCTION coditect_internal.order_license_keys_claim(p_tenant uuid, p_order uuid) RETURNS integer
+LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+    lines    uuid[];
+    products uuid[];
+BEGIN
+    SELECT coalesce(array_agg(l.id), '{}'), coalesce(array_agg(l.product_id), '{}') INTO lines, products
+      FROM coditect.order_lines l WHERE l.tenant_id = p_tenant AND l.order_id = p_order;
+    -- (Lines of a recurring price entitle through their subscription: order_entitlements.)
+    SELECT coalesce(array_agg(u.line), '{}'), coalesce(array_agg(u.product), '{}') INTO lines, products
+      FROM unnest(lines, products) u(line, product) JOIN coditect.products p ON p.id = u.product
+     WHERE p.recurring_interval IS NULL;
+    RETURN coditect_internal.license_keys_claim(p_tenant, 'order', lines, products);
+END
+$$;
+
+-- An unused license key claim of the tenant (its value and the id of the license to write),
+-- else (not on a Citus worker) a new one. Per tenant under a lock: two issuers never take the
+-- same claim.
+CREATE FUNCTION coditect_internal.license_key_take(p_tenant uuid, OUT id uuid, OUT key_string text)
+LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+    nested text;
+    ids    uuid[];
+    keys   text[];
+BEGIN
+    PERFORM pg_advisory_xact_lock(hashtext('coditect.license_key_take'), hashtext(p_tenant::text));
+    nested := coditect_internal.nested_begin();
+    SELECT array_agg(g.row_id ORDER BY g.row_id), array_agg(g.value ORDER BY g.row_id) INTO ids, keys
+      FROM coditect_internal.global_keys g WHERE g.tenant_id = p_tenant AND g.kind = 'licenses.key_string';
+    FOR i IN 1 .. coalesce(cardinality(ids), 0) LOOP
+        IF NOT EXISTS (SELECT 1 FROM coditect.licenses l WHERE l.tenant_id = p_tenant AND l.id = ids[i]) THEN
+            id := ids[i];
+            key_string := keys[i];
+            EXIT;
+        END IF;
+    END LOOP;
+    PERFORM coditect_internal.nested_end(nested);
+    IF id IS NULL THEN
+        IF coditect_internal.is_citus_worker() THEN
+            RAISE EXCEPTION 'no license key claimed for tenant %: on Citus a license is issued on the tenant''s worker, where keys cannot be claimed', p_tenant
+                USING ERRCODE = 'CD409',
+                      HINT = 'Claim them first in the same transaction on the coordinator: coditect_internal.license_keys_claim(tenant, products).';
+        END IF;
+        id := coditect.uuid_generate_v7();
+        key_string := coditect.license_key_generate();
+        PERFORM coditect_internal.global_key_claim('licenses.key_string', key_string, p_tenant, id);
+    END IF;
+END
+$$;
+REVOKE ALL ON FUNCTION coditect_internal.license_keys_claim(uuid, coditect.entitlement_source, uuid[], uuid[]),
+    coditect_internal.order_license_keys_claim(uuid, uuid), coditect_internal.license_key_take(uuid) FROM PUBLIC;
+-- (Services paying orders or subscriptions in SQL on Citus claim first.)
+GRANT EXECUTE ON FUNCTION coditect_internal.license_keys_claim(uuid, coditect.entitlement_source, uuid[], uuid[]),
+    coditect_internal.order_license_keys_claim(uuid, uuid) TO coditect_service;
+
 -- Grants the product to the tenant from the source, until p_ends_at (NULL: no end); issues the
 -- product's license (tier, features, seats x p_quantity, expiring with the entitlement) when it
 -- grants one. A source already entitled to the product is extended instead. Returns the
@@ -143,9 +233,7 @@ BEGIN
         RETURN e.id;
     END IF;
     IF p.grants_license THEN
-        lic := coditect.uuid_generate_v7();
-        v_key := coditect.license_key_generate();
-        PERFORM coditect_internal.global_key_claim('licenses.key_string', v_key, p_tenant, lic);
+        SELECT k.id, k.key_string INTO lic, v_key FROM coditect_internal.license_key_take(p_tenant) k;
         INSERT INTO coditect.licenses (tenant_id, id, key_string, tier, features, seats_total, expiry_date, created_by)
         VALUES (p_tenant, lic, v_key, p.license_tier, p.license_features, p.license_seats * p_quantity,
                 coalesce(p_ends_at, 'infinity'), NULL);
@@ -164,14 +252,15 @@ CREATE FUNCTION coditect_internal.entitlement_end(p_tenant uuid, p_source codite
 RETURNS integer
 LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
 DECLARE
-    n int;
+    n     int;
+    ended boolean := p_at <= now();  -- (a parameter: Citus refuses now() inside an UPDATE's CASE)
 BEGIN
     UPDATE coditect.entitlements x SET ends_at = p_at,
-           status = CASE WHEN p_at <= now() THEN 'ended'::coditect.entitlement_status ELSE x.status END
+           status = CASE WHEN ended THEN 'ended'::coditect.entitlement_status ELSE x.status END
      WHERE x.tenant_id = p_tenant AND x.source_type = p_source AND x.source_id = p_source_id AND x.status = 'active';
     GET DIAGNOSTICS n = ROW_COUNT;
     UPDATE coditect.licenses l SET expiry_date = LEAST(l.expiry_date, p_at),
-           is_active = l.is_active AND p_at > now()
+           is_active = l.is_active AND NOT ended
       FROM coditect.entitlements x
      WHERE x.tenant_id = p_tenant AND x.source_type = p_source AND x.source_id = p_source_id
        AND l.tenant_id = x.tenant_id AND l.id = x.license_id;
@@ -402,6 +491,9 @@ BEGIN
     IF s.id IS NULL THEN
         RAISE EXCEPTION 'subscription % not found', p_id USING ERRCODE = 'CD404';
     END IF;
+    -- The license the subscription issues (subscription_entitlements, on the tenant's node): its
+    -- key first.
+    PERFORM coditect_internal.license_keys_claim(s.tenant_id, 'subscription', ARRAY[s.id], ARRAY[s.product_id]);
     IF s.last_payment_reference IS NOT DISTINCT FROM p_reference THEN
         NULL;  -- already applied
     ELSIF s.status IN ('canceled', 'incomplete_expired') THEN

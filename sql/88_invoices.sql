@@ -326,6 +326,8 @@ BEGIN
             coalesce(coditect.money_format(amount, cur), 'nothing'), o.id, coditect.money_format(o.total_amount, o.currency)));
     END IF;
     SELECT x.id INTO inv FROM coditect.invoices x WHERE x.tenant_id = p_tenant AND x.stripe_invoice_id = p_invoice;
+    -- The licenses the payment issues (order_entitlements, on the tenant's node): keys first.
+    PERFORM coditect_internal.order_license_keys_claim(p_tenant, o.id);
     UPDATE coditect.orders x SET stripe_payment_intent_id = p_intent,
            stripe_checkout_session_id = coalesce(x.stripe_checkout_session_id, p_session)
      WHERE x.tenant_id = p_tenant AND x.id = o.id;
@@ -665,6 +667,7 @@ DECLARE
     p       coditect.products;
     s       coditect.subscriptions;
     target  coditect.subscription_status;
+    v_ended timestamptz;
     p_start timestamptz := coalesce(coditect_internal.stripe_time(obj -> 'current_period_start'),
                                     coditect_internal.stripe_time(item -> 'current_period_start'));
     p_end   timestamptz := coalesce(coditect_internal.stripe_time(obj -> 'current_period_end'),
@@ -706,6 +709,7 @@ BEGIN
             RETURNING * INTO s;
         ELSE
             BEGIN
+                PERFORM coditect_internal.license_keys_claim(t, 'subscription', ARRAY[NULL::uuid], ARRAY[p.id]);
                 INSERT INTO coditect.subscriptions (tenant_id, product_id, quantity, stripe_subscription_id)
                 VALUES (t, p.id, qty, e.object_id) RETURNING * INTO s;
             EXCEPTION WHEN unique_violation OR check_violation OR SQLSTATE 'CD422' THEN
@@ -726,6 +730,11 @@ BEGIN
                                                        s.id, s.status, obj ->> 'status'));
     END IF;
     BEGIN
+        IF target IN ('trialing', 'active', 'past_due') THEN
+            PERFORM coditect_internal.license_keys_claim(t, 'subscription', ARRAY[s.id], ARRAY[s.product_id]);
+        END IF;
+        -- (Computed here: Citus refuses now() inside a CASE or COALESCE of an UPDATE.)
+        v_ended := CASE WHEN target = 'canceled' THEN coalesce(coditect_internal.stripe_time(obj -> 'ended_at'), now()) END;
         UPDATE coditect.subscriptions x
            SET status = target,
                quantity = qty,
@@ -736,7 +745,7 @@ BEGIN
                -- Deleted: ended now, whatever was asked for the period's end.
                cancel_at_period_end = CASE WHEN target = 'canceled' THEN false
                                            ELSE coalesce((obj ->> 'cancel_at_period_end')::boolean, x.cancel_at_period_end) END,
-               ended_at = CASE WHEN target = 'canceled' THEN coalesce(coditect_internal.stripe_time(obj -> 'ended_at'), now()) END
+               ended_at = v_ended
          WHERE x.tenant_id = t AND x.id = s.id;
     EXCEPTION WHEN check_violation OR SQLSTATE 'CD409' OR SQLSTATE 'CD422' THEN
         PERFORM coditect_internal.stripe_refuse(format('subscription %s: %s', e.object_id, SQLERRM));

@@ -40,8 +40,9 @@ SELECT is(ARRAY(SELECT relid::text FROM ext_tables t JOIN pg_dist_partition p ON
                  WHERE p.partmethod = 'n' AND EXISTS (SELECT 1 FROM pg_attribute a WHERE a.attrelid = t.relid
                                                         AND a.attname = 'tenant_id' AND NOT a.attisdropped)
                  ORDER BY 1),
-          ARRAY['coditect_internal.analyst_bindings', 'coditect_internal.global_keys', 'coditect_internal.stripe_events'],
-          'the only global tables with a tenant column: analyst bindings, global keys, Stripe events');
+          ARRAY['coditect_internal.analyst_bindings', 'coditect_internal.coupon_redemptions', 'coditect_internal.global_keys',
+                'coditect_internal.stripe_events'],
+          'the only global tables with a tenant column: analyst bindings, coupon redemptions, global keys, Stripe events');
 SELECT is(ARRAY(SELECT inhrelid::regclass::text FROM pg_inherits WHERE inhparent = 'coditect.audit_logs'::regclass
                    AND inhrelid NOT IN (SELECT logicalrelid FROM pg_dist_partition) ORDER BY 1), '{}',
           'the audit partitions are distributed with their parent');

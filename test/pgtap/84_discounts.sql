@@ -192,7 +192,7 @@ SELECT results_eq($$SELECT * FROM pg_temp.totals(pg_temp.id('o usd4'))$$,
 SELECT is((SELECT count(*)::int FROM coditect.orders o
             WHERE o.tenant_id = :'ta' AND o.total_amount <> (SELECT sum(l.total_amount) FROM coditect.order_lines l WHERE l.order_id = o.id)),
           0, 'every order''s total is the sum of its lines'' totals');
-SELECT results_eq($$SELECT code::text, times_redeemed FROM coditect.coupons WHERE times_redeemed > 0 ORDER BY code$$,
+SELECT results_eq($$SELECT code::text, coditect.coupon_times_redeemed(c) FROM coditect.coupons c WHERE coditect.coupon_times_redeemed(c) > 0 ORDER BY code$$,
                   $$VALUES ('BONLY15', 1), ('JPY1000', 1), ('KWD1', 1), ('PCT10', 2), ('PCT12-5', 1), ('USD5', 1), ('USDALL', 1)$$,
                   'each order placed with a code counts a redemption');
 SELECT is((SELECT coupon_id FROM coditect.orders WHERE id = pg_temp.id('o usd1')),
@@ -223,6 +223,26 @@ SELECT is(pg_temp.checkout(pg_temp.id('once2'), 'US', 'US-NY'), 'CD422: discount
 SELECT is(pg_temp.as_user('member', 'member', format($q$SELECT coditect.api_carts_get(%L) ->> 'status'$q$, pg_temp.id('once2'))), 'active',
           'its cart stays open (remove the code and check out again)');
 SELECT is(pg_temp.apply(pg_temp.id('once2'), 'ONCE'), 'CD422: discount code "ONCE" has been redeemed its 1 times', 'nor applied again');
+-- The redemption is a slot of the coupon, taken by the checkout's global part as the caller
+-- (cart_checkout_redeem); the checkout reads it (on Citus from the tenant's node).
+RESET ROLE;
+SELECT (SELECT id FROM coditect.coupons WHERE code = 'ONCE') AS c_once, (SELECT id FROM coditect.coupons WHERE code = 'PCT12-5') AS c_pct12 \gset
+SELECT is((SELECT r.slot || ' ' || (r.tenant_id = :'ta') FROM coditect_internal.coupon_redemptions r WHERE r.coupon_id = :'c_once'),
+          '1 true', 'the checkout took slot 1, for its tenant');
+SET ROLE tap84d_gateway;
+SELECT ok(pg_temp.apply(pg_temp.put('nored', pg_temp.cart('member', ARRAY[:'p_b']::uuid[], '{1}')), 'PCT10') LIKE '{%', 'a code on another cart ...');
+SELECT is(pg_temp.as_user('member', 'member', format($q$SELECT coditect_internal.cart_checkout_as(%L, 'US', 'US-NY')::text$q$, pg_temp.id('nored'))),
+          format('CD409: the discount code of cart %s is not redeemed (its code changed meanwhile, or checkout skipped coditect.cart_checkout): check out again', pg_temp.id('nored')),
+          '... checked out by its owner function alone (no slot taken) is refused');
+SELECT is(pg_temp.as_user('member', 'member', format($q$INSERT INTO coditect_internal.coupon_redemptions (coupon_id, slot, tenant_id, cart_id)
+                                                         VALUES (%L, 2, %L, %L) RETURNING 'x'$q$, :'c_once', :'ta', pg_temp.id('once2'))),
+          'x', 'a slot past the cap written by hand ...');
+SELECT is(pg_temp.apply(pg_temp.id('once2'), 'ONCE'), 'CD422: discount code "ONCE" has been redeemed its 1 times', '... counts for nothing');
+SELECT is(pg_temp.as_user('member', 'member', format($q$INSERT INTO coditect_internal.coupon_redemptions (coupon_id, slot, tenant_id, cart_id)
+                                                         VALUES (%L, 40, %L, gen_random_uuid()) RETURNING 'x'$q$, :'c_pct12', :'tb')),
+          '42501: new row violates row-level security policy for table "coupon_redemptions"', 'a caller takes no slot for another tenant');
+SELECT is(pg_temp.as_user('member', 'member', $q$SELECT count(*)::text FROM coditect_internal.coupon_redemptions WHERE tenant_id <> coditect.current_tenant_id()$q$),
+          '0', 'and sees its tenant''s slots only');
 SELECT pg_temp.put('later', pg_temp.cart('member', ARRAY[:'p_b']::uuid[], '{1}')) \gset
 SELECT ok(pg_temp.apply(pg_temp.id('later'), 'PCT12-5') LIKE '{%', 'a code applied ...');
 RESET ROLE;

@@ -156,6 +156,25 @@ SELECT is((SELECT concat_ws('|', e.status, e.ends_at = now() + interval '365 day
             WHERE e.source_type = 'order' AND ol.order_id = pg_temp.id('order')),
           'active|t|BASIC|6|t', 'an entitlement for the line, a BASIC license of 2 seats x 3, for the product''s 365 days');
 
+-- License keys: the writes that issue licenses claim their keys first (on Citus the license is
+-- written on the tenant's worker, where no key can be claimed); the license takes an unused claim.
+SELECT is(coditect_internal.license_keys_claim(:'ta', 'order', ARRAY[NULL, NULL]::uuid[], ARRAY[:'oneoff', :'support']::uuid[]), 1,
+          'one key claimed for two new sources: one product grants a license');
+SELECT is(coditect_internal.license_keys_claim(:'ta', 'order', ARRAY(SELECT ol.id FROM coditect.order_lines ol WHERE ol.order_id = pg_temp.id('order')),
+                                               ARRAY[:'oneoff']::uuid[]), 0, 'none for a line already entitled');
+SELECT g.row_id AS claimed_id, g.value AS claimed_key FROM coditect_internal.global_keys g
+ WHERE g.tenant_id = :'ta' AND g.kind = 'licenses.key_string'
+   AND NOT EXISTS (SELECT 1 FROM coditect.licenses l WHERE l.tenant_id = g.tenant_id AND l.id = g.row_id) \gset
+SELECT is((SELECT k.id || ' ' || k.key_string FROM coditect_internal.license_key_take(:'ta') k), :'claimed_id' || ' ' || :'claimed_key',
+          'the next license takes the unused claim');
+INSERT INTO coditect.licenses (tenant_id, id, key_string, expiry_date) VALUES (:'ta', :'claimed_id', :'claimed_key', now() + interval '1 day');
+SELECT isnt((SELECT k.id FROM coditect_internal.license_key_take(:'ta') k), :'claimed_id'::uuid,
+            'once used, a new key is claimed (one node)');
+SELECT is((SELECT count(*)::int FROM coditect.licenses l WHERE l.tenant_id = :'ta'
+            AND NOT EXISTS (SELECT 1 FROM coditect_internal.global_keys g
+                             WHERE g.kind = 'licenses.key_string' AND g.tenant_id = l.tenant_id AND g.row_id = l.id AND g.value = l.key_string)),
+          0, 'every license holds its key''s claim');
+
 ------------------------------------------------------------------------------------------------
 -- Rules for every writer
 ------------------------------------------------------------------------------------------------
