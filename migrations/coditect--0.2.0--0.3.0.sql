@@ -4388,7 +4388,8 @@ $$;
 -- 5c-routed. Actions run on the tenant's node, keys claimed by the login that writes the row
 -- (issue 13; as in sql/06_catalog.sql and sql/00_base.sql): generate_action_wrapper runs p_as in a
 -- query on the request's tenant row (nested execution allowed for p_as) after the action's global
--- part (register_action p_global, resource_operations.global_part); global_key_claim runs as its
+-- part (register_action p_global, resource_operations.global_part; a create's: register_create_global,
+-- resources.create_global); global_key_claim runs as its
 -- caller, under a policy on global_keys; the generated creates claim the keys of their rows.
 ------------------------------------------------------------------------------------------------
 
@@ -4400,6 +4401,7 @@ ALTER TABLE coditect_internal.resource_operations ADD COLUMN global_part regproc
 DROP FUNCTION coditect_internal.register_action(text, text, text, text, text, jsonb, text, text, jsonb, integer, text, text,
                                                 boolean, regprocedure, text, boolean);
 DROP FUNCTION coditect_internal.generate_action_wrapper(text, regprocedure, text);
+ALTER TABLE coditect_internal.resources ADD COLUMN create_global regprocedure;
 
 -- get, create, update, delete and restore: one row each, by id (and parent), live rows only.
 CREATE OR REPLACE FUNCTION coditect_internal.generate_row_functions(r coditect_internal.resources, g coditect_internal.resource_code,
@@ -4500,6 +4502,9 @@ $fn$$f$, g.fn, rtrim(g.par_arg || id_arg, ', '), coditect_internal.generated_pro
             SELECT array_agg(CASE WHEN c = 'id' OR c = ANY (gk) THEN format('v_new.%I', c) ELSE vals[o] END ORDER BY o) INTO vals
               FROM unnest(cols) WITH ORDINALITY u(c, o);
             v_decl := v_decl || format(E'\n    v_new %s;', g.tbl);
+        END IF;
+        IF r.create_global IS NOT NULL THEN
+            pre := format(E'\n    PERFORM %s(p_body);', r.create_global::regproc) || pre;
         END IF;
         EXECUTE format($f$
 CREATE OR REPLACE FUNCTION %1$s_create(%2$sp_body jsonb) RETURNS jsonb
@@ -4807,6 +4812,31 @@ BEGIN
        SET wraps = p_as, answers = CASE WHEN p_as IS NOT NULL THEN coalesce(p_answers, p_resource) END,
            wrapper = CASE WHEN p_as IS NOT NULL THEN v_wrapper END, secret = p_secret, global_part = p_global
      WHERE o.resource = p_resource AND o.name = p_name;
+    PERFORM coditect_internal.notify('coditect_catalog', 'reload');
+END
+$$;
+
+-- Declares the global part of a resource's create (as register_action's p_global is an
+-- action's): p_function(body jsonb), an invoker function returning void, is called by the
+-- generated create after its checks, before it writes, as the caller. On Citus the row is
+-- written on the tenant's worker, where a global table cannot be written: such writes (claims
+-- of license keys a trigger will take) go here, on the coordinator, over the caller's
+-- connection, which then writes the row.
+CREATE FUNCTION coditect_internal.register_create_global(p_resource text, p_function regprocedure) RETURNS void
+LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
+BEGIN
+    IF NOT EXISTS (SELECT 1 FROM pg_proc p WHERE p.oid = p_function AND p.pronargs = 1 AND p.proargtypes[0] = 'jsonb'::regtype
+                      AND p.prorettype = 'void'::regtype AND NOT p.proretset AND NOT p.prosecdef) THEN
+        RAISE EXCEPTION 'create''s global part of %: % must take the body (jsonb), return void and run as the caller',
+            p_resource, p_function USING ERRCODE = 'CD400';
+    END IF;
+    UPDATE coditect_internal.resources SET create_global = p_function WHERE name = p_resource;
+    IF NOT FOUND THEN
+        RAISE EXCEPTION 'unknown resource "%"', p_resource USING ERRCODE = 'CD400';
+    END IF;
+    EXECUTE format('REVOKE ALL ON FUNCTION %s FROM PUBLIC', p_function);
+    EXECUTE format('GRANT EXECUTE ON FUNCTION %s TO coditect_gateway, coditect_service', p_function);
+    PERFORM coditect_internal.generate_resource_functions(p_resource);
     PERFORM coditect_internal.notify('coditect_catalog', 'reload');
 END
 $$;
@@ -15907,15 +15937,18 @@ REVOKE ALL ON coditect_internal.coupon_redemptions FROM PUBLIC;
 GRANT SELECT, INSERT ON coditect_internal.coupon_redemptions TO coditect_gateway, coditect_service;
 SELECT pg_catalog.pg_extension_config_dump('coditect_internal.coupon_redemptions', '');
 
--- How many times a coupon was redeemed (its slots taken, up to its cap), for the service's reads.
-CREATE FUNCTION coditect.coupon_times_redeemed(p_coupon coditect.coupons) RETURNS integer
+-- How many times coupon p_coupon was redeemed (its slots taken, up to its cap), for the
+-- service's reads. (By id: on Citus a query of a reference table reads a placement, whose rows
+-- are of the placement's type.)
+CREATE FUNCTION coditect.coupon_times_redeemed(p_coupon uuid) RETURNS integer
 LANGUAGE sql STABLE SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
     SELECT count(*)::integer FROM coditect_internal.coupon_redemptions r
-     WHERE r.coupon_id OPERATOR(pg_catalog.=) p_coupon.id
-       AND (p_coupon.max_redemptions IS NULL OR r.slot OPERATOR(pg_catalog.<=) p_coupon.max_redemptions)
+     WHERE r.coupon_id OPERATOR(pg_catalog.=) p_coupon
+       AND r.slot OPERATOR(pg_catalog.<=) coalesce((SELECT c.max_redemptions FROM coditect.coupons c WHERE c.id OPERATOR(pg_catalog.=) p_coupon),
+                                                  r.slot)
 $$;
-REVOKE ALL ON FUNCTION coditect.coupon_times_redeemed(coditect.coupons) FROM PUBLIC;
-GRANT EXECUTE ON FUNCTION coditect.coupon_times_redeemed(coditect.coupons) TO coditect_service;
+REVOKE ALL ON FUNCTION coditect.coupon_times_redeemed(uuid) FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION coditect.coupon_times_redeemed(uuid) TO coditect_service;
 
 ------------------------------------------------------------------------------------------------
 -- Carts
@@ -16996,7 +17029,7 @@ $$;
 -- cap (NULL: none) are read with owner rights (coupon_slots): callers see their tenant's slots only.
 CREATE FUNCTION coditect_internal.coupon_slots(p_coupon uuid, OUT taken integer, OUT cap integer)
 LANGUAGE sql STABLE SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
-    SELECT coditect.coupon_times_redeemed(c), c.max_redemptions FROM coditect.coupons c WHERE c.id OPERATOR(pg_catalog.=) p_coupon
+    SELECT coditect.coupon_times_redeemed(p_coupon), (SELECT c.max_redemptions FROM coditect.coupons c WHERE c.id OPERATOR(pg_catalog.=) p_coupon)
 $$;
 CREATE FUNCTION coditect_internal.cart_checkout_redeem(p_cart uuid, p_country text DEFAULT NULL, p_state text DEFAULT NULL,
                                                        p_address jsonb DEFAULT NULL, p_billing_address uuid DEFAULT NULL)
@@ -17305,9 +17338,11 @@ END
 $$;
 REVOKE ALL ON FUNCTION coditect_internal.license_keys_claim(uuid, coditect.entitlement_source, uuid[], uuid[]),
     coditect_internal.order_license_keys_claim(uuid, uuid), coditect_internal.license_key_take(uuid) FROM PUBLIC;
--- (Services paying orders or subscriptions in SQL on Citus claim first.)
+-- (Services paying orders or subscriptions in SQL on Citus claim first; the gateway's
+-- subscription create does: subscription_create_global.)
 GRANT EXECUTE ON FUNCTION coditect_internal.license_keys_claim(uuid, coditect.entitlement_source, uuid[], uuid[]),
     coditect_internal.order_license_keys_claim(uuid, uuid) TO coditect_service;
+GRANT EXECUTE ON FUNCTION coditect_internal.license_keys_claim(uuid, coditect.entitlement_source, uuid[], uuid[]) TO coditect_gateway;
 
 -- Grants the product to the tenant from the source, until p_ends_at (NULL: no end); issues the
 -- product's license (tier, features, seats x p_quantity, expiring with the entitlement) when it
@@ -17530,6 +17565,21 @@ SELECT coditect_internal.register_resource('coditect.subscriptions', 'subscripti
     p_create => '{product_id,quantity,billing_cycle_anchor}',
     p_filters => '{"status": ["exact", "in"], "product_id": ["exact"], "current_period_end": ["gte", "lt"], "created_at": ["gte", "lt"]}',
     p_orderings => '{created_at,current_period_end}');
+-- The create's global part: a subscription that starts with a trial is entitled at once, its
+-- license issued by the trigger (on Citus on the tenant's worker): its key first.
+CREATE FUNCTION coditect_internal.subscription_create_global(p_body jsonb) RETURNS void
+LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+    product uuid;
+BEGIN
+    SELECT p.id INTO product FROM coditect.products p
+     WHERE p.id = (p_body ->> 'product_id')::uuid AND p.trial_period_days IS NOT NULL;
+    IF product IS NOT NULL THEN
+        PERFORM coditect_internal.license_keys_claim(coditect.current_tenant_id(), 'subscription', ARRAY[NULL::uuid], ARRAY[product]);
+    END IF;
+END
+$$;
+SELECT coditect_internal.register_create_global('subscription', 'coditect_internal.subscription_create_global(jsonb)');
 -- The period, the status and Stripe's id are the database's and the billing side's: clients
 -- subscribe (choosing the product and quantity) and cancel, through the action.
 REVOKE INSERT, UPDATE, DELETE ON coditect.subscriptions FROM coditect_gateway, coditect_service;

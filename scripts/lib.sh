@@ -228,12 +228,11 @@ run_gateway_it() {
 }
 
 # CITUS_GATE: 1 (the default) when the Citus suite gates: scripts/test.sh fails when
-# scripts/test-citus.sh fails. CITUS_IT_GATE: 1 when a failing gateway integration test through
-# the coordinator fails test-citus.sh; 0 (the default until they all pass on Citus, README,
-# Running on Citus): reported only. CODITECT_CITUS_GATE and CODITECT_CITUS_IT_GATE (0/1)
-# override them.
+# scripts/test-citus.sh fails. CITUS_IT_GATE: 1 (the default) when a failing gateway integration
+# test through the coordinator fails test-citus.sh; 0: reported only. CODITECT_CITUS_GATE and
+# CODITECT_CITUS_IT_GATE (0/1) override them.
 CITUS_GATE=${CODITECT_CITUS_GATE:-1}
-CITUS_IT_GATE=${CODITECT_CITUS_IT_GATE:-0}
+CITUS_IT_GATE=${CODITECT_CITUS_IT_GATE:-1}
 
 # citus_node_start DATADIR PORT DB [coordinator]: initdb (once) and start one Citus node (a
 # private cluster like cluster_start's, Citus preloaded; pg_cron too on the coordinator, which

@@ -391,8 +391,7 @@ SQL
   grep '^\[  FAILED  \] [A-Za-z].*(' <<<"$out" | sed 's/^\[  FAILED  \] /  failed: /' >&2 || true
   return $status
 }
-# They fail the script only when CITUS_IT_GATE is 1 (scripts/lib.sh): not all pass on Citus yet
-# (README, Running on Citus).
+# They fail the script when CITUS_IT_GATE is 1 (scripts/lib.sh, the default).
 STEP="gateway"
 if ! gateway_it; then
   if [ "$CITUS_IT_GATE" = 1 ]; then

@@ -178,6 +178,9 @@ CREATE TABLE coditect_internal.resources (
     -- f(id) called by the get once the row is found: a read that records something (a
     -- document's "viewed"); the get's operation then writes (see resource_operations.writes).
     after_get        regprocedure,
+    -- f(body) called by the create before it writes, as the caller: its writes of global tables
+    -- (register_create_global).
+    create_global    regprocedure,
     CHECK ((parent IS NULL) = (parent_column IS NULL))
 );
 
@@ -877,6 +880,9 @@ $fn$$f$, g.fn, rtrim(g.par_arg || id_arg, ', '), coditect_internal.generated_pro
               FROM unnest(cols) WITH ORDINALITY u(c, o);
             v_decl := v_decl || format(E'\n    v_new %s;', g.tbl);
         END IF;
+        IF r.create_global IS NOT NULL THEN
+            pre := format(E'\n    PERFORM %s(p_body);', r.create_global::regproc) || pre;
+        END IF;
         EXECUTE format($f$
 CREATE FUNCTION %1$s_create(%2$sp_body jsonb) RETURNS jsonb
 LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp SET TimeZone = 'UTC' AS $fn$
@@ -1362,6 +1368,31 @@ BEGIN
     IF NOT FOUND THEN
         RAISE EXCEPTION 'unknown resource "%"', p_resource USING ERRCODE = 'CD400';
     END IF;
+    PERFORM coditect_internal.generate_resource_functions(p_resource);
+    PERFORM coditect_internal.notify('coditect_catalog', 'reload');
+END
+$$;
+
+-- Declares the global part of a resource's create (as register_action's p_global is an
+-- action's): p_function(body jsonb), an invoker function returning void, is called by the
+-- generated create after its checks, before it writes, as the caller. On Citus the row is
+-- written on the tenant's worker, where a global table cannot be written: such writes (claims
+-- of license keys a trigger will take) go here, on the coordinator, over the caller's
+-- connection, which then writes the row.
+CREATE FUNCTION coditect_internal.register_create_global(p_resource text, p_function regprocedure) RETURNS void
+LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
+BEGIN
+    IF NOT EXISTS (SELECT 1 FROM pg_proc p WHERE p.oid = p_function AND p.pronargs = 1 AND p.proargtypes[0] = 'jsonb'::regtype
+                      AND p.prorettype = 'void'::regtype AND NOT p.proretset AND NOT p.prosecdef) THEN
+        RAISE EXCEPTION 'create''s global part of %: % must take the body (jsonb), return void and run as the caller',
+            p_resource, p_function USING ERRCODE = 'CD400';
+    END IF;
+    UPDATE coditect_internal.resources SET create_global = p_function WHERE name = p_resource;
+    IF NOT FOUND THEN
+        RAISE EXCEPTION 'unknown resource "%"', p_resource USING ERRCODE = 'CD400';
+    END IF;
+    EXECUTE format('REVOKE ALL ON FUNCTION %s FROM PUBLIC', p_function);
+    EXECUTE format('GRANT EXECUTE ON FUNCTION %s TO coditect_gateway, coditect_service', p_function);
     PERFORM coditect_internal.generate_resource_functions(p_resource);
     PERFORM coditect_internal.notify('coditect_catalog', 'reload');
 END

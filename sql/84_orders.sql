@@ -116,15 +116,18 @@ REVOKE ALL ON coditect_internal.coupon_redemptions FROM PUBLIC;
 GRANT SELECT, INSERT ON coditect_internal.coupon_redemptions TO coditect_gateway, coditect_service;
 SELECT pg_catalog.pg_extension_config_dump('coditect_internal.coupon_redemptions', '');
 
--- How many times a coupon was redeemed (its slots taken, up to its cap), for the service's reads.
-CREATE FUNCTION coditect.coupon_times_redeemed(p_coupon coditect.coupons) RETURNS integer
+-- How many times coupon p_coupon was redeemed (its slots taken, up to its cap), for the
+-- service's reads. (By id: on Citus a query of a reference table reads a placement, whose rows
+-- are of the placement's type.)
+CREATE FUNCTION coditect.coupon_times_redeemed(p_coupon uuid) RETURNS integer
 LANGUAGE sql STABLE SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
     SELECT count(*)::integer FROM coditect_internal.coupon_redemptions r
-     WHERE r.coupon_id OPERATOR(pg_catalog.=) p_coupon.id
-       AND (p_coupon.max_redemptions IS NULL OR r.slot OPERATOR(pg_catalog.<=) p_coupon.max_redemptions)
+     WHERE r.coupon_id OPERATOR(pg_catalog.=) p_coupon
+       AND r.slot OPERATOR(pg_catalog.<=) coalesce((SELECT c.max_redemptions FROM coditect.coupons c WHERE c.id OPERATOR(pg_catalog.=) p_coupon),
+                                                  r.slot)
 $$;
-REVOKE ALL ON FUNCTION coditect.coupon_times_redeemed(coditect.coupons) FROM PUBLIC;
-GRANT EXECUTE ON FUNCTION coditect.coupon_times_redeemed(coditect.coupons) TO coditect_service;
+REVOKE ALL ON FUNCTION coditect.coupon_times_redeemed(uuid) FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION coditect.coupon_times_redeemed(uuid) TO coditect_service;
 
 ------------------------------------------------------------------------------------------------
 -- Carts
@@ -1205,7 +1208,7 @@ $$;
 -- cap (NULL: none) are read with owner rights (coupon_slots): callers see their tenant's slots only.
 CREATE FUNCTION coditect_internal.coupon_slots(p_coupon uuid, OUT taken integer, OUT cap integer)
 LANGUAGE sql STABLE SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
-    SELECT coditect.coupon_times_redeemed(c), c.max_redemptions FROM coditect.coupons c WHERE c.id OPERATOR(pg_catalog.=) p_coupon
+    SELECT coditect.coupon_times_redeemed(p_coupon), (SELECT c.max_redemptions FROM coditect.coupons c WHERE c.id OPERATOR(pg_catalog.=) p_coupon)
 $$;
 CREATE FUNCTION coditect_internal.cart_checkout_redeem(p_cart uuid, p_country text DEFAULT NULL, p_state text DEFAULT NULL,
                                                        p_address jsonb DEFAULT NULL, p_billing_address uuid DEFAULT NULL)

@@ -202,9 +202,11 @@ END
 $$;
 REVOKE ALL ON FUNCTION coditect_internal.license_keys_claim(uuid, coditect.entitlement_source, uuid[], uuid[]),
     coditect_internal.order_license_keys_claim(uuid, uuid), coditect_internal.license_key_take(uuid) FROM PUBLIC;
--- (Services paying orders or subscriptions in SQL on Citus claim first.)
+-- (Services paying orders or subscriptions in SQL on Citus claim first; the gateway's
+-- subscription create does: subscription_create_global.)
 GRANT EXECUTE ON FUNCTION coditect_internal.license_keys_claim(uuid, coditect.entitlement_source, uuid[], uuid[]),
     coditect_internal.order_license_keys_claim(uuid, uuid) TO coditect_service;
+GRANT EXECUTE ON FUNCTION coditect_internal.license_keys_claim(uuid, coditect.entitlement_source, uuid[], uuid[]) TO coditect_gateway;
 
 -- Grants the product to the tenant from the source, until p_ends_at (NULL: no end); issues the
 -- product's license (tier, features, seats x p_quantity, expiring with the entitlement) when it
@@ -427,6 +429,21 @@ SELECT coditect_internal.register_resource('coditect.subscriptions', 'subscripti
     p_create => '{product_id,quantity,billing_cycle_anchor}',
     p_filters => '{"status": ["exact", "in"], "product_id": ["exact"], "current_period_end": ["gte", "lt"], "created_at": ["gte", "lt"]}',
     p_orderings => '{created_at,current_period_end}');
+-- The create's global part: a subscription that starts with a trial is entitled at once, its
+-- license issued by the trigger (on Citus on the tenant's worker): its key first.
+CREATE FUNCTION coditect_internal.subscription_create_global(p_body jsonb) RETURNS void
+LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+    product uuid;
+BEGIN
+    SELECT p.id INTO product FROM coditect.products p
+     WHERE p.id = (p_body ->> 'product_id')::uuid AND p.trial_period_days IS NOT NULL;
+    IF product IS NOT NULL THEN
+        PERFORM coditect_internal.license_keys_claim(coditect.current_tenant_id(), 'subscription', ARRAY[NULL::uuid], ARRAY[product]);
+    END IF;
+END
+$$;
+SELECT coditect_internal.register_create_global('subscription', 'coditect_internal.subscription_create_global(jsonb)');
 -- The period, the status and Stripe's id are the database's and the billing side's: clients
 -- subscribe (choosing the product and quantity) and cancel, through the action.
 REVOKE INSERT, UPDATE, DELETE ON coditect.subscriptions FROM coditect_gateway, coditect_service;

@@ -216,6 +216,33 @@ SELECT throws_ok($$SELECT coditect_internal.register_action('tapthing', 'bad', '
                        '/api/v1/tapthings/{id}/bad/', '[{"from": "path", "name": "id"}, {"from": "body_field", "name": "note"}]',
                        p_min_role => 'member', p_as => 'coditect_internal.tap11_touch_as(uuid, text)')$$,
                  'CD400', NULL, 'a declared signature other than the _as function''s is refused');
+-- Its global part (p_global): an invoker function taking the _as function's arguments, run
+-- first, as the caller (on Citus on the coordinator, for writes of global tables).
+CREATE FUNCTION coditect_internal.tap11_mark(p_id uuid, p_note text DEFAULT 'touched') RETURNS void LANGUAGE sql AS $$
+    SELECT set_config('tap11.global', p_id || ' ' || p_note, true)
+$$;
+CREATE FUNCTION coditect_internal.tap11_mark_definer(p_id uuid, p_note text) RETURNS void LANGUAGE sql SECURITY DEFINER AS $$ SELECT $$;
+CREATE FUNCTION coditect_internal.tap11_mark_one(p_id uuid) RETURNS void LANGUAGE sql AS $$ SELECT $$;
+SELECT throws_ok($$SELECT coditect_internal.register_action('tapthing', 'bad', 'coditect.tap11_bad', 'POST',
+                       '/api/v1/tapthings/{id}/bad/', '[{"from": "path", "name": "id"}, {"from": "body_field", "name": "note"}]',
+                       p_min_role => 'member', p_as => 'coditect_internal.tap11_touch_as(uuid, text)',
+                       p_global => 'coditect_internal.tap11_mark_definer(uuid, text)')$$,
+                 'CD400', NULL, 'a global part that is SECURITY DEFINER is refused (its writes would go over the owner''s connection)');
+SELECT throws_ok($$SELECT coditect_internal.register_action('tapthing', 'bad', 'coditect.tap11_bad', 'POST',
+                       '/api/v1/tapthings/{id}/bad/', '[{"from": "path", "name": "id"}, {"from": "body_field", "name": "note"}]',
+                       p_min_role => 'member', p_as => 'coditect_internal.tap11_touch_as(uuid, text)',
+                       p_global => 'coditect_internal.tap11_mark_one(uuid)')$$,
+                 'CD400', NULL, 'as one that takes other arguments');
+SELECT lives_ok($$SELECT coditect_internal.register_action('tapthing', 'mark', 'coditect.tap11_touch_marked(uuid, text)',
+                      'POST', '/api/v1/tapthings/{id}/mark/', '[{"from": "path", "name": "id"}, {"from": "body_field", "name": "note"}]',
+                      p_min_role => 'member', p_as => 'coditect_internal.tap11_touch_as(uuid, text)',
+                      p_global => 'coditect_internal.tap11_mark(uuid, text)')$$,
+                'an action declared with a global part');
+SELECT is((SELECT global_part::text FROM coditect_internal.resource_operations WHERE resource = 'tapthing' AND name = 'mark'),
+          'coditect_internal.tap11_mark(uuid,text)', 'recorded, for regeneration');
+SELECT is((SELECT proconfig FROM pg_proc WHERE oid = 'coditect_internal.tap11_touch_as(uuid, text)'::regprocedure),
+          ARRAY['search_path=pg_catalog, pg_temp', 'citus.allow_nested_distributed_execution=on'],
+          'the _as function runs with nested execution allowed (on a Citus worker, inside the query on the tenant''s row)');
 
 SELECT :'w'::jsonb ->> 'tenant_id' AS tw \gset
 INSERT INTO coditect.tapthings (tenant_id, name) VALUES (:'tw', 'Touchable') RETURNING id AS touchable \gset
@@ -235,6 +262,9 @@ SELECT is(pg_temp.as_user('owner', 'owner', format('SELECT coditect.tap11_touch(
           'the written function answers the row as the resource''s get does');
 SELECT is(pg_temp.as_user('owner', 'owner', format('SELECT coditect.tap11_touch(%L, %L)::text', :'touchable', 'again'))::jsonb ->> 'note',
           'again', 'it passes every argument on');
+SELECT is(pg_temp.as_user('owner', 'owner', format('SELECT coditect.tap11_touch_marked(%L, %L) ->> ''note''', :'touchable', 'marked'))
+          || ' ' || current_setting('tap11.global'), 'marked ' || :'touchable' || ' marked',
+          'the global part runs with the same arguments, then the _as function, then the get');
 SELECT is(pg_temp.as_user('guest', 'guest', format('SELECT coditect.tap11_touch(%L)::text', :'touchable')),
           'CD403: permission denied: tapthing.touch needs a role that holds it (current role: guest)', 'it refuses what the _as refuses: a guest');
 SELECT alike(pg_temp.as_user('owner', 'owner', format('SELECT coditect.tap11_touch(%L)::text', :'frozen')),
