@@ -4429,7 +4429,7 @@ BEGIN
                       CASE WHEN r.singleton THEN '' ELSE ', p_id' END);
     IF p_perms ? 'view' THEN
         EXECUTE format($f$
-CREATE OR REPLACE FUNCTION %1$s_get(%2$s) RETURNS jsonb
+CREATE FUNCTION %1$s_get(%2$s) RETURNS jsonb
 LANGUAGE plpgsql %8$s SET search_path = pg_catalog, pg_temp SET TimeZone = 'UTC' AS $fn$
 DECLARE
     v_tenant uuid := coditect.current_tenant_id();
@@ -4507,7 +4507,7 @@ $fn$$f$, g.fn, rtrim(g.par_arg || id_arg, ', '), coditect_internal.generated_pro
             pre := format(E'\n    PERFORM %s(p_body);', r.create_global::regproc) || pre;
         END IF;
         EXECUTE format($f$
-CREATE OR REPLACE FUNCTION %1$s_create(%2$sp_body jsonb) RETURNS jsonb
+CREATE FUNCTION %1$s_create(%2$sp_body jsonb) RETURNS jsonb
 LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp SET TimeZone = 'UTC' AS $fn$
 DECLARE
     v_tenant uuid := coditect.current_tenant_id();
@@ -4549,7 +4549,7 @@ $fn$$f$, g.fn, g.par_arg, coditect_internal.generated_prologue(p_perms ->> 'crea
           JOIN pg_attribute a ON a.attrelid = r.relid AND a.attname = rc.column_name
          WHERE rc.resource = r.name AND rc.on_update;
         EXECUTE format($f$
-CREATE OR REPLACE FUNCTION %1$s_update(%2$sp_body jsonb, p_if_match text DEFAULT NULL) RETURNS jsonb
+CREATE FUNCTION %1$s_update(%2$sp_body jsonb, p_if_match text DEFAULT NULL) RETURNS jsonb
 LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp SET TimeZone = 'UTC' AS $fn$
 DECLARE
     v_tenant uuid := coditect.current_tenant_id();
@@ -4585,7 +4585,7 @@ $fn$$f$, g.fn, g.par_arg || id_arg, coditect_internal.generated_prologue(p_perms
 
     IF p_perms ? 'delete' THEN
         EXECUTE format($f$
-CREATE OR REPLACE FUNCTION %1$s_delete(%2$sp_if_match text DEFAULT NULL) RETURNS void
+CREATE FUNCTION %1$s_delete(%2$sp_if_match text DEFAULT NULL) RETURNS void
 LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp SET TimeZone = 'UTC' AS $fn$
 DECLARE
     v_tenant uuid := coditect.current_tenant_id();
@@ -4609,7 +4609,7 @@ $fn$$f$, g.fn, g.par_arg || id_arg, coditect_internal.generated_prologue(p_perms
 
     IF p_perms ? 'restore' THEN
         EXECUTE format($f$
-CREATE OR REPLACE FUNCTION %1$s_restore(%2$s) RETURNS jsonb
+CREATE FUNCTION %1$s_restore(%2$s) RETURNS jsonb
 LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp SET TimeZone = 'UTC' AS $fn$
 DECLARE
     v_tenant uuid := coditect.current_tenant_id();
