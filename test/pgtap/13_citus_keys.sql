@@ -21,7 +21,7 @@ SELECT c.oid::regclass AS relid, CASE WHEN c.oid = 'coditect.tenants'::regclass 
    AND (c.oid = 'coditect.tenants'::regclass
         OR (EXISTS (SELECT 1 FROM pg_attribute a WHERE a.attrelid = c.oid AND a.attname = 'tenant_id' AND NOT a.attisdropped)
             AND c.oid NOT IN ('coditect_internal.global_keys'::regclass, 'coditect_internal.analyst_bindings'::regclass,
-                              'coditect_internal.stripe_events'::regclass)));
+                              'coditect_internal.stripe_events'::regclass, 'coditect_internal.coupon_redemptions'::regclass)));
 CREATE FUNCTION pg_temp.cols(p_rel oid, p_nums int2[]) RETURNS name[] LANGUAGE sql STABLE AS $$
     SELECT array_agg(a.attname ORDER BY k.i) FROM unnest(p_nums) WITH ORDINALITY AS k(n, i)
       JOIN pg_attribute a ON a.attrelid = p_rel AND a.attnum = k.n
