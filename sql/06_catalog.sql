@@ -106,6 +106,11 @@ BEGIN
     IF coditect_internal.role_rank(p_min_role) IS NULL THEN
         RAISE EXCEPTION 'unknown role "%" for permission %', p_min_role, p_codename USING ERRCODE = 'CD400';
     END IF;
+    -- The permissions are reference tables on Citus: the coordinator's run of a script writes
+    -- them for every node (a worker's would write them again; install: distribute() copies them).
+    IF coditect_internal.is_citus_worker() THEN
+        RETURN;
+    END IF;
     INSERT INTO coditect.permissions (codename, name) VALUES (p_codename, p_name) RETURNING id INTO pid;
     INSERT INTO coditect.role_permissions (role, permission_id)
     SELECT r, pid FROM unnest(enum_range(NULL::coditect.member_role)) r

@@ -4,11 +4,13 @@
 -- single node has. Every tenant table is distributed by its tenant column in one colocation
 -- group (coditect.tenants by id), so a tenant's rows, its audit trail included, live in one
 -- shard group on one node; every other table of the extension (the global catalogs) becomes a
--- reference table, copied to every node.
+-- reference table, copied to every node, but the resource catalog (node_local_tables), which
+-- each node keeps for itself.
 --
 -- Which tables: the extension's tables in coditect and coditect_internal (partitions follow
 -- their parent) and any table declared to the tenant registry or the resource catalog, so a
--- table an ALTER EXTENSION UPDATE or a register_resource() adds is found on the next run. A
+-- table an ALTER EXTENSION UPDATE or a register_resource() adds is found on the next run; not
+-- the resource catalog's own (node_local_tables). A
 -- table is a tenant table when it is registered as one, or when it has a tenant_id column and
 -- each of its unique indexes includes it (Citus requires the distribution column in them);
 -- the tenant column is the resource catalog's (tenants: id).
@@ -31,6 +33,20 @@
 -- Triggers: every trigger of the extension acts on its own row or its own tenant's rows
 -- (colocated), which Citus calls unsafe only because it cannot check it; allowed here with
 -- citus.enable_unsafe_triggers for this transaction.
+
+-- The resource catalog (its resources, columns, operations, computed fields and schemas) stays
+-- a plain table on every node: each node's run of the extension's scripts (install, updates, a
+-- node added later) writes its own rows and makes the functions generated from them, which the
+-- rows name (regprocedure). As a reference table it could not take a new resource in an update:
+-- the coordinator's rows would reach the workers before their run made the functions named.
+-- The gateway reads the coordinator's; the generated functions run there, and the actions'
+-- owner functions, which Citus runs on the workers, are the scripts' own.
+CREATE FUNCTION coditect_internal.node_local_tables() RETURNS regclass[]
+LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp AS $$
+    SELECT ARRAY['coditect_internal.resources', 'coditect_internal.resource_columns', 'coditect_internal.resource_operations',
+                 'coditect_internal.resource_computed', 'coditect_internal.api_schemas']::regclass[]
+$$;
+REVOKE ALL ON FUNCTION coditect_internal.node_local_tables() FROM PUBLIC;
 
 CREATE FUNCTION coditect.distribute(shard_count int DEFAULT 32) RETURNS jsonb
 LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
@@ -88,6 +104,7 @@ BEGIN
            k.relid IN (SELECT tt.relid FROM coditect_internal.tenant_tables tt) AS registered
       FROM candidates k
      WHERE (SELECT c.relkind FROM pg_catalog.pg_class c WHERE c.oid = k.relid) IN ('r', 'p')  -- not views
+       AND k.relid <> ALL (coditect_internal.node_local_tables())
        AND NOT EXISTS (SELECT 1 FROM pg_catalog.pg_dist_partition p WHERE p.logicalrelid = k.relid);
     ALTER TABLE pg_temp.citus_plan ADD COLUMN kind text;
     UPDATE pg_temp.citus_plan p

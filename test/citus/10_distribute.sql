@@ -1,13 +1,13 @@
 -- Run by scripts/test-citus.sh on the coordinator of a Citus cluster after coditect.distribute():
 -- every table of the extension is distributed (tenant tables by tenant in tenants' colocation
--- group) or a reference table, the foreign keys are those of the single-node schema, no local
+-- group) or a reference table, but the resource catalog, the same on every node, the foreign keys are those of the single-node schema, no local
 -- rows are left behind; a re-run converts nothing (test-citus.sh adds a table the way an
 -- extension update would, and checks that the next run converts it alone); the maintenance jobs run on the coordinator against the distributed tables: audit
 -- partitions are made distributed and protected, the audit trail (rows on every node) is sealed
 -- and verified, a row added on a shard into a sealed hour is reported. One transaction, rolled back.
 \set ON_ERROR_STOP 1
 BEGIN;
-SELECT plan(21);
+SELECT plan(22);
 SET LOCAL client_min_messages = warning;
 
 CREATE TEMP TABLE ext_tables AS
@@ -20,8 +20,13 @@ SELECT c.oid::regclass AS relid FROM pg_class c
 -- 1. What is distributed how.
 SELECT cmp_ok((SELECT count(*)::int FROM ext_tables), '>=', 80, 'the walk finds the extension''s tables');
 SELECT is(ARRAY(SELECT relid::text FROM ext_tables
-                 WHERE relid NOT IN (SELECT logicalrelid FROM pg_dist_partition) ORDER BY 1), '{}',
-          'every table of the extension is a Citus table');
+                 WHERE relid NOT IN (SELECT logicalrelid FROM pg_dist_partition) ORDER BY 1),
+          ARRAY(SELECT t::text FROM unnest(coditect_internal.node_local_tables()) t ORDER BY 1),
+          'every table of the extension is a Citus table, but the resource catalog, which each node keeps');
+SELECT is((SELECT count(DISTINCT result)::int FROM run_command_on_all_nodes(
+             $$SELECT string_agg(o.resource || '.' || o.name || ' ' || o.function::text || ' ' || md5(p.prosrc), ',' ORDER BY 1)
+                 FROM coditect_internal.resource_operations o JOIN pg_proc p ON p.oid = o.function$$)), 1,
+          'every node has the same operations and their generated functions');
 SELECT is((SELECT column_to_column_name(logicalrelid, partkey) FROM pg_dist_partition
             WHERE logicalrelid = 'coditect.tenants'::regclass), 'id', 'tenants are distributed by id');
 SELECT is(ARRAY(SELECT tt.relid::text FROM coditect_internal.tenant_tables tt
@@ -51,7 +56,8 @@ SELECT is(ARRAY(SELECT inhrelid::regclass::text FROM pg_inherits WHERE inhparent
 SELECT set_eq($$SELECT conrelid::regclass::text, conname::text, pg_get_constraintdef(oid) FROM pg_constraint
                  WHERE contype = 'f' AND conparentid = 0
                    AND connamespace IN ('coditect'::regnamespace, 'coditect_internal'::regnamespace)
-                   AND conrelid IN (SELECT logicalrelid FROM pg_dist_partition)$$,
+                   AND (conrelid IN (SELECT logicalrelid FROM pg_dist_partition)
+                        OR conrelid = ANY (coditect_internal.node_local_tables()))$$,
               $$SELECT tbl, conname, def FROM citus_check.fks_before$$,
               'the foreign keys after distribute() are exactly those before it');
 SELECT is((SELECT count(*)::int FROM run_command_on_placements('coditect.tasks',
@@ -61,8 +67,9 @@ SELECT is((SELECT count(*)::int FROM run_command_on_placements('coditect.tasks',
           'every shard of tasks has the foreign keys of tasks');
 
 -- 3. The coordinator kept no local copy of the rows it moved into shards.
-SELECT is(ARRAY(SELECT relid::text FROM ext_tables WHERE pg_relation_size(relid) > 0 ORDER BY 1), '{}',
-          'no local rows are left on the coordinator');
+SELECT is(ARRAY(SELECT relid::text FROM ext_tables WHERE pg_relation_size(relid) > 0
+                   AND relid <> ALL (coditect_internal.node_local_tables()) ORDER BY 1), '{}',
+          'no local rows are left on the coordinator (but the resource catalog''s, which stays local)');
 
 -- 4. Re-runs.
 SELECT is(coditect.distribute(8) - 'seconds', '{"distributed": 0, "reference": 0, "foreign_keys": 0}',

@@ -8,7 +8,7 @@
 -- default on rows made before the update, its trigger, the replaced CHECK function, the changed
 -- policy), the new table written and read by a gateway login, two tenants isolated.
 \set ON_ERROR_STOP 1
-SELECT plan(22);
+SELECT plan(24);
 
 -- A table's shape as one text, run on any node for a table or a shard (%1$s); shard suffixes of
 -- index, constraint and relation names are cut, so a shard answers what its table does.
@@ -116,6 +116,7 @@ SET LOCAL ROLE upg_gw;
 SELECT coditect.set_request_context(:'ta', :'oa', 'owner') AS _ \gset
 SELECT coditect.api_boards_list() AS la \gset
 INSERT INTO coditect.board_labels (tenant_id, board_id, name) VALUES (:'ta', :'b1id', 'Urgent') RETURNING name AS l1 \gset
+SELECT coditect.api_board_labels_create(jsonb_build_object('board_id', :'b1id', 'name', 'Through the API')) AS l2 \gset
 SELECT count(*) AS lla FROM coditect.board_labels WHERE board_id = :'b1id' \gset
 COMMIT;
 BEGIN;
@@ -131,7 +132,13 @@ SELECT is((SELECT string_agg(r ->> 'name' || ' ' || (r ->> 'color'), ', ') FROM 
 SELECT is((SELECT string_agg(DISTINCT color, ', ') FROM coditect.boards WHERE name = 'Made before the update'), 'slate',
           'a board made before the update has the new column''s default');
 SELECT is(:'l1'::text, 'Urgent', 'a gateway login writes the new table through the coordinator, in its tenant''s context');
-SELECT is(:'lla'::text, '1', 'and reads it back');
+SELECT is(:'lla'::text, '2', 'and reads it back, with the label made through the new resource''s API');
+SELECT is(:'l2'::jsonb ->> 'name', 'Through the API', 'the new resource''s generated create, through the coordinator');
+SELECT is((SELECT count(DISTINCT result)::int FROM run_command_on_all_nodes(
+             $$SELECT string_agg(o.name || ' ' || o.function::text || ' ' || md5(p.prosrc), ',' ORDER BY 1)
+                 FROM coditect_internal.resource_operations o JOIN pg_proc p ON p.oid = o.function
+                WHERE o.resource IN ('board', 'board_label')$$)), 1,
+          'every node has the new resource''s and the changed resource''s operations and generated functions');
 SELECT is(:'lb'::jsonb ->> 'count', '0', 'tenant B sees none of A''s boards');
 SELECT is(:'llb'::text, '0', 'tenant B sees none of A''s labels (row security on the new table''s shards)');
 
