@@ -354,6 +354,7 @@ INSERT INTO expected_execute VALUES
     ('coditect_internal.global_key_release(text,text,uuid,uuid)', ''),
     ('coditect_internal.is_citus_worker()', 'gateway,service'),
     ('coditect_internal.on_coordinator(text[])', ''),
+    ('coditect_internal.node_local_tables()', ''),
     ('coditect_internal.alter_table(regclass,text[])', ''),
     ('coditect_internal.register_action(text,text,text,text,text,jsonb,text,text,jsonb,integer,text,text,boolean,regprocedure,text,boolean,regprocedure)', ''),
     ('coditect_internal.register_resource(regclass,text,jsonb,text[],text[],text[],jsonb,text[],text,text[],text,text,text,name,boolean,integer,boolean,text,regprocedure,text[],text[],name,boolean,boolean,jsonb,regclass,jsonb)', ''),
