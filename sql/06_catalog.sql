@@ -1357,6 +1357,23 @@ BEGIN
 END
 $$;
 
+-- Names p_function in the resource's column p_column (a hook the generator calls), then
+-- regenerates its functions: register_get_hook and register_create_global.
+CREATE FUNCTION coditect_internal.set_resource_hook(p_resource text, p_column name, p_function regprocedure) RETURNS void
+LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+    n int;
+BEGIN
+    EXECUTE format('UPDATE coditect_internal.resources SET %I = $1 WHERE name = $2', p_column) USING p_function, p_resource;
+    GET DIAGNOSTICS n = ROW_COUNT;
+    IF n = 0 THEN
+        RAISE EXCEPTION 'unknown resource "%"', p_resource USING ERRCODE = 'CD400';
+    END IF;
+    PERFORM coditect_internal.generate_resource_functions(p_resource);
+    PERFORM coditect_internal.notify('coditect_catalog', 'reload');
+END
+$$;
+
 -- Declares a read hook of a resource: p_function(id) is called by the resource's get once the
 -- row is found (under the caller's row-level security), e.g. to record a document's "viewed".
 -- The get is then VOLATILE and its operation is published with "writes": the gateway runs it
@@ -1369,12 +1386,7 @@ BEGIN
         RAISE EXCEPTION 'get hook of %: % must take the row''s id (uuid) and return void', p_resource, p_function
             USING ERRCODE = 'CD400';
     END IF;
-    UPDATE coditect_internal.resources SET after_get = p_function WHERE name = p_resource;
-    IF NOT FOUND THEN
-        RAISE EXCEPTION 'unknown resource "%"', p_resource USING ERRCODE = 'CD400';
-    END IF;
-    PERFORM coditect_internal.generate_resource_functions(p_resource);
-    PERFORM coditect_internal.notify('coditect_catalog', 'reload');
+    PERFORM coditect_internal.set_resource_hook(p_resource, 'after_get', p_function);
 END
 $$;
 
@@ -1392,14 +1404,9 @@ BEGIN
         RAISE EXCEPTION 'create''s global part of %: % must take the body (jsonb), return void and run as the caller',
             p_resource, p_function USING ERRCODE = 'CD400';
     END IF;
-    UPDATE coditect_internal.resources SET create_global = p_function WHERE name = p_resource;
-    IF NOT FOUND THEN
-        RAISE EXCEPTION 'unknown resource "%"', p_resource USING ERRCODE = 'CD400';
-    END IF;
     EXECUTE format('REVOKE ALL ON FUNCTION %s FROM PUBLIC', p_function);
     EXECUTE format('GRANT EXECUTE ON FUNCTION %s TO coditect_gateway, coditect_service', p_function);
-    PERFORM coditect_internal.generate_resource_functions(p_resource);
-    PERFORM coditect_internal.notify('coditect_catalog', 'reload');
+    PERFORM coditect_internal.set_resource_hook(p_resource, 'create_global', p_function);
 END
 $$;
 

@@ -28,28 +28,8 @@ VALUES ('Cm licensed ' || :'run', 2500, 'USD', true, 'PRO', 2, 365) RETURNING id
 INSERT INTO coditect.products (name, unit_amount, currency, recurring_interval, trial_period_days, grants_license, license_tier, license_seats)
 VALUES ('Cm trial ' || :'run', 900, 'USD', 'month', 14, true, 'ENTERPRISE', 3) RETURNING id AS trial \gset
 
--- Runs the statements of p_sql (separated by ';;') as p_login in tenant A's owner context, in
--- one transaction of its own: the last one's answer, or 'SQLSTATE: message'.
-CREATE FUNCTION pg_temp.as_login(p_login text, p_sql text) RETURNS text LANGUAGE plpgsql AS $$
-DECLARE
-    r text;
-    q text;
-BEGIN
-    PERFORM dblink_connect('tcm', format('host=127.0.0.1 port=%s dbname=%s user=%s', current_setting('port'), current_database(), p_login));
-    PERFORM dblink_exec('tcm', 'BEGIN');
-    PERFORM x FROM dblink('tcm', format('SELECT coditect.set_request_context(%L, %L, ''owner'')::text',
-                                        current_setting('tcm.tenant'), current_setting('tcm.owner'))) AS t(x text);
-    FOREACH q IN ARRAY string_to_array(p_sql, ';;') LOOP
-        SELECT x INTO r FROM dblink('tcm', q) AS t(x text);
-    END LOOP;
-    PERFORM dblink_exec('tcm', 'COMMIT');
-    PERFORM dblink_disconnect('tcm');
-    RETURN r;
-EXCEPTION WHEN OTHERS THEN
-    PERFORM dblink_disconnect('tcm');
-    RETURN SQLSTATE || ': ' || SQLERRM;
-END $$;
-SELECT set_config('tcm.tenant', :'ta', false), set_config('tcm.owner', :'oa', false) \gset
+\ir lib/as_login.psql
+SELECT set_config('citus_tap.tenant', :'ta', false), set_config('citus_tap.owner', :'oa', false) \gset
 -- A new cart of the owner.
 CREATE FUNCTION pg_temp.cart() RETURNS text LANGUAGE sql AS $$
     SELECT pg_temp.as_login('tapcm_gw', $q$SELECT coditect.api_carts_create('{"currency": "USD"}') ->> 'id'$q$)

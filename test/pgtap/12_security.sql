@@ -246,6 +246,7 @@ INSERT INTO expected_execute VALUES
     ('coditect_internal.document_viewed(uuid)', 'gateway,service'),
     ('coditect_internal.record_document_read(uuid,coditect.document_activity_action,integer)', 'gateway,service'),
     ('coditect_internal.register_get_hook(text,regprocedure)', ''),
+    ('coditect_internal.set_resource_hook(text,name,regprocedure)', ''),
     ('coditect_internal.share_admit(uuid,text,boolean)', ''),
     ('coditect_internal.share_grant_blob(uuid,uuid)', ''),
     ('coditect_internal.share_granted_tenant(uuid)', ''),
