@@ -130,8 +130,8 @@ SELECT is((SELECT string_agg(p.oid::regprocedure::text, ', ' ORDER BY 1) FROM pg
           NULL, 'no function of the extension notifies but coditect_internal.notify');
 SELECT is((SELECT count(*)::int FROM pg_proc p
             WHERE p.pronamespace IN ('coditect'::regnamespace, 'coditect_internal'::regnamespace)
-              AND p.prosrc LIKE '%coditect_internal.notify(''coditect_%'), 8,
-          'the seven catalog notifications and the outbox''s call it');
+              AND p.prosrc LIKE '%coditect_internal.notify(''coditect_%'), 7,
+          'the six catalog notifications and the outbox''s call it');
 SELECT is(coditect_internal.is_citus_worker(), false, 'one node (no Citus): not a worker');
 -- Citus's pg_dist_local_group, as a worker and as the coordinator have it (rolled back).
 SET LOCAL allow_system_table_mods = on;
