@@ -17359,20 +17359,16 @@ CREATE FUNCTION coditect_internal.license_key_take(p_tenant uuid, OUT id uuid, O
 LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
 DECLARE
     nested text;
-    ids    uuid[];
-    keys   text[];
 BEGIN
     PERFORM pg_advisory_xact_lock(hashtext('coditect.license_key_take'), hashtext(p_tenant::text));
     nested := coditect_internal.nested_begin();
-    SELECT array_agg(g.row_id ORDER BY g.row_id), array_agg(g.value ORDER BY g.row_id) INTO ids, keys
-      FROM coditect_internal.global_keys g WHERE g.tenant_id = p_tenant AND g.kind = 'licenses.key_string';
-    FOR i IN 1 .. coalesce(cardinality(ids), 0) LOOP
-        IF NOT EXISTS (SELECT 1 FROM coditect.licenses l WHERE l.tenant_id = p_tenant AND l.id = ids[i]) THEN
-            id := ids[i];
-            key_string := keys[i];
-            EXIT;
-        END IF;
-    END LOOP;
+    -- (One statement on the tenant: on Citus a join of the reference table with the tenant's
+    -- shard on its node.)
+    SELECT g.row_id, g.value INTO id, key_string
+      FROM coditect_internal.global_keys g
+     WHERE g.tenant_id = p_tenant AND g.kind = 'licenses.key_string'
+       AND NOT EXISTS (SELECT 1 FROM coditect.licenses l WHERE l.tenant_id = p_tenant AND l.id = g.row_id)
+     ORDER BY g.row_id LIMIT 1;
     PERFORM coditect_internal.nested_end(nested);
     IF id IS NULL THEN
         IF coditect_internal.is_citus_worker() THEN
@@ -17615,21 +17611,25 @@ SELECT coditect_internal.register_resource('coditect.subscriptions', 'subscripti
     p_create => '{product_id,quantity,billing_cycle_anchor}',
     p_filters => '{"status": ["exact", "in"], "product_id": ["exact"], "current_period_end": ["gte", "lt"], "created_at": ["gte", "lt"]}',
     p_orderings => '{created_at,current_period_end}');
--- The create's global part: a subscription that starts with a trial is entitled at once, its
--- license issued by the trigger (on Citus on the tenant's worker): its key first.
-CREATE FUNCTION coditect_internal.subscription_create_global(p_body jsonb) RETURNS void
+-- A new subscription of p_product that starts with a trial is entitled at once, its license
+-- issued by the trigger (on Citus on the tenant's worker): its key first. Without a trial it
+-- waits for its payment, which claims then. Called before the insert by the writers.
+CREATE FUNCTION coditect_internal.subscription_start_key_claim(p_tenant uuid, p_product uuid) RETURNS void
 LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
-DECLARE
-    product uuid;
 BEGIN
-    SELECT p.id INTO product FROM coditect.products p
-     WHERE p.id = (p_body ->> 'product_id')::uuid AND p.trial_period_days IS NOT NULL;
-    IF product IS NOT NULL THEN
-        PERFORM coditect_internal.license_keys_claim(coditect.current_tenant_id(), 'subscription', ARRAY[NULL::uuid], ARRAY[product]);
+    IF EXISTS (SELECT 1 FROM coditect.products p WHERE p.id = p_product AND p.trial_period_days IS NOT NULL) THEN
+        PERFORM coditect_internal.license_keys_claim(p_tenant, 'subscription', ARRAY[NULL::uuid], ARRAY[p_product]);
     END IF;
 END
 $$;
+-- The create's global part (register_create_global).
+CREATE FUNCTION coditect_internal.subscription_create_global(p_body jsonb) RETURNS void
+LANGUAGE sql SET search_path = pg_catalog, pg_temp AS $$
+    SELECT coditect_internal.subscription_start_key_claim(coditect.current_tenant_id(), (p_body ->> 'product_id')::uuid)
+$$;
 SELECT coditect_internal.register_create_global('subscription', 'coditect_internal.subscription_create_global(jsonb)');
+REVOKE ALL ON FUNCTION coditect_internal.subscription_start_key_claim(uuid, uuid) FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION coditect_internal.subscription_start_key_claim(uuid, uuid) TO coditect_gateway, coditect_service;
 -- The period, the status and Stripe's id are the database's and the billing side's: clients
 -- subscribe (choosing the product and quantity) and cancel, through the action.
 REVOKE INSERT, UPDATE, DELETE ON coditect.subscriptions FROM coditect_gateway, coditect_service;
@@ -18734,7 +18734,7 @@ BEGIN
             RETURNING * INTO s;
         ELSE
             BEGIN
-                PERFORM coditect_internal.license_keys_claim(t, 'subscription', ARRAY[NULL::uuid], ARRAY[p.id]);
+                PERFORM coditect_internal.subscription_start_key_claim(t, p.id);
                 INSERT INTO coditect.subscriptions (tenant_id, product_id, quantity, stripe_subscription_id)
                 VALUES (t, p.id, qty, e.object_id) RETURNING * INTO s;
             EXCEPTION WHEN unique_violation OR check_violation OR SQLSTATE 'CD422' THEN

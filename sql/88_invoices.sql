@@ -709,7 +709,7 @@ BEGIN
             RETURNING * INTO s;
         ELSE
             BEGIN
-                PERFORM coditect_internal.license_keys_claim(t, 'subscription', ARRAY[NULL::uuid], ARRAY[p.id]);
+                PERFORM coditect_internal.subscription_start_key_claim(t, p.id);
                 INSERT INTO coditect.subscriptions (tenant_id, product_id, quantity, stripe_subscription_id)
                 VALUES (t, p.id, qty, e.object_id) RETURNING * INTO s;
             EXCEPTION WHEN unique_violation OR check_violation OR SQLSTATE 'CD422' THEN

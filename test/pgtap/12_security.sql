@@ -511,6 +511,7 @@ INSERT INTO expected_execute VALUES
     ('coditect_internal.license_key_take(uuid)', ''),
     ('coditect_internal.license_keys_claim(uuid,coditect.entitlement_source,uuid[],uuid[])', 'gateway,service'),
     ('coditect_internal.subscription_create_global(jsonb)', 'gateway,service'),
+    ('coditect_internal.subscription_start_key_claim(uuid,uuid)', 'gateway,service'),
     ('coditect_internal.register_create_global(text,regprocedure)', ''),
     ('coditect_internal.order_license_keys_claim(uuid,uuid)', 'service'),
     ('coditect_internal.coupon_discounts(uuid,uuid[],bigint[])', 'gateway,service,analyst'),
