@@ -19,18 +19,32 @@ SELECT dblink_connect('t86_' || g, format('host=%s port=%s dbname=%s user=tap86_
                                           split_part(current_setting('unix_socket_directories'), ',', 1),
                                           current_setting('port'), current_database()))
   FROM generate_series(1, 2) g;
-SELECT dblink_exec('t86_' || g, 'BEGIN') FROM generate_series(1, 2) g;
-SELECT count(*) FROM generate_series(1, 2) g,
-       LATERAL dblink('t86_' || g, format($$SELECT coditect.set_request_context(%L, %L, 'owner')::text$$, :'tid', :'uid')) AS r(x text);
+SELECT set_config('t86.tenant', :'tid', false), set_config('t86.user', :'uid', false) \gset
+-- Both sessions begin in the owner's context; the first runs p_first and holds its transaction
+-- open while the second's p_second is sent, then commits. Answers the second's error message
+-- (its transaction rolled back).
+CREATE FUNCTION pg_temp.race(p_first text, p_second text) RETURNS text LANGUAGE plpgsql AS $$
+DECLARE
+    msg text;
+BEGIN
+    PERFORM dblink_exec('t86_' || g, 'BEGIN') FROM generate_series(1, 2) g;
+    PERFORM FROM generate_series(1, 2) g,
+            LATERAL dblink('t86_' || g, format($q$SELECT coditect.set_request_context(%L, %L, 'owner')::text$q$,
+                                              current_setting('t86.tenant'), current_setting('t86.user'))) AS r(x text);
+    PERFORM FROM dblink('t86_1', p_first) AS r(x text);
+    PERFORM dblink_send_query('t86_2', p_second);
+    PERFORM dblink_exec('t86_1', 'COMMIT');
+    PERFORM FROM dblink_get_result('t86_2', false) AS r(x text);
+    msg := dblink_error_message('t86_2');
+    PERFORM FROM dblink_get_result('t86_2', false) AS r(x text);  -- the end of it
+    PERFORM dblink_exec('t86_2', 'ROLLBACK');
+    RETURN msg;
+END $$;
 
 -- Two checkouts of one cart (Antarctica: no tax rate).
-SELECT count(*) FROM dblink('t86_1', format($$SELECT coditect.cart_checkout(%L, 'AQ')::text$$, :'cart')) AS r(x text);
-SELECT dblink_send_query('t86_2', format($$SELECT coditect.cart_checkout(%L, 'AQ')$$, :'cart'));
-SELECT dblink_exec('t86_1', 'COMMIT');
-SELECT count(*) FROM dblink_get_result('t86_2', false) AS r(x text);
-SELECT alike(dblink_error_message('t86_2'), format('ERROR:  cart %s is checked_out%%', :'cart'), 'the second checkout is refused: the cart is checked out');
-SELECT count(*) FROM dblink_get_result('t86_2', false) AS r(x text);  -- the end of it
-SELECT dblink_exec('t86_2', 'ROLLBACK');
+SELECT alike(pg_temp.race(format($$SELECT coditect.cart_checkout(%L, 'AQ')::text$$, :'cart'),
+                          format($$SELECT coditect.cart_checkout(%L, 'AQ')::text$$, :'cart')),
+             format('ERROR:  cart %s is checked_out%%', :'cart'), 'the second checkout is refused: the cart is checked out');
 SELECT is((SELECT count(*)::int FROM coditect.orders WHERE tenant_id = :'tid' AND cart_id = :'cart'), 1, 'exactly one order');
 SELECT is((SELECT count(*)::int FROM coditect.order_lines WHERE tenant_id = :'tid'), 1, 'with its one line');
 SELECT id AS ord FROM coditect.orders WHERE tenant_id = :'tid' AND cart_id = :'cart' \gset
@@ -41,33 +55,19 @@ INSERT INTO coditect.coupons (code, percent_off, max_redemptions) VALUES ('T86ON
 INSERT INTO coditect.carts (tenant_id, user_id, coupon_id, discount_code) VALUES (:'tid', :'uid', :'coupon', 'T86ONCE') RETURNING id AS c1 \gset
 INSERT INTO coditect.carts (tenant_id, user_id, coupon_id, discount_code) VALUES (:'tid', :'uid', :'coupon', 'T86ONCE') RETURNING id AS c2 \gset
 INSERT INTO coditect.cart_items (tenant_id, cart_id, product_id, quantity) VALUES (:'tid', :'c1', :'product', 1), (:'tid', :'c2', :'product', 1);
-SELECT dblink_exec('t86_' || g, 'BEGIN') FROM generate_series(1, 2) g;
-SELECT count(*) FROM generate_series(1, 2) g,
-       LATERAL dblink('t86_' || g, format($$SELECT coditect.set_request_context(%L, %L, 'owner')::text$$, :'tid', :'uid')) AS r(x text);
-SELECT count(*) FROM dblink('t86_1', format($$SELECT coditect.cart_checkout(%L, 'AQ')::text$$, :'c1')) AS r(x text);
-SELECT dblink_send_query('t86_2', format($$SELECT coditect.cart_checkout(%L, 'AQ')$$, :'c2'));
-SELECT dblink_exec('t86_1', 'COMMIT');
-SELECT count(*) FROM dblink_get_result('t86_2', false) AS r(x text);
-SELECT alike(dblink_error_message('t86_2'), 'ERROR:  discount code "T86ONCE" has been redeemed its 1 times%',
+SELECT alike(pg_temp.race(format($$SELECT coditect.cart_checkout(%L, 'AQ')::text$$, :'c1'),
+                          format($$SELECT coditect.cart_checkout(%L, 'AQ')::text$$, :'c2')),
+             'ERROR:  discount code "T86ONCE" has been redeemed its 1 times%',
              'the second checkout is refused: the code''s one redemption is taken');
-SELECT count(*) FROM dblink_get_result('t86_2', false) AS r(x text);
-SELECT dblink_exec('t86_2', 'ROLLBACK');
 SELECT is((SELECT count(*)::int FROM coditect.orders WHERE tenant_id = :'tid' AND coupon_id = :'coupon'), 1, 'one order with the code');
 SELECT is(coditect.coupon_times_redeemed(:'coupon'), 1, 'one redemption');
 
 -- Paid (the payment pays the order), then two refunds of 600 of 1000.
 INSERT INTO coditect.payments (tenant_id, order_id, amount, currency, status) VALUES (:'tid', :'ord', 1000, 'USD', 'succeeded');
-SELECT dblink_exec('t86_' || g, 'BEGIN') FROM generate_series(1, 2) g;
-SELECT count(*) FROM generate_series(1, 2) g,
-       LATERAL dblink('t86_' || g, format($$SELECT coditect.set_request_context(%L, %L, 'owner')::text$$, :'tid', :'uid')) AS r(x text);
-SELECT count(*) FROM dblink('t86_1', format($$SELECT coditect.order_refund(%L, 600)::text$$, :'ord')) AS r(x text);
-SELECT dblink_send_query('t86_2', format($$SELECT coditect.order_refund(%L, 600)$$, :'ord'));
-SELECT dblink_exec('t86_1', 'COMMIT');
-SELECT count(*) FROM dblink_get_result('t86_2', false) AS r(x text);
-SELECT alike(dblink_error_message('t86_2'), 'ERROR:  a refund of 6.00 USD exceeds what is left of payment % (4.00 USD of 10.00 USD)%',
+SELECT alike(pg_temp.race(format($$SELECT coditect.order_refund(%L, 600)::text$$, :'ord'),
+                          format($$SELECT coditect.order_refund(%L, 600)::text$$, :'ord')),
+             'ERROR:  a refund of 6.00 USD exceeds what is left of payment % (4.00 USD of 10.00 USD)%',
              'the second refund is refused: it would exceed the payment');
-SELECT count(*) FROM dblink_get_result('t86_2', false) AS r(x text);
-SELECT dblink_exec('t86_2', 'ROLLBACK');
 SELECT dblink_disconnect('t86_' || g) FROM generate_series(1, 2) g;
 
 SELECT is((SELECT sum(amount)::int FROM coditect.refunds WHERE tenant_id = :'tid'), 600, 'one refund of 6.00: within the 10.00 paid');
